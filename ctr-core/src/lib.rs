@@ -1,1 +1,13 @@
-//! placeholder
+//! Types that `ctr` and `ctr-setuid-helper` share: the wire protocol and its
+//! framing, validated identifiers, user-namespace id maps, the helper's config.
+//!
+//! Everything the helper receives is built by parsing into these types, so a
+//! value that exists is a value that was validated ("parse, don't check").
+//! This crate has no `unsafe` and no I/O beyond `Read`/`Write`.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod frame;
+pub mod idmap;
+pub mod ids;
+pub mod protocol;

@@ -1,0 +1,161 @@
+//! Framing on the helper channel: a u32 little-endian length, then a bincode
+//! body of exactly that many bytes. The length is checked against
+//! [`MAX_FRAME_LEN`] before anything is allocated, bincode decodes with the
+//! same limit, and trailing bytes are an error.
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::io::{self, Read, Write};
+
+/// No legitimate message comes near this; anything larger is refused unread.
+pub const MAX_FRAME_LEN: u32 = 64 * 1024;
+const LEN_BYTES: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("the peer closed the channel")]
+    Closed,
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME_LEN}-byte limit")]
+    TooLarge(u32),
+    #[error("frame truncated: expected {expected} bytes, got {got}")]
+    Truncated { expected: usize, got: usize },
+    #[error("frame could not be decoded: {0}")]
+    Undecodable(String),
+    #[error("frame has {0} trailing bytes after its message")]
+    TrailingBytes(usize),
+    #[error("channel I/O failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_little_endian().with_limit::<{ MAX_FRAME_LEN as usize }>()
+}
+
+/// Encodes `msg` as one complete frame (length prefix included).
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
+    let body = bincode::serde::encode_to_vec(msg, bincode_config()).map_err(|e| FrameError::Undecodable(e.to_string()))?;
+    let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge(u32::MAX))?;
+    if len > MAX_FRAME_LEN {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut frame = Vec::with_capacity(LEN_BYTES + body.len());
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), FrameError> {
+    w.write_all(&encode(msg)?)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Parses the 4-byte length prefix, refusing oversized frames.
+pub fn parse_len(prefix: [u8; LEN_BYTES]) -> Result<usize, FrameError> {
+    let len = u32::from_le_bytes(prefix);
+    if len > MAX_FRAME_LEN {
+        return Err(FrameError::TooLarge(len));
+    }
+    Ok(len as usize)
+}
+
+/// Decodes a frame body that must be consumed exactly.
+pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
+    let (msg, used) =
+        bincode::serde::decode_from_slice(body, bincode_config()).map_err(|e| FrameError::Undecodable(e.to_string()))?;
+    if used != body.len() {
+        return Err(FrameError::TrailingBytes(body.len() - used));
+    }
+    Ok(msg)
+}
+
+/// Reads one frame. A clean end of stream before the first byte is
+/// [`FrameError::Closed`]; anything shorter than announced is `Truncated`.
+pub fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> Result<T, FrameError> {
+    let mut prefix = [0u8; LEN_BYTES];
+    let got = read_full(r, &mut prefix)?;
+    if got == 0 {
+        return Err(FrameError::Closed);
+    }
+    if got < LEN_BYTES {
+        return Err(FrameError::Truncated { expected: LEN_BYTES, got });
+    }
+    read_body(r, parse_len(prefix)?)
+}
+
+/// Reads and decodes a body of `len` bytes (already checked by [`parse_len`]).
+pub fn read_body<T: DeserializeOwned>(r: &mut impl Read, len: usize) -> Result<T, FrameError> {
+    let mut body = vec![0u8; len];
+    let got = read_full(r, &mut body)?;
+    if got < len {
+        return Err(FrameError::Truncated { expected: len, got });
+    }
+    decode_body(&body)
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Request, PROTOCOL_VERSION};
+
+    #[test]
+    fn round_trip() {
+        let frame = encode(&Request::Hello { version: PROTOCOL_VERSION }).unwrap();
+        let back: Request = read_frame(&mut &frame[..]).unwrap();
+        assert_eq!(back, Request::Hello { version: PROTOCOL_VERSION });
+    }
+
+    #[test]
+    fn refuses_oversized_length_without_reading_on() {
+        let mut frame = (MAX_FRAME_LEN + 1).to_le_bytes().to_vec();
+        frame.extend_from_slice(&[0; 16]);
+        assert!(matches!(read_frame::<Request>(&mut &frame[..]), Err(FrameError::TooLarge(_))));
+        let huge = u32::MAX.to_le_bytes();
+        assert!(matches!(read_frame::<Request>(&mut &huge[..]), Err(FrameError::TooLarge(_))));
+    }
+
+    #[test]
+    fn refuses_truncation_garbage_and_trailing_bytes() {
+        let frame = encode(&Request::Hello { version: 1 }).unwrap();
+        assert!(matches!(read_frame::<Request>(&mut &frame[..2]), Err(FrameError::Truncated { .. })));
+        assert!(matches!(read_frame::<Request>(&mut &frame[..frame.len() - 1]), Err(FrameError::Truncated { .. })));
+        assert!(matches!(read_frame::<Request>(&mut &[][..]), Err(FrameError::Closed)));
+
+        let garbage = [4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
+        assert!(matches!(read_frame::<Request>(&mut &garbage[..]), Err(FrameError::Undecodable(_))));
+
+        let mut long = frame.clone();
+        long.push(0);
+        let len = u32::from_le_bytes(long[..4].try_into().unwrap()) + 1;
+        long[..4].copy_from_slice(&len.to_le_bytes());
+        assert!(matches!(read_frame::<Request>(&mut &long[..]), Err(FrameError::TrailingBytes(1))));
+    }
+
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics() {
+        // A cheap deterministic fuzz: every prefix and byte flip of a valid frame.
+        let frame = encode(&Request::Hello { version: 7 }).unwrap();
+        for cut in 0..frame.len() {
+            let _ = read_frame::<Request>(&mut &frame[..cut]);
+        }
+        let mut seed: u32 = 0x1234_5678;
+        for _ in 0..20_000 {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let len = (seed % 40) as usize;
+            let body: Vec<u8> = (0..len).map(|i| (seed >> (i % 24)) as u8).collect();
+            let _ = decode_body::<Request>(&body);
+        }
+    }
+}

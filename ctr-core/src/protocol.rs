@@ -1,0 +1,136 @@
+//! The helper protocol. `ctr` starts `ctr-setuid-helper` with one end of a
+//! Unix stream socketpair on fd [`HELPER_CHANNEL_FD`], sends
+//! [`Request::Hello`], then exactly one operation; the helper answers each
+//! with a [`Response`] and exits. Anything else is refused with a typed
+//! [`HelperError`] before any work is done.
+
+use crate::idmap::{IdMapEntry, IdMapError};
+use crate::ids::{ContainerId, ContainerName};
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any change to the messages below.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The helper's end of the channel.
+pub const HELPER_CHANNEL_FD: i32 = 3;
+
+/// In the helper: the socket that it hands, untouched, to the container's
+/// first process. In that process (`ctr init`) it arrives as fd 3.
+pub const INIT_CHANNEL_FD_IN_HELPER: i32 = 4;
+pub const INIT_CHANNEL_FD_IN_INIT: i32 = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    Hello { version: u32 },
+    /// Create the container's cgroup and first process in new namespaces.
+    /// The reply carries a pidfd for that process (SCM_RIGHTS).
+    Spawn(SpawnRequest),
+    /// Kill what is left in a container's cgroup and remove it. Idempotent.
+    RemoveCgroup { id: ContainerId },
+}
+
+impl Request {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "Hello",
+            Request::Spawn(_) => "Spawn",
+            Request::RemoveCgroup { .. } => "RemoveCgroup",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpawnRequest {
+    pub id: ContainerId,
+    pub name: ContainerName,
+    /// Without a user namespace, root in the container is root on the host:
+    /// refused unless the caller is root.
+    pub user_namespace: bool,
+    /// A new network namespace (false: share the caller's).
+    pub network_namespace: bool,
+    pub uid_map: Vec<IdMapEntry>,
+    pub gid_map: Vec<IdMapEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Hello { version: u32 },
+    /// `pid` is informational (as seen from the caller's pid namespace); the
+    /// handle is the pidfd that travels with this message.
+    Spawned { pid: i32, cgroups: Vec<String> },
+    Removed,
+    Refused(HelperError),
+}
+
+/// Every refusal the helper can give. Messages say what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum HelperError {
+    #[error("bad frame on the helper channel: {0}")]
+    Frame(String),
+    #[error("protocol version mismatch: helper speaks {helper}, ctr speaks {client}; install ctr and its helper from the same build")]
+    Version { helper: u32, client: u32 },
+    #[error("unexpected {got} message: expected {expected}")]
+    OutOfOrder { expected: String, got: String },
+    #[error("a container without a user namespace runs as real root; only root may ask for one")]
+    NoUserNamespace,
+    #[error("refused id map: {0}")]
+    IdMap(IdMapError),
+    #[error("{0}")]
+    Config(String),
+    #[error("cgroup setup failed: {0}")]
+    Cgroup(String),
+    #[error("could not start the container process: {0}")]
+    Spawn(String),
+    #[error("the helper must run setuid root or with its file capabilities: {0}")]
+    NotPrivileged(String),
+}
+
+impl From<IdMapError> for HelperError {
+    fn from(e: IdMapError) -> Self {
+        HelperError::IdMap(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{decode_body, encode};
+
+    #[test]
+    fn spawn_request_round_trips() {
+        let req = Request::Spawn(SpawnRequest {
+            id: ContainerId::from_bytes(&[7; 32]),
+            name: ContainerName::parse("web").unwrap(),
+            user_namespace: true,
+            network_namespace: true,
+            uid_map: vec![IdMapEntry::new(0, 1000, 1).unwrap()],
+            gid_map: vec![IdMapEntry::new(0, 1000, 1).unwrap()],
+        });
+        let frame = encode(&req).unwrap();
+        assert_eq!(decode_body::<Request>(&frame[4..]).unwrap(), req);
+    }
+
+    #[test]
+    fn invalid_fields_fail_to_decode() {
+        // Encode two requests that differ only in an id map count (1 vs 2),
+        // then patch that byte to 0: the decoder must refuse the empty entry.
+        let with_count = |count| {
+            encode(&Request::Spawn(SpawnRequest {
+                id: ContainerId::from_bytes(&[7; 32]),
+                name: ContainerName::parse("web").unwrap(),
+                user_namespace: true,
+                network_namespace: true,
+                uid_map: vec![IdMapEntry::new(0, 1000, count).unwrap()],
+                gid_map: vec![],
+            }))
+            .unwrap()
+        };
+        let (one, two) = (with_count(1), with_count(2));
+        let differing: Vec<usize> = (0..one.len()).filter(|&i| one[i] != two[i]).collect();
+        assert_eq!(differing.len(), 1);
+        let mut patched = one.clone();
+        patched[differing[0]] = 0;
+        assert!(decode_body::<Request>(&one[4..]).is_ok());
+        assert!(decode_body::<Request>(&patched[4..]).is_err());
+    }
+}
