@@ -14,7 +14,7 @@ pub enum IdError {
         "container name {0:?} is invalid: use 1 to 64 characters from [a-zA-Z0-9_.-], starting with a letter or digit"
     )]
     ContainerName(String),
-    #[error("cgroup path component {0:?} is invalid: use 1 to 64 characters from [a-zA-Z0-9_.-], not starting with '.'")]
+    #[error("cgroup path component {0:?} is invalid: use 1 to 128 characters from [a-zA-Z0-9_.-], not starting with '.'")]
     CgroupComponent(String),
 }
 
@@ -82,10 +82,12 @@ impl ContainerName {
 pub struct CgroupComponent(String);
 
 impl CgroupComponent {
+    pub const MAX_LEN: usize = 128;
+
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let bytes = s.as_bytes();
         let ok = !bytes.is_empty()
-            && bytes.len() <= 64
+            && bytes.len() <= Self::MAX_LEN
             && bytes[0] != b'.'
             && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
         if ok {

@@ -1,1 +1,92 @@
-fn main() {}
+//! ctr-setuid-helper: the only privileged part of ctr.
+//!
+//! It is installed setuid root (or with file capabilities), started by `ctr`
+//! with a socket on fd 3, and does one operation per run. Its order of work,
+//! which nothing may reorder:
+//!
+//! 1. Clean the process before reading any input: non-dumpable (so the
+//!    caller can never ptrace it or read its memory), fds 0-2 guaranteed
+//!    open, every fd above 4 closed, environment cleared, umask fixed,
+//!    signal mask and dispositions reset.
+//! 2. Establish who called (the real uid and gid) and become root.
+//! 3. Load the root-owned config from the path fixed at build time.
+//! 4. Read `Hello` and one request, each length-checked before allocation;
+//!    validate the request in full against the caller.
+//! 5. Only then act, and answer with a result or a typed refusal.
+//!
+//! See ARCHITECTURE.md for the protocol and what each operation checks.
+
+mod caller;
+mod cgroup;
+mod config;
+mod session;
+mod spawn;
+mod sys;
+
+use ctr_core::protocol::{Response, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER};
+use std::os::unix::net::UnixStream;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    if let Err(e) = clean_process() {
+        eprintln!("ctr-setuid-helper: {e}");
+        return ExitCode::from(125);
+    }
+    let caller = caller::Caller::from_real_ids();
+    let channel_fd = sys::adopt_inherited_fd(HELPER_CHANNEL_FD);
+    let mut channel = UnixStream::from(channel_fd);
+    let result = caller::become_root(&caller)
+        .and_then(|()| session::serve(&mut channel, &caller, config::load()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = session::send(&mut channel, &Response::Refused(e.clone()));
+            eprintln!("ctr-setuid-helper: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn clean_process() -> Result<(), String> {
+    nix::sys::prctl::set_dumpable(false).map_err(|e| format!("cannot make the helper non-dumpable: {e}"))?;
+    ensure_std_fds()?;
+    let channel = nix::sys::stat::fstat(HELPER_CHANNEL_FD).map_err(|_| "fd 3 is not open: run the helper through ctr".to_owned())?;
+    if nix::sys::stat::SFlag::from_bits_truncate(channel.st_mode) & nix::sys::stat::SFlag::S_IFMT != nix::sys::stat::SFlag::S_IFSOCK {
+        return Err("fd 3 must be a socket: run the helper through ctr".into());
+    }
+    sys::close_fds_from(INIT_CHANNEL_FD_IN_HELPER as u32 + 1).map_err(|e| format!("close inherited fds: {e}"))?;
+    for (key, _) in std::env::vars_os() {
+        std::env::remove_var(key);
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    reset_signals();
+    Ok(())
+}
+
+/// fds 0, 1, 2 and 4 must be open before the helper opens any file, or a
+/// file opened as root could land on one of them and reach the container's
+/// process. An unset one gets /dev/null.
+fn ensure_std_fds() -> Result<(), String> {
+    for fd in [0, 1, 2, INIT_CHANNEL_FD_IN_HELPER] {
+        if nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_err() {
+            let null = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty())
+                .map_err(|e| format!("open /dev/null: {e}"))?;
+            if null != fd {
+                nix::unistd::dup2(null, fd).map_err(|e| format!("dup2: {e}"))?;
+                nix::unistd::close(null).map_err(|e| format!("close: {e}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn reset_signals() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for signal in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
+        // SAFETY: installing SIG_DFL runs no code of ours in signal context.
+        let _ = unsafe { sigaction(signal, &default) };
+    }
+}
+

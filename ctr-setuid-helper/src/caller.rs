@@ -1,0 +1,62 @@
+//! Who called us (the real uid and gid, the only identity the kernel vouches
+//! for), and the helper's moves between host root and the caller's identity.
+
+use ctr_core::protocol::HelperError;
+use nix::unistd::{getgid, getuid, setresgid, setresuid, Gid, Uid, User};
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub uid: Uid,
+    pub gid: Gid,
+    /// The passwd name, used only to find the caller's lines in /etc/subuid.
+    pub name: Option<String>,
+}
+
+impl Caller {
+    pub fn from_real_ids() -> Self {
+        let uid = getuid();
+        let name = User::from_uid(uid).ok().flatten().map(|u| u.name);
+        Self { uid, gid: getgid(), name }
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.uid.is_root()
+    }
+}
+
+/// Effective (and saved) ids become 0, real ids stay the caller's. In setuid
+/// mode this is already so; in file-capability mode CAP_SETUID/CAP_SETGID
+/// allow it, and the kernel then copies the permitted capabilities (the
+/// file's) to the effective set.
+pub fn become_root(caller: &Caller) -> Result<(), HelperError> {
+    let root = (Uid::from_raw(0), Gid::from_raw(0));
+    setresuid(caller.uid, root.0, root.0)
+        .and_then(|()| setresgid(caller.gid, root.1, root.1))
+        .map_err(|e| {
+            HelperError::NotPrivileged(format!(
+                "cannot become root ({e}); reinstall with `sudo cargo xtask install` (setuid or --mode caps)"
+            ))
+        })
+}
+
+/// Runs `f` with the caller's effective uid and gid but CAP_SYS_ADMIN kept
+/// effective, then returns to root. A user namespace created in `f` is owned
+/// by the caller (its owner is the creator's euid), while the capability
+/// lets creation succeed on hosts that forbid unprivileged user namespaces.
+///
+/// While in `f`, the saved uid stays 0, so the kernel keeps the permitted
+/// set; the process stays non-dumpable, so the caller cannot ptrace it.
+pub fn as_caller_with_sys_admin<T>(caller: &Caller, f: impl FnOnce() -> T) -> Result<T, HelperError> {
+    let root = Uid::from_raw(0);
+    let spawn_err = |what: &str, e: &dyn std::fmt::Display| HelperError::Spawn(format!("{what}: {e}"));
+    setresgid(caller.gid, caller.gid, Gid::from_raw(0)).map_err(|e| spawn_err("setresgid to caller", &e))?;
+    setresuid(caller.uid, caller.uid, root).map_err(|e| spawn_err("setresuid to caller", &e))?;
+    let raised = caps::raise(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_ADMIN);
+    let result = raised.is_ok().then(f);
+    // Back to root whatever happened; if this fails we must not go on.
+    become_root(caller)?;
+    match result {
+        Some(value) => Ok(value),
+        None => Err(spawn_err("raise CAP_SYS_ADMIN", &raised.err().map(|e| e.to_string()).unwrap_or_default())),
+    }
+}

@@ -1,0 +1,353 @@
+//! Container cgroups: one directory per container in every mounted cgroup
+//! hierarchy (v1 controllers, named v1 hierarchies, and the v2 tree),
+//! created beneath the configured parent, owned by root so that the caller
+//! cannot write limits or move processes, and recorded in a root-owned file
+//! so that removal touches only what a spawn made for the same caller.
+//!
+//! Paths are built from validated components only; every directory acted on
+//! is checked to be on a cgroup filesystem (cgroupfs has no symlinks). The
+//! helper never writes `release_agent`, `notify_on_release` or any file
+//! other than `cgroup.procs`, `cgroup.kill` and the cpuset inheritance files.
+
+use ctr_core::config::{CgroupParent, HelperConfig};
+use ctr_core::ids::{CgroupComponent, ContainerId};
+use ctr_core::protocol::HelperError;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+use nix::unistd::Pid;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Root-owned records of what each caller's containers were given.
+const RECORD_DIR: &str = "/run/ctr-helper";
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One mounted hierarchy and where this process sits in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub mount_point: PathBuf,
+    pub v2: bool,
+    /// This process's cgroup, relative to the mount point.
+    pub own_path: String,
+}
+
+fn cgroup_error(what: impl std::fmt::Display) -> HelperError {
+    HelperError::Cgroup(what.to_string())
+}
+
+/// The container cgroup's directory name: the caller's uid is part of it, so
+/// no request can name another user's container.
+pub fn leaf_name(uid: u32, id: &ContainerId) -> CgroupComponent {
+    CgroupComponent::parse(&format!("ctr-{uid}-{}", id.as_str())).expect("uid and container id are in the alphabet")
+}
+
+/// Pairs the cgroup mounts in `mountinfo` with the memberships in
+/// `proc_cgroup` (both from /proc/self). One entry per hierarchy.
+pub fn parse_hierarchies(mountinfo: &str, proc_cgroup: &str) -> Result<Vec<Hierarchy>, String> {
+    let mut seen_devices = Vec::new();
+    let mut found = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let left: Vec<&str> = left.split(' ').collect();
+        let right: Vec<&str> = right.split(' ').collect();
+        if left.len() < 5 || right.len() < 3 {
+            continue;
+        }
+        let (device, root, mount_point, fstype, super_opts) = (left[2], left[3], left[4], right[0], right[2]);
+        let v2 = match fstype {
+            "cgroup2" => true,
+            "cgroup" => false,
+            _ => continue,
+        };
+        if seen_devices.contains(&device) {
+            continue; // the same hierarchy mounted twice
+        }
+        seen_devices.push(device);
+        let membership = if v2 {
+            proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))
+        } else {
+            let controllers: Vec<&str> =
+                super_opts.split(',').filter(|o| *o != "rw" && *o != "ro" && !o.starts_with("clone_children")).collect();
+            proc_cgroup.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, names, path) = (parts.next()?, parts.next()?, parts.next()?);
+                let names: Vec<&str> = names.split(',').collect();
+                (!names.is_empty() && names.iter().all(|n| controllers.contains(n))).then_some(path)
+            })
+        };
+        let Some(path) = membership else { continue };
+        let own_path = relative_to_mount_root(path, root)
+            .ok_or_else(|| format!("cgroup {path} is outside the mount of {mount_point}"))?;
+        found.push(Hierarchy { mount_point: PathBuf::from(unescape_mountinfo(mount_point)), v2, own_path });
+    }
+    Ok(found)
+}
+
+fn relative_to_mount_root(path: &str, root: &str) -> Option<String> {
+    if root == "/" {
+        return Some(path.to_owned());
+    }
+    let rest = path.strip_prefix(root)?;
+    (rest.is_empty() || rest.starts_with('/')).then(|| format!("/{}", rest.trim_start_matches('/')))
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+}
+
+pub fn hierarchies() -> Result<Vec<Hierarchy>, HelperError> {
+    let read = |p: &str| std::fs::read_to_string(p).map_err(|e| cgroup_error(format!("{p}: {e}")));
+    let found = parse_hierarchies(&read("/proc/self/mountinfo")?, &read("/proc/self/cgroup")?).map_err(cgroup_error)?;
+    if found.is_empty() {
+        return Err(cgroup_error("no cgroup hierarchy is mounted"));
+    }
+    Ok(found)
+}
+
+/// The directory names below the mount point under which container
+/// cgroups go. The caller's own cgroup may use any name its service manager
+/// chose (`user@1000.service`), so those are checked only for what could
+/// leave the path: empty, `.`, `..`, or a NUL.
+fn parent_components(h: &Hierarchy, parent: &CgroupParent) -> Result<Vec<String>, HelperError> {
+    match parent {
+        CgroupParent::Fixed(components) => Ok(components.iter().map(|c| c.as_str().to_owned()).collect()),
+        CgroupParent::CallerOwn => h
+            .own_path
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                let safe = c != "." && c != ".." && !c.contains('\0');
+                safe.then(|| c.to_owned())
+                    .ok_or_else(|| cgroup_error(format!("own cgroup {} has an unusable component", h.own_path)))
+            })
+            .collect(),
+    }
+}
+
+fn ensure_cgroupfs(dir: &Path) -> Result<(), HelperError> {
+    let fs = statfs(dir).map_err(|e| cgroup_error(format!("{}: {e}", dir.display())))?;
+    let t = fs.filesystem_type();
+    if t != CGROUP_SUPER_MAGIC && t != CGROUP2_SUPER_MAGIC {
+        return Err(cgroup_error(format!("{} is not on a cgroup filesystem", dir.display())));
+    }
+    Ok(())
+}
+
+/// Creates `dir` (root-owned, 0755) unless it already is a directory.
+fn make_dir(dir: &Path) -> Result<(), HelperError> {
+    match std::fs::DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match std::fs::symlink_metadata(dir) {
+            Ok(m) if m.is_dir() => Ok(()),
+            _ => Err(cgroup_error(format!("{} exists and is not a directory", dir.display()))),
+        },
+        Err(e) => Err(cgroup_error(format!("mkdir {}: {e}", dir.display()))),
+    }
+}
+
+fn write_file(path: &Path, value: &str) -> Result<(), HelperError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| cgroup_error(format!("write {}: {e}", path.display())))
+}
+
+/// A v1 cpuset cgroup starts with no CPUs or memory nodes, and a process
+/// cannot join it until they are filled in: copy the parent's.
+fn inherit_cpuset(dir: &Path) -> Result<(), HelperError> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let own = dir.join(file);
+        let Ok(current) = std::fs::read_to_string(&own) else { continue };
+        if current.trim().is_empty() {
+            let parent = dir.parent().expect("a cgroup leaf has a parent").join(file);
+            let value = std::fs::read_to_string(&parent).map_err(|e| cgroup_error(format!("{}: {e}", parent.display())))?;
+            write_file(&own, value.trim())?;
+        }
+    }
+    Ok(())
+}
+
+fn record_path(uid: u32, id: &ContainerId) -> PathBuf {
+    Path::new(RECORD_DIR).join(uid.to_string()).join(id.as_str())
+}
+
+/// The cgroup directories of one container, in every hierarchy.
+#[derive(Debug)]
+pub struct ContainerCgroups {
+    pub dirs: Vec<PathBuf>,
+}
+
+/// Creates the container's cgroup in every hierarchy and records it. On any
+/// failure, whatever was created is removed again.
+pub fn create(uid: u32, id: &ContainerId, config: &HelperConfig) -> Result<ContainerCgroups, HelperError> {
+    let record = record_path(uid, id);
+    if record.exists() {
+        return Err(cgroup_error(format!("container {} already has a cgroup", id.short())));
+    }
+    let leaf = leaf_name(uid, id);
+    let mut cgroups = ContainerCgroups { dirs: Vec::new() };
+    let result = (|| {
+        for h in hierarchies()? {
+            let mut dir = h.mount_point.clone();
+            ensure_cgroupfs(&dir)?;
+            for component in parent_components(&h, &config.cgroup_parent)? {
+                dir.push(component);
+                make_dir(&dir)?;
+                inherit_cpuset(&dir)?;
+            }
+            dir.push(leaf.as_str());
+            make_dir(&dir)?;
+            cgroups.dirs.push(dir.clone());
+            ensure_cgroupfs(&dir)?;
+            inherit_cpuset(&dir)?;
+        }
+        write_record(&record, &cgroups.dirs)
+    })();
+    if let Err(e) = result {
+        let _ = kill_and_remove(&cgroups.dirs);
+        return Err(e);
+    }
+    Ok(cgroups)
+}
+
+fn write_record(record: &Path, dirs: &[PathBuf]) -> Result<(), HelperError> {
+    let user_dir = record.parent().expect("record has a parent");
+    for dir in [Path::new(RECORD_DIR), user_dir] {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
+            .map_err(|e| cgroup_error(format!("{}: {e}", dir.display())))?;
+    }
+    let text: String = dirs.iter().map(|d| format!("{}\n", d.display())).collect();
+    let tmp = record.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, record))
+        .map_err(|e| cgroup_error(format!("{}: {e}", record.display())))
+}
+
+/// Moves the freshly spawned process into every container cgroup.
+pub fn attach(cgroups: &ContainerCgroups, pid: Pid) -> Result<(), HelperError> {
+    for dir in &cgroups.dirs {
+        write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
+    }
+    Ok(())
+}
+
+/// Kills whatever is left in the caller's container cgroup and removes it,
+/// then its record. Removing what is already gone succeeds.
+pub fn remove(uid: u32, id: &ContainerId) -> Result<(), HelperError> {
+    let record = record_path(uid, id);
+    let text = match std::fs::read_to_string(&record) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(cgroup_error(format!("{}: {e}", record.display()))),
+    };
+    let dirs: Vec<PathBuf> = text.lines().filter(|l| !l.is_empty()).map(PathBuf::from).collect();
+    kill_and_remove(&dirs)?;
+    std::fs::remove_file(&record).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+        .map_err(|e| cgroup_error(format!("{}: {e}", record.display())))
+}
+
+/// SIGKILLs every process in `dirs` until they are empty, then removes
+/// them. The container's first process is init of its pid namespace, so
+/// killing it takes the rest of the namespace with it.
+fn kill_and_remove(dirs: &[PathBuf]) -> Result<(), HelperError> {
+    let deadline = Instant::now() + KILL_TIMEOUT;
+    let mut pending: Vec<&PathBuf> = dirs.iter().filter(|d| d.exists()).collect();
+    while !pending.is_empty() {
+        pending.retain(|dir| {
+            if ensure_cgroupfs(dir).is_err() {
+                return false;
+            }
+            if dir.join("cgroup.kill").exists() {
+                let _ = write_file(&dir.join("cgroup.kill"), "1");
+            }
+            for pid in std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default().lines() {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+            match std::fs::remove_dir(dir) {
+                Ok(()) => false,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(_) => true, // EBUSY while the processes die
+            }
+        });
+        if pending.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let names: Vec<String> = pending.iter().map(|d| d.display().to_string()).collect();
+            return Err(cgroup_error(format!("could not empty and remove {}", names.join(", "))));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:32 / /mnt/again rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const PROC_CGROUP: &str = "9:name=systemd:/user.slice\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n";
+
+    #[test]
+    fn pairs_mounts_with_memberships() {
+        let h = parse_hierarchies(MOUNTINFO, PROC_CGROUP).unwrap();
+        let got: Vec<(&str, bool, &str)> =
+            h.iter().map(|h| (h.mount_point.to_str().unwrap(), h.v2, h.own_path.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/sys/fs/cgroup/cpu", false, "/"),
+                ("/sys/fs/cgroup/memory", false, "/process_api/abc"),
+                ("/sys/fs/cgroup/systemd", false, "/user.slice"),
+                ("/sys/fs/cgroup/unified", true, "/"),
+            ]
+        );
+    }
+
+    #[test]
+    fn pure_v2() {
+        let mi = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let h = parse_hierarchies(mi, "0::/user.slice/user-1000.slice/session-1.scope\n").unwrap();
+        assert_eq!(h.len(), 1);
+        assert!(h[0].v2);
+        assert_eq!(h[0].own_path, "/user.slice/user-1000.slice/session-1.scope");
+    }
+
+    #[test]
+    fn nested_mount_roots_are_relative() {
+        let mi = "30 23 0:26 /outer /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let h = parse_hierarchies(mi, "0::/outer/inner\n").unwrap();
+        assert_eq!(h[0].own_path, "/inner");
+        assert!(parse_hierarchies(mi, "0::/elsewhere\n").is_err());
+    }
+
+    #[test]
+    fn caller_own_parent_refuses_traversal() {
+        let h = Hierarchy { mount_point: "/sys/fs/cgroup".into(), v2: true, own_path: "/a/../b".into() };
+        assert!(parent_components(&h, &CgroupParent::CallerOwn).is_err());
+        let h = Hierarchy { own_path: "/user.slice/user@1000.service".into(), ..h };
+        assert_eq!(parent_components(&h, &CgroupParent::CallerOwn).unwrap(), vec!["user.slice", "user@1000.service"]);
+    }
+
+    #[test]
+    fn leaf_carries_the_uid() {
+        let id = ContainerId::from_bytes(&[1; 32]);
+        assert_eq!(leaf_name(1000, &id).as_str(), format!("ctr-1000-{}", id.as_str()));
+    }
+}

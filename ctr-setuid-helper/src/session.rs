@@ -1,0 +1,61 @@
+//! The session: `Hello`, then exactly one operation, then exit. The order is
+//! enforced here, on the privileged side; each operation is validated in
+//! full before it is applied.
+
+use crate::caller::Caller;
+use crate::{cgroup, spawn};
+use ctr_core::config::HelperConfig;
+use ctr_core::frame::{self, FrameError};
+use ctr_core::protocol::{HelperError, Request, Response, PROTOCOL_VERSION};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use std::io::{IoSlice, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+
+fn frame_error(e: FrameError) -> HelperError {
+    HelperError::Frame(e.to_string())
+}
+
+fn receive(channel: &mut UnixStream) -> Result<Request, HelperError> {
+    frame::read_frame(channel).map_err(frame_error)
+}
+
+pub fn send(channel: &mut UnixStream, response: &Response) -> Result<(), HelperError> {
+    frame::write_frame(channel, response).map_err(frame_error)
+}
+
+pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperConfig, HelperError>) -> Result<(), HelperError> {
+    match receive(channel)? {
+        Request::Hello { version } if version == PROTOCOL_VERSION => {}
+        Request::Hello { version } => return Err(HelperError::Version { helper: PROTOCOL_VERSION, client: version }),
+        other => return Err(HelperError::OutOfOrder { expected: "Hello".into(), got: other.kind().into() }),
+    }
+    let config = config?;
+    send(channel, &Response::Hello { version: PROTOCOL_VERSION })?;
+
+    match receive(channel)? {
+        Request::Spawn(request) => {
+            let validated = spawn::validate(caller, &request)?;
+            let spawned = spawn::apply(caller, &config, validated)?;
+            let cgroups = spawned.cgroups.dirs.iter().map(|d| d.display().to_string()).collect();
+            let response = Response::Spawned { pid: spawned.pid.as_raw(), cgroups };
+            send_with_fd(channel, &response, spawned.pidfd.as_raw_fd())
+        }
+        Request::RemoveCgroup { id } => {
+            cgroup::remove(caller.uid.as_raw(), &id)?;
+            send(channel, &Response::Removed)
+        }
+        other @ Request::Hello { .. } => {
+            Err(HelperError::OutOfOrder { expected: "Spawn or RemoveCgroup".into(), got: other.kind().into() })
+        }
+    }
+}
+
+/// Sends a frame with `fd` attached (SCM_RIGHTS) to its first byte.
+fn send_with_fd(channel: &mut UnixStream, response: &Response, fd: i32) -> Result<(), HelperError> {
+    let bytes = frame::encode(response).map_err(frame_error)?;
+    let fds = [fd];
+    let sent = sendmsg::<()>(channel.as_raw_fd(), &[IoSlice::new(&bytes)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .map_err(|e| HelperError::Spawn(format!("send the pidfd: {e}")))?;
+    channel.write_all(&bytes[sent..]).map_err(|e| frame_error(e.into()))
+}

@@ -1,0 +1,187 @@
+//! The `Spawn` operation: a container's first process in new user, mount,
+//! pid, UTS, IPC, network and cgroup namespaces, inside its own cgroup.
+//!
+//! Why this is safe to offer any user:
+//! - The user namespace is created with the caller's euid, so the caller
+//!   owns it (exactly what an unprivileged `unshare --user` gives), and every
+//!   other namespace is owned by it. CAP_SYS_ADMIN is held only so creation
+//!   works where unprivileged user namespaces are disabled.
+//! - Id maps are written by the helper and contain only the caller's own id
+//!   and its /etc/subuid and /etc/subgid ranges (never host root for others).
+//! - Until it executes `ctr init`, the child is non-dumpable (inherited from
+//!   the setuid helper and set again in main), so the caller cannot ptrace it
+//!   or open its memory while it still runs helper code; its /proc files
+//!   stay root-owned, so the caller cannot write its id maps either.
+//! - Before exec, the child takes the mapped root ids (every host id the
+//!   caller's), sets no_new_privs, keeps only fds 0-2 and the init channel,
+//!   and runs the `ctr` installed with the helper, never a caller's path.
+
+use crate::caller::{as_caller_with_sys_admin, Caller};
+use crate::cgroup::{self, ContainerCgroups};
+use crate::config::INIT_BINARY;
+use crate::sys::{self, CloneResult};
+use ctr_core::config::HelperConfig;
+use ctr_core::idmap::{check_map, parse_subid_file, to_proc_format, IdKind, IdMapEntry, SubIdRange};
+use ctr_core::protocol::{HelperError, SpawnRequest, INIT_CHANNEL_FD_IN_HELPER, INIT_CHANNEL_FD_IN_INIT};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::{fstat, SFlag};
+use nix::sys::wait::waitpid;
+use nix::unistd::{Gid, Pid, Uid};
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+
+pub struct Spawned {
+    pub pid: Pid,
+    pub pidfd: OwnedFd,
+    pub cgroups: ContainerCgroups,
+}
+
+/// Every check on a spawn request, before anything is created.
+pub struct ValidatedSpawn<'a> {
+    request: &'a SpawnRequest,
+    setgroups_allowed: bool,
+}
+
+pub fn validate<'a>(caller: &Caller, request: &'a SpawnRequest) -> Result<ValidatedSpawn<'a>, HelperError> {
+    if !request.user_namespace && !caller.is_root() {
+        return Err(HelperError::NoUserNamespace);
+    }
+    if !request.user_namespace {
+        // Root asked for real root in the container: not in this scope.
+        return Err(HelperError::Spawn("containers without a user namespace are not supported yet".into()));
+    }
+    let subuids = subordinate_ranges("/etc/subuid", caller, caller.uid.as_raw());
+    let subgids = subordinate_ranges("/etc/subgid", caller, caller.gid.as_raw());
+    check_map(IdKind::Uid, &request.uid_map, caller.uid.as_raw(), &subuids)?;
+    check_map(IdKind::Gid, &request.gid_map, caller.gid.as_raw(), &subgids)?;
+    Ok(ValidatedSpawn { request, setgroups_allowed: caller.is_root() || !subgids.is_empty() })
+}
+
+fn subordinate_ranges(path: &str, caller: &Caller, id: u32) -> Vec<SubIdRange> {
+    std::fs::read_to_string(path).map(|text| parse_subid_file(&text, caller.name.as_deref(), id)).unwrap_or_default()
+}
+
+fn spawn_error(what: &str, e: impl std::fmt::Display) -> HelperError {
+    HelperError::Spawn(format!("{what}: {e}"))
+}
+
+/// The init channel must be a socket the caller passed us: never a file
+/// the helper itself might have opened on that number.
+pub fn check_init_channel() -> Result<(), HelperError> {
+    let stat = fstat(INIT_CHANNEL_FD_IN_HELPER).map_err(|e| spawn_error("init channel (fd 4)", e))?;
+    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFSOCK {
+        return Err(HelperError::Spawn("fd 4 must be the init channel socket; run containers through ctr".into()));
+    }
+    Ok(())
+}
+
+pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) -> Result<Spawned, HelperError> {
+    check_init_channel()?;
+    let request = spawn.request;
+    let cgroups = cgroup::create(caller.uid.as_raw(), &request.id, config)?;
+    match start_child(caller, &spawn, &cgroups) {
+        Ok((pid, pidfd)) => Ok(Spawned { pid, pidfd, cgroups }),
+        Err(e) => {
+            let _ = cgroup::remove(caller.uid.as_raw(), &request.id);
+            Err(e)
+        }
+    }
+}
+
+fn namespace_flags(request: &SpawnRequest) -> CloneFlags {
+    let mut flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC;
+    if request.network_namespace {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    flags
+}
+
+fn start_child(caller: &Caller, spawn: &ValidatedSpawn<'_>, cgroups: &ContainerCgroups) -> Result<(Pid, OwnedFd), HelperError> {
+    let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_error("pipe", e))?;
+    let flags = namespace_flags(spawn.request);
+    let cloned = as_caller_with_sys_admin(caller, || sys::clone_into_namespaces(flags))?
+        .map_err(|e| spawn_error("clone into new namespaces", e))?;
+    let pid = match cloned {
+        CloneResult::Child => {
+            drop(go_write);
+            child_main(go_read)
+        }
+        CloneResult::Parent(pid) => pid,
+    };
+    drop(go_read);
+    let prepared = (|| {
+        let pidfd = sys::pidfd_open(pid).map_err(|e| spawn_error("pidfd_open", e))?;
+        write_id_maps(pid, &spawn.request.uid_map, &spawn.request.gid_map, spawn.setgroups_allowed)?;
+        cgroup::attach(cgroups, pid)?;
+        std::fs::File::from(go_write).write_all(b"G").map_err(|e| spawn_error("release the child", e))?;
+        Ok(pidfd)
+    })();
+    match prepared {
+        Ok(pidfd) => Ok((pid, pidfd)),
+        Err(e) => {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            Err(e)
+        }
+    }
+}
+
+fn write_id_maps(pid: Pid, uid_map: &[IdMapEntry], gid_map: &[IdMapEntry], setgroups_allowed: bool) -> Result<(), HelperError> {
+    let proc_dir = format!("/proc/{}", pid.as_raw());
+    let write = |file: &str, text: &str| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("{proc_dir}/{file}"))
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| spawn_error(&format!("write {file}"), e))
+    };
+    write("uid_map", &to_proc_format(uid_map))?;
+    // Without subordinate gids the caller could not drop its supplementary
+    // groups unprivileged either (they may be used to deny access), so the
+    // container may not call setgroups(2).
+    write("setgroups", if setgroups_allowed { "allow" } else { "deny" })?;
+    write("gid_map", &to_proc_format(gid_map))
+}
+
+fn child_fail(what: &str, e: &dyn std::fmt::Display) -> ! {
+    let _ = writeln!(std::io::stderr(), "ctr-setuid-helper: container setup: {what}: {e}");
+    sys::exit_now(125)
+}
+
+/// The cloned child: waits until the parent has written its id maps and
+/// placed it in its cgroup, then becomes the container's init. Never returns.
+fn child_main(go: OwnedFd) -> ! {
+    let mut byte = [0u8; 1];
+    if !matches!(std::fs::File::from(go).read(&mut byte), Ok(1)) {
+        sys::exit_now(125); // the parent failed and reports why
+    }
+    // Now in its own cgroup: a new cgroup namespace rooted there.
+    if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
+        child_fail("unshare cgroup namespace", &e);
+    }
+    // Root of the new user namespace, i.e. the caller's own host ids. This
+    // also replaces the saved set-user-ID 0 inherited from the helper.
+    let (uid0, gid0) = (Uid::from_raw(0), Gid::from_raw(0));
+    if let Err(e) = nix::unistd::setresgid(gid0, gid0, gid0).and_then(|()| nix::unistd::setresuid(uid0, uid0, uid0)) {
+        child_fail("take the container's root ids", &e);
+    }
+    if let Err(e) = nix::sys::prctl::set_no_new_privs() {
+        child_fail("no_new_privs", &e);
+    }
+    if let Err(e) = nix::unistd::dup2(INIT_CHANNEL_FD_IN_HELPER, INIT_CHANNEL_FD_IN_INIT)
+        .and_then(|_| sys::close_fds_from(INIT_CHANNEL_FD_IN_INIT as u32 + 1))
+    {
+        child_fail("pass the init channel", &e);
+    }
+    let program = CString::new(INIT_BINARY).expect("no NUL in a build-time path");
+    let argv = [CString::new("ctr").expect("literal"), CString::new("init").expect("literal")];
+    let env: [CString; 0] = [];
+    let Err(e) = nix::unistd::execve(&program, &argv, &env);
+    child_fail(&format!("exec {INIT_BINARY}"), &e)
+}
