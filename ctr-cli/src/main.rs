@@ -1,1 +1,106 @@
-fn main() {}
+//! `ctr`: a daemonless container engine. This binary is unprivileged; the
+//! only privileged steps (namespace creation, cgroups) are done by
+//! `ctr-setuid-helper`, which it starts for each such step.
+
+mod container;
+mod helper_client;
+mod image;
+mod info;
+mod init;
+mod paths;
+mod run;
+mod spec;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit status for errors of ctr itself, as docker uses it.
+const EXIT_ENGINE_ERROR: u8 = 125;
+
+#[derive(Parser)]
+#[command(
+    name = "ctr",
+    version,
+    about = "A daemonless container engine: real namespaces, cgroups and images, for unprivileged users.",
+    long_about = "A daemonless container engine. `ctr run` starts a container in its own user, mount, pid, UTS, IPC, \
+network and cgroup namespaces, through a small setuid helper that does only the privileged steps.",
+    after_help = "Examples:\n  ctr run --rm busybox echo hello          run a command in the built-in busybox image\n  \
+ctr image import alpine.tar.gz alpine     import a rootfs tarball as image `alpine`\n  \
+ctr run --rm -e A=1 -w /tmp alpine env    set the environment and working directory\n  \
+ctr run --rm --rootfs ./rootfs /bin/sh    run from a directory instead of an image\n  \
+ctr info                                  show the helper, cgroups and your id mapping"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a command in a new container.
+    #[command(after_help = "Exit status: the command's own; 125 if ctr failed, 126 if the command \
+cannot be executed, 127 if it was not found, 128+N if it was killed by signal N.")]
+    Run(run::RunArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// List images (same as `ctr image ls`).
+    Images,
+    /// Show what ctr found on this host: kernel, cgroups, helper, id maps, paths.
+    Info,
+    /// Internal: the container's first process (started by the helper).
+    #[command(hide = true)]
+    Init,
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Import a root filesystem tarball (tar, gzip, zstd or xz; `-` for stdin) as an image.
+    Import {
+        /// The tarball, or `-` to read it from standard input.
+        file: String,
+        /// NAME[:TAG] to give the image (the tag defaults to `latest`).
+        reference: String,
+    },
+    /// List images.
+    #[command(alias = "list")]
+    Ls,
+}
+
+fn main() -> ExitCode {
+    // `ctr init` runs inside the container before anything else; it never returns.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "init") && std::env::args_os().count() == 2 {
+        init::main();
+    }
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(EXIT_ENGINE_ERROR)),
+        Err(e) => {
+            eprintln!("ctr: {e:#}");
+            ExitCode::from(EXIT_ENGINE_ERROR)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<i32> {
+    let paths = paths::Paths::discover()?;
+    match command {
+        Command::Run(args) => run::run(&paths, args),
+        Command::Image(ImageCommand::Import { file, reference }) => {
+            let source = if file == "-" { image::ImportSource::Stdin } else { image::ImportSource::File(PathBuf::from(file)) };
+            let store = image::Store::open(&paths.storage)?;
+            let record = store.import(source, &reference, image::ImageConfig::default())?;
+            println!("{}", record.id);
+            Ok(0)
+        }
+        Command::Images | Command::Image(ImageCommand::Ls) => {
+            let store = image::Store::open(&paths.storage)?;
+            image::print_table(&store.list()?, &mut std::io::stdout().lock())?;
+            Ok(0)
+        }
+        Command::Info => info::print(&paths).map(|()| 0),
+        Command::Init => init::main(),
+    }
+}

@@ -30,7 +30,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{Gid, Pid, Uid};
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 pub struct Spawned {
     pub pid: Pid,
@@ -105,16 +105,13 @@ fn namespace_flags(request: &SpawnRequest) -> CloneFlags {
 fn start_child(caller: &Caller, spawn: &ValidatedSpawn<'_>, cgroups: &ContainerCgroups) -> Result<(Pid, OwnedFd), HelperError> {
     let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_error("pipe", e))?;
     let flags = namespace_flags(spawn.request);
-    let cloned = as_caller_with_sys_admin(caller, || sys::clone_into_namespaces(flags))?
-        .map_err(|e| spawn_error("clone into new namespaces", e))?;
-    let pid = match cloned {
-        CloneResult::Child => {
-            drop(go_write);
-            child_main(go_read)
-        }
-        CloneResult::Parent(pid) => pid,
-    };
-    drop(go_read);
+    // The child must never return into helper code: it leaves through
+    // `child_main`, inside this closure, before the euid is restored.
+    let pid = as_caller_with_sys_admin(caller, || match sys::clone_into_namespaces(flags)? {
+        CloneResult::Child => child_main(go_read, go_write.as_raw_fd()),
+        CloneResult::Parent(pid) => Ok::<Pid, nix::errno::Errno>(pid),
+    })?
+    .map_err(|e| spawn_error("clone into new namespaces", e))?;
     let prepared = (|| {
         let pidfd = sys::pidfd_open(pid).map_err(|e| spawn_error("pidfd_open", e))?;
         write_id_maps(pid, &spawn.request.uid_map, &spawn.request.gid_map, spawn.setgroups_allowed)?;
@@ -156,7 +153,10 @@ fn child_fail(what: &str, e: &dyn std::fmt::Display) -> ! {
 
 /// The cloned child: waits until the parent has written its id maps and
 /// placed it in its cgroup, then becomes the container's init. Never returns.
-fn child_main(go: OwnedFd) -> ! {
+fn child_main(go: OwnedFd, parents_end: RawFd) -> ! {
+    // Our copy of the write end would keep the pipe open if the parent
+    // died; this process never returns, so no owner will close it again.
+    let _ = nix::unistd::close(parents_end);
     let mut byte = [0u8; 1];
     if !matches!(std::fs::File::from(go).read(&mut byte), Ok(1)) {
         sys::exit_now(125); // the parent failed and reports why

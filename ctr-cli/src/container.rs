@@ -1,0 +1,127 @@
+//! A container's on-disk presence: its runtime state (state.json, the
+//! generated /etc files, its name reservation) and its writable layer in
+//! storage. State is written atomically (write, fsync, rename); removal is
+//! idempotent.
+
+use crate::paths::Paths;
+use anyhow::{bail, Context, Result};
+use ctr_core::ids::{ContainerId, ContainerName};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub command: Vec<String>,
+    pub created: u64,
+    pub status: Status,
+    pub pid: Option<i32>,
+    pub exit_code: Option<i32>,
+    pub cgroups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+pub struct Container {
+    pub id: ContainerId,
+    pub name: ContainerName,
+    /// Runtime state directory.
+    pub state_dir: PathBuf,
+    /// Writable layer and mount point in storage.
+    pub layer_dir: PathBuf,
+    name_file: PathBuf,
+}
+
+fn create_private_dir(path: &Path) -> Result<()> {
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).with_context(|| format!("create {}", path.display()))
+}
+
+impl Container {
+    /// Reserves `name` (exactly one of two concurrent runs with the same
+    /// name wins: O_EXCL) and creates the container's directories.
+    pub fn create(paths: &Paths, id: ContainerId, name: ContainerName) -> Result<Self> {
+        let names = paths.state.join("names");
+        create_private_dir(&names)?;
+        let name_file = names.join(name.as_str());
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&name_file) {
+            Ok(mut f) => f.write_all(id.as_str().as_bytes())?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                bail!("the container name {name:?} is already in use: remove that container or choose another --name")
+            }
+            Err(e) => return Err(e).with_context(|| format!("reserve name in {}", name_file.display())),
+        }
+        let container = Self {
+            state_dir: paths.containers().join(id.as_str()),
+            layer_dir: paths.storage.join("containers").join(id.as_str()),
+            id,
+            name,
+            name_file,
+        };
+        let made = create_private_dir(&container.state_dir).and_then(|()| {
+            for sub in ["upper", "work", "rootfs"] {
+                create_private_dir(&container.layer_dir.join(sub))?;
+            }
+            Ok(())
+        });
+        if let Err(e) = made {
+            let _ = container.remove_local();
+            return Err(e);
+        }
+        Ok(container)
+    }
+
+    pub fn write_state(&self, state: &State) -> Result<()> {
+        write_atomically(&self.state_dir.join("state.json"), &serde_json::to_vec_pretty(state)?)
+    }
+
+    /// Writes a generated file (hosts, hostname) into the state directory.
+    pub fn write_generated(&self, file: &str, content: &str) -> Result<PathBuf> {
+        let path = self.state_dir.join(file);
+        write_atomically(&path, content.as_bytes())?;
+        Ok(path)
+    }
+
+    /// Removes everything the caller can remove itself; returns false if
+    /// the writable layer holds files of subordinate ids (which then need
+    /// removing from inside a user namespace).
+    pub fn remove_local(&self) -> Result<bool> {
+        let layer_gone = remove_tree(&self.layer_dir);
+        remove_tree(&self.state_dir).with_context(|| format!("remove {}", self.state_dir.display()))?;
+        match std::fs::remove_file(&self.name_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        Ok(layer_gone.is_ok())
+    }
+}
+
+fn remove_tree(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Write to a temporary file beside `path`, fsync, then rename over it.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)
+        .with_context(|| format!("create {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("rename {} to {}", tmp.display(), path.display()))
+}
+
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

@@ -1,0 +1,157 @@
+//! The unprivileged end of the helper protocol: start the setuid helper
+//! with the channel on fd 3 (and, for spawns, the init channel on fd 4),
+//! say Hello, send one request, read the answer and any pidfd with it.
+
+use anyhow::{anyhow, bail, Context, Result};
+use ctr_core::frame::{self, FrameError};
+use ctr_core::ids::ContainerId;
+use ctr_core::protocol::{
+    Request, Response, SpawnRequest, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER, PROTOCOL_VERSION,
+};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+pub struct Helper {
+    path: PathBuf,
+}
+
+/// What `Spawn` hands back: the container's first process.
+pub struct SpawnedProcess {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub cgroups: Vec<String>,
+}
+
+impl Helper {
+    pub fn new(path: &Path) -> Self {
+        Self { path: path.to_owned() }
+    }
+
+    /// Starts the helper, its channel on fd 3 and `init_channel` (if any)
+    /// on fd 4, and completes the Hello exchange.
+    fn start(&self, init_channel: Option<&OwnedFd>) -> Result<(Child, UnixStream)> {
+        let (ours, theirs) = UnixStream::pair().context("socketpair for the helper channel")?;
+        // Above the numbers they are moved to, so one dup2 cannot clobber the other.
+        let theirs = dup_high(&theirs)?;
+        let init_channel = init_channel.map(dup_high).transpose()?;
+        let theirs_fd = theirs.as_raw_fd();
+        let init_fd = init_channel.as_ref().map(AsRawFd::as_raw_fd);
+        let mut command = Command::new(&self.path);
+        // SAFETY: the closure runs in the forked child before exec and only
+        // calls dup2, which is async-signal-safe; it allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                move_fd(theirs_fd, HELPER_CHANNEL_FD)?;
+                if let Some(fd) = init_fd {
+                    move_fd(fd, INIT_CHANNEL_FD_IN_HELPER)?;
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().with_context(|| {
+            format!("cannot run the helper {}: install ctr with `sudo cargo xtask install`", self.path.display())
+        })?;
+        drop((theirs, init_channel));
+        let mut channel = ours;
+        frame::write_frame(&mut channel, &Request::Hello { version: PROTOCOL_VERSION }).map_err(channel_error)?;
+        match frame::read_frame(&mut channel).map_err(channel_error)? {
+            Response::Hello { version } if version == PROTOCOL_VERSION => Ok((child, channel)),
+            Response::Refused(e) => Err(anyhow!("the helper refused: {e}")),
+            other => bail!("the helper answered Hello with {other:?}"),
+        }
+    }
+
+    /// Spawns a container's first process; `init_channel` becomes its fd 3.
+    pub fn spawn(&self, request: SpawnRequest, init_channel: &OwnedFd) -> Result<SpawnedProcess> {
+        let (mut child, mut channel) = self.start(Some(init_channel))?;
+        frame::write_frame(&mut channel, &Request::Spawn(request)).map_err(channel_error)?;
+        let (response, fd) = read_frame_with_fd(&channel)?;
+        let status = child.wait().context("waiting for the helper")?;
+        match response {
+            Response::Spawned { pid, cgroups } => {
+                let pidfd = fd.context("the helper sent no pidfd with Spawned")?;
+                if !status.success() {
+                    bail!("the helper exited with {status} after spawning");
+                }
+                Ok(SpawnedProcess { pid, pidfd, cgroups })
+            }
+            Response::Refused(e) => Err(anyhow!("the helper refused: {e}")),
+            other => bail!("unexpected helper answer {other:?}"),
+        }
+    }
+
+    /// Kills what is left in a container's cgroup and removes it.
+    pub fn remove_cgroup(&self, id: &ContainerId) -> Result<()> {
+        let (mut child, mut channel) = self.start(None)?;
+        frame::write_frame(&mut channel, &Request::RemoveCgroup { id: id.clone() }).map_err(channel_error)?;
+        let response = frame::read_frame(&mut channel).map_err(channel_error);
+        let _ = child.wait();
+        match response? {
+            Response::Removed => Ok(()),
+            Response::Refused(e) => Err(anyhow!("the helper refused to remove the cgroup: {e}")),
+            other => bail!("unexpected helper answer {other:?}"),
+        }
+    }
+}
+
+fn channel_error(e: FrameError) -> anyhow::Error {
+    match e {
+        FrameError::Closed => anyhow!("the helper closed the channel without answering (see its message above)"),
+        e => anyhow!("helper channel: {e}"),
+    }
+}
+
+/// A close-on-exec duplicate numbered 10 or above.
+fn dup_high(fd: &impl AsRawFd) -> Result<OwnedFd> {
+    let raw = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10)).context("dup")?;
+    // SAFETY: fcntl just returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// dup2 that also works when `from == to` (clearing close-on-exec).
+fn move_fd(from: RawFd, to: RawFd) -> std::io::Result<()> {
+    if from == to {
+        nix::fcntl::fcntl(to, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
+    } else {
+        nix::unistd::dup2(from, to)?;
+    }
+    Ok(())
+}
+
+/// Reads one frame whose first bytes may carry a descriptor (SCM_RIGHTS).
+fn read_frame_with_fd(channel: &UnixStream) -> Result<(Response, Option<OwnedFd>)> {
+    let mut prefix = [0u8; 4];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let (got, fd) = {
+        let mut iov = [IoSliceMut::new(&mut prefix)];
+        let msg = recvmsg::<()>(channel.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
+            .context("reading the helper's answer")?;
+        let mut fd = None;
+        for c in msg.cmsgs().context("reading the helper's control message")? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for raw in fds {
+                    // SAFETY: the kernel just installed this descriptor in
+                    // our table for us; nothing else owns it.
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    fd.get_or_insert(owned);
+                }
+            }
+        }
+        (msg.bytes, fd)
+    };
+    if got == 0 {
+        return Err(channel_error(FrameError::Closed));
+    }
+    let mut reader = channel;
+    if got < prefix.len() {
+        std::io::Read::read_exact(&mut reader, &mut prefix[got..]).context("truncated helper answer")?;
+    }
+    let len = frame::parse_len(prefix).map_err(channel_error)?;
+    let response = frame::read_body(&mut reader, len).map_err(channel_error)?;
+    Ok((response, fd))
+}

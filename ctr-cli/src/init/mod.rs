@@ -1,0 +1,103 @@
+//! `ctr init`: the container's first process, executed by the helper's
+//! child inside the new namespaces as root of the user namespace (the
+//! caller's own ids on the host, no host capability, no_new_privs set). It
+//! reads its task from fd 3, builds the container's filesystem, becomes the
+//! requested user and executes the command as pid 1. If anything fails it
+//! reports on fd 3 and exits with docker's status (125, 126 or 127); on
+//! success fd 3 closes at exec, which is how `ctr` knows the command runs.
+
+mod mounts;
+mod process;
+
+use crate::spec::{ContainerSpec, InitFailure, InitMessage, InitTask, INIT_PROTOCOL_VERSION};
+use anyhow::{Context, Result};
+use ctr_core::frame;
+use ctr_core::protocol::INIT_CHANNEL_FD_IN_INIT;
+use process::ExecFailure;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use mounts::Kind;
+
+const EXIT_ENGINE_ERROR: i32 = 125;
+
+pub fn main() -> ! {
+    // SAFETY: fd 3 is the init channel the helper placed there for us
+    // before exec; nothing else in this fresh process owns it.
+    let mut channel = UnixStream::from(unsafe { OwnedFd::from_raw_fd(INIT_CHANNEL_FD_IN_INIT) });
+    let outcome = match frame::read_frame::<InitMessage>(&mut channel) {
+        Err(e) => Err(engine_failure(anyhow::anyhow!("reading the container spec: {e}"))),
+        Ok(m) if m.version != INIT_PROTOCOL_VERSION => Err(engine_failure(anyhow::anyhow!(
+            "ctr init speaks version {INIT_PROTOCOL_VERSION}, ctr sent {}: reinstall ctr",
+            m.version
+        ))),
+        Ok(InitMessage { task: InitTask::RemoveTree { path }, .. }) => {
+            let removed = std::fs::remove_dir_all(&path).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) });
+            removed.map_err(|e| engine_failure(anyhow::anyhow!("remove {}: {e}", path.display())))
+        }
+        Ok(InitMessage { task: InitTask::Run(spec), .. }) => Err(run(&spec)),
+    };
+    let code = match outcome {
+        Ok(()) => 0,
+        Err(failure) => {
+            let code = failure.exit_code;
+            let _ = frame::write_frame(&mut channel, &InitFailure { exit_code: failure.exit_code, message: failure.message });
+            code
+        }
+    };
+    std::process::exit(code)
+}
+
+fn engine_failure(e: anyhow::Error) -> ExecFailure {
+    ExecFailure { exit_code: EXIT_ENGINE_ERROR, message: format!("{e:#}") }
+}
+
+/// Sets up the container and executes its command; returns only on failure.
+fn run(spec: &ContainerSpec) -> ExecFailure {
+    let (user, env) = match prepare(spec) {
+        Ok(ready) => ready,
+        Err(e) => return engine_failure(e),
+    };
+    let program = &spec.process.args[0];
+    let path = match process::lookup_executable(program, &process::path_of(&env)) {
+        Ok(path) => path,
+        Err(f) => return f,
+    };
+    let exec_args = (|| -> Result<_> {
+        process::switch_user(&user)?;
+        std::env::set_current_dir(&spec.process.cwd)
+            .with_context(|| format!("chdir to working directory {}", spec.process.cwd))?;
+        let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).context("NUL byte in the program path")?;
+        // Closes at exec: the end of file tells ctr the command is running.
+        nix::fcntl::fcntl(INIT_CHANNEL_FD_IN_INIT, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+        Ok((path, process::to_cstrings(&spec.process.args)?, process::to_cstrings(&env)?))
+    })();
+    let (path, argv, envp) = match exec_args {
+        Ok(args) => args,
+        Err(e) => return engine_failure(e),
+    };
+    let Err(errno) = nix::unistd::execve(&path, &argv, &envp);
+    let exit_code = if errno == nix::errno::Errno::ENOENT { process::EXIT_NOT_FOUND } else { process::EXIT_NOT_EXECUTABLE };
+    ExecFailure { exit_code, message: format!("exec {program}: {}", errno.desc()) }
+}
+
+/// Everything up to the point of no return, as root of the user namespace.
+fn prepare(spec: &ContainerSpec) -> Result<(process::ResolvedUser, Vec<String>)> {
+    mounts::make_private()?;
+    let root = mounts::mount_rootfs(&spec.rootfs)?;
+    mounts::mount_system(&root)?;
+    for (host_file, inside) in &spec.etc_files {
+        mounts::bind_into(&root, host_file, inside, false)?;
+    }
+    nix::unistd::sethostname(&spec.hostname).context("sethostname")?;
+    mounts::pivot(&root)?;
+    mounts::restrict_kernel_paths()?;
+
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let user = process::resolve_user(spec.process.user.as_deref(), &read("/etc/passwd"), &read("/etc/group"))?;
+    // Docker creates a missing working directory.
+    mounts::secure_target(std::path::Path::new("/"), &spec.process.cwd, Kind::Dir)?;
+    let env = process::build_env(&spec.process, &spec.hostname, &user.home);
+    process::limit_capabilities(&spec.process.capabilities)?;
+    Ok((user, env))
+}

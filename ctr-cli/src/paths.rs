@@ -1,0 +1,84 @@
+//! Where ctr keeps things. Non-root users keep runtime state under
+//! $XDG_RUNTIME_DIR/ctr (or /tmp/ctr-run-UID, created 0700 and checked, when
+//! it is unset, as under `su`) and storage under $XDG_DATA_HOME/ctr
+//! (~/.local/share/ctr); root uses /run/ctr and /var/lib/ctr. The helper and
+//! the built-in images are found next to the `ctr` binary, as installed by
+//! `cargo xtask install`.
+
+use anyhow::{bail, Context, Result};
+use nix::unistd::{getuid, Uid};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Per-container runtime state (state files, locks, overlay upper dirs).
+    pub state: PathBuf,
+    /// Image store.
+    pub storage: PathBuf,
+    /// `PREFIX` that the running `ctr` was installed under.
+    pub prefix: PathBuf,
+}
+
+impl Paths {
+    pub fn discover() -> Result<Self> {
+        let uid = getuid();
+        let (state, storage) = if uid.is_root() {
+            (PathBuf::from("/run/ctr"), PathBuf::from("/var/lib/ctr"))
+        } else {
+            (user_runtime_dir(uid)?.join("ctr"), user_data_dir()?.join("ctr"))
+        };
+        let exe = std::env::current_exe().context("cannot find the ctr binary's own path")?;
+        let prefix = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| "/usr/local".into());
+        Ok(Self { state, storage, prefix })
+    }
+
+    pub fn helper(&self) -> PathBuf {
+        self.prefix.join("libexec/ctr/ctr-setuid-helper")
+    }
+
+    pub fn builtin_images(&self) -> PathBuf {
+        self.prefix.join("share/ctr/images")
+    }
+
+    pub fn containers(&self) -> PathBuf {
+        self.state.join("containers")
+    }
+}
+
+fn user_data_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| Path::new(d).is_absolute()) {
+        return Ok(dir.into());
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| Path::new(h).is_absolute())
+        .context("neither XDG_DATA_HOME nor HOME is set to an absolute path: set one so ctr can store images")?;
+    Ok(PathBuf::from(home).join(".local/share"))
+}
+
+/// $XDG_RUNTIME_DIR when set and ours; otherwise a private /tmp directory
+/// that we create 0700, refusing one that someone else made first.
+fn user_runtime_dir(uid: Uid) -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        if let Ok(meta) = std::fs::metadata(&dir) {
+            if meta.uid() == uid.as_raw() && dir.is_absolute() {
+                return Ok(dir);
+            }
+        }
+    }
+    let dir = PathBuf::from(format!("/tmp/ctr-run-{}", uid.as_raw()));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+    }
+    // symlink_metadata: never follow a link someone planted in /tmp.
+    let meta = std::fs::symlink_metadata(&dir)?;
+    if !meta.is_dir() || meta.uid() != uid.as_raw() || meta.permissions().mode() & 0o077 != 0 {
+        bail!(
+            "{} is not a private directory owned by you (someone else may have created it): remove it or set XDG_RUNTIME_DIR",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}

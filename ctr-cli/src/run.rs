@@ -1,0 +1,388 @@
+//! `ctr run`: resolve the rootfs and the process, reserve the container,
+//! ask the helper for the first process in new namespaces, hand `ctr init`
+//! its spec, forward signals until the container exits, then clean up.
+
+use crate::container::{now_unix, Container, State, Status};
+use crate::helper_client::Helper;
+use crate::image::{ImageConfig, Store};
+use crate::paths::Paths;
+use crate::spec::{self, ContainerSpec, InitFailure, InitMessage, InitTask, ProcessSpec, RootfsSpec, INIT_PROTOCOL_VERSION};
+use anyhow::{anyhow, bail, Context, Result};
+use ctr_core::frame::{self, FrameError};
+use ctr_core::idmap::{default_map, parse_subid_file, IdMapEntry};
+use ctr_core::ids::{ContainerId, ContainerName};
+use ctr_core::protocol::SpawnRequest;
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Remove the container (its writable layer and state) when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// A name for the container, unique among yours ([a-zA-Z0-9][a-zA-Z0-9_.-]*).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The container's hostname (default: the first 12 characters of its id).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Set an environment variable (KEY=VALUE, or KEY to pass on yours).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory inside the container (absolute).
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User inside the container: NAME|UID[:GROUP|GID].
+    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Network: `none` (only loopback, the default for now) or `host`.
+    #[arg(long, value_enum, default_value_t = NetworkMode::None)]
+    pub network: NetworkMode,
+    /// Add a capability to docker's default set (e.g. NET_ADMIN, or ALL).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the set (e.g. CHOWN, or ALL).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Override the image's entrypoint.
+    #[arg(long, value_name = "PROGRAM")]
+    pub entrypoint: Option<String>,
+    /// Use this directory as the root filesystem instead of an image (it is
+    /// used in place, writable).
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// IMAGE [COMMAND [ARG...]], or with --rootfs just COMMAND [ARG...].
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE|COMMAND")]
+    pub args: Vec<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkMode {
+    None,
+    Host,
+}
+
+/// What the container runs on, resolved from the image or --rootfs.
+struct Source {
+    label: String,
+    config: ImageConfig,
+    command: Vec<String>,
+    rootfs_lower: Option<PathBuf>,
+    rootfs_dir: Option<PathBuf>,
+}
+
+fn resolve_source(paths: &Paths, args: &RunArgs) -> Result<Source> {
+    if let Some(dir) = &args.rootfs {
+        let dir = std::fs::canonicalize(dir).with_context(|| format!("--rootfs {}", dir.display()))?;
+        if !dir.is_dir() {
+            bail!("--rootfs {} is not a directory", dir.display());
+        }
+        return Ok(Source {
+            label: dir.display().to_string(),
+            config: ImageConfig::default(),
+            command: args.args.clone(),
+            rootfs_lower: None,
+            rootfs_dir: Some(dir),
+        });
+    }
+    let (reference, command) =
+        args.args.split_first().context("give an image (or --rootfs DIR) to run, e.g. `ctr run --rm busybox echo hello`")?;
+    let store = Store::open(&paths.storage)?;
+    let image = match store.lookup(reference)? {
+        Some(image) => image,
+        None => store.import_builtin(&paths.builtin_images(), reference.trim_end_matches(":latest"))?.ok_or_else(|| {
+            anyhow!("image {reference:?} not found: import a rootfs tarball with `ctr image import FILE {reference}`")
+        })?,
+    };
+    Ok(Source {
+        label: reference.clone(),
+        config: image.config.clone(),
+        command: command.to_vec(),
+        rootfs_lower: Some(image.rootfs.clone()),
+        rootfs_dir: None,
+    })
+}
+
+/// Docker's rules: --entrypoint replaces the image's entrypoint and its
+/// default command; a command given on the line replaces the default one.
+fn process_args(config: &ImageConfig, entrypoint: Option<&str>, command: &[String]) -> Result<Vec<String>> {
+    let (entry, default_cmd) = match entrypoint {
+        Some(e) => (vec![e.to_owned()], Vec::new()),
+        None => (config.entrypoint.clone(), config.cmd.clone()),
+    };
+    let cmd = if command.is_empty() { default_cmd } else { command.to_vec() };
+    let args: Vec<String> = entry.into_iter().chain(cmd).collect();
+    if args.is_empty() {
+        bail!("no command specified: give one after the image, e.g. `ctr run IMAGE sh`");
+    }
+    Ok(args)
+}
+
+/// The image's environment, then `-e` on top (KEY alone copies ours).
+fn merge_env(image_env: &[String], cli: &[String]) -> Vec<String> {
+    let mut env: Vec<String> = image_env.to_vec();
+    for item in cli {
+        let entry = match item.split_once('=') {
+            Some(_) => item.clone(),
+            None => match std::env::var(item) {
+                Ok(value) => format!("{item}={value}"),
+                Err(_) => continue,
+            },
+        };
+        let key = entry.split('=').next().unwrap_or_default().to_owned();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(entry);
+    }
+    env
+}
+
+fn check_hostname(h: &str) -> Result<()> {
+    let ok = !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !ok {
+        bail!("invalid hostname {h:?}: use 1 to 64 letters, digits, '-' and '.'");
+    }
+    Ok(())
+}
+
+fn new_container_id() -> Result<ContainerId> {
+    let mut bytes = [0u8; 32];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes).context("reading /dev/urandom")?;
+    Ok(ContainerId::from_bytes(&bytes))
+}
+
+/// 0 to our own id, then our subordinate ranges; the helper re-checks it.
+pub fn id_maps() -> (Vec<IdMapEntry>, Vec<IdMapEntry>) {
+    let uid = nix::unistd::getuid().as_raw();
+    let gid = nix::unistd::getgid().as_raw();
+    let name = nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name);
+    let ranges = |file: &str, id: u32| {
+        std::fs::read_to_string(file).map(|t| parse_subid_file(&t, name.as_deref(), id)).unwrap_or_default()
+    };
+    (default_map(uid, &ranges("/etc/subuid", uid)), default_map(gid, &ranges("/etc/subgid", gid)))
+}
+
+pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
+    let source = resolve_source(paths, &args)?;
+    let process_args = process_args(&source.config, args.entrypoint.as_deref(), &source.command)?;
+    let cwd = args.workdir.clone().or_else(|| source.config.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+    if !cwd.starts_with('/') {
+        bail!("the working directory {cwd:?} is invalid: it must be an absolute path");
+    }
+    let capabilities = spec::capability_set(&args.cap_add, &args.cap_drop)?;
+    let id = new_container_id()?;
+    let hostname = args.hostname.clone().unwrap_or_else(|| id.short().to_owned());
+    check_hostname(&hostname)?;
+    let name = ContainerName::parse(args.name.as_deref().unwrap_or(id.short()))?;
+
+    let container = Container::create(paths, id.clone(), name.clone())?;
+    let hosts = container.write_generated("hosts", &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"))?;
+    let hostname_file = container.write_generated("hostname", &format!("{hostname}\n"))?;
+    let rootfs = match (&source.rootfs_lower, &source.rootfs_dir) {
+        (Some(lower), _) => RootfsSpec::Overlay {
+            lower: vec![lower.clone()],
+            upper: container.layer_dir.join("upper"),
+            work: container.layer_dir.join("work"),
+            target: container.layer_dir.join("rootfs"),
+        },
+        (None, Some(dir)) => RootfsSpec::Bind { path: dir.clone() },
+        (None, None) => unreachable!("a source has a rootfs"),
+    };
+    let spec = ContainerSpec {
+        hostname,
+        rootfs,
+        etc_files: vec![(hosts, "etc/hosts".into()), (hostname_file, "etc/hostname".into())],
+        process: ProcessSpec {
+            args: process_args.clone(),
+            env: merge_env(&source.config.env, &args.env),
+            cwd,
+            user: args.user.clone().or_else(|| source.config.user.clone()).filter(|u| !u.is_empty()),
+            capabilities,
+        },
+    };
+    let mut state = State {
+        id: id.to_string(),
+        name: name.to_string(),
+        image: source.label.clone(),
+        command: process_args,
+        created: now_unix(),
+        status: Status::Created,
+        pid: None,
+        exit_code: None,
+        cgroups: Vec::new(),
+    };
+    container.write_state(&state)?;
+
+    let helper = Helper::new(&paths.helper());
+    let outcome = start_and_wait(&helper, &container, &mut state, spec, args.network);
+    // Whatever happened, the cgroup goes; the rest only with --rm.
+    let cgroup_removed = helper.remove_cgroup(&id);
+    let exit_code = outcome?;
+    cgroup_removed.context("removing the container's cgroup")?;
+    if args.rm {
+        remove_container(&helper, &container)?;
+    } else {
+        state.status = Status::Exited;
+        state.exit_code = Some(exit_code);
+        state.pid = None;
+        container.write_state(&state)?;
+    }
+    Ok(exit_code)
+}
+
+fn start_and_wait(helper: &Helper, container: &Container, state: &mut State, spec: ContainerSpec, network: NetworkMode) -> Result<i32> {
+    let (uid_map, gid_map) = id_maps();
+    let request = SpawnRequest {
+        id: container.id.clone(),
+        name: container.name.clone(),
+        user_namespace: true,
+        network_namespace: network == NetworkMode::None,
+        uid_map,
+        gid_map,
+    };
+    // Once the helper exits, its child (the container) is re-parented to
+    // us, so that we can wait for it.
+    nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
+    let (mut ours, theirs) = UnixStream::pair().context("socketpair for the init channel")?;
+    let spawned = helper.spawn(request, &OwnedFd::from(theirs))?;
+    let pid = Pid::from_raw(spawned.pid);
+    state.status = Status::Running;
+    state.pid = Some(spawned.pid);
+    state.cgroups = spawned.cgroups.clone();
+    container.write_state(state)?;
+
+    let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::Run(Box::new(spec)) };
+    if let Err(e) = frame::write_frame(&mut ours, &message) {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        bail!("the container's init did not take its spec: {e}");
+    }
+    match frame::read_frame::<InitFailure>(&mut ours) {
+        Ok(failure) => eprintln!("ctr: {}", failure.message),
+        Err(FrameError::Closed) => {} // exec happened: the command runs
+        Err(e) => eprintln!("ctr: reading the container's init: {e}"),
+    }
+    wait_forwarding_signals(pid, &spawned.pidfd)
+}
+
+/// Waits for the container's first process while passing on the signals
+/// sent to us. Signals the terminal sends (Ctrl-C) already reach the
+/// container's process group, so only those sent by a process are passed on.
+fn wait_forwarding_signals(pid: Pid, pidfd: &OwnedFd) -> Result<i32> {
+    let mut mask = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2] {
+        mask.add(s);
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)?;
+    let sfd = SignalFd::new(&mask)?;
+    loop {
+        let mut fds = [
+            nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN),
+            nix::poll::PollFd::new(sfd.as_fd(), nix::poll::PollFlags::POLLIN),
+        ];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+        let signalled = fds[1].revents().is_some_and(|r| !r.is_empty());
+        let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
+        if signalled {
+            if let Some(info) = sfd.read_signal()? {
+                let from_kernel = info.ssi_code == libc::SI_KERNEL;
+                if let (false, Ok(sig)) = (from_kernel, Signal::try_from(info.ssi_signo as i32)) {
+                    let _ = kill(pid, sig);
+                }
+            }
+        }
+        if exited {
+            break;
+        }
+    }
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(anyhow!("waiting for the container: {e}")),
+        }
+    }
+}
+
+/// Removes the container's layer and state. Files that the container made
+/// as a subordinate id cannot be removed by us directly; a throwaway
+/// `ctr init` in a new user namespace with our mapping removes them.
+pub fn remove_container(helper: &Helper, container: &Container) -> Result<()> {
+    if container.remove_local()? {
+        return Ok(());
+    }
+    remove_in_user_namespace(helper, &container.layer_dir)?;
+    container.remove_local()?;
+    Ok(())
+}
+
+fn remove_in_user_namespace(helper: &Helper, path: &Path) -> Result<()> {
+    let id = new_container_id()?;
+    let (uid_map, gid_map) = id_maps();
+    let request = SpawnRequest {
+        id: id.clone(),
+        name: ContainerName::parse(&format!("rm-{}", id.short()))?,
+        user_namespace: true,
+        network_namespace: true,
+        uid_map,
+        gid_map,
+    };
+    nix::sys::prctl::set_child_subreaper(true)?;
+    let (mut ours, theirs) = UnixStream::pair()?;
+    let spawned = helper.spawn(request, &OwnedFd::from(theirs))?;
+    let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::RemoveTree { path: path.to_owned() } };
+    frame::write_frame(&mut ours, &message).map_err(|e| anyhow!("{e}"))?;
+    let failure = frame::read_frame::<InitFailure>(&mut ours).ok();
+    let status = waitpid(Pid::from_raw(spawned.pid), None);
+    helper.remove_cgroup(&id)?;
+    match (failure, status) {
+        (None, Ok(WaitStatus::Exited(_, 0))) => Ok(()),
+        (Some(f), _) => bail!("removing {}: {}", path.display(), f.message),
+        (None, other) => bail!("removing {}: cleanup process ended with {other:?}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(entry: &[&str], cmd: &[&str]) -> ImageConfig {
+        ImageConfig {
+            entrypoint: entry.iter().map(|s| s.to_string()).collect(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            ..ImageConfig::default()
+        }
+    }
+
+    #[test]
+    fn docker_entrypoint_and_cmd_rules() {
+        let c = config(&["/entry"], &["default"]);
+        assert_eq!(process_args(&c, None, &[]).unwrap(), ["/entry", "default"]);
+        assert_eq!(process_args(&c, None, &["x".into()]).unwrap(), ["/entry", "x"]);
+        assert_eq!(process_args(&c, Some("sh"), &[]).unwrap(), ["sh"]);
+        assert_eq!(process_args(&c, Some("sh"), &["-c".into(), "true".into()]).unwrap(), ["sh", "-c", "true"]);
+        assert!(process_args(&config(&[], &[]), None, &[]).is_err());
+    }
+
+    #[test]
+    fn env_overrides_by_key() {
+        let merged = merge_env(&["PATH=/bin".into(), "A=1".into()], &["A=2".into(), "B=3".into()]);
+        assert_eq!(merged, ["PATH=/bin", "A=2", "B=3"]);
+    }
+
+    #[test]
+    fn hostnames() {
+        assert!(check_hostname("web-1.local").is_ok());
+        assert!(check_hostname("a/b").is_err());
+        assert!(check_hostname("").is_err());
+    }
+}

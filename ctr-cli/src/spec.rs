@@ -1,0 +1,123 @@
+//! What `ctr` tells `ctr init` over the init channel: the container to set
+//! up, or a directory to remove from inside the container's user namespace.
+//! Both sides are the same binary, so the frame carries its own version.
+
+use caps::Capability;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+pub const INIT_PROTOCOL_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InitMessage {
+    pub version: u32,
+    pub task: InitTask,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum InitTask {
+    Run(Box<ContainerSpec>),
+    /// Delete a tree whose files may belong to subordinate ids, which only
+    /// a process inside the user namespace can do.
+    RemoveTree { path: PathBuf },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub hostname: String,
+    pub rootfs: RootfsSpec,
+    /// Host files bind-mounted over the container's /etc/hosts, /etc/hostname.
+    pub etc_files: Vec<(PathBuf, String)>,
+    pub process: ProcessSpec,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RootfsSpec {
+    /// A read-only image layer under a per-container writable layer.
+    Overlay { lower: Vec<PathBuf>, upper: PathBuf, work: PathBuf, target: PathBuf },
+    /// A directory used as it is (`--rootfs`).
+    Bind { path: PathBuf },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProcessSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    /// `-u`: NAME, UID, NAME:GROUP or UID:GID, resolved inside the container.
+    pub user: Option<String>,
+    /// The bounding set, as capability names.
+    pub capabilities: Vec<String>,
+}
+
+/// What init reports when it cannot exec; the channel closes on success.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InitFailure {
+    pub exit_code: i32,
+    pub message: String,
+}
+
+/// Docker's default capability set.
+pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
+    Capability::CAP_CHOWN,
+    Capability::CAP_DAC_OVERRIDE,
+    Capability::CAP_FSETID,
+    Capability::CAP_FOWNER,
+    Capability::CAP_MKNOD,
+    Capability::CAP_NET_RAW,
+    Capability::CAP_SETGID,
+    Capability::CAP_SETUID,
+    Capability::CAP_SETFCAP,
+    Capability::CAP_SETPCAP,
+    Capability::CAP_NET_BIND_SERVICE,
+    Capability::CAP_SYS_CHROOT,
+    Capability::CAP_KILL,
+    Capability::CAP_AUDIT_WRITE,
+];
+
+fn parse_capability(name: &str) -> anyhow::Result<Capability> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+    Capability::from_str(&full).map_err(|_| anyhow::anyhow!("unknown capability {name:?} (see capabilities(7))"))
+}
+
+/// Docker's rules: start from the default set, add, then drop; `ALL` works
+/// on either side.
+pub fn capability_set(add: &[String], drop: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut set: HashSet<Capability> = DEFAULT_CAPABILITIES.into_iter().collect();
+    for name in add {
+        if name.eq_ignore_ascii_case("all") {
+            set = caps::all();
+        } else {
+            set.insert(parse_capability(name)?);
+        }
+    }
+    for name in drop {
+        if name.eq_ignore_ascii_case("all") {
+            set.clear();
+        } else {
+            set.remove(&parse_capability(name)?);
+        }
+    }
+    let mut names: Vec<String> = set.into_iter().map(|c| c.to_string()).collect();
+    names.sort();
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_add_and_drop() {
+        let d = capability_set(&[], &[]).unwrap();
+        assert_eq!(d.len(), 14);
+        assert!(d.contains(&"CAP_CHOWN".to_string()));
+        let d = capability_set(&["sys_admin".into()], &["CAP_CHOWN".into()]).unwrap();
+        assert!(d.contains(&"CAP_SYS_ADMIN".to_string()) && !d.contains(&"CAP_CHOWN".to_string()));
+        assert!(capability_set(&[], &["all".into()]).unwrap().is_empty());
+        assert!(capability_set(&["bogus".into()], &[]).is_err());
+    }
+}
