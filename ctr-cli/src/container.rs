@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use ctr_core::ids::{ContainerId, ContainerName};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,7 +71,11 @@ impl Container {
             for sub in ["upper", "work", "rootfs"] {
                 create_private_dir(&container.layer_dir.join(sub))?;
             }
-            Ok(())
+            // The upper dir's mode becomes that of the container's `/`, which
+            // every user in the container must be able to traverse. The
+            // layer dir above it stays private on the host.
+            std::fs::set_permissions(container.layer_dir.join("upper"), std::fs::Permissions::from_mode(0o755))
+                .context("chmod the writable layer")
         });
         if let Err(e) = made {
             let _ = container.remove_local();
