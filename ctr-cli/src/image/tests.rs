@@ -1,0 +1,302 @@
+//! Store-level tests: imports end to end, in temporary stores.
+
+use super::unpack::tests::RawTar;
+use super::*;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+
+const ALPINE: &str = "alpine-minirootfs-3.20.3-x86_64.tar.gz";
+
+/// The Alpine minirootfs from the project's shared directory: beside the
+/// checkout (as CI lays it out) or at /work/shared.
+fn alpine_tarball() -> Option<PathBuf> {
+    let beside_checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/images").join(ALPINE);
+    [beside_checkout, Path::new("/work/shared/images").join(ALPINE)].into_iter().find(|p| p.is_file())
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: Store,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        Fixture { dir, store }
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn import(&self, path: &Path, reference: &str) -> Result<ImageRecord> {
+        self.store.import(ImportSource::File(path.to_path_buf()), reference, ImageConfig::default())
+    }
+
+    fn names_in(&self, sub: &str) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.store.root.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn layer_dirs(&self) -> Vec<String> {
+        self.names_in("layers")
+    }
+}
+
+fn small_tar() -> Vec<u8> {
+    RawTar::default().dir("bin/", 0o755).file("bin/sh", b"#!fake shell\n").symlink("bin/ash", "sh").finish()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+fn xz(data: &[u8]) -> Vec<u8> {
+    let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 6);
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn imports_the_alpine_minirootfs() {
+    let Some(tarball) = alpine_tarball() else {
+        eprintln!("skipping: {ALPINE} not found in the shared images directory");
+        return;
+    };
+    let fx = Fixture::new();
+    let record = fx.import(&tarball, "alpine").unwrap();
+    assert!(fs::symlink_metadata(record.rootfs.join("bin/busybox")).unwrap().is_file());
+    assert!(fs::read_to_string(record.rootfs.join("etc/os-release")).unwrap().contains("Alpine"));
+    assert_eq!(fs::read_link(record.rootfs.join("bin/sh")).unwrap(), Path::new("/bin/busybox"));
+    assert_eq!(record.references, ["alpine:latest"]);
+    assert!(record.size > 1_000_000, "size {}", record.size);
+    digest::hex(&record.id).unwrap();
+    assert_eq!(fx.store.lookup("alpine:latest").unwrap().unwrap().id, record.id);
+}
+
+#[test]
+fn recognises_compression_by_content_not_name() {
+    let fx = Fixture::new();
+    let tar = small_tar();
+    let archives = [
+        ("plain", tar.clone()),
+        ("gzip", gzip(&tar)),
+        ("zstd", zstd::encode_all(&tar[..], 3).unwrap()),
+        ("xz", xz(&tar)),
+    ];
+    let mut ids = Vec::new();
+    for (tag, bytes) in archives {
+        // Misleading names on purpose.
+        let path = fx.write(&format!("{tag}.zip"), &bytes);
+        let record = fx.import(&path, &format!("small:{tag}")).unwrap_or_else(|e| panic!("{tag}: {e:#}"));
+        assert_eq!(fs::read(record.rootfs.join("bin/sh")).unwrap(), b"#!fake shell\n");
+        ids.push(record.id);
+    }
+    // One content, one config: one image with four tags, one layer.
+    ids.dedup();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(fx.layer_dirs().len(), 1);
+    let record = fx.store.lookup(&ids[0]).unwrap().unwrap();
+    assert_eq!(record.references, ["small:gzip", "small:plain", "small:xz", "small:zstd"]);
+    let layer = fx.store.read_layer(&fx.store.layers_dir().join(&fx.layer_dirs()[0])).unwrap();
+    assert_eq!(layer.source_digests.len(), 4);
+    assert_eq!(layer.diff_id, digest::of_bytes(&tar));
+}
+
+#[test]
+fn importing_again_gives_the_same_image_without_unpacking() {
+    let fx = Fixture::new();
+    let path = fx.write("small.tar.gz", &gzip(&small_tar()));
+    let reference = Reference::parse("small").unwrap();
+    let source = ImportSource::File(path);
+    let (first, reused) = fx.store.import_from(source.clone(), &reference, ImageConfig::default()).unwrap();
+    assert!(!reused);
+    let inode = fs::metadata(first.rootfs.join("bin/sh")).unwrap().ino();
+    let (second, reused) = fx.store.import_from(source, &reference, ImageConfig::default()).unwrap();
+    assert!(reused, "the second import must find the layer by the archive's digest");
+    assert_eq!((&second.id, second.created), (&first.id, first.created));
+    assert_eq!(fs::metadata(second.rootfs.join("bin/sh")).unwrap().ino(), inode);
+    assert_eq!(fx.store.list().unwrap().len(), 1);
+}
+
+#[test]
+fn a_stream_of_a_known_layer_is_unpacked_then_dropped() {
+    let fx = Fixture::new();
+    let tar = small_tar();
+    let first = fx.import(&fx.write("small.tar", &tar), "small").unwrap();
+    // What `ImportSource::Stdin` does, with another compression.
+    let layer = fx.store.layer_from(io::Cursor::new(zstd::encode_all(&tar[..], 1).unwrap())).unwrap();
+    assert!(layer.reused);
+    assert_eq!(layer.diff_id, digest::of_bytes(&tar));
+    assert_eq!(fx.layer_dirs().len(), 1, "the second copy was not kept");
+    assert!(first.rootfs.join("bin/sh").exists());
+}
+
+#[test]
+fn a_different_config_is_a_different_image_on_the_same_layer() {
+    let fx = Fixture::new();
+    let path = fx.write("small.tar", &small_tar());
+    let plain = fx.import(&path, "small:plain").unwrap();
+    let config = ImageConfig { cmd: vec!["/bin/sh".into()], ..ImageConfig::default() };
+    let with_cmd = fx.store.import(ImportSource::File(path), "small:cmd", config.clone()).unwrap();
+    assert_ne!(plain.id, with_cmd.id);
+    assert_eq!(plain.rootfs, with_cmd.rootfs);
+    assert_eq!(with_cmd.config, config);
+    assert_eq!(fx.layer_dirs().len(), 1);
+}
+
+#[test]
+fn looks_up_by_name_tag_and_id_prefix() {
+    let fx = Fixture::new();
+    let record = fx.import(&fx.write("small.tar", &small_tar()), "team/small:1.0").unwrap();
+    let hex = digest::hex(&record.id).unwrap().to_owned();
+    let found = |s: &str| fx.store.lookup(s).unwrap().map(|r| r.id);
+    assert_eq!(found("team/small:1.0").as_ref(), Some(&record.id));
+    assert_eq!(found("team/small"), None, "team/small means team/small:latest");
+    fx.import(&fx.write("small2.tar", &small_tar()), "team/small").unwrap();
+    assert_eq!(found("team/small").as_ref(), Some(&record.id));
+    for by_id in [&hex[..4], &hex[..12], &hex, &format!("sha256:{}", &hex[..4]), &record.id, &hex[..12].to_uppercase()]
+    {
+        assert_eq!(found(by_id).as_ref(), Some(&record.id), "{by_id}");
+    }
+    let other_prefix = if hex.starts_with("0000") { "1111" } else { "0000" };
+    assert_eq!(found(other_prefix), None);
+    assert_eq!(found(&hex[..3]), None, "3 hex digits is a name, not an id prefix");
+    assert!(fx.store.lookup("sha256:abc").is_err());
+    assert!(fx.store.lookup("Not A Name").is_err());
+    assert_eq!(found("missing"), None);
+}
+
+#[test]
+fn ambiguous_id_prefixes_are_errors() {
+    let hexes = ["abcd1".repeat(13)[..64].to_owned(), "abcd2".repeat(13)[..64].to_owned()];
+    assert!(unique_match("abcd", &hexes).unwrap_err().to_string().contains("ambiguous"));
+    assert_eq!(unique_match("abcd1", &hexes).unwrap(), Some(hexes[0].as_str()));
+    assert_eq!(unique_match("ffff", &hexes).unwrap(), None);
+}
+
+#[test]
+fn moving_a_reference_leaves_the_old_image_untagged() {
+    let fx = Fixture::new();
+    let old = fx.import(&fx.write("a.tar", &small_tar()), "app").unwrap();
+    let other = RawTar::default().file("other", b"x").finish();
+    let new = fx.import(&fx.write("b.tar", &other), "app").unwrap();
+    assert_ne!(old.id, new.id);
+    let list = fx.store.list().unwrap();
+    assert_eq!(list.len(), 2);
+    let untagged = list.iter().find(|r| r.id == old.id).unwrap();
+    assert!(untagged.references.is_empty());
+    assert_eq!(fx.store.lookup("app").unwrap().unwrap().id, new.id);
+    let mut table = Vec::new();
+    print_table(&list, &mut table).unwrap();
+    let table = String::from_utf8(table).unwrap();
+    assert!(table.contains("<none>") && table.contains("app "), "{table}");
+}
+
+#[test]
+fn a_failed_import_leaves_nothing_behind() {
+    let fx = Fixture::new();
+    let hostile = RawTar::default().file("fine", b"x").symlink("a", "/etc").file("a/passwd", b"pwned").finish();
+    let err = fx.import(&fx.write("hostile.tar", &gzip(&hostile)), "hostile").unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("cannot import") && message.contains("is a symlink"), "{message}");
+    assert!(fx.layer_dirs().is_empty(), "{:?}", fx.layer_dirs());
+    assert!(fx.names_in("images").is_empty());
+    assert_eq!(fx.names_in(""), ["images", "layers", "lock"]);
+
+    let truncated = gzip(&small_tar()[..700]);
+    assert!(fx.import(&fx.write("truncated.tar.gz", &truncated), "t").is_err());
+    assert!(fx.layer_dirs().is_empty());
+}
+
+#[test]
+fn refuses_bad_references_before_reading() {
+    let fx = Fixture::new();
+    let err = fx.import(Path::new("/nonexistent"), "Bad Name").unwrap_err();
+    assert!(err.to_string().contains("invalid image name"), "{err}");
+    let err = fx.import(Path::new("/nonexistent"), "good").unwrap_err();
+    assert!(format!("{err:#}").contains("cannot open /nonexistent"), "{err:#}");
+}
+
+#[test]
+fn an_import_cleans_up_after_an_interrupted_one() {
+    let fx = Fixture::new();
+    let stale = fx.store.layers_dir().join(".tmp-crashed");
+    fs::create_dir_all(stale.join("rootfs/dir")).unwrap();
+    fs::write(fx.store.images_dir().join(".tmp-half.json"), b"{").unwrap();
+    fx.import(&fx.write("small.tar", &small_tar()), "small").unwrap();
+    assert!(!stale.exists());
+    assert_eq!(fx.names_in("images").len(), 1);
+}
+
+#[test]
+fn concurrent_imports_share_one_layer() {
+    let fx = Arc::new(Fixture::new());
+    let tarball = alpine_tarball().unwrap_or_else(|| fx.write("small.tar.gz", &gzip(&small_tar())));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (fx, tarball) = (Arc::clone(&fx), tarball.clone());
+            std::thread::spawn(move || fx.import(&tarball, "shared").map(|r| r.id))
+        })
+        .collect();
+    let ids: Vec<String> = threads.into_iter().map(|t| t.join().unwrap().unwrap()).collect();
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(fx.layer_dirs().len(), 1, "{:?}", fx.layer_dirs());
+}
+
+#[test]
+fn imports_a_builtin_image_with_its_config() {
+    let fx = Fixture::new();
+    let images = fx.dir.path().join("share/ctr/images");
+    fs::create_dir_all(&images).unwrap();
+    assert!(fx.store.import_builtin(&images, "busybox").unwrap().is_none());
+
+    fs::write(images.join("busybox.tar"), small_tar()).unwrap();
+    let err = fx.store.import_builtin(&images, "busybox").unwrap_err();
+    assert!(format!("{err:#}").contains("reinstall ctr"), "{err:#}");
+
+    fs::write(images.join("busybox.json"), r#"{"cmd": ["sh"], "env": ["PATH=/bin"]}"#).unwrap();
+    let record = fx.store.import_builtin(&images, "busybox").unwrap().unwrap();
+    assert_eq!(record.config.cmd, ["sh"]);
+    assert_eq!(record.config.env, ["PATH=/bin"]);
+    assert_eq!(record.references, ["busybox:latest"]);
+    assert_eq!(fx.store.lookup("busybox").unwrap().unwrap().id, record.id);
+    assert!(fx.store.import_builtin(&images, "../busybox").unwrap().is_none());
+    assert!(fx.store.import_builtin(&images, "busybox:1.36").unwrap().is_none());
+}
+
+#[test]
+fn builtin_configs_are_parsed_strictly() {
+    let config = ImageConfig::from_json(r#"{"cmd": ["sh"], "working_dir": "/root", "user": "0:0"}"#).unwrap();
+    assert_eq!(config.working_dir.as_deref(), Some("/root"));
+    assert_eq!(ImageConfig::from_json("{}").unwrap(), ImageConfig::default());
+    let typo = ImageConfig::from_json(r#"{"Cmd": ["sh"]}"#).unwrap_err();
+    assert!(typo.to_string().contains("unknown key \"Cmd\""), "{typo}");
+    assert!(ImageConfig::from_json(r#"{"env": ["NOVALUE"]}"#).is_err());
+    assert!(ImageConfig::from_json(r#"{"env": ["=x"]}"#).is_err());
+    assert!(ImageConfig::from_json(r#"{"cmd": "sh"}"#).is_err());
+    assert!(ImageConfig::from_json("[]").is_err());
+}
+
+#[test]
+fn state_files_are_private_and_well_formed() {
+    let fx = Fixture::new();
+    let record = fx.import(&fx.write("small.tar", &small_tar()), "small").unwrap();
+    let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o777;
+    assert_eq!(mode(&fx.store.root), 0o700);
+    assert_eq!(mode(&fx.store.repositories_path()), 0o600);
+    assert_eq!(mode(record.rootfs.parent().unwrap()), 0o700);
+    let image: ImageFile = state::read_json(&fx.store.image_path(digest::hex(&record.id).unwrap())).unwrap().unwrap();
+    assert_eq!(image.spec.id(), record.id);
+    humantime::parse_rfc3339(&image.created).unwrap();
+}
