@@ -1,0 +1,236 @@
+//! A hostile client talks to the installed setuid helper directly, as the
+//! unprivileged test user: every malformed or unauthorised request gets a
+//! typed refusal on the wire, a non-zero exit, and leaves nothing behind.
+
+use ctr_core::frame::{self, MAX_FRAME_LEN};
+use ctr_core::idmap::IdMapEntry;
+use ctr_core::ids::{ContainerId, ContainerName};
+use ctr_core::protocol::{HelperError, Request, Response, SpawnRequest, PROTOCOL_VERSION};
+use ctr_tests::{env, Env};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The helper, run as the test user with our socket on fd 3 (and another
+/// socket on fd 4 as its init channel).
+struct Session {
+    channel: UnixStream,
+    child: std::process::Child,
+    _init: UnixStream,
+}
+
+fn start_helper(env: &Env) -> Session {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let (init_ours, init_theirs) = UnixStream::pair().unwrap();
+    ours.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let (uid, gid) = (env.uid, env.gid);
+    let (fd3, fd4) = (theirs.as_raw_fd(), init_theirs.as_raw_fd());
+    let mut cmd = Command::new(env.helper_path());
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).env_clear();
+    // SAFETY: runs between fork and exec; it only makes async-signal-safe
+    // system calls (setgroups, setresgid, setresuid, dup2) and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let g = nix::unistd::Gid::from_raw(gid);
+            let u = nix::unistd::Uid::from_raw(uid);
+            nix::unistd::setgroups(&[g])?;
+            nix::unistd::setresgid(g, g, g)?;
+            nix::unistd::setresuid(u, u, u)?;
+            nix::unistd::dup2(fd3, 3)?;
+            nix::unistd::dup2(fd4, 4)?;
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().expect("start the installed helper");
+    drop((theirs, init_theirs));
+    Session { channel: ours, child, _init: init_ours }
+}
+
+impl Session {
+    fn send_raw(&mut self, bytes: &[u8]) {
+        let _ = self.channel.write_all(bytes);
+    }
+
+    fn send(&mut self, request: &Request) {
+        let bytes = frame::encode(request).unwrap();
+        self.send_raw(&bytes);
+    }
+
+    fn hello(&mut self) {
+        self.send(&Request::Hello { version: PROTOCOL_VERSION });
+        assert_eq!(self.receive(), Response::Hello { version: PROTOCOL_VERSION });
+    }
+
+    fn receive(&mut self) -> Response {
+        frame::read_frame(&mut self.channel).expect("the helper answers with a frame")
+    }
+
+    /// Expects a refusal, then a non-zero exit; returns the refusal.
+    fn refused(mut self) -> (HelperError, String) {
+        let response = self.receive();
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        assert!(!status.success(), "the helper exited 0 after refusing");
+        match response {
+            Response::Refused(e) => (e, stderr),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+}
+
+fn spawn_request(id: &ContainerId, env: &Env) -> SpawnRequest {
+    SpawnRequest {
+        id: id.clone(),
+        name: ContainerName::parse("hostile").unwrap(),
+        user_namespace: true,
+        network_namespace: true,
+        uid_map: vec![IdMapEntry::new(0, env.uid, 1).unwrap()],
+        gid_map: vec![IdMapEntry::new(0, env.gid, 1).unwrap()],
+    }
+}
+
+fn random_id() -> ContainerId {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut bytes).unwrap();
+    ContainerId::from_bytes(&bytes)
+}
+
+/// Nothing of container `id` exists: no cgroup, no helper record.
+fn assert_no_side_effect(env: &Env, id: &ContainerId) {
+    let leaf = format!("ctr-{}-{}", env.uid, id.as_str());
+    let cgroups: Vec<PathBuf> = ctr_tests::cgroup_leftovers().into_iter().filter(|d| d.ends_with(&leaf)).collect();
+    assert!(cgroups.is_empty(), "refused request left cgroups: {cgroups:?}");
+    let record = PathBuf::from(format!("/run/ctr-helper/{}/{}", env.uid, id.as_str()));
+    assert!(!record.exists(), "refused request left {}", record.display());
+}
+
+#[test]
+fn garbage_is_refused() {
+    let Some(env) = env() else { return };
+    let mut s = start_helper(&env);
+    s.send_raw(&[4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+    let (e, stderr) = s.refused();
+    assert!(matches!(e, HelperError::Frame(_)), "{e:?}");
+    assert!(stderr.contains("could not be decoded"), "{stderr}");
+}
+
+#[test]
+fn an_oversized_frame_is_refused_before_its_body_arrives() {
+    let Some(env) = env() else { return };
+    let mut s = start_helper(&env);
+    // Only the length: the helper must answer without waiting for the body.
+    s.send_raw(&(MAX_FRAME_LEN + 1).to_le_bytes());
+    let (e, _) = s.refused();
+    assert!(matches!(&e, HelperError::Frame(m) if m.contains("exceeds")), "{e:?}");
+}
+
+#[test]
+fn a_truncated_frame_is_refused() {
+    let Some(env) = env() else { return };
+    let mut s = start_helper(&env);
+    s.send_raw(&[100, 0, 0, 0, 1, 2, 3]);
+    s.channel.shutdown(std::net::Shutdown::Write).unwrap();
+    let (e, _) = s.refused();
+    assert!(matches!(&e, HelperError::Frame(m) if m.contains("truncated")), "{e:?}");
+}
+
+#[test]
+fn a_wrong_protocol_version_is_refused() {
+    let Some(env) = env() else { return };
+    let mut s = start_helper(&env);
+    s.send(&Request::Hello { version: PROTOCOL_VERSION + 41 });
+    let (e, _) = s.refused();
+    assert_eq!(e, HelperError::Version { helper: PROTOCOL_VERSION, client: PROTOCOL_VERSION + 41 });
+}
+
+#[test]
+fn a_request_before_hello_is_refused_and_does_nothing() {
+    let Some(env) = env() else { return };
+    let id = random_id();
+    let mut s = start_helper(&env);
+    s.send(&Request::Spawn(spawn_request(&id, &env)));
+    let (e, _) = s.refused();
+    assert!(matches!(e, HelperError::OutOfOrder { .. }), "{e:?}");
+    assert_no_side_effect(&env, &id);
+}
+
+#[test]
+fn no_user_namespace_is_refused_for_a_non_root_caller() {
+    let Some(env) = env() else { return };
+    let id = random_id();
+    let mut s = start_helper(&env);
+    s.hello();
+    s.send(&Request::Spawn(SpawnRequest { user_namespace: false, ..spawn_request(&id, &env) }));
+    let (e, _) = s.refused();
+    assert_eq!(e, HelperError::NoUserNamespace);
+    assert_no_side_effect(&env, &id);
+}
+
+#[test]
+fn mapping_ids_the_caller_does_not_own_is_refused() {
+    let Some(env) = env() else { return };
+    let nobody = 65534;
+    for (uid_map, gid_map) in [
+        (vec![(0, 0, 1)], vec![(0, env.gid, 1)]),                  // host root
+        (vec![(0, nobody, 1)], vec![(0, env.gid, 1)]),             // another user
+        (vec![(0, env.uid, 1)], vec![(0, 0, 1)]),                  // host root group
+        (vec![(0, env.uid, 1), (1, 1, 1000)], vec![(0, env.gid, 1)]), // system ids
+    ] {
+        let id = random_id();
+        let map = |m: Vec<(u32, u32, u32)>| m.into_iter().map(|(i, o, c)| IdMapEntry::new(i, o, c).unwrap()).collect();
+        let mut s = start_helper(&env);
+        s.hello();
+        s.send(&Request::Spawn(SpawnRequest { uid_map: map(uid_map), gid_map: map(gid_map), ..spawn_request(&id, &env) }));
+        let (e, stderr) = s.refused();
+        assert!(matches!(e, HelperError::IdMap(_)), "{e:?}");
+        assert!(stderr.contains("not yours"), "{stderr}");
+        assert_no_side_effect(&env, &id);
+    }
+}
+
+#[test]
+fn container_names_with_slashes_dots_or_control_characters_are_refused() {
+    let Some(env) = env() else { return };
+    for bad in ["a/b", "..", "a\nb", "x\u{1}y"] {
+        // Encode a valid request whose name has the same length, then patch
+        // the bytes: a real client could never build this value.
+        let id = random_id();
+        let placeholder = "q".repeat(bad.len());
+        let mut request = spawn_request(&id, &env);
+        request.name = ContainerName::parse(&placeholder).unwrap();
+        let mut bytes = frame::encode(&Request::Spawn(request)).unwrap();
+        let at = bytes.windows(placeholder.len()).position(|w| w == placeholder.as_bytes()).unwrap();
+        bytes[at..at + bad.len()].copy_from_slice(bad.as_bytes());
+        let mut s = start_helper(&env);
+        s.hello();
+        s.send_raw(&bytes);
+        let (e, _) = s.refused();
+        assert!(matches!(&e, HelperError::Frame(m) if m.contains("container name")), "{bad:?}: {e:?}");
+        assert_no_side_effect(&env, &id);
+    }
+}
+
+#[test]
+fn a_helper_without_its_channel_refuses_to_start() {
+    let Some(env) = env() else { return };
+    let out = env.as_user(env.helper_path(), std::iter::empty::<&str>()).output();
+    assert!(!out.success());
+    assert!(out.stderr.contains("fd 3"), "{}", out.stderr);
+}
+
+#[test]
+fn removing_a_cgroup_that_is_not_there_is_fine_and_touches_nothing() {
+    let Some(env) = env() else { return };
+    let id = random_id();
+    let mut s = start_helper(&env);
+    s.hello();
+    s.send(&Request::RemoveCgroup { id: id.clone() });
+    assert_eq!(s.receive(), Response::Removed);
+    assert!(s.child.wait().unwrap().success());
+    assert_no_side_effect(&env, &id);
+}
