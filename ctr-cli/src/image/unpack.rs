@@ -95,6 +95,9 @@ pub fn unpack(reader: impl Read, root: &Path, limits: &Limits) -> Result<Unpacke
     if !pending.is_empty() {
         bail!("malformed archive: it ends with an extension header that describes no entry");
     }
+    if extractor.unpacked.entries == 0 {
+        bail!("the archive has no entries: an image needs a root filesystem (create it with `tar -C ROOT -c .`)");
+    }
     extractor.finish()
 }
 
@@ -793,6 +796,12 @@ pub(crate) mod tests {
         let limits = Limits { max_bytes: 4, ..Limits::default() };
         let (_dir, result) = try_unpack_with(RawTar::default().file("a", b"123").file("b", b"45"), &limits);
         assert!(format!("{:#}", result.unwrap_err()).contains("limit for an image layer"));
+    }
+
+    #[test]
+    fn rejects_an_empty_archive() {
+        let (_dir, result) = try_unpack(RawTar::default());
+        assert!(format!("{:#}", result.unwrap_err()).contains("no entries"));
     }
 
     #[test]
