@@ -1,1 +1,88 @@
-fn main() {}
+//! `cargo xtask`: the project's own tooling, in Rust so it runs wherever
+//! cargo does. `install` puts ctr and its setuid helper under a prefix,
+//! `test` is the whole test run (what CI runs), `bench start` times
+//! container start against crun and a bare `unshare`.
+
+mod bench;
+mod busybox_image;
+mod cgroup_scope;
+mod cleanup;
+mod host;
+mod install;
+mod interrupt;
+mod setup;
+mod subid;
+mod test_driver;
+mod vm;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Install, test and benchmark ctr")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build in release mode and install ctr, the setuid helper, its config
+    /// and the built-in busybox image (as root).
+    Install {
+        #[arg(long, default_value = "/usr/local")]
+        prefix: PathBuf,
+        #[arg(long, value_enum, default_value_t = install::Mode::Setuid)]
+        mode: install::Mode,
+        /// Remove what install put there (keeps an edited config and /etc/subuid).
+        #[arg(long)]
+        uninstall: bool,
+    },
+    /// Run every test: unit tests, then the integration tests against a
+    /// throwaway install, as an unprivileged user, in a network namespace (as root).
+    Test {
+        /// Run the tests in a pure cgroup-v2 QEMU guest (../shared/vm/run-in-vm.sh).
+        #[arg(long)]
+        vm: bool,
+        /// Passed to the integration test binaries, e.g. a test name filter.
+        #[arg(last = true)]
+        extra: Vec<String>,
+    },
+    /// Benchmarks (as root).
+    Bench {
+        #[command(subcommand)]
+        bench: BenchCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Time `ctr run --rm` of /bin/true against `crun run` and a bare `unshare`.
+    Start {
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+    },
+    /// Internal: time crun in a mount namespace without the cgroup-v2 mount.
+    #[command(hide = true)]
+    CrunInner {
+        #[arg(long)]
+        bundle: PathBuf,
+        #[arg(long)]
+        runs: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Cmd::Install { prefix, mode, uninstall } => install::run(&prefix, mode, uninstall).map(|()| ExitCode::SUCCESS),
+        Cmd::Test { vm, extra } => test_driver::run(vm, &extra),
+        Cmd::Bench { bench: BenchCmd::Start { runs } } => bench::start(runs).map(|()| ExitCode::SUCCESS),
+        Cmd::Bench { bench: BenchCmd::CrunInner { bundle, runs } } => bench::crun_inner(&bundle, runs).map(|()| ExitCode::SUCCESS),
+    };
+    // `{:#}`: the whole chain of context on one line, without a backtrace.
+    result.unwrap_or_else(|e| {
+        eprintln!("xtask: error: {e:#}");
+        ExitCode::FAILURE
+    })
+}

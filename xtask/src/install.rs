@@ -1,0 +1,235 @@
+//! `cargo xtask install`: builds ctr and its setuid helper for a prefix and
+//! installs them with the right owners and modes, the helper's config, and
+//! the built-in busybox image. Every file is replaced by rename, so a running
+//! old binary is never disturbed and a rerun changes nothing.
+
+use crate::{busybox_image, host, subid};
+use anyhow::{bail, Context, Result};
+use nix::sys::statvfs::{statvfs, FsFlags};
+use nix::unistd::User;
+use std::path::{Path, PathBuf};
+
+/// What the helper needs in `--mode caps`: setuid/setgid to write id maps
+/// for ids other than the caller's and to change its euid, sys_admin to
+/// clone namespaces, dac_override for cgroupfs writes and /proc/PID/uid_map
+/// files, kill to clean up the processes left in a container's cgroup.
+pub const HELPER_CAPS: &str = "cap_setuid,cap_setgid,cap_sys_admin,cap_dac_override,cap_kill+ep";
+
+/// Written only when no config exists, and removed on uninstall only if unchanged.
+pub const DEFAULT_CONFIG: &str = "\
+# ctr-setuid-helper configuration. Must be owned by root and not writable by group or others.
+# Where container cgroups are created in each hierarchy: an absolute path, or \"self\" to nest
+# beneath the caller's own cgroup (used by tests and CI).
+cgroup_parent = \"/ctr\"
+";
+
+/// How the helper gets its privilege.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Owned by root with the setuid bit (4755).
+    Setuid,
+    /// Mode 0755 with the file capabilities in [`HELPER_CAPS`] (needs setcap).
+    Caps,
+}
+
+/// Where everything goes beneath a prefix. The paths match what ctr-cli
+/// (`paths.rs`) and the helper (its build-time `CTR_PREFIX`) expect.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub prefix: PathBuf,
+}
+
+impl Layout {
+    pub fn new(prefix: &Path) -> Result<Self> {
+        let prefix = std::path::absolute(prefix).with_context(|| format!("bad prefix {}", prefix.display()))?;
+        Ok(Self { prefix })
+    }
+    pub fn ctr(&self) -> PathBuf {
+        self.prefix.join("bin/ctr")
+    }
+    pub fn helper(&self) -> PathBuf {
+        self.prefix.join("libexec/ctr/ctr-setuid-helper")
+    }
+    pub fn config(&self) -> PathBuf {
+        self.prefix.join("etc/ctr/helper.toml")
+    }
+    pub fn images(&self) -> PathBuf {
+        self.prefix.join("share/ctr/images")
+    }
+}
+
+/// `cargo xtask install`.
+pub fn run(prefix: &Path, mode: Mode, uninstall: bool) -> Result<()> {
+    host::require_root("install")?;
+    let layout = Layout::new(prefix)?;
+    if uninstall {
+        return self::uninstall(&layout);
+    }
+    install_into(&layout, mode)?;
+    give_sudo_user_ranges()?;
+    println!("installed ctr into {} (helper: {mode:?})", layout.prefix.display());
+    Ok(())
+}
+
+/// Builds and installs everything under `layout` (the test driver calls
+/// this directly; it leaves /etc/subuid alone).
+pub fn install_into(layout: &Layout, mode: Mode) -> Result<()> {
+    if mode == Mode::Setuid {
+        refuse_nosuid(&layout.prefix)?;
+    }
+    let mut packages = vec![busybox_image::PACKAGE];
+    if mode == Mode::Caps {
+        packages.push("libcap2-bin");
+    }
+    host::ensure_packages(&packages)?;
+    let built = build_release(&layout.prefix)?;
+    install_binary(&built.ctr, &layout.ctr(), 0o755, None)?;
+    match mode {
+        Mode::Setuid => install_binary(&built.helper, &layout.helper(), 0o4755, None)?,
+        Mode::Caps => install_binary(&built.helper, &layout.helper(), 0o755, Some(HELPER_CAPS))?,
+    }
+    write_default_config(&layout.config())?;
+    busybox_image::install(&layout.images())
+}
+
+/// A setuid bit on a nosuid mount is silently ignored: the helper would then
+/// fail in confusing ways, so say so now.
+fn refuse_nosuid(prefix: &Path) -> Result<()> {
+    let existing = prefix.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"));
+    let stat = statvfs(existing).with_context(|| format!("cannot statvfs {}", existing.display()))?;
+    if stat.flags().contains(FsFlags::ST_NOSUID) {
+        bail!(
+            "{} is on a nosuid mount, so the helper's setuid bit would be ignored: choose another --prefix",
+            prefix.display()
+        );
+    }
+    Ok(())
+}
+
+struct Built {
+    ctr: PathBuf,
+    helper: PathBuf,
+}
+
+/// `cargo build --release` with `CTR_PREFIX` set (the helper bakes its
+/// config path and ctr's path in); the binaries' paths come from cargo's
+/// JSON messages, so `CARGO_TARGET_DIR` and friends are honoured.
+fn build_release(prefix: &Path) -> Result<Built> {
+    let mut cmd = host::cargo();
+    cmd.args(["build", "--release", "-p", "ctr-cli", "-p", "ctr-setuid-helper", "--message-format=json-render-diagnostics"])
+        .env("CTR_PREFIX", prefix);
+    let messages = host::stdout_streaming_stderr(&mut cmd).context("cannot build ctr: fix the build, then rerun")?;
+    let executable = |name: &str| {
+        executable_from_messages(&messages, name).with_context(|| format!("cargo built no `{name}` binary"))
+    };
+    Ok(Built { ctr: executable("ctr")?, helper: executable("ctr-setuid-helper")? })
+}
+
+/// The last `executable` cargo reported for the binary target `name`.
+fn executable_from_messages(messages: &str, name: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .next_back()
+}
+
+/// Copies `src` to a temporary name beside `dst`, sets owner, mode and
+/// capabilities there, and renames it over `dst`.
+fn install_binary(src: &Path, dst: &Path, mode: u32, caps: Option<&str>) -> Result<()> {
+    host::root_dir(dst.parent().context("binary path has no directory")?, 0o755)?;
+    let tmp = host::temp_beside(dst)?;
+    let result = (|| {
+        std::fs::copy(src, &tmp).with_context(|| format!("cannot copy {} to {}", src.display(), tmp.display()))?;
+        host::set_owner_and_mode(&tmp, mode)?;
+        if let Some(caps) = caps {
+            host::run(std::process::Command::new("setcap").arg(caps).arg(&tmp))?;
+        }
+        host::rename(&tmp, dst)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_default_config(path: &Path) -> Result<()> {
+    host::root_dir(path.parent().context("config path has no directory")?, 0o755)?;
+    if path.exists() {
+        return Ok(());
+    }
+    host::write_root_file(path, DEFAULT_CONFIG.as_bytes(), 0o644)
+}
+
+/// The user behind `sudo` gets subordinate ids, so they can run containers
+/// with more than one id right away.
+fn give_sudo_user_ranges() -> Result<()> {
+    let Some(name) = std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty() && u != "root") else {
+        return Ok(());
+    };
+    let user = User::from_name(&name)?.with_context(|| format!("SUDO_USER={name} is not a user on this machine"))?;
+    subid::ensure_ranges(&name, user.uid.as_raw())?;
+    Ok(())
+}
+
+/// Removes what install put there, except a config someone edited and
+/// /etc/subuid entries (other tools may rely on them).
+fn uninstall(layout: &Layout) -> Result<()> {
+    for file in [layout.ctr(), layout.helper()] {
+        remove_if_present(&file, |p| std::fs::remove_file(p))?;
+    }
+    remove_if_present(&layout.images(), |p| std::fs::remove_dir_all(p))?;
+    let config = layout.config();
+    match std::fs::read_to_string(&config) {
+        Ok(text) if text == DEFAULT_CONFIG => remove_if_present(&config, |p| std::fs::remove_file(p))?,
+        Ok(_) => eprintln!("xtask: kept {}: it differs from the default", config.display()),
+        Err(_) => {}
+    }
+    // Only the directories install created, and only once empty.
+    for dir in [layout.prefix.join("libexec/ctr"), layout.prefix.join("etc/ctr"), layout.prefix.join("share/ctr")] {
+        let _ = std::fs::remove_dir(dir);
+    }
+    println!("uninstalled ctr from {}", layout.prefix.display());
+    Ok(())
+}
+
+fn remove_if_present(path: &Path, remove: impl Fn(&Path) -> std::io::Result<()>) -> Result<()> {
+    match remove(path) {
+        Ok(()) => {
+            eprintln!("xtask: removed {}", path.display());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot remove {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_binaries_in_cargo_messages() {
+        let messages = r#"{"reason":"compiler-artifact","target":{"name":"ctr-core"},"executable":null}
+{"reason":"compiler-artifact","target":{"name":"ctr"},"executable":"/t/release/ctr"}
+not json
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(executable_from_messages(messages, "ctr"), Some(PathBuf::from("/t/release/ctr")));
+        assert_eq!(executable_from_messages(messages, "ctr-core"), None);
+    }
+
+    #[test]
+    fn default_config_parses_as_toml_with_the_documented_parent() {
+        let lines: Vec<&str> = DEFAULT_CONFIG.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(lines, ["cgroup_parent = \"/ctr\""]);
+    }
+
+    #[test]
+    fn layout_matches_what_ctr_looks_for() {
+        let l = Layout::new(Path::new("/opt/x")).unwrap();
+        assert_eq!(l.helper(), Path::new("/opt/x/libexec/ctr/ctr-setuid-helper"));
+        assert_eq!(l.config(), Path::new("/opt/x/etc/ctr/helper.toml"));
+        assert_eq!(l.images(), Path::new("/opt/x/share/ctr/images"));
+    }
+}

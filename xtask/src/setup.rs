@@ -1,0 +1,174 @@
+//! The throwaway world that integration tests and benchmarks run in: a work
+//! directory under /var/tmp with a fresh install (helper config
+//! `cgroup_parent = "self"`), the unprivileged `ctr-test` user with
+//! subordinate ids, the verified Alpine tarball, a scratch directory owned by
+//! that user, and optionally a network namespace and a cgroup scope. All of
+//! it is undone when the [`TestRun`] is dropped (see [`crate::cleanup`]).
+
+use crate::cgroup_scope::CgroupScope;
+use crate::cleanup::Cleanup;
+use crate::install::{self, Layout};
+use crate::{host, subid};
+use anyhow::{bail, Context, Result};
+use nix::unistd::{chown, User};
+use sha2::{Digest, Sha256};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The unprivileged user the tests run `ctr` as.
+pub const TEST_USER: &str = "ctr-test";
+/// The test config: container cgroups nest beneath the caller's own, i.e.
+/// beneath the run's [`CgroupScope`], never in the host's /ctr.
+const TEST_HELPER_CONFIG: &str = "cgroup_parent = \"self\"\n";
+const ALPINE: &str = "alpine-minirootfs-3.20.3-x86_64.tar.gz";
+
+pub struct TestRun {
+    /// `/var/tmp/ctr-test-<pid>`: the prefix, the tarball, the scratch dir.
+    pub root: PathBuf,
+    /// What the tests see (the same values go into `CTR_TEST_*`).
+    pub env: ctr_tests::Env,
+    /// Name of the network namespace, once [`TestRun::add_netns`] made it.
+    pub netns: Option<String>,
+    cleanup: Cleanup,
+}
+
+impl TestRun {
+    /// Builds the whole setup; on error, what was done so far is undone.
+    pub fn setup() -> Result<Self> {
+        let root = PathBuf::from(format!("/var/tmp/ctr-test-{}", std::process::id()));
+        let mut cleanup = Cleanup::default();
+        std::fs::create_dir(&root).with_context(|| format!("cannot create {}", root.display()))?;
+        cleanup.work_root(root.clone());
+        host::set_owner_and_mode(&root, 0o755)?;
+
+        let layout = Layout::new(&root.join("prefix"))?;
+        install::install_into(&layout, install::Mode::Setuid)?;
+        host::write_root_file(&layout.config(), TEST_HELPER_CONFIG.as_bytes(), 0o644)?;
+
+        let user = ensure_test_user()?;
+        subid::ensure_ranges(TEST_USER, user.uid.as_raw())?;
+        let alpine = root.join(ALPINE);
+        copy_verified_alpine(&shared_dir().join("images"), &alpine)?;
+        let scratch = root.join("scratch");
+        std::fs::create_dir(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
+        chown(&scratch, Some(user.uid), Some(user.gid)).with_context(|| format!("cannot chown {}", scratch.display()))?;
+        std::fs::set_permissions(&scratch, std::fs::Permissions::from_mode(0o700))?;
+
+        let env = ctr_tests::Env::new(layout.prefix.clone(), TEST_USER, alpine, scratch)?;
+        check_user_can_reach(&env)?;
+        Ok(Self { root, env, netns: None, cleanup })
+    }
+
+    /// Creates network namespace `ctr-test-<pid>` with loopback up, so tests
+    /// touch no real interface.
+    pub fn add_netns(&mut self) -> Result<()> {
+        let name = format!("ctr-test-{}", std::process::id());
+        host::run(Command::new("ip").args(["netns", "add", &name]))?;
+        self.cleanup.netns(name.clone());
+        host::run(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]))?;
+        self.netns = Some(name);
+        Ok(())
+    }
+
+    /// Moves xtask into a cgroup of this run's own (see [`CgroupScope`]).
+    pub fn enter_cgroup_scope(&mut self) -> Result<()> {
+        let scope = CgroupScope::enter(&format!("xtask-test-{}", std::process::id()))?;
+        self.cleanup.scope(scope);
+        Ok(())
+    }
+
+    /// The `CTR_TEST_*` variables for the tests.
+    pub fn test_vars(&self) -> Vec<(&'static str, PathBuf)> {
+        use ctr_tests::vars;
+        vec![
+            (vars::DRIVER, "1".into()),
+            (vars::PREFIX, self.env.prefix.clone()),
+            (vars::USER, TEST_USER.into()),
+            (vars::ALPINE, self.env.alpine.clone()),
+            (vars::WORK, self.env.work.clone()),
+        ]
+    }
+}
+
+/// `shared/` beside the workspace: the CI clone has it there too.
+pub fn shared_dir() -> PathBuf {
+    host::workspace_root().join("../shared")
+}
+
+fn ensure_test_user() -> Result<User> {
+    if let Some(user) = User::from_name(TEST_USER)? {
+        return Ok(user);
+    }
+    let home = format!("/home/{TEST_USER}");
+    host::run(Command::new("useradd").args([
+        "--system",
+        "--create-home",
+        "--home-dir",
+        &home,
+        "--shell",
+        "/bin/sh",
+        "--user-group",
+        TEST_USER,
+    ]))?;
+    User::from_name(TEST_USER)?.with_context(|| format!("useradd succeeded but there is no user {TEST_USER}"))
+}
+
+/// Checks `images/<ALPINE>` against `images/SHA256SUMS` and copies it to
+/// `dst`, world-readable so the test user can import it.
+fn copy_verified_alpine(images: &Path, dst: &Path) -> Result<()> {
+    let src = images.join(ALPINE);
+    let sums_path = images.join("SHA256SUMS");
+    let sums = std::fs::read_to_string(&sums_path)
+        .with_context(|| format!("cannot read {}: the shared/ directory must sit beside the repository", sums_path.display()))?;
+    let expected = expected_sha256(&sums, ALPINE).with_context(|| format!("{} lists no {ALPINE}", sums_path.display()))?;
+    let bytes = std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
+    let actual = hex(&Sha256::digest(&bytes));
+    if actual != expected {
+        bail!("{} has sha256 {actual}, but SHA256SUMS says {expected}: restore shared/images", src.display());
+    }
+    host::write_root_file(dst, &bytes, 0o644)
+}
+
+/// The digest `sha256sum` recorded for `file` (`<hex>  <name>` or `<hex> *<name>`).
+fn expected_sha256(sums: &str, file: &str) -> Option<String> {
+    sums.lines().find_map(|line| {
+        let (digest, name) = line.split_once(char::is_whitespace)?;
+        (name.trim_start().trim_start_matches('*') == file).then(|| digest.to_ascii_lowercase())
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The test user must reach the prefix and the tarball through every
+/// directory above them; a root-only home holding the clone would break
+/// every test in a confusing way, so check it once here.
+fn check_user_can_reach(env: &ctr_tests::Env) -> Result<()> {
+    let ctr = env.ctr_path();
+    let out = env.as_user("test", ["-x".as_ref(), ctr.as_os_str(), "-a".as_ref(), "-r".as_ref(), env.alpine.as_os_str()]).output();
+    if !out.success() {
+        bail!("user {TEST_USER} cannot run {} or read {}: make the directories above them traversable", ctr.display(), env.alpine.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_sha256sum_output_in_both_modes() {
+        let sums = "ABC123  other.tar\nd4e6  alpine.tar.gz\nbeef *bin.tar\n";
+        assert_eq!(expected_sha256(sums, "alpine.tar.gz").as_deref(), Some("d4e6"));
+        assert_eq!(expected_sha256(sums, "bin.tar").as_deref(), Some("beef"));
+        assert_eq!(expected_sha256(sums, "other.tar").as_deref(), Some("abc123"));
+        assert_eq!(expected_sha256(sums, "missing"), None);
+    }
+
+    #[test]
+    fn hex_is_lowercase_and_padded() {
+        assert_eq!(hex(&[0x0a, 0xff]), "0aff");
+    }
+}

@@ -1,0 +1,140 @@
+//! `cargo xtask test`: the project's whole test run, as CI runs it (root,
+//! `CI=true`, no stdin). Order: packages, unit tests, then a throwaway
+//! install, user and network namespace ([`TestRun`]) for the integration
+//! tests, then cleanup, whatever happened. The last line it prints sums
+//! cargo's `test result:` lines: `xtask test: N passed, N failed`.
+
+use crate::setup::TestRun;
+use crate::{host, interrupt, vm};
+use anyhow::Result;
+use std::process::{Command, ExitCode};
+use std::sync::{Arc, Mutex};
+
+/// Everything the tests need on the machine, installed with apt-get when missing.
+pub const TEST_PACKAGES: &[&str] =
+    &["busybox-static", "uidmap", "iproute2", "util-linux", "libcap2-bin", "crun", "tmux", "procps"];
+
+/// `cargo xtask test [--vm] [-- EXTRA]`.
+pub fn run(vm: bool, extra: &[String]) -> Result<ExitCode> {
+    host::require_root("test")?;
+    interrupt::install()?;
+    let tally = Tally::default();
+    let result = if vm { vm::run_tests(&tally, extra) } else { run_on_host(&tally, extra) };
+    if let Err(e) = &result {
+        eprintln!("xtask test: error: {e:#}");
+    }
+    let failed_steps = tally.failed_steps.lock().map(|s| s.clone()).unwrap_or_default();
+    if !failed_steps.is_empty() {
+        eprintln!("xtask test: failed: {}", failed_steps.join(", "));
+    }
+    println!("{}", tally.summary());
+    Ok(if result.is_ok() && failed_steps.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn run_on_host(tally: &Tally, extra: &[String]) -> Result<()> {
+    host::ensure_packages(TEST_PACKAGES)?;
+    tally.cargo_step("unit tests", host::cargo().args(["test", "--workspace", "--exclude", "ctr-tests", "--no-fail-fast"]))?;
+    interrupt::check()?;
+
+    let mut run = TestRun::setup()?;
+    // Built out here: inside the namespace there is no network for cargo.
+    host::run(host::cargo().args(["test", "-p", "ctr-tests", "--no-run"]))?;
+    run.add_netns()?;
+    run.enter_cgroup_scope()?;
+    let netns = run.netns.clone().expect("add_netns names it");
+    let mut cmd = integration_command(&netns, extra);
+    cmd.envs(run.test_vars());
+    tally.cargo_step("integration tests", &mut cmd)?;
+    drop(run);
+    Ok(())
+}
+
+/// `cargo test` for ctr-tests inside the network namespace. `nsenter --net`
+/// rather than `ip netns exec`: the latter also remounts /sys for the
+/// namespace, which hides /sys/fs/cgroup from the tests and the helper.
+fn integration_command(netns: &str, extra: &[String]) -> Command {
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net=/run/netns/{netns}"))
+        .arg("--")
+        .arg(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["test", "-p", "ctr-tests", "--offline", "--no-fail-fast", "--", "--test-threads=2"])
+        .args(extra)
+        .current_dir(host::workspace_root());
+    cmd
+}
+
+/// Passed and failed tests summed over cargo's `test result:` lines, and
+/// the steps that failed.
+#[derive(Default)]
+pub struct Tally {
+    counts: Arc<Mutex<(u64, u64)>>,
+    failed_steps: Mutex<Vec<String>>,
+}
+
+impl Tally {
+    /// Runs a `cargo test` (or anything printing its result lines), streaming
+    /// its output and counting its results; a failure is recorded, not
+    /// returned, so later steps still run. Errors only if it could not run.
+    pub fn cargo_step(&self, name: &str, cmd: &mut Command) -> Result<()> {
+        eprintln!("xtask test: {name}: {}", host::describe(cmd));
+        let counts = Arc::clone(&self.counts);
+        let status = host::run_tee(cmd, move |line| {
+            if let Some((passed, failed)) = parse_test_result(line) {
+                let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+                c.0 += passed;
+                c.1 += failed;
+            }
+        })?;
+        if !status.success() {
+            self.fail(&format!("{name} ({status})"));
+        }
+        interrupt::check()
+    }
+
+    pub fn fail(&self, step: &str) {
+        self.failed_steps.lock().unwrap_or_else(|e| e.into_inner()).push(step.to_owned());
+    }
+
+    pub fn summary(&self) -> String {
+        let (passed, failed) = *self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        format!("xtask test: {passed} passed, {failed} failed")
+    }
+}
+
+/// `(passed, failed)` from a libtest summary such as
+/// `test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s`.
+fn parse_test_result(line: &str) -> Option<(u64, u64)> {
+    let rest = line.trim_start().strip_prefix("test result: ")?;
+    let count = |what: &str| {
+        rest.split(';').find_map(|part| part.trim().strip_suffix(what)?.rsplit(' ').next()?.trim().parse::<u64>().ok())
+    };
+    Some((count(" passed")?, count(" failed")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_libtest_summaries() {
+        let ok = "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s";
+        assert_eq!(parse_test_result(ok), Some((12, 0)));
+        let bad = "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.2s";
+        assert_eq!(parse_test_result(bad), Some((3, 2)));
+        assert_eq!(parse_test_result("   test result: ok. 0 passed; 0 failed; 0 ignored"), Some((0, 0)));
+    }
+
+    #[test]
+    fn ignores_other_lines() {
+        assert_eq!(parse_test_result("test foo ... ok"), None);
+        assert_eq!(parse_test_result("xtask test: 3 passed, 0 failed"), None);
+        assert_eq!(parse_test_result("test result: garbled"), None);
+    }
+
+    #[test]
+    fn summary_is_the_plain_closing_line() {
+        let tally = Tally::default();
+        *tally.counts.lock().unwrap() = (5, 1);
+        assert_eq!(tally.summary(), "xtask test: 5 passed, 1 failed");
+    }
+}
