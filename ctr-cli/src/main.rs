@@ -5,6 +5,7 @@
 mod container;
 mod helper_client;
 mod image;
+mod image_cli;
 mod info;
 mod init;
 mod paths;
@@ -13,7 +14,6 @@ mod spec;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Exit status for errors of ctr itself, as docker uses it.
@@ -45,28 +45,14 @@ cannot be executed, 127 if it was not found, 128+N if it was killed by signal N.
     Run(run::RunArgs),
     /// Manage images.
     #[command(subcommand)]
-    Image(ImageCommand),
-    /// List images (same as `ctr image ls`).
-    Images,
+    Image(image_cli::ImageCommand),
+    #[command(flatten)]
+    Images(image_cli::TopLevel),
     /// Show what ctr found on this host: kernel, cgroups, helper, id maps, paths.
     Info,
     /// Internal: the container's first process (started by the helper).
     #[command(hide = true)]
     Init,
-}
-
-#[derive(Subcommand)]
-enum ImageCommand {
-    /// Import a root filesystem tarball (tar, gzip, zstd or xz; `-` for stdin) as an image.
-    Import {
-        /// The tarball, or `-` to read it from standard input.
-        file: String,
-        /// NAME[:TAG] to give the image (the tag defaults to `latest`).
-        reference: String,
-    },
-    /// List images.
-    #[command(alias = "list")]
-    Ls,
 }
 
 fn main() -> ExitCode {
@@ -88,18 +74,8 @@ fn dispatch(command: Command) -> Result<i32> {
     let paths = paths::Paths::discover()?;
     match command {
         Command::Run(args) => run::run(&paths, args),
-        Command::Image(ImageCommand::Import { file, reference }) => {
-            let source = if file == "-" { image::ImportSource::Stdin } else { image::ImportSource::File(PathBuf::from(file)) };
-            let store = image::Store::open(&paths.storage)?;
-            let record = store.import(source, &reference, image::ImageConfig::default())?;
-            println!("{}", record.id);
-            Ok(0)
-        }
-        Command::Images | Command::Image(ImageCommand::Ls) => {
-            let store = image::Store::open(&paths.storage)?;
-            image::print_table(&store.list()?, &mut std::io::stdout().lock())?;
-            Ok(0)
-        }
+        Command::Image(command) => image_cli::image(&paths, command),
+        Command::Images(command) => image_cli::top_level(&paths, command),
         Command::Info => info::print(&paths).map(|()| 0),
         Command::Init => init::main(),
     }
