@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 pub struct State {
     pub id: String,
     pub name: String,
+    /// The image as the user named it, and its id (none with --rootfs).
     pub image: String,
+    pub image_id: Option<String>,
     pub command: Vec<String>,
     pub created: u64,
     pub status: Status,

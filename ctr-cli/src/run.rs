@@ -70,6 +70,7 @@ pub enum NetworkMode {
 /// What the container runs on, resolved from the image or --rootfs.
 struct Source {
     label: String,
+    image_id: Option<String>,
     config: ImageConfig,
     command: Vec<String>,
     rootfs_lower: Option<PathBuf>,
@@ -84,6 +85,7 @@ fn resolve_source(paths: &Paths, args: &RunArgs) -> Result<Source> {
         }
         return Ok(Source {
             label: dir.display().to_string(),
+            image_id: None,
             config: ImageConfig::default(),
             command: args.args.clone(),
             rootfs_lower: None,
@@ -101,6 +103,7 @@ fn resolve_source(paths: &Paths, args: &RunArgs) -> Result<Source> {
     };
     Ok(Source {
         label: reference.clone(),
+        image_id: Some(image.id.clone()),
         config: image.config.clone(),
         command: command.to_vec(),
         rootfs_lower: Some(image.rootfs.clone()),
@@ -208,6 +211,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         id: id.to_string(),
         name: name.to_string(),
         image: source.label.clone(),
+        image_id: source.image_id.clone(),
         command: process_args,
         created: now_unix(),
         status: Status::Created,
