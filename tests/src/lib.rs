@@ -78,7 +78,8 @@ pub fn env() -> Option<Env> {
         return None;
     }
     let var = |name: &str| {
-        std::env::var_os(name).unwrap_or_else(|| panic!("{name} is unset: run the integration tests through `cargo xtask test`"))
+        std::env::var_os(name)
+            .unwrap_or_else(|| panic!("{name} is unset: run the integration tests through `cargo xtask test`"))
     };
     let user = var(vars::USER).into_string().unwrap_or_else(|v| panic!("{} is not UTF-8: {v:?}", vars::USER));
     Some(
@@ -161,7 +162,8 @@ impl Env {
             .unwrap_or_else(|(_, e)| panic!("cannot lock {}: {e}", lock_path.display()));
         let marker = dir.join(format!("imported-{name}"));
         if !marker.exists() {
-            self.ctr().args([OsStr::new("image"), "import".as_ref(), self.alpine.as_os_str(), name.as_ref()]).timeout(Duration::from_secs(180)).ok();
+            let import = [OsStr::new("image"), "import".as_ref(), self.alpine.as_os_str(), name.as_ref()];
+            self.ctr().args(import).timeout(Duration::from_secs(180)).ok();
             std::fs::write(&marker, b"").unwrap_or_else(|e| panic!("cannot write {}: {e}", marker.display()));
         }
         done.insert(name.to_owned());
@@ -169,13 +171,21 @@ impl Env {
 
     /// Creates the shared store directory owned by the test user. The harness
     /// runs as root; `ctr` runs as the user and must be able to write there.
+    /// Made under a temporary name and renamed into place, so a parallel test
+    /// never sees it still owned by root.
     fn ensure_data_home(&self) {
         let dir = self.data_home();
-        match std::fs::create_dir(&dir) {
-            Ok(()) => chown(&dir, Some(self.uid.into()), Some(self.gid.into()))
-                .unwrap_or_else(|e| panic!("cannot chown {}: {e}", dir.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => panic!("cannot create {}: {e}", dir.display()),
+        if dir.is_dir() {
+            return;
+        }
+        let tmp = self.work.join(format!(".data-{}-{:?}", std::process::id(), std::thread::current().id()));
+        std::fs::create_dir(&tmp).unwrap_or_else(|e| panic!("cannot create {}: {e}", tmp.display()));
+        chown(&tmp, Some(self.uid.into()), Some(self.gid.into()))
+            .unwrap_or_else(|e| panic!("cannot chown {}: {e}", tmp.display()));
+        // Losing the race to another test is fine: its directory is as good.
+        if std::fs::rename(&tmp, &dir).is_err() {
+            let _ = std::fs::remove_dir(&tmp);
+            assert!(dir.is_dir(), "cannot create {}", dir.display());
         }
     }
 }
@@ -280,16 +290,24 @@ impl CtrCommand {
     fn start(self, keep_stdin_open: bool) -> Child {
         let what = self.describe();
         let mut cmd = std::process::Command::new("setpriv");
-        cmd.arg(format!("--reuid={}", self.uid))
-            .arg(format!("--regid={}", self.gid))
-            .args(["--init-groups", "--reset-env", "--", "/usr/bin/env", "--"]);
+        cmd.arg(format!("--reuid={}", self.uid)).arg(format!("--regid={}", self.gid)).args([
+            "--init-groups",
+            "--reset-env",
+            "--",
+            "/usr/bin/env",
+            "--",
+        ]);
         for (k, v) in &self.envs {
             let mut kv = k.clone();
             kv.push("=");
             kv.push(v);
             cmd.arg(kv);
         }
-        assert!(!self.program.as_encoded_bytes().contains(&b'='), "env(1) would take {:?} for a variable", self.program);
+        assert!(
+            !self.program.as_encoded_bytes().contains(&b'='),
+            "env(1) would take {:?} for a variable",
+            self.program
+        );
         cmd.arg(&self.program).args(&self.args).current_dir(&self.cwd);
         let stdin = if self.stdin.is_some() || keep_stdin_open { Stdio::piped() } else { Stdio::null() };
         cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -368,7 +386,11 @@ impl Child {
             let exited = self.poll(Duration::from_millis(10));
             if exited.is_some() || Instant::now() >= give_up {
                 let why = exited.map_or_else(|| format!("not within {timeout:?}"), |s| format!("it exited ({s})"));
-                panic!("`{}` never printed {needle:?}: {why}\nstdout:\n{text}\nstderr:\n{}", self.what, self.stderr.text());
+                panic!(
+                    "`{}` never printed {needle:?}: {why}\nstdout:\n{text}\nstderr:\n{}",
+                    self.what,
+                    self.stderr.text()
+                );
             }
         }
     }
@@ -391,7 +413,12 @@ impl Child {
         let Some(status) = self.poll(self.deadline.saturating_duration_since(Instant::now())) else {
             self.signal(Signal::SIGKILL);
             self.poll(Duration::MAX);
-            panic!("`{}` timed out; killed it\nstdout:\n{}\nstderr:\n{}", self.what, self.stdout.text(), self.stderr.text());
+            panic!(
+                "`{}` timed out; killed it\nstdout:\n{}\nstderr:\n{}",
+                self.what,
+                self.stdout.text(),
+                self.stderr.text()
+            );
         };
         let grace = Instant::now() + PIPE_GRACE;
         let (stdout, stderr) = (self.stdout.finish(grace), self.stderr.finish(grace));
@@ -480,7 +507,9 @@ pub fn cgroup_leftovers() -> Vec<PathBuf> {
     own.iter().flat_map(|dir| procfs::ctr_cgroups_beneath(dir)).collect()
 }
 
-/// Mount points at or beneath `path`, from /proc/self/mountinfo, in mount order.
+/// Mount points strictly beneath `path` (a mount on `path` itself, such as
+/// a tmpfs holding the work directory, is not a leak), from
+/// /proc/self/mountinfo, in mount order.
 pub fn mounts_under(path: impl AsRef<Path>) -> Vec<String> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_else(|e| panic!("cannot read mountinfo: {e}"));
     procfs::mounts_under(&procfs::parse_mountinfo(&text), path.as_ref())
@@ -541,7 +570,8 @@ pub mod procfs {
         let mut out = Vec::with_capacity(bytes.len());
         let mut i = 0;
         while i < bytes.len() {
-            let octal = bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+            let octal =
+                bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
             match octal {
                 Some(d) => {
                     out.push(d.iter().fold(0u8, |acc, c| acc.wrapping_mul(8).wrapping_add(c - b'0')));
@@ -570,9 +600,10 @@ pub mod procfs {
             .collect()
     }
 
-    /// Mounts at or beneath `path`, deepest last (mount order).
+    /// Mounts strictly beneath `path`, in mount order (so a mount on top of
+    /// another comes after it).
     pub fn mounts_under<'a>(mounts: &'a [Mount], path: &Path) -> Vec<&'a Mount> {
-        mounts.iter().filter(|m| m.mount_point.starts_with(path)).collect()
+        mounts.iter().filter(|m| m.mount_point.starts_with(path) && m.mount_point != path).collect()
     }
 
     /// This process's own cgroup directory in each mounted hierarchy: the
@@ -634,7 +665,8 @@ pub mod procfs {
         use super::*;
 
         // Recorded on the cgroup-v1 hybrid CI host.
-        const HYBRID_CGROUP: &str = "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/d8b7\n2:cpuacct:/\n1:cpu:/\n0::/\n";
+        const HYBRID_CGROUP: &str =
+            "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/d8b7\n2:cpuacct:/\n1:cpu:/\n0::/\n";
         const HYBRID_MOUNTINFO: &str = "\
 27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -652,7 +684,11 @@ pub mod procfs {
             assert_eq!(
                 m,
                 vec![
-                    Membership { hierarchy: 12, controllers: vec!["cpu".into(), "cpuacct".into()], path: "/a/b".into() },
+                    Membership {
+                        hierarchy: 12,
+                        controllers: vec!["cpu".into(), "cpuacct".into()],
+                        path: "/a/b".into()
+                    },
                     Membership { hierarchy: 0, controllers: vec![], path: "/user.slice".into() },
                 ]
             );
@@ -675,15 +711,24 @@ pub mod procfs {
         #[test]
         fn finds_own_dir_on_pure_v2_and_combined_v1_controllers() {
             let v2 = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
-            assert_eq!(own_cgroup_dirs("0::/user.slice/x.scope\n", v2), vec![PathBuf::from("/sys/fs/cgroup/user.slice/x.scope")]);
+            assert_eq!(
+                own_cgroup_dirs("0::/user.slice/x.scope\n", v2),
+                vec![PathBuf::from("/sys/fs/cgroup/user.slice/x.scope")]
+            );
             let combined = "40 31 0:40 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
-            assert_eq!(own_cgroup_dirs("3:cpu,cpuacct:/x\n", combined), vec![PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/x")]);
+            assert_eq!(
+                own_cgroup_dirs("3:cpu,cpuacct:/x\n", combined),
+                vec![PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/x")]
+            );
         }
 
         #[test]
         fn mount_of_a_subtree_strips_its_root() {
             let mi = "50 31 0:40 /docker/abc /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
-            assert_eq!(own_cgroup_dirs("5:pids:/docker/abc/inner\n", mi), vec![PathBuf::from("/sys/fs/cgroup/pids/inner")]);
+            assert_eq!(
+                own_cgroup_dirs("5:pids:/docker/abc/inner\n", mi),
+                vec![PathBuf::from("/sys/fs/cgroup/pids/inner")]
+            );
             // Not beneath the mounted sub-tree, or only sharing a name prefix: no directory.
             assert!(own_cgroup_dirs("5:pids:/docker/abcdef\n", mi).is_empty());
         }
@@ -695,13 +740,20 @@ pub mod procfs {
             assert_eq!(mounts[0].mount_point, PathBuf::from("/var/tmp/a b\\c"));
             assert_eq!(mounts_under(&mounts, Path::new("/var/tmp")).len(), 1);
             assert!(mounts_under(&mounts, Path::new("/var/tm")).is_empty());
+            assert!(
+                mounts_under(&mounts, Path::new("/var/tmp/a b\\c")).is_empty(),
+                "the path itself is not beneath it"
+            );
         }
 
         #[test]
         fn optional_fields_do_not_shift_the_filesystem_type() {
             let mi = "70 27 0:60 / /mnt rw,relatime shared:5 master:1 - overlay ovl rw,lowerdir=/a\n";
             let m = &parse_mountinfo(mi)[0];
-            assert_eq!((m.fstype.as_str(), m.device.as_str(), m.mount_point.as_path()), ("overlay", "0:60", Path::new("/mnt")));
+            assert_eq!(
+                (m.fstype.as_str(), m.device.as_str(), m.mount_point.as_path()),
+                ("overlay", "0:60", Path::new("/mnt"))
+            );
         }
 
         #[test]

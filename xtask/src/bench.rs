@@ -59,7 +59,18 @@ fn time_ctr(run: &TestRun, runs: usize) -> Result<Vec<Duration>> {
 
 /// (c) The same namespaces, unprivileged, with nothing else: the floor.
 fn time_floor(run: &TestRun, runs: usize) -> Result<Vec<Duration>> {
-    let args = ["--user", "--map-root-user", "--pid", "--fork", "--mount", "--uts", "--ipc", "--net", "--mount-proc", "/bin/true"];
+    let args = [
+        "--user",
+        "--map-root-user",
+        "--pid",
+        "--fork",
+        "--mount",
+        "--uts",
+        "--ipc",
+        "--net",
+        "--mount-proc",
+        "/bin/true",
+    ];
     time(runs, || {
         let out = run.env.as_user("unshare", args).output();
         if !out.success() {
@@ -95,7 +106,8 @@ fn make_bundle(bundle: &Path, alpine: &Path) -> Result<()> {
         serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?)?;
     config["process"]["args"] = serde_json::json!(["/bin/true"]);
     config["process"]["terminal"] = serde_json::json!(false);
-    std::fs::write(&path, serde_json::to_vec_pretty(&config)?).with_context(|| format!("cannot write {}", path.display()))
+    std::fs::write(&path, serde_json::to_vec_pretty(&config)?)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The hidden `xtask bench crun-inner`: in a private mount namespace without
@@ -153,7 +165,8 @@ fn time(runs: usize, mut once: impl FnMut() -> Result<()>) -> Result<Vec<Duratio
 /// The harness panics on a timeout or a missing program; a benchmark should
 /// still report the others, so a panic becomes this row's error.
 fn caught(f: impl FnOnce() -> Result<Vec<Duration>>) -> Result<Vec<Duration>> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| bail!("panicked (see the message above)"))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| bail!("panicked (see the message above)"))
 }
 
 /// (median, 90th percentile) by nearest rank.
@@ -165,14 +178,16 @@ fn stats(timings: &[Duration]) -> (Duration, Duration) {
 }
 
 fn print_table(rows: &[Row], runs: usize) {
-    let crun_median = rows.iter().find(|r| r.name.starts_with("crun")).and_then(|r| r.result.as_ref().ok()).map(|t| stats(t).0);
+    let crun_median =
+        rows.iter().find(|r| r.name.starts_with("crun")).and_then(|r| r.result.as_ref().ok()).map(|t| stats(t).0);
     println!("\ncontainer start, {runs} runs each");
     println!("{:<24} {:>10} {:>10} {:>9}", "name", "median ms", "p90 ms", "vs crun");
     for row in rows {
         match &row.result {
             Ok(timings) => {
                 let (median, p90) = stats(timings);
-                let ratio = crun_median.map_or_else(|| "-".to_owned(), |c| format!("{:.2}x", median.as_secs_f64() / c.as_secs_f64()));
+                let ratio = crun_median
+                    .map_or_else(|| "-".to_owned(), |c| format!("{:.2}x", median.as_secs_f64() / c.as_secs_f64()));
                 println!("{:<24} {:>10.2} {:>10.2} {:>9}", row.name, ms(median), ms(p90), ratio);
             }
             Err(e) => println!("{:<24} failed: {e:#}", row.name),

@@ -45,7 +45,8 @@ pub fn install(images_dir: &Path) -> Result<()> {
 /// The applet names `busybox --list` prints, sorted, without `busybox` itself.
 fn applets() -> Result<Vec<String>> {
     let list = host::stdout_of(Command::new(BUSYBOX).arg("--list"))?;
-    let mut applets: Vec<String> = list.lines().map(str::trim).filter(|a| !a.is_empty() && *a != "busybox").map(str::to_owned).collect();
+    let mut applets: Vec<String> =
+        list.lines().map(str::trim).filter(|a| !a.is_empty() && *a != "busybox").map(str::to_owned).collect();
     if let Some(bad) = applets.iter().find(|a| a.contains('/') || a.starts_with('.')) {
         bail!("{BUSYBOX} --list printed {bad:?}, which is not an applet name");
     }

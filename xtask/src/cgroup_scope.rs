@@ -73,7 +73,8 @@ fn inherit_cpuset(parent: &Path, dir: &Path) -> Result<()> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let Ok(value) = std::fs::read_to_string(parent.join(file)) else { continue };
         if std::fs::read_to_string(dir.join(file)).is_ok_and(|v| v.trim().is_empty()) {
-            std::fs::write(dir.join(file), value.trim()).with_context(|| format!("cannot set {}/{file}", dir.display()))?;
+            std::fs::write(dir.join(file), value.trim())
+                .with_context(|| format!("cannot set {}/{file}", dir.display()))?;
         }
     }
     Ok(())
@@ -81,7 +82,8 @@ fn inherit_cpuset(parent: &Path, dir: &Path) -> Result<()> {
 
 fn move_self(dir: &Path) -> Result<()> {
     let procs = dir.join("cgroup.procs");
-    std::fs::write(&procs, std::process::id().to_string()).with_context(|| format!("cannot move xtask into {}", procs.display()))
+    std::fs::write(&procs, std::process::id().to_string())
+        .with_context(|| format!("cannot move xtask into {}", procs.display()))
 }
 
 /// Kills the processes left in `dir` (by pid, thawing a frozen v1 cgroup

@@ -2,7 +2,8 @@
 //! dropped (after success, an error, a panic or Ctrl-C, see
 //! [`crate::interrupt`]), leaves the run's cgroup scope, deletes its network
 //! namespace, unmounts whatever is still mounted in its work directory and
-//! removes that directory. What a test leaked is reported as a warning.
+//! the test user's runtime directory and removes both. What a test leaked is
+//! reported as a warning.
 
 use crate::cgroup_scope::CgroupScope;
 use ctr_tests::procfs;
@@ -14,13 +15,15 @@ use std::process::{Command, Stdio};
 pub struct Cleanup {
     scope: Option<CgroupScope>,
     netns: Option<String>,
-    work_root: Option<PathBuf>,
+    /// Removed in this order: the test user's runtime dir, then the work root.
+    trees: Vec<PathBuf>,
 }
 
 impl Cleanup {
-    /// Removes `dir` (after unmounting beneath it) when dropped.
-    pub fn work_root(&mut self, dir: PathBuf) {
-        self.work_root = Some(dir);
+    /// Removes `dir` (after unmounting beneath it) when dropped; trees
+    /// added later are removed first.
+    pub fn tree(&mut self, dir: PathBuf) {
+        self.trees.insert(0, dir);
     }
 
     /// Deletes network namespace `name` when dropped.
@@ -38,8 +41,8 @@ impl Cleanup {
         if let Some(name) = self.netns.take() {
             warnings.extend(delete_netns(&name));
         }
-        if let Some(dir) = self.work_root.take() {
-            warnings.extend(remove_work_root(&dir));
+        for dir in std::mem::take(&mut self.trees) {
+            warnings.extend(remove_tree(&dir));
         }
         warnings
     }
@@ -64,7 +67,7 @@ fn delete_netns(name: &str) -> Option<String> {
 
 /// Unmounts everything beneath `dir`, deepest first (each is a leak: a
 /// container's mounts belong in its own mount namespace), then removes it.
-fn remove_work_root(dir: &Path) -> Vec<String> {
+pub fn remove_tree(dir: &Path) -> Vec<String> {
     let mut warnings = Vec::new();
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mounts = procfs::parse_mountinfo(&mountinfo);

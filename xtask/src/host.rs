@@ -41,7 +41,10 @@ pub fn describe(cmd: &Command) -> String {
 /// Starts `cmd` in its own process group with no stdin, so that on Ctrl-C
 /// we, not the terminal, decide when it stops (see [`wait`]).
 pub fn spawn(cmd: &mut Command) -> Result<Child> {
-    cmd.stdin(Stdio::null()).process_group(0).spawn().with_context(|| format!("cannot start `{}`: is it installed?", describe(cmd)))
+    cmd.stdin(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start `{}`: is it installed?", describe(cmd)))
 }
 
 /// Waits for a child started by [`spawn`]. On Ctrl-C or SIGTERM it passes
@@ -104,7 +107,8 @@ pub fn ensure_packages(packages: &[&str]) -> Result<()> {
         cmd.env("DEBIAN_FRONTEND", "noninteractive");
         cmd
     };
-    run(apt().args(["update", "-q"])).context("apt-get update failed: is this Debian or Ubuntu with a package mirror?")?;
+    run(apt().args(["update", "-q"]))
+        .context("apt-get update failed: is this Debian or Ubuntu with a package mirror?")?;
     run(apt().args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing))
         .with_context(|| format!("cannot install {}", missing.join(" ")))
 }
@@ -124,7 +128,9 @@ pub fn write_root_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     let tmp = temp_beside(path)?;
     let result = (|| {
         let mut file = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        file.write_all(contents).and_then(|()| file.sync_all()).with_context(|| format!("cannot write {}", tmp.display()))?;
+        file.write_all(contents)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         set_owner_and_mode(&tmp, mode)?;
         rename(&tmp, path)
     })();
@@ -145,8 +151,10 @@ pub fn temp_beside(path: &Path) -> Result<PathBuf> {
 
 /// root:root and `mode`, in that order: chown clears the setuid bit.
 pub fn set_owner_and_mode(path: &Path, mode: u32) -> Result<()> {
-    chown(path, Some(Uid::from_raw(0)), Some(Gid::from_raw(0))).with_context(|| format!("cannot chown {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(|| format!("cannot chmod {}", path.display()))
+    chown(path, Some(Uid::from_raw(0)), Some(Gid::from_raw(0)))
+        .with_context(|| format!("cannot chown {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot chmod {}", path.display()))
 }
 
 pub fn rename(from: &Path, to: &Path) -> Result<()> {
@@ -175,7 +183,10 @@ pub fn stdout_streaming_stderr(cmd: &mut Command) -> Result<String> {
         std::io::Read::read_to_string(&mut pipe, &mut text).map(|_| text)
     });
     let status = wait(&mut child, &what)?;
-    let text = reader.join().map_err(|_| anyhow::anyhow!("reader thread panicked"))?.with_context(|| format!("cannot read `{what}`"))?;
+    let text = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader thread panicked"))?
+        .with_context(|| format!("cannot read `{what}`"))?;
     if !status.success() {
         bail!("`{what}` failed ({status})");
     }

@@ -116,8 +116,16 @@ struct Built {
 /// JSON messages, so `CARGO_TARGET_DIR` and friends are honoured.
 fn build_release(prefix: &Path) -> Result<Built> {
     let mut cmd = host::cargo();
-    cmd.args(["build", "--release", "-p", "ctr-cli", "-p", "ctr-setuid-helper", "--message-format=json-render-diagnostics"])
-        .env("CTR_PREFIX", prefix);
+    cmd.args([
+        "build",
+        "--release",
+        "-p",
+        "ctr-cli",
+        "-p",
+        "ctr-setuid-helper",
+        "--message-format=json-render-diagnostics",
+    ])
+    .env("CTR_PREFIX", prefix);
     let messages = host::stdout_streaming_stderr(&mut cmd).context("cannot build ctr: fix the build, then rerun")?;
     let executable = |name: &str| {
         executable_from_messages(&messages, name).with_context(|| format!("cargo built no `{name}` binary"))

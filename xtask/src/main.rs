@@ -78,7 +78,9 @@ fn main() -> ExitCode {
         Cmd::Install { prefix, mode, uninstall } => install::run(&prefix, mode, uninstall).map(|()| ExitCode::SUCCESS),
         Cmd::Test { vm, extra } => test_driver::run(vm, &extra),
         Cmd::Bench { bench: BenchCmd::Start { runs } } => bench::start(runs).map(|()| ExitCode::SUCCESS),
-        Cmd::Bench { bench: BenchCmd::CrunInner { bundle, runs } } => bench::crun_inner(&bundle, runs).map(|()| ExitCode::SUCCESS),
+        Cmd::Bench { bench: BenchCmd::CrunInner { bundle, runs } } => {
+            bench::crun_inner(&bundle, runs).map(|()| ExitCode::SUCCESS)
+        }
     };
     // `{:#}`: the whole chain of context on one line, without a backtrace.
     result.unwrap_or_else(|e| {

@@ -4,14 +4,20 @@
 //! subordinate ids, the verified Alpine tarball, a scratch directory owned by
 //! that user, and optionally a network namespace and a cgroup scope. All of
 //! it is undone when the [`TestRun`] is dropped (see [`crate::cleanup`]).
+//!
+//! Runs on one machine take turns ([`RUN_LOCK`]): they share the test user,
+//! its runtime directory (/tmp/ctr-run-UID, as `ctr` picks it with
+//! XDG_RUNTIME_DIR unset) and the helper's records for it.
 
 use crate::cgroup_scope::CgroupScope;
 use crate::cleanup::Cleanup;
 use crate::install::{self, Layout};
 use crate::{host, subid};
 use anyhow::{bail, Context, Result};
+use nix::fcntl::{Flock, FlockArg};
 use nix::unistd::{chown, User};
 use sha2::{Digest, Sha256};
+use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,6 +28,8 @@ pub const TEST_USER: &str = "ctr-test";
 /// beneath the run's [`CgroupScope`], never in the host's /ctr.
 const TEST_HELPER_CONFIG: &str = "cgroup_parent = \"self\"\n";
 const ALPINE: &str = "alpine-minirootfs-3.20.3-x86_64.tar.gz";
+/// Held for the whole of a test or bench run.
+const RUN_LOCK: &str = "/run/ctr-xtask-test.lock";
 
 pub struct TestRun {
     /// `/var/tmp/ctr-test-<pid>`: the prefix, the tarball, the scratch dir.
@@ -30,16 +38,19 @@ pub struct TestRun {
     pub env: ctr_tests::Env,
     /// Name of the network namespace, once [`TestRun::add_netns`] made it.
     pub netns: Option<String>,
+    // Fields drop in order: clean up first, then let the next run in.
     cleanup: Cleanup,
+    _turn: Flock<File>,
 }
 
 impl TestRun {
     /// Builds the whole setup; on error, what was done so far is undone.
     pub fn setup() -> Result<Self> {
+        let turn = wait_for_our_turn()?;
         let root = PathBuf::from(format!("/var/tmp/ctr-test-{}", std::process::id()));
         let mut cleanup = Cleanup::default();
         std::fs::create_dir(&root).with_context(|| format!("cannot create {}", root.display()))?;
-        cleanup.work_root(root.clone());
+        cleanup.tree(root.clone());
         host::set_owner_and_mode(&root, 0o755)?;
 
         let layout = Layout::new(&root.join("prefix"))?;
@@ -48,16 +59,24 @@ impl TestRun {
 
         let user = ensure_test_user()?;
         subid::ensure_ranges(TEST_USER, user.uid.as_raw())?;
+        // Whatever an earlier, killed run left there would fail this run's
+        // checks for leftovers; this run's own leftovers are reported at the end.
+        let runtime_dir = PathBuf::from(format!("/tmp/ctr-run-{}", user.uid));
+        for warning in crate::cleanup::remove_tree(&runtime_dir) {
+            eprintln!("xtask: warning: from an earlier run: {warning}");
+        }
+        cleanup.tree(runtime_dir);
         let alpine = root.join(ALPINE);
         copy_verified_alpine(&shared_dir().join("images"), &alpine)?;
         let scratch = root.join("scratch");
         std::fs::create_dir(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-        chown(&scratch, Some(user.uid), Some(user.gid)).with_context(|| format!("cannot chown {}", scratch.display()))?;
+        chown(&scratch, Some(user.uid), Some(user.gid))
+            .with_context(|| format!("cannot chown {}", scratch.display()))?;
         std::fs::set_permissions(&scratch, std::fs::Permissions::from_mode(0o700))?;
 
         let env = ctr_tests::Env::new(layout.prefix.clone(), TEST_USER, alpine, scratch)?;
         check_user_can_reach(&env)?;
-        Ok(Self { root, env, netns: None, cleanup })
+        Ok(Self { root, env, netns: None, cleanup, _turn: turn })
     }
 
     /// Creates network namespace `ctr-test-<pid>` with loopback up, so tests
@@ -91,6 +110,26 @@ impl TestRun {
     }
 }
 
+/// Takes [`RUN_LOCK`], waiting (and saying so) while another run holds it.
+fn wait_for_our_turn() -> Result<Flock<File>> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(RUN_LOCK)
+            .with_context(|| format!("cannot open {RUN_LOCK}"))
+    };
+    match Flock::lock(open()?, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(lock),
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) => {
+            eprintln!("xtask: waiting for another `cargo xtask test` or `bench` on this machine to finish");
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| anyhow::anyhow!("cannot lock {RUN_LOCK}: {e}"))
+        }
+        Err((_, e)) => bail!("cannot lock {RUN_LOCK}: {e}"),
+    }
+}
+
 /// `shared/` beside the workspace: the CI clone has it there too.
 pub fn shared_dir() -> PathBuf {
     host::workspace_root().join("../shared")
@@ -119,9 +158,11 @@ fn ensure_test_user() -> Result<User> {
 fn copy_verified_alpine(images: &Path, dst: &Path) -> Result<()> {
     let src = images.join(ALPINE);
     let sums_path = images.join("SHA256SUMS");
-    let sums = std::fs::read_to_string(&sums_path)
-        .with_context(|| format!("cannot read {}: the shared/ directory must sit beside the repository", sums_path.display()))?;
-    let expected = expected_sha256(&sums, ALPINE).with_context(|| format!("{} lists no {ALPINE}", sums_path.display()))?;
+    let sums = std::fs::read_to_string(&sums_path).with_context(|| {
+        format!("cannot read {}: the shared/ directory must sit beside the repository", sums_path.display())
+    })?;
+    let expected =
+        expected_sha256(&sums, ALPINE).with_context(|| format!("{} lists no {ALPINE}", sums_path.display()))?;
     let bytes = std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
     let actual = hex(&Sha256::digest(&bytes));
     if actual != expected {
@@ -147,9 +188,15 @@ fn hex(bytes: &[u8]) -> String {
 /// every test in a confusing way, so check it once here.
 fn check_user_can_reach(env: &ctr_tests::Env) -> Result<()> {
     let ctr = env.ctr_path();
-    let out = env.as_user("test", ["-x".as_ref(), ctr.as_os_str(), "-a".as_ref(), "-r".as_ref(), env.alpine.as_os_str()]).output();
+    let out = env
+        .as_user("test", ["-x".as_ref(), ctr.as_os_str(), "-a".as_ref(), "-r".as_ref(), env.alpine.as_os_str()])
+        .output();
     if !out.success() {
-        bail!("user {TEST_USER} cannot run {} or read {}: make the directories above them traversable", ctr.display(), env.alpine.display());
+        bail!(
+            "user {TEST_USER} cannot run {} or read {}: make the directories above them traversable",
+            ctr.display(),
+            env.alpine.display()
+        );
     }
     Ok(())
 }

@@ -33,7 +33,10 @@ pub fn run(vm: bool, extra: &[String]) -> Result<ExitCode> {
 
 fn run_on_host(tally: &Tally, extra: &[String]) -> Result<()> {
     host::ensure_packages(TEST_PACKAGES)?;
-    tally.cargo_step("unit tests", host::cargo().args(["test", "--workspace", "--exclude", "ctr-tests", "--no-fail-fast"]))?;
+    tally.cargo_step(
+        "unit tests",
+        host::cargo().args(["test", "--workspace", "--exclude", "ctr-tests", "--no-fail-fast"]),
+    )?;
     interrupt::check()?;
 
     let mut run = TestRun::setup()?;

@@ -1,8 +1,158 @@
-//! `cargo xtask test --vm`: the test run inside a pure cgroup-v2 QEMU guest.
+//! `cargo xtask test --vm`: the same tests in a pure cgroup-v2 guest, since
+//! this host (and CI) is a cgroup-v1 hybrid while most users run pure v2.
+//!
+//! Everything is built and set up on the host ([`TestRun`]); the guest, a
+//! Debian kernel under QEMU started by `../shared/vm/run-in-vm.sh`, sees the
+//! host's root read-only with a tmpfs overlay, so it runs the very test
+//! binaries cargo built, the installed setuid helper and the `ctr-test` user.
+//! Writable state that containers use as overlay upper dirs must be on tmpfs
+//! (`VM_TMPFS`): the scratch directory and /tmp. The guest has no network
+//! card, so no network namespace is needed, and it runs the tests in its
+//! root cgroup, beneath which the helper nests container cgroups. Doc-tests
+//! need rustdoc and stay on the host.
 
-use crate::test_driver::Tally;
-use anyhow::{bail, Result};
+use crate::setup::{self, TestRun};
+use crate::test_driver::{Tally, TEST_PACKAGES};
+use crate::{host, interrupt};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-pub fn run_tests(_tally: &Tally, _extra: &[String]) -> Result<()> {
-    bail!("--vm is not implemented yet")
+/// QEMU, and python3, which run-in-vm.sh uses to unpack the kernel.
+const VM_PACKAGES: &[&str] = &["qemu-system-x86", "python3"];
+
+/// Guest timeout: TCG makes fork+exec about 30 times slower than here.
+const VM_TIMEOUT_SECS: u32 = 1800;
+
+/// A test binary cargo built, and the package directory it runs in (as
+/// `cargo test` would run it).
+struct TestBinary {
+    executable: PathBuf,
+    package_dir: PathBuf,
+}
+
+pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
+    host::ensure_packages(TEST_PACKAGES)?;
+    host::ensure_packages(VM_PACKAGES)?;
+    let script = setup::shared_dir().join("vm/run-in-vm.sh");
+    if !script.exists() {
+        bail!("{} is missing: the shared/ directory must sit beside the repository", script.display());
+    }
+    let unit = build_test_binaries(&["--workspace", "--exclude", "ctr-tests"])?;
+    let integration = build_test_binaries(&["-p", "ctr-tests"])?;
+    interrupt::check()?;
+
+    let run = TestRun::setup()?;
+    let guest_script = run.root.join("vm-tests.sh");
+    let text = guest_script_text(&run.env.work, &unit, &integration, extra);
+    std::fs::write(&guest_script, text).with_context(|| format!("cannot write {}", guest_script.display()))?;
+    if kernel_not_fetched_yet() {
+        // run-in-vm.sh asks apt-cache which kernel to fetch: it needs package lists.
+        host::run(Command::new("apt-get").args(["update", "-q"]))?;
+    }
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script)
+        .arg("/bin/sh")
+        .arg(&guest_script)
+        .current_dir(host::workspace_root())
+        .env("VM_TMPFS", format!("/tmp,{}", run.env.work.display()))
+        .env("VM_TIMEOUT", VM_TIMEOUT_SECS.to_string())
+        .envs(run.test_vars());
+    tally.cargo_step("tests in the cgroup-v2 guest", &mut cmd)?;
+    drop(run);
+    Ok(())
+}
+
+/// Builds the test binaries `cargo test <selection>` would run and lists them.
+fn build_test_binaries(selection: &[&str]) -> Result<Vec<TestBinary>> {
+    let mut cmd = host::cargo();
+    cmd.args(["test", "--no-run", "--message-format=json-render-diagnostics"]).args(selection);
+    let messages = host::stdout_streaming_stderr(&mut cmd)?;
+    Ok(test_binaries_from_messages(&messages))
+}
+
+fn test_binaries_from_messages(messages: &str) -> Vec<TestBinary> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["profile"]["test"] == true)
+        .filter_map(|m| {
+            let executable = PathBuf::from(m["executable"].as_str()?);
+            let package_dir = Path::new(m["manifest_path"].as_str()?).parent()?.to_path_buf();
+            Some(TestBinary { executable, package_dir })
+        })
+        .collect()
+}
+
+/// The shell script the guest runs: hand the tmpfs scratch directory to the
+/// test user, then every test binary, integration tests with
+/// `--test-threads=2` and the extra arguments. Exits 1 if any failed.
+fn guest_script_text(scratch: &Path, unit: &[TestBinary], integration: &[TestBinary], extra: &[String]) -> String {
+    let mut s = String::from("#!/bin/sh\n# Written by `cargo xtask test --vm`; runs in the guest.\nrc=0\n");
+    s.push_str("run() { dir=$1; shift; echo \"     Running $1\"; (cd \"$dir\" && \"$@\") || rc=1; }\n");
+    s.push_str(&format!(
+        "chown {user}:{user} {dir} && chmod 700 {dir} || rc=1\n",
+        user = setup::TEST_USER,
+        dir = quote(&scratch.to_string_lossy())
+    ));
+    // The guest's console is a terminal: no colour codes in the log.
+    let unit_args = vec!["--color=never".to_owned()];
+    for (binaries, args) in [(unit, unit_args), (integration, integration_args(extra))] {
+        for b in binaries {
+            let words = [b.package_dir.to_string_lossy(), b.executable.to_string_lossy()];
+            let line: Vec<String> = words.iter().map(|w| quote(w)).chain(args.iter().map(|a| quote(a))).collect();
+            s.push_str(&format!("run {}\n", line.join(" ")));
+        }
+    }
+    s.push_str("exit $rc\n");
+    s
+}
+
+fn integration_args(extra: &[String]) -> Vec<String> {
+    ["--color=never", "--test-threads=2"].into_iter().map(str::to_owned).chain(extra.iter().cloned()).collect()
+}
+
+/// Single-quoted for sh.
+fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// Whether run-in-vm.sh still has to download the kernel (it keeps it in
+/// `$VMLEG_DIR`, by default ~/.cache/ctr-vm).
+fn kernel_not_fetched_yet() -> bool {
+    let dir = std::env::var_os("VMLEG_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache")
+        });
+        cache.join("ctr-vm")
+    });
+    !dir.join("vmlinux").exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_test_executables_with_their_package_dirs() {
+        let messages = r#"{"reason":"compiler-artifact","profile":{"test":true},"manifest_path":"/w/tests/Cargo.toml","executable":"/w/target/debug/deps/isolation-1"}
+{"reason":"compiler-artifact","profile":{"test":false},"manifest_path":"/w/xtask/Cargo.toml","executable":"/w/target/debug/xtask"}
+{"reason":"compiler-artifact","profile":{"test":true},"manifest_path":"/w/core/Cargo.toml","executable":null}"#;
+        let b = test_binaries_from_messages(messages);
+        assert_eq!(b.len(), 1);
+        assert_eq!(
+            (b[0].executable.as_path(), b[0].package_dir.as_path()),
+            (Path::new("/w/target/debug/deps/isolation-1"), Path::new("/w/tests"))
+        );
+    }
+
+    #[test]
+    fn script_runs_every_binary_and_quotes_arguments() {
+        let bin = |e: &str| TestBinary { executable: e.into(), package_dir: "/w/p".into() };
+        let s = guest_script_text(Path::new("/s"), &[bin("/u")], &[bin("/i")], &["it's".to_owned()]);
+        assert!(s.contains("run '/w/p' '/u' '--color=never'\n"), "{s}");
+        assert!(s.contains("run '/w/p' '/i' '--color=never' '--test-threads=2' 'it'\\''s'\n"), "{s}");
+        assert!(s.contains("chown ctr-test:ctr-test '/s' && chmod 700 '/s'"), "{s}");
+        assert!(s.ends_with("exit $rc\n"));
+    }
 }
