@@ -4,7 +4,7 @@
 
 use crate::container::{now_unix, Container, State, Status};
 use crate::helper_client::Helper;
-use crate::image::{ImageConfig, Store};
+use crate::image::ImageConfig;
 use crate::paths::Paths;
 use crate::spec::{self, ContainerSpec, InitFailure, InitMessage, InitTask, ProcessSpec, RootfsSpec, INIT_PROTOCOL_VERSION};
 use anyhow::{anyhow, bail, Context, Result};
@@ -73,7 +73,8 @@ struct Source {
     image_id: Option<String>,
     config: ImageConfig,
     command: Vec<String>,
-    rootfs_lower: Option<PathBuf>,
+    /// The image's layers, top-most first (overlayfs's lowerdir order).
+    rootfs_lower: Option<Vec<PathBuf>>,
     rootfs_dir: Option<PathBuf>,
 }
 
@@ -94,19 +95,14 @@ fn resolve_source(paths: &Paths, args: &RunArgs) -> Result<Source> {
     }
     let (reference, command) =
         args.args.split_first().context("give an image (or --rootfs DIR) to run, e.g. `ctr run --rm busybox echo hello`")?;
-    let store = Store::open(&paths.storage)?;
-    let image = match store.lookup(reference)? {
-        Some(image) => image,
-        None => store.import_builtin(&paths.builtin_images(), reference.trim_end_matches(":latest"))?.ok_or_else(|| {
-            anyhow!("image {reference:?} not found: import a rootfs tarball with `ctr image import FILE {reference}`")
-        })?,
-    };
+    // Found in the store, else built in, else pulled (as docker does).
+    let image = crate::image_cli::image_for_run(paths, reference)?;
     Ok(Source {
         label: reference.clone(),
         image_id: Some(image.id.clone()),
         config: image.config.clone(),
         command: command.to_vec(),
-        rootfs_lower: Some(image.rootfs.clone()),
+        rootfs_lower: Some(image.lower_dirs.clone()),
         rootfs_dir: None,
     })
 }
@@ -187,7 +183,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     let hostname_file = container.write_generated("hostname", &format!("{hostname}\n"))?;
     let rootfs = match (&source.rootfs_lower, &source.rootfs_dir) {
         (Some(lower), _) => RootfsSpec::Overlay {
-            lower: vec![lower.clone()],
+            lower: lower.clone(),
             upper: container.layer_dir.join("upper"),
             work: container.layer_dir.join("work"),
             target: container.layer_dir.join("rootfs"),

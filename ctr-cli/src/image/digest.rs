@@ -61,11 +61,12 @@ impl<R: Read> Read for HashingReader<R> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
         if self.count > self.limit {
-            return Err(io::Error::other(format!(
-                "{} is larger than the {} GiB limit for an image layer",
-                self.what,
-                self.limit >> 30
-            )));
+            let limit = if self.limit >= 1 << 30 {
+                format!("the {} GiB limit for an image layer", self.limit >> 30)
+            } else {
+                format!("the {} bytes it was said to have", self.limit)
+            };
+            return Err(io::Error::other(format!("{} is larger than {limit}", self.what)));
         }
         self.hasher.update(&buf[..n]);
         Ok(n)

@@ -1,37 +1,48 @@
-//! The image store: imports root filesystem tarballs as images, and finds
-//! and lists them. It owns everything under `Paths::storage`.
+//! The image store: images imported from root filesystem tarballs, loaded
+//! from `docker save` archives and OCI layouts, or pulled from registries;
+//! found, listed, tagged, saved and removed. It owns everything under
+//! `Paths::storage`.
 //!
 //! An image is a config (default command, environment, ...) plus a stack of
 //! layers, each unpacked once into its own directory and shared read-only by
-//! every image that uses it. Today an import makes a single-layer image; the
-//! layout (see `state`) is keyed by content digests so that pulled,
-//! multi-layer images (issue 4) fit into it unchanged.
+//! every image that uses it; containers stack them with overlayfs. The
+//! layout (see `state`) is keyed by content digests: an image's id is the
+//! digest of its config blob, as Docker's is, so `ctr save` then `ctr load`
+//! gives the same id.
 //!
 //! Images are hostile input: `unpack` holds the rules that keep an archive
-//! inside its layer directory. The store itself belongs to the calling user
-//! and is written without privilege.
+//! inside its layer directory, and every blob is checked against its digest
+//! and size before it is used. The store belongs to the calling user and is
+//! written without privilege, by one writer at a time (an flock).
 
+pub mod archive;
 mod decompress;
 mod digest;
+pub mod oci;
+pub mod progress;
 mod reference;
+pub mod registry;
 mod state;
 mod table;
 mod unpack;
 
-pub use table::print_table;
+pub use reference::Reference;
+pub use table::{human_size, print_table};
 
 use anyhow::{bail, Context, Result};
 use digest::HashingReader;
-use reference::Reference;
+use oci::Descriptor;
 use serde::{Deserialize, Serialize};
-use state::{ImageFile, ImageSpec, LayerFile, Repositories};
+use state::{ImageBlobs, ImageFile, ImageSpec, LayerFile, Repositories};
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::fs::{self, DirBuilder, File};
-use std::io::{self, BufReader, Read, Seek};
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+pub use unpack::Mode as UnpackMode;
 
 /// The image store at one root directory.
 #[derive(Debug, Clone)]
@@ -56,7 +67,8 @@ impl fmt::Display for ImportSource {
 }
 
 /// How a container of the image runs unless told otherwise. Part of what
-/// the image id hashes: keep the field order stable.
+/// a legacy image id hashes: keep the field order stable, and new fields
+/// out of the serialisation while empty.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(default)]
 pub struct ImageConfig {
@@ -66,9 +78,12 @@ pub struct ImageConfig {
     pub env: Vec<String>,
     pub working_dir: Option<String>,
     pub user: Option<String>,
+    /// `80/tcp`, `53/udp`: what the image says it listens on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exposed_ports: Vec<String>,
 }
 
-const CONFIG_KEYS: [&str; 5] = ["cmd", "entrypoint", "env", "working_dir", "user"];
+const CONFIG_KEYS: [&str; 6] = ["cmd", "entrypoint", "env", "working_dir", "user", "exposed_ports"];
 
 impl ImageConfig {
     /// Parses a config file strictly: an unknown key is more likely a typo
@@ -91,19 +106,34 @@ impl ImageConfig {
 /// An image as the rest of ctr sees it.
 #[derive(Debug, Clone)]
 pub struct ImageRecord {
-    /// `sha256:<64 hex>`.
+    /// `sha256:<64 hex>`: the digest of the image's config.
     pub id: String,
-    /// Normalised `name:tag` references naming this image, sorted; empty
-    /// once all were moved to other images.
+    /// `name:tag` references naming this image, in Docker's short form
+    /// (`alpine:latest`), sorted; empty once all were moved to other images.
     pub references: Vec<String>,
-    /// The unpacked layer: shared with other images, so never write to it
-    /// (mount it read-only, or as an overlay lower directory).
-    pub rootfs: PathBuf,
-    /// When the image was first imported.
+    /// `name@sha256:...` of the manifests it was pulled as.
+    pub repo_digests: Vec<String>,
+    /// Every layer's files, top-most first: overlayfs's `lowerdir` order.
+    /// Layers are shared with other images, so never write to them (mount
+    /// them as overlay lower directories).
+    pub lower_dirs: Vec<PathBuf>,
+    /// The layers' diff ids, bottom first.
+    pub diff_ids: Vec<String>,
+    /// When the image was created (its config says), or first imported.
     pub created: SystemTime,
     /// Bytes of unpacked file content.
     pub size: u64,
     pub config: ImageConfig,
+    /// `os/architecture`, when known.
+    pub platform: Option<String>,
+}
+
+#[cfg(test)]
+impl ImageRecord {
+    /// The top-most layer's files (all of a single-layer image's).
+    pub fn rootfs(&self) -> &Path {
+        &self.lower_dirs[0]
+    }
 }
 
 /// Reads a built-in image's config, e.g. `{"cmd": ["sh"], "env": ["PATH=/bin"]}`.
@@ -116,19 +146,45 @@ pub fn builtin_config(path: &Path) -> Result<ImageConfig> {
 const TMP_PREFIX: &str = ".tmp-";
 
 /// A layer in the store, as an import found or made it.
-#[derive(Debug)]
-struct Layer {
-    diff_id: String,
-    size: u64,
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub diff_id: String,
+    pub size: u64,
     /// Whether the layer was already in the store (so nothing new was kept).
-    reused: bool,
+    pub reused: bool,
+    /// The archive it came from, as kept in `blobs/`.
+    pub blob: Descriptor,
+}
+
+/// What a layer archive must turn out to be; anything unknown is not checked.
+#[derive(Debug, Clone, Default)]
+pub struct Expected {
+    /// Digest and size of the archive as read.
+    pub blob: Option<(String, u64)>,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Option<String>,
+    /// The media type to record for the blob (else guessed from its compression).
+    pub media_type: Option<String>,
+}
+
+/// What removing or pruning did, for the user.
+#[derive(Debug, Default)]
+pub struct Removal {
+    pub untagged: Vec<String>,
+    pub deleted: Vec<String>,
+    pub reclaimed: u64,
+}
+
+/// Holds the store's writer lock; every change happens while one is held.
+pub struct WriteLock {
+    _lock: state::StoreLock,
 }
 
 impl Store {
     /// Opens (creating 0700 dirs as needed) the store at `root` (Paths::storage).
     pub fn open(root: &Path) -> Result<Store> {
         let store = Store { root: root.to_path_buf() };
-        for dir in [store.root.clone(), store.layers_dir(), store.images_dir()] {
+        for dir in [store.root.clone(), store.layers_dir(), store.images_dir(), store.blobs_dir()] {
             DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -138,6 +194,14 @@ impl Store {
         Ok(store)
     }
 
+    /// Waits for the writer lock (saying so when another ctr holds it), and
+    /// removes what an interrupted writer left.
+    pub fn lock(&self) -> Result<WriteLock> {
+        let lock = state::lock(&self.root.join("lock"))?;
+        self.remove_stale_temporaries();
+        Ok(WriteLock { _lock: lock })
+    }
+
     /// Imports a root filesystem tarball (plain tar, gzip, zstd or xz,
     /// recognised by content) as image `reference` (NAME[:TAG], tag
     /// `latest` by default), moving the reference if it named another
@@ -145,10 +209,13 @@ impl Store {
     /// the same image and reuses its layer.
     pub fn import(&self, source: ImportSource, reference: &str, config: ImageConfig) -> Result<ImageRecord> {
         let reference = Reference::parse(reference)?;
+        if reference.digest.is_some() {
+            bail!("an imported image is named NAME[:TAG], not by digest");
+        }
         let what = source.to_string();
         self.import_from(source, &reference, config)
             .map(|(record, _)| record)
-            .with_context(|| format!("cannot import {what} as image {reference}"))
+            .with_context(|| format!("cannot import {what} as image {}", reference.familiar()))
     }
 
     /// Imports `<images_dir>/<name>.tar` with the config in
@@ -168,21 +235,40 @@ impl Store {
         self.import(ImportSource::File(tarball), name, config).map(Some)
     }
 
-    /// Finds an image by reference (`alpine` is `alpine:latest`), or else
+    /// Finds an image by reference (`alpine` is `docker.io/library/alpine:latest`;
+    /// `NAME@sha256:...` by the manifest digest it was pulled as), or else
     /// by id or unique id prefix (at least 4 hex digits, `sha256:` optional).
     pub fn lookup(&self, reference: &str) -> Result<Option<ImageRecord>> {
+        Ok(self.find(reference)?.map(|(record, _)| record))
+    }
+
+    /// Like `lookup`, also saying whether `s` matched as a reference (tag or
+    /// digest) rather than as an id.
+    fn find(&self, s: &str) -> Result<Option<(ImageRecord, Option<Reference>)>> {
         let repositories = self.repositories()?;
-        let parsed = Reference::parse(reference);
-        if let Some(id) = parsed.as_ref().ok().and_then(|r| repositories.references.get(&r.to_string())) {
-            return self.load(digest::hex(id)?, &repositories).map(Some);
+        let parsed = Reference::parse(s);
+        if let Ok(reference) = &parsed {
+            if reference.digest.is_some() {
+                let wanted = reference.with_digest(reference.digest.as_deref().unwrap_or_default()).to_string();
+                for hex in self.image_hexes()? {
+                    let image = self.read_image(&hex)?;
+                    if image.repo_digests.contains(&wanted) {
+                        return Ok(Some((self.load(&hex, &repositories)?, Some(reference.clone()))));
+                    }
+                }
+                return Ok(None);
+            }
+            if let Some(id) = repositories.references.get(&reference.to_string()) {
+                return Ok(Some((self.load(digest::hex(id)?, &repositories)?, Some(reference.clone()))));
+            }
         }
-        let Some(prefix) = id_prefix(reference)? else {
+        let Some(prefix) = id_prefix(s)? else {
             // Neither a known name nor an id: say why if it is not even a name.
             return parsed.map(|_| None);
         };
         let hexes = self.image_hexes()?;
         match unique_match(&prefix, &hexes)? {
-            Some(hex) => self.load(hex, &repositories).map(Some),
+            Some(hex) => Ok(Some((self.load(hex, &repositories)?, None))),
             None => Ok(None),
         }
     }
@@ -194,6 +280,141 @@ impl Store {
             self.image_hexes()?.iter().map(|hex| self.load(hex, &repositories)).collect::<Result<Vec<_>>>()?;
         records.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
         Ok(records)
+    }
+
+    /// Points `target` (NAME[:TAG]) at the image `source` names.
+    pub fn tag(&self, source: &str, target: &str) -> Result<ImageRecord> {
+        let target = Reference::parse(target)?;
+        if target.digest.is_some() {
+            bail!("cannot tag with a digest: give NAME[:TAG]");
+        }
+        let _lock = self.lock()?;
+        let image = self.lookup(source)?.with_context(|| format!("no such image: {source}"))?;
+        self.set_references(&[target], &image.id)?;
+        self.load(digest::hex(&image.id)?, &self.repositories()?)
+    }
+
+    /// `ctr rmi`: removes a reference, or an image by id. `users` says which
+    /// containers use an image (by id). An image a container uses is never
+    /// deleted: without `force` that is an error, with it the image is only
+    /// untagged, and `prune` deletes it once no container uses it.
+    pub fn remove(&self, s: &str, force: bool, users: &dyn Fn(&str) -> Vec<String>) -> Result<Removal> {
+        let _lock = self.lock()?;
+        let (image, by_reference) = self.find(s)?.with_context(|| format!("no such image: {s}"))?;
+        let mut repositories = self.repositories()?;
+        let tags: Vec<String> =
+            repositories.references.iter().filter(|(_, id)| **id == image.id).map(|(r, _)| r.clone()).collect();
+        let used_by = users(&image.id);
+        let mut removal = Removal::default();
+        let untag: Vec<String> = match &by_reference {
+            Some(r) if r.digest.is_none() => vec![r.to_string()],
+            _ => tags.clone(),
+        };
+        let left = tags.len() - untag.len();
+        if by_reference.is_none() && tags.len() > 1 && !force {
+            bail!(
+                "image {} is referenced by {} names ({}): remove them by name, or use -f",
+                short_id(&image.id),
+                tags.len(),
+                image.references.join(", ")
+            );
+        }
+        if left == 0 && !used_by.is_empty() && !force {
+            bail!(
+                "image {} is in use by container {}: remove the container first (`ctr rm`), or use -f to untag it anyway",
+                s,
+                used_by.join(", ")
+            );
+        }
+        for r in &untag {
+            repositories.references.remove(r);
+            removal.untagged.push(familiar(r));
+        }
+        if !untag.is_empty() {
+            state::write_json(&self.repositories_path(), &repositories)?;
+        }
+        if left == 0 && used_by.is_empty() {
+            self.delete_image(&image.id, &mut removal)?;
+            self.collect_garbage(&mut removal)?;
+        }
+        Ok(removal)
+    }
+
+    /// `ctr image prune`: deletes untagged images (every image with `all`)
+    /// that no container uses, then every layer and blob that no image uses.
+    pub fn prune(&self, all: bool, users: &dyn Fn(&str) -> Vec<String>) -> Result<Removal> {
+        let _lock = self.lock()?;
+        let repositories = self.repositories()?;
+        let tagged: HashSet<&String> = repositories.references.values().collect();
+        let mut removal = Removal::default();
+        let mut remove_refs = Vec::new();
+        for hex in self.image_hexes()? {
+            let id = format!("{}{hex}", digest::ALGORITHM_PREFIX);
+            if (all || !tagged.contains(&id)) && users(&id).is_empty() {
+                for (r, _) in repositories.references.iter().filter(|(_, i)| **i == id) {
+                    remove_refs.push(r.clone());
+                }
+                self.delete_image(&id, &mut removal)?;
+            }
+        }
+        if !remove_refs.is_empty() {
+            let mut repositories = self.repositories()?;
+            for r in remove_refs {
+                repositories.references.remove(&r);
+                removal.untagged.push(familiar(&r));
+            }
+            state::write_json(&self.repositories_path(), &repositories)?;
+        }
+        self.collect_garbage(&mut removal)?;
+        Ok(removal)
+    }
+
+    fn delete_image(&self, id: &str, removal: &mut Removal) -> Result<()> {
+        let path = self.image_path(digest::hex(id)?);
+        fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        state::sync_dir(&self.images_dir())?;
+        removal.deleted.push(id.to_owned());
+        Ok(())
+    }
+
+    /// Removes the layers and blobs that no image refers to. Called under
+    /// the lock, after images were deleted.
+    fn collect_garbage(&self, removal: &mut Removal) -> Result<()> {
+        let mut layers = HashSet::new();
+        let mut blobs = HashSet::new();
+        for hex in self.image_hexes()? {
+            let image = self.read_image(&hex)?;
+            for diff_id in &image.spec.rootfs.diff_ids {
+                layers.insert(digest::hex(diff_id)?.to_owned());
+            }
+            blobs.insert(hex.clone());
+            if let Some(b) = &image.blobs {
+                for d in &b.layers {
+                    blobs.insert(d.hex()?.to_owned());
+                }
+            }
+            for repo_digest in &image.repo_digests {
+                if let Some((_, d)) = repo_digest.split_once('@') {
+                    blobs.insert(digest::hex(d)?.to_owned());
+                }
+            }
+        }
+        for hex in hex_names(&self.layers_dir(), "")? {
+            if !layers.contains(&hex) {
+                let dir = self.layer_dir(&hex);
+                removal.reclaimed += self.read_layer(&dir).map(|l| l.size).unwrap_or(0);
+                remove_tree_atomically(&dir, &self.layers_dir())?;
+                removal.deleted.push(format!("{}{hex}", digest::ALGORITHM_PREFIX));
+            }
+        }
+        for hex in hex_names(&self.blobs_dir(), "")? {
+            if !blobs.contains(&hex) {
+                let path = self.blob_path(&hex);
+                removal.reclaimed += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+        Ok(())
     }
 
     fn layers_dir(&self) -> PathBuf {
@@ -208,6 +429,19 @@ impl Store {
         self.root.join("images")
     }
 
+    fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs/sha256")
+    }
+
+    /// A blob's path; `hex` must have been checked (digest::hex).
+    pub fn blob_path(&self, hex: &str) -> PathBuf {
+        self.blobs_dir().join(hex)
+    }
+
+    pub fn has_blob(&self, digest: &str) -> bool {
+        digest::hex(digest).is_ok_and(|hex| self.blob_path(hex).is_file())
+    }
+
     fn image_path(&self, id_hex: &str) -> PathBuf {
         self.images_dir().join(format!("{id_hex}.json"))
     }
@@ -216,8 +450,15 @@ impl Store {
         self.root.join("repositories.json")
     }
 
+    /// The references, keyed by their full normal form. Keys written by an
+    /// older ctr (`alpine:latest`) are normalised on the way in.
     fn repositories(&self) -> Result<Repositories> {
-        Ok(state::read_json(&self.repositories_path())?.unwrap_or_default())
+        let mut repositories: Repositories = state::read_json(&self.repositories_path())?.unwrap_or_default();
+        repositories.references = std::mem::take(&mut repositories.references)
+            .into_iter()
+            .map(|(k, v)| (Reference::parse(&k).map(|r| r.to_string()).unwrap_or(k), v))
+            .collect();
+        Ok(repositories)
     }
 
     /// The import proper; also says whether the layer was reused, for tests.
@@ -234,48 +475,84 @@ impl Store {
             }
             ImportSource::Stdin => None,
         };
-        let _lock = state::lock(&self.root.join("lock"))?;
-        self.remove_stale_temporaries();
+        let _lock = self.lock()?;
+        let progress = progress::Progress::new(false);
         let layer = match input {
-            Some(file) => self.layer_from_file(file)?,
-            None => self.layer_from(io::stdin().lock())?,
+            Some(file) => self.layer_from_file(file, &progress)?,
+            None => self.layer_from(io::stdin().lock(), UnpackMode::Rootfs, &Expected::default())?,
         };
-        let record = self.commit_image(reference, config, &layer)?;
+        let config_bytes = oci::config_for_import(&config, std::slice::from_ref(&layer.diff_id));
+        let record = self.commit_image(&config_bytes, std::slice::from_ref(&layer), std::slice::from_ref(reference), None)?;
         Ok((record, layer.reused))
     }
 
     /// A regular file is hashed first, so that re-importing an archive
     /// finds its layer without unpacking it again. A pipe cannot be read
     /// twice: it is unpacked, and the copy dropped if the layer exists.
-    fn layer_from_file(&self, mut file: File) -> Result<Layer> {
+    fn layer_from_file(&self, mut file: File, progress: &progress::Progress) -> Result<Layer> {
         if !file.metadata()?.is_file() {
-            return self.layer_from(file);
+            return self.layer_from(file, UnpackMode::Rootfs, &Expected::default());
         }
         let mut hashing = HashingReader::new(&mut file, unpack::Limits::default().max_bytes, "the archive");
         hashing.drain()?;
-        let (source_digest, _) = hashing.finish();
-        if let Some(layer) = self.find_layer_by_source(&source_digest)? {
+        let (source_digest, size) = hashing.finish();
+        if let Some(layer) = self.find_layer_by_source(&source_digest, size)? {
             return Ok(layer);
         }
         file.rewind()?;
-        self.layer_from(file)
+        let bar = progress.layer("import", Some(size), "Unpacking");
+        let layer = self.layer_from(bar.wrap(file), UnpackMode::Rootfs, &Expected::default())?;
+        bar.done("Unpacked");
+        Ok(layer)
     }
 
-    /// Unpacks an archive into a temporary directory and moves it into
+    /// Unpacks a layer archive into a temporary directory, keeping the
+    /// archive as a blob, checks it against `expected`, and moves both into
     /// place, unless the layer turns out to exist already. On error the
-    /// temporary directory is removed (TempDir's drop).
-    fn layer_from(&self, input: impl Read) -> Result<Layer> {
+    /// temporaries are removed (TempDir's and NamedTempFile's drops). The
+    /// caller holds the lock.
+    pub fn layer_from(&self, input: impl Read, mode: UnpackMode, expected: &Expected) -> Result<Layer> {
         let tmp = tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .permissions(fs::Permissions::from_mode(0o700))
             .tempdir_in(self.layers_dir())
             .context("cannot create a temporary directory in the image store")?;
-        let unpacked = unpack_stream(input, &tmp.path().join("rootfs"))?;
+        let blob_file = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(self.blobs_dir())
+            .context("cannot create a temporary file in the image store")?;
+        let limit = expected.blob.as_ref().map_or(unpack::Limits::default().max_bytes, |(_, size)| *size);
+        let unpacked = {
+            let mut writer = BufWriter::with_capacity(256 << 10, blob_file.as_file());
+            let unpacked = unpack_stream(Tee { inner: input, copy: &mut writer }, &tmp.path().join("rootfs"), mode, limit)?;
+            writer.flush().context("cannot write the layer blob")?;
+            unpacked
+        };
+        if let Some((digest, size)) = &expected.blob {
+            if unpacked.source_size != *size {
+                bail!("the layer {digest} is {} bytes, but its manifest says {size}: refusing it", unpacked.source_size);
+            }
+            if unpacked.source_digest != *digest {
+                bail!("the layer's content does not match its digest {digest} (it hashes to {}): refusing it", unpacked.source_digest);
+            }
+        }
+        if let Some(diff_id) = &expected.diff_id {
+            if unpacked.diff_id != *diff_id {
+                bail!(
+                    "the layer {} unpacks to {}, but the image config says {diff_id}: refusing it",
+                    unpacked.source_digest,
+                    unpacked.diff_id
+                );
+            }
+        }
+        let media_type = expected.media_type.clone().unwrap_or_else(|| oci::layer_media_type(unpacked.compression).to_owned());
+        let blob = Descriptor::new(&media_type, unpacked.source_digest.clone(), unpacked.source_size);
+        self.persist_blob(blob_file, &unpacked.source_digest)?;
         let layer_dir = self.layer_dir(digest::hex(&unpacked.diff_id)?);
         if layer_dir.exists() {
             self.add_source_digest(&layer_dir, &unpacked.source_digest)?;
             let size = self.read_layer(&layer_dir)?.size;
-            return Ok(Layer { diff_id: unpacked.diff_id, size, reused: true });
+            return Ok(Layer { diff_id: unpacked.diff_id, size, reused: true, blob });
         }
         let layer = LayerFile {
             diff_id: unpacked.diff_id,
@@ -285,7 +562,60 @@ impl Store {
         };
         state::write_json(&tmp.path().join("layer.json"), &layer)?;
         self.publish_layer(tmp, &layer_dir)?;
-        Ok(Layer { diff_id: layer.diff_id, size: layer.size, reused: false })
+        Ok(Layer { diff_id: layer.diff_id, size: layer.size, reused: false, blob })
+    }
+
+    /// The layer with diff id `diff_id` if it is in the store with a blob
+    /// it came from (so that it can be saved), preferring `preferred`.
+    pub fn existing_layer(&self, diff_id: &str, preferred: Option<&Descriptor>) -> Result<Option<Layer>> {
+        let dir = self.layer_dir(digest::hex(diff_id)?);
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        let layer = self.read_layer(&dir)?;
+        if let Some(p) = preferred.filter(|p| layer.source_digests.contains(&p.digest) && self.has_blob(&p.digest)) {
+            return Ok(Some(Layer { diff_id: layer.diff_id, size: layer.size, reused: true, blob: p.clone() }));
+        }
+        for source in &layer.source_digests {
+            if let Some(blob) = self.describe_blob(source)? {
+                return Ok(Some(Layer { diff_id: layer.diff_id.clone(), size: layer.size, reused: true, blob }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A descriptor for a stored layer blob, its media type from its content.
+    fn describe_blob(&self, digest: &str) -> Result<Option<Descriptor>> {
+        let path = self.blob_path(digest::hex(digest)?);
+        let Ok(mut file) = File::open(&path) else { return Ok(None) };
+        let size = file.metadata()?.len();
+        let mut head = Vec::new();
+        (&mut file).take(6).read_to_end(&mut head)?;
+        let compression = decompress::detect(&head)?;
+        Ok(Some(Descriptor::new(oci::layer_media_type(compression), digest.to_owned(), size)))
+    }
+
+    /// Stores a small blob (config, manifest) whose digest is its content's.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<String> {
+        let digest = digest::of_bytes(bytes);
+        let path = self.blob_path(digest::hex(&digest)?);
+        if !path.exists() {
+            let mut tmp = tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(self.blobs_dir())?;
+            tmp.write_all(bytes)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(digest)
+    }
+
+    fn persist_blob(&self, file: tempfile::NamedTempFile, digest: &str) -> Result<()> {
+        let path = self.blob_path(digest::hex(digest)?);
+        if path.exists() {
+            return Ok(());
+        }
+        file.as_file().sync_all().context("cannot sync a layer blob")?;
+        file.persist(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
     }
 
     /// Renames a complete layer into place, durably.
@@ -307,11 +637,17 @@ impl Store {
             .with_context(|| format!("{} is missing: remove {} and re-import", path.display(), layer_dir.display()))
     }
 
-    fn find_layer_by_source(&self, source_digest: &str) -> Result<Option<Layer>> {
+    /// The layer a regular file's archive was imported as, if any; the
+    /// file becomes its blob if the store has none yet.
+    fn find_layer_by_source(&self, source_digest: &str, _size: u64) -> Result<Option<Layer>> {
         for hex in hex_names(&self.layers_dir(), "")? {
             let layer = self.read_layer(&self.layer_dir(&hex))?;
             if layer.source_digests.iter().any(|d| d == source_digest) {
-                return Ok(Some(Layer { diff_id: layer.diff_id, size: layer.size, reused: true }));
+                if let Some(blob) = self.describe_blob(source_digest)? {
+                    return Ok(Some(Layer { diff_id: layer.diff_id, size: layer.size, reused: true, blob }));
+                }
+                // Imported before blobs were kept: unpack again, to keep one.
+                return Ok(None);
             }
         }
         Ok(None)
@@ -326,64 +662,170 @@ impl Store {
         Ok(())
     }
 
-    /// Records the image (unless it exists: then it keeps its creation
-    /// time) and points `reference` at it. The order makes every state a
-    /// reader can see consistent: layer, then image, then reference.
-    fn commit_image(&self, reference: &Reference, config: ImageConfig, layer: &Layer) -> Result<ImageRecord> {
-        let spec = ImageSpec::single_layer(config, layer.diff_id.clone());
-        let id = spec.id();
-        let id_hex = digest::hex(&id)?;
-        let path = self.image_path(id_hex);
-        if !path.exists() {
-            let image = ImageFile { id: id.clone(), created: now_rfc3339(), size: layer.size, spec };
+    /// Records an image from its config blob and its layers (bottom first,
+    /// already in the store), unless it exists (then it keeps its creation
+    /// time), and points `references` at it. The order makes every state a
+    /// reader can see consistent: layers, then config blob and image, then
+    /// references. The caller holds the lock.
+    pub fn commit_image(
+        &self,
+        config_bytes: &[u8],
+        layers: &[Layer],
+        references: &[Reference],
+        repo_digest: Option<String>,
+    ) -> Result<ImageRecord> {
+        let config = oci::ImageConfigFile::parse(config_bytes)?;
+        let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        if config.rootfs.diff_ids != diff_ids {
+            bail!(
+                "the image config lists {} layer(s) that do not match the {} layer(s) of the image: refusing it",
+                config.rootfs.diff_ids.len(),
+                diff_ids.len()
+            );
+        }
+        let id = self.put_blob(config_bytes)?;
+        let id_hex = digest::hex(&id)?.to_owned();
+        let path = self.image_path(&id_hex);
+        let mut image = match self.read_image_opt(&id_hex)? {
+            Some(image) => image,
+            None => {
+                let created = config
+                    .created
+                    .as_deref()
+                    .and_then(|c| humantime::parse_rfc3339(c).ok())
+                    .filter(|t| *t > SystemTime::UNIX_EPOCH)
+                    .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+                    .unwrap_or_else(now_rfc3339);
+                ImageFile {
+                    id: id.clone(),
+                    created,
+                    size: layers.iter().map(|l| l.size).sum(),
+                    spec: ImageSpec {
+                        config: config.run_config(),
+                        rootfs: state::RootFs { kind: "layers".into(), diff_ids },
+                    },
+                    blobs: Some(ImageBlobs {
+                        config: Descriptor::new(oci::OCI_CONFIG, id.clone(), config_bytes.len() as u64),
+                        layers: layers.iter().map(|l| l.blob.clone()).collect(),
+                        architecture: config.architecture.clone(),
+                        os: config.os.clone(),
+                    }),
+                    repo_digests: Vec::new(),
+                }
+            }
+        };
+        let mut changed = !path.exists();
+        if image.blobs.is_none() {
+            bail!("image {id_hex} in the store has no blobs: remove it (`ctr rmi`) first");
+        }
+        if let Some(rd) = repo_digest {
+            if !image.repo_digests.contains(&rd) {
+                image.repo_digests.push(rd);
+                changed = true;
+            }
+        }
+        if changed {
             state::write_json(&path, &image)?;
         }
+        self.set_references(references, &id)?;
+        self.load(&id_hex, &self.repositories()?)
+    }
+
+    fn set_references(&self, references: &[Reference], id: &str) -> Result<()> {
         let mut repositories = self.repositories()?;
-        if repositories.references.get(&reference.to_string()) != Some(&id) {
-            repositories.references.insert(reference.to_string(), id.clone());
+        let mut changed = false;
+        for reference in references.iter().filter(|r| r.digest.is_none()) {
+            if repositories.references.get(&reference.to_string()).map(String::as_str) != Some(id) {
+                repositories.references.insert(reference.to_string(), id.to_owned());
+                changed = true;
+            }
+        }
+        if changed {
             state::write_json(&self.repositories_path(), &repositories)?;
         }
-        self.load(id_hex, &repositories)
+        Ok(())
+    }
+
+    fn read_image_opt(&self, id_hex: &str) -> Result<Option<ImageFile>> {
+        state::read_json(&self.image_path(id_hex))
+    }
+
+    fn read_image(&self, id_hex: &str) -> Result<ImageFile> {
+        self.read_image_opt(id_hex)?.with_context(|| format!("image {id_hex} is missing from the store"))
+    }
+
+    /// The stored description of an image, for `save` and `inspect`.
+    pub fn image_file(&self, id: &str) -> Result<(ImageFile, Option<Vec<u8>>)> {
+        let hex = digest::hex(id)?;
+        let image = self.read_image(hex)?;
+        let config = match &image.blobs {
+            Some(_) => Some(fs::read(self.blob_path(hex)).with_context(|| format!("the config blob of image {hex} is missing"))?),
+            None => None,
+        };
+        Ok((image, config))
     }
 
     fn load(&self, id_hex: &str, repositories: &Repositories) -> Result<ImageRecord> {
         let path = self.image_path(id_hex);
-        let image: ImageFile =
-            state::read_json(&path)?.with_context(|| format!("image {id_hex} is missing from the store"))?;
+        let image = self.read_image(id_hex)?;
         let corrupt = || format!("{} is corrupt: remove it and re-import the image", path.display());
-        if image.spec.id() != image.id || digest::hex(&image.id)? != id_hex {
+        let id_ok = match &image.blobs {
+            Some(blobs) => blobs.config.digest == image.id,
+            None => image.spec.id() == image.id,
+        };
+        if !id_ok || digest::hex(&image.id)? != id_hex {
             bail!("{}", corrupt());
         }
-        let [diff_id] = image.spec.rootfs.diff_ids.as_slice() else {
-            bail!(
-                "image {id_hex} has {} layers; this version of ctr handles single-layer images only",
-                image.spec.rootfs.diff_ids.len()
-            );
-        };
-        let rootfs = self.layer_dir(digest::hex(diff_id)?).join("rootfs");
-        if !rootfs.is_dir() {
-            bail!(
-                "the layer of image {id_hex} is missing from {}: remove {} and re-import the image",
-                rootfs.display(),
-                path.display()
-            );
+        let diff_ids = &image.spec.rootfs.diff_ids;
+        if diff_ids.is_empty() {
+            bail!("{}", corrupt());
+        }
+        let mut lower_dirs = Vec::with_capacity(diff_ids.len());
+        for diff_id in diff_ids.iter().rev() {
+            let rootfs = self.layer_dir(digest::hex(diff_id)?).join("rootfs");
+            if !rootfs.is_dir() {
+                bail!(
+                    "a layer of image {id_hex} is missing from {}: remove the image (`ctr rmi -f {}`) and pull or import it again",
+                    rootfs.display(),
+                    &id_hex[..12]
+                );
+            }
+            lower_dirs.push(rootfs);
         }
         let created = humantime::parse_rfc3339(&image.created).with_context(corrupt)?;
-        let references =
-            repositories.references.iter().filter(|(_, id)| **id == image.id).map(|(name, _)| name.clone()).collect();
-        Ok(ImageRecord { id: image.id, references, rootfs, created, size: image.size, config: image.spec.config })
+        let references = repositories
+            .references
+            .iter()
+            .filter(|(_, id)| **id == image.id)
+            .map(|(name, _)| familiar(name))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let repo_digests = image.repo_digests.iter().map(|r| familiar(r)).collect();
+        let platform = image.blobs.as_ref().filter(|b| !b.os.is_empty()).map(|b| format!("{}/{}", b.os, b.architecture));
+        Ok(ImageRecord {
+            id: image.id,
+            references,
+            repo_digests,
+            lower_dirs,
+            diff_ids: diff_ids.clone(),
+            created,
+            size: image.size,
+            config: image.spec.config,
+            platform,
+        })
     }
 
     fn image_hexes(&self) -> Result<Vec<String>> {
         hex_names(&self.images_dir(), ".json")
     }
 
-    /// Removes what an interrupted import left. Only called under the lock,
+    /// Removes what an interrupted writer left. Only called under the lock,
     /// which every writer holds for its whole run, so nothing named
     /// `.tmp-*` can still be in use. Failing to clean up is not a reason to
-    /// fail the import.
+    /// fail.
     fn remove_stale_temporaries(&self) {
-        for dir in [self.root.clone(), self.layers_dir(), self.images_dir()] {
+        for dir in [self.root.clone(), self.layers_dir(), self.images_dir(), self.blobs_dir()] {
             let Ok(entries) = fs::read_dir(&dir) else { continue };
             for entry in entries.flatten() {
                 if !entry.file_name().as_encoded_bytes().starts_with(TMP_PREFIX.as_bytes()) {
@@ -402,34 +844,70 @@ impl Store {
     }
 }
 
+/// `docker.io/library/alpine:latest` as `alpine:latest`.
+fn familiar(full: &str) -> String {
+    Reference::parse(full).map(|r| r.familiar()).unwrap_or_else(|_| full.to_owned())
+}
+
+pub fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix(digest::ALGORITHM_PREFIX).unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
+/// Moves a tree out of sight first (a `.tmp-` name, which the next writer
+/// removes if this one is interrupted), then deletes it.
+fn remove_tree_atomically(dir: &Path, parent: &Path) -> Result<()> {
+    let doomed = parent.join(format!("{TMP_PREFIX}rm-{}", dir.file_name().and_then(|n| n.to_str()).unwrap_or("x")));
+    fs::rename(dir, &doomed).with_context(|| format!("cannot remove {}", dir.display()))?;
+    fs::remove_dir_all(&doomed).with_context(|| format!("cannot remove {}", doomed.display()))
+}
+
+/// Copies everything read through it to `copy`.
+struct Tee<'a, R, W> {
+    inner: R,
+    copy: &'a mut W,
+}
+
+impl<R: Read, W: Write> Read for Tee<'_, R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
 /// What one pass over an archive gave.
 struct UnpackedStream {
     /// sha256 of the uncompressed tar stream.
     diff_id: String,
-    /// sha256 of the archive as read (compressed).
+    /// sha256 and length of the archive as read (compressed).
     source_digest: String,
+    source_size: u64,
+    compression: decompress::Compression,
     /// Bytes of file content.
     size: u64,
 }
 
 /// Decompresses and unpacks `input` into `rootfs` in one pass, hashing the
-/// archive both as read and as decompressed on the way.
-fn unpack_stream(input: impl Read, rootfs: &Path) -> Result<UnpackedStream> {
+/// archive both as read and as decompressed on the way. Reading more than
+/// `source_limit` bytes of archive is an error.
+fn unpack_stream(input: impl Read, rootfs: &Path, mode: UnpackMode, source_limit: u64) -> Result<UnpackedStream> {
     let limits = unpack::Limits::default();
-    let mut source = HashingReader::new(input, limits.max_bytes, "the archive");
-    let (decompressed, unpacked) = {
-        let (_, decoded) = decompress::decoder(&mut source)?;
+    let mut source = HashingReader::new(input, source_limit, "the archive");
+    let (compression, decompressed, unpacked) = {
+        let (compression, decoded) = decompress::decoder(&mut source)?;
         let mut tar_stream = HashingReader::new(decoded, limits.max_bytes, "the uncompressed archive");
-        let mut buffered = BufReader::with_capacity(64 << 10, &mut tar_stream);
-        let unpacked = unpack::unpack(&mut buffered, rootfs, &limits)?;
+        let mut buffered = BufReader::with_capacity(256 << 10, &mut tar_stream);
+        let unpacked = unpack::unpack(&mut buffered, rootfs, &limits, mode)?;
         // The diff id covers the whole stream, the padding after the
         // end-of-archive marker included, as Docker's does.
         io::copy(&mut buffered, &mut io::sink()).context("cannot read the end of the archive")?;
         drop(buffered);
-        (tar_stream.finish(), unpacked)
+        (compression, tar_stream.finish(), unpacked)
     };
     source.drain().context("cannot read the end of the archive")?;
-    Ok(UnpackedStream { diff_id: decompressed.0, source_digest: source.finish().0, size: unpacked.size })
+    let (source_digest, source_size) = source.finish();
+    Ok(UnpackedStream { diff_id: decompressed.0, source_digest, source_size, compression, size: unpacked.size })
 }
 
 /// The 64-hex-digit names in `dir` that end with `suffix`, suffix removed.

@@ -1,55 +1,143 @@
-//! Image references (`NAME[:TAG]`): parsing, validation and the normal form
-//! the store keys images by, so that `alpine` and `alpine:latest` are the
-//! same image. The grammar is Docker's, minus digests, so names written for
-//! Docker mean the same here and a later registry client can use them as is.
+//! Image references, parsed and normalised exactly like Docker's: `alpine`
+//! is `docker.io/library/alpine:latest`, `user/app` is
+//! `docker.io/user/app:latest`, `localhost:5000/app` names a registry, and
+//! `NAME@sha256:<hex>` pins a manifest digest. The store keys references by
+//! the full form and shows them in Docker's short ("familiar") form.
 
+use super::digest;
 use anyhow::{bail, Result};
 use std::fmt;
 
 pub const DEFAULT_TAG: &str = "latest";
+pub const DEFAULT_DOMAIN: &str = "docker.io";
+const OFFICIAL_PREFIX: &str = "library/";
 const MAX_NAME_LEN: usize = 255;
 const MAX_TAG_LEN: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
-    pub name: String,
-    pub tag: String,
+    /// Registry host[:port], `docker.io` by default.
+    pub domain: String,
+    /// Repository path inside the registry (`library/alpine`).
+    pub path: String,
+    /// The tag; `latest` unless a digest was given without one.
+    pub tag: Option<String>,
+    /// `sha256:<hex>` of a manifest.
+    pub digest: Option<String>,
 }
 
 impl Reference {
     pub fn parse(s: &str) -> Result<Reference> {
-        if s.contains('@') {
-            bail!("invalid image reference {s:?}: digest references (NAME@sha256:...) are not supported; use NAME[:TAG] or an image id");
-        }
-        let (name, tag) = split_tag(s);
+        let (rest, digest) = match s.split_once('@') {
+            Some((rest, digest)) => {
+                if digest::hex(digest).is_err() {
+                    bail!("invalid digest in {s:?}: expected NAME@sha256:<64 lowercase hex digits>");
+                }
+                (rest, Some(digest.to_owned()))
+            }
+            None => (s, None),
+        };
+        let (name, tag) = split_tag(rest);
         check_name(name).map_err(|why| anyhow::anyhow!("invalid image name in {s:?}: {why}"))?;
-        check_tag(tag).map_err(|why| anyhow::anyhow!("invalid tag in {s:?}: {why}"))?;
-        Ok(Reference { name: name.to_owned(), tag: tag.to_owned() })
+        if let Some(tag) = tag {
+            check_tag(tag).map_err(|why| anyhow::anyhow!("invalid tag in {s:?}: {why}"))?;
+        }
+        let (domain, path) = split_domain(name);
+        let tag = match (tag, &digest) {
+            (Some(tag), _) => Some(tag.to_owned()),
+            (None, None) => Some(DEFAULT_TAG.to_owned()),
+            (None, Some(_)) => None,
+        };
+        Ok(Reference { domain, path, tag, digest })
     }
 
     /// Like [`Reference::parse`], for names that must be a single plain
     /// component (built-in images, which are also file names).
     pub fn parse_plain_name(s: &str) -> Result<Reference> {
-        let reference = Reference::parse(s)?;
-        if reference.name != s || s.contains('/') {
+        if s.contains(['/', ':', '@']) {
             bail!("{s:?} must be a plain image name, without tag or '/'");
         }
-        Ok(reference)
+        Reference::parse(s)
+    }
+
+    /// `docker.io/library/alpine`.
+    pub fn repository(&self) -> String {
+        format!("{}/{}", self.domain, self.path)
+    }
+
+    /// `alpine`, `user/app`, `localhost:5000/app`: what `docker images` shows.
+    pub fn familiar_repository(&self) -> String {
+        familiar(&self.domain, &self.path)
+    }
+
+    /// The tag or digest a registry is asked for.
+    pub fn manifest_reference(&self) -> &str {
+        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or(DEFAULT_TAG)
+    }
+
+    /// The same repository with another tag and no digest.
+    pub fn with_tag(&self, tag: &str) -> Reference {
+        Reference { tag: Some(tag.to_owned()), digest: None, ..self.clone() }
+    }
+
+    /// `repository@digest`, as `RepoDigests` lists it.
+    pub fn with_digest(&self, digest: &str) -> Reference {
+        Reference { tag: None, digest: Some(digest.to_owned()), ..self.clone() }
+    }
+
+    /// The short form: `alpine:latest`, `localhost:5000/app@sha256:...`.
+    pub fn familiar(&self) -> String {
+        self.format(&self.familiar_repository())
+    }
+
+    fn format(&self, repository: &str) -> String {
+        let mut s = repository.to_owned();
+        if let Some(tag) = &self.tag {
+            s.push(':');
+            s.push_str(tag);
+        }
+        if let Some(digest) = &self.digest {
+            s.push('@');
+            s.push_str(digest);
+        }
+        s
     }
 }
 
 impl fmt::Display for Reference {
+    /// The normalised full form, the store's key: `docker.io/library/alpine:latest`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.name, self.tag)
+        f.write_str(&self.format(&self.repository()))
     }
+}
+
+fn familiar(domain: &str, path: &str) -> String {
+    if domain == DEFAULT_DOMAIN {
+        path.strip_prefix(OFFICIAL_PREFIX).unwrap_or(path).to_owned()
+    } else {
+        format!("{domain}/{path}")
+    }
+}
+
+/// Docker's rule: a first component with a '.' or ':', or `localhost`, names
+/// a registry; otherwise the registry is Docker Hub, where single names are
+/// official images under `library/`. `index.docker.io` is Docker Hub too.
+fn split_domain(name: &str) -> (String, String) {
+    let (domain, path) = match name.split_once('/') {
+        Some((first, rest)) if looks_like_host(first) => (first, rest.to_owned()),
+        _ => (DEFAULT_DOMAIN, name.to_owned()),
+    };
+    let domain = if domain == "index.docker.io" { DEFAULT_DOMAIN } else { domain };
+    let path = if domain == DEFAULT_DOMAIN && !path.contains('/') { format!("{OFFICIAL_PREFIX}{path}") } else { path };
+    (domain.to_owned(), path)
 }
 
 /// The tag follows the last ':' unless a '/' comes after it, in which case
 /// that ':' belonged to a registry port (`localhost:5000/app`).
-fn split_tag(s: &str) -> (&str, &str) {
+fn split_tag(s: &str) -> (&str, Option<&str>) {
     match s.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => (name, tag),
-        _ => (s, DEFAULT_TAG),
+        Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
+        _ => (s, None),
     }
 }
 
@@ -74,8 +162,6 @@ fn check_name(name: &str) -> Result<(), String> {
     components.try_for_each(check_component)
 }
 
-/// Docker's rule: a first component with a '.' or ':', or `localhost`,
-/// names a registry rather than a path.
 fn looks_like_host(component: &str) -> bool {
     component.contains(['.', ':']) || component == "localhost"
 }
@@ -93,7 +179,7 @@ fn check_host(host: &str) -> Result<(), String> {
             && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-')
     };
     let hostname_ok = hostname.split('.').all(label_ok);
-    let port_ok = port.into_iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let port_ok = port.into_iter().all(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
     if hostname_ok && port_ok {
         Ok(())
     } else {
@@ -152,17 +238,45 @@ mod tests {
         Reference::parse(s).unwrap().to_string()
     }
 
+    fn short(s: &str) -> String {
+        Reference::parse(s).unwrap().familiar()
+    }
+
     #[test]
-    fn defaults_the_tag_to_latest() {
-        assert_eq!(normal("alpine"), "alpine:latest");
-        assert_eq!(normal("alpine:3.20"), "alpine:3.20");
-        assert_eq!(normal("library/alpine:edge"), "library/alpine:edge");
+    fn normalises_like_docker() {
+        assert_eq!(normal("alpine"), "docker.io/library/alpine:latest");
+        assert_eq!(normal("alpine:3.20"), "docker.io/library/alpine:3.20");
+        assert_eq!(normal("library/alpine:edge"), "docker.io/library/alpine:edge");
+        assert_eq!(normal("docker.io/alpine"), "docker.io/library/alpine:latest");
+        assert_eq!(normal("index.docker.io/library/alpine"), "docker.io/library/alpine:latest");
+        assert_eq!(normal("user/app"), "docker.io/user/app:latest");
+        assert_eq!(normal("quay.io/team/app:v1"), "quay.io/team/app:v1");
+        assert_eq!(short("docker.io/library/alpine:3.20"), "alpine:3.20");
+        assert_eq!(short("user/app"), "user/app:latest");
+        assert_eq!(short("127.0.0.1:5000/alpine:3.20"), "127.0.0.1:5000/alpine:3.20");
+    }
+
+    #[test]
+    fn digests() {
+        let hex = "a".repeat(64);
+        let r = Reference::parse(&format!("alpine@sha256:{hex}")).unwrap();
+        assert_eq!(r.tag, None);
+        assert_eq!(r.manifest_reference(), format!("sha256:{hex}"));
+        assert_eq!(r.to_string(), format!("docker.io/library/alpine@sha256:{hex}"));
+        let both = Reference::parse(&format!("alpine:3.20@sha256:{hex}")).unwrap();
+        assert_eq!(both.tag.as_deref(), Some("3.20"));
+        assert_eq!(both.manifest_reference(), format!("sha256:{hex}"));
+        assert!(Reference::parse("alpine@sha256:00").is_err());
+        assert!(Reference::parse(&format!("alpine@md5:{hex}")).is_err());
     }
 
     #[test]
     fn a_port_is_not_a_tag() {
         assert_eq!(normal("localhost:5000/app"), "localhost:5000/app:latest");
+        assert_eq!(normal("localhost/app"), "localhost/app:latest");
         assert_eq!(normal("registry.example:5000/team/app:v1"), "registry.example:5000/team/app:v1");
+        let r = Reference::parse("localhost:5000/app").unwrap();
+        assert_eq!((r.domain.as_str(), r.path.as_str()), ("localhost:5000", "app"));
     }
 
     #[test]
@@ -195,6 +309,7 @@ mod tests {
             "./x",
             "a..b/x",
             "-h.io/x",
+            "host:99999999/x",
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -205,7 +320,7 @@ mod tests {
 
     #[test]
     fn plain_names() {
-        assert_eq!(Reference::parse_plain_name("busybox").unwrap().to_string(), "busybox:latest");
+        assert_eq!(Reference::parse_plain_name("busybox").unwrap().familiar(), "busybox:latest");
         assert!(Reference::parse_plain_name("busybox:1").is_err());
         assert!(Reference::parse_plain_name("a/b").is_err());
     }

@@ -8,14 +8,21 @@
 //! ```text
 //! <root>/lock                     flock'ed by whoever changes the store
 //! <root>/repositories.json        {"references": {"alpine:latest": "sha256:<image id>"}}
-//! <root>/images/<id hex>.json     ImageFile: the hashed ImageSpec + when it was created
+//! <root>/images/<id hex>.json     ImageFile: config, layers, when it was created
+//! <root>/blobs/sha256/<hex>       content-addressed blobs: image configs (an image's
+//!                                 id is its config's digest), manifests, layer archives
+//!                                 as received (kept so that `ctr save` can write them)
 //! <root>/layers/<diff id hex>/    one unpacked layer, shared read-only by every image using it
 //!         layer.json              LayerFile: size, digests of the archives it came from
-//!         rootfs/                 the unpacked files
+//!         rootfs/                 the unpacked files (overlayfs whiteouts for deletions)
 //! <root>/layers/.tmp-XXXX/        a layer being unpacked; renamed into place when complete
 //! ```
+//!
+//! Images imported before blobs existed ("legacy" images) have no config
+//! blob: their id is the digest of their `ImageSpec`, and they cannot be saved.
 
 use super::digest;
+use super::oci::Descriptor;
 use super::ImageConfig;
 use anyhow::{Context, Result};
 use nix::fcntl::{Flock, FlockArg};
@@ -47,6 +54,7 @@ pub struct RootFs {
 }
 
 impl ImageSpec {
+    #[cfg(test)]
     pub fn single_layer(config: ImageConfig, diff_id: String) -> ImageSpec {
         ImageSpec { config, rootfs: RootFs { kind: "layers".into(), diff_ids: vec![diff_id] } }
     }
@@ -60,14 +68,30 @@ impl ImageSpec {
 }
 
 /// `images/<id hex>.json`.
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ImageFile {
     pub id: String,
-    /// RFC 3339, UTC: when the image was first imported.
+    /// RFC 3339, UTC: when the image was created (its config's `created`),
+    /// or else first imported.
     pub created: String,
     /// Bytes of its layers' unpacked files.
     pub size: u64,
+    /// The run config and diff ids, as parsed from the config blob.
     pub spec: ImageSpec,
+    /// The config blob and the layer blobs, bottom first; None for a legacy image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<ImageBlobs>,
+    /// `repository@sha256:<manifest digest>` for each registry it came from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_digests: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ImageBlobs {
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+    pub architecture: String,
+    pub os: String,
 }
 
 /// `layers/<diff id hex>/layer.json`.
@@ -135,9 +159,16 @@ pub fn lock(path: &Path) -> Result<StoreLock> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot open the store lock {}", path.display()))?;
-    let locked = Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, errno)| errno)
-        .with_context(|| format!("cannot lock {}", path.display()))?;
+    let locked = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(locked) => locked,
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) => {
+            eprintln!("waiting for another ctr command that is changing the image store...");
+            Flock::lock(file, FlockArg::LockExclusive)
+                .map_err(|(_, errno)| errno)
+                .with_context(|| format!("cannot lock {}", path.display()))?
+        }
+        Err((_, errno)) => return Err(errno).with_context(|| format!("cannot lock {}", path.display())),
+    };
     Ok(StoreLock { _flock: locked })
 }
 

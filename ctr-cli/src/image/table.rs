@@ -153,7 +153,10 @@ mod tests {
         let record = |refs: &[&str], id_char: &str, age: u64, size: u64| ImageRecord {
             id: format!("sha256:{}", id_char.repeat(64)),
             references: refs.iter().map(|r| r.to_string()).collect(),
-            rootfs: PathBuf::from("/unused"),
+            repo_digests: Vec::new(),
+            lower_dirs: vec![PathBuf::from("/unused")],
+            diff_ids: Vec::new(),
+            platform: None,
             created: now - Duration::from_secs(age),
             size,
             config: ImageConfig::default(),

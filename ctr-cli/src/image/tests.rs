@@ -75,9 +75,9 @@ fn imports_the_alpine_minirootfs() {
     };
     let fx = Fixture::new();
     let record = fx.import(&tarball, "alpine").unwrap();
-    assert!(fs::symlink_metadata(record.rootfs.join("bin/busybox")).unwrap().is_file());
-    assert!(fs::read_to_string(record.rootfs.join("etc/os-release")).unwrap().contains("Alpine"));
-    assert_eq!(fs::read_link(record.rootfs.join("bin/sh")).unwrap(), Path::new("/bin/busybox"));
+    assert!(fs::symlink_metadata(record.rootfs().join("bin/busybox")).unwrap().is_file());
+    assert!(fs::read_to_string(record.rootfs().join("etc/os-release")).unwrap().contains("Alpine"));
+    assert_eq!(fs::read_link(record.rootfs().join("bin/sh")).unwrap(), Path::new("/bin/busybox"));
     assert_eq!(record.references, ["alpine:latest"]);
     assert!(record.size > 1_000_000, "size {}", record.size);
     digest::hex(&record.id).unwrap();
@@ -99,7 +99,7 @@ fn recognises_compression_by_content_not_name() {
         // Misleading names on purpose.
         let path = fx.write(&format!("{tag}.zip"), &bytes);
         let record = fx.import(&path, &format!("small:{tag}")).unwrap_or_else(|e| panic!("{tag}: {e:#}"));
-        assert_eq!(fs::read(record.rootfs.join("bin/sh")).unwrap(), b"#!fake shell\n");
+        assert_eq!(fs::read(record.rootfs().join("bin/sh")).unwrap(), b"#!fake shell\n");
         ids.push(record.id);
     }
     // One content, one config: one image with four tags, one layer.
@@ -121,11 +121,11 @@ fn importing_again_gives_the_same_image_without_unpacking() {
     let source = ImportSource::File(path);
     let (first, reused) = fx.store.import_from(source.clone(), &reference, ImageConfig::default()).unwrap();
     assert!(!reused);
-    let inode = fs::metadata(first.rootfs.join("bin/sh")).unwrap().ino();
+    let inode = fs::metadata(first.rootfs().join("bin/sh")).unwrap().ino();
     let (second, reused) = fx.store.import_from(source, &reference, ImageConfig::default()).unwrap();
     assert!(reused, "the second import must find the layer by the archive's digest");
     assert_eq!((&second.id, second.created), (&first.id, first.created));
-    assert_eq!(fs::metadata(second.rootfs.join("bin/sh")).unwrap().ino(), inode);
+    assert_eq!(fs::metadata(second.rootfs().join("bin/sh")).unwrap().ino(), inode);
     assert_eq!(fx.store.list().unwrap().len(), 1);
 }
 
@@ -135,11 +135,14 @@ fn a_stream_of_a_known_layer_is_unpacked_then_dropped() {
     let tar = small_tar();
     let first = fx.import(&fx.write("small.tar", &tar), "small").unwrap();
     // What `ImportSource::Stdin` does, with another compression.
-    let layer = fx.store.layer_from(io::Cursor::new(zstd::encode_all(&tar[..], 1).unwrap())).unwrap();
+    let layer = fx
+        .store
+        .layer_from(io::Cursor::new(zstd::encode_all(&tar[..], 1).unwrap()), UnpackMode::Rootfs, &Expected::default())
+        .unwrap();
     assert!(layer.reused);
     assert_eq!(layer.diff_id, digest::of_bytes(&tar));
     assert_eq!(fx.layer_dirs().len(), 1, "the second copy was not kept");
-    assert!(first.rootfs.join("bin/sh").exists());
+    assert!(first.rootfs().join("bin/sh").exists());
 }
 
 #[test]
@@ -150,7 +153,7 @@ fn a_different_config_is_a_different_image_on_the_same_layer() {
     let config = ImageConfig { cmd: vec!["/bin/sh".into()], ..ImageConfig::default() };
     let with_cmd = fx.store.import(ImportSource::File(path), "small:cmd", config.clone()).unwrap();
     assert_ne!(plain.id, with_cmd.id);
-    assert_eq!(plain.rootfs, with_cmd.rootfs);
+    assert_eq!(plain.rootfs(), with_cmd.rootfs());
     assert_eq!(with_cmd.config, config);
     assert_eq!(fx.layer_dirs().len(), 1);
 }
@@ -212,7 +215,8 @@ fn a_failed_import_leaves_nothing_behind() {
     assert!(message.contains("cannot import") && message.contains("is a symlink"), "{message}");
     assert!(fx.layer_dirs().is_empty(), "{:?}", fx.layer_dirs());
     assert!(fx.names_in("images").is_empty());
-    assert_eq!(fx.names_in(""), ["images", "layers", "lock"]);
+    assert_eq!(fx.names_in(""), ["blobs", "images", "layers", "lock"]);
+    assert!(fx.names_in("blobs/sha256").is_empty(), "{:?}", fx.names_in("blobs/sha256"));
 
     let truncated = gzip(&small_tar()[..700]);
     assert!(fx.import(&fx.write("truncated.tar.gz", &truncated), "t").is_err());
@@ -295,8 +299,148 @@ fn state_files_are_private_and_well_formed() {
     let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o777;
     assert_eq!(mode(&fx.store.root), 0o700);
     assert_eq!(mode(&fx.store.repositories_path()), 0o600);
-    assert_eq!(mode(record.rootfs.parent().unwrap()), 0o700);
+    assert_eq!(mode(record.rootfs().parent().unwrap()), 0o700);
     let image: ImageFile = state::read_json(&fx.store.image_path(digest::hex(&record.id).unwrap())).unwrap().unwrap();
-    assert_eq!(image.spec.id(), record.id);
+    let blobs = image.blobs.expect("an import keeps its blobs");
+    assert_eq!(blobs.config.digest, record.id);
+    let config = fs::read(fx.store.blob_path(digest::hex(&record.id).unwrap())).unwrap();
+    assert_eq!(digest::of_bytes(&config), record.id, "the id is the config blob's digest");
+    assert!(fx.store.has_blob(&blobs.layers[0].digest));
     humantime::parse_rfc3339(&image.created).unwrap();
+}
+
+/// A docker-archive (as `docker save` and skopeo write it) of a 2-layer
+/// image whose second layer deletes a file of the first and makes a
+/// directory opaque; `shared` is a first layer to share between images.
+fn docker_archive(layers: &[Vec<u8>], tag: &str) -> Vec<u8> {
+    let diff_ids: Vec<String> = layers.iter().map(|l| digest::of_bytes(l)).collect();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2024-01-02T03:04:05Z",
+        "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"], "WorkingDir": "/srv", "ExposedPorts": {"80/tcp": {}}},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let config = serde_json::to_vec(&config).unwrap();
+    let config_name = format!("{}.json", digest::hex(&digest::of_bytes(&config)).unwrap());
+    let mut tar = RawTar::default().file(&config_name, &config);
+    let mut names = Vec::new();
+    for (layer, diff_id) in layers.iter().zip(&diff_ids) {
+        let name = format!("{}/layer.tar", &digest::hex(diff_id).unwrap()[..20]);
+        tar = tar.file(&name, layer);
+        names.push(name);
+    }
+    let manifest = serde_json::json!([{"Config": config_name, "RepoTags": [tag], "Layers": names}]);
+    tar.file("manifest.json", &serde_json::to_vec(&manifest).unwrap()).finish()
+}
+
+fn base_layer() -> Vec<u8> {
+    RawTar::default()
+        .dir("etc/", 0o755)
+        .file("etc/gone", b"deleted in layer 2")
+        .dir("opaque/", 0o755)
+        .file("opaque/old", b"hidden by layer 2")
+        .file("bin/sh", b"#!fake\n")
+        .finish()
+}
+
+fn top_layer() -> Vec<u8> {
+    RawTar::default().file("etc/.wh.gone", b"").dir("opaque/", 0o755).file("opaque/.wh..wh..opq", b"").file("opaque/new", b"n").finish()
+}
+
+#[test]
+fn loads_a_layered_docker_archive_with_whiteouts_and_saves_it_back() {
+    let fx = Fixture::new();
+    let path = fx.write("image.tar", &docker_archive(&[base_layer(), top_layer()], "app:1"));
+    let loaded = archive::load(&fx.store, archive::LoadInput::Path(path), &progress::Progress::quiet()).unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].references, ["app:1"]);
+    let record = fx.store.lookup("app:1").unwrap().unwrap();
+    assert_eq!(record.id, loaded[0].id);
+    assert_eq!(record.lower_dirs.len(), 2);
+    assert_eq!(record.config.working_dir.as_deref(), Some("/srv"));
+    assert_eq!(record.config.exposed_ports, ["80/tcp"]);
+    let top = &record.lower_dirs[0];
+    let whiteout = fs::symlink_metadata(top.join("etc/gone")).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(&whiteout.file_type()));
+    assert_eq!(whiteout.rdev(), 0);
+    let mut value = [0u8; 4];
+    let path = std::ffi::CString::new(top.join("opaque").as_os_str().as_encoded_bytes()).unwrap();
+    let name = std::ffi::CString::new(unpack::OPAQUE_XATTR).unwrap();
+    // SAFETY: valid C strings and a buffer of the length given.
+    let n = unsafe { libc::lgetxattr(path.as_ptr(), name.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+    assert_eq!(n, 1, "the opaque xattr is set");
+    assert_eq!(value[0], b'y');
+
+    for format in [archive::SaveFormat::DockerArchive, archive::SaveFormat::Oci] {
+        let mut saved = Vec::new();
+        let names = vec![Reference::parse("app:1").unwrap()];
+        archive::save(&fx.store, &[(record.clone(), names)], format, &mut saved).unwrap();
+        let other = Fixture::new();
+        let path = other.write("saved.tar", &saved);
+        let again = archive::load(&other.store, archive::LoadInput::Path(path), &progress::Progress::quiet()).unwrap();
+        assert_eq!(again[0].id, record.id, "{format:?}: save then load keeps the image id");
+        assert_eq!(again[0].references, ["app:1"], "{format:?}");
+    }
+}
+
+#[test]
+fn shared_layers_are_stored_once_and_removal_keeps_what_others_use() {
+    let fx = Fixture::new();
+    let other_top = RawTar::default().file("other", b"o").finish();
+    for (tag, layers) in [("one", vec![base_layer(), top_layer()]), ("two", vec![base_layer(), other_top])] {
+        let path = fx.write(&format!("{tag}.tar"), &docker_archive(&layers, tag));
+        archive::load(&fx.store, archive::LoadInput::Path(path), &progress::Progress::quiet()).unwrap();
+    }
+    assert_eq!(fx.layer_dirs().len(), 3, "the shared base layer is stored once");
+    let nobody = |_: &str| Vec::new();
+    let one = fx.store.lookup("one").unwrap().unwrap();
+    let err = fx.store.remove("one", false, &|id: &str| if id == one.id { vec!["web".into()] } else { vec![] }).unwrap_err();
+    assert!(err.to_string().contains("in use by container web"), "{err}");
+    let removal = fx.store.remove("one", false, &nobody).unwrap();
+    assert_eq!(removal.untagged, ["one:latest"]);
+    assert!(removal.deleted.contains(&one.id));
+    assert_eq!(fx.layer_dirs().len(), 2, "the shared layer stays for `two`");
+    let two = fx.store.lookup("two").unwrap().unwrap();
+    assert!(two.lower_dirs.iter().all(|d| d.is_dir()));
+    assert!(fx.store.lookup("one").unwrap().is_none());
+
+    // Untagged by moving the name: prune deletes it and its layers.
+    fx.import(&fx.write("small.tar", &small_tar()), "two").unwrap();
+    let pruned = fx.store.prune(false, &nobody).unwrap();
+    assert!(pruned.deleted.contains(&two.id), "{pruned:?}");
+    assert!(pruned.reclaimed > 0);
+    assert_eq!(fx.layer_dirs().len(), 1, "{:?}", fx.layer_dirs());
+    assert_eq!(fx.store.list().unwrap().len(), 1);
+}
+
+#[test]
+fn tags_and_digest_references() {
+    let fx = Fixture::new();
+    let record = fx.import(&fx.write("small.tar", &small_tar()), "small").unwrap();
+    fx.store.tag("small", "localhost:5000/small:v2").unwrap();
+    let found = fx.store.lookup("localhost:5000/small:v2").unwrap().unwrap();
+    assert_eq!(found.id, record.id);
+    assert_eq!(found.references, ["localhost:5000/small:v2", "small:latest"]);
+    assert_eq!(fx.store.lookup("docker.io/library/small:latest").unwrap().unwrap().id, record.id);
+    let err = fx.store.remove(&record.id, false, &|_: &str| Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("referenced by 2 names"), "{err}");
+    fx.store.remove(&record.id, true, &|_: &str| Vec::new()).unwrap();
+    assert!(fx.store.list().unwrap().is_empty());
+}
+
+#[test]
+fn a_layer_that_does_not_match_its_digests_is_refused_and_leaves_nothing() {
+    let fx = Fixture::new();
+    let layer = base_layer();
+    let _lock = fx.store.lock().unwrap();
+    let wrong = Expected { diff_id: Some(digest::of_bytes(b"something else")), ..Expected::default() };
+    let err = fx.store.layer_from(&layer[..], UnpackMode::Layer, &wrong).unwrap_err();
+    assert!(err.to_string().contains("refusing it"), "{err}");
+    let wrong_size = Expected { blob: Some((digest::of_bytes(&layer), layer.len() as u64 - 512)), ..Expected::default() };
+    let err = fx.store.layer_from(&layer[..], UnpackMode::Layer, &wrong_size).unwrap_err();
+    assert!(format!("{err:#}").contains("larger than"), "{err:#}");
+    let wrong_digest = Expected { blob: Some((digest::of_bytes(b"x"), layer.len() as u64)), ..Expected::default() };
+    let err = fx.store.layer_from(&layer[..], UnpackMode::Layer, &wrong_digest).unwrap_err();
+    assert!(err.to_string().contains("does not match its digest"), "{err}");
+    assert!(fx.layer_dirs().is_empty());
+    assert!(fx.names_in("blobs/sha256").is_empty());
 }

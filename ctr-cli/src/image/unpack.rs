@@ -13,8 +13,16 @@
 //!   never a directory, so a directory, once checked, stays one;
 //! * hard links must name a regular file already unpacked in this layer;
 //! * device nodes and FIFOs are skipped with a warning (an unprivileged user
-//!   cannot mknod; the container gets its own /dev), as are whiteouts, which
-//!   mean nothing in a single-layer root filesystem;
+//!   cannot mknod; the container gets its own /dev);
+//! * whiteouts (`.wh.NAME`, `.wh..wh..opq`) are skipped with a warning in a
+//!   root filesystem archive ([`Mode::Rootfs`]), where they mean nothing. In
+//!   an image layer ([`Mode::Layer`]) they become overlayfs's own format: a
+//!   `.wh.NAME` becomes a 0/0 character device at NAME (which the kernel
+//!   lets any user create, since Linux 5.8), and `.wh..wh..opq` marks its
+//!   directory opaque with the `user.overlay.opaque` xattr that an overlay
+//!   mounted with `userxattr` in a user namespace reads. A whiteout's parent
+//!   obeys the same rules as any entry's (a real directory of this layer),
+//!   and its target name may not be `.` or `..`;
 //! * modes are kept, setuid/setgid included (the container runs in a user
 //!   namespace with no_new_privs), but every directory gets at least u+rwx so
 //!   its owner can always delete the layer;
@@ -67,11 +75,25 @@ pub struct Unpacked {
     pub skipped: Vec<String>,
 }
 
+/// What the archive is: a whole root filesystem, or one layer of a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `ctr image import`: whiteouts are skipped.
+    Rootfs,
+    /// A layer of a pulled or loaded image: whiteouts become overlayfs whiteouts.
+    Layer,
+}
+
+/// The xattr that marks a directory opaque in an overlay mounted with `userxattr`.
+pub const OPAQUE_XATTR: &str = "user.overlay.opaque";
+const WHITEOUT_PREFIX: &[u8] = b".wh.";
+const OPAQUE_NAME: &[u8] = b".wh..wh..opq";
+
 /// Unpacks the tar stream `reader` into `root`, which must not exist yet.
 /// On error `root` is left half-filled: the caller unpacks into a temporary
 /// directory and removes it.
-pub fn unpack(reader: impl Read, root: &Path, limits: &Limits) -> Result<Unpacked> {
-    let mut extractor = Extractor::new(root)?;
+pub fn unpack(reader: impl Read, root: &Path, limits: &Limits, mode: Mode) -> Result<Unpacked> {
+    let mut extractor = Extractor::new(root, mode)?;
     let mut archive = tar::Archive::new(reader);
     let mut pending = Pending::default();
     let entries = archive.entries().context("cannot read the tar archive")?.raw(true);
@@ -311,13 +333,17 @@ struct Extractor {
     dir_meta: HashMap<PathBuf, (u32, Option<FileTime>)>,
     buf: Vec<u8>,
     unpacked: Unpacked,
+    mode: Mode,
+    /// Paths whited out in this layer: a directory created there later
+    /// replaces the lower one, so it is made opaque.
+    whiteouts: HashSet<PathBuf>,
 }
 
 const DEFAULT_DIR_MODE: u32 = 0o755;
 const COPY_BUFFER: usize = 128 << 10;
 
 impl Extractor {
-    fn new(root: &Path) -> Result<Extractor> {
+    fn new(root: &Path, mode: Mode) -> Result<Extractor> {
         create_private_dir(root)?;
         let top = PathBuf::new();
         Ok(Extractor {
@@ -326,6 +352,8 @@ impl Extractor {
             dir_meta: HashMap::from([(top, (DEFAULT_DIR_MODE, None))]),
             buf: vec![0; COPY_BUFFER],
             unpacked: Unpacked::default(),
+            mode,
+            whiteouts: HashSet::new(),
         })
     }
 
@@ -338,9 +366,12 @@ impl Extractor {
     }
 
     fn extract(&mut self, meta: &EntryMeta, data: &mut impl Read, limits: &Limits) -> Result<()> {
-        if is_whiteout(&meta.path) {
-            self.skip(meta, "whiteouts only mean something in layered images, not in a root filesystem archive");
-            return Ok(());
+        if let Some(whiteout) = Whiteout::of(&meta.path) {
+            if self.mode == Mode::Rootfs {
+                self.skip(meta, "whiteouts only mean something in layered images, not in a root filesystem archive");
+                return Ok(());
+            }
+            return self.whiteout(meta, whiteout);
         }
         if meta.path.as_os_str().is_empty() {
             return self.root_entry(meta);
@@ -380,6 +411,9 @@ impl Extractor {
             self.remove_existing(meta, &abs)?;
             create_private_dir(&abs)?;
             self.dirs.insert(meta.path.clone());
+            if self.whiteouts.contains(&meta.path) {
+                set_opaque(&abs)?;
+            }
         }
         self.dir_meta.insert(meta.path.clone(), (meta.mode, Some(meta.mtime)));
         Ok(())
@@ -410,6 +444,47 @@ impl Extractor {
         file.set_permissions(Permissions::from_mode(meta.mode)).with_context(unpack_error)?;
         filetime::set_file_handle_times(&file, Some(meta.mtime), Some(meta.mtime)).with_context(unpack_error)?;
         Ok(())
+    }
+
+    /// A whiteout entry of a layer (see the module's documentation).
+    fn whiteout(&mut self, meta: &EntryMeta, whiteout: Whiteout) -> Result<()> {
+        if meta.kind == EntryType::Directory {
+            bail!("refusing {:?}: a whiteout must not be a directory", meta.shown);
+        }
+        let abs = self.prepare_parent(meta)?;
+        let parent = meta.path.parent().unwrap_or(Path::new("")).to_path_buf();
+        match whiteout {
+            Whiteout::Opaque => set_opaque(&self.root.join(&parent)),
+            Whiteout::Unknown => {
+                self.skip(meta, "unknown whiteout metadata (`.wh..wh.*`) is ignored");
+                Ok(())
+            }
+            Whiteout::Name(name) => {
+                if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+                    bail!("refusing {:?}: a whiteout must name an entry of its own directory", meta.shown);
+                }
+                let rel = parent.join(OsStr::from_bytes(&name));
+                let target = self.root.join(&rel);
+                debug_assert_eq!(abs.parent(), target.parent());
+                match lstat(&target)? {
+                    // The directory is this layer's own: hide the lower one's content.
+                    Some(t) if t.is_dir() => set_opaque(&target),
+                    // This layer's own entry already hides the lower one.
+                    Some(_) => Ok(()),
+                    None => {
+                        nix::sys::stat::mknod(
+                            &target,
+                            nix::sys::stat::SFlag::S_IFCHR,
+                            nix::sys::stat::Mode::empty(),
+                            nix::sys::stat::makedev(0, 0),
+                        )
+                        .with_context(|| format!("cannot create the overlay whiteout {} (needs Linux >= 5.8)", target.display()))?;
+                        self.whiteouts.insert(rel);
+                        Ok(())
+                    }
+                }
+            }
+        }
     }
 
     fn symlink(&mut self, meta: &EntryMeta) -> Result<()> {
@@ -512,8 +587,48 @@ impl Extractor {
     }
 }
 
-fn is_whiteout(path: &Path) -> bool {
-    path.file_name().is_some_and(|name| name.as_bytes().starts_with(b".wh."))
+/// What a `.wh.`-prefixed name means.
+#[derive(Debug, PartialEq, Eq)]
+enum Whiteout {
+    /// `.wh..wh..opq`: the directory hides the lower layers' content.
+    Opaque,
+    /// Other `.wh..wh.*` names: aufs bookkeeping, meaningless here.
+    Unknown,
+    /// `.wh.NAME`: NAME is deleted.
+    Name(Vec<u8>),
+}
+
+impl Whiteout {
+    fn of(path: &Path) -> Option<Whiteout> {
+        let name = path.file_name()?.as_bytes();
+        let rest = name.strip_prefix(WHITEOUT_PREFIX)?;
+        Some(if name == OPAQUE_NAME {
+            Whiteout::Opaque
+        } else if rest.starts_with(WHITEOUT_PREFIX) {
+            Whiteout::Unknown
+        } else {
+            Whiteout::Name(rest.to_vec())
+        })
+    }
+}
+
+/// Marks a directory of the layer opaque for overlayfs (`userxattr` format).
+fn set_opaque(dir: &Path) -> Result<()> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).context("a path with a NUL byte")?;
+    let name = std::ffi::CString::new(OPAQUE_XATTR).expect("no NUL");
+    // SAFETY: both pointers come from live CStrings and the value from a
+    // static slice of the length given; lsetxattr does not follow a symlink.
+    let rc = unsafe { libc::lsetxattr(path.as_ptr(), name.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        return Err(e).with_context(|| {
+            format!(
+                "cannot mark {} opaque with the {OPAQUE_XATTR} xattr: the image store's filesystem must support user extended attributes",
+                dir.display()
+            )
+        });
+    }
+    Ok(())
 }
 
 /// The type of what is at `path`, without following a symlink; None if nothing is.
@@ -607,7 +722,7 @@ pub(crate) mod tests {
 
     fn try_unpack_with(tar: RawTar, limits: &Limits) -> (tempfile::TempDir, Result<Unpacked>) {
         let dir = tempfile::tempdir().unwrap();
-        let result = unpack(&tar.finish()[..], &dir.path().join("rootfs"), limits);
+        let result = unpack(&tar.finish()[..], &dir.path().join("rootfs"), limits, Mode::Rootfs);
         (dir, result)
     }
 
@@ -704,13 +819,13 @@ pub(crate) mod tests {
         let outside = dir.path().join("outside");
         fs::create_dir(&outside).unwrap();
         let tar = RawTar::default().symlink("a", outside.to_str().unwrap()).file("a/passwd", b"pwned");
-        let err = unpack(&tar.finish()[..], &dir.path().join("rootfs"), &Limits::default()).unwrap_err();
+        let err = unpack(&tar.finish()[..], &dir.path().join("rootfs"), &Limits::default(), Mode::Rootfs).unwrap_err();
         assert!(format!("{err:#}").contains("is a symlink"), "{err:#}");
         assert_nothing_escaped(dir.path());
 
         // Relative targets and directories are refused the same way.
         let tar = RawTar::default().symlink("a", "../outside").dir("a/sub/", 0o755);
-        let err = unpack(&tar.finish()[..], &dir.path().join("rootfs2"), &Limits::default()).unwrap_err();
+        let err = unpack(&tar.finish()[..], &dir.path().join("rootfs2"), &Limits::default(), Mode::Rootfs).unwrap_err();
         assert!(format!("{err:#}").contains("is a symlink"), "{err:#}");
         assert_nothing_escaped(dir.path());
     }
@@ -722,7 +837,7 @@ pub(crate) mod tests {
         fs::create_dir(&outside).unwrap();
         let victim = outside.join("victim");
         let tar = RawTar::default().symlink("f", victim.to_str().unwrap()).file("f", b"inside");
-        unpack(&tar.finish()[..], &dir.path().join("rootfs"), &Limits::default()).unwrap();
+        unpack(&tar.finish()[..], &dir.path().join("rootfs"), &Limits::default(), Mode::Rootfs).unwrap();
         assert!(!victim.exists());
         assert_eq!(fs::read(dir.path().join("rootfs/f")).unwrap(), b"inside");
     }
@@ -785,6 +900,56 @@ pub(crate) mod tests {
         let root = dir.path().join("rootfs");
         assert!(!root.join("dev/null").exists() && !root.join("etc/.wh.passwd").exists());
         assert!(root.join("etc/kept").exists());
+    }
+
+    fn unpack_layer(tar: RawTar) -> (tempfile::TempDir, Result<Unpacked>) {
+        let dir = tempfile::tempdir().unwrap();
+        let result = unpack(&tar.finish()[..], &dir.path().join("rootfs"), &Limits::default(), Mode::Layer);
+        (dir, result)
+    }
+
+    #[test]
+    fn layer_whiteouts_become_overlay_whiteouts() {
+        use std::os::unix::fs::FileTypeExt;
+        let tar = RawTar::default()
+            .file("etc/.wh.passwd", b"")
+            .file("etc/.wh..wh..opq", b"")
+            .file("keep", b"k")
+            .file(".wh.keep", b"")
+            .file(".wh.dir", b"")
+            .dir("dir/", 0o755)
+            .file(".wh..wh.plnk", b"");
+        let (dir, result) = unpack_layer(tar);
+        let unpacked = result.unwrap();
+        let root = dir.path().join("rootfs");
+        let meta = fs::symlink_metadata(root.join("etc/passwd")).unwrap();
+        assert!(meta.file_type().is_char_device() && meta.rdev() == 0);
+        assert!(!root.join("etc/.wh.passwd").exists() && !root.join("etc/.wh..wh..opq").exists());
+        assert_eq!(fs::read(root.join("keep")).unwrap(), b"k", "a whiteout does not delete its own layer's file");
+        assert!(root.join("dir").is_dir(), "a directory after its whiteout replaces it");
+        assert_eq!(unpacked.skipped, [".wh..wh.plnk"]);
+    }
+
+    #[test]
+    fn refuses_whiteouts_aimed_outside_the_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::write(outside.join("victim"), b"v").unwrap();
+        let cases = [
+            RawTar::default().file("../outside/.wh.victim", b""),
+            RawTar::default().file("/outside/.wh.victim", b""),
+            RawTar::default().symlink("l", outside.to_str().unwrap()).file("l/.wh.victim", b""),
+            RawTar::default().symlink("l", outside.to_str().unwrap()).file("l/.wh..wh..opq", b""),
+            RawTar::default().file("etc/.wh...", b""),
+            RawTar::default().file(".wh..", b""),
+        ];
+        for (i, tar) in cases.into_iter().enumerate() {
+            let result = unpack(&tar.finish()[..], &dir.path().join(format!("rootfs{i}")), &Limits::default(), Mode::Layer);
+            assert!(result.is_err(), "case {i} should be refused");
+            assert_eq!(fs::read(outside.join("victim")).unwrap(), b"v");
+            assert_eq!(fs::read_dir(&outside).unwrap().count(), 1, "case {i}");
+        }
     }
 
     #[test]

@@ -1,0 +1,520 @@
+//! `ctr pull`: a client of the OCI distribution API (Docker Hub by default).
+//!
+//! * Authentication: anonymous bearer tokens as Docker Hub hands them out,
+//!   or with the credentials of `~/.docker/config.json` (`auths.*.auth`)
+//!   when it has some for the registry. Credentials are only ever sent over
+//!   https, or to a registry on this machine.
+//! * Plain http only with `--insecure` or for a registry on a loopback
+//!   address (`localhost`, `127.0.0.0/8`, `::1`), as Docker allows.
+//! * A multi-arch index resolves to linux/amd64 (the host's platform) or
+//!   `--platform`.
+//! * Every document and blob is checked against its digest (and size)
+//!   before it is used: manifests, the config, and each layer, which is
+//!   unpacked as it downloads (one pass) into a temporary directory that is
+//!   published only when the digests match. Layers download in parallel.
+//! * The store's lock is held from the first layer to the last reference,
+//!   so two pulls of one image wait for each other instead of racing; an
+//!   interrupted pull leaves finished layers (which the next pull reuses)
+//!   and temporaries (which the next writer removes).
+
+use super::oci::{self, Descriptor, Document, Platform};
+use super::progress::Progress;
+use super::{digest, short_id, Expected, ImageRecord, Layer, Reference, Store, UnpackMode};
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine as _;
+use std::collections::VecDeque;
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Layers downloaded at once, as Docker does.
+const PARALLEL_DOWNLOADS: usize = 3;
+/// Attempts per layer when the connection fails.
+const ATTEMPTS: u32 = 3;
+const MAX_TOKEN_BYTES: u64 = 1 << 20;
+
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    pub platform: Option<Platform>,
+    /// Allow plain http (and self-signed TLS is still refused).
+    pub insecure: bool,
+}
+
+/// Why a registry request failed, kept typed so callers can say what to do.
+#[derive(Debug)]
+pub enum RegistryError {
+    NotFound { what: String },
+    Denied { what: String, status: u16 },
+    Other(anyhow::Error),
+}
+
+impl std::fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryError::NotFound { what } => write!(f, "the registry said 404 (not found) for {what}: check the name and tag"),
+            RegistryError::Denied { what, status } => write!(
+                f,
+                "the registry refused access to {what} ({status}): the repository does not exist, or is private \
+                 (ctr uses the credentials in ~/.docker/config.json; log in with `docker login`)"
+            ),
+            RegistryError::Other(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for RegistryError {}
+
+/// Pulls `reference` into the store and points it at the image.
+pub fn pull(store: &Store, reference: &Reference, options: &PullOptions, progress: &Progress) -> Result<ImageRecord> {
+    let client = Client::new(reference, options.insecure)?;
+    let platform = options.platform.clone().unwrap_or_else(Platform::host);
+    let wanted = reference.manifest_reference().to_owned();
+    let shown_tag = reference.tag.clone().unwrap_or_else(|| wanted.clone());
+    progress.println(&format!("{shown_tag}: Pulling from {}", reference.path));
+
+    let (top_bytes, top_type) = client.manifest(&wanted)?;
+    let top_digest = digest::of_bytes(&top_bytes);
+    if let Some(d) = &reference.digest {
+        if *d != top_digest {
+            bail!("the registry sent a manifest whose digest is {top_digest}, not the {d} asked for: refusing it");
+        }
+    }
+    let manifest = match Document::parse(&top_bytes, &top_type)? {
+        Document::Manifest(m) => m,
+        Document::Index(index) => {
+            let chosen = oci::select_platform(&index, &platform)?;
+            chosen.hex()?;
+            let (bytes, media_type) = client.manifest(&chosen.digest)?;
+            if digest::of_bytes(&bytes) != chosen.digest {
+                bail!("the registry sent a manifest that does not match its digest {}: refusing it", chosen.digest);
+            }
+            match Document::parse(&bytes, &media_type)? {
+                Document::Manifest(m) => m,
+                Document::Index(_) => bail!("the image index points to another index: ctr does not follow nested indexes"),
+            }
+        }
+    };
+    let config_bytes = client.small_blob(&manifest.config)?;
+    let config = oci::ImageConfigFile::parse(&config_bytes)?;
+    if config.rootfs.diff_ids.len() != manifest.layers.len() {
+        bail!(
+            "the image's config lists {} layers but its manifest {}: refusing it",
+            config.rootfs.diff_ids.len(),
+            manifest.layers.len()
+        );
+    }
+
+    let _lock = store.lock()?;
+    let layers = download_layers(store, &client, &manifest.layers, &config.rootfs.diff_ids, progress)?;
+    store.put_blob(&top_bytes)?;
+    let repo_digest = reference.with_digest(&top_digest).to_string();
+    let tags: Vec<Reference> = reference.tag.iter().map(|t| reference.with_tag(t)).collect();
+    let record = store.commit_image(&config_bytes, &layers, &tags, Some(repo_digest))?;
+    progress.println(&format!("Digest: {top_digest}"));
+    Ok(record)
+}
+
+/// Downloads and unpacks the layers the store does not have, a few at a
+/// time, in order of the manifest; returns them all, bottom first.
+fn download_layers(
+    store: &Store,
+    client: &Client,
+    descriptors: &[Descriptor],
+    diff_ids: &[String],
+    progress: &Progress,
+) -> Result<Vec<Layer>> {
+    let queue = Mutex::new((0..descriptors.len()).collect::<VecDeque<usize>>());
+    let results: Mutex<Vec<Option<Result<Layer>>>> = Mutex::new((0..descriptors.len()).map(|_| None).collect());
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let bars: Vec<_> = descriptors
+        .iter()
+        .zip(diff_ids)
+        .map(|(d, diff_id)| {
+            let existing = store.existing_layer(diff_id, Some(d)).ok().flatten();
+            let bar = progress.layer(short_id(&d.digest), Some(d.size), if existing.is_some() { "Exists" } else { "Waiting" });
+            (bar, existing)
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL_DOWNLOADS.min(descriptors.len()) {
+            scope.spawn(|| loop {
+                let Some(i) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else { break };
+                let (bar, existing) = &bars[i];
+                let result = match existing {
+                    Some(layer) => {
+                        bar.done("Already exists");
+                        Ok(layer.clone())
+                    }
+                    None if failed.load(std::sync::atomic::Ordering::Relaxed) => Err(anyhow!("cancelled")),
+                    None => {
+                        let r = fetch_layer(store, client, &descriptors[i], &diff_ids[i], bar);
+                        match &r {
+                            Ok(_) => bar.done("Pull complete"),
+                            Err(e) => {
+                                bar.fail(&format!("{e:#}"));
+                                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                        r
+                    }
+                };
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut layers = Vec::with_capacity(results.len());
+    let mut first_error = None;
+    for (i, result) in results.into_iter().enumerate() {
+        match result {
+            Some(Ok(layer)) => layers.push(layer),
+            // The first real failure; "cancelled" ones only follow it.
+            Some(Err(e)) if first_error.is_none() && e.to_string() != "cancelled" => {
+                first_error = Some(e.context(format!("layer {} of the image", descriptors[i].digest)));
+            }
+            _ => {}
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(layers),
+    }
+}
+
+fn fetch_layer(store: &Store, client: &Client, d: &Descriptor, diff_id: &str, bar: &super::progress::LayerBar) -> Result<Layer> {
+    let expected =
+        Expected { blob: Some((d.digest.clone(), d.size)), diff_id: Some(diff_id.to_owned()), media_type: Some(d.media_type.clone()) };
+    let mut attempt = 1;
+    loop {
+        let result = client
+            .blob(d)
+            .map_err(anyhow::Error::from)
+            .and_then(|body| store.layer_from(bar.wrap(body), UnpackMode::Layer, &expected));
+        match result {
+            Err(e) if attempt < ATTEMPTS && is_transient(&e) => {
+                bar.restart(&format!("{e:#}"));
+                std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether an error looks like the network's (worth another attempt)
+/// rather than the image's.
+fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(io.kind(), ConnectionReset | ConnectionAborted | TimedOut | UnexpectedEof | BrokenPipe);
+        }
+        matches!(cause.downcast_ref::<RegistryError>(), Some(RegistryError::Other(_)))
+    })
+}
+
+/// One repository of one registry.
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+    host: String,
+    repository: String,
+    secure: bool,
+    credentials: Option<(String, String)>,
+    authorization: Mutex<Option<String>>,
+}
+
+impl Client {
+    fn new(reference: &Reference, insecure: bool) -> Result<Client> {
+        let host = if reference.domain == super::reference::DEFAULT_DOMAIN {
+            "registry-1.docker.io".to_owned()
+        } else {
+            reference.domain.clone()
+        };
+        let secure = !(insecure || is_loopback(&host));
+        let scheme = if secure { "https" } else { "http" };
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(30))
+            .timeout_read(Duration::from_secs(60))
+            .user_agent(concat!("ctr/", env!("CARGO_PKG_VERSION")))
+            .redirects(5)
+            .build();
+        Ok(Client {
+            agent,
+            base: format!("{scheme}://{host}"),
+            host: host.clone(),
+            repository: reference.path.clone(),
+            secure,
+            credentials: docker_credentials(&reference.domain),
+            authorization: Mutex::new(None),
+        })
+    }
+
+    fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String)> {
+        let what = format!("{}/{}:{reference}", self.host, self.repository).replace(":sha256:", "@sha256:");
+        let response = self.get(&format!("/v2/{}/manifests/{reference}", self.repository), oci::MANIFEST_ACCEPT, &what)?;
+        let media_type = response.content_type().to_owned();
+        Ok((read_limited(response.into_reader(), oci::MAX_JSON_BYTES, "a manifest")?, media_type))
+    }
+
+    /// A config blob, checked against its descriptor.
+    fn small_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
+        if d.size > oci::MAX_JSON_BYTES {
+            bail!("the image config is {} bytes, over the {} MiB limit", d.size, oci::MAX_JSON_BYTES >> 20);
+        }
+        let body = self.blob(d)?;
+        let bytes = read_limited(body, d.size, "the image config")?;
+        if bytes.len() as u64 != d.size || digest::of_bytes(&bytes) != d.digest {
+            bail!("the image config does not match its digest {}: refusing it", d.digest);
+        }
+        Ok(bytes)
+    }
+
+    fn blob(&self, d: &Descriptor) -> Result<Box<dyn Read + Send + Sync>, RegistryError> {
+        let hex = d.hex().map_err(RegistryError::Other)?;
+        let what = format!("blob {}", short_id(hex));
+        let response = self.get(&format!("/v2/{}/blobs/sha256:{hex}", self.repository), "*/*", &what)?;
+        Ok(response.into_reader())
+    }
+
+    /// GET with the current authorization; on a 401, authenticate as the
+    /// challenge says and try once more.
+    fn get(&self, path: &str, accept: &str, what: &str) -> Result<ureq::Response, RegistryError> {
+        let url = format!("{}{path}", self.base);
+        let mut authenticated = false;
+        loop {
+            let mut request = self.agent.get(&url).set("Accept", accept);
+            if let Some(auth) = self.authorization.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                request = request.set("Authorization", &auth);
+            }
+            match request.call() {
+                Ok(response) => return Ok(response),
+                Err(ureq::Error::Status(401, response)) if !authenticated => {
+                    let challenge = response.header("www-authenticate").unwrap_or_default().to_owned();
+                    let auth = self.authenticate(&challenge).map_err(RegistryError::Other)?;
+                    *self.authorization.lock().unwrap_or_else(|e| e.into_inner()) = Some(auth);
+                    authenticated = true;
+                }
+                Err(ureq::Error::Status(404, _)) => return Err(RegistryError::NotFound { what: what.to_owned() }),
+                Err(ureq::Error::Status(status @ (401 | 403), _)) => {
+                    return Err(RegistryError::Denied { what: what.to_owned(), status })
+                }
+                Err(ureq::Error::Status(status, response)) => {
+                    let body = read_limited(response.into_reader(), 4096, "an error").unwrap_or_default();
+                    let body = String::from_utf8_lossy(&body).trim().chars().take(300).collect::<String>();
+                    return Err(RegistryError::Other(anyhow!("the registry {} answered {status} for {what}: {body}", self.host)));
+                }
+                Err(ureq::Error::Transport(t)) => {
+                    let hint = if self.secure && t.to_string().contains("InvalidContentType") {
+                        " (is it a plain-http registry? then use --insecure)"
+                    } else {
+                        ""
+                    };
+                    return Err(RegistryError::Other(anyhow!("cannot reach the registry at {}: {t}{hint}", self.base)));
+                }
+            }
+        }
+    }
+
+    /// The Authorization header value that answers `challenge`.
+    fn authenticate(&self, challenge: &str) -> Result<String> {
+        let (scheme, params) = parse_challenge(challenge)
+            .with_context(|| format!("the registry {} asked for authentication in a way ctr does not know: {challenge:?}", self.host))?;
+        let basic = || {
+            self.credentials.as_ref().map(|(user, password)| {
+                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+            })
+        };
+        if scheme.eq_ignore_ascii_case("basic") {
+            if !self.secure && !is_loopback(&self.host) {
+                bail!("the registry {} wants a password over plain http: refusing to send it", self.host);
+            }
+            return basic().with_context(|| format!("the registry {} needs a login: run `docker login {}`", self.host, self.host));
+        }
+        let realm = params.iter().find(|(k, _)| k == "realm").map(|(_, v)| v.clone()).context("a bearer challenge without a realm")?;
+        let realm_secure = realm.starts_with("https://");
+        if !realm_secure && !realm.starts_with("http://") {
+            bail!("the registry's token service {realm:?} is not an http(s) URL");
+        }
+        let mut request = self.agent.get(&realm);
+        for (k, v) in &params {
+            if k == "service" || k == "scope" {
+                request = request.query(k, v);
+            }
+        }
+        if !params.iter().any(|(k, _)| k == "scope") {
+            request = request.query("scope", &format!("repository:{}:pull", self.repository));
+        }
+        let realm_local = url_host(&realm).is_some_and(is_loopback);
+        if let Some(auth) = basic().filter(|_| realm_secure || realm_local) {
+            request = request.set("Authorization", &auth);
+        }
+        let response = request.call().map_err(|e| match e {
+            ureq::Error::Status(status, _) => anyhow!(
+                "the token service {realm} refused to give a token ({status}): check your credentials in ~/.docker/config.json"
+            ),
+            ureq::Error::Transport(t) => anyhow!("cannot reach the token service {realm}: {t}"),
+        })?;
+        let body = read_limited(response.into_reader(), MAX_TOKEN_BYTES, "a token")?;
+        let value: serde_json::Value = serde_json::from_slice(&body).context("the token service sent malformed JSON")?;
+        let token = value
+            .get("token")
+            .or_else(|| value.get("access_token"))
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+            .context("the token service sent no usable token")?;
+        Ok(format!("Bearer {token}"))
+    }
+}
+
+fn read_limited(reader: impl Read, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader.take(limit + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {what} from the registry"))?;
+    if bytes.len() as u64 > limit {
+        bail!("{what} from the registry is larger than {limit} bytes: refusing it");
+    }
+    Ok(bytes)
+}
+
+/// `Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"`.
+pub fn parse_challenge(header: &str) -> Option<(String, Vec<(String, String)>)> {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    if scheme.is_empty() {
+        return None;
+    }
+    let mut params = Vec::new();
+    let mut rest = rest.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let key = key.trim().to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next().map(|(_, c)| c)),
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            (value, &quoted[end?..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_owned(), &after[end..])
+        };
+        params.push((key, value));
+        rest = remaining.trim_start().trim_start_matches(',').trim_start();
+    }
+    Some((scheme.to_owned(), params))
+}
+
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Some(authority)
+}
+
+/// `localhost`, `127.x.x.x`, `::1`, with or without a port.
+fn is_loopback(host: &str) -> bool {
+    let name = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h)
+    };
+    name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `(user, password)` for `domain` from the Docker client's config, if any.
+fn docker_credentials(domain: &str) -> Option<(String, String)> {
+    let path = match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => PathBuf::from(dir).join("config.json"),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".docker/config.json"),
+    };
+    let text = std::fs::read(&path).ok()?;
+    credentials_from(&text, domain)
+}
+
+fn credentials_from(config: &[u8], domain: &str) -> Option<(String, String)> {
+    let value: serde_json::Value = serde_json::from_slice(config).ok()?;
+    let auths = value.get("auths")?.as_object()?;
+    let hub = domain == super::reference::DEFAULT_DOMAIN;
+    let key_matches = |key: &str| {
+        let host = key.split_once("://").map_or(key, |(_, rest)| rest);
+        let host = host.split('/').next().unwrap_or_default();
+        host == domain || (hub && matches!(host, "index.docker.io" | "registry-1.docker.io" | "docker.io"))
+    };
+    let entry = auths.iter().find(|(key, _)| key_matches(key))?.1;
+    if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim()).ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, password) = text.split_once(':')?;
+        return Some((user.to_owned(), password.to_owned()));
+    }
+    let user = entry.get("username")?.as_str()?;
+    let password = entry.get("password")?.as_str()?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_challenges() {
+        let (scheme, params) = parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#,
+        )
+        .unwrap();
+        assert_eq!(scheme, "Bearer");
+        assert_eq!(
+            params,
+            [
+                ("realm".into(), "https://auth.docker.io/token".into()),
+                ("service".into(), "registry.docker.io".into()),
+                ("scope".into(), "repository:library/alpine:pull".into())
+            ]
+        );
+        let (scheme, params) = parse_challenge(r#"Basic realm="x\"y", charset=UTF-8"#).unwrap();
+        assert_eq!(scheme, "Basic");
+        assert_eq!(params, [("realm".into(), "x\"y".into()), ("charset".into(), "UTF-8".into())]);
+        assert!(parse_challenge(r#"Bearer realm="unterminated"#).is_none());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for yes in ["localhost", "localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000"] {
+            assert!(is_loopback(yes), "{yes}");
+        }
+        for no in ["registry-1.docker.io", "10.0.0.1:5000", "localhost.evil.com", "[2001:db8::1]:5000"] {
+            assert!(!is_loopback(no), "{no}");
+        }
+        assert_eq!(url_host("https://user@auth.docker.io:443/token?x"), Some("auth.docker.io:443"));
+    }
+
+    #[test]
+    fn reads_docker_credentials() {
+        let auth = base64::engine::general_purpose::STANDARD.encode("me:s3cret");
+        let config = format!(r#"{{"auths": {{"https://index.docker.io/v1/": {{"auth": "{auth}"}}, "quay.io": {{"username": "u", "password": "p"}}}}}}"#);
+        assert_eq!(credentials_from(config.as_bytes(), "docker.io"), Some(("me".into(), "s3cret".into())));
+        assert_eq!(credentials_from(config.as_bytes(), "quay.io"), Some(("u".into(), "p".into())));
+        assert_eq!(credentials_from(config.as_bytes(), "ghcr.io"), None);
+        assert_eq!(credentials_from(b"not json", "docker.io"), None);
+    }
+
+    #[test]
+    fn network_errors_are_transient_and_image_errors_are_not() {
+        let reset = anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset)).context("reading");
+        assert!(is_transient(&reset));
+        assert!(!is_transient(&anyhow!("refusing \"../x\"")));
+        assert!(!is_transient(&anyhow::Error::from(RegistryError::NotFound { what: "x".into() })));
+    }
+}
