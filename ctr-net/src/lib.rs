@@ -1,6 +1,22 @@
-//! Container networking for ctr (issue 6, not built yet): address management
-//! for container subnets, bridge and veth setup over rtnetlink, and NAT and
-//! published-port rules. The setuid helper will call this crate after
-//! checking each request against its caller; nothing here is reachable from
-//! `ctr` today, where `--network none` (loopback only) and `--network host`
-//! are the modes on offer.
+//! Container networking for ctr (issue 6), the library half: the setuid
+//! helper calls it after checking each request against its caller.
+//!
+//! - [`names`]: validated interface, bridge and network names;
+//! - [`ipam`]: subnets, address leases and their locked, atomic store;
+//! - [`link`]: the bridge and veth pairs over rtnetlink;
+//! - [`firewall`]: masquerade, published ports and anti-spoofing in nftables;
+//! - [`bridge`]: the driver that composes them: validate, set up (rolling
+//!   back on failure), tear down (collecting every error).
+//!
+//! Everything acts on the calling thread's network namespace, except the
+//! container side of a veth, which is configured through the container's
+//! namespace fd. Nothing here needs an async runtime.
+
+pub mod bridge;
+pub mod firewall;
+pub mod ipam;
+pub mod link;
+pub mod names;
+mod netlink;
+
+pub use netlink::DriverError;

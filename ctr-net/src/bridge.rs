@@ -1,0 +1,240 @@
+//! The bridge network driver: composes [`ipam`](crate::ipam),
+//! [`link`](crate::link) and [`firewall`](crate::firewall) into the three
+//! operations the helper needs, in netavark's shape: validate, set up
+//! (undoing every step already taken if a later one fails), tear down
+//! (attempting every step and reporting every error).
+//!
+//! All work for one network happens under its lease lock, so concurrent
+//! helper runs for one network are serialised, and an address is recorded
+//! only once its container's veth and rules are in place: the lease store
+//! writes nothing when setup fails.
+
+use crate::firewall::{ContainerRules, Firewall, FirewallError, NetworkRules, PortMapping};
+use crate::ipam::{IpamError, Lease, LeaseStore, Leases, MacAddr, Subnet};
+use crate::link::{self, LinkError, VethConfig};
+use crate::names::{host_veth_name, BridgeName, InterfaceName, NetworkName};
+use ctr_core::ids::ContainerId;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error(transparent)]
+    Ipam(#[from] IpamError),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error(transparent)]
+    Firewall(#[from] FirewallError),
+    #[error("user {uid} already has {limit} containers on this network, the most allowed")]
+    UidLimit { uid: u32, limit: usize },
+}
+
+/// Every error a teardown met; the steps that succeeded stay done.
+#[derive(Debug)]
+pub struct TeardownError(pub Vec<NetError>);
+
+impl fmt::Display for TeardownError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "teardown failed with {} error(s)", self.0.len())?;
+        for e in &self.0 {
+            write!(f, "; {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for TeardownError {}
+
+/// A bridge network's configuration, as the helper's config defines it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConfig {
+    pub name: NetworkName,
+    pub bridge: BridgeName,
+    pub subnet: Subnet,
+    /// Most addresses one user may hold on this network (None: no limit).
+    pub max_leases_per_uid: Option<usize>,
+}
+
+/// What to attach: a container's network namespace, by fd.
+#[derive(Debug, Clone, Copy)]
+pub struct AttachRequest<'a> {
+    pub id: &'a ContainerId,
+    pub owner_uid: u32,
+    /// An nsfs fd (`/proc/PID/ns/net`, or [`link::netns_of_pidfd`]).
+    pub netns: BorrowedFd<'a>,
+    /// A specific address, or None for the next free one.
+    pub address: Option<Ipv4Addr>,
+    pub ports: &'a [PortMapping],
+}
+
+/// What the container got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub address: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    pub mac: MacAddr,
+    pub host_veth: InterfaceName,
+    pub container_interface: InterfaceName,
+}
+
+/// One bridge network on this host (in the calling thread's namespace).
+#[derive(Debug)]
+pub struct BridgeNetwork {
+    config: NetworkConfig,
+    store: LeaseStore,
+    firewall: Firewall,
+}
+
+impl BridgeNetwork {
+    /// `lease_dir` is a root-owned directory for lease files (e.g.
+    /// `/run/ctr-helper/net`). Fails if nftables is not installed.
+    pub fn new(config: NetworkConfig, lease_dir: &Path) -> Result<Self, NetError> {
+        let store = LeaseStore::new(lease_dir, &config.name, config.subnet);
+        Ok(Self { config, store, firewall: Firewall::new()? })
+    }
+
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    /// A snapshot of the network's leases.
+    pub fn leases(&self) -> Result<Leases, NetError> {
+        Ok(self.store.read()?)
+    }
+
+    fn network_rules(&self) -> NetworkRules {
+        NetworkRules { bridge: self.config.bridge.clone(), subnet: self.config.subnet }
+    }
+
+    /// Creates the bridge (or checks the existing one) and installs the
+    /// network's NAT rules and sysctls. Idempotent.
+    pub fn setup(&self) -> Result<(), NetError> {
+        self.store.with_leases(|_| {
+            link::ensure_bridge(&self.config.bridge, &self.config.subnet)?;
+            self.firewall.add_network(&self.network_rules())?;
+            Ok(())
+        })
+    }
+
+    /// Gives a container an address, a veth pair and its rules. On failure
+    /// nothing is left behind: no lease, no veth, no rules.
+    pub fn attach(&self, req: &AttachRequest<'_>) -> Result<Attachment, NetError> {
+        self.store.with_leases(|leases| {
+            self.check_uid_limit(leases, req.owner_uid)?;
+            let address = leases.allocate(req.id, req.owner_uid, req.address)?;
+            let veth = VethConfig::for_container(req.id, &self.config.bridge, self.config.subnet, address);
+            link::create_veth(&veth, req.netns)?;
+            let rules = ContainerRules {
+                id: req.id.clone(),
+                host_veth: veth.host.clone(),
+                address,
+                mac: veth.mac,
+                ports: req.ports.to_vec(),
+            };
+            if let Err(e) = self.firewall.add_container(&rules) {
+                let _ = link::delete_veth(&veth.host);
+                return Err(e.into());
+            }
+            Ok(Attachment {
+                address,
+                prefix: self.config.subnet.prefix(),
+                gateway: self.config.subnet.gateway(),
+                mac: veth.mac,
+                host_veth: veth.host,
+                container_interface: veth.container,
+            })
+        })
+    }
+
+    fn check_uid_limit(&self, leases: &Leases, uid: u32) -> Result<(), NetError> {
+        match self.config.max_leases_per_uid {
+            Some(limit) if leases.count_for_uid(uid) >= limit => Err(NetError::UidLimit { uid, limit }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes a container's rules and veth, then frees its address. Every
+    /// step is attempted; the address is freed only if the others succeeded,
+    /// so it cannot be handed to a new container while a stale rule still
+    /// points at it. Detaching a container that is not attached is success.
+    pub fn detach(&self, id: &ContainerId) -> Result<(), TeardownError> {
+        let errors = self.store.with_leases(|leases| {
+            let interface = leases.lease_of(id).map_or_else(|| host_veth_name(id), |(_, l)| l.interface.clone());
+            let errors = self.clean_container(id, &interface);
+            if errors.is_empty() {
+                leases.release(id);
+            }
+            Ok::<_, NetError>(errors)
+        });
+        into_teardown(errors)
+    }
+
+    /// Detaches every container for which `is_alive` says no (e.g. its
+    /// cgroup or state is gone), returning the leases that were freed.
+    pub fn reclaim(&self, is_alive: impl Fn(&Lease) -> bool) -> Result<Vec<(Ipv4Addr, Lease)>, TeardownError> {
+        let mut freed = Vec::new();
+        let errors = self.store.with_leases(|leases| {
+            let mut errors = Vec::new();
+            let dead: Vec<(Ipv4Addr, Lease)> =
+                leases.iter().filter(|(_, l)| !is_alive(l)).map(|(a, l)| (a, l.clone())).collect();
+            for (addr, lease) in dead {
+                let failed = self.clean_container(&lease.container_id, &lease.interface);
+                if failed.is_empty() {
+                    // Only now: a lease whose cleanup failed stays for a later attempt.
+                    leases.release(&lease.container_id);
+                    freed.push((addr, lease));
+                }
+                errors.extend(failed);
+            }
+            Ok::<_, NetError>(errors)
+        });
+        into_teardown(errors).map(|()| freed)
+    }
+
+    /// Detaches every container still attached, removes the network's rules
+    /// and deletes its bridge, attempting every step.
+    pub fn teardown(&self) -> Result<(), TeardownError> {
+        let errors = self.store.with_leases(|leases| {
+            let mut errors = Vec::new();
+            let attached: Vec<(ContainerId, InterfaceName)> =
+                leases.iter().map(|(_, l)| (l.container_id.clone(), l.interface.clone())).collect();
+            for (id, interface) in attached {
+                let failed = self.clean_container(&id, &interface);
+                if failed.is_empty() {
+                    leases.release(&id);
+                }
+                errors.extend(failed);
+            }
+            if let Err(e) = self.firewall.remove_network(&self.config.bridge) {
+                errors.push(e.into());
+            }
+            if let Err(e) = link::delete_bridge(&self.config.bridge) {
+                errors.push(e.into());
+            }
+            Ok::<_, NetError>(errors)
+        });
+        into_teardown(errors)
+    }
+
+    fn clean_container(&self, id: &ContainerId, interface: &InterfaceName) -> Vec<NetError> {
+        let mut errors = Vec::new();
+        if let Err(e) = self.firewall.remove_container(id) {
+            errors.push(e.into());
+        }
+        if let Err(e) = link::delete_veth(interface) {
+            errors.push(e.into());
+        }
+        errors
+    }
+}
+
+fn into_teardown(result: Result<Vec<NetError>, NetError>) -> Result<(), TeardownError> {
+    match result {
+        Ok(errors) if errors.is_empty() => Ok(()),
+        Ok(errors) => Err(TeardownError(errors)),
+        Err(e) => Err(TeardownError(vec![e])),
+    }
+}

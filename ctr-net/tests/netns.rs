@@ -1,0 +1,316 @@
+//! Tests that need root and nftables: links, rules and a whole network, each
+//! inside throwaway network namespaces (see `common`). They are ignored
+//! unless `CTR_NET_ROOT_TESTS=1` was set when the tests were built and run.
+
+mod common;
+
+use common::{fetch, fetch_eventually, NetNs, Server};
+use ctr_core::ids::ContainerId;
+use ctr_net::bridge::{AttachRequest, BridgeNetwork, NetworkConfig};
+use ctr_net::firewall::{ContainerRules, Firewall, NetworkRules, PortMapping, Protocol};
+use ctr_net::ipam::{MacAddr, Subnet};
+use ctr_net::link::{self, LinkError, VethConfig};
+use ctr_net::names::{BridgeName, InterfaceName, NetworkName};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+fn id(c: char) -> ContainerId {
+    ContainerId::parse(&c.to_string().repeat(64)).unwrap()
+}
+
+fn bridge(name: &str) -> BridgeName {
+    BridgeName::parse(name).unwrap()
+}
+
+fn subnet(s: &str) -> Subnet {
+    Subnet::parse(s).unwrap()
+}
+
+fn sorted_links(ns: &NetNs) -> Vec<String> {
+    let mut names = ns.run(link::link_names).unwrap();
+    names.sort();
+    names
+}
+
+#[test]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
+fn bridge_setup_is_idempotent_and_checks_kind_and_address() {
+    assert!(common::enabled());
+    let host = NetNs::new();
+    let br = bridge("ctrt0");
+    host.run(|| {
+        link::ensure_bridge(&br, &subnet("10.90.0.0/24")).unwrap();
+        link::ensure_bridge(&br, &subnet("10.90.0.0/24")).unwrap();
+        let err = link::ensure_bridge(&br, &subnet("10.91.0.0/24")).unwrap_err();
+        assert!(matches!(err, LinkError::BridgeAddress { .. }), "{err}");
+        assert!(err.to_string().contains("10.90.0.1/24"), "{err}");
+    });
+    host.ip(&["link", "add", "notabr", "type", "veth", "peer", "name", "notabr-p"]);
+    host.run(|| {
+        let err = link::ensure_bridge(&bridge("notabr"), &subnet("10.92.0.0/24")).unwrap_err();
+        assert_eq!(err.to_string(), "notabr exists but is a veth device, not a bridge: remove it or choose another name");
+        assert!(link::delete_bridge(&bridge("notabr")).is_err(), "deleted a veth as a bridge");
+        link::delete_bridge(&br).unwrap();
+        link::delete_bridge(&br).unwrap();
+    });
+    assert_eq!(sorted_links(&host), ["lo", "notabr", "notabr-p"]);
+}
+
+#[test]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
+fn veth_is_created_into_the_namespace_and_deleted() {
+    let (host, container) = (NetNs::new(), NetNs::new());
+    let (br, net) = (bridge("ctrt1"), subnet("10.93.0.0/24"));
+    let addr = Ipv4Addr::new(10, 93, 0, 2);
+    let veth = VethConfig::for_container(&id('a'), &br, net, addr);
+    host.run(|| {
+        let err = link::create_veth(&veth, container.fd()).unwrap_err();
+        assert!(matches!(err, LinkError::NoBridge(_)), "{err}");
+        link::ensure_bridge(&br, &net).unwrap();
+        link::create_veth(&veth, container.fd()).unwrap();
+    });
+    assert_eq!(sorted_links(&host), ["ctrt1", "lo", "vethaaaaaaaaaaa"]);
+    assert_eq!(sorted_links(&container), ["eth0", "lo"]);
+    // (Not /sys/class/net: sysfs shows the namespace it was mounted in.)
+    let eth0 = container.ip_output(&["-o", "link", "show", "eth0"]);
+    assert!(eth0.contains(&format!("link/ether {}", MacAddr::for_container(addr))), "{eth0}");
+    assert!(eth0.contains(",UP,"), "{eth0}");
+    let host_end = host.ip_output(&["-o", "link", "show", "vethaaaaaaaaaaa"]);
+    assert!(host_end.contains("master ctrt1") && host_end.contains(",UP,"), "{host_end}");
+    let routes = container.ip_output(&["-4", "route"]);
+    assert!(routes.contains("default via 10.93.0.1 dev eth0"), "{routes}");
+    let _server = Server::start(&container, SocketAddrV4::new(addr, 80), "c");
+    assert!(fetch_eventually(&host, SocketAddrV4::new(addr, 80)).starts_with("c 10.93.0.1"));
+
+    host.run(|| {
+        assert!(link::delete_veth(&InterfaceName::parse("ctrt1").unwrap()).is_err(), "deleted a bridge as a veth");
+        link::delete_veth(&veth.host).unwrap();
+        link::delete_veth(&veth.host).unwrap();
+    });
+    assert_eq!(sorted_links(&host), ["ctrt1", "lo"]);
+    assert_eq!(sorted_links(&container), ["lo"]);
+}
+
+#[test]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
+fn failed_veth_setup_is_rolled_back() {
+    let (host, container) = (NetNs::new(), NetNs::new());
+    let (br, net) = (bridge("ctrt2"), subnet("10.94.0.0/24"));
+    // The container already has an eth0, so the peer cannot be created there.
+    container.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-p"]);
+    let veth = VethConfig::for_container(&id('b'), &br, net, Ipv4Addr::new(10, 94, 0, 2));
+    host.run(|| {
+        link::ensure_bridge(&br, &net).unwrap();
+        let err = link::create_veth(&veth, container.fd()).unwrap_err();
+        assert!(err.to_string().contains("File exists"), "{err}");
+    });
+    assert_eq!(sorted_links(&host), ["ctrt2", "lo"]);
+
+    // A failure inside the container, after the pair exists (a default
+    // route is already there), removes the pair again.
+    container.ip(&["link", "del", "eth0"]);
+    container.ip(&["link", "add", "x0", "type", "veth", "peer", "name", "x1"]);
+    container.ip(&["link", "set", "x0", "up"]);
+    container.ip(&["route", "add", "default", "dev", "x0"]);
+    host.run(|| {
+        let err = link::create_veth(&veth, container.fd()).unwrap_err();
+        assert!(err.to_string().starts_with("adding the default route via 10.94.0.1: File exists"), "{err}");
+    });
+    assert_eq!(sorted_links(&host), ["ctrt2", "lo"]);
+    assert_eq!(sorted_links(&container), ["lo", "x0", "x1"]);
+}
+
+#[test]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
+fn netns_of_pidfd_names_the_process_namespace() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::fs::MetadataExt;
+    let container = NetNs::new();
+    let mut child = container.run(|| std::process::Command::new("/bin/sleep").arg("30").spawn()).unwrap();
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let raw = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, child.id(), 0) };
+    assert!(raw >= 0, "pidfd_open failed");
+    // SAFETY: `raw` is a fresh fd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    let netns = link::netns_of_pidfd(pidfd.as_fd());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let ino = |fd: &OwnedFd| std::fs::File::from(fd.try_clone().unwrap()).metadata().unwrap().ino();
+    let expected = std::fs::File::from(container.fd().try_clone_to_owned().unwrap()).metadata().unwrap().ino();
+    assert_eq!(ino(&netns.unwrap()), expected);
+}
+
+#[test]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
+fn firewall_rules_are_idempotent_and_removed_by_tag() {
+    let host = NetNs::new();
+    let br = bridge("ctrt3");
+    let net = NetworkRules { bridge: br.clone(), subnet: subnet("10.95.0.0/24") };
+    let addr = Ipv4Addr::new(10, 95, 0, 2);
+    let container = ContainerRules {
+        id: id('c'),
+        host_veth: InterfaceName::parse("vethccccccccccc").unwrap(),
+        address: addr,
+        mac: MacAddr::for_container(addr),
+        ports: vec![PortMapping { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp }],
+    };
+    host.run(|| link::ensure_bridge(&br, &net.subnet)).unwrap();
+    assert_eq!(host.read("/proc/sys/net/ipv4/ip_forward"), "0");
+    host.run(|| {
+        let fw = Firewall::new().unwrap();
+        fw.add_network(&net).unwrap();
+        fw.add_network(&net).unwrap();
+        assert_eq!(fw.rule_count().unwrap(), 4);
+        fw.add_container(&container).unwrap();
+        fw.add_container(&container).unwrap();
+        assert_eq!(fw.container_rule_count(&container.id).unwrap(), 7);
+        assert_eq!(fw.rule_count().unwrap(), 11);
+        fw.remove_container(&container.id).unwrap();
+        fw.remove_container(&container.id).unwrap();
+        assert_eq!(fw.rule_count().unwrap(), 4);
+        fw.remove_network(&br).unwrap();
+        assert_eq!(fw.rule_count().unwrap(), 0);
+        fw.remove_tables().unwrap();
+        fw.remove_tables().unwrap();
+        fw.remove_container(&container.id).unwrap();
+    });
+    // The sysctls were set in the test namespace, not the host's.
+    assert_eq!(host.read("/proc/sys/net/ipv4/ip_forward"), "1");
+    assert_eq!(host.read("/proc/sys/net/ipv4/conf/ctrt3/route_localnet"), "1");
+}
+
+/// Makes `ns` send traffic for 127.0.0.1 to its gateway, as a hostile
+/// container could, or undoes that.
+fn route_loopback_via_gateway(ns: &NetNs, on: bool) {
+    if on {
+        ns.ip(&["route", "add", "127.0.0.1/32", "via", "10.89.0.1", "dev", "eth0", "table", "100"]);
+        ns.ip(&["rule", "add", "pref", "10", "to", "127.0.0.1", "lookup", "100"]);
+        // The local table must come after rule 10 for 127.0.0.1 to leave.
+        ns.ip(&["rule", "add", "pref", "100", "lookup", "local"]);
+        ns.ip(&["rule", "del", "pref", "0", "lookup", "local"]);
+        ns.run(|| std::fs::write("/proc/sys/net/ipv4/conf/eth0/route_localnet", "1")).unwrap();
+    } else {
+        ns.ip(&["rule", "add", "pref", "0", "lookup", "local"]);
+        ns.ip(&["rule", "del", "pref", "100", "lookup", "local"]);
+        ns.ip(&["rule", "del", "pref", "10"]);
+    }
+}
+
+/// The whole story: a "host" namespace with a bridge network, two
+/// "containers", an "outside" host reached through a second network, a
+/// published port, anti-spoofing, and a teardown that leaves nothing behind.
+#[test]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
+fn end_to_end() {
+    let (host, a, b, outside) = (NetNs::new(), NetNs::new(), NetNs::new(), NetNs::new());
+    let leases = tempfile::tempdir().unwrap();
+    let config = NetworkConfig {
+        name: NetworkName::parse("e2e").unwrap(),
+        bridge: bridge("ctre2e0"),
+        subnet: subnet("10.89.0.0/24"),
+        max_leases_per_uid: Some(2),
+    };
+    let net = BridgeNetwork::new(config, leases.path()).unwrap();
+    // An "uplink" network whose only member plays a host on the internet.
+    let uplink_config = NetworkConfig {
+        name: NetworkName::parse("uplink").unwrap(),
+        bridge: bridge("ctrup0"),
+        subnet: subnet("10.99.0.0/24"),
+        max_leases_per_uid: None,
+    };
+    let uplink = BridgeNetwork::new(uplink_config, leases.path()).unwrap();
+    let (id_a, id_b, id_d, id_out) = (id('a'), id('b'), id('d'), id('f'));
+    let ports = [PortMapping { host_ip: None, host_port: 18080, container_port: 80, protocol: Protocol::Tcp }];
+
+    let (att_a, att_b) = host.run(|| {
+        net.setup().unwrap();
+        net.setup().unwrap();
+        uplink.setup().unwrap();
+        let request = |id, netns, ports| AttachRequest { id, owner_uid: 1000, netns, address: None, ports };
+        let att_a = net.attach(&request(&id_a, a.fd(), &ports)).unwrap();
+        let att_b = net.attach(&request(&id_b, b.fd(), &[])).unwrap();
+        // The per-user limit (2) is enforced, and the refusal leaves nothing.
+        let err = net.attach(&request(&id_d, outside.fd(), &[])).unwrap_err();
+        assert!(err.to_string().contains("already has 2 containers"), "{err}");
+        uplink.attach(&request(&id_out, outside.fd(), &[])).unwrap();
+        (att_a, att_b)
+    });
+    assert_eq!(att_a.address, Ipv4Addr::new(10, 89, 0, 2));
+    assert_eq!(att_b.address, Ipv4Addr::new(10, 89, 0, 3));
+    assert_eq!(att_a.gateway, Ipv4Addr::new(10, 89, 0, 1));
+    let gateway = att_a.gateway;
+    let at = |ip, port| SocketAddrV4::new(ip, port);
+
+    let _server_a = Server::start(&a, at(Ipv4Addr::UNSPECIFIED, 80), "A");
+    let _server_b = Server::start(&b, at(Ipv4Addr::UNSPECIFIED, 80), "B");
+    let _server_out = Server::start(&outside, at(Ipv4Addr::UNSPECIFIED, 80), "OUT");
+
+    // Containers reach each other directly over the bridge.
+    assert_eq!(fetch_eventually(&b, at(att_a.address, 80)), "A 10.89.0.3");
+    assert_eq!(fetch_eventually(&a, at(att_b.address, 80)), "B 10.89.0.2");
+    // The host reaches each container from its bridge address.
+    assert_eq!(fetch_eventually(&host, at(att_a.address, 80)), "A 10.89.0.1");
+    assert_eq!(fetch_eventually(&host, at(att_b.address, 80)), "B 10.89.0.1");
+    // Egress: default route, forwarding and masquerade; the outside host
+    // sees the host's uplink address, not the container's.
+    assert_eq!(fetch_eventually(&a, at(Ipv4Addr::new(10, 99, 0, 2), 80)), "OUT 10.99.0.1");
+
+    // The published port, from the host itself: via 127.0.0.1 (DNAT in
+    // output, route_localnet, masquerade: A sees the gateway) and via the
+    // gateway address.
+    assert_eq!(fetch_eventually(&host, at(Ipv4Addr::LOCALHOST, 18080)), "A 10.89.0.1");
+    assert_eq!(fetch_eventually(&host, at(gateway, 18080)), "A 10.89.0.1");
+    // From the outside host, to the host's uplink address (DNAT in
+    // prerouting). "outside" is itself on a ctr network, whose egress rule
+    // masquerades it as it leaves for the other bridge.
+    assert_eq!(fetch_eventually(&outside, at(Ipv4Addr::new(10, 99, 0, 1), 18080)), "A 10.89.0.1");
+    // Hairpin: container B through the published port on the gateway.
+    assert_eq!(fetch_eventually(&b, at(gateway, 18080)), "A 10.89.0.1");
+    // The route_localnet guard (CVE-2020-8558): B routes 127.0.0.1 to the
+    // host, which must not deliver it to its loopback services.
+    let _host_lo = Server::start(&host, at(Ipv4Addr::LOCALHOST, 9999), "LO");
+    route_loopback_via_gateway(&b, true);
+    let blocked = fetch(&b, at(Ipv4Addr::LOCALHOST, 9999), Duration::from_millis(700));
+    assert!(blocked.is_err(), "a container reached the host's 127.0.0.1: {blocked:?}");
+    // Control: without the guard the same packets get through.
+    host.run(|| std::process::Command::new("/usr/sbin/nft").args(["flush", "chain", "ip", "ctr", "guard"]).status())
+        .unwrap();
+    assert_eq!(fetch_eventually(&b, at(Ipv4Addr::LOCALHOST, 9999)), "LO 10.89.0.3");
+    host.run(|| net.setup()).unwrap();
+    assert!(fetch(&b, at(Ipv4Addr::LOCALHOST, 9999), Duration::from_millis(700)).is_err());
+    route_loopback_via_gateway(&b, false);
+
+    // Anti-spoofing: B takes another address and can no longer reach A.
+    b.ip(&["addr", "del", "10.89.0.3/24", "dev", "eth0"]);
+    b.ip(&["addr", "add", "10.89.0.200/24", "dev", "eth0"]);
+    let spoofed = fetch(&b, at(att_a.address, 80), Duration::from_secs(1));
+    assert!(spoofed.is_err(), "spoofed source reached A: {spoofed:?}");
+    // Control: without B's rules the same spoofed traffic gets through, so
+    // it was the anti-spoofing rules that stopped it.
+    host.run(|| Firewall::new().unwrap().remove_container(&id_b)).unwrap();
+    assert_eq!(fetch_eventually(&b, at(att_a.address, 80)), "A 10.89.0.200");
+    // And a spoofed MAC is dropped too: A's rules are still in place, so A
+    // taking B's MAC cuts it off.
+    a.ip(&["link", "set", "eth0", "address", &att_b.mac.to_string()]);
+    assert!(fetch(&a, at(gateway, 18080), Duration::from_secs(1)).is_err());
+
+    // Teardown: everything goes, nothing remains.
+    host.run(|| {
+        net.detach(&id_a).unwrap();
+        net.detach(&id_a).unwrap();
+        net.teardown().unwrap();
+        uplink.teardown().unwrap();
+        let fw = Firewall::new().unwrap();
+        assert_eq!(fw.rule_count().unwrap(), 0);
+        fw.remove_tables().unwrap();
+    });
+    assert_eq!(sorted_links(&host), ["lo"]);
+    for ns in [&a, &b, &outside] {
+        assert_eq!(sorted_links(ns), ["lo"]);
+    }
+    assert!(net.leases().unwrap().is_empty());
+    assert!(uplink.leases().unwrap().is_empty());
+    let tables = host.run(|| std::process::Command::new("/usr/sbin/nft").args(["list", "ruleset"]).output()).unwrap();
+    assert!(tables.stdout.is_empty(), "{}", String::from_utf8_lossy(&tables.stdout));
+}
