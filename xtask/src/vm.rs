@@ -38,9 +38,11 @@ pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
     if !script.exists() {
         bail!("{} is missing: the shared/ directory must sit beside the repository", script.display());
     }
-    let unit = build_test_binaries(&["--workspace", "--exclude", "ctr-tests"])?;
-    let integration = build_test_binaries(&["-p", "ctr-tests"])?;
-    interrupt::check()?;
+    let unit = build_test_binaries(tally, "unit tests", &["--workspace", "--exclude", "ctr-tests"])?;
+    let integration = build_test_binaries(tally, "integration tests", &["-p", "ctr-tests"])?;
+    if unit.is_empty() && integration.is_empty() {
+        return Ok(());
+    }
 
     let run = TestRun::setup()?;
     let guest_script = run.root.join("vm-tests.sh");
@@ -63,12 +65,22 @@ pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Builds the test binaries `cargo test <selection>` would run and lists them.
-fn build_test_binaries(selection: &[&str]) -> Result<Vec<TestBinary>> {
+/// Builds the test binaries `cargo test <selection>` would run and lists
+/// them. A build failure is recorded as a failed step (the other selection
+/// may still build and run), not returned.
+fn build_test_binaries(tally: &Tally, name: &str, selection: &[&str]) -> Result<Vec<TestBinary>> {
     let mut cmd = host::cargo();
     cmd.args(["test", "--no-run", "--message-format=json-render-diagnostics"]).args(selection);
-    let messages = host::stdout_streaming_stderr(&mut cmd)?;
-    Ok(test_binaries_from_messages(&messages))
+    let built = host::stdout_streaming_stderr(&mut cmd);
+    interrupt::check()?;
+    match built {
+        Ok(messages) => Ok(test_binaries_from_messages(&messages)),
+        Err(e) => {
+            eprintln!("xtask test: {e:#}");
+            tally.fail(&format!("building {name}"));
+            Ok(Vec::new())
+        }
+    }
 }
 
 fn test_binaries_from_messages(messages: &str) -> Vec<TestBinary> {
