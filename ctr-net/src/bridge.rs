@@ -1,5 +1,5 @@
 //! The bridge network driver: composes [`ipam`](crate::ipam),
-//! [`link`](crate::link) and [`firewall`](crate::firewall) into the three
+//! [`link`] and [`firewall`](crate::firewall) into the three
 //! operations the helper needs, in netavark's shape: validate, set up
 //! (undoing every step already taken if a later one fails), tear down
 //! (attempting every step and reporting every error).
@@ -11,7 +11,7 @@
 
 use crate::firewall::{ContainerRules, Firewall, FirewallError, NetworkRules, PortMapping};
 use crate::ipam::{IpamError, Lease, LeaseStore, Leases, MacAddr, Subnet};
-use crate::link::{self, LinkError, VethConfig};
+use crate::link::{self, BridgeState, LinkError, VethConfig};
 use crate::names::{host_veth_name, BridgeName, InterfaceName, NetworkName};
 use ctr_core::ids::ContainerId;
 use std::fmt;
@@ -110,11 +110,17 @@ impl BridgeNetwork {
     }
 
     /// Creates the bridge (or checks the existing one) and installs the
-    /// network's NAT rules and sysctls. Idempotent.
+    /// network's NAT rules and sysctls. Idempotent; a bridge it created is
+    /// deleted again if the rules cannot be installed.
     pub fn setup(&self) -> Result<(), NetError> {
         self.store.with_leases(|_| {
-            link::ensure_bridge(&self.config.bridge, &self.config.subnet)?;
-            self.firewall.add_network(&self.network_rules())?;
+            let state = link::ensure_bridge(&self.config.bridge, &self.config.subnet)?;
+            if let Err(e) = self.firewall.add_network(&self.network_rules()) {
+                if state == BridgeState::Created {
+                    let _ = link::delete_bridge(&self.config.bridge);
+                }
+                return Err(e.into());
+            }
             Ok(())
         })
     }

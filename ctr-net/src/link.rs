@@ -153,11 +153,19 @@ fn add_address(nl: &mut Netlink, link: &Link, name: &str, addr: Ipv4Addr, prefix
     nl.run(request).op(|| format!("adding {addr}/{prefix} to {name}"))
 }
 
+/// Whether [`ensure_bridge`] made the bridge, so a caller whose later step
+/// fails knows whether to delete it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeState {
+    Created,
+    Existing,
+}
+
 /// Makes sure the network's bridge exists, carries the subnet's gateway
 /// address and is up. An existing bridge with that address is left as it
 /// is; a device of that name that is not a bridge, or a bridge with another
 /// IPv4 address, is an error.
-pub fn ensure_bridge(name: &BridgeName, subnet: &Subnet) -> Result<(), LinkError> {
+pub fn ensure_bridge(name: &BridgeName, subnet: &Subnet) -> Result<BridgeState, LinkError> {
     let mut nl = open("setting up the bridge")?;
     let (link, created) = find_or_create_bridge(&mut nl, name)?;
     let mut added_address = false;
@@ -170,7 +178,7 @@ pub fn ensure_bridge(name: &BridgeName, subnet: &Subnet) -> Result<(), LinkError
             let _ = delete_address(&mut nl, &link, subnet.gateway(), subnet.prefix());
         }
     }
-    result
+    result.map(|()| if created { BridgeState::Created } else { BridgeState::Existing })
 }
 
 fn find_or_create_bridge(nl: &mut Netlink, name: &BridgeName) -> Result<(Link, bool), LinkError> {

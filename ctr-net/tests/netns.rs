@@ -9,7 +9,7 @@ use ctr_core::ids::ContainerId;
 use ctr_net::bridge::{AttachRequest, BridgeNetwork, NetworkConfig};
 use ctr_net::firewall::{ContainerRules, Firewall, NetworkRules, PortMapping, Protocol};
 use ctr_net::ipam::{MacAddr, Subnet};
-use ctr_net::link::{self, LinkError, VethConfig};
+use ctr_net::link::{self, BridgeState, LinkError, VethConfig};
 use ctr_net::names::{BridgeName, InterfaceName, NetworkName};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsFd;
@@ -40,8 +40,8 @@ fn bridge_setup_is_idempotent_and_checks_kind_and_address() {
     let host = NetNs::new();
     let br = bridge("ctrt0");
     host.run(|| {
-        link::ensure_bridge(&br, &subnet("10.90.0.0/24")).unwrap();
-        link::ensure_bridge(&br, &subnet("10.90.0.0/24")).unwrap();
+        assert_eq!(link::ensure_bridge(&br, &subnet("10.90.0.0/24")).unwrap(), BridgeState::Created);
+        assert_eq!(link::ensure_bridge(&br, &subnet("10.90.0.0/24")).unwrap(), BridgeState::Existing);
         let err = link::ensure_bridge(&br, &subnet("10.91.0.0/24")).unwrap_err();
         assert!(matches!(err, LinkError::BridgeAddress { .. }), "{err}");
         assert!(err.to_string().contains("10.90.0.1/24"), "{err}");
@@ -178,6 +178,45 @@ fn firewall_rules_are_idempotent_and_removed_by_tag() {
     // The sysctls were set in the test namespace, not the host's.
     assert_eq!(host.read("/proc/sys/net/ipv4/ip_forward"), "1");
     assert_eq!(host.read("/proc/sys/net/ipv4/conf/ctrt3/route_localnet"), "1");
+}
+
+#[test]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
+fn failed_attach_leaves_nothing_and_reclaim_cleans_up() {
+    let (host, a, b) = (NetNs::new(), NetNs::new(), NetNs::new());
+    let leases = tempfile::tempdir().unwrap();
+    let config = NetworkConfig {
+        name: NetworkName::parse("rb").unwrap(),
+        bridge: bridge("ctrt4"),
+        subnet: subnet("10.96.0.0/24"),
+        max_leases_per_uid: None,
+    };
+    let net = BridgeNetwork::new(config, leases.path()).unwrap();
+    b.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-p"]);
+    let ports = [PortMapping { host_ip: None, host_port: 18081, container_port: 80, protocol: Protocol::Tcp }];
+    let (id_a, id_b) = (id('a'), id('b'));
+    host.run(|| {
+        net.setup().unwrap();
+        let request = |id, netns| AttachRequest { id, owner_uid: 1000, netns, address: None, ports: &ports };
+        let err = net.attach(&request(&id_b, b.fd())).unwrap_err();
+        assert!(err.to_string().contains("File exists"), "{err}");
+        assert!(net.leases().unwrap().is_empty(), "a failed attach saved its lease");
+        net.attach(&request(&id_a, a.fd())).unwrap();
+        let fw = Firewall::new().unwrap();
+        assert_eq!(fw.container_rule_count(&id_a).unwrap(), 7);
+        assert_eq!(fw.container_rule_count(&id_b).unwrap(), 0);
+
+        // The container is gone: reclaim removes its veth, rules and lease.
+        let freed = net.reclaim(|lease| lease.container_id != id_a).unwrap();
+        assert_eq!(freed.len(), 1);
+        assert_eq!(freed[0].1.container_id, id_a);
+        assert!(net.leases().unwrap().is_empty());
+        assert_eq!(fw.container_rule_count(&id_a).unwrap(), 0);
+    });
+    assert_eq!(sorted_links(&host), ["ctrt4", "lo"]);
+    assert_eq!(sorted_links(&a), ["lo"]);
+    host.run(|| net.teardown()).unwrap();
+    assert_eq!(sorted_links(&host), ["lo"]);
 }
 
 /// Makes `ns` send traffic for 127.0.0.1 to its gateway, as a hostile
