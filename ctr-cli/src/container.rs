@@ -23,7 +23,7 @@ pub struct State {
     pub status: Status,
     pub pid: Option<i32>,
     pub exit_code: Option<i32>,
-    pub cgroups: Vec<String>,
+    pub cgroups: Vec<ctr_core::protocol::CgroupDir>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

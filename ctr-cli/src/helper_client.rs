@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use ctr_core::frame::{self, FrameError};
 use ctr_core::ids::ContainerId;
 use ctr_core::protocol::{
-    Request, Response, SpawnRequest, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER, PROTOCOL_VERSION,
+    CgroupDir, Request, Response, SpawnRequest, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER, PROTOCOL_VERSION,
 };
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use std::io::IoSliceMut;
@@ -24,7 +24,7 @@ pub struct Helper {
 pub struct SpawnedProcess {
     pub pid: i32,
     pub pidfd: OwnedFd,
-    pub cgroups: Vec<String>,
+    pub cgroups: Vec<CgroupDir>,
 }
 
 impl Helper {
@@ -80,6 +80,19 @@ impl Helper {
                 }
                 Ok(SpawnedProcess { pid, pidfd, cgroups })
             }
+            Response::Refused(e) => Err(anyhow!("the helper refused: {e}")),
+            other => bail!("unexpected helper answer {other:?}"),
+        }
+    }
+
+    /// Pauses (`frozen`) or resumes a container through the freezer.
+    pub fn freeze(&self, id: &ContainerId, frozen: bool) -> Result<()> {
+        let (mut child, mut channel) = self.start(None)?;
+        frame::write_frame(&mut channel, &Request::Freeze { id: id.clone(), frozen }).map_err(channel_error)?;
+        let response = frame::read_frame(&mut channel).map_err(channel_error);
+        let _ = child.wait();
+        match response? {
+            Response::Frozen { .. } => Ok(()),
             Response::Refused(e) => Err(anyhow!("the helper refused: {e}")),
             other => bail!("unexpected helper answer {other:?}"),
         }

@@ -8,6 +8,7 @@ mod image;
 mod image_cli;
 mod info;
 mod init;
+mod limits;
 mod paths;
 mod run;
 mod spec;

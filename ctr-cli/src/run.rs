@@ -10,6 +10,7 @@ use crate::spec::{self, ContainerSpec, InitFailure, InitMessage, InitTask, Proce
 use anyhow::{anyhow, bail, Context, Result};
 use ctr_core::frame::{self, FrameError};
 use ctr_core::idmap::{default_map, parse_subid_file, IdMapEntry};
+use ctr_core::limits::ResourceLimits;
 use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::protocol::SpawnRequest;
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
@@ -56,6 +57,8 @@ pub struct RunArgs {
     /// used in place, writable).
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
     /// IMAGE [COMMAND [ARG...]], or with --rootfs just COMMAND [ARG...].
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE|COMMAND")]
     pub args: Vec<String>,
@@ -173,6 +176,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         bail!("the working directory {cwd:?} is invalid: it must be an absolute path");
     }
     let capabilities = spec::capability_set(&args.cap_add, &args.cap_drop)?;
+    let limits = args.limits.to_limits()?;
     let id = new_container_id()?;
     let hostname = args.hostname.clone().unwrap_or_else(|| id.short().to_owned());
     check_hostname(&hostname)?;
@@ -201,6 +205,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
             cwd,
             user: args.user.clone().or_else(|| source.config.user.clone()).filter(|u| !u.is_empty()),
             capabilities,
+            oom_score_adj: args.limits.oom_score_adj,
         },
     };
     let mut state = State {
@@ -218,7 +223,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     container.write_state(&state)?;
 
     let helper = Helper::new(&paths.helper());
-    let outcome = start_and_wait(&helper, &container, &mut state, spec, args.network);
+    let outcome = start_and_wait(&helper, &container, &mut state, spec, args.network, limits);
     // Whatever happened, the cgroup goes; the rest only with --rm.
     let cgroup_removed = helper.remove_cgroup(&id);
     let exit_code = outcome?;
@@ -234,7 +239,14 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     Ok(exit_code)
 }
 
-fn start_and_wait(helper: &Helper, container: &Container, state: &mut State, spec: ContainerSpec, network: NetworkMode) -> Result<i32> {
+fn start_and_wait(
+    helper: &Helper,
+    container: &Container,
+    state: &mut State,
+    spec: ContainerSpec,
+    network: NetworkMode,
+    limits: ResourceLimits,
+) -> Result<i32> {
     let (uid_map, gid_map) = id_maps();
     let request = SpawnRequest {
         id: container.id.clone(),
@@ -243,6 +255,7 @@ fn start_and_wait(helper: &Helper, container: &Container, state: &mut State, spe
         network_namespace: network == NetworkMode::None,
         uid_map,
         gid_map,
+        limits,
     };
     // Once the helper exits, its child (the container) is re-parented to
     // us, so that we can wait for it.
@@ -335,6 +348,7 @@ fn remove_in_user_namespace(helper: &Helper, path: &Path) -> Result<()> {
         network_namespace: true,
         uid_map,
         gid_map,
+        limits: ResourceLimits::default(),
     };
     nix::sys::prctl::set_child_subreaper(true)?;
     let (mut ours, theirs) = UnixStream::pair()?;

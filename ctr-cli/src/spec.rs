@@ -50,6 +50,8 @@ pub struct ProcessSpec {
     pub user: Option<String>,
     /// The bounding set, as capability names.
     pub capabilities: Vec<String>,
+    /// Written to /proc/self/oom_score_adj before exec.
+    pub oom_score_adj: Option<i32>,
 }
 
 /// What init reports when it cannot exec; the channel closes on success.

@@ -10,4 +10,5 @@ pub mod config;
 pub mod frame;
 pub mod idmap;
 pub mod ids;
+pub mod limits;
 pub mod protocol;

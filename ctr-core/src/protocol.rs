@@ -6,6 +6,7 @@
 
 use crate::idmap::{IdMapEntry, IdMapError};
 use crate::ids::{ContainerId, ContainerName};
+use crate::limits::{LimitError, ResourceLimits};
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any change to the messages below.
@@ -27,6 +28,8 @@ pub enum Request {
     Spawn(SpawnRequest),
     /// Kill what is left in a container's cgroup and remove it. Idempotent.
     RemoveCgroup { id: ContainerId },
+    /// Freeze (pause) or thaw (unpause) a container's processes.
+    Freeze { id: ContainerId, frozen: bool },
 }
 
 impl Request {
@@ -35,6 +38,7 @@ impl Request {
             Request::Hello { .. } => "Hello",
             Request::Spawn(_) => "Spawn",
             Request::RemoveCgroup { .. } => "RemoveCgroup",
+            Request::Freeze { .. } => "Freeze",
         }
     }
 }
@@ -50,6 +54,8 @@ pub struct SpawnRequest {
     pub network_namespace: bool,
     pub uid_map: Vec<IdMapEntry>,
     pub gid_map: Vec<IdMapEntry>,
+    /// Written to the container's cgroup before its process joins it.
+    pub limits: ResourceLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,9 +63,19 @@ pub enum Response {
     Hello { version: u32 },
     /// `pid` is informational (as seen from the caller's pid namespace); the
     /// handle is the pidfd that travels with this message.
-    Spawned { pid: i32, cgroups: Vec<String> },
+    Spawned { pid: i32, cgroups: Vec<CgroupDir> },
     Removed,
+    Frozen { frozen: bool },
     Refused(HelperError),
+}
+
+/// One of a container's cgroup directories, for reading its statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupDir {
+    pub v2: bool,
+    /// The v1 controllers of its hierarchy (`name=systemd` for named ones).
+    pub controllers: Vec<String>,
+    pub path: String,
 }
 
 /// Every refusal the helper can give. Messages say what to do.
@@ -79,10 +95,20 @@ pub enum HelperError {
     Config(String),
     #[error("cgroup setup failed: {0}")]
     Cgroup(String),
+    #[error("refused limits: {0}")]
+    Limits(LimitError),
+    #[error("no container {0} of yours has a cgroup (is it running?)")]
+    NoSuchContainer(String),
     #[error("could not start the container process: {0}")]
     Spawn(String),
     #[error("the helper must run setuid root or with its file capabilities: {0}")]
     NotPrivileged(String),
+}
+
+impl From<LimitError> for HelperError {
+    fn from(e: LimitError) -> Self {
+        HelperError::Limits(e)
+    }
 }
 
 impl From<IdMapError> for HelperError {
@@ -105,6 +131,7 @@ mod tests {
             network_namespace: true,
             uid_map: vec![IdMapEntry::new(0, 1000, 1).unwrap()],
             gid_map: vec![IdMapEntry::new(0, 1000, 1).unwrap()],
+            limits: ResourceLimits::default(),
         });
         let frame = encode(&req).unwrap();
         assert_eq!(decode_body::<Request>(&frame[4..]).unwrap(), req);
@@ -122,6 +149,7 @@ mod tests {
                 network_namespace: true,
                 uid_map: vec![IdMapEntry::new(0, 1000, count).unwrap()],
                 gid_map: vec![],
+                limits: ResourceLimits::default(),
             }))
             .unwrap()
         };

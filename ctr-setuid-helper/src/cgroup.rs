@@ -11,7 +11,8 @@
 
 use ctr_core::config::{CgroupParent, HelperConfig};
 use ctr_core::ids::{CgroupComponent, ContainerId};
-use ctr_core::protocol::HelperError;
+use ctr_core::limits::{render, LimitError, LimitFile, ResourceLimits};
+use ctr_core::protocol::{CgroupDir, HelperError};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
 use nix::unistd::Pid;
@@ -29,6 +30,8 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Hierarchy {
     pub mount_point: PathBuf,
     pub v2: bool,
+    /// v1 only: the controllers (or `name=...`) of this hierarchy.
+    pub controllers: Vec<String>,
     /// This process's cgroup, relative to the mount point.
     pub own_path: String,
 }
@@ -65,11 +68,14 @@ pub fn parse_hierarchies(mountinfo: &str, proc_cgroup: &str) -> Result<Vec<Hiera
             continue; // the same hierarchy mounted twice
         }
         seen_devices.push(device);
+        let controllers: Vec<&str> = if v2 {
+            Vec::new()
+        } else {
+            super_opts.split(',').filter(|o| is_controller_option(o)).collect()
+        };
         let membership = if v2 {
             proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))
         } else {
-            let controllers: Vec<&str> =
-                super_opts.split(',').filter(|o| *o != "rw" && *o != "ro" && !o.starts_with("clone_children")).collect();
             proc_cgroup.lines().find_map(|l| {
                 let mut parts = l.splitn(3, ':');
                 let (_, names, path) = (parts.next()?, parts.next()?, parts.next()?);
@@ -80,9 +86,20 @@ pub fn parse_hierarchies(mountinfo: &str, proc_cgroup: &str) -> Result<Vec<Hiera
         let Some(path) = membership else { continue };
         let own_path = relative_to_mount_root(path, root)
             .ok_or_else(|| format!("cgroup {path} is outside the mount of {mount_point}"))?;
-        found.push(Hierarchy { mount_point: PathBuf::from(unescape_mountinfo(mount_point)), v2, own_path });
+        found.push(Hierarchy {
+            mount_point: PathBuf::from(unescape_mountinfo(mount_point)),
+            v2,
+            controllers: controllers.iter().map(|c| c.to_string()).collect(),
+            own_path,
+        });
     }
     Ok(found)
+}
+
+/// v1 super options name the hierarchy's controllers among mount flags.
+fn is_controller_option(option: &str) -> bool {
+    const FLAGS: [&str; 5] = ["rw", "ro", "xattr", "noprefix", "cpuset_v2_mode"];
+    !FLAGS.contains(&option) && !option.starts_with("clone_children") && !option.starts_with("release_agent")
 }
 
 fn relative_to_mount_root(path: &str, root: &str) -> Option<String> {
@@ -176,9 +193,24 @@ fn record_path(uid: u32, id: &ContainerId) -> PathBuf {
 }
 
 /// The cgroup directories of one container, in every hierarchy.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ContainerCgroups {
-    pub dirs: Vec<PathBuf>,
+    pub dirs: Vec<CgroupDir>,
+}
+
+impl ContainerCgroups {
+    fn paths(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| PathBuf::from(&d.path)).collect()
+    }
+
+    /// The v1 directory of `controller`, else the v2 one if `v2_ok`.
+    fn dir_for(&self, controller: &str) -> Option<&CgroupDir> {
+        self.dirs.iter().find(|d| !d.v2 && d.controllers.iter().any(|c| c == controller))
+    }
+
+    fn v2_dir(&self) -> Option<&CgroupDir> {
+        self.dirs.iter().find(|d| d.v2)
+    }
 }
 
 /// Creates the container's cgroup in every hierarchy and records it. On any
@@ -189,7 +221,7 @@ pub fn create(uid: u32, id: &ContainerId, config: &HelperConfig) -> Result<Conta
         return Err(cgroup_error(format!("container {} already has a cgroup", id.short())));
     }
     let leaf = leaf_name(uid, id);
-    let mut cgroups = ContainerCgroups { dirs: Vec::new() };
+    let mut cgroups = ContainerCgroups::default();
     let result = (|| {
         for h in hierarchies()? {
             let mut dir = h.mount_point.clone();
@@ -201,20 +233,59 @@ pub fn create(uid: u32, id: &ContainerId, config: &HelperConfig) -> Result<Conta
             }
             dir.push(leaf.as_str());
             make_dir(&dir)?;
-            cgroups.dirs.push(dir.clone());
+            cgroups.dirs.push(CgroupDir {
+                v2: h.v2,
+                controllers: h.controllers.clone(),
+                path: dir.to_str().ok_or_else(|| cgroup_error("cgroup path is not UTF-8"))?.to_owned(),
+            });
             ensure_cgroupfs(&dir)?;
             inherit_cpuset(&dir)?;
         }
-        write_record(&record, &cgroups.dirs)
+        write_record(&record, &cgroups)
     })();
     if let Err(e) = result {
-        let _ = kill_and_remove(&cgroups.dirs);
+        let _ = kill_and_remove(&cgroups);
         return Err(e);
     }
     Ok(cgroups)
 }
 
-fn write_record(record: &Path, dirs: &[PathBuf]) -> Result<(), HelperError> {
+/// One line per directory: `v1|v2 <TAB> controllers or - <TAB> path`.
+fn format_record(cgroups: &ContainerCgroups) -> String {
+    cgroups
+        .dirs
+        .iter()
+        .map(|d| {
+            let controllers = if d.controllers.is_empty() { "-".to_owned() } else { d.controllers.join(",") };
+            format!("{}\t{}\t{}\n", if d.v2 { "v2" } else { "v1" }, controllers, d.path)
+        })
+        .collect()
+}
+
+fn parse_record(text: &str) -> ContainerCgroups {
+    let dirs = text
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            let (kind, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            let controllers = if controllers == "-" { Vec::new() } else { controllers.split(',').map(str::to_owned).collect() };
+            Some(CgroupDir { v2: kind == "v2", controllers, path: path.to_owned() })
+        })
+        .collect();
+    ContainerCgroups { dirs }
+}
+
+/// The caller's container `id`, from the helper's own record of it.
+fn load(uid: u32, id: &ContainerId) -> Result<Option<ContainerCgroups>, HelperError> {
+    let record = record_path(uid, id);
+    match std::fs::read_to_string(&record) {
+        Ok(text) => Ok(Some(parse_record(&text))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(cgroup_error(format!("{}: {e}", record.display()))),
+    }
+}
+
+fn write_record(record: &Path, cgroups: &ContainerCgroups) -> Result<(), HelperError> {
     let user_dir = record.parent().expect("record has a parent");
     for dir in [Path::new(RECORD_DIR), user_dir] {
         std::fs::DirBuilder::new()
@@ -223,7 +294,7 @@ fn write_record(record: &Path, dirs: &[PathBuf]) -> Result<(), HelperError> {
             .or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
             .map_err(|e| cgroup_error(format!("{}: {e}", dir.display())))?;
     }
-    let text: String = dirs.iter().map(|d| format!("{}\n", d.display())).collect();
+    let text = format_record(cgroups);
     let tmp = record.with_extension("tmp");
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, record))
@@ -232,7 +303,7 @@ fn write_record(record: &Path, dirs: &[PathBuf]) -> Result<(), HelperError> {
 
 /// Moves the freshly spawned process into every container cgroup.
 pub fn attach(cgroups: &ContainerCgroups, pid: Pid) -> Result<(), HelperError> {
-    for dir in &cgroups.dirs {
+    for dir in cgroups.paths() {
         write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
     }
     Ok(())
@@ -241,22 +312,119 @@ pub fn attach(cgroups: &ContainerCgroups, pid: Pid) -> Result<(), HelperError> {
 /// Kills whatever is left in the caller's container cgroup and removes it,
 /// then its record. Removing what is already gone succeeds.
 pub fn remove(uid: u32, id: &ContainerId) -> Result<(), HelperError> {
+    let Some(cgroups) = load(uid, id)? else { return Ok(()) };
+    kill_and_remove(&cgroups)?;
     let record = record_path(uid, id);
-    let text = match std::fs::read_to_string(&record) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(cgroup_error(format!("{}: {e}", record.display()))),
-    };
-    let dirs: Vec<PathBuf> = text.lines().filter(|l| !l.is_empty()).map(PathBuf::from).collect();
-    kill_and_remove(&dirs)?;
-    std::fs::remove_file(&record).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+    std::fs::remove_file(&record)
+        .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
         .map_err(|e| cgroup_error(format!("{}: {e}", record.display())))
+}
+
+/// Pauses or resumes every process of the caller's container: the v1
+/// freezer where there is one, else the v2 core freezer.
+pub fn freeze(uid: u32, id: &ContainerId, frozen: bool) -> Result<(), HelperError> {
+    let cgroups = load(uid, id)?.ok_or_else(|| HelperError::NoSuchContainer(id.short().to_owned()))?;
+    set_frozen(&cgroups, frozen)
+}
+
+fn set_frozen(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperError> {
+    let (file, value, settled): (PathBuf, &str, Box<dyn Fn(&str) -> bool>) = match (cgroups.dir_for("freezer"), cgroups.v2_dir()) {
+        (Some(v1), _) => {
+            let want = if frozen { "FROZEN" } else { "THAWED" };
+            (Path::new(&v1.path).join("freezer.state"), want, Box::new(move |s: &str| s.trim() == want))
+        }
+        (None, Some(v2)) => {
+            let want = if frozen { "frozen 1" } else { "frozen 0" };
+            let events = Path::new(&v2.path).join("cgroup.events");
+            let check = move |_: &str| std::fs::read_to_string(&events).is_ok_and(|e| e.lines().any(|l| l == want));
+            (Path::new(&v2.path).join("cgroup.freeze"), if frozen { "1" } else { "0" }, Box::new(check))
+        }
+        (None, None) => return Err(cgroup_error("no freezer: neither a v1 freezer hierarchy nor cgroup v2")),
+    };
+    ensure_cgroupfs(file.parent().expect("a file in a cgroup dir"))?;
+    write_file(&file, value)?;
+    let deadline = Instant::now() + KILL_TIMEOUT;
+    while !settled(&std::fs::read_to_string(&file).unwrap_or_default()) {
+        if Instant::now() > deadline {
+            return Err(cgroup_error(format!("{} did not settle", file.display())));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// Writes the container's limits, before its process joins the cgroup.
+/// Each controller is used from its v1 hierarchy if it has one, else from
+/// the v2 tree (enabled there on the way down); a file this kernel lacks is
+/// an error naming the flag, never a silent no-op.
+pub fn apply_limits(cgroups: &ContainerCgroups, limits: &ResourceLimits) -> Result<(), HelperError> {
+    let v1_writes = render(limits, false);
+    let v2_writes = render(limits, true);
+    let mut v2_controllers: Vec<&str> = Vec::new();
+    let mut writes: Vec<(PathBuf, LimitFile, String)> = Vec::new();
+    for (file, value) in v1_writes {
+        if let Some(dir) = cgroups.dir_for(file.controller()) {
+            writes.push((Path::new(&dir.path).join(file.file_name()), file, value));
+        }
+    }
+    for (file, value) in v2_writes {
+        let controller = file.controller();
+        if cgroups.dir_for(file.v1_controller()).is_some() {
+            continue;
+        }
+        let dir = cgroups.v2_dir().ok_or_else(|| unsupported(file))?;
+        if !v2_controllers.contains(&controller) {
+            enable_v2_controller(Path::new(&dir.path), controller).map_err(|_| unsupported(file))?;
+            v2_controllers.push(controller);
+        }
+        writes.push((Path::new(&dir.path).join(file.file_name()), file, value));
+    }
+    for (path, file, value) in writes {
+        if !path.exists() {
+            return Err(unsupported(file));
+        }
+        write_file(&path, &value)?;
+    }
+    Ok(())
+}
+
+fn unsupported(file: LimitFile) -> HelperError {
+    HelperError::Limits(LimitError::Unsupported { flag: file.flag().into(), file: file.file_name().into() })
+}
+
+/// Enables `controller` in `cgroup.subtree_control` of every ancestor of
+/// the leaf `dir` that lacks it, from the top of the tree down.
+fn enable_v2_controller(dir: &Path, controller: &str) -> Result<(), HelperError> {
+    let ancestors: Vec<&Path> = dir.ancestors().skip(1).take_while(|a| ensure_cgroupfs(a).is_ok()).collect();
+    let top = ancestors.last().ok_or_else(|| cgroup_error("a v2 leaf without a parent"))?;
+    let available = std::fs::read_to_string(top.join("cgroup.controllers")).unwrap_or_default();
+    if !available.split_whitespace().any(|c| c == controller) {
+        return Err(cgroup_error(format!("the {controller} controller is not available in cgroup v2")));
+    }
+    for ancestor in ancestors.iter().rev() {
+        let control = ancestor.join("cgroup.subtree_control");
+        let enabled = std::fs::read_to_string(&control).unwrap_or_default();
+        if !enabled.split_whitespace().any(|c| c == controller) {
+            write_file(&control, &format!("+{controller}")).map_err(|e| {
+                cgroup_error(format!(
+                    "cannot enable {controller} below {}: {e} (a cgroup with processes cannot delegate controllers on v2; use a cgroup_parent path)",
+                    ancestor.display()
+                ))
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// SIGKILLs every process in `dirs` until they are empty, then removes
 /// them. The container's first process is init of its pid namespace, so
 /// killing it takes the rest of the namespace with it.
-fn kill_and_remove(dirs: &[PathBuf]) -> Result<(), HelperError> {
+fn kill_and_remove(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
+    // Frozen processes cannot die: thaw a paused container first.
+    if cgroups.dirs.iter().any(|d| Path::new(&d.path).exists()) {
+        let _ = set_frozen(cgroups, false);
+    }
+    let dirs = cgroups.paths();
     let deadline = Instant::now() + KILL_TIMEOUT;
     let mut pending: Vec<&PathBuf> = dirs.iter().filter(|d| d.exists()).collect();
     while !pending.is_empty() {
@@ -307,6 +475,8 @@ mod tests {
     #[test]
     fn pairs_mounts_with_memberships() {
         let h = parse_hierarchies(MOUNTINFO, PROC_CGROUP).unwrap();
+        assert_eq!(h[1].controllers, vec!["memory"]);
+        assert_eq!(h[2].controllers, vec!["name=systemd"]);
         let got: Vec<(&str, bool, &str)> =
             h.iter().map(|h| (h.mount_point.to_str().unwrap(), h.v2, h.own_path.as_str())).collect();
         assert_eq!(
@@ -339,10 +509,24 @@ mod tests {
 
     #[test]
     fn caller_own_parent_refuses_traversal() {
-        let h = Hierarchy { mount_point: "/sys/fs/cgroup".into(), v2: true, own_path: "/a/../b".into() };
+        let h = Hierarchy { mount_point: "/sys/fs/cgroup".into(), v2: true, controllers: vec![], own_path: "/a/../b".into() };
         assert!(parent_components(&h, &CgroupParent::CallerOwn).is_err());
         let h = Hierarchy { own_path: "/user.slice/user@1000.service".into(), ..h };
         assert_eq!(parent_components(&h, &CgroupParent::CallerOwn).unwrap(), vec!["user.slice", "user@1000.service"]);
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let cgroups = ContainerCgroups {
+            dirs: vec![
+                CgroupDir { v2: false, controllers: vec!["cpu".into(), "cpuacct".into()], path: "/sys/fs/cgroup/cpu,cpuacct/x".into() },
+                CgroupDir { v2: true, controllers: vec![], path: "/sys/fs/cgroup/unified/x".into() },
+            ],
+        };
+        let back = parse_record(&format_record(&cgroups));
+        assert_eq!(back.dirs, cgroups.dirs);
+        assert_eq!(back.dir_for("cpuacct").unwrap().path, "/sys/fs/cgroup/cpu,cpuacct/x");
+        assert!(back.dir_for("memory").is_none());
     }
 
     #[test]

@@ -37,16 +37,19 @@ pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperCon
         Request::Spawn(request) => {
             let validated = spawn::validate(caller, &request)?;
             let spawned = spawn::apply(caller, &config, validated)?;
-            let cgroups = spawned.cgroups.dirs.iter().map(|d| d.display().to_string()).collect();
-            let response = Response::Spawned { pid: spawned.pid.as_raw(), cgroups };
+            let response = Response::Spawned { pid: spawned.pid.as_raw(), cgroups: spawned.cgroups.dirs };
             send_with_fd(channel, &response, spawned.pidfd.as_raw_fd())
         }
         Request::RemoveCgroup { id } => {
             cgroup::remove(caller.uid.as_raw(), &id)?;
             send(channel, &Response::Removed)
         }
+        Request::Freeze { id, frozen } => {
+            cgroup::freeze(caller.uid.as_raw(), &id, frozen)?;
+            send(channel, &Response::Frozen { frozen })
+        }
         other @ Request::Hello { .. } => {
-            Err(HelperError::OutOfOrder { expected: "Spawn or RemoveCgroup".into(), got: other.kind().into() })
+            Err(HelperError::OutOfOrder { expected: "an operation".into(), got: other.kind().into() })
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::cgroup::{self, ContainerCgroups};
 use crate::config::INIT_BINARY;
 use crate::sys::{self, CloneResult};
 use ctr_core::config::HelperConfig;
+use ctr_core::limits::HostCpus;
 use ctr_core::idmap::{check_map, parse_subid_file, to_proc_format, IdKind, IdMapEntry, SubIdRange};
 use ctr_core::protocol::{HelperError, SpawnRequest, INIT_CHANNEL_FD_IN_HELPER, INIT_CHANNEL_FD_IN_INIT};
 use nix::sched::CloneFlags;
@@ -56,6 +57,10 @@ pub fn validate<'a>(caller: &Caller, request: &'a SpawnRequest) -> Result<Valida
     let subgids = subordinate_ranges("/etc/subgid", caller, caller.gid.as_raw());
     check_map(IdKind::Uid, &request.uid_map, caller.uid.as_raw(), &subuids)?;
     check_map(IdKind::Gid, &request.gid_map, caller.gid.as_raw(), &subgids)?;
+    request.limits.validate(&HostCpus::read(), |major, minor| {
+        // Only block devices the kernel knows; the path is built from numbers.
+        std::path::Path::new(&format!("/sys/dev/block/{major}:{minor}")).exists()
+    })?;
     Ok(ValidatedSpawn { request, setgroups_allowed: caller.is_root() || !subgids.is_empty() })
 }
 
@@ -81,7 +86,8 @@ pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) 
     check_init_channel()?;
     let request = spawn.request;
     let cgroups = cgroup::create(caller.uid.as_raw(), &request.id, config)?;
-    match start_child(caller, &spawn, &cgroups) {
+    let started = cgroup::apply_limits(&cgroups, &request.limits).and_then(|()| start_child(caller, &spawn, &cgroups));
+    match started {
         Ok((pid, pidfd)) => Ok(Spawned { pid, pidfd, cgroups }),
         Err(e) => {
             let _ = cgroup::remove(caller.uid.as_raw(), &request.id);

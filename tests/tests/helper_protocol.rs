@@ -91,6 +91,7 @@ fn spawn_request(id: &ContainerId, env: &Env) -> SpawnRequest {
         network_namespace: true,
         uid_map: vec![IdMapEntry::new(0, env.uid, 1).unwrap()],
         gid_map: vec![IdMapEntry::new(0, env.gid, 1).unwrap()],
+        limits: Default::default(),
     }
 }
 

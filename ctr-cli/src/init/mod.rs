@@ -97,6 +97,11 @@ fn prepare(spec: &ContainerSpec) -> Result<(process::ResolvedUser, Vec<String>)>
     let user = process::resolve_user(spec.process.user.as_deref(), &read("/etc/passwd"), &read("/etc/group"))?;
     // Docker creates a missing working directory.
     mounts::secure_target(std::path::Path::new("/"), &spec.process.cwd, Kind::Dir)?;
+    if let Some(adj) = spec.process.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).with_context(|| {
+            format!("--oom-score-adj {adj}: lowering the score below your own needs privilege")
+        })?;
+    }
     let env = process::build_env(&spec.process, &spec.hostname, &user.home);
     process::limit_capabilities(&spec.process.capabilities)?;
     Ok((user, env))
