@@ -24,6 +24,11 @@ pub struct State {
     pub pid: Option<i32>,
     pub exit_code: Option<i32>,
     pub cgroups: Vec<ctr_core::protocol::CgroupDir>,
+    /// The kernel's OOM killer killed a process of the container.
+    #[serde(default)]
+    pub oom_killed: bool,
+    #[serde(default)]
+    pub limits: ctr_core::limits::ResourceLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +91,19 @@ impl Container {
         Ok(container)
     }
 
+    /// The container a state file describes.
+    pub fn from_state(paths: &Paths, state: &State) -> Result<Self> {
+        let id = ContainerId::parse(&state.id)?;
+        let name = ContainerName::parse(&state.name)?;
+        Ok(Self {
+            state_dir: paths.containers().join(id.as_str()),
+            layer_dir: paths.storage.join("containers").join(id.as_str()),
+            name_file: paths.state.join("names").join(name.as_str()),
+            id,
+            name,
+        })
+    }
+
     pub fn write_state(&self, state: &State) -> Result<()> {
         write_atomically(&self.state_dir.join("state.json"), &serde_json::to_vec_pretty(state)?)
     }
@@ -126,6 +144,37 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("rename {} to {}", tmp.display(), path.display()))
+}
+
+/// Every container of this user whose state can be read, newest first.
+pub fn list(paths: &Paths) -> Result<Vec<State>> {
+    let dir = paths.containers();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("read {}", dir.display())),
+    };
+    let mut states: Vec<State> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path().join("state.json")).ok())
+        .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+        .collect();
+    states.sort_by(|a, b| b.created.cmp(&a.created));
+    Ok(states)
+}
+
+/// Finds a container by name, full id, or unique id prefix, as docker does.
+pub fn find(paths: &Paths, key: &str) -> Result<State> {
+    let all = list(paths)?;
+    if let Some(s) = all.iter().find(|s| s.name == key || s.id == key) {
+        return Ok(s.clone());
+    }
+    let matches: Vec<&State> = all.iter().filter(|s| !key.is_empty() && s.id.starts_with(key)).collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => bail!("no such container: {key} (see `ctr ps -a`)"),
+        _ => bail!("{key} matches {} containers: give more of the id", matches.len()),
+    }
 }
 
 pub fn now_unix() -> u64 {

@@ -2,12 +2,14 @@
 //! only privileged steps (namespace creation, cgroups) are done by
 //! `ctr-setuid-helper`, which it starts for each such step.
 
+mod cgroup_stats;
 mod container;
 mod helper_client;
 mod image;
 mod image_cli;
 mod info;
 mod init;
+mod lifecycle;
 mod limits;
 mod paths;
 mod run;
@@ -49,6 +51,30 @@ cannot be executed, 127 if it was not found, 128+N if it was killed by signal N.
     Image(image_cli::ImageCommand),
     #[command(flatten)]
     Images(image_cli::TopLevel),
+    /// List containers.
+    Ps(lifecycle::PsArgs),
+    /// Live CPU, memory, block I/O and process counts of containers.
+    Stats(lifecycle::StatsArgs),
+    /// Freeze every process of containers (cgroup freezer).
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Resume paused containers.
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove containers (running ones with -f).
+    Rm(lifecycle::RmArgs),
+    /// Show a container's configuration, state and limits as JSON.
+    Inspect {
+        /// Accepted for docker compatibility; the output is always JSON.
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
     /// Show what ctr found on this host: kernel, cgroups, helper, id maps, paths.
     Info,
     /// Internal: the container's first process (started by the helper).
@@ -77,6 +103,12 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Run(args) => run::run(&paths, args),
         Command::Image(command) => image_cli::image(&paths, command),
         Command::Images(command) => image_cli::top_level(&paths, command),
+        Command::Ps(args) => lifecycle::ps(&paths, args),
+        Command::Stats(args) => lifecycle::stats(&paths, args),
+        Command::Pause { containers } => lifecycle::pause(&paths, &containers, true),
+        Command::Unpause { containers } => lifecycle::pause(&paths, &containers, false),
+        Command::Rm(args) => lifecycle::rm(&paths, args),
+        Command::Inspect { containers, .. } => lifecycle::inspect(&paths, &containers),
         Command::Info => info::print(&paths).map(|()| 0),
         Command::Init => init::main(),
     }

@@ -219,23 +219,27 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         pid: None,
         exit_code: None,
         cgroups: Vec::new(),
+        oom_killed: false,
+        limits: limits.clone(),
     };
     container.write_state(&state)?;
 
     let helper = Helper::new(&paths.helper());
     let outcome = start_and_wait(&helper, &container, &mut state, spec, args.network, limits);
+    // Read before the cgroup goes.
+    state.oom_killed = crate::cgroup_stats::oom_killed(&state.cgroups);
     // Whatever happened, the cgroup goes; the rest only with --rm.
-    let cgroup_removed = helper.remove_cgroup(&id);
-    let exit_code = outcome?;
-    cgroup_removed.context("removing the container's cgroup")?;
+    let cgroup_removed = helper.remove_cgroup(&id).context("removing the container's cgroup");
     if args.rm {
         remove_container(&helper, &container)?;
     } else {
-        state.status = Status::Exited;
-        state.exit_code = Some(exit_code);
+        state.status = if outcome.is_ok() { Status::Exited } else { Status::Created };
+        state.exit_code = outcome.as_ref().ok().copied();
         state.pid = None;
         container.write_state(&state)?;
     }
+    let exit_code = outcome?;
+    cgroup_removed?;
     Ok(exit_code)
 }
 
