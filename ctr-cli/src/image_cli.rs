@@ -190,7 +190,7 @@ fn pull_command(paths: &Paths, args: PullArgs) -> Result<i32> {
     if args.quiet {
         println!("{}", record.id);
     } else {
-        eprintln!("Status: Downloaded image for {}", reference.familiar());
+        progress.println(&format!("Status: Downloaded image for {}", reference.familiar()));
         println!("{}", reference.familiar());
     }
     Ok(0)

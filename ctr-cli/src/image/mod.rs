@@ -26,6 +26,9 @@ mod state;
 mod table;
 mod unpack;
 
+#[cfg(test)]
+mod bench;
+
 pub use reference::Reference;
 pub use table::{human_size, print_table};
 

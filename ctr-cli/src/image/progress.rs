@@ -111,6 +111,13 @@ impl LayerBar {
         }
     }
 
+    /// Says what the layer is doing now ("Downloading").
+    pub fn set_action(&self, action: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(action.to_owned());
+        }
+    }
+
     /// Marks the layer done: `what` says how ("Pull complete", "Already exists").
     pub fn done(&self, what: &str) {
         let count = self.count.load(Ordering::Relaxed);

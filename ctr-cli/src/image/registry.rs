@@ -187,6 +187,7 @@ fn fetch_layer(store: &Store, client: &Client, d: &Descriptor, diff_id: &str, ba
     let expected =
         Expected { blob: Some((d.digest.clone(), d.size)), diff_id: Some(diff_id.to_owned()), media_type: Some(d.media_type.clone()) };
     let mut attempt = 1;
+    bar.set_action("Downloading");
     loop {
         let result = client
             .blob(d)
