@@ -68,8 +68,18 @@ impl Helper {
 
     /// Spawns a container's first process; `init_channel` becomes its fd 3.
     pub fn spawn(&self, request: SpawnRequest, init_channel: &OwnedFd) -> Result<SpawnedProcess> {
+        self.start_process(Request::Spawn(request), init_channel)
+    }
+
+    /// Starts a process of ours in the cgroup of running container `id`,
+    /// running `ctr init` with `init_channel` as fd 3 (for `ctr exec`).
+    pub fn exec(&self, id: &ContainerId, init_channel: &OwnedFd) -> Result<SpawnedProcess> {
+        self.start_process(Request::Exec { id: id.clone() }, init_channel)
+    }
+
+    fn start_process(&self, request: Request, init_channel: &OwnedFd) -> Result<SpawnedProcess> {
         let (mut child, mut channel) = self.start(Some(init_channel))?;
-        frame::write_frame(&mut channel, &Request::Spawn(request)).map_err(channel_error)?;
+        frame::write_frame(&mut channel, &request).map_err(channel_error)?;
         let (response, fd) = read_frame_with_fd(&channel)?;
         let status = child.wait().context("waiting for the helper")?;
         match response {

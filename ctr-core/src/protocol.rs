@@ -28,6 +28,10 @@ pub enum Request {
     Spawn(SpawnRequest),
     /// Kill what is left in a container's cgroup and remove it. Idempotent.
     RemoveCgroup { id: ContainerId },
+    /// Start a process of the caller in the cgroup of its running container
+    /// `id` (for `ctr exec`); it joins the namespaces itself. The reply is
+    /// `Spawned` with a pidfd.
+    Exec { id: ContainerId },
     /// Freeze (pause) or thaw (unpause) a container's processes.
     Freeze { id: ContainerId, frozen: bool },
 }
@@ -39,6 +43,7 @@ impl Request {
             Request::Spawn(_) => "Spawn",
             Request::RemoveCgroup { .. } => "RemoveCgroup",
             Request::Freeze { .. } => "Freeze",
+            Request::Exec { .. } => "Exec",
         }
     }
 }

@@ -320,11 +320,15 @@ pub fn remove(uid: u32, id: &ContainerId) -> Result<(), HelperError> {
         .map_err(|e| cgroup_error(format!("{}: {e}", record.display())))
 }
 
+/// The caller's running container `id`, or a refusal.
+pub fn load_existing(uid: u32, id: &ContainerId) -> Result<ContainerCgroups, HelperError> {
+    load(uid, id)?.ok_or_else(|| HelperError::NoSuchContainer(id.short().to_owned()))
+}
+
 /// Pauses or resumes every process of the caller's container: the v1
 /// freezer where there is one, else the v2 core freezer.
 pub fn freeze(uid: u32, id: &ContainerId, frozen: bool) -> Result<(), HelperError> {
-    let cgroups = load(uid, id)?.ok_or_else(|| HelperError::NoSuchContainer(id.short().to_owned()))?;
-    set_frozen(&cgroups, frozen)
+    set_frozen(&load_existing(uid, id)?, frozen)
 }
 
 fn set_frozen(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperError> {

@@ -19,6 +19,7 @@
 mod caller;
 mod cgroup;
 mod config;
+mod exec;
 mod session;
 mod spawn;
 mod sys;

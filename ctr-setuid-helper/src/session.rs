@@ -3,7 +3,7 @@
 //! full before it is applied.
 
 use crate::caller::Caller;
-use crate::{cgroup, spawn};
+use crate::{cgroup, exec, spawn};
 use ctr_core::config::HelperConfig;
 use ctr_core::frame::{self, FrameError};
 use ctr_core::protocol::{HelperError, Request, Response, PROTOCOL_VERSION};
@@ -43,6 +43,11 @@ pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperCon
         Request::RemoveCgroup { id } => {
             cgroup::remove(caller.uid.as_raw(), &id)?;
             send(channel, &Response::Removed)
+        }
+        Request::Exec { id } => {
+            let started = exec::apply(caller, &id)?;
+            let response = Response::Spawned { pid: started.pid.as_raw(), cgroups: started.cgroups.dirs };
+            send_with_fd(channel, &response, started.pidfd.as_raw_fd())
         }
         Request::Freeze { id, frozen } => {
             cgroup::freeze(caller.uid.as_raw(), &id, frozen)?;

@@ -68,7 +68,7 @@ fn subordinate_ranges(path: &str, caller: &Caller, id: u32) -> Vec<SubIdRange> {
     std::fs::read_to_string(path).map(|text| parse_subid_file(&text, caller.name.as_deref(), id)).unwrap_or_default()
 }
 
-fn spawn_error(what: &str, e: impl std::fmt::Display) -> HelperError {
+pub fn spawn_error(what: &str, e: impl std::fmt::Display) -> HelperError {
     HelperError::Spawn(format!("{what}: {e}"))
 }
 
@@ -152,7 +152,7 @@ fn write_id_maps(pid: Pid, uid_map: &[IdMapEntry], gid_map: &[IdMapEntry], setgr
     write("gid_map", &to_proc_format(gid_map))
 }
 
-fn child_fail(what: &str, e: &dyn std::fmt::Display) -> ! {
+pub fn child_fail(what: &str, e: &dyn std::fmt::Display) -> ! {
     let _ = writeln!(std::io::stderr(), "ctr-setuid-helper: container setup: {what}: {e}");
     sys::exit_now(125)
 }
@@ -177,6 +177,13 @@ fn child_main(go: OwnedFd, parents_end: RawFd) -> ! {
     if let Err(e) = nix::unistd::setresgid(gid0, gid0, gid0).and_then(|()| nix::unistd::setresuid(uid0, uid0, uid0)) {
         child_fail("take the container's root ids", &e);
     }
+    exec_init()
+}
+
+/// The last steps of every child the helper starts, once it holds only the
+/// caller's ids: no_new_privs, the init channel as fd 3 and nothing else
+/// above stderr, then `ctr init` with an empty environment.
+pub fn exec_init() -> ! {
     if let Err(e) = nix::sys::prctl::set_no_new_privs() {
         child_fail("no_new_privs", &e);
     }
