@@ -25,6 +25,7 @@ pub struct SpawnedProcess {
     pub pid: i32,
     pub pidfd: OwnedFd,
     pub cgroups: Vec<CgroupDir>,
+    pub network: Option<ctr_core::net::NetworkInfo>,
 }
 
 impl Helper {
@@ -83,12 +84,12 @@ impl Helper {
         let (response, fd) = read_frame_with_fd(&channel)?;
         let status = child.wait().context("waiting for the helper")?;
         match response {
-            Response::Spawned { pid, cgroups } => {
+            Response::Spawned { pid, cgroups, network } => {
                 let pidfd = fd.context("the helper sent no pidfd with Spawned")?;
                 if !status.success() {
                     bail!("the helper exited with {status} after spawning");
                 }
-                Ok(SpawnedProcess { pid, pidfd, cgroups })
+                Ok(SpawnedProcess { pid, pidfd, cgroups, network })
             }
             Response::Refused(e) => Err(anyhow!("the helper refused: {e}")),
             other => bail!("unexpected helper answer {other:?}"),

@@ -11,6 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use ctr_core::frame::{self, FrameError};
 use ctr_core::idmap::{default_map, parse_subid_file, IdMapEntry};
 use ctr_core::limits::ResourceLimits;
+use ctr_core::net::NetworkRequest;
 use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::protocol::SpawnRequest;
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
@@ -256,7 +257,10 @@ fn start_and_wait(
         id: container.id.clone(),
         name: container.name.clone(),
         user_namespace: true,
-        network_namespace: network == NetworkMode::None,
+        network: match network {
+            NetworkMode::None => NetworkRequest::None,
+            NetworkMode::Host => NetworkRequest::Host,
+        },
         uid_map,
         gid_map,
         limits,
@@ -349,7 +353,7 @@ fn remove_in_user_namespace(helper: &Helper, path: &Path) -> Result<()> {
         id: id.clone(),
         name: ContainerName::parse(&format!("rm-{}", id.short()))?,
         user_namespace: true,
-        network_namespace: true,
+        network: NetworkRequest::None,
         uid_map,
         gid_map,
         limits: ResourceLimits::default(),

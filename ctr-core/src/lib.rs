@@ -11,4 +11,5 @@ pub mod frame;
 pub mod idmap;
 pub mod ids;
 pub mod limits;
+pub mod net;
 pub mod protocol;

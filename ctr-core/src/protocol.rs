@@ -7,6 +7,7 @@
 use crate::idmap::{IdMapEntry, IdMapError};
 use crate::ids::{ContainerId, ContainerName};
 use crate::limits::{LimitError, ResourceLimits};
+use crate::net::{NetworkInfo, NetworkRequest};
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any change to the messages below.
@@ -55,8 +56,7 @@ pub struct SpawnRequest {
     /// Without a user namespace, root in the container is root on the host:
     /// refused unless the caller is root.
     pub user_namespace: bool,
-    /// A new network namespace (false: share the caller's).
-    pub network_namespace: bool,
+    pub network: NetworkRequest,
     pub uid_map: Vec<IdMapEntry>,
     pub gid_map: Vec<IdMapEntry>,
     /// Written to the container's cgroup before its process joins it.
@@ -68,7 +68,7 @@ pub enum Response {
     Hello { version: u32 },
     /// `pid` is informational (as seen from the caller's pid namespace); the
     /// handle is the pidfd that travels with this message.
-    Spawned { pid: i32, cgroups: Vec<CgroupDir> },
+    Spawned { pid: i32, cgroups: Vec<CgroupDir>, network: Option<NetworkInfo> },
     Removed,
     Frozen { frozen: bool },
     Refused(HelperError),
@@ -100,6 +100,8 @@ pub enum HelperError {
     Config(String),
     #[error("cgroup setup failed: {0}")]
     Cgroup(String),
+    #[error("network setup failed: {0}")]
+    Network(String),
     #[error("refused limits: {0}")]
     Limits(LimitError),
     #[error("no container {0} of yours has a cgroup (is it running?)")]
@@ -133,7 +135,7 @@ mod tests {
             id: ContainerId::from_bytes(&[7; 32]),
             name: ContainerName::parse("web").unwrap(),
             user_namespace: true,
-            network_namespace: true,
+            network: NetworkRequest::None,
             uid_map: vec![IdMapEntry::new(0, 1000, 1).unwrap()],
             gid_map: vec![IdMapEntry::new(0, 1000, 1).unwrap()],
             limits: ResourceLimits::default(),
@@ -151,7 +153,7 @@ mod tests {
                 id: ContainerId::from_bytes(&[7; 32]),
                 name: ContainerName::parse("web").unwrap(),
                 user_namespace: true,
-                network_namespace: true,
+                network: NetworkRequest::None,
                 uid_map: vec![IdMapEntry::new(0, 1000, count).unwrap()],
                 gid_map: vec![],
                 limits: ResourceLimits::default(),

@@ -37,7 +37,7 @@ pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperCon
         Request::Spawn(request) => {
             let validated = spawn::validate(caller, &request)?;
             let spawned = spawn::apply(caller, &config, validated)?;
-            let response = Response::Spawned { pid: spawned.pid.as_raw(), cgroups: spawned.cgroups.dirs };
+            let response = Response::Spawned { pid: spawned.pid.as_raw(), cgroups: spawned.cgroups.dirs, network: None };
             send_with_fd(channel, &response, spawned.pidfd.as_raw_fd())
         }
         Request::RemoveCgroup { id } => {
@@ -46,7 +46,7 @@ pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperCon
         }
         Request::Exec { id } => {
             let started = exec::apply(caller, &id)?;
-            let response = Response::Spawned { pid: started.pid.as_raw(), cgroups: started.cgroups.dirs };
+            let response = Response::Spawned { pid: started.pid.as_raw(), cgroups: started.cgroups.dirs, network: None };
             send_with_fd(channel, &response, started.pidfd.as_raw_fd())
         }
         Request::Freeze { id, frozen } => {

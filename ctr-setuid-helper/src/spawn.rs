@@ -22,6 +22,7 @@ use crate::config::INIT_BINARY;
 use crate::sys::{self, CloneResult};
 use ctr_core::config::HelperConfig;
 use ctr_core::limits::HostCpus;
+use ctr_core::net::NetworkRequest;
 use ctr_core::idmap::{check_map, parse_subid_file, to_proc_format, IdKind, IdMapEntry, SubIdRange};
 use ctr_core::protocol::{HelperError, SpawnRequest, INIT_CHANNEL_FD_IN_HELPER, INIT_CHANNEL_FD_IN_INIT};
 use nix::sched::CloneFlags;
@@ -102,7 +103,7 @@ fn namespace_flags(request: &SpawnRequest) -> CloneFlags {
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC;
-    if request.network_namespace {
+    if request.network != NetworkRequest::Host {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     flags

@@ -88,7 +88,7 @@ fn spawn_request(id: &ContainerId, env: &Env) -> SpawnRequest {
         id: id.clone(),
         name: ContainerName::parse("hostile").unwrap(),
         user_namespace: true,
-        network_namespace: true,
+        network: ctr_core::net::NetworkRequest::None,
         uid_map: vec![IdMapEntry::new(0, env.uid, 1).unwrap()],
         gid_map: vec![IdMapEntry::new(0, env.gid, 1).unwrap()],
         limits: Default::default(),
