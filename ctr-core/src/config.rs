@@ -4,11 +4,14 @@
 
 use crate::ids::CgroupComponent;
 use serde::Deserialize;
+use std::net::Ipv4Addr;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("helper config: {0}")]
     Syntax(String),
+    #[error("helper config: bridge_subnet {0:?} must be an IPv4 network like \"10.88.0.0/16\" (prefix 8 to 30)")]
+    Subnet(String),
     #[error("helper config: cgroup_parent {0:?} must be \"self\" or an absolute path like \"/ctr\" of plain components")]
     CgroupParent(String),
 }
@@ -25,11 +28,22 @@ pub enum CgroupParent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelperConfig {
     pub cgroup_parent: CgroupParent,
+    /// The default bridge network's subnet: (network address, prefix).
+    pub bridge_subnet: (Ipv4Addr, u8),
+    /// How many containers one user may have on bridge networks at once.
+    pub max_interfaces_per_user: usize,
 }
+
+pub const DEFAULT_BRIDGE_SUBNET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 88, 0, 0), 16);
+pub const DEFAULT_MAX_INTERFACES_PER_USER: usize = 64;
 
 impl Default for HelperConfig {
     fn default() -> Self {
-        Self { cgroup_parent: CgroupParent::Fixed(vec![CgroupComponent::parse("ctr").expect("valid literal")]) }
+        Self {
+            cgroup_parent: CgroupParent::Fixed(vec![CgroupComponent::parse("ctr").expect("valid literal")]),
+            bridge_subnet: DEFAULT_BRIDGE_SUBNET,
+            max_interfaces_per_user: DEFAULT_MAX_INTERFACES_PER_USER,
+        }
     }
 }
 
@@ -37,6 +51,8 @@ impl Default for HelperConfig {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     cgroup_parent: Option<String>,
+    bridge_subnet: Option<String>,
+    max_interfaces_per_user: Option<u32>,
 }
 
 impl HelperConfig {
@@ -46,8 +62,26 @@ impl HelperConfig {
         if let Some(parent) = raw.cgroup_parent {
             config.cgroup_parent = parse_cgroup_parent(&parent)?;
         }
+        if let Some(subnet) = raw.bridge_subnet {
+            config.bridge_subnet = parse_subnet(&subnet)?;
+        }
+        if let Some(max) = raw.max_interfaces_per_user {
+            config.max_interfaces_per_user = max as usize;
+        }
         Ok(config)
     }
+}
+
+/// An IPv4 CIDR whose address is the network address, prefix 8 to 30.
+fn parse_subnet(s: &str) -> Result<(Ipv4Addr, u8), ConfigError> {
+    let bad = || ConfigError::Subnet(s.to_owned());
+    let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
+    let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    if !(8..=30).contains(&prefix) || u32::from(addr) & !(u32::MAX << (32 - prefix)) != 0 {
+        return Err(bad());
+    }
+    Ok((addr, prefix))
 }
 
 fn parse_cgroup_parent(s: &str) -> Result<CgroupParent, ConfigError> {
@@ -86,6 +120,16 @@ mod tests {
             c.cgroup_parent,
             CgroupParent::Fixed(vec![CgroupComponent::parse("a").unwrap(), CgroupComponent::parse("b").unwrap()])
         );
+    }
+
+    #[test]
+    fn network_settings() {
+        let c = HelperConfig::parse("bridge_subnet = \"10.99.0.0/24\"\nmax_interfaces_per_user = 3").unwrap();
+        assert_eq!(c.bridge_subnet, (Ipv4Addr::new(10, 99, 0, 0), 24));
+        assert_eq!(c.max_interfaces_per_user, 3);
+        for bad in ["10.99.0.1/24", "10.99.0.0/31", "10.99.0.0", "x/8"] {
+            assert!(HelperConfig::parse(&format!("bridge_subnet = \"{bad}\"")).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 use ctr_core::config::{CgroupParent, HelperConfig};
 use ctr_core::ids::{CgroupComponent, ContainerId};
 use ctr_core::limits::{render, LimitError, LimitFile, ResourceLimits};
+use ctr_core::net::{NetworkInfo, Protocol};
 use ctr_core::protocol::{CgroupDir, HelperError};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
@@ -193,9 +194,13 @@ fn record_path(uid: u32, id: &ContainerId) -> PathBuf {
 }
 
 /// The cgroup directories of one container, in every hierarchy.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ContainerCgroups {
     pub dirs: Vec<CgroupDir>,
+    /// The network the container was attached to, and its published ports,
+    /// kept in the same record so that removal finds them.
+    pub network: Option<String>,
+    pub ports: Vec<(Protocol, u16)>,
 }
 
 impl ContainerCgroups {
@@ -251,28 +256,64 @@ pub fn create(uid: u32, id: &ContainerId, config: &HelperConfig) -> Result<Conta
 }
 
 /// One line per directory: `v1|v2 <TAB> controllers or - <TAB> path`.
+/// `net <TAB> name` and `port <TAB> tcp|udp <TAB> number` lines follow.
 fn format_record(cgroups: &ContainerCgroups) -> String {
-    cgroups
+    let mut text: String = cgroups
         .dirs
         .iter()
         .map(|d| {
             let controllers = if d.controllers.is_empty() { "-".to_owned() } else { d.controllers.join(",") };
             format!("{}\t{}\t{}\n", if d.v2 { "v2" } else { "v1" }, controllers, d.path)
         })
-        .collect()
+        .collect();
+    if let Some(network) = &cgroups.network {
+        text.push_str(&format!("net\t{network}\n"));
+    }
+    for (protocol, port) in &cgroups.ports {
+        text.push_str(&format!("port\t{protocol}\t{port}\n"));
+    }
+    text
 }
 
 fn parse_record(text: &str) -> ContainerCgroups {
-    let dirs = text
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.splitn(3, '\t');
-            let (kind, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
-            let controllers = if controllers == "-" { Vec::new() } else { controllers.split(',').map(str::to_owned).collect() };
-            Some(CgroupDir { v2: kind == "v2", controllers, path: path.to_owned() })
-        })
-        .collect();
-    ContainerCgroups { dirs }
+    let mut record = ContainerCgroups::default();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.splitn(3, '\t').collect();
+        match fields.as_slice() {
+            [kind @ ("v1" | "v2"), controllers, path] => {
+                let controllers =
+                    if *controllers == "-" { Vec::new() } else { controllers.split(',').map(str::to_owned).collect() };
+                record.dirs.push(CgroupDir { v2: *kind == "v2", controllers, path: (*path).to_owned() });
+            }
+            ["net", name] => record.network = Some((*name).to_owned()),
+            ["port", protocol, port] => {
+                let protocol = if *protocol == "udp" { Protocol::Udp } else { Protocol::Tcp };
+                if let Ok(port) = port.parse() {
+                    record.ports.push((protocol, port));
+                }
+            }
+            _ => {}
+        }
+    }
+    record
+}
+
+/// Notes a container's network and ports in its record.
+pub fn record_network(uid: u32, id: &ContainerId, cgroups: &mut ContainerCgroups, info: &NetworkInfo) -> Result<(), HelperError> {
+    cgroups.network = Some(info.network.clone());
+    cgroups.ports = info.ports.iter().map(|p| (p.protocol, p.host_port)).collect();
+    write_record(&record_path(uid, id), cgroups)
+}
+
+/// Every host port that any user's container publishes, from the records.
+pub fn published_ports() -> Vec<(Protocol, u16)> {
+    let Ok(users) = std::fs::read_dir(RECORD_DIR) else { return Vec::new() };
+    users
+        .filter_map(|u| std::fs::read_dir(u.ok()?.path()).ok())
+        .flatten()
+        .filter_map(|r| std::fs::read_to_string(r.ok()?.path()).ok())
+        .flat_map(|text| parse_record(&text).ports)
+        .collect()
 }
 
 /// The caller's container `id`, from the helper's own record of it.
@@ -311,9 +352,12 @@ pub fn attach(cgroups: &ContainerCgroups, pid: Pid) -> Result<(), HelperError> {
 
 /// Kills whatever is left in the caller's container cgroup and removes it,
 /// then its record. Removing what is already gone succeeds.
-pub fn remove(uid: u32, id: &ContainerId) -> Result<(), HelperError> {
+pub fn remove(uid: u32, id: &ContainerId, detach_network: impl FnOnce() -> Result<(), HelperError>) -> Result<(), HelperError> {
     let Some(cgroups) = load(uid, id)? else { return Ok(()) };
     kill_and_remove(&cgroups)?;
+    if cgroups.network.is_some() {
+        detach_network()?;
+    }
     let record = record_path(uid, id);
     std::fs::remove_file(&record)
         .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
@@ -526,9 +570,14 @@ mod tests {
                 CgroupDir { v2: false, controllers: vec!["cpu".into(), "cpuacct".into()], path: "/sys/fs/cgroup/cpu,cpuacct/x".into() },
                 CgroupDir { v2: true, controllers: vec![], path: "/sys/fs/cgroup/unified/x".into() },
             ],
+            ..Default::default()
         };
+        let mut cgroups = cgroups;
+        cgroups.network = Some("bridge".into());
+        cgroups.ports = vec![(Protocol::Udp, 5353), (Protocol::Tcp, 8080)];
         let back = parse_record(&format_record(&cgroups));
         assert_eq!(back.dirs, cgroups.dirs);
+        assert_eq!((back.network, back.ports), (cgroups.network.clone(), cgroups.ports.clone()));
         assert_eq!(back.dir_for("cpuacct").unwrap().path, "/sys/fs/cgroup/cpu,cpuacct/x");
         assert!(back.dir_for("memory").is_none());
     }

@@ -20,6 +20,7 @@ mod caller;
 mod cgroup;
 mod config;
 mod exec;
+mod network;
 mod session;
 mod spawn;
 mod sys;

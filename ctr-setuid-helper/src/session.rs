@@ -3,7 +3,7 @@
 //! full before it is applied.
 
 use crate::caller::Caller;
-use crate::{cgroup, exec, spawn};
+use crate::{cgroup, exec, network, spawn};
 use ctr_core::config::HelperConfig;
 use ctr_core::frame::{self, FrameError};
 use ctr_core::protocol::{HelperError, Request, Response, PROTOCOL_VERSION};
@@ -35,13 +35,14 @@ pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperCon
 
     match receive(channel)? {
         Request::Spawn(request) => {
-            let validated = spawn::validate(caller, &request)?;
+            let validated = spawn::validate(caller, &config, &request)?;
             let spawned = spawn::apply(caller, &config, validated)?;
-            let response = Response::Spawned { pid: spawned.pid.as_raw(), cgroups: spawned.cgroups.dirs, network: None };
+            let response =
+                Response::Spawned { pid: spawned.pid.as_raw(), cgroups: spawned.cgroups.dirs, network: spawned.network };
             send_with_fd(channel, &response, spawned.pidfd.as_raw_fd())
         }
         Request::RemoveCgroup { id } => {
-            cgroup::remove(caller.uid.as_raw(), &id)?;
+            cgroup::remove(caller.uid.as_raw(), &id, || network::detach(&config, &id))?;
             send(channel, &Response::Removed)
         }
         Request::Exec { id } => {

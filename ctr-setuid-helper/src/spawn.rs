@@ -22,7 +22,8 @@ use crate::config::INIT_BINARY;
 use crate::sys::{self, CloneResult};
 use ctr_core::config::HelperConfig;
 use ctr_core::limits::HostCpus;
-use ctr_core::net::NetworkRequest;
+use ctr_core::net::{NetworkInfo, NetworkRequest};
+use crate::network;
 use ctr_core::idmap::{check_map, parse_subid_file, to_proc_format, IdKind, IdMapEntry, SubIdRange};
 use ctr_core::protocol::{HelperError, SpawnRequest, INIT_CHANNEL_FD_IN_HELPER, INIT_CHANNEL_FD_IN_INIT};
 use nix::sched::CloneFlags;
@@ -38,6 +39,7 @@ pub struct Spawned {
     pub pid: Pid,
     pub pidfd: OwnedFd,
     pub cgroups: ContainerCgroups,
+    pub network: Option<NetworkInfo>,
 }
 
 /// Every check on a spawn request, before anything is created.
@@ -46,7 +48,7 @@ pub struct ValidatedSpawn<'a> {
     setgroups_allowed: bool,
 }
 
-pub fn validate<'a>(caller: &Caller, request: &'a SpawnRequest) -> Result<ValidatedSpawn<'a>, HelperError> {
+pub fn validate<'a>(caller: &Caller, config: &HelperConfig, request: &'a SpawnRequest) -> Result<ValidatedSpawn<'a>, HelperError> {
     if !request.user_namespace && !caller.is_root() {
         return Err(HelperError::NoUserNamespace);
     }
@@ -62,6 +64,7 @@ pub fn validate<'a>(caller: &Caller, request: &'a SpawnRequest) -> Result<Valida
         // Only block devices the kernel knows; the path is built from numbers.
         std::path::Path::new(&format!("/sys/dev/block/{major}:{minor}")).exists()
     })?;
+    network::validate(caller, config, &request.network)?;
     Ok(ValidatedSpawn { request, setgroups_allowed: caller.is_root() || !subgids.is_empty() })
 }
 
@@ -86,12 +89,22 @@ pub fn check_init_channel() -> Result<(), HelperError> {
 pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) -> Result<Spawned, HelperError> {
     check_init_channel()?;
     let request = spawn.request;
-    let cgroups = cgroup::create(caller.uid.as_raw(), &request.id, config)?;
-    let started = cgroup::apply_limits(&cgroups, &request.limits).and_then(|()| start_child(caller, &spawn, &cgroups));
+    let uid = caller.uid.as_raw();
+    let cgroups = cgroup::create(uid, &request.id, config)?;
+    let started = cgroup::apply_limits(&cgroups, &request.limits).and_then(|()| {
+        start_child(caller, &spawn, &cgroups, |pid| {
+            let info = network::attach(caller, config, &request.id, pid, &request.network, cgroup::published_ports)?;
+            if let Some(info) = &info {
+                // Recorded before the child runs, so that removal finds it.
+                cgroup::record_network(uid, &request.id, &mut cgroups.clone(), info)?;
+            }
+            Ok(info)
+        })
+    });
     match started {
-        Ok((pid, pidfd)) => Ok(Spawned { pid, pidfd, cgroups }),
+        Ok((pid, pidfd, network)) => Ok(Spawned { pid, pidfd, cgroups, network }),
         Err(e) => {
-            let _ = cgroup::remove(caller.uid.as_raw(), &request.id);
+            let _ = cgroup::remove(uid, &request.id, || network::detach(config, &request.id));
             Err(e)
         }
     }
@@ -109,7 +122,14 @@ fn namespace_flags(request: &SpawnRequest) -> CloneFlags {
     flags
 }
 
-fn start_child(caller: &Caller, spawn: &ValidatedSpawn<'_>, cgroups: &ContainerCgroups) -> Result<(Pid, OwnedFd), HelperError> {
+/// Clones the child, writes its id maps, puts it in its cgroups, lets
+/// `before_release` attach it to a network, then releases it.
+fn start_child(
+    caller: &Caller,
+    spawn: &ValidatedSpawn<'_>,
+    cgroups: &ContainerCgroups,
+    before_release: impl FnOnce(Pid) -> Result<Option<NetworkInfo>, HelperError>,
+) -> Result<(Pid, OwnedFd, Option<NetworkInfo>), HelperError> {
     let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_error("pipe", e))?;
     let flags = namespace_flags(spawn.request);
     // The child must never return into helper code: it leaves through
@@ -123,11 +143,12 @@ fn start_child(caller: &Caller, spawn: &ValidatedSpawn<'_>, cgroups: &ContainerC
         let pidfd = sys::pidfd_open(pid).map_err(|e| spawn_error("pidfd_open", e))?;
         write_id_maps(pid, &spawn.request.uid_map, &spawn.request.gid_map, spawn.setgroups_allowed)?;
         cgroup::attach(cgroups, pid)?;
+        let network = before_release(pid)?;
         std::fs::File::from(go_write).write_all(b"G").map_err(|e| spawn_error("release the child", e))?;
-        Ok(pidfd)
+        Ok((pidfd, network))
     })();
     match prepared {
-        Ok(pidfd) => Ok((pid, pidfd)),
+        Ok((pidfd, network)) => Ok((pid, pidfd, network)),
         Err(e) => {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
