@@ -577,7 +577,7 @@ mod tests {
         cgroups.ports = vec![(Protocol::Udp, 5353), (Protocol::Tcp, 8080)];
         let back = parse_record(&format_record(&cgroups));
         assert_eq!(back.dirs, cgroups.dirs);
-        assert_eq!((back.network, back.ports), (cgroups.network.clone(), cgroups.ports.clone()));
+        assert_eq!((back.network.clone(), back.ports.clone()), (cgroups.network.clone(), cgroups.ports.clone()));
         assert_eq!(back.dir_for("cpuacct").unwrap().path, "/sys/fs/cgroup/cpu,cpuacct/x");
         assert!(back.dir_for("memory").is_none());
     }
