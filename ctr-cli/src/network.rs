@@ -1,0 +1,141 @@
+//! The caller's side of container networking: `--network`, `-p` and
+//! `--ip` into a request for the helper, and the files a networked
+//! container needs: /etc/hosts (its own name and those of the caller's other
+//! containers on the same network) and /etc/resolv.conf.
+//!
+//! Names resolve through /etc/hosts rather than a DNS server: it needs no
+//! daemon, works for static binaries and every libc, and the caller owns
+//! every file involved. The files are bind-mounted, so they are rewritten in
+//! place (never renamed) when containers come and go.
+
+use crate::container::{self, State};
+use crate::paths::Paths;
+use anyhow::{bail, Result};
+use ctr_core::net::{NetworkInfo, NetworkRequest, PortSpec};
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+#[derive(clap::Args, Debug, Default)]
+pub struct NetworkArgs {
+    /// `bridge` (the default: a veth on ctr0 with NAT), `none` (loopback
+    /// only) or `host` (share your network namespace).
+    #[arg(long, default_value = "bridge", value_name = "MODE", help_heading = "Network")]
+    pub network: String,
+    /// Publish a port: [IP:]HOSTPORT:CONTAINERPORT[/tcp|/udp].
+    #[arg(short = 'p', long = "publish", value_name = "PORTS", help_heading = "Network")]
+    pub publish: Vec<String>,
+    /// The container's address on the bridge network.
+    #[arg(long, value_name = "IPV4", help_heading = "Network")]
+    pub ip: Option<Ipv4Addr>,
+}
+
+impl NetworkArgs {
+    pub fn to_request(&self) -> Result<NetworkRequest> {
+        let ports = self.publish.iter().map(|p| PortSpec::parse(p)).collect::<Result<Vec<_>, _>>()?;
+        match self.network.as_str() {
+            "bridge" => Ok(NetworkRequest::Bridge { address: self.ip, ports }),
+            "none" | "host" if !ports.is_empty() || self.ip.is_some() => {
+                bail!("-p and --ip need --network bridge")
+            }
+            "none" => Ok(NetworkRequest::None),
+            "host" => Ok(NetworkRequest::Host),
+            other => bail!("unknown network {other:?}: use bridge, none or host"),
+        }
+    }
+}
+
+fn hosts_line(info: &NetworkInfo, state: &State, hostname: &str) -> String {
+    format!("{}\t{} {} {}\n", info.address, hostname, state.name, &state.id[..12])
+}
+
+/// Running containers of ours on `network`, other than `except`.
+fn peers(paths: &Paths, network: &str, except: &str) -> Vec<State> {
+    container::list(paths)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s.id != except && crate::lifecycle::is_alive(s))
+        .filter(|s| s.network.as_ref().is_some_and(|n| n.network == network))
+        .collect()
+}
+
+/// The container's /etc/hosts: loopback, itself, and its peers.
+pub fn hosts_file(paths: &Paths, state: &State, hostname: &str, info: Option<&NetworkInfo>) -> String {
+    let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    match info {
+        None => text.push_str(&format!("127.0.1.1\t{hostname}\n")),
+        Some(info) => {
+            text.push_str(&hosts_line(info, state, hostname));
+            for peer in peers(paths, &info.network, &state.id) {
+                if let Some(peer_info) = &peer.network {
+                    text.push_str(&hosts_line(peer_info, &peer, &peer.hostname));
+                }
+            }
+        }
+    }
+    text
+}
+
+/// Adds (or with `present == false` removes) this container's line in
+/// every peer's /etc/hosts, in place.
+pub fn announce(paths: &Paths, state: &State, info: &NetworkInfo, present: bool) {
+    let line = hosts_line(info, state, &state.hostname);
+    for peer in peers(paths, &info.network, &state.id) {
+        let path = paths.containers().join(&peer.id).join("hosts");
+        let Ok(current) = std::fs::read_to_string(&path) else { continue };
+        let mut lines: Vec<&str> = current.lines().filter(|l| format!("{l}\n") != line).collect();
+        let owned = line.trim_end().to_owned();
+        if present {
+            lines.push(&owned);
+        }
+        let _ = rewrite_in_place(&path, &(lines.join("\n") + "\n"));
+    }
+}
+
+/// Bind mounts follow the inode, so a file a container sees is changed by
+/// truncating and writing it, not by replacing it.
+pub fn rewrite_in_place(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+/// The host's resolvers, minus loopback ones a container cannot reach.
+pub fn resolv_conf() -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let kept: Vec<&str> = host
+        .lines()
+        .filter(|l| {
+            let mut words = l.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("nameserver"), Some(addr)) => !addr.starts_with("127.") && addr != "::1",
+                _ => true,
+            }
+        })
+        .collect();
+    kept.join("\n") + "\n"
+}
+
+/// `ctr port ID`: its published ports.
+pub fn port(paths: &Paths, key: &str) -> Result<i32> {
+    let state = container::find(paths, key)?;
+    for p in state.network.iter().flat_map(|n| &n.ports) {
+        println!("{p}");
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_from_flags() {
+        let args = NetworkArgs { network: "bridge".into(), publish: vec!["8080:80".into()], ip: None };
+        assert!(matches!(args.to_request().unwrap(), NetworkRequest::Bridge { ports, .. } if ports.len() == 1));
+        let none = NetworkArgs { network: "none".into(), ..Default::default() };
+        assert_eq!(none.to_request().unwrap(), NetworkRequest::None);
+        let bad = NetworkArgs { network: "none".into(), publish: vec!["1:2".into()], ip: None };
+        assert!(bad.to_request().is_err());
+        assert!(NetworkArgs { network: "weird".into(), ..Default::default() }.to_request().is_err());
+    }
+}
