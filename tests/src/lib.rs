@@ -46,10 +46,20 @@ pub mod vars {
     pub const ALPINE: &str = "CTR_TEST_ALPINE";
     /// A scratch directory owned by the test user (mode 0700), removed after the run.
     pub const WORK: &str = "CTR_TEST_WORK";
+    /// Optional factor for every harness timeout, e.g. `10` in the emulated
+    /// (TCG) VM where fork+exec is about 30 times slower.
+    pub const TIMEOUT_SCALE: &str = "CTR_TEST_TIMEOUT_SCALE";
 }
 
-/// How long a command may run before the harness kills it.
+/// How long a command may run before the harness kills it (times
+/// [`timeout_scale`]).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The factor in `CTR_TEST_TIMEOUT_SCALE` (1 when unset or not a number
+/// of at least 1). Tests that wait with their own clocks should use it too.
+pub fn timeout_scale() -> u32 {
+    std::env::var(vars::TIMEOUT_SCALE).ok().and_then(|v| v.parse().ok()).filter(|&f| f >= 1).unwrap_or(1)
+}
 
 /// After the command exits, how long its output pipes may stay open (held by
 /// something it started) before the harness calls that a bug.
@@ -251,7 +261,8 @@ impl CtrCommand {
     }
 
     /// How long the command may run (from spawn) before it is killed and the
-    /// test panics; [`DEFAULT_TIMEOUT`] unless set.
+    /// test panics; [`DEFAULT_TIMEOUT`] unless set. Either is multiplied by
+    /// [`timeout_scale`].
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -313,7 +324,7 @@ impl CtrCommand {
         cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
         let inner = cmd.spawn().unwrap_or_else(|e| panic!("cannot start `{what}` via setpriv (util-linux): {e}"));
-        Child::new(inner, self.stdin, started + self.timeout, what)
+        Child::new(inner, self.stdin, started + self.timeout * timeout_scale(), what)
     }
 }
 
@@ -374,9 +385,10 @@ impl Child {
     }
 
     /// Waits until stdout contains `needle` and returns stdout so far; panics
-    /// with everything printed if it does not appear within `timeout` or the
-    /// command exits first.
+    /// with everything printed if it does not appear within `timeout` (times
+    /// [`timeout_scale`]) or the command exits first.
     pub fn wait_for_stdout(&mut self, needle: &str, timeout: Duration) -> String {
+        let timeout = timeout * timeout_scale();
         let give_up = Instant::now() + timeout;
         loop {
             let text = self.stdout.text();

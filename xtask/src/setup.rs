@@ -36,8 +36,6 @@ pub struct TestRun {
     pub root: PathBuf,
     /// What the tests see (the same values go into `CTR_TEST_*`).
     pub env: ctr_tests::Env,
-    /// Name of the network namespace, once [`TestRun::add_netns`] made it.
-    pub netns: Option<String>,
     // Fields drop in order: clean up first, then let the next run in.
     cleanup: Cleanup,
     _turn: Flock<File>,
@@ -47,47 +45,33 @@ impl TestRun {
     /// Builds the whole setup; on error, what was done so far is undone.
     pub fn setup() -> Result<Self> {
         let turn = wait_for_our_turn()?;
-        let root = PathBuf::from(format!("/var/tmp/ctr-test-{}", std::process::id()));
         let mut cleanup = Cleanup::default();
+        let root = PathBuf::from(format!("/var/tmp/ctr-test-{}", std::process::id()));
         std::fs::create_dir(&root).with_context(|| format!("cannot create {}", root.display()))?;
         cleanup.tree(root.clone());
         host::set_owner_and_mode(&root, 0o755)?;
 
-        let layout = Layout::new(&root.join("prefix"))?;
-        install::install_into(&layout, install::Mode::Setuid)?;
-        host::write_root_file(&layout.config(), TEST_HELPER_CONFIG.as_bytes(), 0o644)?;
-
+        let prefix = install_for_tests(&root.join("prefix"))?;
         let user = ensure_test_user()?;
-        subid::ensure_ranges(TEST_USER, user.uid.as_raw())?;
-        // Whatever an earlier, killed run left there would fail this run's
-        // checks for leftovers; this run's own leftovers are reported at the end.
-        let runtime_dir = PathBuf::from(format!("/tmp/ctr-run-{}", user.uid));
-        for warning in crate::cleanup::remove_tree(&runtime_dir) {
-            eprintln!("xtask: warning: from an earlier run: {warning}");
-        }
-        cleanup.tree(runtime_dir);
+        cleanup.tree(fresh_runtime_dir(&user));
         let alpine = root.join(ALPINE);
         copy_verified_alpine(&shared_dir().join("images"), &alpine)?;
         let scratch = root.join("scratch");
-        std::fs::create_dir(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-        chown(&scratch, Some(user.uid), Some(user.gid))
-            .with_context(|| format!("cannot chown {}", scratch.display()))?;
-        std::fs::set_permissions(&scratch, std::fs::Permissions::from_mode(0o700))?;
+        make_private_dir(&scratch, &user)?;
 
-        let env = ctr_tests::Env::new(layout.prefix.clone(), TEST_USER, alpine, scratch)?;
+        let env = ctr_tests::Env::new(prefix, TEST_USER, alpine, scratch)?;
         check_user_can_reach(&env)?;
-        Ok(Self { root, env, netns: None, cleanup, _turn: turn })
+        Ok(Self { root, env, cleanup, _turn: turn })
     }
 
     /// Creates network namespace `ctr-test-<pid>` with loopback up, so tests
-    /// touch no real interface.
-    pub fn add_netns(&mut self) -> Result<()> {
+    /// touch no real interface; returns its name.
+    pub fn add_netns(&mut self) -> Result<String> {
         let name = format!("ctr-test-{}", std::process::id());
         host::run(Command::new("ip").args(["netns", "add", &name]))?;
         self.cleanup.netns(name.clone());
         host::run(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]))?;
-        self.netns = Some(name);
-        Ok(())
+        Ok(name)
     }
 
     /// Moves xtask into a cgroup of this run's own (see [`CgroupScope`]).
@@ -135,22 +119,47 @@ pub fn shared_dir() -> PathBuf {
     host::workspace_root().join("../shared")
 }
 
+/// A release install with the test config; returns the prefix.
+fn install_for_tests(prefix: &Path) -> Result<PathBuf> {
+    let layout = Layout::new(prefix)?;
+    install::install_into(&layout, install::Mode::Setuid)?;
+    host::write_root_file(&layout.config(), TEST_HELPER_CONFIG.as_bytes(), 0o644)?;
+    Ok(layout.prefix)
+}
+
+/// The test user, created if missing, with subordinate id ranges.
 fn ensure_test_user() -> Result<User> {
-    if let Some(user) = User::from_name(TEST_USER)? {
-        return Ok(user);
+    let user = match User::from_name(TEST_USER)? {
+        Some(user) => user,
+        None => {
+            let home = format!("/home/{TEST_USER}");
+            let args = ["--system", "--create-home", "--home-dir", &home, "--shell", "/bin/sh", "--user-group"];
+            host::run(Command::new("useradd").args(args).arg(TEST_USER))?;
+            User::from_name(TEST_USER)?
+                .with_context(|| format!("useradd succeeded but there is no user {TEST_USER}"))?
+        }
+    };
+    subid::ensure_ranges(TEST_USER, user.uid.as_raw())?;
+    Ok(user)
+}
+
+/// Empties the test user's runtime directory (where `ctr` keeps container
+/// state when XDG_RUNTIME_DIR is unset) and returns it for cleanup: what an
+/// earlier, killed run left there would fail this run's leftover checks.
+fn fresh_runtime_dir(user: &User) -> PathBuf {
+    let dir = PathBuf::from(format!("/tmp/ctr-run-{}", user.uid));
+    for warning in crate::cleanup::remove_tree(&dir) {
+        eprintln!("xtask: warning: from an earlier run: {warning}");
     }
-    let home = format!("/home/{TEST_USER}");
-    host::run(Command::new("useradd").args([
-        "--system",
-        "--create-home",
-        "--home-dir",
-        &home,
-        "--shell",
-        "/bin/sh",
-        "--user-group",
-        TEST_USER,
-    ]))?;
-    User::from_name(TEST_USER)?.with_context(|| format!("useradd succeeded but there is no user {TEST_USER}"))
+    dir
+}
+
+/// `dir`, owned by `user`, mode 0700.
+fn make_private_dir(dir: &Path, user: &User) -> Result<()> {
+    std::fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    chown(dir, Some(user.uid), Some(user.gid)).with_context(|| format!("cannot chown {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot chmod {}", dir.display()))
 }
 
 /// Checks `images/<ALPINE>` against `images/SHA256SUMS` and copies it to

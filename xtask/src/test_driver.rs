@@ -37,14 +37,12 @@ fn run_on_host(tally: &Tally, extra: &[String]) -> Result<()> {
         "unit tests",
         host::cargo().args(["test", "--workspace", "--exclude", "ctr-tests", "--no-fail-fast"]),
     )?;
-    interrupt::check()?;
 
     let mut run = TestRun::setup()?;
     // Built out here: inside the namespace there is no network for cargo.
     host::run(host::cargo().args(["test", "-p", "ctr-tests", "--no-run"]))?;
-    run.add_netns()?;
+    let netns = run.add_netns()?;
     run.enter_cgroup_scope()?;
-    let netns = run.netns.clone().expect("add_netns names it");
     let mut cmd = integration_command(&netns, extra);
     cmd.envs(run.test_vars());
     tally.cargo_step("integration tests", &mut cmd)?;

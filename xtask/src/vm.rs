@@ -5,11 +5,13 @@
 //! Debian kernel under QEMU started by `../shared/vm/run-in-vm.sh`, sees the
 //! host's root read-only with a tmpfs overlay, so it runs the very test
 //! binaries cargo built, the installed setuid helper and the `ctr-test` user.
-//! Writable state that containers use as overlay upper dirs must be on tmpfs
-//! (`VM_TMPFS`): the scratch directory and /tmp. The guest has no network
-//! card, so no network namespace is needed, and it runs the tests in its
-//! root cgroup, beneath which the helper nests container cgroups. Doc-tests
-//! need rustdoc and stay on the host.
+//! The guest's writable root is an overlay on tmpfs, and the guest kernel
+//! (6.1) keeps no `user.*` extended attributes on tmpfs, which the image
+//! store needs (`user.overlay.opaque`); so the guest script formats an ext4
+//! image (on tmpfs, sparse) and binds it over the scratch directory and /tmp.
+//! The guest has no network card, so no network namespace is needed, and it
+//! runs the tests in its root cgroup, beneath which the helper nests
+//! container cgroups. Doc-tests need rustdoc and stay on the host.
 
 use crate::setup::{self, TestRun};
 use crate::test_driver::{Tally, TEST_PACKAGES};
@@ -23,6 +25,10 @@ const VM_PACKAGES: &[&str] = &["qemu-system-x86", "python3"];
 
 /// Guest timeout: TCG makes fork+exec about 30 times slower than here.
 const VM_TIMEOUT_SECS: u32 = 1800;
+/// Harness timeouts stretch by this much in the guest, for the same reason.
+const TIMEOUT_SCALE: &str = "10";
+/// Loaded at boot, for the ext4 image that holds the guest's writable test state.
+const VM_MODULES: &str = "loop ext4";
 
 /// A test binary cargo built, and the package directory it runs in (as
 /// `cargo test` would run it).
@@ -44,7 +50,10 @@ pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
         return Ok(());
     }
 
-    let run = TestRun::setup()?;
+    let mut run = TestRun::setup()?;
+    // run-in-vm.sh's `timeout` puts QEMU in a process group of its own, out
+    // of reach of Ctrl-C handling; the scope's cleanup kills it all the same.
+    run.enter_cgroup_scope()?;
     let guest_script = run.root.join("vm-tests.sh");
     let text = guest_script_text(&run.env.work, &unit, &integration, extra);
     std::fs::write(&guest_script, text).with_context(|| format!("cannot write {}", guest_script.display()))?;
@@ -57,9 +66,12 @@ pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
         .arg("/bin/sh")
         .arg(&guest_script)
         .current_dir(host::workspace_root())
-        .env("VM_TMPFS", format!("/tmp,{}", run.env.work.display()))
+        // The default, /var/tmp, would hide the work directory; /tmp gets the ext4 disk anyway.
+        .env("VM_TMPFS", "/tmp")
+        .env("VM_MODULES", VM_MODULES)
         .env("VM_TIMEOUT", VM_TIMEOUT_SECS.to_string())
-        .envs(run.test_vars());
+        .envs(run.test_vars())
+        .env(ctr_tests::vars::TIMEOUT_SCALE, TIMEOUT_SCALE);
     tally.cargo_step("tests in the cgroup-v2 guest", &mut cmd)?;
     drop(run);
     Ok(())
@@ -96,14 +108,16 @@ fn test_binaries_from_messages(messages: &str) -> Vec<TestBinary> {
         .collect()
 }
 
-/// The shell script the guest runs: hand the tmpfs scratch directory to the
-/// test user, then every test binary, integration tests with
-/// `--test-threads=2` and the extra arguments. Exits 1 if any failed.
+/// The shell script the guest runs: put /tmp and the scratch directory (for
+/// the test user) on an ext4 disk, then run every test binary, integration
+/// tests with `--test-threads=2` and the extra arguments. Exits 1 if any failed.
 fn guest_script_text(scratch: &Path, unit: &[TestBinary], integration: &[TestBinary], extra: &[String]) -> String {
     let mut s = String::from("#!/bin/sh\n# Written by `cargo xtask test --vm`; runs in the guest.\nrc=0\n");
     s.push_str("run() { dir=$1; shift; echo \"     Running $1\"; (cd \"$dir\" && \"$@\") || rc=1; }\n");
     s.push_str(&format!(
-        "chown {user}:{user} {dir} && chmod 700 {dir} || rc=1\n",
+        "d=/run/ctr-vm-disk; truncate -s 8G $d.img && mkfs.ext4 -q -F $d.img && mkdir -p $d && mount -o loop $d.img $d \\
+  && mkdir -m 1777 $d/tmp && mkdir -m 700 $d/scratch && chown {user}:{user} $d/scratch \\
+  && mount --bind $d/tmp /tmp && mount --bind $d/scratch {dir} || {{ echo 'guest: cannot set up the ext4 disk'; exit 1; }}\n",
         user = setup::TEST_USER,
         dir = quote(&scratch.to_string_lossy())
     ));
@@ -164,7 +178,8 @@ mod tests {
         let s = guest_script_text(Path::new("/s"), &[bin("/u")], &[bin("/i")], &["it's".to_owned()]);
         assert!(s.contains("run '/w/p' '/u' '--color=never'\n"), "{s}");
         assert!(s.contains("run '/w/p' '/i' '--color=never' '--test-threads=2' 'it'\\''s'\n"), "{s}");
-        assert!(s.contains("chown ctr-test:ctr-test '/s' && chmod 700 '/s'"), "{s}");
+        assert!(s.contains("chown ctr-test:ctr-test $d/scratch"), "{s}");
+        assert!(s.contains("mount --bind $d/scratch '/s'"), "{s}");
         assert!(s.ends_with("exit $rc\n"));
     }
 }
