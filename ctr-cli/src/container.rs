@@ -29,6 +29,9 @@ pub struct State {
     pub oom_killed: bool,
     #[serde(default)]
     pub limits: ctr_core::limits::ResourceLimits,
+    /// `-v` and `--tmpfs` mounts; `ctr volume rm` finds volumes in use here.
+    #[serde(default)]
+    pub mounts: Vec<crate::mount_args::MountSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

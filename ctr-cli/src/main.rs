@@ -11,9 +11,11 @@ mod info;
 mod init;
 mod lifecycle;
 mod limits;
+mod mount_args;
 mod paths;
 mod run;
 mod spec;
+mod volume;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -49,6 +51,9 @@ cannot be executed, 127 if it was not found, 128+N if it was killed by signal N.
     /// Manage images.
     #[command(subcommand)]
     Image(image_cli::ImageCommand),
+    /// Manage named volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     #[command(flatten)]
     Images(image_cli::TopLevel),
     /// List containers.
@@ -102,6 +107,7 @@ fn dispatch(command: Command) -> Result<i32> {
     match command {
         Command::Run(args) => run::run(&paths, args),
         Command::Image(command) => image_cli::image(&paths, command),
+        Command::Volume(command) => volume::volume(&paths, command),
         Command::Images(command) => image_cli::top_level(&paths, command),
         Command::Ps(args) => lifecycle::ps(&paths, args),
         Command::Stats(args) => lifecycle::stats(&paths, args),

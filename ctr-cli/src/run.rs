@@ -60,6 +60,8 @@ pub struct RunArgs {
     pub rootfs: Option<PathBuf>,
     #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
+    #[command(flatten)]
+    pub mounts: crate::mount_args::MountArgs,
     /// IMAGE [COMMAND [ARG...]], or with --rootfs just COMMAND [ARG...].
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE|COMMAND")]
     pub args: Vec<String>,
@@ -178,6 +180,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     }
     let capabilities = spec::capability_set(&args.cap_add, &args.cap_drop)?;
     let limits = args.limits.to_limits()?;
+    let mounts = args.mounts.to_mounts(paths)?;
     let id = new_container_id()?;
     let hostname = args.hostname.clone().unwrap_or_else(|| id.short().to_owned());
     check_hostname(&hostname)?;
@@ -200,6 +203,8 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         hostname,
         rootfs,
         etc_files: vec![(hosts, "etc/hosts".into()), (hostname_file, "etc/hostname".into())],
+        mounts: mounts.clone(),
+        read_only_rootfs: args.mounts.read_only,
         process: ProcessSpec {
             args: process_args.clone(),
             env: merge_env(&source.config.env, &args.env),
@@ -222,6 +227,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         cgroups: Vec::new(),
         oom_killed: false,
         limits: limits.clone(),
+        mounts,
     };
     container.write_state(&state)?;
 
@@ -346,7 +352,7 @@ pub fn remove_container(helper: &Helper, container: &Container) -> Result<()> {
     Ok(())
 }
 
-fn remove_in_user_namespace(helper: &Helper, path: &Path) -> Result<()> {
+pub fn remove_in_user_namespace(helper: &Helper, path: &Path) -> Result<()> {
     let id = new_container_id()?;
     let (uid_map, gid_map) = id_maps();
     let request = SpawnRequest {

@@ -89,6 +89,7 @@ fn prepare(spec: &ContainerSpec) -> Result<(process::ResolvedUser, Vec<String>)>
     for (host_file, inside) in &spec.etc_files {
         mounts::bind_into(&root, host_file, inside, false)?;
     }
+    mounts::mount_volumes(&root, &spec.mounts)?;
     nix::unistd::sethostname(&spec.hostname).context("sethostname")?;
     mounts::pivot(&root)?;
     mounts::restrict_kernel_paths()?;
@@ -97,6 +98,9 @@ fn prepare(spec: &ContainerSpec) -> Result<(process::ResolvedUser, Vec<String>)>
     let user = process::resolve_user(spec.process.user.as_deref(), &read("/etc/passwd"), &read("/etc/group"))?;
     // Docker creates a missing working directory.
     mounts::secure_target(std::path::Path::new("/"), &spec.process.cwd, Kind::Dir)?;
+    if spec.read_only_rootfs {
+        mounts::read_only_root()?;
+    }
     if let Some(adj) = spec.process.oom_score_adj {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).with_context(|| {
             format!("--oom-score-adj {adj}: lowering the score below your own needs privilege")

@@ -6,10 +6,16 @@
 //! a symlink is refused: before pivot_root an absolute link would resolve
 //! on the host, and a hostile image must not redirect a mount there.
 
+use crate::mount_args::{MountSource, MountSpec};
 use crate::spec::RootfsSpec;
 use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 use nix::sys::statvfs::{statvfs, FsFlags};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 const NONE: Option<&str> = None;
@@ -118,6 +124,220 @@ pub fn remount_read_only(target: &Path) -> Result<()> {
     do_mount(NONE, target, NONE, flags, NONE)
 }
 
+/// `openat(dir, name)` as an O_PATH descriptor that does not follow a
+/// final symlink (it opens the link itself, which the caller then refuses).
+fn open_path(dir: Option<&OwnedFd>, name: &Path) -> nix::Result<OwnedFd> {
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let raw = openat(dir.map(|d| d.as_raw_fd()), name, flags, Mode::empty())?;
+    // SAFETY: openat just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The path through which mount(2) reaches exactly the inode `fd` holds,
+/// whatever has happened to the names leading to it since.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Like [`secure_target`], but race-free: walks `dest` beneath `root` one
+/// component at a time with O_PATH|O_NOFOLLOW descriptors, creating what
+/// is missing, and refuses a symlink anywhere on the way (an absolute link
+/// in the image, such as `/data -> /etc`, would otherwise lead the mount
+/// out of the rootfs onto the host's tree), `..`, and non-directories
+/// before the last component.
+fn open_beneath(root: &Path, dest: &str, kind: Kind) -> Result<OwnedFd> {
+    let mut fd = open_path(None, root).with_context(|| format!("open {}", root.display()))?;
+    let components: Vec<_> = Path::new(dest).components().filter(|c| !matches!(c, Component::RootDir | Component::CurDir)).collect();
+    let mut shown = PathBuf::from("/");
+    for (i, c) in components.iter().enumerate() {
+        let Component::Normal(name) = c else { bail!("mount destination {dest} may not contain '..'") };
+        let name = Path::new(name);
+        shown.push(name);
+        let last = i + 1 == components.len();
+        let next = match open_path(Some(&fd), name) {
+            Ok(next) => next,
+            Err(Errno::ENOENT) => {
+                let made = if last && kind == Kind::File {
+                    let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+                    openat(Some(fd.as_raw_fd()), name, flags, Mode::from_bits_truncate(0o644)).map(|raw| {
+                        // SAFETY: openat just returned this descriptor; we own and close it.
+                        drop(unsafe { OwnedFd::from_raw_fd(raw) })
+                    })
+                } else {
+                    mkdirat(Some(fd.as_raw_fd()), name, Mode::from_bits_truncate(0o755))
+                };
+                match made {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(e).with_context(|| format!("mount destination {dest}: create {}", shown.display())),
+                }
+                open_path(Some(&fd), name).with_context(|| format!("mount destination {dest}: open {}", shown.display()))?
+            }
+            Err(e) => return Err(e).with_context(|| format!("mount destination {dest}: open {}", shown.display())),
+        };
+        let file_type = SFlag::from_bits_truncate(fstat(next.as_raw_fd())?.st_mode) & SFlag::S_IFMT;
+        if file_type == SFlag::S_IFLNK {
+            let to = readlinkat(Some(fd.as_raw_fd()), name).unwrap_or_default();
+            bail!(
+                "mount destination {dest}: {} in the image is a symlink (to {}); ctr does not follow symlinks in mount \
+destinations, so that an image cannot redirect a mount out of its root filesystem",
+                shown.display(),
+                Path::new(&to).display()
+            );
+        }
+        if !last && file_type != SFlag::S_IFDIR {
+            bail!("mount destination {dest}: {} in the image is not a directory", shown.display());
+        }
+        fd = next;
+    }
+    Ok(fd)
+}
+
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+
+/// `struct mount_attr` of linux/mount.h (MOUNT_ATTR_SIZE_VER0).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Makes the mount `fd` is the root of, and every mount beneath it,
+/// read-only: `mount_setattr(fd, "", AT_EMPTY_PATH|AT_RECURSIVE)` (Linux
+/// 5.12). A plain read-only remount would leave submounts of a recursive
+/// bind writable. Setting MOUNT_ATTR_RDONLY leaves the flags the kernel
+/// locked (nosuid, nodev...) alone, so it works in a user namespace.
+fn make_read_only_recursive(fd: &OwnedFd) -> Result<()> {
+    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let flags = libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE;
+    // SAFETY: the path is a NUL-terminated empty string, `attr` is a live
+    // struct mount_attr of the size passed, and the call writes nothing.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    match Errno::result(rc) {
+        Ok(_) => Ok(()),
+        Err(Errno::ENOSYS) => bail!("read-only volumes need mount_setattr (Linux >= 5.12)"),
+        Err(e) => Err(e).context("mount_setattr(MOUNT_ATTR_RDONLY, AT_RECURSIVE)"),
+    }
+}
+
+/// `-v` and `--tmpfs` mounts inside `root`, before pivot_root, parents
+/// before children (`ctr` sorted them). Every destination is opened with
+/// [`open_beneath`] and mounted through its descriptor.
+pub fn mount_volumes(root: &Path, mounts: &[MountSpec]) -> Result<()> {
+    for m in mounts {
+        match &m.source {
+            MountSource::Bind { path } => bind_volume(root, m, path, false)?,
+            MountSource::Volume { path, copy_up, .. } => bind_volume(root, m, path, *copy_up)?,
+            MountSource::Tmpfs(options) => {
+                let target = open_beneath(root, &m.destination, Kind::Dir)?;
+                let mut flags = MsFlags::empty();
+                for (on, flag) in [
+                    (options.noexec, MsFlags::MS_NOEXEC),
+                    (options.nosuid, MsFlags::MS_NOSUID),
+                    (options.nodev, MsFlags::MS_NODEV),
+                    (m.read_only, MsFlags::MS_RDONLY),
+                ] {
+                    if on {
+                        flags |= flag;
+                    }
+                }
+                mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags, Some(options.data().as_str()))
+                    .with_context(|| format!("--tmpfs {}: mount ({})", m.destination, options.data()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bind_volume(root: &Path, m: &MountSpec, source: &Path, copy_up: bool) -> Result<()> {
+    let dest = &m.destination;
+    let meta = std::fs::metadata(source).with_context(|| format!("-v {}:{dest}: the source", source.display()))?;
+    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+    let target = open_beneath(root, dest, kind)?;
+    if copy_up && kind == Kind::Dir && is_empty_dir(source)? {
+        copy_image_content(&fd_path(&target), source).with_context(|| format!("copying the image's {dest} into the volume"))?;
+    }
+    mount(Some(source), &fd_path(&target), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+        .with_context(|| format!("-v {}:{dest}: bind mount", source.display()))?;
+    if m.read_only {
+        // The descriptor above holds the directory under the new mount;
+        // walking again reaches the mount's root.
+        let mounted = open_beneath(root, dest, kind)?;
+        make_read_only_recursive(&mounted).with_context(|| format!("-v {}:{dest}:ro", source.display()))?;
+    }
+    Ok(())
+}
+
+fn is_empty_dir(dir: &Path) -> Result<bool> {
+    Ok(std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))?.next().is_none())
+}
+
+/// Docker's first use of an empty named volume: the image's content at the
+/// destination is copied in, with its owners and modes (and those of the
+/// directory itself). Symlinks are copied as links and never followed;
+/// devices, fifos and sockets are skipped; hard links become copies.
+fn copy_image_content(from: &Path, to: &Path) -> Result<()> {
+    // `from` is /proc/self/fd/N: follow that link (to the directory
+    // open_beneath checked), never anything beneath it.
+    let top = std::fs::metadata(from)?;
+    copy_dir_entries(from, to)?;
+    set_owner_and_mode(to, &top, false)
+}
+
+fn copy_dir_entries(from: &Path, to: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(from).with_context(|| format!("read {}", from.display()))? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let meta = std::fs::symlink_metadata(&src)?;
+        let file_type = meta.file_type();
+        if file_type.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst).with_context(|| format!("symlink {}", dst.display()))?;
+            set_owner_and_mode(&dst, &meta, true)?;
+        } else if file_type.is_dir() {
+            std::fs::create_dir(&dst).with_context(|| format!("create {}", dst.display()))?;
+            copy_dir_entries(&src, &dst)?;
+            set_owner_and_mode(&dst, &meta, false)?;
+        } else if file_type.is_file() {
+            std::fs::copy(&src, &dst).with_context(|| format!("copy {}", src.display()))?;
+            set_owner_and_mode(&dst, &meta, false)?;
+        }
+    }
+    Ok(())
+}
+
+/// Owner first (chown clears set-id bits), then the mode. An owner that is
+/// not mapped in the user namespace cannot be given; the copy keeps ours.
+fn set_owner_and_mode(path: &Path, like: &std::fs::Metadata, is_link: bool) -> Result<()> {
+    match std::os::unix::fs::lchown(path, Some(like.uid()), Some(like.gid())) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::EPERM)) => {}
+        other => other.with_context(|| format!("chown {}", path.display()))?,
+    }
+    if !is_link {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(like.mode() & 0o7777))
+            .with_context(|| format!("chmod {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `--read-only`: after pivot_root and every other mount, the root mount
+/// alone becomes read-only; /proc, /dev, tmpfs mounts, volumes and the
+/// generated /etc files are mounts of their own and stay as they are.
+pub fn read_only_root() -> Result<()> {
+    remount_read_only(Path::new("/")).context("--read-only: remounting / read-only")
+}
+
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// /proc, /sys, /dev and friends inside `root`, before pivot_root.
@@ -217,5 +437,42 @@ mod tests {
         let made = secure_target(root.path(), "/srv/data/file", Kind::File).unwrap();
         assert!(made.is_file() && made.starts_with(root.path()));
         assert!(!Path::new("/etc/hosts").starts_with(root.path()));
+    }
+
+    #[test]
+    fn open_beneath_refuses_symlinks_anywhere_and_creates_the_rest() {
+        let root = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc", root.path().join("data")).unwrap();
+        std::fs::create_dir(root.path().join("srv")).unwrap();
+        std::os::unix::fs::symlink("../..", root.path().join("srv/up")).unwrap();
+        for dest in ["/data", "/data/x", "/srv/up/etc"] {
+            let err = format!("{:#}", open_beneath(root.path(), dest, Kind::Dir).unwrap_err());
+            assert!(err.contains("is a symlink"), "{dest}: {err}");
+        }
+        assert!(!Path::new("/etc/x").exists());
+        std::fs::write(root.path().join("file"), b"").unwrap();
+        assert!(format!("{:#}", open_beneath(root.path(), "/file/x", Kind::Dir).unwrap_err()).contains("not a directory"));
+        open_beneath(root.path(), "/srv/a/b", Kind::Dir).unwrap();
+        assert!(root.path().join("srv/a/b").is_dir());
+        open_beneath(root.path(), "/srv/a/f", Kind::File).unwrap();
+        assert!(root.path().join("srv/a/f").is_file());
+        let fd = open_beneath(root.path(), "/srv/a/b", Kind::Dir).unwrap();
+        assert_eq!(std::fs::canonicalize(fd_path(&fd)).unwrap(), std::fs::canonicalize(root.path().join("srv/a/b")).unwrap());
+    }
+
+    #[test]
+    fn copy_up_keeps_links_as_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("from"), dir.path().join("to"));
+        std::fs::create_dir_all(from.join("sub")).unwrap();
+        std::fs::create_dir(&to).unwrap();
+        std::fs::write(from.join("sub/f"), b"hello").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", from.join("link")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&from, std::fs::Permissions::from_mode(0o750)).unwrap();
+        copy_image_content(&from, &to).unwrap();
+        assert_eq!(std::fs::read(to.join("sub/f")).unwrap(), b"hello");
+        assert_eq!(std::fs::read_link(to.join("link")).unwrap(), Path::new("/etc/passwd"));
+        assert_eq!(std::fs::metadata(&to).unwrap().permissions().mode() & 0o7777, 0o750);
     }
 }

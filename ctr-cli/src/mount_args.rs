@@ -1,0 +1,355 @@
+//! `ctr run`'s mount options: `-v SRC:DST[:OPTS]`, `--tmpfs DST[:OPTS]` and
+//! `--read-only`, parsed and checked on the caller's side into
+//! [`MountSpec`]s that `ctr init` carries out inside the container.
+//!
+//! Docker's rules: a source containing `/` is a host path, anything else a
+//! named volume (created if missing). Host paths must be absolute and must
+//! exist (unlike `docker run -v`, ctr does not create a missing host
+//! directory: a typo should not make directories on the host); they are
+//! canonicalized here, as the caller, and must be readable by the caller.
+//! The mount itself is done by `ctr init`, unprivileged on the host, so the
+//! kernel checks every step against the caller's own access too.
+
+use crate::paths::Paths;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Component, Path, PathBuf};
+
+#[derive(clap::Args, Debug, Default)]
+pub struct MountArgs {
+    /// Bind mount a host path or a named volume: HOST-PATH:DEST[:ro] or
+    /// VOLUME:DEST[:ro][,nocopy]. A source with a '/' is a host path (it
+    /// must be absolute and exist), otherwise a volume, created if missing.
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DEST[:OPTS]")]
+    pub volumes: Vec<String>,
+    /// Mount a tmpfs: DEST[:size=64m,mode=1777,uid=N,gid=N,exec|noexec,nosuid,nodev,ro|rw]
+    /// (default: noexec,nosuid,nodev, mode 1777, half of RAM).
+    #[arg(long = "tmpfs", value_name = "DEST[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// Mount the container's root filesystem read-only (volumes, tmpfs
+    /// mounts, /dev, /proc and the generated /etc files stay as they are).
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+}
+
+/// One mount inside the container, in the order `ctr init` makes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MountSpec {
+    /// Absolute and normalised (no `.`, `..`, empty or trailing components).
+    pub destination: String,
+    pub source: MountSource,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MountSource {
+    /// A host path, canonicalized by `ctr` as the caller; bound recursively.
+    Bind { path: PathBuf },
+    /// A named volume's data directory. With `copy_up`, when it is empty,
+    /// the image's content at the destination is copied into it first.
+    Volume { name: String, path: PathBuf, copy_up: bool },
+    Tmpfs(TmpfsOptions),
+}
+
+/// The only tmpfs options ctr passes to mount(2); no free-form string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TmpfsOptions {
+    pub size_bytes: Option<u64>,
+    pub mode: u32,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub noexec: bool,
+    pub nosuid: bool,
+    pub nodev: bool,
+}
+
+impl Default for TmpfsOptions {
+    fn default() -> Self {
+        Self { size_bytes: None, mode: 0o1777, uid: None, gid: None, noexec: true, nosuid: true, nodev: true }
+    }
+}
+
+impl TmpfsOptions {
+    /// The data argument of mount(2), built only from validated numbers.
+    pub fn data(&self) -> String {
+        let mut data = format!("mode={:o}", self.mode);
+        if let Some(size) = self.size_bytes {
+            data.push_str(&format!(",size={size}"));
+        }
+        if let Some(uid) = self.uid {
+            data.push_str(&format!(",uid={uid}"));
+        }
+        if let Some(gid) = self.gid {
+            data.push_str(&format!(",gid={gid}"));
+        }
+        data
+    }
+}
+
+impl MountArgs {
+    /// Parses and checks every mount, creating named volumes that are
+    /// missing; sorted so that a mount comes after the one it sits in.
+    pub fn to_mounts(&self, paths: &Paths) -> Result<Vec<MountSpec>> {
+        let mut mounts = Vec::new();
+        for v in &self.volumes {
+            mounts.push(parse_volume(v, |name| crate::volume::ensure(paths, name))?);
+        }
+        for t in &self.tmpfs {
+            mounts.push(parse_tmpfs(t)?);
+        }
+        check_unique(&mounts)?;
+        mounts.sort_by_key(|m| Path::new(&m.destination).components().count());
+        Ok(mounts)
+    }
+}
+
+/// Names of the named volumes among `mounts`.
+pub fn volume_names(mounts: &[MountSpec]) -> impl Iterator<Item = &str> {
+    mounts.iter().filter_map(|m| match &m.source {
+        MountSource::Volume { name, .. } => Some(name.as_str()),
+        _ => None,
+    })
+}
+
+/// Docker's `Mounts` array of `docker inspect`, for `ctr inspect`.
+#[allow(dead_code)] // for `ctr inspect` (lifecycle.rs), which is wired separately
+pub fn inspect_json(mounts: &[MountSpec]) -> serde_json::Value {
+    mounts
+        .iter()
+        .map(|m| match &m.source {
+            MountSource::Bind { path } => serde_json::json!({
+                "Type": "bind", "Source": path, "Destination": m.destination, "RW": !m.read_only, "Propagation": "rprivate",
+            }),
+            MountSource::Volume { name, path, .. } => serde_json::json!({
+                "Type": "volume", "Name": name, "Source": path, "Destination": m.destination, "Driver": "local", "RW": !m.read_only,
+            }),
+            MountSource::Tmpfs(t) => serde_json::json!({
+                "Type": "tmpfs", "Source": "", "Destination": m.destination, "RW": !m.read_only, "Options": t.data(),
+            }),
+        })
+        .collect()
+}
+
+/// An absolute container path, normalised; `/`, `..` and /proc are refused.
+pub fn destination(raw: &str) -> Result<String> {
+    if !raw.starts_with('/') {
+        bail!("invalid mount destination {raw:?}: it must be an absolute path");
+    }
+    let mut parts = Vec::new();
+    for c in Path::new(raw).components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(n) => parts.push(n.to_str().context("mount destination must be UTF-8")?),
+            Component::ParentDir => bail!("invalid mount destination {raw:?}: '..' is not allowed"),
+            Component::Prefix(_) => unreachable!("no prefixes on Unix"),
+        }
+    }
+    if parts.is_empty() {
+        bail!("invalid mount destination {raw:?}: the destination can't be '/'");
+    }
+    if parts[0] == "proc" {
+        bail!("invalid mount destination {raw:?}: ctr does not mount over /proc");
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+/// `SRC:DEST[:OPTS]`; `volume` resolves a volume name to its data directory.
+fn parse_volume(raw: &str, volume: impl FnOnce(&str) -> Result<PathBuf>) -> Result<MountSpec> {
+    let fields: Vec<&str> = raw.split(':').collect();
+    let (src, dst, opts) = match fields.as_slice() {
+        [dst] if dst.starts_with('/') => {
+            bail!("-v {raw}: anonymous volumes are not supported; name one (-v NAME:{dst}) or bind a host path (-v /host/dir:{dst})")
+        }
+        [src, dst] => (*src, *dst, ""),
+        [src, dst, opts] => (*src, *dst, *opts),
+        _ => bail!("invalid volume specification {raw:?}: use HOST-PATH:DEST[:ro] or NAME:DEST[:ro]"),
+    };
+    if src.is_empty() || dst.is_empty() {
+        bail!("invalid volume specification {raw:?}: use HOST-PATH:DEST[:ro] or NAME:DEST[:ro]");
+    }
+    let destination = destination(dst)?;
+    let (mut read_only, mut nocopy) = (false, false);
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        match opt {
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            "nocopy" => nocopy = true,
+            other => bail!("-v {raw}: unsupported option {other:?} (supported: ro, rw, nocopy)"),
+        }
+    }
+    let source = if src.contains('/') {
+        if nocopy {
+            bail!("-v {raw}: nocopy applies to named volumes only");
+        }
+        MountSource::Bind { path: host_source(src)? }
+    } else {
+        if ctr_core::ids::ContainerName::parse(src).is_err() {
+            bail!(
+                "{src:?} includes invalid characters for a local volume name, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed. \
+If you intended to pass a host directory, use an absolute path"
+            );
+        }
+        MountSource::Volume { name: src.to_owned(), path: volume(src)?, copy_up: !nocopy }
+    };
+    Ok(MountSpec { destination, source, read_only })
+}
+
+/// An existing host path the caller can read, canonicalized.
+fn host_source(src: &str) -> Result<PathBuf> {
+    if !src.starts_with('/') {
+        bail!("bind source {src:?} is a relative path: give an absolute path (e.g. \"$PWD/{src}\")");
+    }
+    let path = match std::fs::canonicalize(src) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("bind source path does not exist: {src} (ctr does not create it: make it first)")
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("bind source {src}: you cannot access it"))),
+    };
+    let meta = std::fs::metadata(&path).with_context(|| format!("bind source {src}"))?;
+    let mut need = nix::unistd::AccessFlags::R_OK;
+    if meta.is_dir() {
+        need |= nix::unistd::AccessFlags::X_OK;
+    } else if !meta.is_file() {
+        // Devices, sockets and fifos: the kernel decides on open.
+        need = nix::unistd::AccessFlags::F_OK;
+    }
+    nix::unistd::access(&path, need).with_context(|| format!("bind source {src}: you cannot read it"))?;
+    if path.to_str().is_none() {
+        bail!("bind source {} must be UTF-8", path.display());
+    }
+    Ok(path)
+}
+
+/// `DEST[:k=v,flag,...]` with a closed set of options.
+fn parse_tmpfs(raw: &str) -> Result<MountSpec> {
+    let (dst, opts) = raw.split_once(':').unwrap_or((raw, ""));
+    let destination = destination(dst)?;
+    let mut o = TmpfsOptions::default();
+    let mut read_only = false;
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        let (key, value) = match opt.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (opt, None),
+        };
+        let number = |v: Option<&str>| -> Result<u32> {
+            v.and_then(|v| v.parse().ok()).with_context(|| format!("--tmpfs {raw}: {key} needs a number"))
+        };
+        match (key, value) {
+            ("size", Some(v)) => o.size_bytes = Some(parse_size(v).with_context(|| format!("--tmpfs {raw}"))?),
+            ("mode", Some(v)) => {
+                o.mode = u32::from_str_radix(v, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .with_context(|| format!("--tmpfs {raw}: mode must be octal, at most 7777"))?
+            }
+            ("uid", v) => o.uid = Some(number(v)?),
+            ("gid", v) => o.gid = Some(number(v)?),
+            ("noexec", None) => o.noexec = true,
+            ("exec", None) => o.noexec = false,
+            ("nosuid", None) => o.nosuid = true,
+            ("nodev", None) => o.nodev = true,
+            ("ro", None) => read_only = true,
+            ("rw", None) => read_only = false,
+            _ => bail!(
+                "--tmpfs {raw}: unsupported option {opt:?} (supported: size=N[k|m|g], mode=OCTAL, uid=N, gid=N, exec, noexec, nosuid, nodev, ro, rw)"
+            ),
+        }
+    }
+    Ok(MountSpec { destination, source: MountSource::Tmpfs(o), read_only })
+}
+
+/// `65536`, `64k`, `64m`, `1g` (also upper case, with an optional `b`).
+fn parse_size(v: &str) -> Result<u64> {
+    let lower = v.to_ascii_lowercase();
+    let digits = lower.trim_end_matches('b');
+    let (num, mult) = match digits.chars().last() {
+        Some('k') => (&digits[..digits.len() - 1], 1u64 << 10),
+        Some('m') => (&digits[..digits.len() - 1], 1 << 20),
+        Some('g') => (&digits[..digits.len() - 1], 1 << 30),
+        _ => (digits, 1),
+    };
+    let n: u64 = num.parse().ok().filter(|_| !num.is_empty()).with_context(|| format!("invalid size {v:?}: use e.g. 64m"))?;
+    n.checked_mul(mult).filter(|s| *s > 0).with_context(|| format!("invalid size {v:?}: must be above 0 and fit in 64 bits"))
+}
+
+fn check_unique(mounts: &[MountSpec]) -> Result<()> {
+    for (i, m) in mounts.iter().enumerate() {
+        if mounts[..i].iter().any(|o| o.destination == m.destination) {
+            bail!("duplicate mount point: {}", m.destination);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_volume(_: &str) -> Result<PathBuf> {
+        panic!("not a volume")
+    }
+
+    #[test]
+    fn destinations_are_normalised_and_checked() {
+        assert_eq!(destination("/data//x/./").unwrap(), "/data/x");
+        assert!(destination("data").is_err());
+        assert!(destination("/").is_err());
+        assert!(destination("/a/../b").is_err());
+        assert!(destination("/proc/sys").is_err());
+        assert_eq!(destination("/procfoo").unwrap(), "/procfoo");
+    }
+
+    #[test]
+    fn docker_volume_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = format!("{}/", dir.path().display());
+        let m = parse_volume(&format!("{src}:/data:ro"), no_volume).unwrap();
+        assert_eq!(m.destination, "/data");
+        assert!(m.read_only);
+        assert_eq!(m.source, MountSource::Bind { path: std::fs::canonicalize(dir.path()).unwrap() });
+
+        let v = parse_volume("cache:/var/cache", |n| Ok(PathBuf::from(format!("/v/{n}/_data")))).unwrap();
+        assert_eq!(v.source, MountSource::Volume { name: "cache".into(), path: "/v/cache/_data".into(), copy_up: true });
+        assert!(!v.read_only);
+        let v = parse_volume("cache:/c:ro,nocopy", |_| Ok(PathBuf::from("/x"))).unwrap();
+        assert!(v.read_only && matches!(v.source, MountSource::Volume { copy_up: false, .. }));
+
+        let err = |s: &str| parse_volume(s, |_| Ok(PathBuf::from("/x"))).unwrap_err().to_string();
+        assert!(err("/data").contains("anonymous"));
+        assert!(err("./rel:/data").contains("relative"));
+        assert!(err("bad$name:/data").contains("invalid characters"));
+        assert!(err("/no/such/dir/for/ctr:/data").contains("does not exist"));
+        assert!(err("x:/data:z").contains("unsupported option"));
+        assert!(err("x:relative").contains("absolute"));
+        assert!(err("a:b:c:d").contains("invalid volume specification"));
+        assert!(err(&format!("{src}:/d:nocopy")).contains("named volumes only"));
+    }
+
+    #[test]
+    fn tmpfs_options_are_a_closed_set() {
+        let m = parse_tmpfs("/run:size=64m,mode=755,uid=1,gid=2,exec").unwrap();
+        let MountSource::Tmpfs(o) = &m.source else { panic!() };
+        assert_eq!(o.data(), "mode=755,size=67108864,uid=1,gid=2");
+        assert!(!o.noexec && o.nosuid && o.nodev);
+        let d = parse_tmpfs("/tmp").unwrap();
+        assert_eq!(d.source, MountSource::Tmpfs(TmpfsOptions::default()));
+        for bad in ["/t:size=", "/t:size=-1", "/t:mode=8", "/t:mode=17777", "/t:uid=x", "/t:nr_inodes=5", "/t:suid", "/t:size=1m,context=x", "/t:huge=always"] {
+            assert!(parse_tmpfs(bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("65536k").unwrap(), 64 << 20);
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert!(parse_size("0").is_err() && parse_size("m").is_err() && parse_size("99999999999999g").is_err());
+    }
+
+    #[test]
+    fn duplicates_and_order() {
+        let args = MountArgs { volumes: vec![], tmpfs: vec!["/a/b".into(), "/a".into()], read_only: false };
+        let paths = Paths { state: "/nonexistent".into(), storage: "/nonexistent".into(), prefix: "/nonexistent".into() };
+        let mounts = args.to_mounts(&paths).unwrap();
+        assert_eq!(mounts.iter().map(|m| m.destination.as_str()).collect::<Vec<_>>(), ["/a", "/a/b"]);
+        let dup = MountArgs { volumes: vec![], tmpfs: vec!["/a".into(), "/a/".into()], read_only: false };
+        assert!(dup.to_mounts(&paths).unwrap_err().to_string().contains("duplicate"));
+    }
+}

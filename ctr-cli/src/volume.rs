@@ -1,0 +1,314 @@
+//! Named volumes: `ctr volume create|ls|inspect|rm|prune`, kept in the
+//! user's storage as `volumes/<name>/_data` (plus `volume.json`). A volume
+//! is a directory the caller owns; `ctr run -v NAME:/dst` binds its `_data`
+//! into the container (creating the volume if missing, as docker does).
+//!
+//! A volume is created under a temporary name and renamed into place, so
+//! two concurrent creations of one name both succeed with one volume. It is
+//! removed by renaming it away first, so no container can start on a
+//! half-deleted volume; files the container made as a subordinate id are
+//! deleted from inside a user namespace, as for a container's layer.
+//! `rm` refuses a volume that any container (running or not) records in
+//! its state; a container started between that check and the rename can
+//! still lose its volume (there is no lock shared with `ctr run`).
+
+use crate::container::{self, now_unix, write_atomically};
+use crate::mount_args::volume_names;
+use crate::paths::Paths;
+use anyhow::{bail, Context, Result};
+use ctr_core::ids::ContainerName;
+use serde::{Deserialize, Serialize};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// Create a volume (a random name if none is given); creating an existing one is not an error.
+    Create { name: Option<String> },
+    /// List volumes.
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Only print volume names.
+        #[arg(short, long)]
+        quiet: bool,
+        /// `json` prints one JSON object per volume.
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
+    },
+    /// Show volumes' details as JSON (Name, Mountpoint, CreatedAt).
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove volumes; refused while a container (running or not) uses one.
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// Do not fail on volumes that do not exist.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove every volume that no container uses.
+    Prune {
+        /// Accepted for docker compatibility: ctr never asks.
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    created: u64,
+}
+
+fn volumes_dir(paths: &Paths) -> PathBuf {
+    paths.storage.join("volumes")
+}
+
+fn parse_name(name: &str) -> Result<&str> {
+    ContainerName::parse(name).map_err(|_| {
+        anyhow::anyhow!("invalid volume name {name:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most {} characters", ContainerName::MAX_LEN)
+    })?;
+    Ok(name)
+}
+
+fn random_hex() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes).context("reading /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn private_dir(path: &Path) -> Result<()> {
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).with_context(|| format!("create {}", path.display()))
+}
+
+/// The volume's data directory, creating the volume if it does not exist.
+pub fn ensure(paths: &Paths, name: &str) -> Result<PathBuf> {
+    create(paths, parse_name(name)?)?;
+    Ok(volumes_dir(paths).join(name).join("_data"))
+}
+
+/// Creates `name` unless it exists; true if this call made it.
+fn create(paths: &Paths, name: &str) -> Result<bool> {
+    let dir = volumes_dir(paths);
+    let target = dir.join(name);
+    if target.join("_data").is_dir() {
+        return Ok(false);
+    }
+    private_dir(&dir)?;
+    let tmp = dir.join(format!(".new-{}", &random_hex()?[..16]));
+    let made = (|| -> Result<()> {
+        private_dir(&tmp.join("_data"))?;
+        // `_data` becomes the mount's root: every user in the container
+        // must be able to traverse it; the directory above stays private.
+        std::fs::set_permissions(tmp.join("_data"), std::fs::Permissions::from_mode(0o755))?;
+        write_atomically(&tmp.join("volume.json"), &serde_json::to_vec(&Meta { created: now_unix() })?)?;
+        Ok(())
+    })();
+    if let Err(e) = made {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e.context(format!("creating volume {name}")));
+    }
+    match std::fs::rename(&tmp, &target) {
+        Ok(()) => Ok(true),
+        // Someone made it first (rename of a directory onto a non-empty one fails).
+        Err(_) if target.join("_data").is_dir() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(false)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(e).with_context(|| format!("creating volume {name} in {}", dir.display()))
+        }
+    }
+}
+
+fn exists(paths: &Paths, name: &str) -> bool {
+    volumes_dir(paths).join(name).join("_data").is_dir()
+}
+
+/// Every volume's name, sorted.
+fn names(paths: &Paths) -> Result<Vec<String>> {
+    let dir = volumes_dir(paths);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("read {}", dir.display())),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| ContainerName::parse(n).is_ok() && exists(paths, n))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Container names that record `volume` among their mounts.
+fn users(paths: &Paths, volume: &str) -> Result<Vec<String>> {
+    Ok(container::list(paths)?
+        .into_iter()
+        .filter(|s| volume_names(&s.mounts).any(|v| v == volume))
+        .map(|s| s.name)
+        .collect())
+}
+
+fn info(paths: &Paths, name: &str) -> Result<serde_json::Value> {
+    let dir = volumes_dir(paths).join(name);
+    if !exists(paths, name) {
+        bail!("no such volume: {name}");
+    }
+    let created = std::fs::read(dir.join("volume.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Meta>(&b).ok())
+        .map(|m| m.created)
+        .unwrap_or(0);
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(created);
+    Ok(serde_json::json!({
+        "CreatedAt": humantime::format_rfc3339_seconds(when).to_string(),
+        "Driver": "local",
+        "Labels": null,
+        "Mountpoint": dir.join("_data"),
+        "Name": name,
+        "Options": null,
+        "Scope": "local",
+    }))
+}
+
+fn remove(paths: &Paths, name: &str) -> Result<()> {
+    let in_use = users(paths, name)?;
+    if !in_use.is_empty() {
+        bail!("volume {name} is in use by container(s) {}: remove them first", in_use.join(", "));
+    }
+    let dir = volumes_dir(paths);
+    let trash = dir.join(format!(".rm-{}", &random_hex()?[..16]));
+    std::fs::rename(dir.join(name), &trash).with_context(|| format!("remove volume {name}"))?;
+    if std::fs::remove_dir_all(&trash).is_err() {
+        // Files of subordinate ids: only a process in a user namespace with
+        // our mapping may delete them.
+        let helper = crate::helper_client::Helper::new(&paths.helper());
+        crate::run::remove_in_user_namespace(&helper, &trash).with_context(|| format!("remove volume {name}"))?;
+    }
+    Ok(())
+}
+
+pub fn volume(paths: &Paths, command: VolumeCommand) -> Result<i32> {
+    match command {
+        VolumeCommand::Create { name } => {
+            let name = match name {
+                Some(n) => parse_name(&n)?.to_owned(),
+                None => random_hex()?,
+            };
+            create(paths, &name)?;
+            println!("{name}");
+            Ok(0)
+        }
+        VolumeCommand::Ls { quiet, format } => {
+            let json = match format.as_deref() {
+                None | Some("table") => false,
+                Some("json") => true,
+                Some(other) => bail!("unsupported --format {other:?}: use json or table"),
+            };
+            let names = names(paths)?;
+            if quiet {
+                names.iter().for_each(|n| println!("{n}"));
+            } else if json {
+                for n in &names {
+                    let i = info(paths, n)?;
+                    println!("{}", serde_json::json!({"Driver": "local", "Name": n, "Mountpoint": i["Mountpoint"], "CreatedAt": i["CreatedAt"]}));
+                }
+            } else {
+                println!("{:<10}VOLUME NAME", "DRIVER");
+                names.iter().for_each(|n| println!("{:<10}{n}", "local"));
+            }
+            Ok(0)
+        }
+        VolumeCommand::Inspect { names } => {
+            let mut all = Vec::new();
+            let mut failed = false;
+            for n in &names {
+                match parse_name(n).and_then(|n| info(paths, n)) {
+                    Ok(i) => all.push(i),
+                    Err(e) => {
+                        eprintln!("ctr: {e:#}");
+                        failed = true;
+                    }
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&all)?);
+            Ok(i32::from(failed))
+        }
+        VolumeCommand::Rm { force, names } => {
+            let mut failed = false;
+            for n in &names {
+                let result = parse_name(n).and_then(|n| match exists(paths, n) {
+                    false if force => Ok(false),
+                    false => bail!("no such volume: {n}"),
+                    true => remove(paths, n).map(|()| true),
+                });
+                match result {
+                    Ok(true) => println!("{n}"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        eprintln!("ctr: {e:#}");
+                        failed = true;
+                    }
+                }
+            }
+            Ok(i32::from(failed))
+        }
+        VolumeCommand::Prune { force: _ } => {
+            let mut failed = false;
+            let mut removed = 0;
+            for n in names(paths)? {
+                if !users(paths, &n)?.is_empty() {
+                    continue;
+                }
+                match remove(paths, &n) {
+                    Ok(()) => {
+                        println!("{n}");
+                        removed += 1;
+                    }
+                    Err(e) => {
+                        eprintln!("ctr: {e:#}");
+                        failed = true;
+                    }
+                }
+            }
+            println!("Total reclaimed volumes: {removed}");
+            Ok(i32::from(failed))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(dir: &Path) -> Paths {
+        Paths { state: dir.join("state"), storage: dir.join("storage"), prefix: dir.join("prefix") }
+    }
+
+    #[test]
+    fn create_is_idempotent_and_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        assert!(names(&p).unwrap().is_empty());
+        let data = ensure(&p, "db").unwrap();
+        assert!(data.is_dir() && data.ends_with("volumes/db/_data"));
+        std::fs::write(data.join("keep"), b"x").unwrap();
+        assert_eq!(ensure(&p, "db").unwrap(), data);
+        assert!(data.join("keep").exists(), "a second create must not replace the volume");
+        assert!(!create(&p, "db").unwrap());
+        ensure(&p, "a.b-c_d").unwrap();
+        assert_eq!(names(&p).unwrap(), ["a.b-c_d", "db"]);
+        assert!(ensure(&p, "../x").is_err() && ensure(&p, "").is_err() && ensure(&p, "a/b").is_err());
+        assert_eq!(info(&p, "db").unwrap()["Name"], "db");
+        assert!(info(&p, "nope").is_err());
+        remove(&p, "db").unwrap();
+        assert_eq!(names(&p).unwrap(), ["a.b-c_d"]);
+        let leftovers: Vec<_> = std::fs::read_dir(volumes_dir(&p)).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    }
+}
