@@ -114,7 +114,9 @@ fn a_named_volume_keeps_data_across_two_containers() {
     let mut cleanup = Cleanup::new(&env);
     let name = cleanup.volume("keep");
     let spec = format!("{name}:/data");
-    let first = run(&env, &["-v", &spec], "echo persisted > /data/f && mkdir /data/d && echo ok");
+    // /data/d ends up owned by a subordinate id, which the user cannot
+    // delete on the host: `volume rm` must still remove it.
+    let first = run(&env, &["-v", &spec], "echo persisted > /data/f && mkdir /data/d && touch /data/d/x && chown -R 123:123 /data/d && echo ok");
     assert_eq!(first.stdout, "ok\n", "{first:?}");
     let second = run(&env, &["-v", &spec], "cat /data/f; ls /data");
     assert_eq!(second.stdout, "persisted\nd\nf\n", "{second:?}");
@@ -129,8 +131,11 @@ fn a_named_volume_keeps_data_across_two_containers() {
     assert_eq!(std::fs::read_to_string(mountpoint.join("f")).unwrap(), "persisted\n");
     assert!(v[0]["CreatedAt"].as_str().is_some_and(|c| c.ends_with('Z')), "{inspect}");
 
+    assert_ne!(std::fs::metadata(mountpoint.join("d")).unwrap().uid(), env.uid);
     env.ctr().args(["volume", "rm", &name]).ok();
     assert!(!mountpoint.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(mountpoint.parent().unwrap().parent().unwrap()).unwrap().collect();
+    assert!(leftovers.iter().flatten().all(|e| !e.file_name().to_string_lossy().starts_with(".rm-")), "{leftovers:?}");
     assert!(!env.ctr().args(["volume", "ls", "-q"]).ok().stdout.lines().any(|l| l == name));
     assert!(!env.ctr().args(["volume", "rm", &name]).output().success(), "removing a missing volume fails");
     env.ctr().args(["volume", "rm", "-f", &name]).ok();
