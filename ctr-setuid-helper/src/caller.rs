@@ -24,14 +24,15 @@ impl Caller {
     }
 }
 
-/// Effective (and saved) ids become 0, real ids stay the caller's. In setuid
-/// mode this is already so; in file-capability mode CAP_SETUID/CAP_SETGID
-/// allow it, and the kernel then copies the permitted capabilities (the
-/// file's) to the effective set.
-pub fn become_root(caller: &Caller) -> Result<(), HelperError> {
+/// Every id becomes 0 (the caller's were read into [`Caller`] first). In
+/// setuid mode euid is 0 already; in file-capability mode CAP_SETUID and
+/// CAP_SETGID allow it. Real ids of 0 also mean the caller can no longer
+/// signal the helper half-way through an operation, and that tools the
+/// helper runs (nft) do not see a setuid context and refuse to work.
+pub fn become_root() -> Result<(), HelperError> {
     let root = (Uid::from_raw(0), Gid::from_raw(0));
-    setresuid(caller.uid, root.0, root.0)
-        .and_then(|()| setresgid(caller.gid, root.1, root.1))
+    setresuid(root.0, root.0, root.0)
+        .and_then(|()| setresgid(root.1, root.1, root.1))
         .map_err(|e| {
             HelperError::NotPrivileged(format!(
                 "cannot become root ({e}); reinstall with `sudo cargo xtask install` (setuid or --mode caps)"
@@ -54,7 +55,7 @@ pub fn as_caller_with_sys_admin<T>(caller: &Caller, f: impl FnOnce() -> T) -> Re
     let raised = caps::raise(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_ADMIN);
     let result = raised.is_ok().then(f);
     // Back to root whatever happened; if this fails we must not go on.
-    become_root(caller)?;
+    become_root()?;
     match result {
         Some(value) => Ok(value),
         None => Err(spawn_err("raise CAP_SYS_ADMIN", &raised.err().map(|e| e.to_string()).unwrap_or_default())),

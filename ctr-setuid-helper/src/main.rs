@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     let caller = caller::Caller::from_real_ids();
     let channel_fd = sys::adopt_inherited_fd(HELPER_CHANNEL_FD);
     let mut channel = UnixStream::from(channel_fd);
-    let result = caller::become_root(&caller)
+    let result = caller::become_root()
         .and_then(|()| session::serve(&mut channel, &caller, config::load()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
