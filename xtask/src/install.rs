@@ -10,10 +10,15 @@ use nix::unistd::User;
 use std::path::{Path, PathBuf};
 
 /// What the helper needs in `--mode caps`: setuid/setgid to write id maps
-/// for ids other than the caller's and to change its euid, sys_admin to
-/// clone namespaces, dac_override for cgroupfs writes and /proc/PID/uid_map
-/// files, kill to clean up the processes left in a container's cgroup.
-pub const HELPER_CAPS: &str = "cap_setuid,cap_setgid,cap_sys_admin,cap_dac_override,cap_kill+ep";
+/// for ids other than the caller's and to change its ids, sys_admin to
+/// clone namespaces and enter a container's network namespace,
+/// dac_override for cgroupfs writes and /proc/PID/uid_map files, kill to
+/// clean up the processes left in a container's cgroup, sys_nice to move a
+/// process of another uid into a v1 cpuset cgroup, net_admin for the
+/// bridge, veths and nftables. Nearly root, as bubblewrap's maintainers
+/// observed of their own capability mode: it is offered, not recommended.
+pub const HELPER_CAPS: &str =
+    "cap_setuid,cap_setgid,cap_sys_admin,cap_dac_override,cap_kill,cap_sys_nice,cap_net_admin+ep";
 
 /// Written only when no config exists, and removed on uninstall only if unchanged.
 pub const DEFAULT_CONFIG: &str = "\
@@ -77,7 +82,8 @@ pub fn install_into(layout: &Layout, mode: Mode) -> Result<()> {
     if mode == Mode::Setuid {
         refuse_nosuid(&layout.prefix)?;
     }
-    let mut packages = vec![busybox_image::PACKAGE];
+    // nftables: NAT and published ports of the bridge network.
+    let mut packages = vec![busybox_image::PACKAGE, "nftables"];
     if mode == Mode::Caps {
         packages.push("libcap2-bin");
     }

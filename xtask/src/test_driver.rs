@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 /// Everything the tests need on the machine, installed with apt-get when missing.
 pub const TEST_PACKAGES: &[&str] =
-    &["busybox-static", "uidmap", "iproute2", "util-linux", "libcap2-bin", "crun", "tmux", "procps"];
+    &["busybox-static", "uidmap", "iproute2", "util-linux", "libcap2-bin", "crun", "tmux", "procps", "nftables"];
 
 /// `cargo xtask test [--vm] [-- EXTRA]`.
 pub fn run(vm: bool, extra: &[String]) -> Result<ExitCode> {
