@@ -1,9 +1,13 @@
 //! A container's on-disk presence: its runtime state (state.json, the
 //! generated /etc files, its name reservation) and its writable layer in
 //! storage. State is written atomically (write, fsync, rename); removal is
-//! idempotent.
+//! idempotent. Whether a container runs is decided from its init's pid
+//! *and* start time ([`crate::liveness`]), never from the status field
+//! alone: a killed monitor or a reboot leaves "running" records behind.
 
+use crate::liveness::ProcessRef;
 use crate::paths::Paths;
+use crate::spec::ProcessSpec;
 use anyhow::{bail, Context, Result};
 use ctr_core::ids::{ContainerId, ContainerName};
 use serde::{Deserialize, Serialize};
@@ -11,7 +15,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     pub id: String,
     pub name: String,
@@ -32,14 +36,90 @@ pub struct State {
     /// `-v` and `--tmpfs` mounts; `ctr volume rm` finds volumes in use here.
     #[serde(default)]
     pub mounts: Vec<crate::mount_args::MountSpec>,
+    #[serde(default)]
+    pub hostname: String,
+    /// What the container got on a bridge network.
+    #[serde(default)]
+    pub network: Option<ctr_core::net::NetworkInfo>,
+    /// The container's init as started (pid and start time).
+    #[serde(default)]
+    pub init: Option<ProcessRef>,
+    /// The process waiting on it: `ctr run` in the foreground or the
+    /// detached monitor.
+    #[serde(default)]
+    pub monitor: Option<ProcessRef>,
+    /// RFC 3339 times.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    /// What `ctr exec` inherits: environment, user, working directory and
+    /// capability set of the container's command.
+    #[serde(default)]
+    pub process: Option<ProcessSpec>,
+    #[serde(default)]
+    pub tty: bool,
+    /// Started with --rm: removed when it exits.
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// Why the monitor could not do its work, if it could not.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    #[default]
     Created,
     Running,
     Exited,
+}
+
+/// What a container is doing, as far as the kernel can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Created,
+    Running,
+    /// Exited; `None`: nobody recorded how (its monitor was killed, or the
+    /// machine rebooted).
+    Exited(Option<i32>),
+}
+
+impl RunState {
+    /// The truth from a record and whether its init still runs: a record
+    /// saying "running" whose init is gone is a stale one.
+    pub fn classify(status: Status, exit_code: Option<i32>, init_alive: bool) -> Self {
+        match (status, init_alive) {
+            (Status::Created, _) => RunState::Created,
+            (Status::Running, true) => RunState::Running,
+            (Status::Running, false) => RunState::Exited(None),
+            (Status::Exited, _) => RunState::Exited(exit_code),
+        }
+    }
+
+    pub fn docker_name(self) -> &'static str {
+        match self {
+            RunState::Created => "created",
+            RunState::Running => "running",
+            RunState::Exited(_) => "exited",
+        }
+    }
+}
+
+impl State {
+    pub fn run_state(&self) -> RunState {
+        let alive = self.status == Status::Running && self.init.as_ref().is_some_and(ProcessRef::is_alive);
+        RunState::classify(self.status, self.exit_code, alive)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.run_state() == RunState::Running
+    }
+
+    pub fn short_id(&self) -> &str {
+        &self.id[..12.min(self.id.len())]
+    }
 }
 
 pub struct Container {
@@ -107,6 +187,21 @@ impl Container {
         })
     }
 
+    /// The container's log (docker's json-file format).
+    pub fn log_path(&self) -> PathBuf {
+        self.layer_dir.join("json.log")
+    }
+
+    /// The state as recorded now; `None` once the container is removed.
+    pub fn read_state(&self) -> Result<Option<State>> {
+        let path = self.state_dir.join("state.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("parse {}", path.display()))?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+        }
+    }
+
     pub fn write_state(&self, state: &State) -> Result<()> {
         write_atomically(&self.state_dir.join("state.json"), &serde_json::to_vec_pretty(state)?)
     }
@@ -146,7 +241,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("create {}", tmp.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("rename {} to {}", tmp.display(), path.display()))
+    std::fs::rename(&tmp, path).with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
+    // The rename itself is durable only once the directory is synced.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("fsync {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Every container of this user whose state can be read, newest first.
@@ -162,7 +262,7 @@ pub fn list(paths: &Paths) -> Result<Vec<State>> {
         .filter_map(|e| std::fs::read(e.path().join("state.json")).ok())
         .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
         .collect();
-    states.sort_by(|a, b| b.created.cmp(&a.created));
+    states.sort_by_key(|s| std::cmp::Reverse(s.created));
     Ok(states)
 }
 
@@ -180,6 +280,36 @@ pub fn find(paths: &Paths, key: &str) -> Result<State> {
     }
 }
 
+/// Now, as RFC 3339 with nanoseconds in UTC (docker's format).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_running_records_are_exited_with_unknown_code() {
+        use RunState::*;
+        assert_eq!(RunState::classify(Status::Running, None, true), Running);
+        assert_eq!(RunState::classify(Status::Running, None, false), Exited(None));
+        assert_eq!(RunState::classify(Status::Exited, Some(3), false), Exited(Some(3)));
+        assert_eq!(RunState::classify(Status::Created, None, false), Created);
+    }
+
+    #[test]
+    fn a_record_with_a_dead_or_reused_pid_is_not_running() {
+        let me = ProcessRef::current().unwrap();
+        let mut state = State { id: "a".repeat(64), status: Status::Running, init: Some(me.clone()), ..State::default() };
+        assert!(state.is_running());
+        state.init = Some(ProcessRef { start_time: me.start_time + 7, ..me });
+        assert_eq!(state.run_state(), RunState::Exited(None));
+        state.init = None;
+        assert!(!state.is_running(), "a pid alone is never trusted");
+    }
 }

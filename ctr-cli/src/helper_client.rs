@@ -8,16 +8,30 @@ use ctr_core::ids::ContainerId;
 use ctr_core::protocol::{
     CgroupDir, Request, Response, SpawnRequest, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER, PROTOCOL_VERSION,
 };
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 
 pub struct Helper {
     path: PathBuf,
+}
+
+/// Where a spawned process's stdin, stdout and stderr go: the helper hands
+/// its own to the process it starts. `None`: ours.
+#[derive(Default)]
+pub struct ProcessStdio {
+    pub stdin: Option<Stdio>,
+    pub stdout: Option<Stdio>,
+    pub stderr: Option<Stdio>,
+}
+
+impl ProcessStdio {
+    /// stdin from /dev/null, the rest ours.
+    pub fn no_stdin() -> Self {
+        Self { stdin: Some(Stdio::null()), ..Self::default() }
+    }
 }
 
 /// What `Spawn` hands back: the container's first process.
@@ -35,7 +49,7 @@ impl Helper {
 
     /// Starts the helper, its channel on fd 3 and `init_channel` (if any)
     /// on fd 4, and completes the Hello exchange.
-    fn start(&self, init_channel: Option<&OwnedFd>) -> Result<(Child, UnixStream)> {
+    fn start(&self, init_channel: Option<&OwnedFd>, stdio: ProcessStdio) -> Result<(Child, UnixStream)> {
         let (ours, theirs) = UnixStream::pair().context("socketpair for the helper channel")?;
         // Above the numbers they are moved to, so one dup2 cannot clobber the other.
         let theirs = dup_high(&theirs)?;
@@ -43,6 +57,15 @@ impl Helper {
         let theirs_fd = theirs.as_raw_fd();
         let init_fd = init_channel.as_ref().map(AsRawFd::as_raw_fd);
         let mut command = Command::new(&self.path);
+        if let Some(s) = stdio.stdin {
+            command.stdin(s);
+        }
+        if let Some(s) = stdio.stdout {
+            command.stdout(s);
+        }
+        if let Some(s) = stdio.stderr {
+            command.stderr(s);
+        }
         // SAFETY: the closure runs in the forked child before exec and only
         // calls dup2, which is async-signal-safe; it allocates nothing.
         unsafe {
@@ -67,19 +90,20 @@ impl Helper {
         }
     }
 
-    /// Spawns a container's first process; `init_channel` becomes its fd 3.
-    pub fn spawn(&self, request: SpawnRequest, init_channel: &OwnedFd) -> Result<SpawnedProcess> {
-        self.start_process(Request::Spawn(request), init_channel)
+    /// Spawns a container's first process; `init_channel` becomes its fd 3
+    /// and `stdio` its fds 0 to 2.
+    pub fn spawn(&self, request: SpawnRequest, init_channel: &OwnedFd, stdio: ProcessStdio) -> Result<SpawnedProcess> {
+        self.start_process(Request::Spawn(request), init_channel, stdio)
     }
 
     /// Starts a process of ours in the cgroup of running container `id`,
     /// running `ctr init` with `init_channel` as fd 3 (for `ctr exec`).
-    pub fn exec(&self, id: &ContainerId, init_channel: &OwnedFd) -> Result<SpawnedProcess> {
-        self.start_process(Request::Exec { id: id.clone() }, init_channel)
+    pub fn exec(&self, id: &ContainerId, init_channel: &OwnedFd, stdio: ProcessStdio) -> Result<SpawnedProcess> {
+        self.start_process(Request::Exec { id: id.clone() }, init_channel, stdio)
     }
 
-    fn start_process(&self, request: Request, init_channel: &OwnedFd) -> Result<SpawnedProcess> {
-        let (mut child, mut channel) = self.start(Some(init_channel))?;
+    fn start_process(&self, request: Request, init_channel: &OwnedFd, stdio: ProcessStdio) -> Result<SpawnedProcess> {
+        let (mut child, mut channel) = self.start(Some(init_channel), stdio)?;
         frame::write_frame(&mut channel, &request).map_err(channel_error)?;
         let (response, fd) = read_frame_with_fd(&channel)?;
         let status = child.wait().context("waiting for the helper")?;
@@ -98,7 +122,7 @@ impl Helper {
 
     /// Pauses (`frozen`) or resumes a container through the freezer.
     pub fn freeze(&self, id: &ContainerId, frozen: bool) -> Result<()> {
-        let (mut child, mut channel) = self.start(None)?;
+        let (mut child, mut channel) = self.start(None, ProcessStdio::default())?;
         frame::write_frame(&mut channel, &Request::Freeze { id: id.clone(), frozen }).map_err(channel_error)?;
         let response = frame::read_frame(&mut channel).map_err(channel_error);
         let _ = child.wait();
@@ -111,7 +135,7 @@ impl Helper {
 
     /// Kills what is left in a container's cgroup and removes it.
     pub fn remove_cgroup(&self, id: &ContainerId) -> Result<()> {
-        let (mut child, mut channel) = self.start(None)?;
+        let (mut child, mut channel) = self.start(None, ProcessStdio::default())?;
         frame::write_frame(&mut channel, &Request::RemoveCgroup { id: id.clone() }).map_err(channel_error)?;
         let response = frame::read_frame(&mut channel).map_err(channel_error);
         let _ = child.wait();
@@ -147,35 +171,7 @@ fn move_fd(from: RawFd, to: RawFd) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads one frame whose first bytes may carry a descriptor (SCM_RIGHTS).
+/// Reads one answer and the pidfd that may travel with it.
 fn read_frame_with_fd(channel: &UnixStream) -> Result<(Response, Option<OwnedFd>)> {
-    let mut prefix = [0u8; 4];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let (got, fd) = {
-        let mut iov = [IoSliceMut::new(&mut prefix)];
-        let msg = recvmsg::<()>(channel.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-            .context("reading the helper's answer")?;
-        let mut fd = None;
-        for c in msg.cmsgs().context("reading the helper's control message")? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                for raw in fds {
-                    // SAFETY: the kernel just installed this descriptor in
-                    // our table for us; nothing else owns it.
-                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                    fd.get_or_insert(owned);
-                }
-            }
-        }
-        (msg.bytes, fd)
-    };
-    if got == 0 {
-        return Err(channel_error(FrameError::Closed));
-    }
-    let mut reader = channel;
-    if got < prefix.len() {
-        std::io::Read::read_exact(&mut reader, &mut prefix[got..]).context("truncated helper answer")?;
-    }
-    let len = frame::parse_len(prefix).map_err(channel_error)?;
-    let response = frame::read_body(&mut reader, len).map_err(channel_error)?;
-    Ok((response, fd))
+    crate::fdpass::recv_with_fd(channel).map_err(channel_error)
 }

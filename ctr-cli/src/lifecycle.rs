@@ -1,10 +1,13 @@
-//! Commands on existing containers: `ps`, `pause`, `unpause`, `stats`.
+//! Commands that look at containers: `ps`, `inspect`, `stats`; and
+//! `pause`, `unpause`. What they show of a container's life comes from
+//! [`State::run_state`], which checks the kernel, never from the record
+//! alone. (`stop`, `kill`, `wait`, `rm` and `prune` are in `control`.)
 
 use crate::cgroup_stats::{self, Sample};
-use crate::container::{self, State, Status};
+use crate::container::{self, Container, RunState, State};
 use crate::helper_client::Helper;
 use crate::paths::Paths;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use ctr_core::ids::ContainerId;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -34,105 +37,196 @@ pub struct StatsArgs {
     pub containers: Vec<String>,
 }
 
-/// A state file says running; the process may have died without anyone
-/// recording it (a killed `ctr`, a reboot).
+/// A container's record says running and its init (pid and start time)
+/// still runs.
 pub fn is_alive(state: &State) -> bool {
-    state.status == Status::Running
-        && state.pid.is_some_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
+    state.is_running()
 }
 
-fn status_text(state: &State) -> String {
-    match (state.status, is_alive(state), state.exit_code) {
-        (Status::Running, true, _) => "Up".into(),
-        (Status::Created, _, _) => "Created".into(),
-        (_, _, Some(code)) => format!("Exited ({code})"),
-        _ => "Exited (unknown)".into(),
+/// "5 seconds", "About a minute", "3 hours": docker's human durations.
+pub fn human_duration(secs: u64) -> String {
+    match secs {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{secs} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", secs / 60),
+        3600..=7199 => "About an hour".into(),
+        7200..=172_799 => format!("{} hours", secs / 3600),
+        _ => format!("{} days", secs / 86_400),
     }
 }
 
+fn seconds_since(rfc3339: Option<&str>) -> Option<u64> {
+    let then = humantime::parse_rfc3339(rfc3339?).ok()?;
+    Some(std::time::SystemTime::now().duration_since(then).map(|d| d.as_secs()).unwrap_or(0))
+}
+
+/// Docker's STATUS column: "Up 5 seconds", "Exited (0) 2 minutes ago",
+/// "Exited (unknown)" for a container whose exit nobody recorded.
+pub fn status_text(state: &State) -> String {
+    match state.run_state() {
+        RunState::Created => "Created".into(),
+        RunState::Running => match seconds_since(state.started_at.as_deref()) {
+            Some(s) => format!("Up {}", human_duration(s)),
+            None => "Up".into(),
+        },
+        RunState::Exited(Some(code)) => match seconds_since(state.finished_at.as_deref()) {
+            Some(s) => format!("Exited ({code}) {} ago", human_duration(s)),
+            None => format!("Exited ({code})"),
+        },
+        RunState::Exited(None) => "Exited (unknown)".into(),
+    }
+}
+
+fn created_text(state: &State) -> String {
+    format!("{} ago", human_duration(container::now_unix().saturating_sub(state.created)))
+}
+
 pub fn ps(paths: &Paths, args: PsArgs) -> Result<i32> {
-    let states: Vec<State> = container::list(paths)?.into_iter().filter(|s| args.all || is_alive(s)).collect();
+    let states: Vec<State> = container::list(paths)?.into_iter().filter(|s| args.all || s.is_running()).collect();
     let mut out = std::io::stdout().lock();
     if args.quiet {
         for s in &states {
-            writeln!(out, "{}", &s.id[..12])?;
+            writeln!(out, "{}", s.short_id())?;
         }
     } else if args.format.as_deref() == Some("json") {
         for s in &states {
-            writeln!(out, "{}", serde_json::json!({"Id": s.id, "Names": s.name, "Image": s.image, "Command": s.command.join(" "), "Status": status_text(s), "Pid": s.pid}))?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({
+                    "ID": s.short_id(), "Id": s.id, "Names": s.name, "Image": s.image, "Command": s.command.join(" "),
+                    "CreatedAt": s.created, "RunningFor": created_text(s), "Status": status_text(s),
+                    "State": s.run_state().docker_name(), "Pid": s.init.as_ref().filter(|_| s.is_running()).map(|p| p.pid),
+                })
+            )?;
         }
+    } else if let Some(format) = &args.format {
+        bail!("--format {format:?} is not supported: use `json`, or `ctr inspect --format '{{{{.State.Status}}}}'`");
     } else {
-        writeln!(out, "{:<14}{:<18}{:<28}{:<20}NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "STATUS")?;
+        writeln!(out, "{:<14}{:<18}{:<24}{:<16}{:<26}NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS")?;
         for s in &states {
-            let mut command = s.command.join(" ");
-            if command.len() > 24 {
-                command.truncate(23);
-                command.push('…');
+            let mut command: String = s.command.join(" ");
+            if command.chars().count() > 20 {
+                command = command.chars().take(19).collect::<String>() + "…";
             }
-            writeln!(out, "{:<14}{:<18}{:<28}{:<20}{}", &s.id[..12], s.image, format!("\"{command}\""), status_text(s), s.name)?;
+            writeln!(
+                out,
+                "{:<14}{:<18}{:<24}{:<16}{:<26}{}",
+                s.short_id(),
+                s.image,
+                format!("\"{command}\""),
+                created_text(s),
+                status_text(s),
+                s.name
+            )?;
         }
     }
     Ok(0)
 }
 
 #[derive(clap::Args, Debug)]
-pub struct RmArgs {
-    /// Kill and remove running containers too.
-    #[arg(short, long)]
-    pub force: bool,
+pub struct InspectArgs {
+    /// `json` (the default), or a template of `{{.Path.To.Field}}` and
+    /// `{{json .Path}}` items, e.g. '{{.State.Pid}}'.
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
 
-/// Removes containers: their cgroup (killing what is left), writable
-/// layer, state and name. Running ones only with --force.
-pub fn rm(paths: &Paths, args: RmArgs) -> Result<i32> {
-    let helper = Helper::new(&paths.helper());
-    let mut failed = false;
-    for key in &args.containers {
-        let result = (|| -> Result<()> {
-            let state = container::find(paths, key)?;
-            if is_alive(&state) && !args.force {
-                bail!("container {} is running: stop it first or use `ctr rm -f`", state.name);
-            }
-            helper.remove_cgroup(&ContainerId::parse(&state.id)?)?;
-            crate::run::remove_container(&helper, &container::Container::from_state(paths, &state)?)?;
-            println!("{}", state.name);
-            Ok(())
-        })();
-        if let Err(e) = result {
-            eprintln!("ctr: {e:#}");
-            failed = true;
-        }
-    }
-    Ok(i32::from(failed))
+/// Everything ctr knows of a container, as docker's inspect names it.
+pub fn inspect_value(paths: &Paths, s: &State) -> Result<serde_json::Value> {
+    let container = Container::from_state(paths, s)?;
+    let run_state = s.run_state();
+    let running = run_state == RunState::Running;
+    let exit_code = match run_state {
+        RunState::Exited(code) => code,
+        _ => None,
+    };
+    let process = s.process.as_ref();
+    Ok(serde_json::json!({
+        "Id": s.id,
+        "Name": s.name,
+        "Created": s.created,
+        "Image": s.image,
+        "ImageId": s.image_id,
+        "Path": s.command.first(),
+        "Args": s.command.get(1..).unwrap_or_default(),
+        "Config": {
+            "Cmd": s.command,
+            "Env": process.map(|p| p.env.clone()),
+            "WorkingDir": process.map(|p| p.cwd.clone()),
+            "User": process.and_then(|p| p.user.clone()),
+            "Hostname": s.hostname,
+            "Tty": s.tty,
+            "CapAdd": process.map(|p| p.capabilities.clone()),
+        },
+        "State": {
+            "Status": run_state.docker_name(),
+            "Running": running,
+            "Pid": s.init.as_ref().filter(|_| running).map_or(0, |p| p.pid),
+            "ExitCode": exit_code,
+            "OOMKilled": s.oom_killed,
+            "StartedAt": s.started_at,
+            "FinishedAt": s.finished_at,
+            "Error": s.error,
+            "MonitorPid": s.monitor.as_ref().filter(|m| m.is_alive()).map(|m| m.pid),
+        },
+        "HostConfig": s.limits,
+        "AutoRemove": s.auto_remove,
+        "Mounts": s.mounts,
+        "NetworkSettings": s.network,
+        "CgroupPaths": s.cgroups.iter().map(|c| c.path.clone()).collect::<Vec<_>>(),
+        "Cgroups": s.cgroups,
+        "LogPath": container.log_path(),
+    }))
 }
 
-/// Everything ctr knows of a container, as JSON.
-pub fn inspect(paths: &Paths, keys: &[String]) -> Result<i32> {
+pub fn inspect(paths: &Paths, args: InspectArgs) -> Result<i32> {
     let mut all = Vec::new();
-    for key in keys {
-        let s = container::find(paths, key)?;
-        all.push(serde_json::json!({
-            "Id": s.id,
-            "Name": s.name,
-            "Created": s.created,
-            "Image": s.image,
-            "ImageId": s.image_id,
-            "Config": { "Cmd": s.command },
-            "State": {
-                "Status": if is_alive(&s) { "running" } else if s.status == Status::Created { "created" } else { "exited" },
-                "Running": is_alive(&s),
-                "Pid": s.pid,
-                "ExitCode": s.exit_code,
-                "OOMKilled": s.oom_killed,
-            },
-            "HostConfig": s.limits,
-            "Cgroups": s.cgroups,
-        }));
+    for key in &args.containers {
+        all.push(inspect_value(paths, &container::find(paths, key)?)?);
     }
-    println!("{}", serde_json::to_string_pretty(&all)?);
+    match args.format.as_deref() {
+        None | Some("json") => println!("{}", serde_json::to_string_pretty(&all)?),
+        Some(template) => {
+            for value in &all {
+                println!("{}", render_template(template, value)?);
+            }
+        }
+    }
     Ok(0)
+}
+
+/// The small part of Go templates that scripts use with inspect:
+/// `{{.A.B}}` (strings bare, the rest as JSON) and `{{json .A}}`.
+pub fn render_template(template: &str, value: &serde_json::Value) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}").context("unclosed {{ in --format")? + start;
+        let expr = rest[start + 2..end].trim();
+        let (as_json, path) = match expr.strip_prefix("json ") {
+            Some(p) => (true, p.trim()),
+            None => (false, expr),
+        };
+        let path = path.strip_prefix('.').with_context(|| format!("--format: {expr:?} is not a .Field path"))?;
+        let mut v = value;
+        for field in path.split('.').filter(|f| !f.is_empty()) {
+            v = v.get(field).with_context(|| format!("--format: no field {field:?} in {expr:?}"))?;
+        }
+        match (as_json, v) {
+            (false, serde_json::Value::String(s)) => out.push_str(s),
+            (false, serde_json::Value::Null) => out.push_str("<no value>"),
+            _ => out.push_str(&v.to_string()),
+        }
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn running(paths: &Paths, key: &str) -> Result<State> {
@@ -217,5 +311,44 @@ pub fn stats(paths: &Paths, args: StatsArgs) -> Result<i32> {
         if args.no_stream {
             return Ok(0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_dockers() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(5), "5 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(600), "10 minutes");
+        assert_eq!(human_duration(4000), "About an hour");
+        assert_eq!(human_duration(3 * 86_400), "3 days");
+    }
+
+    #[test]
+    fn templates_pick_fields() {
+        let v = serde_json::json!({"State": {"Status": "running", "Pid": 42, "Error": null}, "Name": "web"});
+        assert_eq!(render_template("{{.State.Status}}", &v).unwrap(), "running");
+        assert_eq!(render_template("{{.Name}} pid={{ .State.Pid }}", &v).unwrap(), "web pid=42");
+        assert_eq!(render_template("{{json .State.Status}}", &v).unwrap(), "\"running\"");
+        assert_eq!(render_template("{{.State.Error}}", &v).unwrap(), "<no value>");
+        assert!(render_template("{{.Nope}}", &v).is_err());
+        assert!(render_template("{{.Name", &v).is_err());
+    }
+
+    #[test]
+    fn a_stale_record_shows_exited_unknown() {
+        let state = State {
+            id: "b".repeat(64),
+            status: container::Status::Running,
+            init: Some(crate::liveness::ProcessRef { pid: i32::MAX, start_time: 1, boot_id: crate::liveness::boot_id() }),
+            ..State::default()
+        };
+        assert_eq!(status_text(&state), "Exited (unknown)");
+        let exited = State { status: container::Status::Exited, exit_code: Some(3), ..state };
+        assert_eq!(status_text(&exited), "Exited (3)");
     }
 }

@@ -1,29 +1,45 @@
 //! `ctr run`: resolve the rootfs and the process, reserve the container,
 //! ask the helper for the first process in new namespaces, hand `ctr init`
-//! its spec, forward signals until the container exits, then clean up.
+//! its spec, forward signals (and relay the terminal with -t) until the
+//! container exits, then clean up ([`finish`]). With -d a detached monitor
+//! ([`crate::monitor`]) does the starting, waiting and cleaning up instead.
 
-use crate::container::{now_unix, Container, State, Status};
-use crate::helper_client::Helper;
+use crate::container::{now_rfc3339, now_unix, Container, State, Status};
+use crate::foreground::{self, Console, InitReport};
+use crate::helper_client::{Helper, ProcessStdio};
+use crate::liveness::ProcessRef;
+use crate::lock::ContainerLock;
 use crate::image::ImageConfig;
 use crate::paths::Paths;
-use crate::spec::{self, ContainerSpec, InitFailure, InitMessage, InitTask, ProcessSpec, RootfsSpec, INIT_PROTOCOL_VERSION};
+use crate::spec::{self, ContainerSpec, InitMessage, InitReply, InitTask, ProcessSpec, RootfsSpec, TerminalSize, INIT_PROTOCOL_VERSION};
 use anyhow::{anyhow, bail, Context, Result};
-use ctr_core::frame::{self, FrameError};
+use ctr_core::frame;
 use ctr_core::idmap::{default_map, parse_subid_file, IdMapEntry};
 use ctr_core::limits::ResourceLimits;
 use ctr_core::net::NetworkRequest;
+use crate::network;
 use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::protocol::SpawnRequest;
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::SignalFd;
+use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::IsTerminal;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
+    /// Run in the background: print the container id and return at once.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep stdin open and pass it to the container.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give the container a pseudo-terminal (with -i: the caller's
+    /// terminal in raw mode, restored at exit).
+    #[arg(short = 't', long)]
+    pub tty: bool,
     /// Remove the container (its writable layer and state) when it exits.
     #[arg(long)]
     pub rm: bool,
@@ -42,9 +58,8 @@ pub struct RunArgs {
     /// User inside the container: NAME|UID[:GROUP|GID].
     #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
     pub user: Option<String>,
-    /// Network: `none` (only loopback, the default for now) or `host`.
-    #[arg(long, value_enum, default_value_t = NetworkMode::None)]
-    pub network: NetworkMode,
+    #[command(flatten)]
+    pub net: crate::network::NetworkArgs,
     /// Add a capability to docker's default set (e.g. NET_ADMIN, or ALL).
     #[arg(long = "cap-add", value_name = "CAP")]
     pub cap_add: Vec<String>,
@@ -67,11 +82,6 @@ pub struct RunArgs {
     pub args: Vec<String>,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NetworkMode {
-    None,
-    Host,
-}
 
 /// What the container runs on, resolved from the image or --rootfs.
 struct Source {
@@ -129,7 +139,7 @@ fn process_args(config: &ImageConfig, entrypoint: Option<&str>, command: &[Strin
 }
 
 /// The image's environment, then `-e` on top (KEY alone copies ours).
-fn merge_env(image_env: &[String], cli: &[String]) -> Vec<String> {
+pub fn merge_env(image_env: &[String], cli: &[String]) -> Vec<String> {
     let mut env: Vec<String> = image_env.to_vec();
     for item in cli {
         let entry = match item.split_once('=') {
@@ -181,6 +191,11 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     let capabilities = spec::capability_set(&args.cap_add, &args.cap_drop)?;
     let limits = args.limits.to_limits()?;
     let mounts = args.mounts.to_mounts(paths)?;
+    let network = args.net.to_request()?;
+    if args.tty && args.interactive && !args.detach && !std::io::stdin().is_terminal() {
+        bail!("the input device is not a TTY: drop -t, or run from a terminal");
+    }
+    let terminal = args.tty.then(|| crate::tty::caller_size().unwrap_or(TerminalSize { rows: 24, cols: 80 }));
     let id = new_container_id()?;
     let hostname = args.hostname.clone().unwrap_or_else(|| id.short().to_owned());
     check_hostname(&hostname)?;
@@ -200,7 +215,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         (None, None) => unreachable!("a source has a rootfs"),
     };
     let spec = ContainerSpec {
-        hostname,
+        hostname: hostname.clone(),
         rootfs,
         etc_files: vec![(hosts, "etc/hosts".into()), (hostname_file, "etc/hostname".into())],
         mounts: mounts.clone(),
@@ -213,6 +228,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
             capabilities,
             oom_score_adj: args.limits.oom_score_adj,
         },
+        terminal,
     };
     let mut state = State {
         id: id.to_string(),
@@ -228,45 +244,87 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         oom_killed: false,
         limits: limits.clone(),
         mounts,
+        hostname: hostname.clone(),
+        network: None,
+        process: Some(spec.process.clone()),
+        tty: args.tty,
+        auto_remove: args.rm,
+        ..State::default()
     };
     container.write_state(&state)?;
+    let launch = Launch { spec, network, limits };
+    if args.detach {
+        return crate::monitor::start_detached(paths, &container, state, launch, args.interactive);
+    }
 
     let helper = Helper::new(&paths.helper());
-    let outcome = start_and_wait(&helper, &container, &mut state, spec, args.network, limits);
-    // Read before the cgroup goes.
-    state.oom_killed = crate::cgroup_stats::oom_killed(&state.cgroups);
-    // Whatever happened, the cgroup goes; the rest only with --rm.
-    let cgroup_removed = helper.remove_cgroup(&id).context("removing the container's cgroup");
-    if args.rm {
-        remove_container(&helper, &container)?;
-    } else {
-        state.status = if outcome.is_ok() { Status::Exited } else { Status::Created };
-        state.exit_code = outcome.as_ref().ok().copied();
-        state.pid = None;
-        container.write_state(&state)?;
-    }
+    state.monitor = Some(ProcessRef::current()?);
+    // The helper passes our stdio on; with -t the container's init swaps
+    // in its terminal, and without -i it gets no stdin, as with docker.
+    let stdio = if args.interactive && !args.tty { ProcessStdio::default() } else { ProcessStdio::no_stdin() };
+    let outcome = start(paths, &helper, &container, &mut state, launch, stdio).and_then(|started| {
+        if let Some(failure) = &started.report.failure {
+            eprintln!("ctr: {}", failure.message);
+        }
+        let console = started.report.console.map(|master| Console { master, stdin: args.interactive });
+        foreground::wait(started.pid, &started.pidfd, console)
+    });
+    let recorded = finish(paths, &helper, &container, &mut state, outcome.as_ref().ok().copied(), outcome.is_ok(), args.rm);
     let exit_code = outcome?;
-    cgroup_removed?;
+    recorded?;
     Ok(exit_code)
 }
 
-fn start_and_wait(
-    helper: &Helper,
-    container: &Container,
-    state: &mut State,
-    spec: ContainerSpec,
-    network: NetworkMode,
-    limits: ResourceLimits,
-) -> Result<i32> {
+/// What the container is started with.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Launch {
+    pub spec: ContainerSpec,
+    pub network: NetworkRequest,
+    pub limits: ResourceLimits,
+}
+
+/// A container whose command runs (or whose init reported why not).
+pub struct Started {
+    pub pid: Pid,
+    pub pidfd: OwnedFd,
+    pub report: InitReport,
+}
+
+/// Records how a container ended, under its lock: whether the OOM killer
+/// struck (read before the cgroup goes), then the cgroup removed whatever
+/// happened, then the exit in its state, or with `rm` the container gone.
+/// Idempotent, and a no-op for a container removed meanwhile (`rm -f`).
+pub fn finish(paths: &Paths, helper: &Helper, container: &Container, state: &mut State, exit_code: Option<i32>, started: bool, rm: bool) -> Result<()> {
+    let lock = ContainerLock::acquire(&container.state_dir)?;
+    state.oom_killed |= crate::cgroup_stats::oom_killed(&state.cgroups);
+    if let Some(info) = &state.network {
+        network::announce(paths, state, info, false);
+    }
+    let cgroup_removed = helper.remove_cgroup(&container.id).context("removing the container's cgroup");
+    if lock.is_none() {
+        return cgroup_removed;
+    }
+    if rm {
+        remove_container(helper, container)?;
+    } else {
+        state.status = if started { Status::Exited } else { Status::Created };
+        state.exit_code = exit_code;
+        state.finished_at = Some(now_rfc3339());
+        container.write_state(state)?;
+    }
+    cgroup_removed
+}
+
+/// Asks the helper for the container's first process, records it, hands
+/// `ctr init` its spec and reads what it reports before executing.
+pub fn start(paths: &Paths, helper: &Helper, container: &Container, state: &mut State, launch: Launch, stdio: ProcessStdio) -> Result<Started> {
+    let Launch { mut spec, network, limits } = launch;
     let (uid_map, gid_map) = id_maps();
     let request = SpawnRequest {
         id: container.id.clone(),
         name: container.name.clone(),
         user_namespace: true,
-        network: match network {
-            NetworkMode::None => NetworkRequest::None,
-            NetworkMode::Host => NetworkRequest::Host,
-        },
+        network,
         uid_map,
         gid_map,
         limits,
@@ -275,12 +333,22 @@ fn start_and_wait(
     // us, so that we can wait for it.
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
     let (mut ours, theirs) = UnixStream::pair().context("socketpair for the init channel")?;
-    let spawned = helper.spawn(request, &OwnedFd::from(theirs))?;
+    let spawned = helper.spawn(request, &OwnedFd::from(theirs), stdio)?;
     let pid = Pid::from_raw(spawned.pid);
     state.status = Status::Running;
     state.pid = Some(spawned.pid);
+    // Our unreaped child now, so its pid cannot be reused before this.
+    state.init = Some(ProcessRef::of(spawned.pid)?);
+    state.started_at = Some(now_rfc3339());
     state.cgroups = spawned.cgroups.clone();
+    state.network = spawned.network.clone();
     container.write_state(state)?;
+    if let Some(info) = &spawned.network {
+        let hosts = network::hosts_file(paths, state, &spec.hostname, Some(info));
+        network::rewrite_in_place(&container.state_dir.join("hosts"), &hosts)?;
+        spec.etc_files.push((container.write_generated("resolv.conf", &network::resolv_conf())?, "etc/resolv.conf".into()));
+        network::announce(paths, state, info, true);
+    }
 
     let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::Run(Box::new(spec)) };
     if let Err(e) = frame::write_frame(&mut ours, &message) {
@@ -288,56 +356,8 @@ fn start_and_wait(
         let _ = waitpid(pid, None);
         bail!("the container's init did not take its spec: {e}");
     }
-    match frame::read_frame::<InitFailure>(&mut ours) {
-        Ok(failure) => eprintln!("ctr: {}", failure.message),
-        Err(FrameError::Closed) => {} // exec happened: the command runs
-        Err(e) => eprintln!("ctr: reading the container's init: {e}"),
-    }
-    wait_forwarding_signals(pid, &spawned.pidfd)
-}
-
-/// Waits for the container's first process while passing on the signals
-/// sent to us. Signals the terminal sends (Ctrl-C) already reach the
-/// container's process group, so only those sent by a process are passed on.
-fn wait_forwarding_signals(pid: Pid, pidfd: &OwnedFd) -> Result<i32> {
-    let mut mask = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2] {
-        mask.add(s);
-    }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)?;
-    let sfd = SignalFd::new(&mask)?;
-    loop {
-        let mut fds = [
-            nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN),
-            nix::poll::PollFd::new(sfd.as_fd(), nix::poll::PollFlags::POLLIN),
-        ];
-        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-            Ok(_) => {}
-        }
-        let signalled = fds[1].revents().is_some_and(|r| !r.is_empty());
-        let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
-        if signalled {
-            if let Some(info) = sfd.read_signal()? {
-                let from_kernel = info.ssi_code == libc::SI_KERNEL;
-                if let (false, Ok(sig)) = (from_kernel, Signal::try_from(info.ssi_signo as i32)) {
-                    let _ = kill(pid, sig);
-                }
-            }
-        }
-        if exited {
-            break;
-        }
-    }
-    loop {
-        match waitpid(pid, None) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(anyhow!("waiting for the container: {e}")),
-        }
-    }
+    let report = foreground::read_init_report(&ours);
+    Ok(Started { pid, pidfd: spawned.pidfd, report })
 }
 
 /// Removes the container's layer and state. Files that the container made
@@ -366,10 +386,13 @@ pub fn remove_in_user_namespace(helper: &Helper, path: &Path) -> Result<()> {
     };
     nix::sys::prctl::set_child_subreaper(true)?;
     let (mut ours, theirs) = UnixStream::pair()?;
-    let spawned = helper.spawn(request, &OwnedFd::from(theirs))?;
+    let spawned = helper.spawn(request, &OwnedFd::from(theirs), ProcessStdio::no_stdin())?;
     let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::RemoveTree { path: path.to_owned() } };
     frame::write_frame(&mut ours, &message).map_err(|e| anyhow!("{e}"))?;
-    let failure = frame::read_frame::<InitFailure>(&mut ours).ok();
+    let failure = match frame::read_frame::<InitReply>(&mut ours) {
+        Ok(InitReply::Failed(f)) => Some(f),
+        _ => None,
+    };
     let status = waitpid(Pid::from_raw(spawned.pid), None);
     helper.remove_cgroup(&id)?;
     match (failure, status) {

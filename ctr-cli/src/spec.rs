@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-pub const INIT_PROTOCOL_VERSION: u32 = 1;
+pub const INIT_PROTOCOL_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct InitMessage {
@@ -22,6 +22,39 @@ pub enum InitTask {
     /// Delete a tree whose files may belong to subordinate ids, which only
     /// a process inside the user namespace can do.
     RemoveTree { path: PathBuf },
+    /// `ctr exec`: join the namespaces of a running container's init and
+    /// run a process there.
+    Exec(Box<ExecSpec>),
+}
+
+/// A process to start in a running container (`ctr exec`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExecSpec {
+    /// The container's init, as seen from the host, and its start time
+    /// (/proc/PID/stat field 22), so a reused pid is never joined.
+    pub target_pid: i32,
+    pub target_start_time: u64,
+    pub process: ProcessSpec,
+    /// Allocate a pseudo-terminal of this size in the container's devpts.
+    pub terminal: Option<TerminalSize>,
+    /// Keep stdin (`-i`); without it the process reads /dev/null.
+    pub interactive: bool,
+}
+
+/// A terminal's size in characters, as TIOCGWINSZ reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalSize {
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// What `ctr init` sends back before it executes the command. Success is
+/// the channel closing at exec; a terminal's master end travels with
+/// `Console` (SCM_RIGHTS).
+#[derive(Debug, Serialize, Deserialize)]
+pub enum InitReply {
+    Console,
+    Failed(InitFailure),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -35,6 +68,10 @@ pub struct ContainerSpec {
     /// `--read-only`: the root mount is made read-only after every other mount.
     pub read_only_rootfs: bool,
     pub process: ProcessSpec,
+    /// `-t`: give the command a pseudo-terminal of this size (the master
+    /// end comes back over the init channel).
+    #[serde(default)]
+    pub terminal: Option<TerminalSize>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,7 +82,7 @@ pub enum RootfsSpec {
     Bind { path: PathBuf },
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProcessSpec {
     pub args: Vec<String>,
     pub env: Vec<String>,

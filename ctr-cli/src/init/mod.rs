@@ -5,11 +5,16 @@
 //! requested user and executes the command as pid 1. If anything fails it
 //! reports on fd 3 and exits with docker's status (125, 126 or 127); on
 //! success fd 3 closes at exec, which is how `ctr` knows the command runs.
+//! With `-t` it first sends back the master end of the container's
+//! terminal. For `ctr exec` it joins a running container instead
+//! ([`exec`]).
 
+mod console;
+mod exec;
 mod mounts;
 mod process;
 
-use crate::spec::{ContainerSpec, InitFailure, InitMessage, InitTask, INIT_PROTOCOL_VERSION};
+use crate::spec::{ContainerSpec, InitFailure, InitMessage, InitReply, InitTask, INIT_PROTOCOL_VERSION};
 use anyhow::{Context, Result};
 use ctr_core::frame;
 use ctr_core::protocol::INIT_CHANNEL_FD_IN_INIT;
@@ -35,17 +40,21 @@ pub fn main() -> ! {
             let removed = std::fs::remove_dir_all(&path).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) });
             removed.map_err(|e| engine_failure(anyhow::anyhow!("remove {}: {e}", path.display())))
         }
-        Ok(InitMessage { task: InitTask::Run(spec), .. }) => Err(run(&spec)),
+        Ok(InitMessage { task: InitTask::Run(spec), .. }) => Err(run(&spec, &channel)),
+        Ok(InitMessage { task: InitTask::Exec(spec), .. }) => exec::main(&spec, channel),
     };
     let code = match outcome {
         Ok(()) => 0,
-        Err(failure) => {
-            let code = failure.exit_code;
-            let _ = frame::write_frame(&mut channel, &InitFailure { exit_code: failure.exit_code, message: failure.message });
-            code
-        }
+        Err(failure) => report_failure(&mut channel, failure),
     };
     std::process::exit(code)
+}
+
+/// Tells ctr why the command could not run; returns the exit status.
+fn report_failure(channel: &mut UnixStream, failure: ExecFailure) -> i32 {
+    let code = failure.exit_code;
+    let _ = frame::write_frame(channel, &InitReply::Failed(InitFailure { exit_code: failure.exit_code, message: failure.message }));
+    code
 }
 
 fn engine_failure(e: anyhow::Error) -> ExecFailure {
@@ -53,24 +62,29 @@ fn engine_failure(e: anyhow::Error) -> ExecFailure {
 }
 
 /// Sets up the container and executes its command; returns only on failure.
-fn run(spec: &ContainerSpec) -> ExecFailure {
-    let (user, env) = match prepare(spec) {
+fn run(spec: &ContainerSpec, channel: &UnixStream) -> ExecFailure {
+    let (user, env) = match prepare(spec, channel) {
         Ok(ready) => ready,
         Err(e) => return engine_failure(e),
     };
-    let program = &spec.process.args[0];
-    let path = match process::lookup_executable(program, &process::path_of(&env)) {
+    execute(&spec.process, &user, &env)
+}
+
+/// Becomes `user`, enters the working directory and executes the
+/// command; returns only on failure, with docker's exit status.
+fn execute(process: &crate::spec::ProcessSpec, user: &process::ResolvedUser, env: &[String]) -> ExecFailure {
+    let Some(program) = process.args.first() else { return engine_failure(anyhow::anyhow!("no command given")) };
+    let path = match process::lookup_executable(program, &process::path_of(env)) {
         Ok(path) => path,
         Err(f) => return f,
     };
     let exec_args = (|| -> Result<_> {
-        process::switch_user(&user)?;
-        std::env::set_current_dir(&spec.process.cwd)
-            .with_context(|| format!("chdir to working directory {}", spec.process.cwd))?;
+        process::switch_user(user)?;
+        std::env::set_current_dir(&process.cwd).with_context(|| format!("chdir to working directory {}", process.cwd))?;
         let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).context("NUL byte in the program path")?;
         // Closes at exec: the end of file tells ctr the command is running.
         nix::fcntl::fcntl(INIT_CHANNEL_FD_IN_INIT, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
-        Ok((path, process::to_cstrings(&spec.process.args)?, process::to_cstrings(&env)?))
+        Ok((path, process::to_cstrings(&process.args)?, process::to_cstrings(env)?))
     })();
     let (path, argv, envp) = match exec_args {
         Ok(args) => args,
@@ -82,7 +96,7 @@ fn run(spec: &ContainerSpec) -> ExecFailure {
 }
 
 /// Everything up to the point of no return, as root of the user namespace.
-fn prepare(spec: &ContainerSpec) -> Result<(process::ResolvedUser, Vec<String>)> {
+fn prepare(spec: &ContainerSpec, channel: &UnixStream) -> Result<(process::ResolvedUser, Vec<String>)> {
     mounts::make_private()?;
     let root = mounts::mount_rootfs(&spec.rootfs)?;
     mounts::mount_system(&root)?;
@@ -93,6 +107,9 @@ fn prepare(spec: &ContainerSpec) -> Result<(process::ResolvedUser, Vec<String>)>
     nix::unistd::sethostname(&spec.hostname).context("sethostname")?;
     mounts::pivot(&root)?;
     mounts::restrict_kernel_paths()?;
+    if let Some(size) = spec.terminal {
+        console::setup(channel, size, true)?;
+    }
 
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let user = process::resolve_user(spec.process.user.as_deref(), &read("/etc/passwd"), &read("/etc/group"))?;

@@ -1,0 +1,61 @@
+//! Frames that carry a file descriptor (SCM_RIGHTS) on a Unix stream: the
+//! helper's pidfd, and the terminal master that `ctr init` hands back.
+//! The descriptor rides on the frame's first bytes; the rest is read as a
+//! normal frame, with the same length checks.
+
+use anyhow::{Context, Result};
+use ctr_core::frame::{self, FrameError};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use serde::{de::DeserializeOwned, Serialize};
+use std::io::{IoSlice, IoSliceMut, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+/// Sends `msg` as one frame with `fd` attached.
+pub fn send_with_fd<T: Serialize>(channel: &UnixStream, msg: &T, fd: RawFd) -> Result<()> {
+    let bytes = frame::encode(msg).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let fds = [fd];
+    let sent = sendmsg::<()>(channel.as_raw_fd(), &[IoSlice::new(&bytes)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .context("sending a descriptor")?;
+    let mut w = channel;
+    w.write_all(&bytes[sent..]).context("sending a frame")?;
+    Ok(())
+}
+
+/// Reads one frame and the descriptor that may travel with it.
+pub fn recv_with_fd<T: DeserializeOwned>(channel: &UnixStream) -> Result<(T, Option<OwnedFd>), FrameError> {
+    let mut prefix = [0u8; 4];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let (got, fd) = {
+        let mut iov = [IoSliceMut::new(&mut prefix)];
+        let msg = loop {
+            match recvmsg::<()>(channel.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other.map_err(|e| FrameError::Io(e.into()))?,
+            }
+        };
+        let mut fd = None;
+        for c in msg.cmsgs().map_err(|e| FrameError::Io(e.into()))? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for raw in fds {
+                    // SAFETY: the kernel just installed this descriptor in
+                    // our table for us; nothing else owns it.
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    fd.get_or_insert(owned);
+                }
+            }
+        }
+        (msg.bytes, fd)
+    };
+    if got == 0 {
+        return Err(FrameError::Closed);
+    }
+    let mut reader = channel;
+    if got < prefix.len() {
+        std::io::Read::read_exact(&mut reader, &mut prefix[got..])
+            .map_err(|_| FrameError::Truncated { expected: prefix.len(), got })?;
+    }
+    let len = frame::parse_len(prefix)?;
+    let msg = frame::read_body(&mut reader, len)?;
+    Ok((msg, fd))
+}

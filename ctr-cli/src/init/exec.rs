@@ -1,0 +1,101 @@
+//! `ctr init` for `ctr exec`: joins every namespace of a running
+//! container's init, without privilege. The helper started us in the
+//! container's cgroup, as the caller, with no capability; the caller owns
+//! the container's user namespace, so `setns` through a pidfd of the
+//! container's init gives us exactly the container's view and powers. A new
+//! pid namespace applies to children only, so we fork: the child becomes
+//! the requested user and executes the command inside; we wait for it,
+//! passing signals on, and exit with its status.
+
+use super::{console, engine_failure, execute, process, report_failure};
+use crate::liveness;
+use crate::spec::ExecSpec;
+use anyhow::{bail, Context, Result};
+use nix::sched::CloneFlags;
+use nix::unistd::{fork, ForkResult};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+
+const NAMESPACES: [(&str, CloneFlags); 7] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+];
+
+pub fn main(spec: &ExecSpec, mut channel: UnixStream) -> ! {
+    if let Err(e) = join(spec) {
+        std::process::exit(report_failure(&mut channel, engine_failure(e)));
+    }
+    // SAFETY: this process is single-threaded (setns into a user namespace
+    // has just required it), so the child starts with no lock held.
+    match unsafe { fork() } {
+        Err(e) => std::process::exit(report_failure(&mut channel, engine_failure(anyhow::anyhow!("fork: {e}")))),
+        Ok(ForkResult::Child) => {
+            let failure = match prepare(spec, &channel) {
+                Ok((user, env)) => execute(&spec.process, &user, &env),
+                Err(e) => engine_failure(e),
+            };
+            std::process::exit(report_failure(&mut channel, failure))
+        }
+        Ok(ForkResult::Parent { child }) => {
+            // Only the child reports; ctr sees end of file once it executes.
+            drop(channel);
+            let code = liveness::pidfd_open(child.as_raw())
+                .map_err(anyhow::Error::from)
+                .and_then(|pidfd| crate::foreground::wait(child, &pidfd, None))
+                .unwrap_or(super::EXIT_ENGINE_ERROR);
+            std::process::exit(code)
+        }
+    }
+}
+
+/// Enters the namespaces of the container's init, checked to be the
+/// process ctr recorded (pid and start time), through a pidfd so the check
+/// cannot race with pid reuse.
+fn join(spec: &ExecSpec) -> Result<()> {
+    let pid = spec.target_pid;
+    let not_running = || anyhow::anyhow!("the container is not running (its init, pid {pid}, is gone)");
+    let pidfd = liveness::pidfd_open(pid).map_err(|_| not_running())?;
+    if liveness::start_time(pid) != Some(spec.target_start_time) {
+        return Err(not_running());
+    }
+    let mut flags = CloneFlags::empty();
+    for (name, flag) in NAMESPACES {
+        let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{name}")).with_context(|| format!("inspect the container's {name} namespace"))?;
+        let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).with_context(|| format!("inspect our {name} namespace"))?;
+        // Joining one we are already in (the host's network with
+        // --network host) would need privilege over it, and change nothing.
+        if (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()) {
+            flags |= flag;
+        }
+    }
+    if !flags.contains(CloneFlags::CLONE_NEWUSER) {
+        bail!("the container shares our user namespace; refusing to exec into it");
+    }
+    // The pidfd names the process checked above; if it has died since,
+    // setns fails rather than joining anything else.
+    nix::sched::setns(&pidfd, flags).context("setns into the container's namespaces (needs Linux >= 5.8)")?;
+    Ok(())
+}
+
+/// In the child, inside the container: stdio, user, environment, and the
+/// container's capability bounding set.
+fn prepare(spec: &ExecSpec, channel: &UnixStream) -> Result<(process::ResolvedUser, Vec<String>)> {
+    if let Some(size) = spec.terminal {
+        console::setup(channel, size, false)?;
+    } else if !spec.interactive {
+        let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
+        nix::unistd::dup2(null.as_raw_fd(), 0).context("stdin from /dev/null")?;
+    }
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let user = process::resolve_user(spec.process.user.as_deref(), &read("/etc/passwd"), &read("/etc/group"))?;
+    let hostname = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+    let env = process::build_env(&spec.process, &hostname, &user.home);
+    process::limit_capabilities(&spec.process.capabilities)?;
+    Ok((user, env))
+}

@@ -1,0 +1,158 @@
+//! Whether a process recorded in a state file is still the one we started.
+//! A pid alone proves nothing (pids are reused, and a reboot reuses them
+//! all), so a [`ProcessRef`] is a pid plus its start time in clock ticks
+//! since boot (/proc/PID/stat field 22) and the boot id. Signals go through
+//! a pidfd opened and then re-checked against the start time, so they can
+//! never reach a process that merely inherited the pid.
+
+use anyhow::{Context, Result};
+use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// A process as ctr recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRef {
+    pub pid: i32,
+    /// Field 22 of /proc/PID/stat.
+    pub start_time: u64,
+    /// /proc/sys/kernel/random/boot_id when it was recorded.
+    pub boot_id: String,
+}
+
+impl ProcessRef {
+    /// Describes a process that exists now (ours, or our unreaped child).
+    pub fn of(pid: i32) -> Result<Self> {
+        let start_time = start_time(pid).with_context(|| format!("process {pid} vanished before it was recorded"))?;
+        Ok(Self { pid, start_time, boot_id: boot_id() })
+    }
+
+    pub fn current() -> Result<Self> {
+        Self::of(std::process::id() as i32)
+    }
+
+    /// True while the recorded process runs (a zombie counts as gone).
+    pub fn is_alive(&self) -> bool {
+        self.boot_id == boot_id() && stat_of(self.pid).is_some_and(|s| same_live_process(&s, self.start_time))
+    }
+
+    /// A pidfd for the recorded process, or None if it is gone. The start
+    /// time is checked after opening, so the pidfd cannot name a newcomer.
+    pub fn pidfd(&self) -> Option<OwnedFd> {
+        if self.boot_id != boot_id() {
+            return None;
+        }
+        let fd = pidfd_open(self.pid).ok()?;
+        self.is_alive().then_some(fd)
+    }
+}
+
+/// Parses /proc/PID/stat: (state, start time). The command name (field 2)
+/// is in parentheses and may itself contain spaces and parentheses, so
+/// fields are counted from the last ')'.
+pub fn parse_stat(text: &str) -> Option<(char, u64)> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: field 3 (state) is index 0, field 22 is index 19.
+    let state = fields.first()?.chars().next()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+fn same_live_process(stat: &(char, u64), start_time: u64) -> bool {
+    stat.1 == start_time && !matches!(stat.0, 'Z' | 'X' | 'x')
+}
+
+fn stat_of(pid: i32) -> Option<(char, u64)> {
+    if pid <= 0 {
+        return None;
+    }
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The start time of a live process.
+pub fn start_time(pid: i32) -> Option<u64> {
+    stat_of(pid).filter(|s| !matches!(s.0, 'Z' | 'X' | 'x')).map(|s| s.1)
+}
+
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_owned()).unwrap_or_default()
+}
+
+pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1;
+    // it touches no memory of ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: Signal) -> nix::Result<()> {
+    // SAFETY: pidfd_send_signal with a null siginfo and no flags only reads
+    // its integer arguments.
+    let rc = unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal as i32, std::ptr::null::<libc::siginfo_t>(), 0)
+    };
+    if rc < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(())
+}
+
+/// Waits until the process behind `pidfd` exits, at most `timeout`
+/// (None: forever). Returns whether it exited.
+pub fn wait_exit(pidfd: &OwnedFd, timeout: Option<std::time::Duration>) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let left = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let ms = d.saturating_duration_since(std::time::Instant::now()).as_millis().min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, left) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_hostile_command_names() {
+        let tail = "S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21";
+        assert_eq!(parse_stat(&format!("42 (sh) {tail}")), Some(('S', 987654)));
+        assert_eq!(parse_stat(&format!("42 (a) b) (c) {tail}")), Some(('S', 987654)));
+        assert_eq!(parse_stat("42 (sh) S 1 2"), None);
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn our_own_process_is_alive_and_a_changed_start_time_is_not() {
+        let me = ProcessRef::current().unwrap();
+        assert!(me.is_alive());
+        assert!(me.pidfd().is_some());
+        assert!(!ProcessRef { start_time: me.start_time + 1, ..me.clone() }.is_alive());
+        assert!(!ProcessRef { boot_id: "another-boot".into(), ..me.clone() }.is_alive());
+        assert!(!ProcessRef { pid: -1, ..me }.is_alive());
+    }
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        assert!(!same_live_process(&('Z', 5), 5));
+        assert!(same_live_process(&('R', 5), 5));
+        assert!(!same_live_process(&('R', 6), 5));
+    }
+}

@@ -1,0 +1,279 @@
+//! Container logs in docker's json-file format: one JSON object per line,
+//! `{"log":"text\n","stream":"stdout","time":"<RFC 3339, ns, UTC>"}`. The
+//! monitor writes them ([`LogWriter`]); `ctr logs` reads, tails and follows
+//! them. A line longer than 16 KiB is split as docker splits it (the parts
+//! without a trailing newline).
+
+use crate::container::{self, Container};
+use crate::paths::Paths;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+/// Docker's json-file buffer: longer lines are written in parts.
+const MAX_LINE: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub log: String,
+    pub stream: String,
+    pub time: String,
+}
+
+/// One log line (with its newline) for `bytes` of `stream` at `time`.
+pub fn format_entry(stream: Stream, bytes: &[u8], time: &str) -> String {
+    let entry = Entry { log: String::from_utf8_lossy(bytes).into_owned(), stream: stream.name().into(), time: time.into() };
+    let mut line = serde_json::to_string(&entry).unwrap_or_default();
+    line.push('\n');
+    line
+}
+
+/// Appends a container's output to its log, a line per entry.
+pub struct LogWriter {
+    file: File,
+    /// Bytes of an unfinished line, per stream.
+    partial: [Vec<u8>; 2],
+}
+
+impl LogWriter {
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)
+            .with_context(|| format!("open the log {}", path.display()))?;
+        Ok(Self { file, partial: [Vec::new(), Vec::new()] })
+    }
+
+    /// Logs what `stream` produced; complete lines are written at once.
+    pub fn write(&mut self, stream: Stream, mut bytes: &[u8]) -> std::io::Result<()> {
+        let time = container::now_rfc3339();
+        let mut out = String::new();
+        let slot = stream as usize;
+        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+            let (line, rest) = bytes.split_at(end + 1);
+            let pending = &mut self.partial[slot];
+            if pending.is_empty() {
+                out.push_str(&format_entry(stream, line, &time));
+            } else {
+                pending.extend_from_slice(line);
+                out.push_str(&format_entry(stream, pending, &time));
+                pending.clear();
+            }
+            bytes = rest;
+        }
+        let pending = &mut self.partial[slot];
+        pending.extend_from_slice(bytes);
+        while pending.len() >= MAX_LINE {
+            let part: Vec<u8> = pending.drain(..MAX_LINE).collect();
+            out.push_str(&format_entry(stream, &part, &time));
+        }
+        self.file.write_all(out.as_bytes())
+    }
+
+    /// Writes what is left of unfinished lines (at end of output).
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        let time = container::now_rfc3339();
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let pending = std::mem::take(&mut self.partial[stream as usize]);
+            if !pending.is_empty() {
+                self.file.write_all(format_entry(stream, &pending, &time).as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LogsArgs {
+    /// Keep printing new output until the container stops.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines (or `all`).
+    #[arg(short = 'n', long, value_name = "N", default_value = "all")]
+    pub tail: String,
+    /// Prefix each line with its RFC 3339 timestamp.
+    #[arg(short, long)]
+    pub timestamps: bool,
+    pub container: String,
+}
+
+fn parse_tail(tail: &str) -> Result<Option<usize>> {
+    if tail == "all" {
+        return Ok(None);
+    }
+    match tail.parse::<i64>() {
+        Ok(n) if n < 0 => Ok(None),
+        Ok(n) => Ok(Some(n as usize)),
+        Err(_) => anyhow::bail!("--tail {tail:?}: give a number of lines or `all`"),
+    }
+}
+
+/// The offset at which the last `n` lines of `file` start, found by
+/// reading backwards in blocks.
+pub fn tail_offset(file: &mut File, n: usize) -> std::io::Result<u64> {
+    let len = file.seek(SeekFrom::End(0))?;
+    if n == 0 {
+        return Ok(len);
+    }
+    let mut end = len;
+    let mut newlines = 0;
+    let mut block = vec![0u8; 64 * 1024];
+    // A last line with its newline: that newline does not start a line.
+    let mut skip_last = true;
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let buf = &mut block[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(buf)?;
+        for (i, &b) in buf.iter().enumerate().rev() {
+            if b != b'\n' {
+                skip_last = false;
+                continue;
+            }
+            if skip_last {
+                skip_last = false;
+                continue;
+            }
+            newlines += 1;
+            if newlines == n {
+                return Ok(start + i as u64 + 1);
+            }
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// Prints complete lines of `buf` and keeps an unfinished last one.
+fn print_lines(buf: &mut Vec<u8>, timestamps: bool) -> Result<()> {
+    let Some(last) = buf.iter().rposition(|&b| b == b'\n') else { return Ok(()) };
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    for line in buf[..last].split(|&b| b == b'\n') {
+        let Ok(entry) = serde_json::from_slice::<Entry>(line) else { continue };
+        let sink: &mut dyn Write = if entry.stream == "stderr" { &mut err } else { &mut out };
+        if timestamps {
+            write!(sink, "{} ", entry.time)?;
+        }
+        sink.write_all(entry.log.as_bytes())?;
+    }
+    out.flush()?;
+    buf.drain(..=last);
+    Ok(())
+}
+
+pub fn logs(paths: &Paths, args: LogsArgs) -> Result<i32> {
+    let tail = parse_tail(&args.tail)?;
+    let state = container::find(paths, &args.container)?;
+    let container = Container::from_state(paths, &state)?;
+    let path = container.log_path();
+    let mut file = match File::open(&path) {
+        Ok(f) => f,
+        // Run in the foreground: its output went to the terminal.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).with_context(|| format!("open {}", path.display())),
+    };
+    let start = match tail {
+        Some(n) => tail_offset(&mut file, n)?,
+        None => 0,
+    };
+    file.seek(SeekFrom::Start(start))?;
+    let mut pending = Vec::new();
+    loop {
+        // Decided before reading, so nothing written before the end is missed.
+        let done = !args.follow || !still_writing(&container)?;
+        file.read_to_end(&mut pending)?;
+        print_lines(&mut pending, args.timestamps)?;
+        if done {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether more output may come: the container runs, or its monitor is
+/// still writing what it left.
+fn still_writing(container: &Container) -> Result<bool> {
+    let Some(state) = container.read_state()? else { return Ok(false) };
+    let monitor_alive = state.monitor.as_ref().is_some_and(|m| m.is_alive());
+    Ok(state.is_running() || (state.status == container::Status::Running && monitor_alive))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_docker_json_file_lines() {
+        let line = format_entry(Stream::Stderr, b"a \"q\"\n", "2024-01-02T03:04:05.000000006Z");
+        assert_eq!(line, "{\"log\":\"a \\\"q\\\"\\n\",\"stream\":\"stderr\",\"time\":\"2024-01-02T03:04:05.000000006Z\"}\n");
+        let back: Entry = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(back.log, "a \"q\"\n");
+    }
+
+    fn logged(chunks: &[(Stream, &[u8])]) -> Vec<Entry> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut w = LogWriter::open(&path).unwrap();
+        for (s, b) in chunks {
+            w.write(*s, b).unwrap();
+        }
+        w.finish().unwrap();
+        std::fs::read_to_string(&path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[test]
+    fn lines_are_joined_across_reads_and_split_per_stream() {
+        let e = logged(&[(Stream::Stdout, b"he"), (Stream::Stderr, b"oops\n"), (Stream::Stdout, b"llo\nwor"), (Stream::Stdout, b"ld")]);
+        let got: Vec<(&str, &str)> = e.iter().map(|e| (e.stream.as_str(), e.log.as_str())).collect();
+        assert_eq!(got, [("stderr", "oops\n"), ("stdout", "hello\n"), ("stdout", "world")]);
+        assert!(humantime::parse_rfc3339(&e[0].time).is_ok(), "{}", e[0].time);
+    }
+
+    #[test]
+    fn long_lines_are_split_like_docker() {
+        let long = vec![b'x'; MAX_LINE + 10];
+        let e = logged(&[(Stream::Stdout, &long), (Stream::Stdout, b"\n")]);
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].log.len(), MAX_LINE);
+        assert_eq!(e[1].log, format!("{}\n", "x".repeat(10)));
+    }
+
+    #[test]
+    fn tail_finds_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let text: String = (0..100_000).map(|i| format!("{i}\n")).collect();
+        std::fs::write(&path, &text).unwrap();
+        let mut f = File::open(&path).unwrap();
+        let tail_of = |f: &mut File, n| {
+            let off = tail_offset(f, n).unwrap() as usize;
+            text[off..].to_owned()
+        };
+        assert_eq!(tail_of(&mut f, 2), "99998\n99999\n");
+        assert_eq!(tail_of(&mut f, 0), "");
+        assert_eq!(tail_of(&mut f, 1_000_000), text);
+        std::fs::write(&path, "a\nb").unwrap();
+        let mut f = File::open(&path).unwrap();
+        assert_eq!(tail_offset(&mut f, 1).unwrap(), 2);
+        assert_eq!(parse_tail("all").unwrap(), None);
+        assert_eq!(parse_tail("3").unwrap(), Some(3));
+        assert!(parse_tail("x").is_err());
+    }
+}

@@ -1,0 +1,262 @@
+//! The monitor of a detached container (`ctr run -d`): a small
+//! unprivileged re-exec of `ctr` (`ctr monitor ID`, in its own session,
+//! one per container, no daemon). It must be the one that asks the helper
+//! for the container's first process: that process is re-parented to the
+//! nearest child subreaper when the helper exits, and the monitor is it.
+//! It then writes the container's stdout and stderr (or terminal) to the
+//! json-file log, waits for the container, records the exit code, finish
+//! time and OOM kill, asks the helper to remove the cgroup, and exits.
+//!
+//! `ctr run -d` talks to it over a socketpair on fd 3: the container and
+//! its spec go in (JSON), "started" or the error comes back, and `ctr run`
+//! prints the id and exits. The monitor's own stdio is /dev/null.
+
+use crate::container::{Container, State};
+use crate::foreground::InitReport;
+use crate::helper_client::{Helper, ProcessStdio};
+use crate::liveness::ProcessRef;
+use crate::logs::{LogWriter, Stream};
+use crate::paths::Paths;
+use crate::run::{self, Launch};
+use anyhow::{anyhow, Context, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHANNEL_FD: i32 = 3;
+
+#[derive(Serialize, Deserialize)]
+struct Request {
+    state_root: PathBuf,
+    storage: PathBuf,
+    prefix: PathBuf,
+    state: State,
+    launch: Launch,
+    interactive: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+enum Reply {
+    Started,
+    Failed { exit_code: i32, message: String },
+}
+
+/// `ctr run -d`: starts the monitor, hands it the container and returns
+/// once the command runs (printing the id) or could not start.
+pub fn start_detached(paths: &Paths, container: &Container, state: State, launch: Launch, interactive: bool) -> Result<i32> {
+    let (mut ours, theirs) = UnixStream::pair().context("socketpair for the monitor")?;
+    let theirs_fd = theirs.as_raw_fd();
+    let mut command = Command::new("/proc/self/exe");
+    command.arg0("ctr").args(["monitor", container.id.as_str()]).current_dir("/");
+    command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: runs in the forked child before exec and only makes
+    // async-signal-safe system calls (dup2, fcntl, setsid); no allocation.
+    unsafe {
+        command.pre_exec(move || {
+            if theirs_fd == CHANNEL_FD {
+                nix::fcntl::fcntl(CHANNEL_FD, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
+            } else {
+                nix::unistd::dup2(theirs_fd, CHANNEL_FD)?;
+            }
+            // Its own session: no terminal, and the caller's Ctrl-C or
+            // hangup never reaches it.
+            nix::unistd::setsid()?;
+            Ok(())
+        });
+    }
+    let child = command.spawn().context("start the container's monitor")?;
+    drop(theirs);
+    let request = Request {
+        state_root: paths.state.clone(),
+        storage: paths.storage.clone(),
+        prefix: paths.prefix.clone(),
+        state,
+        launch,
+        interactive,
+    };
+    serde_json::to_writer(&mut ours, &request).context("send the container to its monitor")?;
+    ours.shutdown(std::net::Shutdown::Write)?;
+    let mut answer = Vec::new();
+    ours.read_to_end(&mut answer).context("read the monitor's answer")?;
+    // It carries on alone; whoever adopts it once we exit reaps it.
+    drop(child);
+    match serde_json::from_slice::<Reply>(&answer) {
+        Ok(Reply::Started) => {
+            println!("{}", container.id);
+            Ok(0)
+        }
+        Ok(Reply::Failed { exit_code, message }) => {
+            eprintln!("ctr: {message}");
+            Ok(exit_code)
+        }
+        Err(_) => Err(anyhow!("the container's monitor died before starting it (see `ctr ps -a`)")),
+    }
+}
+
+/// `ctr monitor ID` (hidden; started only by `ctr run -d`).
+pub fn main() -> ! {
+    // SAFETY: fd 3 is the socket `ctr run -d` placed there before exec;
+    // nothing else in this fresh process owns it.
+    let channel = UnixStream::from(unsafe { OwnedFd::from_raw_fd(CHANNEL_FD) });
+    let code = match monitor(channel) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    };
+    std::process::exit(code)
+}
+
+fn reply(channel: &mut UnixStream, reply: &Reply) {
+    let _ = serde_json::to_writer(&mut *channel, reply);
+    let _ = channel.flush();
+    let _ = channel.shutdown(std::net::Shutdown::Both);
+}
+
+/// The ends of the container's output that we read.
+enum Output {
+    Pipes { stdout: Option<OwnedFd>, stderr: Option<OwnedFd> },
+    Terminal(Option<OwnedFd>),
+}
+
+fn monitor(mut channel: UnixStream) -> Result<()> {
+    let mut bytes = Vec::new();
+    channel.read_to_end(&mut bytes)?;
+    let request: Request = serde_json::from_slice(&bytes).context("bad request")?;
+    drop(bytes);
+    let paths = Paths { state: request.state_root, storage: request.storage, prefix: request.prefix };
+    let mut state = request.state;
+    let container = Container::from_state(&paths, &state)?;
+    let helper = Helper::new(&paths.helper());
+    let rm = state.auto_remove;
+    let tty = request.launch.spec.terminal.is_some();
+    let started = (|| {
+        nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
+        state.monitor = Some(ProcessRef::current()?);
+        // With -i the container's stdin is a pipe that we hold open and
+        // never write: it sees no end of file (docker's `run -di`).
+        let (stdin_keep, stdin) = if request.interactive && !tty {
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+            (Some(w), Stdio::from(r))
+        } else {
+            (None, Stdio::null())
+        };
+        let (output, stdout, stderr) = if tty {
+            (Output::Terminal(None), Stdio::null(), Stdio::null())
+        } else {
+            let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+            let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+            (Output::Pipes { stdout: Some(out_r), stderr: Some(err_r) }, Stdio::from(out_w), Stdio::from(err_w))
+        };
+        let stdio = ProcessStdio { stdin: Some(stdin), stdout: Some(stdout), stderr: Some(stderr) };
+        let started = run::start(&paths, &helper, &container, &mut state, request.launch, stdio)?;
+        anyhow::Ok((started, output, stdin_keep))
+    })();
+    let (started, output, _stdin_keep) = match started {
+        Ok(s) => s,
+        Err(e) => {
+            reply(&mut channel, &Reply::Failed { exit_code: 125, message: format!("{e:#}") });
+            return run::finish(&paths, &helper, &container, &mut state, None, false, rm);
+        }
+    };
+    let run::Started { pid, pidfd, report: InitReport { console, failure } } = started;
+    match &failure {
+        Some(f) => reply(&mut channel, &Reply::Failed { exit_code: f.exit_code, message: f.message.clone() }),
+        None => reply(&mut channel, &Reply::Started),
+    }
+    drop(channel);
+    give_back_memory();
+    let output = match output {
+        Output::Terminal(_) => Output::Terminal(console),
+        pipes => pipes,
+    };
+    let log_result = LogWriter::open(&container.log_path()).and_then(|mut log| copy_output(&mut log, output, &pidfd));
+    let exit_code = reap(pid);
+    if let Err(e) = &log_result {
+        state.error = Some(format!("writing the log: {e:#}"));
+    }
+    give_back_memory();
+    run::finish(&paths, &helper, &container, &mut state, exit_code, true, rm)
+}
+
+/// Copies the container's output to the log until it has exited and its
+/// output is drained (every writer gone, or quiet for a moment after).
+fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd) -> Result<()> {
+    let mut streams: Vec<(OwnedFd, Stream)> = match output {
+        Output::Pipes { stdout, stderr } => {
+            stdout.map(|fd| (fd, Stream::Stdout)).into_iter().chain(stderr.map(|fd| (fd, Stream::Stderr))).collect()
+        }
+        Output::Terminal(master) => master.map(|fd| (fd, Stream::Stdout)).into_iter().collect(),
+    };
+    let mut buf = [0u8; 8192];
+    let mut exited_at: Option<Instant> = None;
+    loop {
+        if streams.is_empty() && exited_at.is_some() {
+            break;
+        }
+        if exited_at.is_some_and(|at| at.elapsed() > Duration::from_secs(2)) {
+            break;
+        }
+        let mut fds: Vec<PollFd> = streams.iter().map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)).collect();
+        let exit_events = if exited_at.is_none() { PollFlags::POLLIN } else { PollFlags::empty() };
+        fds.push(PollFd::new(pidfd.as_fd(), exit_events));
+        let timeout = if exited_at.is_some() { PollTimeout::from(200u8) } else { PollTimeout::NONE };
+        match poll(&mut fds, timeout) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        drop(fds);
+        if ready[streams.len()] {
+            exited_at = Some(Instant::now());
+        }
+        let mut closed = Vec::new();
+        for (i, (fd, stream)) in streams.iter().enumerate() {
+            if !ready[i] {
+                continue;
+            }
+            match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(nix::errno::Errno::EIO) => closed.push(i),
+                Ok(n) => log.write(*stream, &buf[..n])?,
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for i in closed.into_iter().rev() {
+            streams.remove(i);
+        }
+    }
+    log.finish()?;
+    Ok(())
+}
+
+/// The container's exit status (docker's: 128+N for signal N); also reaps
+/// any other orphan that was re-parented to us.
+fn reap(pid: Pid) -> Option<i32> {
+    let code = loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => break Some(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => break Some(128 + sig as i32),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break None,
+        }
+    };
+    while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {}
+    code
+}
+
+/// Returns freed heap to the kernel: the monitor lives as long as its
+/// container, and its resident size is per container.
+pub fn give_back_memory() {
+    // SAFETY: malloc_trim only walks glibc's own heap under its lock.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

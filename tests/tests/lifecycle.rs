@@ -1,0 +1,326 @@
+//! The docker lifecycle without a daemon, as an unprivileged user through
+//! the installed helper: `run -d` and its monitor, `ps`, `logs -f`, `exec`,
+//! `stop`, `kill`, `wait`, `rm -f` leaving nothing behind, a killed
+//! monitor, 20 containers in parallel, unique names, `container prune`.
+//! Every test removes what it started, even when it fails ([`Started`]).
+
+use ctr_tests::{env, Env, Output};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Containers a test started, removed with `rm -f` when it ends.
+struct Started<'a> {
+    env: &'a Env,
+    names: Vec<String>,
+}
+
+impl<'a> Started<'a> {
+    fn new(env: &'a Env) -> Self {
+        env.ensure_alpine_image("alpine");
+        Self { env, names: Vec::new() }
+    }
+
+    /// `ctr run -d --network none --name NAME ARGS...`; returns the id.
+    fn run_d(&mut self, name: &str, args: &[&str]) -> String {
+        self.names.push(name.to_owned());
+        let out = self.env.ctr().args(["run", "-d", "--network", "none", "--name", name]).args(args).ok();
+        let id = out.stdout.trim().to_owned();
+        assert!(id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()), "run -d printed {:?}", out.stdout);
+        id
+    }
+}
+
+impl Drop for Started<'_> {
+    fn drop(&mut self) {
+        if !self.names.is_empty() {
+            let _ = self.env.ctr().args(["rm", "-f"]).args(&self.names).output();
+        }
+    }
+}
+
+fn ctr(env: &Env, args: &[&str]) -> Output {
+    env.ctr().args(args).output()
+}
+
+fn inspect(env: &Env, name: &str, template: &str) -> String {
+    env.ctr().args(["inspect", "--format", template, name]).ok().stdout.trim().to_owned()
+}
+
+/// What a container has on the host, to check that removal leaves none of it.
+struct Footprint {
+    pids: Vec<i32>,
+    cgroups: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+}
+
+fn footprint(env: &Env, name: &str) -> Footprint {
+    let id = inspect(env, name, "{{.Id}}");
+    let pids = ["{{.State.Pid}}", "{{.State.MonitorPid}}"]
+        .iter()
+        .filter_map(|t| inspect(env, name, t).parse::<i32>().ok())
+        .filter(|&p| p > 0)
+        .collect();
+    let cgroups: Vec<String> = serde_json::from_str(&inspect(env, name, "{{json .CgroupPaths}}")).unwrap();
+    let dirs = vec![
+        env.data_home().join("ctr/containers").join(&id),
+        PathBuf::from(format!("/tmp/ctr-run-{}/ctr/containers/{id}", env.uid)),
+        PathBuf::from(format!("/tmp/ctr-run-{}/ctr/names/{name}", env.uid)),
+    ];
+    Footprint { pids, cgroups: cgroups.into_iter().map(PathBuf::from).collect(), dirs }
+}
+
+/// A process that is gone or only waits to be reaped by whoever adopted it.
+fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()) == Some("Z"),
+    }
+}
+
+fn assert_nothing_left(env: &Env, fp: &Footprint, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fp.pids.iter().any(|&p| !gone(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for &pid in &fp.pids {
+        assert!(gone(pid), "{what}: process {pid} is still there");
+    }
+    assert!(!fp.cgroups.is_empty(), "{what}: the container had no cgroup");
+    for dir in fp.cgroups.iter().chain(&fp.dirs) {
+        assert!(!dir.exists(), "{what}: {} is still there", dir.display());
+    }
+    assert_eq!(ctr_tests::mounts_under(env.data_home()), Vec::<String>::new(), "{what}: mounts left");
+}
+
+fn running_names(env: &Env) -> String {
+    env.ctr().args(["ps", "--format", "json"]).ok().stdout
+}
+
+#[test]
+fn detached_container_through_its_whole_life() {
+    let Some(env) = env() else { return };
+    let mut started = Started::new(&env);
+    let script = "echo secret > /marker; trap 'echo bye; exit 0' TERM; i=0; while :; do echo tick $i; echo warn $i >&2; i=$((i+1)); sleep 0.2; done";
+    let t = Instant::now();
+    let id = started.run_d("life-main", &["alpine", "sh", "-c", script]);
+    assert!(t.elapsed() < Duration::from_secs(10), "run -d took {:?}", t.elapsed());
+
+    // ps: running, by short id, with -q and as JSON.
+    let ps = ctr(&env, &["ps"]).stdout;
+    let row = ps.lines().find(|l| l.ends_with("life-main")).unwrap_or_else(|| panic!("not in ps:\n{ps}"));
+    assert!(row.starts_with(&id[..12]) && row.contains("Up"), "{row}");
+    assert!(ctr(&env, &["ps", "-q"]).stdout.lines().any(|l| l == &id[..12]));
+    let json = running_names(&env);
+    let mine: serde_json::Value =
+        json.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|v| v["Names"] == "life-main").unwrap();
+    assert_eq!(mine["State"], "running");
+    assert_eq!(inspect(&env, &id[..8], "{{.Name}}"), "life-main", "a unique id prefix finds it");
+
+    // logs -f sees new lines as they come, stdout and stderr apart.
+    let mut follow = env.ctr().args(["logs", "-f", "life-main"]).spawn();
+    follow.wait_for_stdout("tick 1\n", Duration::from_secs(20));
+    let seen = follow.stdout_so_far().matches("tick").count();
+    follow.wait_for_stdout(&format!("tick {}\n", seen + 3), Duration::from_secs(20));
+    assert!(follow.stderr_so_far().contains("warn 0\n"), "stderr: {}", follow.stderr_so_far());
+    let tail = ctr(&env, &["logs", "--tail", "2", "-t", "life-main"]);
+    let lines: Vec<&str> = tail.stdout.lines().chain(tail.stderr.lines()).collect();
+    assert!(lines.len() <= 2 && !lines.is_empty(), "{lines:?}");
+    assert!(lines[0].contains('T') && lines[0].contains("Z "), "timestamps: {lines:?}");
+
+    // exec: the container's pid namespace, hostname and files.
+    let out = env.ctr().args(["exec", "life-main", "sh", "-c", "echo $$ $(hostname); cat /marker; ls /proc | grep -cE '^[0-9]+$'"]).ok();
+    let mut lines = out.stdout.lines();
+    let first: Vec<&str> = lines.next().unwrap().split(' ').collect();
+    assert!(first[0].parse::<u32>().unwrap() < 100, "a pid of the container's namespace: {}", out.stdout);
+    assert_eq!(first[1], &id[..12], "the container's hostname");
+    assert_eq!(lines.next(), Some("secret"));
+    assert!(lines.next().unwrap().parse::<u32>().unwrap() < 20, "only the container's processes: {}", out.stdout);
+    assert_eq!(ctr(&env, &["exec", "life-main", "sh", "-c", "exit 5"]).code(), Some(5));
+    let missing = ctr(&env, &["exec", "life-main", "no-such-command"]);
+    assert_eq!(missing.code(), Some(127), "{}", missing.stderr);
+    let piped = env.ctr().args(["exec", "-i", "-e", "GREETING=hi", "-w", "/tmp", "life-main", "sh", "-c", "cat; echo $GREETING; pwd"]).stdin("from stdin\n").ok();
+    assert_eq!(piped.stdout, "from stdin\nhi\n/tmp\n");
+
+    // stop: SIGTERM is handled, so well within the grace period.
+    let t = Instant::now();
+    env.ctr().args(["stop", "-t", "20", "life-main"]).ok();
+    assert!(t.elapsed() < Duration::from_secs(10), "stop took {:?}", t.elapsed());
+    let followed = follow.wait();
+    assert!(followed.stdout.contains("bye\n"), "logs -f ends with the container:\n{}", followed.stdout);
+    assert_eq!(env.ctr().args(["wait", "life-main"]).ok().stdout, "0\n");
+    assert_eq!(inspect(&env, "life-main", "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}"), "exited 0 false");
+    assert!(ctr(&env, &["ps", "-a"]).stdout.lines().any(|l| l.ends_with("life-main") && l.contains("Exited (0)")));
+
+    // exec into a stopped container is a clear error.
+    let refused = ctr(&env, &["exec", "life-main", "true"]);
+    assert_eq!(refused.code(), Some(1), "{}", refused.stderr);
+    assert!(refused.stderr.contains("not running"), "{}", refused.stderr);
+
+    let fp = footprint(&env, "life-main");
+    env.ctr().args(["rm", "life-main"]).ok();
+    assert!(!ctr(&env, &["ps", "-a"]).stdout.contains("life-main"));
+    assert_nothing_left(&env, &fp, "rm");
+}
+
+#[test]
+fn stop_kills_after_the_grace_period_and_wait_returns_the_code() {
+    let Some(env) = env() else { return };
+    let mut started = Started::new(&env);
+    // pid 1 ignores SIGTERM it does not handle: SIGKILL after -t.
+    started.run_d("life-stubborn", &["alpine", "sleep", "600"]);
+    let t = Instant::now();
+    env.ctr().args(["stop", "-t", "1", "life-stubborn"]).ok();
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(8), "stop took {took:?}");
+    assert_eq!(env.ctr().args(["wait", "life-stubborn"]).ok().stdout, "137\n");
+
+    started.run_d("life-code", &["alpine", "sh", "-c", "sleep 1; exit 7"]);
+    assert_eq!(env.ctr().args(["wait", "life-code"]).ok().stdout, "7\n");
+
+    started.run_d("life-signal", &["alpine", "sh", "-c", "trap 'echo got usr1' USR1; while :; do sleep 0.1; done"]);
+    std::thread::sleep(Duration::from_millis(300));
+    env.ctr().args(["kill", "-s", "USR1", "life-signal"]).ok();
+    let mut logs = env.ctr().args(["logs", "-f", "life-signal"]).spawn();
+    logs.wait_for_stdout("got usr1", Duration::from_secs(10));
+    env.ctr().args(["kill", "life-signal"]).ok();
+    assert_eq!(env.ctr().args(["wait", "life-signal"]).ok().stdout, "137\n");
+    let _ = logs.wait();
+    assert_eq!(ctr(&env, &["kill", "life-signal"]).code(), Some(1), "kill of a stopped container fails");
+    assert_ne!(ctr(&env, &["kill", "-s", "NOPE", "life-signal"]).code(), Some(0));
+}
+
+#[test]
+fn rm_f_of_a_running_container_leaves_nothing() {
+    let Some(env) = env() else { return };
+    let mut started = Started::new(&env);
+    started.run_d("life-rmf", &["alpine", "sh", "-c", "sleep 600 & sleep 600"]);
+    let fp = footprint(&env, "life-rmf");
+    assert_eq!(fp.pids.len(), 2, "init and monitor");
+    assert_ne!(ctr(&env, &["rm", "life-rmf"]).code(), Some(0), "rm without -f refuses a running container");
+    env.ctr().args(["rm", "-f", "life-rmf"]).ok();
+    assert_nothing_left(&env, &fp, "rm -f");
+    env.ctr().args(["rm", "-f", "life-rmf"]).output(); // idempotent: just "no such container"
+}
+
+#[test]
+fn a_killed_monitor_does_not_make_ps_lie() {
+    let Some(env) = env() else { return };
+    let mut started = Started::new(&env);
+    started.run_d("life-orphan", &["alpine", "sleep", "600"]);
+    let fp = footprint(&env, "life-orphan");
+    let monitor: i32 = inspect(&env, "life-orphan", "{{.State.MonitorPid}}").parse().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{monitor}/status")).unwrap();
+    let rss_kib: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap();
+    eprintln!("monitor VmRSS: {rss_kib} KiB");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(monitor), nix::sys::signal::Signal::SIGKILL).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let ps = ctr(&env, &["ps"]).stdout;
+    assert!(ps.lines().any(|l| l.ends_with("life-orphan") && l.contains("Up")), "still running without its monitor:\n{ps}");
+    env.ctr().args(["exec", "life-orphan", "true"]).ok();
+    env.ctr().args(["rm", "-f", "life-orphan"]).ok();
+    assert_nothing_left(&env, &fp, "rm -f after the monitor was killed");
+
+    // Both gone: exited, code unknown; rm cleans up.
+    started.run_d("life-stale", &["alpine", "sleep", "600"]);
+    let fp = footprint(&env, "life-stale");
+    for template in ["{{.State.MonitorPid}}", "{{.State.Pid}}"] {
+        let pid: i32 = inspect(&env, "life-stale", template).parse().unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ps = ctr(&env, &["ps", "-a"]).stdout;
+        if ps.lines().any(|l| l.ends_with("life-stale") && l.contains("Exited (unknown)")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a container whose monitor and init died shows:\n{ps}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!running_names(&env).contains("life-stale"));
+    env.ctr().args(["rm", "life-stale"]).ok();
+    assert_nothing_left(&env, &fp, "rm of a stale container");
+}
+
+#[test]
+fn twenty_containers_in_parallel() {
+    let Some(env) = env() else { return };
+    let mut started = Started::new(&env);
+    let names: Vec<String> = (0..20).map(|i| format!("life-par-{i}")).collect();
+    started.names.extend(names.iter().cloned());
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let runs: Vec<_> = names
+            .iter()
+            .map(|n| {
+                let env = &env;
+                s.spawn(move || env.ctr().args(["run", "-d", "--network", "none", "--name", n, "alpine", "sleep", "600"]).timeout(Duration::from_secs(120)).ok().stdout.trim().to_owned())
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let ps = ctr(&env, &["ps"]).stdout;
+    for (name, id) in names.iter().zip(&ids) {
+        assert!(ps.lines().any(|l| l.starts_with(&id[..12]) && l.ends_with(name.as_str()) && l.contains("Up")), "{name} missing:\n{ps}");
+    }
+    let prints: Vec<Footprint> = names.iter().map(|n| footprint(&env, n)).collect();
+    std::thread::scope(|s| {
+        for n in &names {
+            let env = &env;
+            s.spawn(move || env.ctr().args(["rm", "-f", n]).timeout(Duration::from_secs(120)).ok());
+        }
+    });
+    for (fp, name) in prints.iter().zip(&names) {
+        assert_nothing_left(&env, fp, name);
+    }
+    let after = ctr(&env, &["ps", "-a"]).stdout;
+    assert!(!after.contains("life-par-"), "{after}");
+}
+
+#[test]
+fn of_two_runs_with_one_name_exactly_one_wins() {
+    let Some(env) = env() else { return };
+    let mut started = Started::new(&env);
+    started.names.push("life-dup".into());
+    let outs: Vec<Output> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| env.ctr().args(["run", "-d", "--network", "none", "--name", "life-dup", "alpine", "sleep", "600"]).output()))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let won: Vec<&Output> = outs.iter().filter(|o| o.success()).collect();
+    assert_eq!(won.len(), 1, "{outs:?}");
+    let lost = outs.iter().find(|o| !o.success()).unwrap();
+    assert_eq!(lost.code(), Some(125));
+    assert!(lost.stderr.contains("already in use"), "{}", lost.stderr);
+}
+
+#[test]
+fn prune_removes_stopped_containers_only() {
+    let Some(env) = env() else { return };
+    let mut started = Started::new(&env);
+    started.run_d("life-prune-done", &["alpine", "true"]);
+    started.run_d("life-prune-up", &["alpine", "sleep", "600"]);
+    env.ctr().args(["wait", "life-prune-done"]).ok();
+    let out = env.ctr().args(["container", "prune", "-f"]).ok();
+    assert!(out.stdout.contains("Deleted Containers:"), "{}", out.stdout);
+    let all = ctr(&env, &["ps", "-a"]).stdout;
+    assert!(!all.contains("life-prune-done"), "{all}");
+    assert!(all.contains("life-prune-up"), "{all}");
+}
+
+#[test]
+fn detached_run_with_rm_and_a_missing_command() {
+    let Some(env) = env() else { return };
+    let mut started = Started::new(&env);
+    started.names.push("life-missing".into());
+    let out = env.ctr().args(["run", "-d", "--network", "none", "--name", "life-missing", "alpine", "no-such-command"]).output();
+    assert_eq!(out.code(), Some(127), "{}", out.stderr);
+    assert!(out.stderr.contains("not found"), "{}", out.stderr);
+
+    started.run_d("life-autorm", &["--rm", "alpine", "sh", "-c", "sleep 0.5"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ctr(&env, &["ps", "-a"]).stdout.contains("life-autorm") {
+        assert!(Instant::now() < deadline, "--rm container not removed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,126 @@
+//! `ctr run -it` driven through a real terminal (tmux): the prompt, a
+//! command and its output, the window size, Ctrl-C, Ctrl-D, `exit 3` as
+//! status 3, and the caller's terminal settings restored afterwards.
+
+use ctr_tests::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A private tmux server, killed (with the container) when the test ends.
+struct Tmux {
+    socket: PathBuf,
+    dir: PathBuf,
+    cleanup: Vec<String>,
+}
+
+impl Tmux {
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().expect("tmux is installed");
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    /// Waits until the screen shows `needle` `times` times.
+    fn wait_for(&self, needle: &str, times: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if screen.matches(needle).count() >= times {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "the terminal never showed {needle:?} x{times}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        for cmd in &self.cleanup {
+            let _ = Command::new("sh").args(["-c", cmd]).output();
+        }
+        let _ = Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn quote(p: &Path) -> String {
+    format!("'{}'", p.display())
+}
+
+#[test]
+fn interactive_shell_on_a_real_terminal() {
+    let Some(env) = env() else { return };
+    env.ensure_alpine_image("alpine");
+    let dir = std::env::temp_dir().join(format!("ctr-tty-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let as_user = format!(
+        "setpriv --reuid={} --regid={} --init-groups --reset-env /usr/bin/env XDG_DATA_HOME={} {}",
+        env.uid,
+        env.gid,
+        quote(&env.data_home()),
+        quote(&env.ctr_path())
+    );
+    let tmux = Tmux {
+        socket: dir.join("socket"),
+        dir: dir.clone(),
+        cleanup: vec![format!("cd / && {as_user} rm -f life-tty")],
+    };
+    let script = format!(
+        "cd /; stty -a > {before}; {as_user} run -it --rm --network none --name life-tty alpine sh; echo STATUS=$?; stty -a > {after}; sleep 600",
+        before = quote(&dir.join("before")),
+        after = quote(&dir.join("after")),
+    );
+    tmux.tmux(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30", &script]);
+    tmux.wait_for("/ #", 1);
+    // The shell switches its line editor on after printing the prompt, and
+    // may flush what was typed before: give it a moment, as a person would.
+    std::thread::sleep(Duration::from_millis(500));
+
+    tmux.keys(&["echo out $((6*7)); stty size; tty", "Enter"]);
+    let screen = tmux.wait_for("out 42", 1);
+    assert!(screen.contains("30 100"), "the container's terminal has the caller's size:\n{screen}");
+    assert!(screen.contains("/dev/pts/0"), "a terminal of the container's own devpts:\n{screen}");
+
+    // Ctrl-C interrupts the foreground command, not the session.
+    tmux.keys(&["sleep 300", "Enter"]);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys(&["C-c"]);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys(&["echo after-int", "Enter"]);
+    tmux.wait_for("\nafter-int", 1);
+
+    // Ctrl-D ends a nested shell, and only that.
+    tmux.keys(&["sh", "Enter"]);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys(&["echo nested-$((1+1))", "Enter"]);
+    tmux.wait_for("nested-2", 1);
+    tmux.keys(&["C-d"]);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys(&["echo back-$((2+1))", "Enter"]);
+    tmux.wait_for("back-3", 1);
+
+    tmux.keys(&["exit 3", "Enter"]);
+    tmux.wait_for("STATUS=3", 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dir.join("after").exists() {
+        assert!(Instant::now() < deadline, "no terminal settings after the session");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let before = std::fs::read_to_string(dir.join("before")).unwrap();
+    let after = std::fs::read_to_string(dir.join("after")).unwrap();
+    assert_eq!(before, after, "the caller's terminal was not restored");
+    assert!(before.contains(" icanon") && before.contains(" echo"), "a cooked terminal to begin with: {before}");
+}
