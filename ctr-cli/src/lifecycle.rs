@@ -105,25 +105,39 @@ pub fn ps(paths: &Paths, args: PsArgs) -> Result<i32> {
     } else if let Some(format) = &args.format {
         bail!("--format {format:?} is not supported: use `json`, or `ctr inspect --format '{{{{.State.Status}}}}'`");
     } else {
-        writeln!(out, "{:<14}{:<18}{:<24}{:<16}{:<26}NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS")?;
+        let mut rows = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"].map(String::from)];
         for s in &states {
             let mut command: String = s.command.join(" ");
             if command.chars().count() > 20 {
                 command = command.chars().take(19).collect::<String>() + "…";
             }
-            writeln!(
-                out,
-                "{:<14}{:<18}{:<24}{:<16}{:<26}{}",
-                s.short_id(),
-                s.image,
-                format!("\"{command}\""),
-                created_text(s),
-                status_text(s),
-                s.name
-            )?;
+            rows.push([s.short_id().to_owned(), s.image.clone(), format!("\"{command}\""), created_text(s), status_text(s), s.name.clone()]);
         }
+        write_table(&mut out, &rows)?;
     }
     Ok(0)
+}
+
+/// Columns padded to their widest cell plus three spaces, as docker's
+/// tabwriter does; the last column is not padded.
+fn write_table<const N: usize>(out: &mut impl Write, rows: &[[String; N]]) -> std::io::Result<()> {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if i + 1 < N {
+                line.extend(std::iter::repeat_n(' ', widths[i] - cell.chars().count() + 3));
+            }
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]

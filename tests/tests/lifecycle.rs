@@ -324,3 +324,13 @@ fn detached_run_with_rm_and_a_missing_command() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn the_monitor_records_an_oom_kill() {
+    let Some(env) = env() else { return };
+    let mut started = Started::new(&env);
+    let allocate_64m = r#"BEGIN { s = sprintf("%67108864s", ""); print length(s) }"#;
+    started.run_d("life-oom", &["--memory", "32m", "alpine", "awk", allocate_64m]);
+    assert_eq!(env.ctr().args(["wait", "life-oom"]).ok().stdout, "137\n");
+    assert_eq!(inspect(&env, "life-oom", "{{.State.OOMKilled}} {{.State.ExitCode}}"), "true 137");
+}
