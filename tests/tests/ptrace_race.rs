@@ -32,7 +32,8 @@ fn ptrace_and_mem_never_reach_a_privileged_process() {
         runs += 1;
     }
     let report = attacker.wait();
-    let line = report.stdout.lines().find(|l| l.starts_with("attacker:")).unwrap_or_else(|| {
+    // The test harness may print "test attacker ... " on the same line.
+    let line = report.stdout.lines().find_map(|l| l.find("attacker: ").map(|at| &l[at..])).unwrap_or_else(|| {
         panic!("the attacker printed no report\nstdout:\n{}\nstderr:\n{}", report.stdout, report.stderr)
     });
     eprintln!("{runs} helper runs; {line}");
@@ -72,7 +73,7 @@ fn attacker() {
             }
         }
     }
-    println!("attacker: attempts={attempts} privileged_seen={privileged_seen} attached={attached} breaches={breaches}");
+    println!("\nattacker: attempts={attempts} privileged_seen={privileged_seen} attached={attached} breaches={breaches}");
 }
 
 /// Processes of ours that run the helper or came from it (its name shows
