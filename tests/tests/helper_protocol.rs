@@ -235,3 +235,56 @@ fn removing_a_cgroup_that_is_not_there_is_fine_and_touches_nothing() {
     assert!(s.child.wait().unwrap().success());
     assert_no_side_effect(&env, &id);
 }
+
+#[test]
+fn out_of_range_limits_are_refused_by_the_helper_itself() {
+    let Some(env) = env() else { return };
+    use ctr_core::limits::{CpuQuota, ResourceLimits};
+    // ctr checks these too; a hostile client skips ctr, so the helper must.
+    for limits in [
+        ResourceLimits { memory: Some(4096), ..Default::default() },
+        ResourceLimits { cpu_quota: Some(CpuQuota { quota_us: 100_000_000, period_us: 100_000 }), ..Default::default() },
+        ResourceLimits { cpu_shares: Some(1), ..Default::default() },
+        ResourceLimits { pids_limit: Some(0), ..Default::default() },
+    ] {
+        let id = random_id();
+        let mut s = start_helper(&env);
+        s.hello();
+        s.send(&Request::Spawn(SpawnRequest { limits, ..spawn_request(&id, &env) }));
+        let (e, _) = s.refused();
+        assert!(matches!(e, HelperError::Limits(_)), "{e:?}");
+        assert_no_side_effect(&env, &id);
+    }
+}
+
+#[test]
+fn another_users_container_cannot_be_frozen_or_joined() {
+    let Some(env) = env() else { return };
+    // A container of the test user, addressed by a caller it does not
+    // belong to (nobody): the helper looks only in the caller's records.
+    env.ensure_alpine_image("alpine");
+    let mut child = env.ctr().args(["run", "--rm", "--network", "none", "alpine", "sh", "-c", "echo ready; sleep 30"]).spawn();
+    child.wait_for_stdout("ready", Duration::from_secs(30));
+    let leaf = ctr_tests::cgroup_leftovers()
+        .into_iter()
+        .find_map(|d| d.file_name()?.to_str()?.strip_prefix(&format!("ctr-{}-", env.uid)).map(str::to_owned))
+        .expect("the running container's cgroup");
+    let id = ContainerId::parse(&leaf).unwrap();
+    let nobody = Env { uid: 65534, gid: 65534, user: "nobody".into(), ..env.clone() };
+    for request in [Request::Freeze { id: id.clone(), frozen: true }, Request::Exec { id: id.clone() }, Request::RemoveCgroup { id: id.clone() }] {
+        let mut s = start_helper(&nobody);
+        s.hello();
+        s.send(&request);
+        let response = s.receive();
+        match (&request, response) {
+            // Removal of what the caller does not have is a no-op success.
+            (Request::RemoveCgroup { .. }, Response::Removed) => {}
+            (_, Response::Refused(HelperError::NoSuchContainer(_))) => {}
+            (_, other) => panic!("{request:?} by another user got {other:?}"),
+        }
+    }
+    let still_there = ctr_tests::cgroup_leftovers().iter().any(|d| d.ends_with(format!("ctr-{}-{}", env.uid, id.as_str())));
+    let running = child.is_running();
+    drop(child);
+    assert!(still_there && running, "another user's request touched the container");
+}
