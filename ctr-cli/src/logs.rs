@@ -40,11 +40,56 @@ pub struct Entry {
 }
 
 /// One log line (with its newline) for `bytes` of `stream` at `time`.
+/// Written by hand rather than through serde: this runs in the monitor,
+/// whose resident size is per container, and little code stays little.
 pub fn format_entry(stream: Stream, bytes: &[u8], time: &str) -> String {
-    let entry = Entry { log: String::from_utf8_lossy(bytes).into_owned(), stream: stream.name().into(), time: time.into() };
-    let mut line = serde_json::to_string(&entry).unwrap_or_default();
-    line.push('\n');
+    let text = String::from_utf8_lossy(bytes);
+    let mut line = String::with_capacity(text.len() + 64);
+    line.push_str("{\"log\":\"");
+    for c in text.chars() {
+        match c {
+            '"' => line.push_str("\\\""),
+            '\\' => line.push_str("\\\\"),
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            '\t' => line.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                use std::fmt::Write as _;
+                let _ = write!(line, "\\u{:04x}", c as u32);
+            }
+            c => line.push(c),
+        }
+    }
+    line.push_str("\",\"stream\":\"");
+    line.push_str(stream.name());
+    line.push_str("\",\"time\":\"");
+    line.push_str(time);
+    line.push_str("\"}\n");
     line
+}
+
+/// `t` as RFC 3339 in UTC with nanoseconds, as docker writes it.
+pub fn rfc3339_nanos(t: std::time::SystemTime) -> String {
+    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        since.subsec_nanos()
+    )
 }
 
 /// Appends a container's output to its log, a line per entry.
@@ -63,7 +108,7 @@ impl LogWriter {
 
     /// Logs what `stream` produced; complete lines are written at once.
     pub fn write(&mut self, stream: Stream, mut bytes: &[u8]) -> std::io::Result<()> {
-        let time = container::now_rfc3339();
+        let time = rfc3339_nanos(std::time::SystemTime::now());
         let mut out = String::new();
         let slot = stream as usize;
         while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
@@ -89,7 +134,7 @@ impl LogWriter {
 
     /// Writes what is left of unfinished lines (at end of output).
     pub fn finish(&mut self) -> std::io::Result<()> {
-        let time = container::now_rfc3339();
+        let time = rfc3339_nanos(std::time::SystemTime::now());
         for stream in [Stream::Stdout, Stream::Stderr] {
             let pending = std::mem::take(&mut self.partial[stream as usize]);
             if !pending.is_empty() {
@@ -236,6 +281,20 @@ mod tests {
         }
         w.finish().unwrap();
         std::fs::read_to_string(&path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[test]
+    fn escapes_and_times_match_serde_and_humantime() {
+        let raw = "tab\t \u{1} quote\" back\\ é\r\n";
+        let line = format_entry(Stream::Stdout, raw.as_bytes(), "T");
+        let entry: Entry = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(entry, Entry { log: raw.into(), stream: "stdout".into(), time: "T".into() });
+        let invalid = format_entry(Stream::Stdout, b"\xff\n", "T");
+        assert_eq!(serde_json::from_str::<Entry>(invalid.trim_end()).unwrap().log, "\u{fffd}\n");
+        for secs in [0u64, 951_782_400, 1_709_164_800, 4_102_444_799, 1_234_567_890] {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::new(secs, 123_456_789);
+            assert_eq!(rfc3339_nanos(t), humantime::format_rfc3339_nanos(t).to_string());
+        }
     }
 
     #[test]
