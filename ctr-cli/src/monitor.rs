@@ -270,7 +270,6 @@ pub fn give_back_memory() {
         // which fault back in unchanged on the next access.
         unsafe {
             libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED);
-            libc::madvise(start as *mut libc::c_void, len, libc::MADV_RANDOM);
         }
     }
 }
