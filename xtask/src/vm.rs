@@ -27,8 +27,13 @@ const VM_PACKAGES: &[&str] = &["qemu-system-x86", "python3"];
 const VM_TIMEOUT_SECS: u32 = 1800;
 /// Harness timeouts stretch by this much in the guest, for the same reason.
 const TIMEOUT_SCALE: &str = "10";
-/// Loaded at boot, for the ext4 image that holds the guest's writable test state.
-const VM_MODULES: &str = "loop ext4";
+/// Loaded at boot (run-in-vm.sh already loads veth, bridge, br_netfilter
+/// and overlay): the ext4 image that holds the guest's writable test state
+/// (ext4 needs crc32c for its metadata checksums), and the nftables pieces
+/// that the helper's bridge network uses (ctr-net's firewall rules: nat
+/// chains, masquerade, dnat, ct status, fib, limit, bridge-family meta).
+const VM_MODULES: &str = "loop crc32c_generic ext4 \
+    nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_ipv4 nft_limit nft_meta_bridge";
 
 /// A test binary cargo built, and the package directory it runs in (as
 /// `cargo test` would run it).
