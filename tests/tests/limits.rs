@@ -7,19 +7,9 @@
 
 use ctr_tests::{env, Child, Env};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-static SERIAL: Mutex<()> = Mutex::new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn unique(prefix: &str) -> String {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-}
 
 /// The container's id, from `ctr inspect` as the test user.
 fn container_id(env: &Env, name: &str) -> String {
@@ -92,9 +82,9 @@ const BUSY: &str = "while :; do :; done";
 #[test]
 fn half_a_cpu_is_half_a_cpu() {
     let Some(env) = env() else { return };
-    let _serial = serial();
+    let _serial = ctr_tests::one_at_a_time();
     env.ensure_alpine_image("alpine");
-    let name = unique("cpus");
+    let name = ctr_tests::unique_name("cpus");
     let child = start(&env, &name, &["--cpus", "0.5"], BUSY);
     let dirs = cgroup_dirs(&env, &name);
     std::thread::sleep(Duration::from_millis(500));
@@ -106,9 +96,9 @@ fn half_a_cpu_is_half_a_cpu() {
 #[test]
 fn cpu_shares_split_one_cpu_two_to_one() {
     let Some(env) = env() else { return };
-    let _serial = serial();
+    let _serial = ctr_tests::one_at_a_time();
     env.ensure_alpine_image("alpine");
-    let (heavy, light) = (unique("shares1024"), unique("shares512"));
+    let (heavy, light) = (ctr_tests::unique_name("shares1024"), ctr_tests::unique_name("shares512"));
     let a = start(&env, &heavy, &["--cpu-shares", "1024", "--cpuset-cpus", "0"], BUSY);
     let b = start(&env, &light, &["--cpu-shares", "512", "--cpuset-cpus", "0"], BUSY);
     let (da, db) = (cgroup_dirs(&env, &heavy), cgroup_dirs(&env, &light));
@@ -127,9 +117,9 @@ const ALLOCATE_64M: &str = r#"BEGIN { s = sprintf("%67108864s", ""); print lengt
 #[test]
 fn a_memory_limit_oom_kills_and_inspect_says_so() {
     let Some(env) = env() else { return };
-    let _serial = serial();
+    let _serial = ctr_tests::one_at_a_time();
     env.ensure_alpine_image("alpine");
-    let name = unique("oom");
+    let name = ctr_tests::unique_name("oom");
     let killed = env.ctr().args(["run", "--name", &name, "--memory", "32m", "alpine", "awk", ALLOCATE_64M]).output();
     assert_eq!(killed.code(), Some(137), "{}", killed.stderr);
     let inspect = env.ctr().args(["inspect", &name]).ok().stdout;
@@ -143,9 +133,9 @@ fn a_memory_limit_oom_kills_and_inspect_says_so() {
 #[test]
 fn a_fork_bomb_hits_the_pids_limit() {
     let Some(env) = env() else { return };
-    let _serial = serial();
+    let _serial = ctr_tests::one_at_a_time();
     env.ensure_alpine_image("alpine");
-    let name = unique("bomb");
+    let name = ctr_tests::unique_name("bomb");
     let child = start(&env, &name, &["--pids-limit", "32"], "bomb() { bomb | bomb & }; bomb; sleep 60");
     let dirs = cgroup_dirs(&env, &name);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -179,7 +169,7 @@ fn device_of(path: &Path) -> PathBuf {
 #[test]
 fn write_throttling_holds_the_rate() {
     let Some(env) = env() else { return };
-    let _serial = serial();
+    let _serial = ctr_tests::one_at_a_time();
     env.ensure_alpine_image("alpine");
     // The container's writable layer lives in the user's storage.
     let device = device_of(&env.data_home());
@@ -208,9 +198,9 @@ fn write_throttling_holds_the_rate() {
 #[test]
 fn pause_stops_progress_and_unpause_resumes_it() {
     let Some(env) = env() else { return };
-    let _serial = serial();
+    let _serial = ctr_tests::one_at_a_time();
     env.ensure_alpine_image("alpine");
-    let name = unique("pause");
+    let name = ctr_tests::unique_name("pause");
     let mut child = start(&env, &name, &[], "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done");
     child.wait_for_stdout("tick 3", Duration::from_secs(10));
     env.ctr().args(["pause", &name]).ok();
@@ -228,7 +218,7 @@ fn pause_stops_progress_and_unpause_resumes_it() {
 #[test]
 fn impossible_limits_are_refused_before_anything_starts() {
     let Some(env) = env() else { return };
-    let _serial = serial();
+    let _serial = ctr_tests::one_at_a_time();
     env.ensure_alpine_image("alpine");
     for (flags, says) in [
         (vec!["--memory", "4m"], "minimum of 6MiB"),

@@ -7,20 +7,9 @@
 use ctr_tests::{env, Child, Env};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Tests here publish ports and count leases: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn unique(prefix: &str) -> String {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    format!("{prefix}{}x{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-}
 
 fn start(env: &Env, name: &str, extra: &[&str], image: &str, script: &str) -> Child {
     let mut child = env
@@ -48,9 +37,9 @@ fn address_of(env: &Env, name: &str) -> String {
 #[test]
 fn two_containers_reach_each_other_by_ip_and_by_name() {
     let Some(env) = env() else { return };
-    let _serial = serial();
+    let _serial = ctr_tests::one_at_a_time();
     env.ensure_alpine_image("alpine");
-    let (a, b) = (unique("neta"), unique("netb"));
+    let (a, b) = (ctr_tests::unique_name("neta"), ctr_tests::unique_name("netb"));
     // A serves an echo on 7000 and, once B exists, pings it by name.
     let mut server = start(
         &env,
@@ -93,8 +82,8 @@ fn http_get(port: u16) -> std::io::Result<String> {
 #[test]
 fn a_published_port_serves_the_host_and_goes_away_with_the_container() {
     let Some(env) = env() else { return };
-    let _serial = serial();
-    let name = unique("web");
+    let _serial = ctr_tests::one_at_a_time();
+    let name = ctr_tests::unique_name("web");
     let port = 18080;
     let server = start(
         &env,
@@ -125,7 +114,7 @@ fn a_published_port_serves_the_host_and_goes_away_with_the_container() {
 #[test]
 fn fifty_concurrent_containers_get_fifty_addresses_and_leave_nothing() {
     let Some(env) = env() else { return };
-    let _serial = serial();
+    let _serial = ctr_tests::one_at_a_time();
     env.ensure_alpine_image("alpine");
     let runs: Vec<_> = (0..50)
         .map(|_| {
@@ -157,7 +146,7 @@ fn fifty_concurrent_containers_get_fifty_addresses_and_leave_nothing() {
 #[test]
 fn the_helper_refuses_low_ports_and_foreign_addresses() {
     let Some(env) = env() else { return };
-    let _serial = serial();
+    let _serial = ctr_tests::one_at_a_time();
     env.ensure_alpine_image("alpine");
     let low = env.ctr().args(["run", "--rm", "-p", "80:80", "alpine", "true"]).output();
     assert_eq!(low.code(), Some(125));
@@ -172,9 +161,9 @@ fn the_helper_refuses_low_ports_and_foreign_addresses() {
 #[test]
 fn a_container_that_changes_its_address_reaches_nobody() {
     let Some(env) = env() else { return };
-    let _serial = serial();
+    let _serial = ctr_tests::one_at_a_time();
     env.ensure_alpine_image("alpine");
-    let target = unique("target");
+    let target = ctr_tests::unique_name("target");
     let server = start(&env, &target, &[], "alpine", "sleep 60");
     let target_ip = address_of(&env, &target);
     let script = format!(
