@@ -156,6 +156,9 @@ fn firewall_rules_are_idempotent_and_removed_by_tag() {
         ports: vec![PortMapping { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp }],
     };
     host.run(|| link::ensure_bridge(&br, &net.subnet)).unwrap();
+    // A new namespace copies ip_forward from the host's (devconf_inherit_init_net
+    // 0); start from 0 here so that the check below sees this test's write.
+    host.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "0")).unwrap();
     assert_eq!(host.read("/proc/sys/net/ipv4/ip_forward"), "0");
     host.run(|| {
         let fw = Firewall::new().unwrap();
