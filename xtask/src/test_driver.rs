@@ -12,7 +12,39 @@ use std::sync::{Arc, Mutex};
 
 /// Everything the tests need on the machine, installed with apt-get when missing.
 pub const TEST_PACKAGES: &[&str] =
-    &["busybox-static", "uidmap", "iproute2", "util-linux", "libcap2-bin", "crun", "tmux", "procps", "nftables"];
+    &[
+        "busybox-static",
+        "uidmap",
+        "iproute2",
+        "util-linux",
+        "libcap2-bin",
+        "crun",
+        "tmux",
+        "procps",
+        "nftables",
+        // Image tests: a real registry, independent OCI writers, a Debian rootfs.
+        "docker-registry",
+        "skopeo",
+        "umoci",
+        "mmdebstrap",
+        "zstd",
+    ];
+
+/// A Debian trixie rootfs for the image tests, made once and kept: it needs
+/// Debian's mirrors, which the tests' network namespace cannot reach.
+const DEBIAN_ROOTFS: &str = "/var/cache/ctr-test/debian-trixie.tar";
+
+fn ensure_debian_rootfs() -> Result<()> {
+    let done = std::path::Path::new(DEBIAN_ROOTFS);
+    if done.exists() {
+        return Ok(());
+    }
+    let partial = done.with_extension("partial.tar");
+    std::fs::create_dir_all(done.parent().expect("an absolute path"))?;
+    host::run(Command::new("mmdebstrap").args(["--variant=minbase", "--quiet", "trixie"]).arg(&partial))?;
+    std::fs::rename(&partial, done)?;
+    Ok(())
+}
 
 /// `cargo xtask test [--vm] [-- EXTRA]`.
 pub fn run(vm: bool, extra: &[String]) -> Result<ExitCode> {
@@ -39,13 +71,14 @@ fn run_on_host(tally: &Tally, extra: &[String]) -> Result<()> {
         host::cargo().args(["test", "--workspace", "--exclude", "ctr-tests", "--no-fail-fast"]).env("CTR_NET_ROOT_TESTS", "1"),
     )?;
 
+    ensure_debian_rootfs()?;
     let mut run = TestRun::setup()?;
     // Built out here: inside the namespace there is no network for cargo.
     host::run(host::cargo().args(["test", "-p", "ctr-tests", "--no-run"]))?;
     let netns = run.add_netns()?;
     run.enter_cgroup_scope()?;
     let mut cmd = integration_command(&netns, extra);
-    cmd.envs(run.test_vars());
+    cmd.envs(run.test_vars()).env("CTR_TEST_DEBIAN", DEBIAN_ROOTFS);
     tally.cargo_step("integration tests", &mut cmd)?;
     drop(run);
     Ok(())
