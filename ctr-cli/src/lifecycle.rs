@@ -190,7 +190,7 @@ pub fn inspect_value(paths: &Paths, s: &State) -> Result<serde_json::Value> {
         },
         "HostConfig": s.limits,
         "AutoRemove": s.auto_remove,
-        "Mounts": s.mounts,
+        "Mounts": crate::mount_args::inspect_json(&s.mounts),
         "NetworkSettings": s.network,
         "CgroupPaths": s.cgroups.iter().map(|c| c.path.clone()).collect::<Vec<_>>(),
         "Cgroups": s.cgroups,

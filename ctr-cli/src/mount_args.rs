@@ -112,7 +112,6 @@ pub fn volume_names(mounts: &[MountSpec]) -> impl Iterator<Item = &str> {
 }
 
 /// Docker's `Mounts` array of `docker inspect`, for `ctr inspect`.
-#[allow(dead_code)] // for `ctr inspect` (lifecycle.rs), which is wired separately
 pub fn inspect_json(mounts: &[MountSpec]) -> serde_json::Value {
     mounts
         .iter()
