@@ -263,7 +263,9 @@ fn another_users_container_cannot_be_frozen_or_joined() {
     // A container of the test user, addressed by a caller it does not
     // belong to (nobody): the helper looks only in the caller's records.
     env.ensure_alpine_image("alpine");
-    let mut child = env.ctr().args(["run", "--rm", "--network", "none", "alpine", "sh", "-c", "echo ready; sleep 30"]).spawn();
+    let name = ctr_tests::unique_name("victim");
+    let mut child =
+        env.ctr().args(["run", "--rm", "--name", &name, "--network", "none", "alpine", "sh", "-c", "echo ready; sleep 30"]).spawn();
     child.wait_for_stdout("ready", Duration::from_secs(30));
     let leaf = ctr_tests::cgroup_leftovers()
         .into_iter()
@@ -285,6 +287,7 @@ fn another_users_container_cannot_be_frozen_or_joined() {
     }
     let still_there = ctr_tests::cgroup_leftovers().iter().any(|d| d.ends_with(format!("ctr-{}-{}", env.uid, id.as_str())));
     let running = child.is_running();
-    drop(child);
+    env.ctr().args(["rm", "-f", &name]).ok();
+    let _ = child.wait();
     assert!(still_there && running, "another user's request touched the container");
 }
