@@ -9,7 +9,9 @@
 //! ([`cgroup_leftovers`], [`mounts_under`]). The driver uses the same
 //! [`procfs`] parsing to clean up after a run.
 //!
-//! A test file looks like this:
+//! Failures panic with the command line and everything it printed, at the
+//! line of the test that ran it (`#[track_caller]`). A test file looks like
+//! this:
 //!
 //! ```no_run
 //! #[test]
@@ -79,6 +81,7 @@ pub struct Env {
 /// The setup `cargo xtask test` made, or `None` (after printing why) when the
 /// test runs outside the driver, e.g. under a plain `cargo test`. Under
 /// `CI=true` a missing driver is a panic: CI must never pass by skipping.
+#[track_caller]
 pub fn env() -> Option<Env> {
     if std::env::var_os(vars::DRIVER).is_none() {
         if std::env::var("CI").as_deref() == Ok("true") {
@@ -149,6 +152,7 @@ impl Env {
     /// Imports the Alpine minirootfs as image `name` into the shared store,
     /// once per run: test binaries run in parallel, so a file lock in the work
     /// directory serialises them and a marker file remembers the import.
+    #[track_caller]
     pub fn ensure_alpine_image(&self, name: &str) {
         assert!(
             !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)),
@@ -274,11 +278,13 @@ impl CtrCommand {
     }
 
     /// Runs to completion and returns what it printed, whatever its exit status.
+    #[track_caller]
     pub fn output(self) -> Output {
         self.start(false).wait()
     }
 
     /// Runs to completion; panics with its output unless it exited 0.
+    #[track_caller]
     pub fn ok(self) -> Output {
         let what = self.describe();
         let out = self.output();
@@ -289,6 +295,7 @@ impl CtrCommand {
     /// Starts the command with stdout and stderr captured and stdin a pipe
     /// (or the bytes given to [`CtrCommand::stdin`]). Dropping the [`Child`]
     /// kills it.
+    #[track_caller]
     pub fn spawn(self) -> Child {
         self.start(true)
     }
@@ -298,6 +305,7 @@ impl CtrCommand {
         std::iter::once(&self.program).chain(&self.args).map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
     }
 
+    #[track_caller]
     fn start(self, keep_stdin_open: bool) -> Child {
         let what = self.describe();
         let mut cmd = std::process::Command::new("setpriv");
@@ -387,6 +395,7 @@ impl Child {
     /// Waits until stdout contains `needle` and returns stdout so far; panics
     /// with everything printed if it does not appear within `timeout` (times
     /// [`timeout_scale`]) or the command exits first.
+    #[track_caller]
     pub fn wait_for_stdout(&mut self, needle: &str, timeout: Duration) -> String {
         let timeout = timeout * timeout_scale();
         let give_up = Instant::now() + timeout;
@@ -421,6 +430,7 @@ impl Child {
 
     /// Waits for it to exit (killing it and panicking at the timeout) and
     /// returns everything it printed.
+    #[track_caller]
     pub fn wait(mut self) -> Output {
         let Some(status) = self.poll(self.deadline.saturating_duration_since(Instant::now())) else {
             self.signal(Signal::SIGKILL);

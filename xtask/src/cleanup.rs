@@ -2,8 +2,9 @@
 //! dropped (after success, an error, a panic or Ctrl-C, see
 //! [`crate::interrupt`]), leaves the run's cgroup scope, deletes its network
 //! namespace, unmounts whatever is still mounted in its work directory and
-//! the test user's runtime directory and removes both. What a test leaked is
-//! reported as a warning.
+//! the test user's runtime directory and removes both, and empties the
+//! helper's records for the test user. What a test leaked is reported as a
+//! warning.
 
 use crate::cgroup_scope::CgroupScope;
 use ctr_tests::procfs;
@@ -17,6 +18,8 @@ pub struct Cleanup {
     netns: Option<String>,
     /// Removed in this order: the test user's runtime dir, then the work root.
     trees: Vec<PathBuf>,
+    /// Directories whose entries are removed (each one a leak), keeping the directory.
+    emptied: Vec<PathBuf>,
 }
 
 impl Cleanup {
@@ -31,6 +34,11 @@ impl Cleanup {
         self.netns = Some(name);
     }
 
+    /// Removes what is in `dir` when dropped, reporting each entry as a leak.
+    pub fn empty(&mut self, dir: PathBuf) {
+        self.emptied.push(dir);
+    }
+
     /// Leaves `scope` (removing the cgroups left in it) when dropped.
     pub fn scope(&mut self, scope: CgroupScope) {
         self.scope = Some(scope);
@@ -40,6 +48,9 @@ impl Cleanup {
         let mut warnings = self.scope.take().map(CgroupScope::leave).unwrap_or_default();
         if let Some(name) = self.netns.take() {
             warnings.extend(delete_netns(&name));
+        }
+        for dir in std::mem::take(&mut self.emptied) {
+            warnings.extend(empty_dir(&dir, "a test leaked"));
         }
         for dir in std::mem::take(&mut self.trees) {
             warnings.extend(remove_tree(&dir));
@@ -81,6 +92,25 @@ pub fn remove_tree(dir: &Path) -> Vec<String> {
     if let Err(e) = std::fs::remove_dir_all(dir) {
         if e.kind() != std::io::ErrorKind::NotFound {
             warnings.push(format!("cannot remove {}: {e}", dir.display()));
+        }
+    }
+    warnings
+}
+
+/// Removes every entry of `dir` (not `dir` itself), with one warning per
+/// entry: `"{why} {entry}"`.
+pub fn empty_dir(dir: &Path, why: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut warnings = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        warnings.push(format!("{why} {}", path.display()));
+        let removed = match entry.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
+        if let Err(e) = removed {
+            warnings.push(format!("cannot remove {}: {e}", path.display()));
         }
     }
     warnings

@@ -28,6 +28,10 @@ pub const TEST_USER: &str = "ctr-test";
 /// beneath the run's [`CgroupScope`], never in the host's /ctr.
 const TEST_HELPER_CONFIG: &str = "cgroup_parent = \"self\"\n";
 const ALPINE: &str = "alpine-minirootfs-3.20.3-x86_64.tar.gz";
+/// The helper's root-owned records of each user's containers
+/// (ctr-setuid-helper's `RECORD_DIR`); the test user's are emptied before and
+/// after a run for the same reason as its runtime directory.
+const HELPER_RECORDS: &str = "/run/ctr-helper";
 /// Held for the whole of a test or bench run.
 const RUN_LOCK: &str = "/run/ctr-xtask-test.lock";
 
@@ -53,7 +57,7 @@ impl TestRun {
 
         let prefix = install_for_tests(&root.join("prefix"))?;
         let user = ensure_test_user()?;
-        cleanup.tree(fresh_runtime_dir(&user));
+        reset_user_state(&user, &mut cleanup);
         let alpine = root.join(ALPINE);
         copy_verified_alpine(&shared_dir().join("images"), &alpine)?;
         let scratch = root.join("scratch");
@@ -143,15 +147,21 @@ fn ensure_test_user() -> Result<User> {
     Ok(user)
 }
 
-/// Empties the test user's runtime directory (where `ctr` keeps container
-/// state when XDG_RUNTIME_DIR is unset) and returns it for cleanup: what an
+/// Clears what the test user's containers leave outside the work directory
+/// (`ctr`'s runtime directory, as XDG_RUNTIME_DIR is unset, and the helper's
+/// records), and has `cleanup` clear it again after the run: what an
 /// earlier, killed run left there would fail this run's leftover checks.
-fn fresh_runtime_dir(user: &User) -> PathBuf {
-    let dir = PathBuf::from(format!("/tmp/ctr-run-{}", user.uid));
-    for warning in crate::cleanup::remove_tree(&dir) {
+fn reset_user_state(user: &User, cleanup: &mut Cleanup) {
+    let runtime_dir = PathBuf::from(format!("/tmp/ctr-run-{}", user.uid));
+    let records = PathBuf::from(format!("{HELPER_RECORDS}/{}", user.uid));
+    let stale = crate::cleanup::remove_tree(&runtime_dir)
+        .into_iter()
+        .chain(crate::cleanup::empty_dir(&records, "removed a helper record:"));
+    for warning in stale {
         eprintln!("xtask: warning: from an earlier run: {warning}");
     }
-    dir
+    cleanup.tree(runtime_dir);
+    cleanup.empty(records);
 }
 
 /// `dir`, owned by `user`, mode 0700.

@@ -11,24 +11,23 @@ use std::process::{Command, ExitCode};
 use std::sync::{Arc, Mutex};
 
 /// Everything the tests need on the machine, installed with apt-get when missing.
-pub const TEST_PACKAGES: &[&str] =
-    &[
-        "busybox-static",
-        "uidmap",
-        "iproute2",
-        "util-linux",
-        "libcap2-bin",
-        "crun",
-        "tmux",
-        "procps",
-        "nftables",
-        // Image tests: a real registry, independent OCI writers, a Debian rootfs.
-        "docker-registry",
-        "skopeo",
-        "umoci",
-        "mmdebstrap",
-        "zstd",
-    ];
+pub const TEST_PACKAGES: &[&str] = &[
+    "busybox-static",
+    "uidmap",
+    "iproute2",
+    "util-linux",
+    "libcap2-bin",
+    "crun",
+    "tmux",
+    "procps",
+    "nftables",
+    // Image tests: a real registry, independent OCI writers, a Debian rootfs.
+    "docker-registry",
+    "skopeo",
+    "umoci",
+    "mmdebstrap",
+    "zstd",
+];
 
 /// A Debian trixie rootfs for the image tests, made once and kept: it needs
 /// Debian's mirrors, which the tests' network namespace cannot reach.
@@ -68,7 +67,9 @@ fn run_on_host(tally: &Tally, extra: &[String]) -> Result<()> {
     tally.cargo_step(
         "unit tests",
         // ctr-net's root tests build their own throwaway network namespaces.
-        host::cargo().args(["test", "--workspace", "--exclude", "ctr-tests", "--no-fail-fast"]).env("CTR_NET_ROOT_TESTS", "1"),
+        host::cargo()
+            .args(["test", "--workspace", "--exclude", "ctr-tests", "--no-fail-fast"])
+            .env("CTR_NET_ROOT_TESTS", "1"),
     )?;
 
     ensure_debian_rootfs()?;
