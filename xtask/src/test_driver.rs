@@ -33,6 +33,17 @@ pub const TEST_PACKAGES: &[&str] = &[
 /// Debian's mirrors, which the tests' network namespace cannot reach.
 const DEBIAN_ROOTFS: &str = "/var/cache/ctr-test/debian-trixie.tar";
 
+/// Variables for the unit tests: ctr-net's root tests build their own
+/// throwaway network namespaces.
+pub const UNIT_TEST_ENV: &[(&str, &str)] = &[("CTR_NET_ROOT_TESTS", "1")];
+
+/// What the integration tests need beyond [`TestRun::test_vars`], made
+/// while the network is still reachable; returns their variables.
+pub fn prepare_integration_extras() -> Result<Vec<(&'static str, &'static str)>> {
+    ensure_debian_rootfs()?;
+    Ok(vec![("CTR_TEST_DEBIAN", DEBIAN_ROOTFS)])
+}
+
 fn ensure_debian_rootfs() -> Result<()> {
     let done = std::path::Path::new(DEBIAN_ROOTFS);
     if done.exists() {
@@ -66,20 +77,19 @@ fn run_on_host(tally: &Tally, extra: &[String]) -> Result<()> {
     host::ensure_packages(TEST_PACKAGES)?;
     tally.cargo_step(
         "unit tests",
-        // ctr-net's root tests build their own throwaway network namespaces.
         host::cargo()
             .args(["test", "--workspace", "--exclude", "ctr-tests", "--no-fail-fast"])
-            .env("CTR_NET_ROOT_TESTS", "1"),
+            .envs(UNIT_TEST_ENV.iter().copied()),
     )?;
 
-    ensure_debian_rootfs()?;
+    let extras = prepare_integration_extras()?;
     let mut run = TestRun::setup()?;
     // Built out here: inside the namespace there is no network for cargo.
     host::run(host::cargo().args(["test", "-p", "ctr-tests", "--no-run"]))?;
     let netns = run.add_netns()?;
     run.enter_cgroup_scope()?;
     let mut cmd = integration_command(&netns, extra);
-    cmd.envs(run.test_vars()).env("CTR_TEST_DEBIAN", DEBIAN_ROOTFS);
+    cmd.envs(run.test_vars()).envs(extras);
     tally.cargo_step("integration tests", &mut cmd)?;
     drop(run);
     Ok(())

@@ -14,7 +14,7 @@
 //! container cgroups. Doc-tests need rustdoc and stay on the host.
 
 use crate::setup::{self, TestRun};
-use crate::test_driver::{Tally, TEST_PACKAGES};
+use crate::test_driver::{self, Tally, TEST_PACKAGES};
 use crate::{host, interrupt};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -55,6 +55,7 @@ pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
         return Ok(());
     }
 
+    let extras = test_driver::prepare_integration_extras()?;
     let mut run = TestRun::setup()?;
     // run-in-vm.sh's `timeout` puts QEMU in a process group of its own, out
     // of reach of Ctrl-C handling; the scope's cleanup kills it all the same.
@@ -76,6 +77,8 @@ pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
         .env("VM_MODULES", VM_MODULES)
         .env("VM_TIMEOUT", VM_TIMEOUT_SECS.to_string())
         .envs(run.test_vars())
+        .envs(extras)
+        .envs(test_driver::UNIT_TEST_ENV.iter().copied())
         .env(ctr_tests::vars::TIMEOUT_SCALE, TIMEOUT_SCALE);
     tally.cargo_step("tests in the cgroup-v2 guest", &mut cmd)?;
     drop(run);
