@@ -175,7 +175,8 @@ fn write_file(path: &Path, value: &str) -> Result<(), HelperError> {
 }
 
 /// A v1 cpuset cgroup starts with no CPUs or memory nodes, and a process
-/// cannot join it until they are filled in: copy the parent's.
+/// cannot join it until they are filled in: copy the parent's. (On v2 an
+/// empty cpuset means the parent's, and the root has no such file.)
 fn inherit_cpuset(dir: &Path) -> Result<(), HelperError> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let own = dir.join(file);
@@ -234,7 +235,9 @@ pub fn create(uid: u32, id: &ContainerId, config: &HelperConfig) -> Result<Conta
             for component in parent_components(&h, &config.cgroup_parent)? {
                 dir.push(component);
                 make_dir(&dir)?;
-                inherit_cpuset(&dir)?;
+                if !h.v2 {
+                    inherit_cpuset(&dir)?;
+                }
             }
             dir.push(leaf.as_str());
             make_dir(&dir)?;
@@ -244,7 +247,9 @@ pub fn create(uid: u32, id: &ContainerId, config: &HelperConfig) -> Result<Conta
                 path: dir.to_str().ok_or_else(|| cgroup_error("cgroup path is not UTF-8"))?.to_owned(),
             });
             ensure_cgroupfs(&dir)?;
-            inherit_cpuset(&dir)?;
+            if !h.v2 {
+                inherit_cpuset(&dir)?;
+            }
         }
         write_record(&record, &cgroups)
     })();
