@@ -99,6 +99,9 @@ fn running_names(env: &Env) -> String {
 #[test]
 fn detached_container_through_its_whole_life() {
     let Some(env) = env() else { return };
+    // `container prune` removes every stopped container of the user: tests
+    // here would see each other's containers vanish, so they run one by one.
+    let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     let script = "echo secret > /marker; trap 'echo bye; exit 0' TERM; i=0; while :; do echo tick $i; echo warn $i >&2; i=$((i+1)); sleep 0.2; done";
     let t = Instant::now();
@@ -165,6 +168,9 @@ fn detached_container_through_its_whole_life() {
 #[test]
 fn stop_kills_after_the_grace_period_and_wait_returns_the_code() {
     let Some(env) = env() else { return };
+    // `container prune` removes every stopped container of the user: tests
+    // here would see each other's containers vanish, so they run one by one.
+    let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     // pid 1 ignores SIGTERM it does not handle: SIGKILL after -t.
     started.run_d("life-stubborn", &["alpine", "sleep", "600"]);
@@ -192,6 +198,9 @@ fn stop_kills_after_the_grace_period_and_wait_returns_the_code() {
 #[test]
 fn rm_f_of_a_running_container_leaves_nothing() {
     let Some(env) = env() else { return };
+    // `container prune` removes every stopped container of the user: tests
+    // here would see each other's containers vanish, so they run one by one.
+    let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     started.run_d("life-rmf", &["alpine", "sh", "-c", "sleep 600 & sleep 600"]);
     let fp = footprint(&env, "life-rmf");
@@ -205,6 +214,9 @@ fn rm_f_of_a_running_container_leaves_nothing() {
 #[test]
 fn a_killed_monitor_does_not_make_ps_lie() {
     let Some(env) = env() else { return };
+    // `container prune` removes every stopped container of the user: tests
+    // here would see each other's containers vanish, so they run one by one.
+    let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     started.run_d("life-orphan", &["alpine", "sleep", "600"]);
     let fp = footprint(&env, "life-orphan");
@@ -245,6 +257,9 @@ fn a_killed_monitor_does_not_make_ps_lie() {
 #[test]
 fn twenty_containers_in_parallel() {
     let Some(env) = env() else { return };
+    // `container prune` removes every stopped container of the user: tests
+    // here would see each other's containers vanish, so they run one by one.
+    let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     let names: Vec<String> = (0..20).map(|i| format!("life-par-{i}")).collect();
     started.names.extend(names.iter().cloned());
@@ -279,6 +294,9 @@ fn twenty_containers_in_parallel() {
 #[test]
 fn of_two_runs_with_one_name_exactly_one_wins() {
     let Some(env) = env() else { return };
+    // `container prune` removes every stopped container of the user: tests
+    // here would see each other's containers vanish, so they run one by one.
+    let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     started.names.push("life-dup".into());
     let outs: Vec<Output> = std::thread::scope(|s| {
@@ -297,6 +315,9 @@ fn of_two_runs_with_one_name_exactly_one_wins() {
 #[test]
 fn prune_removes_stopped_containers_only() {
     let Some(env) = env() else { return };
+    // `container prune` removes every stopped container of the user: tests
+    // here would see each other's containers vanish, so they run one by one.
+    let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     started.run_d("life-prune-done", &["alpine", "true"]);
     started.run_d("life-prune-up", &["alpine", "sleep", "600"]);
@@ -311,6 +332,9 @@ fn prune_removes_stopped_containers_only() {
 #[test]
 fn detached_run_with_rm_and_a_missing_command() {
     let Some(env) = env() else { return };
+    // `container prune` removes every stopped container of the user: tests
+    // here would see each other's containers vanish, so they run one by one.
+    let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     started.names.push("life-missing".into());
     let out = env.ctr().args(["run", "-d", "--network", "none", "--name", "life-missing", "alpine", "no-such-command"]).output();
@@ -328,6 +352,9 @@ fn detached_run_with_rm_and_a_missing_command() {
 #[test]
 fn the_monitor_records_an_oom_kill() {
     let Some(env) = env() else { return };
+    // `container prune` removes every stopped container of the user: tests
+    // here would see each other's containers vanish, so they run one by one.
+    let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     let allocate_64m = r#"BEGIN { s = sprintf("%67108864s", ""); print length(s) }"#;
     started.run_d("life-oom", &["--memory", "32m", "alpine", "awk", allocate_64m]);
