@@ -3,6 +3,9 @@
 //! `stop`, `kill`, `wait`, `rm -f` leaving nothing behind, a killed
 //! monitor, 20 containers in parallel, unique names, `container prune`.
 //! Every test removes what it started, even when it fails ([`Started`]).
+//!
+//! The tests run one at a time: `container prune` removes every stopped
+//! container of the user, so parallel tests would see each other's vanish.
 
 use ctr_tests::{env, Env, Output};
 use std::path::PathBuf;
@@ -99,8 +102,6 @@ fn running_names(env: &Env) -> String {
 #[test]
 fn detached_container_through_its_whole_life() {
     let Some(env) = env() else { return };
-    // `container prune` removes every stopped container of the user: tests
-    // here would see each other's containers vanish, so they run one by one.
     let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     let script = "echo secret > /marker; trap 'echo bye; exit 0' TERM; i=0; while :; do echo tick $i; echo warn $i >&2; i=$((i+1)); sleep 0.2; done";
@@ -168,8 +169,6 @@ fn detached_container_through_its_whole_life() {
 #[test]
 fn stop_kills_after_the_grace_period_and_wait_returns_the_code() {
     let Some(env) = env() else { return };
-    // `container prune` removes every stopped container of the user: tests
-    // here would see each other's containers vanish, so they run one by one.
     let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     // pid 1 ignores SIGTERM it does not handle: SIGKILL after -t.
@@ -198,8 +197,6 @@ fn stop_kills_after_the_grace_period_and_wait_returns_the_code() {
 #[test]
 fn rm_f_of_a_running_container_leaves_nothing() {
     let Some(env) = env() else { return };
-    // `container prune` removes every stopped container of the user: tests
-    // here would see each other's containers vanish, so they run one by one.
     let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     started.run_d("life-rmf", &["alpine", "sh", "-c", "sleep 600 & sleep 600"]);
@@ -214,8 +211,6 @@ fn rm_f_of_a_running_container_leaves_nothing() {
 #[test]
 fn a_killed_monitor_does_not_make_ps_lie() {
     let Some(env) = env() else { return };
-    // `container prune` removes every stopped container of the user: tests
-    // here would see each other's containers vanish, so they run one by one.
     let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     started.run_d("life-orphan", &["alpine", "sleep", "600"]);
@@ -257,8 +252,6 @@ fn a_killed_monitor_does_not_make_ps_lie() {
 #[test]
 fn twenty_containers_in_parallel() {
     let Some(env) = env() else { return };
-    // `container prune` removes every stopped container of the user: tests
-    // here would see each other's containers vanish, so they run one by one.
     let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     let names: Vec<String> = (0..20).map(|i| format!("life-par-{i}")).collect();
@@ -294,8 +287,6 @@ fn twenty_containers_in_parallel() {
 #[test]
 fn of_two_runs_with_one_name_exactly_one_wins() {
     let Some(env) = env() else { return };
-    // `container prune` removes every stopped container of the user: tests
-    // here would see each other's containers vanish, so they run one by one.
     let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     started.names.push("life-dup".into());
@@ -315,8 +306,6 @@ fn of_two_runs_with_one_name_exactly_one_wins() {
 #[test]
 fn prune_removes_stopped_containers_only() {
     let Some(env) = env() else { return };
-    // `container prune` removes every stopped container of the user: tests
-    // here would see each other's containers vanish, so they run one by one.
     let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     started.run_d("life-prune-done", &["alpine", "true"]);
@@ -332,8 +321,6 @@ fn prune_removes_stopped_containers_only() {
 #[test]
 fn detached_run_with_rm_and_a_missing_command() {
     let Some(env) = env() else { return };
-    // `container prune` removes every stopped container of the user: tests
-    // here would see each other's containers vanish, so they run one by one.
     let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     started.names.push("life-missing".into());
@@ -352,8 +339,6 @@ fn detached_run_with_rm_and_a_missing_command() {
 #[test]
 fn the_monitor_records_an_oom_kill() {
     let Some(env) = env() else { return };
-    // `container prune` removes every stopped container of the user: tests
-    // here would see each other's containers vanish, so they run one by one.
     let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     let allocate_64m = r#"BEGIN { s = sprintf("%67108864s", ""); print length(s) }"#;
