@@ -217,6 +217,9 @@ impl Container {
     /// the writable layer holds files of subordinate ids (which then need
     /// removing from inside a user namespace).
     pub fn remove_local(&self) -> Result<bool> {
+        // overlayfs leaves its work/work directory with mode 0: ours, but
+        // unreadable until we give ourselves access again.
+        let _ = std::fs::set_permissions(self.layer_dir.join("work/work"), std::fs::Permissions::from_mode(0o700));
         let layer_gone = remove_tree(&self.layer_dir);
         remove_tree(&self.state_dir).with_context(|| format!("remove {}", self.state_dir.display()))?;
         match std::fs::remove_file(&self.name_file) {
