@@ -42,9 +42,10 @@ enum Cmd {
     /// Run every test: unit tests, then the integration tests against a
     /// throwaway install, as an unprivileged user, in a network namespace (as root).
     Test {
-        /// Run the tests in a pure cgroup-v2 QEMU guest (../shared/vm/run-in-vm.sh).
-        #[arg(long)]
-        vm: bool,
+        /// `all`: this host, then the isolation, limits and cleanup suites in a
+        /// pure cgroup-v2 QEMU guest (../shared/vm/run-in-vm.sh); or only one.
+        #[arg(long, value_enum, default_value_t = test_driver::Legs::All)]
+        legs: test_driver::Legs,
         /// Passed to the integration test binaries, e.g. a test name filter.
         #[arg(last = true)]
         extra: Vec<String>,
@@ -76,7 +77,7 @@ enum BenchCmd {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Cmd::Install { prefix, mode, uninstall } => install::run(&prefix, mode, uninstall).map(|()| ExitCode::SUCCESS),
-        Cmd::Test { vm, extra } => test_driver::run(vm, &extra),
+        Cmd::Test { legs, extra } => test_driver::run(legs, &extra),
         Cmd::Bench { bench: BenchCmd::Start { runs } } => bench::start(runs).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::CrunInner { bundle, runs } } => {
             bench::crun_inner(&bundle, runs).map(|()| ExitCode::SUCCESS)

@@ -56,12 +56,25 @@ fn ensure_debian_rootfs() -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask test [--vm] [-- EXTRA]`.
-pub fn run(vm: bool, extra: &[String]) -> Result<ExitCode> {
+/// `cargo xtask test [--legs all|host|vm] [-- EXTRA]`.
+/// Which legs of the test run to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Legs {
+    /// This host, then the pure cgroup-v2 guest (what CI runs).
+    All,
+    Host,
+    Vm,
+}
+
+pub fn run(legs: Legs, extra: &[String]) -> Result<ExitCode> {
     host::require_root("test")?;
     interrupt::install()?;
     let tally = Tally::default();
-    let result = if vm { vm::run_tests(&tally, extra) } else { run_on_host(&tally, extra) };
+    let result = match legs {
+        Legs::Host => run_on_host(&tally, extra),
+        Legs::Vm => vm::run_tests(&tally, extra),
+        Legs::All => run_on_host(&tally, extra).and_then(|()| vm::run_tests(&tally, extra)),
+    };
     if let Err(e) = &result {
         eprintln!("xtask test: error: {e:#}");
     }
@@ -143,7 +156,7 @@ impl Tally {
 
     pub fn summary(&self) -> String {
         let (passed, failed) = *self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        format!("xtask test: {passed} passed, {failed} failed")
+        format!("xtask-test: {passed} passed, {failed} failed")
     }
 }
 
@@ -181,6 +194,6 @@ mod tests {
     fn summary_is_the_plain_closing_line() {
         let tally = Tally::default();
         *tally.counts.lock().unwrap() = (5, 1);
-        assert_eq!(tally.summary(), "xtask test: 5 passed, 1 failed");
+        assert_eq!(tally.summary(), "xtask-test: 5 passed, 1 failed");
     }
 }
