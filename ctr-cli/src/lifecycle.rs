@@ -261,9 +261,27 @@ pub fn pause(paths: &Paths, keys: &[String], frozen: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// The host's memory, docker's "limit" for a container without one.
 fn host_memory() -> u64 {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    cgroup_stats::keyed(&text.replace(':', ""), "MemTotal").map(|kb| kb * 1024).unwrap_or(0)
+    mem_total(&text)
+}
+
+/// `MemTotal:  24684284 kB` in /proc/meminfo, in bytes.
+fn mem_total(meminfo: &str) -> u64 {
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:")?.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[cfg(test)]
+mod meminfo_tests {
+    #[test]
+    fn reads_mem_total() {
+        assert_eq!(super::mem_total("MemTotal:       24684284 kB\nMemFree: 1 kB\n"), 24684284 * 1024);
+        assert_eq!(super::mem_total(""), 0);
+    }
 }
 
 fn human(bytes: u64) -> String {

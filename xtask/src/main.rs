@@ -7,6 +7,7 @@ mod bench;
 mod busybox_image;
 mod cgroup_scope;
 mod cleanup;
+mod demo;
 mod host;
 mod install;
 mod interrupt;
@@ -50,6 +51,9 @@ enum Cmd {
         #[arg(last = true)]
         extra: Vec<String>,
     },
+    /// Show the assignment's three core functions at work, commands and
+    /// outputs side by side (as root; runs a throwaway install).
+    Demo,
     /// Benchmarks (as root).
     Bench {
         #[command(subcommand)]
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Cmd::Install { prefix, mode, uninstall } => install::run(&prefix, mode, uninstall).map(|()| ExitCode::SUCCESS),
         Cmd::Test { legs, extra } => test_driver::run(legs, &extra),
+        Cmd::Demo => demo::run().map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::Start { runs } } => bench::start(runs).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::CrunInner { bundle, runs } } => {
             bench::crun_inner(&bundle, runs).map(|()| ExitCode::SUCCESS)
