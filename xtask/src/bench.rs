@@ -210,3 +210,49 @@ mod tests {
         assert_eq!(stats(&[Duration::from_millis(7)]), (Duration::from_millis(7), Duration::from_millis(7)));
     }
 }
+
+/// `cargo xtask bench monitor`: the resident memory of the per-container
+/// monitor (`ctr run -d`), read from /proc/PID/status (VmRSS) and
+/// /proc/PID/smaps_rollup (Pss) with `count` containers running.
+pub fn monitor(count: usize) -> Result<()> {
+    host::require_root("bench monitor")?;
+    interrupt::install()?;
+    host::ensure_packages(TEST_PACKAGES)?;
+    let mut run = TestRun::setup()?;
+    run.enter_cgroup_scope()?;
+    let env = &run.env;
+    env.ensure_alpine_image(IMAGE);
+    let names: Vec<String> = (0..count).map(|i| format!("bench-monitor-{i}")).collect();
+    let result = (|| -> Result<(Vec<u64>, Vec<u64>)> {
+        for name in &names {
+            let out = env.ctr().args(["run", "-d", "--network", "none", "--name", name, IMAGE, "sleep", "600"]).output();
+            if !out.success() {
+                bail!("`ctr run -d` failed ({}): {}", out.status, out.stderr.trim());
+            }
+        }
+        // Let each monitor settle into its steady state.
+        std::thread::sleep(Duration::from_secs(2));
+        let (mut rss, mut pss) = (Vec::new(), Vec::new());
+        for name in &names {
+            let pid = env.ctr().args(["inspect", "--format", "{{.State.MonitorPid}}", name]).output().stdout;
+            let pid = pid.trim();
+            let kb = |file: &str, key: &str| -> Option<u64> {
+                let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+                text.lines().find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok())
+            };
+            rss.push(kb("status", "VmRSS:").with_context(|| format!("no VmRSS for the monitor of {name} (pid {pid:?})"))?);
+            pss.push(kb("smaps_rollup", "Pss:").unwrap_or(0));
+        }
+        Ok((rss, pss))
+    })();
+    for name in &names {
+        let _ = env.ctr().args(["rm", "-f", name]).output();
+    }
+    let (rss, pss) = result?;
+    let avg = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len().max(1) as f64;
+    println!("monitor memory with {count} containers running (release build)");
+    println!("VmRSS: average {:.0} kB, max {} kB (target: under 2048 kB)", avg(&rss), rss.iter().max().copied().unwrap_or(0));
+    println!("Pss:   average {:.0} kB, max {} kB", avg(&pss), pss.iter().max().copied().unwrap_or(0));
+    drop(run);
+    Ok(())
+}

@@ -68,6 +68,11 @@ enum BenchCmd {
         #[arg(long, default_value_t = 30)]
         runs: usize,
     },
+    /// Resident memory of the per-container monitor of `ctr run -d`.
+    Monitor {
+        #[arg(long, default_value_t = 10)]
+        containers: usize,
+    },
     /// Internal: time crun in a mount namespace without the cgroup-v2 mount.
     #[command(hide = true)]
     CrunInner {
@@ -84,6 +89,7 @@ fn main() -> ExitCode {
         Cmd::Test { legs, extra } => test_driver::run(legs, &extra),
         Cmd::Demo => demo::run().map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::Start { runs } } => bench::start(runs).map(|()| ExitCode::SUCCESS),
+        Cmd::Bench { bench: BenchCmd::Monitor { containers } } => bench::monitor(containers).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::CrunInner { bundle, runs } } => {
             bench::crun_inner(&bundle, runs).map(|()| ExitCode::SUCCESS)
         }
