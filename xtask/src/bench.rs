@@ -256,3 +256,14 @@ pub fn monitor(count: usize) -> Result<()> {
     drop(run);
     Ok(())
 }
+
+/// `cargo xtask bench image`: the image store's unpack benchmark, which
+/// lives beside the code it measures (ctr-cli/src/image/bench.rs).
+pub fn image(mb: u32) -> Result<()> {
+    host::ensure_packages(&["gzip", "zstd", "umoci"])?;
+    host::run(
+        host::cargo()
+            .args(["test", "--release", "-p", "ctr-cli", "image::bench", "--", "--ignored", "--nocapture"])
+            .env("CTR_BENCH_MB", mb.to_string()),
+    )
+}

@@ -68,6 +68,13 @@ enum BenchCmd {
         #[arg(long, default_value_t = 30)]
         runs: usize,
     },
+    /// Unpacking a large layer (gzip, zstd, three layers) against tar and
+    /// umoci, and the cached-image lookup of `ctr run`.
+    Image {
+        /// Size of the generated layer in MB.
+        #[arg(long, default_value_t = 300)]
+        mb: u32,
+    },
     /// Resident memory of the per-container monitor of `ctr run -d`.
     Monitor {
         #[arg(long, default_value_t = 10)]
@@ -89,6 +96,7 @@ fn main() -> ExitCode {
         Cmd::Test { legs, extra } => test_driver::run(legs, &extra),
         Cmd::Demo => demo::run().map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::Start { runs } } => bench::start(runs).map(|()| ExitCode::SUCCESS),
+        Cmd::Bench { bench: BenchCmd::Image { mb } } => bench::image(mb).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::Monitor { containers } } => bench::monitor(containers).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::CrunInner { bundle, runs } } => {
             bench::crun_inner(&bundle, runs).map(|()| ExitCode::SUCCESS)
