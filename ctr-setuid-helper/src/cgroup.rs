@@ -195,7 +195,7 @@ fn record_path(uid: u32, id: &ContainerId) -> PathBuf {
 }
 
 /// The cgroup directories of one container, in every hierarchy.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct ContainerCgroups {
     pub dirs: Vec<CgroupDir>,
     /// The network the container was attached to, and its published ports,
@@ -304,10 +304,13 @@ fn parse_record(text: &str) -> ContainerCgroups {
 }
 
 /// Notes a container's network and ports in its record.
-pub fn record_network(uid: u32, id: &ContainerId, cgroups: &mut ContainerCgroups, info: &NetworkInfo) -> Result<(), HelperError> {
-    cgroups.network = Some(info.network.clone());
-    cgroups.ports = info.ports.iter().map(|p| (p.protocol, p.host_port)).collect();
-    write_record(&record_path(uid, id), cgroups)
+pub fn record_network(uid: u32, id: &ContainerId, cgroups: &ContainerCgroups, info: &NetworkInfo) -> Result<(), HelperError> {
+    let record = ContainerCgroups {
+        dirs: cgroups.dirs.clone(),
+        network: Some(info.network.clone()),
+        ports: info.ports.iter().map(|p| (p.protocol, p.host_port)).collect(),
+    };
+    write_record(&record_path(uid, id), &record)
 }
 
 /// Every host port that any user's container publishes, from the records.
@@ -378,6 +381,16 @@ pub fn load_existing(uid: u32, id: &ContainerId) -> Result<ContainerCgroups, Hel
 /// freezer where there is one, else the v2 core freezer.
 pub fn freeze(uid: u32, id: &ContainerId, frozen: bool) -> Result<(), HelperError> {
     set_frozen(&load_existing(uid, id)?, frozen)
+}
+
+/// Whether the freezer that `set_frozen` uses holds the container.
+fn is_frozen(cgroups: &ContainerCgroups) -> bool {
+    let read = |dir: &CgroupDir, file: &str| std::fs::read_to_string(Path::new(&dir.path).join(file)).unwrap_or_default();
+    match (cgroups.dir_for("freezer"), cgroups.v2_dir()) {
+        (Some(v1), _) => matches!(read(v1, "freezer.state").trim(), "FROZEN" | "FREEZING"),
+        (None, Some(v2)) => read(v2, "cgroup.freeze").trim() == "1",
+        (None, None) => false,
+    }
 }
 
 fn set_frozen(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperError> {
@@ -473,8 +486,9 @@ fn enable_v2_controller(dir: &Path, controller: &str) -> Result<(), HelperError>
 /// them. The container's first process is init of its pid namespace, so
 /// killing it takes the rest of the namespace with it.
 fn kill_and_remove(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
-    // Frozen processes cannot die: thaw a paused container first.
-    if cgroups.dirs.iter().any(|d| Path::new(&d.path).exists()) {
+    // Frozen processes cannot die: thaw a paused container first. Only a
+    // paused one: this runs at every container's end.
+    if is_frozen(cgroups) {
         let _ = set_frozen(cgroups, false);
     }
     let dirs = cgroups.paths();

@@ -119,7 +119,8 @@ pub fn attach(
 ) -> Result<Option<NetworkInfo>, HelperError> {
     let NetworkRequest::Bridge { address, ports } = request else { return Ok(None) };
     let _lock = ports_lock()?;
-    let published = published();
+    // Every user's records are read only when there is a port to check.
+    let published = if ports.is_empty() { Vec::new() } else { published() };
     for p in ports {
         check_port_free(p, &published)?;
     }

@@ -96,7 +96,7 @@ pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) 
             let info = network::attach(caller, config, &request.id, pid, &request.network, cgroup::published_ports)?;
             if let Some(info) = &info {
                 // Recorded before the child runs, so that removal finds it.
-                cgroup::record_network(uid, &request.id, &mut cgroups.clone(), info)?;
+                cgroup::record_network(uid, &request.id, &cgroups, info)?;
             }
             Ok(info)
         })
