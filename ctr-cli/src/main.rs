@@ -24,6 +24,7 @@ mod network;
 mod paths;
 mod run;
 mod spec;
+mod timing;
 mod tty;
 mod volume;
 

@@ -182,7 +182,7 @@ pub fn id_maps() -> (Vec<IdMapEntry>, Vec<IdMapEntry>) {
 }
 
 pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
-    let source = resolve_source(paths, &args)?;
+    let source = crate::timing::time("image.resolve", || resolve_source(paths, &args))?;
     let process_args = process_args(&source.config, args.entrypoint.as_deref(), &source.command)?;
     let cwd = args.workdir.clone().or_else(|| source.config.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
     if !cwd.starts_with('/') {
@@ -201,7 +201,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     check_hostname(&hostname)?;
     let name = ContainerName::parse(args.name.as_deref().unwrap_or(id.short()))?;
 
-    let container = Container::create(paths, id.clone(), name.clone())?;
+    let container = crate::timing::time("rootfs.prepare", || Container::create(paths, id.clone(), name.clone()))?;
     let hosts = container.write_generated("hosts", &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"))?;
     let hostname_file = container.write_generated("hostname", &format!("{hostname}\n"))?;
     let rootfs = match (&source.rootfs_lower, &source.rootfs_dir) {
@@ -252,10 +252,11 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         ..State::default()
     };
     container.write_state(&state)?;
-    let launch = Launch { spec, network, limits };
+    let mut launch = Launch { spec, network, limits };
     if args.detach {
         return crate::monitor::start_detached(paths, &container, state, launch, args.interactive);
     }
+    crate::timing::ask_init(&mut launch.spec.process.env);
 
     let helper = Helper::new(&paths.helper());
     state.monitor = Some(ProcessRef::current()?);
@@ -263,6 +264,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     // in its terminal, and without -i it gets no stdin, as with docker.
     let stdio = if args.interactive && !args.tty { ProcessStdio::default() } else { ProcessStdio::no_stdin() };
     let outcome = start(paths, &helper, &container, &mut state, launch, stdio).and_then(|started| {
+        crate::timing::total("exec.total");
         if let Some(failure) = &started.report.failure {
             eprintln!("ctr: {}", failure.message);
         }

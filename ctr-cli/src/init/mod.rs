@@ -14,6 +14,7 @@ mod exec;
 mod mounts;
 mod process;
 
+use crate::timing;
 use crate::spec::{ContainerSpec, InitFailure, InitMessage, InitReply, InitTask, INIT_PROTOCOL_VERSION};
 use anyhow::{Context, Result};
 use ctr_core::frame;
@@ -40,7 +41,10 @@ pub fn main() -> ! {
             let removed = std::fs::remove_dir_all(&path).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) });
             removed.map_err(|e| engine_failure(anyhow::anyhow!("remove {}: {e}", path.display())))
         }
-        Ok(InitMessage { task: InitTask::Run(spec), .. }) => Err(run(&spec, &channel)),
+        Ok(InitMessage { task: InitTask::Run(mut spec), .. }) => {
+            timing::take_init_request(&mut spec.process.env);
+            Err(run(&spec, &channel))
+        }
         Ok(InitMessage { task: InitTask::Exec(spec), .. }) => exec::main(&spec, channel),
     };
     let code = match outcome {
@@ -90,6 +94,7 @@ fn execute(process: &crate::spec::ProcessSpec, user: &process::ResolvedUser, env
         Ok(args) => args,
         Err(e) => return engine_failure(e),
     };
+    timing::total("init.total");
     let Err(errno) = nix::unistd::execve(&path, &argv, &envp);
     let exit_code = if errno == nix::errno::Errno::ENOENT { process::EXIT_NOT_FOUND } else { process::EXIT_NOT_EXECUTABLE };
     ExecFailure { exit_code, message: format!("exec {program}: {}", errno.desc()) }
@@ -98,14 +103,14 @@ fn execute(process: &crate::spec::ProcessSpec, user: &process::ResolvedUser, env
 /// Everything up to the point of no return, as root of the user namespace.
 fn prepare(spec: &ContainerSpec, channel: &UnixStream) -> Result<(process::ResolvedUser, Vec<String>)> {
     mounts::make_private()?;
-    let root = mounts::mount_rootfs(&spec.rootfs)?;
+    let root = timing::time("rootfs.mount", || mounts::mount_rootfs(&spec.rootfs))?;
     mounts::mount_system(&root)?;
     for (host_file, inside) in &spec.etc_files {
         mounts::bind_into(&root, host_file, inside, false)?;
     }
     mounts::mount_volumes(&root, &spec.mounts)?;
     nix::unistd::sethostname(&spec.hostname).context("sethostname")?;
-    mounts::pivot(&root)?;
+    timing::time("rootfs.pivot", || mounts::pivot(&root))?;
     mounts::restrict_kernel_paths()?;
     if let Some(size) = spec.terminal {
         console::setup(channel, size, true)?;
