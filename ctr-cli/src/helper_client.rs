@@ -5,6 +5,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use ctr_core::frame::{self, FrameError};
 use ctr_core::ids::ContainerId;
+use ctr_core::net::{Cidr, NetworkName, NetworkSummary};
 use ctr_core::protocol::{
     CgroupDir, Request, Response, SpawnRequest, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER, PROTOCOL_VERSION,
 };
@@ -120,28 +121,56 @@ impl Helper {
         }
     }
 
-    /// Pauses (`frozen`) or resumes a container through the freezer.
-    pub fn freeze(&self, id: &ContainerId, frozen: bool) -> Result<()> {
+    /// Sends one request that starts no process and returns the answer;
+    /// a refusal becomes an error that says `what` was refused.
+    fn call(&self, request: Request, what: &str) -> Result<Response> {
         let (mut child, mut channel) = self.start(None, ProcessStdio::default())?;
-        frame::write_frame(&mut channel, &Request::Freeze { id: id.clone(), frozen }).map_err(channel_error)?;
+        frame::write_frame(&mut channel, &request).map_err(channel_error)?;
         let response = frame::read_frame(&mut channel).map_err(channel_error);
         let _ = child.wait();
         match response? {
+            Response::Refused(e) => Err(anyhow!("the helper refused {what}: {e}")),
+            answer => Ok(answer),
+        }
+    }
+
+    /// Pauses (`frozen`) or resumes a container through the freezer.
+    pub fn freeze(&self, id: &ContainerId, frozen: bool) -> Result<()> {
+        let what = if frozen { "to pause the container" } else { "to unpause the container" };
+        match self.call(Request::Freeze { id: id.clone(), frozen }, what)? {
             Response::Frozen { .. } => Ok(()),
-            Response::Refused(e) => Err(anyhow!("the helper refused: {e}")),
             other => bail!("unexpected helper answer {other:?}"),
         }
     }
 
     /// Kills what is left in a container's cgroup and removes it.
     pub fn remove_cgroup(&self, id: &ContainerId) -> Result<()> {
-        let (mut child, mut channel) = self.start(None, ProcessStdio::default())?;
-        frame::write_frame(&mut channel, &Request::RemoveCgroup { id: id.clone() }).map_err(channel_error)?;
-        let response = frame::read_frame(&mut channel).map_err(channel_error);
-        let _ = child.wait();
-        match response? {
+        match self.call(Request::RemoveCgroup { id: id.clone() }, "to remove the cgroup")? {
             Response::Removed => Ok(()),
-            Response::Refused(e) => Err(anyhow!("the helper refused to remove the cgroup: {e}")),
+            other => bail!("unexpected helper answer {other:?}"),
+        }
+    }
+
+    /// Registers a network of ours; the helper picks its bridge (and its
+    /// subnet, when none is given).
+    pub fn network_create(&self, name: NetworkName, subnet: Option<Cidr>) -> Result<NetworkSummary> {
+        match self.call(Request::NetworkCreate { name, subnet }, "to create the network")? {
+            Response::Networks(mut created) if created.len() == 1 => Ok(created.remove(0)),
+            other => bail!("unexpected helper answer {other:?}"),
+        }
+    }
+
+    pub fn network_remove(&self, name: NetworkName) -> Result<()> {
+        match self.call(Request::NetworkRemove { name }, "to remove the network")? {
+            Response::NetworkRemoved => Ok(()),
+            other => bail!("unexpected helper answer {other:?}"),
+        }
+    }
+
+    /// The default network and ours.
+    pub fn network_list(&self) -> Result<Vec<NetworkSummary>> {
+        match self.call(Request::NetworkList, "to list networks")? {
+            Response::Networks(networks) => Ok(networks),
             other => bail!("unexpected helper answer {other:?}"),
         }
     }

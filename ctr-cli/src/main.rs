@@ -21,6 +21,7 @@ mod logs;
 mod monitor;
 mod mount_args;
 mod network;
+mod network_cli;
 mod paths;
 mod run;
 mod spec;
@@ -106,6 +107,9 @@ not found, 1 if the container is not running, 125 if ctr failed.")]
     Inspect(lifecycle::InspectArgs),
     /// List a container's published ports.
     Port { container: String },
+    /// Manage your bridge networks (create, ls, inspect, rm).
+    #[command(subcommand)]
+    Network(network_cli::NetworkCommand),
     /// Show what ctr found on this host: kernel, cgroups, helper, id maps, paths.
     Info,
     /// Internal: the container's first process (started by the helper).
@@ -152,6 +156,7 @@ fn dispatch(command: Command) -> Result<i32> {
         Command::Rm(args) => control::rm(&paths, args),
         Command::Inspect(args) => lifecycle::inspect(&paths, args),
         Command::Port { container } => network::port(&paths, &container),
+        Command::Network(command) => network_cli::network(&paths, command),
         Command::Info => info::print(&paths).map(|()| 0),
         Command::Init => init::main(),
     }

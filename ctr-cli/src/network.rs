@@ -11,38 +11,87 @@
 use crate::container::{self, State};
 use crate::paths::Paths;
 use anyhow::{bail, Result};
-use ctr_core::net::{NetworkInfo, NetworkRequest, PortSpec};
+use anyhow::Context;
+use ctr_core::net::{NetworkInfo, NetworkName, NetworkRequest, PortSpec, Protocol};
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::path::Path;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct NetworkArgs {
-    /// `bridge` (the default: a veth on ctr0 with NAT), `none` (loopback
-    /// only) or `host` (share your network namespace).
-    #[arg(long, default_value = "bridge", value_name = "MODE", help_heading = "Network")]
+    /// `bridge` (the default: a veth on ctr0 with NAT), a network you made
+    /// with `ctr network create`, `none` (loopback only) or `host` (share
+    /// your network namespace).
+    #[arg(long, default_value = "bridge", value_name = "NETWORK", help_heading = "Network")]
     pub network: String,
     /// Publish a port: [IP:]HOSTPORT:CONTAINERPORT[/tcp|/udp].
     #[arg(short = 'p', long = "publish", value_name = "PORTS", help_heading = "Network")]
     pub publish: Vec<String>,
-    /// The container's address on the bridge network.
+    /// Publish every port the image exposes on a free host port (see `ctr port`).
+    #[arg(short = 'P', long = "publish-all", help_heading = "Network")]
+    pub publish_all: bool,
+    /// The container's address on its network (inside the network's subnet).
     #[arg(long, value_name = "IPV4", help_heading = "Network")]
     pub ip: Option<Ipv4Addr>,
 }
 
 impl NetworkArgs {
-    pub fn to_request(&self) -> Result<NetworkRequest> {
-        let ports = self.publish.iter().map(|p| PortSpec::parse(p)).collect::<Result<Vec<_>, _>>()?;
+    /// The request for the helper. `exposed` is the image's ExposedPorts
+    /// (`80/tcp`), published by `-P` unless `-p` already maps them.
+    pub fn to_request(&self, exposed: &[String]) -> Result<NetworkRequest> {
+        let mut ports = self.publish.iter().map(|p| PortSpec::parse(p)).collect::<Result<Vec<_>, _>>()?;
+        if self.publish_all {
+            for (container_port, protocol) in exposed.iter().filter_map(|p| parse_exposed(p)) {
+                if !ports.iter().any(|p| p.container_port == container_port && p.protocol == protocol) {
+                    let host_port = free_host_port(protocol, &ports)?;
+                    ports.push(PortSpec { host_ip: None, host_port, container_port, protocol });
+                }
+            }
+        }
         match self.network.as_str() {
-            "bridge" => Ok(NetworkRequest::Bridge { address: self.ip, ports }),
             "none" | "host" if !ports.is_empty() || self.ip.is_some() => {
-                bail!("-p and --ip need --network bridge")
+                bail!("-p, -P and --ip need a bridge network (--network bridge or one of yours)")
             }
             "none" => Ok(NetworkRequest::None),
             "host" => Ok(NetworkRequest::Host),
-            other => bail!("unknown network {other:?}: use bridge, none or host"),
+            name => {
+                let network = NetworkName::parse(name)
+                    .with_context(|| format!("unknown network {name:?}: use bridge, none, host or a network from `ctr network ls`"))?;
+                Ok(NetworkRequest::Bridge { network, address: self.ip, ports })
+            }
         }
     }
+}
+
+/// An image's `ExposedPorts` key: `80/tcp`, `53/udp`, or `8080` (tcp).
+fn parse_exposed(key: &str) -> Option<(u16, Protocol)> {
+    let (port, protocol) = match key.split_once('/') {
+        None => (key, Protocol::Tcp),
+        Some((port, "tcp")) => (port, Protocol::Tcp),
+        Some((port, "udp")) => (port, Protocol::Udp),
+        Some(_) => return None,
+    };
+    port.parse().ok().filter(|&p| p != 0).map(|p| (p, protocol))
+}
+
+/// A host port the kernel calls free now (from its ephemeral range, so it
+/// is above the unprivileged start), and not already in `taken`. The
+/// helper checks it again under its lock; a port taken in between is a
+/// clear error there.
+fn free_host_port(protocol: Protocol, taken: &[PortSpec]) -> Result<u16> {
+    let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+    for _ in 0..16 {
+        let port = match protocol {
+            Protocol::Tcp => TcpListener::bind(any).and_then(|s| s.local_addr()),
+            Protocol::Udp => UdpSocket::bind(any).and_then(|s| s.local_addr()),
+        }
+        .context("finding a free host port for -P")?
+        .port();
+        if !taken.iter().any(|p| p.host_port == port && p.protocol == protocol) {
+            return Ok(port);
+        }
+    }
+    bail!("no free host port found for -P")
 }
 
 fn hosts_line(info: &NetworkInfo, state: &State, hostname: &str) -> String {
@@ -130,12 +179,25 @@ mod tests {
 
     #[test]
     fn requests_from_flags() {
-        let args = NetworkArgs { network: "bridge".into(), publish: vec!["8080:80".into()], ip: None };
-        assert!(matches!(args.to_request().unwrap(), NetworkRequest::Bridge { ports, .. } if ports.len() == 1));
+        let args = NetworkArgs { network: "bridge".into(), publish: vec!["8080:80".into()], ..Default::default() };
+        assert!(matches!(args.to_request(&[]).unwrap(), NetworkRequest::Bridge { ports, .. } if ports.len() == 1));
         let none = NetworkArgs { network: "none".into(), ..Default::default() };
-        assert_eq!(none.to_request().unwrap(), NetworkRequest::None);
-        let bad = NetworkArgs { network: "none".into(), publish: vec!["1:2".into()], ip: None };
-        assert!(bad.to_request().is_err());
-        assert!(NetworkArgs { network: "weird".into(), ..Default::default() }.to_request().is_err());
+        assert_eq!(none.to_request(&[]).unwrap(), NetworkRequest::None);
+        let bad = NetworkArgs { network: "none".into(), publish: vec!["1:2".into()], ..Default::default() };
+        assert!(bad.to_request(&[]).is_err());
+        let own = NetworkArgs { network: "backend".into(), ..Default::default() };
+        assert!(matches!(own.to_request(&[]).unwrap(), NetworkRequest::Bridge { network, .. } if network.as_str() == "backend"));
+        assert!(NetworkArgs { network: "we/ird".into(), ..Default::default() }.to_request(&[]).is_err());
+    }
+
+    #[test]
+    fn publish_all_maps_exposed_ports_not_already_published() {
+        let args = NetworkArgs { network: "bridge".into(), publish: vec!["8080:80".into()], publish_all: true, ..Default::default() };
+        let exposed = ["80/tcp".to_owned(), "53/udp".to_owned(), "9000".to_owned(), "1/sctp".to_owned()];
+        let NetworkRequest::Bridge { ports, .. } = args.to_request(&exposed).unwrap() else { panic!() };
+        let mapped: Vec<(u16, Protocol)> = ports.iter().map(|p| (p.container_port, p.protocol)).collect();
+        assert_eq!(mapped, [(80, Protocol::Tcp), (53, Protocol::Udp), (9000, Protocol::Tcp)]);
+        assert_eq!(ports[0].host_port, 8080);
+        assert!(ports[1..].iter().all(|p| p.host_port >= 1024));
     }
 }

@@ -191,7 +191,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     let capabilities = spec::capability_set(&args.cap_add, &args.cap_drop)?;
     let limits = args.limits.to_limits()?;
     let mounts = args.mounts.to_mounts(paths)?;
-    let network = args.net.to_request()?;
+    let network = args.net.to_request(&source.config.exposed_ports)?;
     if args.tty && args.interactive && !args.detach && !std::io::stdin().is_terminal() {
         bail!("the input device is not a TTY: drop -t, or run from a terminal");
     }

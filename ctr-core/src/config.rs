@@ -3,6 +3,7 @@
 //! are errors: a typo in a security setting must be loud.
 
 use crate::ids::CgroupComponent;
+use crate::net::Cidr;
 use serde::Deserialize;
 use std::net::Ipv4Addr;
 
@@ -10,8 +11,10 @@ use std::net::Ipv4Addr;
 pub enum ConfigError {
     #[error("helper config: {0}")]
     Syntax(String),
-    #[error("helper config: bridge_subnet {0:?} must be an IPv4 network like \"10.88.0.0/16\" (prefix 8 to 30)")]
-    Subnet(String),
+    #[error("helper config: {0} {1:?} must be an IPv4 network like \"10.88.0.0/16\" (prefix 8 to 30)")]
+    Subnet(&'static str, String),
+    #[error("helper config: user_network_pool {pool} overlaps bridge_subnet {bridge}: give them separate ranges")]
+    PoolOverlap { pool: Cidr, bridge: Cidr },
     #[error("helper config: cgroup_parent {0:?} must be \"self\" or an absolute path like \"/ctr\" of plain components")]
     CgroupParent(String),
 }
@@ -28,21 +31,31 @@ pub enum CgroupParent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelperConfig {
     pub cgroup_parent: CgroupParent,
-    /// The default bridge network's subnet: (network address, prefix).
-    pub bridge_subnet: (Ipv4Addr, u8),
-    /// How many containers one user may have on bridge networks at once.
+    /// The default bridge network's subnet.
+    pub bridge_subnet: Cidr,
+    /// Where the subnets of networks that users create must lie: the
+    /// administrator's promise that these addresses are free on this host.
+    pub user_network_pool: Cidr,
+    /// How many containers one user may have on bridge networks at once,
+    /// counted over every network.
     pub max_interfaces_per_user: usize,
+    /// How many networks one user may create.
+    pub max_networks_per_user: usize,
 }
 
 pub const DEFAULT_BRIDGE_SUBNET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 88, 0, 0), 16);
+pub const DEFAULT_USER_NETWORK_POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 89, 0, 0), 16);
 pub const DEFAULT_MAX_INTERFACES_PER_USER: usize = 64;
+pub const DEFAULT_MAX_NETWORKS_PER_USER: usize = 8;
 
 impl Default for HelperConfig {
     fn default() -> Self {
         Self {
             cgroup_parent: CgroupParent::Fixed(vec![CgroupComponent::parse("ctr").expect("valid literal")]),
-            bridge_subnet: DEFAULT_BRIDGE_SUBNET,
+            bridge_subnet: Cidr::try_from(DEFAULT_BRIDGE_SUBNET).expect("valid literal"),
+            user_network_pool: Cidr::try_from(DEFAULT_USER_NETWORK_POOL).expect("valid literal"),
             max_interfaces_per_user: DEFAULT_MAX_INTERFACES_PER_USER,
+            max_networks_per_user: DEFAULT_MAX_NETWORKS_PER_USER,
         }
     }
 }
@@ -52,7 +65,9 @@ impl Default for HelperConfig {
 struct RawConfig {
     cgroup_parent: Option<String>,
     bridge_subnet: Option<String>,
+    user_network_pool: Option<String>,
     max_interfaces_per_user: Option<u32>,
+    max_networks_per_user: Option<u32>,
 }
 
 impl HelperConfig {
@@ -63,25 +78,22 @@ impl HelperConfig {
             config.cgroup_parent = parse_cgroup_parent(&parent)?;
         }
         if let Some(subnet) = raw.bridge_subnet {
-            config.bridge_subnet = parse_subnet(&subnet)?;
+            config.bridge_subnet = Cidr::parse(&subnet).map_err(|_| ConfigError::Subnet("bridge_subnet", subnet))?;
+        }
+        if let Some(pool) = raw.user_network_pool {
+            config.user_network_pool = Cidr::parse(&pool).map_err(|_| ConfigError::Subnet("user_network_pool", pool))?;
         }
         if let Some(max) = raw.max_interfaces_per_user {
             config.max_interfaces_per_user = max as usize;
         }
+        if let Some(max) = raw.max_networks_per_user {
+            config.max_networks_per_user = max as usize;
+        }
+        if config.user_network_pool.overlaps(&config.bridge_subnet) {
+            return Err(ConfigError::PoolOverlap { pool: config.user_network_pool, bridge: config.bridge_subnet });
+        }
         Ok(config)
     }
-}
-
-/// An IPv4 CIDR whose address is the network address, prefix 8 to 30.
-fn parse_subnet(s: &str) -> Result<(Ipv4Addr, u8), ConfigError> {
-    let bad = || ConfigError::Subnet(s.to_owned());
-    let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
-    let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
-    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
-    if !(8..=30).contains(&prefix) || u32::from(addr) & !(u32::MAX << (32 - prefix)) != 0 {
-        return Err(bad());
-    }
-    Ok((addr, prefix))
 }
 
 fn parse_cgroup_parent(s: &str) -> Result<CgroupParent, ConfigError> {
@@ -125,8 +137,11 @@ mod tests {
     #[test]
     fn network_settings() {
         let c = HelperConfig::parse("bridge_subnet = \"10.99.0.0/24\"\nmax_interfaces_per_user = 3").unwrap();
-        assert_eq!(c.bridge_subnet, (Ipv4Addr::new(10, 99, 0, 0), 24));
+        assert_eq!(c.bridge_subnet, Cidr::new(Ipv4Addr::new(10, 99, 0, 0), 24).unwrap());
         assert_eq!(c.max_interfaces_per_user, 3);
+        let c = HelperConfig::parse("user_network_pool = \"172.30.0.0/16\"\nmax_networks_per_user = 2").unwrap();
+        assert_eq!((c.user_network_pool.to_string(), c.max_networks_per_user), ("172.30.0.0/16".into(), 2));
+        assert!(HelperConfig::parse("user_network_pool = \"10.88.128.0/17\"").is_err(), "overlap accepted");
         for bad in ["10.99.0.1/24", "10.99.0.0/31", "10.99.0.0", "x/8"] {
             assert!(HelperConfig::parse(&format!("bridge_subnet = \"{bad}\"")).is_err(), "{bad}");
         }

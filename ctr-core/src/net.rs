@@ -9,8 +9,140 @@ use std::net::Ipv4Addr;
 pub enum NetSpecError {
     #[error("invalid port mapping {0:?}: use [IP:]HOSTPORT:CONTAINERPORT[/tcp|/udp], ports 1-65535")]
     Port(String),
-    #[error("network name {0:?} is invalid: use 1 to 32 characters from [a-zA-Z0-9_.-]")]
+    #[error("network name {0:?} is invalid: use 1 to 64 characters from [A-Za-z0-9_.-], starting with a letter or digit")]
     Name(String),
+    #[error("subnet {0:?} is invalid: use an IPv4 network like 10.89.1.0/24 (the address is the network's first, prefix 8 to 30)")]
+    Subnet(String),
+}
+
+/// A network's name as users type it (`bridge`, or one they created). It
+/// also names the network's lease file, so the alphabet is small.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NetworkName(String);
+
+impl NetworkName {
+    pub const MAX_LEN: usize = 64;
+    /// The default network, which every user shares (ctr0).
+    pub const DEFAULT: &'static str = "bridge";
+
+    pub fn parse(s: &str) -> Result<Self, NetSpecError> {
+        let bytes = s.as_bytes();
+        let ok = (1..=Self::MAX_LEN).contains(&bytes.len())
+            && bytes[0].is_ascii_alphanumeric()
+            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(NetSpecError::Name(s.to_owned()))
+        }
+    }
+
+    pub fn default_network() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.0 == Self::DEFAULT
+    }
+
+    /// Names that `--network` gives another meaning, which no created
+    /// network may take.
+    pub fn is_reserved(&self) -> bool {
+        matches!(self.0.as_str(), "bridge" | "host" | "none" | "default" | "container")
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for NetworkName {
+    type Error = NetSpecError;
+    fn try_from(s: String) -> Result<Self, NetSpecError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<NetworkName> for String {
+    fn from(n: NetworkName) -> String {
+        n.0
+    }
+}
+
+impl std::fmt::Display for NetworkName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An IPv4 network: its first address and a prefix of 8 to 30 (a /31 or
+/// /32 leaves no room for a gateway and a container).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "(Ipv4Addr, u8)", into = "(Ipv4Addr, u8)")]
+pub struct Cidr {
+    address: Ipv4Addr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn new(address: Ipv4Addr, prefix: u8) -> Result<Self, NetSpecError> {
+        let host_bits = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+        if !(8..=30).contains(&prefix) || u32::from(address) & host_bits != 0 {
+            return Err(NetSpecError::Subnet(format!("{address}/{prefix}")));
+        }
+        Ok(Self { address, prefix })
+    }
+
+    pub fn parse(s: &str) -> Result<Self, NetSpecError> {
+        let bad = || NetSpecError::Subnet(s.to_owned());
+        let (address, prefix) = s.split_once('/').ok_or_else(bad)?;
+        Self::new(address.parse().map_err(|_| bad())?, prefix.parse().map_err(|_| bad())?).map_err(|_| bad())
+    }
+
+    pub fn address(&self) -> Ipv4Addr {
+        self.address
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    fn mask(&self) -> u32 {
+        u32::MAX << (32 - self.prefix)
+    }
+
+    pub fn contains(&self, addr: Ipv4Addr) -> bool {
+        u32::from(addr) & self.mask() == u32::from(self.address)
+    }
+
+    /// Whether `other` lies wholly inside this network.
+    pub fn covers(&self, other: &Cidr) -> bool {
+        other.prefix >= self.prefix && self.contains(other.address)
+    }
+
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        self.covers(other) || other.covers(self)
+    }
+}
+
+impl TryFrom<(Ipv4Addr, u8)> for Cidr {
+    type Error = NetSpecError;
+    fn try_from((address, prefix): (Ipv4Addr, u8)) -> Result<Self, NetSpecError> {
+        Self::new(address, prefix)
+    }
+}
+
+impl From<Cidr> for (Ipv4Addr, u8) {
+    fn from(c: Cidr) -> Self {
+        (c.address, c.prefix)
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -92,8 +224,23 @@ pub enum NetworkRequest {
     None,
     /// The caller's network namespace, shared.
     Host,
-    /// A veth on the default bridge network, with an address from its pool.
-    Bridge { address: Option<Ipv4Addr>, ports: Vec<PortSpec> },
+    /// A veth on a bridge network (`bridge`, the default, or one the caller
+    /// created), with an address from its subnet.
+    Bridge { network: NetworkName, address: Option<Ipv4Addr>, ports: Vec<PortSpec> },
+}
+
+/// A bridge network as `ctr network ls` and `inspect` show it: the default
+/// one, or one of the caller's own. Only the caller's containers are listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSummary {
+    pub name: NetworkName,
+    pub bridge: String,
+    pub subnet: Cidr,
+    pub gateway: Ipv4Addr,
+    /// Seconds since the epoch; 0 for the default network.
+    pub created: u64,
+    /// The caller's containers on it: (container id, address).
+    pub containers: Vec<(String, Ipv4Addr)>,
 }
 
 /// What the container got on a bridge network.
@@ -120,6 +267,31 @@ mod tests {
         for bad in ["80", "0:80", "80:0", "x:80", "1:2:3:4", "80:80/sctp", "70000:80", "300.1.1.1:80:80"] {
             assert!(PortSpec::parse(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn network_names() {
+        assert!(NetworkName::parse("front-end_1.a").is_ok());
+        for bad in ["", "-x", ".x", "a/b", "a b", &"x".repeat(65)] {
+            assert!(NetworkName::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(NetworkName::parse("host").unwrap().is_reserved());
+        assert!(NetworkName::parse("bridge").unwrap().is_default());
+    }
+
+    #[test]
+    fn cidrs() {
+        let pool = Cidr::parse("10.89.0.0/16").unwrap();
+        let a = Cidr::parse("10.89.3.0/24").unwrap();
+        assert!(pool.covers(&a) && !a.covers(&pool) && pool.overlaps(&a) && a.overlaps(&pool));
+        assert!(!a.overlaps(&Cidr::parse("10.89.4.0/24").unwrap()));
+        assert!(a.contains(Ipv4Addr::new(10, 89, 3, 200)) && !a.contains(Ipv4Addr::new(10, 89, 4, 1)));
+        for bad in ["10.89.0.1/24", "10.0.0.0/31", "10.0.0.0/7", "10.0.0.0", "x/8", "10.0.0.0/x"] {
+            assert!(Cidr::parse(bad).is_err(), "{bad} accepted");
+        }
+        let cfg = bincode::config::standard();
+        let raw = bincode::serde::encode_to_vec((Ipv4Addr::new(10, 0, 0, 1), 8u8), cfg).unwrap();
+        assert!(bincode::serde::decode_from_slice::<Cidr, _>(&raw, cfg).is_err());
     }
 
     #[test]

@@ -7,11 +7,11 @@
 use crate::idmap::{IdMapEntry, IdMapError};
 use crate::ids::{ContainerId, ContainerName};
 use crate::limits::{LimitError, ResourceLimits};
-use crate::net::{NetworkInfo, NetworkRequest};
+use crate::net::{Cidr, NetworkInfo, NetworkName, NetworkRequest, NetworkSummary};
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The helper's end of the channel.
 pub const HELPER_CHANNEL_FD: i32 = 3;
@@ -21,6 +21,8 @@ pub const HELPER_CHANNEL_FD: i32 = 3;
 pub const INIT_CHANNEL_FD_IN_HELPER: i32 = 4;
 pub const INIT_CHANNEL_FD_IN_INIT: i32 = 3;
 
+// One request per helper run: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
     Hello { version: u32 },
@@ -35,6 +37,14 @@ pub enum Request {
     Exec { id: ContainerId },
     /// Freeze (pause) or thaw (unpause) a container's processes.
     Freeze { id: ContainerId, frozen: bool },
+    /// Register a bridge network of the caller's: a subnet from the pool in
+    /// the helper's config (the next free /24 when none is asked for).
+    NetworkCreate { name: NetworkName, subnet: Option<Cidr> },
+    /// Delete one of the caller's networks, its bridge and its rules;
+    /// refused while any container is attached.
+    NetworkRemove { name: NetworkName },
+    /// The default network and the caller's own.
+    NetworkList,
 }
 
 impl Request {
@@ -45,6 +55,9 @@ impl Request {
             Request::RemoveCgroup { .. } => "RemoveCgroup",
             Request::Freeze { .. } => "Freeze",
             Request::Exec { .. } => "Exec",
+            Request::NetworkCreate { .. } => "NetworkCreate",
+            Request::NetworkRemove { .. } => "NetworkRemove",
+            Request::NetworkList => "NetworkList",
         }
     }
 }
@@ -71,6 +84,9 @@ pub enum Response {
     Spawned { pid: i32, cgroups: Vec<CgroupDir>, network: Option<NetworkInfo> },
     Removed,
     Frozen { frozen: bool },
+    /// The answer to NetworkCreate (the one created) and to NetworkList.
+    Networks(Vec<NetworkSummary>),
+    NetworkRemoved,
     Refused(HelperError),
 }
 

@@ -225,6 +225,12 @@ impl BridgeNetwork {
         into_teardown(errors)
     }
 
+    /// Deletes the network's lease file, once it holds no lease (after
+    /// [`teardown`](Self::teardown), for a network that is removed).
+    pub fn forget(&self) -> Result<(), NetError> {
+        Ok(self.store.delete()?)
+    }
+
     fn clean_container(&self, id: &ContainerId, interface: &InterfaceName) -> Vec<NetError> {
         let mut errors = Vec::new();
         if let Err(e) = self.firewall.remove_container(id) {

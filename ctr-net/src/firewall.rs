@@ -43,6 +43,12 @@
 //! Connections from a container to a published port on the host's address
 //! (hairpin) are masqueraded too, so replies return through the host.
 //!
+//! # Isolation between networks
+//! A `forward` filter chain drops packets routed from one of ctr's bridges
+//! (every bridge whose name starts with [`BRIDGE_PREFIX`]) into another, as
+//! docker's isolation chains do: containers on different networks cannot
+//! reach each other, only each other's published ports on the host.
+//!
 //! # Anti-spoofing
 //! In `bridge ctr`, frames that enter the bridge from a container's veth
 //! must carry that container's MAC, be IPv4 or ARP, and carry its IPv4
@@ -59,7 +65,7 @@
 //! rely on it by then.
 
 use crate::ipam::{MacAddr, Subnet};
-use crate::names::{BridgeName, InterfaceName};
+use crate::names::{BridgeName, InterfaceName, BRIDGE_PREFIX};
 use ctr_core::ids::ContainerId;
 use std::fmt::{self, Write as _};
 use std::io::{self, Write as _};
@@ -77,14 +83,16 @@ const CHAIN_OUTPUT: &str = "output";
 const CHAIN_POSTROUTING: &str = "postrouting";
 const CHAIN_GUARD: &str = "guard";
 const CHAIN_BRIDGE: &str = "prerouting";
+const CHAIN_FORWARD: &str = "forward";
 
 /// Every base chain, with its table family and definition. Rules found in
 /// any other chain are not ours to touch.
-const CHAINS: [(Family, &str, &str); 5] = [
+const CHAINS: [(Family, &str, &str); 6] = [
     (Family::Ip, CHAIN_PREROUTING, "type nat hook prerouting priority -100; policy accept;"),
     (Family::Ip, CHAIN_OUTPUT, "type nat hook output priority -100; policy accept;"),
     (Family::Ip, CHAIN_POSTROUTING, "type nat hook postrouting priority 100; policy accept;"),
     (Family::Ip, CHAIN_GUARD, "type filter hook prerouting priority -300; policy accept;"),
+    (Family::Ip, CHAIN_FORWARD, "type filter hook forward priority 0; policy accept;"),
     (Family::Bridge, CHAIN_BRIDGE, "type filter hook prerouting priority -200; policy accept;"),
 ];
 
@@ -213,6 +221,10 @@ fn network_script(script: &mut Script, net: &NetworkRules) {
     script.rule(Family::Ip, post, format_args!("oifname \"{bridge}\" ip saddr {subnet} ct status dnat masquerade"), &tag);
     // route_localnet must not open the host's loopback services to containers.
     script.rule(Family::Ip, CHAIN_GUARD, format_args!("iifname \"{bridge}\" ip daddr 127.0.0.0/8 drop"), &tag);
+    // Isolation: nothing is routed from this network into another of ctr's.
+    let others = format!("{BRIDGE_PREFIX}*");
+    let rule = format_args!("iifname \"{bridge}\" oifname \"{others}\" oifname != \"{bridge}\" drop");
+    script.rule(Family::Ip, CHAIN_FORWARD, rule, &tag);
 }
 
 fn container_script(script: &mut Script, c: &ContainerRules) {
@@ -491,7 +503,8 @@ mod tests {
         network_script(&mut s, &net);
         assert!(s.0.contains("add rule ip ctr postrouting ip saddr 10.88.0.0/16 oifname != \"ctr0\" masquerade comment \"ctr-net:ctr0\"\n"));
         assert!(s.0.contains("add rule ip ctr guard iifname \"ctr0\" ip daddr 127.0.0.0/8 drop comment \"ctr-net:ctr0\"\n"));
-        assert_eq!(s.0.lines().count(), 4);
+        assert!(s.0.contains("add rule ip ctr forward iifname \"ctr0\" oifname \"ctr*\" oifname != \"ctr0\" drop comment \"ctr-net:ctr0\"\n"));
+        assert_eq!(s.0.lines().count(), 5);
     }
 
     #[test]

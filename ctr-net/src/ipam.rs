@@ -46,6 +46,8 @@ pub enum IpamError {
          inspect it, or move it aside once no container uses the network"
     )]
     Corrupt { path: PathBuf, source: serde_json::Error },
+    #[error("lease file {path} still holds leases: detach its containers first")]
+    StillLeased { path: PathBuf },
     #[error("{op} {path}: {source}")]
     Io { op: &'static str, path: PathBuf, source: io::Error },
 }
@@ -363,6 +365,22 @@ impl LeaseStore {
             self.save(&leases)?;
         }
         Ok(value)
+    }
+
+    /// Deletes the lease file and its lock, for a network that is gone.
+    /// Refuses while any address is leased; missing files are success.
+    pub fn delete(&self) -> Result<(), IpamError> {
+        let _lock = self.lock()?;
+        if !self.load()?.is_empty() {
+            return Err(IpamError::StillLeased { path: self.path.clone() });
+        }
+        for path in [&self.path, &self.lock_path] {
+            match fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(self.io("removing", path)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// A snapshot of the leases (taken under the lock, so never half-written).

@@ -21,8 +21,6 @@ pub enum NameError {
     Interface(String),
     #[error("bridge name {0:?} is invalid: {1}")]
     Bridge(String, &'static str),
-    #[error("network name {0:?} is invalid: use 1 to 64 characters from [A-Za-z0-9_.-], starting with a letter or digit")]
-    Network(String),
 }
 
 fn is_name_byte(b: u8) -> bool {
@@ -70,6 +68,11 @@ pub fn host_veth_name(id: &ContainerId) -> InterfaceName {
     InterfaceName(format!("{HOST_VETH_PREFIX}{}", &id.as_str()[..hex_len]))
 }
 
+/// The prefix of the bridges ctr makes (`ctr0` for the default network,
+/// `ctr1`... for users' networks); the firewall isolates them from each
+/// other by it.
+pub const BRIDGE_PREFIX: &str = "ctr";
+
 /// The name of a network's bridge. An [`InterfaceName`] that is not `lo` and
 /// does not look like one of our host veths.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -98,30 +101,9 @@ impl BridgeName {
     }
 }
 
-/// A network's name, used as the file name of its lease store.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct NetworkName(String);
-
-impl NetworkName {
-    pub const MAX_LEN: usize = 64;
-
-    pub fn parse(s: &str) -> Result<Self, NameError> {
-        let bytes = s.as_bytes();
-        let ok = (1..=Self::MAX_LEN).contains(&bytes.len())
-            && bytes[0].is_ascii_alphanumeric()
-            && bytes.iter().copied().all(is_name_byte);
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(NameError::Network(s.to_owned()))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+/// A network's name, used as the file name of its lease store: the type
+/// the helper protocol carries, so both sides validate it alike.
+pub use ctr_core::net::NetworkName;
 
 macro_rules! name_impls {
     ($($t:ty),*) => {$(
@@ -149,7 +131,7 @@ macro_rules! name_impls {
         }
     )*};
 }
-name_impls!(InterfaceName, BridgeName, NetworkName);
+name_impls!(InterfaceName, BridgeName);
 
 #[cfg(test)]
 mod tests {

@@ -164,14 +164,14 @@ fn firewall_rules_are_idempotent_and_removed_by_tag() {
         let fw = Firewall::new().unwrap();
         fw.add_network(&net).unwrap();
         fw.add_network(&net).unwrap();
-        assert_eq!(fw.rule_count().unwrap(), 4);
+        assert_eq!(fw.rule_count().unwrap(), 5);
         fw.add_container(&container).unwrap();
         fw.add_container(&container).unwrap();
         assert_eq!(fw.container_rule_count(&container.id).unwrap(), 7);
-        assert_eq!(fw.rule_count().unwrap(), 11);
+        assert_eq!(fw.rule_count().unwrap(), 12);
         fw.remove_container(&container.id).unwrap();
         fw.remove_container(&container.id).unwrap();
-        assert_eq!(fw.rule_count().unwrap(), 4);
+        assert_eq!(fw.rule_count().unwrap(), 5);
         fw.remove_network(&br).unwrap();
         assert_eq!(fw.rule_count().unwrap(), 0);
         fw.remove_tables().unwrap();
@@ -257,7 +257,8 @@ fn end_to_end() {
     // An "uplink" network whose only member plays a host on the internet.
     let uplink_config = NetworkConfig {
         name: NetworkName::parse("uplink").unwrap(),
-        bridge: bridge("ctrup0"),
+        // Not a `ctr*` name: ctr isolates its own networks from each other.
+        bridge: bridge("uplink0"),
         subnet: subnet("10.99.0.0/24"),
         max_leases_per_uid: None,
     };

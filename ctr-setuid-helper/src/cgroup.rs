@@ -360,11 +360,12 @@ pub fn attach(cgroups: &ContainerCgroups, pid: Pid) -> Result<(), HelperError> {
 
 /// Kills whatever is left in the caller's container cgroup and removes it,
 /// then its record. Removing what is already gone succeeds.
-pub fn remove(uid: u32, id: &ContainerId, detach_network: impl FnOnce() -> Result<(), HelperError>) -> Result<(), HelperError> {
+/// `detach_network` gets the name of the network in the record, if any.
+pub fn remove(uid: u32, id: &ContainerId, detach_network: impl FnOnce(&str) -> Result<(), HelperError>) -> Result<(), HelperError> {
     let Some(cgroups) = load(uid, id)? else { return Ok(()) };
     kill_and_remove(&cgroups)?;
-    if cgroups.network.is_some() {
-        detach_network()?;
+    if let Some(network) = &cgroups.network {
+        detach_network(network)?;
     }
     let record = record_path(uid, id);
     std::fs::remove_file(&record)

@@ -21,6 +21,7 @@ mod cgroup;
 mod config;
 mod exec;
 mod network;
+mod registry;
 mod session;
 mod spawn;
 mod sys;

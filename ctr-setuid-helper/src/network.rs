@@ -1,48 +1,85 @@
-//! The network part of `Spawn` and of removal: a veth on the default bridge
+//! The network part of `Spawn` and of removal (a veth on a bridge network
 //! for a container the helper has just cloned, published ports, and their
-//! teardown. The work itself is `ctr-net`'s; this module decides what a
+//! teardown), and the network operations (create, remove, list a caller's
+//! networks). The work itself is `ctr-net`'s; this module decides what a
 //! caller may ask for.
 //!
 //! Why this is safe: the veth's peer goes only into the network namespace
 //! of the helper's own unreleased child (opened by the helper, never named
 //! by the caller); addresses come from the configured subnet only; host
+//! the default network is shared, any other belongs to the user who created
+//! it and nobody else can join or remove it ([`crate::registry`]); host
 //! ports below `net.ipv4.ip_unprivileged_port_start` are refused to
 //! non-root callers, as binding them would be; a port that is bound on the
 //! host or published by any container is refused; a per-user limit bounds
-//! the interfaces a user can create; every rule carries the container id
-//! and is removed with it.
+//! the interfaces a user can create, over all networks; every rule carries
+//! the container id and is removed with it. All of this happens under one
+//! lock, so concurrent helpers see each other's ports, leases and networks.
 
 use crate::caller::Caller;
+use crate::registry::{self, UserNetwork, DEFAULT_BRIDGE};
 use ctr_core::config::HelperConfig;
 use ctr_core::ids::ContainerId;
-use ctr_core::net::{NetworkInfo, NetworkRequest, PortSpec, Protocol};
+use ctr_core::net::{Cidr, NetworkInfo, NetworkName, NetworkRequest, NetworkSummary, PortSpec, Protocol};
 use ctr_core::protocol::HelperError;
 use ctr_net::bridge::{AttachRequest, BridgeNetwork, NetworkConfig};
 use ctr_net::firewall::{PortMapping, Protocol as NetProtocol};
 use ctr_net::ipam::Subnet;
-use ctr_net::names::{BridgeName, NetworkName};
+use ctr_net::names::BridgeName;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 pub const LEASE_DIR: &str = "/run/ctr-helper/net";
-const DEFAULT_NETWORK: &str = "bridge";
-const DEFAULT_BRIDGE: &str = "ctr0";
 
 fn net_error(e: impl std::fmt::Display) -> HelperError {
     HelperError::Network(e.to_string())
 }
 
-fn default_network(config: &HelperConfig) -> Result<BridgeNetwork, HelperError> {
-    let (address, prefix) = config.bridge_subnet;
-    let network = NetworkConfig {
-        name: NetworkName::parse(DEFAULT_NETWORK).map_err(net_error)?,
-        bridge: BridgeName::parse(DEFAULT_BRIDGE).map_err(net_error)?,
-        subnet: Subnet::new(address, prefix).map_err(net_error)?,
-        max_leases_per_uid: Some(config.max_interfaces_per_user),
-    };
-    BridgeNetwork::new(network, Path::new(LEASE_DIR)).map_err(net_error)
+/// A network as the driver needs it: its bridge, subnet and lease file.
+struct Resolved {
+    name: NetworkName,
+    driver: NetworkConfig,
+    created: u64,
+}
+
+fn driver_config(lease_key: &str, bridge: &BridgeName, subnet: Cidr, limit: usize) -> Result<NetworkConfig, HelperError> {
+    Ok(NetworkConfig {
+        name: NetworkName::parse(lease_key).map_err(net_error)?,
+        bridge: bridge.clone(),
+        subnet: Subnet::new(subnet.address(), subnet.prefix()).map_err(net_error)?,
+        max_leases_per_uid: Some(limit),
+    })
+}
+
+fn default_network(config: &HelperConfig) -> Result<Resolved, HelperError> {
+    let bridge = BridgeName::parse(DEFAULT_BRIDGE).map_err(net_error)?;
+    let name = NetworkName::default_network();
+    let driver = driver_config(name.as_str(), &bridge, config.bridge_subnet, config.max_interfaces_per_user)?;
+    Ok(Resolved { name, driver, created: 0 })
+}
+
+/// A user's network's leases are filed under its bridge name, which is
+/// unique on the host, where its name is unique only per user.
+fn user_network(config: &HelperConfig, n: &UserNetwork) -> Result<Resolved, HelperError> {
+    let driver = driver_config(n.bridge.as_str(), &n.bridge, n.subnet, config.max_interfaces_per_user)?;
+    Ok(Resolved { name: n.name.clone(), driver, created: n.created })
+}
+
+/// `name` as `uid` may use it: the default network, or one of its own.
+fn resolve(config: &HelperConfig, networks: &[UserNetwork], uid: u32, name: &NetworkName) -> Result<Resolved, HelperError> {
+    if name.is_default() {
+        return default_network(config);
+    }
+    let own = registry::find(networks, uid, name).ok_or_else(|| {
+        net_error(format!("you have no network named {name:?}: create it with `ctr network create {name}`"))
+    })?;
+    user_network(config, own)
+}
+
+fn driver(resolved: &Resolved) -> Result<BridgeNetwork, HelperError> {
+    BridgeNetwork::new(resolved.driver.clone(), Path::new(LEASE_DIR)).map_err(net_error)
 }
 
 fn unprivileged_port_start() -> u16 {
@@ -52,15 +89,21 @@ fn unprivileged_port_start() -> u16 {
         .unwrap_or(1024)
 }
 
+fn check_address(resolved: &Resolved, addr: Ipv4Addr) -> Result<(), HelperError> {
+    let subnet = resolved.driver.subnet;
+    if !subnet.contains(addr) || addr == subnet.gateway() || addr == subnet.network() || addr == subnet.broadcast() {
+        let name = &resolved.name;
+        return Err(net_error(format!("address {addr} is not a usable address of network {name} ({subnet})")));
+    }
+    Ok(())
+}
+
 /// Checks a request before anything is created.
 pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest) -> Result<(), HelperError> {
-    let NetworkRequest::Bridge { address, ports } = request else { return Ok(()) };
+    let NetworkRequest::Bridge { network, address, ports } = request else { return Ok(()) };
+    let resolved = resolve(config, &registry::load()?, caller.uid.as_raw(), network)?;
     if let Some(addr) = address {
-        let (network, prefix) = config.bridge_subnet;
-        let subnet = Subnet::new(network, prefix).map_err(net_error)?;
-        if !subnet.contains(*addr) || *addr == subnet.gateway() || *addr == network || *addr == subnet.broadcast() {
-            return Err(net_error(format!("address {addr} is not a usable address of the bridge network {subnet}")));
-        }
+        check_address(&resolved, *addr)?;
     }
     let floor = unprivileged_port_start();
     for (i, p) in ports.iter().enumerate() {
@@ -80,8 +123,9 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
     Ok(())
 }
 
-/// Serialises port checks and attachment across concurrent helpers.
-fn ports_lock() -> Result<nix::fcntl::Flock<std::fs::File>, HelperError> {
+/// Serialises every network change across concurrent helpers: port checks,
+/// attachment, the interface count, and the registry.
+fn network_lock() -> Result<nix::fcntl::Flock<std::fs::File>, HelperError> {
     std::fs::create_dir_all(LEASE_DIR).map_err(net_error)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -89,7 +133,7 @@ fn ports_lock() -> Result<nix::fcntl::Flock<std::fs::File>, HelperError> {
         .write(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(Path::new(LEASE_DIR).join("ports.lock"))
+        .open(Path::new(LEASE_DIR).join("net.lock"))
         .map_err(net_error)?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| net_error(e))
 }
@@ -108,6 +152,28 @@ fn check_port_free(p: &PortSpec, published: &[(Protocol, u16)]) -> Result<(), He
     bound.map_err(|e| net_error(format!("host port {}/{} is not available: {e}", p.host_port, p.protocol)))
 }
 
+/// Every network a container of `uid` can be on: the default one and its own.
+fn networks_of(config: &HelperConfig, networks: &[UserNetwork], uid: u32) -> Result<Vec<Resolved>, HelperError> {
+    let own = networks.iter().filter(|n| n.owner == uid).map(|n| user_network(config, n));
+    std::iter::once(default_network(config)).chain(own).collect()
+}
+
+/// The per-user interface limit, over all of the user's networks.
+fn check_interface_limit(config: &HelperConfig, networks: &[UserNetwork], uid: u32) -> Result<(), HelperError> {
+    let mut count = 0;
+    for resolved in networks_of(config, networks, uid)? {
+        count += driver(&resolved)?.leases().map_err(net_error)?.count_for_uid(uid);
+    }
+    let limit = config.max_interfaces_per_user;
+    if count >= limit {
+        return Err(net_error(format!(
+            "you already have {count} containers on bridge networks, the most the helper's config allows \
+             (max_interfaces_per_user = {limit}): remove one, or use --network none"
+        )));
+    }
+    Ok(())
+}
+
 /// Attaches the helper's child `pid` (not yet released) to the network.
 pub fn attach(
     caller: &Caller,
@@ -117,14 +183,21 @@ pub fn attach(
     request: &NetworkRequest,
     published: impl FnOnce() -> Vec<(Protocol, u16)>,
 ) -> Result<Option<NetworkInfo>, HelperError> {
-    let NetworkRequest::Bridge { address, ports } = request else { return Ok(None) };
-    let _lock = ports_lock()?;
+    let NetworkRequest::Bridge { network, address, ports } = request else { return Ok(None) };
+    let uid = caller.uid.as_raw();
+    let _lock = network_lock()?;
+    let networks = registry::load()?;
+    let resolved = resolve(config, &networks, uid, network)?;
+    if let Some(addr) = address {
+        check_address(&resolved, *addr)?;
+    }
+    check_interface_limit(config, &networks, uid)?;
     // Every user's records are read only when there is a port to check.
     let published = if ports.is_empty() { Vec::new() } else { published() };
     for p in ports {
         check_port_free(p, &published)?;
     }
-    let network = default_network(config)?;
+    let network = driver(&resolved)?;
     network.setup().map_err(net_error)?;
     let netns = std::fs::File::open(format!("/proc/{}/ns/net", pid.as_raw())).map_err(net_error)?;
     let mappings: Vec<PortMapping> = ports
@@ -139,10 +212,10 @@ pub fn attach(
             },
         })
         .collect();
-    let request = AttachRequest { id, owner_uid: caller.uid.as_raw(), netns: netns.as_fd(), address: *address, ports: &mappings };
+    let request = AttachRequest { id, owner_uid: uid, netns: netns.as_fd(), address: *address, ports: &mappings };
     let attached = network.attach(&request).map_err(net_error)?;
     Ok(Some(NetworkInfo {
-        network: DEFAULT_NETWORK.to_owned(),
+        network: resolved.name.to_string(),
         address: attached.address,
         prefix: attached.prefix,
         gateway: attached.gateway,
@@ -151,8 +224,72 @@ pub fn attach(
     }))
 }
 
-/// Removes a container's veth, rules and lease. Idempotent.
-pub fn detach(config: &HelperConfig, id: &ContainerId) -> Result<(), HelperError> {
-    let network = default_network(config)?;
-    network.detach(id).map_err(|e| net_error(format!("{:?}", e.0)))
+/// Removes a container's veth, rules and lease on `network` (as its
+/// record names it). Idempotent.
+pub fn detach(config: &HelperConfig, uid: u32, network: &str, id: &ContainerId) -> Result<(), HelperError> {
+    let name = NetworkName::parse(network).map_err(net_error)?;
+    let resolved = resolve(config, &registry::load()?, uid, &name)?;
+    driver(&resolved)?.detach(id).map_err(|e| net_error(format!("{:?}", e.0)))
+}
+
+fn summary(resolved: &Resolved, uid: u32) -> Result<NetworkSummary, HelperError> {
+    let leases = driver(resolved)?.leases().map_err(net_error)?;
+    let subnet = resolved.driver.subnet;
+    Ok(NetworkSummary {
+        name: resolved.name.clone(),
+        bridge: resolved.driver.bridge.to_string(),
+        subnet: Cidr::new(subnet.network(), subnet.prefix()).map_err(net_error)?,
+        gateway: subnet.gateway(),
+        created: resolved.created,
+        containers: leases
+            .iter()
+            .filter(|(_, l)| l.owner_uid == uid)
+            .map(|(addr, l)| (l.container_id.to_string(), addr))
+            .collect(),
+    })
+}
+
+/// `ctr network create`: registers a network of the caller's. Its bridge
+/// and rules are made when its first container starts.
+pub fn create(caller: &Caller, config: &HelperConfig, name: NetworkName, subnet: Option<Cidr>) -> Result<NetworkSummary, HelperError> {
+    let uid = caller.uid.as_raw();
+    let _lock = network_lock()?;
+    let mut networks = registry::load()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let planned = registry::plan(&networks, config, uid, name, subnet, now)?;
+    let resolved = user_network(config, &planned)?;
+    networks.push(planned);
+    registry::store(&networks)?;
+    summary(&resolved, uid)
+}
+
+/// `ctr network rm`: refused while any container (anyone's) is attached;
+/// otherwise its bridge, rules, lease file and registry entry go.
+pub fn remove(caller: &Caller, config: &HelperConfig, name: &NetworkName) -> Result<(), HelperError> {
+    if name.is_default() {
+        return Err(net_error("the default network cannot be removed"));
+    }
+    let uid = caller.uid.as_raw();
+    let _lock = network_lock()?;
+    let mut networks = registry::load()?;
+    let resolved = resolve(config, &networks, uid, name)?;
+    let network = driver(&resolved)?;
+    let leases = network.leases().map_err(net_error)?;
+    if !leases.is_empty() {
+        let ids: Vec<String> = leases.iter().map(|(_, l)| l.container_id.short().to_owned()).collect();
+        return Err(net_error(format!(
+            "network {name} is in use by container(s) {}: remove them first (ctr rm -f)",
+            ids.join(", ")
+        )));
+    }
+    network.teardown().map_err(net_error)?;
+    network.forget().map_err(net_error)?;
+    networks.retain(|n| !(n.owner == uid && &n.name == name));
+    registry::store(&networks)
+}
+
+/// `ctr network ls`: the default network and the caller's own.
+pub fn list(caller: &Caller, config: &HelperConfig) -> Result<Vec<NetworkSummary>, HelperError> {
+    let uid = caller.uid.as_raw();
+    networks_of(config, &registry::load()?, uid)?.iter().map(|r| summary(r, uid)).collect()
 }

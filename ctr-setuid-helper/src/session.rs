@@ -42,7 +42,8 @@ pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperCon
             send_with_fd(channel, &response, spawned.pidfd.as_raw_fd())
         }
         Request::RemoveCgroup { id } => {
-            cgroup::remove(caller.uid.as_raw(), &id, || network::detach(&config, &id))?;
+            let uid = caller.uid.as_raw();
+            cgroup::remove(uid, &id, |net| network::detach(&config, uid, net, &id))?;
             send(channel, &Response::Removed)
         }
         Request::Exec { id } => {
@@ -54,6 +55,15 @@ pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperCon
             cgroup::freeze(caller.uid.as_raw(), &id, frozen)?;
             send(channel, &Response::Frozen { frozen })
         }
+        Request::NetworkCreate { name, subnet } => {
+            let created = network::create(caller, &config, name, subnet)?;
+            send(channel, &Response::Networks(vec![created]))
+        }
+        Request::NetworkRemove { name } => {
+            network::remove(caller, &config, &name)?;
+            send(channel, &Response::NetworkRemoved)
+        }
+        Request::NetworkList => send(channel, &Response::Networks(network::list(caller, &config)?)),
         other @ Request::Hello { .. } => {
             Err(HelperError::OutOfOrder { expected: "an operation".into(), got: other.kind().into() })
         }

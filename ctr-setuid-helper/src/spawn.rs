@@ -104,7 +104,11 @@ pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) 
     match started {
         Ok((pid, pidfd, network)) => Ok(Spawned { pid, pidfd, cgroups, network }),
         Err(e) => {
-            let _ = cgroup::remove(uid, &request.id, || network::detach(config, &request.id));
+            let _ = cgroup::remove(uid, &request.id, |_| Ok(()));
+            // Also when attaching succeeded but its record was not written.
+            if let NetworkRequest::Bridge { network, .. } = &request.network {
+                let _ = network::detach(config, uid, network.as_str(), &request.id);
+            }
             Err(e)
         }
     }

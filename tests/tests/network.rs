@@ -178,3 +178,193 @@ fn a_container_that_changes_its_address_reaches_nobody() {
     assert!(out.stdout.contains("reached-before"), "control failed: {}\n{}", out.stdout, out.stderr);
     assert!(!out.stdout.contains("reached-after-spoofing"), "a spoofed address got through: {}", out.stdout);
 }
+
+#[test]
+fn a_container_that_changes_its_mac_reaches_nobody() {
+    let Some(env) = env() else { return };
+    let _serial = ctr_tests::one_at_a_time();
+    env.ensure_alpine_image("alpine");
+    let target = ctr_tests::unique_name("mactarget");
+    let server = start(&env, &target, &[], "alpine", "sleep 60");
+    let target_ip = address_of(&env, &target);
+    // Same IP, another MAC: the bridge filter must drop its frames.
+    let script = format!(
+        "ping -c1 -W2 {target_ip} >/dev/null && echo reached-before; \
+         ip link set eth0 address 02:42:de:ad:be:ef && ip neigh flush dev eth0; \
+         ip link show eth0 | grep -q 02:42:de:ad:be:ef && echo mac-changed; \
+         ping -c1 -W2 {target_ip} >/dev/null && echo reached-after-spoofing; true"
+    );
+    let out = env.ctr().args(["run", "--rm", "--cap-add", "NET_ADMIN", "alpine", "sh", "-c", &script]).output();
+    stop(&env, &target, server);
+    assert!(out.stdout.contains("reached-before"), "control failed: {}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("mac-changed"), "the MAC did not change: {}\n{}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains("reached-after-spoofing"), "a spoofed MAC got through: {}", out.stdout);
+}
+
+/// Removes the test's networks (and containers first) however it ends.
+struct Networks<'a> {
+    env: &'a Env,
+    names: Vec<String>,
+    containers: Vec<String>,
+}
+
+impl Drop for Networks<'_> {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = self.env.ctr().args(["rm", "-f", c]).output();
+        }
+        for n in &self.names {
+            let _ = self.env.ctr().args(["network", "rm", n]).output();
+        }
+    }
+}
+
+fn run_detached(env: &Env, name: &str, extra: &[&str]) -> ctr_tests::Output {
+    env.ctr().args(["run", "-d", "--name", name]).args(extra).args(["alpine", "sleep", "300"]).output()
+}
+
+fn links() -> String {
+    let out = std::process::Command::new("ip").args(["-o", "link"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn user_networks_resolve_names_inside_and_isolate_from_each_other() {
+    let Some(env) = env() else { return };
+    let _serial = ctr_tests::one_at_a_time();
+    env.ensure_alpine_image("alpine");
+    let (net_a, net_b) = (ctr_tests::unique_name("neta"), ctr_tests::unique_name("netb"));
+    let (a1, b1) = (ctr_tests::unique_name("a1"), ctr_tests::unique_name("b1"));
+    let mut guard = Networks { env: &env, names: vec![net_a.clone(), net_b.clone()], containers: vec![a1.clone(), b1.clone()] };
+    env.ctr().args(["network", "create", &net_a]).ok();
+    env.ctr().args(["network", "create", "--subnet", "10.89.200.0/24", &net_b]).ok();
+    let twice = env.ctr().args(["network", "create", &net_a]).output();
+    assert_eq!(twice.code(), Some(125), "a second network of one name: {}", twice.stderr);
+    let overlap = env.ctr().args(["network", "create", "--subnet", "10.89.200.128/25", "overlapping"]).output();
+    assert!(overlap.stderr.contains("overlaps"), "{}", overlap.stderr);
+    let outside = env.ctr().args(["network", "create", "--subnet", "192.168.77.0/24", "outside"]).output();
+    assert!(outside.stderr.contains("outside the pool"), "{}", outside.stderr);
+    let listed = env.ctr().args(["network", "ls"]).ok().stdout;
+    assert!(listed.contains(&net_a) && listed.contains("10.89.200.0/24") && listed.contains("bridge"), "{listed}");
+
+    assert!(run_detached(&env, &a1, &["--network", &net_a]).success());
+    let b1_run = run_detached(&env, &b1, &["--network", &net_b, "--ip", "10.89.200.50"]);
+    assert!(b1_run.success(), "{}", b1_run.stderr);
+    assert_eq!(address_of(&env, &b1), "10.89.200.50");
+    let a1_ip = address_of(&env, &a1);
+    assert!(a1_ip.starts_with("10.89.") && !a1_ip.starts_with("10.89.200."), "{a1_ip}");
+
+    // A second container on A reaches a1 by name; nothing on B, by address.
+    let script = format!(
+        "ping -c1 -W2 {a1} >/dev/null && echo reached-a1-by-name; \
+         ping -c1 -W2 10.89.200.50 >/dev/null && echo crossed-into-b; \
+         grep -c {b1} /etc/hosts; true"
+    );
+    let probe = env.ctr().args(["run", "--rm", "--network", &net_a, "alpine", "sh", "-c", &script]).output();
+    assert!(probe.stdout.contains("reached-a1-by-name"), "{}\n{}", probe.stdout, probe.stderr);
+    assert!(!probe.stdout.contains("crossed-into-b"), "network A reached network B: {}", probe.stdout);
+    assert!(probe.stdout.lines().any(|l| l == "0"), "b1's name leaked into A's hosts: {}", probe.stdout);
+    // And the default network cannot reach B either.
+    let default = env.ctr().args(["run", "--rm", "alpine", "sh", "-c", "ping -c1 -W2 10.89.200.50 >/dev/null && echo crossed; true"]).output();
+    assert!(!default.stdout.contains("crossed"), "the default network reached network B");
+
+    let bad_ip = env.ctr().args(["run", "--rm", "--network", &net_b, "--ip", "10.89.201.5", "alpine", "true"]).output();
+    assert_eq!(bad_ip.code(), Some(125));
+    assert!(bad_ip.stderr.contains("not a usable address"), "{}", bad_ip.stderr);
+    let missing = env.ctr().args(["run", "--rm", "--network", "no-such-net", "alpine", "true"]).output();
+    assert!(missing.stderr.contains("no network named"), "{}", missing.stderr);
+
+    let inspected = env.ctr().args(["network", "inspect", &net_a]).ok().stdout;
+    assert!(inspected.contains(&a1) && inspected.contains(&a1_ip), "{inspected}");
+    let bridge = inspected.split("\"Bridge\": \"").nth(1).and_then(|s| s.split('"').next()).unwrap().to_owned();
+    let in_use = env.ctr().args(["network", "rm", &net_a]).output();
+    assert!(!in_use.success() && in_use.stderr.contains("in use"), "{}", in_use.stderr);
+
+    for c in std::mem::take(&mut guard.containers) {
+        env.ctr().args(["rm", "-f", &c]).ok();
+    }
+    env.ctr().args(["network", "rm", &net_a, &net_b]).ok();
+    guard.names.clear();
+    let after = env.ctr().args(["network", "ls", "-q"]).ok().stdout;
+    assert!(!after.contains(&net_a) && !after.contains(&net_b), "{after}");
+    assert!(!links().contains(&format!(": {bridge}:")), "bridge {bridge} left:\n{}", links());
+}
+
+/// The helper config of the test run sets max_interfaces_per_user (see
+/// xtask's TEST_HELPER_CONFIG); the limit counts every network of the user.
+#[test]
+fn the_interface_limit_counts_all_of_a_users_networks() {
+    let Some(env) = env() else { return };
+    let _serial = ctr_tests::one_at_a_time();
+    env.ensure_alpine_image("alpine");
+    let config = std::fs::read_to_string(env.prefix.join("etc/ctr/helper.toml")).unwrap_or_default();
+    let limit: usize = config
+        .lines()
+        .find_map(|l| l.strip_prefix("max_interfaces_per_user = "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(64);
+    let net = ctr_tests::unique_name("limit");
+    let mut guard = Networks { env: &env, names: vec![net.clone()], containers: Vec::new() };
+    env.ctr().args(["network", "create", &net]).ok();
+    for i in 0..limit {
+        let name = ctr_tests::unique_name("lim");
+        guard.containers.push(name.clone());
+        let network = if i < 3 { net.as_str() } else { "bridge" };
+        let out = run_detached(&env, &name, &["--network", network]);
+        assert!(out.success(), "container {} of {limit} refused: {}", i + 1, out.stderr);
+    }
+    let over = env.ctr().args(["run", "--rm", "--network", &net, "alpine", "true"]).output();
+    assert_eq!(over.code(), Some(125), "{}", over.stderr);
+    assert!(over.stderr.contains("max_interfaces_per_user"), "{}", over.stderr);
+    // Without a veth it still runs.
+    let none = env.ctr().args(["run", "--rm", "--network", "none", "alpine", "true"]).output();
+    assert!(none.success(), "{}", none.stderr);
+}
+
+#[test]
+fn publish_all_maps_the_images_exposed_ports() {
+    let Some(env) = env() else { return };
+    let _serial = ctr_tests::one_at_a_time();
+    let umoci = |args: &[&str]| {
+        let out = std::process::Command::new("umoci").args(args).output().unwrap();
+        assert!(out.status.success(), "umoci {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let dir = env.work.join(ctr_tests::unique_name("exposed"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (layout, bundle) = (dir.join("layout"), dir.join("bundle"));
+    let image = format!("{}:1", layout.display());
+    umoci(&["init", "--layout", layout.to_str().unwrap()]);
+    umoci(&["new", "--image", &image]);
+    umoci(&["unpack", "--image", &image, bundle.to_str().unwrap()]);
+    let untar = std::process::Command::new("tar").arg("-xzf").arg(&env.alpine).arg("-C").arg(bundle.join("rootfs")).status().unwrap();
+    assert!(untar.success());
+    umoci(&["repack", "--image", &image, bundle.to_str().unwrap()]);
+    umoci(&["config", "--image", &image, "--config.exposedports", "80/tcp", "--config.cmd", "/bin/sh"]);
+    assert!(std::process::Command::new("chmod").args(["-R", "a+rX"]).arg(&dir).status().unwrap().success());
+    let tag = format!("exposed/web:{}", std::process::id());
+    let loaded = env.ctr().args(["load", "-i"]).arg(&layout).output();
+    assert!(loaded.success(), "{}", loaded.stderr);
+    // The layout's ref name ("1") is no image name: tag the id it loaded.
+    let id = loaded.stdout.lines().find_map(|l| l.strip_prefix("Loaded image ID: ")).unwrap_or_else(|| panic!("{}", loaded.stdout));
+    env.ctr().args(["tag", id.trim(), &tag]).ok();
+
+    let name = ctr_tests::unique_name("pall");
+    let server = start(&env, &name, &["-P"], &tag, "mkdir -p /www && echo published-all > /www/index.html && httpd -f -p 80 -h /www");
+    let listed = env.ctr().args(["port", &name]).ok().stdout;
+    let port: u16 = listed
+        .lines()
+        .find_map(|l| l.strip_prefix("80/tcp -> 0.0.0.0:"))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no mapping for 80/tcp: {listed}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        match http_get(port) {
+            Ok(body) if body.contains("published-all") => break body,
+            other if Instant::now() > deadline => panic!("no page on 127.0.0.1:{port}: {other:?}"),
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    stop(&env, &name, server);
+    let _ = env.ctr().args(["rmi", &tag]).output();
+    assert!(page.contains("200"), "{page}");
+}

@@ -20,6 +20,8 @@ pub struct Cleanup {
     trees: Vec<PathBuf>,
     /// Directories whose entries are removed (each one a leak), keeping the directory.
     emptied: Vec<PathBuf>,
+    /// A uid whose networks are dropped from the helper's registry.
+    network_owner: Option<u32>,
 }
 
 impl Cleanup {
@@ -39,6 +41,11 @@ impl Cleanup {
         self.emptied.push(dir);
     }
 
+    /// Drops the networks of `uid` from the helper's registry when dropped.
+    pub fn networks_of(&mut self, uid: u32) {
+        self.network_owner = Some(uid);
+    }
+
     /// Leaves `scope` (removing the cgroups left in it) when dropped.
     pub fn scope(&mut self, scope: CgroupScope) {
         self.scope = Some(scope);
@@ -48,6 +55,9 @@ impl Cleanup {
         let mut warnings = self.scope.take().map(CgroupScope::leave).unwrap_or_default();
         if let Some(name) = self.netns.take() {
             warnings.extend(delete_netns(&name));
+        }
+        if let Some(uid) = self.network_owner.take() {
+            warnings.extend(forget_networks(uid, "a test leaked"));
         }
         for dir in std::mem::take(&mut self.emptied) {
             warnings.extend(empty_dir(&dir, "a test leaked"));
@@ -112,6 +122,39 @@ pub fn empty_dir(dir: &Path, why: &str) -> Vec<String> {
         if let Err(e) = removed {
             warnings.push(format!("cannot remove {}: {e}", path.display()));
         }
+    }
+    warnings
+}
+
+/// The helper's registry of users' networks (ctr-setuid-helper's
+/// `registry.rs`) and its lease files, named after each network's bridge.
+const NETWORK_REGISTRY: &str = "/var/lib/ctr-helper/networks";
+const LEASE_DIR: &str = "/run/ctr-helper/net";
+
+/// Removes `uid`'s lines from the network registry, and their lease files,
+/// with one warning per network: `"{why} network ..."`. Their bridges lived
+/// in the run's network namespace and went with it.
+pub fn forget_networks(uid: u32, why: &str) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(NETWORK_REGISTRY) else { return Vec::new() };
+    let owner = format!("{uid}\t");
+    let (theirs, kept): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.starts_with(&owner));
+    if theirs.is_empty() {
+        return Vec::new();
+    }
+    let mut warnings = Vec::new();
+    for line in &theirs {
+        let fields: Vec<&str> = line.split('\t').collect();
+        warnings.push(format!("{why} network {}", fields.get(1).unwrap_or(&"?")));
+        if let Some(bridge) = fields.get(2).filter(|b| b.chars().all(|c| c.is_ascii_alphanumeric())) {
+            for ext in ["json", "lock"] {
+                let _ = std::fs::remove_file(Path::new(LEASE_DIR).join(format!("{bridge}.{ext}")));
+            }
+        }
+    }
+    let rest: String = kept.iter().map(|l| format!("{l}\n")).collect();
+    let tmp = format!("{NETWORK_REGISTRY}.xtask");
+    if let Err(e) = std::fs::write(&tmp, rest).and_then(|()| std::fs::rename(&tmp, NETWORK_REGISTRY)) {
+        warnings.push(format!("cannot rewrite {NETWORK_REGISTRY}: {e}"));
     }
     warnings
 }

@@ -26,7 +26,8 @@ use std::process::Command;
 pub const TEST_USER: &str = "ctr-test";
 /// The test config: container cgroups nest beneath the caller's own, i.e.
 /// beneath the run's [`CgroupScope`], never in the host's /ctr.
-const TEST_HELPER_CONFIG: &str = "cgroup_parent = \"self\"\n";
+/// The interface limit is low enough that a test can reach it.
+const TEST_HELPER_CONFIG: &str = "cgroup_parent = \"self\"\nmax_interfaces_per_user = 56\n";
 const ALPINE: &str = "alpine-minirootfs-3.20.3-x86_64.tar.gz";
 /// The helper's root-owned records of each user's containers
 /// (ctr-setuid-helper's `RECORD_DIR`); the test user's are emptied before and
@@ -156,12 +157,14 @@ fn reset_user_state(user: &User, cleanup: &mut Cleanup) {
     let records = PathBuf::from(format!("{HELPER_RECORDS}/{}", user.uid));
     let stale = crate::cleanup::remove_tree(&runtime_dir)
         .into_iter()
-        .chain(crate::cleanup::empty_dir(&records, "removed a helper record:"));
+        .chain(crate::cleanup::empty_dir(&records, "removed a helper record:"))
+        .chain(crate::cleanup::forget_networks(user.uid.as_raw(), "removed"));
     for warning in stale {
         eprintln!("xtask: warning: from an earlier run: {warning}");
     }
     cleanup.tree(runtime_dir);
     cleanup.empty(records);
+    cleanup.networks_of(user.uid.as_raw());
 }
 
 /// `dir`, owned by `user`, mode 0700.

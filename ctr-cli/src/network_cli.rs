@@ -1,0 +1,131 @@
+//! `ctr network create|ls|inspect|rm`: the caller's bridge networks. The
+//! helper owns the registry (root-side, so no user can take another's
+//! bridge or subnet); this side asks for changes and shows the answers,
+//! adding container names from the caller's own state.
+
+use crate::container;
+use crate::helper_client::Helper;
+use crate::paths::Paths;
+use anyhow::{bail, Result};
+use ctr_core::net::{Cidr, NetworkName, NetworkSummary};
+use std::collections::BTreeMap;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a bridge network of yours. Containers join it with
+    /// `ctr run --network NAME`; they reach each other by name, and cannot
+    /// reach containers on other networks.
+    Create {
+        /// Its subnet, inside the pool the helper's config allows (default
+        /// 10.89.0.0/16); the next free /24 of the pool if not given.
+        #[arg(long, value_name = "CIDR")]
+        subnet: Option<String>,
+        name: String,
+    },
+    /// List networks: the default `bridge`, yours, and `host` and `none`.
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Only print network names.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show networks' details as JSON (subnet, gateway, bridge, your containers on it).
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove networks of yours (refused while a container is on one).
+    #[command(visible_alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+fn name(s: &str) -> Result<NetworkName> {
+    Ok(NetworkName::parse(s)?)
+}
+
+pub fn network(paths: &Paths, command: NetworkCommand) -> Result<i32> {
+    let helper = Helper::new(&paths.helper());
+    match command {
+        NetworkCommand::Create { subnet, name: n } => {
+            let subnet = subnet.as_deref().map(Cidr::parse).transpose()?;
+            let created = helper.network_create(name(&n)?, subnet)?;
+            println!("{}", created.name);
+            Ok(0)
+        }
+        NetworkCommand::Ls { quiet } => {
+            let networks = helper.network_list()?;
+            if quiet {
+                networks.iter().for_each(|n| println!("{}", n.name));
+                ["host", "none"].iter().for_each(|n| println!("{n}"));
+                return Ok(0);
+            }
+            println!("{:<24}{:<9}{:<10}{:<18}{:<16}CONTAINERS", "NAME", "DRIVER", "BRIDGE", "SUBNET", "GATEWAY");
+            for n in &networks {
+                let (subnet, gateway) = (n.subnet.to_string(), n.gateway.to_string());
+                println!("{:<24}{:<9}{:<10}{:<18}{:<16}{}", n.name, "bridge", n.bridge, subnet, gateway, n.containers.len());
+            }
+            println!("{:<24}{:<9}", "host", "host");
+            println!("{:<24}{:<9}", "none", "null");
+            Ok(0)
+        }
+        NetworkCommand::Inspect { names } => {
+            let networks = helper.network_list()?;
+            let mut found = Vec::new();
+            let mut failed = false;
+            for n in &names {
+                match networks.iter().find(|s| s.name.as_str() == n) {
+                    Some(s) => found.push(inspect_json(paths, s)),
+                    None => {
+                        eprintln!("ctr: no network named {n:?}: see `ctr network ls`");
+                        failed = true;
+                    }
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&found)?);
+            Ok(i32::from(failed))
+        }
+        NetworkCommand::Rm { names } => {
+            let mut failed = false;
+            for n in &names {
+                match name(n).and_then(|n| helper.network_remove(n)) {
+                    Ok(()) => println!("{n}"),
+                    Err(e) => {
+                        eprintln!("ctr: {n}: {e:#}");
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                bail!("some networks were not removed");
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn inspect_json(paths: &Paths, n: &NetworkSummary) -> serde_json::Value {
+    let names: BTreeMap<String, String> =
+        container::list(paths).unwrap_or_default().into_iter().map(|s| (s.id, s.name)).collect();
+    let containers: serde_json::Map<String, serde_json::Value> = n
+        .containers
+        .iter()
+        .map(|(id, addr)| {
+            let name = names.get(id).cloned().unwrap_or_default();
+            let value = serde_json::json!({"Name": name, "IPv4Address": format!("{addr}/{}", n.subnet.prefix())});
+            (id.clone(), value)
+        })
+        .collect();
+    let created = (n.created > 0)
+        .then(|| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(n.created)).to_string());
+    serde_json::json!({
+        "Name": n.name.as_str(),
+        "Driver": "bridge",
+        "Bridge": n.bridge,
+        "Created": created,
+        "IPAM": {"Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}]},
+        "Containers": containers,
+    })
+}
