@@ -45,9 +45,10 @@
 //!
 //! # Isolation between networks
 //! A `forward` filter chain drops packets routed from one of ctr's bridges
-//! (every bridge whose name starts with [`BRIDGE_PREFIX`]) into another, as
-//! docker's isolation chains do: containers on different networks cannot
-//! reach each other, only each other's published ports on the host.
+//! (those whose names start with [`BRIDGE_PREFIX`]: ctr names every bridge
+//! it makes so) into another, as docker's isolation chains do: containers
+//! on different networks cannot reach each other, except through published
+//! ports on the host (connections that a DNAT rule redirected).
 //!
 //! # Anti-spoofing
 //! In `bridge ctr`, frames that enter the bridge from a container's veth
@@ -221,10 +222,13 @@ fn network_script(script: &mut Script, net: &NetworkRules) {
     script.rule(Family::Ip, post, format_args!("oifname \"{bridge}\" ip saddr {subnet} ct status dnat masquerade"), &tag);
     // route_localnet must not open the host's loopback services to containers.
     script.rule(Family::Ip, CHAIN_GUARD, format_args!("iifname \"{bridge}\" ip daddr 127.0.0.0/8 drop"), &tag);
-    // Isolation: nothing is routed from this network into another of ctr's.
-    let others = format!("{BRIDGE_PREFIX}*");
-    let rule = format_args!("iifname \"{bridge}\" oifname \"{others}\" oifname != \"{bridge}\" drop");
-    script.rule(Family::Ip, CHAIN_FORWARD, rule, &tag);
+    // Isolation: nothing is routed from one of ctr's networks into another,
+    // except connections to a published port (DNAT) and their replies.
+    if bridge.as_str().starts_with(BRIDGE_PREFIX) {
+        let others = format!("{BRIDGE_PREFIX}*");
+        let rule = format_args!("iifname \"{bridge}\" oifname \"{others}\" oifname != \"{bridge}\" ct status & dnat == 0 drop");
+        script.rule(Family::Ip, CHAIN_FORWARD, rule, &tag);
+    }
 }
 
 fn container_script(script: &mut Script, c: &ContainerRules) {
@@ -503,7 +507,7 @@ mod tests {
         network_script(&mut s, &net);
         assert!(s.0.contains("add rule ip ctr postrouting ip saddr 10.88.0.0/16 oifname != \"ctr0\" masquerade comment \"ctr-net:ctr0\"\n"));
         assert!(s.0.contains("add rule ip ctr guard iifname \"ctr0\" ip daddr 127.0.0.0/8 drop comment \"ctr-net:ctr0\"\n"));
-        assert!(s.0.contains("add rule ip ctr forward iifname \"ctr0\" oifname \"ctr*\" oifname != \"ctr0\" drop comment \"ctr-net:ctr0\"\n"));
+        assert!(s.0.contains("add rule ip ctr forward iifname \"ctr0\" oifname \"ctr*\" oifname != \"ctr0\" ct status & dnat == 0 drop comment \"ctr-net:ctr0\"\n"));
         assert_eq!(s.0.lines().count(), 5);
     }
 

@@ -357,3 +357,51 @@ fn end_to_end() {
     let tables = host.run(|| std::process::Command::new("/usr/sbin/nft").args(["list", "ruleset"]).output()).unwrap();
     assert!(tables.stdout.is_empty(), "{}", String::from_utf8_lossy(&tables.stdout));
 }
+
+#[test]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
+fn ctr_networks_are_isolated_except_through_published_ports() {
+    let (host, x, y) = (NetNs::new(), NetNs::new(), NetNs::new());
+    let leases = tempfile::tempdir().unwrap();
+    let network = |name: &str, br: &str, net: &str| {
+        let config = NetworkConfig {
+            name: NetworkName::parse(name).unwrap(),
+            bridge: bridge(br),
+            subnet: subnet(net),
+            max_leases_per_uid: None,
+        };
+        BridgeNetwork::new(config, leases.path()).unwrap()
+    };
+    let (one, two) = (network("one", "ctr1", "10.89.1.0/24"), network("two", "ctr2", "10.89.2.0/24"));
+    let (id_x, id_y) = (id('1'), id('2'));
+    let ports = [PortMapping { host_ip: None, host_port: 18081, container_port: 80, protocol: Protocol::Tcp }];
+    let (att_x, att_y) = host.run(|| {
+        one.setup().unwrap();
+        two.setup().unwrap();
+        let request = |id, netns, ports| AttachRequest { id, owner_uid: 1000, netns, address: None, ports };
+        (one.attach(&request(&id_x, x.fd(), &[])).unwrap(), two.attach(&request(&id_y, y.fd(), &ports)).unwrap())
+    });
+    let at = SocketAddrV4::new;
+    let _server_x = Server::start(&x, at(Ipv4Addr::UNSPECIFIED, 80), "X");
+    let _server_y = Server::start(&y, at(Ipv4Addr::UNSPECIFIED, 80), "Y");
+    // The host reaches both (so both are up), and Y's published port works.
+    assert_eq!(fetch_eventually(&host, at(att_y.address, 80)), "Y 10.89.2.1");
+    assert_eq!(fetch_eventually(&host, at(att_x.address, 80)), "X 10.89.1.1");
+    // X reaches Y only through the published port on the host's address.
+    assert_eq!(fetch_eventually(&x, at(att_y.gateway, 18081)).split(' ').next(), Some("Y"));
+    assert!(fetch(&x, at(att_y.address, 80), Duration::from_secs(1)).is_err(), "network one reached two");
+    assert!(fetch(&y, at(att_x.address, 80), Duration::from_secs(1)).is_err(), "network two reached one");
+    // Control: without the networks' rules Y reaches X, so the rules did it.
+    host.run(|| {
+        let fw = Firewall::new().unwrap();
+        fw.remove_network(&bridge("ctr1")).and_then(|()| fw.remove_network(&bridge("ctr2")))
+    })
+    .unwrap();
+    assert_eq!(fetch_eventually(&y, at(att_x.address, 80)).split(' ').next(), Some("X"));
+    host.run(|| {
+        one.teardown().unwrap();
+        two.teardown().unwrap();
+        Firewall::new().unwrap().remove_tables().unwrap();
+    });
+    assert_eq!(sorted_links(&host), ["lo"]);
+}

@@ -5,6 +5,7 @@
 use ctr_core::frame::{self, MAX_FRAME_LEN};
 use ctr_core::idmap::IdMapEntry;
 use ctr_core::ids::{ContainerId, ContainerName};
+use ctr_core::net::{Cidr, NetworkName, NetworkRequest};
 use ctr_core::protocol::{HelperError, Request, Response, SpawnRequest, PROTOCOL_VERSION};
 use ctr_tests::{env, Env};
 use std::io::{Read, Write};
@@ -24,10 +25,14 @@ struct Session {
 }
 
 fn start_helper(env: &Env) -> Session {
+    start_helper_as(env, env.uid, env.gid)
+}
+
+/// The helper run by another user (root, for tests of ownership).
+fn start_helper_as(env: &Env, uid: u32, gid: u32) -> Session {
     let (ours, theirs) = UnixStream::pair().unwrap();
     let (init_ours, init_theirs) = UnixStream::pair().unwrap();
     ours.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let (uid, gid) = (env.uid, env.gid);
     let (fd3, fd4) = (theirs.as_raw_fd(), init_theirs.as_raw_fd());
     let mut cmd = Command::new(env.helper_path());
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).env_clear();
@@ -67,6 +72,14 @@ impl Session {
 
     fn receive(&mut self) -> Response {
         frame::read_frame(&mut self.channel).expect("the helper answers with a frame")
+    }
+
+    /// Expects an answer that is not a refusal, then exit 0.
+    fn answered(mut self) -> Response {
+        let response = self.receive();
+        assert!(!matches!(response, Response::Refused(_)), "refused: {response:?}");
+        assert!(self.child.wait().unwrap().success(), "the helper failed after answering");
+        response
     }
 
     /// Expects a refusal, then a non-zero exit; returns the refusal.
@@ -290,4 +303,55 @@ fn another_users_container_cannot_be_frozen_or_joined() {
     env.ctr().args(["rm", "-f", &name]).ok();
     let _ = child.wait();
     assert!(still_there && running, "another user's request touched the container");
+}
+
+/// One request as `uid`, after Hello.
+fn ask_as(env: &Env, uid: u32, gid: u32, request: &Request) -> Session {
+    let mut s = start_helper_as(env, uid, gid);
+    s.hello();
+    s.send(request);
+    s
+}
+
+#[test]
+fn a_network_belongs_to_the_user_who_created_it() {
+    let Some(env) = env() else { return };
+    let name = NetworkName::parse(&ctr_tests::unique_name("rootnet")).unwrap();
+    let created = ask_as(&env, 0, 0, &Request::NetworkCreate { name: name.clone(), subnet: None }).answered();
+    assert!(matches!(&created, Response::Networks(n) if n.len() == 1 && n[0].name == name), "{created:?}");
+    let cleanup = || ask_as(&env, 0, 0, &Request::NetworkRemove { name: name.clone() }).answered();
+
+    // The test user cannot see, join or remove root's network.
+    let listed = ask_as(&env, env.uid, env.gid, &Request::NetworkList).answered();
+    let (e, _) = ask_as(&env, env.uid, env.gid, &Request::NetworkRemove { name: name.clone() }).refused();
+    let id = random_id();
+    let mut join = spawn_request(&id, &env);
+    join.network = NetworkRequest::Bridge { network: name.clone(), address: None, ports: vec![] };
+    let (join_e, _) = ask_as(&env, env.uid, env.gid, &Request::Spawn(join)).refused();
+    assert_eq!(cleanup(), Response::NetworkRemoved);
+
+    assert!(matches!(&listed, Response::Networks(n) if n.iter().all(|n| n.name != name)), "{listed:?}");
+    assert!(matches!(&e, HelperError::Network(m) if m.contains("no network named")), "{e:?}");
+    assert!(matches!(&join_e, HelperError::Network(m) if m.contains("no network named")), "{join_e:?}");
+    assert_no_side_effect(&env, &id);
+}
+
+#[test]
+fn reserved_names_foreign_subnets_and_the_default_network_are_refused() {
+    let Some(env) = env() else { return };
+    let (uid, gid) = (env.uid, env.gid);
+    let create = |name: &str, subnet: Option<&str>| Request::NetworkCreate {
+        name: NetworkName::parse(name).unwrap(),
+        subnet: subnet.map(|s| Cidr::parse(s).unwrap()),
+    };
+    for (request, needle) in [
+        (create("host", None), "reserved"),
+        (create("bridge", None), "reserved"),
+        (create("lan", Some("192.168.1.0/24")), "outside the pool"),
+        (create("lan", Some("10.88.0.0/24")), "outside the pool"),
+        (Request::NetworkRemove { name: NetworkName::parse("bridge").unwrap() }, "cannot be removed"),
+    ] {
+        let (e, _) = ask_as(&env, uid, gid, &request).refused();
+        assert!(matches!(&e, HelperError::Network(m) if m.contains(needle)), "{request:?}: {e:?}");
+    }
 }
