@@ -258,12 +258,125 @@ pub fn monitor(count: usize) -> Result<()> {
 }
 
 /// `cargo xtask bench image`: the image store's unpack benchmark, which
-/// lives beside the code it measures (ctr-cli/src/image/bench.rs).
+/// lives beside the code it measures (ctr-cli/src/image/bench.rs); then a
+/// cached `ctr run`, phase by phase, as the test user through the installed
+/// helper ([`cached_run`]).
 pub fn image(mb: u32) -> Result<()> {
+    host::require_root("bench image")?;
+    interrupt::install()?;
     host::ensure_packages(&["gzip", "zstd", "umoci"])?;
+    host::ensure_packages(TEST_PACKAGES)?;
     host::run(
         host::cargo()
             .args(["test", "--release", "-p", "ctr-cli", "image::bench", "--", "--ignored", "--nocapture"])
             .env("CTR_BENCH_MB", mb.to_string()),
-    )
+    )?;
+    let mut run = TestRun::setup()?;
+    run.enter_cgroup_scope()?;
+    let phases = cached_run(&run, CACHED_RUNS)?;
+    print_phases(&phases, CACHED_RUNS);
+    drop(run);
+    Ok(())
+}
+
+const CACHED_RUNS: usize = 30;
+/// Issue 4's bar for setting up the rootfs of a cached image.
+const CACHED_SETUP_BAR: Duration = Duration::from_millis(5);
+const CACHED_SETUP: &str = "cached rootfs set-up";
+const WALL: &str = "ctr run wall";
+/// The phases `CTR_TRACE_TIMINGS=1 ctr run` prints (ctr-cli/src/timing.rs),
+/// as the table names them; the first four make up the cached set-up.
+const PHASES: [(&str, &str); 6] = [
+    ("image.resolve", "image.resolve (ctr)"),
+    ("rootfs.prepare", "rootfs.prepare (ctr dirs)"),
+    ("rootfs.mount", "rootfs.mount (init overlay)"),
+    ("rootfs.pivot", "rootfs.pivot (init)"),
+    ("init.total", "init.total (spec to exec)"),
+    ("exec.total", "exec.total (ctr to exec)"),
+];
+
+/// A second `ctr run --rm --network none alpine /bin/true` of an imported
+/// image, `runs` times after an untimed warm-up, with
+/// `CTR_TRACE_TIMINGS=1`: each phase's durations, the cached set-up (the
+/// sum of the first four phases, per run) and each run's wall time.
+fn cached_run(run: &TestRun, runs: usize) -> Result<Vec<(&'static str, Vec<Duration>)>> {
+    let env = &run.env;
+    let import = env.ctr().args(["image".as_ref(), "import".as_ref(), env.alpine.as_os_str(), IMAGE.as_ref()]).output();
+    if !import.success() {
+        bail!("`ctr image import` failed ({}): {}", import.status, import.stderr.trim());
+    }
+    let ctr_run = |args: &[&str], trace: bool| {
+        let cmd = env.ctr().args(["run", "--rm", "--network", "none", IMAGE]).args(args);
+        let out = if trace { cmd.env("CTR_TRACE_TIMINGS", "1") } else { cmd }.output();
+        if !out.success() {
+            bail!("`ctr run` failed ({}): {}", out.status, out.stderr.trim());
+        }
+        Ok(out)
+    };
+    // The warm-up, untraced: nothing may be printed then.
+    let out = ctr_run(&["/bin/true"], false)?;
+    if out.stderr.contains("ctr-timing") {
+        bail!("`ctr run` printed timings without CTR_TRACE_TIMINGS: {}", out.stderr.trim());
+    }
+    // Traced, the container's environment must not carry the request.
+    let out = ctr_run(&["env"], true)?;
+    if out.stdout.contains("trace-timings") || out.stdout.contains("CTR_TRACE_TIMINGS") {
+        bail!("the timing request leaked into the container's environment:\n{}", out.stdout.trim());
+    }
+    let mut table: Vec<(&'static str, Vec<Duration>)> =
+        PHASES.iter().map(|(_, label)| *label).chain([CACHED_SETUP, WALL]).map(|l| (l, Vec::new())).collect();
+    for i in 0..runs {
+        interrupt::check()?;
+        let started = Instant::now();
+        let out = ctr_run(&["/bin/true"], true).with_context(|| format!("run {} of {runs}", i + 1))?;
+        let wall = started.elapsed();
+        let timings = parse_timings(&out.stderr);
+        for (n, (phase, _)) in PHASES.iter().enumerate() {
+            let d = timings.iter().find(|(p, _)| p == phase).map(|(_, d)| *d);
+            table[n].1.push(d.with_context(|| format!("run {}: no `ctr-timing {phase}` in:\n{}", i + 1, out.stderr))?);
+        }
+        let setup = table[..4].iter().map(|(_, t)| t[i]).sum();
+        table[PHASES.len()].1.push(setup);
+        table[PHASES.len() + 1].1.push(wall);
+    }
+    Ok(table)
+}
+
+/// The `ctr-timing PHASE 0.412ms` lines of `stderr`.
+fn parse_timings(stderr: &str) -> Vec<(String, Duration)> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.strip_prefix("ctr-timing ")?.split(' ');
+            let (phase, value) = (words.next()?, words.next()?);
+            let ms: f64 = value.strip_suffix("ms")?.parse().ok()?;
+            Some((phase.to_owned(), Duration::from_secs_f64(ms / 1000.0)))
+        })
+        .collect()
+}
+
+fn print_phases(table: &[(&str, Vec<Duration>)], runs: usize) {
+    println!("\ncached `ctr run --rm --network none {IMAGE} /bin/true` (test user, setuid helper), {runs} runs");
+    println!("{:<28} {:>10} {:>10}", "phase", "median ms", "p90 ms");
+    for (label, timings) in table {
+        let (median, p90) = stats(timings);
+        let bar = if *label == CACHED_SETUP {
+            format!("  {:.2}x of the {} ms bar", median.as_secs_f64() / CACHED_SETUP_BAR.as_secs_f64(), CACHED_SETUP_BAR.as_millis())
+        } else {
+            String::new()
+        };
+        println!("{label:<28} {:>10.3} {:>10.3}{bar}", ms(median), ms(p90));
+    }
+}
+
+#[cfg(test)]
+mod image_tests {
+    use super::*;
+
+    #[test]
+    fn timing_lines_are_parsed_and_other_lines_ignored() {
+        let stderr = "ctr-timing rootfs.mount 0.412ms\nctr: something\nctr-timing exec.total 12.5ms\nctr-timing bad x\n";
+        let parsed = parse_timings(stderr);
+        assert_eq!(parsed, [("rootfs.mount".to_owned(), Duration::from_micros(412)), ("exec.total".to_owned(), Duration::from_micros(12500))]);
+    }
 }
