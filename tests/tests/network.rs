@@ -349,7 +349,8 @@ fn publish_all_maps_the_images_exposed_ports() {
     env.ctr().args(["tag", id.trim(), &tag]).ok();
 
     let name = ctr_tests::unique_name("pall");
-    // Alpine's busybox has no httpd: nc answers each connection with a line.
+    let _guard = Networks { env: &env, names: Vec::new(), containers: vec![name.clone()] };
+    // Alpine's busybox has no httpd: nc greets each connection with a line.
     let server = start(&env, &name, &["-P"], &tag, "nc -lk -p 80 -e echo published-all");
     let listed = env.ctr().args(["port", &name]).ok().stdout;
     let port: u16 = listed
@@ -357,11 +358,18 @@ fn publish_all_maps_the_images_exposed_ports() {
         .find_map(|l| l.strip_prefix("80/tcp -> 0.0.0.0:"))
         .and_then(|p| p.trim().parse().ok())
         .unwrap_or_else(|| panic!("no mapping for 80/tcp: {listed}"));
+    let greeting = |port: u16| -> std::io::Result<String> {
+        let mut s = TcpStream::connect_timeout(&format!("127.0.0.1:{port}").parse().unwrap(), Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        Ok(text)
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     let page = loop {
-        match http_get(port) {
-            Ok(body) if body.contains("published-all") => break body,
-            other if Instant::now() > deadline => panic!("no page on 127.0.0.1:{port}: {other:?}"),
+        match greeting(port) {
+            Ok(text) if text.contains("published-all") => break text,
+            other if Instant::now() > deadline => panic!("nothing from 127.0.0.1:{port}: {other:?}"),
             _ => std::thread::sleep(Duration::from_millis(100)),
         }
     };
