@@ -18,7 +18,7 @@ pub struct Sample {
     pub block_write_bytes: u64,
 }
 
-fn dir_for<'a>(dirs: &'a [CgroupDir], controller: &str) -> Option<PathBuf> {
+fn dir_for(dirs: &[CgroupDir], controller: &str) -> Option<PathBuf> {
     dirs.iter()
         .find(|d| !d.v2 && d.controllers.iter().any(|c| c == controller))
         .or_else(|| dirs.iter().find(|d| d.v2 && Path::new(&d.path).join(format!("{controller}.stat")).exists()))

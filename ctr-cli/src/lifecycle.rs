@@ -6,6 +6,7 @@
 use crate::cgroup_stats::{self, Sample};
 use crate::container::{self, Container, RunState, State};
 use crate::helper_client::Helper;
+use crate::net_stats::{self, NetBytes};
 use crate::paths::Paths;
 use anyhow::{bail, Context, Result};
 use ctr_core::ids::ContainerId;
@@ -295,15 +296,21 @@ fn human(bytes: u64) -> String {
     format!("{value:.2}{}", UNITS[unit])
 }
 
-/// One row of `ctr stats`, from two samples `elapsed` apart.
-fn row(state: &State, before: &Sample, after: &Sample, elapsed: Duration) -> serde_json::Value {
+/// NET I/O: "--" for `--network host` (its counters would be the host's).
+fn net_io(net: Option<NetBytes>) -> String {
+    net.map_or_else(|| "--".to_owned(), |n| format!("{} / {}", human(n.rx), human(n.tx)))
+}
+
+/// One row of `ctr stats`, from two samples `elapsed` apart and the
+/// network counters at the second.
+fn row(state: &State, before: &Sample, after: &Sample, net: Option<NetBytes>, elapsed: Duration) -> serde_json::Value {
     let cpu = (after.cpu_ns.saturating_sub(before.cpu_ns)) as f64 / elapsed.as_nanos().max(1) as f64 * 100.0;
     let limit = after.memory_limit.unwrap_or_else(host_memory);
     let mem_pct = if limit > 0 { after.memory_bytes as f64 / limit as f64 * 100.0 } else { 0.0 };
     serde_json::json!({
         "ID": &state.id[..12], "Name": state.name, "CPUPerc": format!("{cpu:.2}%"),
         "MemUsage": format!("{} / {}", human(after.memory_bytes), human(limit)), "MemPerc": format!("{mem_pct:.2}%"),
-        "NetIO": "--", "BlockIO": format!("{} / {}", human(after.block_read_bytes), human(after.block_write_bytes)),
+        "NetIO": net_io(net), "NetRxBytes": net.map(|n| n.rx), "NetTxBytes": net.map(|n| n.tx), "BlockIO": format!("{} / {}", human(after.block_read_bytes), human(after.block_write_bytes)),
         "PIDs": after.pids, "CPUNanos": after.cpu_ns, "MemBytes": after.memory_bytes,
     })
 }
@@ -323,7 +330,7 @@ pub fn stats(paths: &Paths, args: StatsArgs) -> Result<i32> {
         std::thread::sleep(interval);
         let elapsed = start.elapsed();
         let rows: Vec<serde_json::Value> =
-            states.iter().zip(&before).map(|(s, b)| row(s, b, &cgroup_stats::sample(&s.cgroups), elapsed)).collect();
+            states.iter().zip(&before).map(|(s, b)| row(s, b, &cgroup_stats::sample(&s.cgroups), net_stats::sample(s), elapsed)).collect();
         let mut out = std::io::stdout().lock();
         if clear {
             write!(out, "\x1b[2J\x1b[H")?;
@@ -333,10 +340,10 @@ pub fn stats(paths: &Paths, args: StatsArgs) -> Result<i32> {
                 writeln!(out, "{r}")?;
             }
         } else {
-            writeln!(out, "{:<14}{:<16}{:<9}{:<24}{:<9}{:<10}{:<22}PIDS", "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O")?;
+            writeln!(out, "{:<14}{:<16}{:<9}{:<24}{:<9}{:<22}{:<22}PIDS", "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O")?;
             for r in &rows {
                 let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-                writeln!(out, "{:<14}{:<16}{:<9}{:<24}{:<9}{:<10}{:<22}{}", s("ID"), s("Name"), s("CPUPerc"), s("MemUsage"), s("MemPerc"), s("NetIO"), s("BlockIO"), r["PIDs"])?;
+                writeln!(out, "{:<14}{:<16}{:<9}{:<24}{:<9}{:<22}{:<22}{}", s("ID"), s("Name"), s("CPUPerc"), s("MemUsage"), s("MemPerc"), s("NetIO"), s("BlockIO"), r["PIDs"])?;
             }
         }
         out.flush()?;
@@ -369,6 +376,13 @@ mod tests {
         assert_eq!(render_template("{{.State.Error}}", &v).unwrap(), "<no value>");
         assert!(render_template("{{.Nope}}", &v).is_err());
         assert!(render_template("{{.Name", &v).is_err());
+    }
+
+    #[test]
+    fn net_io_reads_like_dockers_or_dashes_for_host() {
+        assert_eq!(net_io(Some(NetBytes { rx: 1200, tx: 648 })), "1.17KiB / 648.00B");
+        assert_eq!(net_io(Some(NetBytes::default())), "0.00B / 0.00B");
+        assert_eq!(net_io(None), "--");
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod lock;
 mod logs;
 mod monitor;
 mod mount_args;
+mod net_stats;
 mod network;
 mod network_cli;
 mod paths;

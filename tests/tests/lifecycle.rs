@@ -346,3 +346,42 @@ fn the_monitor_records_an_oom_kill() {
     assert_eq!(env.ctr().args(["wait", "life-oom"]).ok().stdout, "137\n");
     assert_eq!(inspect(&env, "life-oom", "{{.State.OOMKilled}} {{.State.ExitCode}}"), "true 137");
 }
+
+/// `ctr stats --no-stream --format json NAME`: its one row.
+fn stats_row(env: &Env, name: &str) -> serde_json::Value {
+    let out = env.ctr().args(["stats", "--no-stream", "--format", "json", name]).ok();
+    serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("stats printed {:?}: {e}", out.stdout))
+}
+
+#[test]
+fn stats_counts_network_bytes_of_bridge_containers_only() {
+    let Some(env) = env() else { return };
+    let _serial = ctr_tests::one_at_a_time();
+    let mut started = Started::new(&env);
+    let (bridged, isolated, host) = (ctr_tests::unique_name("stats-br"), ctr_tests::unique_name("stats-none"), ctr_tests::unique_name("stats-host"));
+    started.names.extend([bridged.clone(), isolated.clone(), host.clone()]);
+    for (name, network) in [(&bridged, "bridge"), (&isolated, "none"), (&host, "host")] {
+        env.ctr().args(["run", "-d", "--network", network, "--name", name, "alpine", "sleep", "600"]).ok();
+    }
+
+    let before = stats_row(&env, &bridged);
+    let (rx0, tx0) = (before["NetRxBytes"].as_u64().unwrap(), before["NetTxBytes"].as_u64().unwrap());
+    // Traffic that stays in the test's namespace: the bridge's own address.
+    let gateway = inspect(&env, &bridged, "{{.NetworkSettings.gateway}}");
+    assert!(gateway.starts_with("10."), "gateway {gateway:?}");
+    env.ctr().args(["exec", &bridged, "ping", "-q", "-c", "20", "-i", "0.2", "-s", "1000", "-W", "2", &gateway]).timeout(Duration::from_secs(60)).ok();
+    let after = stats_row(&env, &bridged);
+    let (rx, tx) = (after["NetRxBytes"].as_u64().unwrap(), after["NetTxBytes"].as_u64().unwrap());
+    // 20 echo requests and replies of 1000 bytes each way.
+    assert!(rx >= rx0 + 20_000 && tx >= tx0 + 20_000, "rx {rx0} -> {rx}, tx {tx0} -> {tx}: {after}");
+    let net_io = after["NetIO"].as_str().unwrap();
+    let parts: Vec<&str> = net_io.split(" / ").collect();
+    assert!(parts.len() == 2 && parts.iter().all(|p| p.ends_with("iB")), "at least a KiB each way: {net_io}");
+
+    // Loopback only: nothing to count. The host's network: not its own.
+    let none = stats_row(&env, &isolated);
+    assert_eq!((none["NetIO"].as_str(), none["NetRxBytes"].as_u64(), none["NetTxBytes"].as_u64()), (Some("0.00B / 0.00B"), Some(0), Some(0)), "{none}");
+    let shared = stats_row(&env, &host);
+    assert_eq!(shared["NetIO"], "--", "{shared}");
+    assert!(shared["NetRxBytes"].is_null() && shared["NetTxBytes"].is_null(), "{shared}");
+}
