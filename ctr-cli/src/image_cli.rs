@@ -5,6 +5,7 @@ use crate::image::archive::{self, LoadInput, SaveFormat};
 use crate::image::oci::Platform;
 use crate::image::progress::Progress;
 use crate::image::registry::{self, PullOptions, RegistryError};
+use crate::image::userns::{IdMaps, Owners};
 use crate::image::{self, human_size, ImageConfig, ImageRecord, ImportSource, Reference, Removal, Store};
 use crate::paths::Paths;
 use anyhow::{anyhow, bail, Context, Result};
@@ -133,7 +134,7 @@ pub fn image(paths: &Paths, command: ImageCommand) -> Result<i32> {
     match command {
         ImageCommand::Import { file, reference } => {
             let source = if file == "-" { ImportSource::Stdin } else { ImportSource::File(PathBuf::from(file)) };
-            let record = Store::open(&paths.storage)?.import(source, &reference, ImageConfig::default())?;
+            let record = open_store(paths)?.import(source, &reference, ImageConfig::default())?;
             println!("{}", record.id);
             Ok(0)
         }
@@ -145,7 +146,7 @@ pub fn image(paths: &Paths, command: ImageCommand) -> Result<i32> {
         ImageCommand::Tag(args) => tag(paths, args),
         ImageCommand::Inspect { images } => inspect(paths, &images),
         ImageCommand::Prune { all } => {
-            let removal = Store::open(&paths.storage)?.prune(all, &containers_using(paths))?;
+            let removal = open_store(paths)?.prune(all, &containers_using(paths))?;
             print_removal(&removal);
             println!("Total reclaimed space: {}", human_size(removal.reclaimed));
             Ok(0)
@@ -153,9 +154,23 @@ pub fn image(paths: &Paths, command: ImageCommand) -> Result<i32> {
     }
 }
 
-/// The image `ctr run` uses: found in the store, else built in, else pulled.
+/// The user's image store, unpacking layers with their owners where this
+/// user and host allow it (`image::userns`).
+fn open_store(paths: &Paths) -> Result<Store> {
+    Ok(Store::open(&paths.storage)?.with_owners(Owners::detect()))
+}
+
+/// The image `ctr run` uses: found in the store, else built in, else pulled;
+/// refused if its files' owners were written for other id maps than the
+/// container gets.
 pub fn image_for_run(paths: &Paths, reference: &str) -> Result<ImageRecord> {
-    let store = Store::open(&paths.storage)?;
+    let store = open_store(paths)?;
+    let image = find_or_pull(&store, paths, reference)?;
+    store.check_owners(&image, &IdMaps::current(), reference)?;
+    Ok(image)
+}
+
+fn find_or_pull(store: &Store, paths: &Paths, reference: &str) -> Result<ImageRecord> {
     if let Some(image) = store.lookup(reference)? {
         return Ok(image);
     }
@@ -164,7 +179,7 @@ pub fn image_for_run(paths: &Paths, reference: &str) -> Result<ImageRecord> {
     }
     let parsed = Reference::parse(reference)?;
     eprintln!("Unable to find image '{}' locally", parsed.familiar());
-    registry::pull(&store, &parsed, &PullOptions::default(), &Progress::new(true)).map_err(|e| not_found_locally(reference, e))
+    registry::pull(store, &parsed, &PullOptions::default(), &Progress::new(true)).map_err(|e| not_found_locally(reference, e))
 }
 
 fn not_found_locally(reference: &str, e: anyhow::Error) -> anyhow::Error {
@@ -180,7 +195,7 @@ fn pull_command(paths: &Paths, args: PullArgs) -> Result<i32> {
     let reference = Reference::parse(&args.reference)?;
     let options = PullOptions { platform: args.platform.as_deref().map(Platform::parse).transpose()?, insecure: args.insecure };
     let progress = if args.quiet { Progress::quiet() } else { Progress::new(true) };
-    let store = Store::open(&paths.storage)?;
+    let store = open_store(paths)?;
     let record = registry::pull(&store, &reference, &options, &progress).map_err(|e| match e.downcast_ref::<RegistryError>() {
         Some(RegistryError::NotFound { .. }) => {
             anyhow!("cannot pull {}: {e}", reference.familiar())
@@ -197,7 +212,7 @@ fn pull_command(paths: &Paths, args: PullArgs) -> Result<i32> {
 }
 
 fn load(paths: &Paths, args: LoadArgs) -> Result<i32> {
-    let store = Store::open(&paths.storage)?;
+    let store = open_store(paths)?;
     let input = match args.input {
         Some(path) if path.as_os_str() != "-" => LoadInput::Path(path),
         _ => LoadInput::Stdin,
@@ -216,7 +231,7 @@ fn load(paths: &Paths, args: LoadArgs) -> Result<i32> {
 }
 
 fn save(paths: &Paths, args: SaveArgs) -> Result<i32> {
-    let store = Store::open(&paths.storage)?;
+    let store = open_store(paths)?;
     let mut images = Vec::new();
     for name in &args.images {
         let record = store.lookup(name)?.with_context(|| format!("no such image: {name}"))?;
@@ -246,7 +261,7 @@ fn save(paths: &Paths, args: SaveArgs) -> Result<i32> {
 }
 
 fn remove(paths: &Paths, args: RmiArgs) -> Result<i32> {
-    let store = Store::open(&paths.storage)?;
+    let store = open_store(paths)?;
     let users = containers_using(paths);
     let mut failed = false;
     for name in &args.images {
@@ -271,12 +286,12 @@ fn print_removal(removal: &Removal) {
 }
 
 fn tag(paths: &Paths, args: TagArgs) -> Result<i32> {
-    Store::open(&paths.storage)?.tag(&args.source, &args.target)?;
+    open_store(paths)?.tag(&args.source, &args.target)?;
     Ok(0)
 }
 
 fn inspect(paths: &Paths, names: &[String]) -> Result<i32> {
-    let store = Store::open(&paths.storage)?;
+    let store = open_store(paths)?;
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for name in names {
@@ -337,7 +352,7 @@ fn containers_using(paths: &Paths) -> impl Fn(&str) -> Vec<String> {
 }
 
 fn list(paths: &Paths) -> Result<i32> {
-    let store = Store::open(&paths.storage)?;
+    let store = open_store(paths)?;
     image::print_table(&store.list()?, &mut std::io::stdout().lock())?;
     Ok(0)
 }

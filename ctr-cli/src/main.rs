@@ -123,6 +123,11 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "init") && std::env::args_os().count() == 2 {
         init::main();
     }
+    // Image layer work in a user namespace (image::userns): first, while
+    // the process is single-threaded, and kept off the parser and --help.
+    if std::env::args_os().nth(1).is_some_and(|a| a == image::userns::SUBCOMMAND) {
+        image::userns::child_main();
+    }
     // A detached container's monitor: kept off the argument parser, small.
     if std::env::args_os().nth(1).is_some_and(|a| a == "monitor") && std::env::args_os().count() == 3 {
         monitor::main();

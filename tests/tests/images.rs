@@ -252,6 +252,102 @@ fn image_prune_frees_what_nothing_uses() {
     assert_eq!(layer_count(&store), 1, "only the imported layer is left");
 }
 
+/// One entry of [`owned_layer`]: name, is a directory, mode, uid, gid, content.
+type OwnedEntry<'a> = (&'a str, bool, u32, u64, u64, &'a [u8]);
+
+/// A layer whose entries have owners.
+fn owned_layer(entries: &[OwnedEntry]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for &(name, dir, mode, uid, gid, data) in entries {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(if dir { tar::EntryType::Directory } else { tar::EntryType::Regular });
+        header.set_mode(mode);
+        header.set_uid(uid);
+        header.set_gid(gid);
+        header.set_size(data.len() as u64);
+        header.set_mtime(1_600_000_000);
+        tar.append_data(&mut header, name, data).unwrap();
+    }
+    tar.into_inner().unwrap()
+}
+
+/// Every path under `dir` (not following symlinks) whose owner or group
+/// is not `uid`/`gid`: what the test user could not delete by itself.
+fn foreign_owned(dir: &std::path::Path, uid: u32, gid: u32) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return found };
+    for entry in entries.flatten() {
+        let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+        if meta.uid() != uid || meta.gid() != gid {
+            found.push(format!("{} {}:{}", entry.path().display(), meta.uid(), meta.gid()));
+        }
+        if meta.is_dir() {
+            found.extend(foreign_owned(&entry.path(), uid, gid));
+        }
+    }
+    found
+}
+
+#[test]
+fn layer_files_keep_their_owners_and_rmi_and_prune_remove_them() {
+    let Some(env) = env() else { return };
+    if !have_tool("newuidmap") || !have_tool("newgidmap") {
+        return;
+    }
+    let info = ctr(&env, &private_store(&env, "owners-info")).arg("info").ok().stdout;
+    assert!(info.contains("Image file owners: kept"), "{info}");
+    let dir = scratch(&env, "owners");
+    let (alpine, alpine_diff) = alpine_layer(&env);
+    let top = owned_layer(&[
+        ("srv/", true, 0o755, 0, 0, b""),
+        ("srv/user-file", false, 0o644, 1000, 1000, b"u\n"),
+        ("srv/shadow", false, 0o640, 0, 42, b"s\n"),
+        ("srv/suid", false, 0o4755, 1000, 1000, b"#!/bin/sh\nid -u\n"),
+        ("srv/private/", true, 0o700, 1000, 1000, b""),
+        ("srv/private/file", false, 0o600, 1000, 1000, b"p\n"),
+    ]);
+    let layers = [(alpine, alpine_diff), (gzip(&top), sha256_hex(&top))];
+    let archive = write_readable(&dir, "owners.tar", &docker_archive(&layers, "owners:1", &["/bin/sh"]));
+    let store = private_store(&env, "owners");
+    ctr(&env, &store).args(["load", "-i"]).arg(&archive).ok();
+
+    let paths = ["/srv/user-file", "/srv/shadow", "/srv/suid", "/srv/private", "/srv/private/file", "/etc/shadow"];
+    let out = ctr(&env, &store).args(["run", "--rm", "owners:1", "stat", "-c", "%n %u:%g %a"]).args(paths).ok();
+    assert_eq!(
+        out.stdout,
+        "/srv/user-file 1000:1000 644\n/srv/shadow 0:42 640\n/srv/suid 1000:1000 4755\n/srv/private 1000:1000 700\n/srv/private/file 1000:1000 600\n/etc/shadow 0:42 640\n",
+        "the image's owners and modes, as docker shows them; stderr: {}",
+        out.stderr
+    );
+    // Real owners: uid 1000 reads its private file and writes beside it
+    // (a file of a subordinate id in the container's layer, removed with
+    // it); another uid is denied.
+    let out = ctr(&env, &store)
+        .args(["run", "--rm", "-u", "1000:1000", "owners:1", "sh", "-c", "cat /srv/private/file; echo m > /srv/private/mine; stat -c %u:%g /srv/private/mine"])
+        .ok();
+    assert_eq!(out.stdout, "p\n1000:1000\n", "{}", out.stderr);
+    let denied = ctr(&env, &store).args(["run", "--rm", "-u", "1001", "owners:1", "cat", "/srv/private/file"]).output();
+    assert_eq!(denied.code(), Some(1), "{}", denied.stderr);
+    assert!(denied.stderr.contains("Permission denied"), "{}", denied.stderr);
+    // A kept container whose layer holds files of uid 1000, then removed.
+    ctr(&env, &store).args(["run", "--name", "owners-kept", "-u", "1000", "owners:1", "touch", "/srv/private/kept"]).ok();
+    ctr(&env, &store).args(["rm", "owners-kept"]).ok();
+
+    let layers_dir = store.join("ctr/layers");
+    let subordinate = foreign_owned(&layers_dir, env.uid, env.gid);
+    assert!(!subordinate.is_empty(), "the layers hold files of subordinate ids");
+    let removed = ctr(&env, &store).args(["rmi", "owners:1"]).ok();
+    assert!(removed.stdout.contains("Untagged: owners:1"), "{}", removed.stdout);
+    ctr(&env, &store).args(["image", "prune", "-a"]).ok();
+    // Checked as root: nothing of the image is left, however it was owned.
+    for sub in ["layers", "images", "blobs/sha256"] {
+        let left: Vec<_> = std::fs::read_dir(store.join("ctr").join(sub)).unwrap().flatten().map(|e| e.path()).collect();
+        assert!(left.is_empty(), "{sub} still holds {left:?}");
+    }
+    assert_eq!(foreign_owned(&store, env.uid, env.gid), Vec::<String>::new(), "nothing of a subordinate id is left in the store");
+}
+
 /// Where the test driver leaves a Debian trixie rootfs tarball made with
 /// `mmdebstrap --variant=minbase trixie FILE` (outside the network namespace).
 fn debian_tarball(env: &ctr_tests::Env) -> Option<PathBuf> {

@@ -14,6 +14,13 @@
 //! inside its layer directory, and every blob is checked against its digest
 //! and size before it is used. The store belongs to the calling user and is
 //! written without privilege, by one writer at a time (an flock).
+//!
+//! Layer files keep the owners the image gives them where the caller's
+//! containers map those ids (see `userns`): a caller with subordinate ids
+//! unpacks in a user namespace with the containers' maps, root chowns
+//! directly, and anyone else gets every file as their own. Each layer
+//! records the maps it was unpacked for, and a tree with files of
+//! subordinate ids is deleted from such a namespace too.
 
 pub mod archive;
 mod decompress;
@@ -25,6 +32,7 @@ pub mod registry;
 mod state;
 mod table;
 mod unpack;
+pub mod userns;
 
 #[cfg(test)]
 mod bench;
@@ -36,7 +44,7 @@ use anyhow::{bail, Context, Result};
 use digest::HashingReader;
 use oci::Descriptor;
 use serde::{Deserialize, Serialize};
-use state::{ImageBlobs, ImageFile, ImageSpec, LayerFile, Repositories};
+use state::{ImageBlobs, ImageFile, ImageSpec, LayerFile, LayerOwners, Repositories};
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::fs::{self, DirBuilder, File};
@@ -46,11 +54,14 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 pub use unpack::Mode as UnpackMode;
+use userns::{IdMaps, Owners};
 
 /// The image store at one root directory.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// How unpacked files get their owners, and how trees are removed.
+    owners: Owners,
 }
 
 /// Where `ctr image import` reads an archive from.
@@ -185,8 +196,10 @@ pub struct WriteLock {
 
 impl Store {
     /// Opens (creating 0700 dirs as needed) the store at `root` (Paths::storage).
+    /// Layers unpacked by it belong to the caller, whatever the image says
+    /// (`with_owners` keeps them).
     pub fn open(root: &Path) -> Result<Store> {
-        let store = Store { root: root.to_path_buf() };
+        let store = Store { root: root.to_path_buf(), owners: Owners::caller_only() };
         for dir in [store.root.clone(), store.layers_dir(), store.images_dir(), store.blobs_dir()] {
             DirBuilder::new()
                 .recursive(true)
@@ -195,6 +208,35 @@ impl Store {
                 .with_context(|| format!("cannot create the image store directory {}", dir.display()))?;
         }
         Ok(store)
+    }
+
+    /// Unpacks layers with the owners their archives give, as `owners` can
+    /// (`Owners::detect()`: what this caller can do here).
+    pub fn with_owners(mut self, owners: Owners) -> Store {
+        self.owners = owners;
+        self
+    }
+
+    /// Checks that the owners of the image's layers' files mean in a
+    /// container with `maps` what they meant when they were unpacked: a
+    /// layer with files of other ids than root, unpacked for other maps
+    /// (/etc/subuid or /etc/subgid changed since), would show them with the
+    /// wrong owners, or as nobody.
+    pub fn check_owners(&self, image: &ImageRecord, maps: &IdMaps, name: &str) -> Result<()> {
+        for diff_id in &image.diff_ids {
+            let layer = self.read_layer(&self.layer_dir(digest::hex(diff_id)?))?;
+            let Some(owners) = layer.owners.filter(|o| o.kept && o.other_owners) else { continue };
+            let then = IdMaps { uid: owners.uid_map, gid: owners.gid_map };
+            if then != *maps {
+                bail!(
+                    "image {name}: its layer {} was unpacked for the id maps {then}, but your containers now get {maps} \
+(/etc/subuid or /etc/subgid changed), so its files would have the wrong owners: remove the image \
+(`ctr rmi {name}`, and `ctr image prune`) and pull, load or import it again",
+                    short_id(diff_id)
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Waits for the writer lock (saying so when another ctr holds it), and
@@ -406,7 +448,7 @@ impl Store {
             if !layers.contains(&hex) {
                 let dir = self.layer_dir(&hex);
                 removal.reclaimed += self.read_layer(&dir).map(|l| l.size).unwrap_or(0);
-                remove_tree_atomically(&dir, &self.layers_dir())?;
+                self.remove_tree_atomically(&dir, &self.layers_dir())?;
                 removal.deleted.push(format!("{}{hex}", digest::ALGORITHM_PREFIX));
             }
         }
@@ -520,6 +562,7 @@ impl Store {
             .permissions(fs::Permissions::from_mode(0o700))
             .tempdir_in(self.layers_dir())
             .context("cannot create a temporary directory in the image store")?;
+        let mut tmp = Scratch { store: self, dir: Some(tmp) };
         let blob_file = tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .tempfile_in(self.blobs_dir())
@@ -527,7 +570,8 @@ impl Store {
         let limit = expected.blob.as_ref().map_or(unpack::Limits::default().max_bytes, |(_, size)| *size);
         let unpacked = {
             let mut writer = BufWriter::with_capacity(256 << 10, blob_file.as_file());
-            let unpacked = unpack_stream(Tee { inner: input, copy: &mut writer }, &tmp.path().join("rootfs"), mode, limit)?;
+            let unpacked =
+                unpack_stream(Tee { inner: input, copy: &mut writer }, &tmp.path().join("rootfs"), mode, limit, &self.owners)?;
             writer.flush().context("cannot write the layer blob")?;
             unpacked
         };
@@ -562,9 +606,15 @@ impl Store {
             size: unpacked.size,
             source_digests: vec![unpacked.source_digest],
             created: now_rfc3339(),
+            owners: Some(LayerOwners {
+                kept: self.owners.kept(),
+                uid_map: self.owners.maps().uid.clone(),
+                gid_map: self.owners.maps().gid.clone(),
+                other_owners: unpacked.other_owners,
+            }),
         };
         state::write_json(&tmp.path().join("layer.json"), &layer)?;
-        self.publish_layer(tmp, &layer_dir)?;
+        self.publish_layer(tmp.dir.take().expect("not yet published"), &layer_dir)?;
         Ok(Layer { diff_id: layer.diff_id, size: layer.size, reused: false, blob })
     }
 
@@ -836,12 +886,70 @@ impl Store {
                 }
                 let path = entry.path();
                 let removed = match entry.file_type() {
-                    Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
-                    _ => fs::remove_file(&path),
+                    Ok(t) if t.is_dir() => self.remove_tree(&path),
+                    _ => fs::remove_file(&path).map_err(anyhow::Error::from),
                 };
                 if let Err(e) = removed {
-                    eprintln!("warning: cannot remove {} left by an interrupted import: {e}", path.display());
+                    eprintln!("warning: cannot remove {} left by an interrupted import: {e:#}", path.display());
                 }
+            }
+        }
+    }
+
+    /// Moves a tree out of sight first (a `.tmp-` name, which the next writer
+    /// removes if this one is interrupted), then deletes it.
+    fn remove_tree_atomically(&self, dir: &Path, parent: &Path) -> Result<()> {
+        let doomed = parent.join(format!("{TMP_PREFIX}rm-{}", dir.file_name().and_then(|n| n.to_str()).unwrap_or("x")));
+        fs::rename(dir, &doomed).with_context(|| format!("cannot remove {}", dir.display()))?;
+        self.remove_tree(&doomed)
+    }
+
+    /// Deletes a tree of the store (`layers/.tmp-*` where files may belong
+    /// to subordinate ids, which the caller cannot delete itself: then from
+    /// a user namespace with the containers' maps).
+    fn remove_tree(&self, path: &Path) -> Result<()> {
+        let error = match fs::remove_dir_all(path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => e,
+        };
+        match &self.owners {
+            Owners::UserNamespace(maps) => userns::remove(maps, path).with_context(|| {
+                format!("cannot remove {} (as yourself: {error}; in a user namespace with your id maps)", path.display())
+            }),
+            Owners::Caller { why, .. } if *why == userns::NO_TOOLS_WHY => {
+                Err(error).with_context(|| {
+                    format!(
+                        "cannot remove {}: if its files belong to your subordinate ids, only a process in a user namespace with your id maps can, \
+and {why}: install it and retry, or remove the directory as root",
+                        path.display()
+                    )
+                })
+            }
+            _ => Err(error).with_context(|| format!("cannot remove {}", path.display())),
+        }
+    }
+}
+
+/// A layer being unpacked (`layers/.tmp-*`): removed when dropped unless
+/// published, from a user namespace if its files need one.
+struct Scratch<'a> {
+    store: &'a Store,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Scratch<'_> {
+    fn path(&self) -> &Path {
+        self.dir.as_ref().expect("not yet published").path()
+    }
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let path = dir.keep();
+            if let Err(e) = self.store.remove_tree(&path) {
+                eprintln!("warning: {e:#} (the next ctr command that changes the store tries again)");
             }
         }
     }
@@ -855,14 +963,6 @@ fn familiar(full: &str) -> String {
 pub fn short_id(id: &str) -> &str {
     let hex = id.strip_prefix(digest::ALGORITHM_PREFIX).unwrap_or(id);
     &hex[..hex.len().min(12)]
-}
-
-/// Moves a tree out of sight first (a `.tmp-` name, which the next writer
-/// removes if this one is interrupted), then deletes it.
-fn remove_tree_atomically(dir: &Path, parent: &Path) -> Result<()> {
-    let doomed = parent.join(format!("{TMP_PREFIX}rm-{}", dir.file_name().and_then(|n| n.to_str()).unwrap_or("x")));
-    fs::rename(dir, &doomed).with_context(|| format!("cannot remove {}", dir.display()))?;
-    fs::remove_dir_all(&doomed).with_context(|| format!("cannot remove {}", doomed.display()))
 }
 
 /// Copies everything read through it to `copy`.
@@ -889,28 +989,49 @@ struct UnpackedStream {
     compression: decompress::Compression,
     /// Bytes of file content.
     size: u64,
+    /// Whether some file got another owner than the container's root.
+    other_owners: bool,
 }
 
 /// Decompresses and unpacks `input` into `rootfs` in one pass, hashing the
 /// archive both as read and as decompressed on the way. Reading more than
 /// `source_limit` bytes of archive is an error.
-fn unpack_stream(input: impl Read, rootfs: &Path, mode: UnpackMode, source_limit: u64) -> Result<UnpackedStream> {
+fn unpack_stream(
+    input: impl Read,
+    rootfs: &Path,
+    mode: UnpackMode,
+    source_limit: u64,
+    owners: &Owners,
+) -> Result<UnpackedStream> {
     let limits = unpack::Limits::default();
     let mut source = HashingReader::new(input, source_limit, "the archive");
     let (compression, decompressed, unpacked) = {
         let (compression, decoded) = decompress::decoder(&mut source)?;
         let mut tar_stream = HashingReader::new(decoded, limits.max_bytes, "the uncompressed archive");
-        let mut buffered = BufReader::with_capacity(256 << 10, &mut tar_stream);
-        let unpacked = unpack::unpack(&mut buffered, rootfs, &limits, mode)?;
-        // The diff id covers the whole stream, the padding after the
-        // end-of-archive marker included, as Docker's does.
-        io::copy(&mut buffered, &mut io::sink()).context("cannot read the end of the archive")?;
-        drop(buffered);
+        let unpacked = match owners {
+            // The child reads the whole stream, padding included.
+            Owners::UserNamespace(maps) => userns::unpack(maps, &mut tar_stream, rootfs, mode)?,
+            _ => {
+                let mut buffered = BufReader::with_capacity(256 << 10, &mut tar_stream);
+                let unpacked = unpack::unpack_with_owners(&mut buffered, rootfs, &limits, mode, owners.in_process().as_ref())?;
+                // The diff id covers the whole stream, the padding after the
+                // end-of-archive marker included, as Docker's does.
+                io::copy(&mut buffered, &mut io::sink()).context("cannot read the end of the archive")?;
+                unpacked
+            }
+        };
         (compression, tar_stream.finish(), unpacked)
     };
     source.drain().context("cannot read the end of the archive")?;
     let (source_digest, source_size) = source.finish();
-    Ok(UnpackedStream { diff_id: decompressed.0, source_digest, source_size, compression, size: unpacked.size })
+    Ok(UnpackedStream {
+        diff_id: decompressed.0,
+        source_digest,
+        source_size,
+        compression,
+        size: unpacked.size,
+        other_owners: unpacked.other_owners,
+    })
 }
 
 /// The 64-hex-digit names in `dir` that end with `suffix`, suffix removed.

@@ -13,7 +13,8 @@
 //!                                 id is its config's digest), manifests, layer archives
 //!                                 as received (kept so that `ctr save` can write them)
 //! <root>/layers/<diff id hex>/    one unpacked layer, shared read-only by every image using it
-//!         layer.json              LayerFile: size, digests of the archives it came from
+//!         layer.json              LayerFile: size, digests of the archives it came from,
+//!                                 the id maps its files' owners were written for
 //!         rootfs/                 the unpacked files (overlayfs whiteouts for deletions)
 //! <root>/layers/.tmp-XXXX/        a layer being unpacked; renamed into place when complete
 //! ```
@@ -25,6 +26,7 @@ use super::digest;
 use super::oci::Descriptor;
 use super::ImageConfig;
 use anyhow::{Context, Result};
+use ctr_core::idmap::IdMapEntry;
 use nix::fcntl::{Flock, FlockArg};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -103,6 +105,26 @@ pub struct LayerFile {
     /// from, so re-importing one is recognised without unpacking it.
     pub source_digests: Vec<String>,
     pub created: String,
+    /// Whose the files are; None for a layer an older ctr unpacked (every
+    /// file the caller's, as with `kept: false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owners: Option<LayerOwners>,
+}
+
+/// How a layer's files got their owners (`layer.json`'s `owners`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct LayerOwners {
+    /// Whether the archive's owners were kept; if not, every file belongs
+    /// to the caller (root in the container).
+    pub kept: bool,
+    /// The container id maps the layer was unpacked for (`[inside,
+    /// outside, count]` lines): owners were written as the host ids these
+    /// maps give.
+    pub uid_map: Vec<IdMapEntry>,
+    pub gid_map: Vec<IdMapEntry>,
+    /// Whether some file belongs to another id than the container's root;
+    /// if not, the layer looks the same under any maps.
+    pub other_owners: bool,
 }
 
 /// `repositories.json`: which image each reference names.

@@ -26,10 +26,15 @@
 //! * modes are kept, setuid/setgid included (the container runs in a user
 //!   namespace with no_new_privs), but every directory gets at least u+rwx so
 //!   its owner can always delete the layer;
-//! * ownership is not kept: everything belongs to the calling user, who is
-//!   root inside the container. Keeping other owners needs unpacking inside
-//!   the container's user namespace, which is a later issue; xattrs (file
-//!   capabilities) are dropped for the same reason;
+//! * owners are kept only when the caller asks ([`unpack_with_owners`]),
+//!   with the id maps of its containers: each entry's uid and gid (pax
+//!   `uid`/`gid` records included) are given with `lchown` when the map
+//!   covers them, and any other id becomes root of the container, with one
+//!   warning per layer. `userns` runs that inside a user namespace with the
+//!   containers' maps; root does it directly, through the maps. Otherwise
+//!   everything belongs to the calling user, who is root inside the
+//!   container. Owners are set before modes (chown clears setuid bits).
+//!   xattrs (file capabilities) are dropped;
 //! * the size of the content, the number of entries and the size of each
 //!   metadata header (pax, GNU long names) are limited.
 //!
@@ -38,6 +43,7 @@
 //! the threat here is the archive, not a concurrent local attacker.
 
 use anyhow::{anyhow, bail, Context, Result};
+use ctr_core::idmap::IdMapEntry;
 use filetime::FileTime;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
@@ -66,13 +72,54 @@ impl Default for Limits {
 }
 
 /// What an unpacking produced.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Unpacked {
     /// Bytes of regular file content (hard links counted once).
     pub size: u64,
     pub entries: u64,
     /// Archive paths of the entries skipped with a warning.
     pub skipped: Vec<String>,
+    /// Whether some entry was given an owner other than the container's
+    /// root (only when owners are kept).
+    #[serde(default)]
+    pub other_owners: bool,
+}
+
+/// The owners an unpacking gives: the archive's ids that the container's
+/// id maps cover, as the container sees them.
+#[derive(Debug, Clone)]
+pub struct OwnerMaps {
+    uid: Vec<IdMapEntry>,
+    gid: Vec<IdMapEntry>,
+    /// Give `lchown` the host id a container id maps to (root, writing from
+    /// outside the user namespace), not the container id itself (a process
+    /// inside a user namespace with these maps).
+    to_host: bool,
+}
+
+impl OwnerMaps {
+    /// For a process inside a user namespace with these maps.
+    pub fn inside(uid: Vec<IdMapEntry>, gid: Vec<IdMapEntry>) -> OwnerMaps {
+        OwnerMaps { uid, gid, to_host: false }
+    }
+
+    /// For root on the host, writing what a container with these maps sees.
+    pub fn from_host(uid: Vec<IdMapEntry>, gid: Vec<IdMapEntry>) -> OwnerMaps {
+        OwnerMaps { uid, gid, to_host: true }
+    }
+
+    /// The id to give `lchown` for container id `id`; None if the map
+    /// does not cover it.
+    fn translate(map: &[IdMapEntry], id: u64, to_host: bool) -> Option<u32> {
+        map.iter().find_map(|e| {
+            let offset = id.checked_sub(u64::from(e.inside()))?;
+            (offset < u64::from(e.count())).then(|| {
+                // Both fit in u32: the entry was checked not to overflow.
+                let base = if to_host { e.outside() } else { e.inside() };
+                base + offset as u32
+            })
+        })
+    }
 }
 
 /// What the archive is: a whole root filesystem, or one layer of a stack.
@@ -91,9 +138,22 @@ const OPAQUE_NAME: &[u8] = b".wh..wh..opq";
 
 /// Unpacks the tar stream `reader` into `root`, which must not exist yet.
 /// On error `root` is left half-filled: the caller unpacks into a temporary
-/// directory and removes it.
+/// directory and removes it. Owners are not kept.
+#[cfg(test)]
 pub fn unpack(reader: impl Read, root: &Path, limits: &Limits, mode: Mode) -> Result<Unpacked> {
-    let mut extractor = Extractor::new(root, mode)?;
+    unpack_with_owners(reader, root, limits, mode, None)
+}
+
+/// [`unpack`], giving entries their archive owners through `owners` (when
+/// given; the process must be allowed to chown to the ids it names).
+pub fn unpack_with_owners(
+    reader: impl Read,
+    root: &Path,
+    limits: &Limits,
+    mode: Mode,
+    owners: Option<&OwnerMaps>,
+) -> Result<Unpacked> {
+    let mut extractor = Extractor::new(root, mode, owners.cloned())?;
     let mut archive = tar::Archive::new(reader);
     let mut pending = Pending::default();
     let entries = archive.entries().context("cannot read the tar archive")?.raw(true);
@@ -180,6 +240,8 @@ struct PaxFields {
     linkpath: Option<Vec<u8>>,
     mtime: Option<FileTime>,
     size: Option<u64>,
+    uid: Option<u64>,
+    gid: Option<u64>,
 }
 
 impl PaxFields {
@@ -193,6 +255,8 @@ impl PaxFields {
                 b"linkpath" => fields.linkpath = Some(value.to_vec()),
                 b"mtime" => fields.mtime = Some(parse_pax_time(value)?),
                 b"size" => fields.size = Some(parse_decimal(value).context("malformed pax size")?),
+                b"uid" => fields.uid = parse_decimal(value).ok(),
+                b"gid" => fields.gid = parse_decimal(value).ok(),
                 _ if key.starts_with(b"GNU.sparse.") => bail!("{}", SPARSE_UNSUPPORTED),
                 _ => {}
             }
@@ -240,6 +304,9 @@ struct EntryMeta {
     size: u64,
     /// Symlink target or hard link name, raw.
     link: Option<Vec<u8>>,
+    /// Owner in the archive; None where a header's field is unreadable.
+    uid: Option<u64>,
+    gid: Option<u64>,
 }
 
 impl EntryMeta {
@@ -272,7 +339,9 @@ impl EntryMeta {
             }
         };
         let mode = header.mode().with_context(|| format!("bad mode in {shown:?}"))? & 0o7777;
-        Ok(EntryMeta { shown, path, kind: header.entry_type(), mode, mtime, size, link })
+        let uid = pax.uid.or_else(|| header.uid().ok());
+        let gid = pax.gid.or_else(|| header.gid().ok());
+        Ok(EntryMeta { shown, path, kind: header.entry_type(), mode, mtime, size, link, uid, gid })
     }
 }
 
@@ -327,34 +396,86 @@ struct Extractor {
     /// Directories are never removed or replaced, so each is still a real
     /// directory, and none other exists in the layer.
     dirs: HashSet<PathBuf>,
-    /// Mode and mtime to give each directory at the end, once nothing more
-    /// is written into it (writing would change its mtime, and a read-only
-    /// mode would stop the writing).
-    dir_meta: HashMap<PathBuf, (u32, Option<FileTime>)>,
+    /// Mode, mtime and owner to give each directory at the end, once
+    /// nothing more is written into it (writing would change its mtime, and
+    /// a read-only mode or another owner would stop the writing).
+    dir_meta: HashMap<PathBuf, DirMeta>,
     buf: Vec<u8>,
     unpacked: Unpacked,
     mode: Mode,
     /// Paths whited out in this layer: a directory created there later
     /// replaces the lower one, so it is made opaque.
     whiteouts: HashSet<PathBuf>,
+    /// Kept owners, if asked for; and the entries whose owners the maps do
+    /// not cover (counted, with the first, for one warning).
+    owners: Option<OwnerMaps>,
+    unmapped: u64,
+    first_unmapped: Option<String>,
+}
+
+/// What a directory gets in [`Extractor::finish`].
+struct DirMeta {
+    mode: u32,
+    mtime: Option<FileTime>,
+    /// The ids to lchown to (already translated), if not the creator's.
+    owner: Option<(u32, u32)>,
+}
+
+impl DirMeta {
+    fn implicit() -> DirMeta {
+        DirMeta { mode: DEFAULT_DIR_MODE, mtime: None, owner: None }
+    }
 }
 
 const DEFAULT_DIR_MODE: u32 = 0o755;
 const COPY_BUFFER: usize = 128 << 10;
 
 impl Extractor {
-    fn new(root: &Path, mode: Mode) -> Result<Extractor> {
+    fn new(root: &Path, mode: Mode, owners: Option<OwnerMaps>) -> Result<Extractor> {
         create_private_dir(root)?;
         let top = PathBuf::new();
         Ok(Extractor {
             root: root.to_path_buf(),
             dirs: HashSet::from([top.clone()]),
-            dir_meta: HashMap::from([(top, (DEFAULT_DIR_MODE, None))]),
+            dir_meta: HashMap::from([(top, DirMeta::implicit())]),
             buf: vec![0; COPY_BUFFER],
             unpacked: Unpacked::default(),
             mode,
             whiteouts: HashSet::new(),
+            owners,
+            unmapped: 0,
+            first_unmapped: None,
         })
+    }
+
+    /// The ids to lchown an entry to, or None to leave it the creator's
+    /// (owners not kept, or the container's root). An id the maps do not
+    /// cover becomes root's, and is counted for the warning.
+    fn owner(&mut self, meta: &EntryMeta) -> Option<(u32, u32)> {
+        let owners = self.owners.as_ref()?;
+        let (uid, gid) = (meta.uid.unwrap_or(0), meta.gid.unwrap_or(0));
+        if uid == 0 && gid == 0 {
+            return None;
+        }
+        let mapped_uid = OwnerMaps::translate(&owners.uid, uid, owners.to_host);
+        let mapped_gid = OwnerMaps::translate(&owners.gid, gid, owners.to_host);
+        let root_uid = OwnerMaps::translate(&owners.uid, 0, owners.to_host);
+        let root_gid = OwnerMaps::translate(&owners.gid, 0, owners.to_host);
+        if mapped_uid.is_none() || mapped_gid.is_none() {
+            self.unmapped += 1;
+            if self.first_unmapped.is_none() {
+                self.first_unmapped = Some(format!("{:?} owned by {uid}:{gid}", meta.shown));
+            }
+        }
+        let (Some(new_uid), Some(new_gid)) = (mapped_uid.or(root_uid), mapped_gid.or(root_gid)) else {
+            // A map without the container's root: nothing sensible to give.
+            return None;
+        };
+        if (new_uid, new_gid) == (root_uid?, root_gid?) {
+            return None;
+        }
+        self.unpacked.other_owners = true;
+        Some((new_uid, new_gid))
     }
 
     fn count_entry(&mut self, limits: &Limits) -> Result<()> {
@@ -401,7 +522,8 @@ impl Extractor {
         if meta.kind != EntryType::Directory {
             bail!("refusing {:?}: it names the root, which must be a directory", meta.shown);
         }
-        self.dir_meta.insert(PathBuf::new(), (meta.mode, Some(meta.mtime)));
+        let owner = self.owner(meta);
+        self.dir_meta.insert(PathBuf::new(), DirMeta { mode: meta.mode, mtime: Some(meta.mtime), owner });
         Ok(())
     }
 
@@ -415,7 +537,8 @@ impl Extractor {
                 set_opaque(&abs)?;
             }
         }
-        self.dir_meta.insert(meta.path.clone(), (meta.mode, Some(meta.mtime)));
+        let owner = self.owner(meta);
+        self.dir_meta.insert(meta.path.clone(), DirMeta { mode: meta.mode, mtime: Some(meta.mtime), owner });
         Ok(())
     }
 
@@ -440,7 +563,11 @@ impl Extractor {
             .with_context(|| format!("cannot create {}", abs.display()))?;
         let unpack_error = || format!("cannot unpack {:?}", meta.shown);
         copy(data, &mut file, &mut self.buf).with_context(unpack_error)?;
-        // Set the mode after writing: writing clears setuid/setgid bits.
+        // Owner, then mode, after writing: writing and chown both clear
+        // setuid/setgid bits.
+        if let Some((uid, gid)) = self.owner(meta) {
+            std::os::unix::fs::fchown(&file, Some(uid), Some(gid)).with_context(|| chown_error(meta, uid, gid))?;
+        }
         file.set_permissions(Permissions::from_mode(meta.mode)).with_context(unpack_error)?;
         filetime::set_file_handle_times(&file, Some(meta.mtime), Some(meta.mtime)).with_context(unpack_error)?;
         Ok(())
@@ -496,6 +623,10 @@ impl Extractor {
         self.remove_existing(meta, &abs)?;
         std::os::unix::fs::symlink(OsStr::from_bytes(target), &abs)
             .with_context(|| format!("cannot create symlink {}", abs.display()))?;
+        if let Some((uid, gid)) = self.owner(meta) {
+            // lchown: the link itself, never its target.
+            std::os::unix::fs::lchown(&abs, Some(uid), Some(gid)).with_context(|| chown_error(meta, uid, gid))?;
+        }
         filetime::set_symlink_file_times(&abs, meta.mtime, meta.mtime)
             .with_context(|| format!("cannot set the mtime of {}", abs.display()))?;
         Ok(())
@@ -552,7 +683,7 @@ impl Extractor {
             Some(_) => bail!("refusing {:?}: its parent {:?} is not a directory", meta.shown, rel),
         }
         self.dirs.insert(rel.to_path_buf());
-        self.dir_meta.entry(rel.to_path_buf()).or_insert((DEFAULT_DIR_MODE, None));
+        self.dir_meta.entry(rel.to_path_buf()).or_insert_with(DirMeta::implicit);
         Ok(())
     }
 
@@ -569,13 +700,26 @@ impl Extractor {
         }
     }
 
-    /// Gives directories their modes (at least u+rwx) and mtimes, deepest
-    /// first so that no change to a child touches a parent already done.
+    /// Gives directories their owners, modes (at least u+rwx) and mtimes,
+    /// deepest first so that no change to a child touches a parent already
+    /// done; and warns once about owners the maps do not cover.
     fn finish(self) -> Result<Unpacked> {
+        if let Some(first) = &self.first_unmapped {
+            eprintln!(
+                "warning: this layer has {} entr{} owned by ids outside your id map (the first: {first}): in the container they belong to root (a larger range for you in /etc/subuid and /etc/subgid would keep them)",
+                self.unmapped,
+                if self.unmapped == 1 { "y" } else { "ies" }
+            );
+        }
         let mut dirs: Vec<_> = self.dir_meta.into_iter().collect();
         dirs.sort_by_key(|(path, _)| std::cmp::Reverse(path.components().count()));
-        for (rel, (mode, mtime)) in dirs {
+        for (rel, DirMeta { mode, mtime, owner }) in dirs {
             let abs = self.root.join(&rel);
+            if let Some((uid, gid)) = owner {
+                // Every path in dir_meta is a directory this unpacking made.
+                std::os::unix::fs::lchown(&abs, Some(uid), Some(gid))
+                    .with_context(|| format!("cannot give {} to {uid}:{gid}", abs.display()))?;
+            }
             fs::set_permissions(&abs, Permissions::from_mode(mode | 0o700))
                 .with_context(|| format!("cannot set the mode of {}", abs.display()))?;
             if let Some(mtime) = mtime {
@@ -631,6 +775,10 @@ fn set_opaque(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+fn chown_error(meta: &EntryMeta, uid: u32, gid: u32) -> String {
+    format!("cannot give {:?} its owner {uid}:{gid}", meta.shown)
+}
+
 /// The type of what is at `path`, without following a symlink; None if nothing is.
 fn lstat(path: &Path) -> Result<Option<fs::FileType>> {
     match fs::symlink_metadata(path) {
@@ -671,8 +819,13 @@ pub(crate) mod tests {
     pub struct RawTar(Vec<u8>);
 
     impl RawTar {
-        pub fn entry(mut self, name: &[u8], kind: EntryType, link: &[u8], mode: u32, data: &[u8]) -> Self {
+        pub fn entry(self, name: &[u8], kind: EntryType, link: &[u8], mode: u32, data: &[u8]) -> Self {
+            self.entry_owned(name, kind, link, mode, (0, 0), data)
+        }
+        fn entry_owned(mut self, name: &[u8], kind: EntryType, link: &[u8], mode: u32, owner: (u64, u64), data: &[u8]) -> Self {
             let mut header = tar::Header::new_ustar();
+            header.set_uid(owner.0);
+            header.set_gid(owner.1);
             header.as_old_mut().name[..name.len()].copy_from_slice(name);
             header.as_old_mut().linkname[..link.len()].copy_from_slice(link);
             header.set_entry_type(kind);
@@ -684,6 +837,10 @@ pub(crate) mod tests {
             self.0.extend_from_slice(data);
             self.0.resize(self.0.len().next_multiple_of(512), 0);
             self
+        }
+        /// An entry with an owner (`entry`'s are 0:0).
+        pub fn owned(self, name: &str, kind: EntryType, link: &str, mode: u32, owner: (u64, u64), data: &[u8]) -> Self {
+            self.entry_owned(name.as_bytes(), kind, link.as_bytes(), mode, owner, data)
         }
         pub fn file(self, name: &str, data: &[u8]) -> Self {
             self.entry(name.as_bytes(), EntryType::Regular, b"", 0o644, data)
@@ -974,6 +1131,49 @@ pub(crate) mod tests {
         let garbage = RawTar(vec![b'x'; 1024]);
         let (_dir, result) = try_unpack(garbage);
         assert!(format!("{:#}", result.unwrap_err()).contains("cannot read the tar archive"));
+    }
+
+    #[test]
+    fn keeps_mapped_owners_and_gives_root_the_rest() {
+        if !nix::unistd::getuid().is_root() {
+            eprintln!("skipped: chown to other ids needs root");
+            return;
+        }
+        let entry = |i, o, c| IdMapEntry::new(i, o, c).unwrap();
+        // As root with a subordinate range: container id N is host 100000+N-1.
+        let owners = OwnerMaps::from_host(vec![entry(0, 0, 1), entry(1, 100_000, 65536)], vec![entry(0, 0, 1), entry(1, 200_000, 65536)]);
+        let tar = RawTar::default()
+            .owned("home/", EntryType::Directory, "", 0o755, (0, 0), b"")
+            .owned("home/user/", EntryType::Directory, "", 0o700, (1000, 1000), b"")
+            .owned("home/user/notes", EntryType::Regular, "", 0o600, (1000, 1000), b"n")
+            .owned("etc/shadow", EntryType::Regular, "", 0o640, (0, 42), b"s")
+            .owned("bin/suid", EntryType::Regular, "", 0o6755, (1000, 42), b"x")
+            .owned("bin/link", EntryType::Symlink, "suid", 0o777, (7, 7), b"")
+            .owned("far", EntryType::Regular, "", 0o644, (70_000, 5), b"f")
+            .pax(&[("uid", "65536"), ("gid", "3")])
+            .owned("pax", EntryType::Regular, "", 0o644, (1, 1), b"p");
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("rootfs");
+        let unpacked = unpack_with_owners(&tar.finish()[..], &root, &Limits::default(), Mode::Layer, Some(&owners)).unwrap();
+        assert!(unpacked.other_owners);
+        let show = |p: &str| {
+            let m = fs::symlink_metadata(root.join(p)).unwrap();
+            format!("{}:{} {:o}", m.uid(), m.gid(), m.mode() & 0o7777)
+        };
+        assert_eq!(show("home"), "0:0 755");
+        assert_eq!(show("home/user"), "100999:200999 700");
+        assert_eq!(show("home/user/notes"), "100999:200999 600");
+        assert_eq!(show("etc/shadow"), "0:200041 640");
+        assert_eq!(show("bin/suid"), "100999:200041 6755", "owners first, then the mode with its setuid bits");
+        assert_eq!(show("bin/link").split(' ').next(), Some("100006:200006"));
+        assert_eq!(show("far"), "0:200004 644", "an unmapped uid becomes root; the mapped gid stays");
+        assert_eq!(show("pax"), "165535:200002 644", "pax uid and gid win over the header's");
+
+        // Without owners, everything is the caller's.
+        let tar = RawTar::default().owned("f", EntryType::Regular, "", 0o644, (1000, 1000), b"f");
+        let (dir, result) = unpack_layer(tar);
+        assert!(!result.unwrap().other_owners);
+        assert_eq!(fs::metadata(dir.path().join("rootfs/f")).unwrap().uid(), 0);
     }
 
     #[test]

@@ -1,0 +1,490 @@
+//! Layers that keep their files' owners, for a caller who is not root.
+//!
+//! A container sees host ids through its id maps (`crate::run::id_maps`):
+//! container root is the caller, and ids from 1 up are the caller's ranges
+//! in /etc/subuid and /etc/subgid. To give a layer's files the owners the
+//! image says, ctr unpacks it as podman does: in a re-exec of itself,
+//! `ctr internal-userns unpack MODE PATH`, inside a new user namespace with
+//! those same maps, written by shadow's setuid `newuidmap` and `newgidmap`
+//! (which allow exactly the caller's own id and its subordinate ranges).
+//! There, chown to a mapped id is allowed, and the unpacking is the usual one
+//! ([`super::unpack`], every hostile-archive rule included). Such files can
+//! then be deleted only from a namespace with the same maps, which
+//! `ctr internal-userns remove PATH` does.
+//!
+//! The handshake: the child checks its path, calls unshare(CLONE_NEWUSER)
+//! itself (a fresh process has a single thread, and unshare gives it every
+//! capability in the new namespace, which an exec after it would drop),
+//! writes `U` on its stdout and waits for `G` on its stdin, which the parent
+//! sends once newuidmap and newgidmap have written its maps. Then it works
+//! (for `unpack`, the tar stream follows on stdin) and writes one JSON line
+//! on stdout, `{"Ok": ...}` or `{"Err": "why"}`, exiting 0 or 1. Warnings go
+//! to the stderr it shares with the parent.
+//!
+//! The child acts only beneath `<store>/layers/.tmp-*`, in the store of the
+//! user it runs as: unpacking into `.tmp-*/rootfs`, removing `.tmp-*`
+//! (a layer is renamed to such a name before it is removed).
+//!
+//! Without subordinate ranges, or without newuidmap and newgidmap, layers are
+//! unpacked as before, every file the caller's ([`Owners::Caller`]); root
+//! needs no namespace and chowns directly, through its own maps
+//! ([`Owners::Direct`]).
+
+use super::unpack::{self, Mode, OwnerMaps, Unpacked};
+use anyhow::{anyhow, bail, Context, Result};
+use ctr_core::idmap::IdMapEntry;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+
+/// `ctr internal-userns ...`: kept off the argument parser and out of `--help`.
+pub const SUBCOMMAND: &str = "internal-userns";
+pub const NEWUIDMAP: &str = "/usr/bin/newuidmap";
+pub const NEWGIDMAP: &str = "/usr/bin/newgidmap";
+
+/// A container's id maps: what `ctr run` asks the helper for.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct IdMaps {
+    pub uid: Vec<IdMapEntry>,
+    pub gid: Vec<IdMapEntry>,
+}
+
+impl IdMaps {
+    /// The maps a container of the caller gets now (from /etc/subuid and
+    /// /etc/subgid, by the rule `ctr run` uses).
+    pub fn current() -> IdMaps {
+        let (uid, gid) = crate::run::id_maps();
+        IdMaps { uid, gid }
+    }
+
+    /// Whether they hold more than the caller's own ids.
+    pub fn has_subordinate_ids(&self) -> bool {
+        self.uid.len() > 1 || self.gid.len() > 1
+    }
+}
+
+impl fmt::Display for IdMaps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |map: &[IdMapEntry]| {
+            map.iter().map(|e| format!("{}:{}:{}", e.inside(), e.outside(), e.count())).collect::<Vec<_>>().join(" ")
+        };
+        write!(f, "uids {}, gids {}", show(&self.uid), show(&self.gid))
+    }
+}
+
+/// How the files of an unpacked layer get their owners.
+#[derive(Clone, Debug)]
+pub enum Owners {
+    /// Every file belongs to the caller (root in the container); `why`
+    /// says why the image's owners are not kept.
+    Caller { maps: IdMaps, why: &'static str },
+    /// Root: chown directly, to the host ids the maps give.
+    Direct(IdMaps),
+    /// A child of ctr in a user namespace with the maps chowns.
+    UserNamespace(IdMaps),
+}
+
+const NO_RANGES: &str = "you have no subordinate ids in /etc/subuid and /etc/subgid";
+pub const NO_TOOLS_WHY: &str = "/usr/bin/newuidmap or /usr/bin/newgidmap is missing (Debian package uidmap)";
+
+impl Owners {
+    /// What this caller can do on this host.
+    pub fn detect() -> Owners {
+        let maps = IdMaps::current();
+        if nix::unistd::getuid().is_root() {
+            Owners::Direct(maps)
+        } else if !maps.has_subordinate_ids() {
+            Owners::Caller { maps, why: NO_RANGES }
+        } else if !(Path::new(NEWUIDMAP).is_file() && Path::new(NEWGIDMAP).is_file()) {
+            Owners::Caller { maps, why: NO_TOOLS_WHY }
+        } else {
+            Owners::UserNamespace(maps)
+        }
+    }
+
+    /// Every file the caller's, whatever the image says (as in tests).
+    pub fn caller_only() -> Owners {
+        Owners::Caller { maps: IdMaps::current(), why: "the store was opened without them" }
+    }
+
+    /// The maps of the containers the layers are unpacked for.
+    pub fn maps(&self) -> &IdMaps {
+        match self {
+            Owners::Caller { maps, .. } | Owners::Direct(maps) | Owners::UserNamespace(maps) => maps,
+        }
+    }
+
+    /// Whether the image's owners are kept.
+    pub fn kept(&self) -> bool {
+        !matches!(self, Owners::Caller { .. })
+    }
+
+    /// What unpacking in this process applies (None: nothing, or it is
+    /// done in a user namespace instead).
+    pub fn in_process(&self) -> Option<OwnerMaps> {
+        match self {
+            Owners::Direct(maps) => Some(OwnerMaps::from_host(maps.uid.clone(), maps.gid.clone())),
+            _ => None,
+        }
+    }
+
+    /// One line for `ctr info`.
+    pub fn summary(&self) -> String {
+        match self {
+            Owners::Caller { why, .. } => {
+                format!("not kept: every file of an image belongs to you (root in the container), because {why}")
+            }
+            Owners::Direct(maps) if !maps.has_subordinate_ids() => {
+                "root's only: root has no subordinate ids in /etc/subuid and /etc/subgid, so its containers map only id 0, and files of other ids belong to root".into()
+            }
+            Owners::Direct(_) => "kept: root gives layer files their owners through the maps above".into(),
+            Owners::UserNamespace(_) => {
+                "kept: layers are unpacked in a user namespace with the maps above (newuidmap, newgidmap)".into()
+            }
+        }
+    }
+}
+
+/// Unpacks the tar stream `tar` into `rootfs` (`<store>/layers/.tmp-*/rootfs`,
+/// not existing yet) in a user namespace with `maps`, keeping owners. All of
+/// `tar` is read, so that a digest over it covers its padding. On failure
+/// the child has removed what it unpacked.
+pub fn unpack(maps: &IdMaps, tar: &mut impl Read, rootfs: &Path, mode: Mode) -> Result<Unpacked> {
+    let mode_arg = match mode {
+        Mode::Rootfs => "rootfs",
+        Mode::Layer => "layer",
+    };
+    let mut child = Namespaced::start(maps, &["unpack", mode_arg], rootfs)?;
+    let mut stdin = child.stdin.take().expect("the child's stdin is piped");
+    let copied = copy_all(tar, &mut stdin);
+    drop(stdin);
+    let result = child.finish::<Unpacked>();
+    match copied {
+        Ok(()) => result,
+        // The child stopped reading: it says why.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => match result {
+            Err(child_error) => Err(child_error),
+            Ok(_) => Err(anyhow!("the unpacking process stopped reading the layer before its end")),
+        },
+        // Reading the archive failed (a limit, a bad compression): that is
+        // the reason, whatever the child made of the cut stream.
+        Err(e) => Err(anyhow::Error::new(e).context("cannot read the layer archive")),
+    }
+}
+
+/// Removes `path` (`<store>/layers/.tmp-*`) in a user namespace with `maps`.
+pub fn remove(maps: &IdMaps, path: &Path) -> Result<()> {
+    let mut child = Namespaced::start(maps, &["remove"], path)?;
+    drop(child.stdin.take());
+    child.finish::<()>()
+}
+
+fn copy_all(from: &mut impl Read, to: &mut impl Write) -> io::Result<()> {
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+    }
+}
+
+/// A running `ctr internal-userns` child, maps written, released.
+struct Namespaced {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    /// What the child wrote before its handshake byte was expected, if it
+    /// answered at once (a refusal before unsharing).
+    early: Vec<u8>,
+}
+
+impl Namespaced {
+    fn start(maps: &IdMaps, args: &[&str], path: &Path) -> Result<Namespaced> {
+        let mut child = Command::new("/proc/self/exe")
+            .arg(SUBCOMMAND)
+            .args(args)
+            .arg(path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start ctr again (/proc/self/exe) to work in a user namespace")?;
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("the child's stdout is piped"));
+        let mut namespaced = Namespaced { child, stdin, stdout, early: Vec::new() };
+        let mut byte = [0u8; 1];
+        let ready = match namespaced.stdout.read_exact(&mut byte) {
+            Ok(()) if byte[0] == b'U' => true,
+            Ok(()) => {
+                namespaced.early.push(byte[0]);
+                false
+            }
+            Err(_) => false,
+        };
+        if !ready {
+            // It answered (or died) before unsharing: its answer says why.
+            drop(namespaced.stdin.take());
+            return match namespaced.finish::<serde_json::Value>() {
+                Err(e) => Err(e),
+                Ok(_) => Err(anyhow!("the user-namespace process of ctr answered out of turn")),
+            };
+        }
+        let pid = namespaced.child.id().to_string();
+        for (tool, map) in [(NEWUIDMAP, &maps.uid), (NEWGIDMAP, &maps.gid)] {
+            if let Err(e) = write_map(tool, &pid, map) {
+                namespaced.abandon();
+                return Err(e);
+            }
+        }
+        let released = namespaced.stdin.as_mut().expect("stdin is piped").write_all(b"G");
+        if let Err(e) = released {
+            namespaced.abandon();
+            return Err(e).context("cannot release the user-namespace process of ctr");
+        }
+        Ok(namespaced)
+    }
+
+    /// Kills and reaps the child (ours: started above, not yet waited for).
+    fn abandon(mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the child and reads its one-line answer.
+    fn finish<T: DeserializeOwned>(mut self) -> Result<T> {
+        drop(self.stdin.take());
+        let mut out = std::mem::take(&mut self.early);
+        let read = self.stdout.read_to_end(&mut out);
+        let status = self.child.wait().context("cannot wait for the user-namespace process of ctr")?;
+        read.context("cannot read the answer of the user-namespace process of ctr")?;
+        let line = String::from_utf8_lossy(&out);
+        let line = line.trim();
+        match serde_json::from_str::<std::result::Result<T, String>>(line) {
+            Ok(Ok(value)) if status.success() => Ok(value),
+            Ok(Err(why)) => Err(anyhow!(why)),
+            _ => Err(ended_badly(status, line)),
+        }
+    }
+}
+
+fn ended_badly(status: ExitStatus, output: &str) -> anyhow::Error {
+    let said = if output.is_empty() { String::new() } else { format!(" (it wrote {output:?})") };
+    anyhow!("the user-namespace process of ctr ended with {status} without an answer{said}")
+}
+
+/// Runs `newuidmap PID inside outside count ...` (or newgidmap).
+fn write_map(tool: &str, pid: &str, map: &[IdMapEntry]) -> Result<()> {
+    let mut command = Command::new(tool);
+    command.arg(pid);
+    for e in map {
+        command.args([e.inside().to_string(), e.outside().to_string(), e.count().to_string()]);
+    }
+    let out = command.stdin(Stdio::null()).output().with_context(|| format!("cannot run {tool}"))?;
+    if !out.status.success() {
+        let mut lines = vec![tool.to_owned(), pid.to_owned()];
+        lines.extend(map.iter().map(|e| format!("{} {} {}", e.inside(), e.outside(), e.count())));
+        bail!(
+            "`{}` failed ({}): {}; the container id maps must be your own id and your ranges in /etc/subuid and /etc/subgid",
+            lines.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// `ctr internal-userns OP ARGS... PATH`, before anything else in `main`
+/// (so that the process is still single-threaded for unshare). Never returns.
+pub fn child_main() -> ! {
+    let args: Vec<PathBuf> = std::env::args_os().skip(2).map(PathBuf::from).collect();
+    let mut stdout = io::stdout().lock();
+    let result = child(&args, &mut stdout);
+    let code = i32::from(result.is_err());
+    let answer = match result {
+        Ok(value) => serde_json::json!({ "Ok": value }),
+        Err(e) => serde_json::json!({ "Err": format!("{e:#}") }),
+    };
+    let _ = writeln!(stdout, "{answer}");
+    let _ = stdout.flush();
+    std::process::exit(code)
+}
+
+fn child(args: &[PathBuf], stdout: &mut impl Write) -> Result<serde_json::Value> {
+    let arg = |i: usize| args.get(i).and_then(|a| a.to_str());
+    let (op, path) = match (arg(0), args.len()) {
+        (Some("unpack"), 3) => ("unpack", &args[2]),
+        (Some("remove"), 2) => ("remove", &args[1]),
+        _ => bail!("usage: ctr {SUBCOMMAND} unpack rootfs|layer PATH | remove PATH (internal to ctr)"),
+    };
+    let mode = match (op, arg(1)) {
+        ("remove", _) => None,
+        (_, Some("rootfs")) => Some(Mode::Rootfs),
+        (_, Some("layer")) => Some(Mode::Layer),
+        _ => bail!("unknown unpack mode {:?}", args[1]),
+    };
+    let layers = store_layers_dir()?;
+    match mode {
+        Some(_) => check_unpack_target(&layers, path)?,
+        None => check_removable(&layers, path)?,
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).context(
+        "cannot create a user namespace (unshare(CLONE_NEWUSER)); are unprivileged user namespaces disabled?",
+    )?;
+    stdout.write_all(b"U").and_then(|()| stdout.flush()).context("cannot reach ctr")?;
+    let mut stdin = io::stdin().lock();
+    let mut go = [0u8; 1];
+    if stdin.read_exact(&mut go).is_err() || go[0] != b'G' {
+        bail!("ctr did not write this process's id maps");
+    }
+    match mode {
+        Some(mode) => {
+            let owners = OwnerMaps::inside(read_own_map("uid_map")?, read_own_map("gid_map")?);
+            let unpacked =
+                unpack::unpack_with_owners(&mut stdin, path, &unpack::Limits::default(), mode, Some(&owners));
+            let unpacked = match unpacked {
+                Ok(unpacked) => unpacked,
+                Err(e) => {
+                    // Only a process with these maps can delete what it made.
+                    let _ = std::fs::remove_dir_all(path);
+                    return Err(e);
+                }
+            };
+            // The rest of the stream (the padding after the end marker).
+            io::copy(&mut stdin, &mut io::sink()).context("cannot read the end of the archive")?;
+            Ok(serde_json::to_value(unpacked)?)
+        }
+        None => {
+            match std::fs::remove_dir_all(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot remove {}", path.display()))
+                }
+                _ => {}
+            }
+            Ok(serde_json::Value::Null)
+        }
+    }
+}
+
+/// `<store>/layers` of the user this runs as, resolved.
+fn store_layers_dir() -> Result<PathBuf> {
+    let paths = crate::paths::Paths::discover()?;
+    let layers = paths.storage.join("layers");
+    std::fs::canonicalize(&layers).with_context(|| format!("cannot find the image store's {}", layers.display()))
+}
+
+fn is_temporary(name: Option<&std::ffi::OsStr>) -> bool {
+    name.is_some_and(|n| n.as_encoded_bytes().starts_with(super::TMP_PREFIX.as_bytes()))
+}
+
+/// `path` must be `<layers>/.tmp-*/rootfs`, the `.tmp-*` a real directory.
+fn check_unpack_target(layers: &Path, path: &Path) -> Result<()> {
+    let refuse = || {
+        anyhow!(
+            "refusing to unpack into {}: not a new layer of your image store ({})",
+            path.display(),
+            layers.display()
+        )
+    };
+    let scratch = path.parent().ok_or_else(refuse)?;
+    if path.file_name() != Some("rootfs".as_ref()) || !is_temporary(scratch.file_name()) {
+        return Err(refuse());
+    }
+    let scratch = std::fs::canonicalize(scratch).map_err(|_| refuse())?;
+    if scratch.parent() != Some(layers) || !is_temporary(scratch.file_name()) {
+        return Err(refuse());
+    }
+    Ok(())
+}
+
+/// `path` must be `<layers>/.tmp-*` (itself not resolved: removing a
+/// symlink removes the link).
+fn check_removable(layers: &Path, path: &Path) -> Result<()> {
+    let refuse = || {
+        anyhow!(
+            "refusing to remove {}: only temporaries of your image store ({}/.tmp-*) are removed this way",
+            path.display(),
+            layers.display()
+        )
+    };
+    let parent = path.parent().ok_or_else(refuse)?;
+    if !is_temporary(path.file_name()) || std::fs::canonicalize(parent).ok().as_deref() != Some(layers) {
+        return Err(refuse());
+    }
+    Ok(())
+}
+
+/// This process's uid_map or gid_map, as newuidmap/newgidmap wrote it.
+fn read_own_map(file: &str) -> Result<Vec<IdMapEntry>> {
+    let path = format!("/proc/self/{file}");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let map = parse_proc_map(&text).with_context(|| format!("unexpected {path}: {text:?}"))?;
+    if map.is_empty() {
+        bail!("{path} is empty: the id map was not written");
+    }
+    Ok(map)
+}
+
+fn parse_proc_map(text: &str) -> Result<Vec<IdMapEntry>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<u32> = line.split_whitespace().map(str::parse).collect::<Result<_, _>>()?;
+            match fields[..] {
+                [inside, outside, count] => Ok(IdMapEntry::new(inside, outside, count)?),
+                _ => bail!("{line:?} is not INSIDE OUTSIDE COUNT"),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_maps() {
+        let map = parse_proc_map("         0       1000          1\n         1     100000      65536\n").unwrap();
+        assert_eq!(map, [IdMapEntry::new(0, 1000, 1).unwrap(), IdMapEntry::new(1, 100000, 65536).unwrap()]);
+        assert!(parse_proc_map("0 1000\n").is_err());
+    }
+
+    #[test]
+    fn only_temporaries_beneath_the_layers_dir_are_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = dir.path().join("layers");
+        std::fs::create_dir_all(layers.join(".tmp-abc")).unwrap();
+        std::fs::create_dir_all(layers.join("0123")).unwrap();
+        std::fs::create_dir_all(dir.path().join("elsewhere/.tmp-x")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere/.tmp-x"), layers.join(".tmp-link")).unwrap();
+        let layers = std::fs::canonicalize(&layers).unwrap();
+        assert!(check_unpack_target(&layers, &layers.join(".tmp-abc/rootfs")).is_ok());
+        assert!(check_unpack_target(&layers, &layers.join(".tmp-abc/other")).is_err());
+        assert!(check_unpack_target(&layers, &layers.join("0123/rootfs")).is_err());
+        assert!(check_unpack_target(&layers, &layers.join(".tmp-link/rootfs")).is_err(), "not through a symlink");
+        assert!(check_unpack_target(&layers, &dir.path().join("elsewhere/.tmp-x/rootfs")).is_err());
+        assert!(check_unpack_target(&layers, Path::new("/")).is_err());
+        assert!(check_removable(&layers, &layers.join(".tmp-abc")).is_ok());
+        assert!(check_removable(&layers, &layers.join(".tmp-link")).is_ok(), "removes the link itself");
+        assert!(check_removable(&layers, &layers.join("0123")).is_err());
+        assert!(check_removable(&layers, &layers.join(".tmp-abc/rootfs")).is_err());
+        assert!(check_removable(&layers, &dir.path().join("elsewhere/.tmp-x")).is_err());
+        assert!(check_removable(&layers, &layers.join("..")).is_err());
+        assert!(check_removable(&layers, Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn maps_show_as_triples() {
+        let maps =
+            IdMaps { uid: vec![IdMapEntry::new(0, 1000, 1).unwrap()], gid: vec![IdMapEntry::new(0, 1000, 1).unwrap()] };
+        assert_eq!(maps.to_string(), "uids 0:1000:1, gids 0:1000:1");
+        assert!(!maps.has_subordinate_ids());
+    }
+}
