@@ -1,9 +1,11 @@
 //! `ctr pull`: a client of the OCI distribution API (Docker Hub by default).
 //!
 //! * Authentication: anonymous bearer tokens as Docker Hub hands them out,
-//!   or with the credentials of `~/.docker/config.json` (`auths.*.auth`)
-//!   when it has some for the registry. Credentials are only ever sent over
-//!   https, or to a registry on this machine.
+//!   or with the credentials of `~/.docker/config.json` when it has some
+//!   for the registry: from a credential helper (`credHelpers.<registry>`,
+//!   else `credsStore`: `docker-credential-<name> get`, as the Docker
+//!   client runs it), else from `auths.<registry>`. Credentials are only
+//!   ever sent over https, or to a registry on this machine.
 //! * Plain http only with `--insecure` or for a registry on a loopback
 //!   address (`localhost`, `127.0.0.0/8`, `::1`), as Docker allows.
 //! * A multi-arch index resolves to linux/amd64 (the host's platform) or
@@ -441,19 +443,88 @@ fn docker_credentials(domain: &str) -> Option<(String, String)> {
         None => PathBuf::from(std::env::var_os("HOME")?).join(".docker/config.json"),
     };
     let text = std::fs::read(&path).ok()?;
-    credentials_from(&text, domain)
+    let config: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    match credential_helper(&config, domain) {
+        Some(helper) => match run_credential_helper(&helper, &server_url(domain)) {
+            Ok(found) => found,
+            Err(e) => {
+                eprintln!("ctr: warning: credential helper docker-credential-{helper}: {e:#}; pulling without credentials");
+                None
+            }
+        },
+        None => credentials_from(&config, domain),
+    }
 }
 
-fn credentials_from(config: &[u8], domain: &str) -> Option<(String, String)> {
-    let value: serde_json::Value = serde_json::from_slice(config).ok()?;
-    let auths = value.get("auths")?.as_object()?;
+/// How the Docker client names a registry to its credential helpers.
+fn server_url(domain: &str) -> String {
+    if domain == super::reference::DEFAULT_DOMAIN {
+        "https://index.docker.io/v1/".to_owned()
+    } else {
+        domain.to_owned()
+    }
+}
+
+fn host_of_key(key: &str) -> &str {
+    let host = key.split_once("://").map_or(key, |(_, rest)| rest);
+    host.split('/').next().unwrap_or_default()
+}
+
+fn key_matches(key: &str, domain: &str) -> bool {
+    let host = host_of_key(key);
     let hub = domain == super::reference::DEFAULT_DOMAIN;
-    let key_matches = |key: &str| {
-        let host = key.split_once("://").map_or(key, |(_, rest)| rest);
-        let host = host.split('/').next().unwrap_or_default();
-        host == domain || (hub && matches!(host, "index.docker.io" | "registry-1.docker.io" | "docker.io"))
-    };
-    let entry = auths.iter().find(|(key, _)| key_matches(key))?.1;
+    host == domain || (hub && matches!(host, "index.docker.io" | "registry-1.docker.io" | "docker.io"))
+}
+
+/// The helper for `domain`: `credHelpers.<registry>`, else `credsStore`.
+/// Only a plain name is accepted: it becomes `docker-credential-<name>`,
+/// looked up in PATH, and must not be able to name a path.
+fn credential_helper(config: &serde_json::Value, domain: &str) -> Option<String> {
+    let per_registry = config
+        .get("credHelpers")
+        .and_then(|h| h.as_object())
+        .and_then(|h| h.iter().find(|(key, _)| key_matches(key, domain)))
+        .and_then(|(_, name)| name.as_str());
+    let name = per_registry.or_else(|| config.get("credsStore").and_then(|s| s.as_str()))?;
+    let plain = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    plain.then(|| name.to_owned())
+}
+
+/// `docker-credential-<helper> get`, the server URL on stdin, JSON
+/// `{"Username", "Secret"}` on stdout. "credentials not found" is no
+/// credentials, not an error.
+fn run_credential_helper(helper: &str, server: &str) -> Result<Option<(String, String)>> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let program = format!("docker-credential-{helper}");
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {program} (named in ~/.docker/config.json): is it installed and in PATH?"))?;
+    let written = child.stdin.take().map(|mut stdin| stdin.write_all(server.as_bytes()));
+    let output = child.wait_with_output().with_context(|| format!("waiting for {program}"))?;
+    if !output.status.success() {
+        let said = String::from_utf8_lossy(&output.stdout).trim().to_owned() + String::from_utf8_lossy(&output.stderr).trim();
+        if said.contains("credentials not found") {
+            return Ok(None);
+        }
+        bail!("it failed ({}): {said}", output.status);
+    }
+    written.transpose().context("writing the server URL")?;
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).context("its answer is not JSON")?;
+    let field = |k: &str| answer.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    match (field("Username"), field("Secret")) {
+        (Some(user), Some(secret)) if !secret.is_empty() => Ok(Some((user, secret))),
+        _ => Ok(None),
+    }
+}
+
+fn credentials_from(config: &serde_json::Value, domain: &str) -> Option<(String, String)> {
+    let auths = config.get("auths")?.as_object()?;
+    let entry = auths.iter().find(|(key, _)| key_matches(key, domain))?.1;
     if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
         let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim()).ok()?;
         let text = String::from_utf8(decoded).ok()?;
@@ -505,10 +576,41 @@ mod tests {
     fn reads_docker_credentials() {
         let auth = base64::engine::general_purpose::STANDARD.encode("me:s3cret");
         let config = format!(r#"{{"auths": {{"https://index.docker.io/v1/": {{"auth": "{auth}"}}, "quay.io": {{"username": "u", "password": "p"}}}}}}"#);
-        assert_eq!(credentials_from(config.as_bytes(), "docker.io"), Some(("me".into(), "s3cret".into())));
-        assert_eq!(credentials_from(config.as_bytes(), "quay.io"), Some(("u".into(), "p".into())));
-        assert_eq!(credentials_from(config.as_bytes(), "ghcr.io"), None);
-        assert_eq!(credentials_from(b"not json", "docker.io"), None);
+        let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+        assert_eq!(credentials_from(&config, "docker.io"), Some(("me".into(), "s3cret".into())));
+        assert_eq!(credentials_from(&config, "quay.io"), Some(("u".into(), "p".into())));
+        assert_eq!(credentials_from(&config, "ghcr.io"), None);
+        assert_eq!(credentials_from(&serde_json::json!("not an object"), "docker.io"), None);
+    }
+
+    #[test]
+    fn picks_the_credential_helper_per_registry_then_the_store() {
+        let config = serde_json::json!({"credsStore": "pass", "credHelpers": {"quay.io": "ecr-login", "evil.io": "../../bin/sh"}});
+        assert_eq!(credential_helper(&config, "quay.io").as_deref(), Some("ecr-login"));
+        assert_eq!(credential_helper(&config, "docker.io").as_deref(), Some("pass"));
+        assert_eq!(credential_helper(&config, "evil.io"), None, "a path was accepted as a helper name");
+        assert_eq!(credential_helper(&serde_json::json!({}), "docker.io"), None);
+        assert_eq!(server_url("docker.io"), "https://index.docker.io/v1/");
+    }
+
+    /// A real helper program, speaking the Docker credential-helper protocol.
+    #[test]
+    fn runs_a_credential_helper() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread -r server\n\
+            case \"$server\" in\n  https://index.docker.io/v1/) echo '{\"ServerURL\":\"x\",\"Username\":\"hubuser\",\"Secret\":\"tok\"}' ;;\n\
+              *) echo 'credentials not found in native keychain'; exit 1 ;;\nesac\n";
+        let helper = dir.path().join("docker-credential-ctrtest");
+        std::fs::write(&helper, script).unwrap();
+        std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+        // PATH is process-wide: this is the only test in this binary that reads it for a helper.
+        std::env::set_var("PATH", &path);
+        let found = run_credential_helper("ctrtest", &server_url("docker.io")).unwrap();
+        assert_eq!(found, Some(("hubuser".into(), "tok".into())));
+        assert_eq!(run_credential_helper("ctrtest", "quay.io").unwrap(), None);
+        let missing = run_credential_helper("ctr-no-such-helper", "quay.io").unwrap_err();
+        assert!(format!("{missing:#}").contains("is it installed"), "{missing:#}");
     }
 
     #[test]
