@@ -316,12 +316,14 @@ fn ask_as(env: &Env, uid: u32, gid: u32, request: &Request) -> Session {
 #[test]
 fn a_network_belongs_to_the_user_who_created_it() {
     let Some(env) = env() else { return };
-    let name = NetworkName::parse(&ctr_tests::unique_name("rootnet")).unwrap();
-    let created = ask_as(&env, 0, 0, &Request::NetworkCreate { name: name.clone(), subnet: None }).answered();
+    // Another unprivileged user (nobody) creates a network.
+    let nobody = 65534;
+    let name = NetworkName::parse(&ctr_tests::unique_name("othersnet")).unwrap();
+    let created = ask_as(&env, nobody, nobody, &Request::NetworkCreate { name: name.clone(), subnet: None }).answered();
     assert!(matches!(&created, Response::Networks(n) if n.len() == 1 && n[0].name == name), "{created:?}");
-    let cleanup = || ask_as(&env, 0, 0, &Request::NetworkRemove { name: name.clone() }).answered();
+    let cleanup = || ask_as(&env, nobody, nobody, &Request::NetworkRemove { name: name.clone() }).answered();
 
-    // The test user cannot see, join or remove root's network.
+    // The test user cannot see, join or remove it.
     let listed = ask_as(&env, env.uid, env.gid, &Request::NetworkList).answered();
     let (e, _) = ask_as(&env, env.uid, env.gid, &Request::NetworkRemove { name: name.clone() }).refused();
     let id = random_id();
