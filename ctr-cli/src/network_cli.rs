@@ -20,6 +20,7 @@ pub enum NetworkCommand {
         /// 10.89.0.0/16); the next free /24 of the pool if not given.
         #[arg(long, value_name = "CIDR")]
         subnet: Option<String>,
+        /// 1 to 64 characters from [A-Za-z0-9_.-]; yours alone (other users may use the same name).
         name: String,
     },
     /// List networks: the default `bridge`, yours, and `host` and `none`.
