@@ -607,7 +607,7 @@ impl Store {
             source_digests: vec![unpacked.source_digest],
             created: now_rfc3339(),
             owners: Some(LayerOwners {
-                kept: self.owners.kept(),
+                kept: unpacked.owners_kept,
                 uid_map: self.owners.maps().uid.clone(),
                 gid_map: self.owners.maps().gid.clone(),
                 other_owners: unpacked.other_owners,
@@ -915,7 +915,10 @@ impl Store {
         };
         match &self.owners {
             Owners::UserNamespace(maps) => userns::remove(maps, path).with_context(|| {
-                format!("cannot remove {} (as yourself: {error}; in a user namespace with your id maps)", path.display())
+                format!(
+                    "cannot remove {} (as yourself: {error}; nor in a user namespace with your id maps: if /etc/subuid or /etc/subgid changed since, remove it as root)",
+                    path.display()
+                )
             }),
             Owners::Caller { why, .. } if *why == userns::NO_TOOLS_WHY => {
                 Err(error).with_context(|| {
@@ -991,6 +994,8 @@ struct UnpackedStream {
     size: u64,
     /// Whether some file got another owner than the container's root.
     other_owners: bool,
+    /// Whether the archive's owners were kept at all.
+    owners_kept: bool,
 }
 
 /// Decompresses and unpacks `input` into `rootfs` in one pass, hashing the
@@ -1008,20 +1013,35 @@ fn unpack_stream(
     let (compression, decompressed, unpacked) = {
         let (compression, decoded) = decompress::decoder(&mut source)?;
         let mut tar_stream = HashingReader::new(decoded, limits.max_bytes, "the uncompressed archive");
-        let unpacked = match owners {
-            // The child reads the whole stream, padding included.
-            Owners::UserNamespace(maps) => userns::unpack(maps, &mut tar_stream, rootfs, mode)?,
-            _ => {
+        // The child reads the whole stream, padding included.
+        let in_namespace = match owners {
+            Owners::UserNamespace(maps) if !userns::unavailable() => {
+                match userns::unpack(maps, &mut tar_stream, rootfs, mode) {
+                    Ok(unpacked) => Some(unpacked),
+                    Err(userns::UnpackError::Failed(e)) => return Err(e),
+                    Err(userns::UnpackError::Unavailable(e)) => {
+                        userns::mark_unavailable(&e);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let (unpacked, kept) = match in_namespace {
+            Some(unpacked) => (unpacked, true),
+            None => {
+                let in_process = owners.in_process();
                 let mut buffered = BufReader::with_capacity(256 << 10, &mut tar_stream);
-                let unpacked = unpack::unpack_with_owners(&mut buffered, rootfs, &limits, mode, owners.in_process().as_ref())?;
+                let unpacked = unpack::unpack_with_owners(&mut buffered, rootfs, &limits, mode, in_process.as_ref())?;
                 // The diff id covers the whole stream, the padding after the
                 // end-of-archive marker included, as Docker's does.
                 io::copy(&mut buffered, &mut io::sink()).context("cannot read the end of the archive")?;
-                unpacked
+                (unpacked, in_process.is_some())
             }
         };
-        (compression, tar_stream.finish(), unpacked)
+        (compression, tar_stream.finish(), (unpacked, kept))
     };
+    let (unpacked, owners_kept) = unpacked;
     source.drain().context("cannot read the end of the archive")?;
     let (source_digest, source_size) = source.finish();
     Ok(UnpackedStream {
@@ -1031,6 +1051,7 @@ fn unpack_stream(
         compression,
         size: unpacked.size,
         other_owners: unpacked.other_owners,
+        owners_kept,
     })
 }
 

@@ -16,10 +16,14 @@
 //! itself (a fresh process has a single thread, and unshare gives it every
 //! capability in the new namespace, which an exec after it would drop),
 //! writes `U` on its stdout and waits for `G` on its stdin, which the parent
-//! sends once newuidmap and newgidmap have written its maps. Then it works
-//! (for `unpack`, the tar stream follows on stdin) and writes one JSON line
+//! sends once newuidmap and newgidmap have written its maps. It checks its
+//! maps and capabilities and writes `R`; only then does it work (for
+//! `unpack`, the tar stream follows on stdin), and it ends with one JSON line
 //! on stdout, `{"Ok": ...}` or `{"Err": "why"}`, exiting 0 or 1. Warnings go
-//! to the stderr it shares with the parent.
+//! to the stderr it shares with the parent. A failure before `R` leaves the
+//! layer untouched and unread, so the caller can unpack it without owners
+//! instead (with one warning): a host where unprivileged user namespaces
+//! are restricted still imports images.
 //!
 //! The child acts only beneath `<store>/layers/.tmp-*`, in the store of the
 //! user it runs as: unpacking into `.tmp-*/rootfs`, removing `.tmp-*`
@@ -89,17 +93,55 @@ pub enum Owners {
 
 const NO_RANGES: &str = "you have no subordinate ids in /etc/subuid and /etc/subgid";
 pub const NO_TOOLS_WHY: &str = "/usr/bin/newuidmap or /usr/bin/newgidmap is missing (Debian package uidmap)";
+const NO_USERNS: &str =
+    "unprivileged user namespaces are disabled (sysctl kernel.unprivileged_userns_clone or user.max_user_namespaces)";
+
+/// Why a user namespace could not be had in this process, once it failed:
+/// later layers do not try again, and the warning is given once.
+static UNAVAILABLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Whether an earlier layer found user namespaces unusable here.
+pub fn unavailable() -> bool {
+    UNAVAILABLE.get().is_some()
+}
+
+/// Notes (and says, once) that layers are unpacked with every file the
+/// caller's from now on, because `why`.
+pub fn mark_unavailable(why: &anyhow::Error) {
+    let mut first = false;
+    UNAVAILABLE.get_or_init(|| {
+        first = true;
+        format!("{why:#}")
+    });
+    if first {
+        eprintln!("warning: cannot keep the image's file owners ({why:#}); unpacking with every file yours (root in the container)");
+    }
+}
+
+/// Why [`unpack`] failed.
+pub enum UnpackError {
+    /// The user namespace could not be set up; nothing of the layer was
+    /// read or written, so it can be unpacked another way.
+    Unavailable(anyhow::Error),
+    Failed(anyhow::Error),
+}
 
 impl Owners {
     /// What this caller can do on this host.
     pub fn detect() -> Owners {
         let maps = IdMaps::current();
-        if nix::unistd::getuid().is_root() {
-            Owners::Direct(maps)
-        } else if !maps.has_subordinate_ids() {
+        let sysctl = |name: &str| std::fs::read_to_string(format!("/proc/sys/{name}")).ok();
+        if !maps.has_subordinate_ids() {
+            // Containers map only the caller's own id: every file is theirs.
             Owners::Caller { maps, why: NO_RANGES }
+        } else if nix::unistd::getuid().is_root() {
+            Owners::Direct(maps)
         } else if !(Path::new(NEWUIDMAP).is_file() && Path::new(NEWGIDMAP).is_file()) {
             Owners::Caller { maps, why: NO_TOOLS_WHY }
+        } else if sysctl("kernel/unprivileged_userns_clone").is_some_and(|v| v.trim() == "0")
+            || sysctl("user/max_user_namespaces").is_some_and(|v| v.trim() == "0")
+        {
+            Owners::Caller { maps, why: NO_USERNS }
         } else {
             Owners::UserNamespace(maps)
         }
@@ -117,11 +159,6 @@ impl Owners {
         }
     }
 
-    /// Whether the image's owners are kept.
-    pub fn kept(&self) -> bool {
-        !matches!(self, Owners::Caller { .. })
-    }
-
     /// What unpacking in this process applies (None: nothing, or it is
     /// done in a user namespace instead).
     pub fn in_process(&self) -> Option<OwnerMaps> {
@@ -137,9 +174,6 @@ impl Owners {
             Owners::Caller { why, .. } => {
                 format!("not kept: every file of an image belongs to you (root in the container), because {why}")
             }
-            Owners::Direct(maps) if !maps.has_subordinate_ids() => {
-                "root's only: root has no subordinate ids in /etc/subuid and /etc/subgid, so its containers map only id 0, and files of other ids belong to root".into()
-            }
             Owners::Direct(_) => "kept: root gives layer files their owners through the maps above".into(),
             Owners::UserNamespace(_) => {
                 "kept: layers are unpacked in a user namespace with the maps above (newuidmap, newgidmap)".into()
@@ -152,16 +186,21 @@ impl Owners {
 /// not existing yet) in a user namespace with `maps`, keeping owners. All of
 /// `tar` is read, so that a digest over it covers its padding. On failure
 /// the child has removed what it unpacked.
-pub fn unpack(maps: &IdMaps, tar: &mut impl Read, rootfs: &Path, mode: Mode) -> Result<Unpacked> {
+pub fn unpack(maps: &IdMaps, tar: &mut impl Read, rootfs: &Path, mode: Mode) -> Result<Unpacked, UnpackError> {
     let mode_arg = match mode {
         Mode::Rootfs => "rootfs",
         Mode::Layer => "layer",
     };
-    let mut child = Namespaced::start(maps, &["unpack", mode_arg], rootfs)?;
+    let mut child = Namespaced::start(maps, &["unpack", mode_arg], rootfs).map_err(UnpackError::Unavailable)?;
     let mut stdin = child.stdin.take().expect("the child's stdin is piped");
     let copied = copy_all(tar, &mut stdin);
     drop(stdin);
     let result = child.finish::<Unpacked>();
+    streamed(copied, result).map_err(UnpackError::Failed)
+}
+
+/// What an unpacking came to, from the copy to the child and its answer.
+fn streamed(copied: io::Result<()>, result: Result<Unpacked>) -> Result<Unpacked> {
     match copied {
         Ok(()) => result,
         // The child stopped reading: it says why.
@@ -218,24 +257,7 @@ impl Namespaced {
             .context("cannot start ctr again (/proc/self/exe) to work in a user namespace")?;
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("the child's stdout is piped"));
-        let mut namespaced = Namespaced { child, stdin, stdout, early: Vec::new() };
-        let mut byte = [0u8; 1];
-        let ready = match namespaced.stdout.read_exact(&mut byte) {
-            Ok(()) if byte[0] == b'U' => true,
-            Ok(()) => {
-                namespaced.early.push(byte[0]);
-                false
-            }
-            Err(_) => false,
-        };
-        if !ready {
-            // It answered (or died) before unsharing: its answer says why.
-            drop(namespaced.stdin.take());
-            return match namespaced.finish::<serde_json::Value>() {
-                Err(e) => Err(e),
-                Ok(_) => Err(anyhow!("the user-namespace process of ctr answered out of turn")),
-            };
-        }
+        let namespaced = Namespaced { child, stdin, stdout, early: Vec::new() }.expect(b'U')?;
         let pid = namespaced.child.id().to_string();
         for (tool, map) in [(NEWUIDMAP, &maps.uid), (NEWGIDMAP, &maps.gid)] {
             if let Err(e) = write_map(tool, &pid, map) {
@@ -243,12 +265,29 @@ impl Namespaced {
                 return Err(e);
             }
         }
+        let mut namespaced = namespaced;
         let released = namespaced.stdin.as_mut().expect("stdin is piped").write_all(b"G");
         if let Err(e) = released {
             namespaced.abandon();
             return Err(e).context("cannot release the user-namespace process of ctr");
         }
-        Ok(namespaced)
+        // `R`: its maps are in place and it holds the capabilities it needs.
+        namespaced.expect(b'R')
+    }
+
+    /// Reads the child's next handshake byte; anything else is its answer
+    /// (a refusal, or it died), which says why.
+    fn expect(mut self, expected: u8) -> Result<Namespaced> {
+        let mut byte = [0u8; 1];
+        match self.stdout.read_exact(&mut byte) {
+            Ok(()) if byte[0] == expected => return Ok(self),
+            Ok(()) => self.early.push(byte[0]),
+            Err(_) => {}
+        }
+        match self.finish::<serde_json::Value>() {
+            Err(e) => Err(e),
+            Ok(_) => Err(anyhow!("the user-namespace process of ctr answered out of turn")),
+        }
     }
 
     /// Kills and reaps the child (ours: started above, not yet waited for).
@@ -344,9 +383,12 @@ fn child(args: &[PathBuf], stdout: &mut impl Write) -> Result<serde_json::Value>
     if stdin.read_exact(&mut go).is_err() || go[0] != b'G' {
         bail!("ctr did not write this process's id maps");
     }
+    let (uid_map, gid_map) = (read_own_map("uid_map")?, read_own_map("gid_map")?);
+    check_capabilities()?;
+    stdout.write_all(b"R").and_then(|()| stdout.flush()).context("cannot reach ctr")?;
     match mode {
         Some(mode) => {
-            let owners = OwnerMaps::inside(read_own_map("uid_map")?, read_own_map("gid_map")?);
+            let owners = OwnerMaps::inside(uid_map, gid_map);
             let unpacked =
                 unpack::unpack_with_owners(&mut stdin, path, &unpack::Limits::default(), mode, Some(&owners));
             let unpacked = match unpacked {
@@ -417,6 +459,28 @@ fn check_removable(layers: &Path, path: &Path) -> Result<()> {
     let parent = path.parent().ok_or_else(refuse)?;
     if !is_temporary(path.file_name()) || std::fs::canonicalize(parent).ok().as_deref() != Some(layers) {
         return Err(refuse());
+    }
+    Ok(())
+}
+
+/// What the work needs in the namespace: chown, and reaching and changing
+/// files of any mapped owner. unshare gave them all, unless a security
+/// module took them (Ubuntu's AppArmor restriction of user namespaces).
+fn check_capabilities() -> Result<()> {
+    const NEEDED: [(u32, &str); 4] = [(0, "CAP_CHOWN"), (1, "CAP_DAC_OVERRIDE"), (3, "CAP_FOWNER"), (4, "CAP_FSETID")];
+    let status = std::fs::read_to_string("/proc/self/status").context("cannot read /proc/self/status")?;
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .context("no CapEff line in /proc/self/status")?;
+    let missing: Vec<&str> =
+        NEEDED.iter().filter(|(bit, _)| effective & (1 << bit) == 0).map(|(_, name)| *name).collect();
+    if !missing.is_empty() {
+        bail!(
+            "the new user namespace gives no {} (a security module such as AppArmor restricts user namespaces)",
+            missing.join(", ")
+        );
     }
     Ok(())
 }
