@@ -1,9 +1,11 @@
 //! `cargo xtask`: the project's own tooling, in Rust so it runs wherever
 //! cargo does. `install` puts ctr and its setuid helper under a prefix,
 //! `test` is the whole test run (what CI runs), `bench start` times
-//! container start against crun and a bare `unshare`.
+//! container start against crun and a bare `unshare`, `bench net` measures
+//! the bridge network's throughput and start cost.
 
 mod bench;
+mod bench_net;
 mod busybox_image;
 mod cgroup_scope;
 mod cleanup;
@@ -80,6 +82,33 @@ enum BenchCmd {
         #[arg(long, default_value_t = 10)]
         containers: usize,
     },
+    /// TCP throughput between two containers on the bridge against a bare
+    /// veth pair (iperf3), and the start time `--network bridge` adds.
+    Net {
+        /// Timed `ctr run --rm` starts per network mode.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// iperf3 runs per path.
+        #[arg(long, default_value_t = 3)]
+        iperf_runs: usize,
+        /// Length of each iperf3 run in seconds.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
+    },
+    /// Internal: the network benchmark, inside its network namespace.
+    #[command(hide = true)]
+    NetInner {
+        #[arg(long)]
+        runs: usize,
+        #[arg(long)]
+        iperf_runs: usize,
+        #[arg(long)]
+        seconds: u32,
+        #[arg(long)]
+        bare_server_netns: String,
+        #[arg(long)]
+        bare_client_netns: String,
+    },
     /// Internal: time crun in a mount namespace without the cgroup-v2 mount.
     #[command(hide = true)]
     CrunInner {
@@ -98,6 +127,13 @@ fn main() -> ExitCode {
         Cmd::Bench { bench: BenchCmd::Start { runs } } => bench::start(runs).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::Image { mb } } => bench::image(mb).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::Monitor { containers } } => bench::monitor(containers).map(|()| ExitCode::SUCCESS),
+        Cmd::Bench { bench: BenchCmd::Net { runs, iperf_runs, seconds } } => {
+            bench_net::net(bench_net::NetBenchArgs { start_runs: runs, iperf_runs, seconds }).map(|()| ExitCode::SUCCESS)
+        }
+        Cmd::Bench { bench: BenchCmd::NetInner { runs, iperf_runs, seconds, bare_server_netns, bare_client_netns } } => {
+            let args = bench_net::NetBenchArgs { start_runs: runs, iperf_runs, seconds };
+            bench_net::net_inner(args, &bare_server_netns, &bare_client_netns).map(|()| ExitCode::SUCCESS)
+        }
         Cmd::Bench { bench: BenchCmd::CrunInner { bundle, runs } } => {
             bench::crun_inner(&bundle, runs).map(|()| ExitCode::SUCCESS)
         }
