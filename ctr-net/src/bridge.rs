@@ -125,14 +125,25 @@ impl BridgeNetwork {
         })
     }
 
-    /// Gives a container an address, a veth pair and its rules. On failure
-    /// nothing is left behind: no lease, no veth, no rules.
+    /// Gives a container an address, a veth pair and its rules, setting up
+    /// the network first if needed (as [`setup`](Self::setup) does, in the
+    /// same nftables batch as the container's rules). On failure nothing is
+    /// left behind: no lease, no veth, no rules, no bridge it created.
     pub fn attach(&self, req: &AttachRequest<'_>) -> Result<Attachment, NetError> {
         self.store.with_leases(|leases| {
             self.check_uid_limit(leases, req.owner_uid)?;
             let address = leases.allocate(req.id, req.owner_uid, req.address)?;
+            let bridge = link::ensure_bridge(&self.config.bridge, &self.config.subnet)?;
+            let undo_bridge = || {
+                if bridge == BridgeState::Created {
+                    let _ = link::delete_bridge(&self.config.bridge);
+                }
+            };
             let veth = VethConfig::for_container(req.id, &self.config.bridge, self.config.subnet, address);
-            link::create_veth(&veth, req.netns)?;
+            if let Err(e) = link::create_veth(&veth, req.netns) {
+                undo_bridge();
+                return Err(e.into());
+            }
             let rules = ContainerRules {
                 id: req.id.clone(),
                 host_veth: veth.host.clone(),
@@ -140,8 +151,9 @@ impl BridgeNetwork {
                 mac: veth.mac,
                 ports: req.ports.to_vec(),
             };
-            if let Err(e) = self.firewall.add_container(&rules) {
+            if let Err(e) = self.firewall.add_network_and_container(&self.network_rules(), &rules) {
                 let _ = link::delete_veth(&veth.host);
+                undo_bridge();
                 return Err(e.into());
             }
             Ok(Attachment {

@@ -198,7 +198,6 @@ pub fn attach(
         check_port_free(p, &published)?;
     }
     let network = driver(&resolved)?;
-    network.setup().map_err(net_error)?;
     let netns = std::fs::File::open(format!("/proc/{}/ns/net", pid.as_raw())).map_err(net_error)?;
     let mappings: Vec<PortMapping> = ports
         .iter()
