@@ -71,7 +71,8 @@ enum BenchCmd {
         runs: usize,
     },
     /// Unpacking a large layer (gzip, zstd, three layers) against tar and
-    /// umoci, and the cached-image lookup of `ctr run`.
+    /// umoci, then a cached `ctr run` phase by phase (rootfs set-up against
+    /// its 5 ms bar).
     Image {
         /// Size of the generated layer in MB.
         #[arg(long, default_value_t = 300)]
