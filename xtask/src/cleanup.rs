@@ -9,6 +9,7 @@
 use crate::cgroup_scope::CgroupScope;
 use ctr_tests::procfs;
 use nix::mount::{umount2, MntFlags};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -132,9 +133,22 @@ const NETWORK_REGISTRY: &str = "/var/lib/ctr-helper/networks";
 const LEASE_DIR: &str = "/run/ctr-helper/net";
 
 /// Removes `uid`'s lines from the network registry, and their lease files,
-/// with one warning per network: `"{why} network ..."`. Their bridges lived
-/// in the run's network namespace and went with it.
+/// then `uid`'s leases from every other lease file (a killed run leaves
+/// them), with one warning per network or lease: `"{why} ..."`. Their
+/// bridges and veths lived in the run's network namespace and went with it.
 pub fn forget_networks(uid: u32, why: &str) -> Vec<String> {
+    let mut warnings = forget_registered(uid, why);
+    let Ok(entries) = std::fs::read_dir(LEASE_DIR) else { return warnings };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            warnings.extend(forget_leases(&path, uid, why));
+        }
+    }
+    warnings
+}
+
+fn forget_registered(uid: u32, why: &str) -> Vec<String> {
     let Ok(text) = std::fs::read_to_string(NETWORK_REGISTRY) else { return Vec::new() };
     let owner = format!("{uid}\t");
     let (theirs, kept): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.starts_with(&owner));
@@ -157,4 +171,61 @@ pub fn forget_networks(uid: u32, why: &str) -> Vec<String> {
         warnings.push(format!("cannot rewrite {NETWORK_REGISTRY}: {e}"));
     }
     warnings
+}
+
+/// Drops `uid`'s entries from one lease file (ctr-net's `LeaseStore`
+/// format), under its lock, as the helper would rewrite it.
+fn forget_leases(path: &Path, uid: u32, why: &str) -> Vec<String> {
+    let lock = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path.with_extension("lock"));
+    let Ok(_lock) = lock.map(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)) else { return Vec::new() };
+    let Ok(text) = std::fs::read(path) else { return Vec::new() };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return vec![format!("cannot read lease file {}", path.display())];
+    };
+    let Some(leases) = value.get_mut("leases").and_then(|l| l.as_object_mut()) else { return Vec::new() };
+    let theirs: Vec<String> = leases
+        .iter()
+        .filter(|(_, lease)| lease.get("owner_uid").and_then(serde_json::Value::as_u64) == Some(u64::from(uid)))
+        .map(|(addr, _)| addr.clone())
+        .collect();
+    if theirs.is_empty() {
+        return Vec::new();
+    }
+    let mut warnings: Vec<String> = theirs.iter().map(|a| format!("{why} lease {a} in {}", path.display())).collect();
+    for addr in &theirs {
+        leases.remove(addr);
+    }
+    let tmp = path.with_extension("json.tmp");
+    let json = serde_json::to_vec_pretty(&value).unwrap_or_default();
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &json));
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        warnings.push(format!("cannot rewrite {}: {e}", path.display()));
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgets_only_the_users_leases() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bridge.json");
+        let lease = |uid: u32| serde_json::json!({"container_id": "a".repeat(64), "owner_uid": uid, "interface": "vethaaaaaaaaaaa"});
+        let file = serde_json::json!({"subnet": "10.88.0.0/16", "leases": {"10.88.0.2": lease(999), "10.88.0.3": lease(1000)}});
+        std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+        let warnings = forget_leases(&path, 999, "leaked");
+        assert_eq!(warnings, [format!("leaked lease 10.88.0.2 in {}", path.display())]);
+        let after: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(after["leases"].as_object().unwrap().keys().collect::<Vec<_>>(), ["10.88.0.3"]);
+        assert_eq!(after["subnet"], "10.88.0.0/16");
+        assert!(forget_leases(&path, 999, "leaked").is_empty());
+    }
 }
