@@ -340,11 +340,13 @@ pub fn stats(paths: &Paths, args: StatsArgs) -> Result<i32> {
                 writeln!(out, "{r}")?;
             }
         } else {
-            writeln!(out, "{:<14}{:<16}{:<9}{:<24}{:<9}{:<22}{:<22}PIDS", "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O")?;
+            let header = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"];
+            let mut table = vec![header.map(String::from)];
             for r in &rows {
                 let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-                writeln!(out, "{:<14}{:<16}{:<9}{:<24}{:<9}{:<22}{:<22}{}", s("ID"), s("Name"), s("CPUPerc"), s("MemUsage"), s("MemPerc"), s("NetIO"), s("BlockIO"), r["PIDs"])?;
+                table.push([s("ID"), s("Name"), s("CPUPerc"), s("MemUsage"), s("MemPerc"), s("NetIO"), s("BlockIO"), r["PIDs"].to_string()]);
             }
+            write_table(&mut out, &table)?;
         }
         out.flush()?;
         if args.no_stream {
