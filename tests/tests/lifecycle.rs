@@ -380,7 +380,7 @@ fn stats_counts_network_bytes_of_bridge_containers_only() {
 
     // Loopback only: nothing to count. The host's network: not its own.
     let none = stats_row(&env, &isolated);
-    assert_eq!((none["NetIO"].as_str(), none["NetRxBytes"].as_u64(), none["NetTxBytes"].as_u64()), (Some("0.00B / 0.00B"), Some(0), Some(0)), "{none}");
+    assert_eq!((none["NetIO"].as_str(), none["NetRxBytes"].as_u64(), none["NetTxBytes"].as_u64()), (Some("0B / 0B"), Some(0), Some(0)), "{none}");
     let shared = stats_row(&env, &host);
     assert_eq!(shared["NetIO"], "--", "{shared}");
     assert!(shared["NetRxBytes"].is_null() && shared["NetTxBytes"].is_null(), "{shared}");
