@@ -17,7 +17,8 @@ pub enum NetworkCommand {
     /// reach containers on other networks.
     Create {
         /// Its subnet, inside the pool the helper's config allows (default
-        /// 10.89.0.0/16); the next free /24 of the pool if not given.
+        /// 10.89.0.0/16) and at most a /24 unless you are root; the next
+        /// free /24 of the pool if not given.
         #[arg(long, value_name = "CIDR")]
         subnet: Option<String>,
         /// 1 to 64 characters from [A-Za-z0-9_.-]; yours alone (other users may use the same name).

@@ -23,7 +23,8 @@ const REGISTRY_DIR: &str = "/var/lib/ctr-helper";
 const REGISTRY_FILE: &str = "/var/lib/ctr-helper/networks";
 /// The default network's bridge; users' bridges are numbered from 1.
 pub const DEFAULT_BRIDGE: &str = "ctr0";
-/// The prefix length of a subnet picked for a user who asked for none.
+/// The prefix length of a subnet picked for a user who asked for none, and
+/// the largest a user other than root may ask for.
 const AUTO_PREFIX: u8 = 24;
 /// Bridge numbers stop here, well below what fits in 15 bytes.
 const MAX_BRIDGE_NUMBER: u32 = 99_999;
@@ -134,6 +135,10 @@ pub fn plan(
         Some(s) if !pool.covers(&s) => {
             return refuse(format!("subnet {s} is outside the pool for users' networks, {pool} (user_network_pool in the helper's config)"))
         }
+        // One user must not claim the pool that every user shares.
+        Some(s) if owner != 0 && s.prefix() < AUTO_PREFIX => {
+            return refuse(format!("subnet {s} is larger than a /{AUTO_PREFIX}: only root may create a network that large"))
+        }
         Some(s) => match taken.iter().find(|t| t.overlaps(&s)) {
             Some(t) => return refuse(format!("subnet {s} overlaps {t}, which another network uses")),
             None => s,
@@ -200,8 +205,11 @@ mod tests {
         let nets = vec![network(1000, "web", "ctr1", "10.89.0.0/24"), network(1001, "web", "ctr3", "10.89.2.0/23")];
         let planned = plan(&nets, &config, 1001, name("db"), None, 9).unwrap();
         assert_eq!((planned.bridge.as_str(), planned.subnet.to_string()), ("ctr2", "10.89.1.0/24".to_owned()));
-        let asked = plan(&nets, &config, 1000, name("x"), Some(Cidr::parse("10.89.8.0/22").unwrap()), 9).unwrap();
-        assert_eq!(asked.subnet.to_string(), "10.89.8.0/22");
+        let asked = plan(&nets, &config, 1000, name("x"), Some(Cidr::parse("10.89.8.0/26").unwrap()), 9).unwrap();
+        assert_eq!(asked.subnet.to_string(), "10.89.8.0/26");
+        let large = Some(Cidr::parse("10.89.8.0/22").unwrap());
+        assert!(plan(&nets, &config, 1000, name("x"), large, 9).is_err(), "a user claimed a /22");
+        assert_eq!(plan(&nets, &config, 0, name("x"), large, 9).unwrap().subnet.to_string(), "10.89.8.0/22");
     }
 
     #[test]
