@@ -222,6 +222,13 @@ fn network_script(script: &mut Script, net: &NetworkRules) {
     script.rule(Family::Ip, post, format_args!("oifname \"{bridge}\" ip saddr {subnet} ct status dnat masquerade"), &tag);
     // route_localnet must not open the host's loopback services to containers.
     script.rule(Family::Ip, CHAIN_GUARD, format_args!("iifname \"{bridge}\" ip daddr 127.0.0.0/8 drop"), &tag);
+    // Where br_netfilter is loaded (docker loads it), bridged traffic between
+    // two containers passes the IP hooks too; it needs no NAT, so it skips
+    // connection tracking. Traffic to the gateway (the host, and hairpin
+    // connections to published ports) is still tracked.
+    let gateway = subnet.gateway();
+    let rule = format_args!("iifname \"{bridge}\" ip saddr {subnet} ip daddr {subnet} ip daddr != {gateway} notrack");
+    script.rule(Family::Ip, CHAIN_GUARD, rule, &tag);
     // Isolation: nothing is routed from one of ctr's networks into another,
     // except connections to a published port (DNAT) and their replies.
     if bridge.as_str().starts_with(BRIDGE_PREFIX) {
@@ -519,7 +526,8 @@ mod tests {
         assert!(s.0.contains("add rule ip ctr postrouting ip saddr 10.88.0.0/16 oifname != \"ctr0\" masquerade comment \"ctr-net:ctr0\"\n"));
         assert!(s.0.contains("add rule ip ctr guard iifname \"ctr0\" ip daddr 127.0.0.0/8 drop comment \"ctr-net:ctr0\"\n"));
         assert!(s.0.contains("add rule ip ctr forward iifname \"ctr0\" oifname \"ctr*\" oifname != \"ctr0\" ct status & dnat == 0 drop comment \"ctr-net:ctr0\"\n"));
-        assert_eq!(s.0.lines().count(), 5);
+        assert!(s.0.contains("add rule ip ctr guard iifname \"ctr0\" ip saddr 10.88.0.0/16 ip daddr 10.88.0.0/16 ip daddr != 10.88.0.1 notrack comment \"ctr-net:ctr0\"\n"));
+        assert_eq!(s.0.lines().count(), 6);
     }
 
     #[test]

@@ -164,14 +164,14 @@ fn firewall_rules_are_idempotent_and_removed_by_tag() {
         let fw = Firewall::new().unwrap();
         fw.add_network(&net).unwrap();
         fw.add_network(&net).unwrap();
-        assert_eq!(fw.rule_count().unwrap(), 5);
+        assert_eq!(fw.rule_count().unwrap(), 6);
         fw.add_container(&container).unwrap();
         fw.add_container(&container).unwrap();
         assert_eq!(fw.container_rule_count(&container.id).unwrap(), 7);
-        assert_eq!(fw.rule_count().unwrap(), 12);
+        assert_eq!(fw.rule_count().unwrap(), 13);
         fw.remove_container(&container.id).unwrap();
         fw.remove_container(&container.id).unwrap();
-        assert_eq!(fw.rule_count().unwrap(), 5);
+        assert_eq!(fw.rule_count().unwrap(), 6);
         fw.remove_network(&br).unwrap();
         assert_eq!(fw.rule_count().unwrap(), 0);
         fw.remove_tables().unwrap();
