@@ -524,7 +524,7 @@ impl Store {
         let progress = progress::Progress::new(false);
         let layer = match input {
             Some(file) => self.layer_from_file(file, &progress)?,
-            None => self.layer_from(io::stdin().lock(), UnpackMode::Rootfs, &Expected::default())?,
+            None => self.layer_from(io::stdin(), UnpackMode::Rootfs, &Expected::default())?,
         };
         let config_bytes = oci::config_for_import(&config, std::slice::from_ref(&layer.diff_id));
         let record = self.commit_image(&config_bytes, std::slice::from_ref(&layer), std::slice::from_ref(reference), None)?;
@@ -556,7 +556,7 @@ impl Store {
     /// place, unless the layer turns out to exist already. On error the
     /// temporaries are removed (TempDir's and NamedTempFile's drops). The
     /// caller holds the lock.
-    pub fn layer_from(&self, input: impl Read, mode: UnpackMode, expected: &Expected) -> Result<Layer> {
+    pub fn layer_from(&self, input: impl Read + Send, mode: UnpackMode, expected: &Expected) -> Result<Layer> {
         let tmp = tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .permissions(fs::Permissions::from_mode(0o700))
@@ -1001,58 +1001,160 @@ struct UnpackedStream {
 /// Decompresses and unpacks `input` into `rootfs` in one pass, hashing the
 /// archive both as read and as decompressed on the way. Reading more than
 /// `source_limit` bytes of archive is an error.
+///
+/// Two threads share the work, as `tar` and its decompressor do in two
+/// processes: one reads, hashes and decompresses the archive and hashes
+/// the tar stream; the other unpacks it. A bounded channel of chunks sits
+/// between them, so memory stays small whatever the layer's size.
 fn unpack_stream(
-    input: impl Read,
+    input: impl Read + Send,
     rootfs: &Path,
     mode: UnpackMode,
     source_limit: u64,
     owners: &Owners,
 ) -> Result<UnpackedStream> {
     let limits = unpack::Limits::default();
-    let mut source = HashingReader::new(input, source_limit, "the archive");
-    let (compression, decompressed, unpacked) = {
-        let (compression, decoded) = decompress::decoder(&mut source)?;
-        let mut tar_stream = HashingReader::new(decoded, limits.max_bytes, "the uncompressed archive");
-        // The child reads the whole stream, padding included.
-        let in_namespace = match owners {
-            Owners::UserNamespace(maps) if !userns::unavailable() => {
-                match userns::unpack(maps, &mut tar_stream, rootfs, mode) {
-                    Ok(unpacked) => Some(unpacked),
-                    Err(userns::UnpackError::Failed(e)) => return Err(e),
-                    Err(userns::UnpackError::Unavailable(e)) => {
-                        userns::mark_unavailable(&e);
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
-        let (unpacked, kept) = match in_namespace {
-            Some(unpacked) => (unpacked, true),
-            None => {
-                let in_process = owners.in_process();
-                let mut buffered = BufReader::with_capacity(256 << 10, &mut tar_stream);
-                let unpacked = unpack::unpack_with_owners(&mut buffered, rootfs, &limits, mode, in_process.as_ref())?;
-                // The diff id covers the whole stream, the padding after the
-                // end-of-archive marker included, as Docker's does.
-                io::copy(&mut buffered, &mut io::sink()).context("cannot read the end of the archive")?;
-                (unpacked, in_process.is_some())
-            }
-        };
-        (compression, tar_stream.finish(), (unpacked, kept))
-    };
-    let (unpacked, owners_kept) = unpacked;
-    source.drain().context("cannot read the end of the archive")?;
-    let (source_digest, source_size) = source.finish();
-    Ok(UnpackedStream {
-        diff_id: decompressed.0,
-        source_digest,
-        source_size,
-        compression,
-        size: unpacked.size,
-        other_owners: unpacked.other_owners,
-        owners_kept,
+    std::thread::scope(|scope| {
+        let (chunks, received) = std::sync::mpsc::sync_channel(PIPELINE_CHUNKS);
+        let max_bytes = limits.max_bytes;
+        let decoder = scope.spawn(move || decode_and_hash(input, source_limit, max_bytes, &chunks));
+        let mut tar_stream = ChunkReader { chunks: received, current: Vec::new(), at: 0 };
+        let unpacked = unpack_tar(&mut tar_stream, rootfs, mode, &limits, owners);
+        // Dropped before the join: a decoder still sending then stops.
+        drop(tar_stream);
+        let decoded = decoder.join().map_err(|_| anyhow::anyhow!("the thread that decompresses the layer panicked"))?;
+        match (decoded, unpacked) {
+            // The archive's own error explains what the unpacker saw.
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(None), Ok(_)) => bail!("the layer's decompression stopped early"),
+            (Ok(Some(decoded)), Ok((unpacked, owners_kept))) => Ok(UnpackedStream {
+                diff_id: decoded.diff_id.0,
+                source_digest: decoded.source.0,
+                source_size: decoded.source.1,
+                compression: decoded.compression,
+                size: unpacked.size,
+                other_owners: unpacked.other_owners,
+                owners_kept,
+            }),
+        }
     })
+}
+
+/// Chunks of this size, at most this many in flight (2 MiB).
+const PIPELINE_CHUNK: usize = 256 << 10;
+const PIPELINE_CHUNKS: usize = 8;
+
+struct Decoded {
+    compression: decompress::Compression,
+    diff_id: (String, u64),
+    source: (String, u64),
+}
+
+/// The reading half of [`unpack_stream`]. `None`: the unpacker stopped
+/// reading (it failed, and says why). An error is also sent down the
+/// channel, so that the unpacker stops too.
+fn decode_and_hash(
+    input: impl Read,
+    source_limit: u64,
+    max_bytes: u64,
+    chunks: &std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+) -> Result<Option<Decoded>> {
+    let mut source = HashingReader::new(input, source_limit, "the archive");
+    let decoded = (|| -> Result<Option<(decompress::Compression, (String, u64))>> {
+        let (compression, decoded) = decompress::decoder(&mut source)?;
+        let mut tar_stream = HashingReader::new(decoded, max_bytes, "the uncompressed archive");
+        loop {
+            let mut chunk = vec![0; PIPELINE_CHUNK];
+            let n = loop {
+                match tar_stream.read(&mut chunk) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            chunk.truncate(n);
+            if chunks.send(Ok(chunk)).is_err() {
+                return Ok(None);
+            }
+        }
+        Ok(Some((compression, tar_stream.finish())))
+    })();
+    let decoded = decoded.and_then(|d| {
+        source.drain().context("cannot read the end of the archive")?;
+        Ok(d)
+    });
+    match decoded {
+        Ok(Some((compression, diff_id))) => Ok(Some(Decoded { compression, diff_id, source: source.finish() })),
+        Ok(None) => Ok(None),
+        Err(e) => {
+            let _ = chunks.send(Err(io::Error::other(format!("{e:#}"))));
+            Err(e)
+        }
+    }
+}
+
+/// The unpacking half of [`unpack_stream`]: the layer's files, and whether
+/// their owners were kept.
+fn unpack_tar(
+    tar_stream: &mut ChunkReader,
+    rootfs: &Path,
+    mode: UnpackMode,
+    limits: &unpack::Limits,
+    owners: &Owners,
+) -> Result<(unpack::Unpacked, bool)> {
+    // The child reads the whole stream, padding included.
+    let in_namespace = match owners {
+        Owners::UserNamespace(maps) if !userns::unavailable() => match userns::unpack(maps, &mut *tar_stream, rootfs, mode) {
+            Ok(unpacked) => Some(unpacked),
+            Err(userns::UnpackError::Failed(e)) => return Err(e),
+            Err(userns::UnpackError::Unavailable(e)) => {
+                userns::mark_unavailable(&e);
+                None
+            }
+        },
+        _ => None,
+    };
+    match in_namespace {
+        Some(unpacked) => Ok((unpacked, true)),
+        None => {
+            let in_process = owners.in_process();
+            let mut buffered = BufReader::with_capacity(256 << 10, &mut *tar_stream);
+            let unpacked = unpack::unpack_with_owners(&mut buffered, rootfs, limits, mode, in_process.as_ref())?;
+            // The diff id covers the whole stream, the padding after the
+            // end-of-archive marker included, as Docker's does.
+            io::copy(&mut buffered, &mut io::sink()).context("cannot read the end of the archive")?;
+            Ok((unpacked, in_process.is_some()))
+        }
+    }
+}
+
+/// Reads the chunks [`decode_and_hash`] sends; the end of the stream is
+/// the sender hanging up after its last chunk.
+struct ChunkReader {
+    chunks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => {
+                    self.current = chunk?;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// The 64-hex-digit names in `dir` that end with `suffix`, suffix removed.
