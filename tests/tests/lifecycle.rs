@@ -376,7 +376,7 @@ fn stats_counts_network_bytes_of_bridge_containers_only() {
     assert!(rx >= rx0 + 20_000 && tx >= tx0 + 20_000, "rx {rx0} -> {rx}, tx {tx0} -> {tx}: {after}");
     let net_io = after["NetIO"].as_str().unwrap();
     let parts: Vec<&str> = net_io.split(" / ").collect();
-    assert!(parts.len() == 2 && parts.iter().all(|p| p.ends_with("iB")), "at least a KiB each way: {net_io}");
+    assert!(parts.len() == 2 && parts.iter().all(|p| p.ends_with("kB")), "a few kB each way, in docker's units: {net_io}");
 
     // Loopback only: nothing to count. The host's network: not its own.
     let none = stats_row(&env, &isolated);
