@@ -8,34 +8,20 @@
 
 use crate::container::{self, Container};
 use crate::foreground::{self, Console};
-use crate::helper_client::{Helper, ProcessStdio};
+use crate::helper_client::Helper;
 use crate::lock::ContainerLock;
 use crate::paths::Paths;
-use crate::spec::{ExecSpec, InitMessage, InitTask, ProcessSpec, TerminalSize, INIT_PROTOCOL_VERSION};
+use crate::spec::{ExecSpec, InitMessage, InitTask, ProcessSpec, INIT_PROTOCOL_VERSION};
 use anyhow::{bail, Context, Result};
 use ctr_core::frame;
 use nix::unistd::Pid;
-use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
 #[derive(clap::Args, Debug)]
 pub struct ExecArgs {
-    /// Keep stdin open and pass it to the process.
-    #[arg(short = 'i', long)]
-    pub interactive: bool,
-    /// Give the process a pseudo-terminal of the container's.
-    #[arg(short = 't', long)]
-    pub tty: bool,
-    /// Set an environment variable (KEY=VALUE, or KEY to pass on yours).
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
-    /// Working directory inside the container (default: the container's).
-    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
-    pub workdir: Option<String>,
-    /// User inside the container: NAME|UID[:GROUP|GID] (default: the container's).
-    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub process: crate::process_args::ProcessArgs,
     pub container: String,
     /// COMMAND [ARG...]
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
@@ -43,9 +29,7 @@ pub struct ExecArgs {
 }
 
 pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
-    if args.tty && args.interactive && !std::io::stdin().is_terminal() {
-        bail!("the input device is not a TTY: drop -t, or run from a terminal");
-    }
+    args.process.check_terminal(false)?;
     let found = container::find(paths, &args.container)?;
     let container = Container::from_state(paths, &found)?;
     let not_running = || {
@@ -58,31 +42,31 @@ pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
     let Some(state) = container.read_state()?.filter(|s| s.is_running()) else { return not_running() };
     let Some(init) = state.init.clone() else { return not_running() };
     let base = state.process.clone().context("the container was started by an older ctr; exec needs a newer one")?;
-    if let Some(dir) = &args.workdir {
+    if let Some(dir) = &args.process.workdir {
         if !dir.starts_with('/') {
             bail!("the working directory {dir:?} is invalid: it must be an absolute path");
         }
     }
     let process = ProcessSpec {
         args: args.command.clone(),
-        env: crate::run::merge_env(&base.env, &args.env),
-        cwd: args.workdir.clone().unwrap_or(base.cwd),
-        user: args.user.clone().or(base.user),
+        env: crate::run::merge_env(&base.env, &args.process.env),
+        cwd: args.process.workdir.clone().unwrap_or(base.cwd),
+        user: args.process.user.clone().or(base.user),
         capabilities: base.capabilities,
         oom_score_adj: None,
     };
-    let terminal = args.tty.then(|| crate::tty::caller_size().unwrap_or(TerminalSize { rows: 24, cols: 80 }));
+    let terminal = args.process.terminal();
 
     // The helper's child, our process, is re-parented to us when the
     // helper exits, so that we can wait for it.
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
     let (mut ours, theirs) = UnixStream::pair().context("socketpair for the init channel")?;
-    let stdio = if args.interactive && !args.tty { ProcessStdio::default() } else { ProcessStdio::no_stdin() };
+    let stdio = args.process.stdio();
     let helper = Helper::new(&paths.helper());
     let spawned = helper.exec(&container.id, &OwnedFd::from(theirs), stdio)?;
     drop(lock);
     let pid = Pid::from_raw(spawned.pid);
-    let spec = ExecSpec { target_pid: init.pid, target_start_time: init.start_time, process, terminal, interactive: args.interactive };
+    let spec = ExecSpec { target_pid: init.pid, target_start_time: init.start_time, process, terminal, interactive: args.process.interactive };
     let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::Exec(Box::new(spec)) };
     if let Err(e) = frame::write_frame(&mut ours, &message) {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -94,6 +78,6 @@ pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
     if let Some(failure) = &report.failure {
         eprintln!("ctr: {}", failure.message);
     }
-    let console = report.console.map(|master| Console { master, stdin: args.interactive });
+    let console = report.console.map(|master| Console { master, stdin: args.process.interactive });
     foreground::wait(pid, &spawned.pidfd, console)
 }

@@ -11,7 +11,7 @@ use crate::liveness::ProcessRef;
 use crate::lock::ContainerLock;
 use crate::image::ImageConfig;
 use crate::paths::Paths;
-use crate::spec::{self, ContainerSpec, InitMessage, InitReply, InitTask, ProcessSpec, RootfsSpec, TerminalSize, INIT_PROTOCOL_VERSION};
+use crate::spec::{self, ContainerSpec, InitMessage, InitReply, InitTask, ProcessSpec, RootfsSpec, INIT_PROTOCOL_VERSION};
 use anyhow::{anyhow, bail, Context, Result};
 use ctr_core::frame;
 use ctr_core::idmap::{default_map, parse_subid_file, IdMapEntry};
@@ -23,7 +23,6 @@ use ctr_core::protocol::SpawnRequest;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
-use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -33,13 +32,8 @@ pub struct RunArgs {
     /// Run in the background: print the container id and return at once.
     #[arg(short = 'd', long)]
     pub detach: bool,
-    /// Keep stdin open and pass it to the container.
-    #[arg(short = 'i', long)]
-    pub interactive: bool,
-    /// Give the container a pseudo-terminal (with -i: the caller's
-    /// terminal in raw mode, restored at exit).
-    #[arg(short = 't', long)]
-    pub tty: bool,
+    #[command(flatten)]
+    pub process: crate::process_args::ProcessArgs,
     /// Remove the container (its writable layer and state) when it exits.
     #[arg(long)]
     pub rm: bool,
@@ -49,15 +43,6 @@ pub struct RunArgs {
     /// The container's hostname (default: the first 12 characters of its id).
     #[arg(long)]
     pub hostname: Option<String>,
-    /// Set an environment variable (KEY=VALUE, or KEY to pass on yours).
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
-    /// Working directory inside the container (absolute).
-    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
-    pub workdir: Option<String>,
-    /// User inside the container: NAME|UID[:GROUP|GID].
-    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
-    pub user: Option<String>,
     #[command(flatten)]
     pub net: crate::network::NetworkArgs,
     /// Add a capability to docker's default set (e.g. NET_ADMIN, or ALL).
@@ -184,7 +169,7 @@ pub fn id_maps() -> (Vec<IdMapEntry>, Vec<IdMapEntry>) {
 pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     let source = crate::timing::time("image.resolve", || resolve_source(paths, &args))?;
     let process_args = process_args(&source.config, args.entrypoint.as_deref(), &source.command)?;
-    let cwd = args.workdir.clone().or_else(|| source.config.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+    let cwd = args.process.workdir.clone().or_else(|| source.config.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
     if !cwd.starts_with('/') {
         bail!("the working directory {cwd:?} is invalid: it must be an absolute path");
     }
@@ -192,10 +177,8 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     let limits = args.limits.to_limits()?;
     let mounts = args.mounts.to_mounts(paths)?;
     let network = args.net.to_request(&source.config.exposed_ports)?;
-    if args.tty && args.interactive && !args.detach && !std::io::stdin().is_terminal() {
-        bail!("the input device is not a TTY: drop -t, or run from a terminal");
-    }
-    let terminal = args.tty.then(|| crate::tty::caller_size().unwrap_or(TerminalSize { rows: 24, cols: 80 }));
+    args.process.check_terminal(args.detach)?;
+    let terminal = args.process.terminal();
     let id = new_container_id()?;
     let hostname = args.hostname.clone().unwrap_or_else(|| id.short().to_owned());
     check_hostname(&hostname)?;
@@ -222,9 +205,9 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         read_only_rootfs: args.mounts.read_only,
         process: ProcessSpec {
             args: process_args.clone(),
-            env: merge_env(&source.config.env, &args.env),
+            env: merge_env(&source.config.env, &args.process.env),
             cwd,
-            user: args.user.clone().or_else(|| source.config.user.clone()).filter(|u| !u.is_empty()),
+            user: args.process.user.clone().or_else(|| source.config.user.clone()).filter(|u| !u.is_empty()),
             capabilities,
             oom_score_adj: args.limits.oom_score_adj,
         },
@@ -247,14 +230,14 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         hostname: hostname.clone(),
         network: None,
         process: Some(spec.process.clone()),
-        tty: args.tty,
+        tty: args.process.tty,
         auto_remove: args.rm,
         ..State::default()
     };
     container.write_state(&state)?;
     let mut launch = Launch { spec, network, limits };
     if args.detach {
-        return crate::monitor::start_detached(paths, &container, state, launch, args.interactive);
+        return crate::monitor::start_detached(paths, &container, state, launch, args.process.interactive);
     }
     crate::timing::ask_init(&mut launch.spec.process.env);
 
@@ -262,13 +245,13 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     state.monitor = Some(ProcessRef::current()?);
     // The helper passes our stdio on; with -t the container's init swaps
     // in its terminal, and without -i it gets no stdin, as with docker.
-    let stdio = if args.interactive && !args.tty { ProcessStdio::default() } else { ProcessStdio::no_stdin() };
+    let stdio = args.process.stdio();
     let outcome = start(paths, &helper, &container, &mut state, launch, stdio).and_then(|started| {
         crate::timing::total("exec.total");
         if let Some(failure) = &started.report.failure {
             eprintln!("ctr: {}", failure.message);
         }
-        let console = started.report.console.map(|master| Console { master, stdin: args.interactive });
+        let console = started.report.console.map(|master| Console { master, stdin: args.process.interactive });
         foreground::wait(started.pid, &started.pidfd, console)
     });
     let recorded = finish(paths, &helper, &container, &mut state, outcome.as_ref().ok().copied(), outcome.is_ok(), args.rm);
