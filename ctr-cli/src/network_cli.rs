@@ -42,6 +42,8 @@ pub enum NetworkCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Remove every network of yours that no container is on.
+    Prune,
 }
 
 fn name(s: &str) -> Result<NetworkName> {
@@ -102,6 +104,17 @@ pub fn network(paths: &Paths, command: NetworkCommand) -> Result<i32> {
             }
             if failed {
                 bail!("some networks were not removed");
+            }
+            Ok(0)
+        }
+        NetworkCommand::Prune => {
+            let unused = helper.network_list()?.into_iter().filter(|n| !n.name.is_default() && n.containers.is_empty());
+            for n in unused {
+                // A container may have joined since the listing: the helper refuses then.
+                match helper.network_remove(n.name.clone()) {
+                    Ok(()) => println!("{}", n.name),
+                    Err(e) => eprintln!("ctr: {}: {e:#}", n.name),
+                }
             }
             Ok(0)
         }

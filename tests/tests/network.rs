@@ -283,7 +283,13 @@ fn user_networks_resolve_names_inside_and_isolate_from_each_other() {
     for c in std::mem::take(&mut guard.containers) {
         env.ctr().args(["rm", "-f", &c]).ok();
     }
-    env.ctr().args(["network", "rm", &net_a, &net_b]).ok();
+    env.ctr().args(["network", "rm", &net_a]).ok();
+    // prune removes what no container is on: B, and C that never had any.
+    let net_c = ctr_tests::unique_name("netc");
+    guard.names.push(net_c.clone());
+    env.ctr().args(["network", "create", &net_c]).ok();
+    let pruned = env.ctr().args(["network", "prune"]).ok().stdout;
+    assert!(pruned.contains(&net_b) && pruned.contains(&net_c), "{pruned}");
     guard.names.clear();
     let after = env.ctr().args(["network", "ls", "-q"]).ok().stdout;
     assert!(!after.contains(&net_a) && !after.contains(&net_b), "{after}");
