@@ -8,7 +8,7 @@
 
 use crate::container::{self, Container};
 use crate::foreground::{self, Console};
-use crate::helper_client::Helper;
+use crate::helper_client::{Helper, ProcessStdio};
 use crate::lock::ContainerLock;
 use crate::paths::Paths;
 use crate::spec::{ExecSpec, InitMessage, InitTask, ProcessSpec, INIT_PROTOCOL_VERSION};
@@ -20,6 +20,10 @@ use std::os::unix::net::UnixStream;
 
 #[derive(clap::Args, Debug)]
 pub struct ExecArgs {
+    /// Start the command and return at once; its output is discarded. It
+    /// ends with the container.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
     #[command(flatten)]
     pub process: crate::process_args::ProcessArgs,
     pub container: String,
@@ -30,6 +34,9 @@ pub struct ExecArgs {
 
 pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
     args.process.check_terminal(false)?;
+    if args.detach && (args.process.interactive || args.process.tty) {
+        bail!("-d cannot be combined with -i or -t: nothing would be there to read the process's input or terminal");
+    }
     let found = container::find(paths, &args.container)?;
     let container = Container::from_state(paths, &found)?;
     let not_running = || {
@@ -61,7 +68,7 @@ pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
     // helper exits, so that we can wait for it.
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
     let (mut ours, theirs) = UnixStream::pair().context("socketpair for the init channel")?;
-    let stdio = args.process.stdio();
+    let stdio = if args.detach { ProcessStdio::null() } else { args.process.stdio() };
     let helper = Helper::new(&paths.helper());
     let spawned = helper.exec(&container.id, &OwnedFd::from(theirs), stdio)?;
     drop(lock);
@@ -77,6 +84,12 @@ pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
     drop(ours);
     if let Some(failure) = &report.failure {
         eprintln!("ctr: {}", failure.message);
+    }
+    // Detached, the command runs now (a failure to start it was reported):
+    // it stays in the container's cgroup, and its parent, no longer ours,
+    // is reaped by whoever adopts it.
+    if args.detach && report.failure.is_none() {
+        return Ok(0);
     }
     let console = report.console.map(|master| Console { master, stdin: args.process.interactive });
     foreground::wait(pid, &spawned.pidfd, console)

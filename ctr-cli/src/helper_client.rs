@@ -33,6 +33,11 @@ impl ProcessStdio {
     pub fn no_stdin() -> Self {
         Self { stdin: Some(Stdio::null()), ..Self::default() }
     }
+
+    /// All three on /dev/null (`exec -d`).
+    pub fn null() -> Self {
+        Self { stdin: Some(Stdio::null()), stdout: Some(Stdio::null()), stderr: Some(Stdio::null()) }
+    }
 }
 
 /// What `Spawn` hands back: the container's first process.

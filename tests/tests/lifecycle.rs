@@ -144,6 +144,22 @@ fn detached_container_through_its_whole_life() {
     assert_eq!(missing.code(), Some(127), "{}", missing.stderr);
     let piped = env.ctr().args(["exec", "-i", "-e", "GREETING=hi", "-w", "/tmp", "life-main", "sh", "-c", "cat; echo $GREETING; pwd"]).stdin("from stdin\n").ok();
     assert_eq!(piped.stdout, "from stdin\nhi\n/tmp\n");
+    // exec -d returns at once; its command keeps running in the container
+    // (and ends with it, at the stop below).
+    let detached = env.ctr().args(["exec", "-d", "life-main", "sh", "-c", "echo started > /tmp/detached; exec sleep 300"]).ok();
+    assert!(detached.stdout.is_empty(), "{}", detached.stdout);
+    let probe = "cat /tmp/detached 2>/dev/null; pgrep -f 'sleep 300' >/dev/null && echo sleeping";
+    let running = (0..50).any(|_| {
+        let out = ctr(&env, &["exec", "life-main", "sh", "-c", probe]);
+        let both = out.stdout.contains("started") && out.stdout.contains("sleeping");
+        if !both {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        both
+    });
+    assert!(running, "the detached command is not running in the container");
+    let with_tty = ctr(&env, &["exec", "-d", "-t", "life-main", "true"]);
+    assert_eq!(with_tty.code(), Some(125), "{}", with_tty.stderr);
 
     // stop: SIGTERM is handled, so well within the grace period.
     let t = Instant::now();
