@@ -158,47 +158,44 @@ fn the_helper_refuses_low_ports_and_foreign_addresses() {
     assert_eq!(gateway.code(), Some(125), "{}", gateway.stderr);
 }
 
-#[test]
-fn a_container_that_changes_its_address_reaches_nobody() {
+/// A container reaches a target, then runs `change` (which must print
+/// `changed`) and must reach it no more.
+fn spoofing_reaches_nobody(prefix: &str, change: &str) {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
     env.ensure_alpine_image("alpine");
-    let target = ctr_tests::unique_name("target");
+    let target = ctr_tests::unique_name(prefix);
     let server = start(&env, &target, &[], "alpine", "sleep 60");
     let target_ip = address_of(&env, &target);
     let script = format!(
-        "ping -c1 -W2 {target_ip} >/dev/null && echo reached-before; \
-         mine=$(ip -4 -o addr show eth0 | awk '{{print $4}}'); \
-         ip addr add 10.88.250.250/16 dev eth0 && ip addr del $mine dev eth0 && \
-         ip route add default via 10.88.0.1 2>/dev/null; \
+        "ping -c1 -W2 {target_ip} >/dev/null && echo reached-before; {change}; \
          ping -c1 -W2 {target_ip} >/dev/null && echo reached-after-spoofing; true"
     );
     let out = env.ctr().args(["run", "--rm", "--cap-add", "NET_ADMIN", "alpine", "sh", "-c", &script]).output();
     stop(&env, &target, server);
     assert!(out.stdout.contains("reached-before"), "control failed: {}\n{}", out.stdout, out.stderr);
-    assert!(!out.stdout.contains("reached-after-spoofing"), "a spoofed address got through: {}", out.stdout);
+    assert!(out.stdout.contains("changed"), "the change did not take: {}\n{}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains("reached-after-spoofing"), "a spoofed sender got through: {}", out.stdout);
+}
+
+#[test]
+fn a_container_that_changes_its_address_reaches_nobody() {
+    spoofing_reaches_nobody(
+        "target",
+        "mine=$(ip -4 -o addr show eth0 | awk '{print $4}'); \
+         ip addr add 10.88.250.250/16 dev eth0 && ip addr del $mine dev eth0 && echo changed; \
+         ip route add default via 10.88.0.1 2>/dev/null",
+    );
 }
 
 #[test]
 fn a_container_that_changes_its_mac_reaches_nobody() {
-    let Some(env) = env() else { return };
-    let _serial = ctr_tests::one_at_a_time();
-    env.ensure_alpine_image("alpine");
-    let target = ctr_tests::unique_name("mactarget");
-    let server = start(&env, &target, &[], "alpine", "sleep 60");
-    let target_ip = address_of(&env, &target);
     // Same IP, another MAC: the bridge filter must drop its frames.
-    let script = format!(
-        "ping -c1 -W2 {target_ip} >/dev/null && echo reached-before; \
-         ip link set eth0 address 02:42:de:ad:be:ef && ip neigh flush dev eth0; \
-         ip link show eth0 | grep -q 02:42:de:ad:be:ef && echo mac-changed; \
-         ping -c1 -W2 {target_ip} >/dev/null && echo reached-after-spoofing; true"
+    spoofing_reaches_nobody(
+        "mactarget",
+        "ip link set eth0 address 02:42:de:ad:be:ef && ip neigh flush dev eth0; \
+         ip link show eth0 | grep -q 02:42:de:ad:be:ef && echo changed",
     );
-    let out = env.ctr().args(["run", "--rm", "--cap-add", "NET_ADMIN", "alpine", "sh", "-c", &script]).output();
-    stop(&env, &target, server);
-    assert!(out.stdout.contains("reached-before"), "control failed: {}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("mac-changed"), "the MAC did not change: {}\n{}", out.stdout, out.stderr);
-    assert!(!out.stdout.contains("reached-after-spoofing"), "a spoofed MAC got through: {}", out.stdout);
 }
 
 /// Removes the test's networks (and containers first) however it ends.
