@@ -7,6 +7,7 @@ use crate::cgroup_stats::{self, Sample};
 use crate::container::{self, Container, RunState, State};
 use crate::helper_client::Helper;
 use crate::net_stats::{self, NetBytes};
+use crate::image::human_size;
 use crate::paths::Paths;
 use anyhow::{bail, Context, Result};
 use ctr_core::ids::ContainerId;
@@ -296,25 +297,9 @@ fn human(bytes: u64) -> String {
     format!("{value:.2}{}", UNITS[unit])
 }
 
-/// Bytes moved, as docker shows I/O: decimal units, three significant
-/// digits ("648B", "1.23kB", "12.3MB").
-fn human_io(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    let decimals = if unit == 0 || value >= 100.0 { 0 } else if value >= 10.0 { 1 } else { 2 };
-    let text = format!("{value:.decimals$}");
-    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
-    format!("{text}{}", UNITS[unit])
-}
-
 /// NET I/O: "--" for `--network host` (its counters would be the host's).
 fn net_io(net: Option<NetBytes>) -> String {
-    net.map_or_else(|| "--".to_owned(), |n| format!("{} / {}", human_io(n.rx), human_io(n.tx)))
+    net.map_or_else(|| "--".to_owned(), |n| format!("{} / {}", human_size(n.rx), human_size(n.tx)))
 }
 
 /// One row of `ctr stats`, from two samples `elapsed` apart and the
@@ -326,7 +311,7 @@ fn row(state: &State, before: &Sample, after: &Sample, net: Option<NetBytes>, el
     serde_json::json!({
         "ID": &state.id[..12], "Name": state.name, "CPUPerc": format!("{cpu:.2}%"),
         "MemUsage": format!("{} / {}", human(after.memory_bytes), human(limit)), "MemPerc": format!("{mem_pct:.2}%"),
-        "NetIO": net_io(net), "NetRxBytes": net.map(|n| n.rx), "NetTxBytes": net.map(|n| n.tx), "BlockIO": format!("{} / {}", human_io(after.block_read_bytes), human_io(after.block_write_bytes)),
+        "NetIO": net_io(net), "NetRxBytes": net.map(|n| n.rx), "NetTxBytes": net.map(|n| n.tx), "BlockIO": format!("{} / {}", human_size(after.block_read_bytes), human_size(after.block_write_bytes)),
         "PIDs": after.pids, "CPUNanos": after.cpu_ns, "MemBytes": after.memory_bytes,
     })
 }
@@ -400,11 +385,6 @@ mod tests {
     fn net_io_reads_like_dockers_or_dashes_for_host() {
         assert_eq!(net_io(Some(NetBytes { rx: 1200, tx: 648 })), "1.2kB / 648B");
         assert_eq!(net_io(Some(NetBytes::default())), "0B / 0B");
-        assert_eq!(human_io(648), "648B");
-        assert_eq!(human_io(1234), "1.23kB");
-        assert_eq!(human_io(12_345), "12.3kB");
-        assert_eq!(human_io(123_456), "123kB");
-        assert_eq!(human_io(2_000_000), "2MB");
         assert_eq!(net_io(None), "--");
     }
 
