@@ -97,6 +97,10 @@ impl Cidr {
     pub fn parse(s: &str) -> Result<Self, NetSpecError> {
         let bad = || NetSpecError::Subnet(s.to_owned());
         let (address, prefix) = s.split_once('/').ok_or_else(bad)?;
+        // Plain decimal only: u8::from_str accepts "+16", which is not CIDR.
+        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
         Self::new(address.parse().map_err(|_| bad())?, prefix.parse().map_err(|_| bad())?).map_err(|_| bad())
     }
 
@@ -286,7 +290,7 @@ mod tests {
         assert!(pool.covers(&a) && !a.covers(&pool) && pool.overlaps(&a) && a.overlaps(&pool));
         assert!(!a.overlaps(&Cidr::parse("10.89.4.0/24").unwrap()));
         assert!(a.contains(Ipv4Addr::new(10, 89, 3, 200)) && !a.contains(Ipv4Addr::new(10, 89, 4, 1)));
-        for bad in ["10.89.0.1/24", "10.0.0.0/31", "10.0.0.0/7", "10.0.0.0", "x/8", "10.0.0.0/x"] {
+        for bad in ["10.89.0.1/24", "10.0.0.0/31", "10.0.0.0/7", "10.0.0.0", "x/8", "10.0.0.0/x", "10.0.0.0/+8"] {
             assert!(Cidr::parse(bad).is_err(), "{bad} accepted");
         }
         let cfg = bincode::config::standard();

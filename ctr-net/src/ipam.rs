@@ -12,6 +12,7 @@
 
 use crate::names::{host_veth_name, InterfaceName, NetworkName};
 use ctr_core::ids::ContainerId;
+use ctr_core::net::Cidr;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -52,75 +53,59 @@ pub enum IpamError {
     Io { op: &'static str, path: PathBuf, source: io::Error },
 }
 
-/// An IPv4 subnet for a container network, e.g. `10.88.0.0/16`.
-///
-/// The prefix is 8..=30 (a /31 or /32 has no room for a gateway and a
-/// container; anything wider than /8 is a mistake), and the address is the
-/// network address itself, so `10.88.0.1/16` is refused rather than guessed.
+/// An IPv4 subnet for a container network, e.g. `10.88.0.0/16`: a
+/// [`Cidr`] (whose rules it keeps: prefix 8..=30, the address is the network
+/// address itself, so `10.88.0.1/16` is refused rather than guessed) with
+/// what a bridge network needs to know of it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Subnet {
-    network: Ipv4Addr,
-    prefix: u8,
-}
+pub struct Subnet(Cidr);
+
+const SUBNET_RULE: &str = "use the network's own address and a prefix of 8 to 30, e.g. 10.88.0.0/16";
 
 impl Subnet {
-    pub const MIN_PREFIX: u8 = 8;
-    pub const MAX_PREFIX: u8 = 30;
-
     pub fn new(network: Ipv4Addr, prefix: u8) -> Result<Self, IpamError> {
-        let invalid = |why| IpamError::Subnet(format!("{network}/{prefix}"), why);
-        if !(Self::MIN_PREFIX..=Self::MAX_PREFIX).contains(&prefix) {
-            return Err(invalid("the prefix length must be between 8 and 30"));
-        }
-        let subnet = Self { network, prefix };
-        if u32::from(network) & !subnet.mask() != 0 {
-            return Err(invalid("host bits are set: give the network address (e.g. 10.88.0.0/16)"));
-        }
-        Ok(subnet)
+        Cidr::new(network, prefix).map(Self).map_err(|_| IpamError::Subnet(format!("{network}/{prefix}"), SUBNET_RULE))
     }
 
     pub fn parse(s: &str) -> Result<Self, IpamError> {
-        let invalid = |why| IpamError::Subnet(s.to_owned(), why);
-        let (addr, prefix) = s.split_once('/').ok_or_else(|| invalid("expected ADDRESS/PREFIX"))?;
-        let addr: Ipv4Addr = addr.parse().map_err(|_| invalid("not an IPv4 address"))?;
-        // Plain decimal only: u8::from_str accepts "+16", which is not CIDR.
-        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid("the prefix length is not a number"));
-        }
-        let prefix: u8 = prefix.parse().map_err(|_| invalid("the prefix length is not a number"))?;
-        Self::new(addr, prefix)
+        Cidr::parse(s).map(Self).map_err(|_| IpamError::Subnet(s.to_owned(), SUBNET_RULE))
+    }
+
+    /// The same network as the protocol's type.
+    pub fn cidr(&self) -> Cidr {
+        self.0
     }
 
     fn mask(&self) -> u32 {
-        u32::MAX << (32 - self.prefix)
+        u32::MAX << (32 - self.0.prefix())
     }
 
     pub fn network(&self) -> Ipv4Addr {
-        self.network
+        self.0.address()
     }
 
     pub fn prefix(&self) -> u8 {
-        self.prefix
+        self.0.prefix()
     }
 
     /// The bridge's address: the first host.
     pub fn gateway(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.network) + 1)
+        Ipv4Addr::from(u32::from(self.network()) + 1)
     }
 
     pub fn broadcast(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.network) | !self.mask())
+        Ipv4Addr::from(u32::from(self.network()) | !self.mask())
     }
 
     pub fn contains(&self, addr: Ipv4Addr) -> bool {
-        u32::from(addr) & self.mask() == u32::from(self.network)
+        self.0.contains(addr)
     }
 
     /// The first and last address a container may hold: everything but the
     /// network, gateway and broadcast addresses.
     fn allocatable(&self) -> (u32, u32) {
-        (u32::from(self.network) + 2, u32::from(self.broadcast()) - 1)
+        (u32::from(self.network()) + 2, u32::from(self.broadcast()) - 1)
     }
 
     /// How many addresses containers can hold.
@@ -143,7 +128,13 @@ impl Subnet {
 
 impl fmt::Display for Subnet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl From<Cidr> for Subnet {
+    fn from(cidr: Cidr) -> Self {
+        Self(cidr)
     }
 }
 

@@ -48,7 +48,7 @@ fn driver_config(lease_key: &str, bridge: &BridgeName, subnet: Cidr, limit: usiz
     Ok(NetworkConfig {
         name: NetworkName::parse(lease_key).map_err(net_error)?,
         bridge: bridge.clone(),
-        subnet: Subnet::new(subnet.address(), subnet.prefix()).map_err(net_error)?,
+        subnet: Subnet::from(subnet),
         max_leases_per_uid: Some(limit),
     })
 }
@@ -237,7 +237,7 @@ fn summary(resolved: &Resolved, uid: u32) -> Result<NetworkSummary, HelperError>
     Ok(NetworkSummary {
         name: resolved.name.clone(),
         bridge: resolved.driver.bridge.to_string(),
-        subnet: Cidr::new(subnet.network(), subnet.prefix()).map_err(net_error)?,
+        subnet: subnet.cidr(),
         gateway: subnet.gateway(),
         created: resolved.created,
         containers: leases
