@@ -101,7 +101,9 @@ fn check_address(resolved: &Resolved, addr: Ipv4Addr) -> Result<(), HelperError>
 /// Checks a request before anything is created.
 pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest) -> Result<(), HelperError> {
     let NetworkRequest::Bridge { network, address, ports } = request else { return Ok(()) };
-    let resolved = resolve(config, &registry::load()?, caller.uid.as_raw(), network)?;
+    // The default network needs no registry: no file read on that start.
+    let networks = if network.is_default() { Vec::new() } else { registry::load()? };
+    let resolved = resolve(config, &networks, caller.uid.as_raw(), network)?;
     if let Some(addr) = address {
         check_address(&resolved, *addr)?;
     }
