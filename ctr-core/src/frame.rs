@@ -1,10 +1,13 @@
 //! Framing on the helper channel: a u32 little-endian length, then a bincode
 //! body of exactly that many bytes. The length is checked against
 //! [`MAX_FRAME_LEN`] before anything is allocated, bincode decodes with the
-//! same limit, and trailing bytes are an error.
+//! same limit, and trailing bytes are an error. Lists a caller sends
+//! decode through [`bounded_vec`], so an announced length allocates nothing.
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::de::{DeserializeOwned, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::io::{self, Read, Write};
+use std::marker::PhantomData;
 
 /// No legitimate message comes near this; anything larger is refused unread.
 pub const MAX_FRAME_LEN: u32 = 64 * 1024;
@@ -92,6 +95,37 @@ pub fn read_body<T: DeserializeOwned>(r: &mut impl Read, len: usize) -> Result<T
     decode_body(&body)
 }
 
+/// Elements reserved up front, whatever length a list announces.
+const PREALLOC_ELEMENTS: usize = 16;
+
+/// For `#[serde(deserialize_with = "crate::frame::bounded_vec")]` on every
+/// `Vec` in a request. bincode does not count a sequence's announced length
+/// against its limit, and serde's `Vec` reserves up to 1 MiB from that
+/// length alone: a 124-byte frame cost the helper 768 KiB before it failed
+/// to decode (found by fuzz/). Here a list grows only with elements
+/// actually decoded, each of which consumed bytes of the frame.
+pub fn bounded_vec<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Elements<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Elements<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a sequence")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut elements = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(PREALLOC_ELEMENTS));
+            while let Some(e) = seq.next_element()? {
+                elements.push(e);
+            }
+            Ok(elements)
+        }
+    }
+    deserializer.deserialize_seq(Elements(PhantomData))
+}
+
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
@@ -141,6 +175,30 @@ mod tests {
         let len = u32::from_le_bytes(long[..4].try_into().unwrap()) + 1;
         long[..4].copy_from_slice(&len.to_le_bytes());
         assert!(matches!(read_frame::<Request>(&mut &long[..]), Err(FrameError::TrailingBytes(1))));
+    }
+
+    /// A sequence that announces far more elements than it has.
+    struct Lying(std::vec::IntoIter<u32>);
+    impl Iterator for Lying {
+        type Item = u32;
+        fn next(&mut self) -> Option<u32> {
+            self.0.next()
+        }
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            (1 << 40, Some(1 << 40))
+        }
+    }
+
+    #[test]
+    fn bounded_vec_reserves_only_what_it_decodes() {
+        use serde::de::value::{Error, SeqDeserializer};
+        let lying = || SeqDeserializer::<_, Error>::new(Lying(vec![1, 2, 3].into_iter()));
+        // What serde's own Vec does with the announced length:
+        let trusting = Vec::<u32>::deserialize(lying()).unwrap();
+        assert!(trusting.capacity() >= 1 << 16, "serde no longer trusts size hints: bounded_vec may go");
+        let bounded: Vec<u32> = bounded_vec(lying()).unwrap();
+        assert_eq!(bounded, [1, 2, 3]);
+        assert!(bounded.capacity() <= PREALLOC_ELEMENTS);
     }
 
     #[test]

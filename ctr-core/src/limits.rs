@@ -180,7 +180,9 @@ pub struct ResourceLimits {
     pub cpuset_mems: Option<CpuList>,
     pub pids_limit: Option<u64>,
     pub blkio_weight: Option<u16>,
+    #[serde(deserialize_with = "crate::frame::bounded_vec")]
     pub device_read_bps: Vec<DeviceRate>,
+    #[serde(deserialize_with = "crate::frame::bounded_vec")]
     pub device_write_bps: Vec<DeviceRate>,
 }
 
