@@ -230,7 +230,12 @@ pub enum NetworkRequest {
     Host,
     /// A veth on a bridge network (`bridge`, the default, or one the caller
     /// created), with an address from its subnet.
-    Bridge { network: NetworkName, address: Option<Ipv4Addr>, ports: Vec<PortSpec> },
+    Bridge {
+        network: NetworkName,
+        address: Option<Ipv4Addr>,
+        #[serde(deserialize_with = "crate::frame::bounded_vec")]
+        ports: Vec<PortSpec>,
+    },
 }
 
 /// A bridge network as `ctr network ls` and `inspect` show it: the default

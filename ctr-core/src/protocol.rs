@@ -70,7 +70,9 @@ pub struct SpawnRequest {
     /// refused unless the caller is root.
     pub user_namespace: bool,
     pub network: NetworkRequest,
+    #[serde(deserialize_with = "crate::frame::bounded_vec")]
     pub uid_map: Vec<IdMapEntry>,
+    #[serde(deserialize_with = "crate::frame::bounded_vec")]
     pub gid_map: Vec<IdMapEntry>,
     /// Written to the container's cgroup before its process joins it.
     pub limits: ResourceLimits,
