@@ -2,7 +2,8 @@
 //! cargo does. `install` puts ctr and its setuid helper under a prefix,
 //! `test` is the whole test run (what CI runs), `bench start` times
 //! container start against crun and a bare `unshare`, `bench net` measures
-//! the bridge network's throughput and start cost.
+//! the bridge network's throughput and start cost, `fuzz` runs the
+//! libFuzzer targets on the helper's frame decoder and request validation.
 
 mod bench;
 mod bench_net;
@@ -10,6 +11,7 @@ mod busybox_image;
 mod cgroup_scope;
 mod cleanup;
 mod demo;
+mod fuzz;
 mod host;
 mod install;
 mod interrupt;
@@ -56,6 +58,22 @@ enum Cmd {
     /// Show the assignment's three core functions at work, commands and
     /// outputs side by side (as root; runs a throwaway install).
     Demo,
+    /// Fuzz the helper's frame decoder and request validation with libFuzzer
+    /// (fuzz/; corpus in fuzz/corpus, crashes in fuzz/artifacts).
+    Fuzz {
+        /// Only this target (repeatable): frame, validate. Default: both, in turn.
+        #[arg(long = "target")]
+        targets: Vec<String>,
+        /// Stop each target after this many executions.
+        #[arg(long, conflicts_with = "seconds")]
+        runs: Option<u64>,
+        /// Stop each target after this many seconds (default 300).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Passed to libFuzzer, e.g. `-max_len=70000` or `-jobs=2`.
+        #[arg(last = true)]
+        extra: Vec<String>,
+    },
     /// Benchmarks (as root).
     Bench {
         #[command(subcommand)]
@@ -125,6 +143,10 @@ fn main() -> ExitCode {
         Cmd::Install { prefix, mode, uninstall } => install::run(&prefix, mode, uninstall).map(|()| ExitCode::SUCCESS),
         Cmd::Test { legs, extra } => test_driver::run(legs, &extra),
         Cmd::Demo => demo::run().map(|()| ExitCode::SUCCESS),
+        Cmd::Fuzz { targets, runs, seconds, extra } => {
+            let budget = runs.map_or(fuzz::Budget::Seconds(seconds.unwrap_or(300)), fuzz::Budget::Runs);
+            fuzz::run(&targets, budget, &extra)
+        }
         Cmd::Bench { bench: BenchCmd::Start { runs } } => bench::start(runs).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::Image { mb } } => bench::image(mb).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::Monitor { containers } } => bench::monitor(containers).map(|()| ExitCode::SUCCESS),

@@ -94,6 +94,7 @@ fn run_on_host(tally: &Tally, extra: &[String]) -> Result<()> {
             .args(["test", "--workspace", "--exclude", "ctr-tests", "--no-fail-fast"])
             .envs(UNIT_TEST_ENV.iter().copied()),
     )?;
+    crate::fuzz::smoke(tally)?;
 
     let extras = prepare_integration_extras()?;
     let mut run = TestRun::setup()?;
