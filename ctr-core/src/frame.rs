@@ -29,13 +29,31 @@ pub enum FrameError {
     Io(#[from] io::Error),
 }
 
+/// Decode errors quote what the peer sent (an id, a subnet, a cpu list),
+/// Debug-escaped, so up to six times the frame; the helper sends the message
+/// back in its refusal, which must itself fit in a frame. 360 KiB did not.
+const MAX_ERROR_LEN: usize = 512;
+
+fn undecodable(e: impl std::fmt::Display) -> FrameError {
+    let mut message = e.to_string();
+    if message.len() > MAX_ERROR_LEN {
+        let mut cut = MAX_ERROR_LEN;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push_str("... (truncated)");
+    }
+    FrameError::Undecodable(message)
+}
+
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_little_endian().with_limit::<{ MAX_FRAME_LEN as usize }>()
 }
 
 /// Encodes `msg` as one complete frame (length prefix included).
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
-    let body = bincode::serde::encode_to_vec(msg, bincode_config()).map_err(|e| FrameError::Undecodable(e.to_string()))?;
+    let body = bincode::serde::encode_to_vec(msg, bincode_config()).map_err(undecodable)?;
     let len = u32::try_from(body.len()).map_err(|_| FrameError::TooLarge(u32::MAX))?;
     if len > MAX_FRAME_LEN {
         return Err(FrameError::TooLarge(len));
@@ -63,8 +81,7 @@ pub fn parse_len(prefix: [u8; LEN_BYTES]) -> Result<usize, FrameError> {
 
 /// Decodes a frame body that must be consumed exactly.
 pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
-    let (msg, used) =
-        bincode::serde::decode_from_slice(body, bincode_config()).map_err(|e| FrameError::Undecodable(e.to_string()))?;
+    let (msg, used) = bincode::serde::decode_from_slice(body, bincode_config()).map_err(undecodable)?;
     if used != body.len() {
         return Err(FrameError::TrailingBytes(body.len() - used));
     }
@@ -199,6 +216,23 @@ mod tests {
         let bounded: Vec<u32> = bounded_vec(lying()).unwrap();
         assert_eq!(bounded, [1, 2, 3]);
         assert!(bounded.capacity() <= PREALLOC_ELEMENTS);
+    }
+
+    #[test]
+    fn a_refusal_of_any_frame_fits_in_a_frame() {
+        // A container id of 60000 control characters: its error quotes it,
+        // escaped (6 bytes each), and the helper sends that error back.
+        let hostile = Request::Exec { id: crate::ids::ContainerId::from_bytes(&[0; 32]) };
+        let mut body = encode(&hostile).unwrap()[4..].to_vec();
+        let id_at = body.len() - 65; // the variant tag, then the id's length and bytes
+        body.truncate(id_at);
+        let id = "\u{1}".repeat(60_000);
+        body.extend_from_slice(&bincode::serde::encode_to_vec(&id, bincode_config()).unwrap());
+        let err = decode_body::<Request>(&body).unwrap_err();
+        assert!(matches!(err, FrameError::Undecodable(_)), "{err:?}");
+        let refusal = crate::protocol::Response::Refused(crate::protocol::HelperError::Frame(err.to_string()));
+        let frame = encode(&refusal).expect("the refusal fits in a frame");
+        assert!(frame.len() < 1024, "a {}-byte refusal", frame.len());
     }
 
     #[test]

@@ -102,10 +102,12 @@ impl CpuList {
             if a > b || b > 8191 {
                 return Err(parse_err(flag, s, "ranges go low-high, below 8192"));
             }
+            // Checked as it grows: a 64 KiB frame of "0," would otherwise
+            // build 32768 ranges before being refused.
+            if ranges.len() == MAX_CPU_RANGES {
+                return Err(parse_err(flag, s, "too many ranges"));
+            }
             ranges.push((a, b));
-        }
-        if ranges.len() > MAX_CPU_RANGES {
-            return Err(parse_err(flag, s, "too many ranges"));
         }
         Ok(Self(ranges))
     }
@@ -542,6 +544,9 @@ mod tests {
         assert!(l.contains(6) && !l.contains(5));
         assert!(CpuList::parse("t", "3-1").is_err());
         assert!(CpuList::parse("t", "a").is_err());
+        let many = |n: usize| vec!["0"; n].join(",");
+        assert!(CpuList::parse("t", &many(MAX_CPU_RANGES)).is_ok());
+        assert!(CpuList::parse("t", &many(MAX_CPU_RANGES + 1)).is_err());
         assert!(CpuList::parse("t", "0").unwrap().is_subset_of(&l));
     }
 

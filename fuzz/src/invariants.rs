@@ -13,7 +13,7 @@ use ctr_core::limits::{
     MIN_MEMORY,
 };
 use ctr_core::net::{Cidr, NetworkName, NetworkRequest, PortSpec};
-use ctr_core::protocol::Request;
+use ctr_core::protocol::{HelperError, Request};
 
 /// The fake host: CPUs 0-3, memory node 0, and these block devices.
 const HOST_CPUS: &str = "0-3";
@@ -30,9 +30,7 @@ pub fn request(caller: &Caller, request: &Request) {
                 (IdKind::Uid, &s.uid_map, caller.uid, caller.subuids),
                 (IdKind::Gid, &s.gid_map, caller.gid, caller.subgids),
             ] {
-                if check_map(kind, map, own, ranges).is_ok() {
-                    accepted_map(map, own, ranges);
-                }
+                self::map(kind, map, own, ranges);
             }
             limits(&s.limits);
             network(&s.network);
@@ -77,34 +75,57 @@ fn is_cgroup_component(s: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
 }
 
-/// A map the helper would write to /proc/PID/{u,g}id_map for `own`.
-fn accepted_map(map: &[IdMapEntry], own: u32, ranges: &[SubIdRange]) {
-    assert!(!map.is_empty() && map.len() <= MAX_MAP_ENTRIES, "{} entries accepted", map.len());
+/// Why the helper must refuse `map` for `own`, by the rules in
+/// user_namespaces(7) and newuidmap(1): `None` if it may accept it.
+fn map_violation(map: &[IdMapEntry], own: u32, ranges: &[SubIdRange]) -> Option<String> {
+    if map.is_empty() || map.len() > MAX_MAP_ENTRIES {
+        return Some(format!("{} entries", map.len()));
+    }
     let span = |start: u32, count: u32| (u64::from(start), u64::from(start) + u64::from(count) - 1);
     let mut inside = Vec::new();
     let mut outside = Vec::new();
     for e in map {
-        assert!(e.count() >= 1);
         let (i0, i1) = span(e.inside(), e.count());
         let (o0, o1) = span(e.outside(), e.count());
-        assert!(i1 <= u64::from(u32::MAX) && o1 <= u64::from(u32::MAX), "{e:?} overflows");
-        assert!(own == 0 || o0 > 0, "host id 0 mapped for non-root caller {own}: {e:?}");
+        if e.count() == 0 || i1 > u64::from(u32::MAX) || o1 > u64::from(u32::MAX) {
+            return Some(format!("{e:?} is empty or overflows"));
+        }
+        if own != 0 && o0 == 0 {
+            return Some(format!("{e:?} maps host root for {own}"));
+        }
         let own_id = e.count() == 1 && o0 == u64::from(own);
         let granted = ranges.iter().any(|r| {
             let (r0, r1) = span(r.start, r.count);
             r0 <= o0 && o1 <= r1
         });
-        assert!(own_id || granted, "{e:?} is neither {own} nor in {ranges:?}");
+        if !(own_id || granted) {
+            return Some(format!("{e:?} is neither {own} nor in {ranges:?}"));
+        }
         inside.push((i0, i1));
         outside.push((o0, o1));
     }
     for (what, mut spans) in [("inside", inside), ("outside", outside)] {
         spans.sort_unstable();
-        for w in spans.windows(2) {
-            assert!(w[0].1 < w[1].0, "accepted map overlaps {what}: {:?} and {:?}", w[0], w[1]);
+        if let Some(w) = spans.windows(2).find(|w| w[0].1 >= w[1].0) {
+            return Some(format!("overlaps {what}: {:?} and {:?}", w[0], w[1]));
         }
     }
-    // The text written to the kernel says exactly the map, one line each.
+    None
+}
+
+/// `check_map` agrees with [`map_violation`] both ways, and what it
+/// accepts reaches the kernel unchanged.
+fn map(kind: IdKind, map: &[IdMapEntry], own: u32, ranges: &[SubIdRange]) {
+    let verdict = check_map(kind, map, own, ranges);
+    let violation = map_violation(map, own, ranges);
+    assert_eq!(
+        verdict.is_ok(),
+        violation.is_none(),
+        "check_map says {verdict:?}, the rules say {violation:?}: {map:?}"
+    );
+    if let Err(e) = verdict {
+        return crate::refusal_fits(HelperError::IdMap(e));
+    }
     let text = to_proc_format(map);
     let lines: Vec<(u32, u32, u32)> = text
         .lines()
@@ -135,47 +156,48 @@ fn highest(list: &CpuList) -> u32 {
         .expect("a cpu list is never empty")
 }
 
-fn limits(l: &ResourceLimits) {
+/// Why the helper must refuse limits `l` on the fake host, by docker's
+/// rules: `None` if it may accept them.
+fn limits_violation(l: &ResourceLimits) -> Option<&'static str> {
     let exists = |major, minor| BLOCK_DEVICES.contains(&(major, minor));
-    if l.validate(&host(), exists).is_err() {
-        return;
-    }
-    if let Some(m) = l.memory {
-        assert!(m >= MIN_MEMORY);
-    }
-    match (l.memory_swap, l.memory) {
-        (Some(SwapLimit::Total(total)), Some(m)) => assert!(total >= m),
-        (Some(SwapLimit::Total(_)), None) => panic!("swap accepted without memory"),
-        _ => {}
-    }
-    if let (Some(r), Some(m)) = (l.memory_reservation, l.memory) {
-        assert!(r <= m);
-    }
-    if let Some(q) = l.cpu_quota {
-        assert!((1_000..=1_000_000).contains(&q.period_us) && q.quota_us >= 1_000);
-        assert!(u128::from(q.quota_us) <= u128::from(q.period_us) * 4, "{q:?} is more than the host's 4 CPUs");
-    }
-    if let Some(s) = l.cpu_shares {
-        assert!((2..=262_144).contains(&s));
-    }
-    if let Some(c) = &l.cpuset_cpus {
-        assert!(highest(c) <= 3, "cpuset {c} accepted on a host with CPUs {HOST_CPUS}");
-    }
-    if let Some(m) = &l.cpuset_mems {
-        assert!(highest(m) == 0, "cpuset mems {m} accepted on a host with nodes {HOST_MEMS}");
-    }
-    if let Some(p) = l.pids_limit {
-        assert!(p >= 1 && i64::try_from(p).is_ok());
-    }
-    if let Some(w) = l.blkio_weight {
-        assert!((10..=1000).contains(&w));
-    }
-    assert!(l.device_read_bps.len() + l.device_write_bps.len() <= MAX_THROTTLED_DEVICES);
-    for d in l.device_read_bps.iter().chain(&l.device_write_bps) {
-        assert!(exists(d.major, d.minor));
-    }
-    for v2 in [false, true] {
-        rendered(&render(l, v2), v2);
+    let rules = [
+        (l.memory.is_some_and(|m| m < MIN_MEMORY), "memory below 6 MiB"),
+        (matches!(l.memory_swap, Some(SwapLimit::Total(_))) && l.memory.is_none(), "swap without memory"),
+        (
+            matches!((l.memory_swap, l.memory), (Some(SwapLimit::Total(t)), Some(m)) if t < m),
+            "memory+swap below memory",
+        ),
+        (matches!((l.memory_reservation, l.memory), (Some(r), Some(m)) if r > m), "reservation above memory"),
+        (l.cpu_quota.is_some_and(|q| !(1_000..=1_000_000).contains(&q.period_us)), "cpu period"),
+        (l.cpu_quota.is_some_and(|q| q.quota_us < 1_000), "cpu quota below 1 ms"),
+        (
+            l.cpu_quota.is_some_and(|q| u128::from(q.quota_us) > u128::from(q.period_us) * 4),
+            "more than the host's 4 CPUs",
+        ),
+        (l.cpu_shares.is_some_and(|s| !(2..=262_144).contains(&s)), "cpu shares"),
+        (l.cpuset_cpus.as_ref().is_some_and(|c| highest(c) > 3), "cpuset outside CPUs 0-3"),
+        (l.cpuset_mems.as_ref().is_some_and(|m| highest(m) > 0), "cpuset mems outside node 0"),
+        (l.pids_limit.is_some_and(|p| p == 0 || i64::try_from(p).is_err()), "pids limit"),
+        (l.blkio_weight.is_some_and(|w| !(10..=1000).contains(&w)), "blkio weight"),
+        (l.device_read_bps.len() + l.device_write_bps.len() > MAX_THROTTLED_DEVICES, "too many devices"),
+        (l.device_read_bps.iter().chain(&l.device_write_bps).any(|d| !exists(d.major, d.minor)), "no such device"),
+    ];
+    rules.into_iter().find_map(|(broken, why)| broken.then_some(why))
+}
+
+/// `validate` agrees with [`limits_violation`] both ways, and what it
+/// accepts renders to sane cgroup writes.
+fn limits(l: &ResourceLimits) {
+    let verdict = l.validate(&host(), |major, minor| BLOCK_DEVICES.contains(&(major, minor)));
+    let violation = limits_violation(l);
+    assert_eq!(verdict.is_ok(), violation.is_none(), "validate says {verdict:?}, the rules say {violation:?}: {l:?}");
+    match verdict {
+        Ok(()) => {
+            for v2 in [false, true] {
+                rendered(&render(l, v2), v2);
+            }
+        }
+        Err(e) => crate::refusal_fits(HelperError::Limits(e)),
     }
 }
 
@@ -285,7 +307,5 @@ fn subid_file(text: &str) {
     if disjoint && !holds_own {
         assert_eq!(check_map(IdKind::Uid, &map, own, &ranges), Ok(()), "the helper refuses ctr's default map {map:?}");
     }
-    if check_map(IdKind::Uid, &map, own, &ranges).is_ok() {
-        accepted_map(&map, own, &ranges);
-    }
+    self::map(IdKind::Uid, &map, own, &ranges);
 }

@@ -14,7 +14,7 @@ pub mod seeds;
 
 use ctr_core::frame::{self, FrameError, MAX_FRAME_LEN};
 use ctr_core::idmap::SubIdRange;
-use ctr_core::protocol::Request;
+use ctr_core::protocol::{HelperError, Request, Response};
 use std::io::{self, Read};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +81,9 @@ pub fn frame(data: &[u8]) {
     let bound = body_buffer + heap_bound(data.len());
     assert!(peak <= bound, "decoding {} input bytes took {peak} bytes of heap (bound {bound})", data.len());
 
+    if let Err(e) = &result {
+        refusal_fits(HelperError::Frame(e.to_string()));
+    }
     match result {
         Ok(request) => {
             let len = announced.expect("a decoded frame has a prefix") as usize;
@@ -95,6 +98,13 @@ pub fn frame(data: &[u8]) {
         Err(FrameError::Undecodable(_)) => {}
         Err(FrameError::Io(e)) => panic!("an in-memory reader cannot fail: {e}"),
     }
+}
+
+/// The refusal the helper sends back must reach the caller: it fits in a
+/// frame, and in a terminal line or two.
+pub fn refusal_fits(e: HelperError) {
+    let frame = frame::encode(&Response::Refused(e)).expect("a refusal fits in a frame");
+    assert!(frame.len() <= 2048, "a refusal of {} bytes", frame.len());
 }
 
 /// A decoded request encodes to a frame within the limit that decodes to
@@ -156,7 +166,10 @@ pub fn validate(data: &[u8]) {
     let decoded = frame::decode_body::<Request>(rest);
     let peak = alloc::peak_above(baseline);
     assert!(peak <= heap_bound(rest.len()), "decoding {} bytes took {peak} bytes of heap", rest.len());
-    let Ok(request) = decoded else { return };
+    let request = match decoded {
+        Ok(request) => request,
+        Err(e) => return refusal_fits(HelperError::Frame(e.to_string())),
+    };
     round_trip(&request);
     invariants::request(&CALLERS[usize::from(mode) % CALLERS.len()], &request);
 }
