@@ -104,7 +104,7 @@ pub fn frame(data: &[u8]) {
 /// frame, and in a terminal line or two.
 pub fn refusal_fits(e: HelperError) {
     let frame = frame::encode(&Response::Refused(e)).expect("a refusal fits in a frame");
-    assert!(frame.len() <= 2048, "a refusal of {} bytes", frame.len());
+    assert!(frame.len() <= 1024, "a refusal of {} bytes", frame.len());
 }
 
 /// A decoded request encodes to a frame within the limit that decodes to
