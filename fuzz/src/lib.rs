@@ -101,7 +101,7 @@ pub fn frame(data: &[u8]) {
 }
 
 /// The refusal the helper sends back must reach the caller: it fits in a
-/// frame, and in a terminal line or two.
+/// frame, and stays short enough for a person to read.
 pub fn refusal_fits(e: HelperError) {
     let frame = frame::encode(&Response::Refused(e)).expect("a refusal fits in a frame");
     assert!(frame.len() <= 1024, "a refusal of {} bytes", frame.len());
