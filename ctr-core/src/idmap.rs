@@ -152,7 +152,12 @@ pub fn check_map(kind: IdKind, map: &[IdMapEntry], own_id: u32, ranges: &[SubIdR
     }
     for e in map {
         let owned_by_self = e.count == 1 && e.outside == own_id;
-        let in_a_range = ranges.iter().any(|r| e.outside >= r.start && e.outside_last() <= r.start + (r.count - 1));
+        // In u64: a range is public data (`SubIdRange` has public fields), and
+        // one of count 0 or reaching past u32::MAX must not wrap into a grant.
+        let in_a_range = ranges.iter().any(|r| {
+            let last = u64::from(r.start) + u64::from(r.count);
+            r.count > 0 && e.outside >= r.start && u64::from(e.outside_last()) < last
+        });
         let touches_host_root = e.outside == 0 && own_id != 0;
         if touches_host_root || !(owned_by_self || in_a_range) {
             return Err(IdMapError::NotOwned { kind, first: e.outside, last: e.outside_last() });
@@ -209,6 +214,17 @@ mod tests {
         assert!(check_map(IdKind::Uid, &past_end, 1000, &ranges).is_err());
         let own_plus_one = [IdMapEntry::new(0, 1000, 2).unwrap()];
         assert!(check_map(IdKind::Uid, &own_plus_one, 1000, &ranges).is_err());
+    }
+
+    #[test]
+    fn malformed_ranges_grant_nothing() {
+        let entry = [IdMapEntry::new(0, 100, 1).unwrap()];
+        let empty = [SubIdRange { start: 100, count: 0 }];
+        assert!(check_map(IdKind::Uid, &entry, 1000, &empty).is_err());
+        let wrapping = [SubIdRange { start: u32::MAX, count: 2 }];
+        assert!(check_map(IdKind::Uid, &[IdMapEntry::new(0, 0, 1).unwrap()], 1000, &wrapping).is_err());
+        let top = [IdMapEntry::new(0, u32::MAX, 1).unwrap()];
+        assert!(check_map(IdKind::Uid, &top, 1000, &wrapping).is_ok());
     }
 
     #[test]
