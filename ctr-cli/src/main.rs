@@ -24,6 +24,7 @@ mod net_stats;
 mod network;
 mod network_cli;
 mod paths;
+mod ports;
 mod process_args;
 mod run;
 mod spec;
