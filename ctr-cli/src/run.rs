@@ -339,6 +339,10 @@ pub fn start(paths: &Paths, helper: &Helper, container: &Container, state: &mut 
     state.init = Some(ProcessRef::of(spawned.pid)?);
     state.started_at = Some(now_rfc3339());
     state.cgroups = spawned.cgroups.clone();
+    if state.limits.pids_limit.is_none() {
+        // What the helper's default_pids_limit gave, so inspect shows it.
+        state.limits.pids_limit = pids_limit_in_force(&state.cgroups);
+    }
     state.network = spawned.network.clone();
     container.write_state(state)?;
     if let Some(info) = &spawned.network {
@@ -356,6 +360,13 @@ pub fn start(paths: &Paths, helper: &Helper, container: &Container, state: &mut 
     }
     let report = foreground::read_init_report(&ours);
     Ok(Started { pid, pidfd: spawned.pidfd, report, ports })
+}
+
+/// pids.max of the container's cgroup (v1 pids hierarchy, else v2), if it
+/// is a number.
+fn pids_limit_in_force(cgroups: &[ctr_core::protocol::CgroupDir]) -> Option<u64> {
+    let dir = cgroups.iter().find(|d| !d.v2 && d.controllers.iter().any(|c| c == "pids")).or_else(|| cgroups.iter().find(|d| d.v2))?;
+    std::fs::read_to_string(Path::new(&dir.path).join("pids.max")).ok()?.trim().parse().ok()
 }
 
 /// Removes the container's layer and state. Files that the container made
