@@ -30,6 +30,7 @@ mod run;
 mod spec;
 mod timing;
 mod tty;
+mod user_config;
 mod volume;
 
 use anyhow::Result;
