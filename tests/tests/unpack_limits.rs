@@ -106,7 +106,7 @@ fn a_decompression_bomb_is_refused_by_default_and_allowed_by_the_users_config() 
         .into_iter()
         .filter(|p| {
             let temporary = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"));
-            let content = (p.starts_with(store.join("layers")) || p.starts_with(store.join("blobs/sha256"))) && p != &store.join("blobs/sha256");
+            let content = !p.is_dir() && (p.starts_with(store.join("layers")) || p.starts_with(store.join("blobs")));
             temporary || content
         })
         .collect();
