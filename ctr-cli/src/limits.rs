@@ -69,7 +69,9 @@ impl LimitArgs {
             (None, None) => None,
         };
         let pids_limit = match self.pids_limit {
-            None | Some(-1) => None,
+            None => None,
+            // Overrides the helper's default_pids_limit.
+            Some(-1) => Some(ctr_core::limits::PIDS_UNLIMITED),
             Some(n) if n > 0 => Some(n as u64),
             Some(n) => bail!("--pids-limit must be positive, or -1 for unlimited, got {n}"),
         };
@@ -127,6 +129,7 @@ mod tests {
         assert!(LimitArgs { cpus: Some("4096".into()), ..Default::default() }.to_limits().is_err());
         assert!(LimitArgs { device_write_bps: vec!["/etc/passwd:1mb".into()], ..Default::default() }.to_limits().is_err());
         assert!(LimitArgs { pids_limit: Some(0), ..Default::default() }.to_limits().is_err());
-        assert_eq!(LimitArgs { pids_limit: Some(-1), ..Default::default() }.to_limits().unwrap().pids_limit, None);
+        let unlimited = LimitArgs { pids_limit: Some(-1), ..Default::default() }.to_limits().unwrap().pids_limit;
+        assert_eq!(unlimited, Some(ctr_core::limits::PIDS_UNLIMITED));
     }
 }

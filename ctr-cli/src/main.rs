@@ -24,11 +24,13 @@ mod net_stats;
 mod network;
 mod network_cli;
 mod paths;
+mod ports;
 mod process_args;
 mod run;
 mod spec;
 mod timing;
 mod tty;
+mod user_config;
 mod volume;
 
 use anyhow::Result;

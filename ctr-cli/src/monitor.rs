@@ -165,7 +165,8 @@ fn monitor(mut channel: UnixStream) -> Result<()> {
             return run::finish(&paths, &helper, &container, &mut state, None, false, rm);
         }
     };
-    let run::Started { pid, pidfd, report: InitReport { console, failure } } = started;
+    // `ports` lives until the end: held until finish has removed the rules.
+    let run::Started { pid, pidfd, report: InitReport { console, failure }, ports } = started;
     match &failure {
         Some(f) => reply(&mut channel, &Reply::Failed { exit_code: f.exit_code, message: f.message.clone() }),
         None => reply(&mut channel, &Reply::Started),
@@ -182,7 +183,9 @@ fn monitor(mut channel: UnixStream) -> Result<()> {
         state.error = Some(format!("writing the log: {e:#}"));
     }
     give_back_memory();
-    run::finish(&paths, &helper, &container, &mut state, exit_code, true, rm)
+    let finished = run::finish(&paths, &helper, &container, &mut state, exit_code, true, rm);
+    drop(ports);
+    finished
 }
 
 /// Copies the container's output to the log until it has exited and its

@@ -11,6 +11,7 @@ use crate::liveness::ProcessRef;
 use crate::lock::ContainerLock;
 use crate::image::ImageConfig;
 use crate::paths::Paths;
+use crate::ports::HeldPorts;
 use crate::spec::{self, ContainerSpec, InitMessage, InitReply, InitTask, ProcessSpec, RootfsSpec, INIT_PROTOCOL_VERSION};
 use anyhow::{anyhow, bail, Context, Result};
 use ctr_core::frame;
@@ -246,7 +247,10 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     // The helper passes our stdio on; with -t the container's init swaps
     // in its terminal, and without -i it gets no stdin, as with docker.
     let stdio = args.process.stdio();
+    // Published ports stay held until the container's rules are gone.
+    let mut held = HeldPorts::default();
     let outcome = start(paths, &helper, &container, &mut state, launch, stdio).and_then(|started| {
+        held = started.ports;
         crate::timing::total("exec.total");
         if let Some(failure) = &started.report.failure {
             eprintln!("ctr: {}", failure.message);
@@ -255,6 +259,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         foreground::wait(started.pid, &started.pidfd, console)
     });
     let recorded = finish(paths, &helper, &container, &mut state, outcome.as_ref().ok().copied(), outcome.is_ok(), args.rm);
+    drop(held);
     let exit_code = outcome?;
     recorded?;
     Ok(exit_code)
@@ -273,6 +278,8 @@ pub struct Started {
     pub pid: Pid,
     pub pidfd: OwnedFd,
     pub report: InitReport,
+    /// Its published host ports, bound until it is gone ([`crate::ports`]).
+    pub ports: HeldPorts,
 }
 
 /// Records how a container ended, under its lock: whether the OOM killer
@@ -320,12 +327,22 @@ pub fn start(paths: &Paths, helper: &Helper, container: &Container, state: &mut 
     let (mut ours, theirs) = UnixStream::pair().context("socketpair for the init channel")?;
     let spawned = helper.spawn(request, &OwnedFd::from(theirs), stdio)?;
     let pid = Pid::from_raw(spawned.pid);
+    // Before the command runs (init waits for its spec): if another
+    // program bound a port since the helper checked it, nothing started.
+    let ports = HeldPorts::hold(spawned.network.as_ref()).inspect_err(|_| {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+    })?;
     state.status = Status::Running;
     state.pid = Some(spawned.pid);
     // Our unreaped child now, so its pid cannot be reused before this.
     state.init = Some(ProcessRef::of(spawned.pid)?);
     state.started_at = Some(now_rfc3339());
     state.cgroups = spawned.cgroups.clone();
+    if state.limits.pids_limit.is_none() {
+        // What the helper's default_pids_limit gave, so inspect shows it.
+        state.limits.pids_limit = pids_limit_in_force(&state.cgroups);
+    }
     state.network = spawned.network.clone();
     container.write_state(state)?;
     if let Some(info) = &spawned.network {
@@ -342,7 +359,14 @@ pub fn start(paths: &Paths, helper: &Helper, container: &Container, state: &mut 
         bail!("the container's init did not take its spec: {e}");
     }
     let report = foreground::read_init_report(&ours);
-    Ok(Started { pid, pidfd: spawned.pidfd, report })
+    Ok(Started { pid, pidfd: spawned.pidfd, report, ports })
+}
+
+/// pids.max of the container's cgroup (v1 pids hierarchy, else v2), if it
+/// is a number.
+fn pids_limit_in_force(cgroups: &[ctr_core::protocol::CgroupDir]) -> Option<u64> {
+    let dir = cgroups.iter().find(|d| !d.v2 && d.controllers.iter().any(|c| c == "pids")).or_else(|| cgroups.iter().find(|d| d.v2))?;
+    std::fs::read_to_string(Path::new(&dir.path).join("pids.max")).ok()?.trim().parse().ok()
 }
 
 /// Removes the container's layer and state. Files that the container made

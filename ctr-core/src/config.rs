@@ -17,6 +17,8 @@ pub enum ConfigError {
     PoolOverlap { pool: Cidr, bridge: Cidr },
     #[error("helper config: cgroup_parent {0:?} must be \"self\" or an absolute path like \"/ctr\" of plain components")]
     CgroupParent(String),
+    #[error("helper config: default_pids_limit {0} is too large: use 1 to {PIDS_LIMIT_MAX}, or 0 for no default limit")]
+    PidsLimit(u64),
 }
 
 /// Where container cgroups are created, in every hierarchy.
@@ -41,12 +43,21 @@ pub struct HelperConfig {
     pub max_interfaces_per_user: usize,
     /// How many networks one user may create.
     pub max_networks_per_user: usize,
+    /// The pids limit of a container whose request names none (`None`: no
+    /// default). A user may still ask for another, or for none with
+    /// `--pids-limit -1`: it bounds a runaway or careless container, it is
+    /// not a quota.
+    pub default_pids_limit: Option<u64>,
 }
 
 pub const DEFAULT_BRIDGE_SUBNET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 88, 0, 0), 16);
 pub const DEFAULT_USER_NETWORK_POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 89, 0, 0), 16);
 pub const DEFAULT_MAX_INTERFACES_PER_USER: usize = 64;
 pub const DEFAULT_MAX_NETWORKS_PER_USER: usize = 8;
+/// podman's default.
+pub const DEFAULT_PIDS_LIMIT: u64 = 2048;
+/// The kernel's PID_MAX_LIMIT on 64-bit: pids.max accepts nothing larger.
+pub const PIDS_LIMIT_MAX: u64 = 4 * 1024 * 1024;
 
 impl Default for HelperConfig {
     fn default() -> Self {
@@ -56,6 +67,7 @@ impl Default for HelperConfig {
             user_network_pool: Cidr::try_from(DEFAULT_USER_NETWORK_POOL).expect("valid literal"),
             max_interfaces_per_user: DEFAULT_MAX_INTERFACES_PER_USER,
             max_networks_per_user: DEFAULT_MAX_NETWORKS_PER_USER,
+            default_pids_limit: Some(DEFAULT_PIDS_LIMIT),
         }
     }
 }
@@ -68,6 +80,7 @@ struct RawConfig {
     user_network_pool: Option<String>,
     max_interfaces_per_user: Option<u32>,
     max_networks_per_user: Option<u32>,
+    default_pids_limit: Option<u64>,
 }
 
 impl HelperConfig {
@@ -88,6 +101,12 @@ impl HelperConfig {
         }
         if let Some(max) = raw.max_networks_per_user {
             config.max_networks_per_user = max as usize;
+        }
+        match raw.default_pids_limit {
+            None => {}
+            Some(0) => config.default_pids_limit = None,
+            Some(n) if n > PIDS_LIMIT_MAX => return Err(ConfigError::PidsLimit(n)),
+            Some(n) => config.default_pids_limit = Some(n),
         }
         if config.user_network_pool.overlaps(&config.bridge_subnet) {
             return Err(ConfigError::PoolOverlap { pool: config.user_network_pool, bridge: config.bridge_subnet });
@@ -144,6 +163,16 @@ mod tests {
         assert!(HelperConfig::parse("user_network_pool = \"10.88.128.0/17\"").is_err(), "overlap accepted");
         for bad in ["10.99.0.1/24", "10.99.0.0/31", "10.99.0.0", "x/8"] {
             assert!(HelperConfig::parse(&format!("bridge_subnet = \"{bad}\"")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_pids_limit() {
+        assert_eq!(HelperConfig::parse("").unwrap().default_pids_limit, Some(2048));
+        assert_eq!(HelperConfig::parse("default_pids_limit = 100").unwrap().default_pids_limit, Some(100));
+        assert_eq!(HelperConfig::parse("default_pids_limit = 0").unwrap().default_pids_limit, None);
+        for bad in ["default_pids_limit = -1", "default_pids_limit = 4194305", "default_pids_limit = \"max\""] {
+            assert!(HelperConfig::parse(bad).is_err(), "{bad} accepted");
         }
     }
 

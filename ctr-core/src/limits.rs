@@ -170,7 +170,12 @@ pub struct CpuQuota {
     pub period_us: u64,
 }
 
-/// Every limit a container can be given. `Default` is no limit at all.
+/// `pids_limit` for "no limit" (`--pids-limit -1`), where `None` means
+/// "none asked for", which gets the helper's `default_pids_limit`.
+pub const PIDS_UNLIMITED: u64 = u64::MAX;
+
+/// Every limit a container can be given. `Default` asks for none (the
+/// helper still applies its default pids limit).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceLimits {
     pub memory: Option<u64>,
@@ -272,7 +277,7 @@ impl ResourceLimits {
                 }
             }
         }
-        if let Some(p) = self.pids_limit {
+        if let Some(p) = self.pids_limit.filter(|&p| p != PIDS_UNLIMITED) {
             if p == 0 || p > i64::MAX as u64 {
                 return Err(LimitError::Pids(p as i64));
             }
@@ -457,8 +462,10 @@ pub fn render(limits: &ResourceLimits, v2: bool) -> Vec<(LimitFile, String)> {
     if let Some(m) = &limits.cpuset_mems {
         w.push((CpusetMems, m.to_string()));
     }
-    if let Some(p) = limits.pids_limit {
-        w.push((PidsMax, p.to_string()));
+    match limits.pids_limit {
+        Some(PIDS_UNLIMITED) => w.push((PidsMax, "max".into())),
+        Some(p) => w.push((PidsMax, p.to_string())),
+        None => {}
     }
     w
 }
@@ -574,6 +581,16 @@ mod tests {
                 ("pids.max", "32".into()),
             ]
         );
+    }
+
+    #[test]
+    fn unlimited_pids_is_valid_and_written_as_max() {
+        let limits = ResourceLimits { pids_limit: Some(PIDS_UNLIMITED), ..Default::default() };
+        assert!(limits.validate(&host(), |_, _| true).is_ok());
+        for v2 in [false, true] {
+            let got: Vec<(&str, String)> = render(&limits, v2).into_iter().map(|(f, v)| (f.file_name(), v)).collect();
+            assert_eq!(got, vec![("pids.max", "max".to_owned())]);
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub enum NetSpecError {
     Name(String),
     #[error("subnet {0:?} is invalid: use an IPv4 network like 10.89.1.0/24 (the address is the network's first, prefix 8 to 30)")]
     Subnet(String),
+    #[error("host address {0} in -p is {1}: publish on one of this host's own addresses, or leave the address out for all of them")]
+    HostAddress(Ipv4Addr, &'static str),
 }
 
 /// A network's name as users type it (`bridge`, or one they created). It
@@ -183,8 +185,56 @@ impl TryFrom<RawPort> for PortSpec {
         if host_port == 0 || container_port == 0 {
             return Err(NetSpecError::Port(format!("{host_port}:{container_port}")));
         }
+        // On the wire "every address" is `None`; an explicit 0.0.0.0 would
+        // become a DNAT rule for daddr 0.0.0.0, which matches nothing.
+        if let Some(ip) = host_ip {
+            check_host_address(ip)?;
+        }
         Ok(Self { host_ip, host_port, container_port, protocol })
     }
+}
+
+/// A `-p` host address must be one a unicast service could be reached on.
+/// Refused: multicast (224.0.0.0/4) and broadcast (255.255.255.255): the
+/// kernel lets a socket bind them, so the port check passes, and the DNAT
+/// rule would then hand the container datagrams meant for a whole group or
+/// link; the reserved 240.0.0.0/4; and 0.0.0.0/8, "this network", which no
+/// packet is addressed to (0.0.0.0 itself is written as no address). A
+/// subnet's broadcast address depends on the host's interfaces: see
+/// [`fib_broadcasts`].
+pub fn check_host_address(ip: Ipv4Addr) -> Result<(), NetSpecError> {
+    let why = if ip.is_broadcast() {
+        "the limited broadcast address"
+    } else if ip.is_multicast() {
+        "a multicast address"
+    } else if ip.octets()[0] >= 240 {
+        "reserved (240.0.0.0/4)"
+    } else if ip.octets()[0] == 0 {
+        "in 0.0.0.0/8, which no packet is sent to"
+    } else {
+        return Ok(());
+    };
+    Err(NetSpecError::HostAddress(ip, why))
+}
+
+/// The broadcast addresses of this host's subnets, from the kernel's own
+/// routing table as /proc/net/fib_trie lists it (entries of type
+/// BROADCAST): the addresses `inet_addr_type` calls RTN_BROADCAST, which
+/// bind(2) accepts like a local address.
+pub fn fib_broadcasts(fib_trie: &str) -> Vec<Ipv4Addr> {
+    let mut last: Option<Ipv4Addr> = None;
+    let mut out = Vec::new();
+    for line in fib_trie.lines() {
+        let line = line.trim_start();
+        if let Some(rest) = line.strip_prefix("|-- ").or_else(|| line.strip_prefix("+-- ")) {
+            last = rest.split(['/', ' ']).next().and_then(|a| a.parse().ok());
+        } else if line.starts_with("/32 ") && line.ends_with(" BROADCAST") {
+            if let Some(addr) = last.filter(|a| !out.contains(a)) {
+                out.push(addr);
+            }
+        }
+    }
+    out
 }
 
 impl From<PortSpec> for RawPort {
@@ -209,6 +259,11 @@ impl PortSpec {
             [ip, h, c] => (Some(ip.parse::<Ipv4Addr>().map_err(|_| bad())?), *h, *c),
             _ => return Err(bad()),
         };
+        // Docker's `-p 0.0.0.0:H:C` means every address, as `-p H:C` does.
+        let host_ip = host_ip.filter(|ip| !ip.is_unspecified());
+        if let Some(ip) = host_ip {
+            check_host_address(ip)?;
+        }
         let port = |p: &str| p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(bad);
         Ok(Self { host_ip, host_port: port(host_port)?, container_port: port(container_port)?, protocol })
     }
@@ -276,6 +331,32 @@ mod tests {
         for bad in ["80", "0:80", "80:0", "x:80", "1:2:3:4", "80:80/sctp", "70000:80", "300.1.1.1:80:80"] {
             assert!(PortSpec::parse(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn refuses_group_and_reserved_host_addresses() {
+        assert_eq!(PortSpec::parse("0.0.0.0:8080:80").unwrap().host_ip, None);
+        assert!(PortSpec::parse("10.1.2.3:8080:80").is_ok());
+        for bad in ["224.0.0.1", "239.255.255.250", "255.255.255.255", "240.0.0.1", "0.1.2.3"] {
+            let err = PortSpec::parse(&format!("{bad}:8080:80")).unwrap_err();
+            assert!(matches!(err, NetSpecError::HostAddress(..)), "{bad}: {err}");
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+        // A hostile client skips the parser: decoding refuses them too.
+        let cfg = bincode::config::standard();
+        for bad in [Ipv4Addr::new(224, 0, 0, 1), Ipv4Addr::BROADCAST, Ipv4Addr::UNSPECIFIED] {
+            let raw = bincode::serde::encode_to_vec(RawPort(Some(bad), 8080, 80, Protocol::Tcp), cfg).unwrap();
+            assert!(bincode::serde::decode_from_slice::<PortSpec, _>(&raw, cfg).is_err(), "{bad} decoded");
+        }
+    }
+
+    #[test]
+    fn finds_subnet_broadcasts_in_fib_trie() {
+        let trie = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n     +-- 127.0.0.0/8 2 0 2\n\
+                    \x20       |-- 127.0.0.1\n           /32 host LOCAL\n        |-- 127.255.255.255\n           /32 link BROADCAST\n\
+                    \x20    |-- 192.0.2.0\n        /24 link UNICAST\n     |-- 192.0.2.255\n        /32 link BROADCAST\n\
+                    Local:\n     |-- 192.0.2.255\n        /32 link BROADCAST\n";
+        assert_eq!(fib_broadcasts(trie), vec![Ipv4Addr::new(127, 255, 255, 255), Ipv4Addr::new(192, 0, 2, 255)]);
     }
 
     #[test]

@@ -108,7 +108,18 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
         check_address(&resolved, *addr)?;
     }
     let floor = unprivileged_port_start();
+    // Decoding refused group addresses; a subnet's broadcast address is
+    // known only from the host's routes (and the network's own subnet).
+    let broadcasts = if ports.iter().any(|p| p.host_ip.is_some()) {
+        let trie = std::fs::read_to_string("/proc/net/fib_trie").map_err(net_error)?;
+        ctr_core::net::fib_broadcasts(&trie).into_iter().chain([resolved.driver.subnet.broadcast()]).collect()
+    } else {
+        Vec::new()
+    };
     for (i, p) in ports.iter().enumerate() {
+        if let Some(ip) = p.host_ip.filter(|ip| broadcasts.contains(ip)) {
+            return Err(net_error(format!("host address {ip} in -p is a subnet's broadcast address: publish on one of this host's own addresses")));
+        }
         if p.host_port < floor && !caller.is_root() {
             return Err(net_error(format!(
                 "host port {} is below net.ipv4.ip_unprivileged_port_start ({floor}): only root may publish it",

@@ -21,7 +21,7 @@ use crate::cgroup::{self, ContainerCgroups};
 use crate::config::INIT_BINARY;
 use crate::sys::{self, CloneResult};
 use ctr_core::config::HelperConfig;
-use ctr_core::limits::HostCpus;
+use ctr_core::limits::{HostCpus, LimitError, ResourceLimits};
 use ctr_core::net::{NetworkInfo, NetworkRequest};
 use crate::network;
 use ctr_core::idmap::{check_map, parse_subid_file, to_proc_format, IdKind, IdMapEntry, SubIdRange};
@@ -91,7 +91,7 @@ pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) 
     let request = spawn.request;
     let uid = caller.uid.as_raw();
     let cgroups = cgroup::create(uid, &request.id, config)?;
-    let started = cgroup::apply_limits(&cgroups, &request.limits).and_then(|()| {
+    let started = cgroup::apply_limits(&cgroups, &request.limits).and_then(|()| default_pids_limit(&cgroups, config, request)).and_then(|()| {
         start_child(caller, &spawn, &cgroups, |pid| {
             let info = network::attach(caller, config, &request.id, pid, &request.network, cgroup::published_ports)?;
             if let Some(info) = &info {
@@ -111,6 +111,18 @@ pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) 
             }
             Err(e)
         }
+    }
+}
+
+/// The config's `default_pids_limit`, for a request that names no pids
+/// limit. Where the pids controller is missing it is left out (an explicit
+/// `--pids-limit` is refused there): a default must not stop every start.
+fn default_pids_limit(cgroups: &ContainerCgroups, config: &HelperConfig, request: &SpawnRequest) -> Result<(), HelperError> {
+    let (None, Some(limit)) = (request.limits.pids_limit, config.default_pids_limit) else { return Ok(()) };
+    let default = ResourceLimits { pids_limit: Some(limit), ..ResourceLimits::default() };
+    match cgroup::apply_limits(cgroups, &default) {
+        Err(HelperError::Limits(LimitError::Unsupported { .. })) => Ok(()),
+        other => other,
     }
 }
 

@@ -25,6 +25,7 @@
 pub mod archive;
 mod decompress;
 mod digest;
+pub mod guard;
 pub mod oci;
 pub mod progress;
 mod reference;
@@ -62,6 +63,9 @@ pub struct Store {
     root: PathBuf,
     /// How unpacked files get their owners, and how trees are removed.
     owners: Owners,
+    /// Bounds on decompression, counted over this store's operation (one
+    /// command: a pull, load or import).
+    guard: std::sync::Arc<guard::UnpackGuard>,
 }
 
 /// Where `ctr image import` reads an archive from.
@@ -199,7 +203,8 @@ impl Store {
     /// Layers unpacked by it belong to the caller, whatever the image says
     /// (`with_owners` keeps them).
     pub fn open(root: &Path) -> Result<Store> {
-        let store = Store { root: root.to_path_buf(), owners: Owners::caller_only() };
+        let guard = std::sync::Arc::new(guard::UnpackGuard::new(crate::user_config::unpack_limits()?));
+        let store = Store { root: root.to_path_buf(), owners: Owners::caller_only(), guard };
         for dir in [store.root.clone(), store.layers_dir(), store.images_dir(), store.blobs_dir()] {
             DirBuilder::new()
                 .recursive(true)
@@ -208,6 +213,13 @@ impl Store {
                 .with_context(|| format!("cannot create the image store directory {}", dir.display()))?;
         }
         Ok(store)
+    }
+
+    /// Other bounds on decompression than the user's config gives.
+    #[cfg(test)]
+    pub fn with_unpack_limits(mut self, limits: guard::UnpackLimits) -> Store {
+        self.guard = std::sync::Arc::new(guard::UnpackGuard::new(limits));
+        self
     }
 
     /// Unpacks layers with the owners their archives give, as `owners` can
@@ -571,7 +583,7 @@ impl Store {
         let unpacked = {
             let mut writer = BufWriter::with_capacity(256 << 10, blob_file.as_file());
             let unpacked =
-                unpack_stream(Tee { inner: input, copy: &mut writer }, &tmp.path().join("rootfs"), mode, limit, &self.owners)?;
+                unpack_stream(Tee { inner: input, copy: &mut writer }, &tmp.path().join("rootfs"), mode, limit, &self.owners, &self.guard)?;
             writer.flush().context("cannot write the layer blob")?;
             unpacked
         };
@@ -982,6 +994,21 @@ impl<R: Read, W: Write> Read for Tee<'_, R, W> {
     }
 }
 
+/// Counts the bytes read through it (the archive as it arrives, for the
+/// decompression ratio).
+struct Counted<'a, R> {
+    inner: R,
+    count: &'a std::cell::Cell<u64>,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
 /// What one pass over an archive gave.
 struct UnpackedStream {
     /// sha256 of the uncompressed tar stream.
@@ -1012,12 +1039,14 @@ fn unpack_stream(
     mode: UnpackMode,
     source_limit: u64,
     owners: &Owners,
+    guard: &guard::UnpackGuard,
 ) -> Result<UnpackedStream> {
     let limits = unpack::Limits::default();
     std::thread::scope(|scope| {
         let (chunks, received) = std::sync::mpsc::sync_channel(PIPELINE_CHUNKS);
         let max_bytes = limits.max_bytes;
-        let decoder = scope.spawn(move || decode_and_hash(input, source_limit, max_bytes, &chunks));
+        let layer_guard = guard.layer();
+        let decoder = scope.spawn(move || decode_and_hash(input, source_limit, max_bytes, &chunks, &layer_guard));
         let mut tar_stream = ChunkReader { chunks: received, current: Vec::new(), at: 0 };
         let unpacked = unpack_tar(&mut tar_stream, rootfs, mode, &limits, owners);
         // Dropped before the join: a decoder still sending then stops.
@@ -1059,11 +1088,14 @@ fn decode_and_hash(
     source_limit: u64,
     max_bytes: u64,
     chunks: &std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+    guard: &guard::LayerGuard<'_>,
 ) -> Result<Option<Decoded>> {
-    let mut source = HashingReader::new(input, source_limit, "the archive");
+    let compressed = std::cell::Cell::new(0u64);
+    let mut source = HashingReader::new(Counted { inner: input, count: &compressed }, source_limit, "the archive");
     let decoded = (|| -> Result<Option<(decompress::Compression, (String, u64))>> {
         let (compression, decoded) = decompress::decoder(&mut source)?;
         let mut tar_stream = HashingReader::new(decoded, max_bytes, "the uncompressed archive");
+        let mut decompressed = 0u64;
         loop {
             let mut chunk = vec![0; PIPELINE_CHUNK];
             let n = loop {
@@ -1075,6 +1107,8 @@ fn decode_and_hash(
             if n == 0 {
                 break;
             }
+            decompressed += n as u64;
+            guard.check(compressed.get(), decompressed, n as u64).map_err(|e| anyhow::anyhow!(e))?;
             chunk.truncate(n);
             if chunks.send(Ok(chunk)).is_err() {
                 return Ok(None);

@@ -444,3 +444,41 @@ fn a_layer_that_does_not_match_its_digests_is_refused_and_leaves_nothing() {
     assert!(fx.layer_dirs().is_empty());
     assert!(fx.names_in("blobs/sha256").is_empty());
 }
+
+/// A gzip of a tar with one `size`-byte file of zeros, made of repeated
+/// gzip members of 1 MiB of zeros (quick to make; ~1000:1).
+fn zeros_bomb(size: u64) -> Vec<u8> {
+    let mut header = tar::Header::new_gnu();
+    header.set_path("zeros").unwrap();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    let mut out = gzip(header.as_bytes());
+    let mib = gzip(&vec![0u8; 1 << 20]);
+    for _ in 0..size >> 20 {
+        out.extend_from_slice(&mib);
+    }
+    out.extend_from_slice(&gzip(&[0u8; 1024]));
+    out
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_and_leaves_nothing() {
+    let fx = Fixture::new();
+    let bomb = zeros_bomb(64 << 20);
+    let err = fx.store.layer_from(&bomb[..], UnpackMode::Rootfs, &Expected::default()).unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("max_unpack_ratio") && message.contains("100:1"), "{message}");
+    assert!(fx.layer_dirs().is_empty(), "left behind: {:?}", fx.layer_dirs());
+    assert!(fx.names_in("blobs/sha256").is_empty(), "left behind: {:?}", fx.names_in("blobs/sha256"));
+    // Within the ratio the user allows, the same bytes are a layer.
+    let store = Store::open(&fx.store.root).unwrap().with_unpack_limits(guard::UnpackLimits { max_ratio: Some(2000), ..Default::default() });
+    let layer = store.layer_from(&bomb[..], UnpackMode::Rootfs, &Expected::default()).unwrap();
+    assert_eq!(layer.size, 64 << 20);
+    // The total over one operation counts every layer.
+    let small = guard::UnpackLimits { max_ratio: None, max_size: Some(1 << 20), timeout: None };
+    let store = Store::open(&fx.store.root).unwrap().with_unpack_limits(small);
+    let err = format!("{:#}", store.layer_from(&zeros_bomb(2 << 20)[..], UnpackMode::Rootfs, &Expected::default()).unwrap_err());
+    assert!(err.contains("max_unpack_size"), "{err}");
+}
