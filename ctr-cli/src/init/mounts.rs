@@ -473,7 +473,6 @@ const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 /// /proc, /sys, /dev and friends inside `root`, before pivot_root.
 pub fn mount_system(root: &OwnedFd, terminal: bool) -> Result<()> {
     let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let at = |rel: &str| -> Result<PathBuf> { Ok(fd_path(&open_beneath(root, rel, Kind::Dir)?)) };
     // The descriptor behind each path must stay open until its mount is made.
     let proc = open_beneath(root, "proc", Kind::Dir)?;
     do_mount(Some("proc"), &fd_path(&proc), Some("proc"), nosuid_nodev_noexec, NONE)?;
@@ -499,9 +498,12 @@ pub fn mount_system(root: &OwnedFd, terminal: bool) -> Result<()> {
         // whichever node it is: here the container's own pty.
         bind_into(root, Path::new("/dev/tty"), "dev/tty")?;
     }
-    do_mount(Some("devpts"), &at("dev/pts")?, Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620"))?;
-    do_mount(Some("shm"), &at("dev/shm")?, Some("tmpfs"), nosuid_nodev_noexec, Some("mode=1777,size=65536k"))?;
-    do_mount(Some("mqueue"), &at("dev/mqueue")?, Some("mqueue"), nosuid_nodev_noexec, NONE)?;
+    let pts = open_beneath(root, "dev/pts", Kind::Dir)?;
+    do_mount(Some("devpts"), &fd_path(&pts), Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620"))?;
+    let shm = open_beneath(root, "dev/shm", Kind::Dir)?;
+    do_mount(Some("shm"), &fd_path(&shm), Some("tmpfs"), nosuid_nodev_noexec, Some("mode=1777,size=65536k"))?;
+    let mqueue = open_beneath(root, "dev/mqueue", Kind::Dir)?;
+    do_mount(Some("mqueue"), &fd_path(&mqueue), Some("mqueue"), nosuid_nodev_noexec, NONE)?;
     for (link, to) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
