@@ -86,7 +86,7 @@ fn volume_source_symlink_race() {
             );
             refused += 1;
         }
-        env.ctr().args(["rm", "-f", &name]).ok();
+        let _ = env.ctr().args(["rm", "-f", &name]).output();
     }
     drop(swapper);
     eprintln!(
