@@ -60,8 +60,8 @@ const FORWARDED: [Signal; 7] =
 
 /// Waits for `pid` (our child, its pidfd given) and returns docker's
 /// status for it: its exit code, or 128+N when killed by signal N. Signals
-/// sent to us by other processes are passed on; those the terminal sends
-/// (Ctrl-C without -t) reach the container's process group by themselves.
+/// sent to us are passed on, those of the terminal (Ctrl-C) included: the
+/// container runs in a session of its own, out of reach of our terminal.
 pub fn wait(pid: Pid, pidfd: &OwnedFd, console: Option<Console>) -> Result<i32> {
     let mut mask = SigSet::empty();
     for s in FORWARDED {
@@ -99,7 +99,7 @@ pub fn wait(pid: Pid, pidfd: &OwnedFd, console: Option<Console>) -> Result<i32> 
                 match (&relay, sig) {
                     (Some(r), Some(Signal::SIGWINCH)) => r.resize(),
                     (_, Some(Signal::SIGWINCH)) => {}
-                    (_, Some(sig)) if info.ssi_code != libc::SI_KERNEL => {
+                    (_, Some(sig)) => {
                         let _ = kill(pid, sig);
                     }
                     _ => {}

@@ -9,10 +9,17 @@
 //! canonicalized here, as the caller, and must be readable by the caller.
 //! The mount itself is done by `ctr init`, unprivileged on the host, so the
 //! kernel checks every step against the caller's own access too.
+//!
+//! What is checked here must be what is mounted: a source is opened here
+//! without following symlinks (its path is canonical, so none may appear),
+//! and its device and inode travel with the spec; `ctr init` opens the path
+//! the same way and refuses anything else (a symlink or directory swapped
+//! in meanwhile by whoever can write a parent directory).
 
 use crate::paths::Paths;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 #[derive(clap::Args, Debug, Default)]
@@ -39,6 +46,44 @@ pub struct MountSpec {
     pub destination: String,
     pub source: MountSource,
     pub read_only: bool,
+    /// What a bind or volume source was when `ctr` checked it.
+    #[serde(default)]
+    pub source_id: Option<SourceId>,
+}
+
+/// A host file's identity, as `ctr` saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceId {
+    pub dev: u64,
+    pub ino: u64,
+    pub dir: bool,
+}
+
+impl SourceId {
+    pub fn of(fd: &OwnedFd) -> Result<Self> {
+        use std::os::fd::AsRawFd;
+        let st = nix::sys::stat::fstat(fd.as_raw_fd()).context("stat a mount source")?;
+        let dir = nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT == nix::sys::stat::SFlag::S_IFDIR;
+        Ok(Self { dev: st.st_dev, ino: st.st_ino, dir })
+    }
+}
+
+/// `path` as an O_PATH descriptor, refusing a symlink (and a /proc magic
+/// link) anywhere on it: openat2 with RESOLVE_NO_SYMLINKS (Linux 5.6).
+pub fn open_no_symlinks(path: &Path) -> nix::Result<OwnedFd> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let raw = nix::fcntl::openat2(libc::AT_FDCWD, path, how)?;
+    // SAFETY: openat2 just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The identity of a canonical source path, opened as `ctr init` will.
+fn identify(path: &Path) -> Result<SourceId> {
+    let fd = open_no_symlinks(path).with_context(|| format!("open {}", path.display()))?;
+    SourceId::of(&fd)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,11 +221,13 @@ fn parse_volume(raw: &str, volume: impl FnOnce(&str) -> Result<PathBuf>) -> Resu
             other => bail!("-v {raw}: unsupported option {other:?} (supported: ro, rw, nocopy)"),
         }
     }
-    let source = if src.contains('/') {
+    let spec = if src.contains('/') {
         if nocopy {
             bail!("-v {raw}: nocopy applies to named volumes only");
         }
-        MountSource::Bind { path: host_source(src)? }
+        let path = host_source(src)?;
+        let id = identify(&path).with_context(|| format!("bind source {src}"))?;
+        MountSpec { destination, source: MountSource::Bind { path }, read_only, source_id: Some(id) }
     } else {
         if ctr_core::ids::ContainerName::parse(src).is_err() {
             bail!(
@@ -188,9 +235,13 @@ fn parse_volume(raw: &str, volume: impl FnOnce(&str) -> Result<PathBuf>) -> Resu
 If you intended to pass a host directory, use an absolute path"
             );
         }
-        MountSource::Volume { name: src.to_owned(), path: volume(src)?, copy_up: !nocopy }
+        // Canonical, as `ctr init` opens it without following symlinks.
+        let data = volume(src)?;
+        let path = std::fs::canonicalize(&data).with_context(|| format!("volume {src}: {}", data.display()))?;
+        let id = identify(&path).with_context(|| format!("volume {src}"))?;
+        MountSpec { destination, source: MountSource::Volume { name: src.to_owned(), path, copy_up: !nocopy }, read_only, source_id: Some(id) }
     };
-    Ok(MountSpec { destination, source, read_only })
+    Ok(spec)
 }
 
 /// An existing host path the caller can read, canonicalized.
@@ -255,7 +306,7 @@ fn parse_tmpfs(raw: &str) -> Result<MountSpec> {
             ),
         }
     }
-    Ok(MountSpec { destination, source: MountSource::Tmpfs(o), read_only })
+    Ok(MountSpec { destination, source: MountSource::Tmpfs(o), read_only, source_id: None })
 }
 
 /// `65536`, `64k`, `64m`, `1g` (also upper case, with an optional `b`).
@@ -307,11 +358,15 @@ mod tests {
         assert_eq!(m.destination, "/data");
         assert!(m.read_only);
         assert_eq!(m.source, MountSource::Bind { path: std::fs::canonicalize(dir.path()).unwrap() });
+        let meta = std::fs::metadata(dir.path()).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(m.source_id, Some(SourceId { dev: meta.dev(), ino: meta.ino(), dir: true }));
 
-        let v = parse_volume("cache:/var/cache", |n| Ok(PathBuf::from(format!("/v/{n}/_data")))).unwrap();
-        assert_eq!(v.source, MountSource::Volume { name: "cache".into(), path: "/v/cache/_data".into(), copy_up: true });
+        let data = std::fs::canonicalize(dir.path()).unwrap();
+        let v = parse_volume("cache:/var/cache", |_| Ok(dir.path().join("."))).unwrap();
+        assert_eq!(v.source, MountSource::Volume { name: "cache".into(), path: data.clone(), copy_up: true });
         assert!(!v.read_only);
-        let v = parse_volume("cache:/c:ro,nocopy", |_| Ok(PathBuf::from("/x"))).unwrap();
+        let v = parse_volume("cache:/c:ro,nocopy", |_| Ok(data.clone())).unwrap();
         assert!(v.read_only && matches!(v.source, MountSource::Volume { copy_up: false, .. }));
 
         let err = |s: &str| parse_volume(s, |_| Ok(PathBuf::from("/x"))).unwrap_err().to_string();
@@ -323,6 +378,18 @@ mod tests {
         assert!(err("x:relative").contains("absolute"));
         assert!(err("a:b:c:d").contains("invalid volume specification"));
         assert!(err(&format!("{src}:/d:nocopy")).contains("named volumes only"));
+    }
+
+    #[test]
+    fn sources_are_opened_without_following_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir(real.join("d")).unwrap();
+        std::os::unix::fs::symlink(real.join("d"), real.join("link")).unwrap();
+        assert!(open_no_symlinks(&real.join("d")).is_ok());
+        assert_eq!(open_no_symlinks(&real.join("link")).unwrap_err(), nix::errno::Errno::ELOOP);
+        assert_eq!(open_no_symlinks(&real.join("link/.")).unwrap_err(), nix::errno::Errno::ELOOP);
+        assert!(open_no_symlinks(Path::new("/proc/self/cwd")).is_err(), "magic links are refused too");
     }
 
     #[test]

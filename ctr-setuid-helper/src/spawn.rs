@@ -230,6 +230,15 @@ pub fn exec_init() -> ! {
     {
         child_fail("pass the init channel", &e);
     }
+    // Every container runs this binary until its command starts; one that
+    // its caller could rewrite would reach into other users' containers
+    // (CVE-2019-5736). Owned by root: by the owner of `/`, as both show
+    // through the same id map here.
+    match (nix::sys::stat::stat(INIT_BINARY), nix::sys::stat::stat("/")) {
+        (Ok(exe), Ok(root)) if exe.st_uid == root.st_uid && exe.st_mode & 0o022 == 0 => {}
+        (Ok(_), Ok(_)) => child_fail(INIT_BINARY, &"must be owned by root and not writable by group or others: reinstall ctr"),
+        (Err(e), _) | (_, Err(e)) => child_fail(&format!("stat {INIT_BINARY}"), &e),
+    }
     let program = CString::new(INIT_BINARY).expect("no NUL in a build-time path");
     let argv = [CString::new("ctr").expect("literal"), CString::new("init").expect("literal")];
     let env: [CString; 0] = [];

@@ -18,7 +18,7 @@ const ATTACKER_MODE: &str = "CTR_TEST_PTRACE_ATTACKER_SECONDS";
 const HELPER_PATH: &str = "CTR_TEST_PTRACE_HELPER";
 
 #[test]
-fn ptrace_and_mem_never_reach_a_privileged_process() {
+fn cve_2016_8659_ptrace_and_mem_never_reach_a_privileged_process() {
     let Some(env) = env() else { return };
     let attacker_seconds = 25;
     let me = std::env::current_exe().unwrap();
@@ -52,7 +52,7 @@ fn ptrace_and_mem_never_reach_a_privileged_process() {
 
 /// Attacker mode: only does something when started by the test above.
 #[test]
-#[ignore = "run by ptrace_and_mem_never_reach_a_privileged_process as the test user"]
+#[ignore = "run by cve_2016_8659_ptrace_and_mem_never_reach_a_privileged_process as the test user"]
 fn attacker() {
     let Some(seconds) = std::env::var(ATTACKER_MODE).ok().and_then(|s| s.parse::<u64>().ok()) else { return };
     let helper = std::path::PathBuf::from(std::env::var_os(HELPER_PATH).expect("the helper's path"));

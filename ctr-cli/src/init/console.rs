@@ -38,7 +38,11 @@ pub fn setup(channel: &UnixStream, size: TerminalSize, bind_console: bool) -> Re
     }
     crate::fdpass::send_with_fd(channel, &InitReply::Console, master.as_raw_fd()).context("hand the terminal to ctr")?;
     drop(master);
-    nix::unistd::setsid().context("setsid")?;
+    // `ctr init` left the caller's session first thing; the process that
+    // `ctr exec` forks inside the container still needs a session of its own.
+    if nix::unistd::getsid(None).context("getsid")? != nix::unistd::getpid() {
+        nix::unistd::setsid().context("setsid")?;
+    }
     tty::set_controlling(slave.as_fd())?;
     for fd in 0..=2 {
         nix::unistd::dup2(slave.as_raw_fd(), fd).context("terminal as stdio")?;

@@ -8,6 +8,19 @@
 //! With `-t` it first sends back the master end of the container's
 //! terminal. For `ctr exec` it joins a running container instead
 //! ([`exec`]).
+//!
+//! Two protections start before anything else, for every task:
+//! - `ctr init` runs the host's `ctr` binary. Made non-dumpable, no
+//!   process of the container can open it through /proc/PID/exe, nor read
+//!   or write its memory (CVE-2019-5736): the kernel then wants
+//!   CAP_SYS_PTRACE over the binary's owner's user namespace (the host's),
+//!   which nothing in a container holds. The final execve makes the
+//!   container's command dumpable again, as any process of the caller.
+//! - It leaves the caller's session (setsid), so that without `-t` the
+//!   container has no controlling terminal: TIOCSTI on a stdout that is
+//!   the caller's terminal then fails with EPERM (CVE-2017-5226), and
+//!   /dev/tty cannot name that terminal. With `-t`, the container's own
+//!   pty becomes the controlling terminal of this new session.
 
 mod console;
 mod exec;
@@ -28,6 +41,19 @@ use mounts::Kind;
 const EXIT_ENGINE_ERROR: i32 = 125;
 
 pub fn main() -> ! {
+    // Opened while we are still dumpable: once we are not, /proc/self
+    // belongs to host root and the write `--oom-score-adj` needs is refused.
+    let oom_score_adj = std::fs::OpenOptions::new().write(true).open("/proc/self/oom_score_adj");
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        eprintln!("ctr init: PR_SET_DUMPABLE: {e}");
+        std::process::exit(EXIT_ENGINE_ERROR);
+    }
+    // We are never a process group leader here (the helper forked us), so
+    // this cannot fail; checked all the same, as it is a security boundary.
+    if let Err(e) = nix::unistd::setsid() {
+        eprintln!("ctr init: setsid: {e}");
+        std::process::exit(EXIT_ENGINE_ERROR);
+    }
     // SAFETY: fd 3 is the init channel the helper placed there for us
     // before exec; nothing else in this fresh process owns it.
     let mut channel = UnixStream::from(unsafe { OwnedFd::from_raw_fd(INIT_CHANNEL_FD_IN_INIT) });
@@ -43,9 +69,12 @@ pub fn main() -> ! {
         }
         Ok(InitMessage { task: InitTask::Run(mut spec), .. }) => {
             timing::take_init_request(&mut spec.process.env);
-            Err(run(&spec, &channel))
+            Err(run(&spec, &channel, oom_score_adj))
         }
-        Ok(InitMessage { task: InitTask::Exec(spec), .. }) => exec::main(&spec, channel),
+        Ok(InitMessage { task: InitTask::Exec(spec), .. }) => {
+            drop(oom_score_adj);
+            exec::main(&spec, channel)
+        }
     };
     let code = match outcome {
         Ok(()) => 0,
@@ -66,8 +95,8 @@ fn engine_failure(e: anyhow::Error) -> ExecFailure {
 }
 
 /// Sets up the container and executes its command; returns only on failure.
-fn run(spec: &ContainerSpec, channel: &UnixStream) -> ExecFailure {
-    let (user, env) = match prepare(spec, channel) {
+fn run(spec: &ContainerSpec, channel: &UnixStream, oom_score_adj: std::io::Result<std::fs::File>) -> ExecFailure {
+    let (user, env) = match prepare(spec, channel, oom_score_adj) {
         Ok(ready) => ready,
         Err(e) => return engine_failure(e),
     };
@@ -85,6 +114,9 @@ fn execute(process: &crate::spec::ProcessSpec, user: &process::ResolvedUser, env
     let exec_args = (|| -> Result<_> {
         process::switch_user(user)?;
         std::env::set_current_dir(&process.cwd).with_context(|| format!("chdir to working directory {}", process.cwd))?;
+        // A directory outside our root (reached through a leaked descriptor,
+        // CVE-2024-21626) has no path from it: getcwd fails with ENOENT.
+        nix::unistd::getcwd().with_context(|| format!("working directory {} is outside the container", process.cwd))?;
         let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).context("NUL byte in the program path")?;
         // Closes at exec: the end of file tells ctr the command is running.
         nix::fcntl::fcntl(INIT_CHANNEL_FD_IN_INIT, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
@@ -101,17 +133,24 @@ fn execute(process: &crate::spec::ProcessSpec, user: &process::ResolvedUser, env
 }
 
 /// Everything up to the point of no return, as root of the user namespace.
-fn prepare(spec: &ContainerSpec, channel: &UnixStream) -> Result<(process::ResolvedUser, Vec<String>)> {
+fn prepare(
+    spec: &ContainerSpec,
+    channel: &UnixStream,
+    oom_score_adj: std::io::Result<std::fs::File>,
+) -> Result<(process::ResolvedUser, Vec<String>)> {
     mounts::make_private()?;
     let root = timing::time("rootfs.mount", || mounts::mount_rootfs(&spec.rootfs))?;
-    mounts::mount_system(&root)?;
+    mounts::mount_system(&root, spec.terminal.is_some())?;
+    // Before any volume can cover /dev: the masks bind this very node.
+    let null = mounts::open_dev_null(&root)?;
     for (host_file, inside) in &spec.etc_files {
-        mounts::bind_into(&root, host_file, inside, false)?;
+        mounts::bind_into(&root, host_file, inside)?;
     }
     mounts::mount_volumes(&root, &spec.mounts)?;
     nix::unistd::sethostname(&spec.hostname).context("sethostname")?;
     timing::time("rootfs.pivot", || mounts::pivot(&root))?;
-    mounts::restrict_kernel_paths()?;
+    mounts::restrict_kernel_paths(&null)?;
+    drop(null);
     if let Some(size) = spec.terminal {
         console::setup(channel, size, true)?;
     }
@@ -124,7 +163,8 @@ fn prepare(spec: &ContainerSpec, channel: &UnixStream) -> Result<(process::Resol
         mounts::read_only_root()?;
     }
     if let Some(adj) = spec.process.oom_score_adj {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).with_context(|| {
+        use std::io::Write;
+        oom_score_adj.and_then(|mut f| f.write_all(adj.to_string().as_bytes())).with_context(|| {
             format!("--oom-score-adj {adj}: lowering the score below your own needs privilege")
         })?;
     }

@@ -2,11 +2,21 @@
 //! rootfs (overlay or bind), /proc, /sys, a minimal /dev, generated /etc
 //! files, pivot_root, then docker's masked and read-only paths.
 //!
-//! Mount targets inside the rootfs are resolved one component at a time and
-//! a symlink is refused: before pivot_root an absolute link would resolve
-//! on the host, and a hostile image must not redirect a mount there.
+//! No path that crosses between host and container is resolved twice.
+//! - Mount targets inside the rootfs are walked one component at a time
+//!   from a descriptor of the mounted root, and a symlink is refused
+//!   ([`open_beneath`]): a hostile image or container must not redirect a
+//!   mount (CVE-2021-30465).
+//! - Host sources (`-v` paths, named volumes, `--rootfs`) are opened once,
+//!   here in our own mount namespace (a mount from a descriptor of another
+//!   namespace fails, see check_mnt in fs/namespace.c), with
+//!   RESOLVE_NO_SYMLINKS: `ctr` canonicalised them, so a symlink now means
+//!   someone swapped one in. `-v` sources must also still be the inode
+//!   `ctr` checked. Every mount is then made from that descriptor.
+//! - The rootfs is mounted detached (fsmount/open_tree) and attached with
+//!   move_mount, so that the descriptor we pivot into is the mount itself.
 
-use crate::mount_args::{MountSource, MountSpec};
+use crate::mount_args::{self, MountSource, MountSpec, SourceId};
 use crate::spec::RootfsSpec;
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
@@ -14,6 +24,7 @@ use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 use nix::sys::statvfs::{statvfs, FsFlags};
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -39,23 +50,121 @@ fn overlay_path(p: &Path) -> Result<&str> {
     Ok(s)
 }
 
-/// Mounts the rootfs and returns where it is.
-pub fn mount_rootfs(rootfs: &RootfsSpec) -> Result<PathBuf> {
+/// Takes ownership of a descriptor a system call just returned.
+fn owned(raw: libc::c_long) -> nix::Result<OwnedFd> {
+    let raw = Errno::result(raw)?;
+    let raw = i32::try_from(raw).map_err(|_| Errno::EBADF)?;
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+
+/// A detached copy of the tree at `fd` (and the mounts beneath it):
+/// `open_tree(fd, "", OPEN_TREE_CLONE|AT_RECURSIVE|AT_EMPTY_PATH)`.
+fn clone_tree(fd: &OwnedFd) -> nix::Result<OwnedFd> {
+    let flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint;
+    // SAFETY: the path is a NUL-terminated empty string; the call only reads it.
+    owned(unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) })
+}
+
+/// Attaches the detached mount `mount` on the directory `target` holds;
+/// `mount` then names the attached mount's root.
+fn move_mount(mount: &OwnedFd, target: &OwnedFd) -> nix::Result<()> {
+    let flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: both paths are NUL-terminated empty strings; nothing is written.
+    let rc = unsafe { libc::syscall(libc::SYS_move_mount, mount.as_raw_fd(), c"".as_ptr(), target.as_raw_fd(), c"".as_ptr(), flags) };
+    Errno::result(rc).map(drop)
+}
+
+/// `fsconfig(fs, cmd, key, value, 0)`.
+fn fsconfig(fs: &OwnedFd, cmd: libc::c_uint, key: Option<&str>, value: Option<&str>) -> Result<()> {
+    let key = key.map(CString::new).transpose()?;
+    let value = value.map(CString::new).transpose()?;
+    let ptr = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+    // SAFETY: key and value are NULL or NUL-terminated strings that outlive
+    // the call, which only reads them.
+    let rc = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, ptr(&key), ptr(&value), 0) };
+    Errno::result(rc).map(drop).with_context(|| format!("overlay option {}", key.as_ref().map_or("(create)".into(), |k| k.to_string_lossy())))
+}
+
+/// The directory at `path`, as an O_PATH descriptor, where the path's
+/// last component must not be a symlink.
+fn open_dir_nofollow(path: &Path) -> Result<OwnedFd> {
+    let fd = open_path(None, path).with_context(|| format!("open {}", path.display()))?;
+    expect_kind(&fd, Some(Kind::Dir)).with_context(|| format!("open {}", path.display()))?;
+    Ok(fd)
+}
+
+/// Mounts the rootfs and returns a descriptor of the mount's root: every
+/// later step works beneath it, and pivot_root goes into it.
+pub fn mount_rootfs(rootfs: &RootfsSpec) -> Result<OwnedFd> {
     match rootfs {
         RootfsSpec::Overlay { lower, upper, work, target } => {
             let lower = lower.iter().map(|l| overlay_path(l)).collect::<Result<Vec<_>>>()?.join(":");
+            let refused = "the kernel refused an overlay mount in the user namespace (needs Linux >= 5.11)";
+            // SAFETY: the name is a NUL-terminated string; the call only reads it.
+            let fs = owned(unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) }).context(refused)?;
+            fsconfig(&fs, FSCONFIG_SET_STRING, Some("lowerdir"), Some(&lower)).context(refused)?;
+            fsconfig(&fs, FSCONFIG_SET_STRING, Some("upperdir"), Some(overlay_path(upper)?)).context(refused)?;
+            fsconfig(&fs, FSCONFIG_SET_STRING, Some("workdir"), Some(overlay_path(work)?)).context(refused)?;
             // userxattr: overlayfs mounted in a user namespace keeps its
             // metadata in user.* xattrs (kernel >= 5.11).
-            let data = format!("lowerdir={lower},upperdir={},workdir={},userxattr", overlay_path(upper)?, overlay_path(work)?);
-            do_mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(&data))
-                .context("the kernel refused an overlay mount in the user namespace (needs Linux >= 5.11)")?;
-            Ok(target.clone())
+            fsconfig(&fs, FSCONFIG_SET_FLAG, Some("userxattr"), None).context(refused)?;
+            fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None).context(refused)?;
+            // SAFETY: plain integer arguments.
+            let mounted = owned(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) }).context(refused)?;
+            let target_fd = open_dir_nofollow(target)?;
+            move_mount(&mounted, &target_fd).with_context(|| format!("attach the overlay on {}", target.display()))?;
+            Ok(mounted)
         }
         RootfsSpec::Bind { path } => {
-            do_mount(Some(path.to_str().context("rootfs path must be UTF-8")?), path, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)?;
-            Ok(path.clone())
+            let dir = mount_args::open_no_symlinks(path).map_err(|e| source_error(e, path)).with_context(|| format!("--rootfs {}", path.display()))?;
+            expect_kind(&dir, Some(Kind::Dir)).with_context(|| format!("--rootfs {}", path.display()))?;
+            // Bound onto itself: pivot_root wants a mount point.
+            let tree = clone_tree(&dir).with_context(|| format!("--rootfs {}: bind mount", path.display()))?;
+            move_mount(&tree, &dir).with_context(|| format!("--rootfs {}: bind mount", path.display()))?;
+            Ok(tree)
         }
     }
+}
+
+/// Why a host source could not be opened, in words a user can act on.
+fn source_error(e: Errno, path: &Path) -> anyhow::Error {
+    match e {
+        Errno::ELOOP => anyhow::anyhow!(
+            "{} now goes through a symlink, which it did not when ctr checked it: something replaced part of the path \
+meanwhile; ctr refuses to follow it",
+            path.display()
+        ),
+        e => anyhow::anyhow!("open {}: {}", path.display(), e.desc()),
+    }
+}
+
+/// Refuses a descriptor that is not a `kind` (any kind but a symlink when
+/// `None`).
+fn expect_kind(fd: &OwnedFd, kind: Option<Kind>) -> Result<()> {
+    let file_type = SFlag::from_bits_truncate(fstat(fd.as_raw_fd())?.st_mode) & SFlag::S_IFMT;
+    match (kind, file_type) {
+        (_, SFlag::S_IFLNK) => bail!("it is a symlink"),
+        (Some(Kind::Dir), t) if t != SFlag::S_IFDIR => bail!("it is not a directory"),
+        (Some(Kind::File), SFlag::S_IFDIR) => bail!("it is a directory"),
+        _ => Ok(()),
+    }
+}
+
+/// The kind of mount target a source needs.
+fn kind_of(fd: &OwnedFd) -> Result<Kind> {
+    let file_type = SFlag::from_bits_truncate(fstat(fd.as_raw_fd())?.st_mode) & SFlag::S_IFMT;
+    Ok(if file_type == SFlag::S_IFDIR { Kind::Dir } else { Kind::File })
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -92,16 +201,15 @@ pub fn secure_target(root: &Path, rel: &str, kind: Kind) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Bind-mounts `source` (a host path) onto `rel` inside the rootfs.
-pub fn bind_into(root: &Path, source: &Path, rel: &str, read_only: bool) -> Result<()> {
-    let kind = if source.is_dir() { Kind::Dir } else { Kind::File };
-    let target = secure_target(root, rel, kind)?;
-    let src = source.to_str().context("bind source must be UTF-8")?;
-    do_mount(Some(src), &target, NONE, MsFlags::MS_BIND, NONE)?;
-    if read_only {
-        remount_read_only(&target)?;
-    }
-    Ok(())
+/// Bind-mounts `source` (a host file or device that ctr or root owns:
+/// the generated /etc files, /dev/null...) onto `rel` inside the rootfs,
+/// from a descriptor opened without following a final symlink.
+pub fn bind_into(root: &OwnedFd, source: &Path, rel: &str) -> Result<()> {
+    let src = open_path(None, source).with_context(|| format!("open {}", source.display()))?;
+    expect_kind(&src, None).with_context(|| format!("bind {}", source.display()))?;
+    let target = open_beneath(root, rel, kind_of(&src)?)?;
+    mount(Some(&fd_path(&src)), &fd_path(&target), NONE, MsFlags::MS_BIND, NONE)
+        .with_context(|| format!("bind {} on /{rel}", source.display()))
 }
 
 /// A read-only remount of a bind mount must repeat the flags the kernel
@@ -145,8 +253,8 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
 /// in the image, such as `/data -> /etc`, would otherwise lead the mount
 /// out of the rootfs onto the host's tree), `..`, and non-directories
 /// before the last component.
-fn open_beneath(root: &Path, dest: &str, kind: Kind) -> Result<OwnedFd> {
-    let mut fd = open_path(None, root).with_context(|| format!("open {}", root.display()))?;
+fn open_beneath(root: &OwnedFd, dest: &str, kind: Kind) -> Result<OwnedFd> {
+    let mut fd = root.try_clone().context("dup the rootfs descriptor")?;
     let components: Vec<_> = Path::new(dest).components().filter(|c| !matches!(c, Component::RootDir | Component::CurDir)).collect();
     let mut shown = PathBuf::from("/");
     for (i, c) in components.iter().enumerate() {
@@ -234,7 +342,7 @@ fn make_read_only_recursive(fd: &OwnedFd) -> Result<()> {
 /// `-v` and `--tmpfs` mounts inside `root`, before pivot_root, parents
 /// before children (`ctr` sorted them). Every destination is opened with
 /// [`open_beneath`] and mounted through its descriptor.
-pub fn mount_volumes(root: &Path, mounts: &[MountSpec]) -> Result<()> {
+pub fn mount_volumes(root: &OwnedFd, mounts: &[MountSpec]) -> Result<()> {
     for m in mounts {
         match &m.source {
             MountSource::Bind { path } => bind_volume(root, m, path, false)?,
@@ -260,21 +368,40 @@ pub fn mount_volumes(root: &Path, mounts: &[MountSpec]) -> Result<()> {
     Ok(())
 }
 
-fn bind_volume(root: &Path, m: &MountSpec, source: &Path, copy_up: bool) -> Result<()> {
-    let dest = &m.destination;
-    let meta = std::fs::metadata(source).with_context(|| format!("-v {}:{dest}: the source", source.display()))?;
-    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
-    let target = open_beneath(root, dest, kind)?;
-    if copy_up && kind == Kind::Dir && is_empty_dir(source)? {
-        copy_image_content(&fd_path(&target), source).with_context(|| format!("copying the image's {dest} into the volume"))?;
+/// Opens a `-v` source once, in this mount namespace, refusing any symlink
+/// on its (canonical) path, and checks that it is still the inode `ctr`
+/// validated; the mount is then made from this descriptor alone.
+fn open_volume_source(source: &Path, expected: Option<SourceId>) -> Result<OwnedFd> {
+    let fd = mount_args::open_no_symlinks(source).map_err(|e| source_error(e, source))?;
+    if let Some(expected) = expected {
+        let found = SourceId::of(&fd)?;
+        if found != expected {
+            bail!(
+                "{} is no longer the {} ctr checked (something replaced it meanwhile); refusing to mount it",
+                source.display(),
+                if expected.dir { "directory" } else { "file" }
+            );
+        }
     }
-    mount(Some(source), &fd_path(&target), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-        .with_context(|| format!("-v {}:{dest}: bind mount", source.display()))?;
+    Ok(fd)
+}
+
+fn bind_volume(root: &OwnedFd, m: &MountSpec, source: &Path, copy_up: bool) -> Result<()> {
+    let dest = &m.destination;
+    let what = || format!("-v {}:{dest}", source.display());
+    let src = open_volume_source(source, m.source_id).with_context(what)?;
+    let kind = kind_of(&src)?;
+    let target = open_beneath(root, dest, kind)?;
+    if copy_up && kind == Kind::Dir && is_empty_dir(&fd_path(&src))? {
+        copy_image_content(&fd_path(&target), &fd_path(&src)).with_context(|| format!("copying the image's {dest} into the volume"))?;
+    }
+    mount(Some(&fd_path(&src)), &fd_path(&target), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+        .with_context(|| format!("{}: bind mount", what()))?;
     if m.read_only {
         // The descriptor above holds the directory under the new mount;
         // walking again reaches the mount's root.
         let mounted = open_beneath(root, dest, kind)?;
-        make_read_only_recursive(&mounted).with_context(|| format!("-v {}:{dest}:ro", source.display()))?;
+        make_read_only_recursive(&mounted).with_context(|| format!("{}:ro", what()))?;
     }
     Ok(())
 }
@@ -338,33 +465,45 @@ pub fn read_only_root() -> Result<()> {
     remount_read_only(Path::new("/")).context("--read-only: remounting / read-only")
 }
 
-const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// Host devices bound into every container's /dev. Not `tty`: that node
+/// means "my controlling terminal", and only a container with `-t` has one
+/// (its own pty); without `-t` it gets no /dev/tty at all.
+const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
 /// /proc, /sys, /dev and friends inside `root`, before pivot_root.
-pub fn mount_system(root: &Path) -> Result<()> {
+pub fn mount_system(root: &OwnedFd, terminal: bool) -> Result<()> {
     let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    do_mount(Some("proc"), &secure_target(root, "proc", Kind::Dir)?, Some("proc"), nosuid_nodev_noexec, NONE)?;
+    // The descriptor behind each path must stay open until its mount is made.
+    let proc = open_beneath(root, "proc", Kind::Dir)?;
+    do_mount(Some("proc"), &fd_path(&proc), Some("proc"), nosuid_nodev_noexec, NONE)?;
 
-    let sys = secure_target(root, "sys", Kind::Dir)?;
+    let sys = open_beneath(root, "sys", Kind::Dir)?;
     // sysfs can only be mounted by the owner of the network namespace; with
     // the host's network (--network host) bind the host's read-only instead.
-    if do_mount(Some("sysfs"), &sys, Some("sysfs"), nosuid_nodev_noexec | MsFlags::MS_RDONLY, NONE).is_err() {
-        do_mount(Some("/sys"), &sys, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)?;
-        remount_read_only(&sys)?;
+    if do_mount(Some("sysfs"), &fd_path(&sys), Some("sysfs"), nosuid_nodev_noexec | MsFlags::MS_RDONLY, NONE).is_err() {
+        do_mount(Some("/sys"), &fd_path(&sys), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)?;
+        make_read_only_recursive(&open_beneath(root, "sys", Kind::Dir)?).context("make the host's /sys read-only")?;
     }
 
-    let dev = secure_target(root, "dev", Kind::Dir)?;
-    do_mount(Some("tmpfs"), &dev, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536k"))?;
+    let dev = open_beneath(root, "dev", Kind::Dir)?;
+    do_mount(Some("tmpfs"), &fd_path(&dev), Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536k"))?;
+    // The tmpfs's root, not the image's /dev beneath it.
+    let dev = open_beneath(root, "dev", Kind::Dir)?;
     // A user namespace cannot mknod: bind the host's harmless devices.
     for name in DEVICES {
-        bind_into(root, &Path::new("/dev").join(name), &format!("dev/{name}"), false)?;
+        bind_into(root, &Path::new("/dev").join(name), &format!("dev/{name}"))?;
     }
-    let pts = secure_target(root, "dev/pts", Kind::Dir)?;
-    do_mount(Some("devpts"), &pts, Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620"))?;
-    let shm = secure_target(root, "dev/shm", Kind::Dir)?;
-    do_mount(Some("shm"), &shm, Some("tmpfs"), nosuid_nodev_noexec, Some("mode=1777,size=65536k"))?;
-    let mqueue = secure_target(root, "dev/mqueue", Kind::Dir)?;
-    do_mount(Some("mqueue"), &mqueue, Some("mqueue"), nosuid_nodev_noexec, NONE)?;
+    if terminal {
+        // The host's 5:0 node opens the opener's controlling terminal,
+        // whichever node it is: here the container's own pty.
+        bind_into(root, Path::new("/dev/tty"), "dev/tty")?;
+    }
+    let pts = open_beneath(root, "dev/pts", Kind::Dir)?;
+    do_mount(Some("devpts"), &fd_path(&pts), Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620"))?;
+    let shm = open_beneath(root, "dev/shm", Kind::Dir)?;
+    do_mount(Some("shm"), &fd_path(&shm), Some("tmpfs"), nosuid_nodev_noexec, Some("mode=1777,size=65536k"))?;
+    let mqueue = open_beneath(root, "dev/mqueue", Kind::Dir)?;
+    do_mount(Some("mqueue"), &fd_path(&mqueue), Some("mqueue"), nosuid_nodev_noexec, NONE)?;
     for (link, to) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -372,14 +511,29 @@ pub fn mount_system(root: &Path) -> Result<()> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        std::os::unix::fs::symlink(to, dev.join(link)).with_context(|| format!("symlink /dev/{link}"))?;
+        nix::unistd::symlinkat(to, Some(dev.as_raw_fd()), link).with_context(|| format!("symlink /dev/{link}"))?;
     }
     Ok(())
 }
 
+/// The container's /dev/null (the host's node bound in by
+/// [`mount_system`]), checked to be the 1:3 character device. The masks
+/// of [`restrict_kernel_paths`] bind this descriptor, so that a volume
+/// over /dev or /dev/null, or a symlink in its place, cannot choose what
+/// is bound over the masked paths (CVE-2025-31133).
+pub fn open_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
+    let null = open_beneath(root, "dev/null", Kind::File)?;
+    let stat = fstat(null.as_raw_fd()).context("stat /dev/null")?;
+    let is_char = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+    if !is_char || stat.st_rdev != libc::makedev(1, 3) {
+        bail!("the container's /dev/null is not the null device; refusing to mask paths with it");
+    }
+    Ok(null)
+}
+
 /// Makes `root` the new `/` and detaches the host's tree.
-pub fn pivot(root: &Path) -> Result<()> {
-    std::env::set_current_dir(root).with_context(|| format!("chdir {}", root.display()))?;
+pub fn pivot(root: &OwnedFd) -> Result<()> {
+    nix::unistd::fchdir(root.as_raw_fd()).context("chdir into the rootfs")?;
     // pivot_root(".", "."): the old root ends up stacked on the new one and
     // is then lazily unmounted, with no directory needed for it.
     nix::unistd::pivot_root(".", ".").context("pivot_root")?;
@@ -404,14 +558,16 @@ const MASKED: [&str; 10] = [
 /// Docker's read-only paths: kernel knobs a container should not turn.
 const READ_ONLY: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
-/// After pivot_root: masks and read-only binds over /proc and /sys.
-pub fn restrict_kernel_paths() -> Result<()> {
+/// After pivot_root: masks and read-only binds over /proc and /sys. `null`
+/// comes from [`open_dev_null`].
+pub fn restrict_kernel_paths(null: &OwnedFd) -> Result<()> {
     for path in MASKED.map(Path::new) {
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.is_dir() => {
                 do_mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0"))?;
             }
-            Ok(_) => do_mount(Some("/dev/null"), path, NONE, MsFlags::MS_BIND, NONE)?,
+            Ok(_) => mount(Some(&fd_path(null)), path, NONE, MsFlags::MS_BIND, NONE)
+                .with_context(|| format!("mask {} with /dev/null", path.display()))?,
             Err(_) => {}
         }
     }
@@ -439,24 +595,29 @@ mod tests {
         assert!(!Path::new("/etc/hosts").starts_with(root.path()));
     }
 
+    fn open_dir(path: &Path) -> OwnedFd {
+        open_dir_nofollow(path).unwrap()
+    }
+
     #[test]
     fn open_beneath_refuses_symlinks_anywhere_and_creates_the_rest() {
         let root = tempfile::tempdir().unwrap();
+        let root_fd = open_dir(root.path());
         std::os::unix::fs::symlink("/etc", root.path().join("data")).unwrap();
         std::fs::create_dir(root.path().join("srv")).unwrap();
         std::os::unix::fs::symlink("../..", root.path().join("srv/up")).unwrap();
         for dest in ["/data", "/data/x", "/srv/up/etc"] {
-            let err = format!("{:#}", open_beneath(root.path(), dest, Kind::Dir).unwrap_err());
+            let err = format!("{:#}", open_beneath(&root_fd, dest, Kind::Dir).unwrap_err());
             assert!(err.contains("is a symlink"), "{dest}: {err}");
         }
         assert!(!Path::new("/etc/x").exists());
         std::fs::write(root.path().join("file"), b"").unwrap();
-        assert!(format!("{:#}", open_beneath(root.path(), "/file/x", Kind::Dir).unwrap_err()).contains("not a directory"));
-        open_beneath(root.path(), "/srv/a/b", Kind::Dir).unwrap();
+        assert!(format!("{:#}", open_beneath(&root_fd, "/file/x", Kind::Dir).unwrap_err()).contains("not a directory"));
+        open_beneath(&root_fd, "/srv/a/b", Kind::Dir).unwrap();
         assert!(root.path().join("srv/a/b").is_dir());
-        open_beneath(root.path(), "/srv/a/f", Kind::File).unwrap();
+        open_beneath(&root_fd, "/srv/a/f", Kind::File).unwrap();
         assert!(root.path().join("srv/a/f").is_file());
-        let fd = open_beneath(root.path(), "/srv/a/b", Kind::Dir).unwrap();
+        let fd = open_beneath(&root_fd, "/srv/a/b", Kind::Dir).unwrap();
         assert_eq!(std::fs::canonicalize(fd_path(&fd)).unwrap(), std::fs::canonicalize(root.path().join("srv/a/b")).unwrap());
     }
 
