@@ -9,8 +9,16 @@
 //! crash never leaves a half-written file. A file that does not parse is an
 //! error, never silently reset: resetting would hand live containers'
 //! addresses to new ones.
+//!
+//! A lease is keyed on (owner uid, container id): container ids are chosen
+//! by callers, so two users may well pick the same one. It names its host
+//! veth (chosen by the helper) and the liveness key of the process it
+//! belongs to, and it is saved *before* the veth and rules it names are
+//! made ([`LockedLeases::save`]), so whatever a killed helper left is found
+//! through a lease whose owner is dead.
 
-use crate::names::{host_veth_name, InterfaceName, NetworkName};
+use crate::liveness::Liveness;
+use crate::names::{InterfaceName, NetworkName};
 use ctr_core::ids::ContainerId;
 use ctr_core::net::Cidr;
 use nix::fcntl::{Flock, FlockArg};
@@ -29,28 +37,45 @@ pub enum IpamError {
     Subnet(String, &'static str),
     #[error("address {addr} is not in subnet {subnet}")]
     OutsideSubnet { addr: Ipv4Addr, subnet: Subnet },
-    #[error("address {addr} is reserved in subnet {subnet} (network, gateway or broadcast address)")]
+    #[error(
+        "address {addr} is reserved in subnet {subnet} (network, gateway or broadcast address)"
+    )]
     Reserved { addr: Ipv4Addr, subnet: Subnet },
     #[error("address {addr} is already leased to container {holder}")]
     InUse { addr: Ipv4Addr, holder: ContainerId },
-    #[error("container {id} already holds address {addr} on this network; release it first")]
-    AlreadyLeased { id: ContainerId, addr: Ipv4Addr },
+    #[error("container {id} of user {uid} already holds address {addr} on this network; release it first")]
+    AlreadyLeased {
+        uid: u32,
+        id: ContainerId,
+        addr: Ipv4Addr,
+    },
     #[error("subnet {subnet} is full: all {capacity} addresses are leased; remove containers or use a larger subnet")]
     Full { subnet: Subnet, capacity: u32 },
     #[error(
         "lease file {path} is for subnet {found}, but the network is configured with {expected}: \
          move the file aside only once no container uses the network"
     )]
-    SubnetMismatch { path: PathBuf, found: Subnet, expected: Subnet },
+    SubnetMismatch {
+        path: PathBuf,
+        found: Subnet,
+        expected: Subnet,
+    },
     #[error(
         "lease file {path} is corrupt ({source}); it was left untouched: \
          inspect it, or move it aside once no container uses the network"
     )]
-    Corrupt { path: PathBuf, source: serde_json::Error },
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("lease file {path} still holds leases: detach its containers first")]
     StillLeased { path: PathBuf },
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
 }
 
 /// An IPv4 subnet for a container network, e.g. `10.88.0.0/16`: a
@@ -61,15 +86,20 @@ pub enum IpamError {
 #[serde(try_from = "String", into = "String")]
 pub struct Subnet(Cidr);
 
-const SUBNET_RULE: &str = "use the network's own address and a prefix of 8 to 30, e.g. 10.88.0.0/16";
+const SUBNET_RULE: &str =
+    "use the network's own address and a prefix of 8 to 30, e.g. 10.88.0.0/16";
 
 impl Subnet {
     pub fn new(network: Ipv4Addr, prefix: u8) -> Result<Self, IpamError> {
-        Cidr::new(network, prefix).map(Self).map_err(|_| IpamError::Subnet(format!("{network}/{prefix}"), SUBNET_RULE))
+        Cidr::new(network, prefix)
+            .map(Self)
+            .map_err(|_| IpamError::Subnet(format!("{network}/{prefix}"), SUBNET_RULE))
     }
 
     pub fn parse(s: &str) -> Result<Self, IpamError> {
-        Cidr::parse(s).map(Self).map_err(|_| IpamError::Subnet(s.to_owned(), SUBNET_RULE))
+        Cidr::parse(s)
+            .map(Self)
+            .map_err(|_| IpamError::Subnet(s.to_owned(), SUBNET_RULE))
     }
 
     /// The same network as the protocol's type.
@@ -105,7 +135,10 @@ impl Subnet {
     /// The first and last address a container may hold: everything but the
     /// network, gateway and broadcast addresses.
     fn allocatable(&self) -> (u32, u32) {
-        (u32::from(self.network()) + 2, u32::from(self.broadcast()) - 1)
+        (
+            u32::from(self.network()) + 2,
+            u32::from(self.broadcast()) - 1,
+        )
     }
 
     /// How many addresses containers can hold.
@@ -116,11 +149,17 @@ impl Subnet {
 
     fn check_allocatable(&self, addr: Ipv4Addr) -> Result<(), IpamError> {
         if !self.contains(addr) {
-            return Err(IpamError::OutsideSubnet { addr, subnet: *self });
+            return Err(IpamError::OutsideSubnet {
+                addr,
+                subnet: *self,
+            });
         }
         let (first, last) = self.allocatable();
         if !(first..=last).contains(&u32::from(addr)) {
-            return Err(IpamError::Reserved { addr, subnet: *self });
+            return Err(IpamError::Reserved {
+                addr,
+                subnet: *self,
+            });
         }
         Ok(())
     }
@@ -202,6 +241,21 @@ pub struct Lease {
     /// The host-side veth, so a stale lease can be cleaned up without
     /// recomputing anything.
     pub interface: InterfaceName,
+    /// The process whose life the lease follows (None in files written
+    /// before liveness keys existed: such a lease is never judged dead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<Liveness>,
+}
+
+impl Lease {
+    /// Whether its owner may still use it: a lease without a key is kept.
+    pub fn is_alive(&self) -> bool {
+        self.liveness.as_ref().map_or(true, Liveness::is_alive)
+    }
+
+    pub fn is_of(&self, uid: u32, id: &ContainerId) -> bool {
+        self.owner_uid == uid && &self.container_id == id
+    }
 }
 
 /// A network's leases: pure data and allocation policy, no I/O.
@@ -218,24 +272,31 @@ pub struct Leases {
 
 impl Leases {
     pub fn new(subnet: Subnet) -> Self {
-        Self { subnet, last_allocated: None, leases: BTreeMap::new() }
+        Self {
+            subnet,
+            last_allocated: None,
+            leases: BTreeMap::new(),
+        }
     }
 
     pub fn subnet(&self) -> Subnet {
         self.subnet
     }
 
-    /// Leases an address to a container: `requested` if given (it must be
-    /// allocatable and free), otherwise the first free address after the
-    /// last one allocated, wrapping around the subnet.
+    /// Leases an address to `lease`'s container: `requested` if given (it
+    /// must be allocatable and free), otherwise the first free address after
+    /// the last one allocated, wrapping around the subnet.
     pub fn allocate(
         &mut self,
-        container_id: &ContainerId,
-        owner_uid: u32,
+        lease: Lease,
         requested: Option<Ipv4Addr>,
     ) -> Result<Ipv4Addr, IpamError> {
-        if let Some((addr, _)) = self.lease_of(container_id) {
-            return Err(IpamError::AlreadyLeased { id: container_id.clone(), addr });
+        if let Some((addr, _)) = self.lease_of(lease.owner_uid, &lease.container_id) {
+            return Err(IpamError::AlreadyLeased {
+                uid: lease.owner_uid,
+                id: lease.container_id,
+                addr,
+            });
         }
         let addr = match requested {
             Some(addr) => self.check_free(addr)?,
@@ -245,7 +306,6 @@ impl Leases {
                 addr
             }
         };
-        let lease = Lease { container_id: container_id.clone(), owner_uid, interface: host_veth_name(container_id) };
         self.leases.insert(addr, lease);
         Ok(addr)
     }
@@ -253,7 +313,10 @@ impl Leases {
     fn check_free(&self, addr: Ipv4Addr) -> Result<Ipv4Addr, IpamError> {
         self.subnet.check_allocatable(addr)?;
         match self.leases.get(&addr) {
-            Some(holder) => Err(IpamError::InUse { addr, holder: holder.container_id.clone() }),
+            Some(holder) => Err(IpamError::InUse {
+                addr,
+                holder: holder.container_id.clone(),
+            }),
             None => Ok(addr),
         }
     }
@@ -270,18 +333,31 @@ impl Leases {
         (0..capacity)
             .map(|i| Ipv4Addr::from(first + (start - first + i) % capacity))
             .find(|addr| !self.leases.contains_key(addr))
-            .ok_or(IpamError::Full { subnet: self.subnet, capacity })
+            .ok_or(IpamError::Full {
+                subnet: self.subnet,
+                capacity,
+            })
     }
 
     /// Frees the container's address, returning it (None if it held none).
-    pub fn release(&mut self, container_id: &ContainerId) -> Option<Ipv4Addr> {
-        let (addr, _) = self.lease_of(container_id)?;
+    pub fn release(&mut self, uid: u32, container_id: &ContainerId) -> Option<Ipv4Addr> {
+        let (addr, _) = self.lease_of(uid, container_id)?;
         self.leases.remove(&addr);
         Some(addr)
     }
 
-    pub fn lease_of(&self, container_id: &ContainerId) -> Option<(Ipv4Addr, &Lease)> {
-        self.leases.iter().find(|(_, l)| &l.container_id == container_id).map(|(a, l)| (*a, l))
+    /// User `uid`'s container `container_id`'s lease: never another user's
+    /// container of the same id.
+    pub fn lease_of(&self, uid: u32, container_id: &ContainerId) -> Option<(Ipv4Addr, &Lease)> {
+        self.leases
+            .iter()
+            .find(|(_, l)| l.is_of(uid, container_id))
+            .map(|(a, l)| (*a, l))
+    }
+
+    /// The lease that names host veth `interface`, whoever holds it.
+    pub fn naming(&self, interface: &InterfaceName) -> Option<&Lease> {
+        self.leases.values().find(|l| &l.interface == interface)
     }
 
     pub fn get(&self, addr: Ipv4Addr) -> Option<&Lease> {
@@ -308,8 +384,15 @@ impl Leases {
     /// Drops the leases whose container is gone, returning them so the caller
     /// can also remove their veths and firewall rules.
     pub fn reclaim(&mut self, is_alive: impl Fn(&Lease) -> bool) -> Vec<(Ipv4Addr, Lease)> {
-        let dead: Vec<Ipv4Addr> = self.leases.iter().filter(|(_, l)| !is_alive(l)).map(|(a, _)| *a).collect();
-        dead.into_iter().filter_map(|a| self.leases.remove(&a).map(|l| (a, l))).collect()
+        let dead: Vec<Ipv4Addr> = self
+            .leases
+            .iter()
+            .filter(|(_, l)| !is_alive(l))
+            .map(|(a, _)| *a)
+            .collect();
+        dead.into_iter()
+            .filter_map(|a| self.leases.remove(&a).map(|l| (a, l)))
+            .collect()
     }
 }
 
@@ -348,14 +431,23 @@ impl LeaseStore {
     where
         E: From<IpamError>,
     {
-        let _lock = self.lock()?;
-        let original = self.load()?;
-        let mut leases = original.clone();
-        let value = f(&mut leases)?;
-        if leases != original {
-            self.save(&leases)?;
-        }
+        let mut locked = self.lock_leases()?;
+        let value = f(&mut locked.leases)?;
+        locked.save()?;
         Ok(value)
+    }
+
+    /// The leases under the exclusive lock, held until the guard drops; the
+    /// holder saves when it chooses (e.g. an intent before acting on it).
+    pub fn lock_leases(&self) -> Result<LockedLeases<'_>, IpamError> {
+        let lock = self.lock()?;
+        let leases = self.load()?;
+        Ok(LockedLeases {
+            store: self,
+            _lock: lock,
+            saved: leases.clone(),
+            leases,
+        })
     }
 
     /// Deletes the lease file and its lock, for a network that is gone.
@@ -363,11 +455,15 @@ impl LeaseStore {
     pub fn delete(&self) -> Result<(), IpamError> {
         let _lock = self.lock()?;
         if !self.load()?.is_empty() {
-            return Err(IpamError::StillLeased { path: self.path.clone() });
+            return Err(IpamError::StillLeased {
+                path: self.path.clone(),
+            });
         }
         for path in [&self.path, &self.lock_path] {
             match fs::remove_file(path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(self.io("removing", path)(e)),
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(self.io("removing", path)(e))
+                }
                 _ => {}
             }
         }
@@ -411,8 +507,11 @@ impl LeaseStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Leases::new(self.subnet)),
             Err(e) => return Err(self.io("reading lease file", &self.path)(e)),
         };
-        let leases: Leases = serde_json::from_slice(&bytes)
-            .map_err(|source| IpamError::Corrupt { path: self.path.clone(), source })?;
+        let leases: Leases =
+            serde_json::from_slice(&bytes).map_err(|source| IpamError::Corrupt {
+                path: self.path.clone(),
+                source,
+            })?;
         if leases.subnet != self.subnet {
             return Err(IpamError::SubnetMismatch {
                 path: self.path.clone(),
@@ -441,7 +540,28 @@ impl LeaseStore {
         fs::rename(&tmp, &self.path).map_err(self.io("renaming into place", &self.path))?;
         // Make the rename itself durable.
         if let Some(dir) = self.path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(self.io("syncing", dir))?;
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(self.io("syncing", dir))?;
+        }
+        Ok(())
+    }
+}
+
+/// A network's leases under its lock (see [`LeaseStore::lock_leases`]).
+pub struct LockedLeases<'a> {
+    store: &'a LeaseStore,
+    _lock: Flock<File>,
+    saved: Leases,
+    pub leases: Leases,
+}
+
+impl LockedLeases<'_> {
+    /// Writes the leases if they changed since they were loaded or saved.
+    pub fn save(&mut self) -> Result<(), IpamError> {
+        if self.leases != self.saved {
+            self.store.save(&self.leases)?;
+            self.saved = self.leases.clone();
         }
         Ok(())
     }
@@ -457,6 +577,16 @@ mod tests {
         ContainerId::parse(&format!("{n:064x}")).unwrap()
     }
 
+    fn lease(n: u32, uid: u32) -> Lease {
+        let interface = InterfaceName::parse(&format!("veth{n}")).unwrap();
+        Lease {
+            container_id: id(n),
+            owner_uid: uid,
+            interface,
+            liveness: None,
+        }
+    }
+
     fn net(s: &str) -> Subnet {
         Subnet::parse(s).unwrap()
     }
@@ -470,8 +600,17 @@ mod tests {
         assert_eq!(s.to_string(), "10.88.0.0/16");
         assert_eq!(net("192.168.7.0/30").capacity(), 1);
         for bad in [
-            "10.88.0.1/16", "10.88.0.0/7", "10.88.0.0/31", "10.88.0.0/32", "10.88.0.0", "10.88.0.0/",
-            "10.88.0.0/+16", "10.88.0/16", "x/16", "10.88.0.0/16/1", "10.88.0.0/ 16",
+            "10.88.0.1/16",
+            "10.88.0.0/7",
+            "10.88.0.0/31",
+            "10.88.0.0/32",
+            "10.88.0.0",
+            "10.88.0.0/",
+            "10.88.0.0/+16",
+            "10.88.0/16",
+            "x/16",
+            "10.88.0.0/16/1",
+            "10.88.0.0/ 16",
         ] {
             assert!(Subnet::parse(bad).is_err(), "{bad:?} accepted");
         }
@@ -481,17 +620,29 @@ mod tests {
     #[test]
     fn allocation_skips_reserved_and_does_not_reuse_at_once() {
         let mut l = Leases::new(net("10.0.0.0/29")); // .2 ..= .6
-        let a = l.allocate(&id(1), 1000, None).unwrap();
-        let b = l.allocate(&id(2), 1000, None).unwrap();
-        assert_eq!((a, b), (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)));
-        assert_eq!(l.release(&id(1)), Some(a));
+        let a = l.allocate(lease(1, 1000), None).unwrap();
+        let b = l.allocate(lease(2, 1000), None).unwrap();
+        assert_eq!(
+            (a, b),
+            (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3))
+        );
+        assert_eq!(l.release(1000, &id(1)), Some(a));
         // .2 is free again but the next allocation moves on.
-        assert_eq!(l.allocate(&id(3), 1000, None).unwrap(), Ipv4Addr::new(10, 0, 0, 4));
-        assert_eq!(l.allocate(&id(4), 1000, None).unwrap(), Ipv4Addr::new(10, 0, 0, 5));
-        assert_eq!(l.allocate(&id(5), 1000, None).unwrap(), Ipv4Addr::new(10, 0, 0, 6));
+        assert_eq!(
+            l.allocate(lease(3, 1000), None).unwrap(),
+            Ipv4Addr::new(10, 0, 0, 4)
+        );
+        assert_eq!(
+            l.allocate(lease(4, 1000), None).unwrap(),
+            Ipv4Addr::new(10, 0, 0, 5)
+        );
+        assert_eq!(
+            l.allocate(lease(5, 1000), None).unwrap(),
+            Ipv4Addr::new(10, 0, 0, 6)
+        );
         // Wraps around to the freed .2.
-        assert_eq!(l.allocate(&id(6), 1000, None).unwrap(), a);
-        let err = l.allocate(&id(7), 1000, None).unwrap_err();
+        assert_eq!(l.allocate(lease(6, 1000), None).unwrap(), a);
+        let err = l.allocate(lease(7, 1000), None).unwrap_err();
         assert!(matches!(err, IpamError::Full { capacity: 5, .. }), "{err}");
         assert!(err.to_string().contains("10.0.0.0/29 is full"), "{err}");
     }
@@ -499,18 +650,25 @@ mod tests {
     #[test]
     fn lease_records_owner_and_host_interface() {
         let mut l = Leases::new(net("10.0.0.0/24"));
-        let addr = l.allocate(&id(9), 1234, None).unwrap();
-        let lease = l.get(addr).unwrap();
-        assert_eq!(lease.owner_uid, 1234);
-        assert_eq!(lease.interface, host_veth_name(&id(9)));
-        assert!(matches!(l.allocate(&id(9), 1234, None), Err(IpamError::AlreadyLeased { .. })));
+        let addr = l.allocate(lease(9, 1234), None).unwrap();
+        let held = l.get(addr).unwrap().clone();
+        assert_eq!(held.owner_uid, 1234);
+        assert_eq!(held.interface.as_str(), "veth9");
+        assert_eq!(l.naming(&held.interface), Some(&held));
+        // Another user may use the same container id; the keys differ.
+        assert!(l.allocate(lease(9, 4321), None).is_ok());
+        assert_eq!(l.lease_of(4321, &id(9)).unwrap().1.owner_uid, 4321);
+        assert!(matches!(
+            l.allocate(lease(9, 1234), None),
+            Err(IpamError::AlreadyLeased { .. })
+        ));
     }
 
     #[test]
     fn requested_address_is_validated() {
         let mut l = Leases::new(net("10.0.0.0/24"));
         let ok = Ipv4Addr::new(10, 0, 0, 77);
-        assert_eq!(l.allocate(&id(1), 0, Some(ok)).unwrap(), ok);
+        assert_eq!(l.allocate(lease(1, 0), Some(ok)).unwrap(), ok);
         let cases = [
             (Ipv4Addr::new(10, 0, 1, 5), "not in subnet"),
             (Ipv4Addr::new(10, 0, 0, 0), "reserved"),
@@ -519,22 +677,26 @@ mod tests {
             (ok, "already leased"),
         ];
         for (addr, msg) in cases {
-            let err = l.allocate(&id(2), 0, Some(addr)).unwrap_err();
+            let err = l.allocate(lease(2, 0), Some(addr)).unwrap_err();
             assert!(err.to_string().contains(msg), "{addr}: {err}");
         }
         // A requested address does not move the sequential cursor.
-        assert_eq!(l.allocate(&id(2), 0, None).unwrap(), Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(
+            l.allocate(lease(2, 0), None).unwrap(),
+            Ipv4Addr::new(10, 0, 0, 2)
+        );
     }
 
     #[test]
     fn count_release_and_reclaim() {
         let mut l = Leases::new(net("10.0.0.0/24"));
         for n in 1..=4 {
-            l.allocate(&id(n), if n % 2 == 0 { 1000 } else { 2000 }, None).unwrap();
+            l.allocate(lease(n, if n % 2 == 0 { 1000 } else { 2000 }), None)
+                .unwrap();
         }
         assert_eq!(l.count_for_uid(1000), 2);
         assert_eq!(l.count_for_uid(3000), 0);
-        assert_eq!(l.release(&id(42)), None);
+        assert_eq!(l.release(1000, &id(42)), None);
         let gone = l.reclaim(|lease| lease.owner_uid == 1000);
         assert_eq!(gone.len(), 2);
         assert!(gone.iter().all(|(_, lease)| lease.owner_uid == 2000));
@@ -544,7 +706,7 @@ mod tests {
     #[test]
     fn leases_round_trip_through_json() {
         let mut l = Leases::new(net("10.0.0.0/24"));
-        l.allocate(&id(1), 1000, None).unwrap();
+        l.allocate(lease(1, 1000), None).unwrap();
         let json = serde_json::to_string(&l).unwrap();
         assert_eq!(serde_json::from_str::<Leases>(&json).unwrap(), l);
         let bad_id = json.replace(&"0".repeat(63), "Z");
@@ -564,7 +726,9 @@ mod tests {
                 let dir = Arc::clone(&dir);
                 std::thread::spawn(move || {
                     // Each thread opens the store on its own, like separate helper runs.
-                    store(&dir, "10.1.0.0/24").with_leases(|l| l.allocate(&id(n), 1000, None)).unwrap()
+                    store(&dir, "10.1.0.0/24")
+                        .with_leases(|l| l.allocate(lease(n, 1000), None))
+                        .unwrap()
                 })
             })
             .collect();
@@ -579,14 +743,18 @@ mod tests {
     fn store_release_persists_and_failed_closure_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path(), "10.2.0.0/24");
-        let a = s.with_leases(|l| l.allocate(&id(1), 0, None)).unwrap();
+        let a = s.with_leases(|l| l.allocate(lease(1, 0), None)).unwrap();
         let r: Result<(), IpamError> = s.with_leases(|l| {
-            l.allocate(&id(2), 0, None)?;
+            l.allocate(lease(2, 0), None)?;
             Err(IpamError::Subnet("x".into(), "simulated setup failure"))
         });
         assert!(r.is_err());
         assert_eq!(s.read().unwrap().len(), 1, "a failed closure must not save");
-        assert_eq!(s.with_leases(|l| Ok::<_, IpamError>(l.release(&id(1)))).unwrap(), Some(a));
+        assert_eq!(
+            s.with_leases(|l| Ok::<_, IpamError>(l.release(0, &id(1))))
+                .unwrap(),
+            Some(a)
+        );
         assert!(s.read().unwrap().is_empty());
     }
 
@@ -594,8 +762,10 @@ mod tests {
     fn full_subnet_in_store_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path(), "10.3.0.0/30");
-        s.with_leases(|l| l.allocate(&id(1), 0, None)).unwrap();
-        let err = s.with_leases(|l| l.allocate(&id(2), 0, None)).unwrap_err();
+        s.with_leases(|l| l.allocate(lease(1, 0), None)).unwrap();
+        let err = s
+            .with_leases(|l| l.allocate(lease(2, 0), None))
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "subnet 10.3.0.0/30 is full: all 1 addresses are leased; remove containers or use a larger subnet"
@@ -607,14 +777,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path(), "10.4.0.0/24");
         fs::write(s.path(), b"{\"subnet\": \"10.4.0.0/24\", \"leases\": {").unwrap();
-        let err = s.with_leases(|l| l.allocate(&id(1), 0, None)).unwrap_err();
+        let err = s
+            .with_leases(|l| l.allocate(lease(1, 0), None))
+            .unwrap_err();
         assert!(matches!(err, IpamError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains("is corrupt"), "{err}");
-        assert_eq!(fs::read(s.path()).unwrap(), b"{\"subnet\": \"10.4.0.0/24\", \"leases\": {");
+        assert_eq!(
+            fs::read(s.path()).unwrap(),
+            b"{\"subnet\": \"10.4.0.0/24\", \"leases\": {"
+        );
 
         let s2 = store(dir.path(), "10.5.0.0/24");
         fs::remove_file(s.path()).unwrap();
-        s.with_leases(|l| l.allocate(&id(1), 0, None)).unwrap();
+        s.with_leases(|l| l.allocate(lease(1, 0), None)).unwrap();
         let err = s2.read().unwrap_err();
         assert!(matches!(err, IpamError::SubnetMismatch { .. }), "{err}");
     }
