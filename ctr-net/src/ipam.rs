@@ -250,7 +250,7 @@ pub struct Lease {
 impl Lease {
     /// Whether its owner may still use it: a lease without a key is kept.
     pub fn is_alive(&self) -> bool {
-        self.liveness.as_ref().map_or(true, Liveness::is_alive)
+        self.liveness.as_ref().is_none_or(Liveness::is_alive)
     }
 
     pub fn is_of(&self, uid: u32, id: &ContainerId) -> bool {
