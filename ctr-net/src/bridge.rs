@@ -101,11 +101,7 @@ impl BridgeNetwork {
     /// `/run/ctr-helper/net`). Fails if nftables is not installed.
     pub fn new(config: NetworkConfig, lease_dir: &Path) -> Result<Self, NetError> {
         let store = LeaseStore::new(lease_dir, &config.name, config.subnet);
-        Ok(Self {
-            config,
-            store,
-            firewall: Firewall::new()?,
-        })
+        Ok(Self { config, store, firewall: Firewall::new()? })
     }
 
     pub fn config(&self) -> &NetworkConfig {
@@ -118,10 +114,7 @@ impl BridgeNetwork {
     }
 
     fn network_rules(&self) -> NetworkRules {
-        NetworkRules {
-            bridge: self.config.bridge.clone(),
-            subnet: self.config.subnet,
-        }
+        NetworkRules { bridge: self.config.bridge.clone(), subnet: self.config.subnet }
     }
 
     /// Creates the bridge (or checks the existing one) and installs the
@@ -175,23 +168,14 @@ impl BridgeNetwork {
 
     /// The bridge, the veth and the rules for a leased address; undoes its
     /// own steps if a later one fails.
-    fn make_links_and_rules(
-        &self,
-        req: &AttachRequest<'_>,
-        address: Ipv4Addr,
-    ) -> Result<Attachment, NetError> {
+    fn make_links_and_rules(&self, req: &AttachRequest<'_>, address: Ipv4Addr) -> Result<Attachment, NetError> {
         let bridge = link::ensure_bridge(&self.config.bridge, &self.config.subnet)?;
         let undo_bridge = || {
             if bridge == BridgeState::Created {
                 let _ = link::delete_bridge(&self.config.bridge);
             }
         };
-        let veth = VethConfig::for_container(
-            req.host_veth,
-            &self.config.bridge,
-            self.config.subnet,
-            address,
-        );
+        let veth = VethConfig::for_container(req.host_veth, &self.config.bridge, self.config.subnet, address);
         if let Err(e) = link::create_veth(&veth, req.netns) {
             undo_bridge();
             return Err(e.into());
@@ -204,10 +188,7 @@ impl BridgeNetwork {
             mac: veth.mac,
             ports: req.ports.to_vec(),
         };
-        if let Err(e) = self
-            .firewall
-            .add_network_and_container(&self.network_rules(), &rules)
-        {
+        if let Err(e) = self.firewall.add_network_and_container(&self.network_rules(), &rules) {
             let _ = link::delete_veth(&veth.host);
             undo_bridge();
             return Err(e.into());
@@ -224,9 +205,7 @@ impl BridgeNetwork {
 
     fn check_uid_limit(&self, leases: &Leases, uid: u32) -> Result<(), NetError> {
         match self.config.max_leases_per_uid {
-            Some(limit) if leases.count_for_uid(uid) >= limit => {
-                Err(NetError::UidLimit { uid, limit })
-            }
+            Some(limit) if leases.count_for_uid(uid) >= limit => Err(NetError::UidLimit { uid, limit }),
             _ => Ok(()),
         }
     }
@@ -248,9 +227,7 @@ impl BridgeNetwork {
         let errors = self.store.with_leases(|leases| {
             let interface = match leases.lease_of(uid, id) {
                 Some((_, lease)) => Some(lease.interface.clone()),
-                None => recorded_veth
-                    .filter(|v| leases.naming(v).is_none())
-                    .cloned(),
+                None => recorded_veth.filter(|v| leases.naming(v).is_none()).cloned(),
             };
             let errors = self.clean_container(uid, id, interface.as_ref());
             if errors.is_empty() {
@@ -263,10 +240,7 @@ impl BridgeNetwork {
 
     /// Detaches every container for which `is_alive` says no (e.g. its
     /// owner's liveness key is dead), returning the leases that were freed.
-    pub fn reclaim(
-        &self,
-        is_alive: impl Fn(&Lease) -> bool,
-    ) -> Result<Vec<(Ipv4Addr, Lease)>, TeardownError> {
+    pub fn reclaim(&self, is_alive: impl Fn(&Lease) -> bool) -> Result<Vec<(Ipv4Addr, Lease)>, TeardownError> {
         let mut freed = Vec::new();
         let errors = self.store.with_leases(|leases| {
             let (done, errors) = self.reclaim_locked(leases, is_alive);
@@ -282,14 +256,10 @@ impl BridgeNetwork {
         is_alive: impl Fn(&Lease) -> bool,
     ) -> (Vec<(Ipv4Addr, Lease)>, Vec<NetError>) {
         let (mut freed, mut errors) = (Vec::new(), Vec::new());
-        let dead: Vec<(Ipv4Addr, Lease)> = leases
-            .iter()
-            .filter(|(_, l)| !is_alive(l))
-            .map(|(a, l)| (a, l.clone()))
-            .collect();
+        let dead: Vec<(Ipv4Addr, Lease)> =
+            leases.iter().filter(|(_, l)| !is_alive(l)).map(|(a, l)| (a, l.clone())).collect();
         for (addr, lease) in dead {
-            let failed =
-                self.clean_container(lease.owner_uid, &lease.container_id, Some(&lease.interface));
+            let failed = self.clean_container(lease.owner_uid, &lease.container_id, Some(&lease.interface));
             if failed.is_empty() {
                 // Only now: a lease whose cleanup failed stays for a later attempt.
                 leases.release(lease.owner_uid, &lease.container_id);
@@ -322,12 +292,7 @@ impl BridgeNetwork {
         Ok(self.store.delete()?)
     }
 
-    fn clean_container(
-        &self,
-        uid: u32,
-        id: &ContainerId,
-        interface: Option<&InterfaceName>,
-    ) -> Vec<NetError> {
+    fn clean_container(&self, uid: u32, id: &ContainerId, interface: Option<&InterfaceName>) -> Vec<NetError> {
         let mut errors = Vec::new();
         if let Err(e) = self.firewall.remove_container(uid, id) {
             errors.push(e.into());

@@ -91,43 +91,17 @@ const CHAIN_FORWARD: &str = "forward";
 /// Every base chain, with its table family and definition. Rules found in
 /// any other chain are not ours to touch.
 const CHAINS: [(Family, &str, &str); 6] = [
-    (
-        Family::Ip,
-        CHAIN_PREROUTING,
-        "type nat hook prerouting priority -100; policy accept;",
-    ),
-    (
-        Family::Ip,
-        CHAIN_OUTPUT,
-        "type nat hook output priority -100; policy accept;",
-    ),
-    (
-        Family::Ip,
-        CHAIN_POSTROUTING,
-        "type nat hook postrouting priority 100; policy accept;",
-    ),
-    (
-        Family::Ip,
-        CHAIN_GUARD,
-        "type filter hook prerouting priority -300; policy accept;",
-    ),
-    (
-        Family::Ip,
-        CHAIN_FORWARD,
-        "type filter hook forward priority 0; policy accept;",
-    ),
-    (
-        Family::Bridge,
-        CHAIN_BRIDGE,
-        "type filter hook prerouting priority -200; policy accept;",
-    ),
+    (Family::Ip, CHAIN_PREROUTING, "type nat hook prerouting priority -100; policy accept;"),
+    (Family::Ip, CHAIN_OUTPUT, "type nat hook output priority -100; policy accept;"),
+    (Family::Ip, CHAIN_POSTROUTING, "type nat hook postrouting priority 100; policy accept;"),
+    (Family::Ip, CHAIN_GUARD, "type filter hook prerouting priority -300; policy accept;"),
+    (Family::Ip, CHAIN_FORWARD, "type filter hook forward priority 0; policy accept;"),
+    (Family::Bridge, CHAIN_BRIDGE, "type filter hook prerouting priority -200; policy accept;"),
 ];
 
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallError {
-    #[error(
-        "nftables is not installed ({NFT} not found): install nftables (apt-get install nftables)"
-    )]
+    #[error("nftables is not installed ({NFT} not found): install nftables (apt-get install nftables)")]
     NotInstalled,
     #[error("running {NFT}: {0}")]
     Spawn(#[source] io::Error),
@@ -222,10 +196,7 @@ impl Script {
             s.line(format_args!("add table {} {TABLE}", family.as_str()));
         }
         for (family, chain, definition) in CHAINS {
-            s.line(format_args!(
-                "add chain {} {TABLE} {chain} {{ {definition} }}",
-                family.as_str()
-            ));
+            s.line(format_args!("add chain {} {TABLE} {chain} {{ {definition} }}", family.as_str()));
         }
         s
     }
@@ -236,19 +207,11 @@ impl Script {
     }
 
     fn rule(&mut self, family: Family, chain: &str, rule: fmt::Arguments<'_>, tag: &str) {
-        self.line(format_args!(
-            "add rule {} {TABLE} {chain} {rule} comment \"{tag}\"",
-            family.as_str()
-        ));
+        self.line(format_args!("add rule {} {TABLE} {chain} {rule} comment \"{tag}\"", family.as_str()));
     }
 
     fn delete(&mut self, rule: &ListedRule) {
-        self.line(format_args!(
-            "delete rule {} {TABLE} {} handle {}",
-            rule.family.as_str(),
-            rule.chain,
-            rule.handle
-        ));
+        self.line(format_args!("delete rule {} {TABLE} {} handle {}", rule.family.as_str(), rule.chain, rule.handle));
     }
 }
 
@@ -256,19 +219,9 @@ fn network_script(script: &mut Script, net: &NetworkRules) {
     let (bridge, subnet, tag) = (&net.bridge, &net.subnet, network_tag(&net.bridge));
     let post = CHAIN_POSTROUTING;
     // Egress: the subnet leaves through any other interface as the host.
-    script.rule(
-        Family::Ip,
-        post,
-        format_args!("ip saddr {subnet} oifname != \"{bridge}\" masquerade"),
-        &tag,
-    );
+    script.rule(Family::Ip, post, format_args!("ip saddr {subnet} oifname != \"{bridge}\" masquerade"), &tag);
     // The host's own connections to 127.0.0.1:<published port> (see module docs).
-    script.rule(
-        Family::Ip,
-        post,
-        format_args!("oifname \"{bridge}\" ip saddr 127.0.0.0/8 masquerade"),
-        &tag,
-    );
+    script.rule(Family::Ip, post, format_args!("oifname \"{bridge}\" ip saddr 127.0.0.0/8 masquerade"), &tag);
     // Hairpin: a container reaching a published port on the host's address.
     script.rule(
         Family::Ip,
@@ -277,26 +230,21 @@ fn network_script(script: &mut Script, net: &NetworkRules) {
         &tag,
     );
     // route_localnet must not open the host's loopback services to containers.
-    script.rule(
-        Family::Ip,
-        CHAIN_GUARD,
-        format_args!("iifname \"{bridge}\" ip daddr 127.0.0.0/8 drop"),
-        &tag,
-    );
+    script.rule(Family::Ip, CHAIN_GUARD, format_args!("iifname \"{bridge}\" ip daddr 127.0.0.0/8 drop"), &tag);
     // Where br_netfilter is loaded (docker loads it), bridged traffic between
     // two containers passes the IP hooks too; it needs no NAT, so it skips
     // connection tracking. Traffic to the gateway (the host, and hairpin
     // connections to published ports) is still tracked.
     let gateway = subnet.gateway();
-    let rule = format_args!(
-        "iifname \"{bridge}\" ip saddr {subnet} ip daddr {subnet} ip daddr != {gateway} notrack"
-    );
+    let rule = format_args!("iifname \"{bridge}\" ip saddr {subnet} ip daddr {subnet} ip daddr != {gateway} notrack");
     script.rule(Family::Ip, CHAIN_GUARD, rule, &tag);
     // Isolation: nothing is routed from one of ctr's networks into another,
     // except connections to a published port (DNAT) and their replies.
     if bridge.as_str().starts_with(BRIDGE_PREFIX) {
         let others = format!("{BRIDGE_PREFIX}*");
-        let rule = format_args!("iifname \"{bridge}\" oifname \"{others}\" oifname != \"{bridge}\" ct status & dnat == 0 drop");
+        let rule = format_args!(
+            "iifname \"{bridge}\" oifname \"{others}\" oifname != \"{bridge}\" ct status & dnat == 0 drop"
+        );
         script.rule(Family::Ip, CHAIN_FORWARD, rule, &tag);
     }
 }
@@ -304,57 +252,22 @@ fn network_script(script: &mut Script, net: &NetworkRules) {
 fn container_script(script: &mut Script, c: &ContainerRules) {
     let tag = container_tag(c.owner_uid, &c.id);
     for port in &c.ports {
-        let (proto, hp, cp, addr) = (
-            port.protocol,
-            port.host_port,
-            port.container_port,
-            c.address,
-        );
+        let (proto, hp, cp, addr) = (port.protocol, port.host_port, port.container_port, c.address);
         let local = match port.host_ip {
             Some(ip) => format!("ip daddr {ip}"),
             None => "fib daddr type local".to_owned(),
         };
         for chain in [CHAIN_PREROUTING, CHAIN_OUTPUT] {
-            script.rule(
-                Family::Ip,
-                chain,
-                format_args!("{local} {proto} dport {hp} dnat to {addr}:{cp}"),
-                &tag,
-            );
+            script.rule(Family::Ip, chain, format_args!("{local} {proto} dport {hp} dnat to {addr}:{cp}"), &tag);
         }
     }
     let (veth, mac, addr) = (&c.host_veth, c.mac, c.address);
     let b = CHAIN_BRIDGE;
-    script.rule(
-        Family::Bridge,
-        b,
-        format_args!("iifname \"{veth}\" ether saddr != {mac} drop"),
-        &tag,
-    );
-    script.rule(
-        Family::Bridge,
-        b,
-        format_args!("iifname \"{veth}\" ether type != {{ ip, arp }} drop"),
-        &tag,
-    );
-    script.rule(
-        Family::Bridge,
-        b,
-        format_args!("iifname \"{veth}\" ip saddr != {addr} drop"),
-        &tag,
-    );
-    script.rule(
-        Family::Bridge,
-        b,
-        format_args!("iifname \"{veth}\" arp saddr ip != {addr} drop"),
-        &tag,
-    );
-    script.rule(
-        Family::Bridge,
-        b,
-        format_args!("iifname \"{veth}\" arp saddr ether != {mac} drop"),
-        &tag,
-    );
+    script.rule(Family::Bridge, b, format_args!("iifname \"{veth}\" ether saddr != {mac} drop"), &tag);
+    script.rule(Family::Bridge, b, format_args!("iifname \"{veth}\" ether type != {{ ip, arp }} drop"), &tag);
+    script.rule(Family::Bridge, b, format_args!("iifname \"{veth}\" ip saddr != {addr} drop"), &tag);
+    script.rule(Family::Bridge, b, format_args!("iifname \"{veth}\" arp saddr ip != {addr} drop"), &tag);
+    script.rule(Family::Bridge, b, format_args!("iifname \"{veth}\" arp saddr ether != {mac} drop"), &tag);
 }
 
 /// A rule as `nft -j` lists it, reduced to what removal needs.
@@ -380,23 +293,13 @@ struct JsonRule {
 /// strings, when they go back into a script).
 fn parse_rules(json: &[u8]) -> Result<Vec<ListedRule>, FirewallError> {
     let listing: serde_json::Value = serde_json::from_slice(json).map_err(FirewallError::Json)?;
-    let entries = listing
-        .get("nftables")
-        .and_then(|v| v.as_array())
-        .map_or(&[][..], |v| v.as_slice());
+    let entries = listing.get("nftables").and_then(|v| v.as_array()).map_or(&[][..], |v| v.as_slice());
     let mut rules = Vec::new();
     for rule in entries.iter().filter_map(|e| e.get("rule")) {
         let rule: JsonRule = serde_json::from_value(rule.clone()).map_err(FirewallError::Json)?;
-        let known = CHAINS
-            .iter()
-            .find(|(f, c, _)| f.as_str() == rule.family && *c == rule.chain);
+        let known = CHAINS.iter().find(|(f, c, _)| f.as_str() == rule.family && *c == rule.chain);
         if let (Some((family, chain, _)), true) = (known, rule.table == TABLE) {
-            rules.push(ListedRule {
-                family: *family,
-                chain,
-                handle: rule.handle,
-                comment: rule.comment,
-            });
+            rules.push(ListedRule { family: *family, chain, handle: rule.handle, comment: rule.comment });
         }
     }
     Ok(rules)
@@ -405,10 +308,7 @@ fn parse_rules(json: &[u8]) -> Result<Vec<ListedRule>, FirewallError> {
 /// Which of ctr's tables exist, from `nft -j list tables`.
 fn parse_tables(json: &[u8]) -> Result<Vec<Family>, FirewallError> {
     let listing: serde_json::Value = serde_json::from_slice(json).map_err(FirewallError::Json)?;
-    let entries = listing
-        .get("nftables")
-        .and_then(|v| v.as_array())
-        .map_or(&[][..], |v| v.as_slice());
+    let entries = listing.get("nftables").and_then(|v| v.as_array()).map_or(&[][..], |v| v.as_slice());
     Ok(entries
         .iter()
         .filter_map(|e| e.get("table"))
@@ -437,12 +337,7 @@ impl Firewall {
     }
 
     /// Runs nft with fixed arguments, feeding `stdin`; returns its stdout.
-    fn nft(
-        &self,
-        args: &[&'static str],
-        stdin: &str,
-        what: &str,
-    ) -> Result<Vec<u8>, FirewallError> {
+    fn nft(&self, args: &[&'static str], stdin: &str, what: &str) -> Result<Vec<u8>, FirewallError> {
         let mut child = Command::new(NFT)
             .args(args)
             .env_clear()
@@ -461,10 +356,7 @@ impl Firewall {
         let output = child.wait_with_output().map_err(FirewallError::Spawn)?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-            return Err(FirewallError::Nft {
-                what: what.to_owned(),
-                stderr,
-            });
+            return Err(FirewallError::Nft { what: what.to_owned(), stderr });
         }
         written.map_err(FirewallError::Spawn)?;
         Ok(output.stdout)
@@ -486,27 +378,14 @@ impl Firewall {
     }
 
     fn tagged(&self, tag: &str) -> Result<Vec<ListedRule>, FirewallError> {
-        Ok(self
-            .rules()?
-            .into_iter()
-            .filter(|r| r.comment.as_deref() == Some(tag))
-            .collect())
+        Ok(self.rules()?.into_iter().filter(|r| r.comment.as_deref() == Some(tag)).collect())
     }
 
     /// Replaces every rule carrying one of `tags` with what `add` writes,
     /// atomically: one listing and one batch.
-    fn replace(
-        &self,
-        tags: &[&str],
-        what: &str,
-        add: impl FnOnce(&mut Script),
-    ) -> Result<(), FirewallError> {
+    fn replace(&self, tags: &[&str], what: &str, add: impl FnOnce(&mut Script)) -> Result<(), FirewallError> {
         let mut script = Script::with_skeleton();
-        for rule in self
-            .rules()?
-            .iter()
-            .filter(|r| r.comment.as_deref().is_some_and(|c| tags.contains(&c)))
-        {
+        for rule in self.rules()?.iter().filter(|r| r.comment.as_deref().is_some_and(|c| tags.contains(&c))) {
             script.delete(rule);
         }
         add(&mut script);
@@ -531,29 +410,16 @@ impl Firewall {
     pub fn add_network(&self, net: &NetworkRules) -> Result<(), FirewallError> {
         network_sysctls(net)?;
         let what = format!("rules for network {}", net.bridge);
-        self.replace(&[&network_tag(&net.bridge)], &what, |s| {
-            network_script(s, net)
-        })
+        self.replace(&[&network_tag(&net.bridge)], &what, |s| network_script(s, net))
     }
 
     /// [`add_network`](Self::add_network) and
     /// [`add_container`](Self::add_container) in one batch: what a container
     /// start needs, in two `nft` runs instead of four.
-    pub fn add_network_and_container(
-        &self,
-        net: &NetworkRules,
-        rules: &ContainerRules,
-    ) -> Result<(), FirewallError> {
+    pub fn add_network_and_container(&self, net: &NetworkRules, rules: &ContainerRules) -> Result<(), FirewallError> {
         network_sysctls(net)?;
-        let what = format!(
-            "rules for network {} and container {}",
-            net.bridge,
-            rules.id.short()
-        );
-        let tags = [
-            network_tag(&net.bridge),
-            container_tag(rules.owner_uid, &rules.id),
-        ];
+        let what = format!("rules for network {} and container {}", net.bridge, rules.id.short());
+        let tags = [network_tag(&net.bridge), container_tag(rules.owner_uid, &rules.id)];
         self.replace(&[&tags[0], &tags[1]], &what, |s| {
             network_script(s, net);
             container_script(s, rules);
@@ -562,27 +428,19 @@ impl Firewall {
 
     /// Removes a network's rules. Missing rules are success.
     pub fn remove_network(&self, bridge: &BridgeName) -> Result<(), FirewallError> {
-        self.remove_tagged(
-            &network_tag(bridge),
-            &format!("removal of network {bridge}'s rules"),
-        )
+        self.remove_tagged(&network_tag(bridge), &format!("removal of network {bridge}'s rules"))
     }
 
     /// Installs a container's published ports and anti-spoofing rules,
     /// replacing any it had. Idempotent.
     pub fn add_container(&self, rules: &ContainerRules) -> Result<(), FirewallError> {
         let what = format!("rules for container {}", rules.id.short());
-        self.replace(&[&container_tag(rules.owner_uid, &rules.id)], &what, |s| {
-            container_script(s, rules)
-        })
+        self.replace(&[&container_tag(rules.owner_uid, &rules.id)], &what, |s| container_script(s, rules))
     }
 
     /// Removes user `uid`'s container `id`'s rules. Missing rules are success.
     pub fn remove_container(&self, uid: u32, id: &ContainerId) -> Result<(), FirewallError> {
-        self.remove_tagged(
-            &container_tag(uid, id),
-            &format!("removal of container {}'s rules", id.short()),
-        )
+        self.remove_tagged(&container_tag(uid, id), &format!("removal of container {}'s rules", id.short()))
     }
 
     /// How many rules a container has (for checks and tests).
@@ -611,17 +469,11 @@ impl Firewall {
 
 fn network_sysctls(net: &NetworkRules) -> Result<(), FirewallError> {
     write_sysctl(Path::new("/proc/sys/net/ipv4/ip_forward"))?;
-    write_sysctl(Path::new(&format!(
-        "/proc/sys/net/ipv4/conf/{}/route_localnet",
-        net.bridge
-    )))
+    write_sysctl(Path::new(&format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge)))
 }
 
 fn write_sysctl(path: &Path) -> Result<(), FirewallError> {
-    let err = |source| FirewallError::Sysctl {
-        path: path.to_owned(),
-        source,
-    };
+    let err = |source| FirewallError::Sysctl { path: path.to_owned(), source };
     if std::fs::read_to_string(path).map_err(err)?.trim() == "1" {
         return Ok(());
     }
@@ -644,12 +496,7 @@ mod tests {
             address: Ipv4Addr::new(10, 88, 0, 2),
             mac: MacAddr::for_container(Ipv4Addr::new(10, 88, 0, 2)),
             ports: vec![
-                PortMapping {
-                    host_ip: None,
-                    host_port: 8080,
-                    container_port: 80,
-                    protocol: Protocol::Tcp,
-                },
+                PortMapping { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp },
                 PortMapping {
                     host_ip: Some(Ipv4Addr::new(192, 0, 2, 1)),
                     host_port: 53,
@@ -686,13 +533,13 @@ mod tests {
     #[test]
     fn network_script_masquerades_and_guards() {
         let mut s = Script::default();
-        let net = NetworkRules {
-            bridge: BridgeName::parse("ctr0").unwrap(),
-            subnet: Subnet::parse("10.88.0.0/16").unwrap(),
-        };
+        let net =
+            NetworkRules { bridge: BridgeName::parse("ctr0").unwrap(), subnet: Subnet::parse("10.88.0.0/16").unwrap() };
         network_script(&mut s, &net);
         assert!(s.0.contains("add rule ip ctr postrouting ip saddr 10.88.0.0/16 oifname != \"ctr0\" masquerade comment \"ctr-net:ctr0\"\n"));
-        assert!(s.0.contains("add rule ip ctr guard iifname \"ctr0\" ip daddr 127.0.0.0/8 drop comment \"ctr-net:ctr0\"\n"));
+        assert!(s
+            .0
+            .contains("add rule ip ctr guard iifname \"ctr0\" ip daddr 127.0.0.0/8 drop comment \"ctr-net:ctr0\"\n"));
         assert!(s.0.contains("add rule ip ctr forward iifname \"ctr0\" oifname \"ctr*\" oifname != \"ctr0\" ct status & dnat == 0 drop comment \"ctr-net:ctr0\"\n"));
         assert!(s.0.contains("add rule ip ctr guard iifname \"ctr0\" ip saddr 10.88.0.0/16 ip daddr 10.88.0.0/16 ip daddr != 10.88.0.1 notrack comment \"ctr-net:ctr0\"\n"));
         assert_eq!(s.0.lines().count(), 6);
@@ -733,9 +580,6 @@ mod tests {
     fn table_listing_finds_both_families() {
         let json = br#"{"nftables": [{"metainfo": {}}, {"table": {"family": "ip", "name": "ctr", "handle": 1}},
             {"table": {"family": "inet", "name": "filter", "handle": 2}}, {"table": {"family": "bridge", "name": "ctr", "handle": 3}}]}"#;
-        assert_eq!(
-            parse_tables(json).unwrap(),
-            vec![Family::Ip, Family::Bridge]
-        );
+        assert_eq!(parse_tables(json).unwrap(), vec![Family::Ip, Family::Bridge]);
     }
 }

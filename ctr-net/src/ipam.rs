@@ -37,45 +37,28 @@ pub enum IpamError {
     Subnet(String, &'static str),
     #[error("address {addr} is not in subnet {subnet}")]
     OutsideSubnet { addr: Ipv4Addr, subnet: Subnet },
-    #[error(
-        "address {addr} is reserved in subnet {subnet} (network, gateway or broadcast address)"
-    )]
+    #[error("address {addr} is reserved in subnet {subnet} (network, gateway or broadcast address)")]
     Reserved { addr: Ipv4Addr, subnet: Subnet },
     #[error("address {addr} is already leased to container {holder}")]
     InUse { addr: Ipv4Addr, holder: ContainerId },
     #[error("container {id} of user {uid} already holds address {addr} on this network; release it first")]
-    AlreadyLeased {
-        uid: u32,
-        id: ContainerId,
-        addr: Ipv4Addr,
-    },
+    AlreadyLeased { uid: u32, id: ContainerId, addr: Ipv4Addr },
     #[error("subnet {subnet} is full: all {capacity} addresses are leased; remove containers or use a larger subnet")]
     Full { subnet: Subnet, capacity: u32 },
     #[error(
         "lease file {path} is for subnet {found}, but the network is configured with {expected}: \
          move the file aside only once no container uses the network"
     )]
-    SubnetMismatch {
-        path: PathBuf,
-        found: Subnet,
-        expected: Subnet,
-    },
+    SubnetMismatch { path: PathBuf, found: Subnet, expected: Subnet },
     #[error(
         "lease file {path} is corrupt ({source}); it was left untouched: \
          inspect it, or move it aside once no container uses the network"
     )]
-    Corrupt {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Corrupt { path: PathBuf, source: serde_json::Error },
     #[error("lease file {path} still holds leases: detach its containers first")]
     StillLeased { path: PathBuf },
     #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    Io { op: &'static str, path: PathBuf, source: io::Error },
 }
 
 /// An IPv4 subnet for a container network, e.g. `10.88.0.0/16`: a
@@ -86,20 +69,15 @@ pub enum IpamError {
 #[serde(try_from = "String", into = "String")]
 pub struct Subnet(Cidr);
 
-const SUBNET_RULE: &str =
-    "use the network's own address and a prefix of 8 to 30, e.g. 10.88.0.0/16";
+const SUBNET_RULE: &str = "use the network's own address and a prefix of 8 to 30, e.g. 10.88.0.0/16";
 
 impl Subnet {
     pub fn new(network: Ipv4Addr, prefix: u8) -> Result<Self, IpamError> {
-        Cidr::new(network, prefix)
-            .map(Self)
-            .map_err(|_| IpamError::Subnet(format!("{network}/{prefix}"), SUBNET_RULE))
+        Cidr::new(network, prefix).map(Self).map_err(|_| IpamError::Subnet(format!("{network}/{prefix}"), SUBNET_RULE))
     }
 
     pub fn parse(s: &str) -> Result<Self, IpamError> {
-        Cidr::parse(s)
-            .map(Self)
-            .map_err(|_| IpamError::Subnet(s.to_owned(), SUBNET_RULE))
+        Cidr::parse(s).map(Self).map_err(|_| IpamError::Subnet(s.to_owned(), SUBNET_RULE))
     }
 
     /// The same network as the protocol's type.
@@ -135,10 +113,7 @@ impl Subnet {
     /// The first and last address a container may hold: everything but the
     /// network, gateway and broadcast addresses.
     fn allocatable(&self) -> (u32, u32) {
-        (
-            u32::from(self.network()) + 2,
-            u32::from(self.broadcast()) - 1,
-        )
+        (u32::from(self.network()) + 2, u32::from(self.broadcast()) - 1)
     }
 
     /// How many addresses containers can hold.
@@ -149,17 +124,11 @@ impl Subnet {
 
     fn check_allocatable(&self, addr: Ipv4Addr) -> Result<(), IpamError> {
         if !self.contains(addr) {
-            return Err(IpamError::OutsideSubnet {
-                addr,
-                subnet: *self,
-            });
+            return Err(IpamError::OutsideSubnet { addr, subnet: *self });
         }
         let (first, last) = self.allocatable();
         if !(first..=last).contains(&u32::from(addr)) {
-            return Err(IpamError::Reserved {
-                addr,
-                subnet: *self,
-            });
+            return Err(IpamError::Reserved { addr, subnet: *self });
         }
         Ok(())
     }
@@ -272,11 +241,7 @@ pub struct Leases {
 
 impl Leases {
     pub fn new(subnet: Subnet) -> Self {
-        Self {
-            subnet,
-            last_allocated: None,
-            leases: BTreeMap::new(),
-        }
+        Self { subnet, last_allocated: None, leases: BTreeMap::new() }
     }
 
     pub fn subnet(&self) -> Subnet {
@@ -286,17 +251,9 @@ impl Leases {
     /// Leases an address to `lease`'s container: `requested` if given (it
     /// must be allocatable and free), otherwise the first free address after
     /// the last one allocated, wrapping around the subnet.
-    pub fn allocate(
-        &mut self,
-        lease: Lease,
-        requested: Option<Ipv4Addr>,
-    ) -> Result<Ipv4Addr, IpamError> {
+    pub fn allocate(&mut self, lease: Lease, requested: Option<Ipv4Addr>) -> Result<Ipv4Addr, IpamError> {
         if let Some((addr, _)) = self.lease_of(lease.owner_uid, &lease.container_id) {
-            return Err(IpamError::AlreadyLeased {
-                uid: lease.owner_uid,
-                id: lease.container_id,
-                addr,
-            });
+            return Err(IpamError::AlreadyLeased { uid: lease.owner_uid, id: lease.container_id, addr });
         }
         let addr = match requested {
             Some(addr) => self.check_free(addr)?,
@@ -313,10 +270,7 @@ impl Leases {
     fn check_free(&self, addr: Ipv4Addr) -> Result<Ipv4Addr, IpamError> {
         self.subnet.check_allocatable(addr)?;
         match self.leases.get(&addr) {
-            Some(holder) => Err(IpamError::InUse {
-                addr,
-                holder: holder.container_id.clone(),
-            }),
+            Some(holder) => Err(IpamError::InUse { addr, holder: holder.container_id.clone() }),
             None => Ok(addr),
         }
     }
@@ -325,18 +279,17 @@ impl Leases {
         let (first, last) = self.subnet.allocatable();
         let capacity = last - first + 1;
         // Start just after the last allocation, if it is still in range.
-        let start = self
-            .last_allocated
-            .map(u32::from)
-            .filter(|a| (first..=last).contains(a))
-            .map_or(first, |a| if a == last { first } else { a + 1 });
+        let start = self.last_allocated.map(u32::from).filter(|a| (first..=last).contains(a)).map_or(first, |a| {
+            if a == last {
+                first
+            } else {
+                a + 1
+            }
+        });
         (0..capacity)
             .map(|i| Ipv4Addr::from(first + (start - first + i) % capacity))
             .find(|addr| !self.leases.contains_key(addr))
-            .ok_or(IpamError::Full {
-                subnet: self.subnet,
-                capacity,
-            })
+            .ok_or(IpamError::Full { subnet: self.subnet, capacity })
     }
 
     /// Frees the container's address, returning it (None if it held none).
@@ -349,10 +302,7 @@ impl Leases {
     /// User `uid`'s container `container_id`'s lease: never another user's
     /// container of the same id.
     pub fn lease_of(&self, uid: u32, container_id: &ContainerId) -> Option<(Ipv4Addr, &Lease)> {
-        self.leases
-            .iter()
-            .find(|(_, l)| l.is_of(uid, container_id))
-            .map(|(a, l)| (*a, l))
+        self.leases.iter().find(|(_, l)| l.is_of(uid, container_id)).map(|(a, l)| (*a, l))
     }
 
     /// The lease that names host veth `interface`, whoever holds it.
@@ -384,15 +334,8 @@ impl Leases {
     /// Drops the leases whose container is gone, returning them so the caller
     /// can also remove their veths and firewall rules.
     pub fn reclaim(&mut self, is_alive: impl Fn(&Lease) -> bool) -> Vec<(Ipv4Addr, Lease)> {
-        let dead: Vec<Ipv4Addr> = self
-            .leases
-            .iter()
-            .filter(|(_, l)| !is_alive(l))
-            .map(|(a, _)| *a)
-            .collect();
-        dead.into_iter()
-            .filter_map(|a| self.leases.remove(&a).map(|l| (a, l)))
-            .collect()
+        let dead: Vec<Ipv4Addr> = self.leases.iter().filter(|(_, l)| !is_alive(l)).map(|(a, _)| *a).collect();
+        dead.into_iter().filter_map(|a| self.leases.remove(&a).map(|l| (a, l))).collect()
     }
 }
 
@@ -413,11 +356,7 @@ impl LeaseStore {
     /// `dir` must be a root-owned directory that only root can write (e.g.
     /// `/run/ctr-helper/net`); it is created 0700 if missing.
     pub fn new(dir: &Path, network: &NetworkName, subnet: Subnet) -> Self {
-        Self {
-            path: dir.join(format!("{network}.json")),
-            lock_path: dir.join(format!("{network}.lock")),
-            subnet,
-        }
+        Self { path: dir.join(format!("{network}.json")), lock_path: dir.join(format!("{network}.lock")), subnet }
     }
 
     pub fn path(&self) -> &Path {
@@ -442,12 +381,7 @@ impl LeaseStore {
     pub fn lock_leases(&self) -> Result<LockedLeases<'_>, IpamError> {
         let lock = self.lock()?;
         let leases = self.load()?;
-        Ok(LockedLeases {
-            store: self,
-            _lock: lock,
-            saved: leases.clone(),
-            leases,
-        })
+        Ok(LockedLeases { store: self, _lock: lock, saved: leases.clone(), leases })
     }
 
     /// Deletes the lease file and its lock, for a network that is gone.
@@ -455,15 +389,11 @@ impl LeaseStore {
     pub fn delete(&self) -> Result<(), IpamError> {
         let _lock = self.lock()?;
         if !self.load()?.is_empty() {
-            return Err(IpamError::StillLeased {
-                path: self.path.clone(),
-            });
+            return Err(IpamError::StillLeased { path: self.path.clone() });
         }
         for path in [&self.path, &self.lock_path] {
             match fs::remove_file(path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                    return Err(self.io("removing", path)(e))
-                }
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(self.io("removing", path)(e)),
                 _ => {}
             }
         }
@@ -508,10 +438,7 @@ impl LeaseStore {
             Err(e) => return Err(self.io("reading lease file", &self.path)(e)),
         };
         let leases: Leases =
-            serde_json::from_slice(&bytes).map_err(|source| IpamError::Corrupt {
-                path: self.path.clone(),
-                source,
-            })?;
+            serde_json::from_slice(&bytes).map_err(|source| IpamError::Corrupt { path: self.path.clone(), source })?;
         if leases.subnet != self.subnet {
             return Err(IpamError::SubnetMismatch {
                 path: self.path.clone(),
@@ -540,9 +467,7 @@ impl LeaseStore {
         fs::rename(&tmp, &self.path).map_err(self.io("renaming into place", &self.path))?;
         // Make the rename itself durable.
         if let Some(dir) = self.path.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(self.io("syncing", dir))?;
+            File::open(dir).and_then(|d| d.sync_all()).map_err(self.io("syncing", dir))?;
         }
         Ok(())
     }
@@ -579,12 +504,7 @@ mod tests {
 
     fn lease(n: u32, uid: u32) -> Lease {
         let interface = InterfaceName::parse(&format!("veth{n}")).unwrap();
-        Lease {
-            container_id: id(n),
-            owner_uid: uid,
-            interface,
-            liveness: None,
-        }
+        Lease { container_id: id(n), owner_uid: uid, interface, liveness: None }
     }
 
     fn net(s: &str) -> Subnet {
@@ -622,24 +542,12 @@ mod tests {
         let mut l = Leases::new(net("10.0.0.0/29")); // .2 ..= .6
         let a = l.allocate(lease(1, 1000), None).unwrap();
         let b = l.allocate(lease(2, 1000), None).unwrap();
-        assert_eq!(
-            (a, b),
-            (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3))
-        );
+        assert_eq!((a, b), (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)));
         assert_eq!(l.release(1000, &id(1)), Some(a));
         // .2 is free again but the next allocation moves on.
-        assert_eq!(
-            l.allocate(lease(3, 1000), None).unwrap(),
-            Ipv4Addr::new(10, 0, 0, 4)
-        );
-        assert_eq!(
-            l.allocate(lease(4, 1000), None).unwrap(),
-            Ipv4Addr::new(10, 0, 0, 5)
-        );
-        assert_eq!(
-            l.allocate(lease(5, 1000), None).unwrap(),
-            Ipv4Addr::new(10, 0, 0, 6)
-        );
+        assert_eq!(l.allocate(lease(3, 1000), None).unwrap(), Ipv4Addr::new(10, 0, 0, 4));
+        assert_eq!(l.allocate(lease(4, 1000), None).unwrap(), Ipv4Addr::new(10, 0, 0, 5));
+        assert_eq!(l.allocate(lease(5, 1000), None).unwrap(), Ipv4Addr::new(10, 0, 0, 6));
         // Wraps around to the freed .2.
         assert_eq!(l.allocate(lease(6, 1000), None).unwrap(), a);
         let err = l.allocate(lease(7, 1000), None).unwrap_err();
@@ -658,10 +566,7 @@ mod tests {
         // Another user may use the same container id; the keys differ.
         assert!(l.allocate(lease(9, 4321), None).is_ok());
         assert_eq!(l.lease_of(4321, &id(9)).unwrap().1.owner_uid, 4321);
-        assert!(matches!(
-            l.allocate(lease(9, 1234), None),
-            Err(IpamError::AlreadyLeased { .. })
-        ));
+        assert!(matches!(l.allocate(lease(9, 1234), None), Err(IpamError::AlreadyLeased { .. })));
     }
 
     #[test]
@@ -681,18 +586,14 @@ mod tests {
             assert!(err.to_string().contains(msg), "{addr}: {err}");
         }
         // A requested address does not move the sequential cursor.
-        assert_eq!(
-            l.allocate(lease(2, 0), None).unwrap(),
-            Ipv4Addr::new(10, 0, 0, 2)
-        );
+        assert_eq!(l.allocate(lease(2, 0), None).unwrap(), Ipv4Addr::new(10, 0, 0, 2));
     }
 
     #[test]
     fn count_release_and_reclaim() {
         let mut l = Leases::new(net("10.0.0.0/24"));
         for n in 1..=4 {
-            l.allocate(lease(n, if n % 2 == 0 { 1000 } else { 2000 }), None)
-                .unwrap();
+            l.allocate(lease(n, if n % 2 == 0 { 1000 } else { 2000 }), None).unwrap();
         }
         assert_eq!(l.count_for_uid(1000), 2);
         assert_eq!(l.count_for_uid(3000), 0);
@@ -726,9 +627,7 @@ mod tests {
                 let dir = Arc::clone(&dir);
                 std::thread::spawn(move || {
                     // Each thread opens the store on its own, like separate helper runs.
-                    store(&dir, "10.1.0.0/24")
-                        .with_leases(|l| l.allocate(lease(n, 1000), None))
-                        .unwrap()
+                    store(&dir, "10.1.0.0/24").with_leases(|l| l.allocate(lease(n, 1000), None)).unwrap()
                 })
             })
             .collect();
@@ -750,11 +649,7 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(s.read().unwrap().len(), 1, "a failed closure must not save");
-        assert_eq!(
-            s.with_leases(|l| Ok::<_, IpamError>(l.release(0, &id(1))))
-                .unwrap(),
-            Some(a)
-        );
+        assert_eq!(s.with_leases(|l| Ok::<_, IpamError>(l.release(0, &id(1)))).unwrap(), Some(a));
         assert!(s.read().unwrap().is_empty());
     }
 
@@ -763,9 +658,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path(), "10.3.0.0/30");
         s.with_leases(|l| l.allocate(lease(1, 0), None)).unwrap();
-        let err = s
-            .with_leases(|l| l.allocate(lease(2, 0), None))
-            .unwrap_err();
+        let err = s.with_leases(|l| l.allocate(lease(2, 0), None)).unwrap_err();
         assert_eq!(
             err.to_string(),
             "subnet 10.3.0.0/30 is full: all 1 addresses are leased; remove containers or use a larger subnet"
@@ -777,15 +670,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path(), "10.4.0.0/24");
         fs::write(s.path(), b"{\"subnet\": \"10.4.0.0/24\", \"leases\": {").unwrap();
-        let err = s
-            .with_leases(|l| l.allocate(lease(1, 0), None))
-            .unwrap_err();
+        let err = s.with_leases(|l| l.allocate(lease(1, 0), None)).unwrap_err();
         assert!(matches!(err, IpamError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains("is corrupt"), "{err}");
-        assert_eq!(
-            fs::read(s.path()).unwrap(),
-            b"{\"subnet\": \"10.4.0.0/24\", \"leases\": {"
-        );
+        assert_eq!(fs::read(s.path()).unwrap(), b"{\"subnet\": \"10.4.0.0/24\", \"leases\": {");
 
         let s2 = store(dir.path(), "10.5.0.0/24");
         fs::remove_file(s.path()).unwrap();

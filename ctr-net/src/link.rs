@@ -18,9 +18,7 @@ use crate::netlink::{DriverError, Netlink};
 use futures::TryStreamExt;
 use nix::sched::{setns, CloneFlags};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
-use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
-};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use std::fmt;
@@ -30,32 +28,21 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("{op}: {}", describe(source))]
-    Netlink {
-        op: String,
-        source: rtnetlink::Error,
-    },
+    Netlink { op: String, source: rtnetlink::Error },
     #[error("{op}: {source}")]
     Driver { op: String, source: DriverError },
-    #[error(
-        "{name} exists but is a {kind} device, not a {expected}: remove it or choose another name"
-    )]
-    WrongKind {
-        name: String,
-        kind: String,
-        expected: &'static str,
-    },
+    #[error("{name} exists but is a {kind} device, not a {expected}: remove it or choose another name")]
+    WrongKind { name: String, kind: String, expected: &'static str },
     #[error(
         "bridge {name} already has IPv4 address(es) {found}, not {expected}: \
          another network uses this bridge name, or its subnet changed; choose another bridge name"
     )]
-    BridgeAddress {
-        name: BridgeName,
-        found: String,
-        expected: String,
-    },
+    BridgeAddress { name: BridgeName, found: String, expected: String },
     #[error("bridge {0} does not exist: set up the network before attaching containers")]
     NoBridge(BridgeName),
-    #[error("creating veth {0}: a link of that name (or of its peer's, in the container) exists already; it was left alone")]
+    #[error(
+        "creating veth {0}: a link of that name (or of its peer's, in the container) exists already; it was left alone"
+    )]
     Exists(InterfaceName),
     #[error("{0} vanished while it was being configured")]
     Vanished(String),
@@ -97,10 +84,7 @@ impl<T> Op<T> for Result<Result<T, rtnetlink::Error>, DriverError> {
 }
 
 fn open(op: &str) -> Result<Netlink, LinkError> {
-    Netlink::open().map_err(|source| LinkError::Driver {
-        op: op.to_owned(),
-        source,
-    })
+    Netlink::open().map_err(|source| LinkError::Driver { op: op.to_owned(), source })
 }
 
 /// A device as netlink reports it.
@@ -118,40 +102,20 @@ impl Link {
             }),
             _ => None,
         });
-        Self {
-            index: msg.header.index,
-            kind,
-        }
+        Self { index: msg.header.index, kind }
     }
 
-    fn expect_kind(
-        self,
-        name: &str,
-        expected: InfoKind,
-        label: &'static str,
-    ) -> Result<Self, LinkError> {
+    fn expect_kind(self, name: &str, expected: InfoKind, label: &'static str) -> Result<Self, LinkError> {
         if self.kind.as_ref() == Some(&expected) {
             return Ok(self);
         }
-        let kind = self
-            .kind
-            .as_ref()
-            .map_or_else(|| "plain (no kind)".to_owned(), |k| k.to_string());
-        Err(LinkError::WrongKind {
-            name: name.to_owned(),
-            kind,
-            expected: label,
-        })
+        let kind = self.kind.as_ref().map_or_else(|| "plain (no kind)".to_owned(), |k| k.to_string());
+        Err(LinkError::WrongKind { name: name.to_owned(), kind, expected: label })
     }
 }
 
 fn find_link(nl: &mut Netlink, name: &str) -> Result<Option<Link>, LinkError> {
-    let links = nl
-        .handle()
-        .link()
-        .get()
-        .match_name(name.to_owned())
-        .execute();
+    let links = nl.handle().link().get().match_name(name.to_owned()).execute();
     let mut links = std::pin::pin!(links);
     let found = match nl.run(links.try_next()) {
         Ok(Err(e)) if errno(&e) == Some(nix::libc::ENODEV) => None,
@@ -162,8 +126,7 @@ fn find_link(nl: &mut Netlink, name: &str) -> Result<Option<Link>, LinkError> {
 
 fn set_up(nl: &mut Netlink, link: &Link, name: &str) -> Result<(), LinkError> {
     let msg = LinkUnspec::new_with_index(link.index).up().build();
-    nl.run(nl.handle().link().set(msg).execute())
-        .op(|| format!("bringing {name} up"))
+    nl.run(nl.handle().link().set(msg).execute()).op(|| format!("bringing {name} up"))
 }
 
 fn delete_index(nl: &mut Netlink, index: u32, name: &str) -> Result<(), LinkError> {
@@ -174,15 +137,8 @@ fn delete_index(nl: &mut Netlink, index: u32, name: &str) -> Result<(), LinkErro
 }
 
 fn ipv4_addresses(nl: &mut Netlink, link: &Link) -> Result<Vec<(Ipv4Addr, u8)>, LinkError> {
-    let dump = nl
-        .handle()
-        .address()
-        .get()
-        .set_link_index_filter(link.index)
-        .execute();
-    let messages: Vec<AddressMessage> = nl
-        .run(dump.try_collect())
-        .op(|| "listing addresses".into())?;
+    let dump = nl.handle().address().get().set_link_index_filter(link.index).execute();
+    let messages: Vec<AddressMessage> = nl.run(dump.try_collect()).op(|| "listing addresses".into())?;
     Ok(messages
         .iter()
         .filter(|m| m.header.family == AddressFamily::Inet)
@@ -195,20 +151,9 @@ fn ipv4_addresses(nl: &mut Netlink, link: &Link) -> Result<Vec<(Ipv4Addr, u8)>, 
         .collect())
 }
 
-fn add_address(
-    nl: &mut Netlink,
-    link: &Link,
-    name: &str,
-    addr: Ipv4Addr,
-    prefix: u8,
-) -> Result<(), LinkError> {
-    let request = nl
-        .handle()
-        .address()
-        .add(link.index, IpAddr::V4(addr), prefix)
-        .execute();
-    nl.run(request)
-        .op(|| format!("adding {addr}/{prefix} to {name}"))
+fn add_address(nl: &mut Netlink, link: &Link, name: &str, addr: Ipv4Addr, prefix: u8) -> Result<(), LinkError> {
+    let request = nl.handle().address().add(link.index, IpAddr::V4(addr), prefix).execute();
+    nl.run(request).op(|| format!("adding {addr}/{prefix} to {name}"))
 }
 
 /// Whether [`ensure_bridge`] made the bridge, so a caller whose later step
@@ -236,29 +181,17 @@ pub fn ensure_bridge(name: &BridgeName, subnet: &Subnet) -> Result<BridgeState, 
             let _ = delete_address(&mut nl, &link, subnet.gateway(), subnet.prefix());
         }
     }
-    result.map(|()| {
-        if created {
-            BridgeState::Created
-        } else {
-            BridgeState::Existing
-        }
-    })
+    result.map(|()| if created { BridgeState::Created } else { BridgeState::Existing })
 }
 
 fn find_or_create_bridge(nl: &mut Netlink, name: &BridgeName) -> Result<(Link, bool), LinkError> {
     let existing = |nl: &mut Netlink| -> Result<Option<Link>, LinkError> {
-        find_link(nl, name.as_str())?
-            .map(|l| l.expect_kind(name.as_str(), InfoKind::Bridge, "bridge"))
-            .transpose()
+        find_link(nl, name.as_str())?.map(|l| l.expect_kind(name.as_str(), InfoKind::Bridge, "bridge")).transpose()
     };
     if let Some(link) = existing(nl)? {
         return Ok((link, false));
     }
-    let request = nl
-        .handle()
-        .link()
-        .add(LinkBridge::new(name.as_str()).build())
-        .execute();
+    let request = nl.handle().link().add(LinkBridge::new(name.as_str()).build()).execute();
     match nl.run(request) {
         // Another helper run created it first: use theirs.
         Ok(Err(e)) if errno(&e) == Some(nix::libc::EEXIST) => {
@@ -282,17 +215,9 @@ fn configure_bridge(
     let present = ipv4_addresses(nl, link)?;
     if !present.contains(&want) {
         if !present.is_empty() {
-            let found = present
-                .iter()
-                .map(|(a, p)| format!("{a}/{p}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let found = present.iter().map(|(a, p)| format!("{a}/{p}")).collect::<Vec<_>>().join(", ");
             let expected = format!("{}/{}", want.0, want.1);
-            return Err(LinkError::BridgeAddress {
-                name: name.clone(),
-                found,
-                expected,
-            });
+            return Err(LinkError::BridgeAddress { name: name.clone(), found, expected });
         }
         add_address(nl, link, name.as_str(), want.0, want.1)?;
         *added_address = true;
@@ -300,20 +225,13 @@ fn configure_bridge(
     set_up(nl, link, name.as_str())
 }
 
-fn delete_address(
-    nl: &mut Netlink,
-    link: &Link,
-    addr: Ipv4Addr,
-    prefix: u8,
-) -> Result<(), LinkError> {
+fn delete_address(nl: &mut Netlink, link: &Link, addr: Ipv4Addr, prefix: u8) -> Result<(), LinkError> {
     let mut msg = AddressMessage::default();
     msg.header.family = AddressFamily::Inet;
     msg.header.prefix_len = prefix;
     msg.header.index = link.index;
-    msg.attributes
-        .push(AddressAttribute::Local(IpAddr::V4(addr)));
-    nl.run(nl.handle().address().del(msg).execute())
-        .op(|| format!("removing {addr}/{prefix}"))
+    msg.attributes.push(AddressAttribute::Local(IpAddr::V4(addr)));
+    nl.run(nl.handle().address().del(msg).execute()).op(|| format!("removing {addr}/{prefix}"))
 }
 
 /// Deletes a network's bridge. A missing bridge is success; a device of
@@ -345,12 +263,7 @@ pub struct VethConfig {
 impl VethConfig {
     /// The usual pair for a container: the host end under the name the
     /// caller chose and recorded, `eth0` inside, MAC derived from the address.
-    pub fn for_container(
-        host: &InterfaceName,
-        bridge: &BridgeName,
-        subnet: Subnet,
-        address: Ipv4Addr,
-    ) -> Self {
+    pub fn for_container(host: &InterfaceName, bridge: &BridgeName, subnet: Subnet, address: Ipv4Addr) -> Self {
         Self {
             host: host.clone(),
             bridge: bridge.clone(),
@@ -383,8 +296,7 @@ pub fn create_veth(config: &VethConfig, netns: BorrowedFd<'_>) -> Result<(), Lin
         .ok_or_else(|| LinkError::NoBridge(config.bridge.clone()))?
         .expect_kind(config.bridge.as_str(), InfoKind::Bridge, "bridge")?;
     add_veth_pair(&mut nl, config, &bridge, netns)?;
-    let result =
-        bring_up_host_end(&mut nl, config).and_then(|()| configure_container_end(config, netns));
+    let result = bring_up_host_end(&mut nl, config).and_then(|()| configure_container_end(config, netns));
     if result.is_err() {
         if let Ok(Some(link)) = find_link(&mut nl, config.host.as_str()) {
             let _ = delete_index(&mut nl, link.index, config.host.as_str());
@@ -393,12 +305,7 @@ pub fn create_veth(config: &VethConfig, netns: BorrowedFd<'_>) -> Result<(), Lin
     result
 }
 
-fn add_veth_pair(
-    nl: &mut Netlink,
-    config: &VethConfig,
-    bridge: &Link,
-    netns: BorrowedFd<'_>,
-) -> Result<(), LinkError> {
+fn add_veth_pair(nl: &mut Netlink, config: &VethConfig, bridge: &Link, netns: BorrowedFd<'_>) -> Result<(), LinkError> {
     let peer = LinkUnspec::new_with_name(config.container.as_str())
         .address(config.mac.0.to_vec())
         .setns_by_fd(netns.as_raw_fd())
@@ -409,43 +316,28 @@ fn add_veth_pair(
         .build();
     match nl.run(nl.handle().link().add(msg).execute()) {
         // Someone else's link: not ours to touch, not even to clean up.
-        Ok(Err(e)) if errno(&e) == Some(nix::libc::EEXIST) => {
-            Err(LinkError::Exists(config.host.clone()))
-        }
+        Ok(Err(e)) if errno(&e) == Some(nix::libc::EEXIST) => Err(LinkError::Exists(config.host.clone())),
         other => other.op(|| format!("creating {config} on bridge {}", config.bridge)),
     }
 }
 
 fn bring_up_host_end(nl: &mut Netlink, config: &VethConfig) -> Result<(), LinkError> {
-    let link = find_link(nl, config.host.as_str())?
-        .ok_or_else(|| LinkError::Vanished(config.host.to_string()))?;
+    let link = find_link(nl, config.host.as_str())?.ok_or_else(|| LinkError::Vanished(config.host.to_string()))?;
     set_up(nl, &link, config.host.as_str())
 }
 
 fn configure_container_end(config: &VethConfig, netns: BorrowedFd<'_>) -> Result<(), LinkError> {
-    let op = || {
-        format!(
-            "configuring {} in the container's namespace",
-            config.container
-        )
-    };
-    let mut nl =
-        Netlink::open_in(netns).map_err(|source| LinkError::Driver { op: op(), source })?;
+    let op = || format!("configuring {} in the container's namespace", config.container);
+    let mut nl = Netlink::open_in(netns).map_err(|source| LinkError::Driver { op: op(), source })?;
     let name = config.container.as_str();
-    let eth = find_link(&mut nl, name)?
-        .ok_or_else(|| LinkError::Vanished(format!("{name} in the container")))?;
+    let eth = find_link(&mut nl, name)?.ok_or_else(|| LinkError::Vanished(format!("{name} in the container")))?;
     add_address(&mut nl, &eth, name, config.address, config.subnet.prefix())?;
     set_up(&mut nl, &eth, name)?;
-    let lo = find_link(&mut nl, "lo")?
-        .ok_or_else(|| LinkError::Vanished("lo in the container".into()))?;
+    let lo = find_link(&mut nl, "lo")?.ok_or_else(|| LinkError::Vanished("lo in the container".into()))?;
     set_up(&mut nl, &lo, "lo")?;
     let gateway = config.subnet.gateway();
-    let route = RouteMessageBuilder::<Ipv4Addr>::new()
-        .gateway(gateway)
-        .output_interface(eth.index)
-        .build();
-    nl.run(nl.handle().route().add(route).execute())
-        .op(|| format!("adding the default route via {gateway}"))
+    let route = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).output_interface(eth.index).build();
+    nl.run(nl.handle().route().add(route).execute()).op(|| format!("adding the default route via {gateway}"))
 }
 
 /// Deletes a container's veth pair by its host name (the peer goes with
@@ -486,10 +378,8 @@ pub fn link_names() -> Result<Vec<String>, LinkError> {
 pub fn netns_of_pidfd(pidfd: BorrowedFd<'_>) -> Result<OwnedFd, LinkError> {
     std::thread::scope(|s| {
         s.spawn(|| {
-            setns(pidfd, CloneFlags::CLONE_NEWNET)
-                .map_err(|e| LinkError::PidfdNamespace(e.into()))?;
-            let file = std::fs::File::open("/proc/thread-self/ns/net")
-                .map_err(LinkError::PidfdNamespace)?;
+            setns(pidfd, CloneFlags::CLONE_NEWNET).map_err(|e| LinkError::PidfdNamespace(e.into()))?;
+            let file = std::fs::File::open("/proc/thread-self/ns/net").map_err(LinkError::PidfdNamespace)?;
             Ok(OwnedFd::from(file))
         })
         .join()

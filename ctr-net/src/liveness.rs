@@ -31,20 +31,13 @@ impl Liveness {
     /// The key of process `pid`, as /proc shows it now.
     pub fn of(pid: i32) -> std::io::Result<Self> {
         let stat = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat"))?;
-        let (start_time, _) =
-            parse_stat(&stat).ok_or_else(|| std::io::Error::other("unparsable /proc/PID/stat"))?;
-        Ok(Self {
-            pid,
-            start_time,
-            boot_id: boot_id()?,
-        })
+        let (start_time, _) = parse_stat(&stat).ok_or_else(|| std::io::Error::other("unparsable /proc/PID/stat"))?;
+        Ok(Self { pid, start_time, boot_id: boot_id()? })
     }
 
     /// Whether the same process still runs (a zombie has ended).
     pub fn is_alive(&self) -> bool {
-        let Ok(stat) =
-            std::fs::read_to_string(Path::new("/proc").join(self.pid.to_string()).join("stat"))
-        else {
+        let Ok(stat) = std::fs::read_to_string(Path::new("/proc").join(self.pid.to_string()).join("stat")) else {
             return false;
         };
         matches!(parse_stat(&stat), Some((start, state)) if start == self.start_time && state != 'Z' && state != 'X')
@@ -83,20 +76,8 @@ mod tests {
     fn our_own_key_is_alive_and_a_changed_one_is_not() {
         let me = Liveness::of_self().unwrap();
         assert!(me.is_alive());
-        assert!(!Liveness {
-            start_time: me.start_time + 1,
-            ..me.clone()
-        }
-        .is_alive());
-        assert!(!Liveness {
-            boot_id: "other-boot".into(),
-            ..me.clone()
-        }
-        .is_alive());
-        assert!(!Liveness {
-            pid: i32::MAX,
-            ..me
-        }
-        .is_alive());
+        assert!(!Liveness { start_time: me.start_time + 1, ..me.clone() }.is_alive());
+        assert!(!Liveness { boot_id: "other-boot".into(), ..me.clone() }.is_alive());
+        assert!(!Liveness { pid: i32::MAX, ..me }.is_alive());
     }
 }

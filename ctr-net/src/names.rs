@@ -71,10 +71,7 @@ pub fn random_host_veth() -> std::io::Result<InterfaceName> {
     std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let hex_len = InterfaceName::MAX_BYTES - HOST_VETH_PREFIX.len();
-    Ok(InterfaceName(format!(
-        "{HOST_VETH_PREFIX}{}",
-        &hex[..hex_len]
-    )))
+    Ok(InterfaceName(format!("{HOST_VETH_PREFIX}{}", &hex[..hex_len])))
 }
 
 /// The prefix of the bridges ctr makes (`ctr0` for the default network,
@@ -90,20 +87,13 @@ pub struct BridgeName(InterfaceName);
 
 impl BridgeName {
     pub fn parse(s: &str) -> Result<Self, NameError> {
-        let name = InterfaceName::parse(s).map_err(|_| {
-            NameError::Bridge(s.to_owned(), "use 1 to 15 bytes from [A-Za-z0-9_.-]")
-        })?;
+        let name = InterfaceName::parse(s)
+            .map_err(|_| NameError::Bridge(s.to_owned(), "use 1 to 15 bytes from [A-Za-z0-9_.-]"))?;
         if s == "lo" {
-            return Err(NameError::Bridge(
-                s.to_owned(),
-                "\"lo\" is the loopback device",
-            ));
+            return Err(NameError::Bridge(s.to_owned(), "\"lo\" is the loopback device"));
         }
         if s.starts_with(HOST_VETH_PREFIX) {
-            return Err(NameError::Bridge(
-                s.to_owned(),
-                "the prefix \"veth\" is reserved for container veths",
-            ));
+            return Err(NameError::Bridge(s.to_owned(), "the prefix \"veth\" is reserved for container veths"));
         }
         Ok(Self(name))
     }
@@ -163,9 +153,7 @@ mod tests {
 
     #[test]
     fn interface_name_refuses_what_the_kernel_or_nft_would_misread() {
-        for bad in [
-            "", ".", "..", "a/b", "a b", "a\tb", "a\n", "a:1", "a\"b", "a;b", "a\\b", "a\0b", "é",
-        ] {
+        for bad in ["", ".", "..", "a/b", "a b", "a\tb", "a\n", "a:1", "a\"b", "a;b", "a\\b", "a\0b", "é"] {
             assert!(InterfaceName::parse(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["eth0", "lo", "br-ctr0", "veth.1", "a_b", "..."] {

@@ -70,12 +70,7 @@ impl AsyncSocket for PollSocket {
         Self::ready(self.0.send(buf, 0))
     }
 
-    fn poll_send_to(
-        &self,
-        _: &mut Context<'_>,
-        buf: &[u8],
-        addr: &SocketAddr,
-    ) -> Poll<io::Result<usize>> {
+    fn poll_send_to(&self, _: &mut Context<'_>, buf: &[u8], addr: &SocketAddr) -> Poll<io::Result<usize>> {
         Self::ready(self.0.send_to(buf, addr, 0))
     }
 
@@ -83,11 +78,7 @@ impl AsyncSocket for PollSocket {
         Self::ready(self.0.recv(buf, 0).map(drop))
     }
 
-    fn poll_recv_from<B: BufMut>(
-        &self,
-        _: &mut Context<'_>,
-        buf: &mut B,
-    ) -> Poll<io::Result<SocketAddr>> {
+    fn poll_recv_from<B: BufMut>(&self, _: &mut Context<'_>, buf: &mut B) -> Poll<io::Result<SocketAddr>> {
         Self::ready(self.0.recv_from(buf, 0).map(|(_, addr)| addr))
     }
 

@@ -60,40 +60,26 @@ fn sorted_links(ns: &NetNs) -> Vec<String> {
 }
 
 #[test]
-#[cfg_attr(
-    not(ctr_net_root_tests),
-    ignore = "needs root: set CTR_NET_ROOT_TESTS=1"
-)]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
 fn bridge_setup_is_idempotent_and_checks_kind_and_address() {
     assert!(common::enabled());
     let host = NetNs::new();
     let br = bridge("ctrt0");
     host.run(|| {
-        assert_eq!(
-            link::ensure_bridge(&br, &subnet("10.90.0.0/24")).unwrap(),
-            BridgeState::Created
-        );
-        assert_eq!(
-            link::ensure_bridge(&br, &subnet("10.90.0.0/24")).unwrap(),
-            BridgeState::Existing
-        );
+        assert_eq!(link::ensure_bridge(&br, &subnet("10.90.0.0/24")).unwrap(), BridgeState::Created);
+        assert_eq!(link::ensure_bridge(&br, &subnet("10.90.0.0/24")).unwrap(), BridgeState::Existing);
         let err = link::ensure_bridge(&br, &subnet("10.91.0.0/24")).unwrap_err();
         assert!(matches!(err, LinkError::BridgeAddress { .. }), "{err}");
         assert!(err.to_string().contains("10.90.0.1/24"), "{err}");
     });
-    host.ip(&[
-        "link", "add", "notabr", "type", "veth", "peer", "name", "notabr-p",
-    ]);
+    host.ip(&["link", "add", "notabr", "type", "veth", "peer", "name", "notabr-p"]);
     host.run(|| {
         let err = link::ensure_bridge(&bridge("notabr"), &subnet("10.92.0.0/24")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "notabr exists but is a veth device, not a bridge: remove it or choose another name"
         );
-        assert!(
-            link::delete_bridge(&bridge("notabr")).is_err(),
-            "deleted a veth as a bridge"
-        );
+        assert!(link::delete_bridge(&bridge("notabr")).is_err(), "deleted a veth as a bridge");
         link::delete_bridge(&br).unwrap();
         link::delete_bridge(&br).unwrap();
     });
@@ -101,10 +87,7 @@ fn bridge_setup_is_idempotent_and_checks_kind_and_address() {
 }
 
 #[test]
-#[cfg_attr(
-    not(ctr_net_root_tests),
-    ignore = "needs root: set CTR_NET_ROOT_TESTS=1"
-)]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
 fn veth_is_created_into_the_namespace_and_deleted() {
     let (host, container) = (NetNs::new(), NetNs::new());
     let (br, net) = (bridge("ctrt1"), subnet("10.93.0.0/24"));
@@ -120,29 +103,17 @@ fn veth_is_created_into_the_namespace_and_deleted() {
     assert_eq!(sorted_links(&container), ["eth0", "lo"]);
     // (Not /sys/class/net: sysfs shows the namespace it was mounted in.)
     let eth0 = container.ip_output(&["-o", "link", "show", "eth0"]);
-    assert!(
-        eth0.contains(&format!("link/ether {}", MacAddr::for_container(addr))),
-        "{eth0}"
-    );
+    assert!(eth0.contains(&format!("link/ether {}", MacAddr::for_container(addr))), "{eth0}");
     assert!(eth0.contains(",UP,"), "{eth0}");
     let host_end = host.ip_output(&["-o", "link", "show", "vethaaaaaaaaaaa"]);
-    assert!(
-        host_end.contains("master ctrt1") && host_end.contains(",UP,"),
-        "{host_end}"
-    );
+    assert!(host_end.contains("master ctrt1") && host_end.contains(",UP,"), "{host_end}");
     let routes = container.ip_output(&["-4", "route"]);
-    assert!(
-        routes.contains("default via 10.93.0.1 dev eth0"),
-        "{routes}"
-    );
+    assert!(routes.contains("default via 10.93.0.1 dev eth0"), "{routes}");
     let _server = Server::start(&container, SocketAddrV4::new(addr, 80), "c");
     assert!(fetch_eventually(&host, SocketAddrV4::new(addr, 80)).starts_with("c 10.93.0.1"));
 
     host.run(|| {
-        assert!(
-            link::delete_veth(&InterfaceName::parse("ctrt1").unwrap()).is_err(),
-            "deleted a bridge as a veth"
-        );
+        assert!(link::delete_veth(&InterfaceName::parse("ctrt1").unwrap()).is_err(), "deleted a bridge as a veth");
         link::delete_veth(&veth.host).unwrap();
         link::delete_veth(&veth.host).unwrap();
     });
@@ -151,17 +122,12 @@ fn veth_is_created_into_the_namespace_and_deleted() {
 }
 
 #[test]
-#[cfg_attr(
-    not(ctr_net_root_tests),
-    ignore = "needs root: set CTR_NET_ROOT_TESTS=1"
-)]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
 fn failed_veth_setup_is_rolled_back() {
     let (host, container) = (NetNs::new(), NetNs::new());
     let (br, net) = (bridge("ctrt2"), subnet("10.94.0.0/24"));
     // The container already has an eth0, so the peer cannot be created there.
-    container.ip(&[
-        "link", "add", "eth0", "type", "veth", "peer", "name", "eth0-p",
-    ]);
+    container.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-p"]);
     let veth = VethConfig::for_container(&veth(&id('b')), &br, net, Ipv4Addr::new(10, 94, 0, 2));
     host.run(|| {
         link::ensure_bridge(&br, &net).unwrap();
@@ -178,28 +144,19 @@ fn failed_veth_setup_is_rolled_back() {
     container.ip(&["route", "add", "default", "dev", "x0"]);
     host.run(|| {
         let err = link::create_veth(&veth, container.fd()).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("adding the default route via 10.94.0.1: File exists"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("adding the default route via 10.94.0.1: File exists"), "{err}");
     });
     assert_eq!(sorted_links(&host), ["ctrt2", "lo"]);
     assert_eq!(sorted_links(&container), ["lo", "x0", "x1"]);
 }
 
 #[test]
-#[cfg_attr(
-    not(ctr_net_root_tests),
-    ignore = "needs root: set CTR_NET_ROOT_TESTS=1"
-)]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
 fn netns_of_pidfd_names_the_process_namespace() {
     use std::os::fd::{FromRawFd, OwnedFd};
     use std::os::unix::fs::MetadataExt;
     let container = NetNs::new();
-    let mut child = container
-        .run(|| std::process::Command::new("/bin/sleep").arg("30").spawn())
-        .unwrap();
+    let mut child = container.run(|| std::process::Command::new("/bin/sleep").arg("30").spawn()).unwrap();
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     let raw = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, child.id(), 0) };
     assert!(raw >= 0, "pidfd_open failed");
@@ -208,31 +165,17 @@ fn netns_of_pidfd_names_the_process_namespace() {
     let netns = link::netns_of_pidfd(pidfd.as_fd());
     child.kill().unwrap();
     child.wait().unwrap();
-    let ino = |fd: &OwnedFd| {
-        std::fs::File::from(fd.try_clone().unwrap())
-            .metadata()
-            .unwrap()
-            .ino()
-    };
-    let expected = std::fs::File::from(container.fd().try_clone_to_owned().unwrap())
-        .metadata()
-        .unwrap()
-        .ino();
+    let ino = |fd: &OwnedFd| std::fs::File::from(fd.try_clone().unwrap()).metadata().unwrap().ino();
+    let expected = std::fs::File::from(container.fd().try_clone_to_owned().unwrap()).metadata().unwrap().ino();
     assert_eq!(ino(&netns.unwrap()), expected);
 }
 
 #[test]
-#[cfg_attr(
-    not(ctr_net_root_tests),
-    ignore = "needs root: set CTR_NET_ROOT_TESTS=1"
-)]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
 fn firewall_rules_are_idempotent_and_removed_by_tag() {
     let host = NetNs::new();
     let br = bridge("ctrt3");
-    let net = NetworkRules {
-        bridge: br.clone(),
-        subnet: subnet("10.95.0.0/24"),
-    };
+    let net = NetworkRules { bridge: br.clone(), subnet: subnet("10.95.0.0/24") };
     let addr = Ipv4Addr::new(10, 95, 0, 2);
     let container = ContainerRules {
         owner_uid: 1000,
@@ -240,18 +183,12 @@ fn firewall_rules_are_idempotent_and_removed_by_tag() {
         host_veth: InterfaceName::parse("vethccccccccccc").unwrap(),
         address: addr,
         mac: MacAddr::for_container(addr),
-        ports: vec![PortMapping {
-            host_ip: None,
-            host_port: 8080,
-            container_port: 80,
-            protocol: Protocol::Tcp,
-        }],
+        ports: vec![PortMapping { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp }],
     };
     host.run(|| link::ensure_bridge(&br, &net.subnet)).unwrap();
     // A new namespace copies ip_forward from the host's (devconf_inherit_init_net
     // 0); start from 0 here so that the check below sees this test's write.
-    host.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "0"))
-        .unwrap();
+    host.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "0")).unwrap();
     assert_eq!(host.read("/proc/sys/net/ipv4/ip_forward"), "0");
     host.run(|| {
         let fw = Firewall::new().unwrap();
@@ -273,17 +210,11 @@ fn firewall_rules_are_idempotent_and_removed_by_tag() {
     });
     // The sysctls were set in the test namespace, not the host's.
     assert_eq!(host.read("/proc/sys/net/ipv4/ip_forward"), "1");
-    assert_eq!(
-        host.read("/proc/sys/net/ipv4/conf/ctrt3/route_localnet"),
-        "1"
-    );
+    assert_eq!(host.read("/proc/sys/net/ipv4/conf/ctrt3/route_localnet"), "1");
 }
 
 #[test]
-#[cfg_attr(
-    not(ctr_net_root_tests),
-    ignore = "needs root: set CTR_NET_ROOT_TESTS=1"
-)]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
 fn failed_attach_leaves_nothing_and_reclaim_cleans_up() {
     let (host, a, b) = (NetNs::new(), NetNs::new(), NetNs::new());
     let leases = tempfile::tempdir().unwrap();
@@ -294,24 +225,14 @@ fn failed_attach_leaves_nothing_and_reclaim_cleans_up() {
         max_leases_per_uid: None,
     };
     let net = BridgeNetwork::new(config, leases.path()).unwrap();
-    b.ip(&[
-        "link", "add", "eth0", "type", "veth", "peer", "name", "eth0-p",
-    ]);
-    let ports = [PortMapping {
-        host_ip: None,
-        host_port: 18081,
-        container_port: 80,
-        protocol: Protocol::Tcp,
-    }];
+    b.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-p"]);
+    let ports = [PortMapping { host_ip: None, host_port: 18081, container_port: 80, protocol: Protocol::Tcp }];
     let (id_a, id_b) = (id('a'), id('b'));
     host.run(|| {
         net.setup().unwrap();
         let err = attach(&net, &id_b, b.fd(), &ports).unwrap_err();
         assert!(err.to_string().contains("exists already"), "{err}");
-        assert!(
-            net.leases().unwrap().is_empty(),
-            "a failed attach saved its lease"
-        );
+        assert!(net.leases().unwrap().is_empty(), "a failed attach saved its lease");
         attach(&net, &id_a, a.fd(), &ports).unwrap();
         let fw = Firewall::new().unwrap();
         assert_eq!(fw.container_rule_count(1000, &id_a).unwrap(), 7);
@@ -335,10 +256,7 @@ fn failed_attach_leaves_nothing_and_reclaim_cleans_up() {
 /// lease, and 2000's teardown of its own (failed) container cannot reach
 /// them either; a dead owner's lease is cleaned by the next attach.
 #[test]
-#[cfg_attr(
-    not(ctr_net_root_tests),
-    ignore = "needs root: set CTR_NET_ROOT_TESTS=1"
-)]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
 fn a_colliding_id_and_veth_name_cannot_touch_another_users_attachment() {
     let (host, a, b, c) = (NetNs::new(), NetNs::new(), NetNs::new(), NetNs::new());
     let leases = tempfile::tempdir().unwrap();
@@ -349,19 +267,11 @@ fn a_colliding_id_and_veth_name_cannot_touch_another_users_attachment() {
         max_leases_per_uid: None,
     };
     let net = BridgeNetwork::new(config, leases.path()).unwrap();
-    let ports = [PortMapping {
-        host_ip: None,
-        host_port: 18082,
-        container_port: 80,
-        protocol: Protocol::Tcp,
-    }];
+    let ports = [PortMapping { host_ip: None, host_port: 18082, container_port: 80, protocol: Protocol::Tcp }];
     let shared = id('e');
     let name = veth(&shared);
     let me = Liveness::of_self().unwrap();
-    let dead = Liveness {
-        start_time: me.start_time + 1,
-        ..me.clone()
-    };
+    let dead = Liveness { start_time: me.start_time + 1, ..me.clone() };
     host.run(|| {
         let req = |uid, netns, liveness| AttachRequest {
             id: &shared,
@@ -387,12 +297,7 @@ fn a_colliding_id_and_veth_name_cannot_touch_another_users_attachment() {
         net.detach(1000, &shared, None).unwrap();
         net.attach(&req(1000, a.fd(), &dead)).unwrap();
         let other = InterfaceName::parse("vethother000001").unwrap();
-        let alive = AttachRequest {
-            owner_uid: 2000,
-            host_veth: &other,
-            netns: c.fd(),
-            ..req(2000, c.fd(), &me)
-        };
+        let alive = AttachRequest { owner_uid: 2000, host_veth: &other, netns: c.fd(), ..req(2000, c.fd(), &me) };
         net.attach(&alive).unwrap();
         assert_eq!(fw.container_rule_count(1000, &shared).unwrap(), 0);
         assert!(net.leases().unwrap().lease_of(1000, &shared).is_none());
@@ -407,32 +312,12 @@ fn a_colliding_id_and_veth_name_cannot_touch_another_users_attachment() {
 /// container could, or undoes that.
 fn route_loopback_via_gateway(ns: &NetNs, on: bool) {
     if on {
-        ns.ip(&[
-            "route",
-            "add",
-            "127.0.0.1/32",
-            "via",
-            "10.89.0.1",
-            "dev",
-            "eth0",
-            "table",
-            "100",
-        ]);
-        ns.ip(&[
-            "rule",
-            "add",
-            "pref",
-            "10",
-            "to",
-            "127.0.0.1",
-            "lookup",
-            "100",
-        ]);
+        ns.ip(&["route", "add", "127.0.0.1/32", "via", "10.89.0.1", "dev", "eth0", "table", "100"]);
+        ns.ip(&["rule", "add", "pref", "10", "to", "127.0.0.1", "lookup", "100"]);
         // The local table must come after rule 10 for 127.0.0.1 to leave.
         ns.ip(&["rule", "add", "pref", "100", "lookup", "local"]);
         ns.ip(&["rule", "del", "pref", "0", "lookup", "local"]);
-        ns.run(|| std::fs::write("/proc/sys/net/ipv4/conf/eth0/route_localnet", "1"))
-            .unwrap();
+        ns.run(|| std::fs::write("/proc/sys/net/ipv4/conf/eth0/route_localnet", "1")).unwrap();
     } else {
         ns.ip(&["rule", "add", "pref", "0", "lookup", "local"]);
         ns.ip(&["rule", "del", "pref", "100", "lookup", "local"]);
@@ -444,10 +329,7 @@ fn route_loopback_via_gateway(ns: &NetNs, on: bool) {
 /// "containers", an "outside" host reached through a second network, a
 /// published port, anti-spoofing, and a teardown that leaves nothing behind.
 #[test]
-#[cfg_attr(
-    not(ctr_net_root_tests),
-    ignore = "needs root: set CTR_NET_ROOT_TESTS=1"
-)]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
 fn end_to_end() {
     let (host, a, b, outside) = (NetNs::new(), NetNs::new(), NetNs::new(), NetNs::new());
     let leases = tempfile::tempdir().unwrap();
@@ -468,12 +350,7 @@ fn end_to_end() {
     };
     let uplink = BridgeNetwork::new(uplink_config, leases.path()).unwrap();
     let (id_a, id_b, id_d, id_out) = (id('a'), id('b'), id('d'), id('f'));
-    let ports = [PortMapping {
-        host_ip: None,
-        host_port: 18080,
-        container_port: 80,
-        protocol: Protocol::Tcp,
-    }];
+    let ports = [PortMapping { host_ip: None, host_port: 18080, container_port: 80, protocol: Protocol::Tcp }];
 
     let (att_a, att_b) = host.run(|| {
         net.setup().unwrap();
@@ -483,10 +360,7 @@ fn end_to_end() {
         let att_b = attach(&net, &id_b, b.fd(), &[]).unwrap();
         // The per-user limit (2) is enforced, and the refusal leaves nothing.
         let err = attach(&net, &id_d, outside.fd(), &[]).unwrap_err();
-        assert!(
-            err.to_string().contains("already has 2 containers"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("already has 2 containers"), "{err}");
         attach(&uplink, &id_out, outside.fd(), &[]).unwrap();
         (att_a, att_b)
     });
@@ -504,69 +378,35 @@ fn end_to_end() {
     assert_eq!(fetch_eventually(&b, at(att_a.address, 80)), "A 10.89.0.3");
     assert_eq!(fetch_eventually(&a, at(att_b.address, 80)), "B 10.89.0.2");
     // The host reaches each container from its bridge address.
-    assert_eq!(
-        fetch_eventually(&host, at(att_a.address, 80)),
-        "A 10.89.0.1"
-    );
-    assert_eq!(
-        fetch_eventually(&host, at(att_b.address, 80)),
-        "B 10.89.0.1"
-    );
+    assert_eq!(fetch_eventually(&host, at(att_a.address, 80)), "A 10.89.0.1");
+    assert_eq!(fetch_eventually(&host, at(att_b.address, 80)), "B 10.89.0.1");
     // Egress: default route, forwarding and masquerade; the outside host
     // sees the host's uplink address, not the container's.
-    assert_eq!(
-        fetch_eventually(&a, at(Ipv4Addr::new(10, 99, 0, 2), 80)),
-        "OUT 10.99.0.1"
-    );
+    assert_eq!(fetch_eventually(&a, at(Ipv4Addr::new(10, 99, 0, 2), 80)), "OUT 10.99.0.1");
 
     // The published port, from the host itself: via 127.0.0.1 (DNAT in
     // output, route_localnet, masquerade: A sees the gateway) and via the
     // gateway address.
-    assert_eq!(
-        fetch_eventually(&host, at(Ipv4Addr::LOCALHOST, 18080)),
-        "A 10.89.0.1"
-    );
+    assert_eq!(fetch_eventually(&host, at(Ipv4Addr::LOCALHOST, 18080)), "A 10.89.0.1");
     assert_eq!(fetch_eventually(&host, at(gateway, 18080)), "A 10.89.0.1");
     // From the outside host, to the host's uplink address (DNAT in
     // prerouting). "outside" is itself on a ctr network, whose egress rule
     // masquerades it as it leaves for the other bridge.
-    assert_eq!(
-        fetch_eventually(&outside, at(Ipv4Addr::new(10, 99, 0, 1), 18080)),
-        "A 10.89.0.1"
-    );
+    assert_eq!(fetch_eventually(&outside, at(Ipv4Addr::new(10, 99, 0, 1), 18080)), "A 10.89.0.1");
     // Hairpin: container B through the published port on the gateway.
     assert_eq!(fetch_eventually(&b, at(gateway, 18080)), "A 10.89.0.1");
     // The route_localnet guard (CVE-2020-8558): B routes 127.0.0.1 to the
     // host, which must not deliver it to its loopback services.
     let _host_lo = Server::start(&host, at(Ipv4Addr::LOCALHOST, 9999), "LO");
     route_loopback_via_gateway(&b, true);
-    let blocked = fetch(
-        &b,
-        at(Ipv4Addr::LOCALHOST, 9999),
-        Duration::from_millis(700),
-    );
-    assert!(
-        blocked.is_err(),
-        "a container reached the host's 127.0.0.1: {blocked:?}"
-    );
+    let blocked = fetch(&b, at(Ipv4Addr::LOCALHOST, 9999), Duration::from_millis(700));
+    assert!(blocked.is_err(), "a container reached the host's 127.0.0.1: {blocked:?}");
     // Control: without the guard the same packets get through.
-    host.run(|| {
-        std::process::Command::new("/usr/sbin/nft")
-            .args(["flush", "chain", "ip", "ctr", "guard"])
-            .status()
-    })
-    .unwrap();
-    assert_eq!(
-        fetch_eventually(&b, at(Ipv4Addr::LOCALHOST, 9999)),
-        "LO 10.89.0.3"
-    );
+    host.run(|| std::process::Command::new("/usr/sbin/nft").args(["flush", "chain", "ip", "ctr", "guard"]).status())
+        .unwrap();
+    assert_eq!(fetch_eventually(&b, at(Ipv4Addr::LOCALHOST, 9999)), "LO 10.89.0.3");
     host.run(|| net.setup()).unwrap();
-    assert!(fetch(
-        &b,
-        at(Ipv4Addr::LOCALHOST, 9999),
-        Duration::from_millis(700)
-    )
-    .is_err());
+    assert!(fetch(&b, at(Ipv4Addr::LOCALHOST, 9999), Duration::from_millis(700)).is_err());
     route_loopback_via_gateway(&b, false);
 
     // Anti-spoofing: B takes another address and can no longer reach A.
@@ -576,8 +416,7 @@ fn end_to_end() {
     assert!(spoofed.is_err(), "spoofed source reached A: {spoofed:?}");
     // Control: without B's rules the same spoofed traffic gets through, so
     // it was the anti-spoofing rules that stopped it.
-    host.run(|| Firewall::new().unwrap().remove_container(1000, &id_b))
-        .unwrap();
+    host.run(|| Firewall::new().unwrap().remove_container(1000, &id_b)).unwrap();
     assert_eq!(fetch_eventually(&b, at(att_a.address, 80)), "A 10.89.0.200");
     // And a spoofed MAC is dropped too: A's rules are still in place, so A
     // taking B's MAC cuts it off.
@@ -600,25 +439,12 @@ fn end_to_end() {
     }
     assert!(net.leases().unwrap().is_empty());
     assert!(uplink.leases().unwrap().is_empty());
-    let tables = host
-        .run(|| {
-            std::process::Command::new("/usr/sbin/nft")
-                .args(["list", "ruleset"])
-                .output()
-        })
-        .unwrap();
-    assert!(
-        tables.stdout.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&tables.stdout)
-    );
+    let tables = host.run(|| std::process::Command::new("/usr/sbin/nft").args(["list", "ruleset"]).output()).unwrap();
+    assert!(tables.stdout.is_empty(), "{}", String::from_utf8_lossy(&tables.stdout));
 }
 
 #[test]
-#[cfg_attr(
-    not(ctr_net_root_tests),
-    ignore = "needs root: set CTR_NET_ROOT_TESTS=1"
-)]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
 fn ctr_networks_are_isolated_except_through_published_ports() {
     let (host, x, y) = (NetNs::new(), NetNs::new(), NetNs::new());
     let leases = tempfile::tempdir().unwrap();
@@ -631,65 +457,31 @@ fn ctr_networks_are_isolated_except_through_published_ports() {
         };
         BridgeNetwork::new(config, leases.path()).unwrap()
     };
-    let (one, two) = (
-        network("one", "ctr1", "10.89.1.0/24"),
-        network("two", "ctr2", "10.89.2.0/24"),
-    );
+    let (one, two) = (network("one", "ctr1", "10.89.1.0/24"), network("two", "ctr2", "10.89.2.0/24"));
     let (id_x, id_y) = (id('1'), id('2'));
-    let ports = [PortMapping {
-        host_ip: None,
-        host_port: 18081,
-        container_port: 80,
-        protocol: Protocol::Tcp,
-    }];
+    let ports = [PortMapping { host_ip: None, host_port: 18081, container_port: 80, protocol: Protocol::Tcp }];
     let (att_x, att_y) = host.run(|| {
         one.setup().unwrap();
         two.setup().unwrap();
-        (
-            attach(&one, &id_x, x.fd(), &[]).unwrap(),
-            attach(&two, &id_y, y.fd(), &ports).unwrap(),
-        )
+        (attach(&one, &id_x, x.fd(), &[]).unwrap(), attach(&two, &id_y, y.fd(), &ports).unwrap())
     });
     let at = SocketAddrV4::new;
     let _server_x = Server::start(&x, at(Ipv4Addr::UNSPECIFIED, 80), "X");
     let _server_y = Server::start(&y, at(Ipv4Addr::UNSPECIFIED, 80), "Y");
     // The host reaches both (so both are up), and Y's published port works.
-    assert_eq!(
-        fetch_eventually(&host, at(att_y.address, 80)),
-        "Y 10.89.2.1"
-    );
-    assert_eq!(
-        fetch_eventually(&host, at(att_x.address, 80)),
-        "X 10.89.1.1"
-    );
+    assert_eq!(fetch_eventually(&host, at(att_y.address, 80)), "Y 10.89.2.1");
+    assert_eq!(fetch_eventually(&host, at(att_x.address, 80)), "X 10.89.1.1");
     // X reaches Y only through the published port on the host's address.
-    assert_eq!(
-        fetch_eventually(&x, at(att_y.gateway, 18081))
-            .split(' ')
-            .next(),
-        Some("Y")
-    );
-    assert!(
-        fetch(&x, at(att_y.address, 80), Duration::from_secs(1)).is_err(),
-        "network one reached two"
-    );
-    assert!(
-        fetch(&y, at(att_x.address, 80), Duration::from_secs(1)).is_err(),
-        "network two reached one"
-    );
+    assert_eq!(fetch_eventually(&x, at(att_y.gateway, 18081)).split(' ').next(), Some("Y"));
+    assert!(fetch(&x, at(att_y.address, 80), Duration::from_secs(1)).is_err(), "network one reached two");
+    assert!(fetch(&y, at(att_x.address, 80), Duration::from_secs(1)).is_err(), "network two reached one");
     // Control: without the networks' rules Y reaches X, so the rules did it.
     host.run(|| {
         let fw = Firewall::new().unwrap();
-        fw.remove_network(&bridge("ctr1"))
-            .and_then(|()| fw.remove_network(&bridge("ctr2")))
+        fw.remove_network(&bridge("ctr1")).and_then(|()| fw.remove_network(&bridge("ctr2")))
     })
     .unwrap();
-    assert_eq!(
-        fetch_eventually(&y, at(att_x.address, 80))
-            .split(' ')
-            .next(),
-        Some("X")
-    );
+    assert_eq!(fetch_eventually(&y, at(att_x.address, 80)).split(' ').next(), Some("X"));
     host.run(|| {
         one.teardown().unwrap();
         two.teardown().unwrap();

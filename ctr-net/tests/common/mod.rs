@@ -31,8 +31,7 @@ pub struct NetNs {
 impl NetNs {
     pub fn new() -> Self {
         let fd = std::thread::spawn(|| {
-            unshare(CloneFlags::CLONE_NEWNET)
-                .expect("unshare(CLONE_NEWNET): the root tests need root");
+            unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET): the root tests need root");
             OwnedFd::from(File::open("/proc/thread-self/ns/net").expect("open ns/net"))
         })
         .join()
@@ -53,25 +52,19 @@ impl NetNs {
                 setns(&self.fd, CloneFlags::CLONE_NEWNET).expect("setns");
                 f()
             });
-            thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     }
 
     /// Runs `ip ARGS` inside this namespace; panics if it fails.
     pub fn ip(&self, args: &[&str]) {
-        let status = self
-            .run(|| Command::new("/usr/sbin/ip").args(args).status())
-            .expect("running ip");
+        let status = self.run(|| Command::new("/usr/sbin/ip").args(args).status()).expect("running ip");
         assert!(status.success(), "ip {args:?} failed");
     }
 
     /// Runs `ip ARGS` inside this namespace and returns its output.
     pub fn ip_output(&self, args: &[&str]) -> String {
-        let out = self
-            .run(|| Command::new("/usr/sbin/ip").args(args).output())
-            .expect("running ip");
+        let out = self.run(|| Command::new("/usr/sbin/ip").args(args).output()).expect("running ip");
         assert!(out.status.success(), "ip {args:?} failed");
         String::from_utf8(out.stdout).unwrap()
     }
@@ -79,10 +72,7 @@ impl NetNs {
     /// Reads a file as this namespace sees it: right for `/proc/sys/net`,
     /// which follows the reading thread's namespace.
     pub fn read(&self, path: &str) -> String {
-        self.run(|| std::fs::read_to_string(path))
-            .unwrap()
-            .trim()
-            .to_owned()
+        self.run(|| std::fs::read_to_string(path)).unwrap().trim().to_owned()
     }
 }
 
@@ -108,17 +98,12 @@ impl Server {
                         let _ = stream.set_nonblocking(false);
                         let _ = writeln!(stream, "{token} {}", peer.ip());
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(5))
-                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(5)),
                     Err(e) => panic!("accept: {e}"),
                 }
             }
         });
-        Self {
-            stop,
-            thread: Some(thread),
-        }
+        Self { stop, thread: Some(thread) }
     }
 }
 
