@@ -58,7 +58,6 @@ struct Launch {
     /// (RLIMIT_*, soft, hard), set last before exec.
     rlimits: Vec<(u32, u64, u64)>,
     close_stdio: bool,
-    traced: bool,
 }
 
 /// One run of the installed helper as `user`, our socket on fd 3 and the
@@ -67,7 +66,7 @@ struct Session {
     channel: UnixStream,
     init: Option<UnixStream>,
     pid: Pid,
-    stderr: std::process::ChildStderr,
+    stderr: Option<std::process::ChildStderr>,
 }
 
 // The helper is waited for with waitpid (a traced one must be), not Child::wait.
@@ -102,16 +101,58 @@ fn start(env: &Env, user: User, launch: &Launch) -> Session {
                     return Err(std::io::Error::last_os_error());
                 }
             }
-            if launch.traced {
-                ptrace::traceme()?;
-            }
             Ok(())
         });
     }
     let mut child = cmd.spawn().expect("start the installed helper");
     drop((theirs, init_theirs));
     let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
-    Session { channel: ours, init: Some(init_ours), pid, stderr: child.stderr.take().unwrap() }
+    Session { channel: ours, init: Some(init_ours), pid, stderr: child.stderr.take() }
+}
+
+/// The helper as `user`, stopped before its exec and attached to by this
+/// (root) process with PTRACE_ATTACH, so that the exec is set-user-ID (a
+/// PTRACE_TRACEME tracee records its own credentials as its tracer's, and
+/// the kernel then ignores the set-user-ID bit). Returns once attached.
+fn start_traced(env: &Env, user: User) -> Session {
+    use std::ffi::CString;
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let (init_ours, init_theirs) = UnixStream::pair().unwrap();
+    ours.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let program = CString::new(env.helper_path().into_os_string().into_encoded_bytes()).unwrap();
+    // Built before the fork: the child must not allocate.
+    let argv = [program.as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null::<libc::c_char>()];
+    let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null").unwrap();
+    let (fd3, fd4, null_fd) = (theirs.as_raw_fd(), init_theirs.as_raw_fd(), null.as_raw_fd());
+    // SAFETY: the child makes only async-signal-safe system calls on values
+    // prepared before the fork, then executes the helper or _exits.
+    let pid = match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => {
+            let (g, u) = (nix::unistd::Gid::from_raw(user.gid), nix::unistd::Uid::from_raw(user.uid));
+            let ok = nix::unistd::setgroups(&[g]).is_ok()
+                && nix::unistd::setresgid(g, g, g).is_ok()
+                && nix::unistd::setresuid(u, u, u).is_ok()
+                && [(fd3, 3), (fd4, 4), (null_fd, 0), (null_fd, 1), (null_fd, 2)]
+                    .iter()
+                    .all(|&(from, to)| nix::unistd::dup2(from, to).is_ok())
+                && nix::sys::signal::raise(Signal::SIGSTOP).is_ok();
+            if ok {
+                // SAFETY: NUL-terminated arrays of pointers to live C strings.
+                unsafe { libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+            }
+            // SAFETY: _exit has no preconditions.
+            unsafe { libc::_exit(127) }
+        }
+        nix::unistd::ForkResult::Parent { child } => child,
+    };
+    drop((theirs, init_theirs, null));
+    let stopped = waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WUNTRACED)).unwrap();
+    assert!(matches!(stopped, WaitStatus::Stopped(_, Signal::SIGSTOP)), "{stopped:?}");
+    ptrace::attach(pid).unwrap();
+    assert!(matches!(waitpid(pid, None).unwrap(), WaitStatus::Stopped(_, Signal::SIGSTOP)));
+    ptrace::setoptions(pid, ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESYSGOOD).unwrap();
+    Session { channel: ours, init: Some(init_ours), pid, stderr: None }
 }
 
 impl Session {
@@ -127,7 +168,9 @@ impl Session {
     fn finish(mut self) -> (WaitStatus, String) {
         let status = waitpid(self.pid, None).unwrap();
         let mut err = String::new();
-        let _ = self.stderr.read_to_string(&mut err);
+        if let Some(stderr) = self.stderr.as_mut() {
+            let _ = stderr.read_to_string(&mut err);
+        }
         (status, err)
     }
 }
@@ -512,7 +555,7 @@ fn under_hostile_rlimits_and_closed_stdio_the_helper_works_or_refuses_and_leaves
         ("closed stdio", Launch { close_stdio: true, ..Default::default() }, true),
         (
             "all at once, soft",
-            Launch { rlimits: vec![(fsize, 0, INF), (cpu, 1, INF), (nofile, 12, hard_nofile)], close_stdio: true, ..Default::default() },
+            Launch { rlimits: vec![(fsize, 0, INF), (cpu, 1, INF), (nofile, 12, hard_nofile)], close_stdio: true },
             true,
         ),
     ];
@@ -536,12 +579,10 @@ fn under_hostile_rlimits_and_closed_stdio_the_helper_works_or_refuses_and_leaves
 fn traced_spawn(env: &Env, kill_at: usize) -> usize {
     let user = victim_user(env);
     let id = random_id();
-    let mut s = start(env, user, &Launch { traced: true, ..Default::default() });
+    let mut s = start_traced(env, user);
     s.send(&Request::Hello { version: PROTOCOL_VERSION });
     s.send(&Request::Spawn(spawn_request(&id, user, bridge(&["18641:80"], None))));
     let pid = s.pid;
-    assert!(matches!(waitpid(pid, None).unwrap(), WaitStatus::Stopped(_, Signal::SIGTRAP)), "no exec stop");
-    ptrace::setoptions(pid, ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESYSGOOD).unwrap();
     let (mut stops, mut pending) = (0, None);
     loop {
         ptrace::syscall(pid, pending.take()).unwrap();
@@ -554,7 +595,8 @@ fn traced_spawn(env: &Env, kill_at: usize) -> usize {
                     break;
                 }
             }
-            WaitStatus::Stopped(_, signal) => pending = Some(signal),
+            // The SIGSTOPs of the attach and of the child's own raise stay suppressed.
+            WaitStatus::Stopped(_, signal) => pending = (signal != Signal::SIGSTOP).then_some(signal),
             WaitStatus::Exited(..) | WaitStatus::Signaled(..) => break,
             _ => {}
         }
