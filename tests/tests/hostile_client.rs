@@ -151,7 +151,11 @@ fn start_traced(env: &Env, user: User) -> Session {
     assert!(matches!(stopped, WaitStatus::Stopped(_, Signal::SIGSTOP)), "{stopped:?}");
     ptrace::attach(pid).unwrap();
     assert!(matches!(waitpid(pid, None).unwrap(), WaitStatus::Stopped(_, Signal::SIGSTOP)));
-    ptrace::setoptions(pid, ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESYSGOOD).unwrap();
+    // TRACEEXEC: the exec is an event stop, not a SIGTRAP to pass on.
+    let options = ptrace::Options::PTRACE_O_EXITKILL
+        | ptrace::Options::PTRACE_O_TRACESYSGOOD
+        | ptrace::Options::PTRACE_O_TRACEEXEC;
+    ptrace::setoptions(pid, options).unwrap();
     Session { channel: ours, init: Some(init_ours), pid, stderr: None }
 }
 
