@@ -156,6 +156,8 @@ fn start_traced(env: &Env, user: User) -> Session {
         | ptrace::Options::PTRACE_O_TRACESYSGOOD
         | ptrace::Options::PTRACE_O_TRACEEXEC;
     ptrace::setoptions(pid, options).unwrap();
+    // Ends the group stop of its raise: threads it starts would stop in it.
+    kill(pid, Signal::SIGCONT).unwrap();
     Session { channel: ours, init: Some(init_ours), pid, stderr: None }
 }
 
