@@ -338,8 +338,9 @@ fn spawn_and_abandon(env: &Env, user: User, launch: &Launch, port: &str) -> (Opt
 // The victim: a container of the first user, and everything it holds.
 
 struct Victim {
+    env: Env,
     name: String,
-    child: Child,
+    child: Option<Child>,
     id: ContainerId,
     user: User,
     lease: String,
@@ -367,7 +368,7 @@ impl Victim {
         let id = ContainerId::parse(cgroup.rsplit(&format!("ctr-{}-", user.uid)).next().unwrap()).unwrap();
         let lease = leases().into_iter().find(|l| l.contains(id.as_str())).expect("the victim's lease");
         let veth = lease.rsplit(' ').next().unwrap().trim_matches('"').to_owned();
-        let mut victim = Self { name, child, id, user, lease, veth, rules: 0, cgroup };
+        let mut victim = Self { env: env.clone(), name, child: Some(child), id, user, lease, veth, rules: 0, cgroup };
         victim.rules = victim.own_rules();
         assert_eq!(victim.rules, 7, "2 DNAT and 5 anti-spoofing rules");
         victim
@@ -383,7 +384,7 @@ impl Victim {
     /// The container runs and keeps its cgroup, veth, lease, rules and record.
     #[track_caller]
     fn check(&mut self, after: &str) {
-        assert!(self.child.is_running(), "after {after}: the victim's container stopped");
+        assert!(self.child.as_mut().is_some_and(Child::is_running), "after {after}: the victim's container stopped");
         assert!(Path::new(&self.cgroup).is_dir(), "after {after}: the victim's cgroup is gone");
         assert!(links().contains(&self.veth), "after {after}: the victim's veth {} is gone", self.veth);
         assert!(leases().contains(&self.lease), "after {after}: the victim's lease changed: {:?}", leases());
@@ -392,9 +393,16 @@ impl Victim {
         assert!(record.exists(), "after {after}: the victim's record is gone");
     }
 
-    fn stop(self, env: &Env) {
-        let _ = env.ctr().args(["rm", "-f", &self.name]).output();
-        let _ = self.child.wait();
+    fn stop(self, _env: &Env) {}
+}
+
+/// Also when a check failed: the next test compares whole host states.
+impl Drop for Victim {
+    fn drop(&mut self) {
+        let _ = self.env.ctr().args(["rm", "-f", &self.name]).output();
+        if let Some(child) = self.child.take() {
+            let _ = child.wait();
+        }
     }
 }
 
