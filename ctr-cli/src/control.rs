@@ -256,6 +256,11 @@ fn prune(paths: &Paths, force: bool) -> Result<i32> {
             }
         }
     }
+    // And what containers that died unnoticed left on the host.
+    if let Err(e) = helper.reconcile() {
+        eprintln!("ctr: {e:#}");
+        failed = true;
+    }
     Ok(i32::from(failed))
 }
 

@@ -156,6 +156,15 @@ impl Helper {
         }
     }
 
+    /// Has the helper remove what our dead containers left on the host
+    /// (cgroups, veths, rules, leases, records); returns how many.
+    pub fn reconcile(&self) -> Result<u32> {
+        match self.call(Request::Reconcile, "to clean up after dead containers")? {
+            Response::Reconciled { containers } => Ok(containers),
+            other => bail!("unexpected helper answer {other:?}"),
+        }
+    }
+
     /// Registers a network of ours; the helper picks its bridge (and its
     /// subnet, when none is given).
     pub fn network_create(&self, name: NetworkName, subnet: Option<Cidr>) -> Result<NetworkSummary> {

@@ -11,7 +11,7 @@ use crate::net::{Cidr, NetworkInfo, NetworkName, NetworkRequest, NetworkSummary}
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The helper's end of the channel.
 pub const HELPER_CHANNEL_FD: i32 = 3;
@@ -45,6 +45,11 @@ pub enum Request {
     NetworkRemove { name: NetworkName },
     /// The default network and the caller's own.
     NetworkList,
+    /// Remove every cgroup, veth, rule, lease and record of the caller's
+    /// whose container no longer lives (its first process is gone), and the
+    /// leases of dead containers on the caller's networks. Every other
+    /// operation does the first part as its first step too.
+    Reconcile,
 }
 
 impl Request {
@@ -58,6 +63,7 @@ impl Request {
             Request::NetworkCreate { .. } => "NetworkCreate",
             Request::NetworkRemove { .. } => "NetworkRemove",
             Request::NetworkList => "NetworkList",
+            Request::Reconcile => "Reconcile",
         }
     }
 }
@@ -89,6 +95,8 @@ pub enum Response {
     /// The answer to NetworkCreate (the one created) and to NetworkList.
     Networks(Vec<NetworkSummary>),
     NetworkRemoved,
+    /// How many dead containers' leftovers a Reconcile removed.
+    Reconciled { containers: u32 },
     Refused(HelperError),
 }
 
@@ -128,6 +136,11 @@ pub enum HelperError {
     Spawn(String),
     #[error("the helper must run setuid root or with its file capabilities: {0}")]
     NotPrivileged(String),
+    #[error(
+        "your hard {resource} limit is {hard}, but the helper needs {needed} and cannot raise it \
+         (it could be killed half-way): raise it (`ulimit -H`), or run ctr from a fresh login shell"
+    )]
+    ResourceLimit { resource: String, hard: String, needed: String },
 }
 
 impl From<LimitError> for HelperError {

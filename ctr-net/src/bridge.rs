@@ -5,14 +5,17 @@
 //! (attempting every step and reporting every error).
 //!
 //! All work for one network happens under its lease lock, so concurrent
-//! helper runs for one network are serialised, and an address is recorded
-//! only once its container's veth and rules are in place: the lease store
-//! writes nothing when setup fails.
+//! helper runs for one network are serialised. A lease is written *before*
+//! the veth and rules it names (an intent), and removed only after them, so
+//! every link and rule a container has is named by its lease, whatever
+//! point its helper was killed at; a lease whose owner is dead is cleaned
+//! by the next attach (or [`BridgeNetwork::reclaim`]).
 
 use crate::firewall::{ContainerRules, Firewall, FirewallError, NetworkRules, PortMapping};
 use crate::ipam::{IpamError, Lease, LeaseStore, Leases, MacAddr, Subnet};
 use crate::link::{self, BridgeState, LinkError, VethConfig};
-use crate::names::{host_veth_name, BridgeName, InterfaceName, NetworkName};
+use crate::liveness::Liveness;
+use crate::names::{BridgeName, InterfaceName, NetworkName};
 use ctr_core::ids::ContainerId;
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -62,6 +65,11 @@ pub struct NetworkConfig {
 pub struct AttachRequest<'a> {
     pub id: &'a ContainerId,
     pub owner_uid: u32,
+    /// The host end's name, chosen by the caller and written into its own
+    /// record before this call ([`crate::names::random_host_veth`]).
+    pub host_veth: &'a InterfaceName,
+    /// The process whose life the lease follows (the container's first).
+    pub liveness: &'a Liveness,
     /// An nsfs fd (`/proc/PID/ns/net`, or [`link::netns_of_pidfd`]).
     pub netns: BorrowedFd<'a>,
     /// A specific address, or None for the next free one.
@@ -127,43 +135,71 @@ impl BridgeNetwork {
 
     /// Gives a container an address, a veth pair and its rules, setting up
     /// the network first if needed (as [`setup`](Self::setup) does, in the
-    /// same nftables batch as the container's rules). On failure nothing is
-    /// left behind: no lease, no veth, no rules, no bridge it created.
+    /// same nftables batch as the container's rules).
+    ///
+    /// Under the network's lease lock: first the leases of dead containers
+    /// (anyone's) are cleaned, rules and veth before the lease, so no address
+    /// is handed out while a stale rule still points at it; then the lease,
+    /// naming the veth and the owner's liveness key, is saved *before* the
+    /// veth and rules are made, so a helper killed half-way leaves a lease
+    /// that [`reclaim`](Self::reclaim) finds. On failure nothing is left
+    /// behind: no lease, no veth, no rules, no bridge it created; a link
+    /// that already had the veth's name is never touched ([`LinkError::Exists`]).
     pub fn attach(&self, req: &AttachRequest<'_>) -> Result<Attachment, NetError> {
-        self.store.with_leases(|leases| {
-            self.check_uid_limit(leases, req.owner_uid)?;
-            let address = leases.allocate(req.id, req.owner_uid, req.address)?;
-            let bridge = link::ensure_bridge(&self.config.bridge, &self.config.subnet)?;
-            let undo_bridge = || {
-                if bridge == BridgeState::Created {
-                    let _ = link::delete_bridge(&self.config.bridge);
-                }
-            };
-            let veth = VethConfig::for_container(req.id, &self.config.bridge, self.config.subnet, address);
-            if let Err(e) = link::create_veth(&veth, req.netns) {
-                undo_bridge();
-                return Err(e.into());
+        let mut locked = self.store.lock_leases()?;
+        // Cleaning what is dead is best effort: what fails stays leased.
+        let _ = self.reclaim_locked(&mut locked.leases, Lease::is_alive);
+        self.check_uid_limit(&locked.leases, req.owner_uid)?;
+        let lease = Lease {
+            container_id: req.id.clone(),
+            owner_uid: req.owner_uid,
+            interface: req.host_veth.clone(),
+            liveness: Some(req.liveness.clone()),
+        };
+        let address = locked.leases.allocate(lease, req.address)?;
+        locked.save()?;
+        let attached = self.make_links_and_rules(req, address);
+        if attached.is_err() {
+            locked.leases.release(req.owner_uid, req.id);
+            locked.save()?;
+        }
+        attached
+    }
+
+    /// The bridge, the veth and the rules for a leased address; undoes its
+    /// own steps if a later one fails.
+    fn make_links_and_rules(&self, req: &AttachRequest<'_>, address: Ipv4Addr) -> Result<Attachment, NetError> {
+        let bridge = link::ensure_bridge(&self.config.bridge, &self.config.subnet)?;
+        let undo_bridge = || {
+            if bridge == BridgeState::Created {
+                let _ = link::delete_bridge(&self.config.bridge);
             }
-            let rules = ContainerRules {
-                id: req.id.clone(),
-                host_veth: veth.host.clone(),
-                address,
-                mac: veth.mac,
-                ports: req.ports.to_vec(),
-            };
-            if let Err(e) = self.firewall.add_network_and_container(&self.network_rules(), &rules) {
-                let _ = link::delete_veth(&veth.host);
-                undo_bridge();
-                return Err(e.into());
-            }
-            Ok(Attachment {
-                address,
-                prefix: self.config.subnet.prefix(),
-                gateway: self.config.subnet.gateway(),
-                mac: veth.mac,
-                host_veth: veth.host,
-                container_interface: veth.container,
-            })
+        };
+        let veth = VethConfig::for_container(req.host_veth, &self.config.bridge, self.config.subnet, address);
+        if let Err(e) = link::create_veth(&veth, req.netns) {
+            undo_bridge();
+            return Err(e.into());
+        }
+        let rules = ContainerRules {
+            owner_uid: req.owner_uid,
+            id: req.id.clone(),
+            host_veth: veth.host.clone(),
+            address,
+            mac: veth.mac,
+            ports: req.ports.to_vec(),
+        };
+        if let Err(e) = self.firewall.add_network_and_container(&self.network_rules(), &rules) {
+            let _ = link::delete_veth(&veth.host);
+            undo_bridge();
+            return Err(e.into());
+        }
+        Ok(Attachment {
+            address,
+            prefix: self.config.subnet.prefix(),
+            gateway: self.config.subnet.gateway(),
+            mac: veth.mac,
+            host_veth: veth.host,
+            container_interface: veth.container,
         })
     }
 
@@ -174,16 +210,28 @@ impl BridgeNetwork {
         }
     }
 
-    /// Removes a container's rules and veth, then frees its address. Every
-    /// step is attempted; the address is freed only if the others succeeded,
-    /// so it cannot be handed to a new container while a stale rule still
-    /// points at it. Detaching a container that is not attached is success.
-    pub fn detach(&self, id: &ContainerId) -> Result<(), TeardownError> {
+    /// Removes user `uid`'s container `id`'s rules and veth, then frees its
+    /// address. Every step is attempted; the address is freed only if the
+    /// others succeeded, so it cannot be handed to a new container while a
+    /// stale rule still points at it. The veth is the one its lease names;
+    /// without a lease (a helper killed before it saved one), the one its
+    /// owner's record names (`recorded_veth`), unless another lease names
+    /// that: a link is deleted only on the word of its own container's
+    /// lease or record. Detaching what is not attached is success.
+    pub fn detach(
+        &self,
+        uid: u32,
+        id: &ContainerId,
+        recorded_veth: Option<&InterfaceName>,
+    ) -> Result<(), TeardownError> {
         let errors = self.store.with_leases(|leases| {
-            let interface = leases.lease_of(id).map_or_else(|| host_veth_name(id), |(_, l)| l.interface.clone());
-            let errors = self.clean_container(id, &interface);
+            let interface = match leases.lease_of(uid, id) {
+                Some((_, lease)) => Some(lease.interface.clone()),
+                None => recorded_veth.filter(|v| leases.naming(v).is_none()).cloned(),
+            };
+            let errors = self.clean_container(uid, id, interface.as_ref());
             if errors.is_empty() {
-                leases.release(id);
+                leases.release(uid, id);
             }
             Ok::<_, NetError>(errors)
         });
@@ -191,41 +239,42 @@ impl BridgeNetwork {
     }
 
     /// Detaches every container for which `is_alive` says no (e.g. its
-    /// cgroup or state is gone), returning the leases that were freed.
+    /// owner's liveness key is dead), returning the leases that were freed.
     pub fn reclaim(&self, is_alive: impl Fn(&Lease) -> bool) -> Result<Vec<(Ipv4Addr, Lease)>, TeardownError> {
         let mut freed = Vec::new();
         let errors = self.store.with_leases(|leases| {
-            let mut errors = Vec::new();
-            let dead: Vec<(Ipv4Addr, Lease)> =
-                leases.iter().filter(|(_, l)| !is_alive(l)).map(|(a, l)| (a, l.clone())).collect();
-            for (addr, lease) in dead {
-                let failed = self.clean_container(&lease.container_id, &lease.interface);
-                if failed.is_empty() {
-                    // Only now: a lease whose cleanup failed stays for a later attempt.
-                    leases.release(&lease.container_id);
-                    freed.push((addr, lease));
-                }
-                errors.extend(failed);
-            }
+            let (done, errors) = self.reclaim_locked(leases, is_alive);
+            freed = done;
             Ok::<_, NetError>(errors)
         });
         into_teardown(errors).map(|()| freed)
+    }
+
+    fn reclaim_locked(
+        &self,
+        leases: &mut Leases,
+        is_alive: impl Fn(&Lease) -> bool,
+    ) -> (Vec<(Ipv4Addr, Lease)>, Vec<NetError>) {
+        let (mut freed, mut errors) = (Vec::new(), Vec::new());
+        let dead: Vec<(Ipv4Addr, Lease)> =
+            leases.iter().filter(|(_, l)| !is_alive(l)).map(|(a, l)| (a, l.clone())).collect();
+        for (addr, lease) in dead {
+            let failed = self.clean_container(lease.owner_uid, &lease.container_id, Some(&lease.interface));
+            if failed.is_empty() {
+                // Only now: a lease whose cleanup failed stays for a later attempt.
+                leases.release(lease.owner_uid, &lease.container_id);
+                freed.push((addr, lease));
+            }
+            errors.extend(failed);
+        }
+        (freed, errors)
     }
 
     /// Detaches every container still attached, removes the network's rules
     /// and deletes its bridge, attempting every step.
     pub fn teardown(&self) -> Result<(), TeardownError> {
         let errors = self.store.with_leases(|leases| {
-            let mut errors = Vec::new();
-            let attached: Vec<(ContainerId, InterfaceName)> =
-                leases.iter().map(|(_, l)| (l.container_id.clone(), l.interface.clone())).collect();
-            for (id, interface) in attached {
-                let failed = self.clean_container(&id, &interface);
-                if failed.is_empty() {
-                    leases.release(&id);
-                }
-                errors.extend(failed);
-            }
+            let (_, mut errors) = self.reclaim_locked(leases, |_| false);
             if let Err(e) = self.firewall.remove_network(&self.config.bridge) {
                 errors.push(e.into());
             }
@@ -243,12 +292,12 @@ impl BridgeNetwork {
         Ok(self.store.delete()?)
     }
 
-    fn clean_container(&self, id: &ContainerId, interface: &InterfaceName) -> Vec<NetError> {
+    fn clean_container(&self, uid: u32, id: &ContainerId, interface: Option<&InterfaceName>) -> Vec<NetError> {
         let mut errors = Vec::new();
-        if let Err(e) = self.firewall.remove_container(id) {
+        if let Err(e) = self.firewall.remove_container(uid, id) {
             errors.push(e.into());
         }
-        if let Err(e) = link::delete_veth(interface) {
+        if let Some(Err(e)) = interface.map(link::delete_veth) {
             errors.push(e.into());
         }
         errors

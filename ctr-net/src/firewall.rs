@@ -16,8 +16,10 @@
 //! `add`, which is idempotent, in every batch.
 //!
 //! # How rules are found and removed
-//! Every rule carries a comment: `ctr:<container id>` for a container's
-//! rules, `ctr-net:<bridge>` for a network's. Removal lists the tables as
+//! Every rule carries a comment: `ctr:<owner uid>:<container id>` for a
+//! container's rules (ids are chosen by callers, so the uid keeps one
+//! user's id from naming another user's rules), `ctr-net:<bridge>` for a
+//! network's. Removal lists the tables as
 //! JSON (`nft -j list table ...`), collects the handles of the rules with the
 //! matching comment, and deletes them by handle in one batch. Adding rules
 //! for a container or network first deletes any rules it already has in the
@@ -148,6 +150,7 @@ pub struct NetworkRules {
 /// A container's rules: its published ports and its anti-spoofing filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerRules {
+    pub owner_uid: u32,
     pub id: ContainerId,
     pub host_veth: InterfaceName,
     pub address: Ipv4Addr,
@@ -170,9 +173,10 @@ impl Family {
     }
 }
 
-/// The comment that marks a rule as belonging to one container or network.
-fn container_tag(id: &ContainerId) -> String {
-    format!("ctr:{id}")
+/// The comment that marks a rule as belonging to one container (of one
+/// user) or network.
+fn container_tag(uid: u32, id: &ContainerId) -> String {
+    format!("ctr:{uid}:{id}")
 }
 
 fn network_tag(bridge: &BridgeName) -> String {
@@ -219,7 +223,12 @@ fn network_script(script: &mut Script, net: &NetworkRules) {
     // The host's own connections to 127.0.0.1:<published port> (see module docs).
     script.rule(Family::Ip, post, format_args!("oifname \"{bridge}\" ip saddr 127.0.0.0/8 masquerade"), &tag);
     // Hairpin: a container reaching a published port on the host's address.
-    script.rule(Family::Ip, post, format_args!("oifname \"{bridge}\" ip saddr {subnet} ct status dnat masquerade"), &tag);
+    script.rule(
+        Family::Ip,
+        post,
+        format_args!("oifname \"{bridge}\" ip saddr {subnet} ct status dnat masquerade"),
+        &tag,
+    );
     // route_localnet must not open the host's loopback services to containers.
     script.rule(Family::Ip, CHAIN_GUARD, format_args!("iifname \"{bridge}\" ip daddr 127.0.0.0/8 drop"), &tag);
     // Where br_netfilter is loaded (docker loads it), bridged traffic between
@@ -233,13 +242,15 @@ fn network_script(script: &mut Script, net: &NetworkRules) {
     // except connections to a published port (DNAT) and their replies.
     if bridge.as_str().starts_with(BRIDGE_PREFIX) {
         let others = format!("{BRIDGE_PREFIX}*");
-        let rule = format_args!("iifname \"{bridge}\" oifname \"{others}\" oifname != \"{bridge}\" ct status & dnat == 0 drop");
+        let rule = format_args!(
+            "iifname \"{bridge}\" oifname \"{others}\" oifname != \"{bridge}\" ct status & dnat == 0 drop"
+        );
         script.rule(Family::Ip, CHAIN_FORWARD, rule, &tag);
     }
 }
 
 fn container_script(script: &mut Script, c: &ContainerRules) {
-    let tag = container_tag(&c.id);
+    let tag = container_tag(c.owner_uid, &c.id);
     for port in &c.ports {
         let (proto, hp, cp, addr) = (port.protocol, port.host_port, port.container_port, c.address);
         let local = match port.host_ip {
@@ -408,7 +419,7 @@ impl Firewall {
     pub fn add_network_and_container(&self, net: &NetworkRules, rules: &ContainerRules) -> Result<(), FirewallError> {
         network_sysctls(net)?;
         let what = format!("rules for network {} and container {}", net.bridge, rules.id.short());
-        let tags = [network_tag(&net.bridge), container_tag(&rules.id)];
+        let tags = [network_tag(&net.bridge), container_tag(rules.owner_uid, &rules.id)];
         self.replace(&[&tags[0], &tags[1]], &what, |s| {
             network_script(s, net);
             container_script(s, rules);
@@ -424,17 +435,17 @@ impl Firewall {
     /// replacing any it had. Idempotent.
     pub fn add_container(&self, rules: &ContainerRules) -> Result<(), FirewallError> {
         let what = format!("rules for container {}", rules.id.short());
-        self.replace(&[&container_tag(&rules.id)], &what, |s| container_script(s, rules))
+        self.replace(&[&container_tag(rules.owner_uid, &rules.id)], &what, |s| container_script(s, rules))
     }
 
-    /// Removes a container's rules. Missing rules are success.
-    pub fn remove_container(&self, id: &ContainerId) -> Result<(), FirewallError> {
-        self.remove_tagged(&container_tag(id), &format!("removal of container {}'s rules", id.short()))
+    /// Removes user `uid`'s container `id`'s rules. Missing rules are success.
+    pub fn remove_container(&self, uid: u32, id: &ContainerId) -> Result<(), FirewallError> {
+        self.remove_tagged(&container_tag(uid, id), &format!("removal of container {}'s rules", id.short()))
     }
 
     /// How many rules a container has (for checks and tests).
-    pub fn container_rule_count(&self, id: &ContainerId) -> Result<usize, FirewallError> {
-        Ok(self.tagged(&container_tag(id))?.len())
+    pub fn container_rule_count(&self, uid: u32, id: &ContainerId) -> Result<usize, FirewallError> {
+        Ok(self.tagged(&container_tag(uid, id))?.len())
     }
 
     /// How many rules ctr's tables hold in all.
@@ -479,6 +490,7 @@ mod tests {
 
     fn sample_container() -> ContainerRules {
         ContainerRules {
+            owner_uid: 1000,
             id: id('a'),
             host_veth: InterfaceName::parse("vethaaaaaaaaaaa").unwrap(),
             address: Ipv4Addr::new(10, 88, 0, 2),
@@ -499,7 +511,7 @@ mod tests {
     fn container_script_is_built_from_typed_values() {
         let mut s = Script::default();
         container_script(&mut s, &sample_container());
-        let tag = format!("comment \"ctr:{}\"", "a".repeat(64));
+        let tag = format!("comment \"ctr:1000:{}\"", "a".repeat(64));
         let expected = [
             "add rule ip ctr prerouting fib daddr type local tcp dport 8080 dnat to 10.88.0.2:80",
             "add rule ip ctr output fib daddr type local tcp dport 8080 dnat to 10.88.0.2:80",
@@ -521,10 +533,13 @@ mod tests {
     #[test]
     fn network_script_masquerades_and_guards() {
         let mut s = Script::default();
-        let net = NetworkRules { bridge: BridgeName::parse("ctr0").unwrap(), subnet: Subnet::parse("10.88.0.0/16").unwrap() };
+        let net =
+            NetworkRules { bridge: BridgeName::parse("ctr0").unwrap(), subnet: Subnet::parse("10.88.0.0/16").unwrap() };
         network_script(&mut s, &net);
         assert!(s.0.contains("add rule ip ctr postrouting ip saddr 10.88.0.0/16 oifname != \"ctr0\" masquerade comment \"ctr-net:ctr0\"\n"));
-        assert!(s.0.contains("add rule ip ctr guard iifname \"ctr0\" ip daddr 127.0.0.0/8 drop comment \"ctr-net:ctr0\"\n"));
+        assert!(s
+            .0
+            .contains("add rule ip ctr guard iifname \"ctr0\" ip daddr 127.0.0.0/8 drop comment \"ctr-net:ctr0\"\n"));
         assert!(s.0.contains("add rule ip ctr forward iifname \"ctr0\" oifname \"ctr*\" oifname != \"ctr0\" ct status & dnat == 0 drop comment \"ctr-net:ctr0\"\n"));
         assert!(s.0.contains("add rule ip ctr guard iifname \"ctr0\" ip saddr 10.88.0.0/16 ip daddr 10.88.0.0/16 ip daddr != 10.88.0.1 notrack comment \"ctr-net:ctr0\"\n"));
         assert_eq!(s.0.lines().count(), 6);

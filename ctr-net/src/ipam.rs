@@ -9,8 +9,16 @@
 //! crash never leaves a half-written file. A file that does not parse is an
 //! error, never silently reset: resetting would hand live containers'
 //! addresses to new ones.
+//!
+//! A lease is keyed on (owner uid, container id): container ids are chosen
+//! by callers, so two users may well pick the same one. It names its host
+//! veth (chosen by the helper) and the liveness key of the process it
+//! belongs to, and it is saved *before* the veth and rules it names are
+//! made ([`LockedLeases::save`]), so whatever a killed helper left is found
+//! through a lease whose owner is dead.
 
-use crate::names::{host_veth_name, InterfaceName, NetworkName};
+use crate::liveness::Liveness;
+use crate::names::{InterfaceName, NetworkName};
 use ctr_core::ids::ContainerId;
 use ctr_core::net::Cidr;
 use nix::fcntl::{Flock, FlockArg};
@@ -33,8 +41,8 @@ pub enum IpamError {
     Reserved { addr: Ipv4Addr, subnet: Subnet },
     #[error("address {addr} is already leased to container {holder}")]
     InUse { addr: Ipv4Addr, holder: ContainerId },
-    #[error("container {id} already holds address {addr} on this network; release it first")]
-    AlreadyLeased { id: ContainerId, addr: Ipv4Addr },
+    #[error("container {id} of user {uid} already holds address {addr} on this network; release it first")]
+    AlreadyLeased { uid: u32, id: ContainerId, addr: Ipv4Addr },
     #[error("subnet {subnet} is full: all {capacity} addresses are leased; remove containers or use a larger subnet")]
     Full { subnet: Subnet, capacity: u32 },
     #[error(
@@ -202,6 +210,21 @@ pub struct Lease {
     /// The host-side veth, so a stale lease can be cleaned up without
     /// recomputing anything.
     pub interface: InterfaceName,
+    /// The process whose life the lease follows (None in files written
+    /// before liveness keys existed: such a lease is never judged dead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<Liveness>,
+}
+
+impl Lease {
+    /// Whether its owner may still use it: a lease without a key is kept.
+    pub fn is_alive(&self) -> bool {
+        self.liveness.as_ref().is_none_or(Liveness::is_alive)
+    }
+
+    pub fn is_of(&self, uid: u32, id: &ContainerId) -> bool {
+        self.owner_uid == uid && &self.container_id == id
+    }
 }
 
 /// A network's leases: pure data and allocation policy, no I/O.
@@ -225,17 +248,12 @@ impl Leases {
         self.subnet
     }
 
-    /// Leases an address to a container: `requested` if given (it must be
-    /// allocatable and free), otherwise the first free address after the
-    /// last one allocated, wrapping around the subnet.
-    pub fn allocate(
-        &mut self,
-        container_id: &ContainerId,
-        owner_uid: u32,
-        requested: Option<Ipv4Addr>,
-    ) -> Result<Ipv4Addr, IpamError> {
-        if let Some((addr, _)) = self.lease_of(container_id) {
-            return Err(IpamError::AlreadyLeased { id: container_id.clone(), addr });
+    /// Leases an address to `lease`'s container: `requested` if given (it
+    /// must be allocatable and free), otherwise the first free address after
+    /// the last one allocated, wrapping around the subnet.
+    pub fn allocate(&mut self, lease: Lease, requested: Option<Ipv4Addr>) -> Result<Ipv4Addr, IpamError> {
+        if let Some((addr, _)) = self.lease_of(lease.owner_uid, &lease.container_id) {
+            return Err(IpamError::AlreadyLeased { uid: lease.owner_uid, id: lease.container_id, addr });
         }
         let addr = match requested {
             Some(addr) => self.check_free(addr)?,
@@ -245,7 +263,6 @@ impl Leases {
                 addr
             }
         };
-        let lease = Lease { container_id: container_id.clone(), owner_uid, interface: host_veth_name(container_id) };
         self.leases.insert(addr, lease);
         Ok(addr)
     }
@@ -262,11 +279,13 @@ impl Leases {
         let (first, last) = self.subnet.allocatable();
         let capacity = last - first + 1;
         // Start just after the last allocation, if it is still in range.
-        let start = self
-            .last_allocated
-            .map(u32::from)
-            .filter(|a| (first..=last).contains(a))
-            .map_or(first, |a| if a == last { first } else { a + 1 });
+        let start = self.last_allocated.map(u32::from).filter(|a| (first..=last).contains(a)).map_or(first, |a| {
+            if a == last {
+                first
+            } else {
+                a + 1
+            }
+        });
         (0..capacity)
             .map(|i| Ipv4Addr::from(first + (start - first + i) % capacity))
             .find(|addr| !self.leases.contains_key(addr))
@@ -274,14 +293,21 @@ impl Leases {
     }
 
     /// Frees the container's address, returning it (None if it held none).
-    pub fn release(&mut self, container_id: &ContainerId) -> Option<Ipv4Addr> {
-        let (addr, _) = self.lease_of(container_id)?;
+    pub fn release(&mut self, uid: u32, container_id: &ContainerId) -> Option<Ipv4Addr> {
+        let (addr, _) = self.lease_of(uid, container_id)?;
         self.leases.remove(&addr);
         Some(addr)
     }
 
-    pub fn lease_of(&self, container_id: &ContainerId) -> Option<(Ipv4Addr, &Lease)> {
-        self.leases.iter().find(|(_, l)| &l.container_id == container_id).map(|(a, l)| (*a, l))
+    /// User `uid`'s container `container_id`'s lease: never another user's
+    /// container of the same id.
+    pub fn lease_of(&self, uid: u32, container_id: &ContainerId) -> Option<(Ipv4Addr, &Lease)> {
+        self.leases.iter().find(|(_, l)| l.is_of(uid, container_id)).map(|(a, l)| (*a, l))
+    }
+
+    /// The lease that names host veth `interface`, whoever holds it.
+    pub fn naming(&self, interface: &InterfaceName) -> Option<&Lease> {
+        self.leases.values().find(|l| &l.interface == interface)
     }
 
     pub fn get(&self, addr: Ipv4Addr) -> Option<&Lease> {
@@ -330,11 +356,7 @@ impl LeaseStore {
     /// `dir` must be a root-owned directory that only root can write (e.g.
     /// `/run/ctr-helper/net`); it is created 0700 if missing.
     pub fn new(dir: &Path, network: &NetworkName, subnet: Subnet) -> Self {
-        Self {
-            path: dir.join(format!("{network}.json")),
-            lock_path: dir.join(format!("{network}.lock")),
-            subnet,
-        }
+        Self { path: dir.join(format!("{network}.json")), lock_path: dir.join(format!("{network}.lock")), subnet }
     }
 
     pub fn path(&self) -> &Path {
@@ -348,14 +370,18 @@ impl LeaseStore {
     where
         E: From<IpamError>,
     {
-        let _lock = self.lock()?;
-        let original = self.load()?;
-        let mut leases = original.clone();
-        let value = f(&mut leases)?;
-        if leases != original {
-            self.save(&leases)?;
-        }
+        let mut locked = self.lock_leases()?;
+        let value = f(&mut locked.leases)?;
+        locked.save()?;
         Ok(value)
+    }
+
+    /// The leases under the exclusive lock, held until the guard drops; the
+    /// holder saves when it chooses (e.g. an intent before acting on it).
+    pub fn lock_leases(&self) -> Result<LockedLeases<'_>, IpamError> {
+        let lock = self.lock()?;
+        let leases = self.load()?;
+        Ok(LockedLeases { store: self, _lock: lock, saved: leases.clone(), leases })
     }
 
     /// Deletes the lease file and its lock, for a network that is gone.
@@ -411,8 +437,8 @@ impl LeaseStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Leases::new(self.subnet)),
             Err(e) => return Err(self.io("reading lease file", &self.path)(e)),
         };
-        let leases: Leases = serde_json::from_slice(&bytes)
-            .map_err(|source| IpamError::Corrupt { path: self.path.clone(), source })?;
+        let leases: Leases =
+            serde_json::from_slice(&bytes).map_err(|source| IpamError::Corrupt { path: self.path.clone(), source })?;
         if leases.subnet != self.subnet {
             return Err(IpamError::SubnetMismatch {
                 path: self.path.clone(),
@@ -447,6 +473,25 @@ impl LeaseStore {
     }
 }
 
+/// A network's leases under its lock (see [`LeaseStore::lock_leases`]).
+pub struct LockedLeases<'a> {
+    store: &'a LeaseStore,
+    _lock: Flock<File>,
+    saved: Leases,
+    pub leases: Leases,
+}
+
+impl LockedLeases<'_> {
+    /// Writes the leases if they changed since they were loaded or saved.
+    pub fn save(&mut self) -> Result<(), IpamError> {
+        if self.leases != self.saved {
+            self.store.save(&self.leases)?;
+            self.saved = self.leases.clone();
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,6 +500,11 @@ mod tests {
 
     fn id(n: u32) -> ContainerId {
         ContainerId::parse(&format!("{n:064x}")).unwrap()
+    }
+
+    fn lease(n: u32, uid: u32) -> Lease {
+        let interface = InterfaceName::parse(&format!("veth{n}")).unwrap();
+        Lease { container_id: id(n), owner_uid: uid, interface, liveness: None }
     }
 
     fn net(s: &str) -> Subnet {
@@ -470,8 +520,17 @@ mod tests {
         assert_eq!(s.to_string(), "10.88.0.0/16");
         assert_eq!(net("192.168.7.0/30").capacity(), 1);
         for bad in [
-            "10.88.0.1/16", "10.88.0.0/7", "10.88.0.0/31", "10.88.0.0/32", "10.88.0.0", "10.88.0.0/",
-            "10.88.0.0/+16", "10.88.0/16", "x/16", "10.88.0.0/16/1", "10.88.0.0/ 16",
+            "10.88.0.1/16",
+            "10.88.0.0/7",
+            "10.88.0.0/31",
+            "10.88.0.0/32",
+            "10.88.0.0",
+            "10.88.0.0/",
+            "10.88.0.0/+16",
+            "10.88.0/16",
+            "x/16",
+            "10.88.0.0/16/1",
+            "10.88.0.0/ 16",
         ] {
             assert!(Subnet::parse(bad).is_err(), "{bad:?} accepted");
         }
@@ -481,17 +540,17 @@ mod tests {
     #[test]
     fn allocation_skips_reserved_and_does_not_reuse_at_once() {
         let mut l = Leases::new(net("10.0.0.0/29")); // .2 ..= .6
-        let a = l.allocate(&id(1), 1000, None).unwrap();
-        let b = l.allocate(&id(2), 1000, None).unwrap();
+        let a = l.allocate(lease(1, 1000), None).unwrap();
+        let b = l.allocate(lease(2, 1000), None).unwrap();
         assert_eq!((a, b), (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)));
-        assert_eq!(l.release(&id(1)), Some(a));
+        assert_eq!(l.release(1000, &id(1)), Some(a));
         // .2 is free again but the next allocation moves on.
-        assert_eq!(l.allocate(&id(3), 1000, None).unwrap(), Ipv4Addr::new(10, 0, 0, 4));
-        assert_eq!(l.allocate(&id(4), 1000, None).unwrap(), Ipv4Addr::new(10, 0, 0, 5));
-        assert_eq!(l.allocate(&id(5), 1000, None).unwrap(), Ipv4Addr::new(10, 0, 0, 6));
+        assert_eq!(l.allocate(lease(3, 1000), None).unwrap(), Ipv4Addr::new(10, 0, 0, 4));
+        assert_eq!(l.allocate(lease(4, 1000), None).unwrap(), Ipv4Addr::new(10, 0, 0, 5));
+        assert_eq!(l.allocate(lease(5, 1000), None).unwrap(), Ipv4Addr::new(10, 0, 0, 6));
         // Wraps around to the freed .2.
-        assert_eq!(l.allocate(&id(6), 1000, None).unwrap(), a);
-        let err = l.allocate(&id(7), 1000, None).unwrap_err();
+        assert_eq!(l.allocate(lease(6, 1000), None).unwrap(), a);
+        let err = l.allocate(lease(7, 1000), None).unwrap_err();
         assert!(matches!(err, IpamError::Full { capacity: 5, .. }), "{err}");
         assert!(err.to_string().contains("10.0.0.0/29 is full"), "{err}");
     }
@@ -499,18 +558,22 @@ mod tests {
     #[test]
     fn lease_records_owner_and_host_interface() {
         let mut l = Leases::new(net("10.0.0.0/24"));
-        let addr = l.allocate(&id(9), 1234, None).unwrap();
-        let lease = l.get(addr).unwrap();
-        assert_eq!(lease.owner_uid, 1234);
-        assert_eq!(lease.interface, host_veth_name(&id(9)));
-        assert!(matches!(l.allocate(&id(9), 1234, None), Err(IpamError::AlreadyLeased { .. })));
+        let addr = l.allocate(lease(9, 1234), None).unwrap();
+        let held = l.get(addr).unwrap().clone();
+        assert_eq!(held.owner_uid, 1234);
+        assert_eq!(held.interface.as_str(), "veth9");
+        assert_eq!(l.naming(&held.interface), Some(&held));
+        // Another user may use the same container id; the keys differ.
+        assert!(l.allocate(lease(9, 4321), None).is_ok());
+        assert_eq!(l.lease_of(4321, &id(9)).unwrap().1.owner_uid, 4321);
+        assert!(matches!(l.allocate(lease(9, 1234), None), Err(IpamError::AlreadyLeased { .. })));
     }
 
     #[test]
     fn requested_address_is_validated() {
         let mut l = Leases::new(net("10.0.0.0/24"));
         let ok = Ipv4Addr::new(10, 0, 0, 77);
-        assert_eq!(l.allocate(&id(1), 0, Some(ok)).unwrap(), ok);
+        assert_eq!(l.allocate(lease(1, 0), Some(ok)).unwrap(), ok);
         let cases = [
             (Ipv4Addr::new(10, 0, 1, 5), "not in subnet"),
             (Ipv4Addr::new(10, 0, 0, 0), "reserved"),
@@ -519,22 +582,22 @@ mod tests {
             (ok, "already leased"),
         ];
         for (addr, msg) in cases {
-            let err = l.allocate(&id(2), 0, Some(addr)).unwrap_err();
+            let err = l.allocate(lease(2, 0), Some(addr)).unwrap_err();
             assert!(err.to_string().contains(msg), "{addr}: {err}");
         }
         // A requested address does not move the sequential cursor.
-        assert_eq!(l.allocate(&id(2), 0, None).unwrap(), Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(l.allocate(lease(2, 0), None).unwrap(), Ipv4Addr::new(10, 0, 0, 2));
     }
 
     #[test]
     fn count_release_and_reclaim() {
         let mut l = Leases::new(net("10.0.0.0/24"));
         for n in 1..=4 {
-            l.allocate(&id(n), if n % 2 == 0 { 1000 } else { 2000 }, None).unwrap();
+            l.allocate(lease(n, if n % 2 == 0 { 1000 } else { 2000 }), None).unwrap();
         }
         assert_eq!(l.count_for_uid(1000), 2);
         assert_eq!(l.count_for_uid(3000), 0);
-        assert_eq!(l.release(&id(42)), None);
+        assert_eq!(l.release(1000, &id(42)), None);
         let gone = l.reclaim(|lease| lease.owner_uid == 1000);
         assert_eq!(gone.len(), 2);
         assert!(gone.iter().all(|(_, lease)| lease.owner_uid == 2000));
@@ -544,7 +607,7 @@ mod tests {
     #[test]
     fn leases_round_trip_through_json() {
         let mut l = Leases::new(net("10.0.0.0/24"));
-        l.allocate(&id(1), 1000, None).unwrap();
+        l.allocate(lease(1, 1000), None).unwrap();
         let json = serde_json::to_string(&l).unwrap();
         assert_eq!(serde_json::from_str::<Leases>(&json).unwrap(), l);
         let bad_id = json.replace(&"0".repeat(63), "Z");
@@ -564,7 +627,7 @@ mod tests {
                 let dir = Arc::clone(&dir);
                 std::thread::spawn(move || {
                     // Each thread opens the store on its own, like separate helper runs.
-                    store(&dir, "10.1.0.0/24").with_leases(|l| l.allocate(&id(n), 1000, None)).unwrap()
+                    store(&dir, "10.1.0.0/24").with_leases(|l| l.allocate(lease(n, 1000), None)).unwrap()
                 })
             })
             .collect();
@@ -579,14 +642,14 @@ mod tests {
     fn store_release_persists_and_failed_closure_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path(), "10.2.0.0/24");
-        let a = s.with_leases(|l| l.allocate(&id(1), 0, None)).unwrap();
+        let a = s.with_leases(|l| l.allocate(lease(1, 0), None)).unwrap();
         let r: Result<(), IpamError> = s.with_leases(|l| {
-            l.allocate(&id(2), 0, None)?;
+            l.allocate(lease(2, 0), None)?;
             Err(IpamError::Subnet("x".into(), "simulated setup failure"))
         });
         assert!(r.is_err());
         assert_eq!(s.read().unwrap().len(), 1, "a failed closure must not save");
-        assert_eq!(s.with_leases(|l| Ok::<_, IpamError>(l.release(&id(1)))).unwrap(), Some(a));
+        assert_eq!(s.with_leases(|l| Ok::<_, IpamError>(l.release(0, &id(1)))).unwrap(), Some(a));
         assert!(s.read().unwrap().is_empty());
     }
 
@@ -594,8 +657,8 @@ mod tests {
     fn full_subnet_in_store_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path(), "10.3.0.0/30");
-        s.with_leases(|l| l.allocate(&id(1), 0, None)).unwrap();
-        let err = s.with_leases(|l| l.allocate(&id(2), 0, None)).unwrap_err();
+        s.with_leases(|l| l.allocate(lease(1, 0), None)).unwrap();
+        let err = s.with_leases(|l| l.allocate(lease(2, 0), None)).unwrap_err();
         assert_eq!(
             err.to_string(),
             "subnet 10.3.0.0/30 is full: all 1 addresses are leased; remove containers or use a larger subnet"
@@ -607,14 +670,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path(), "10.4.0.0/24");
         fs::write(s.path(), b"{\"subnet\": \"10.4.0.0/24\", \"leases\": {").unwrap();
-        let err = s.with_leases(|l| l.allocate(&id(1), 0, None)).unwrap_err();
+        let err = s.with_leases(|l| l.allocate(lease(1, 0), None)).unwrap_err();
         assert!(matches!(err, IpamError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains("is corrupt"), "{err}");
         assert_eq!(fs::read(s.path()).unwrap(), b"{\"subnet\": \"10.4.0.0/24\", \"leases\": {");
 
         let s2 = store(dir.path(), "10.5.0.0/24");
         fs::remove_file(s.path()).unwrap();
-        s.with_leases(|l| l.allocate(&id(1), 0, None)).unwrap();
+        s.with_leases(|l| l.allocate(lease(1, 0), None)).unwrap();
         let err = s2.read().unwrap_err();
         assert!(matches!(err, IpamError::SubnetMismatch { .. }), "{err}");
     }

@@ -4,6 +4,7 @@
 //! - [`names`]: validated interface, bridge and network names;
 //! - [`ipam`]: subnets, address leases and their locked, atomic store;
 //! - [`link`]: the bridge and veth pairs over rtnetlink;
+//! - [`liveness`]: whether the process that owns a lease still lives;
 //! - [`firewall`]: masquerade, published ports and anti-spoofing in nftables;
 //! - [`bridge`]: the driver that composes them: validate, set up (rolling
 //!   back on failure), tear down (collecting every error).
@@ -16,6 +17,7 @@ pub mod bridge;
 pub mod firewall;
 pub mod ipam;
 pub mod link;
+pub mod liveness;
 pub mod names;
 mod netlink;
 

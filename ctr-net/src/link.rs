@@ -13,9 +13,8 @@
 //! the host's `eth0`.
 
 use crate::ipam::{MacAddr, Subnet};
-use crate::names::{host_veth_name, BridgeName, InterfaceName};
+use crate::names::{BridgeName, InterfaceName};
 use crate::netlink::{DriverError, Netlink};
-use ctr_core::ids::ContainerId;
 use futures::TryStreamExt;
 use nix::sched::{setns, CloneFlags};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
@@ -41,6 +40,10 @@ pub enum LinkError {
     BridgeAddress { name: BridgeName, found: String, expected: String },
     #[error("bridge {0} does not exist: set up the network before attaching containers")]
     NoBridge(BridgeName),
+    #[error(
+        "creating veth {0}: a link of that name (or of its peer's, in the container) exists already; it was left alone"
+    )]
+    Exists(InterfaceName),
     #[error("{0} vanished while it was being configured")]
     Vanished(String),
     #[error("finding the network namespace of a pidfd: {0}")]
@@ -258,11 +261,11 @@ pub struct VethConfig {
 }
 
 impl VethConfig {
-    /// The usual pair for a container: host end named after the container
-    /// id, `eth0` inside, MAC derived from the address.
-    pub fn for_container(id: &ContainerId, bridge: &BridgeName, subnet: Subnet, address: Ipv4Addr) -> Self {
+    /// The usual pair for a container: the host end under the name the
+    /// caller chose and recorded, `eth0` inside, MAC derived from the address.
+    pub fn for_container(host: &InterfaceName, bridge: &BridgeName, subnet: Subnet, address: Ipv4Addr) -> Self {
         Self {
-            host: host_veth_name(id),
+            host: host.clone(),
             bridge: bridge.clone(),
             container: InterfaceName::parse("eth0").expect("eth0 is a valid name"),
             mac: MacAddr::for_container(address),
@@ -311,7 +314,11 @@ fn add_veth_pair(nl: &mut Netlink, config: &VethConfig, bridge: &Link, netns: Bo
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
         .controller(bridge.index)
         .build();
-    nl.run(nl.handle().link().add(msg).execute()).op(|| format!("creating {config} on bridge {}", config.bridge))
+    match nl.run(nl.handle().link().add(msg).execute()) {
+        // Someone else's link: not ours to touch, not even to clean up.
+        Ok(Err(e)) if errno(&e) == Some(nix::libc::EEXIST) => Err(LinkError::Exists(config.host.clone())),
+        other => other.op(|| format!("creating {config} on bridge {}", config.bridge)),
+    }
 }
 
 fn bring_up_host_end(nl: &mut Netlink, config: &VethConfig) -> Result<(), LinkError> {

@@ -5,10 +5,12 @@
 //! nftables scripts (`iifname "veth..."`) and file names (`<network>.json`),
 //! so this module is stricter than the kernel: only ASCII letters, digits,
 //! `_`, `-` and `.` are accepted. Nothing else can reach a netlink message,
-//! an `nft` script or a path. The helper derives the host-side veth name from
-//! the container id itself ([`host_veth_name`]); callers never pick it.
+//! an `nft` script or a path. Host-side veth names are random
+//! ([`random_host_veth`]), never derived from anything a caller chose: a
+//! caller-chosen container id made them predictable, so one user's
+//! container could claim (or its failed start delete) another user's veth
+//! (the class of lxc-user-nic's CVE-2026-39402).
 
-use ctr_core::ids::ContainerId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -59,13 +61,17 @@ impl InterfaceName {
 /// can never be mistaken for (or deleted as) a container's veth.
 pub const HOST_VETH_PREFIX: &str = "veth";
 
-/// The host-side veth name for a container: `veth` and the first 11 hex
-/// characters of its id, exactly 15 bytes. 44 bits of the id make a clash
-/// between two live containers vanishingly unlikely, and the kernel refuses
-/// a duplicate name anyway (EEXIST), so a clash fails loudly, never silently.
-pub fn host_veth_name(id: &ContainerId) -> InterfaceName {
+/// A fresh host-side veth name: `veth` and 11 random hex digits (44
+/// bits from /dev/urandom), exactly 15 bytes. The caller of this writes the
+/// name into its records *before* creating the link, so a link of that name
+/// is known to be its own; a clash with an existing link fails with EEXIST
+/// and is retried under another name, never deleted.
+pub fn random_host_veth() -> std::io::Result<InterfaceName> {
+    let mut bytes = [0u8; 6];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let hex_len = InterfaceName::MAX_BYTES - HOST_VETH_PREFIX.len();
-    InterfaceName(format!("{HOST_VETH_PREFIX}{}", &id.as_str()[..hex_len]))
+    Ok(InterfaceName(format!("{HOST_VETH_PREFIX}{}", &hex[..hex_len])))
 }
 
 /// The prefix of the bridges ctr makes (`ctr0` for the default network,
@@ -156,12 +162,12 @@ mod tests {
     }
 
     #[test]
-    fn host_veth_name_is_derived_from_the_id_and_fits() {
-        let id = ContainerId::parse(&format!("0123456789ab{}", "f".repeat(52))).unwrap();
-        let name = host_veth_name(&id);
-        assert_eq!(name.as_str(), "veth0123456789a");
-        assert_eq!(name.as_str().len(), InterfaceName::MAX_BYTES);
-        assert_eq!(InterfaceName::parse(name.as_str()).unwrap(), name);
+    fn host_veth_names_are_random_and_fit() {
+        let (a, b) = (random_host_veth().unwrap(), random_host_veth().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), InterfaceName::MAX_BYTES);
+        assert!(a.as_str().starts_with(HOST_VETH_PREFIX));
+        assert_eq!(InterfaceName::parse(a.as_str()).unwrap(), a);
     }
 
     #[test]

@@ -6,17 +6,43 @@ mod common;
 
 use common::{fetch, fetch_eventually, NetNs, Server};
 use ctr_core::ids::ContainerId;
-use ctr_net::bridge::{AttachRequest, BridgeNetwork, NetworkConfig};
+use ctr_net::bridge::{AttachRequest, Attachment, BridgeNetwork, NetError, NetworkConfig};
 use ctr_net::firewall::{ContainerRules, Firewall, NetworkRules, PortMapping, Protocol};
 use ctr_net::ipam::{MacAddr, Subnet};
 use ctr_net::link::{self, BridgeState, LinkError, VethConfig};
+use ctr_net::liveness::Liveness;
 use ctr_net::names::{BridgeName, InterfaceName, NetworkName};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 fn id(c: char) -> ContainerId {
     ContainerId::parse(&c.to_string().repeat(64)).unwrap()
+}
+
+/// A host veth name for a test container (the helper picks random ones).
+fn veth(id: &ContainerId) -> InterfaceName {
+    InterfaceName::parse(&format!("veth{}", &id.as_str()[..11])).unwrap()
+}
+
+/// Attaches container `id` of uid 1000, owned by this (live) process.
+fn attach(
+    net: &BridgeNetwork,
+    id: &ContainerId,
+    netns: BorrowedFd<'_>,
+    ports: &[PortMapping],
+) -> Result<Attachment, NetError> {
+    let me = Liveness::of_self().unwrap();
+    let host_veth = veth(id);
+    net.attach(&AttachRequest {
+        id,
+        owner_uid: 1000,
+        host_veth: &host_veth,
+        liveness: &me,
+        netns,
+        address: None,
+        ports,
+    })
 }
 
 fn bridge(name: &str) -> BridgeName {
@@ -49,7 +75,10 @@ fn bridge_setup_is_idempotent_and_checks_kind_and_address() {
     host.ip(&["link", "add", "notabr", "type", "veth", "peer", "name", "notabr-p"]);
     host.run(|| {
         let err = link::ensure_bridge(&bridge("notabr"), &subnet("10.92.0.0/24")).unwrap_err();
-        assert_eq!(err.to_string(), "notabr exists but is a veth device, not a bridge: remove it or choose another name");
+        assert_eq!(
+            err.to_string(),
+            "notabr exists but is a veth device, not a bridge: remove it or choose another name"
+        );
         assert!(link::delete_bridge(&bridge("notabr")).is_err(), "deleted a veth as a bridge");
         link::delete_bridge(&br).unwrap();
         link::delete_bridge(&br).unwrap();
@@ -63,7 +92,7 @@ fn veth_is_created_into_the_namespace_and_deleted() {
     let (host, container) = (NetNs::new(), NetNs::new());
     let (br, net) = (bridge("ctrt1"), subnet("10.93.0.0/24"));
     let addr = Ipv4Addr::new(10, 93, 0, 2);
-    let veth = VethConfig::for_container(&id('a'), &br, net, addr);
+    let veth = VethConfig::for_container(&veth(&id('a')), &br, net, addr);
     host.run(|| {
         let err = link::create_veth(&veth, container.fd()).unwrap_err();
         assert!(matches!(err, LinkError::NoBridge(_)), "{err}");
@@ -99,11 +128,11 @@ fn failed_veth_setup_is_rolled_back() {
     let (br, net) = (bridge("ctrt2"), subnet("10.94.0.0/24"));
     // The container already has an eth0, so the peer cannot be created there.
     container.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-p"]);
-    let veth = VethConfig::for_container(&id('b'), &br, net, Ipv4Addr::new(10, 94, 0, 2));
+    let veth = VethConfig::for_container(&veth(&id('b')), &br, net, Ipv4Addr::new(10, 94, 0, 2));
     host.run(|| {
         link::ensure_bridge(&br, &net).unwrap();
         let err = link::create_veth(&veth, container.fd()).unwrap_err();
-        assert!(err.to_string().contains("File exists"), "{err}");
+        assert!(err.to_string().contains("exists already"), "{err}");
     });
     assert_eq!(sorted_links(&host), ["ctrt2", "lo"]);
 
@@ -149,6 +178,7 @@ fn firewall_rules_are_idempotent_and_removed_by_tag() {
     let net = NetworkRules { bridge: br.clone(), subnet: subnet("10.95.0.0/24") };
     let addr = Ipv4Addr::new(10, 95, 0, 2);
     let container = ContainerRules {
+        owner_uid: 1000,
         id: id('c'),
         host_veth: InterfaceName::parse("vethccccccccccc").unwrap(),
         address: addr,
@@ -167,16 +197,16 @@ fn firewall_rules_are_idempotent_and_removed_by_tag() {
         assert_eq!(fw.rule_count().unwrap(), 6);
         fw.add_container(&container).unwrap();
         fw.add_container(&container).unwrap();
-        assert_eq!(fw.container_rule_count(&container.id).unwrap(), 7);
+        assert_eq!(fw.container_rule_count(1000, &container.id).unwrap(), 7);
         assert_eq!(fw.rule_count().unwrap(), 13);
-        fw.remove_container(&container.id).unwrap();
-        fw.remove_container(&container.id).unwrap();
+        fw.remove_container(1000, &container.id).unwrap();
+        fw.remove_container(1000, &container.id).unwrap();
         assert_eq!(fw.rule_count().unwrap(), 6);
         fw.remove_network(&br).unwrap();
         assert_eq!(fw.rule_count().unwrap(), 0);
         fw.remove_tables().unwrap();
         fw.remove_tables().unwrap();
-        fw.remove_container(&container.id).unwrap();
+        fw.remove_container(1000, &container.id).unwrap();
     });
     // The sysctls were set in the test namespace, not the host's.
     assert_eq!(host.read("/proc/sys/net/ipv4/ip_forward"), "1");
@@ -200,23 +230,79 @@ fn failed_attach_leaves_nothing_and_reclaim_cleans_up() {
     let (id_a, id_b) = (id('a'), id('b'));
     host.run(|| {
         net.setup().unwrap();
-        let request = |id, netns| AttachRequest { id, owner_uid: 1000, netns, address: None, ports: &ports };
-        let err = net.attach(&request(&id_b, b.fd())).unwrap_err();
-        assert!(err.to_string().contains("File exists"), "{err}");
+        let err = attach(&net, &id_b, b.fd(), &ports).unwrap_err();
+        assert!(err.to_string().contains("exists already"), "{err}");
         assert!(net.leases().unwrap().is_empty(), "a failed attach saved its lease");
-        net.attach(&request(&id_a, a.fd())).unwrap();
+        attach(&net, &id_a, a.fd(), &ports).unwrap();
         let fw = Firewall::new().unwrap();
-        assert_eq!(fw.container_rule_count(&id_a).unwrap(), 7);
-        assert_eq!(fw.container_rule_count(&id_b).unwrap(), 0);
+        assert_eq!(fw.container_rule_count(1000, &id_a).unwrap(), 7);
+        assert_eq!(fw.container_rule_count(1000, &id_b).unwrap(), 0);
 
         // The container is gone: reclaim removes its veth, rules and lease.
         let freed = net.reclaim(|lease| lease.container_id != id_a).unwrap();
         assert_eq!(freed.len(), 1);
         assert_eq!(freed[0].1.container_id, id_a);
         assert!(net.leases().unwrap().is_empty());
-        assert_eq!(fw.container_rule_count(&id_a).unwrap(), 0);
+        assert_eq!(fw.container_rule_count(1000, &id_a).unwrap(), 0);
     });
     assert_eq!(sorted_links(&host), ["ctrt4", "lo"]);
+    assert_eq!(sorted_links(&a), ["lo"]);
+    host.run(|| net.teardown()).unwrap();
+    assert_eq!(sorted_links(&host), ["lo"]);
+}
+
+/// CVE-2026-39402's class: user 2000 names user 1000's container id and
+/// even its veth. The clash fails without touching 1000's veth, rules or
+/// lease, and 2000's teardown of its own (failed) container cannot reach
+/// them either; a dead owner's lease is cleaned by the next attach.
+#[test]
+#[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
+fn a_colliding_id_and_veth_name_cannot_touch_another_users_attachment() {
+    let (host, a, b, c) = (NetNs::new(), NetNs::new(), NetNs::new(), NetNs::new());
+    let leases = tempfile::tempdir().unwrap();
+    let config = NetworkConfig {
+        name: NetworkName::parse("cv").unwrap(),
+        bridge: bridge("ctrt6"),
+        subnet: subnet("10.97.0.0/24"),
+        max_leases_per_uid: None,
+    };
+    let net = BridgeNetwork::new(config, leases.path()).unwrap();
+    let ports = [PortMapping { host_ip: None, host_port: 18082, container_port: 80, protocol: Protocol::Tcp }];
+    let shared = id('e');
+    let name = veth(&shared);
+    let me = Liveness::of_self().unwrap();
+    let dead = Liveness { start_time: me.start_time + 1, ..me.clone() };
+    host.run(|| {
+        let req = |uid, netns, liveness| AttachRequest {
+            id: &shared,
+            owner_uid: uid,
+            host_veth: &name,
+            liveness,
+            netns,
+            address: None,
+            ports: &ports,
+        };
+        net.attach(&req(1000, a.fd(), &me)).unwrap();
+        let err = net.attach(&req(2000, b.fd(), &me)).unwrap_err();
+        assert!(matches!(err, NetError::Link(LinkError::Exists(_))), "{err}");
+        net.detach(2000, &shared, Some(&name)).unwrap();
+        let fw = Firewall::new().unwrap();
+        assert_eq!(fw.container_rule_count(1000, &shared).unwrap(), 7);
+        assert_eq!(fw.container_rule_count(2000, &shared).unwrap(), 0);
+        let leases = net.leases().unwrap();
+        assert_eq!(leases.len(), 1);
+        assert!(leases.lease_of(1000, &shared).is_some());
+        // User 1000's container dies: user 2000's next attach cleans it
+        // (rules and veth, then the lease) before taking an address.
+        net.detach(1000, &shared, None).unwrap();
+        net.attach(&req(1000, a.fd(), &dead)).unwrap();
+        let other = InterfaceName::parse("vethother000001").unwrap();
+        let alive = AttachRequest { owner_uid: 2000, host_veth: &other, netns: c.fd(), ..req(2000, c.fd(), &me) };
+        net.attach(&alive).unwrap();
+        assert_eq!(fw.container_rule_count(1000, &shared).unwrap(), 0);
+        assert!(net.leases().unwrap().lease_of(1000, &shared).is_none());
+        net.detach(2000, &shared, None).unwrap();
+    });
     assert_eq!(sorted_links(&a), ["lo"]);
     host.run(|| net.teardown()).unwrap();
     assert_eq!(sorted_links(&host), ["lo"]);
@@ -270,13 +356,12 @@ fn end_to_end() {
         net.setup().unwrap();
         net.setup().unwrap();
         uplink.setup().unwrap();
-        let request = |id, netns, ports| AttachRequest { id, owner_uid: 1000, netns, address: None, ports };
-        let att_a = net.attach(&request(&id_a, a.fd(), &ports)).unwrap();
-        let att_b = net.attach(&request(&id_b, b.fd(), &[])).unwrap();
+        let att_a = attach(&net, &id_a, a.fd(), &ports).unwrap();
+        let att_b = attach(&net, &id_b, b.fd(), &[]).unwrap();
         // The per-user limit (2) is enforced, and the refusal leaves nothing.
-        let err = net.attach(&request(&id_d, outside.fd(), &[])).unwrap_err();
+        let err = attach(&net, &id_d, outside.fd(), &[]).unwrap_err();
         assert!(err.to_string().contains("already has 2 containers"), "{err}");
-        uplink.attach(&request(&id_out, outside.fd(), &[])).unwrap();
+        attach(&uplink, &id_out, outside.fd(), &[]).unwrap();
         (att_a, att_b)
     });
     assert_eq!(att_a.address, Ipv4Addr::new(10, 89, 0, 2));
@@ -331,7 +416,7 @@ fn end_to_end() {
     assert!(spoofed.is_err(), "spoofed source reached A: {spoofed:?}");
     // Control: without B's rules the same spoofed traffic gets through, so
     // it was the anti-spoofing rules that stopped it.
-    host.run(|| Firewall::new().unwrap().remove_container(&id_b)).unwrap();
+    host.run(|| Firewall::new().unwrap().remove_container(1000, &id_b)).unwrap();
     assert_eq!(fetch_eventually(&b, at(att_a.address, 80)), "A 10.89.0.200");
     // And a spoofed MAC is dropped too: A's rules are still in place, so A
     // taking B's MAC cuts it off.
@@ -340,8 +425,8 @@ fn end_to_end() {
 
     // Teardown: everything goes, nothing remains.
     host.run(|| {
-        net.detach(&id_a).unwrap();
-        net.detach(&id_a).unwrap();
+        net.detach(1000, &id_a, None).unwrap();
+        net.detach(1000, &id_a, None).unwrap();
         net.teardown().unwrap();
         uplink.teardown().unwrap();
         let fw = Firewall::new().unwrap();
@@ -378,8 +463,7 @@ fn ctr_networks_are_isolated_except_through_published_ports() {
     let (att_x, att_y) = host.run(|| {
         one.setup().unwrap();
         two.setup().unwrap();
-        let request = |id, netns, ports| AttachRequest { id, owner_uid: 1000, netns, address: None, ports };
-        (one.attach(&request(&id_x, x.fd(), &[])).unwrap(), two.attach(&request(&id_y, y.fd(), &ports)).unwrap())
+        (attach(&one, &id_x, x.fd(), &[]).unwrap(), attach(&two, &id_y, y.fd(), &ports).unwrap())
     });
     let at = SocketAddrV4::new;
     let _server_x = Server::start(&x, at(Ipv4Addr::UNSPECIFIED, 80), "X");

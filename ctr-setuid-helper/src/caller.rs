@@ -1,6 +1,7 @@
 //! Who called us (the real uid and gid, the only identity the kernel vouches
 //! for), and the helper's moves between host root and the caller's identity.
 
+use crate::rlimit::CallerLimits;
 use ctr_core::protocol::HelperError;
 use nix::unistd::{getgid, getuid, setresgid, setresuid, Gid, Uid, User};
 
@@ -10,13 +11,15 @@ pub struct Caller {
     pub gid: Gid,
     /// The passwd name, used only to find the caller's lines in /etc/subuid.
     pub name: Option<String>,
+    /// The resource limits the caller ran us with, for its own processes.
+    pub limits: CallerLimits,
 }
 
 impl Caller {
-    pub fn from_real_ids() -> Self {
+    pub fn from_real_ids(limits: CallerLimits) -> Self {
         let uid = getuid();
         let name = User::from_uid(uid).ok().flatten().map(|u| u.name);
-        Self { uid, gid: getgid(), name }
+        Self { uid, gid: getgid(), name, limits }
     }
 
     pub fn is_root(&self) -> bool {

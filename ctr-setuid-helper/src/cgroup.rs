@@ -1,8 +1,9 @@
 //! Container cgroups: one directory per container in every mounted cgroup
 //! hierarchy (v1 controllers, named v1 hierarchies, and the v2 tree),
 //! created beneath the configured parent, owned by root so that the caller
-//! cannot write limits or move processes, and recorded in a root-owned file
-//! so that removal touches only what a spawn made for the same caller.
+//! cannot write limits or move processes, and named in the caller's record
+//! ([`crate::record`]) before they are made, so that removal touches only
+//! what a spawn made for the same caller.
 //!
 //! Paths are built from validated components only; every directory acted on
 //! is checked to be on a cgroup filesystem (cgroupfs has no symlinks). The
@@ -12,7 +13,6 @@
 use ctr_core::config::{CgroupParent, HelperConfig};
 use ctr_core::ids::{CgroupComponent, ContainerId};
 use ctr_core::limits::{render, LimitError, LimitFile, ResourceLimits};
-use ctr_core::net::{NetworkInfo, Protocol};
 use ctr_core::protocol::{CgroupDir, HelperError};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
@@ -22,8 +22,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Root-owned records of what each caller's containers were given.
-const RECORD_DIR: &str = "/run/ctr-helper";
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One mounted hierarchy and where this process sits in it.
@@ -127,7 +125,8 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>, HelperError> {
 /// The directory names below the mount point under which container
 /// cgroups go. The caller's own cgroup may use any name its service manager
 /// chose (`user@1000.service`), so those are checked only for what could
-/// leave the path: empty, `.`, `..`, or a NUL.
+/// leave the path (empty, `.`, `..`) or confuse a reader of it (control
+/// characters: a delegated user names its own cgroups).
 fn parent_components(h: &Hierarchy, parent: &CgroupParent) -> Result<Vec<String>, HelperError> {
     match parent {
         CgroupParent::Fixed(components) => Ok(components.iter().map(|c| c.as_str().to_owned()).collect()),
@@ -136,7 +135,7 @@ fn parent_components(h: &Hierarchy, parent: &CgroupParent) -> Result<Vec<String>
             .split('/')
             .filter(|c| !c.is_empty())
             .map(|c| {
-                let safe = c != "." && c != ".." && !c.contains('\0');
+                let safe = c != "." && c != ".." && !c.chars().any(char::is_control);
                 safe.then(|| c.to_owned())
                     .ok_or_else(|| cgroup_error(format!("own cgroup {} has an unusable component", h.own_path)))
             })
@@ -190,18 +189,11 @@ fn inherit_cpuset(dir: &Path) -> Result<(), HelperError> {
     Ok(())
 }
 
-fn record_path(uid: u32, id: &ContainerId) -> PathBuf {
-    Path::new(RECORD_DIR).join(uid.to_string()).join(id.as_str())
-}
-
 /// The cgroup directories of one container, in every hierarchy.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct ContainerCgroups {
     pub dirs: Vec<CgroupDir>,
-    /// The network the container was attached to, and its published ports,
-    /// kept in the same record so that removal finds them.
-    pub network: Option<String>,
-    pub ports: Vec<(Protocol, u16)>,
 }
 
 impl ContainerCgroups {
@@ -219,135 +211,40 @@ impl ContainerCgroups {
     }
 }
 
-/// Creates the container's cgroup in every hierarchy and records it. On any
-/// failure, whatever was created is removed again.
-pub fn create(uid: u32, id: &ContainerId, config: &HelperConfig) -> Result<ContainerCgroups, HelperError> {
-    let record = record_path(uid, id);
-    if record.exists() {
-        return Err(cgroup_error(format!("container {} already has a cgroup", id.short())));
-    }
+/// Where the container's cgroup goes in every hierarchy; nothing is made.
+pub fn plan(uid: u32, id: &ContainerId, config: &HelperConfig) -> Result<ContainerCgroups, HelperError> {
     let leaf = leaf_name(uid, id);
     let mut cgroups = ContainerCgroups::default();
-    let result = (|| {
-        for h in hierarchies()? {
-            let mut dir = h.mount_point.clone();
-            ensure_cgroupfs(&dir)?;
-            for component in parent_components(&h, &config.cgroup_parent)? {
-                dir.push(component);
-                make_dir(&dir)?;
-                if !h.v2 {
-                    inherit_cpuset(&dir)?;
-                }
-            }
-            dir.push(leaf.as_str());
-            make_dir(&dir)?;
-            cgroups.dirs.push(CgroupDir {
-                v2: h.v2,
-                controllers: h.controllers.clone(),
-                path: dir.to_str().ok_or_else(|| cgroup_error("cgroup path is not UTF-8"))?.to_owned(),
-            });
-            ensure_cgroupfs(&dir)?;
-            if !h.v2 {
-                inherit_cpuset(&dir)?;
-            }
-        }
-        write_record(&record, &cgroups)
-    })();
-    if let Err(e) = result {
-        let _ = kill_and_remove(&cgroups);
-        return Err(e);
+    for h in hierarchies()? {
+        let mut dir = h.mount_point.clone();
+        dir.extend(parent_components(&h, &config.cgroup_parent)?);
+        dir.push(leaf.as_str());
+        let path = dir.to_str().ok_or_else(|| cgroup_error("cgroup path is not UTF-8"))?.to_owned();
+        cgroups.dirs.push(CgroupDir { v2: h.v2, controllers: h.controllers.clone(), path });
     }
     Ok(cgroups)
 }
 
-/// One line per directory: `v1|v2 <TAB> controllers or - <TAB> path`.
-/// `net <TAB> name` and `port <TAB> tcp|udp <TAB> number` lines follow.
-fn format_record(cgroups: &ContainerCgroups) -> String {
-    let mut text: String = cgroups
-        .dirs
-        .iter()
-        .map(|d| {
-            let controllers = if d.controllers.is_empty() { "-".to_owned() } else { d.controllers.join(",") };
-            format!("{}\t{}\t{}\n", if d.v2 { "v2" } else { "v1" }, controllers, d.path)
-        })
-        .collect();
-    if let Some(network) = &cgroups.network {
-        text.push_str(&format!("net\t{network}\n"));
-    }
-    for (protocol, port) in &cgroups.ports {
-        text.push_str(&format!("port\t{protocol}\t{port}\n"));
-    }
-    text
-}
-
-fn parse_record(text: &str) -> ContainerCgroups {
-    let mut record = ContainerCgroups::default();
-    for line in text.lines() {
-        let fields: Vec<&str> = line.splitn(3, '\t').collect();
-        match fields.as_slice() {
-            [kind @ ("v1" | "v2"), controllers, path] => {
-                let controllers =
-                    if *controllers == "-" { Vec::new() } else { controllers.split(',').map(str::to_owned).collect() };
-                record.dirs.push(CgroupDir { v2: *kind == "v2", controllers, path: (*path).to_owned() });
+/// Makes the planned directories (and the parents they lack), each on a
+/// cgroup filesystem. The caller removes them if this fails.
+pub fn create(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
+    for d in &cgroups.dirs {
+        let leaf = Path::new(&d.path);
+        let missing: Vec<&Path> = leaf.ancestors().take_while(|a| !a.exists()).collect();
+        let base = leaf.ancestors().nth(missing.len()).ok_or_else(|| cgroup_error("a cgroup path without a root"))?;
+        ensure_cgroupfs(base)?;
+        for dir in missing.iter().rev() {
+            make_dir(dir)?;
+            if !d.v2 {
+                inherit_cpuset(dir)?;
             }
-            ["net", name] => record.network = Some((*name).to_owned()),
-            ["port", protocol, port] => {
-                let protocol = if *protocol == "udp" { Protocol::Udp } else { Protocol::Tcp };
-                if let Ok(port) = port.parse() {
-                    record.ports.push((protocol, port));
-                }
-            }
-            _ => {}
+        }
+        ensure_cgroupfs(leaf)?;
+        if !d.v2 {
+            inherit_cpuset(leaf)?;
         }
     }
-    record
-}
-
-/// Notes a container's network and ports in its record.
-pub fn record_network(uid: u32, id: &ContainerId, cgroups: &ContainerCgroups, info: &NetworkInfo) -> Result<(), HelperError> {
-    let record = ContainerCgroups {
-        dirs: cgroups.dirs.clone(),
-        network: Some(info.network.clone()),
-        ports: info.ports.iter().map(|p| (p.protocol, p.host_port)).collect(),
-    };
-    write_record(&record_path(uid, id), &record)
-}
-
-/// Every host port that any user's container publishes, from the records.
-pub fn published_ports() -> Vec<(Protocol, u16)> {
-    let Ok(users) = std::fs::read_dir(RECORD_DIR) else { return Vec::new() };
-    users
-        .filter_map(|u| std::fs::read_dir(u.ok()?.path()).ok())
-        .flatten()
-        .filter_map(|r| std::fs::read_to_string(r.ok()?.path()).ok())
-        .flat_map(|text| parse_record(&text).ports)
-        .collect()
-}
-
-/// The caller's container `id`, from the helper's own record of it.
-fn load(uid: u32, id: &ContainerId) -> Result<Option<ContainerCgroups>, HelperError> {
-    let record = record_path(uid, id);
-    match std::fs::read_to_string(&record) {
-        Ok(text) => Ok(Some(parse_record(&text))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(cgroup_error(format!("{}: {e}", record.display()))),
-    }
-}
-
-fn write_record(record: &Path, cgroups: &ContainerCgroups) -> Result<(), HelperError> {
-    let user_dir = record.parent().expect("record has a parent");
-    for dir in [Path::new(RECORD_DIR), user_dir] {
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(dir)
-            .or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
-            .map_err(|e| cgroup_error(format!("{}: {e}", dir.display())))?;
-    }
-    let text = format_record(cgroups);
-    let tmp = record.with_extension("tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, record))
-        .map_err(|e| cgroup_error(format!("{}: {e}", record.display())))
+    Ok(())
 }
 
 /// Moves the freshly spawned process into every container cgroup.
@@ -358,30 +255,10 @@ pub fn attach(cgroups: &ContainerCgroups, pid: Pid) -> Result<(), HelperError> {
     Ok(())
 }
 
-/// Kills whatever is left in the caller's container cgroup and removes it,
-/// then its record. Removing what is already gone succeeds.
-/// `detach_network` gets the name of the network in the record, if any.
-pub fn remove(uid: u32, id: &ContainerId, detach_network: impl FnOnce(&str) -> Result<(), HelperError>) -> Result<(), HelperError> {
-    let Some(cgroups) = load(uid, id)? else { return Ok(()) };
-    kill_and_remove(&cgroups)?;
-    if let Some(network) = &cgroups.network {
-        detach_network(network)?;
-    }
-    let record = record_path(uid, id);
-    std::fs::remove_file(&record)
-        .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
-        .map_err(|e| cgroup_error(format!("{}: {e}", record.display())))
-}
-
-/// The caller's running container `id`, or a refusal.
-pub fn load_existing(uid: u32, id: &ContainerId) -> Result<ContainerCgroups, HelperError> {
-    load(uid, id)?.ok_or_else(|| HelperError::NoSuchContainer(id.short().to_owned()))
-}
-
 /// Pauses or resumes every process of the caller's container: the v1
 /// freezer where there is one, else the v2 core freezer.
-pub fn freeze(uid: u32, id: &ContainerId, frozen: bool) -> Result<(), HelperError> {
-    set_frozen(&load_existing(uid, id)?, frozen)
+pub fn freeze(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperError> {
+    set_frozen(cgroups, frozen)
 }
 
 /// Whether the freezer that `set_frozen` uses holds the container.
@@ -394,8 +271,11 @@ fn is_frozen(cgroups: &ContainerCgroups) -> bool {
     }
 }
 
+/// Whether a freezer file's content shows the state asked for.
+type Settled = Box<dyn Fn(&str) -> bool>;
+
 fn set_frozen(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperError> {
-    let (file, value, settled): (PathBuf, &str, Box<dyn Fn(&str) -> bool>) = match (cgroups.dir_for("freezer"), cgroups.v2_dir()) {
+    let (file, value, settled): (PathBuf, &str, Settled) = match (cgroups.dir_for("freezer"), cgroups.v2_dir()) {
         (Some(v1), _) => {
             let want = if frozen { "FROZEN" } else { "THAWED" };
             (Path::new(&v1.path).join("freezer.state"), want, Box::new(move |s: &str| s.trim() == want))
@@ -486,7 +366,7 @@ fn enable_v2_controller(dir: &Path, controller: &str) -> Result<(), HelperError>
 /// SIGKILLs every process in `dirs` until they are empty, then removes
 /// them. The container's first process is init of its pid namespace, so
 /// killing it takes the rest of the namespace with it.
-fn kill_and_remove(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
+pub fn kill_and_remove(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
     // Frozen processes cannot die: thaw a paused container first. Only a
     // paused one: this runs at every container's end.
     if is_frozen(cgroups) {
@@ -584,22 +464,11 @@ mod tests {
     }
 
     #[test]
-    fn records_round_trip() {
-        let cgroups = ContainerCgroups {
-            dirs: vec![
-                CgroupDir { v2: false, controllers: vec!["cpu".into(), "cpuacct".into()], path: "/sys/fs/cgroup/cpu,cpuacct/x".into() },
-                CgroupDir { v2: true, controllers: vec![], path: "/sys/fs/cgroup/unified/x".into() },
-            ],
-            ..Default::default()
-        };
-        let mut cgroups = cgroups;
-        cgroups.network = Some("bridge".into());
-        cgroups.ports = vec![(Protocol::Udp, 5353), (Protocol::Tcp, 8080)];
-        let back = parse_record(&format_record(&cgroups));
-        assert_eq!(back.dirs, cgroups.dirs);
-        assert_eq!((back.network.clone(), back.ports.clone()), (cgroups.network.clone(), cgroups.ports.clone()));
-        assert_eq!(back.dir_for("cpuacct").unwrap().path, "/sys/fs/cgroup/cpu,cpuacct/x");
-        assert!(back.dir_for("memory").is_none());
+    fn caller_own_parent_refuses_control_characters() {
+        for own in ["/a\tb", "/a\nv2", "/x\u{1b}[2J"] {
+            let h = Hierarchy { mount_point: "/sys/fs/cgroup".into(), v2: true, controllers: vec![], own_path: own.into() };
+            assert!(parent_components(&h, &CgroupParent::CallerOwn).is_err(), "{own:?} accepted");
+        }
     }
 
     #[test]

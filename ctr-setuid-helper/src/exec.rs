@@ -13,6 +13,7 @@
 
 use crate::caller::Caller;
 use crate::cgroup::{self, ContainerCgroups};
+use crate::record;
 use crate::spawn::{check_init_channel, child_fail, exec_init, spawn_error};
 use crate::sys;
 use ctr_core::ids::ContainerId;
@@ -31,7 +32,7 @@ pub struct Started {
 
 pub fn apply(caller: &Caller, id: &ContainerId) -> Result<Started, HelperError> {
     check_init_channel()?;
-    let cgroups = cgroup::load_existing(caller.uid.as_raw(), id)?;
+    let cgroups = record::load_existing(caller.uid.as_raw(), id)?.cgroups;
     let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_error("pipe", e))?;
     // SAFETY: the helper is single-threaded, so the child starts with no
     // lock held by another thread; it only makes system calls and execs.
@@ -70,5 +71,5 @@ fn child_main(caller: &Caller, go: OwnedFd) -> ! {
     {
         child_fail("drop to the caller's ids", &e);
     }
-    exec_init()
+    exec_init(&caller.limits)
 }

@@ -5,13 +5,16 @@
 //! which nothing may reorder:
 //!
 //! 1. Clean the process before reading any input: non-dumpable (so the
-//!    caller can never ptrace it or read its memory), fds 0-2 guaranteed
-//!    open, every fd above 4 closed, environment cleared, umask fixed,
-//!    signal mask and dispositions reset.
+//!    caller can never ptrace it or read its memory), signal mask and
+//!    dispositions reset, resource limits raised so that none can stop it
+//!    half-way (a hard limit too low is refused, see [`rlimit`]), fds 0-2
+//!    guaranteed open, every fd above 4 closed, environment cleared, umask
+//!    fixed.
 //! 2. Establish who called (the real uid and gid) and become root.
 //! 3. Load the root-owned config from the path fixed at build time.
-//! 4. Read `Hello` and one request, each length-checked before allocation;
-//!    validate the request in full against the caller.
+//! 4. Read `Hello`; remove what the caller's dead containers left
+//!    ([`reconcile`]); read one request, each length-checked before
+//!    allocation; validate the request in full against the caller.
 //! 5. Only then act, and answer with a result or a typed refusal.
 //!
 //! See ARCHITECTURE.md for the protocol and what each operation checks.
@@ -21,24 +24,31 @@ mod cgroup;
 mod config;
 mod exec;
 mod network;
+mod reconcile;
+mod record;
 mod registry;
+mod rlimit;
 mod session;
 mod spawn;
 mod sys;
 
-use ctr_core::protocol::{Response, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER};
+use ctr_core::protocol::{HelperError, Response, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    if let Err(e) = clean_process() {
-        eprintln!("ctr-setuid-helper: {e}");
-        return ExitCode::from(125);
-    }
-    let caller = caller::Caller::from_real_ids();
+    let limits = match clean_process() {
+        Ok(limits) => limits,
+        Err(e) => {
+            eprintln!("ctr-setuid-helper: {e}");
+            return ExitCode::from(125);
+        }
+    };
+    let caller = caller::Caller::from_real_ids(limits.clone().unwrap_or_default());
     let channel_fd = sys::adopt_inherited_fd(HELPER_CHANNEL_FD);
     let mut channel = UnixStream::from(channel_fd);
-    let result = caller::become_root()
+    let result = limits
+        .and_then(|_| caller::become_root())
         .and_then(|()| session::serve(&mut channel, &caller, config::load()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,8 +60,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn clean_process() -> Result<(), String> {
+/// Fails (with a message for stderr) only where the channel cannot be
+/// trusted yet; a refusal to go on (resource limits) goes on the channel.
+fn clean_process() -> Result<Result<rlimit::CallerLimits, HelperError>, String> {
     nix::sys::prctl::set_dumpable(false).map_err(|e| format!("cannot make the helper non-dumpable: {e}"))?;
+    reset_signals();
+    let limits = rlimit::harden();
     ensure_std_fds()?;
     let channel = nix::sys::stat::fstat(HELPER_CHANNEL_FD).map_err(|_| "fd 3 is not open: run the helper through ctr".to_owned())?;
     if nix::sys::stat::SFlag::from_bits_truncate(channel.st_mode) & nix::sys::stat::SFlag::S_IFMT != nix::sys::stat::SFlag::S_IFSOCK {
@@ -62,8 +76,7 @@ fn clean_process() -> Result<(), String> {
         std::env::remove_var(key);
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    reset_signals();
-    Ok(())
+    Ok(limits)
 }
 
 /// fds 0, 1, 2 and 4 must be open before the helper opens any file, or a

@@ -12,9 +12,13 @@
 //! ports below `net.ipv4.ip_unprivileged_port_start` are refused to
 //! non-root callers, as binding them would be; a port that is bound on the
 //! host or published by any container is refused; a per-user limit bounds
-//! the interfaces a user can create, over all networks; every rule carries
-//! the container id and is removed with it. All of this happens under one
-//! lock, so concurrent helpers see each other's ports, leases and networks.
+//! the interfaces a user can create, over all networks; every rule, lease
+//! and veth is keyed on (caller uid, container id), the veth's name is
+//! random and recorded before the link is made, and removal acts only on
+//! what the caller's own record and lease name. All of this happens under
+//! one lock, so concurrent helpers see each other's ports, leases and
+//! networks; `nft` children inherit the lock, so a helper killed while one
+//! runs cannot have its rules appear after a reconcile looked.
 
 use crate::caller::Caller;
 use crate::registry::{self, UserNetwork, DEFAULT_BRIDGE};
@@ -22,12 +26,14 @@ use ctr_core::config::HelperConfig;
 use ctr_core::ids::ContainerId;
 use ctr_core::net::{Cidr, NetworkInfo, NetworkName, NetworkRequest, NetworkSummary, PortSpec, Protocol};
 use ctr_core::protocol::HelperError;
-use ctr_net::bridge::{AttachRequest, BridgeNetwork, NetworkConfig};
+use ctr_net::bridge::{AttachRequest, BridgeNetwork, NetError, NetworkConfig};
+use ctr_net::link::LinkError;
 use ctr_net::firewall::{PortMapping, Protocol as NetProtocol};
-use ctr_net::ipam::Subnet;
-use ctr_net::names::BridgeName;
+use ctr_net::ipam::{Lease, Subnet};
+use ctr_net::liveness::Liveness;
+use ctr_net::names::{BridgeName, InterfaceName};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -137,7 +143,11 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
 }
 
 /// Serialises every network change across concurrent helpers: port checks,
-/// attachment, the interface count, and the registry.
+/// attachment, the interface count, the registry, detach and reclaim. The
+/// descriptor is inherited by the `nft` runs made under it (and by nothing
+/// else: no other child is started while it is held, and a container's
+/// process closes every fd above 3), so the lock outlives a killed helper
+/// until its last `nft` batch has been applied.
 fn network_lock() -> Result<nix::fcntl::Flock<std::fs::File>, HelperError> {
     std::fs::create_dir_all(LEASE_DIR).map_err(net_error)?;
     let file = std::fs::OpenOptions::new()
@@ -148,6 +158,7 @@ fn network_lock() -> Result<nix::fcntl::Flock<std::fs::File>, HelperError> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(Path::new(LEASE_DIR).join("net.lock"))
         .map_err(net_error)?;
+    nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())).map_err(net_error)?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| net_error(e))
 }
 
@@ -187,16 +198,28 @@ fn check_interface_limit(config: &HelperConfig, networks: &[UserNetwork], uid: u
     Ok(())
 }
 
+/// What [`attach`] is asked to do: the network part of a spawn request,
+/// the host veth name the caller's record holds, and the child's liveness.
+pub struct Attach<'a> {
+    pub id: &'a ContainerId,
+    pub pid: nix::unistd::Pid,
+    pub request: &'a NetworkRequest,
+    pub host_veth: &'a InterfaceName,
+    pub liveness: &'a Liveness,
+}
+
 /// Attaches the helper's child `pid` (not yet released) to the network.
+/// `Ok(None)` when the veth's name was taken (nothing was touched): the
+/// caller records another name and tries again.
 pub fn attach(
     caller: &Caller,
     config: &HelperConfig,
-    id: &ContainerId,
-    pid: nix::unistd::Pid,
-    request: &NetworkRequest,
+    a: &Attach<'_>,
     published: impl FnOnce() -> Vec<(Protocol, u16)>,
 ) -> Result<Option<NetworkInfo>, HelperError> {
-    let NetworkRequest::Bridge { network, address, ports } = request else { return Ok(None) };
+    let NetworkRequest::Bridge { network, address, ports } = a.request else {
+        return Err(net_error("not a bridge network request"));
+    };
     let uid = caller.uid.as_raw();
     let _lock = network_lock()?;
     let networks = registry::load()?;
@@ -211,7 +234,7 @@ pub fn attach(
         check_port_free(p, &published)?;
     }
     let network = driver(&resolved)?;
-    let netns = std::fs::File::open(format!("/proc/{}/ns/net", pid.as_raw())).map_err(net_error)?;
+    let netns = std::fs::File::open(format!("/proc/{}/ns/net", a.pid.as_raw())).map_err(net_error)?;
     let mappings: Vec<PortMapping> = ports
         .iter()
         .map(|p| PortMapping {
@@ -224,8 +247,19 @@ pub fn attach(
             },
         })
         .collect();
-    let request = AttachRequest { id, owner_uid: uid, netns: netns.as_fd(), address: *address, ports: &mappings };
-    let attached = network.attach(&request).map_err(net_error)?;
+    let request = AttachRequest {
+        id: a.id,
+        owner_uid: uid,
+        host_veth: a.host_veth,
+        liveness: a.liveness,
+        netns: netns.as_fd(),
+        address: *address,
+        ports: &mappings,
+    };
+    let attached = match network.attach(&request) {
+        Err(NetError::Link(LinkError::Exists(_))) => return Ok(None),
+        other => other.map_err(net_error)?,
+    };
     Ok(Some(NetworkInfo {
         network: resolved.name.to_string(),
         address: attached.address,
@@ -236,12 +270,29 @@ pub fn attach(
     }))
 }
 
-/// Removes a container's veth, rules and lease on `network` (as its
-/// record names it). Idempotent.
-pub fn detach(config: &HelperConfig, uid: u32, network: &str, id: &ContainerId) -> Result<(), HelperError> {
-    let name = NetworkName::parse(network).map_err(net_error)?;
-    let resolved = resolve(config, &registry::load()?, uid, &name)?;
-    driver(&resolved)?.detach(id).map_err(|e| net_error(format!("{:?}", e.0)))
+/// Removes the caller's container's rules, veth and lease on `network`,
+/// as its record names them. Idempotent.
+pub fn detach(
+    config: &HelperConfig,
+    uid: u32,
+    network: &NetworkName,
+    id: &ContainerId,
+    recorded_veth: Option<&InterfaceName>,
+) -> Result<(), HelperError> {
+    let _lock = network_lock()?;
+    let resolved = resolve(config, &registry::load()?, uid, network)?;
+    driver(&resolved)?.detach(uid, id, recorded_veth).map_err(net_error)
+}
+
+/// Cleans the leases of dead containers (anyone's) on every network the
+/// caller can use: rules and veth first, then the lease.
+pub fn reclaim(config: &HelperConfig, uid: u32) -> Result<usize, HelperError> {
+    let _lock = network_lock()?;
+    let mut freed = 0;
+    for resolved in networks_of(config, &registry::load()?, uid)? {
+        freed += driver(&resolved)?.reclaim(Lease::is_alive).map_err(net_error)?.len();
+    }
+    Ok(freed)
 }
 
 fn summary(resolved: &Resolved, uid: u32) -> Result<NetworkSummary, HelperError> {
@@ -286,6 +337,7 @@ pub fn remove(caller: &Caller, config: &HelperConfig, name: &NetworkName) -> Res
     let mut networks = registry::load()?;
     let resolved = resolve(config, &networks, uid, name)?;
     let network = driver(&resolved)?;
+    network.reclaim(Lease::is_alive).map_err(net_error)?;
     let leases = network.leases().map_err(net_error)?;
     if !leases.is_empty() {
         let ids: Vec<String> = leases.iter().map(|(_, l)| l.container_id.short().to_owned()).collect();

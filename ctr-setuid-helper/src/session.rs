@@ -1,9 +1,11 @@
 //! The session: `Hello`, then exactly one operation, then exit. The order is
 //! enforced here, on the privileged side; each operation is validated in
-//! full before it is applied.
+//! full before it is applied. Before any operation, what the caller's dead
+//! containers left behind is removed ([`reconcile`]), so a helper killed
+//! half-way is cleaned up by the caller's next use of the helper.
 
 use crate::caller::Caller;
-use crate::{cgroup, exec, network, spawn};
+use crate::{cgroup, exec, network, reconcile, record, spawn};
 use ctr_core::config::HelperConfig;
 use ctr_core::frame::{self, FrameError};
 use ctr_core::protocol::{HelperError, Request, Response, PROTOCOL_VERSION};
@@ -32,8 +34,16 @@ pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperCon
     }
     let config = config?;
     send(channel, &Response::Hello { version: PROTOCOL_VERSION })?;
+    let uid = caller.uid.as_raw();
+    let request = receive(channel)?;
+    if !matches!(request, Request::Reconcile) {
+        // Best effort: what cannot be removed now stays for the next run.
+        if let Err(e) = reconcile::dead_records(&config, uid) {
+            eprintln!("ctr-setuid-helper: warning: cleaning up after dead containers: {e}");
+        }
+    }
 
-    match receive(channel)? {
+    match request {
         Request::Spawn(request) => {
             let validated = spawn::validate(caller, &config, &request)?;
             let spawned = spawn::apply(caller, &config, validated)?;
@@ -42,9 +52,12 @@ pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperCon
             send_with_fd(channel, &response, spawned.pidfd.as_raw_fd())
         }
         Request::RemoveCgroup { id } => {
-            let uid = caller.uid.as_raw();
-            cgroup::remove(uid, &id, |net| network::detach(&config, uid, net, &id))?;
+            reconcile::remove(&config, uid, &id)?;
             send(channel, &Response::Removed)
+        }
+        Request::Reconcile => {
+            let containers = reconcile::all(&config, uid)?;
+            send(channel, &Response::Reconciled { containers })
         }
         Request::Exec { id } => {
             let started = exec::apply(caller, &id)?;
@@ -52,7 +65,7 @@ pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperCon
             send_with_fd(channel, &response, started.pidfd.as_raw_fd())
         }
         Request::Freeze { id, frozen } => {
-            cgroup::freeze(caller.uid.as_raw(), &id, frozen)?;
+            cgroup::freeze(&record::load_existing(uid, &id)?.cgroups, frozen)?;
             send(channel, &Response::Frozen { frozen })
         }
         Request::NetworkCreate { name, subnet } => {

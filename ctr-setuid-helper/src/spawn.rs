@@ -19,11 +19,15 @@
 use crate::caller::{as_caller_with_sys_admin, Caller};
 use crate::cgroup::{self, ContainerCgroups};
 use crate::config::INIT_BINARY;
+use crate::record::{self, Record};
+use crate::rlimit::CallerLimits;
 use crate::sys::{self, CloneResult};
+use crate::{network, reconcile};
 use ctr_core::config::HelperConfig;
 use ctr_core::limits::{HostCpus, LimitError, ResourceLimits};
 use ctr_core::net::{NetworkInfo, NetworkRequest};
-use crate::network;
+use ctr_net::liveness::Liveness;
+use ctr_net::names::{random_host_veth, InterfaceName};
 use ctr_core::idmap::{check_map, parse_subid_file, to_proc_format, IdKind, IdMapEntry, SubIdRange};
 use ctr_core::protocol::{HelperError, SpawnRequest, INIT_CHANNEL_FD_IN_HELPER, INIT_CHANNEL_FD_IN_INIT};
 use nix::sched::CloneFlags;
@@ -86,29 +90,43 @@ pub fn check_init_channel() -> Result<(), HelperError> {
     Ok(())
 }
 
+/// The order is what makes a kill at any point recoverable: the record
+/// (naming the cgroups, network, veth and ports to be made, owned by this
+/// helper's liveness key) is written before anything is made; its owner
+/// becomes the child before the child can run; the lease follows the same
+/// rule in ctr-net. On failure, exactly what the record names is removed.
 pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) -> Result<Spawned, HelperError> {
     check_init_channel()?;
     let request = spawn.request;
     let uid = caller.uid.as_raw();
-    let cgroups = cgroup::create(uid, &request.id, config)?;
-    let started = cgroup::apply_limits(&cgroups, &request.limits).and_then(|()| default_pids_limit(&cgroups, config, request)).and_then(|()| {
-        start_child(caller, &spawn, &cgroups, |pid| {
-            let info = network::attach(caller, config, &request.id, pid, &request.network, cgroup::published_ports)?;
-            if let Some(info) = &info {
-                // Recorded before the child runs, so that removal finds it.
-                cgroup::record_network(uid, &request.id, &cgroups, info)?;
-            }
-            Ok(info)
-        })
-    });
+    let bridge = match &request.network {
+        NetworkRequest::Bridge { network, ports, .. } => Some((network, ports)),
+        _ => None,
+    };
+    let mut record = Record {
+        owner: Liveness::of_self().map_err(|e| spawn_error("the helper's liveness key", e))?,
+        cgroups: cgroup::plan(uid, &request.id, config)?,
+        network: bridge.map(|(network, _)| network.clone()),
+        host_veth: bridge.map(|_| new_veth_name()).transpose()?,
+        ports: bridge.map_or_else(Vec::new, |(_, ports)| ports.iter().map(|p| (p.protocol, p.host_port)).collect()),
+    };
+    record::create(uid, &request.id, &record)?;
+    let cgroups = record.cgroups.clone();
+    let started = cgroup::create(&cgroups)
+        .and_then(|()| cgroup::apply_limits(&cgroups, &request.limits))
+        .and_then(|()| default_pids_limit(&cgroups, config, request))
+        .and_then(|()| {
+            start_child(caller, &spawn, &cgroups, |pid| {
+                // The child exits if we die before releasing it: its key is the owner now.
+                record.owner = record::liveness_of(pid.as_raw())?;
+                record::update(uid, &request.id, &record)?;
+                attach_network(caller, config, request, pid, &mut record)
+            })
+        });
     match started {
         Ok((pid, pidfd, network)) => Ok(Spawned { pid, pidfd, cgroups, network }),
         Err(e) => {
-            let _ = cgroup::remove(uid, &request.id, |_| Ok(()));
-            // Also when attaching succeeded but its record was not written.
-            if let NetworkRequest::Bridge { network, .. } = &request.network {
-                let _ = network::detach(config, uid, network.as_str(), &request.id);
-            }
+            let _ = reconcile::teardown(config, uid, &request.id, &record);
             Err(e)
         }
     }
@@ -124,6 +142,33 @@ fn default_pids_limit(cgroups: &ContainerCgroups, config: &HelperConfig, request
         Err(HelperError::Limits(LimitError::Unsupported { .. })) => Ok(()),
         other => other,
     }
+}
+
+fn new_veth_name() -> Result<InterfaceName, HelperError> {
+    random_host_veth().map_err(|e| spawn_error("a random veth name", e))
+}
+
+/// Attaches the child to its bridge network under the veth name in its
+/// record; a name that is taken (by anyone) is replaced in the record
+/// before the next try, never deleted.
+fn attach_network(
+    caller: &Caller,
+    config: &HelperConfig,
+    request: &SpawnRequest,
+    pid: Pid,
+    record: &mut Record,
+) -> Result<Option<NetworkInfo>, HelperError> {
+    let uid = caller.uid.as_raw();
+    for _ in 0..3 {
+        let Some(host_veth) = &record.host_veth else { return Ok(None) };
+        let a = network::Attach { id: &request.id, pid, request: &request.network, host_veth, liveness: &record.owner };
+        if let Some(info) = network::attach(caller, config, &a, || record::published_ports(uid, &request.id))? {
+            return Ok(Some(info));
+        }
+        record.host_veth = Some(new_veth_name()?);
+        record::update(uid, &request.id, record)?;
+    }
+    Err(HelperError::Network("no free host veth name after 3 tries; try again".into()))
 }
 
 fn namespace_flags(request: &SpawnRequest) -> CloneFlags {
@@ -151,7 +196,7 @@ fn start_child(
     // The child must never return into helper code: it leaves through
     // `child_main`, inside this closure, before the euid is restored.
     let pid = as_caller_with_sys_admin(caller, || match sys::clone_into_namespaces(flags)? {
-        CloneResult::Child => child_main(go_read, go_write.as_raw_fd()),
+        CloneResult::Child => child_main(go_read, go_write.as_raw_fd(), &caller.limits),
         CloneResult::Parent(pid) => Ok::<Pid, nix::errno::Errno>(pid),
     })?
     .map_err(|e| spawn_error("clone into new namespaces", e))?;
@@ -197,7 +242,7 @@ pub fn child_fail(what: &str, e: &dyn std::fmt::Display) -> ! {
 
 /// The cloned child: waits until the parent has written its id maps and
 /// placed it in its cgroup, then becomes the container's init. Never returns.
-fn child_main(go: OwnedFd, parents_end: RawFd) -> ! {
+fn child_main(go: OwnedFd, parents_end: RawFd, limits: &CallerLimits) -> ! {
     // Our copy of the write end would keep the pipe open if the parent
     // died; this process never returns, so no owner will close it again.
     let _ = nix::unistd::close(parents_end);
@@ -215,13 +260,17 @@ fn child_main(go: OwnedFd, parents_end: RawFd) -> ! {
     if let Err(e) = nix::unistd::setresgid(gid0, gid0, gid0).and_then(|()| nix::unistd::setresuid(uid0, uid0, uid0)) {
         child_fail("take the container's root ids", &e);
     }
-    exec_init()
+    exec_init(limits)
 }
 
 /// The last steps of every child the helper starts, once it holds only the
-/// caller's ids: no_new_privs, the init channel as fd 3 and nothing else
-/// above stderr, then `ctr init` with an empty environment.
-pub fn exec_init() -> ! {
+/// caller's ids: the caller's own resource limits and signal dispositions,
+/// no_new_privs, the init channel as fd 3 and nothing else above stderr,
+/// then `ctr init` with an empty environment.
+pub fn exec_init(limits: &CallerLimits) -> ! {
+    if let Err(e) = limits.restore() {
+        child_fail("restore the caller's resource limits", &e);
+    }
     if let Err(e) = nix::sys::prctl::set_no_new_privs() {
         child_fail("no_new_privs", &e);
     }

@@ -21,8 +21,8 @@ pub struct Cleanup {
     trees: Vec<PathBuf>,
     /// Directories whose entries are removed (each one a leak), keeping the directory.
     emptied: Vec<PathBuf>,
-    /// A uid whose networks are dropped from the helper's registry.
-    network_owner: Option<u32>,
+    /// The uids whose networks are dropped from the helper's registry.
+    network_owners: Vec<u32>,
 }
 
 impl Cleanup {
@@ -44,7 +44,7 @@ impl Cleanup {
 
     /// Drops the networks of `uid` from the helper's registry when dropped.
     pub fn networks_of(&mut self, uid: u32) {
-        self.network_owner = Some(uid);
+        self.network_owners.push(uid);
     }
 
     /// Leaves `scope` (removing the cgroups left in it) when dropped.
@@ -57,7 +57,7 @@ impl Cleanup {
         if let Some(name) = self.netns.take() {
             warnings.extend(delete_netns(&name));
         }
-        if let Some(uid) = self.network_owner.take() {
+        for uid in std::mem::take(&mut self.network_owners) {
             warnings.extend(forget_networks(uid, "a test leaked"));
         }
         for dir in std::mem::take(&mut self.emptied) {

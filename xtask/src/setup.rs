@@ -1,7 +1,8 @@
 //! The throwaway world that integration tests and benchmarks run in: a work
 //! directory under /var/tmp with a fresh install (helper config
-//! `cgroup_parent = "self"`), the unprivileged `ctr-test` user with
-//! subordinate ids, the verified Alpine tarball, a scratch directory owned by
+//! `cgroup_parent = "self"`), the unprivileged `ctr-test` user (and a
+//! second one, `ctr-test2`, for the tests where one user attacks another)
+//! with subordinate ids, the verified Alpine tarball, a scratch directory owned by
 //! that user, and optionally a network namespace and a cgroup scope. All of
 //! it is undone when the [`TestRun`] is dropped (see [`crate::cleanup`]).
 //!
@@ -24,6 +25,10 @@ use std::process::Command;
 
 /// The unprivileged user the tests run `ctr` as.
 pub const TEST_USER: &str = "ctr-test";
+/// A second unprivileged user, the other party in hostile-client tests.
+pub const TEST_USER2: &str = "ctr-test2";
+/// Where the tests find [`TEST_USER2`]'s name.
+pub const USER2_VAR: &str = "CTR_TEST_USER2";
 /// The test config: container cgroups nest beneath the caller's own, i.e.
 /// beneath the run's [`CgroupScope`], never in the host's /ctr.
 /// The interface limit is low enough that a test can reach it.
@@ -57,8 +62,9 @@ impl TestRun {
         host::set_owner_and_mode(&root, 0o755)?;
 
         let prefix = install_for_tests(&root.join("prefix"))?;
-        let user = ensure_test_user()?;
+        let user = ensure_test_user(TEST_USER)?;
         reset_user_state(&user, &mut cleanup);
+        reset_user_state(&ensure_test_user(TEST_USER2)?, &mut cleanup);
         let alpine = root.join(ALPINE);
         copy_verified_alpine(&shared_dir().join("images"), &alpine)?;
         let scratch = root.join("scratch");
@@ -93,6 +99,7 @@ impl TestRun {
             (vars::DRIVER, "1".into()),
             (vars::PREFIX, self.env.prefix.clone()),
             (vars::USER, TEST_USER.into()),
+            (USER2_VAR, TEST_USER2.into()),
             (vars::ALPINE, self.env.alpine.clone()),
             (vars::WORK, self.env.work.clone()),
         ]
@@ -132,19 +139,18 @@ fn install_for_tests(prefix: &Path) -> Result<PathBuf> {
     Ok(layout.prefix)
 }
 
-/// The test user, created if missing, with subordinate id ranges.
-fn ensure_test_user() -> Result<User> {
-    let user = match User::from_name(TEST_USER)? {
+/// A test user, created if missing, with subordinate id ranges.
+fn ensure_test_user(name: &str) -> Result<User> {
+    let user = match User::from_name(name)? {
         Some(user) => user,
         None => {
-            let home = format!("/home/{TEST_USER}");
+            let home = format!("/home/{name}");
             let args = ["--system", "--create-home", "--home-dir", &home, "--shell", "/bin/sh", "--user-group"];
-            host::run(Command::new("useradd").args(args).arg(TEST_USER))?;
-            User::from_name(TEST_USER)?
-                .with_context(|| format!("useradd succeeded but there is no user {TEST_USER}"))?
+            host::run(Command::new("useradd").args(args).arg(name))?;
+            User::from_name(name)?.with_context(|| format!("useradd succeeded but there is no user {name}"))?
         }
     };
-    subid::ensure_ranges(TEST_USER, user.uid.as_raw())?;
+    subid::ensure_ranges(name, user.uid.as_raw())?;
     Ok(user)
 }
 

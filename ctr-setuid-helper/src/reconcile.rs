@@ -1,0 +1,62 @@
+//! Removing a container's host resources, and finding those whose owner
+//! is dead. Every removal starts from the caller's own record
+//! ([`crate::record`]) and acts only on what it names: the processes and
+//! directories of its cgroups, then (under the network lock) its rules, its
+//! veth and its lease, and the record itself last, so that a removal that
+//! fails half-way is tried again from the same record.
+//!
+//! Why this is safe: records live in the caller's own root-owned directory,
+//! so a caller-chosen id reaches only that caller's containers; a record
+//! is judged dead only by its liveness key (pid, start time and boot id of
+//! the process whose life it follows), which no live process can match.
+
+use crate::{cgroup, network, record};
+use ctr_core::config::HelperConfig;
+use ctr_core::ids::ContainerId;
+use ctr_core::protocol::HelperError;
+use record::Record;
+
+/// Removes everything `record` names for the caller's container `id`.
+pub fn teardown(config: &HelperConfig, uid: u32, id: &ContainerId, record: &Record) -> Result<(), HelperError> {
+    cgroup::kill_and_remove(&record.cgroups)?;
+    if let Some(net) = &record.network {
+        network::detach(config, uid, net, id, record.host_veth.as_ref())?;
+    }
+    record::remove(uid, id)
+}
+
+/// `RemoveCgroup`: the caller's container `id`, if it has one.
+pub fn remove(config: &HelperConfig, uid: u32, id: &ContainerId) -> Result<(), HelperError> {
+    match record::load(uid, id)? {
+        Some(record) => teardown(config, uid, id, &record),
+        None => Ok(()),
+    }
+}
+
+/// Tears down every container of the caller's whose owner is dead;
+/// returns how many, or the first error (after trying them all).
+pub fn dead_records(config: &HelperConfig, uid: u32) -> Result<u32, HelperError> {
+    let (mut removed, mut first_error) = (0, None);
+    for id in record::list(uid) {
+        let done = match record::load(uid, &id) {
+            Ok(Some(r)) if !r.owner.is_alive() => teardown(config, uid, &id, &r).map(|()| 1),
+            Ok(_) => Ok(0),
+            Err(e) => Err(e),
+        };
+        match done {
+            Ok(n) => removed += n,
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(removed), Err)
+}
+
+/// `Reconcile`: the caller's dead containers, then dead leases (anyone's)
+/// on the networks the caller can use.
+pub fn all(config: &HelperConfig, uid: u32) -> Result<u32, HelperError> {
+    let removed = dead_records(config, uid)?;
+    network::reclaim(config, uid)?;
+    Ok(removed)
+}
