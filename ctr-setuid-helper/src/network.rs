@@ -113,6 +113,10 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
     if let Some(addr) = address {
         check_address(&resolved, *addr)?;
     }
+    // First: the pairwise checks below must not run over a frame's worth of ports.
+    if ports.len() > 64 {
+        return Err(net_error("at most 64 published ports per container"));
+    }
     let floor = unprivileged_port_start();
     // Decoding refused group addresses; a subnet's broadcast address is
     // known only from the host's routes (and the network's own subnet).
@@ -135,9 +139,6 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
         if ports[..i].iter().any(|q| q.host_port == p.host_port && q.protocol == p.protocol) {
             return Err(net_error(format!("host port {}/{} is published twice", p.host_port, p.protocol)));
         }
-    }
-    if ports.len() > 64 {
-        return Err(net_error("at most 64 published ports per container"));
     }
     Ok(())
 }
