@@ -26,6 +26,7 @@ mod network_cli;
 mod paths;
 mod process_args;
 mod run;
+mod seccomp;
 mod spec;
 mod timing;
 mod tty;

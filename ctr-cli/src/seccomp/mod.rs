@@ -1,0 +1,332 @@
+//! Seccomp and the security options that decide it (`--security-opt`,
+//! `--privileged`).
+//!
+//! `ctr run` turns the profile (ctr's default, in docker's JSON format and
+//! embedded from `default.json`, or the user's file) and the container's
+//! capability set into one classic BPF program, before anything starts, so
+//! that a bad profile is an error of `ctr run` (exit 125). The program
+//! travels in the init spec and is kept in the container's state directory
+//! for `ctr exec`; `ctr init` loads it as its very last step before execve,
+//! after no_new_privs (set by the helper) and every other setup step.
+//!
+//! Every container gets a filter: with `seccomp=unconfined` or
+//! `--privileged` it holds only ctr's ioctl guard (TIOCSTI and TIOCLINUX
+//! return EPERM, see [`bpf`]), which no legitimate program needs and which
+//! keeps a container from typing into a terminal it shares.
+//!
+//! The filter protects the host's kernel from the container's processes
+//! (a hostile image); it is no boundary against the user who starts the
+//! container, who could run the same programs unfiltered anyway.
+
+mod bpf;
+mod compile;
+mod profile;
+
+use anyhow::{bail, Context, Result};
+use profile::{Profile, Target};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// ctr's default profile: docker's default syscall lists and capability
+/// groups, as our own data in docker's format.
+pub const DEFAULT_PROFILE: &[u8] = include_bytes!("default.json");
+
+/// Where a running container's compiled filter is kept, for `ctr exec`.
+const PROGRAM_FILE: &str = "seccomp.bpf";
+
+/// Which filter a container runs under, as recorded and as `ctr inspect`
+/// shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "Profile")]
+pub enum SeccompChoice {
+    /// ctr's default profile (docker's).
+    #[default]
+    #[serde(rename = "default")]
+    Default,
+    /// No profile (`seccomp=unconfined`, `--privileged`): the ioctl guard only.
+    #[serde(rename = "unconfined")]
+    Unconfined,
+    /// The user's profile file, as read when the container was created.
+    #[serde(rename = "file")]
+    File {
+        #[serde(rename = "Path")]
+        path: PathBuf,
+        #[serde(rename = "Sha256")]
+        sha256: String,
+    },
+}
+
+/// A container's security options, recorded in its state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityConfig {
+    /// `--security-opt` as given.
+    pub security_opt: Vec<String>,
+    pub privileged: bool,
+    pub seccomp: SeccompChoice,
+    /// `--privileged` or `systempaths=unconfined`: docker's masked and
+    /// read-only /proc and /sys paths are left as they are.
+    pub system_paths_unconfined: bool,
+}
+
+impl SecurityConfig {
+    /// Docker's `HostConfig.SecurityOpt`, `HostConfig.Privileged`, and a
+    /// `Seccomp` object saying which filter is in force.
+    pub fn inspect_json(&self) -> (serde_json::Value, serde_json::Value) {
+        let host = serde_json::json!({ "SecurityOpt": self.security_opt, "Privileged": self.privileged, "NoNewPrivileges": true });
+        let mut seccomp = serde_json::to_value(&self.seccomp).unwrap_or_default();
+        seccomp["IoctlGuard"] = serde_json::json!(["TIOCSTI", "TIOCLINUX"]);
+        (host, seccomp)
+    }
+}
+
+/// `ctr run`'s security flags.
+#[derive(clap::Args, Debug, Default)]
+pub struct SecurityArgs {
+    /// seccomp=PROFILE.json (docker's format), seccomp=unconfined,
+    /// no-new-privileges[=true] (always on in ctr), systempaths=unconfined.
+    #[arg(long = "security-opt", value_name = "OPTION")]
+    pub security_opt: Vec<String>,
+    /// Every capability inside the container's user namespace, no seccomp
+    /// profile, no masked /proc and /sys paths. Still no privilege on the
+    /// host: the container stays in its user namespace.
+    #[arg(long)]
+    pub privileged: bool,
+}
+
+/// What the security flags resolve to for one container.
+pub struct Resolved {
+    pub config: SecurityConfig,
+    /// The capability set, as `CAP_*` names.
+    pub capabilities: Vec<String>,
+    /// The BPF program `ctr init` loads.
+    pub program: Vec<u8>,
+}
+
+impl SecurityArgs {
+    /// Parses the options, reads and compiles the profile. Every option
+    /// ctr cannot honour is an error, never ignored.
+    pub fn resolve(&self, cap_add: &[String], cap_drop: &[String]) -> Result<Resolved> {
+        let mut seccomp_opt: Option<&str> = None;
+        let mut system_paths_unconfined = self.privileged;
+        for opt in &self.security_opt {
+            // Docker also takes the older `key:value`.
+            let (key, value) = opt.split_once(['=', ':']).map_or((opt.as_str(), None), |(k, v)| (k, Some(v)));
+            match (key, value) {
+                ("seccomp", Some(v)) if !v.is_empty() => {
+                    if seccomp_opt.replace(v).is_some() {
+                        bail!("--security-opt seccomp is given twice: give one profile");
+                    }
+                }
+                ("no-new-privileges", None | Some("true")) => {}
+                ("no-new-privileges", Some("false")) => bail!(
+                    "--security-opt no-new-privileges=false: ctr always runs containers with no_new_privs (the helper sets it \
+before ctr init runs, and the kernel cannot clear it); drop the option"
+                ),
+                ("systempaths", Some("unconfined")) => system_paths_unconfined = true,
+                ("apparmor" | "label", _) => {
+                    bail!("--security-opt {opt}: ctr does not use AppArmor or SELinux labels; drop the option")
+                }
+                _ => bail!(
+                    "--security-opt {opt:?} is not supported: ctr knows seccomp=PROFILE.json|unconfined, no-new-privileges[=true] \
+and systempaths=unconfined"
+                ),
+            }
+        }
+        let capabilities = if self.privileged {
+            let all: Vec<String> = std::iter::once("ALL".to_owned()).chain(cap_add.iter().cloned()).collect();
+            crate::spec::capability_set(&all, cap_drop)?
+        } else {
+            crate::spec::capability_set(cap_add, cap_drop)?
+        };
+        let seccomp = match seccomp_opt {
+            None if self.privileged => SeccompChoice::Unconfined,
+            None => SeccompChoice::Default,
+            Some("unconfined") => SeccompChoice::Unconfined,
+            Some(_) if self.privileged => {
+                bail!("--privileged runs without a seccomp profile: drop --security-opt seccomp=..., or --privileged")
+            }
+            Some(path) => SeccompChoice::File { path: PathBuf::from(path), sha256: String::new() },
+        };
+        let (seccomp, program) = crate::timing::time("seccomp.compile", || build(seccomp, &capabilities))?;
+        let config = SecurityConfig { security_opt: self.security_opt.clone(), privileged: self.privileged, seccomp, system_paths_unconfined };
+        Ok(Resolved { config, capabilities, program })
+    }
+}
+
+/// Compiles the chosen filter; for a file, records its absolute path and
+/// the sha256 of what was read.
+fn build(choice: SeccompChoice, capabilities: &[String]) -> Result<(SeccompChoice, Vec<u8>)> {
+    let (choice, text) = match choice {
+        SeccompChoice::Unconfined => return Ok((choice, bpf::to_bytes(&compile::guard_only()))),
+        SeccompChoice::Default => (choice, DEFAULT_PROFILE.to_vec()),
+        SeccompChoice::File { path, .. } => {
+            let text = std::fs::read(&path).with_context(|| format!("--security-opt seccomp={}: read the profile", path.display()))?;
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            (SeccompChoice::File { sha256: hex(&Sha256::digest(&text)), path }, text)
+        }
+    };
+    let label = match &choice {
+        SeccompChoice::File { path, .. } => format!("--security-opt seccomp={}", path.display()),
+        _ => "the default seccomp profile".to_owned(),
+    };
+    let profile = Profile::parse(&text).with_context(|| label.clone())?;
+    let uname = nix::sys::utsname::uname().context("uname")?;
+    let release = uname.release().to_string_lossy();
+    let kernel = profile::parse_kernel_version(&release).with_context(|| format!("cannot read the kernel version {release:?}"))?;
+    let target = Target { capabilities, arch: profile::native_arch_name(), kernel };
+    let program = compile::compile(&profile, &target).with_context(|| label)?;
+    Ok((choice, bpf::to_bytes(&program)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Keeps the container's program for `ctr exec`.
+pub fn save_program(state_dir: &Path, program: &[u8]) -> Result<()> {
+    crate::container::write_atomically(&state_dir.join(PROGRAM_FILE), program)
+}
+
+/// The program `ctr exec` loads: the container's, or none for a container
+/// started by a ctr without seccomp.
+pub fn program_for_exec(state_dir: &Path, config: Option<&SecurityConfig>) -> Result<Option<Vec<u8>>> {
+    if config.is_none() {
+        return Ok(None);
+    }
+    let path = state_dir.join(PROGRAM_FILE);
+    let program = std::fs::read(&path).with_context(|| format!("read the container's seccomp filter {}", path.display()))?;
+    Ok(Some(program))
+}
+
+/// `ctr init`, just before execve: installs `program` for this thread,
+/// which becomes the whole process at exec. no_new_privs is set already
+/// (by the helper), which is what lets an unprivileged process do this.
+pub fn load(program: &[u8]) -> Result<()> {
+    let filter = instructions(program)?;
+    install(&filter).context("load the seccomp filter (seccomp(2) SECCOMP_SET_MODE_FILTER)")
+}
+
+fn instructions(program: &[u8]) -> Result<Vec<libc::sock_filter>> {
+    let insns = bpf::from_bytes(program).filter(|p| !p.is_empty() && p.len() <= bpf::MAX_INSNS).context("the seccomp filter from ctr is malformed")?;
+    Ok(insns.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect())
+}
+
+/// The system call alone: it allocates nothing, so a test may call it in
+/// a forked child.
+fn install(filter: &[libc::sock_filter]) -> nix::Result<()> {
+    let len = u16::try_from(filter.len()).map_err(|_| nix::errno::Errno::E2BIG)?;
+    let prog = libc::sock_fprog { len, filter: filter.as_ptr().cast_mut() };
+    // SAFETY: `prog` points at `filter`, a live array of `len`
+    // instructions; the kernel copies it and keeps no pointer.
+    let rc = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0u32, &prog as *const libc::sock_fprog) };
+    nix::errno::Errno::result(rc).map(drop)
+}
+
+/// `ctr info`: what this host offers.
+pub fn info() -> String {
+    let version = libseccomp::ScmpVersion::current().map(|v| format!("libseccomp {}.{}.{}", v.major, v.minor, v.micro)).unwrap_or_else(|e| format!("libseccomp unavailable ({e})"));
+    let kernel = match std::fs::read_to_string("/proc/sys/kernel/seccomp/actions_avail") {
+        Ok(actions) if actions.contains("errno") => "kernel filter mode: yes".to_owned(),
+        Ok(_) => "kernel filter mode: without the errno action".to_owned(),
+        Err(_) => "kernel filter mode: unknown (no /proc/sys/kernel/seccomp)".to_owned(),
+    };
+    let syscalls = Profile::parse(DEFAULT_PROFILE).map(|p| p.all_names().len()).unwrap_or(0);
+    format!(
+        "{version}, {kernel}; default profile: docker's ({syscalls} syscall names, sha256 {}), plus EPERM for ioctl TIOCSTI/TIOCLINUX in every container",
+        &hex(&Sha256::digest(DEFAULT_PROFILE))[..12]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(opts: &[&str], privileged: bool) -> SecurityArgs {
+        SecurityArgs { security_opt: opts.iter().map(|s| s.to_string()).collect(), privileged }
+    }
+
+    #[test]
+    fn options_resolve_or_are_refused() {
+        let r = args(&[], false).resolve(&[], &[]).unwrap();
+        assert_eq!(r.config.seccomp, SeccompChoice::Default);
+        assert_eq!(r.capabilities.len(), 14);
+        assert!(!r.config.system_paths_unconfined);
+        let r = args(&["seccomp=unconfined", "no-new-privileges"], false).resolve(&[], &[]).unwrap();
+        assert_eq!(r.config.seccomp, SeccompChoice::Unconfined);
+        let r = args(&[], true).resolve(&[], &["NET_RAW".into()]).unwrap();
+        assert_eq!((r.config.seccomp, r.config.system_paths_unconfined), (SeccompChoice::Unconfined, true));
+        assert!(r.capabilities.contains(&"CAP_SYS_ADMIN".to_owned()) && !r.capabilities.contains(&"CAP_NET_RAW".to_owned()));
+        for (opts, privileged, needle) in [
+            (&["no-new-privileges=false"][..], false, "always runs containers with no_new_privs"),
+            (&["apparmor=unconfined"][..], false, "AppArmor"),
+            (&["seccomp"][..], false, "not supported"),
+            (&["seccomp=a.json", "seccomp=b.json"][..], false, "twice"),
+            (&["seccomp=/x.json"][..], true, "--privileged runs without"),
+            (&["seccomp=/nonexistent/profile.json"][..], false, "read the profile"),
+        ] {
+            let err = format!("{:#}", args(opts, privileged).resolve(&[], &[]).err().unwrap());
+            assert!(err.contains(needle), "{opts:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_profile_file_is_recorded_with_its_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        std::fs::write(&path, br#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#).unwrap();
+        let r = args(&[&format!("seccomp={}", path.display())], false).resolve(&[], &[]).unwrap();
+        let SeccompChoice::File { path: recorded, sha256 } = &r.config.seccomp else { panic!() };
+        assert_eq!(recorded, &path);
+        assert_eq!(sha256.len(), 64);
+        std::fs::write(&path, b"{").unwrap();
+        let err = format!("{:#}", args(&[&format!("seccomp={}", path.display())], false).resolve(&[], &[]).err().unwrap());
+        assert!(err.contains("docker's format") && err.contains("p.json"), "{err}");
+    }
+
+    #[test]
+    fn inspect_shows_the_profile() {
+        let config = SecurityConfig { seccomp: SeccompChoice::File { path: "/p.json".into(), sha256: "ab".into() }, ..SecurityConfig::default() };
+        let (_, seccomp) = config.inspect_json();
+        assert_eq!(seccomp["Profile"], "file");
+        assert_eq!(seccomp["Path"], "/p.json");
+        let (_, seccomp) = SecurityConfig::default().inspect_json();
+        assert_eq!(seccomp["Profile"], "default");
+    }
+
+    /// Loads the default filter in a forked child and checks what the
+    /// kernel then answers: the real kernel, not the interpreter.
+    #[test]
+    fn the_kernel_enforces_the_default_filter() {
+        let r = args(&[], false).resolve(&[], &[]).unwrap();
+        let filter = instructions(&r.program).unwrap();
+        // SAFETY: the child allocates nothing: it makes raw syscalls and
+        // leaves with _exit.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let code = (|| {
+                    nix::sys::prctl::set_no_new_privs().ok()?;
+                    install(&filter).ok()?;
+                    // SAFETY: syscalls with integer arguments only.
+                    let errno = |rc: libc::c_long| if rc == -1 { std::io::Error::last_os_error().raw_os_error() } else { Some(0) };
+                    // SAFETY: as above.
+                    let keyctl = errno(unsafe { libc::syscall(libc::SYS_keyctl, 0, 0, 0, 0, 0) });
+                    // SAFETY: as above.
+                    let unknown = errno(unsafe { libc::syscall(1000, 0, 0, 0, 0, 0) });
+                    // SAFETY: as above.
+                    let unshare = errno(unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER) });
+                    // SAFETY: as above; TIOCSTI on an invalid fd would be EBADF without the filter.
+                    let tiocsti = errno(unsafe { libc::syscall(libc::SYS_ioctl, -1, libc::TIOCSTI, 0) });
+                    (keyctl == Some(libc::EPERM) && unknown == Some(libc::ENOSYS) && unshare == Some(libc::EPERM) && tiocsti == Some(libc::EPERM)).then_some(0)
+                })()
+                .unwrap_or(1);
+                // SAFETY: ends the forked child without running the parent's destructors.
+                unsafe { libc::_exit(code) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
+    }
+}
