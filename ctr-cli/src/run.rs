@@ -175,7 +175,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     if !cwd.starts_with('/') {
         bail!("the working directory {cwd:?} is invalid: it must be an absolute path");
     }
-    let security = args.security.resolve(&args.cap_add, &args.cap_drop)?;
+    let security = args.security.resolve(&paths.state.join("seccomp-cache"), &args.cap_add, &args.cap_drop)?;
     let capabilities = security.capabilities;
     let limits = args.limits.to_limits()?;
     let mounts = args.mounts.to_mounts(paths)?;
