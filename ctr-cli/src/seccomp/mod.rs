@@ -31,7 +31,7 @@ use anyhow::{bail, Context, Result};
 use profile::{Profile, Target};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// ctr's default profile: docker's default syscall lists and capability
@@ -237,7 +237,7 @@ fn build(
         .mode(0o700)
         .create(cache)
         .map_err(anyhow::Error::from)
-        .and_then(|()| crate::container::write_atomically(&cached, &program));
+        .and_then(|()| write_replacing(&cached, &program));
     Ok((choice, program))
 }
 
@@ -281,7 +281,25 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Keeps the container's program for `ctr exec`.
 pub fn save_program(state_dir: &Path, program: &[u8]) -> Result<()> {
-    crate::container::write_atomically(&state_dir.join(PROGRAM_FILE), program)
+    write_replacing(&state_dir.join(PROGRAM_FILE), program)
+}
+
+/// Write beside, then rename: readers see the old file or the whole new
+/// one. No fsync: both files live in the runtime directory and describe
+/// containers that a crash ends anyway, and two fsyncs cost a container
+/// start more than compiling the profile does.
+fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
+        .with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("rename {} to {}", tmp.display(), path.display()))
 }
 
 /// The program `ctr exec` loads: the container's, or none for a container
