@@ -65,6 +65,10 @@ pub struct State {
     /// Why the monitor could not do its work, if it could not.
     #[serde(default)]
     pub error: Option<String>,
+    /// Seccomp and the security options; none for a container started by
+    /// a ctr without them.
+    #[serde(default)]
+    pub security: Option<crate::seccomp::SecurityConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -63,6 +63,7 @@ pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
         oom_score_adj: None,
     };
     let terminal = args.process.terminal();
+    let seccomp = crate::seccomp::program_for_exec(&container.state_dir, state.security.as_ref())?;
 
     // The helper's child, our process, is re-parented to us when the
     // helper exits, so that we can wait for it.
@@ -73,7 +74,7 @@ pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
     let spawned = helper.exec(&container.id, &OwnedFd::from(theirs), stdio)?;
     drop(lock);
     let pid = Pid::from_raw(spawned.pid);
-    let spec = ExecSpec { target_pid: init.pid, target_start_time: init.start_time, process, terminal, interactive: args.process.interactive };
+    let spec = ExecSpec { target_pid: init.pid, target_start_time: init.start_time, process, terminal, interactive: args.process.interactive, seccomp };
     let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::Exec(Box::new(spec)) };
     if let Err(e) = frame::write_frame(&mut ours, &message) {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);

@@ -46,6 +46,7 @@ pub fn print(paths: &Paths) -> Result<()> {
         println!("                   (single-id map: add a range for you to /etc/subuid and /etc/subgid for more ids)");
     }
     println!("Image file owners: {}", crate::image::userns::Owners::detect().summary());
+    println!("Seccomp:           {}", crate::seccomp::info());
     println!("Rootfs:            overlayfs in the container's user namespace (userxattr), no copy fallback");
     println!("State:             {}", paths.state.display());
     println!("Storage:           {}", paths.storage.display());

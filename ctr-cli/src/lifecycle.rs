@@ -162,6 +162,14 @@ pub fn inspect_value(paths: &Paths, s: &State) -> Result<serde_json::Value> {
         _ => None,
     };
     let process = s.process.as_ref();
+    let mut host_config = serde_json::to_value(&s.limits)?;
+    let seccomp = s.security.as_ref().map(|security| {
+        let (host, seccomp) = security.inspect_json();
+        if let (Some(to), serde_json::Value::Object(from)) = (host_config.as_object_mut(), host) {
+            to.extend(from);
+        }
+        seccomp
+    });
     Ok(serde_json::json!({
         "Id": s.id,
         "Name": s.name,
@@ -190,7 +198,8 @@ pub fn inspect_value(paths: &Paths, s: &State) -> Result<serde_json::Value> {
             "Error": s.error,
             "MonitorPid": s.monitor.as_ref().filter(|m| m.is_alive()).map(|m| m.pid),
         },
-        "HostConfig": s.limits,
+        "HostConfig": host_config,
+        "Seccomp": seccomp,
         "AutoRemove": s.auto_remove,
         "Mounts": crate::mount_args::inspect_json(&s.mounts),
         "NetworkSettings": s.network,

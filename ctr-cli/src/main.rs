@@ -27,6 +27,7 @@ mod paths;
 mod ports;
 mod process_args;
 mod run;
+mod seccomp;
 mod spec;
 mod timing;
 mod tty;

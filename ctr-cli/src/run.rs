@@ -12,7 +12,7 @@ use crate::lock::ContainerLock;
 use crate::image::ImageConfig;
 use crate::paths::Paths;
 use crate::ports::HeldPorts;
-use crate::spec::{self, ContainerSpec, InitMessage, InitReply, InitTask, ProcessSpec, RootfsSpec, INIT_PROTOCOL_VERSION};
+use crate::spec::{ContainerSpec, InitMessage, InitReply, InitTask, ProcessSpec, RootfsSpec, INIT_PROTOCOL_VERSION};
 use anyhow::{anyhow, bail, Context, Result};
 use ctr_core::frame;
 use ctr_core::idmap::{default_map, parse_subid_file, IdMapEntry};
@@ -63,6 +63,8 @@ pub struct RunArgs {
     pub limits: crate::limits::LimitArgs,
     #[command(flatten)]
     pub mounts: crate::mount_args::MountArgs,
+    #[command(flatten)]
+    pub security: crate::seccomp::SecurityArgs,
     /// IMAGE [COMMAND [ARG...]], or with --rootfs just COMMAND [ARG...].
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE|COMMAND")]
     pub args: Vec<String>,
@@ -174,7 +176,8 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     if !cwd.starts_with('/') {
         bail!("the working directory {cwd:?} is invalid: it must be an absolute path");
     }
-    let capabilities = spec::capability_set(&args.cap_add, &args.cap_drop)?;
+    let security = args.security.resolve(&paths.state.join("seccomp-cache"), &args.cap_add, &args.cap_drop)?;
+    let capabilities = security.capabilities;
     let limits = args.limits.to_limits()?;
     let mounts = args.mounts.to_mounts(paths)?;
     let network = args.net.to_request(&source.config.exposed_ports)?;
@@ -213,7 +216,10 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
             oom_score_adj: args.limits.oom_score_adj,
         },
         terminal,
+        seccomp: security.program,
+        system_paths_unconfined: security.config.system_paths_unconfined,
     };
+    crate::seccomp::save_program(&container.state_dir, &spec.seccomp)?;
     let mut state = State {
         id: id.to_string(),
         name: name.to_string(),
@@ -233,6 +239,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         process: Some(spec.process.clone()),
         tty: args.process.tty,
         auto_remove: args.rm,
+        security: Some(security.config),
         ..State::default()
     };
     container.write_state(&state)?;

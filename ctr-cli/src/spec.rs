@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-pub const INIT_PROTOCOL_VERSION: u32 = 2;
+pub const INIT_PROTOCOL_VERSION: u32 = 3;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct InitMessage {
@@ -39,6 +39,9 @@ pub struct ExecSpec {
     pub terminal: Option<TerminalSize>,
     /// Keep stdin (`-i`); without it the process reads /dev/null.
     pub interactive: bool,
+    /// The container's seccomp filter (classic BPF), loaded just before
+    /// execve; none for a container started by a ctr without seccomp.
+    pub seccomp: Option<Vec<u8>>,
 }
 
 /// A terminal's size in characters, as TIOCGWINSZ reports it.
@@ -72,6 +75,12 @@ pub struct ContainerSpec {
     /// end comes back over the init channel).
     #[serde(default)]
     pub terminal: Option<TerminalSize>,
+    /// The seccomp filter (classic BPF, see [`crate::seccomp`]) that init
+    /// loads last, just before execve.
+    pub seccomp: Vec<u8>,
+    /// `--privileged`, `systempaths=unconfined`: no masked or read-only
+    /// /proc and /sys paths.
+    pub system_paths_unconfined: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

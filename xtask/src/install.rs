@@ -82,8 +82,9 @@ pub fn install_into(layout: &Layout, mode: Mode) -> Result<()> {
     if mode == Mode::Setuid {
         refuse_nosuid(&layout.prefix)?;
     }
-    // nftables: NAT and published ports of the bridge network.
-    let mut packages = vec![busybox_image::PACKAGE, "nftables"];
+    // nftables: NAT and published ports of the bridge network; libseccomp:
+    // ctr's seccomp filters (headers to build, library to run).
+    let mut packages = vec![busybox_image::PACKAGE, "nftables", "libseccomp-dev", "libseccomp2"];
     if mode == Mode::Caps {
         packages.push("libcap2-bin");
     }

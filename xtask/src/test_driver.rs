@@ -27,6 +27,12 @@ pub const TEST_PACKAGES: &[&str] = &[
     "umoci",
     "mmdebstrap",
     "zstd",
+    // ctr links libseccomp: the headers to build, the library to run.
+    "libseccomp-dev",
+    "libseccomp2",
+    // The seccomp tests build small static programs to run in containers.
+    "gcc",
+    "libc6-dev",
 ];
 
 /// A Debian trixie rootfs for the image tests, made once and kept: it needs

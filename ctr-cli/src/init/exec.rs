@@ -37,7 +37,7 @@ pub fn main(spec: &ExecSpec, mut channel: UnixStream) -> ! {
         Err(e) => std::process::exit(report_failure(&mut channel, engine_failure(anyhow::anyhow!("fork: {e}")))),
         Ok(ForkResult::Child) => {
             let failure = match prepare(spec, &channel) {
-                Ok((user, env)) => execute(&spec.process, &user, &env),
+                Ok((user, env)) => execute(&spec.process, &user, &env, spec.seccomp.as_deref()),
                 Err(e) => engine_failure(e),
             };
             std::process::exit(report_failure(&mut channel, failure))
