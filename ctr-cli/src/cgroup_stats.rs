@@ -128,7 +128,17 @@ mod tests {
             &[],
         );
         let s = sample(std::slice::from_ref(&d));
-        assert_eq!(s, Sample { cpu_ns: 1_500_000, memory_bytes: 4096, memory_limit: None, pids: 3, block_read_bytes: 101, block_write_bytes: 202 });
+        assert_eq!(
+            s,
+            Sample {
+                cpu_ns: 1_500_000,
+                memory_bytes: 4096,
+                memory_limit: None,
+                pids: 3,
+                block_read_bytes: 101,
+                block_write_bytes: 202
+            }
+        );
         assert!(oom_killed(&[d]));
     }
 
@@ -136,14 +146,25 @@ mod tests {
     fn reads_v1_counters() {
         let (_a, cpu) = fake(&[("cpuacct.usage", "123\n")], false, &["cpuacct"]);
         let (_b, mem) = fake(
-            &[("memory.usage_in_bytes", "10\n"), ("memory.limit_in_bytes", "33554432\n"), ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")],
+            &[
+                ("memory.usage_in_bytes", "10\n"),
+                ("memory.limit_in_bytes", "33554432\n"),
+                ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n"),
+            ],
             false,
             &["memory"],
         );
-        let (_c, blk) = fake(&[("blkio.throttle.io_service_bytes", "7:0 Read 5\n7:0 Write 6\n7:0 Total 11\nTotal 11\n")], false, &["blkio"]);
+        let (_c, blk) = fake(
+            &[("blkio.throttle.io_service_bytes", "7:0 Read 5\n7:0 Write 6\n7:0 Total 11\nTotal 11\n")],
+            false,
+            &["blkio"],
+        );
         let dirs = [cpu, mem, blk];
         let s = sample(&dirs);
-        assert_eq!((s.cpu_ns, s.memory_bytes, s.memory_limit, s.block_read_bytes, s.block_write_bytes), (123, 10, Some(32 << 20), 5, 6));
+        assert_eq!(
+            (s.cpu_ns, s.memory_bytes, s.memory_limit, s.block_read_bytes, s.block_write_bytes),
+            (123, 10, Some(32 << 20), 5, 6)
+        );
         assert!(!oom_killed(&dirs));
         assert_eq!(limit("9223372036854771712"), None);
     }

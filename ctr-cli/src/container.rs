@@ -137,7 +137,11 @@ pub struct Container {
 }
 
 fn create_private_dir(path: &Path) -> Result<()> {
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).with_context(|| format!("create {}", path.display()))
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("create {}", path.display()))
 }
 
 impl Container {
@@ -244,7 +248,12 @@ fn remove_tree(path: &Path) -> std::io::Result<()> {
 /// Write to a temporary file beside `path`, fsync, then rename over it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
         .with_context(|| format!("create {}", tmp.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
@@ -312,7 +321,8 @@ mod tests {
     #[test]
     fn a_record_with_a_dead_or_reused_pid_is_not_running() {
         let me = ProcessRef::current().unwrap();
-        let mut state = State { id: "a".repeat(64), status: Status::Running, init: Some(me.clone()), ..State::default() };
+        let mut state =
+            State { id: "a".repeat(64), status: Status::Running, init: Some(me.clone()), ..State::default() };
         assert!(state.is_running());
         state.init = Some(ProcessRef { start_time: me.start_time + 7, ..me });
         assert_eq!(state.run_state(), RunState::Exited(None));

@@ -49,7 +49,8 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| anyhow!("invalid signal {text:?}: no signal number {n}"));
     }
     let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    Signal::from_str(&name).map_err(|_| anyhow!("invalid signal {text:?}: use a name such as TERM, KILL, HUP or a number"))
+    Signal::from_str(&name)
+        .map_err(|_| anyhow!("invalid signal {text:?}: use a name such as TERM, KILL, HUP or a number"))
 }
 
 #[derive(clap::Args, Debug)]
@@ -68,7 +69,8 @@ pub fn stop(paths: &Paths, args: StopArgs) -> Result<i32> {
     Ok(each(&args.containers, |key| {
         let (container, _) = locate(paths, key)?;
         let (lock, state) = lock(&container, key)?;
-        if let Some(pidfd) = state.init.as_ref().filter(|_| state.status == Status::Running).and_then(ProcessRef::pidfd) {
+        if let Some(pidfd) = state.init.as_ref().filter(|_| state.status == Status::Running).and_then(ProcessRef::pidfd)
+        {
             let _ = liveness::pidfd_send_signal(&pidfd, Signal::SIGTERM);
             if !liveness::wait_exit(&pidfd, Some(Duration::from_secs(args.time))) {
                 let _ = liveness::pidfd_send_signal(&pidfd, Signal::SIGKILL);
@@ -115,7 +117,8 @@ pub fn wait(paths: &Paths, args: WaitArgs) -> Result<i32> {
     let helper = Helper::new(&paths.helper());
     Ok(each(&args.containers, |key| {
         let (container, state) = locate(paths, key)?;
-        if let Some(pidfd) = state.init.as_ref().filter(|_| state.status == Status::Running).and_then(ProcessRef::pidfd) {
+        if let Some(pidfd) = state.init.as_ref().filter(|_| state.status == Status::Running).and_then(ProcessRef::pidfd)
+        {
             liveness::wait_exit(&pidfd, None);
         }
         let state = await_record(paths, &helper, &container, key)?;

@@ -74,7 +74,14 @@ pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
     let spawned = helper.exec(&container.id, &OwnedFd::from(theirs), stdio)?;
     drop(lock);
     let pid = Pid::from_raw(spawned.pid);
-    let spec = ExecSpec { target_pid: init.pid, target_start_time: init.start_time, process, terminal, interactive: args.process.interactive, seccomp };
+    let spec = ExecSpec {
+        target_pid: init.pid,
+        target_start_time: init.start_time,
+        process,
+        terminal,
+        interactive: args.process.interactive,
+        seccomp,
+    };
     let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::Exec(Box::new(spec)) };
     if let Err(e) = frame::write_frame(&mut ours, &message) {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);

@@ -15,8 +15,14 @@ use std::os::unix::net::UnixStream;
 pub fn send_with_fd<T: Serialize>(channel: &UnixStream, msg: &T, fd: RawFd) -> Result<()> {
     let bytes = frame::encode(msg).map_err(|e| anyhow::anyhow!("{e}"))?;
     let fds = [fd];
-    let sent = sendmsg::<()>(channel.as_raw_fd(), &[IoSlice::new(&bytes)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .context("sending a descriptor")?;
+    let sent = sendmsg::<()>(
+        channel.as_raw_fd(),
+        &[IoSlice::new(&bytes)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .context("sending a descriptor")?;
     let mut w = channel;
     w.write_all(&bytes[sent..]).context("sending a frame")?;
     Ok(())

@@ -41,7 +41,8 @@ pub fn read_init_report(channel: &UnixStream) -> InitReport {
             }
             Err(FrameError::Closed) => return report,
             Err(e) => {
-                report.failure = Some(InitFailure { exit_code: 125, message: format!("reading the container's init: {e}") });
+                report.failure =
+                    Some(InitFailure { exit_code: 125, message: format!("reading the container's init: {e}") });
                 return report;
             }
         }
@@ -55,8 +56,15 @@ pub struct Console {
     pub stdin: bool,
 }
 
-const FORWARDED: [Signal; 7] =
-    [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH];
+const FORWARDED: [Signal; 7] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
 
 /// Waits for `pid` (our child, its pidfd given) and returns docker's
 /// status for it: its exit code, or 128+N when killed by signal N. Signals
@@ -140,7 +148,13 @@ impl Relay {
         // terminal is shared with its shell and must stay as it is.
         nix::fcntl::fcntl(console.master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
         let raw = if console.stdin && std::io::stdin().is_terminal() { RawMode::enter()? } else { None };
-        let relay = Self { master: console.master, stdin_open: console.stdin, master_done: false, pending: Vec::new(), _raw: raw };
+        let relay = Self {
+            master: console.master,
+            stdin_open: console.stdin,
+            master_done: false,
+            pending: Vec::new(),
+            _raw: raw,
+        };
         relay.resize();
         Ok(relay)
     }
@@ -161,7 +175,8 @@ impl Relay {
             }
         }
         fds.push(PollFd::new(self.master.as_fd(), master_events));
-        let stdin_events = if self.stdin_open && self.pending.len() < 64 * 1024 { PollFlags::POLLIN } else { PollFlags::empty() };
+        let stdin_events =
+            if self.stdin_open && self.pending.len() < 64 * 1024 { PollFlags::POLLIN } else { PollFlags::empty() };
         // SAFETY: fd 0 stays open for as long as this process runs.
         let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
         fds.push(PollFd::new(stdin, stdin_events));

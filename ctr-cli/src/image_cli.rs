@@ -179,7 +179,8 @@ fn find_or_pull(store: &Store, paths: &Paths, reference: &str) -> Result<ImageRe
     }
     let parsed = Reference::parse(reference)?;
     eprintln!("Unable to find image '{}' locally", parsed.familiar());
-    registry::pull(store, &parsed, &PullOptions::default(), &Progress::new(true)).map_err(|e| not_found_locally(reference, e))
+    registry::pull(store, &parsed, &PullOptions::default(), &Progress::new(true))
+        .map_err(|e| not_found_locally(reference, e))
 }
 
 fn not_found_locally(reference: &str, e: anyhow::Error) -> anyhow::Error {
@@ -193,14 +194,17 @@ fn not_found_locally(reference: &str, e: anyhow::Error) -> anyhow::Error {
 
 fn pull_command(paths: &Paths, args: PullArgs) -> Result<i32> {
     let reference = Reference::parse(&args.reference)?;
-    let options = PullOptions { platform: args.platform.as_deref().map(Platform::parse).transpose()?, insecure: args.insecure };
+    let options =
+        PullOptions { platform: args.platform.as_deref().map(Platform::parse).transpose()?, insecure: args.insecure };
     let progress = if args.quiet { Progress::quiet() } else { Progress::new(true) };
     let store = open_store(paths)?;
-    let record = registry::pull(&store, &reference, &options, &progress).map_err(|e| match e.downcast_ref::<RegistryError>() {
-        Some(RegistryError::NotFound { .. }) => {
-            anyhow!("cannot pull {}: {e}", reference.familiar())
+    let record = registry::pull(&store, &reference, &options, &progress).map_err(|e| {
+        match e.downcast_ref::<RegistryError>() {
+            Some(RegistryError::NotFound { .. }) => {
+                anyhow!("cannot pull {}: {e}", reference.familiar())
+            }
+            _ => e.context(format!("cannot pull {}", reference.familiar())),
         }
-        _ => e.context(format!("cannot pull {}", reference.familiar())),
     })?;
     if args.quiet {
         println!("{}", record.id);
@@ -245,7 +249,10 @@ fn save(paths: &Paths, args: SaveArgs) -> Result<i32> {
     match &args.output {
         Some(path) if path.as_os_str() != "-" => {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            let tmp = tempfile::Builder::new().prefix(".ctr-save-").tempfile_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+            let tmp = tempfile::Builder::new()
+                .prefix(".ctr-save-")
+                .tempfile_in(dir)
+                .with_context(|| format!("cannot write in {}", dir.display()))?;
             archive::save(&store, &images, args.format, std::io::BufWriter::new(tmp.as_file()))?;
             tmp.as_file().sync_all()?;
             tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
@@ -311,7 +318,8 @@ fn inspect(paths: &Paths, names: &[String]) -> Result<i32> {
 
 fn inspect_json(r: &ImageRecord) -> serde_json::Value {
     let c = &r.config;
-    let ports: BTreeMap<&str, serde_json::Value> = c.exposed_ports.iter().map(|p| (p.as_str(), serde_json::json!({}))).collect();
+    let ports: BTreeMap<&str, serde_json::Value> =
+        c.exposed_ports.iter().map(|p| (p.as_str(), serde_json::json!({}))).collect();
     let (os, arch) = r.platform.as_deref().and_then(|p| p.split_once('/')).unwrap_or(("linux", ""));
     serde_json::json!({
         "Id": r.id,

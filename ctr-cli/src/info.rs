@@ -39,7 +39,11 @@ pub fn print(paths: &Paths) -> Result<()> {
     println!("Kernel:            {} {}", uname.sysname().to_string_lossy(), uname.release().to_string_lossy());
     println!("Cgroups:           {}", cgroup_layout());
     println!("Helper:            {} ({})", paths.helper().display(), helper_mode(&paths.helper()));
-    println!("User namespaces:   max_user_namespaces={} unprivileged_userns_clone={}", read_trimmed("/proc/sys/user/max_user_namespaces"), read_trimmed("/proc/sys/kernel/unprivileged_userns_clone"));
+    println!(
+        "User namespaces:   max_user_namespaces={} unprivileged_userns_clone={}",
+        read_trimmed("/proc/sys/user/max_user_namespaces"),
+        read_trimmed("/proc/sys/kernel/unprivileged_userns_clone")
+    );
     println!("UID map:           {}", one_line(&to_proc_format(&uid_map)));
     println!("GID map:           {}", one_line(&to_proc_format(&gid_map)));
     if uid_map.len() == 1 {

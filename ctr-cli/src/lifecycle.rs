@@ -6,8 +6,8 @@
 use crate::cgroup_stats::{self, Sample};
 use crate::container::{self, Container, RunState, State};
 use crate::helper_client::Helper;
-use crate::net_stats::{self, NetBytes};
 use crate::image::human_size;
+use crate::net_stats::{self, NetBytes};
 use crate::paths::Paths;
 use anyhow::{bail, Context, Result};
 use ctr_core::ids::ContainerId;
@@ -113,7 +113,14 @@ pub fn ps(paths: &Paths, args: PsArgs) -> Result<i32> {
             if command.chars().count() > 20 {
                 command = command.chars().take(19).collect::<String>() + "…";
             }
-            rows.push([s.short_id().to_owned(), s.image.clone(), format!("\"{command}\""), created_text(s), status_text(s), s.name.clone()]);
+            rows.push([
+                s.short_id().to_owned(),
+                s.image.clone(),
+                format!("\"{command}\""),
+                created_text(s),
+                status_text(s),
+                s.name.clone(),
+            ]);
         }
         write_table(&mut out, &rows)?;
     }
@@ -339,8 +346,11 @@ pub fn stats(paths: &Paths, args: StatsArgs) -> Result<i32> {
         let start = Instant::now();
         std::thread::sleep(interval);
         let elapsed = start.elapsed();
-        let rows: Vec<serde_json::Value> =
-            states.iter().zip(&before).map(|(s, b)| row(s, b, &cgroup_stats::sample(&s.cgroups), net_stats::sample(s), elapsed)).collect();
+        let rows: Vec<serde_json::Value> = states
+            .iter()
+            .zip(&before)
+            .map(|(s, b)| row(s, b, &cgroup_stats::sample(&s.cgroups), net_stats::sample(s), elapsed))
+            .collect();
         let mut out = std::io::stdout().lock();
         if clear {
             write!(out, "\x1b[2J\x1b[H")?;
@@ -350,11 +360,21 @@ pub fn stats(paths: &Paths, args: StatsArgs) -> Result<i32> {
                 writeln!(out, "{r}")?;
             }
         } else {
-            let header = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"];
+            let header =
+                ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"];
             let mut table = vec![header.map(String::from)];
             for r in &rows {
                 let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-                table.push([s("ID"), s("Name"), s("CPUPerc"), s("MemUsage"), s("MemPerc"), s("NetIO"), s("BlockIO"), r["PIDs"].to_string()]);
+                table.push([
+                    s("ID"),
+                    s("Name"),
+                    s("CPUPerc"),
+                    s("MemUsage"),
+                    s("MemPerc"),
+                    s("NetIO"),
+                    s("BlockIO"),
+                    r["PIDs"].to_string(),
+                ]);
             }
             write_table(&mut out, &table)?;
         }
@@ -402,7 +422,11 @@ mod tests {
         let state = State {
             id: "b".repeat(64),
             status: container::Status::Running,
-            init: Some(crate::liveness::ProcessRef { pid: i32::MAX, start_time: 1, boot_id: crate::liveness::boot_id() }),
+            init: Some(crate::liveness::ProcessRef {
+                pid: i32::MAX,
+                start_time: 1,
+                boot_id: crate::liveness::boot_id(),
+            }),
             ..State::default()
         };
         assert_eq!(status_text(&state), "Exited (unknown)");

@@ -2,7 +2,10 @@
 //! validated limits that the helper writes to the container's cgroup.
 
 use anyhow::{bail, Context, Result};
-use ctr_core::limits::{cpus_to_quota, parse_bytes, CpuList, CpuQuota, DeviceRate, HostCpus, ResourceLimits, SwapLimit, DEFAULT_CPU_PERIOD_US};
+use ctr_core::limits::{
+    cpus_to_quota, parse_bytes, CpuList, CpuQuota, DeviceRate, HostCpus, ResourceLimits, SwapLimit,
+    DEFAULT_CPU_PERIOD_US,
+};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::MetadataExt;
 
@@ -64,7 +67,9 @@ impl LimitArgs {
         let cpu_quota = match (&self.cpus, self.cpu_quota) {
             (Some(_), Some(_)) => bail!("--cpus and --cpu-quota cannot be used together"),
             (Some(cpus), None) => Some(cpus_to_quota(cpus)?),
-            (None, Some(quota_us)) => Some(CpuQuota { quota_us, period_us: self.cpu_period.unwrap_or(DEFAULT_CPU_PERIOD_US) }),
+            (None, Some(quota_us)) => {
+                Some(CpuQuota { quota_us, period_us: self.cpu_period.unwrap_or(DEFAULT_CPU_PERIOD_US) })
+            }
             (None, None) if self.cpu_period.is_some() => bail!("--cpu-period needs --cpu-quota"),
             (None, None) => None,
         };
@@ -90,17 +95,28 @@ impl LimitArgs {
             cpuset_mems: self.cpuset_mems.as_deref().map(|l| CpuList::parse("--cpuset-mems", l)).transpose()?,
             pids_limit,
             blkio_weight: self.blkio_weight,
-            device_read_bps: self.device_read_bps.iter().map(|d| device_rate("--device-read-bps", d)).collect::<Result<_>>()?,
-            device_write_bps: self.device_write_bps.iter().map(|d| device_rate("--device-write-bps", d)).collect::<Result<_>>()?,
+            device_read_bps: self
+                .device_read_bps
+                .iter()
+                .map(|d| device_rate("--device-read-bps", d))
+                .collect::<Result<_>>()?,
+            device_write_bps: self
+                .device_write_bps
+                .iter()
+                .map(|d| device_rate("--device-write-bps", d))
+                .collect::<Result<_>>()?,
         };
-        limits.validate(&HostCpus::read(), |major, minor| std::path::Path::new(&format!("/sys/dev/block/{major}:{minor}")).exists())?;
+        limits.validate(&HostCpus::read(), |major, minor| {
+            std::path::Path::new(&format!("/sys/dev/block/{major}:{minor}")).exists()
+        })?;
         Ok(limits)
     }
 }
 
 /// DEVICE:RATE, the device a block device node we can stat.
 fn device_rate(flag: &str, value: &str) -> Result<DeviceRate> {
-    let (device, rate) = value.rsplit_once(':').with_context(|| format!("{flag} {value}: use DEVICE:RATE, e.g. /dev/sda:1mb"))?;
+    let (device, rate) =
+        value.rsplit_once(':').with_context(|| format!("{flag} {value}: use DEVICE:RATE, e.g. /dev/sda:1mb"))?;
     let meta = std::fs::metadata(device).with_context(|| format!("{flag}: cannot find device {device}"))?;
     if !meta.file_type().is_block_device() {
         bail!("{flag}: {device} is not a block device");
@@ -119,7 +135,12 @@ mod tests {
 
     #[test]
     fn parses_docker_flags() {
-        let args = LimitArgs { memory: Some("32m".into()), cpus: Some("0.5".into()), pids_limit: Some(32), ..Default::default() };
+        let args = LimitArgs {
+            memory: Some("32m".into()),
+            cpus: Some("0.5".into()),
+            pids_limit: Some(32),
+            ..Default::default()
+        };
         let l = args.to_limits().unwrap();
         assert_eq!(l.memory, Some(32 << 20));
         assert_eq!(l.cpu_quota, Some(CpuQuota { quota_us: 50_000, period_us: 100_000 }));
@@ -127,7 +148,9 @@ mod tests {
         assert!(LimitArgs { memory: Some("4m".into()), ..Default::default() }.to_limits().is_err());
         assert!(LimitArgs { cpus: Some("1".into()), cpu_quota: Some(5000), ..Default::default() }.to_limits().is_err());
         assert!(LimitArgs { cpus: Some("4096".into()), ..Default::default() }.to_limits().is_err());
-        assert!(LimitArgs { device_write_bps: vec!["/etc/passwd:1mb".into()], ..Default::default() }.to_limits().is_err());
+        assert!(LimitArgs { device_write_bps: vec!["/etc/passwd:1mb".into()], ..Default::default() }
+            .to_limits()
+            .is_err());
         assert!(LimitArgs { pids_limit: Some(0), ..Default::default() }.to_limits().is_err());
         let unlimited = LimitArgs { pids_limit: Some(-1), ..Default::default() }.to_limits().unwrap().pids_limit;
         assert_eq!(unlimited, Some(ctr_core::limits::PIDS_UNLIMITED));

@@ -94,7 +94,13 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: Signal) -> nix::Result<()> {
     // SAFETY: pidfd_send_signal with a null siginfo and no flags only reads
     // its integer arguments.
     let rc = unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal as i32, std::ptr::null::<libc::siginfo_t>(), 0)
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal as i32,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
     };
     if rc < 0 {
         return Err(nix::errno::Errno::last());
@@ -112,7 +118,8 @@ pub fn wait_exit(pidfd: &OwnedFd, timeout: Option<std::time::Duration>) -> bool 
         let left = match deadline {
             None => PollTimeout::NONE,
             Some(d) => {
-                let ms = d.saturating_duration_since(std::time::Instant::now()).as_millis().min(i32::MAX as u128) as i32;
+                let ms =
+                    d.saturating_duration_since(std::time::Instant::now()).as_millis().min(i32::MAX as u128) as i32;
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };

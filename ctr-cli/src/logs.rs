@@ -101,7 +101,11 @@ pub struct LogWriter {
 
 impl LogWriter {
     pub fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
             .with_context(|| format!("open the log {}", path.display()))?;
         Ok(Self { file, partial: [Vec::new(), Vec::new()] })
     }
@@ -267,7 +271,10 @@ mod tests {
     #[test]
     fn entries_are_docker_json_file_lines() {
         let line = format_entry(Stream::Stderr, b"a \"q\"\n", "2024-01-02T03:04:05.000000006Z");
-        assert_eq!(line, "{\"log\":\"a \\\"q\\\"\\n\",\"stream\":\"stderr\",\"time\":\"2024-01-02T03:04:05.000000006Z\"}\n");
+        assert_eq!(
+            line,
+            "{\"log\":\"a \\\"q\\\"\\n\",\"stream\":\"stderr\",\"time\":\"2024-01-02T03:04:05.000000006Z\"}\n"
+        );
         let back: Entry = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(back.log, "a \"q\"\n");
     }
@@ -299,7 +306,12 @@ mod tests {
 
     #[test]
     fn lines_are_joined_across_reads_and_split_per_stream() {
-        let e = logged(&[(Stream::Stdout, b"he"), (Stream::Stderr, b"oops\n"), (Stream::Stdout, b"llo\nwor"), (Stream::Stdout, b"ld")]);
+        let e = logged(&[
+            (Stream::Stdout, b"he"),
+            (Stream::Stderr, b"oops\n"),
+            (Stream::Stdout, b"llo\nwor"),
+            (Stream::Stdout, b"ld"),
+        ]);
         let got: Vec<(&str, &str)> = e.iter().map(|e| (e.stream.as_str(), e.log.as_str())).collect();
         assert_eq!(got, [("stderr", "oops\n"), ("stdout", "hello\n"), ("stdout", "world")]);
         assert!(humantime::parse_rfc3339(&e[0].time).is_ok(), "{}", e[0].time);

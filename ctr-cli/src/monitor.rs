@@ -51,7 +51,13 @@ enum Reply {
 
 /// `ctr run -d`: starts the monitor, hands it the container and returns
 /// once the command runs (printing the id) or could not start.
-pub fn start_detached(paths: &Paths, container: &Container, state: State, launch: Launch, interactive: bool) -> Result<i32> {
+pub fn start_detached(
+    paths: &Paths,
+    container: &Container,
+    state: State,
+    launch: Launch,
+    interactive: bool,
+) -> Result<i32> {
     let (mut ours, theirs) = UnixStream::pair().context("socketpair for the monitor")?;
     let theirs_fd = theirs.as_raw_fd();
     let mut command = Command::new("/proc/self/exe");
@@ -285,12 +291,16 @@ fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
     for line in smaps.lines() {
         let mut fields = line.split_whitespace();
         let first = fields.next().unwrap_or_default();
-        if let Some((a, b)) = first.split_once('-').filter(|(a, _)| a.bytes().all(|c| c.is_ascii_hexdigit()) && !a.is_empty()) {
+        if let Some((a, b)) =
+            first.split_once('-').filter(|(a, _)| a.bytes().all(|c| c.is_ascii_hexdigit()) && !a.is_empty())
+        {
             let perms = fields.next().unwrap_or_default();
             let path = fields.nth(3).unwrap_or_default();
             let range = usize::from_str_radix(a, 16).ok().zip(usize::from_str_radix(b, 16).ok());
             current = match range {
-                Some((start, end)) if matches!(perms, "r-xp" | "r--p") && path.starts_with('/') => Some((start, end - start)),
+                Some((start, end)) if matches!(perms, "r-xp" | "r--p") && path.starts_with('/') => {
+                    Some((start, end - start))
+                }
                 _ => None,
             };
         } else if first == "Anonymous:" {

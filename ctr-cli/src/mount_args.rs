@@ -63,7 +63,8 @@ impl SourceId {
     pub fn of(fd: &OwnedFd) -> Result<Self> {
         use std::os::fd::AsRawFd;
         let st = nix::sys::stat::fstat(fd.as_raw_fd()).context("stat a mount source")?;
-        let dir = nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT == nix::sys::stat::SFlag::S_IFDIR;
+        let dir = nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
+            == nix::sys::stat::SFlag::S_IFDIR;
         Ok(Self { dev: st.st_dev, ino: st.st_ino, dir })
     }
 }
@@ -89,10 +90,16 @@ fn identify(path: &Path) -> Result<SourceId> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MountSource {
     /// A host path, canonicalized by `ctr` as the caller; bound recursively.
-    Bind { path: PathBuf },
+    Bind {
+        path: PathBuf,
+    },
     /// A named volume's data directory. With `copy_up`, when it is empty,
     /// the image's content at the destination is copied into it first.
-    Volume { name: String, path: PathBuf, copy_up: bool },
+    Volume {
+        name: String,
+        path: PathBuf,
+        copy_up: bool,
+    },
     Tmpfs(TmpfsOptions),
 }
 
@@ -239,7 +246,12 @@ If you intended to pass a host directory, use an absolute path"
         let data = volume(src)?;
         let path = std::fs::canonicalize(&data).with_context(|| format!("volume {src}: {}", data.display()))?;
         let id = identify(&path).with_context(|| format!("volume {src}"))?;
-        MountSpec { destination, source: MountSource::Volume { name: src.to_owned(), path, copy_up: !nocopy }, read_only, source_id: Some(id) }
+        MountSpec {
+            destination,
+            source: MountSource::Volume { name: src.to_owned(), path, copy_up: !nocopy },
+            read_only,
+            source_id: Some(id),
+        }
     };
     Ok(spec)
 }
@@ -319,8 +331,11 @@ fn parse_size(v: &str) -> Result<u64> {
         Some('g') => (&digits[..digits.len() - 1], 1 << 30),
         _ => (digits, 1),
     };
-    let n: u64 = num.parse().ok().filter(|_| !num.is_empty()).with_context(|| format!("invalid size {v:?}: use e.g. 64m"))?;
-    n.checked_mul(mult).filter(|s| *s > 0).with_context(|| format!("invalid size {v:?}: must be above 0 and fit in 64 bits"))
+    let n: u64 =
+        num.parse().ok().filter(|_| !num.is_empty()).with_context(|| format!("invalid size {v:?}: use e.g. 64m"))?;
+    n.checked_mul(mult)
+        .filter(|s| *s > 0)
+        .with_context(|| format!("invalid size {v:?}: must be above 0 and fit in 64 bits"))
 }
 
 fn check_unique(mounts: &[MountSpec]) -> Result<()> {
@@ -400,7 +415,17 @@ mod tests {
         assert!(!o.noexec && o.nosuid && o.nodev);
         let d = parse_tmpfs("/tmp").unwrap();
         assert_eq!(d.source, MountSource::Tmpfs(TmpfsOptions::default()));
-        for bad in ["/t:size=", "/t:size=-1", "/t:mode=8", "/t:mode=17777", "/t:uid=x", "/t:nr_inodes=5", "/t:suid", "/t:size=1m,context=x", "/t:huge=always"] {
+        for bad in [
+            "/t:size=",
+            "/t:size=-1",
+            "/t:mode=8",
+            "/t:mode=17777",
+            "/t:uid=x",
+            "/t:nr_inodes=5",
+            "/t:suid",
+            "/t:size=1m,context=x",
+            "/t:huge=always",
+        ] {
             assert!(parse_tmpfs(bad).is_err(), "{bad} accepted");
         }
         assert_eq!(parse_size("1G").unwrap(), 1 << 30);
@@ -412,7 +437,8 @@ mod tests {
     #[test]
     fn duplicates_and_order() {
         let args = MountArgs { volumes: vec![], tmpfs: vec!["/a/b".into(), "/a".into()], read_only: false };
-        let paths = Paths { state: "/nonexistent".into(), storage: "/nonexistent".into(), prefix: "/nonexistent".into() };
+        let paths =
+            Paths { state: "/nonexistent".into(), storage: "/nonexistent".into(), prefix: "/nonexistent".into() };
         let mounts = args.to_mounts(&paths).unwrap();
         assert_eq!(mounts.iter().map(|m| m.destination.as_str()).collect::<Vec<_>>(), ["/a", "/a/b"]);
         let dup = MountArgs { volumes: vec![], tmpfs: vec!["/a".into(), "/a/".into()], read_only: false };

@@ -69,7 +69,9 @@ pub fn sample(state: &State) -> Option<NetBytes> {
     if state.network.is_none() && shares_starters_netns(state, init) == Some(true) {
         return None;
     }
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{}/net/dev", init.pid)) else { return Some(NetBytes::default()) };
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{}/net/dev", init.pid)) else {
+        return Some(NetBytes::default());
+    };
     // The pid may have been reused while we read: then these counters are
     // someone else's.
     if !init.is_alive() {

@@ -10,8 +10,8 @@
 
 use crate::container::{self, State};
 use crate::paths::Paths;
-use anyhow::{bail, Result};
 use anyhow::Context;
+use anyhow::{bail, Result};
 use ctr_core::net::{NetworkInfo, NetworkName, NetworkRequest, PortSpec, Protocol};
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
@@ -55,8 +55,9 @@ impl NetworkArgs {
             "none" => Ok(NetworkRequest::None),
             "host" => Ok(NetworkRequest::Host),
             name => {
-                let network = NetworkName::parse(name)
-                    .with_context(|| format!("unknown network {name:?}: use bridge, none, host or a network from `ctr network ls`"))?;
+                let network = NetworkName::parse(name).with_context(|| {
+                    format!("unknown network {name:?}: use bridge, none, host or a network from `ctr network ls`")
+                })?;
                 Ok(NetworkRequest::Bridge { network, address: self.ip, ports })
             }
         }
@@ -186,13 +187,20 @@ mod tests {
         let bad = NetworkArgs { network: "none".into(), publish: vec!["1:2".into()], ..Default::default() };
         assert!(bad.to_request(&[]).is_err());
         let own = NetworkArgs { network: "backend".into(), ..Default::default() };
-        assert!(matches!(own.to_request(&[]).unwrap(), NetworkRequest::Bridge { network, .. } if network.as_str() == "backend"));
+        assert!(
+            matches!(own.to_request(&[]).unwrap(), NetworkRequest::Bridge { network, .. } if network.as_str() == "backend")
+        );
         assert!(NetworkArgs { network: "we/ird".into(), ..Default::default() }.to_request(&[]).is_err());
     }
 
     #[test]
     fn publish_all_maps_exposed_ports_not_already_published() {
-        let args = NetworkArgs { network: "bridge".into(), publish: vec!["8080:80".into()], publish_all: true, ..Default::default() };
+        let args = NetworkArgs {
+            network: "bridge".into(),
+            publish: vec!["8080:80".into()],
+            publish_all: true,
+            ..Default::default()
+        };
         let exposed = ["80/tcp".to_owned(), "53/udp".to_owned(), "9000".to_owned(), "1/sctp".to_owned()];
         let NetworkRequest::Bridge { ports, .. } = args.to_request(&exposed).unwrap() else { panic!() };
         let mapped: Vec<(u16, Protocol)> = ports.iter().map(|p| (p.container_port, p.protocol)).collect();

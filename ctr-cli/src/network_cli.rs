@@ -69,7 +69,15 @@ pub fn network(paths: &Paths, command: NetworkCommand) -> Result<i32> {
             println!("{:<24}{:<9}{:<10}{:<18}{:<16}CONTAINERS", "NAME", "DRIVER", "BRIDGE", "SUBNET", "GATEWAY");
             for n in &networks {
                 let (subnet, gateway) = (n.subnet.to_string(), n.gateway.to_string());
-                println!("{:<24}{:<9}{:<10}{:<18}{:<16}{}", n.name, "bridge", n.bridge, subnet, gateway, n.containers.len());
+                println!(
+                    "{:<24}{:<9}{:<10}{:<18}{:<16}{}",
+                    n.name,
+                    "bridge",
+                    n.bridge,
+                    subnet,
+                    gateway,
+                    n.containers.len()
+                );
             }
             println!("{:<24}{:<9}", "host", "host");
             println!("{:<24}{:<9}", "none", "null");
@@ -133,8 +141,9 @@ fn inspect_json(paths: &Paths, n: &NetworkSummary) -> serde_json::Value {
             (id.clone(), value)
         })
         .collect();
-    let created = (n.created > 0)
-        .then(|| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(n.created)).to_string());
+    let created = (n.created > 0).then(|| {
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(n.created)).to_string()
+    });
     serde_json::json!({
         "Name": n.name.as_str(),
         "Driver": "bridge",

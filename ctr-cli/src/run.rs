@@ -7,19 +7,19 @@
 use crate::container::{now_rfc3339, now_unix, Container, State, Status};
 use crate::foreground::{self, Console, InitReport};
 use crate::helper_client::{Helper, ProcessStdio};
+use crate::image::ImageConfig;
 use crate::liveness::ProcessRef;
 use crate::lock::ContainerLock;
-use crate::image::ImageConfig;
+use crate::network;
 use crate::paths::Paths;
 use crate::ports::HeldPorts;
 use crate::spec::{ContainerSpec, InitMessage, InitReply, InitTask, ProcessSpec, RootfsSpec, INIT_PROTOCOL_VERSION};
 use anyhow::{anyhow, bail, Context, Result};
 use ctr_core::frame;
 use ctr_core::idmap::{default_map, parse_subid_file, IdMapEntry};
+use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::limits::ResourceLimits;
 use ctr_core::net::NetworkRequest;
-use crate::network;
-use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::protocol::SpawnRequest;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -70,7 +70,6 @@ pub struct RunArgs {
     pub args: Vec<String>,
 }
 
-
 /// What the container runs on, resolved from the image or --rootfs.
 struct Source {
     label: String,
@@ -97,8 +96,10 @@ fn resolve_source(paths: &Paths, args: &RunArgs) -> Result<Source> {
             rootfs_dir: Some(dir),
         });
     }
-    let (reference, command) =
-        args.args.split_first().context("give an image (or --rootfs DIR) to run, e.g. `ctr run --rm busybox echo hello`")?;
+    let (reference, command) = args
+        .args
+        .split_first()
+        .context("give an image (or --rootfs DIR) to run, e.g. `ctr run --rm busybox echo hello`")?;
     // Found in the store, else built in, else pulled (as docker does).
     let image = crate::image_cli::image_for_run(paths, reference)?;
     Ok(Source {
@@ -172,7 +173,13 @@ pub fn id_maps() -> (Vec<IdMapEntry>, Vec<IdMapEntry>) {
 pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     let source = crate::timing::time("image.resolve", || resolve_source(paths, &args))?;
     let process_args = process_args(&source.config, args.entrypoint.as_deref(), &source.command)?;
-    let cwd = args.process.workdir.clone().or_else(|| source.config.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+    let cwd = args
+        .process
+        .workdir
+        .clone()
+        .or_else(|| source.config.working_dir.clone())
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into());
     if !cwd.starts_with('/') {
         bail!("the working directory {cwd:?} is invalid: it must be an absolute path");
     }
@@ -189,7 +196,10 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
     let name = ContainerName::parse(args.name.as_deref().unwrap_or(id.short()))?;
 
     let container = crate::timing::time("rootfs.prepare", || Container::create(paths, id.clone(), name.clone()))?;
-    let hosts = container.write_generated("hosts", &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"))?;
+    let hosts = container.write_generated(
+        "hosts",
+        &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
+    )?;
     let hostname_file = container.write_generated("hostname", &format!("{hostname}\n"))?;
     let rootfs = match (&source.rootfs_lower, &source.rootfs_dir) {
         (Some(lower), _) => RootfsSpec::Overlay {
@@ -265,7 +275,8 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         let console = started.report.console.map(|master| Console { master, stdin: args.process.interactive });
         foreground::wait(started.pid, &started.pidfd, console)
     });
-    let recorded = finish(paths, &helper, &container, &mut state, outcome.as_ref().ok().copied(), outcome.is_ok(), args.rm);
+    let recorded =
+        finish(paths, &helper, &container, &mut state, outcome.as_ref().ok().copied(), outcome.is_ok(), args.rm);
     drop(held);
     let exit_code = outcome?;
     recorded?;
@@ -293,7 +304,15 @@ pub struct Started {
 /// struck (read before the cgroup goes), then the cgroup removed whatever
 /// happened, then the exit in its state, or with `rm` the container gone.
 /// Idempotent, and a no-op for a container removed meanwhile (`rm -f`).
-pub fn finish(paths: &Paths, helper: &Helper, container: &Container, state: &mut State, exit_code: Option<i32>, started: bool, rm: bool) -> Result<()> {
+pub fn finish(
+    paths: &Paths,
+    helper: &Helper,
+    container: &Container,
+    state: &mut State,
+    exit_code: Option<i32>,
+    started: bool,
+    rm: bool,
+) -> Result<()> {
     let lock = ContainerLock::acquire(&container.state_dir)?;
     state.oom_killed |= crate::cgroup_stats::oom_killed(&state.cgroups);
     if let Some(info) = &state.network {
@@ -316,7 +335,14 @@ pub fn finish(paths: &Paths, helper: &Helper, container: &Container, state: &mut
 
 /// Asks the helper for the container's first process, records it, hands
 /// `ctr init` its spec and reads what it reports before executing.
-pub fn start(paths: &Paths, helper: &Helper, container: &Container, state: &mut State, launch: Launch, stdio: ProcessStdio) -> Result<Started> {
+pub fn start(
+    paths: &Paths,
+    helper: &Helper,
+    container: &Container,
+    state: &mut State,
+    launch: Launch,
+    stdio: ProcessStdio,
+) -> Result<Started> {
     let Launch { mut spec, network, limits } = launch;
     let (uid_map, gid_map) = id_maps();
     let request = SpawnRequest {
@@ -355,7 +381,8 @@ pub fn start(paths: &Paths, helper: &Helper, container: &Container, state: &mut 
     if let Some(info) = &spawned.network {
         let hosts = network::hosts_file(paths, state, &spec.hostname, Some(info));
         network::rewrite_in_place(&container.state_dir.join("hosts"), &hosts)?;
-        spec.etc_files.push((container.write_generated("resolv.conf", &network::resolv_conf())?, "etc/resolv.conf".into()));
+        spec.etc_files
+            .push((container.write_generated("resolv.conf", &network::resolv_conf())?, "etc/resolv.conf".into()));
         network::announce(paths, state, info, true);
     }
 
@@ -372,7 +399,10 @@ pub fn start(paths: &Paths, helper: &Helper, container: &Container, state: &mut 
 /// pids.max of the container's cgroup (v1 pids hierarchy, else v2), if it
 /// is a number.
 fn pids_limit_in_force(cgroups: &[ctr_core::protocol::CgroupDir]) -> Option<u64> {
-    let dir = cgroups.iter().find(|d| !d.v2 && d.controllers.iter().any(|c| c == "pids")).or_else(|| cgroups.iter().find(|d| d.v2))?;
+    let dir = cgroups
+        .iter()
+        .find(|d| !d.v2 && d.controllers.iter().any(|c| c == "pids"))
+        .or_else(|| cgroups.iter().find(|d| d.v2))?;
     std::fs::read_to_string(Path::new(&dir.path).join("pids.max")).ok()?.trim().parse().ok()
 }
 

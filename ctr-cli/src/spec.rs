@@ -21,7 +21,9 @@ pub enum InitTask {
     Run(Box<ContainerSpec>),
     /// Delete a tree whose files may belong to subordinate ids, which only
     /// a process inside the user namespace can do.
-    RemoveTree { path: PathBuf },
+    RemoveTree {
+        path: PathBuf,
+    },
     /// `ctr exec`: join the namespaces of a running container's init and
     /// run a process there.
     Exec(Box<ExecSpec>),

@@ -61,7 +61,9 @@ pub fn unpack_limits() -> Result<UnpackLimits> {
     let text = match std::fs::File::open(&path) {
         Ok(file) => {
             let mut text = String::new();
-            file.take(MAX_LEN + 1).read_to_string(&mut text).with_context(|| format!("cannot read {}", path.display()))?;
+            file.take(MAX_LEN + 1)
+                .read_to_string(&mut text)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             if text.len() as u64 > MAX_LEN {
                 bail!("{} is larger than {MAX_LEN} bytes", path.display());
             }
@@ -112,7 +114,10 @@ mod tests {
     #[test]
     fn reads_each_setting_and_zero_as_none() {
         let l = parse("[image]\nmax_unpack_ratio = 2000\nmax_unpack_size = \"2g\"\nunpack_timeout = \"90s\"").unwrap();
-        assert_eq!(l, UnpackLimits { max_ratio: Some(2000), max_size: Some(2 << 30), timeout: Some(Duration::from_secs(90)) });
+        assert_eq!(
+            l,
+            UnpackLimits { max_ratio: Some(2000), max_size: Some(2 << 30), timeout: Some(Duration::from_secs(90)) }
+        );
         let l = parse("[image]\nmax_unpack_ratio = 0\nmax_unpack_size = 0\nunpack_timeout = 0").unwrap();
         assert_eq!(l, UnpackLimits { max_ratio: None, max_size: None, timeout: None });
         assert_eq!(parse("[image]\nmax_unpack_size = 1024").unwrap().max_size, Some(1024));

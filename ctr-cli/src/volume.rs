@@ -68,7 +68,10 @@ fn volumes_dir(paths: &Paths) -> PathBuf {
 
 fn parse_name(name: &str) -> Result<&str> {
     ContainerName::parse(name).map_err(|_| {
-        anyhow::anyhow!("invalid volume name {name:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most {} characters", ContainerName::MAX_LEN)
+        anyhow::anyhow!(
+            "invalid volume name {name:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most {} characters",
+            ContainerName::MAX_LEN
+        )
     })?;
     Ok(name)
 }
@@ -80,7 +83,11 @@ fn random_hex() -> Result<String> {
 }
 
 fn private_dir(path: &Path) -> Result<()> {
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).with_context(|| format!("create {}", path.display()))
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("create {}", path.display()))
 }
 
 /// The volume's data directory, creating the volume if it does not exist.
@@ -216,7 +223,10 @@ pub fn volume(paths: &Paths, command: VolumeCommand) -> Result<i32> {
             } else if json {
                 for n in &names {
                     let i = info(paths, n)?;
-                    println!("{}", serde_json::json!({"Driver": "local", "Name": n, "Mountpoint": i["Mountpoint"], "CreatedAt": i["CreatedAt"]}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"Driver": "local", "Name": n, "Mountpoint": i["Mountpoint"], "CreatedAt": i["CreatedAt"]})
+                    );
                 }
             } else {
                 println!("{:<10}VOLUME NAME", "DRIVER");
@@ -308,7 +318,8 @@ mod tests {
         assert!(info(&p, "nope").is_err());
         remove(&p, "db").unwrap();
         assert_eq!(names(&p).unwrap(), ["a.b-c_d"]);
-        let leftovers: Vec<_> = std::fs::read_dir(volumes_dir(&p)).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        let leftovers: Vec<_> =
+            std::fs::read_dir(volumes_dir(&p)).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");
     }
 }

@@ -15,9 +15,13 @@ pub enum ConfigError {
     Subnet(&'static str, String),
     #[error("helper config: user_network_pool {pool} overlaps bridge_subnet {bridge}: give them separate ranges")]
     PoolOverlap { pool: Cidr, bridge: Cidr },
-    #[error("helper config: cgroup_parent {0:?} must be \"self\" or an absolute path like \"/ctr\" of plain components")]
+    #[error(
+        "helper config: cgroup_parent {0:?} must be \"self\" or an absolute path like \"/ctr\" of plain components"
+    )]
     CgroupParent(String),
-    #[error("helper config: default_pids_limit {0} is too large: use 1 to {PIDS_LIMIT_MAX}, or 0 for no default limit")]
+    #[error(
+        "helper config: default_pids_limit {0} is too large: use 1 to {PIDS_LIMIT_MAX}, or 0 for no default limit"
+    )]
     PidsLimit(u64),
 }
 
@@ -94,7 +98,8 @@ impl HelperConfig {
             config.bridge_subnet = Cidr::parse(&subnet).map_err(|_| ConfigError::Subnet("bridge_subnet", subnet))?;
         }
         if let Some(pool) = raw.user_network_pool {
-            config.user_network_pool = Cidr::parse(&pool).map_err(|_| ConfigError::Subnet("user_network_pool", pool))?;
+            config.user_network_pool =
+                Cidr::parse(&pool).map_err(|_| ConfigError::Subnet("user_network_pool", pool))?;
         }
         if let Some(max) = raw.max_interfaces_per_user {
             config.max_interfaces_per_user = max as usize;

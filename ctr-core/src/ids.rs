@@ -14,7 +14,9 @@ pub enum IdError {
         "container name {0:?} is invalid: use 1 to 64 characters from [a-zA-Z0-9_.-], starting with a letter or digit"
     )]
     ContainerName(String),
-    #[error("cgroup path component {0:?} is invalid: use 1 to 128 characters from [a-zA-Z0-9_.-], not starting with '.'")]
+    #[error(
+        "cgroup path component {0:?} is invalid: use 1 to 128 characters from [a-zA-Z0-9_.-], not starting with '.'"
+    )]
     CgroupComponent(String),
 }
 

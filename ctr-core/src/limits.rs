@@ -523,9 +523,16 @@ mod tests {
     #[test]
     fn refuses_impossible_values() {
         let v = |l: ResourceLimits| l.validate(&host(), |_, _| false);
-        assert_eq!(v(ResourceLimits { memory: Some(5 << 20), ..Default::default() }), Err(LimitError::MemoryTooSmall(5 << 20)));
+        assert_eq!(
+            v(ResourceLimits { memory: Some(5 << 20), ..Default::default() }),
+            Err(LimitError::MemoryTooSmall(5 << 20))
+        );
         assert!(v(ResourceLimits { memory: Some(6 << 20), ..Default::default() }).is_ok());
-        let swap_low = ResourceLimits { memory: Some(64 << 20), memory_swap: Some(SwapLimit::Total(32 << 20)), ..Default::default() };
+        let swap_low = ResourceLimits {
+            memory: Some(64 << 20),
+            memory_swap: Some(SwapLimit::Total(32 << 20)),
+            ..Default::default()
+        };
         assert_eq!(v(swap_low), Err(LimitError::SwapBelowMemory));
         let three_cpus = ResourceLimits { cpu_quota: Some(cpus_to_quota("3").unwrap()), ..Default::default() };
         assert!(matches!(v(three_cpus), Err(LimitError::TooManyCpus { online: 2, .. })));

@@ -9,7 +9,9 @@ use std::net::Ipv4Addr;
 pub enum NetSpecError {
     #[error("invalid port mapping {0:?}: use [IP:]HOSTPORT:CONTAINERPORT[/tcp|/udp], ports 1-65535")]
     Port(String),
-    #[error("network name {0:?} is invalid: use 1 to 64 characters from [A-Za-z0-9_.-], starting with a letter or digit")]
+    #[error(
+        "network name {0:?} is invalid: use 1 to 64 characters from [A-Za-z0-9_.-], starting with a letter or digit"
+    )]
     Name(String),
     #[error("subnet {0:?} is invalid: use an IPv4 network like 10.89.1.0/24 (the address is the network's first, prefix 8 to 30)")]
     Subnet(String),
@@ -327,7 +329,10 @@ mod tests {
         let p = PortSpec::parse("8080:80").unwrap();
         assert_eq!((p.host_ip, p.host_port, p.container_port, p.protocol), (None, 8080, 80, Protocol::Tcp));
         let p = PortSpec::parse("127.0.0.1:5353:53/udp").unwrap();
-        assert_eq!((p.host_ip, p.host_port, p.container_port, p.protocol), (Some(Ipv4Addr::LOCALHOST), 5353, 53, Protocol::Udp));
+        assert_eq!(
+            (p.host_ip, p.host_port, p.container_port, p.protocol),
+            (Some(Ipv4Addr::LOCALHOST), 5353, 53, Protocol::Udp)
+        );
         for bad in ["80", "0:80", "80:0", "x:80", "1:2:3:4", "80:80/sctp", "70000:80", "300.1.1.1:80:80"] {
             assert!(PortSpec::parse(bad).is_err(), "{bad} accepted");
         }

@@ -25,24 +25,38 @@ pub const INIT_CHANNEL_FD_IN_INIT: i32 = 3;
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    Hello { version: u32 },
+    Hello {
+        version: u32,
+    },
     /// Create the container's cgroup and first process in new namespaces.
     /// The reply carries a pidfd for that process (SCM_RIGHTS).
     Spawn(SpawnRequest),
     /// Kill what is left in a container's cgroup and remove it. Idempotent.
-    RemoveCgroup { id: ContainerId },
+    RemoveCgroup {
+        id: ContainerId,
+    },
     /// Start a process of the caller in the cgroup of its running container
     /// `id` (for `ctr exec`); it joins the namespaces itself. The reply is
     /// `Spawned` with a pidfd.
-    Exec { id: ContainerId },
+    Exec {
+        id: ContainerId,
+    },
     /// Freeze (pause) or thaw (unpause) a container's processes.
-    Freeze { id: ContainerId, frozen: bool },
+    Freeze {
+        id: ContainerId,
+        frozen: bool,
+    },
     /// Register a bridge network of the caller's: a subnet from the pool in
     /// the helper's config (the next free /24 when none is asked for).
-    NetworkCreate { name: NetworkName, subnet: Option<Cidr> },
+    NetworkCreate {
+        name: NetworkName,
+        subnet: Option<Cidr>,
+    },
     /// Delete one of the caller's networks, its bridge and its rules;
     /// refused while any container is attached.
-    NetworkRemove { name: NetworkName },
+    NetworkRemove {
+        name: NetworkName,
+    },
     /// The default network and the caller's own.
     NetworkList,
     /// Remove every cgroup, veth, rule, lease and record of the caller's
@@ -86,17 +100,27 @@ pub struct SpawnRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
-    Hello { version: u32 },
+    Hello {
+        version: u32,
+    },
     /// `pid` is informational (as seen from the caller's pid namespace); the
     /// handle is the pidfd that travels with this message.
-    Spawned { pid: i32, cgroups: Vec<CgroupDir>, network: Option<NetworkInfo> },
+    Spawned {
+        pid: i32,
+        cgroups: Vec<CgroupDir>,
+        network: Option<NetworkInfo>,
+    },
     Removed,
-    Frozen { frozen: bool },
+    Frozen {
+        frozen: bool,
+    },
     /// The answer to NetworkCreate (the one created) and to NetworkList.
     Networks(Vec<NetworkSummary>),
     NetworkRemoved,
     /// How many dead containers' leftovers a Reconcile removed.
-    Reconciled { containers: u32 },
+    Reconciled {
+        containers: u32,
+    },
     Refused(HelperError),
 }
 

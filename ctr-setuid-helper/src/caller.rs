@@ -34,13 +34,11 @@ impl Caller {
 /// helper runs (nft) do not see a setuid context and refuse to work.
 pub fn become_root() -> Result<(), HelperError> {
     let root = (Uid::from_raw(0), Gid::from_raw(0));
-    setresuid(root.0, root.0, root.0)
-        .and_then(|()| setresgid(root.1, root.1, root.1))
-        .map_err(|e| {
-            HelperError::NotPrivileged(format!(
-                "cannot become root ({e}); reinstall with `sudo cargo xtask install` (setuid or --mode caps)"
-            ))
-        })
+    setresuid(root.0, root.0, root.0).and_then(|()| setresgid(root.1, root.1, root.1)).map_err(|e| {
+        HelperError::NotPrivileged(format!(
+            "cannot become root ({e}); reinstall with `sudo cargo xtask install` (setuid or --mode caps)"
+        ))
+    })
 }
 
 /// Runs `f` with the caller's effective uid and gid but CAP_SYS_ADMIN kept

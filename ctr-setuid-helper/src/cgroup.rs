@@ -67,11 +67,8 @@ pub fn parse_hierarchies(mountinfo: &str, proc_cgroup: &str) -> Result<Vec<Hiera
             continue; // the same hierarchy mounted twice
         }
         seen_devices.push(device);
-        let controllers: Vec<&str> = if v2 {
-            Vec::new()
-        } else {
-            super_opts.split(',').filter(|o| is_controller_option(o)).collect()
-        };
+        let controllers: Vec<&str> =
+            if v2 { Vec::new() } else { super_opts.split(',').filter(|o| is_controller_option(o)).collect() };
         let membership = if v2 {
             proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))
         } else {
@@ -182,7 +179,8 @@ fn inherit_cpuset(dir: &Path) -> Result<(), HelperError> {
         let Ok(current) = std::fs::read_to_string(&own) else { continue };
         if current.trim().is_empty() {
             let parent = dir.parent().expect("a cgroup leaf has a parent").join(file);
-            let value = std::fs::read_to_string(&parent).map_err(|e| cgroup_error(format!("{}: {e}", parent.display())))?;
+            let value =
+                std::fs::read_to_string(&parent).map_err(|e| cgroup_error(format!("{}: {e}", parent.display())))?;
             write_file(&own, value.trim())?;
         }
     }
@@ -263,7 +261,8 @@ pub fn freeze(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperErro
 
 /// Whether the freezer that `set_frozen` uses holds the container.
 fn is_frozen(cgroups: &ContainerCgroups) -> bool {
-    let read = |dir: &CgroupDir, file: &str| std::fs::read_to_string(Path::new(&dir.path).join(file)).unwrap_or_default();
+    let read =
+        |dir: &CgroupDir, file: &str| std::fs::read_to_string(Path::new(&dir.path).join(file)).unwrap_or_default();
     match (cgroups.dir_for("freezer"), cgroups.v2_dir()) {
         (Some(v1), _) => matches!(read(v1, "freezer.state").trim(), "FROZEN" | "FREEZING"),
         (None, Some(v2)) => read(v2, "cgroup.freeze").trim() == "1",
@@ -457,7 +456,12 @@ mod tests {
 
     #[test]
     fn caller_own_parent_refuses_traversal() {
-        let h = Hierarchy { mount_point: "/sys/fs/cgroup".into(), v2: true, controllers: vec![], own_path: "/a/../b".into() };
+        let h = Hierarchy {
+            mount_point: "/sys/fs/cgroup".into(),
+            v2: true,
+            controllers: vec![],
+            own_path: "/a/../b".into(),
+        };
         assert!(parent_components(&h, &CgroupParent::CallerOwn).is_err());
         let h = Hierarchy { own_path: "/user.slice/user@1000.service".into(), ..h };
         assert_eq!(parent_components(&h, &CgroupParent::CallerOwn).unwrap(), vec!["user.slice", "user@1000.service"]);
@@ -466,7 +470,8 @@ mod tests {
     #[test]
     fn caller_own_parent_refuses_control_characters() {
         for own in ["/a\tb", "/a\nv2", "/x\u{1b}[2J"] {
-            let h = Hierarchy { mount_point: "/sys/fs/cgroup".into(), v2: true, controllers: vec![], own_path: own.into() };
+            let h =
+                Hierarchy { mount_point: "/sys/fs/cgroup".into(), v2: true, controllers: vec![], own_path: own.into() };
             assert!(parent_components(&h, &CgroupParent::CallerOwn).is_err(), "{own:?} accepted");
         }
     }

@@ -47,9 +47,8 @@ fn main() -> ExitCode {
     let caller = caller::Caller::from_real_ids(limits.clone().unwrap_or_default());
     let channel_fd = sys::adopt_inherited_fd(HELPER_CHANNEL_FD);
     let mut channel = UnixStream::from(channel_fd);
-    let result = limits
-        .and_then(|_| caller::become_root())
-        .and_then(|()| session::serve(&mut channel, &caller, config::load()));
+    let result =
+        limits.and_then(|_| caller::become_root()).and_then(|()| session::serve(&mut channel, &caller, config::load()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -67,8 +66,11 @@ fn clean_process() -> Result<Result<rlimit::CallerLimits, HelperError>, String> 
     reset_signals();
     let limits = rlimit::harden();
     ensure_std_fds()?;
-    let channel = nix::sys::stat::fstat(HELPER_CHANNEL_FD).map_err(|_| "fd 3 is not open: run the helper through ctr".to_owned())?;
-    if nix::sys::stat::SFlag::from_bits_truncate(channel.st_mode) & nix::sys::stat::SFlag::S_IFMT != nix::sys::stat::SFlag::S_IFSOCK {
+    let channel = nix::sys::stat::fstat(HELPER_CHANNEL_FD)
+        .map_err(|_| "fd 3 is not open: run the helper through ctr".to_owned())?;
+    if nix::sys::stat::SFlag::from_bits_truncate(channel.st_mode) & nix::sys::stat::SFlag::S_IFMT
+        != nix::sys::stat::SFlag::S_IFSOCK
+    {
         return Err("fd 3 must be a socket: run the helper through ctr".into());
     }
     sys::close_fds_from(INIT_CHANNEL_FD_IN_HELPER as u32 + 1).map_err(|e| format!("close inherited fds: {e}"))?;
@@ -105,4 +107,3 @@ fn reset_signals() {
         let _ = unsafe { sigaction(signal, &default) };
     }
 }
-

@@ -27,9 +27,9 @@ use ctr_core::ids::ContainerId;
 use ctr_core::net::{Cidr, NetworkInfo, NetworkName, NetworkRequest, NetworkSummary, PortSpec, Protocol};
 use ctr_core::protocol::HelperError;
 use ctr_net::bridge::{AttachRequest, BridgeNetwork, NetError, NetworkConfig};
-use ctr_net::link::LinkError;
 use ctr_net::firewall::{PortMapping, Protocol as NetProtocol};
 use ctr_net::ipam::{Lease, Subnet};
+use ctr_net::link::LinkError;
 use ctr_net::liveness::Liveness;
 use ctr_net::names::{BridgeName, InterfaceName};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
@@ -50,7 +50,12 @@ struct Resolved {
     created: u64,
 }
 
-fn driver_config(lease_key: &str, bridge: &BridgeName, subnet: Cidr, limit: usize) -> Result<NetworkConfig, HelperError> {
+fn driver_config(
+    lease_key: &str,
+    bridge: &BridgeName,
+    subnet: Cidr,
+    limit: usize,
+) -> Result<NetworkConfig, HelperError> {
     Ok(NetworkConfig {
         name: NetworkName::parse(lease_key).map_err(net_error)?,
         bridge: bridge.clone(),
@@ -74,7 +79,12 @@ fn user_network(config: &HelperConfig, n: &UserNetwork) -> Result<Resolved, Help
 }
 
 /// `name` as `uid` may use it: the default network, or one of its own.
-fn resolve(config: &HelperConfig, networks: &[UserNetwork], uid: u32, name: &NetworkName) -> Result<Resolved, HelperError> {
+fn resolve(
+    config: &HelperConfig,
+    networks: &[UserNetwork],
+    uid: u32,
+    name: &NetworkName,
+) -> Result<Resolved, HelperError> {
     if name.is_default() {
         return default_network(config);
     }
@@ -128,7 +138,9 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
     };
     for (i, p) in ports.iter().enumerate() {
         if let Some(ip) = p.host_ip.filter(|ip| broadcasts.contains(ip)) {
-            return Err(net_error(format!("host address {ip} in -p is a subnet's broadcast address: publish on one of this host's own addresses")));
+            return Err(net_error(format!(
+                "host address {ip} in -p is a subnet's broadcast address: publish on one of this host's own addresses"
+            )));
         }
         if p.host_port < floor && !caller.is_root() {
             return Err(net_error(format!(
@@ -159,7 +171,8 @@ fn network_lock() -> Result<nix::fcntl::Flock<std::fs::File>, HelperError> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(Path::new(LEASE_DIR).join("net.lock"))
         .map_err(net_error)?;
-    nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())).map_err(net_error)?;
+    nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
+        .map_err(net_error)?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| net_error(e))
 }
 
@@ -167,7 +180,10 @@ fn network_lock() -> Result<nix::fcntl::Flock<std::fs::File>, HelperError> {
 /// binding it), and not published by another container (their records).
 fn check_port_free(p: &PortSpec, published: &[(Protocol, u16)]) -> Result<(), HelperError> {
     if published.contains(&(p.protocol, p.host_port)) {
-        return Err(net_error(format!("host port {}/{} is already published by another container", p.host_port, p.protocol)));
+        return Err(net_error(format!(
+            "host port {}/{} is already published by another container",
+            p.host_port, p.protocol
+        )));
     }
     let addr = SocketAddrV4::new(p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED), p.host_port);
     let bound = match p.protocol {
@@ -315,7 +331,12 @@ fn summary(resolved: &Resolved, uid: u32) -> Result<NetworkSummary, HelperError>
 
 /// `ctr network create`: registers a network of the caller's. Its bridge
 /// and rules are made when its first container starts.
-pub fn create(caller: &Caller, config: &HelperConfig, name: NetworkName, subnet: Option<Cidr>) -> Result<NetworkSummary, HelperError> {
+pub fn create(
+    caller: &Caller,
+    config: &HelperConfig,
+    name: NetworkName,
+    subnet: Option<Cidr>,
+) -> Result<NetworkSummary, HelperError> {
     let uid = caller.uid.as_raw();
     let _lock = network_lock()?;
     let mut networks = registry::load()?;

@@ -181,9 +181,17 @@ mod tests {
             owner: Liveness { pid: 42, start_time: 7, boot_id: "b".into() },
             cgroups: ContainerCgroups {
                 dirs: vec![
-                    CgroupDir { v2: false, controllers: vec!["cpu".into(), "cpuacct".into()], path: "/sys/fs/cgroup/cpu,cpuacct/x".into() },
+                    CgroupDir {
+                        v2: false,
+                        controllers: vec!["cpu".into(), "cpuacct".into()],
+                        path: "/sys/fs/cgroup/cpu,cpuacct/x".into(),
+                    },
                     // A path that would have injected a line and a field into the old format.
-                    CgroupDir { v2: true, controllers: vec![], path: "/sys/fs/cgroup/unified/a\tnet\tevil\nv2\t-\t/".into() },
+                    CgroupDir {
+                        v2: true,
+                        controllers: vec![],
+                        path: "/sys/fs/cgroup/unified/a\tnet\tevil\nv2\t-\t/".into(),
+                    },
                 ],
             },
             network: Some(NetworkName::parse("bridge").unwrap()),

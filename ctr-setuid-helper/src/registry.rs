@@ -133,18 +133,24 @@ pub fn plan(
     let taken: Vec<Cidr> = networks.iter().map(|n| n.subnet).chain([config.bridge_subnet]).collect();
     let subnet = match subnet {
         Some(s) if !pool.covers(&s) => {
-            return refuse(format!("subnet {s} is outside the pool for users' networks, {pool} (user_network_pool in the helper's config)"))
+            return refuse(format!(
+                "subnet {s} is outside the pool for users' networks, {pool} (user_network_pool in the helper's config)"
+            ))
         }
         // One user must not claim the pool that every user shares.
         Some(s) if owner != 0 && s.prefix() < AUTO_PREFIX => {
-            return refuse(format!("subnet {s} is larger than a /{AUTO_PREFIX}: only root may create a network that large"))
+            return refuse(format!(
+                "subnet {s} is larger than a /{AUTO_PREFIX}: only root may create a network that large"
+            ))
         }
         Some(s) => match taken.iter().find(|t| t.overlaps(&s)) {
             Some(t) => return refuse(format!("subnet {s} overlaps {t}, which another network uses")),
             None => s,
         },
         None => free_subnet(pool, &taken).ok_or_else(|| {
-            HelperError::Network(format!("no free /{AUTO_PREFIX} is left in the pool {pool}: pass --subnet or remove a network"))
+            HelperError::Network(format!(
+                "no free /{AUTO_PREFIX} is left in the pool {pool}: pass --subnet or remove a network"
+            ))
         })?,
     };
     Ok(UserNetwork { owner, name, bridge: free_bridge(networks)?, subnet, created })
@@ -194,7 +200,9 @@ mod tests {
         let nets = vec![network(1000, "web", "ctr1", "10.89.0.0/24"), network(0, "db", "ctr2", "10.89.1.0/24")];
         let text: String = nets.iter().map(UserNetwork::line).collect();
         assert_eq!(parse(&text).unwrap(), nets);
-        for bad in ["1000\tweb\tctr1\t10.89.0.0/24\n", "x\tweb\tctr1\t10.89.0.0/24\t1\n", "1\t../a\tctr1\t10.89.0.0/24\t1\n"] {
+        for bad in
+            ["1000\tweb\tctr1\t10.89.0.0/24\n", "x\tweb\tctr1\t10.89.0.0/24\t1\n", "1\t../a\tctr1\t10.89.0.0/24\t1\n"]
+        {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -234,7 +242,8 @@ mod tests {
 
     #[test]
     fn a_full_pool_is_a_clear_error() {
-        let config = HelperConfig { user_network_pool: Cidr::parse("10.89.0.0/24").unwrap(), ..HelperConfig::default() };
+        let config =
+            HelperConfig { user_network_pool: Cidr::parse("10.89.0.0/24").unwrap(), ..HelperConfig::default() };
         let nets = vec![network(1, "a", "ctr1", "10.89.0.0/24")];
         let e = plan(&nets, &config, 2, name("b"), None, 0).unwrap_err();
         assert!(e.to_string().contains("no free"), "{e}");

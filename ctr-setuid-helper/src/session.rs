@@ -26,7 +26,11 @@ pub fn send(channel: &mut UnixStream, response: &Response) -> Result<(), HelperE
     frame::write_frame(channel, response).map_err(frame_error)
 }
 
-pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperConfig, HelperError>) -> Result<(), HelperError> {
+pub fn serve(
+    channel: &mut UnixStream,
+    caller: &Caller,
+    config: Result<HelperConfig, HelperError>,
+) -> Result<(), HelperError> {
     match receive(channel)? {
         Request::Hello { version } if version == PROTOCOL_VERSION => {}
         Request::Hello { version } => return Err(HelperError::Version { helper: PROTOCOL_VERSION, client: version }),
@@ -47,8 +51,11 @@ pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperCon
         Request::Spawn(request) => {
             let validated = spawn::validate(caller, &config, &request)?;
             let spawned = spawn::apply(caller, &config, validated)?;
-            let response =
-                Response::Spawned { pid: spawned.pid.as_raw(), cgroups: spawned.cgroups.dirs, network: spawned.network };
+            let response = Response::Spawned {
+                pid: spawned.pid.as_raw(),
+                cgroups: spawned.cgroups.dirs,
+                network: spawned.network,
+            };
             send_with_fd(channel, &response, spawned.pidfd.as_raw_fd())
         }
         Request::RemoveCgroup { id } => {
@@ -61,7 +68,8 @@ pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperCon
         }
         Request::Exec { id } => {
             let started = exec::apply(caller, &id)?;
-            let response = Response::Spawned { pid: started.pid.as_raw(), cgroups: started.cgroups.dirs, network: None };
+            let response =
+                Response::Spawned { pid: started.pid.as_raw(), cgroups: started.cgroups.dirs, network: None };
             send_with_fd(channel, &response, started.pidfd.as_raw_fd())
         }
         Request::Freeze { id, frozen } => {
@@ -87,7 +95,13 @@ pub fn serve(channel: &mut UnixStream, caller: &Caller, config: Result<HelperCon
 fn send_with_fd(channel: &mut UnixStream, response: &Response, fd: i32) -> Result<(), HelperError> {
     let bytes = frame::encode(response).map_err(frame_error)?;
     let fds = [fd];
-    let sent = sendmsg::<()>(channel.as_raw_fd(), &[IoSlice::new(&bytes)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .map_err(|e| HelperError::Spawn(format!("send the pidfd: {e}")))?;
+    let sent = sendmsg::<()>(
+        channel.as_raw_fd(),
+        &[IoSlice::new(&bytes)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| HelperError::Spawn(format!("send the pidfd: {e}")))?;
     channel.write_all(&bytes[sent..]).map_err(|e| frame_error(e.into()))
 }

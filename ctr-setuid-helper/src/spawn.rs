@@ -24,12 +24,12 @@ use crate::rlimit::CallerLimits;
 use crate::sys::{self, CloneResult};
 use crate::{network, reconcile};
 use ctr_core::config::HelperConfig;
+use ctr_core::idmap::{check_map, parse_subid_file, to_proc_format, IdKind, IdMapEntry, SubIdRange};
 use ctr_core::limits::{HostCpus, LimitError, ResourceLimits};
 use ctr_core::net::{NetworkInfo, NetworkRequest};
+use ctr_core::protocol::{HelperError, SpawnRequest, INIT_CHANNEL_FD_IN_HELPER, INIT_CHANNEL_FD_IN_INIT};
 use ctr_net::liveness::Liveness;
 use ctr_net::names::{random_host_veth, InterfaceName};
-use ctr_core::idmap::{check_map, parse_subid_file, to_proc_format, IdKind, IdMapEntry, SubIdRange};
-use ctr_core::protocol::{HelperError, SpawnRequest, INIT_CHANNEL_FD_IN_HELPER, INIT_CHANNEL_FD_IN_INIT};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::{fstat, SFlag};
@@ -52,7 +52,11 @@ pub struct ValidatedSpawn<'a> {
     setgroups_allowed: bool,
 }
 
-pub fn validate<'a>(caller: &Caller, config: &HelperConfig, request: &'a SpawnRequest) -> Result<ValidatedSpawn<'a>, HelperError> {
+pub fn validate<'a>(
+    caller: &Caller,
+    config: &HelperConfig,
+    request: &'a SpawnRequest,
+) -> Result<ValidatedSpawn<'a>, HelperError> {
     if !request.user_namespace && !caller.is_root() {
         return Err(HelperError::NoUserNamespace);
     }
@@ -135,7 +139,11 @@ pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) 
 /// The config's `default_pids_limit`, for a request that names no pids
 /// limit. Where the pids controller is missing it is left out (an explicit
 /// `--pids-limit` is refused there): a default must not stop every start.
-fn default_pids_limit(cgroups: &ContainerCgroups, config: &HelperConfig, request: &SpawnRequest) -> Result<(), HelperError> {
+fn default_pids_limit(
+    cgroups: &ContainerCgroups,
+    config: &HelperConfig,
+    request: &SpawnRequest,
+) -> Result<(), HelperError> {
     let (None, Some(limit)) = (request.limits.pids_limit, config.default_pids_limit) else { return Ok(()) };
     let default = ResourceLimits { pids_limit: Some(limit), ..ResourceLimits::default() };
     match cgroup::apply_limits(cgroups, &default) {
@@ -218,7 +226,12 @@ fn start_child(
     }
 }
 
-fn write_id_maps(pid: Pid, uid_map: &[IdMapEntry], gid_map: &[IdMapEntry], setgroups_allowed: bool) -> Result<(), HelperError> {
+fn write_id_maps(
+    pid: Pid,
+    uid_map: &[IdMapEntry],
+    gid_map: &[IdMapEntry],
+    setgroups_allowed: bool,
+) -> Result<(), HelperError> {
     let proc_dir = format!("/proc/{}", pid.as_raw());
     let write = |file: &str, text: &str| {
         std::fs::OpenOptions::new()
@@ -285,7 +298,9 @@ pub fn exec_init(limits: &CallerLimits) -> ! {
     // through the same id map here.
     match (nix::sys::stat::stat(INIT_BINARY), nix::sys::stat::stat("/")) {
         (Ok(exe), Ok(root)) if exe.st_uid == root.st_uid && exe.st_mode & 0o022 == 0 => {}
-        (Ok(_), Ok(_)) => child_fail(INIT_BINARY, &"must be owned by root and not writable by group or others: reinstall ctr"),
+        (Ok(_), Ok(_)) => {
+            child_fail(INIT_BINARY, &"must be owned by root and not writable by group or others: reinstall ctr")
+        }
         (Err(e), _) | (_, Err(e)) => child_fail(&format!("stat {INIT_BINARY}"), &e),
     }
     let program = CString::new(INIT_BINARY).expect("no NUL in a build-time path");

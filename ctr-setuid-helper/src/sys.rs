@@ -29,9 +29,8 @@ pub fn clone_into_namespaces(flags: nix::sched::CloneFlags) -> nix::Result<Clone
     // child gets a copy-on-write copy of the address space. The helper is
     // single-threaded, so no lock can be held by another thread at the time
     // of the copy, and the child goes on to run ordinary Rust code.
-    let rc = unsafe {
-        libc::syscall(libc::SYS_clone, flags, std::ptr::null_mut::<libc::c_void>(), 0usize, 0usize, 0usize)
-    };
+    let rc =
+        unsafe { libc::syscall(libc::SYS_clone, flags, std::ptr::null_mut::<libc::c_void>(), 0usize, 0usize, 0usize) };
     match Errno::result(rc)? {
         0 => Ok(CloneResult::Child),
         pid => Ok(CloneResult::Parent(Pid::from_raw(pid as libc::pid_t))),

@@ -56,11 +56,7 @@ fn ctr_on_a_pty(env: &Env, args: &[&str]) -> OnPty {
     // The detector works: root may inject (CAP_SYS_ADMIN), and it shows.
     // SAFETY: TIOCSTI reads one byte from the pointer we pass.
     unsafe { tiocsti(slave.as_raw_fd(), &b'#') }.unwrap();
-    assert_eq!(
-        drain(&slave),
-        b"#",
-        "the pty's input queue cannot be read back"
-    );
+    assert_eq!(drain(&slave), b"#", "the pty's input queue cannot be read back");
 
     let mut cmd = Command::new("setpriv");
     cmd.arg(format!("--reuid={}", env.uid))
@@ -99,11 +95,7 @@ fn ctr_on_a_pty(env: &Env, args: &[&str]) -> OnPty {
     std::thread::sleep(Duration::from_millis(300));
     let injected = drain(&slave);
     let screen = String::from_utf8_lossy(&drain(&master)).into_owned();
-    OnPty {
-        code: status.code(),
-        screen,
-        injected,
-    }
+    OnPty { code: status.code(), screen, injected }
 }
 
 fn assert_no_injection(what: &str, run: &OnPty) {
@@ -120,10 +112,7 @@ fn assert_no_injection(what: &str, run: &OnPty) {
         String::from_utf8_lossy(&run.injected)
     );
     assert!(!line.contains("=OK"), "{what}: a TIOCSTI succeeded: {line}");
-    assert!(
-        line.contains("devtty=open:ENOENT"),
-        "{what}: a container without -t has no /dev/tty: {line}"
-    );
+    assert!(line.contains("devtty=open:ENOENT"), "{what}: a container without -t has no /dev/tty: {line}");
 }
 
 #[test]
@@ -146,19 +135,7 @@ fn cve_2017_5226_tiocsti_from_exec_without_a_terminal() {
     env.ensure_alpine_image("alpine");
     let mut containers = Containers::new(&env);
     let name = containers.name("tiocsti");
-    env.ctr()
-        .args([
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "-v",
-            &attacker_volume(&env),
-            "alpine",
-            "sleep",
-            "300",
-        ])
-        .ok();
+    env.ctr().args(["run", "-d", "--name", &name, "-v", &attacker_volume(&env), "alpine", "sleep", "300"]).ok();
     for extra in [&[][..], &["-i"][..]] {
         let mut args = vec!["exec"];
         args.extend_from_slice(extra);
@@ -221,11 +198,7 @@ fn cve_2019_5736_container_cannot_open_the_host_binary_exec_runs() {
     }
     let line = std::fs::read_to_string(&out).unwrap();
     eprintln!("{execs} execs; {}", line.trim());
-    assert_eq!(
-        field(&line, "opened"),
-        0,
-        "the container opened a host executable: {line}"
-    );
+    assert_eq!(field(&line, "opened"), 0, "the container opened a host executable: {line}");
     assert!(
         field(&line, "ctr_seen") > 0,
         "the attacker never saw ctr's process in the container, so it tested nothing: {line}"
@@ -234,14 +207,8 @@ fn cve_2019_5736_container_cannot_open_the_host_binary_exec_runs() {
 
 /// The descriptor numbers the attacker's `fds` mode listed.
 fn fd_numbers(stdout: &str) -> Vec<String> {
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("fds:"))
-        .unwrap_or_else(|| panic!("no fds line: {stdout}"));
-    line.split_whitespace()
-        .skip(1)
-        .map(|kv| kv.split('=').next().unwrap().to_owned())
-        .collect()
+    let line = stdout.lines().find(|l| l.starts_with("fds:")).unwrap_or_else(|| panic!("no fds line: {stdout}"));
+    line.split_whitespace().skip(1).map(|kv| kv.split('=').next().unwrap().to_owned()).collect()
 }
 
 #[test]
@@ -251,69 +218,26 @@ fn cve_2024_21626_no_host_descriptor_and_no_cwd_through_one() {
     let att = attacker_volume(&env);
     let mut containers = Containers::new(&env);
     let name = containers.name("fds");
-    let run = env
-        .ctr()
-        .args(["run", "--rm", "-v", &att, "alpine", "/attacker", "fds"])
-        .ok();
-    assert_eq!(
-        fd_numbers(&run.stdout),
-        ["0", "1", "2"],
-        "ctr run: {}",
-        run.stdout
-    );
-    env.ctr()
-        .args([
-            "run", "-d", "--name", &name, "-v", &att, "alpine", "sleep", "300",
-        ])
-        .ok();
+    let run = env.ctr().args(["run", "--rm", "-v", &att, "alpine", "/attacker", "fds"]).ok();
+    assert_eq!(fd_numbers(&run.stdout), ["0", "1", "2"], "ctr run: {}", run.stdout);
+    env.ctr().args(["run", "-d", "--name", &name, "-v", &att, "alpine", "sleep", "300"]).ok();
     let exec = env.ctr().args(["exec", &name, "/attacker", "fds"]).ok();
-    assert_eq!(
-        fd_numbers(&exec.stdout),
-        ["0", "1", "2"],
-        "ctr exec: {}",
-        exec.stdout
-    );
-    let exec = env
-        .ctr()
-        .args(["exec", "-i", &name, "/attacker", "fds"])
-        .stdin("")
-        .ok();
-    assert_eq!(
-        fd_numbers(&exec.stdout),
-        ["0", "1", "2"],
-        "ctr exec -i: {}",
-        exec.stdout
-    );
+    assert_eq!(fd_numbers(&exec.stdout), ["0", "1", "2"], "ctr exec: {}", exec.stdout);
+    let exec = env.ctr().args(["exec", "-i", &name, "/attacker", "fds"]).stdin("").ok();
+    assert_eq!(fd_numbers(&exec.stdout), ["0", "1", "2"], "ctr exec -i: {}", exec.stdout);
 
     for n in 3..=10 {
         let cwd = format!("/proc/self/fd/{n}");
         let outs = [
-            env.ctr()
-                .args([
-                    "run",
-                    "--rm",
-                    "-w",
-                    &cwd,
-                    "-v",
-                    &att,
-                    "alpine",
-                    "/attacker",
-                    "cwd",
-                ])
-                .output(),
-            env.ctr()
-                .args(["exec", "-w", &cwd, &name, "/attacker", "cwd"])
-                .output(),
+            env.ctr().args(["run", "--rm", "-w", &cwd, "-v", &att, "alpine", "/attacker", "cwd"]).output(),
+            env.ctr().args(["exec", "-w", &cwd, &name, "/attacker", "cwd"]).output(),
         ];
         for out in outs {
             assert!(
                 !out.stdout.contains("outside"),
                 "-w {cwd} put the working directory outside the container: {out:?}"
             );
-            assert!(
-                !out.success() || out.stdout.contains("cwd: inside"),
-                "-w {cwd}: {out:?}"
-            );
+            assert!(!out.success() || out.stdout.contains("cwd: inside"), "-w {cwd}: {out:?}");
         }
     }
 }
@@ -349,10 +273,7 @@ fn cve_2021_30465_a_destination_swapped_for_a_symlink_never_lands_outside() {
             "120",
         ])
         .ok();
-    let (a, v) = (
-        format!("{}:/a", shared.0.display()),
-        format!("{}:/a/d", vol.0.display()),
-    );
+    let (a, v) = (format!("{}:/a", shared.0.display()), format!("{}:/a/d", vol.0.display()));
     // The mount sits on the directory, whatever the swapper calls it by the
     // time the command looks: /a/d or /a/d.alt, both inside the container.
     // Had it followed the symlink, it would be on the host's / (in init's
@@ -360,12 +281,7 @@ fn cve_2021_30465_a_destination_swapped_for_a_symlink_never_lands_outside() {
     let find = "awk '$4 ~ /bnd-dst-vol/ { print $5 }' /proc/self/mountinfo";
     let (mut mounted, mut refused) = (0, 0);
     for _ in 0..30 {
-        let out = env
-            .ctr()
-            .args([
-                "run", "--rm", "-v", &a, "-v", &v, "alpine", "sh", "-c", find,
-            ])
-            .output();
+        let out = env.ctr().args(["run", "--rm", "-v", &a, "-v", &v, "alpine", "sh", "-c", find]).output();
         if out.success() {
             assert!(
                 out.stdout == "/a/d\n" || out.stdout == "/a/d.alt\n",
@@ -383,10 +299,7 @@ fn cve_2021_30465_a_destination_swapped_for_a_symlink_never_lands_outside() {
         }
     }
     eprintln!("30 starts: {mounted} mounted the volume, {refused} refused the symlink");
-    assert!(
-        refused > 0,
-        "the destination was never a symlink at start, so the race was not tested"
-    );
+    assert!(refused > 0, "the destination was never a symlink at start, so the race was not tested");
 }
 
 #[test]
@@ -399,16 +312,8 @@ fn cve_2025_31133_masks_bind_the_null_device_whatever_dev_holds() {
     let host = HostDir::new(&env, "fake-dev-target");
     let file = host.make(&env, "file", Some("HOSTFILE\n"));
     let script = "cat /proc/keys /proc/timer_list; stat -c %F:%t:%T /proc/keys /proc/timer_list; echo PWNED > /proc/keys; echo done";
-    let (d, t) = (
-        format!("{}:/dev", dev.0.display()),
-        format!("{}:/t", host.0.display()),
-    );
-    let out = env
-        .ctr()
-        .args([
-            "run", "--rm", "-v", &d, "-v", &t, "alpine", "sh", "-c", script,
-        ])
-        .output();
+    let (d, t) = (format!("{}:/dev", dev.0.display()), format!("{}:/t", host.0.display()));
+    let out = env.ctr().args(["run", "--rm", "-v", &d, "-v", &t, "alpine", "sh", "-c", script]).output();
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         "HOSTFILE\n",
@@ -416,50 +321,24 @@ fn cve_2025_31133_masks_bind_the_null_device_whatever_dev_holds() {
     );
     assert!(out.success(), "{out:?}");
     assert!(!out.stdout.contains("HOSTFILE"), "{out:?}");
-    assert_eq!(
-        out.stdout.matches("character special file:1:3").count(),
-        2,
-        "{out:?}"
-    );
+    assert_eq!(out.stdout.matches("character special file:1:3").count(), 2, "{out:?}");
 
     // An image whose /dev/null is a symlink to a kernel knob.
     let root = alpine_rootfs(&env, "null-link");
     let _ = std::fs::remove_file(root.0.join("dev/null"));
     root.link(&env, "dev/null", Path::new("/proc/sys/kernel/core_pattern"));
     let rootfs = root.0.to_str().unwrap();
-    let out = env
-        .ctr()
-        .args([
-            "run",
-            "--rm",
-            "--rootfs",
-            rootfs,
-            "stat",
-            "-c",
-            "%F:%t:%T",
-            "/dev/null",
-            "/proc/keys",
-        ])
-        .ok();
-    assert_eq!(
-        out.stdout, "character special file:1:3\ncharacter special file:1:3\n",
-        "{out:?}"
-    );
+    let out =
+        env.ctr().args(["run", "--rm", "--rootfs", rootfs, "stat", "-c", "%F:%t:%T", "/dev/null", "/proc/keys"]).ok();
+    assert_eq!(out.stdout, "character special file:1:3\ncharacter special file:1:3\n", "{out:?}");
 
     // An image whose /dev is a symlink out of it: refused, nothing mounted there.
     let root = alpine_rootfs(&env, "dev-link");
     std::fs::remove_dir_all(root.0.join("dev")).unwrap();
     let elsewhere = HostDir::new(&env, "dev-link-target");
     root.link(&env, "dev", &elsewhere.0);
-    let out = env
-        .ctr()
-        .args(["run", "--rm", "--rootfs", root.0.to_str().unwrap(), "true"])
-        .output();
+    let out = env.ctr().args(["run", "--rm", "--rootfs", root.0.to_str().unwrap(), "true"]).output();
     assert_eq!(out.code(), Some(125), "{out:?}");
     assert!(out.stderr.contains("is a symlink"), "{out:?}");
-    assert_eq!(
-        std::fs::read_dir(&elsewhere.0).unwrap().count(),
-        0,
-        "something was created through the /dev symlink"
-    );
+    assert_eq!(std::fs::read_dir(&elsewhere.0).unwrap().count(), 0, "something was created through the /dev symlink");
 }

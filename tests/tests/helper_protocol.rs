@@ -190,16 +190,20 @@ fn mapping_ids_the_caller_does_not_own_is_refused() {
     let Some(env) = env() else { return };
     let nobody = 65534;
     for (uid_map, gid_map) in [
-        (vec![(0, 0, 1)], vec![(0, env.gid, 1)]),                  // host root
-        (vec![(0, nobody, 1)], vec![(0, env.gid, 1)]),             // another user
-        (vec![(0, env.uid, 1)], vec![(0, 0, 1)]),                  // host root group
+        (vec![(0, 0, 1)], vec![(0, env.gid, 1)]),                     // host root
+        (vec![(0, nobody, 1)], vec![(0, env.gid, 1)]),                // another user
+        (vec![(0, env.uid, 1)], vec![(0, 0, 1)]),                     // host root group
         (vec![(0, env.uid, 1), (1, 1, 1000)], vec![(0, env.gid, 1)]), // system ids
     ] {
         let id = random_id();
         let map = |m: Vec<(u32, u32, u32)>| m.into_iter().map(|(i, o, c)| IdMapEntry::new(i, o, c).unwrap()).collect();
         let mut s = start_helper(&env);
         s.hello();
-        s.send(&Request::Spawn(SpawnRequest { uid_map: map(uid_map), gid_map: map(gid_map), ..spawn_request(&id, &env) }));
+        s.send(&Request::Spawn(SpawnRequest {
+            uid_map: map(uid_map),
+            gid_map: map(gid_map),
+            ..spawn_request(&id, &env)
+        }));
         let (e, stderr) = s.refused();
         assert!(matches!(e, HelperError::IdMap(_)), "{e:?}");
         assert!(stderr.contains("not yours"), "{stderr}");
@@ -256,7 +260,10 @@ fn out_of_range_limits_are_refused_by_the_helper_itself() {
     // ctr checks these too; a hostile client skips ctr, so the helper must.
     for limits in [
         ResourceLimits { memory: Some(4096), ..Default::default() },
-        ResourceLimits { cpu_quota: Some(CpuQuota { quota_us: 100_000_000, period_us: 100_000 }), ..Default::default() },
+        ResourceLimits {
+            cpu_quota: Some(CpuQuota { quota_us: 100_000_000, period_us: 100_000 }),
+            ..Default::default()
+        },
         ResourceLimits { cpu_shares: Some(1), ..Default::default() },
         ResourceLimits { pids_limit: Some(0), ..Default::default() },
     ] {
@@ -277,8 +284,10 @@ fn another_users_container_cannot_be_frozen_or_joined() {
     // belong to (nobody): the helper looks only in the caller's records.
     env.ensure_alpine_image("alpine");
     let name = ctr_tests::unique_name("victim");
-    let mut child =
-        env.ctr().args(["run", "--rm", "--name", &name, "--network", "none", "alpine", "sh", "-c", "echo ready; sleep 30"]).spawn();
+    let mut child = env
+        .ctr()
+        .args(["run", "--rm", "--name", &name, "--network", "none", "alpine", "sh", "-c", "echo ready; sleep 30"])
+        .spawn();
     child.wait_for_stdout("ready", Duration::from_secs(30));
     let leaf = ctr_tests::cgroup_leftovers()
         .into_iter()
@@ -286,7 +295,11 @@ fn another_users_container_cannot_be_frozen_or_joined() {
         .expect("the running container's cgroup");
     let id = ContainerId::parse(&leaf).unwrap();
     let nobody = Env { uid: 65534, gid: 65534, user: "nobody".into(), ..env.clone() };
-    for request in [Request::Freeze { id: id.clone(), frozen: true }, Request::Exec { id: id.clone() }, Request::RemoveCgroup { id: id.clone() }] {
+    for request in [
+        Request::Freeze { id: id.clone(), frozen: true },
+        Request::Exec { id: id.clone() },
+        Request::RemoveCgroup { id: id.clone() },
+    ] {
         let mut s = start_helper(&nobody);
         s.hello();
         s.send(&request);
@@ -298,7 +311,8 @@ fn another_users_container_cannot_be_frozen_or_joined() {
             (_, other) => panic!("{request:?} by another user got {other:?}"),
         }
     }
-    let still_there = ctr_tests::cgroup_leftovers().iter().any(|d| d.ends_with(format!("ctr-{}-{}", env.uid, id.as_str())));
+    let still_there =
+        ctr_tests::cgroup_leftovers().iter().any(|d| d.ends_with(format!("ctr-{}-{}", env.uid, id.as_str())));
     let running = child.is_running();
     env.ctr().args(["rm", "-f", &name]).ok();
     let _ = child.wait();

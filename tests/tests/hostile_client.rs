@@ -300,7 +300,10 @@ impl HostState {
             rules: rules(),
             leases: leases(),
             records,
-            mounts: ctr_tests::procfs::parse_mountinfo(&mountinfo).iter().map(|m| m.mount_point.display().to_string()).collect(),
+            mounts: ctr_tests::procfs::parse_mountinfo(&mountinfo)
+                .iter()
+                .map(|m| m.mount_point.display().to_string())
+                .collect(),
         }
     }
 }
@@ -355,7 +358,18 @@ impl Victim {
         let name = ctr_tests::unique_name("victim");
         let mut child = env
             .ctr()
-            .args(["run", "--rm", "--name", &name, "-p", &format!("{port}:80"), "alpine", "sh", "-c", "echo ready; sleep 300"])
+            .args([
+                "run",
+                "--rm",
+                "--name",
+                &name,
+                "-p",
+                &format!("{port}:80"),
+                "alpine",
+                "sh",
+                "-c",
+                "echo ready; sleep 300",
+            ])
             .timeout(Duration::from_secs(600))
             .spawn();
         child.wait_for_stdout("ready", Duration::from_secs(30));
@@ -503,7 +517,10 @@ fn every_request_type_from_another_user_leaves_the_victims_container_alone() {
         Request::Freeze { id: id.clone(), frozen: false },
         Request::RemoveCgroup { id: id.clone() },
         Request::NetworkCreate { name: NetworkName::parse("bridge").unwrap(), subnet: None },
-        Request::NetworkCreate { name: NetworkName::parse("hostile").unwrap(), subnet: Some(Cidr::parse("10.88.0.0/16").unwrap()) },
+        Request::NetworkCreate {
+            name: NetworkName::parse("hostile").unwrap(),
+            subnet: Some(Cidr::parse("10.88.0.0/16").unwrap()),
+        },
         Request::NetworkRemove { name: NetworkName::default_network() },
         Request::NetworkList,
         Request::Reconcile,
@@ -656,7 +673,12 @@ fn a_helper_killed_at_any_step_of_a_spawn_leaves_nothing_after_a_reconcile() {
         }
         settle(&env, user, &baseline, &format!("killed at syscall stop {n} of {total}"));
     }
-    eprintln!("{total} syscall stops in a Spawn; killed at {killed} points, {half_done} of which left something behind");
+    eprintln!(
+        "{total} syscall stops in a Spawn; killed at {killed} points, {half_done} of which left something behind"
+    );
     assert!(killed > points / 2, "only {killed} runs were killed");
-    assert!(half_done > points / 4, "only {half_done} kills left anything: the test does not reach the half-done states");
+    assert!(
+        half_done > points / 4,
+        "only {half_done} kills left anything: the test does not reach the half-done states"
+    );
 }

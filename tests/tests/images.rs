@@ -39,7 +39,14 @@ fn pull_from_a_local_registry_then_run_it() {
     assert_eq!(layer_count(&store), 3);
 
     let out = ctr(&env, &store)
-        .args(["run", "--rm", &image, "sh", "-c", "pwd; cat /etc/layer2 /etc/layer3; test -e /etc/deleted-later || echo whited-out; apk info | grep -c ."])
+        .args([
+            "run",
+            "--rm",
+            &image,
+            "sh",
+            "-c",
+            "pwd; cat /etc/layer2 /etc/layer3; test -e /etc/deleted-later || echo whited-out; apk info | grep -c .",
+        ])
         .ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[..4], ["/root", "layer 2", "layer 3", "whited-out"], "{}", out.stdout);
@@ -62,7 +69,11 @@ fn pull_from_a_local_registry_then_run_it() {
 
     let missing = ctr(&env, &store).args(["run", "--rm", &format!("{}/no-such-image", registry.host())]).output();
     assert_eq!(missing.code(), Some(125));
-    assert!(missing.stderr.contains("not found locally and the registry said 404: check the name"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("not found locally and the registry said 404: check the name"),
+        "{}",
+        missing.stderr
+    );
 }
 
 #[test]
@@ -84,8 +95,10 @@ fn pull_on_a_terminal_draws_a_bar_per_layer() {
     let text = out.stdout;
     assert!(text.contains('\x1b'), "a terminal gets live bars:\n{text:?}");
     // Live bars repaint, so count layers, not lines: each ends complete.
-    let layers: std::collections::BTreeSet<&str> =
-        text.split(['\r', '\n']).filter_map(|l| l.split_once(": Pull complete").map(|(id, _)| &id[id.len().saturating_sub(12)..])).collect();
+    let layers: std::collections::BTreeSet<&str> = text
+        .split(['\r', '\n'])
+        .filter_map(|l| l.split_once(": Pull complete").map(|(id, _)| &id[id.len().saturating_sub(12)..]))
+        .collect();
     assert_eq!(layers.len(), 3, "{layers:?} in {text:?}");
     assert!(text.contains("3.20: Pulling from alpine"), "{text:?}");
 }
@@ -139,7 +152,9 @@ fn save_then_load_gives_the_same_image_id() {
         assert_eq!(out.stdout, "layer 3\n");
         // skopeo, an independent reader, accepts what ctr wrote.
         let transport = if format == "oci" { "oci-archive" } else { "docker-archive" };
-        run(Command::new("skopeo").args(["inspect", "--insecure-policy"]).arg(format!("{transport}:{}", file.display())));
+        run(Command::new("skopeo")
+            .args(["inspect", "--insecure-policy"])
+            .arg(format!("{transport}:{}", file.display())));
     }
 }
 
@@ -162,7 +177,9 @@ fn a_docker_archive_made_by_skopeo_loads_and_runs() {
     let store = private_store(&env, "skopeo");
     let loaded = ctr(&env, &store).args(["load", "-i"]).arg(&archive).timeout(PULL_TIMEOUT).ok();
     assert!(loaded.stdout.contains("Loaded image: skopeo/alpine:3.20"), "{}", loaded.stdout);
-    let out = ctr(&env, &store).args(["run", "--rm", "skopeo/alpine:3.20", "sh", "-c", "cat /etc/alpine-release /etc/layer2"]).ok();
+    let out = ctr(&env, &store)
+        .args(["run", "--rm", "skopeo/alpine:3.20", "sh", "-c", "cat /etc/alpine-release /etc/layer2"])
+        .ok();
     assert!(out.stdout.starts_with("3.20"), "{}", out.stdout);
     assert!(out.stdout.ends_with("layer 2\n"), "{}", out.stdout);
     // And an OCI layout directory loads too.
@@ -176,7 +193,12 @@ fn a_docker_archive_made_by_skopeo_loads_and_runs() {
 fn whiteout_image(env: &ctr_tests::Env, dir: &std::path::Path, tag: &str) -> PathBuf {
     let (alpine, alpine_diff) = alpine_layer(env);
     let base = RawTar::default().dir("opt/").file("opt/old", b"old").file("etc/kept", b"kept\n").finish();
-    let top = RawTar::default().file("etc/.wh.motd", b"").dir("opt/").file("opt/.wh..wh..opq", b"").file("opt/new", b"new").finish();
+    let top = RawTar::default()
+        .file("etc/.wh.motd", b"")
+        .dir("opt/")
+        .file("opt/.wh..wh..opq", b"")
+        .file("opt/new", b"new")
+        .finish();
     let layers = [(alpine, alpine_diff), (gzip(&base), sha256_hex(&base)), (top.clone(), sha256_hex(&top))];
     write_readable(dir, &format!("{tag}.tar"), &docker_archive(&layers, tag, &["/bin/sh"]))
 }
@@ -189,7 +211,14 @@ fn whiteouts_and_opaque_directories_hide_lower_files_in_a_container() {
     let store = private_store(&env, "whiteouts");
     ctr(&env, &store).args(["load", "-i"]).arg(&archive).ok();
     let out = ctr(&env, &store)
-        .args(["run", "--rm", "layered:1", "sh", "-c", "test -e /etc/motd && echo motd-present; ls /opt; cat /etc/kept; rm /etc/kept && echo removable"])
+        .args([
+            "run",
+            "--rm",
+            "layered:1",
+            "sh",
+            "-c",
+            "test -e /etc/motd && echo motd-present; ls /opt; cat /etc/kept; rm /etc/kept && echo removable",
+        ])
         .ok();
     assert_eq!(out.stdout, "new\nkept\nremovable\n", "stderr: {}", out.stderr);
     // The container's deletion went to its own layer: the image is intact.
@@ -235,7 +264,11 @@ fn image_prune_frees_what_nothing_uses() {
     let dir = scratch(&env, "prune");
     let (alpine, alpine_diff) = alpine_layer(&env);
     let top = RawTar::default().file("etc/top", b"t\n").finish();
-    let archive = write_readable(&dir, "img.tar", &docker_archive(&[(alpine, alpine_diff), (top.clone(), sha256_hex(&top))], "img:1", &["/bin/sh"]));
+    let archive = write_readable(
+        &dir,
+        "img.tar",
+        &docker_archive(&[(alpine, alpine_diff), (top.clone(), sha256_hex(&top))], "img:1", &["/bin/sh"]),
+    );
     let store = private_store(&env, "prune");
     ctr(&env, &store).args(["load", "-i"]).arg(&archive).ok();
     ctr(&env, &store).args(["tag", "img:1", "img:2"]).ok();
@@ -324,14 +357,25 @@ fn layer_files_keep_their_owners_and_rmi_and_prune_remove_them() {
     // (a file of a subordinate id in the container's layer, removed with
     // it); another uid is denied.
     let out = ctr(&env, &store)
-        .args(["run", "--rm", "-u", "1000:1000", "owners:1", "sh", "-c", "cat /srv/private/file; echo m > /srv/private/mine; stat -c %u:%g /srv/private/mine"])
+        .args([
+            "run",
+            "--rm",
+            "-u",
+            "1000:1000",
+            "owners:1",
+            "sh",
+            "-c",
+            "cat /srv/private/file; echo m > /srv/private/mine; stat -c %u:%g /srv/private/mine",
+        ])
         .ok();
     assert_eq!(out.stdout, "p\n1000:1000\n", "{}", out.stderr);
     let denied = ctr(&env, &store).args(["run", "--rm", "-u", "1001", "owners:1", "cat", "/srv/private/file"]).output();
     assert_eq!(denied.code(), Some(1), "{}", denied.stderr);
     assert!(denied.stderr.contains("Permission denied"), "{}", denied.stderr);
     // A kept container whose layer holds files of uid 1000, then removed.
-    ctr(&env, &store).args(["run", "--name", "owners-kept", "-u", "1000", "owners:1", "touch", "/srv/private/kept"]).ok();
+    ctr(&env, &store)
+        .args(["run", "--name", "owners-kept", "-u", "1000", "owners:1", "touch", "/srv/private/kept"])
+        .ok();
     ctr(&env, &store).args(["rm", "owners-kept"]).ok();
 
     let layers_dir = store.join("ctr/layers");
@@ -342,10 +386,15 @@ fn layer_files_keep_their_owners_and_rmi_and_prune_remove_them() {
     ctr(&env, &store).args(["image", "prune", "-a"]).ok();
     // Checked as root: nothing of the image is left, however it was owned.
     for sub in ["layers", "images", "blobs/sha256"] {
-        let left: Vec<_> = std::fs::read_dir(store.join("ctr").join(sub)).unwrap().flatten().map(|e| e.path()).collect();
+        let left: Vec<_> =
+            std::fs::read_dir(store.join("ctr").join(sub)).unwrap().flatten().map(|e| e.path()).collect();
         assert!(left.is_empty(), "{sub} still holds {left:?}");
     }
-    assert_eq!(foreign_owned(&store, env.uid, env.gid), Vec::<String>::new(), "nothing of a subordinate id is left in the store");
+    assert_eq!(
+        foreign_owned(&store, env.uid, env.gid),
+        Vec::<String>::new(),
+        "nothing of a subordinate id is left in the store"
+    );
 }
 
 /// Where the test driver leaves a Debian trixie rootfs tarball made with
@@ -378,7 +427,14 @@ fn debian_trixie_boots_a_shell_and_lists_its_packages() {
     let store = private_store(&env, "debian");
     ctr(&env, &store).args(["image", "import"]).arg(&copy).arg("debian:trixie").timeout(Duration::from_secs(300)).ok();
     let out = ctr(&env, &store)
-        .args(["run", "--rm", "debian:trixie", "/bin/sh", "-c", ". /etc/os-release; echo $VERSION_CODENAME; dpkg -l | grep -c '^ii'; dpkg-query -W -f='${Package}\\n' dpkg"])
+        .args([
+            "run",
+            "--rm",
+            "debian:trixie",
+            "/bin/sh",
+            "-c",
+            ". /etc/os-release; echo $VERSION_CODENAME; dpkg -l | grep -c '^ii'; dpkg-query -W -f='${Package}\\n' dpkg",
+        ])
         .ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], "trixie", "{}", out.stdout);

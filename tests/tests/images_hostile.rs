@@ -31,8 +31,10 @@ impl Bait {
     }
 
     fn assert_untouched(&self) {
-        let names: Vec<String> =
-            std::fs::read_dir(&self.dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, ["victim"], "something was written into {}", self.dir.display());
         assert_eq!(std::fs::read(self.dir.join("victim")).unwrap(), b"v");
     }
@@ -67,7 +69,8 @@ fn attack(name: &str, layer: Vec<u8>, expect: Expect, tamper: impl FnOnce(&mut V
     let diff = sha256_hex(&layer);
     layers.push((layer, diff));
     tamper(&mut layers);
-    let archive = write_readable(&dir, "hostile.tar", &docker_archive(&layers, &format!("hostile-{name}:1"), &["/bin/sh"]));
+    let archive =
+        write_readable(&dir, "hostile.tar", &docker_archive(&layers, &format!("hostile-{name}:1"), &["/bin/sh"]));
     let loaded = ctr(&env, &store).args(["load", "-i"]).arg(&archive).timeout(Duration::from_secs(120)).output();
     match expect {
         Expect::Refused(message) => {
@@ -89,8 +92,10 @@ fn attack(name: &str, layer: Vec<u8>, expect: Expect, tamper: impl FnOnce(&mut V
     bait.assert_untouched();
     let allowed = [env.work.clone(), PathBuf::from(format!("/tmp/ctr-run-{}", env.uid)), bait.dir.clone()];
     // Other tests' bait directories come and go meanwhile; each checks its own.
-    let changed: Vec<PathBuf> =
-        host_changes(&env, start, &allowed).into_iter().filter(|p| !p.starts_with("/tmp") || !p.to_string_lossy().starts_with("/tmp/ctr-bait-")).collect();
+    let changed: Vec<PathBuf> = host_changes(&env, start, &allowed)
+        .into_iter()
+        .filter(|p| !p.starts_with("/tmp") || !p.to_string_lossy().starts_with("/tmp/ctr-bait-"))
+        .collect();
     assert!(changed.is_empty(), "files changed outside the store: {changed:?}");
 }
 
@@ -104,13 +109,23 @@ fn bait_name(name: &str) -> String {
 #[test]
 fn dot_dot_paths_are_refused() {
     let target = format!("{}{}/pwned", "../".repeat(20), bait_name("dotdot").trim_start_matches('/'));
-    attack("dotdot", RawTar::default().file(&target, b"x").finish(), Expect::Refused("\"..\" path components are not allowed"), no_tamper);
+    attack(
+        "dotdot",
+        RawTar::default().file(&target, b"x").finish(),
+        Expect::Refused("\"..\" path components are not allowed"),
+        no_tamper,
+    );
 }
 
 #[test]
 fn absolute_paths_are_refused() {
     let target = format!("{}/pwned", bait_name("absolute"));
-    attack("absolute", RawTar::default().file(&target, b"x").finish(), Expect::Refused("absolute paths are not allowed"), no_tamper);
+    attack(
+        "absolute",
+        RawTar::default().file(&target, b"x").finish(),
+        Expect::Refused("absolute paths are not allowed"),
+        no_tamper,
+    );
 }
 
 #[test]
@@ -122,7 +137,10 @@ fn writing_through_a_symlink_is_refused() {
 #[test]
 fn writing_through_a_relative_symlink_is_refused() {
     let bait = bait_name("relsymlink");
-    let layer = RawTar::default().symlink("escape", &format!("{}{}", "../".repeat(20), bait.trim_start_matches('/'))).dir("escape/sub/").finish();
+    let layer = RawTar::default()
+        .symlink("escape", &format!("{}{}", "../".repeat(20), bait.trim_start_matches('/')))
+        .dir("escape/sub/")
+        .finish();
     attack("relsymlink", layer, Expect::Refused("is a symlink"), no_tamper);
 }
 
@@ -134,7 +152,12 @@ fn hard_links_to_outside_files_are_refused() {
 
 #[test]
 fn hard_links_to_missing_targets_are_refused() {
-    attack("hardmissing", RawTar::default().hard_link("x", "no/such/file").finish(), Expect::Refused("must be a regular file that comes earlier"), no_tamper);
+    attack(
+        "hardmissing",
+        RawTar::default().hard_link("x", "no/such/file").finish(),
+        Expect::Refused("must be a regular file that comes earlier"),
+        no_tamper,
+    );
 }
 
 #[test]
@@ -160,14 +183,19 @@ fn device_nodes_are_skipped_with_a_warning() {
     attack(
         "devices",
         layer,
-        Expect::Safe { warning: Some("skipping \"devs/sda\""), check: "test -e /devs/sda || test -e /devs/mem || test -e /devs/kept && echo ok" },
+        Expect::Safe {
+            warning: Some("skipping \"devs/sda\""),
+            check: "test -e /devs/sda || test -e /devs/mem || test -e /devs/kept && echo ok",
+        },
         no_tamper,
     );
 }
 
 #[test]
 fn setuid_files_are_kept_and_harmless() {
-    let layer = RawTar::default().entry("usr/local/bin/suid", tar::EntryType::Regular, "", 0o4755, b"#!/bin/sh\nid -u\n").finish();
+    let layer = RawTar::default()
+        .entry("usr/local/bin/suid", tar::EntryType::Regular, "", 0o4755, b"#!/bin/sh\nid -u\n")
+        .finish();
     attack(
         "setuid",
         layer,
@@ -179,7 +207,12 @@ fn setuid_files_are_kept_and_harmless() {
 #[test]
 fn oversized_headers_are_refused() {
     let big = "p".repeat(2 << 20);
-    attack("bigheader", RawTar::default().pax(&[("comment", &big)]).file("f", b"").finish(), Expect::Refused("over the 1024 KiB limit"), no_tamper);
+    attack(
+        "bigheader",
+        RawTar::default().pax(&[("comment", &big)]).file("f", b"").finish(),
+        Expect::Refused("over the 1024 KiB limit"),
+        no_tamper,
+    );
 }
 
 #[test]
@@ -195,7 +228,9 @@ fn decompression_bombs_are_refused() {
 #[test]
 fn digest_mismatches_are_refused() {
     let layer = RawTar::default().file("f", b"content").finish();
-    attack("digest", layer, Expect::Refused("but the image config says"), |layers| layers[0].1 = sha256_hex(b"something else"));
+    attack("digest", layer, Expect::Refused("but the image config says"), |layers| {
+        layers[0].1 = sha256_hex(b"something else")
+    });
 }
 
 #[test]
@@ -203,10 +238,13 @@ fn size_and_digest_mismatches_in_an_oci_layout_are_refused() {
     let Some(env) = env() else { return };
     let layer = gzip(&RawTar::default().file("f", b"content").finish());
     let diff = sha256_hex(&gunzip(&layer));
-    for (case, size_delta, expected) in [("size", 1i64, "bytes, but its manifest says"), ("truncated", -1, "is larger than")] {
+    for (case, size_delta, expected) in
+        [("size", 1i64, "bytes, but its manifest says"), ("truncated", -1, "is larger than")]
+    {
         let dir = scratch(&env, &format!("oci-{case}"));
         let store = private_store(&env, &format!("oci-{case}"));
-        let path = write_readable(&dir, "layout.tar", &oci_layout(&layer, &diff, (layer.len() as i64 + size_delta) as u64));
+        let path =
+            write_readable(&dir, "layout.tar", &oci_layout(&layer, &diff, (layer.len() as i64 + size_delta) as u64));
         let out = ctr(&env, &store).args(["load", "-i"]).arg(&path).output();
         assert_eq!(out.code(), Some(125), "{case}: {}", out.stdout);
         assert!(out.stderr.contains(expected), "{case}: {}", out.stderr);

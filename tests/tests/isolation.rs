@@ -26,7 +26,10 @@ fn hostname_is_the_containers_own() {
     let Some(env) = env() else { return };
     let before = nix::unistd::gethostname().unwrap();
     env.ensure_alpine_image("alpine");
-    let named = env.ctr().args(["run", "--rm", "--hostname", "box-1", "alpine", "sh", "-c", "hostname; cat /etc/hostname"]).ok();
+    let named = env
+        .ctr()
+        .args(["run", "--rm", "--hostname", "box-1", "alpine", "sh", "-c", "hostname; cat /etc/hostname"])
+        .ok();
     assert_eq!(named.stdout, "box-1\nbox-1\n");
     let default = env.ctr().args(["run", "--rm", "alpine", "hostname"]).ok();
     let h = default.stdout.trim();
@@ -164,7 +167,14 @@ fn every_container_process_runs_as_the_caller_or_a_subordinate_id() {
     for pid in descendants(init) {
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
         for key in ["Uid:", "Gid:"] {
-            let ids: Vec<u32> = status.lines().find(|l| l.starts_with(key)).unwrap().split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
+            let ids: Vec<u32> = status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .unwrap()
+                .split_whitespace()
+                .skip(1)
+                .map(|v| v.parse().unwrap())
+                .collect();
             for id in ids {
                 assert_ne!(id, 0, "pid {pid} holds host id 0:\n{status}");
                 let own = id == env.uid || id == env.gid;

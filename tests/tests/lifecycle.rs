@@ -115,8 +115,11 @@ fn detached_container_through_its_whole_life() {
     assert!(row.starts_with(&id[..12]) && row.contains("Up"), "{row}");
     assert!(ctr(&env, &["ps", "-q"]).stdout.lines().any(|l| l == &id[..12]));
     let json = running_names(&env);
-    let mine: serde_json::Value =
-        json.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|v| v["Names"] == "life-main").unwrap();
+    let mine: serde_json::Value = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["Names"] == "life-main")
+        .unwrap();
     assert_eq!(mine["State"], "running");
     assert_eq!(inspect(&env, &id[..8], "{{.Name}}"), "life-main", "a unique id prefix finds it");
 
@@ -132,7 +135,10 @@ fn detached_container_through_its_whole_life() {
     assert!(lines[0].contains('T') && lines[0].contains("Z "), "timestamps: {lines:?}");
 
     // exec: the container's pid namespace, hostname and files.
-    let out = env.ctr().args(["exec", "life-main", "sh", "-c", "echo $$ $(hostname); cat /marker; ls /proc | grep -cE '^[0-9]+$'"]).ok();
+    let out = env
+        .ctr()
+        .args(["exec", "life-main", "sh", "-c", "echo $$ $(hostname); cat /marker; ls /proc | grep -cE '^[0-9]+$'"])
+        .ok();
     let mut lines = out.stdout.lines();
     let first: Vec<&str> = lines.next().unwrap().split(' ').collect();
     assert!(first[0].parse::<u32>().unwrap() < 100, "a pid of the container's namespace: {}", out.stdout);
@@ -142,11 +148,16 @@ fn detached_container_through_its_whole_life() {
     assert_eq!(ctr(&env, &["exec", "life-main", "sh", "-c", "exit 5"]).code(), Some(5));
     let missing = ctr(&env, &["exec", "life-main", "no-such-command"]);
     assert_eq!(missing.code(), Some(127), "{}", missing.stderr);
-    let piped = env.ctr().args(["exec", "-i", "-e", "GREETING=hi", "-w", "/tmp", "life-main", "sh", "-c", "cat; echo $GREETING; pwd"]).stdin("from stdin\n").ok();
+    let piped = env
+        .ctr()
+        .args(["exec", "-i", "-e", "GREETING=hi", "-w", "/tmp", "life-main", "sh", "-c", "cat; echo $GREETING; pwd"])
+        .stdin("from stdin\n")
+        .ok();
     assert_eq!(piped.stdout, "from stdin\nhi\n/tmp\n");
     // exec -d returns at once; its command keeps running in the container
     // (and ends with it, at the stop below).
-    let detached = env.ctr().args(["exec", "-d", "life-main", "sh", "-c", "echo started > /tmp/detached; exec sleep 300"]).ok();
+    let detached =
+        env.ctr().args(["exec", "-d", "life-main", "sh", "-c", "echo started > /tmp/detached; exec sleep 300"]).ok();
     assert!(detached.stdout.is_empty(), "{}", detached.stdout);
     let probe = "cat /tmp/detached 2>/dev/null; pgrep -f 'sleep 300' >/dev/null && echo sleeping";
     let running = (0..50).any(|_| {
@@ -168,7 +179,10 @@ fn detached_container_through_its_whole_life() {
     let followed = follow.wait();
     assert!(followed.stdout.contains("bye\n"), "logs -f ends with the container:\n{}", followed.stdout);
     assert_eq!(env.ctr().args(["wait", "life-main"]).ok().stdout, "0\n");
-    assert_eq!(inspect(&env, "life-main", "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}"), "exited 0 false");
+    assert_eq!(
+        inspect(&env, "life-main", "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}"),
+        "exited 0 false"
+    );
     assert!(ctr(&env, &["ps", "-a"]).stdout.lines().any(|l| l.ends_with("life-main") && l.contains("Exited (0)")));
 
     // exec into a stopped container is a clear error.
@@ -233,12 +247,23 @@ fn a_killed_monitor_does_not_make_ps_lie() {
     let fp = footprint(&env, "life-orphan");
     let monitor: i32 = inspect(&env, "life-orphan", "{{.State.MonitorPid}}").parse().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{monitor}/status")).unwrap();
-    let rss_kib: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap();
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
     eprintln!("monitor VmRSS: {rss_kib} KiB");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(monitor), nix::sys::signal::Signal::SIGKILL).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let ps = ctr(&env, &["ps"]).stdout;
-    assert!(ps.lines().any(|l| l.ends_with("life-orphan") && l.contains("Up")), "still running without its monitor:\n{ps}");
+    assert!(
+        ps.lines().any(|l| l.ends_with("life-orphan") && l.contains("Up")),
+        "still running without its monitor:\n{ps}"
+    );
     env.ctr().args(["exec", "life-orphan", "true"]).ok();
     env.ctr().args(["rm", "-f", "life-orphan"]).ok();
     assert_nothing_left(&env, &fp, "rm -f after the monitor was killed");
@@ -277,14 +302,25 @@ fn twenty_containers_in_parallel() {
             .iter()
             .map(|n| {
                 let env = &env;
-                s.spawn(move || env.ctr().args(["run", "-d", "--network", "none", "--name", n, "alpine", "sleep", "600"]).timeout(Duration::from_secs(120)).ok().stdout.trim().to_owned())
+                s.spawn(move || {
+                    env.ctr()
+                        .args(["run", "-d", "--network", "none", "--name", n, "alpine", "sleep", "600"])
+                        .timeout(Duration::from_secs(120))
+                        .ok()
+                        .stdout
+                        .trim()
+                        .to_owned()
+                })
             })
             .collect();
         runs.into_iter().map(|r| r.join().unwrap()).collect()
     });
     let ps = ctr(&env, &["ps"]).stdout;
     for (name, id) in names.iter().zip(&ids) {
-        assert!(ps.lines().any(|l| l.starts_with(&id[..12]) && l.ends_with(name.as_str()) && l.contains("Up")), "{name} missing:\n{ps}");
+        assert!(
+            ps.lines().any(|l| l.starts_with(&id[..12]) && l.ends_with(name.as_str()) && l.contains("Up")),
+            "{name} missing:\n{ps}"
+        );
     }
     let prints: Vec<Footprint> = names.iter().map(|n| footprint(&env, n)).collect();
     std::thread::scope(|s| {
@@ -308,7 +344,13 @@ fn of_two_runs_with_one_name_exactly_one_wins() {
     started.names.push("life-dup".into());
     let outs: Vec<Output> = std::thread::scope(|s| {
         let runs: Vec<_> = (0..2)
-            .map(|_| s.spawn(|| env.ctr().args(["run", "-d", "--network", "none", "--name", "life-dup", "alpine", "sleep", "600"]).output()))
+            .map(|_| {
+                s.spawn(|| {
+                    env.ctr()
+                        .args(["run", "-d", "--network", "none", "--name", "life-dup", "alpine", "sleep", "600"])
+                        .output()
+                })
+            })
             .collect();
         runs.into_iter().map(|r| r.join().unwrap()).collect()
     });
@@ -340,7 +382,10 @@ fn detached_run_with_rm_and_a_missing_command() {
     let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     started.names.push("life-missing".into());
-    let out = env.ctr().args(["run", "-d", "--network", "none", "--name", "life-missing", "alpine", "no-such-command"]).output();
+    let out = env
+        .ctr()
+        .args(["run", "-d", "--network", "none", "--name", "life-missing", "alpine", "no-such-command"])
+        .output();
     assert_eq!(out.code(), Some(127), "{}", out.stderr);
     assert!(out.stderr.contains("not found"), "{}", out.stderr);
 
@@ -374,7 +419,11 @@ fn stats_counts_network_bytes_of_bridge_containers_only() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
-    let (bridged, isolated, host) = (ctr_tests::unique_name("stats-br"), ctr_tests::unique_name("stats-none"), ctr_tests::unique_name("stats-host"));
+    let (bridged, isolated, host) = (
+        ctr_tests::unique_name("stats-br"),
+        ctr_tests::unique_name("stats-none"),
+        ctr_tests::unique_name("stats-host"),
+    );
     started.names.extend([bridged.clone(), isolated.clone(), host.clone()]);
     for (name, network) in [(&bridged, "bridge"), (&isolated, "none"), (&host, "host")] {
         env.ctr().args(["run", "-d", "--network", network, "--name", name, "alpine", "sleep", "600"]).ok();
@@ -385,18 +434,28 @@ fn stats_counts_network_bytes_of_bridge_containers_only() {
     // Traffic that stays in the test's namespace: the bridge's own address.
     let gateway = inspect(&env, &bridged, "{{.NetworkSettings.gateway}}");
     assert!(gateway.starts_with("10."), "gateway {gateway:?}");
-    env.ctr().args(["exec", &bridged, "ping", "-q", "-c", "20", "-i", "0.2", "-s", "1000", "-W", "2", &gateway]).timeout(Duration::from_secs(60)).ok();
+    env.ctr()
+        .args(["exec", &bridged, "ping", "-q", "-c", "20", "-i", "0.2", "-s", "1000", "-W", "2", &gateway])
+        .timeout(Duration::from_secs(60))
+        .ok();
     let after = stats_row(&env, &bridged);
     let (rx, tx) = (after["NetRxBytes"].as_u64().unwrap(), after["NetTxBytes"].as_u64().unwrap());
     // 20 echo requests and replies of 1000 bytes each way.
     assert!(rx >= rx0 + 20_000 && tx >= tx0 + 20_000, "rx {rx0} -> {rx}, tx {tx0} -> {tx}: {after}");
     let net_io = after["NetIO"].as_str().unwrap();
     let parts: Vec<&str> = net_io.split(" / ").collect();
-    assert!(parts.len() == 2 && parts.iter().all(|p| p.ends_with("kB")), "a few kB each way, in docker's units: {net_io}");
+    assert!(
+        parts.len() == 2 && parts.iter().all(|p| p.ends_with("kB")),
+        "a few kB each way, in docker's units: {net_io}"
+    );
 
     // Loopback only: nothing to count. The host's network: not its own.
     let none = stats_row(&env, &isolated);
-    assert_eq!((none["NetIO"].as_str(), none["NetRxBytes"].as_u64(), none["NetTxBytes"].as_u64()), (Some("0B / 0B"), Some(0), Some(0)), "{none}");
+    assert_eq!(
+        (none["NetIO"].as_str(), none["NetRxBytes"].as_u64(), none["NetTxBytes"].as_u64()),
+        (Some("0B / 0B"), Some(0), Some(0)),
+        "{none}"
+    );
     let shared = stats_row(&env, &host);
     assert_eq!(shared["NetIO"], "--", "{shared}");
     assert!(shared["NetRxBytes"].is_null() && shared["NetTxBytes"].is_null(), "{shared}");

@@ -9,8 +9,6 @@ use ctr_tests::{env, Child, Env};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-
-
 /// The container's id, from `ctr inspect` as the test user.
 fn container_id(env: &Env, name: &str) -> String {
     let out = env.ctr().args(["inspect", name]).ok().stdout;

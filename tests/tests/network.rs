@@ -9,8 +9,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-
-
 fn start(env: &Env, name: &str, extra: &[&str], image: &str, script: &str) -> Child {
     let mut child = env
         .ctr()
@@ -137,7 +135,11 @@ fn fifty_concurrent_containers_get_fifty_addresses_and_leave_nothing() {
     assert_eq!(addresses.len(), 50, "{addresses:?}");
     assert!(addresses.iter().all(|a| a.starts_with("10.88.")), "{addresses:?}");
     let leases = std::fs::read_to_string("/run/ctr-helper/net/bridge.json").unwrap_or_default();
-    assert!(!leases.contains(&format!("\"owner_uid\": {}", env.uid)) && !leases.contains(&format!("\"owner_uid\":{}", env.uid)), "leases left: {leases}");
+    assert!(
+        !leases.contains(&format!("\"owner_uid\": {}", env.uid))
+            && !leases.contains(&format!("\"owner_uid\":{}", env.uid)),
+        "leases left: {leases}"
+    );
     let links = std::process::Command::new("ip").args(["-o", "link"]).output().unwrap();
     let links = String::from_utf8_lossy(&links.stdout);
     assert!(!links.contains("veth"), "veths left:\n{links}");
@@ -232,7 +234,8 @@ fn user_networks_resolve_names_inside_and_isolate_from_each_other() {
     env.ensure_alpine_image("alpine");
     let (net_a, net_b) = (ctr_tests::unique_name("neta"), ctr_tests::unique_name("netb"));
     let (a1, b1) = (ctr_tests::unique_name("a1"), ctr_tests::unique_name("b1"));
-    let mut guard = Networks { env: &env, names: vec![net_a.clone(), net_b.clone()], containers: vec![a1.clone(), b1.clone()] };
+    let mut guard =
+        Networks { env: &env, names: vec![net_a.clone(), net_b.clone()], containers: vec![a1.clone(), b1.clone()] };
     env.ctr().args(["network", "create", &net_a]).ok();
     env.ctr().args(["network", "create", "--subnet", "10.89.200.0/24", &net_b]).ok();
     let twice = env.ctr().args(["network", "create", &net_a]).output();
@@ -262,7 +265,10 @@ fn user_networks_resolve_names_inside_and_isolate_from_each_other() {
     assert!(!probe.stdout.contains("crossed-into-b"), "network A reached network B: {}", probe.stdout);
     assert!(probe.stdout.lines().any(|l| l == "0"), "b1's name leaked into A's hosts: {}", probe.stdout);
     // And the default network cannot reach B either.
-    let default = env.ctr().args(["run", "--rm", "alpine", "sh", "-c", "ping -c1 -W2 10.89.200.50 >/dev/null && echo crossed; true"]).output();
+    let default = env
+        .ctr()
+        .args(["run", "--rm", "alpine", "sh", "-c", "ping -c1 -W2 10.89.200.50 >/dev/null && echo crossed; true"])
+        .output();
     assert!(!default.stdout.contains("crossed"), "the default network reached network B");
 
     let bad_ip = env.ctr().args(["run", "--rm", "--network", &net_b, "--ip", "10.89.201.5", "alpine", "true"]).output();
@@ -339,7 +345,13 @@ fn publish_all_maps_the_images_exposed_ports() {
     umoci(&["init", "--layout", layout.to_str().unwrap()]);
     umoci(&["new", "--image", &image]);
     umoci(&["unpack", "--image", &image, bundle.to_str().unwrap()]);
-    let untar = std::process::Command::new("tar").arg("-xzf").arg(&env.alpine).arg("-C").arg(bundle.join("rootfs")).status().unwrap();
+    let untar = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&env.alpine)
+        .arg("-C")
+        .arg(bundle.join("rootfs"))
+        .status()
+        .unwrap();
     assert!(untar.success());
     umoci(&["repack", "--image", &image, bundle.to_str().unwrap()]);
     umoci(&["config", "--image", &image, "--config.exposedports", "80/tcp", "--config.cmd", "/bin/sh"]);
@@ -348,7 +360,11 @@ fn publish_all_maps_the_images_exposed_ports() {
     let loaded = env.ctr().args(["load", "-i"]).arg(&layout).output();
     assert!(loaded.success(), "{}", loaded.stderr);
     // The layout's ref name ("1") is no image name: tag the id it loaded.
-    let id = loaded.stdout.lines().find_map(|l| l.strip_prefix("Loaded image ID: ")).unwrap_or_else(|| panic!("{}", loaded.stdout));
+    let id = loaded
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Loaded image ID: "))
+        .unwrap_or_else(|| panic!("{}", loaded.stdout));
     env.ctr().args(["tag", id.trim(), &tag]).ok();
 
     let name = ctr_tests::unique_name("pall");

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 /// `ctr inspect NAME` as JSON (one object).
 fn inspect(env: &Env, name: &str) -> serde_json::Value {
     let out = env.ctr().args(["inspect", name]).ok().stdout;
-    let value: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("inspect output is not JSON ({e}):\n{out}"));
+    let value: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("inspect output is not JSON ({e}):\n{out}"));
     match value {
         serde_json::Value::Array(mut all) => all.remove(0),
         one => one,
@@ -18,7 +19,12 @@ fn inspect(env: &Env, name: &str) -> serde_json::Value {
 
 /// pids.max of the container's cgroup, read on the host.
 fn pids_max(info: &serde_json::Value) -> String {
-    let dirs: Vec<PathBuf> = info["CgroupPaths"].as_array().expect("CgroupPaths").iter().filter_map(|p| p.as_str().map(PathBuf::from)).collect();
+    let dirs: Vec<PathBuf> = info["CgroupPaths"]
+        .as_array()
+        .expect("CgroupPaths")
+        .iter()
+        .filter_map(|p| p.as_str().map(PathBuf::from))
+        .collect();
     dirs.iter()
         .find_map(|d| std::fs::read_to_string(d.join("pids.max")).ok())
         .unwrap_or_else(|| panic!("no pids.max in {dirs:?}"))
@@ -37,7 +43,11 @@ fn containers_get_the_default_pids_limit_unless_they_ask_otherwise() {
         (vec!["--pids-limit", "-1"], "max", Some(u64::MAX)),
     ] {
         let name = ctr_tests::unique_name("pids");
-        env.ctr().args(["run", "-d", "--network", "none", "--name", &name]).args(&flags).args(["alpine", "sleep", "60"]).ok();
+        env.ctr()
+            .args(["run", "-d", "--network", "none", "--name", &name])
+            .args(&flags)
+            .args(["alpine", "sleep", "60"])
+            .ok();
         let info = inspect(&env, &name);
         let in_file = pids_max(&info);
         let in_inspect = info["HostConfig"]["pids_limit"].as_u64();

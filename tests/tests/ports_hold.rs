@@ -45,10 +45,7 @@ fn assert_freed(what: &str, bind: impl Fn() -> Result<(), std::io::Error>) {
 
 /// This network namespace's own non-loopback IPv4 addresses.
 fn host_addresses() -> Vec<Ipv4Addr> {
-    let out = std::process::Command::new("ip")
-        .args(["-4", "-o", "addr", "show"])
-        .output()
-        .expect("ip(8)");
+    let out = std::process::Command::new("ip").args(["-4", "-o", "addr", "show"]).output().expect("ip(8)");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "inet").nth(1))
@@ -80,8 +77,7 @@ fn assert_serves(ip: Ipv4Addr, port: u16) {
     }
 }
 
-const HTTPD: &str =
-    "mkdir -p /www && echo served-by-ctr > /www/index.html && httpd -f -p 80 -h /www";
+const HTTPD: &str = "mkdir -p /www && echo served-by-ctr > /www/index.html && httpd -f -p 80 -h /www";
 
 fn foreground(env: &Env, name: &str, publish: &[String], script: &str) -> Child {
     let mut child = env
@@ -103,16 +99,7 @@ fn a_detached_containers_ports_cannot_be_bound_until_it_is_removed() {
     let (tcp, udp) = (18180, 18181);
     let out = env
         .ctr()
-        .args([
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "-p",
-            &format!("{tcp}:80"),
-            "-p",
-            &format!("127.0.0.1:{udp}:53/udp"),
-        ])
+        .args(["run", "-d", "--name", &name, "-p", &format!("{tcp}:80"), "-p", &format!("127.0.0.1:{udp}:53/udp")])
         .args(["busybox", "sh", "-c", HTTPD])
         .ok();
     assert!(!out.stdout.trim().is_empty(), "no id: {}", out.stderr);
@@ -133,12 +120,8 @@ fn a_detached_containers_ports_cannot_be_bound_until_it_is_removed() {
         assert_in_use(what, bound);
     }
     assert!(removed.success(), "{}", removed.stderr);
-    assert_freed("tcp after ctr rm -f", || {
-        bind_tcp(Ipv4Addr::UNSPECIFIED, tcp)
-    });
-    assert_freed("udp after ctr rm -f", || {
-        bind_udp(Ipv4Addr::UNSPECIFIED, udp)
-    });
+    assert_freed("tcp after ctr rm -f", || bind_tcp(Ipv4Addr::UNSPECIFIED, tcp));
+    assert_freed("udp after ctr rm -f", || bind_udp(Ipv4Addr::UNSPECIFIED, udp));
     eprintln!("served on 127.0.0.1 and {addresses:?} while held");
 }
 
@@ -149,74 +132,33 @@ fn a_foreground_containers_port_cannot_be_bound_until_it_exits() {
     let name = ctr_tests::unique_name("hold-f");
     let port = 18182;
     // Serves for a few seconds, then exits by itself.
-    let child = foreground(
-        &env,
-        &name,
-        &[format!("{port}:80")],
-        &format!("({HTTPD}) & sleep 4"),
-    );
+    let child = foreground(&env, &name, &[format!("{port}:80")], &format!("({HTTPD}) & sleep 4"));
     let while_running = bind_tcp(Ipv4Addr::UNSPECIFIED, port);
     assert_serves(Ipv4Addr::LOCALHOST, port);
     let out = child.wait();
     assert_in_use("tcp while a foreground container runs", while_running);
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
-    assert_freed("tcp after the container exited", || {
-        bind_tcp(Ipv4Addr::UNSPECIFIED, port)
-    });
+    assert_freed("tcp after the container exited", || bind_tcp(Ipv4Addr::UNSPECIFIED, port));
 }
 
 #[test]
 fn group_and_broadcast_host_addresses_are_refused() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    for (address, says) in [
-        ("224.0.0.1", "multicast"),
-        ("255.255.255.255", "broadcast"),
-        ("239.1.2.3", "multicast"),
-    ] {
-        let out = env
-            .ctr()
-            .args([
-                "run",
-                "--rm",
-                "-p",
-                &format!("{address}:18183:80"),
-                "busybox",
-                "true",
-            ])
-            .output();
+    for (address, says) in [("224.0.0.1", "multicast"), ("255.255.255.255", "broadcast"), ("239.1.2.3", "multicast")] {
+        let out = env.ctr().args(["run", "--rm", "-p", &format!("{address}:18183:80"), "busybox", "true"]).output();
         assert_eq!(out.code(), Some(125), "{address}: {}", out.stderr);
-        assert!(
-            out.stderr.contains(address) && out.stderr.contains(says),
-            "{address}: {}",
-            out.stderr
-        );
+        assert!(out.stderr.contains(address) && out.stderr.contains(says), "{address}: {}", out.stderr);
     }
     // A subnet's broadcast address is known from the host's routes; the
     // helper refuses it (bind(2) would accept it like a local address).
     let trie = std::fs::read_to_string("/proc/net/fib_trie").unwrap();
     let broadcasts = ctr_core::net::fib_broadcasts(&trie);
-    let subnet_broadcast = broadcasts
-        .iter()
-        .find(|a| !a.is_loopback() && !a.is_broadcast());
+    let subnet_broadcast = broadcasts.iter().find(|a| !a.is_loopback() && !a.is_broadcast());
     if let Some(address) = subnet_broadcast {
-        let out = env
-            .ctr()
-            .args([
-                "run",
-                "--rm",
-                "-p",
-                &format!("{address}:18183:80"),
-                "busybox",
-                "true",
-            ])
-            .output();
+        let out = env.ctr().args(["run", "--rm", "-p", &format!("{address}:18183:80"), "busybox", "true"]).output();
         assert_eq!(out.code(), Some(125), "{address}: {}", out.stderr);
-        assert!(
-            out.stderr.contains("broadcast"),
-            "{address}: {}",
-            out.stderr
-        );
+        assert!(out.stderr.contains("broadcast"), "{address}: {}", out.stderr);
     } else {
         eprintln!("no subnet broadcast address in this namespace: {broadcasts:?}");
     }

@@ -86,14 +86,17 @@ fn attacker() {
             }
         }
     }
-    println!("\nattacker: attempts={attempts} privileged_seen={privileged_seen} attached={attached} breaches={breaches}");
+    println!(
+        "\nattacker: attempts={attempts} privileged_seen={privileged_seen} attached={attached} breaches={breaches}"
+    );
 }
 
 /// What a process was, for a report: its name, image, ids and parent.
 fn describe(pid: i32) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |key: &str| status.lines().find(|l| l.starts_with(key)).unwrap_or_default().to_owned();
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).map_or_else(|e| format!("<{e}>"), |p| p.display().to_string());
+    let exe =
+        std::fs::read_link(format!("/proc/{pid}/exe")).map_or_else(|e| format!("<{e}>"), |p| p.display().to_string());
     format!("{} exe={exe} {} {} {}", field("Name:"), field("Uid:"), field("PPid:"), field("NSpid:"))
 }
 
@@ -124,7 +127,8 @@ fn seized_too_early(target: Pid, helper: &std::path::Path, host_userns: &std::pa
                     .then_some("the exec of ctr init followed the attach: it was attached while it ran the helper");
             }
             Ok(WaitStatus::PtraceEvent(..)) | Ok(WaitStatus::Stopped(..)) => {
-                return holds_host_privilege(target.as_raw(), host_userns).then_some("it holds host privilege while stopped");
+                return holds_host_privilege(target.as_raw(), host_userns)
+                    .then_some("it holds host privilege while stopped");
             }
             Ok(WaitStatus::PtraceSyscall(_)) | Ok(WaitStatus::Continued(_)) | Ok(WaitStatus::StillAlive) => continue,
             _ => return None, // exited
@@ -153,7 +157,8 @@ fn holds_host_privilege(pid: i32, host_userns: &std::path::Path) -> bool {
     let ids_have_root = ["Uid:", "Gid:"].iter().any(|key| {
         status.lines().find(|l| l.starts_with(key)).is_some_and(|l| l.split_whitespace().skip(1).any(|v| v == "0"))
     });
-    let caps = status.lines().find(|l| l.starts_with("CapPrm:")).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("0");
+    let caps =
+        status.lines().find(|l| l.starts_with("CapPrm:")).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("0");
     let has_caps = u64::from_str_radix(caps, 16).unwrap_or(0) != 0;
     // A non-dumpable process hides its namespace link from us: assume the host's.
     let in_host_userns = std::fs::read_link(format!("/proc/{pid}/ns/user")).map_or(true, |ns| ns == host_userns);

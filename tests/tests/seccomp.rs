@@ -22,23 +22,16 @@ const ENOSYS: i64 = 38;
 fn probe_dir(env: &Env) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = env
-            .work
-            .join(format!("seccomp-probe-{}", std::process::id()));
+        let dir = env.work.join(format!("seccomp-probe-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let source =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/seccomp_support/probe.c");
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/seccomp_support/probe.c");
         let out = std::process::Command::new("gcc")
             .args(["-static", "-O2", "-o"])
             .arg(dir.join("probe"))
             .arg(&source)
             .output()
             .expect("gcc (cargo xtask test installs it)");
-        assert!(
-            out.status.success(),
-            "building the probe failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "building the probe failed: {}", String::from_utf8_lossy(&out.stderr));
         dir
     })
     .clone()
@@ -63,28 +56,15 @@ fn parse(stdout: &str) -> HashMap<String, i64> {
     stdout
         .lines()
         .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| {
-            (
-                k.to_owned(),
-                v.trim()
-                    .parse()
-                    .unwrap_or_else(|_| panic!("probe printed {stdout:?}")),
-            )
-        })
+        .map(|(k, v)| (k.to_owned(), v.trim().parse().unwrap_or_else(|_| panic!("probe printed {stdout:?}"))))
         .collect()
 }
 
 /// The running kernel implements open_tree_attr (Linux 6.15), the probe's
 /// "syscall newer than the profile".
 fn kernel_has_open_tree_attr() -> bool {
-    let release = nix::sys::utsname::uname()
-        .unwrap()
-        .release()
-        .to_string_lossy()
-        .into_owned();
-    let mut parts = release
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let release = nix::sys::utsname::uname().unwrap().release().to_string_lossy().into_owned();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (6, 15)
 }
 
@@ -108,39 +88,21 @@ fn seccomp_default_container_gets_dockers_profile() {
     let r = probe(&env, &[], &ALL_OPS);
     assert_eq!(r["unshare-user"], EPERM, "unshare -U must fail: {r:?}");
     assert_eq!(r["unshare-net"], EPERM, "unshare -n must fail: {r:?}");
-    assert_eq!(
-        r["clone-newns"], EPERM,
-        "clone(CLONE_NEWNS) must fail: {r:?}"
-    );
+    assert_eq!(r["clone-newns"], EPERM, "clone(CLONE_NEWNS) must fail: {r:?}");
     assert_eq!(r["clone-plain"], 0, "a plain clone (fork) must work: {r:?}");
-    assert_eq!(
-        r["clone3"], ENOSYS,
-        "clone3 gives ENOSYS so that libc falls back to clone: {r:?}"
-    );
+    assert_eq!(r["clone3"], ENOSYS, "clone3 gives ENOSYS so that libc falls back to clone: {r:?}");
     assert_eq!(r["keyctl"], EPERM, "keyctl is denied with EPERM: {r:?}");
-    assert_eq!(
-        r["nr1000"], ENOSYS,
-        "an unknown syscall gives ENOSYS, not EPERM: {r:?}"
-    );
-    assert_eq!(
-        r["open_tree_attr"], ENOSYS,
-        "a syscall newer than the profile gives ENOSYS: {r:?}"
-    );
+    assert_eq!(r["nr1000"], ENOSYS, "an unknown syscall gives ENOSYS, not EPERM: {r:?}");
+    assert_eq!(r["open_tree_attr"], ENOSYS, "a syscall newer than the profile gives ENOSYS: {r:?}");
     assert_eq!(r["tiocsti"], EPERM, "TIOCSTI must be refused: {r:?}");
-    assert_eq!(
-        r["tiocsti-high"], EPERM,
-        "TIOCSTI with high bits set must be refused too: {r:?}"
-    );
+    assert_eq!(r["tiocsti-high"], EPERM, "TIOCSTI with high bits set must be refused too: {r:?}");
     assert_eq!(r["tioclinux"], EPERM, "TIOCLINUX must be refused: {r:?}");
 }
 
 #[test]
 fn seccomp_unconfined_and_privileged_lift_the_profile_but_keep_the_ioctl_guard() {
     let Some(env) = env() else { return };
-    for flags in [
-        &["--security-opt", "seccomp=unconfined"][..],
-        &["--privileged"][..],
-    ] {
+    for flags in [&["--security-opt", "seccomp=unconfined"][..], &["--privileged"][..]] {
         let r = probe(&env, flags, &ALL_OPS);
         assert_eq!(r["unshare-user"], 0, "{flags:?}: {r:?}");
         assert_eq!(r["unshare-net"], 0, "{flags:?}: {r:?}");
@@ -148,15 +110,9 @@ fn seccomp_unconfined_and_privileged_lift_the_profile_but_keep_the_ioctl_guard()
         assert_ne!(r["clone3"], ENOSYS, "{flags:?}: {r:?}");
         assert_ne!(r["keyctl"], EPERM, "{flags:?}: {r:?}");
         if kernel_has_open_tree_attr() {
-            assert_ne!(
-                r["open_tree_attr"], ENOSYS,
-                "{flags:?}: the kernel's own answer: {r:?}"
-            );
+            assert_ne!(r["open_tree_attr"], ENOSYS, "{flags:?}: the kernel's own answer: {r:?}");
         }
-        assert_eq!(
-            r["tiocsti"], EPERM,
-            "{flags:?}: the TIOCSTI guard is in every container: {r:?}"
-        );
+        assert_eq!(r["tiocsti"], EPERM, "{flags:?}: the TIOCSTI guard is in every container: {r:?}");
         assert_eq!(r["tiocsti-high"], EPERM, "{flags:?}: {r:?}");
     }
 }
@@ -164,17 +120,8 @@ fn seccomp_unconfined_and_privileged_lift_the_profile_but_keep_the_ioctl_guard()
 #[test]
 fn seccomp_cap_add_sys_admin_opens_namespaces_as_docker_does() {
     let Some(env) = env() else { return };
-    let r = probe(
-        &env,
-        &["--cap-add", "SYS_ADMIN"],
-        &[
-            "unshare-user",
-            "unshare-net",
-            "clone-newns",
-            "keyctl",
-            "tiocsti",
-        ],
-    );
+    let r =
+        probe(&env, &["--cap-add", "SYS_ADMIN"], &["unshare-user", "unshare-net", "clone-newns", "keyctl", "tiocsti"]);
     assert_eq!(r["unshare-user"], 0, "{r:?}");
     assert_eq!(r["unshare-net"], 0, "{r:?}");
     assert_eq!(r["clone-newns"], 0, "{r:?}");
@@ -187,58 +134,22 @@ fn seccomp_privileged_has_every_capability_and_no_masked_paths_but_no_host_privi
     let Some(env) = env() else { return };
     env.ensure_alpine_image("alpine");
     let script = "grep CapBnd /proc/self/status; grep -cE ' /proc/(keys|timer_list|sys) ' /proc/self/mountinfo; cat /proc/self/uid_map";
-    let default = env
-        .ctr()
-        .args(["run", "--rm", "alpine", "sh", "-c", script])
-        .ok()
-        .stdout;
-    let privileged = env
-        .ctr()
-        .args(["run", "--rm", "--privileged", "alpine", "sh", "-c", script])
-        .ok()
-        .stdout;
+    let default = env.ctr().args(["run", "--rm", "alpine", "sh", "-c", script]).ok().stdout;
+    let privileged = env.ctr().args(["run", "--rm", "--privileged", "alpine", "sh", "-c", script]).ok().stdout;
     let bounding = |text: &str| -> u64 {
-        let hex = text
-            .lines()
-            .find_map(|l| l.strip_prefix("CapBnd:\t"))
-            .unwrap_or_else(|| panic!("{text}"));
+        let hex = text.lines().find_map(|l| l.strip_prefix("CapBnd:\t")).unwrap_or_else(|| panic!("{text}"));
         u64::from_str_radix(hex, 16).unwrap()
     };
-    assert_eq!(
-        bounding(&default),
-        0xa804_25fb,
-        "docker's default set: {default}"
-    );
+    assert_eq!(bounding(&default), 0xa804_25fb, "docker's default set: {default}");
     // Every capability this kernel knows, inside the user namespace.
-    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert_eq!(
-        bounding(&privileged),
-        (1u64 << (last + 1)) - 1,
-        "{privileged}"
-    );
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap().trim().parse().unwrap();
+    assert_eq!(bounding(&privileged), (1u64 << (last + 1)) - 1, "{privileged}");
     let lines: Vec<&str> = default.lines().collect();
-    assert_ne!(
-        lines[1], "0",
-        "masked and read-only /proc paths by default: {default}"
-    );
+    assert_ne!(lines[1], "0", "masked and read-only /proc paths by default: {default}");
     let lines: Vec<&str> = privileged.lines().collect();
-    assert_eq!(
-        lines[1], "0",
-        "no masked or read-only /proc path with --privileged: {privileged}"
-    );
-    let map: Vec<u32> = lines[2]
-        .split_whitespace()
-        .map(|f| f.parse().unwrap())
-        .collect();
-    assert_eq!(
-        map,
-        [0, env.uid, 1],
-        "still the caller's uid on the host, in a user namespace: {privileged}"
-    );
+    assert_eq!(lines[1], "0", "no masked or read-only /proc path with --privileged: {privileged}");
+    let map: Vec<u32> = lines[2].split_whitespace().map(|f| f.parse().unwrap()).collect();
+    assert_eq!(map, [0, env.uid, 1], "still the caller's uid on the host, in a user namespace: {privileged}");
 }
 
 #[test]
@@ -257,56 +168,23 @@ fn seccomp_profile_file_decides_with_its_own_errno() {
     let opt = format!("seccomp={}", profile.display());
     let out = env
         .ctr()
-        .args([
-            "run",
-            "--rm",
-            "--security-opt",
-            &opt,
-            "alpine",
-            "sh",
-            "-c",
-            "mkdir /tmp/x; echo status=$?",
-        ])
+        .args(["run", "--rm", "--security-opt", &opt, "alpine", "sh", "-c", "mkdir /tmp/x; echo status=$?"])
         .output();
     assert!(out.stdout.contains("status=1"), "{out:?}");
-    assert!(
-        out.stderr.contains("Too many links"),
-        "mkdir fails with the profile's errno: {out:?}"
-    );
+    assert!(out.stderr.contains("Too many links"), "mkdir fails with the profile's errno: {out:?}");
 
     let name = format!("secc-{}", std::process::id());
-    env.ctr()
-        .args([
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--security-opt",
-            &opt,
-            "alpine",
-            "sleep",
-            "60",
-        ])
-        .ok();
+    env.ctr().args(["run", "-d", "--name", &name, "--security-opt", &opt, "alpine", "sleep", "60"]).ok();
     let inspect = env.ctr().args(["inspect", &name]).output();
     let exec = env.ctr().args(["exec", &name, "mkdir", "/tmp/y"]).output();
     let _ = env.ctr().args(["rm", "-f", &name]).output();
-    let json: serde_json::Value =
-        serde_json::from_str(&inspect.stdout).unwrap_or_else(|e| panic!("{e}: {inspect:?}"));
+    let json: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap_or_else(|e| panic!("{e}: {inspect:?}"));
     let seccomp = &json[0]["Seccomp"];
     assert_eq!(seccomp["Profile"], "file", "{seccomp}");
     assert_eq!(seccomp["Path"], profile.display().to_string(), "{seccomp}");
-    assert_eq!(
-        seccomp["Sha256"].as_str().map(str::len),
-        Some(64),
-        "{seccomp}"
-    );
+    assert_eq!(seccomp["Sha256"].as_str().map(str::len), Some(64), "{seccomp}");
     assert_eq!(json[0]["HostConfig"]["SecurityOpt"][0], opt.as_str());
-    assert_eq!(
-        exec.code(),
-        Some(1),
-        "ctr exec runs under the container's profile: {exec:?}"
-    );
+    assert_eq!(exec.code(), Some(1), "ctr exec runs under the container's profile: {exec:?}");
     assert!(exec.stderr.contains("Too many links"), "{exec:?}");
 }
 
@@ -316,26 +194,9 @@ fn seccomp_exec_inherits_the_default_filter_and_inspect_and_info_show_it() {
     env.ensure_alpine_image("alpine");
     let volume = format!("{}:/probe:ro", probe_dir(&env).display());
     let name = format!("secd-{}", std::process::id());
-    env.ctr()
-        .args([
-            "run", "-d", "--name", &name, "-v", &volume, "alpine", "sleep", "60",
-        ])
-        .ok();
-    let exec = env
-        .ctr()
-        .args([
-            "exec",
-            &name,
-            "/probe/probe",
-            "unshare-net",
-            "keyctl",
-            "tiocsti",
-        ])
-        .output();
-    let status = env
-        .ctr()
-        .args(["exec", &name, "grep", "Seccomp:", "/proc/self/status"])
-        .output();
+    env.ctr().args(["run", "-d", "--name", &name, "-v", &volume, "alpine", "sleep", "60"]).ok();
+    let exec = env.ctr().args(["exec", &name, "/probe/probe", "unshare-net", "keyctl", "tiocsti"]).output();
+    let status = env.ctr().args(["exec", &name, "grep", "Seccomp:", "/proc/self/status"]).output();
     let inspect = env.ctr().args(["inspect", &name]).output();
     let _ = env.ctr().args(["rm", "-f", &name]).output();
     let r = parse(&exec.stdout);
@@ -344,23 +205,14 @@ fn seccomp_exec_inherits_the_default_filter_and_inspect_and_info_show_it() {
         (Some(&EPERM), Some(&EPERM), Some(&EPERM)),
         "{exec:?}"
     );
-    assert!(
-        status.stdout.contains("Seccomp:\t2"),
-        "filter mode: {status:?}"
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&inspect.stdout).unwrap_or_else(|e| panic!("{e}: {inspect:?}"));
+    assert!(status.stdout.contains("Seccomp:\t2"), "filter mode: {status:?}");
+    let json: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap_or_else(|e| panic!("{e}: {inspect:?}"));
     assert_eq!(json[0]["Seccomp"]["Profile"], "default", "{inspect:?}");
     assert_eq!(json[0]["HostConfig"]["Privileged"], false, "{inspect:?}");
     let info = env.ctr().arg("info").ok().stdout;
-    let line = info
-        .lines()
-        .find(|l| l.starts_with("Seccomp:"))
-        .unwrap_or_else(|| panic!("{info}"));
+    let line = info.lines().find(|l| l.starts_with("Seccomp:")).unwrap_or_else(|| panic!("{info}"));
     assert!(
-        line.contains("libseccomp 2.")
-            && line.contains("kernel filter mode: yes")
-            && line.contains("TIOCSTI"),
+        line.contains("libseccomp 2.") && line.contains("kernel filter mode: yes") && line.contains("TIOCSTI"),
         "{line}"
     );
 }
@@ -371,25 +223,23 @@ fn seccomp_bad_profiles_and_unsupported_options_are_clear_errors() {
     env.ensure_alpine_image("alpine");
     let dir = probe_dir(&env);
     let malformed = dir.join("malformed.json");
-    std::fs::write(&malformed, r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALOW"}]}"#).unwrap();
+    std::fs::write(
+        &malformed,
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALOW"}]}"#,
+    )
+    .unwrap();
     let not_json = dir.join("not.json");
     std::fs::write(&not_json, "defaultAction: allow").unwrap();
     for (opt, needle) in [
         (format!("seccomp={}", malformed.display()), "SCMP_ACT_ALOW"),
         (format!("seccomp={}", not_json.display()), "docker's format"),
-        (
-            format!("seccomp={}/missing.json", dir.display()),
-            "read the profile",
-        ),
+        (format!("seccomp={}/missing.json", dir.display()), "read the profile"),
         ("no-new-privileges=false".to_owned(), "no_new_privs"),
         ("apparmor=docker-default".to_owned(), "AppArmor"),
         ("label=disable".to_owned(), "SELinux"),
         ("bogus".to_owned(), "not supported"),
     ] {
-        let out = env
-            .ctr()
-            .args(["run", "--rm", "--security-opt", &opt, "alpine", "true"])
-            .output();
+        let out = env.ctr().args(["run", "--rm", "--security-opt", &opt, "alpine", "true"]).output();
         assert_eq!(out.code(), Some(125), "{opt}: {out:?}");
         assert!(out.stderr.contains(needle), "{opt}: {out:?}");
     }

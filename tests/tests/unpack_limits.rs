@@ -124,11 +124,16 @@ fn a_decompression_bomb_is_refused_by_default_and_allowed_by_the_users_config() 
     std::fs::write(config.join("ctr/ctr.toml"), "[image]\nmax_unpack_ratio = 2000\n").unwrap();
     let accepted = import("bomb:allowed");
     assert_eq!(accepted.code(), Some(0), "{}", accepted.stderr);
-    let listed = env.ctr().env("XDG_DATA_HOME", &data).env("XDG_CONFIG_HOME", &config).args(["image", "ls"]).ok().stdout;
+    let listed =
+        env.ctr().env("XDG_DATA_HOME", &data).env("XDG_CONFIG_HOME", &config).args(["image", "ls"]).ok().stdout;
     assert!(listed.contains("bomb"), "{listed}");
     let _ = std::fs::remove_dir_all(&home).or_else(|_| {
         // Files of the user's: let ctr remove its own store first.
-        env.ctr().env("XDG_DATA_HOME", &data).env("XDG_CONFIG_HOME", &config).args(["image", "rm", "bomb:allowed"]).output();
+        env.ctr()
+            .env("XDG_DATA_HOME", &data)
+            .env("XDG_CONFIG_HOME", &config)
+            .args(["image", "rm", "bomb:allowed"])
+            .output();
         std::fs::remove_dir_all(&home)
     });
     eprintln!("{archive_size}-byte bomb refused in {took:?} ({on_disk} bytes left in the store), accepted with max_unpack_ratio = 2000");

@@ -84,7 +84,8 @@ fn a_read_only_bind_shows_host_files_and_rejects_writes_even_in_submounts() {
     std::fs::create_dir(dir.0.join("sub")).unwrap();
     // A mount beneath the source: `:ro` must cover it too (recursive bind).
     let sub = dir.0.join("sub");
-    nix::mount::mount(Some("tmpfs"), &sub, Some("tmpfs"), nix::mount::MsFlags::empty(), Some("mode=0777,size=1m")).unwrap();
+    nix::mount::mount(Some("tmpfs"), &sub, Some("tmpfs"), nix::mount::MsFlags::empty(), Some("mode=0777,size=1m"))
+        .unwrap();
     struct Unmount(PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
@@ -116,7 +117,11 @@ fn a_named_volume_keeps_data_across_two_containers() {
     let spec = format!("{name}:/data");
     // /data/d ends up owned by a subordinate id, which the user cannot
     // delete on the host: `volume rm` must still remove it.
-    let first = run(&env, &["-v", &spec], "echo persisted > /data/f && mkdir /data/d && touch /data/d/x && chown -R 123:123 /data/d && echo ok");
+    let first = run(
+        &env,
+        &["-v", &spec],
+        "echo persisted > /data/f && mkdir /data/d && touch /data/d/x && chown -R 123:123 /data/d && echo ok",
+    );
     assert_eq!(first.stdout, "ok\n", "{first:?}");
     let second = run(&env, &["-v", &spec], "cat /data/f; ls /data");
     assert_eq!(second.stdout, "persisted\nd\nf\n", "{second:?}");
@@ -146,7 +151,8 @@ fn an_empty_volume_gets_the_images_content_once() {
     let Some(env) = env() else { return };
     let mut cleanup = Cleanup::new(&env);
     let name = cleanup.volume("copy");
-    let out = run(&env, &["-v", &format!("{name}:/etc/apk")], "cat /etc/apk/arch && rm /etc/apk/arch && touch /etc/apk/mine");
+    let out =
+        run(&env, &["-v", &format!("{name}:/etc/apk")], "cat /etc/apk/arch && rm /etc/apk/arch && touch /etc/apk/mine");
     assert!(out.success() && !out.stdout.is_empty(), "{out:?}");
     // Not empty any more: nothing is copied again, even at another path.
     let out = run(&env, &["-v", &format!("{name}:/etc/apk")], "ls /etc/apk");
@@ -224,13 +230,18 @@ fn a_symlink_in_the_image_cannot_redirect_a_mount_onto_the_host() {
             let out = env.ctr().args(["run", "--rm"]).args(mounts).args(&source).args(["/bin/true"]).output();
             assert_eq!(out.code(), Some(125), "{mounts:?} {source:?} must fail: {out:?}");
             assert!(
-                out.stderr.contains("/data in the image is a symlink (to /etc)") && out.stderr.contains("does not follow symlinks"),
+                out.stderr.contains("/data in the image is a symlink (to /etc)")
+                    && out.stderr.contains("does not follow symlinks"),
                 "the error says why: {out:?}"
             );
         }
     }
     assert_eq!(snapshot(Path::new("/etc")), before, "the host's /etc changed");
-    assert!(!Path::new("/etc/planted").exists() && !Path::new("/etc/planted-dir").exists() && !Path::new("/etc/sub").exists());
+    assert!(
+        !Path::new("/etc/planted").exists()
+            && !Path::new("/etc/planted-dir").exists()
+            && !Path::new("/etc/sub").exists()
+    );
     // The image still runs without the mount, and its link stays a link.
     let out = env.ctr().args(["run", "--rm", &image, "readlink", "/data"]).ok();
     assert_eq!(out.stdout, "/etc\n");

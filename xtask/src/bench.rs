@@ -225,7 +225,8 @@ pub fn monitor(count: usize) -> Result<()> {
     let names: Vec<String> = (0..count).map(|i| format!("bench-monitor-{i}")).collect();
     let result = (|| -> Result<(Vec<u64>, Vec<u64>)> {
         for name in &names {
-            let out = env.ctr().args(["run", "-d", "--network", "none", "--name", name, IMAGE, "sleep", "600"]).output();
+            let out =
+                env.ctr().args(["run", "-d", "--network", "none", "--name", name, IMAGE, "sleep", "600"]).output();
             if !out.success() {
                 bail!("`ctr run -d` failed ({}): {}", out.status, out.stderr.trim());
             }
@@ -240,7 +241,9 @@ pub fn monitor(count: usize) -> Result<()> {
                 let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
                 text.lines().find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok())
             };
-            rss.push(kb("status", "VmRSS:").with_context(|| format!("no VmRSS for the monitor of {name} (pid {pid:?})"))?);
+            rss.push(
+                kb("status", "VmRSS:").with_context(|| format!("no VmRSS for the monitor of {name} (pid {pid:?})"))?,
+            );
             pss.push(kb("smaps_rollup", "Pss:").unwrap_or(0));
         }
         Ok((rss, pss))
@@ -251,7 +254,11 @@ pub fn monitor(count: usize) -> Result<()> {
     let (rss, pss) = result?;
     let avg = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len().max(1) as f64;
     println!("monitor memory with {count} containers running (release build)");
-    println!("VmRSS: average {:.0} kB, max {} kB (target: under 2048 kB)", avg(&rss), rss.iter().max().copied().unwrap_or(0));
+    println!(
+        "VmRSS: average {:.0} kB, max {} kB (target: under 2048 kB)",
+        avg(&rss),
+        rss.iter().max().copied().unwrap_or(0)
+    );
     println!("Pss:   average {:.0} kB, max {} kB", avg(&pss), pss.iter().max().copied().unwrap_or(0));
     drop(run);
     Ok(())
@@ -361,7 +368,11 @@ fn print_phases(table: &[(&str, Vec<Duration>)], runs: usize) {
     for (label, timings) in table {
         let (median, p90) = stats(timings);
         let bar = if *label == CACHED_SETUP {
-            format!("  {:.2}x of the {} ms bar", median.as_secs_f64() / CACHED_SETUP_BAR.as_secs_f64(), CACHED_SETUP_BAR.as_millis())
+            format!(
+                "  {:.2}x of the {} ms bar",
+                median.as_secs_f64() / CACHED_SETUP_BAR.as_secs_f64(),
+                CACHED_SETUP_BAR.as_millis()
+            )
         } else {
             String::new()
         };
@@ -375,8 +386,15 @@ mod image_tests {
 
     #[test]
     fn timing_lines_are_parsed_and_other_lines_ignored() {
-        let stderr = "ctr-timing rootfs.mount 0.412ms\nctr: something\nctr-timing exec.total 12.5ms\nctr-timing bad x\n";
+        let stderr =
+            "ctr-timing rootfs.mount 0.412ms\nctr: something\nctr-timing exec.total 12.5ms\nctr-timing bad x\n";
         let parsed = parse_timings(stderr);
-        assert_eq!(parsed, [("rootfs.mount".to_owned(), Duration::from_micros(412)), ("exec.total".to_owned(), Duration::from_micros(12500))]);
+        assert_eq!(
+            parsed,
+            [
+                ("rootfs.mount".to_owned(), Duration::from_micros(412)),
+                ("exec.total".to_owned(), Duration::from_micros(12500))
+            ]
+        );
     }
 }

@@ -177,7 +177,9 @@ fn forget_registered(uid: u32, why: &str) -> Vec<String> {
 /// format), under its lock, as the helper would rewrite it.
 fn forget_leases(path: &Path, uid: u32, why: &str) -> Vec<String> {
     let lock = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path.with_extension("lock"));
-    let Ok(_lock) = lock.map(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)) else { return Vec::new() };
+    let Ok(_lock) = lock.map(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)) else {
+        return Vec::new();
+    };
     let Ok(text) = std::fs::read(path) else { return Vec::new() };
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&text) else {
         return vec![format!("cannot read lease file {}", path.display())];

@@ -15,7 +15,13 @@ fn show(title: &str) {
 
 /// Runs `ctr ARGS` as the unprivileged user and prints it with its output.
 fn ctr(env: &Env, args: &[&str]) -> String {
-    println!("\n$ ctr {}", args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.to_string() }).collect::<Vec<_>>().join(" "));
+    println!(
+        "\n$ ctr {}",
+        args.iter()
+            .map(|a| if a.contains(' ') { format!("'{a}'") } else { a.to_string() })
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let out = env.ctr().args(args).timeout(Duration::from_secs(120)).output();
     print!("{}", out.stdout);
     eprint!("{}", out.stderr);
@@ -59,9 +65,31 @@ pub fn run() -> Result<()> {
     ctr(&env, &["rm", "-f", "server"]);
 
     show("3. CPU and memory quotas, enforced by the kernel");
-    ctr(&env, &["run", "--rm", "--memory", "32m", "alpine", "awk", "BEGIN { s = sprintf(\"%67108864s\", \"\"); print length(s) }"]);
+    ctr(
+        &env,
+        &[
+            "run",
+            "--rm",
+            "--memory",
+            "32m",
+            "alpine",
+            "awk",
+            "BEGIN { s = sprintf(\"%67108864s\", \"\"); print length(s) }",
+        ],
+    );
     println!("(exit status 137: the kernel's OOM killer stopped the 64 MiB allocation under --memory 32m)");
-    ctr(&env, &["run", "--rm", "--memory", "128m", "alpine", "awk", "BEGIN { s = sprintf(\"%67108864s\", \"\"); print length(s) }"]);
+    ctr(
+        &env,
+        &[
+            "run",
+            "--rm",
+            "--memory",
+            "128m",
+            "alpine",
+            "awk",
+            "BEGIN { s = sprintf(\"%67108864s\", \"\"); print length(s) }",
+        ],
+    );
     ctr(&env, &["run", "-d", "--name", "busy", "--cpus", "0.5", "alpine", "sh", "-c", "while :; do :; done"]);
     std::thread::sleep(Duration::from_secs(2));
     ctr(&env, &["stats", "--no-stream", "busy"]);

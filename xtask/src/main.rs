@@ -149,11 +149,16 @@ fn main() -> ExitCode {
         }
         Cmd::Bench { bench: BenchCmd::Start { runs } } => bench::start(runs).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::Image { mb } } => bench::image(mb).map(|()| ExitCode::SUCCESS),
-        Cmd::Bench { bench: BenchCmd::Monitor { containers } } => bench::monitor(containers).map(|()| ExitCode::SUCCESS),
-        Cmd::Bench { bench: BenchCmd::Net { runs, iperf_runs, seconds } } => {
-            bench_net::net(bench_net::NetBenchArgs { start_runs: runs, iperf_runs, seconds }).map(|()| ExitCode::SUCCESS)
+        Cmd::Bench { bench: BenchCmd::Monitor { containers } } => {
+            bench::monitor(containers).map(|()| ExitCode::SUCCESS)
         }
-        Cmd::Bench { bench: BenchCmd::NetInner { runs, iperf_runs, seconds, bare_server_netns, bare_client_netns } } => {
+        Cmd::Bench { bench: BenchCmd::Net { runs, iperf_runs, seconds } } => {
+            bench_net::net(bench_net::NetBenchArgs { start_runs: runs, iperf_runs, seconds })
+                .map(|()| ExitCode::SUCCESS)
+        }
+        Cmd::Bench {
+            bench: BenchCmd::NetInner { runs, iperf_runs, seconds, bare_server_netns, bare_client_netns },
+        } => {
             let args = bench_net::NetBenchArgs { start_runs: runs, iperf_runs, seconds };
             bench_net::net_inner(args, &bare_server_netns, &bare_client_netns).map(|()| ExitCode::SUCCESS)
         }

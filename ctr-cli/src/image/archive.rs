@@ -47,7 +47,9 @@ pub fn load(store: &Store, input: LoadInput, progress: &Progress) -> Result<Vec<
             let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
             let (file, spool) = uncompressed(store, file)?;
             _spool = spool;
-            Box::new(TarSource::index(file).with_context(|| format!("cannot read {} as a tar archive", path.display()))?)
+            Box::new(
+                TarSource::index(file).with_context(|| format!("cannot read {} as a tar archive", path.display()))?,
+            )
         }
         LoadInput::Stdin => {
             let (file, spool) = uncompressed_stream(store, io::stdin().lock())?;
@@ -81,7 +83,8 @@ fn uncompressed_stream(store: &Store, input: impl Read) -> Result<(File, tempfil
     let mut spool = tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(store.blobs_dir())?;
     let (_, mut decoded) = decompress::decoder(input)?;
     let limit = super::unpack::Limits::default().max_bytes;
-    let copied = io::copy(&mut (&mut decoded).take(limit + 1), spool.as_file_mut()).context("cannot read the archive")?;
+    let copied =
+        io::copy(&mut (&mut decoded).take(limit + 1), spool.as_file_mut()).context("cannot read the archive")?;
     if copied > limit {
         bail!("the archive is larger than the {} GiB limit", limit >> 30);
     }
@@ -239,16 +242,27 @@ fn load_docker_archive(store: &Store, source: &dyn Source, progress: &Progress) 
         let config_bytes = source.read_json_bytes(&entry.config)?;
         let config = oci::ImageConfigFile::parse(&config_bytes)?;
         if config.rootfs.diff_ids.len() != entry.layers.len() {
-            bail!("manifest.json lists {} layers for {}, but its config {}", entry.layers.len(), entry.config, config.rootfs.diff_ids.len());
+            bail!(
+                "manifest.json lists {} layers for {}, but its config {}",
+                entry.layers.len(),
+                entry.config,
+                config.rootfs.diff_ids.len()
+            );
         }
         let jobs: Vec<LayerJob> = entry
             .layers
             .iter()
             .zip(&config.rootfs.diff_ids)
-            .map(|(name, diff_id)| LayerJob { name: name.clone(), expected: Expected { diff_id: Some(diff_id.clone()), ..Expected::default() }, size: None, preferred: None })
+            .map(|(name, diff_id)| LayerJob {
+                name: name.clone(),
+                expected: Expected { diff_id: Some(diff_id.clone()), ..Expected::default() },
+                size: None,
+                preferred: None,
+            })
             .collect();
         let layers = unpack_layers(store, source, &jobs, progress)?;
-        let references = entry.repo_tags.unwrap_or_default().iter().map(|t| Reference::parse(t)).collect::<Result<Vec<_>>>()?;
+        let references =
+            entry.repo_tags.unwrap_or_default().iter().map(|t| Reference::parse(t)).collect::<Result<Vec<_>>>()?;
         let record = store.commit_image(&config_bytes, &layers, &references, None)?;
         loaded.push(loaded_of(&record, &references));
     }
@@ -286,8 +300,12 @@ fn load_oci_layout(store: &Store, source: &dyn Source, progress: &Progress) -> R
         if top.platform.as_ref().is_some_and(|p| !host.matches(p)) {
             continue;
         }
-        let name = top.annotations.get(CONTAINERD_NAME).or_else(|| top.annotations.get(REF_NAME).filter(|n| n.contains(['/', ':'])));
-        let references: Vec<Reference> = name.and_then(|n| Reference::parse(n).ok()).filter(|r| r.digest.is_none()).into_iter().collect();
+        let name = top
+            .annotations
+            .get(CONTAINERD_NAME)
+            .or_else(|| top.annotations.get(REF_NAME).filter(|n| n.contains(['/', ':'])));
+        let references: Vec<Reference> =
+            name.and_then(|n| Reference::parse(n).ok()).filter(|r| r.digest.is_none()).into_iter().collect();
         let mut bytes = read_blob(source, top)?;
         let mut media_type = top.media_type.clone();
         let manifest = loop {
@@ -303,7 +321,11 @@ fn load_oci_layout(store: &Store, source: &dyn Source, progress: &Progress) -> R
         let config_bytes = read_blob(source, &manifest.config)?;
         let config = oci::ImageConfigFile::parse(&config_bytes)?;
         if config.rootfs.diff_ids.len() != manifest.layers.len() {
-            bail!("a manifest in the archive lists {} layers but its config {}", manifest.layers.len(), config.rootfs.diff_ids.len());
+            bail!(
+                "a manifest in the archive lists {} layers but its config {}",
+                manifest.layers.len(),
+                config.rootfs.diff_ids.len()
+            );
         }
         let jobs = manifest
             .layers
@@ -357,7 +379,9 @@ fn unpack_layers(store: &Store, source: &dyn Source, jobs: &[LayerJob], progress
                         return Ok(layer);
                     }
                     let bar = progress.layer(short_id(diff_id), job.size, "Loading");
-                    let result = source.open(&job.name).and_then(|r| store.layer_from(bar.wrap(r), UnpackMode::Layer, &job.expected));
+                    let result = source
+                        .open(&job.name)
+                        .and_then(|r| store.layer_from(bar.wrap(r), UnpackMode::Layer, &job.expected));
                     match &result {
                         Ok(_) => bar.done("Loaded"),
                         Err(e) => bar.fail(&format!("{e:#}")),
@@ -368,7 +392,12 @@ fn unpack_layers(store: &Store, source: &dyn Source, jobs: &[LayerJob], progress
             });
         }
     });
-    results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().map(|r| r.unwrap_or_else(|| Err(anyhow!("not unpacked")))).collect()
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow!("not unpacked"))))
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -380,7 +409,12 @@ pub enum SaveFormat {
 }
 
 /// Writes images (each with the names it should carry) to `out`.
-pub fn save(store: &Store, images: &[(ImageRecord, Vec<Reference>)], format: SaveFormat, out: impl Write) -> Result<()> {
+pub fn save(
+    store: &Store,
+    images: &[(ImageRecord, Vec<Reference>)],
+    format: SaveFormat,
+    out: impl Write,
+) -> Result<()> {
     let mut tar = tar::Builder::new(out);
     let mut written = std::collections::HashSet::new();
     let mut docker_entries = Vec::new();
@@ -438,9 +472,11 @@ pub fn save(store: &Store, images: &[(ImageRecord, Vec<Reference>)], format: Sav
                 if written.insert(name.clone()) {
                     append(&mut tar, &name, &manifest_bytes)?;
                 }
-                let targets: Vec<Option<&Reference>> = if names.is_empty() { vec![None] } else { names.iter().map(Some).collect() };
+                let targets: Vec<Option<&Reference>> =
+                    if names.is_empty() { vec![None] } else { names.iter().map(Some).collect() };
                 for target in targets {
-                    let mut d = Descriptor::new(oci::OCI_MANIFEST, manifest_digest.clone(), manifest_bytes.len() as u64);
+                    let mut d =
+                        Descriptor::new(oci::OCI_MANIFEST, manifest_digest.clone(), manifest_bytes.len() as u64);
                     if let Some(r) = target {
                         d.annotations.insert(CONTAINERD_NAME.into(), r.to_string());
                         d.annotations.insert(REF_NAME.into(), r.tag.clone().unwrap_or_default());
@@ -454,7 +490,12 @@ pub fn save(store: &Store, images: &[(ImageRecord, Vec<Reference>)], format: Sav
         SaveFormat::DockerArchive => append(&mut tar, "manifest.json", &serde_json::to_vec(&docker_entries)?)?,
         SaveFormat::Oci => {
             append(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-            let index = oci::Index { schema_version: 2, media_type: oci::OCI_INDEX.into(), manifests: index_entries, annotations: BTreeMap::new() };
+            let index = oci::Index {
+                schema_version: 2,
+                media_type: oci::OCI_INDEX.into(),
+                manifests: index_entries,
+                annotations: BTreeMap::new(),
+            };
             append(&mut tar, "index.json", &serde_json::to_vec(&index)?)?;
         }
     }
@@ -466,7 +507,9 @@ fn oci_layer_type(path: &Path) -> Result<&'static str> {
     let mut head = [0u8; 6];
     let n = File::open(path)?.read_at(&mut head, 0)?;
     match decompress::detect(&head[..n])? {
-        decompress::Compression::Xz => bail!("a layer of the image is xz-compressed, which OCI layouts do not allow: save it as a docker-archive"),
+        decompress::Compression::Xz => {
+            bail!("a layer of the image is xz-compressed, which OCI layouts do not allow: save it as a docker-archive")
+        }
         c => Ok(oci::layer_media_type(c)),
     }
 }
@@ -495,7 +538,13 @@ fn append_file(tar: &mut tar::Builder<impl Write>, name: &str, path: &Path, size
 /// A docker-archive holds layers uncompressed: a compressed blob is
 /// decompressed into a temporary file first (its size goes in the header),
 /// and checked against the diff id on the way.
-fn append_uncompressed_layer(store: &Store, tar: &mut tar::Builder<impl Write>, name: &str, blob: &Descriptor, diff_id: &str) -> Result<()> {
+fn append_uncompressed_layer(
+    store: &Store,
+    tar: &mut tar::Builder<impl Write>,
+    name: &str,
+    blob: &Descriptor,
+    diff_id: &str,
+) -> Result<()> {
     let path = store.blob_path(blob.hex()?);
     if blob.digest == diff_id {
         return append_file(tar, name, &path, blob.size);
@@ -507,7 +556,10 @@ fn append_uncompressed_layer(store: &Store, tar: &mut tar::Builder<impl Write>, 
     io::copy(&mut hashing, tmp.as_file_mut())?;
     let (got, size) = hashing.finish();
     if got != diff_id {
-        bail!("the stored layer {} does not decompress to its diff id {diff_id}: remove the image and pull it again", blob.digest);
+        bail!(
+            "the stored layer {} does not decompress to its diff id {diff_id}: remove the image and pull it again",
+            blob.digest
+        );
     }
     append_file(tar, name, tmp.path(), size)?;
     drop(fs::metadata(tmp.path()));

@@ -73,7 +73,8 @@ fn oci_layout(dir: &Path, blob: &[u8], diff_id: &str, media_type: &str) {
         fs::write(blobs.join(digest::hex(&d).unwrap()), bytes).unwrap();
         d
     };
-    let config = format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#);
+    let config =
+        format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#);
     let config_digest = put(config.as_bytes());
     let layer_digest = put(blob);
     let manifest = format!(
@@ -106,21 +107,32 @@ fn unpack_benchmark() {
     let diff_id = digest::of_bytes(&tar);
     fs::write(d.join("layer.tar"), &tar).unwrap();
     sh(&format!("cd {} && gzip -6 -k layer.tar && zstd -q -3 -k layer.tar", d.display()));
-    println!("layer: {} MB tar, {} MB gzip, {} MB zstd", tar.len() >> 20, fs::metadata(d.join("layer.tar.gz")).unwrap().len() >> 20, fs::metadata(d.join("layer.tar.zst")).unwrap().len() >> 20);
+    println!(
+        "layer: {} MB tar, {} MB gzip, {} MB zstd",
+        tar.len() >> 20,
+        fs::metadata(d.join("layer.tar.gz")).unwrap().len() >> 20,
+        fs::metadata(d.join("layer.tar.zst")).unwrap().len() >> 20
+    );
     drop(tar);
     sh("sync");
     for (ext, flag, media_type) in [("gz", "-z", oci::OCI_LAYER_GZIP), ("zst", "--zstd", oci::OCI_LAYER_ZSTD)] {
         let archive = d.join(format!("layer.tar.{ext}"));
         let out = d.join(format!("tar-{ext}"));
         fs::create_dir(&out).unwrap();
-        let tar_time = time(&format!("tar {flag} -xf ({ext})"), || sh(&format!("tar {flag} -xf {} -C {}", archive.display(), out.display())));
+        let tar_time = time(&format!("tar {flag} -xf ({ext})"), || {
+            sh(&format!("tar {flag} -xf {} -C {}", archive.display(), out.display()))
+        });
         let store = Store::open(&d.join(format!("store-{ext}"))).unwrap();
         let ctr_time = time(&format!("ctr unpack ({ext}, hash + keep blob + syncfs)"), || {
             let _lock = store.lock().unwrap();
             let expected = Expected { diff_id: Some(diff_id.clone()), ..Expected::default() };
             store.layer_from(File::open(&archive).unwrap(), UnpackMode::Layer, &expected).unwrap();
         });
-        println!("{:<48} {:>8.2}x", format!("ctr speed relative to tar ({ext})"), tar_time.as_secs_f64() / ctr_time.as_secs_f64());
+        println!(
+            "{:<48} {:>8.2}x",
+            format!("ctr speed relative to tar ({ext})"),
+            tar_time.as_secs_f64() / ctr_time.as_secs_f64()
+        );
         if have("umoci") {
             let layout = d.join(format!("oci-{ext}"));
             oci_layout(&layout, &fs::read(&archive).unwrap(), &diff_id, media_type);
@@ -149,12 +161,18 @@ fn unpack_benchmark() {
         diff_ids.push(digest::of_bytes(layer));
     }
     drop(layers);
-    let config = format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":{}}}}}"#, serde_json::to_string(&diff_ids).unwrap());
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":{}}}}}"#,
+        serde_json::to_string(&diff_ids).unwrap()
+    );
     let mut h = tar::Header::new_gnu();
     h.set_size(config.len() as u64);
     h.set_mode(0o644);
     archive_tar.append_data(&mut h, "config.json", config.as_bytes()).unwrap();
-    let manifest = format!(r#"[{{"Config":"config.json","RepoTags":["bench:1"],"Layers":{}}}]"#, serde_json::to_string(&entries).unwrap());
+    let manifest = format!(
+        r#"[{{"Config":"config.json","RepoTags":["bench:1"],"Layers":{}}}]"#,
+        serde_json::to_string(&entries).unwrap()
+    );
     let mut h = tar::Header::new_gnu();
     h.set_size(manifest.len() as u64);
     h.set_mode(0o644);
@@ -172,7 +190,11 @@ fn unpack_benchmark() {
     let ctr_time = time("ctr load of 3 layers (parallel)", || {
         archive::load(&store, LoadInput::Path(d.join("multi.tar")), &Progress::quiet()).unwrap();
     });
-    println!("{:<48} {:>8.2}x", "ctr speed relative to tar (3 layers)", tar_time.as_secs_f64() / ctr_time.as_secs_f64());
+    println!(
+        "{:<48} {:>8.2}x",
+        "ctr speed relative to tar (3 layers)",
+        tar_time.as_secs_f64() / ctr_time.as_secs_f64()
+    );
 
     // What a second `ctr run` does before mounting: find the image and its layers.
     let runs = 1000;
@@ -181,5 +203,9 @@ fn unpack_benchmark() {
         let image = store.lookup("bench:1").unwrap().unwrap();
         assert_eq!(image.lower_dirs.len(), 3);
     }
-    println!("{:<48} {:>8.3} ms", "cached image lookup (per ctr run)", start.elapsed().as_secs_f64() * 1000.0 / runs as f64);
+    println!(
+        "{:<48} {:>8.3} ms",
+        "cached image lookup (per ctr run)",
+        start.elapsed().as_secs_f64() * 1000.0 / runs as f64
+    );
 }

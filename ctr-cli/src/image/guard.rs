@@ -43,7 +43,10 @@ impl Default for UnpackLimits {
 
 /// Where to change a limit, for the error that names it.
 fn advice(key: &str) -> String {
-    format!("if you trust this image, raise `{key}` under [image] in {} (0 for no limit)", crate::user_config::shown_path())
+    format!(
+        "if you trust this image, raise `{key}` under [image] in {} (0 for no limit)",
+        crate::user_config::shown_path()
+    )
 }
 
 /// Whether `decompressed` bytes from `compressed` bytes break `max_ratio`.

@@ -539,7 +539,8 @@ impl Store {
             None => self.layer_from(io::stdin(), UnpackMode::Rootfs, &Expected::default())?,
         };
         let config_bytes = oci::config_for_import(&config, std::slice::from_ref(&layer.diff_id));
-        let record = self.commit_image(&config_bytes, std::slice::from_ref(&layer), std::slice::from_ref(reference), None)?;
+        let record =
+            self.commit_image(&config_bytes, std::slice::from_ref(&layer), std::slice::from_ref(reference), None)?;
         Ok((record, layer.reused))
     }
 
@@ -582,17 +583,29 @@ impl Store {
         let limit = expected.blob.as_ref().map_or(unpack::Limits::default().max_bytes, |(_, size)| *size);
         let unpacked = {
             let mut writer = BufWriter::with_capacity(256 << 10, blob_file.as_file());
-            let unpacked =
-                unpack_stream(Tee { inner: input, copy: &mut writer }, &tmp.path().join("rootfs"), mode, limit, &self.owners, &self.guard)?;
+            let unpacked = unpack_stream(
+                Tee { inner: input, copy: &mut writer },
+                &tmp.path().join("rootfs"),
+                mode,
+                limit,
+                &self.owners,
+                &self.guard,
+            )?;
             writer.flush().context("cannot write the layer blob")?;
             unpacked
         };
         if let Some((digest, size)) = &expected.blob {
             if unpacked.source_size != *size {
-                bail!("the layer {digest} is {} bytes, but its manifest says {size}: refusing it", unpacked.source_size);
+                bail!(
+                    "the layer {digest} is {} bytes, but its manifest says {size}: refusing it",
+                    unpacked.source_size
+                );
             }
             if unpacked.source_digest != *digest {
-                bail!("the layer's content does not match its digest {digest} (it hashes to {}): refusing it", unpacked.source_digest);
+                bail!(
+                    "the layer's content does not match its digest {digest} (it hashes to {}): refusing it",
+                    unpacked.source_digest
+                );
             }
         }
         if let Some(diff_id) = &expected.diff_id {
@@ -604,7 +617,8 @@ impl Store {
                 );
             }
         }
-        let media_type = expected.media_type.clone().unwrap_or_else(|| oci::layer_media_type(unpacked.compression).to_owned());
+        let media_type =
+            expected.media_type.clone().unwrap_or_else(|| oci::layer_media_type(unpacked.compression).to_owned());
         let blob = Descriptor::new(&media_type, unpacked.source_digest.clone(), unpacked.source_size);
         self.persist_blob(blob_file, &unpacked.source_digest)?;
         let layer_dir = self.layer_dir(digest::hex(&unpacked.diff_id)?);
@@ -824,7 +838,9 @@ impl Store {
         let hex = digest::hex(id)?;
         let image = self.read_image(hex)?;
         let config = match &image.blobs {
-            Some(_) => Some(fs::read(self.blob_path(hex)).with_context(|| format!("the config blob of image {hex} is missing"))?),
+            Some(_) => Some(
+                fs::read(self.blob_path(hex)).with_context(|| format!("the config blob of image {hex} is missing"))?,
+            ),
             None => None,
         };
         Ok((image, config))
@@ -867,7 +883,8 @@ impl Store {
             .into_iter()
             .collect();
         let repo_digests = image.repo_digests.iter().map(|r| familiar(r)).collect();
-        let platform = image.blobs.as_ref().filter(|b| !b.os.is_empty()).map(|b| format!("{}/{}", b.os, b.architecture));
+        let platform =
+            image.blobs.as_ref().filter(|b| !b.os.is_empty()).map(|b| format!("{}/{}", b.os, b.architecture));
         Ok(ImageRecord {
             id: image.id,
             references,
@@ -1141,14 +1158,16 @@ fn unpack_tar(
 ) -> Result<(unpack::Unpacked, bool)> {
     // The child reads the whole stream, padding included.
     let in_namespace = match owners {
-        Owners::UserNamespace(maps) if !userns::unavailable() => match userns::unpack(maps, &mut *tar_stream, rootfs, mode) {
-            Ok(unpacked) => Some(unpacked),
-            Err(userns::UnpackError::Failed(e)) => return Err(e),
-            Err(userns::UnpackError::Unavailable(e)) => {
-                userns::mark_unavailable(&e);
-                None
+        Owners::UserNamespace(maps) if !userns::unavailable() => {
+            match userns::unpack(maps, &mut *tar_stream, rootfs, mode) {
+                Ok(unpacked) => Some(unpacked),
+                Err(userns::UnpackError::Failed(e)) => return Err(e),
+                Err(userns::UnpackError::Unavailable(e)) => {
+                    userns::mark_unavailable(&e);
+                    None
+                }
             }
-        },
+        }
         _ => None,
     };
     match in_namespace {

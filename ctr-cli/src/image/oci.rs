@@ -27,7 +27,8 @@ pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.ta
 pub const DOCKER_LAYER_FOREIGN: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
 /// What a registry is asked to send for a manifest, best first.
-pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+pub const MANIFEST_ACCEPT: &str =
+    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
 /// The largest manifest, index or config read into memory.
@@ -203,7 +204,8 @@ pub fn select_platform<'a>(index: &'a Index, platform: &Platform) -> Result<&'a 
             return Ok(only);
         }
     }
-    let available: Vec<String> = index.manifests.iter().filter_map(|m| m.platform.as_ref()).map(|p| p.to_string()).collect();
+    let available: Vec<String> =
+        index.manifests.iter().filter_map(|m| m.platform.as_ref()).map(|p| p.to_string()).collect();
     bail!(
         "the image has no variant for {platform}; it has: {} (choose one with --platform)",
         if available.is_empty() { "none with a platform".into() } else { available.join(", ") }
@@ -341,7 +343,10 @@ mod tests {
             schema_version: 2,
             media_type: OCI_INDEX.into(),
             manifests: vec![
-                Descriptor { platform: Some(Platform::parse("linux/arm64/v8").unwrap()), ..Descriptor::new(OCI_MANIFEST, digest::of_bytes(b"a"), 1) },
+                Descriptor {
+                    platform: Some(Platform::parse("linux/arm64/v8").unwrap()),
+                    ..Descriptor::new(OCI_MANIFEST, digest::of_bytes(b"a"), 1)
+                },
                 Descriptor { platform: Some(amd.clone()), ..Descriptor::new(OCI_MANIFEST, digest::of_bytes(b"b"), 1) },
             ],
             annotations: BTreeMap::new(),

@@ -55,7 +55,9 @@ pub enum RegistryError {
 impl std::fmt::Display for RegistryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RegistryError::NotFound { what } => write!(f, "the registry said 404 (not found) for {what}: check the name and tag"),
+            RegistryError::NotFound { what } => {
+                write!(f, "the registry said 404 (not found) for {what}: check the name and tag")
+            }
             RegistryError::Denied { what, status } => write!(
                 f,
                 "the registry refused access to {what} ({status}): the repository does not exist, or is private \
@@ -94,7 +96,9 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions, progres
             }
             match Document::parse(&bytes, &media_type)? {
                 Document::Manifest(m) => m,
-                Document::Index(_) => bail!("the image index points to another index: ctr does not follow nested indexes"),
+                Document::Index(_) => {
+                    bail!("the image index points to another index: ctr does not follow nested indexes")
+                }
             }
         }
     };
@@ -135,7 +139,11 @@ fn download_layers(
         .zip(diff_ids)
         .map(|(d, diff_id)| {
             let existing = store.existing_layer(diff_id, Some(d)).ok().flatten();
-            let bar = progress.layer(short_id(&d.digest), Some(d.size), if existing.is_some() { "Exists" } else { "Waiting" });
+            let bar = progress.layer(
+                short_id(&d.digest),
+                Some(d.size),
+                if existing.is_some() { "Exists" } else { "Waiting" },
+            );
             (bar, existing)
         })
         .collect();
@@ -185,9 +193,18 @@ fn download_layers(
     }
 }
 
-fn fetch_layer(store: &Store, client: &Client, d: &Descriptor, diff_id: &str, bar: &super::progress::LayerBar) -> Result<Layer> {
-    let expected =
-        Expected { blob: Some((d.digest.clone(), d.size)), diff_id: Some(diff_id.to_owned()), media_type: Some(d.media_type.clone()) };
+fn fetch_layer(
+    store: &Store,
+    client: &Client,
+    d: &Descriptor,
+    diff_id: &str,
+    bar: &super::progress::LayerBar,
+) -> Result<Layer> {
+    let expected = Expected {
+        blob: Some((d.digest.clone(), d.size)),
+        diff_id: Some(diff_id.to_owned()),
+        media_type: Some(d.media_type.clone()),
+    };
     let mut attempt = 1;
     bar.set_action("Downloading");
     loop {
@@ -257,7 +274,8 @@ impl Client {
 
     fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String)> {
         let what = format!("{}/{}:{reference}", self.host, self.repository).replace(":sha256:", "@sha256:");
-        let response = self.get(&format!("/v2/{}/manifests/{reference}", self.repository), oci::MANIFEST_ACCEPT, &what)?;
+        let response =
+            self.get(&format!("/v2/{}/manifests/{reference}", self.repository), oci::MANIFEST_ACCEPT, &what)?;
         let media_type = response.content_type().to_owned();
         Ok((read_limited(response.into_reader(), oci::MAX_JSON_BYTES, "a manifest")?, media_type))
     }
@@ -307,7 +325,10 @@ impl Client {
                 Err(ureq::Error::Status(status, response)) => {
                     let body = read_limited(response.into_reader(), 4096, "an error").unwrap_or_default();
                     let body = String::from_utf8_lossy(&body).trim().chars().take(300).collect::<String>();
-                    return Err(RegistryError::Other(anyhow!("the registry {} answered {status} for {what}: {body}", self.host)));
+                    return Err(RegistryError::Other(anyhow!(
+                        "the registry {} answered {status} for {what}: {body}",
+                        self.host
+                    )));
                 }
                 Err(ureq::Error::Transport(t)) => {
                     let hint = if self.secure && t.to_string().contains("InvalidContentType") {
@@ -323,8 +344,9 @@ impl Client {
 
     /// The Authorization header value that answers `challenge`.
     fn authenticate(&self, challenge: &str) -> Result<String> {
-        let (scheme, params) = parse_challenge(challenge)
-            .with_context(|| format!("the registry {} asked for authentication in a way ctr does not know: {challenge:?}", self.host))?;
+        let (scheme, params) = parse_challenge(challenge).with_context(|| {
+            format!("the registry {} asked for authentication in a way ctr does not know: {challenge:?}", self.host)
+        })?;
         let basic = || {
             self.credentials.as_ref().map(|(user, password)| {
                 format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
@@ -334,9 +356,15 @@ impl Client {
             if !self.secure && !is_loopback(&self.host) {
                 bail!("the registry {} wants a password over plain http: refusing to send it", self.host);
             }
-            return basic().with_context(|| format!("the registry {} needs a login: run `docker login {}`", self.host, self.host));
+            return basic().with_context(|| {
+                format!("the registry {} needs a login: run `docker login {}`", self.host, self.host)
+            });
         }
-        let realm = params.iter().find(|(k, _)| k == "realm").map(|(_, v)| v.clone()).context("a bearer challenge without a realm")?;
+        let realm = params
+            .iter()
+            .find(|(k, _)| k == "realm")
+            .map(|(_, v)| v.clone())
+            .context("a bearer challenge without a realm")?;
         let realm_secure = realm.starts_with("https://");
         if !realm_secure && !realm.starts_with("http://") {
             bail!("the registry's token service {realm:?} is not an http(s) URL");
@@ -361,7 +389,8 @@ impl Client {
             ureq::Error::Transport(t) => anyhow!("cannot reach the token service {realm}: {t}"),
         })?;
         let body = read_limited(response.into_reader(), MAX_TOKEN_BYTES, "a token")?;
-        let value: serde_json::Value = serde_json::from_slice(&body).context("the token service sent malformed JSON")?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).context("the token service sent malformed JSON")?;
         let token = value
             .get("token")
             .or_else(|| value.get("access_token"))
@@ -445,13 +474,15 @@ fn docker_credentials(domain: &str) -> Option<(String, String)> {
     let text = std::fs::read(&path).ok()?;
     let config: serde_json::Value = serde_json::from_slice(&text).ok()?;
     match credential_helper(&config, domain) {
-        Some(helper) => match run_credential_helper(&helper, &server_url(domain)) {
-            Ok(found) => found,
-            Err(e) => {
-                eprintln!("ctr: warning: credential helper docker-credential-{helper}: {e:#}; pulling without credentials");
-                None
+        Some(helper) => {
+            match run_credential_helper(&helper, &server_url(domain)) {
+                Ok(found) => found,
+                Err(e) => {
+                    eprintln!("ctr: warning: credential helper docker-credential-{helper}: {e:#}; pulling without credentials");
+                    None
+                }
             }
-        },
+        }
         None => credentials_from(&config, domain),
     }
 }
@@ -503,11 +534,14 @@ fn run_credential_helper(helper: &str, server: &str) -> Result<Option<(String, S
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("cannot run {program} (named in ~/.docker/config.json): is it installed and in PATH?"))?;
+        .with_context(|| {
+            format!("cannot run {program} (named in ~/.docker/config.json): is it installed and in PATH?")
+        })?;
     let written = child.stdin.take().map(|mut stdin| stdin.write_all(server.as_bytes()));
     let output = child.wait_with_output().with_context(|| format!("waiting for {program}"))?;
     if !output.status.success() {
-        let said = String::from_utf8_lossy(&output.stdout).trim().to_owned() + String::from_utf8_lossy(&output.stderr).trim();
+        let said =
+            String::from_utf8_lossy(&output.stdout).trim().to_owned() + String::from_utf8_lossy(&output.stderr).trim();
         if said.contains("credentials not found") {
             return Ok(None);
         }
@@ -575,7 +609,9 @@ mod tests {
     #[test]
     fn reads_docker_credentials() {
         let auth = base64::engine::general_purpose::STANDARD.encode("me:s3cret");
-        let config = format!(r#"{{"auths": {{"https://index.docker.io/v1/": {{"auth": "{auth}"}}, "quay.io": {{"username": "u", "password": "p"}}}}}}"#);
+        let config = format!(
+            r#"{{"auths": {{"https://index.docker.io/v1/": {{"auth": "{auth}"}}, "quay.io": {{"username": "u", "password": "p"}}}}}}"#
+        );
         let config: serde_json::Value = serde_json::from_str(&config).unwrap();
         assert_eq!(credentials_from(&config, "docker.io"), Some(("me".into(), "s3cret".into())));
         assert_eq!(credentials_from(&config, "quay.io"), Some(("u".into(), "p".into())));

@@ -343,7 +343,12 @@ fn base_layer() -> Vec<u8> {
 }
 
 fn top_layer() -> Vec<u8> {
-    RawTar::default().file("etc/.wh.gone", b"").dir("opaque/", 0o755).file("opaque/.wh..wh..opq", b"").file("opaque/new", b"n").finish()
+    RawTar::default()
+        .file("etc/.wh.gone", b"")
+        .dir("opaque/", 0o755)
+        .file("opaque/.wh..wh..opq", b"")
+        .file("opaque/new", b"n")
+        .finish()
 }
 
 #[test]
@@ -393,7 +398,8 @@ fn shared_layers_are_stored_once_and_removal_keeps_what_others_use() {
     assert_eq!(fx.layer_dirs().len(), 3, "the shared base layer is stored once");
     let nobody = |_: &str| Vec::new();
     let one = fx.store.lookup("one").unwrap().unwrap();
-    let err = fx.store.remove("one", false, &|id: &str| if id == one.id { vec!["web".into()] } else { vec![] }).unwrap_err();
+    let err =
+        fx.store.remove("one", false, &|id: &str| if id == one.id { vec!["web".into()] } else { vec![] }).unwrap_err();
     assert!(err.to_string().contains("in use by container web"), "{err}");
     let removal = fx.store.remove("one", false, &nobody).unwrap();
     assert_eq!(removal.untagged, ["one:latest"]);
@@ -435,7 +441,8 @@ fn a_layer_that_does_not_match_its_digests_is_refused_and_leaves_nothing() {
     let wrong = Expected { diff_id: Some(digest::of_bytes(b"something else")), ..Expected::default() };
     let err = fx.store.layer_from(&layer[..], UnpackMode::Layer, &wrong).unwrap_err();
     assert!(err.to_string().contains("refusing it"), "{err}");
-    let wrong_size = Expected { blob: Some((digest::of_bytes(&layer), layer.len() as u64 - 512)), ..Expected::default() };
+    let wrong_size =
+        Expected { blob: Some((digest::of_bytes(&layer), layer.len() as u64 - 512)), ..Expected::default() };
     let err = fx.store.layer_from(&layer[..], UnpackMode::Layer, &wrong_size).unwrap_err();
     assert!(format!("{err:#}").contains("larger than"), "{err:#}");
     let wrong_digest = Expected { blob: Some((digest::of_bytes(b"x"), layer.len() as u64)), ..Expected::default() };
@@ -473,12 +480,17 @@ fn a_decompression_bomb_is_refused_and_leaves_nothing() {
     assert!(fx.layer_dirs().is_empty(), "left behind: {:?}", fx.layer_dirs());
     assert!(fx.names_in("blobs/sha256").is_empty(), "left behind: {:?}", fx.names_in("blobs/sha256"));
     // Within the ratio the user allows, the same bytes are a layer.
-    let store = Store::open(&fx.store.root).unwrap().with_unpack_limits(guard::UnpackLimits { max_ratio: Some(2000), ..Default::default() });
+    let store = Store::open(&fx.store.root)
+        .unwrap()
+        .with_unpack_limits(guard::UnpackLimits { max_ratio: Some(2000), ..Default::default() });
     let layer = store.layer_from(&bomb[..], UnpackMode::Rootfs, &Expected::default()).unwrap();
     assert_eq!(layer.size, 64 << 20);
     // The total over one operation counts every layer.
     let small = guard::UnpackLimits { max_ratio: None, max_size: Some(1 << 20), timeout: None };
     let store = Store::open(&fx.store.root).unwrap().with_unpack_limits(small);
-    let err = format!("{:#}", store.layer_from(&zeros_bomb(2 << 20)[..], UnpackMode::Rootfs, &Expected::default()).unwrap_err());
+    let err = format!(
+        "{:#}",
+        store.layer_from(&zeros_bomb(2 << 20)[..], UnpackMode::Rootfs, &Expected::default()).unwrap_err()
+    );
     assert!(err.contains("max_unpack_size"), "{err}");
 }

@@ -605,7 +605,9 @@ impl Extractor {
                             nix::sys::stat::Mode::empty(),
                             nix::sys::stat::makedev(0, 0),
                         )
-                        .with_context(|| format!("cannot create the overlay whiteout {} (needs Linux >= 5.8)", target.display()))?;
+                        .with_context(|| {
+                            format!("cannot create the overlay whiteout {} (needs Linux >= 5.8)", target.display())
+                        })?;
                         self.whiteouts.insert(rel);
                         Ok(())
                     }
@@ -822,7 +824,15 @@ pub(crate) mod tests {
         pub fn entry(self, name: &[u8], kind: EntryType, link: &[u8], mode: u32, data: &[u8]) -> Self {
             self.entry_owned(name, kind, link, mode, (0, 0), data)
         }
-        fn entry_owned(mut self, name: &[u8], kind: EntryType, link: &[u8], mode: u32, owner: (u64, u64), data: &[u8]) -> Self {
+        fn entry_owned(
+            mut self,
+            name: &[u8],
+            kind: EntryType,
+            link: &[u8],
+            mode: u32,
+            owner: (u64, u64),
+            data: &[u8],
+        ) -> Self {
             let mut header = tar::Header::new_ustar();
             header.set_uid(owner.0);
             header.set_gid(owner.1);
@@ -1102,7 +1112,8 @@ pub(crate) mod tests {
             RawTar::default().file(".wh..", b""),
         ];
         for (i, tar) in cases.into_iter().enumerate() {
-            let result = unpack(&tar.finish()[..], &dir.path().join(format!("rootfs{i}")), &Limits::default(), Mode::Layer);
+            let result =
+                unpack(&tar.finish()[..], &dir.path().join(format!("rootfs{i}")), &Limits::default(), Mode::Layer);
             assert!(result.is_err(), "case {i} should be refused");
             assert_eq!(fs::read(outside.join("victim")).unwrap(), b"v");
             assert_eq!(fs::read_dir(&outside).unwrap().count(), 1, "case {i}");
@@ -1141,7 +1152,10 @@ pub(crate) mod tests {
         }
         let entry = |i, o, c| IdMapEntry::new(i, o, c).unwrap();
         // As root with a subordinate range: container id N is host 100000+N-1.
-        let owners = OwnerMaps::from_host(vec![entry(0, 0, 1), entry(1, 100_000, 65536)], vec![entry(0, 0, 1), entry(1, 200_000, 65536)]);
+        let owners = OwnerMaps::from_host(
+            vec![entry(0, 0, 1), entry(1, 100_000, 65536)],
+            vec![entry(0, 0, 1), entry(1, 200_000, 65536)],
+        );
         let tar = RawTar::default()
             .owned("home/", EntryType::Directory, "", 0o755, (0, 0), b"")
             .owned("home/user/", EntryType::Directory, "", 0o700, (1000, 1000), b"")
@@ -1154,7 +1168,8 @@ pub(crate) mod tests {
             .owned("pax", EntryType::Regular, "", 0o644, (1, 1), b"p");
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("rootfs");
-        let unpacked = unpack_with_owners(&tar.finish()[..], &root, &Limits::default(), Mode::Layer, Some(&owners)).unwrap();
+        let unpacked =
+            unpack_with_owners(&tar.finish()[..], &root, &Limits::default(), Mode::Layer, Some(&owners)).unwrap();
         assert!(unpacked.other_owners);
         let show = |p: &str| {
             let m = fs::symlink_metadata(root.join(p)).unwrap();

@@ -18,7 +18,8 @@ use std::path::Path;
 /// Call after pivot_root (or after joining the container's mount
 /// namespace): `/dev/ptmx` is then the container's.
 pub fn setup(channel: &UnixStream, size: TerminalSize, bind_console: bool) -> Result<()> {
-    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).context("open /dev/ptmx in the container")?;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .context("open /dev/ptmx in the container")?;
     nix::pty::unlockpt(&master).context("unlockpt")?;
     let name = nix::pty::ptsname_r(&master).context("ptsname")?;
     tty::set_size(master.as_fd(), size)?;
@@ -36,7 +37,8 @@ pub fn setup(channel: &UnixStream, size: TerminalSize, bind_console: bool) -> Re
         mount(Some(name.as_str()), console, None::<&str>, MsFlags::MS_BIND, None::<&str>)
             .with_context(|| format!("bind {name} over /dev/console"))?;
     }
-    crate::fdpass::send_with_fd(channel, &InitReply::Console, master.as_raw_fd()).context("hand the terminal to ctr")?;
+    crate::fdpass::send_with_fd(channel, &InitReply::Console, master.as_raw_fd())
+        .context("hand the terminal to ctr")?;
     drop(master);
     // `ctr init` left the caller's session first thing; the process that
     // `ctr exec` forks inside the container still needs a session of its own.

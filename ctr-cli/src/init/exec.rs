@@ -66,8 +66,10 @@ fn join(spec: &ExecSpec) -> Result<()> {
     }
     let mut flags = CloneFlags::empty();
     for (name, flag) in NAMESPACES {
-        let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{name}")).with_context(|| format!("inspect the container's {name} namespace"))?;
-        let ours = std::fs::metadata(format!("/proc/self/ns/{name}")).with_context(|| format!("inspect our {name} namespace"))?;
+        let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{name}"))
+            .with_context(|| format!("inspect the container's {name} namespace"))?;
+        let ours = std::fs::metadata(format!("/proc/self/ns/{name}"))
+            .with_context(|| format!("inspect our {name} namespace"))?;
         // Joining one we are already in (the host's network with
         // --network host) would need privilege over it, and change nothing.
         if (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()) {

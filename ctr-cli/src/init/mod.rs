@@ -27,8 +27,8 @@ mod exec;
 mod mounts;
 mod process;
 
-use crate::timing;
 use crate::spec::{ContainerSpec, InitFailure, InitMessage, InitReply, InitTask, INIT_PROTOCOL_VERSION};
+use crate::timing;
 use anyhow::{Context, Result};
 use ctr_core::frame;
 use ctr_core::protocol::INIT_CHANNEL_FD_IN_INIT;
@@ -64,7 +64,13 @@ pub fn main() -> ! {
             m.version
         ))),
         Ok(InitMessage { task: InitTask::RemoveTree { path }, .. }) => {
-            let removed = std::fs::remove_dir_all(&path).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) });
+            let removed = std::fs::remove_dir_all(&path).or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            });
             removed.map_err(|e| engine_failure(anyhow::anyhow!("remove {}: {e}", path.display())))
         }
         Ok(InitMessage { task: InitTask::Run(mut spec), .. }) => {
@@ -86,7 +92,10 @@ pub fn main() -> ! {
 /// Tells ctr why the command could not run; returns the exit status.
 fn report_failure(channel: &mut UnixStream, failure: ExecFailure) -> i32 {
     let code = failure.exit_code;
-    let _ = frame::write_frame(channel, &InitReply::Failed(InitFailure { exit_code: failure.exit_code, message: failure.message }));
+    let _ = frame::write_frame(
+        channel,
+        &InitReply::Failed(InitFailure { exit_code: failure.exit_code, message: failure.message }),
+    );
     code
 }
 
@@ -105,7 +114,12 @@ fn run(spec: &ContainerSpec, channel: &UnixStream, oom_score_adj: std::io::Resul
 
 /// Becomes `user`, enters the working directory and executes the
 /// command; returns only on failure, with docker's exit status.
-fn execute(process: &crate::spec::ProcessSpec, user: &process::ResolvedUser, env: &[String], seccomp: Option<&[u8]>) -> ExecFailure {
+fn execute(
+    process: &crate::spec::ProcessSpec,
+    user: &process::ResolvedUser,
+    env: &[String],
+    seccomp: Option<&[u8]>,
+) -> ExecFailure {
     let Some(program) = process.args.first() else { return engine_failure(anyhow::anyhow!("no command given")) };
     let path = match process::lookup_executable(program, &process::path_of(env)) {
         Ok(path) => path,
@@ -113,11 +127,13 @@ fn execute(process: &crate::spec::ProcessSpec, user: &process::ResolvedUser, env
     };
     let exec_args = (|| -> Result<_> {
         process::switch_user(user)?;
-        std::env::set_current_dir(&process.cwd).with_context(|| format!("chdir to working directory {}", process.cwd))?;
+        std::env::set_current_dir(&process.cwd)
+            .with_context(|| format!("chdir to working directory {}", process.cwd))?;
         // A directory outside our root (reached through a leaked descriptor,
         // CVE-2024-21626) has no path from it: getcwd fails with ENOENT.
         nix::unistd::getcwd().with_context(|| format!("working directory {} is outside the container", process.cwd))?;
-        let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).context("NUL byte in the program path")?;
+        let path =
+            std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).context("NUL byte in the program path")?;
         // Closes at exec: the end of file tells ctr the command is running.
         nix::fcntl::fcntl(INIT_CHANNEL_FD_IN_INIT, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
         Ok((path, process::to_cstrings(&process.args)?, process::to_cstrings(env)?))
@@ -133,7 +149,8 @@ fn execute(process: &crate::spec::ProcessSpec, user: &process::ResolvedUser, env
     }
     timing::total("init.total");
     let Err(errno) = nix::unistd::execve(&path, &argv, &envp);
-    let exit_code = if errno == nix::errno::Errno::ENOENT { process::EXIT_NOT_FOUND } else { process::EXIT_NOT_EXECUTABLE };
+    let exit_code =
+        if errno == nix::errno::Errno::ENOENT { process::EXIT_NOT_FOUND } else { process::EXIT_NOT_EXECUTABLE };
     ExecFailure { exit_code, message: format!("exec {program}: {}", errno.desc()) }
 }
 
@@ -171,9 +188,9 @@ fn prepare(
     }
     if let Some(adj) = spec.process.oom_score_adj {
         use std::io::Write;
-        oom_score_adj.and_then(|mut f| f.write_all(adj.to_string().as_bytes())).with_context(|| {
-            format!("--oom-score-adj {adj}: lowering the score below your own needs privilege")
-        })?;
+        oom_score_adj
+            .and_then(|mut f| f.write_all(adj.to_string().as_bytes()))
+            .with_context(|| format!("--oom-score-adj {adj}: lowering the score below your own needs privilege"))?;
     }
     let env = process::build_env(&spec.process, &spec.hostname, &user.home);
     process::limit_capabilities(&spec.process.capabilities)?;

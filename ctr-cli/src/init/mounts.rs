@@ -31,7 +31,13 @@ use std::path::{Component, Path, PathBuf};
 
 const NONE: Option<&str> = None;
 
-fn do_mount(source: Option<&str>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> Result<()> {
+fn do_mount(
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<()> {
     mount(source, target, fstype, flags, data).with_context(|| {
         format!("mount {} on {} (type {})", source.unwrap_or("none"), target.display(), fstype.unwrap_or("bind"))
     })
@@ -45,7 +51,9 @@ pub fn make_private() -> Result<()> {
 fn overlay_path(p: &Path) -> Result<&str> {
     let s = p.to_str().context("overlay paths must be UTF-8")?;
     if s.contains([',', ':', '\\']) {
-        bail!("path {s} contains ',', ':' or '\\', which overlayfs options cannot carry; move the ctr storage elsewhere");
+        bail!(
+            "path {s} contains ',', ':' or '\\', which overlayfs options cannot carry; move the ctr storage elsewhere"
+        );
     }
     Ok(s)
 }
@@ -81,7 +89,9 @@ fn clone_tree(fd: &OwnedFd) -> nix::Result<OwnedFd> {
 fn move_mount(mount: &OwnedFd, target: &OwnedFd) -> nix::Result<()> {
     let flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH;
     // SAFETY: both paths are NUL-terminated empty strings; nothing is written.
-    let rc = unsafe { libc::syscall(libc::SYS_move_mount, mount.as_raw_fd(), c"".as_ptr(), target.as_raw_fd(), c"".as_ptr(), flags) };
+    let rc = unsafe {
+        libc::syscall(libc::SYS_move_mount, mount.as_raw_fd(), c"".as_ptr(), target.as_raw_fd(), c"".as_ptr(), flags)
+    };
     Errno::result(rc).map(drop)
 }
 
@@ -93,7 +103,9 @@ fn fsconfig(fs: &OwnedFd, cmd: libc::c_uint, key: Option<&str>, value: Option<&s
     // SAFETY: key and value are NULL or NUL-terminated strings that outlive
     // the call, which only reads them.
     let rc = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, ptr(&key), ptr(&value), 0) };
-    Errno::result(rc).map(drop).with_context(|| format!("overlay option {}", key.as_ref().map_or("(create)".into(), |k| k.to_string_lossy())))
+    Errno::result(rc)
+        .map(drop)
+        .with_context(|| format!("overlay option {}", key.as_ref().map_or("(create)".into(), |k| k.to_string_lossy())))
 }
 
 /// The directory at `path`, as an O_PATH descriptor, where the path's
@@ -112,7 +124,8 @@ pub fn mount_rootfs(rootfs: &RootfsSpec) -> Result<OwnedFd> {
             let lower = lower.iter().map(|l| overlay_path(l)).collect::<Result<Vec<_>>>()?.join(":");
             let refused = "the kernel refused an overlay mount in the user namespace (needs Linux >= 5.11)";
             // SAFETY: the name is a NUL-terminated string; the call only reads it.
-            let fs = owned(unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) }).context(refused)?;
+            let fs = owned(unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) })
+                .context(refused)?;
             fsconfig(&fs, FSCONFIG_SET_STRING, Some("lowerdir"), Some(&lower)).context(refused)?;
             fsconfig(&fs, FSCONFIG_SET_STRING, Some("upperdir"), Some(overlay_path(upper)?)).context(refused)?;
             fsconfig(&fs, FSCONFIG_SET_STRING, Some("workdir"), Some(overlay_path(work)?)).context(refused)?;
@@ -121,13 +134,16 @@ pub fn mount_rootfs(rootfs: &RootfsSpec) -> Result<OwnedFd> {
             fsconfig(&fs, FSCONFIG_SET_FLAG, Some("userxattr"), None).context(refused)?;
             fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None).context(refused)?;
             // SAFETY: plain integer arguments.
-            let mounted = owned(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) }).context(refused)?;
+            let mounted = owned(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) })
+                .context(refused)?;
             let target_fd = open_dir_nofollow(target)?;
             move_mount(&mounted, &target_fd).with_context(|| format!("attach the overlay on {}", target.display()))?;
             Ok(mounted)
         }
         RootfsSpec::Bind { path } => {
-            let dir = mount_args::open_no_symlinks(path).map_err(|e| source_error(e, path)).with_context(|| format!("--rootfs {}", path.display()))?;
+            let dir = mount_args::open_no_symlinks(path)
+                .map_err(|e| source_error(e, path))
+                .with_context(|| format!("--rootfs {}", path.display()))?;
             expect_kind(&dir, Some(Kind::Dir)).with_context(|| format!("--rootfs {}", path.display()))?;
             // Bound onto itself: pivot_root wants a mount point.
             let tree = clone_tree(&dir).with_context(|| format!("--rootfs {}: bind mount", path.display()))?;
@@ -178,14 +194,19 @@ pub enum Kind {
 pub fn secure_target(root: &Path, rel: &str, kind: Kind) -> Result<PathBuf> {
     let rel = Path::new(rel);
     let mut path = root.to_path_buf();
-    let components: Vec<_> = rel.components().filter(|c| !matches!(c, Component::RootDir | Component::CurDir)).collect();
+    let components: Vec<_> =
+        rel.components().filter(|c| !matches!(c, Component::RootDir | Component::CurDir)).collect();
     for (i, c) in components.iter().enumerate() {
         let Component::Normal(name) = c else { bail!("mount destination {} may not contain '..'", rel.display()) };
         path.push(name);
         let last = i + 1 == components.len();
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                bail!("mount destination {} goes through a symlink in the image ({}); refusing", rel.display(), path.display())
+                bail!(
+                    "mount destination {} goes through a symlink in the image ({}); refusing",
+                    rel.display(),
+                    path.display()
+                )
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -255,7 +276,8 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
 /// before the last component.
 fn open_beneath(root: &OwnedFd, dest: &str, kind: Kind) -> Result<OwnedFd> {
     let mut fd = root.try_clone().context("dup the rootfs descriptor")?;
-    let components: Vec<_> = Path::new(dest).components().filter(|c| !matches!(c, Component::RootDir | Component::CurDir)).collect();
+    let components: Vec<_> =
+        Path::new(dest).components().filter(|c| !matches!(c, Component::RootDir | Component::CurDir)).collect();
     let mut shown = PathBuf::from("/");
     for (i, c) in components.iter().enumerate() {
         let Component::Normal(name) = c else { bail!("mount destination {dest} may not contain '..'") };
@@ -276,9 +298,12 @@ fn open_beneath(root: &OwnedFd, dest: &str, kind: Kind) -> Result<OwnedFd> {
                 };
                 match made {
                     Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(e).with_context(|| format!("mount destination {dest}: create {}", shown.display())),
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("mount destination {dest}: create {}", shown.display()))
+                    }
                 }
-                open_path(Some(&fd), name).with_context(|| format!("mount destination {dest}: open {}", shown.display()))?
+                open_path(Some(&fd), name)
+                    .with_context(|| format!("mount destination {dest}: open {}", shown.display()))?
             }
             Err(e) => return Err(e).with_context(|| format!("mount destination {dest}: open {}", shown.display())),
         };
@@ -393,7 +418,8 @@ fn bind_volume(root: &OwnedFd, m: &MountSpec, source: &Path, copy_up: bool) -> R
     let kind = kind_of(&src)?;
     let target = open_beneath(root, dest, kind)?;
     if copy_up && kind == Kind::Dir && is_empty_dir(&fd_path(&src))? {
-        copy_image_content(&fd_path(&target), &fd_path(&src)).with_context(|| format!("copying the image's {dest} into the volume"))?;
+        copy_image_content(&fd_path(&target), &fd_path(&src))
+            .with_context(|| format!("copying the image's {dest} into the volume"))?;
     }
     mount(Some(&fd_path(&src)), &fd_path(&target), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
         .with_context(|| format!("{}: bind mount", what()))?;
@@ -429,7 +455,8 @@ fn copy_dir_entries(from: &Path, to: &Path) -> Result<()> {
         let meta = std::fs::symlink_metadata(&src)?;
         let file_type = meta.file_type();
         if file_type.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst).with_context(|| format!("symlink {}", dst.display()))?;
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)
+                .with_context(|| format!("symlink {}", dst.display()))?;
             set_owner_and_mode(&dst, &meta, true)?;
         } else if file_type.is_dir() {
             std::fs::create_dir(&dst).with_context(|| format!("create {}", dst.display()))?;
@@ -486,7 +513,13 @@ pub fn mount_system(root: &OwnedFd, terminal: bool) -> Result<()> {
     }
 
     let dev = open_beneath(root, "dev", Kind::Dir)?;
-    do_mount(Some("tmpfs"), &fd_path(&dev), Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536k"))?;
+    do_mount(
+        Some("tmpfs"),
+        &fd_path(&dev),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
     // The tmpfs's root, not the image's /dev beneath it.
     let dev = open_beneath(root, "dev", Kind::Dir)?;
     // A user namespace cannot mknod: bind the host's harmless devices.
@@ -499,7 +532,13 @@ pub fn mount_system(root: &OwnedFd, terminal: bool) -> Result<()> {
         bind_into(root, Path::new("/dev/tty"), "dev/tty")?;
     }
     let pts = open_beneath(root, "dev/pts", Kind::Dir)?;
-    do_mount(Some("devpts"), &fd_path(&pts), Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620"))?;
+    do_mount(
+        Some("devpts"),
+        &fd_path(&pts),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )?;
     let shm = open_beneath(root, "dev/shm", Kind::Dir)?;
     do_mount(Some("shm"), &fd_path(&shm), Some("tmpfs"), nosuid_nodev_noexec, Some("mode=1777,size=65536k"))?;
     let mqueue = open_beneath(root, "dev/mqueue", Kind::Dir)?;
@@ -618,7 +657,10 @@ mod tests {
         open_beneath(&root_fd, "/srv/a/f", Kind::File).unwrap();
         assert!(root.path().join("srv/a/f").is_file());
         let fd = open_beneath(&root_fd, "/srv/a/b", Kind::Dir).unwrap();
-        assert_eq!(std::fs::canonicalize(fd_path(&fd)).unwrap(), std::fs::canonicalize(root.path().join("srv/a/b")).unwrap());
+        assert_eq!(
+            std::fs::canonicalize(fd_path(&fd)).unwrap(),
+            std::fs::canonicalize(root.path().join("srv/a/b")).unwrap()
+        );
     }
 
     #[test]

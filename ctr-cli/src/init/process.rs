@@ -38,14 +38,16 @@ pub fn resolve_user(spec: Option<&str>, passwd: &str, group: &str) -> Result<Res
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let entries: Vec<Vec<&str>> = passwd.lines().map(|l| l.split(':').collect()).filter(|f: &Vec<&str>| f.len() >= 7).collect();
+    let entries: Vec<Vec<&str>> =
+        passwd.lines().map(|l| l.split(':').collect()).filter(|f: &Vec<&str>| f.len() >= 7).collect();
     let by_user = entries.iter().find(|f| f[0] == user_part || f[2] == user_part);
     let (uid, mut gid, home, name) = match (by_user, user_part.parse::<u32>()) {
         (Some(f), _) => (f[2].parse()?, f[3].parse()?, f[5].to_owned(), Some(f[0])),
         (None, Ok(uid)) => (uid, 0, "/".to_owned(), None),
         (None, Err(_)) => bail!("unable to find user {user_part}: no matching entries in passwd file"),
     };
-    let groups_table: Vec<Vec<&str>> = group.lines().map(|l| l.split(':').collect()).filter(|f: &Vec<&str>| f.len() >= 4).collect();
+    let groups_table: Vec<Vec<&str>> =
+        group.lines().map(|l| l.split(':').collect()).filter(|f: &Vec<&str>| f.len() >= 4).collect();
     if let Some(g) = group_part {
         gid = match (groups_table.iter().find(|f| f[0] == g), g.parse::<u32>()) {
             (Some(f), _) => f[2].parse()?,
@@ -81,14 +83,22 @@ pub fn lookup_executable(program: &str, path_var: &str) -> Result<PathBuf, ExecF
         let path = PathBuf::from(program);
         return match std::fs::metadata(&path) {
             Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => Ok(path),
-            Ok(_) => Err(ExecFailure { exit_code: EXIT_NOT_EXECUTABLE, message: format!("exec: {program}: permission denied") }),
-            Err(_) => Err(ExecFailure { exit_code: EXIT_NOT_FOUND, message: format!("exec: {program}: no such file or directory") }),
+            Ok(_) => Err(ExecFailure {
+                exit_code: EXIT_NOT_EXECUTABLE,
+                message: format!("exec: {program}: permission denied"),
+            }),
+            Err(_) => Err(ExecFailure {
+                exit_code: EXIT_NOT_FOUND,
+                message: format!("exec: {program}: no such file or directory"),
+            }),
         };
     }
     path_var
         .split(':')
         .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(program))
-        .find(|candidate| std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .find(|candidate| {
+            std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
         .ok_or_else(not_found)
 }
 
@@ -112,15 +122,18 @@ pub fn limit_capabilities(allowed: &[String]) -> Result<()> {
 /// Becomes `user`. Supplementary groups are set only where the user
 /// namespace allows setgroups(2) (see the helper's setgroups policy).
 pub fn switch_user(user: &ResolvedUser) -> Result<()> {
-    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(false);
+    let setgroups_allowed =
+        std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(false);
     if setgroups_allowed {
         let groups: Vec<Gid> = user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
         nix::unistd::setgroups(&groups).context("setgroups")?;
     }
     let gid = Gid::from_raw(user.gid);
-    nix::unistd::setresgid(gid, gid, gid).with_context(|| format!("setgid {}: is gid {} mapped in the container?", user.gid, user.gid))?;
+    nix::unistd::setresgid(gid, gid, gid)
+        .with_context(|| format!("setgid {}: is gid {} mapped in the container?", user.gid, user.gid))?;
     let uid = Uid::from_raw(user.uid);
-    nix::unistd::setresuid(uid, uid, uid).with_context(|| format!("setuid {}: is uid {} mapped in the container?", user.uid, user.uid))?;
+    nix::unistd::setresuid(uid, uid, uid)
+        .with_context(|| format!("setuid {}: is uid {} mapped in the container?", user.uid, user.uid))?;
     Ok(())
 }
 
@@ -157,7 +170,10 @@ mod tests {
 
     #[test]
     fn resolves_names_ids_and_groups() {
-        assert_eq!(resolve_user(None, PASSWD, GROUP).unwrap(), ResolvedUser { uid: 0, gid: 0, groups: vec![0], home: "/root".into() });
+        assert_eq!(
+            resolve_user(None, PASSWD, GROUP).unwrap(),
+            ResolvedUser { uid: 0, gid: 0, groups: vec![0], home: "/root".into() }
+        );
         let web = resolve_user(Some("web"), PASSWD, GROUP).unwrap();
         assert_eq!((web.uid, web.gid, web.groups.clone()), (33, 33, vec![33, 4]));
         let numeric = resolve_user(Some("1234:5678"), PASSWD, GROUP).unwrap();

@@ -75,10 +75,7 @@ struct Asm {
 
 impl Asm {
     fn new() -> Self {
-        Asm {
-            insns: Vec::new(),
-            labels: Vec::new(),
-        }
+        Asm { insns: Vec::new(), labels: Vec::new() }
     }
     fn label(&mut self) -> usize {
         self.labels.push(None);
@@ -88,19 +85,16 @@ impl Asm {
         self.labels[label] = Some(self.insns.len());
     }
     fn load(&mut self, offset: u32) {
-        self.insns
-            .push((LD_W_ABS, Target::Next, Target::Next, offset, None));
+        self.insns.push((LD_W_ABS, Target::Next, Target::Next, offset, None));
     }
     fn jump_if(&mut self, code: u16, k: u32, jt: Target, jf: Target) {
         self.insns.push((code, jt, jf, k, None));
     }
     fn jump(&mut self, label: usize) {
-        self.insns
-            .push((JA, Target::Next, Target::Next, 0, Some(label)));
+        self.insns.push((JA, Target::Next, Target::Next, 0, Some(label)));
     }
     fn ret(&mut self, k: u32) {
-        self.insns
-            .push((RET_K, Target::Next, Target::Next, k, None));
+        self.insns.push((RET_K, Target::Next, Target::Next, k, None));
     }
     fn finish(self) -> Vec<Insn> {
         let at = |label: usize| self.labels[label].expect("every label is bound");
@@ -114,18 +108,8 @@ impl Asm {
             .iter()
             .enumerate()
             .map(|(i, &(code, jt, jf, k, ja))| match ja {
-                Some(l) => Insn {
-                    code,
-                    jt: 0,
-                    jf: 0,
-                    k: u32::try_from(at(l) - i - 1).expect("short"),
-                },
-                None => Insn {
-                    code,
-                    jt: offset(i, jt),
-                    jf: offset(i, jf),
-                    k,
-                },
+                Some(l) => Insn { code, jt: 0, jf: 0, k: u32::try_from(at(l) - i - 1).expect("short") },
+                None => Insn { code, jt: offset(i, jt), jf: offset(i, jf), k },
             })
             .collect()
     }
@@ -217,8 +201,7 @@ pub fn run(program: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
     for a in args {
         data.extend_from_slice(&a.to_ne_bytes());
     }
-    let word =
-        |off: u32| u32::from_ne_bytes(data[off as usize..off as usize + 4].try_into().unwrap());
+    let word = |off: u32| u32::from_ne_bytes(data[off as usize..off as usize + 4].try_into().unwrap());
     let (mut acc, mut x, mut pc) = (0u32, 0u32, 0usize);
     let mut mem = [0u32; 16];
     loop {
@@ -290,33 +273,13 @@ mod tests {
         arches.insert(
             X86_64,
             AuditArch {
-                native: Some(Abi {
-                    max_known: Some(450),
-                    ioctl: 16,
-                }),
-                x32: Some(Abi {
-                    max_known: Some(X32_SYSCALL_BIT | 547),
-                    ioctl: X32_SYSCALL_BIT | 514,
-                }),
+                native: Some(Abi { max_known: Some(450), ioctl: 16 }),
+                x32: Some(Abi { max_known: Some(X32_SYSCALL_BIT | 547), ioctl: X32_SYSCALL_BIT | 514 }),
             },
         );
-        arches.insert(
-            I386,
-            AuditArch {
-                native: Some(Abi {
-                    max_known: None,
-                    ioctl: 54,
-                }),
-                x32: None,
-            },
-        );
+        arches.insert(I386, AuditArch { native: Some(Abi { max_known: None, ioctl: 54 }), x32: None });
         let mut program = prefix(&arches);
-        program.push(Insn {
-            code: RET_K,
-            jt: 0,
-            jf: 0,
-            k: 0x1234,
-        });
+        program.push(Insn { code: RET_K, jt: 0, jf: 0, k: 0x1234 });
         let ret = |arch, nr, args| run(&program, arch, nr, args);
         let fall = 0x1234;
         assert_eq!(ret(X86_64, 0, [0; 6]), fall);
@@ -324,30 +287,15 @@ mod tests {
         assert_eq!(ret(X86_64, 451, [0; 6]), RET_ERRNO | 38);
         assert_eq!(ret(X86_64, 1000, [0; 6]), RET_ERRNO | 38);
         assert_eq!(ret(X86_64, 16, [1, 0x5412, 0, 0, 0, 0]), RET_ERRNO | 1);
-        assert_eq!(
-            ret(X86_64, 16, [1, 0x1_0000_5412, 0, 0, 0, 0]),
-            RET_ERRNO | 1,
-            "high bits do not hide TIOCSTI"
-        );
+        assert_eq!(ret(X86_64, 16, [1, 0x1_0000_5412, 0, 0, 0, 0]), RET_ERRNO | 1, "high bits do not hide TIOCSTI");
         assert_eq!(ret(X86_64, 16, [1, 0x541c, 0, 0, 0, 0]), RET_ERRNO | 1);
         assert_eq!(ret(X86_64, 16, [1, 0x5413, 0, 0, 0, 0]), fall);
-        assert_eq!(
-            ret(X86_64, X32_SYSCALL_BIT | 514, [1, 0x5412, 0, 0, 0, 0]),
-            RET_ERRNO | 1
-        );
+        assert_eq!(ret(X86_64, X32_SYSCALL_BIT | 514, [1, 0x5412, 0, 0, 0, 0]), RET_ERRNO | 1);
         assert_eq!(ret(X86_64, X32_SYSCALL_BIT | 600, [0; 6]), RET_ERRNO | 38);
         assert_eq!(ret(X86_64, u32::MAX, [0; 6]), RET_ERRNO | 38);
         assert_eq!(ret(I386, 54, [1, 0x5412, 0, 0, 0, 0]), RET_ERRNO | 1);
-        assert_eq!(
-            ret(I386, 2000, [0; 6]),
-            fall,
-            "no ENOSYS where the profile allows the unknown"
-        );
-        assert_eq!(
-            ret(0xC000_00B7, 16, [1, 0x5412, 0, 0, 0, 0]),
-            fall,
-            "other arches: the rest decides"
-        );
+        assert_eq!(ret(I386, 2000, [0; 6]), fall, "no ENOSYS where the profile allows the unknown");
+        assert_eq!(ret(0xC000_00B7, 16, [1, 0x5412, 0, 0, 0, 0]), fall, "other arches: the rest decides");
         assert_eq!(from_bytes(&to_bytes(&program)).unwrap(), program);
     }
 }

@@ -7,9 +7,7 @@
 
 use super::bpf::{self, Abi, AuditArch, Insn};
 use super::profile::{Action, Condition, Op, Profile, Rule, Target};
-use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
-};
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek};
 use std::str::FromStr;
@@ -19,13 +17,12 @@ pub enum CompileError {
     #[error("unknown architecture {0:?} in the profile (SCMP_ARCH_X86_64, SCMP_ARCH_X86, SCMP_ARCH_X32, SCMP_ARCH_AARCH64...)")]
     UnknownArch(String),
     #[error("libseccomp refused {what}: {source}")]
-    Libseccomp {
-        what: String,
-        source: libseccomp::error::SeccompError,
-    },
+    Libseccomp { what: String, source: libseccomp::error::SeccompError },
     #[error("exporting the filter: {0}")]
     Export(String),
-    #[error("the compiled filter has {0} instructions, more than the kernel's limit of 4096: make the profile smaller")]
+    #[error(
+        "the compiled filter has {0} instructions, more than the kernel's limit of 4096: make the profile smaller"
+    )]
     TooLong(usize),
 }
 
@@ -75,19 +72,15 @@ fn audit_arch(arch: ScmpArch) -> Option<(u32, bool)> {
 /// libseccomp's.
 pub fn compile(profile: &Profile, target: &Target) -> Result<Vec<Insn>, CompileError> {
     let default = profile.default_action();
-    let mut ctx =
-        ScmpFilterContext::new(scmp_action(default)).map_err(lib("the default action"))?;
+    let mut ctx = ScmpFilterContext::new(scmp_action(default)).map_err(lib("the default action"))?;
     // A syscall of an architecture the profile does not list ends the
     // process rather than reaching an unfiltered kernel entry.
-    ctx.set_act_badarch(ScmpAction::KillProcess)
-        .map_err(lib("the bad-architecture action"))?;
+    ctx.set_act_badarch(ScmpAction::KillProcess).map_err(lib("the bad-architecture action"))?;
     let native = native_arch_token();
     let mut arches = Vec::new();
     for name in profile.architectures(native) {
-        let arch =
-            ScmpArch::from_str(&name).map_err(|_| CompileError::UnknownArch(name.clone()))?;
-        ctx.add_arch(arch)
-            .map_err(lib(format!("architecture {name}")))?;
+        let arch = ScmpArch::from_str(&name).map_err(|_| CompileError::UnknownArch(name.clone()))?;
+        ctx.add_arch(arch).map_err(lib(format!("architecture {name}")))?;
         arches.push(arch);
     }
     for rule in profile.rules_for(target) {
@@ -112,10 +105,7 @@ pub fn guard_only() -> Vec<Insn> {
     let mut by_audit: BTreeMap<u32, AuditArch> = BTreeMap::new();
     for arch in arches {
         if let (Some((audit, is_x32)), Some(ioctl)) = (audit_arch(arch), resolve("ioctl", arch)) {
-            let abi = Some(Abi {
-                max_known: None,
-                ioctl,
-            });
+            let abi = Some(Abi { max_known: None, ioctl });
             let entry = by_audit.entry(audit).or_default();
             if is_x32 {
                 entry.x32 = abi;
@@ -125,12 +115,7 @@ pub fn guard_only() -> Vec<Insn> {
         }
     }
     let mut program = bpf::prefix(&by_audit);
-    program.push(Insn {
-        code: 0x06,
-        jt: 0,
-        jf: 0,
-        k: bpf::RET_ALLOW,
-    });
+    program.push(Insn { code: 0x06, jt: 0, jf: 0, k: bpf::RET_ALLOW });
     program
 }
 
@@ -152,11 +137,7 @@ fn resolve(name: &str, arch: ScmpArch) -> Option<u32> {
 
 /// Per AUDIT_ARCH: the highest number the profile names on each ABI (none
 /// when the default action lets the unknown pass), and ioctl's number.
-fn prefix_arches(
-    profile: &Profile,
-    arches: &[ScmpArch],
-    default: Action,
-) -> BTreeMap<u32, AuditArch> {
+fn prefix_arches(profile: &Profile, arches: &[ScmpArch], default: Action) -> BTreeMap<u32, AuditArch> {
     let names = profile.all_names();
     let mut out: BTreeMap<u32, AuditArch> = BTreeMap::new();
     for &arch in arches {
@@ -166,11 +147,7 @@ fn prefix_arches(
         let Some(ioctl) = resolve("ioctl", arch) else {
             continue;
         };
-        let max_known = if default.permits() {
-            None
-        } else {
-            names.iter().filter_map(|n| resolve(n, arch)).max()
-        };
+        let max_known = if default.permits() { None } else { names.iter().filter_map(|n| resolve(n, arch)).max() };
         let abi = Some(Abi { max_known, ioctl });
         let entry = out.entry(audit).or_default();
         if is_x32 {
@@ -194,10 +171,7 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &Rule, default: Action) -> Result
     let action = scmp_action(rule.action);
     let compares: Vec<ScmpArgCompare> = rule.conditions.iter().map(scmp_compare).collect();
     let mut seen = HashMap::new();
-    let repeated = rule
-        .conditions
-        .iter()
-        .any(|c| seen.insert(c.index, ()).is_some());
+    let repeated = rule.conditions.iter().any(|c| seen.insert(c.index, ()).is_some());
     for name in &rule.names {
         let Ok(syscall) = ScmpSyscall::from_name(name) else {
             continue;
@@ -205,12 +179,10 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &Rule, default: Action) -> Result
         let what = || format!("the rule for {name}");
         if repeated {
             for c in &compares {
-                ctx.add_rule_conditional(action, syscall, std::slice::from_ref(c))
-                    .map_err(lib(what()))?;
+                ctx.add_rule_conditional(action, syscall, std::slice::from_ref(c)).map_err(lib(what()))?;
             }
         } else {
-            ctx.add_rule_conditional(action, syscall, &compares)
-                .map_err(lib(what()))?;
+            ctx.add_rule_conditional(action, syscall, &compares).map_err(lib(what()))?;
         }
     }
     Ok(())
@@ -218,23 +190,14 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &Rule, default: Action) -> Result
 
 /// libseccomp 2.5 exports to a file descriptor only.
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<Insn>, CompileError> {
-    let fd = nix::sys::memfd::memfd_create(
-        c"ctr-seccomp",
-        nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
-    )
-    .map_err(|e| CompileError::Export(format!("memfd_create: {e}")))?;
+    let fd = nix::sys::memfd::memfd_create(c"ctr-seccomp", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
+        .map_err(|e| CompileError::Export(format!("memfd_create: {e}")))?;
     ctx.export_bpf(&fd).map_err(lib("exporting the program"))?;
     let mut file = std::fs::File::from(fd);
     let mut bytes = Vec::new();
-    file.rewind()
-        .and_then(|_| file.read_to_end(&mut bytes))
-        .map_err(|e| CompileError::Export(e.to_string()))?;
-    bpf::from_bytes(&bytes).ok_or_else(|| {
-        CompileError::Export(format!(
-            "{} bytes is not a whole number of instructions",
-            bytes.len()
-        ))
-    })
+    file.rewind().and_then(|_| file.read_to_end(&mut bytes)).map_err(|e| CompileError::Export(e.to_string()))?;
+    bpf::from_bytes(&bytes)
+        .ok_or_else(|| CompileError::Export(format!("{} bytes is not a whole number of instructions", bytes.len())))
 }
 
 #[cfg(test)]
@@ -252,15 +215,7 @@ mod tests {
     fn default_program(extra_caps: &[String]) -> Vec<Insn> {
         let profile = Profile::parse(DEFAULT_PROFILE).unwrap();
         let caps = crate::spec::capability_set(extra_caps, &[]).unwrap();
-        compile(
-            &profile,
-            &Target {
-                capabilities: &caps,
-                arch: "amd64",
-                kernel: (6, 1),
-            },
-        )
-        .unwrap()
+        compile(&profile, &Target { capabilities: &caps, arch: "amd64", kernel: (6, 1) }).unwrap()
     }
 
     fn nr(name: &str) -> u32 {
@@ -275,32 +230,16 @@ mod tests {
         assert_eq!(call("read", [0; 6]), ALLOW);
         assert_eq!(call("execve", [0; 6]), ALLOW);
         assert_eq!(call("keyctl", [0; 6]), EPERM);
-        assert_eq!(
-            call("unshare", [0x1000_0000, 0, 0, 0, 0, 0]),
-            EPERM,
-            "unshare -U"
-        );
+        assert_eq!(call("unshare", [0x1000_0000, 0, 0, 0, 0, 0]), EPERM, "unshare -U");
         assert_eq!(call("mount", [0; 6]), EPERM);
-        assert_eq!(
-            call("clone", [0x11, 0, 0, 0, 0, 0]),
-            ALLOW,
-            "fork-like clone"
-        );
-        assert_eq!(
-            call("clone", [0x4000_0011, 0, 0, 0, 0, 0]),
-            EPERM,
-            "CLONE_NEWNET"
-        );
+        assert_eq!(call("clone", [0x11, 0, 0, 0, 0, 0]), ALLOW, "fork-like clone");
+        assert_eq!(call("clone", [0x4000_0011, 0, 0, 0, 0, 0]), EPERM, "CLONE_NEWNET");
         assert_eq!(call("clone3", [0; 6]), ENOSYS);
         assert_eq!(call("socket", [2, 1, 0, 0, 0, 0]), ALLOW);
         assert_eq!(call("socket", [40, 1, 0, 0, 0, 0]), EPERM, "AF_VSOCK");
         assert_eq!(call("ioctl", [1, 0x5401, 0, 0, 0, 0]), ALLOW, "TCGETS");
         assert_eq!(call("ioctl", [1, 0x5412, 0, 0, 0, 0]), EPERM, "TIOCSTI");
-        assert_eq!(
-            call("ioctl", [1, 0xffff_ffff_0000_5412, 0, 0, 0, 0]),
-            EPERM,
-            "TIOCSTI with high bits"
-        );
+        assert_eq!(call("ioctl", [1, 0xffff_ffff_0000_5412, 0, 0, 0, 0]), EPERM, "TIOCSTI with high bits");
         assert_eq!(call("ioctl", [1, 0x541c, 0, 0, 0, 0]), EPERM, "TIOCLINUX");
         assert_eq!(run(&p, X86_64, 1000, [0; 6]), ENOSYS);
         // i386: the same names, its own numbers.
@@ -321,11 +260,7 @@ mod tests {
         assert_eq!(call("clone", [0x4000_0011, 0, 0, 0, 0, 0]), ALLOW);
         assert_eq!(call("clone3", [0; 6]), ALLOW);
         assert_eq!(call("mount", [0; 6]), ALLOW);
-        assert_eq!(
-            call("ioctl", [1, 0x5412, 0, 0, 0, 0]),
-            EPERM,
-            "the guard holds with every capability"
-        );
+        assert_eq!(call("ioctl", [1, 0x5412, 0, 0, 0, 0]), EPERM, "the guard holds with every capability");
     }
 
     #[test]
@@ -346,48 +281,17 @@ mod tests {
             {"names":["personality"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"},{"index":0,"value":2,"op":"SCMP_CMP_EQ"}]},
             {"names":["no_such_syscall"],"action":"SCMP_ACT_ERRNO"}]}"#;
         let profile = Profile::parse(json).unwrap();
-        let p = compile(
-            &profile,
-            &Target {
-                capabilities: &[],
-                arch: "amd64",
-                kernel: (6, 1),
-            },
-        )
-        .unwrap();
+        let p = compile(&profile, &Target { capabilities: &[], arch: "amd64", kernel: (6, 1) }).unwrap();
         assert_eq!(run(&p, X86_64, nr("mkdir"), [0; 6]), 0x0005_0000 | 13);
         assert_eq!(run(&p, X86_64, nr("rmdir"), [0; 6]), ALLOW);
-        assert_eq!(
-            run(&p, X86_64, nr("personality"), [1, 0, 0, 0, 0, 0]),
-            EPERM
-        );
-        assert_eq!(
-            run(&p, X86_64, nr("personality"), [2, 0, 0, 0, 0, 0]),
-            EPERM
-        );
-        assert_eq!(
-            run(&p, X86_64, nr("personality"), [3, 0, 0, 0, 0, 0]),
-            ALLOW
-        );
-        assert_eq!(
-            run(&p, X86_64, 1000, [0; 6]),
-            ALLOW,
-            "an allowing default has no ENOSYS range"
-        );
-        let bad = Profile::parse(
-            br#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_VAX"]}"#,
-        )
-        .unwrap();
-        assert!(compile(
-            &bad,
-            &Target {
-                capabilities: &[],
-                arch: "amd64",
-                kernel: (6, 1)
-            }
-        )
-        .unwrap_err()
-        .to_string()
-        .contains("SCMP_ARCH_VAX"));
+        assert_eq!(run(&p, X86_64, nr("personality"), [1, 0, 0, 0, 0, 0]), EPERM);
+        assert_eq!(run(&p, X86_64, nr("personality"), [2, 0, 0, 0, 0, 0]), EPERM);
+        assert_eq!(run(&p, X86_64, nr("personality"), [3, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(run(&p, X86_64, 1000, [0; 6]), ALLOW, "an allowing default has no ENOSYS range");
+        let bad = Profile::parse(br#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_VAX"]}"#).unwrap();
+        assert!(compile(&bad, &Target { capabilities: &[], arch: "amd64", kernel: (6, 1) })
+            .unwrap_err()
+            .to_string()
+            .contains("SCMP_ARCH_VAX"));
     }
 }

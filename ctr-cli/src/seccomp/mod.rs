@@ -112,19 +112,12 @@ pub struct Resolved {
 impl SecurityArgs {
     /// Parses the options, reads and compiles the profile. Every option
     /// ctr cannot honour is an error, never ignored.
-    pub fn resolve(
-        &self,
-        cache: &Path,
-        cap_add: &[String],
-        cap_drop: &[String],
-    ) -> Result<Resolved> {
+    pub fn resolve(&self, cache: &Path, cap_add: &[String], cap_drop: &[String]) -> Result<Resolved> {
         let mut seccomp_opt: Option<&str> = None;
         let mut system_paths_unconfined = self.privileged;
         for opt in &self.security_opt {
             // Docker also takes the older `key:value`.
-            let (key, value) = opt
-                .split_once(['=', ':'])
-                .map_or((opt.as_str(), None), |(k, v)| (k, Some(v)));
+            let (key, value) = opt.split_once(['=', ':']).map_or((opt.as_str(), None), |(k, v)| (k, Some(v)));
             match (key, value) {
                 ("seccomp", Some(v)) if !v.is_empty() => {
                     if seccomp_opt.replace(v).is_some() {
@@ -147,9 +140,7 @@ and systempaths=unconfined"
             }
         }
         let capabilities = if self.privileged {
-            let all: Vec<String> = std::iter::once("ALL".to_owned())
-                .chain(cap_add.iter().cloned())
-                .collect();
+            let all: Vec<String> = std::iter::once("ALL".to_owned()).chain(cap_add.iter().cloned()).collect();
             crate::spec::capability_set(&all, cap_drop)?
         } else {
             crate::spec::capability_set(cap_add, cap_drop)?
@@ -161,52 +152,30 @@ and systempaths=unconfined"
             Some(_) if self.privileged => {
                 bail!("--privileged runs without a seccomp profile: drop --security-opt seccomp=..., or --privileged")
             }
-            Some(path) => SeccompChoice::File {
-                path: PathBuf::from(path),
-                sha256: String::new(),
-            },
+            Some(path) => SeccompChoice::File { path: PathBuf::from(path), sha256: String::new() },
         };
-        let (seccomp, program) =
-            crate::timing::time("seccomp.compile", || build(seccomp, &capabilities, cache))?;
+        let (seccomp, program) = crate::timing::time("seccomp.compile", || build(seccomp, &capabilities, cache))?;
         let config = SecurityConfig {
             security_opt: self.security_opt.clone(),
             privileged: self.privileged,
             seccomp,
             system_paths_unconfined,
         };
-        Ok(Resolved {
-            config,
-            capabilities,
-            program,
-        })
+        Ok(Resolved { config, capabilities, program })
     }
 }
 
 /// Compiles the chosen filter, or finds it compiled in `cache`; for a
 /// file, records its absolute path and the sha256 of what was read.
-fn build(
-    choice: SeccompChoice,
-    capabilities: &[String],
-    cache: &Path,
-) -> Result<(SeccompChoice, Vec<u8>)> {
+fn build(choice: SeccompChoice, capabilities: &[String], cache: &Path) -> Result<(SeccompChoice, Vec<u8>)> {
     let (choice, text) = match choice {
         SeccompChoice::Unconfined => return Ok((choice, bpf::to_bytes(&compile::guard_only()))),
         SeccompChoice::Default => (choice, DEFAULT_PROFILE.to_vec()),
         SeccompChoice::File { path, .. } => {
-            let text = std::fs::read(&path).with_context(|| {
-                format!(
-                    "--security-opt seccomp={}: read the profile",
-                    path.display()
-                )
-            })?;
+            let text = std::fs::read(&path)
+                .with_context(|| format!("--security-opt seccomp={}: read the profile", path.display()))?;
             let path = std::fs::canonicalize(&path).unwrap_or(path);
-            (
-                SeccompChoice::File {
-                    sha256: hex(&Sha256::digest(&text)),
-                    path,
-                },
-                text,
-            )
+            (SeccompChoice::File { sha256: hex(&Sha256::digest(&text)), path }, text)
         }
     };
     let label = match &choice {
@@ -225,11 +194,7 @@ fn build(
         return Ok((choice, program));
     }
     let profile = Profile::parse(&text).with_context(|| label.clone())?;
-    let target = Target {
-        capabilities,
-        arch: profile::native_arch_name(),
-        kernel,
-    };
+    let target = Target { capabilities, arch: profile::native_arch_name(), kernel };
     let program = bpf::to_bytes(&compile::compile(&profile, &target).with_context(|| label)?);
     // A cache that cannot be written costs the next start time, nothing else.
     let _ = std::fs::DirBuilder::new()
@@ -247,19 +212,10 @@ fn build(
 /// the identity of its file, so that an upgrade never reuses a stale one.
 fn cache_key(profile: &[u8], capabilities: &[String], kernel: (u32, u32)) -> String {
     let exe = std::fs::metadata("/proc/self/exe")
-        .map(|m| {
-            format!(
-                "{}:{}:{}:{}",
-                m.dev(),
-                m.ino(),
-                m.size(),
-                m.mtime_nsec() + m.mtime() * 1_000_000_000
-            )
-        })
+        .map(|m| format!("{}:{}:{}:{}", m.dev(), m.ino(), m.size(), m.mtime_nsec() + m.mtime() * 1_000_000_000))
         .unwrap_or_default();
-    let lib = libseccomp::ScmpVersion::current()
-        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
-        .unwrap_or_default();
+    let lib =
+        libseccomp::ScmpVersion::current().map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro)).unwrap_or_default();
     let mut hash = Sha256::new();
     for part in [
         exe.as_str(),
@@ -298,22 +254,18 @@ fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
         .open(&tmp)
         .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
         .with_context(|| format!("write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("rename {} to {}", tmp.display(), path.display()))
+    std::fs::rename(&tmp, path).with_context(|| format!("rename {} to {}", tmp.display(), path.display()))
 }
 
 /// The program `ctr exec` loads: the container's, or none for a container
 /// started by a ctr without seccomp.
-pub fn program_for_exec(
-    state_dir: &Path,
-    config: Option<&SecurityConfig>,
-) -> Result<Option<Vec<u8>>> {
+pub fn program_for_exec(state_dir: &Path, config: Option<&SecurityConfig>) -> Result<Option<Vec<u8>>> {
     if config.is_none() {
         return Ok(None);
     }
     let path = state_dir.join(PROGRAM_FILE);
-    let program = std::fs::read(&path)
-        .with_context(|| format!("read the container's seccomp filter {}", path.display()))?;
+    let program =
+        std::fs::read(&path).with_context(|| format!("read the container's seccomp filter {}", path.display()))?;
     Ok(Some(program))
 }
 
@@ -329,34 +281,18 @@ fn instructions(program: &[u8]) -> Result<Vec<libc::sock_filter>> {
     let insns = bpf::from_bytes(program)
         .filter(|p| !p.is_empty() && p.len() <= bpf::MAX_INSNS)
         .context("the seccomp filter from ctr is malformed")?;
-    Ok(insns
-        .iter()
-        .map(|i| libc::sock_filter {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect())
+    Ok(insns.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect())
 }
 
 /// The system call alone: it allocates nothing, so a test may call it in
 /// a forked child.
 fn install(filter: &[libc::sock_filter]) -> nix::Result<()> {
     let len = u16::try_from(filter.len()).map_err(|_| nix::errno::Errno::E2BIG)?;
-    let prog = libc::sock_fprog {
-        len,
-        filter: filter.as_ptr().cast_mut(),
-    };
+    let prog = libc::sock_fprog { len, filter: filter.as_ptr().cast_mut() };
     // SAFETY: `prog` points at `filter`, a live array of `len`
     // instructions; the kernel copies it and keeps no pointer.
     let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            0u32,
-            &prog as *const libc::sock_fprog,
-        )
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0u32, &prog as *const libc::sock_fprog)
     };
     nix::errno::Errno::result(rc).map(drop)
 }
@@ -371,9 +307,7 @@ pub fn info() -> String {
         Ok(_) => "kernel filter mode: without the errno action".to_owned(),
         Err(_) => "kernel filter mode: unknown (no /proc/sys/kernel/seccomp)".to_owned(),
     };
-    let syscalls = Profile::parse(DEFAULT_PROFILE)
-        .map(|p| p.all_names().len())
-        .unwrap_or(0);
+    let syscalls = Profile::parse(DEFAULT_PROFILE).map(|p| p.all_names().len()).unwrap_or(0);
     format!(
         "{version}, {kernel}; default profile: docker's ({syscalls} syscall names, sha256 {}), plus EPERM for ioctl TIOCSTI/TIOCLINUX in every container",
         &hex(&Sha256::digest(DEFAULT_PROFILE))[..12]
@@ -385,10 +319,7 @@ mod tests {
     use super::*;
 
     fn args(opts: &[&str], privileged: bool) -> SecurityArgs {
-        SecurityArgs {
-            security_opt: opts.iter().map(|s| s.to_string()).collect(),
-            privileged,
-        }
+        SecurityArgs { security_opt: opts.iter().map(|s| s.to_string()).collect(), privileged }
     }
 
     #[test]
@@ -398,44 +329,22 @@ mod tests {
         assert_eq!(r.config.seccomp, SeccompChoice::Default);
         assert_eq!(r.capabilities.len(), 14);
         assert!(!r.config.system_paths_unconfined);
-        let r = args(&["seccomp=unconfined", "no-new-privileges"], false)
-            .resolve(cache.path(), &[], &[])
-            .unwrap();
+        let r = args(&["seccomp=unconfined", "no-new-privileges"], false).resolve(cache.path(), &[], &[]).unwrap();
         assert_eq!(r.config.seccomp, SeccompChoice::Unconfined);
-        let r = args(&[], true)
-            .resolve(cache.path(), &[], &["NET_RAW".into()])
-            .unwrap();
-        assert_eq!(
-            (r.config.seccomp, r.config.system_paths_unconfined),
-            (SeccompChoice::Unconfined, true)
-        );
+        let r = args(&[], true).resolve(cache.path(), &[], &["NET_RAW".into()]).unwrap();
+        assert_eq!((r.config.seccomp, r.config.system_paths_unconfined), (SeccompChoice::Unconfined, true));
         assert!(
-            r.capabilities.contains(&"CAP_SYS_ADMIN".to_owned())
-                && !r.capabilities.contains(&"CAP_NET_RAW".to_owned())
+            r.capabilities.contains(&"CAP_SYS_ADMIN".to_owned()) && !r.capabilities.contains(&"CAP_NET_RAW".to_owned())
         );
         for (opts, privileged, needle) in [
-            (
-                &["no-new-privileges=false"][..],
-                false,
-                "always runs containers with no_new_privs",
-            ),
+            (&["no-new-privileges=false"][..], false, "always runs containers with no_new_privs"),
             (&["apparmor=unconfined"][..], false, "AppArmor"),
             (&["seccomp"][..], false, "not supported"),
             (&["seccomp=a.json", "seccomp=b.json"][..], false, "twice"),
             (&["seccomp=/x.json"][..], true, "--privileged runs without"),
-            (
-                &["seccomp=/nonexistent/profile.json"][..],
-                false,
-                "read the profile",
-            ),
+            (&["seccomp=/nonexistent/profile.json"][..], false, "read the profile"),
         ] {
-            let err = format!(
-                "{:#}",
-                args(opts, privileged)
-                    .resolve(cache.path(), &[], &[])
-                    .err()
-                    .unwrap()
-            );
+            let err = format!("{:#}", args(opts, privileged).resolve(cache.path(), &[], &[]).err().unwrap());
             assert!(err.contains(needle), "{opts:?}: {err}");
         }
     }
@@ -445,75 +354,41 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.json");
-        std::fs::write(&path, br#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#).unwrap();
-        let r = args(&[&format!("seccomp={}", path.display())], false)
-            .resolve(cache.path(), &[], &[])
-            .unwrap();
-        let SeccompChoice::File {
-            path: recorded,
-            sha256,
-        } = &r.config.seccomp
-        else {
-            panic!()
-        };
+        std::fs::write(
+            &path,
+            br#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        )
+        .unwrap();
+        let r = args(&[&format!("seccomp={}", path.display())], false).resolve(cache.path(), &[], &[]).unwrap();
+        let SeccompChoice::File { path: recorded, sha256 } = &r.config.seccomp else { panic!() };
         assert_eq!(recorded, &path);
         assert_eq!(sha256.len(), 64);
         std::fs::write(&path, b"{").unwrap();
         let err = format!(
             "{:#}",
-            args(&[&format!("seccomp={}", path.display())], false)
-                .resolve(cache.path(), &[], &[])
-                .err()
-                .unwrap()
+            args(&[&format!("seccomp={}", path.display())], false).resolve(cache.path(), &[], &[]).err().unwrap()
         );
-        assert!(
-            err.contains("docker's format") && err.contains("p.json"),
-            "{err}"
-        );
+        assert!(err.contains("docker's format") && err.contains("p.json"), "{err}");
     }
 
     #[test]
     fn a_compiled_profile_is_cached_and_a_damaged_cache_ignored() {
         let cache = tempfile::tempdir().unwrap();
-        let first = args(&[], false)
-            .resolve(cache.path(), &[], &[])
-            .unwrap()
-            .program;
-        let files: Vec<_> = std::fs::read_dir(cache.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let first = args(&[], false).resolve(cache.path(), &[], &[]).unwrap().program;
+        let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(files.len(), 1);
         assert_eq!(std::fs::read(&files[0]).unwrap(), first);
-        assert_eq!(
-            args(&[], false)
-                .resolve(cache.path(), &[], &[])
-                .unwrap()
-                .program,
-            first
-        );
-        let admin = args(&[], false)
-            .resolve(cache.path(), &["SYS_ADMIN".into()], &[])
-            .unwrap()
-            .program;
+        assert_eq!(args(&[], false).resolve(cache.path(), &[], &[]).unwrap().program, first);
+        let admin = args(&[], false).resolve(cache.path(), &["SYS_ADMIN".into()], &[]).unwrap().program;
         assert_ne!(admin, first, "the capability set is part of the key");
         std::fs::write(&files[0], b"short").unwrap();
-        assert_eq!(
-            args(&[], false)
-                .resolve(cache.path(), &[], &[])
-                .unwrap()
-                .program,
-            first
-        );
+        assert_eq!(args(&[], false).resolve(cache.path(), &[], &[]).unwrap().program, first);
     }
 
     #[test]
     fn inspect_shows_the_profile() {
         let config = SecurityConfig {
-            seccomp: SeccompChoice::File {
-                path: "/p.json".into(),
-                sha256: "ab".into(),
-            },
+            seccomp: SeccompChoice::File { path: "/p.json".into(), sha256: "ab".into() },
             ..SecurityConfig::default()
         };
         let (_, seccomp) = config.inspect_json();
@@ -550,11 +425,9 @@ mod tests {
                     // SAFETY: as above.
                     let unknown = errno(unsafe { libc::syscall(1000, 0, 0, 0, 0, 0) });
                     // SAFETY: as above.
-                    let unshare =
-                        errno(unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER) });
+                    let unshare = errno(unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER) });
                     // SAFETY: as above; TIOCSTI on an invalid fd would be EBADF without the filter.
-                    let tiocsti =
-                        errno(unsafe { libc::syscall(libc::SYS_ioctl, -1, libc::TIOCSTI, 0) });
+                    let tiocsti = errno(unsafe { libc::syscall(libc::SYS_ioctl, -1, libc::TIOCSTI, 0) });
                     (keyctl == Some(libc::EPERM)
                         && unknown == Some(libc::ENOSYS)
                         && unshare == Some(libc::EPERM)

@@ -130,8 +130,16 @@ impl Action {
             "SCMP_ACT_TRACE" => Action::Trace(ret()?),
             "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => Action::KillThread,
             "SCMP_ACT_KILL_PROCESS" => Action::KillProcess,
-            "SCMP_ACT_NOTIFY" => return Err(invalid("SCMP_ACT_NOTIFY needs a seccomp agent, which ctr does not run: use another action")),
-            other => return Err(invalid(format!("unknown action {other:?} (SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS...)"))),
+            "SCMP_ACT_NOTIFY" => {
+                return Err(invalid(
+                    "SCMP_ACT_NOTIFY needs a seccomp agent, which ctr does not run: use another action",
+                ))
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unknown action {other:?} (SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS...)"
+                )))
+            }
         })
     }
 
@@ -187,11 +195,7 @@ impl Condition {
                 )))
             }
         };
-        Ok(Condition {
-            index: arg.index,
-            op,
-            value,
-        })
+        Ok(Condition { index: arg.index, op, value })
     }
 }
 
@@ -242,17 +246,13 @@ impl Profile {
     fn validate(&self) -> Result<(), ProfileError> {
         Action::parse(&self.default_action, self.default_errno_ret)?;
         if self.listener_path.is_some() || self.listener_metadata.is_some() {
-            return Err(invalid(
-                "listenerPath (seccomp user notification) is not supported by ctr",
-            ));
+            return Err(invalid("listenerPath (seccomp user notification) is not supported by ctr"));
         }
         if self.architectures.is_some() && self.arch_map.is_some() {
             return Err(invalid("give either architectures or archMap, not both"));
         }
         if let Some(flag) = self.flags.first() {
-            return Err(invalid(format!(
-                "filter flags are not supported by ctr ({flag:?}): drop \"flags\""
-            )));
+            return Err(invalid(format!("filter flags are not supported by ctr ({flag:?}): drop \"flags\"")));
         }
         for entry in &self.syscalls {
             if entry.name.is_none() && entry.names.is_empty() {
@@ -267,15 +267,14 @@ impl Profile {
             }
             for filter in [&entry.includes, &entry.excludes].into_iter().flatten() {
                 if let Some(k) = &filter.min_kernel {
-                    parse_kernel_version(k).ok_or_else(|| {
-                        invalid(format!(
-                            "minKernel {k:?} is not a kernel version such as \"4.8\""
-                        ))
-                    })?;
+                    parse_kernel_version(k)
+                        .ok_or_else(|| invalid(format!("minKernel {k:?} is not a kernel version such as \"4.8\"")))?;
                 }
                 for cap in filter.caps.iter().flatten() {
                     if !cap.starts_with("CAP_") || cap.parse::<caps::Capability>().is_err() {
-                        return Err(invalid(format!("unknown capability {cap:?} in includes/excludes (write CAP_SYS_ADMIN...)")));
+                        return Err(invalid(format!(
+                            "unknown capability {cap:?} in includes/excludes (write CAP_SYS_ADMIN...)"
+                        )));
                     }
                 }
             }
@@ -296,12 +295,7 @@ impl Profile {
         }
         let native_token = format!("SCMP_ARCH_{}", native.to_ascii_uppercase());
         let mut out = vec![native_token.clone()];
-        for entry in self
-            .arch_map
-            .iter()
-            .flatten()
-            .filter(|e| e.architecture == native_token)
-        {
+        for entry in self.arch_map.iter().flatten().filter(|e| e.architecture == native_token) {
             out.extend(entry.sub_architectures.iter().flatten().cloned());
         }
         out
@@ -310,11 +304,7 @@ impl Profile {
     /// Every syscall name the profile mentions, whatever applies: the
     /// profile's "table", beyond which a syscall is newer than the profile.
     pub fn all_names(&self) -> HashSet<&str> {
-        self.syscalls
-            .iter()
-            .flat_map(|e| e.name.iter().chain(e.names.iter()))
-            .map(String::as_str)
-            .collect()
+        self.syscalls.iter().flat_map(|e| e.name.iter().chain(e.names.iter())).map(String::as_str).collect()
     }
 
     /// The entries that apply to `target`, in order, with docker's rules:
@@ -327,30 +317,15 @@ impl Profile {
             if let Some(ex) = &e.excludes {
                 if ex.arches.iter().flatten().any(|a| a == target.arch)
                     || ex.caps.iter().flatten().any(|c| held.contains(c.as_str()))
-                    || ex
-                        .min_kernel
-                        .as_deref()
-                        .and_then(parse_kernel_version)
-                        .is_some_and(|k| target.kernel >= k)
+                    || ex.min_kernel.as_deref().and_then(parse_kernel_version).is_some_and(|k| target.kernel >= k)
                 {
                     return false;
                 }
             }
             if let Some(inc) = &e.includes {
-                if inc
-                    .arches
-                    .as_ref()
-                    .is_some_and(|a| !a.is_empty() && !a.iter().any(|a| a == target.arch))
-                    || inc
-                        .caps
-                        .iter()
-                        .flatten()
-                        .any(|c| !held.contains(c.as_str()))
-                    || inc
-                        .min_kernel
-                        .as_deref()
-                        .and_then(parse_kernel_version)
-                        .is_some_and(|k| target.kernel < k)
+                if inc.arches.as_ref().is_some_and(|a| !a.is_empty() && !a.iter().any(|a| a == target.arch))
+                    || inc.caps.iter().flatten().any(|c| !held.contains(c.as_str()))
+                    || inc.min_kernel.as_deref().and_then(parse_kernel_version).is_some_and(|k| target.kernel < k)
                 {
                     return false;
                 }
@@ -362,14 +337,8 @@ impl Profile {
             .filter(|e| applies(e))
             .map(|e| Rule {
                 names: e.name.iter().chain(e.names.iter()).cloned().collect(),
-                action: Action::parse(&e.action, e.errno_ret.or(self.default_errno_ret))
-                    .expect("validated"),
-                conditions: e
-                    .args
-                    .iter()
-                    .flatten()
-                    .map(|a| Condition::parse(a).expect("validated"))
-                    .collect(),
+                action: Action::parse(&e.action, e.errno_ret.or(self.default_errno_ret)).expect("validated"),
+                conditions: e.args.iter().flatten().map(|a| Condition::parse(a).expect("validated")).collect(),
             })
             .collect()
     }
@@ -388,60 +357,29 @@ mod tests {
         let profile = Profile::parse(super::super::DEFAULT_PROFILE).unwrap();
         assert_eq!(profile.default_action(), Action::Errno(1));
         let default_caps = crate::spec::capability_set(&[], &[]).unwrap();
-        let target = Target {
-            capabilities: &default_caps,
-            arch: "amd64",
-            kernel: (6, 1),
-        };
+        let target = Target { capabilities: &default_caps, arch: "amd64", kernel: (6, 1) };
         let rules = profile.rules_for(&target);
         let allowed = |name: &str| {
-            rules.iter().any(|r| {
-                r.action == Action::Allow
-                    && r.conditions.is_empty()
-                    && r.names.iter().any(|n| n == name)
-            })
+            rules
+                .iter()
+                .any(|r| r.action == Action::Allow && r.conditions.is_empty() && r.names.iter().any(|n| n == name))
         };
         assert!(
-            allowed("read")
-                && allowed("execve")
-                && allowed("arch_prctl")
-                && allowed("ptrace")
-                && allowed("chroot")
+            allowed("read") && allowed("execve") && allowed("arch_prctl") && allowed("ptrace") && allowed("chroot")
         );
-        assert!(
-            !allowed("unshare") && !allowed("mount") && !allowed("keyctl") && !allowed("set_tls")
-        );
-        assert!(rules
-            .iter()
-            .any(|r| r.names == ["clone3"] && r.action == Action::Errno(38)));
+        assert!(!allowed("unshare") && !allowed("mount") && !allowed("keyctl") && !allowed("set_tls"));
+        assert!(rules.iter().any(|r| r.names == ["clone3"] && r.action == Action::Errno(38)));
         let clone = rules.iter().find(|r| r.names == ["clone"]).unwrap();
-        assert_eq!(
-            clone.conditions,
-            [Condition {
-                index: 0,
-                op: Op::MaskedEqual { mask: 0x7E02_0000 },
-                value: 0
-            }]
-        );
+        assert_eq!(clone.conditions, [Condition { index: 0, op: Op::MaskedEqual { mask: 0x7E02_0000 }, value: 0 }]);
 
         let admin = crate::spec::capability_set(&["SYS_ADMIN".into()], &[]).unwrap();
-        let rules = profile.rules_for(&Target {
-            capabilities: &admin,
-            ..target
-        });
-        assert!(rules.iter().any(|r| r.action == Action::Allow
-            && r.conditions.is_empty()
-            && r.names.iter().any(|n| n == "unshare")));
-        assert!(!rules
+        let rules = profile.rules_for(&Target { capabilities: &admin, ..target });
+        assert!(rules
             .iter()
-            .any(|r| r.names == ["clone3"] && r.action != Action::Allow));
-        let old_kernel = profile.rules_for(&Target {
-            kernel: (4, 4),
-            ..target
-        });
-        assert!(!old_kernel
-            .iter()
-            .any(|r| r.names.iter().any(|n| n == "ptrace")));
+            .any(|r| r.action == Action::Allow && r.conditions.is_empty() && r.names.iter().any(|n| n == "unshare")));
+        assert!(!rules.iter().any(|r| r.names == ["clone3"] && r.action != Action::Allow));
+        let old_kernel = profile.rules_for(&Target { kernel: (4, 4), ..target });
+        assert!(!old_kernel.iter().any(|r| r.names.iter().any(|n| n == "ptrace")));
     }
 
     #[test]
@@ -456,11 +394,7 @@ mod tests {
         let names = |c: &[&str]| -> Vec<String> {
             let c = caps(c);
             profile
-                .rules_for(&Target {
-                    capabilities: &c,
-                    arch: "amd64",
-                    kernel: (6, 1),
-                })
+                .rules_for(&Target { capabilities: &c, arch: "amd64", kernel: (6, 1) })
                 .into_iter()
                 .flat_map(|r| r.names)
                 .collect()
@@ -468,33 +402,17 @@ mod tests {
         assert_eq!(names(&["CAP_SYS_ADMIN"]), ["e"]);
         assert_eq!(names(&["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]), ["a", "e"]);
         assert_eq!(names(&[]), ["b", "e"]);
-        let e = profile
-            .rules_for(&Target {
-                capabilities: &[],
-                arch: "amd64",
-                kernel: (6, 1),
-            })
-            .pop()
-            .unwrap();
+        let e = profile.rules_for(&Target { capabilities: &[], arch: "amd64", kernel: (6, 1) }).pop().unwrap();
         assert_eq!(e.action, Action::Errno(13));
     }
 
     #[test]
     fn unsupported_or_malformed_profiles_are_refused_by_name() {
         for (json, needle) in [
-            (
-                r#"{"defaultAction":"SCMP_ACT_ERRNO","syscals":[]}"#,
-                "syscals",
-            ),
+            (r#"{"defaultAction":"SCMP_ACT_ERRNO","syscals":[]}"#, "syscals"),
             (r#"{"defaultAction":"SCMP_ACT_NOPE"}"#, "SCMP_ACT_NOPE"),
-            (
-                r#"{"defaultAction":"SCMP_ACT_ERRNO","listenerPath":"/run/agent"}"#,
-                "listenerPath",
-            ),
-            (
-                r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["x"],"action":"SCMP_ACT_NOTIFY"}]}"#,
-                "agent",
-            ),
+            (r#"{"defaultAction":"SCMP_ACT_ERRNO","listenerPath":"/run/agent"}"#, "listenerPath"),
+            (r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["x"],"action":"SCMP_ACT_NOTIFY"}]}"#, "agent"),
             (
                 r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["x"],"action":"SCMP_ACT_ALLOW","args":[{"index":6,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
                 "index 6",
@@ -511,18 +429,12 @@ mod tests {
                 r#"{"defaultAction":"SCMP_ACT_ERRNO","flags":["SECCOMP_FILTER_FLAG_NEW_LISTENER"]}"#,
                 "flags are not supported",
             ),
-            (
-                r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"action":"SCMP_ACT_ALLOW"}]}"#,
-                "names no syscall",
-            ),
+            (r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"action":"SCMP_ACT_ALLOW"}]}"#, "names no syscall"),
             (
                 r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["SYS_ADMIN"]}}]}"#,
                 "SYS_ADMIN",
             ),
-            (
-                r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":[],"archMap":[]}"#,
-                "not both",
-            ),
+            (r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":[],"archMap":[]}"#, "not both"),
             ("not json", "docker's format"),
         ] {
             let err = Profile::parse(json.as_bytes()).unwrap_err().to_string();

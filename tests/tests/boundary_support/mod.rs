@@ -9,10 +9,7 @@ use ctr_tests::Env;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-const SOURCE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/boundary_support/attacker.c"
-);
+const SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boundary_support/attacker.c");
 
 /// The attacker program, built once per test binary; root-owned, 0755.
 pub fn attacker(env: &Env) -> PathBuf {
@@ -82,10 +79,7 @@ pub struct Containers<'a> {
 
 impl<'a> Containers<'a> {
     pub fn new(env: &'a Env) -> Self {
-        Self {
-            env,
-            names: Vec::new(),
-        }
+        Self { env, names: Vec::new() }
     }
 
     pub fn name(&mut self, tag: &str) -> String {
@@ -108,15 +102,6 @@ impl Drop for Containers<'_> {
 /// `--rootfs` (an image with hostile content).
 pub fn alpine_rootfs(env: &Env, tag: &str) -> HostDir {
     let root = HostDir::new(env, tag);
-    env.as_user(
-        "tar",
-        [
-            "-xzf",
-            env.alpine.to_str().unwrap(),
-            "-C",
-            root.0.to_str().unwrap(),
-        ],
-    )
-    .ok();
+    env.as_user("tar", ["-xzf", env.alpine.to_str().unwrap(), "-C", root.0.to_str().unwrap()]).ok();
     root
 }

@@ -19,12 +19,12 @@ pub const PACKAGES: &str = "docker-registry skopeo umoci";
 /// Whether `tool` is installed. Under CI a missing tool is a failure (CI
 /// must never pass by skipping); elsewhere the test is skipped with a message.
 pub fn have_tool(tool: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false)
-        || Path::new("/usr/bin").join(tool).is_file();
+    let found =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false)
+            || Path::new("/usr/bin").join(tool).is_file();
     if !found {
-        let message = format!("`{tool}` is not installed: `apt-get install {PACKAGES}` (the test driver must install them)");
+        let message =
+            format!("`{tool}` is not installed: `apt-get install {PACKAGES}` (the test driver must install them)");
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{message}");
         }
@@ -113,7 +113,11 @@ impl Registry {
         let registry = Registry { child, port, _dir: dir.clone() };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !registry.answers() {
-            assert!(Instant::now() < deadline, "the registry did not answer /v2/ within 20s: {}", std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "the registry did not answer /v2/ within 20s: {}",
+                std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         registry
@@ -148,7 +152,10 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -320,10 +327,11 @@ pub fn write_readable(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 /// or changed since `since`, outside `allowed` trees.
 pub fn host_changes(env: &Env, since: SystemTime, allowed: &[PathBuf]) -> Vec<PathBuf> {
     let home = nix::unistd::User::from_uid(env.uid.into()).ok().flatten().map(|u| u.dir);
-    let mut roots: Vec<PathBuf> = ["/tmp", "/var/tmp", "/etc", "/root", "/home", "/opt", "/srv", "/usr/local", "/run", "/dev/shm"]
-        .iter()
-        .map(PathBuf::from)
-        .collect();
+    let mut roots: Vec<PathBuf> =
+        ["/tmp", "/var/tmp", "/etc", "/root", "/home", "/opt", "/srv", "/usr/local", "/run", "/dev/shm"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
     roots.extend(home);
     let ids = subordinate_range(env);
     let since = since.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
@@ -333,7 +341,8 @@ pub fn host_changes(env: &Env, since: SystemTime, allowed: &[PathBuf]) -> Vec<Pa
             if allowed.iter().any(|a| path.starts_with(a)) {
                 return false;
             }
-            let ours = meta.uid() == env.uid || ids.iter().any(|(start, count)| (*start..start + count).contains(&meta.uid()));
+            let ours =
+                meta.uid() == env.uid || ids.iter().any(|(start, count)| (*start..start + count).contains(&meta.uid()));
             if ours && (meta.ctime() >= since || meta.mtime() >= since) {
                 found.push(path.to_path_buf());
             }
