@@ -94,6 +94,10 @@ pub fn run(legs: Legs, extra: &[String]) -> Result<ExitCode> {
 
 fn run_on_host(tally: &Tally, extra: &[String]) -> Result<()> {
     host::ensure_packages(TEST_PACKAGES)?;
+    // Lints first: a red lint is a red run, but the tests still run after it.
+    tally.cargo_step("rustfmt", host::cargo().args(["fmt", "--all", "--check"]))?;
+    tally
+        .cargo_step("clippy", host::cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     tally.cargo_step(
         "unit tests",
         host::cargo()
