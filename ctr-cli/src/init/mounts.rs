@@ -116,17 +116,33 @@ fn open_dir_nofollow(path: &Path) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// fsconfig copies at most 256 bytes of a string value, so a colon-joined
+/// `lowerdir` of a few layers does not fit: each layer is appended with
+/// `lowerdir+` (Linux >= 6.8), topmost first, and only a kernel without it
+/// gets the joined list (which then must fit).
+fn set_lower_layers(fs: &OwnedFd, lower: &[&str]) -> Result<()> {
+    let mut layers = lower.iter();
+    let Some(first) = layers.next() else { anyhow::bail!("an overlay needs at least one lower layer") };
+    if fsconfig(fs, FSCONFIG_SET_STRING, Some("lowerdir+"), Some(first)).is_err() {
+        return fsconfig(fs, FSCONFIG_SET_STRING, Some("lowerdir"), Some(&lower.join(":")));
+    }
+    for layer in layers {
+        fsconfig(fs, FSCONFIG_SET_STRING, Some("lowerdir+"), Some(layer))?;
+    }
+    Ok(())
+}
+
 /// Mounts the rootfs and returns a descriptor of the mount's root: every
 /// later step works beneath it, and pivot_root goes into it.
 pub fn mount_rootfs(rootfs: &RootfsSpec) -> Result<OwnedFd> {
     match rootfs {
         RootfsSpec::Overlay { lower, upper, work, target } => {
-            let lower = lower.iter().map(|l| overlay_path(l)).collect::<Result<Vec<_>>>()?.join(":");
+            let lower = lower.iter().map(|l| overlay_path(l)).collect::<Result<Vec<_>>>()?;
             let refused = "the kernel refused an overlay mount in the user namespace (needs Linux >= 5.11)";
             // SAFETY: the name is a NUL-terminated string; the call only reads it.
             let fs = owned(unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) })
                 .context(refused)?;
-            fsconfig(&fs, FSCONFIG_SET_STRING, Some("lowerdir"), Some(&lower)).context(refused)?;
+            set_lower_layers(&fs, &lower).context(refused)?;
             fsconfig(&fs, FSCONFIG_SET_STRING, Some("upperdir"), Some(overlay_path(upper)?)).context(refused)?;
             fsconfig(&fs, FSCONFIG_SET_STRING, Some("workdir"), Some(overlay_path(work)?)).context(refused)?;
             // userxattr: overlayfs mounted in a user namespace keeps its
