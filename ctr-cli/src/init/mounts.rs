@@ -118,18 +118,31 @@ fn open_dir_nofollow(path: &Path) -> Result<OwnedFd> {
 
 /// fsconfig copies at most 256 bytes of a string value, so a colon-joined
 /// `lowerdir` of a few layers does not fit: each layer is appended with
-/// `lowerdir+` (Linux >= 6.8), topmost first, and only a kernel without it
-/// gets the joined list (which then must fit).
+/// `lowerdir+` (Linux >= 6.8), topmost first.
 fn set_lower_layers(fs: &OwnedFd, lower: &[&str]) -> Result<()> {
     let mut layers = lower.iter();
     let Some(first) = layers.next() else { anyhow::bail!("an overlay needs at least one lower layer") };
-    if fsconfig(fs, FSCONFIG_SET_STRING, Some("lowerdir+"), Some(first)).is_err() {
-        return fsconfig(fs, FSCONFIG_SET_STRING, Some("lowerdir"), Some(&lower.join(":")));
-    }
+    fsconfig(fs, FSCONFIG_SET_STRING, Some("lowerdir+"), Some(first))?;
     for layer in layers {
         fsconfig(fs, FSCONFIG_SET_STRING, Some("lowerdir+"), Some(layer))?;
     }
     Ok(())
+}
+
+/// An overlay built with the mount API (Linux >= 6.8 for `lowerdir+`),
+/// not yet attached anywhere.
+fn detached_overlay(lower: &[&str], upper: &str, work: &str) -> Result<OwnedFd> {
+    // SAFETY: the name is a NUL-terminated string; the call only reads it.
+    let fs = owned(unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) })?;
+    set_lower_layers(&fs, lower)?;
+    fsconfig(&fs, FSCONFIG_SET_STRING, Some("upperdir"), Some(upper))?;
+    fsconfig(&fs, FSCONFIG_SET_STRING, Some("workdir"), Some(work))?;
+    // userxattr: overlayfs mounted in a user namespace keeps its metadata
+    // in user.* xattrs (kernel >= 5.11).
+    fsconfig(&fs, FSCONFIG_SET_FLAG, Some("userxattr"), None)?;
+    fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None)?;
+    // SAFETY: plain integer arguments.
+    Ok(owned(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) })?)
 }
 
 /// Mounts the rootfs and returns a descriptor of the mount's root: every
@@ -138,23 +151,26 @@ pub fn mount_rootfs(rootfs: &RootfsSpec) -> Result<OwnedFd> {
     match rootfs {
         RootfsSpec::Overlay { lower, upper, work, target } => {
             let lower = lower.iter().map(|l| overlay_path(l)).collect::<Result<Vec<_>>>()?;
+            let (upper, work) = (overlay_path(upper)?, overlay_path(work)?);
             let refused = "the kernel refused an overlay mount in the user namespace (needs Linux >= 5.11)";
-            // SAFETY: the name is a NUL-terminated string; the call only reads it.
-            let fs = owned(unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) })
-                .context(refused)?;
-            set_lower_layers(&fs, &lower).context(refused)?;
-            fsconfig(&fs, FSCONFIG_SET_STRING, Some("upperdir"), Some(overlay_path(upper)?)).context(refused)?;
-            fsconfig(&fs, FSCONFIG_SET_STRING, Some("workdir"), Some(overlay_path(work)?)).context(refused)?;
-            // userxattr: overlayfs mounted in a user namespace keeps its
-            // metadata in user.* xattrs (kernel >= 5.11).
-            fsconfig(&fs, FSCONFIG_SET_FLAG, Some("userxattr"), None).context(refused)?;
-            fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None).context(refused)?;
-            // SAFETY: plain integer arguments.
-            let mounted = owned(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) })
-                .context(refused)?;
             let target_fd = open_dir_nofollow(target)?;
-            move_mount(&mounted, &target_fd).with_context(|| format!("attach the overlay on {}", target.display()))?;
-            Ok(mounted)
+            match detached_overlay(&lower, upper, work) {
+                Ok(mounted) => {
+                    move_mount(&mounted, &target_fd)
+                        .with_context(|| format!("attach the overlay on {}", target.display()))?;
+                    Ok(mounted)
+                }
+                // Before 6.8 there is no lowerdir+, and before 6.5 overlayfs
+                // took fsconfig keys unchecked and parsed them only at create:
+                // mount(2), whose options may fill a page, onto the target
+                // descriptor opened above.
+                Err(_) => {
+                    let data = format!("lowerdir={},upperdir={upper},workdir={work},userxattr", lower.join(":"));
+                    do_mount(Some("overlay"), &fd_path(&target_fd), Some("overlay"), MsFlags::empty(), Some(&data))
+                        .context(refused)?;
+                    open_dir_nofollow(target)
+                }
+            }
         }
         RootfsSpec::Bind { path } => {
             let dir = mount_args::open_no_symlinks(path)
