@@ -11,5 +11,6 @@ pub mod frame;
 pub mod idmap;
 pub mod ids;
 pub mod limits;
+pub mod liveness;
 pub mod net;
 pub mod protocol;

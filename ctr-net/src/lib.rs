@@ -17,7 +17,9 @@ pub mod bridge;
 pub mod firewall;
 pub mod ipam;
 pub mod link;
-pub mod liveness;
+/// Kept at this path for the helper and ctr-net's users; the one
+/// definition is ctr-core's, which `ctr` uses too.
+pub use ctr_core::liveness;
 pub mod names;
 mod netlink;
 

@@ -1,4 +1,5 @@
-//! Whether the process that owns a lease (or a helper record) still lives.
+//! Whether a recorded process still lives: the owner of a lease or a
+//! helper record, or a container's init in `ctr`'s state.
 //!
 //! A pid alone is not an identity: pids are reused. The key is the pid, the
 //! process's start time (field 22 of `/proc/PID/stat`, in clock ticks since
@@ -28,25 +29,30 @@ impl Liveness {
         Self::of(i32::try_from(std::process::id()).map_err(std::io::Error::other)?)
     }
 
-    /// The key of process `pid`, as /proc shows it now.
+    /// The key of process `pid`, which must be alive now.
     pub fn of(pid: i32) -> std::io::Result<Self> {
-        let stat = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat"))?;
-        let (start_time, _) = parse_stat(&stat).ok_or_else(|| std::io::Error::other("unparsable /proc/PID/stat"))?;
+        let start_time = start_time(pid).ok_or_else(|| std::io::Error::other(format!("process {pid} is gone")))?;
         Ok(Self { pid, start_time, boot_id: boot_id()? })
     }
 
     /// Whether the same process still runs (a zombie has ended).
     pub fn is_alive(&self) -> bool {
-        let Ok(stat) = std::fs::read_to_string(Path::new("/proc").join(self.pid.to_string()).join("stat")) else {
-            return false;
-        };
-        matches!(parse_stat(&stat), Some((start, state)) if start == self.start_time && state != 'Z' && state != 'X')
-            && boot_id().is_ok_and(|b| b == self.boot_id)
+        start_time(self.pid) == Some(self.start_time) && boot_id().is_ok_and(|b| b == self.boot_id)
     }
 }
 
-fn boot_id() -> std::io::Result<String> {
+/// This boot's id.
+pub fn boot_id() -> std::io::Result<String> {
     Ok(std::fs::read_to_string(BOOT_ID)?.trim().to_owned())
+}
+
+/// The start time of `pid` if it is a live process (not a zombie).
+pub fn start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat")).ok()?;
+    parse_stat(&stat).filter(|(_, state)| !matches!(state, 'Z' | 'X' | 'x')).map(|(start, _)| start)
 }
 
 /// The start time (field 22) and state (field 3) from a `/proc/PID/stat`
@@ -78,6 +84,23 @@ mod tests {
         assert!(me.is_alive());
         assert!(!Liveness { start_time: me.start_time + 1, ..me.clone() }.is_alive());
         assert!(!Liveness { boot_id: "other-boot".into(), ..me.clone() }.is_alive());
-        assert!(!Liveness { pid: i32::MAX, ..me }.is_alive());
+        assert!(!Liveness { pid: i32::MAX, ..me.clone() }.is_alive());
+        assert!(!Liveness { pid: -1, ..me }.is_alive());
+    }
+
+    #[test]
+    fn a_zombie_has_ended() {
+        // Not reaped until the end: a zombie, as an unreaped dead init is.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let stat = || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while parse_stat(&stat()).map(|(_, state)| state) != Some('Z') {
+            assert!(std::time::Instant::now() < deadline, "child never became a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(parse_stat(&stat()).is_some());
+        assert_eq!(start_time(pid), None);
+        child.wait().unwrap();
     }
 }
