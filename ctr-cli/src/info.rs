@@ -1,13 +1,13 @@
 //! `ctr info`: what this host gives ctr, for bug reports and for checking
 //! an installation: kernel, cgroup layout, helper, id mapping, paths.
 
+use crate::idmap::id_maps;
 use crate::paths::Paths;
-use crate::run::id_maps;
 use anyhow::Result;
-use ctr_core::idmap::to_proc_format;
+use ctr_core::idmap::IdMapEntry;
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub fn cgroup_layout() -> String {
     let is_v2 = |p: &str| statfs(p).is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC);
@@ -32,28 +32,41 @@ fn read_trimmed(path: &str) -> String {
     std::fs::read_to_string(path).map(|s| s.trim().to_owned()).unwrap_or_else(|_| "n/a".into())
 }
 
-pub fn print(paths: &Paths) -> Result<()> {
+/// What `ctr info` shows.
+#[derive(Debug, Clone)]
+pub struct HostInfo {
+    /// `Linux 6.1.0`.
+    pub kernel: String,
+    pub cgroups: String,
+    pub helper: PathBuf,
+    pub helper_mode: String,
+    pub max_user_namespaces: String,
+    pub unprivileged_userns_clone: String,
+    pub uid_map: Vec<IdMapEntry>,
+    pub gid_map: Vec<IdMapEntry>,
+    pub image_owners: String,
+    pub seccomp: String,
+    pub state: PathBuf,
+    pub storage: PathBuf,
+    pub builtin_images: PathBuf,
+}
+
+pub fn gather(paths: &Paths) -> Result<HostInfo> {
     let uname = nix::sys::utsname::uname()?;
     let (uid_map, gid_map) = id_maps();
-    let one_line = |map: &str| map.trim_end().replace('\n', ", ");
-    println!("Kernel:            {} {}", uname.sysname().to_string_lossy(), uname.release().to_string_lossy());
-    println!("Cgroups:           {}", cgroup_layout());
-    println!("Helper:            {} ({})", paths.helper().display(), helper_mode(&paths.helper()));
-    println!(
-        "User namespaces:   max_user_namespaces={} unprivileged_userns_clone={}",
-        read_trimmed("/proc/sys/user/max_user_namespaces"),
-        read_trimmed("/proc/sys/kernel/unprivileged_userns_clone")
-    );
-    println!("UID map:           {}", one_line(&to_proc_format(&uid_map)));
-    println!("GID map:           {}", one_line(&to_proc_format(&gid_map)));
-    if uid_map.len() == 1 {
-        println!("                   (single-id map: add a range for you to /etc/subuid and /etc/subgid for more ids)");
-    }
-    println!("Image file owners: {}", crate::image::userns::Owners::detect().summary());
-    println!("Seccomp:           {}", crate::seccomp::info());
-    println!("Rootfs:            overlayfs in the container's user namespace (userxattr), no copy fallback");
-    println!("State:             {}", paths.state.display());
-    println!("Storage:           {}", paths.storage.display());
-    println!("Built-in images:   {}", paths.builtin_images().display());
-    Ok(())
+    Ok(HostInfo {
+        kernel: format!("{} {}", uname.sysname().to_string_lossy(), uname.release().to_string_lossy()),
+        cgroups: cgroup_layout(),
+        helper: paths.helper(),
+        helper_mode: helper_mode(&paths.helper()),
+        max_user_namespaces: read_trimmed("/proc/sys/user/max_user_namespaces"),
+        unprivileged_userns_clone: read_trimmed("/proc/sys/kernel/unprivileged_userns_clone"),
+        uid_map,
+        gid_map,
+        image_owners: crate::image::userns::Owners::detect().summary(),
+        seccomp: crate::seccomp::info(),
+        state: paths.state.clone(),
+        storage: paths.storage.clone(),
+        builtin_images: paths.builtin_images(),
+    })
 }

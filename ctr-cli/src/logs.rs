@@ -4,7 +4,8 @@
 //! them. A line longer than 16 KiB is split as docker splits it (the parts
 //! without a trailing newline).
 
-use crate::container::{self, Container};
+use crate::container::record::Container;
+use crate::container::state::Status;
 use crate::paths::Paths;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -149,31 +150,6 @@ impl LogWriter {
     }
 }
 
-#[derive(clap::Args, Debug)]
-pub struct LogsArgs {
-    /// Keep printing new output until the container stops.
-    #[arg(short, long)]
-    pub follow: bool,
-    /// Only the last N lines (or `all`).
-    #[arg(short = 'n', long, value_name = "N", default_value = "all")]
-    pub tail: String,
-    /// Prefix each line with its RFC 3339 timestamp.
-    #[arg(short, long)]
-    pub timestamps: bool,
-    pub container: String,
-}
-
-fn parse_tail(tail: &str) -> Result<Option<usize>> {
-    if tail == "all" {
-        return Ok(None);
-    }
-    match tail.parse::<i64>() {
-        Ok(n) if n < 0 => Ok(None),
-        Ok(n) => Ok(Some(n as usize)),
-        Err(_) => anyhow::bail!("--tail {tail:?}: give a number of lines or `all`"),
-    }
-}
-
 /// The offset at which the last `n` lines of `file` start, found by
 /// reading backwards in blocks.
 pub fn tail_offset(file: &mut File, n: usize) -> std::io::Result<u64> {
@@ -210,32 +186,30 @@ pub fn tail_offset(file: &mut File, n: usize) -> std::io::Result<u64> {
     Ok(0)
 }
 
-/// Prints complete lines of `buf` and keeps an unfinished last one.
-fn print_lines(buf: &mut Vec<u8>, timestamps: bool) -> Result<()> {
-    let Some(last) = buf.iter().rposition(|&b| b == b'\n') else { return Ok(()) };
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    for line in buf[..last].split(|&b| b == b'\n') {
-        let Ok(entry) = serde_json::from_slice::<Entry>(line) else { continue };
-        let sink: &mut dyn Write = if entry.stream == "stderr" { &mut err } else { &mut out };
-        if timestamps {
-            write!(sink, "{} ", entry.time)?;
-        }
-        sink.write_all(entry.log.as_bytes())?;
-    }
-    out.flush()?;
+/// The complete entries in `buf`, which keeps an unfinished last line.
+fn take_entries(buf: &mut Vec<u8>) -> Vec<Entry> {
+    let Some(last) = buf.iter().rposition(|&b| b == b'\n') else { return Vec::new() };
+    let entries = buf[..last].split(|&b| b == b'\n').filter_map(|line| serde_json::from_slice(line).ok()).collect();
     buf.drain(..=last);
-    Ok(())
+    entries
 }
 
-pub fn logs(paths: &Paths, args: LogsArgs) -> Result<i32> {
-    let tail = parse_tail(&args.tail)?;
-    let state = container::find(paths, &args.container)?;
-    let container = Container::from_state(paths, &state)?;
+/// Reads a container's log: the last `tail` entries (all with `None`),
+/// and with `follow` what comes after until the container stops. Each
+/// batch of entries goes to `emit` as it is read.
+pub fn read(
+    paths: &Paths,
+    key: &str,
+    tail: Option<usize>,
+    follow: bool,
+    mut emit: impl FnMut(&[Entry]) -> std::io::Result<()>,
+) -> Result<()> {
+    let (container, _) = Container::locate(paths, key)?;
     let path = container.log_path();
     let mut file = match File::open(&path) {
         Ok(f) => f,
         // Run in the foreground: its output went to the terminal.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e).with_context(|| format!("open {}", path.display())),
     };
     let start = match tail {
@@ -246,11 +220,11 @@ pub fn logs(paths: &Paths, args: LogsArgs) -> Result<i32> {
     let mut pending = Vec::new();
     loop {
         // Decided before reading, so nothing written before the end is missed.
-        let done = !args.follow || !still_writing(&container)?;
+        let done = !follow || !still_writing(&container)?;
         file.read_to_end(&mut pending)?;
-        print_lines(&mut pending, args.timestamps)?;
+        emit(&take_entries(&mut pending))?;
         if done {
-            return Ok(0);
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -261,7 +235,7 @@ pub fn logs(paths: &Paths, args: LogsArgs) -> Result<i32> {
 fn still_writing(container: &Container) -> Result<bool> {
     let Some(state) = container.read_state()? else { return Ok(false) };
     let monitor_alive = state.monitor.as_ref().is_some_and(|m| m.is_alive());
-    Ok(state.is_running() || (state.status == container::Status::Running && monitor_alive))
+    Ok(state.is_running() || (state.status == Status::Running && monitor_alive))
 }
 
 #[cfg(test)]
@@ -343,8 +317,5 @@ mod tests {
         std::fs::write(&path, "a\nb").unwrap();
         let mut f = File::open(&path).unwrap();
         assert_eq!(tail_offset(&mut f, 1).unwrap(), 2);
-        assert_eq!(parse_tail("all").unwrap(), None);
-        assert_eq!(parse_tail("3").unwrap(), Some(3));
-        assert!(parse_tail("x").is_err());
     }
 }

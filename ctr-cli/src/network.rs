@@ -8,7 +8,7 @@
 //! every file involved. The files are bind-mounted, so they are rewritten in
 //! place (never renamed) when containers come and go.
 
-use crate::container::{self, State};
+use crate::container::record::{self, State};
 use crate::paths::Paths;
 use anyhow::Context;
 use anyhow::{bail, Result};
@@ -17,29 +17,30 @@ use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::path::Path;
 
-#[derive(clap::Args, Debug, Default)]
-pub struct NetworkArgs {
-    /// `bridge` (the default: a veth on ctr0 with NAT), a network you made
-    /// with `ctr network create`, `none` (loopback only) or `host` (share
-    /// your network namespace).
-    #[arg(long, default_value = "bridge", value_name = "NETWORK", help_heading = "Network")]
+/// `--network`, `-p`, `-P` and `--ip`, as parsed from the command line.
+#[derive(Debug, Clone)]
+pub struct NetworkOptions {
+    /// `bridge` (the default: a veth on ctr0 with NAT), a network of the
+    /// caller's, `none` (loopback only) or `host` (the caller's namespace).
     pub network: String,
-    /// Publish a port: [IP:]HOSTPORT:CONTAINERPORT[/tcp|/udp].
-    #[arg(short = 'p', long = "publish", value_name = "PORTS", help_heading = "Network")]
-    pub publish: Vec<String>,
-    /// Publish every port the image exposes on a free host port (see `ctr port`).
-    #[arg(short = 'P', long = "publish-all", help_heading = "Network")]
+    pub publish: Vec<PortSpec>,
+    /// Publish every port the image exposes on a free host port.
     pub publish_all: bool,
-    /// The container's address on its network (inside the network's subnet).
-    #[arg(long, value_name = "IPV4", help_heading = "Network")]
+    /// The container's address on its network.
     pub ip: Option<Ipv4Addr>,
 }
 
-impl NetworkArgs {
+impl Default for NetworkOptions {
+    fn default() -> Self {
+        Self { network: "bridge".into(), publish: Vec::new(), publish_all: false, ip: None }
+    }
+}
+
+impl NetworkOptions {
     /// The request for the helper. `exposed` is the image's ExposedPorts
     /// (`80/tcp`), published by `-P` unless `-p` already maps them.
     pub fn to_request(&self, exposed: &[String]) -> Result<NetworkRequest> {
-        let mut ports = self.publish.iter().map(|p| PortSpec::parse(p)).collect::<Result<Vec<_>, _>>()?;
+        let mut ports = self.publish.clone();
         if self.publish_all {
             for (container_port, protocol) in exposed.iter().filter_map(|p| parse_exposed(p)) {
                 if !ports.iter().any(|p| p.container_port == container_port && p.protocol == protocol) {
@@ -101,10 +102,10 @@ fn hosts_line(info: &NetworkInfo, state: &State, hostname: &str) -> String {
 
 /// Running containers of ours on `network`, other than `except`.
 fn peers(paths: &Paths, network: &str, except: &str) -> Vec<State> {
-    container::list(paths)
+    record::list(paths)
         .unwrap_or_default()
         .into_iter()
-        .filter(|s| s.id != except && crate::lifecycle::is_alive(s))
+        .filter(|s| s.id != except && s.is_running())
         .filter(|s| s.network.as_ref().is_some_and(|n| n.network == network))
         .collect()
 }
@@ -165,39 +166,38 @@ pub fn resolv_conf() -> String {
     kept.join("\n") + "\n"
 }
 
-/// `ctr port ID`: its published ports.
-pub fn port(paths: &Paths, key: &str) -> Result<i32> {
-    let state = container::find(paths, key)?;
-    for p in state.network.iter().flat_map(|n| &n.ports) {
-        println!("{p}");
-    }
-    Ok(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn requests_from_flags() {
-        let args = NetworkArgs { network: "bridge".into(), publish: vec!["8080:80".into()], ..Default::default() };
+        let args = NetworkOptions {
+            network: "bridge".into(),
+            publish: vec![PortSpec::parse("8080:80").unwrap()],
+            ..Default::default()
+        };
         assert!(matches!(args.to_request(&[]).unwrap(), NetworkRequest::Bridge { ports, .. } if ports.len() == 1));
-        let none = NetworkArgs { network: "none".into(), ..Default::default() };
+        let none = NetworkOptions { network: "none".into(), ..Default::default() };
         assert_eq!(none.to_request(&[]).unwrap(), NetworkRequest::None);
-        let bad = NetworkArgs { network: "none".into(), publish: vec!["1:2".into()], ..Default::default() };
+        let bad = NetworkOptions {
+            network: "none".into(),
+            publish: vec![PortSpec::parse("1:2").unwrap()],
+            ..Default::default()
+        };
         assert!(bad.to_request(&[]).is_err());
-        let own = NetworkArgs { network: "backend".into(), ..Default::default() };
+        let own = NetworkOptions { network: "backend".into(), ..Default::default() };
         assert!(
             matches!(own.to_request(&[]).unwrap(), NetworkRequest::Bridge { network, .. } if network.as_str() == "backend")
         );
-        assert!(NetworkArgs { network: "we/ird".into(), ..Default::default() }.to_request(&[]).is_err());
+        assert!(NetworkOptions { network: "we/ird".into(), ..Default::default() }.to_request(&[]).is_err());
     }
 
     #[test]
     fn publish_all_maps_exposed_ports_not_already_published() {
-        let args = NetworkArgs {
+        let args = NetworkOptions {
             network: "bridge".into(),
-            publish: vec!["8080:80".into()],
+            publish: vec![PortSpec::parse("8080:80").unwrap()],
             publish_all: true,
             ..Default::default()
         };

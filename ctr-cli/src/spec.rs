@@ -69,7 +69,7 @@ pub struct ContainerSpec {
     /// Host files bind-mounted over the container's /etc/hosts, /etc/hostname.
     pub etc_files: Vec<(PathBuf, String)>,
     /// `-v` and `--tmpfs` mounts, parents before children.
-    pub mounts: Vec<crate::mount_args::MountSpec>,
+    pub mounts: Vec<crate::mounts::MountSpec>,
     /// `--read-only`: the root mount is made read-only after every other mount.
     pub read_only_rootfs: bool,
     pub process: ProcessSpec,

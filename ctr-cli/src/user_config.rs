@@ -13,12 +13,32 @@
 //! ```
 //! Each takes 0 for no limit.
 
-use crate::image::guard::UnpackLimits;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// What the user allows; `None` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnpackLimits {
+    /// Decompressed bytes per compressed byte of a layer.
+    pub max_ratio: Option<u64>,
+    /// Decompressed bytes of one pull, load or import, all layers together.
+    pub max_size: Option<u64>,
+    /// How long one layer may take.
+    pub timeout: Option<Duration>,
+}
+
+pub const DEFAULT_MAX_RATIO: u64 = 100;
+pub const DEFAULT_MAX_SIZE: u64 = 64 << 30;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+impl Default for UnpackLimits {
+    fn default() -> Self {
+        Self { max_ratio: Some(DEFAULT_MAX_RATIO), max_size: Some(DEFAULT_MAX_SIZE), timeout: Some(DEFAULT_TIMEOUT) }
+    }
+}
 
 const MAX_LEN: u64 = 64 * 1024;
 

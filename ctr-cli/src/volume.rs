@@ -1,4 +1,4 @@
-//! Named volumes: `ctr volume create|ls|inspect|rm|prune`, kept in the
+//! Named volumes (`ctr volume create|ls|inspect|rm|prune`), kept in the
 //! user's storage as `volumes/<name>/_data` (plus `volume.json`). A volume
 //! is a directory the caller owns; `ctr run -v NAME:/dst` binds its `_data`
 //! into the container (creating the volume if missing, as docker does).
@@ -12,50 +12,14 @@
 //! its state; a container started between that check and the rename can
 //! still lose its volume (there is no lock shared with `ctr run`).
 
-use crate::container::{self, now_unix, write_atomically};
-use crate::mount_args::volume_names;
+use crate::container::record::{self, now_unix, write_atomically};
+use crate::mounts::volume_names;
 use crate::paths::Paths;
 use anyhow::{bail, Context, Result};
 use ctr_core::ids::ContainerName;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-#[derive(clap::Subcommand, Debug)]
-pub enum VolumeCommand {
-    /// Create a volume (a random name if none is given); creating an existing one is not an error.
-    Create { name: Option<String> },
-    /// List volumes.
-    #[command(visible_alias = "list")]
-    Ls {
-        /// Only print volume names.
-        #[arg(short, long)]
-        quiet: bool,
-        /// `json` prints one JSON object per volume.
-        #[arg(long, value_name = "FORMAT")]
-        format: Option<String>,
-    },
-    /// Show volumes' details as JSON (Name, Mountpoint, CreatedAt).
-    Inspect {
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
-    /// Remove volumes; refused while a container (running or not) uses one.
-    #[command(visible_alias = "remove")]
-    Rm {
-        /// Do not fail on volumes that do not exist.
-        #[arg(short, long)]
-        force: bool,
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
-    /// Remove every volume that no container uses.
-    Prune {
-        /// Accepted for docker compatibility: ctr never asks.
-        #[arg(short, long)]
-        force: bool,
-    },
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
@@ -136,7 +100,7 @@ fn exists(paths: &Paths, name: &str) -> bool {
 }
 
 /// Every volume's name, sorted.
-fn names(paths: &Paths) -> Result<Vec<String>> {
+pub fn names(paths: &Paths) -> Result<Vec<String>> {
     let dir = volumes_dir(paths);
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
@@ -154,14 +118,14 @@ fn names(paths: &Paths) -> Result<Vec<String>> {
 
 /// Container names that record `volume` among their mounts.
 fn users(paths: &Paths, volume: &str) -> Result<Vec<String>> {
-    Ok(container::list(paths)?
+    Ok(record::list(paths)?
         .into_iter()
         .filter(|s| volume_names(&s.mounts).any(|v| v == volume))
         .map(|s| s.name)
         .collect())
 }
 
-fn info(paths: &Paths, name: &str) -> Result<serde_json::Value> {
+pub fn info(paths: &Paths, name: &str) -> Result<serde_json::Value> {
     let dir = volumes_dir(paths).join(name);
     if !exists(paths, name) {
         bail!("no such volume: {name}");
@@ -195,101 +159,59 @@ fn remove(paths: &Paths, name: &str) -> Result<()> {
         // Files of subordinate ids: only a process in a user namespace with
         // our mapping may delete them.
         let helper = crate::helper_client::Helper::new(&paths.helper());
-        crate::run::remove_in_user_namespace(&helper, &trash).with_context(|| format!("remove volume {name}"))?;
+        crate::launch::remove_in_user_namespace(&helper, &trash).with_context(|| format!("remove volume {name}"))?;
     }
     Ok(())
 }
 
-pub fn volume(paths: &Paths, command: VolumeCommand) -> Result<i32> {
-    match command {
-        VolumeCommand::Create { name } => {
-            let name = match name {
-                Some(n) => parse_name(&n)?.to_owned(),
-                None => random_hex()?,
-            };
-            create(paths, &name)?;
-            println!("{name}");
-            Ok(0)
+/// Creates a volume (with a random name if none is given); an existing
+/// one is not an error. Returns its name.
+pub fn create_named(paths: &Paths, name: Option<&str>) -> Result<String> {
+    let name = match name {
+        Some(n) => parse_name(n)?.to_owned(),
+        None => random_hex()?,
+    };
+    create(paths, &name)?;
+    Ok(name)
+}
+
+/// A volume's details (docker's `volume inspect`).
+pub fn inspect(paths: &Paths, name: &str) -> Result<serde_json::Value> {
+    info(paths, parse_name(name)?)
+}
+
+/// Removes a volume no container uses; with `force`, a missing volume is
+/// no error. Returns whether it removed one.
+pub fn remove_named(paths: &Paths, name: &str, force: bool) -> Result<bool> {
+    let name = parse_name(name)?;
+    match exists(paths, name) {
+        false if force => Ok(false),
+        false => bail!("no such volume: {name}"),
+        true => remove(paths, name).map(|()| true),
+    }
+}
+
+/// What a prune did: the volumes it removed, and what failed (it goes on
+/// past each failure).
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub removed: Vec<String>,
+    pub errors: Vec<anyhow::Error>,
+}
+
+/// Removes every volume that no container uses.
+pub fn prune(paths: &Paths) -> Result<Pruned> {
+    let mut pruned = Pruned::default();
+    for n in names(paths)? {
+        if !users(paths, &n)?.is_empty() {
+            continue;
         }
-        VolumeCommand::Ls { quiet, format } => {
-            let json = match format.as_deref() {
-                None | Some("table") => false,
-                Some("json") => true,
-                Some(other) => bail!("unsupported --format {other:?}: use json or table"),
-            };
-            let names = names(paths)?;
-            if quiet {
-                names.iter().for_each(|n| println!("{n}"));
-            } else if json {
-                for n in &names {
-                    let i = info(paths, n)?;
-                    println!(
-                        "{}",
-                        serde_json::json!({"Driver": "local", "Name": n, "Mountpoint": i["Mountpoint"], "CreatedAt": i["CreatedAt"]})
-                    );
-                }
-            } else {
-                println!("{:<10}VOLUME NAME", "DRIVER");
-                names.iter().for_each(|n| println!("{:<10}{n}", "local"));
-            }
-            Ok(0)
-        }
-        VolumeCommand::Inspect { names } => {
-            let mut all = Vec::new();
-            let mut failed = false;
-            for n in &names {
-                match parse_name(n).and_then(|n| info(paths, n)) {
-                    Ok(i) => all.push(i),
-                    Err(e) => {
-                        eprintln!("ctr: {e:#}");
-                        failed = true;
-                    }
-                }
-            }
-            println!("{}", serde_json::to_string_pretty(&all)?);
-            Ok(i32::from(failed))
-        }
-        VolumeCommand::Rm { force, names } => {
-            let mut failed = false;
-            for n in &names {
-                let result = parse_name(n).and_then(|n| match exists(paths, n) {
-                    false if force => Ok(false),
-                    false => bail!("no such volume: {n}"),
-                    true => remove(paths, n).map(|()| true),
-                });
-                match result {
-                    Ok(true) => println!("{n}"),
-                    Ok(false) => {}
-                    Err(e) => {
-                        eprintln!("ctr: {e:#}");
-                        failed = true;
-                    }
-                }
-            }
-            Ok(i32::from(failed))
-        }
-        VolumeCommand::Prune { force: _ } => {
-            let mut failed = false;
-            let mut removed = 0;
-            for n in names(paths)? {
-                if !users(paths, &n)?.is_empty() {
-                    continue;
-                }
-                match remove(paths, &n) {
-                    Ok(()) => {
-                        println!("{n}");
-                        removed += 1;
-                    }
-                    Err(e) => {
-                        eprintln!("ctr: {e:#}");
-                        failed = true;
-                    }
-                }
-            }
-            println!("Total reclaimed volumes: {removed}");
-            Ok(i32::from(failed))
+        match remove(paths, &n) {
+            Ok(()) => pruned.removed.push(n),
+            Err(e) => pruned.errors.push(e),
         }
     }
+    Ok(pruned)
 }
 
 #[cfg(test)]

@@ -400,7 +400,7 @@ fn unpack_layers(store: &Store, source: &dyn Source, jobs: &[LayerJob], progress
         .collect()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaveFormat {
     /// `docker save`'s format: manifest.json, configs, uncompressed layer.tar files.
     DockerArchive,

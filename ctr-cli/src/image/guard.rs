@@ -15,31 +15,12 @@
 //! The user sets them in `ctr.toml` ([`crate::user_config`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Below this many decompressed bytes a layer's ratio is not checked.
 pub const RATIO_GRACE: u64 = 16 << 20;
 
-/// What the user allows; `None` is no limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UnpackLimits {
-    /// Decompressed bytes per compressed byte of a layer.
-    pub max_ratio: Option<u64>,
-    /// Decompressed bytes of one pull, load or import, all layers together.
-    pub max_size: Option<u64>,
-    /// How long one layer may take.
-    pub timeout: Option<Duration>,
-}
-
-pub const DEFAULT_MAX_RATIO: u64 = 100;
-pub const DEFAULT_MAX_SIZE: u64 = 64 << 30;
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
-
-impl Default for UnpackLimits {
-    fn default() -> Self {
-        Self { max_ratio: Some(DEFAULT_MAX_RATIO), max_size: Some(DEFAULT_MAX_SIZE), timeout: Some(DEFAULT_TIMEOUT) }
-    }
-}
+pub use crate::user_config::{UnpackLimits, DEFAULT_MAX_RATIO, DEFAULT_MAX_SIZE, DEFAULT_TIMEOUT};
 
 /// Where to change a limit, for the error that names it.
 fn advice(key: &str) -> String {
@@ -111,6 +92,7 @@ impl LayerGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn ratio_counts_only_past_the_grace() {

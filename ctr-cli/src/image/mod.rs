@@ -26,12 +26,12 @@ pub mod archive;
 mod decompress;
 mod digest;
 pub mod guard;
+pub mod local;
 pub mod oci;
 pub mod progress;
 mod reference;
 pub mod registry;
 mod state;
-mod table;
 mod unpack;
 pub mod userns;
 
@@ -39,7 +39,6 @@ pub mod userns;
 mod bench;
 
 pub use reference::Reference;
-pub use table::{human_size, print_table};
 
 use anyhow::{bail, Context, Result};
 use digest::HashingReader;

@@ -62,7 +62,7 @@ impl Progress {
             bar.set_message(action.to_owned());
             bar
         });
-        let size = total.map(|t| format!(" ({})", super::human_size(t))).unwrap_or_default();
+        let size = total.map(|t| format!(" ({})", crate::units::human_size(t))).unwrap_or_default();
         if self.plain {
             eprintln!("{id}: {action}{size}");
         }
@@ -105,8 +105,8 @@ impl LayerBar {
             let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
             if last.elapsed() >= PLAIN_INTERVAL {
                 *last = Instant::now();
-                let of = self.total.map(|t| format!(" of {}", super::human_size(t))).unwrap_or_default();
-                eprintln!("{}: {} {}{of}", self.id, self.action, super::human_size(count));
+                let of = self.total.map(|t| format!(" of {}", crate::units::human_size(t))).unwrap_or_default();
+                eprintln!("{}: {} {}{of}", self.id, self.action, crate::units::human_size(count));
             }
         }
     }
@@ -123,7 +123,7 @@ impl LayerBar {
         let count = self.count.load(Ordering::Relaxed);
         let secs = self.started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 && count > 0 {
-            format!(" in {secs:.1}s, {}/s", super::human_size((count as f64 / secs) as u64))
+            format!(" in {secs:.1}s, {}/s", crate::units::human_size((count as f64 / secs) as u64))
         } else {
             String::new()
         };
@@ -132,7 +132,7 @@ impl LayerBar {
                 bar.set_message(what.to_owned());
                 bar.finish();
             }
-            None if self.plain => eprintln!("{}: {what} ({}{rate})", self.id, super::human_size(count)),
+            None if self.plain => eprintln!("{}: {what} ({}{rate})", self.id, crate::units::human_size(count)),
             None => {}
         }
     }

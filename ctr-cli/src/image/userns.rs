@@ -1,6 +1,6 @@
 //! Layers that keep their files' owners, for a caller who is not root.
 //!
-//! A container sees host ids through its id maps (`crate::run::id_maps`):
+//! A container sees host ids through its id maps (`crate::idmap::id_maps`):
 //! container root is the caller, and ids from 1 up are the caller's ranges
 //! in /etc/subuid and /etc/subgid. To give a layer's files the owners the
 //! image says, ctr unpacks it as podman does: in a re-exec of itself,
@@ -60,7 +60,7 @@ impl IdMaps {
     /// The maps a container of the caller gets now (from /etc/subuid and
     /// /etc/subgid, by the rule `ctr run` uses).
     pub fn current() -> IdMaps {
-        let (uid, gid) = crate::run::id_maps();
+        let (uid, gid) = crate::idmap::id_maps();
         IdMaps { uid, gid }
     }
 

@@ -5,8 +5,8 @@
 //! of a new session and the process's stdin, stdout and stderr. The
 //! master end goes back to ctr over the init channel, which relays it.
 
+use crate::process::tty;
 use crate::spec::{InitReply, TerminalSize};
-use crate::tty;
 use anyhow::{Context, Result};
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};

@@ -8,7 +8,7 @@
 //! passing signals on, and exit with its status.
 
 use super::{console, engine_failure, execute, process, report_failure};
-use crate::liveness;
+use crate::process::liveness;
 use crate::spec::ExecSpec;
 use anyhow::{bail, Context, Result};
 use nix::sched::CloneFlags;
@@ -47,7 +47,7 @@ pub fn main(spec: &ExecSpec, mut channel: UnixStream) -> ! {
             drop(channel);
             let code = liveness::pidfd_open(child.as_raw())
                 .map_err(anyhow::Error::from)
-                .and_then(|pidfd| crate::foreground::wait(child, &pidfd, None))
+                .and_then(|pidfd| crate::process::wait::wait(child, &pidfd, None))
                 .unwrap_or(super::EXIT_ENGINE_ERROR);
             std::process::exit(code)
         }

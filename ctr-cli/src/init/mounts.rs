@@ -16,7 +16,7 @@
 //! - The rootfs is mounted detached (fsmount/open_tree) and attached with
 //!   move_mount, so that the descriptor we pivot into is the mount itself.
 
-use crate::mount_args::{self, MountSource, MountSpec, SourceId};
+use crate::mounts::{self, MountSource, MountSpec, SourceId};
 use crate::spec::RootfsSpec;
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
@@ -173,7 +173,7 @@ pub fn mount_rootfs(rootfs: &RootfsSpec) -> Result<OwnedFd> {
             }
         }
         RootfsSpec::Bind { path } => {
-            let dir = mount_args::open_no_symlinks(path)
+            let dir = mounts::open_no_symlinks(path)
                 .map_err(|e| source_error(e, path))
                 .with_context(|| format!("--rootfs {}", path.display()))?;
             expect_kind(&dir, Some(Kind::Dir)).with_context(|| format!("--rootfs {}", path.display()))?;
@@ -429,7 +429,7 @@ pub fn mount_volumes(root: &OwnedFd, mounts: &[MountSpec]) -> Result<()> {
 /// on its (canonical) path, and checks that it is still the inode `ctr`
 /// validated; the mount is then made from this descriptor alone.
 fn open_volume_source(source: &Path, expected: Option<SourceId>) -> Result<OwnedFd> {
-    let fd = mount_args::open_no_symlinks(source).map_err(|e| source_error(e, source))?;
+    let fd = mounts::open_no_symlinks(source).map_err(|e| source_error(e, source))?;
     if let Some(expected) = expected {
         let found = SourceId::of(&fd)?;
         if found != expected {

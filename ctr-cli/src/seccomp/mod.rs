@@ -86,17 +86,14 @@ impl SecurityConfig {
     }
 }
 
-/// `ctr run`'s security flags.
-#[derive(clap::Args, Debug, Default)]
-pub struct SecurityArgs {
+/// `ctr run`'s security options, as given.
+#[derive(Debug, Clone, Default)]
+pub struct SecurityOptions {
     /// seccomp=PROFILE.json (docker's format), seccomp=unconfined,
     /// no-new-privileges[=true] (always on in ctr), systempaths=unconfined.
-    #[arg(long = "security-opt", value_name = "OPTION")]
     pub security_opt: Vec<String>,
     /// Every capability inside the container's user namespace, no seccomp
-    /// profile, no masked /proc and /sys paths. Still no privilege on the
-    /// host: the container stays in its user namespace.
-    #[arg(long)]
+    /// profile, no masked /proc and /sys paths.
     pub privileged: bool,
 }
 
@@ -109,7 +106,7 @@ pub struct Resolved {
     pub program: Vec<u8>,
 }
 
-impl SecurityArgs {
+impl SecurityOptions {
     /// Parses the options, reads and compiles the profile. Every option
     /// ctr cannot honour is an error, never ignored.
     pub fn resolve(&self, cache: &Path, cap_add: &[String], cap_drop: &[String]) -> Result<Resolved> {
@@ -318,8 +315,8 @@ pub fn info() -> String {
 mod tests {
     use super::*;
 
-    fn args(opts: &[&str], privileged: bool) -> SecurityArgs {
-        SecurityArgs { security_opt: opts.iter().map(|s| s.to_string()).collect(), privileged }
+    fn args(opts: &[&str], privileged: bool) -> SecurityOptions {
+        SecurityOptions { security_opt: opts.iter().map(|s| s.to_string()).collect(), privileged }
     }
 
     #[test]

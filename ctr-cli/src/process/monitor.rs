@@ -11,13 +11,13 @@
 //! its spec go in (JSON), "started" or the error comes back, and `ctr run`
 //! prints the id and exits. The monitor's own stdio is /dev/null.
 
-use crate::container::{Container, State};
-use crate::foreground::InitReport;
+use crate::container::record::{Container, State};
 use crate::helper_client::{Helper, ProcessStdio};
-use crate::liveness::ProcessRef;
+use crate::launch::{self, Launch};
 use crate::logs::{LogWriter, Stream};
 use crate::paths::Paths;
-use crate::run::{self, Launch};
+use crate::process::liveness::ProcessRef;
+use crate::process::wait::InitReport;
 use anyhow::{anyhow, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -49,15 +49,24 @@ enum Reply {
     Failed { exit_code: i32, message: String },
 }
 
+/// How the start of a detached container went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Detached {
+    /// Its command runs.
+    Started,
+    /// It could not start: docker's status and why.
+    Failed { exit_code: i32, message: String },
+}
+
 /// `ctr run -d`: starts the monitor, hands it the container and returns
-/// once the command runs (printing the id) or could not start.
+/// once the command runs or could not start.
 pub fn start_detached(
     paths: &Paths,
     container: &Container,
     state: State,
     launch: Launch,
     interactive: bool,
-) -> Result<i32> {
+) -> Result<Detached> {
     let (mut ours, theirs) = UnixStream::pair().context("socketpair for the monitor")?;
     let theirs_fd = theirs.as_raw_fd();
     let mut command = Command::new("/proc/self/exe");
@@ -95,14 +104,8 @@ pub fn start_detached(
     // It carries on alone; whoever adopts it once we exit reaps it.
     drop(child);
     match serde_json::from_slice::<Reply>(&answer) {
-        Ok(Reply::Started) => {
-            println!("{}", container.id);
-            Ok(0)
-        }
-        Ok(Reply::Failed { exit_code, message }) => {
-            eprintln!("ctr: {message}");
-            Ok(exit_code)
-        }
+        Ok(Reply::Started) => Ok(Detached::Started),
+        Ok(Reply::Failed { exit_code, message }) => Ok(Detached::Failed { exit_code, message }),
         Err(_) => Err(anyhow!("the container's monitor died before starting it (see `ctr ps -a`)")),
     }
 }
@@ -161,18 +164,18 @@ fn monitor(mut channel: UnixStream) -> Result<()> {
             (Output::Pipes { stdout: Some(out_r), stderr: Some(err_r) }, Stdio::from(out_w), Stdio::from(err_w))
         };
         let stdio = ProcessStdio { stdin: Some(stdin), stdout: Some(stdout), stderr: Some(stderr) };
-        let started = run::start(&paths, &helper, &container, &mut state, request.launch, stdio)?;
+        let started = launch::start(&paths, &helper, &container, &mut state, request.launch, stdio)?;
         anyhow::Ok((started, output, stdin_keep))
     })();
     let (started, output, _stdin_keep) = match started {
         Ok(s) => s,
         Err(e) => {
             reply(&mut channel, &Reply::Failed { exit_code: 125, message: format!("{e:#}") });
-            return run::finish(&paths, &helper, &container, &mut state, None, false, rm);
+            return launch::finish(&paths, &helper, &container, &mut state, None, false, rm);
         }
     };
     // `ports` lives until the end: held until finish has removed the rules.
-    let run::Started { pid, pidfd, report: InitReport { console, failure }, ports } = started;
+    let launch::Started { pid, pidfd, report: InitReport { console, failure }, ports } = started;
     match &failure {
         Some(f) => reply(&mut channel, &Reply::Failed { exit_code: f.exit_code, message: f.message.clone() }),
         None => reply(&mut channel, &Reply::Started),
@@ -189,7 +192,7 @@ fn monitor(mut channel: UnixStream) -> Result<()> {
         state.error = Some(format!("writing the log: {e:#}"));
     }
     give_back_memory();
-    let finished = run::finish(&paths, &helper, &container, &mut state, exit_code, true, rm);
+    let finished = launch::finish(&paths, &helper, &container, &mut state, exit_code, true, rm);
     drop(ports);
     finished
 }

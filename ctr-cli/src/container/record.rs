@@ -2,13 +2,15 @@
 //! generated /etc files, its name reservation) and its writable layer in
 //! storage. State is written atomically (write, fsync, rename); removal is
 //! idempotent. Whether a container runs is decided from its init's pid
-//! *and* start time ([`crate::liveness`]), never from the status field
+//! *and* start time ([`crate::process::liveness`]), never from the status field
 //! alone: a killed monitor or a reboot leaves "running" records behind.
 
-use crate::liveness::ProcessRef;
+use super::state::{RunState, Status};
+use crate::lock::ContainerLock;
 use crate::paths::Paths;
+use crate::process::liveness::ProcessRef;
 use crate::spec::ProcessSpec;
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use ctr_core::ids::{ContainerId, ContainerName};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -35,7 +37,7 @@ pub struct State {
     pub limits: ctr_core::limits::ResourceLimits,
     /// `-v` and `--tmpfs` mounts; `ctr volume rm` finds volumes in use here.
     #[serde(default)]
-    pub mounts: Vec<crate::mount_args::MountSpec>,
+    pub mounts: Vec<crate::mounts::MountSpec>,
     #[serde(default)]
     pub hostname: String,
     /// What the container got on a bridge network.
@@ -69,46 +71,6 @@ pub struct State {
     /// a ctr without them.
     #[serde(default)]
     pub security: Option<crate::seccomp::SecurityConfig>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    #[default]
-    Created,
-    Running,
-    Exited,
-}
-
-/// What a container is doing, as far as the kernel can tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunState {
-    Created,
-    Running,
-    /// Exited; `None`: nobody recorded how (its monitor was killed, or the
-    /// machine rebooted).
-    Exited(Option<i32>),
-}
-
-impl RunState {
-    /// The truth from a record and whether its init still runs: a record
-    /// saying "running" whose init is gone is a stale one.
-    pub fn classify(status: Status, exit_code: Option<i32>, init_alive: bool) -> Self {
-        match (status, init_alive) {
-            (Status::Created, _) => RunState::Created,
-            (Status::Running, true) => RunState::Running,
-            (Status::Running, false) => RunState::Exited(None),
-            (Status::Exited, _) => RunState::Exited(exit_code),
-        }
-    }
-
-    pub fn docker_name(self) -> &'static str {
-        match self {
-            RunState::Created => "created",
-            RunState::Running => "running",
-            RunState::Exited(_) => "exited",
-        }
-    }
 }
 
 impl State {
@@ -193,6 +155,22 @@ impl Container {
             id,
             name,
         })
+    }
+
+    /// The container named `key` (name, id or unique id prefix) and its
+    /// state as last read.
+    pub fn locate(paths: &Paths, key: &str) -> Result<(Self, State)> {
+        let state = find(paths, key)?;
+        Ok((Self::from_state(paths, &state)?, state))
+    }
+
+    /// Takes the container's lock and reads its state under it; an error
+    /// if it was removed meanwhile.
+    pub fn lock(&self, key: &str) -> Result<(ContainerLock, State)> {
+        let no_such = || anyhow!("no such container: {key} (it was removed meanwhile)");
+        let lock = ContainerLock::acquire(&self.state_dir)?.ok_or_else(no_such)?;
+        let state = self.read_state()?.ok_or_else(no_such)?;
+        Ok((lock, state))
     }
 
     /// The container's log (docker's json-file format).
@@ -308,15 +286,6 @@ pub fn now_unix() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stale_running_records_are_exited_with_unknown_code() {
-        use RunState::*;
-        assert_eq!(RunState::classify(Status::Running, None, true), Running);
-        assert_eq!(RunState::classify(Status::Running, None, false), Exited(None));
-        assert_eq!(RunState::classify(Status::Exited, Some(3), false), Exited(Some(3)));
-        assert_eq!(RunState::classify(Status::Created, None, false), Created);
-    }
 
     #[test]
     fn a_record_with_a_dead_or_reused_pid_is_not_running() {

@@ -1,16 +1,15 @@
-//! `ctr exec`: a new process in a running container. The helper starts
+//! `exec`: a new process in a running container. The helper starts
 //! `ctr init` as us in the container's cgroup (its record for our uid is
 //! the only way in, so only our own containers), and that init joins every
 //! namespace of the container's init by itself, without privilege, since
 //! we own the container's user namespace ([`crate::init`]'s exec mode).
-//! Exit status: the command's, 126/127 if it cannot be executed or found,
-//! 1 if the container does not run.
 
-use crate::container::{self, Container};
-use crate::foreground::{self, Console};
+use super::record::Container;
 use crate::helper_client::{Helper, ProcessStdio};
+use crate::launch::{merge_env, ProcessOptions};
 use crate::lock::ContainerLock;
 use crate::paths::Paths;
+use crate::process::wait::{self, Console};
 use crate::spec::{ExecSpec, InitMessage, InitTask, ProcessSpec, INIT_PROTOCOL_VERSION};
 use anyhow::{bail, Context, Result};
 use ctr_core::frame;
@@ -18,58 +17,62 @@ use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
-#[derive(clap::Args, Debug)]
-pub struct ExecArgs {
-    /// Start the command and return at once; its output is discarded. It
-    /// ends with the container.
-    #[arg(short = 'd', long)]
-    pub detach: bool,
-    #[command(flatten)]
-    pub process: crate::process_args::ProcessArgs,
+/// A process to start in a running container.
+#[derive(Debug, Clone, Default)]
+pub struct ExecRequest {
+    /// The container's name, id or id prefix.
     pub container: String,
     /// COMMAND [ARG...]
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+    /// Start it and return at once; its output is discarded.
+    pub detach: bool,
+    pub process: ProcessOptions,
 }
 
-pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
-    args.process.check_terminal(false)?;
-    if args.detach && (args.process.interactive || args.process.tty) {
+/// How an exec ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ExecOutcome {
+    /// The container does not run (docker's status 1).
+    NotRunning,
+    /// The process's exit status (0 once a detached one runs), and what
+    /// init reported if it could not execute the command.
+    Exited { exit_code: i32, failure: Option<String> },
+}
+
+pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
+    let options = &request.process;
+    options.check_terminal(false)?;
+    if request.detach && (options.interactive || options.tty) {
         bail!("-d cannot be combined with -i or -t: nothing would be there to read the process's input or terminal");
     }
-    let found = container::find(paths, &args.container)?;
-    let container = Container::from_state(paths, &found)?;
-    let not_running = || {
-        eprintln!("ctr: container {} is not running: exec needs a running container (see `ctr ps -a`)", args.container);
-        Ok(1)
-    };
+    let (container, _) = Container::locate(paths, &request.container)?;
     // Held until the process is in the container's cgroup, so a concurrent
     // stop or rm cannot slip in between the check and the start.
-    let Some(lock) = ContainerLock::acquire(&container.state_dir)? else { return not_running() };
-    let Some(state) = container.read_state()?.filter(|s| s.is_running()) else { return not_running() };
-    let Some(init) = state.init.clone() else { return not_running() };
+    let Some(lock) = ContainerLock::acquire(&container.state_dir)? else { return Ok(ExecOutcome::NotRunning) };
+    let Some(state) = container.read_state()?.filter(|s| s.is_running()) else { return Ok(ExecOutcome::NotRunning) };
+    let Some(init) = state.init.clone() else { return Ok(ExecOutcome::NotRunning) };
     let base = state.process.clone().context("the container was started by an older ctr; exec needs a newer one")?;
-    if let Some(dir) = &args.process.workdir {
+    if let Some(dir) = &options.workdir {
         if !dir.starts_with('/') {
             bail!("the working directory {dir:?} is invalid: it must be an absolute path");
         }
     }
     let process = ProcessSpec {
-        args: args.command.clone(),
-        env: crate::run::merge_env(&base.env, &args.process.env),
-        cwd: args.process.workdir.clone().unwrap_or(base.cwd),
-        user: args.process.user.clone().or(base.user),
+        args: request.command.clone(),
+        env: merge_env(&base.env, &options.env),
+        cwd: options.workdir.clone().unwrap_or(base.cwd),
+        user: options.user.clone().or(base.user),
         capabilities: base.capabilities,
         oom_score_adj: None,
     };
-    let terminal = args.process.terminal();
+    let terminal = options.terminal();
     let seccomp = crate::seccomp::program_for_exec(&container.state_dir, state.security.as_ref())?;
 
     // The helper's child, our process, is re-parented to us when the
     // helper exits, so that we can wait for it.
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
     let (mut ours, theirs) = UnixStream::pair().context("socketpair for the init channel")?;
-    let stdio = if args.detach { ProcessStdio::null() } else { args.process.stdio() };
+    let stdio = if request.detach { ProcessStdio::null() } else { options.stdio() };
     let helper = Helper::new(&paths.helper());
     let spawned = helper.exec(&container.id, &OwnedFd::from(theirs), stdio)?;
     drop(lock);
@@ -79,7 +82,7 @@ pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
         target_start_time: init.start_time,
         process,
         terminal,
-        interactive: args.process.interactive,
+        interactive: options.interactive,
         seccomp,
     };
     let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::Exec(Box::new(spec)) };
@@ -88,17 +91,16 @@ pub fn exec(paths: &Paths, args: ExecArgs) -> Result<i32> {
         let _ = nix::sys::wait::waitpid(pid, None);
         bail!("the exec process did not take its task: {e}");
     }
-    let report = foreground::read_init_report(&ours);
+    let report = wait::read_init_report(&ours);
     drop(ours);
-    if let Some(failure) = &report.failure {
-        eprintln!("ctr: {}", failure.message);
-    }
-    // Detached, the command runs now (a failure to start it was reported):
+    let failure = report.failure.map(|f| f.message);
+    // Detached, the command runs now (a failure to start it is reported):
     // it stays in the container's cgroup, and its parent, no longer ours,
     // is reaped by whoever adopts it.
-    if args.detach && report.failure.is_none() {
-        return Ok(0);
+    if request.detach && failure.is_none() {
+        return Ok(ExecOutcome::Exited { exit_code: 0, failure });
     }
-    let console = report.console.map(|master| Console { master, stdin: args.process.interactive });
-    foreground::wait(pid, &spawned.pidfd, console)
+    let console = report.console.map(|master| Console { master, stdin: options.interactive });
+    let exit_code = wait::wait(pid, &spawned.pidfd, console)?;
+    Ok(ExecOutcome::Exited { exit_code, failure })
 }

@@ -16,28 +16,10 @@
 //! the same way and refuses anything else (a symlink or directory swapped
 //! in meanwhile by whoever can write a parent directory).
 
-use crate::paths::Paths;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
-
-#[derive(clap::Args, Debug, Default)]
-pub struct MountArgs {
-    /// Bind mount a host path or a named volume: HOST-PATH:DEST[:ro] or
-    /// VOLUME:DEST[:ro][,nocopy]. A source with a '/' is a host path (it
-    /// must be absolute and exist), otherwise a volume, created if missing.
-    #[arg(short = 'v', long = "volume", value_name = "SRC:DEST[:OPTS]")]
-    pub volumes: Vec<String>,
-    /// Mount a tmpfs: DEST[:size=64m,mode=1777,uid=N,gid=N,exec|noexec,nosuid,nodev,ro|rw]
-    /// (default: noexec,nosuid,nodev, mode 1777, half of RAM).
-    #[arg(long = "tmpfs", value_name = "DEST[:OPTS]")]
-    pub tmpfs: Vec<String>,
-    /// Mount the container's root filesystem read-only (volumes, tmpfs
-    /// mounts, /dev, /proc and the generated /etc files stay as they are).
-    #[arg(long = "read-only")]
-    pub read_only: bool,
-}
 
 /// One mount inside the container, in the order `ctr init` makes them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,21 +120,12 @@ impl TmpfsOptions {
     }
 }
 
-impl MountArgs {
-    /// Parses and checks every mount, creating named volumes that are
-    /// missing; sorted so that a mount comes after the one it sits in.
-    pub fn to_mounts(&self, paths: &Paths) -> Result<Vec<MountSpec>> {
-        let mut mounts = Vec::new();
-        for v in &self.volumes {
-            mounts.push(parse_volume(v, |name| crate::volume::ensure(paths, name))?);
-        }
-        for t in &self.tmpfs {
-            mounts.push(parse_tmpfs(t)?);
-        }
-        check_unique(&mounts)?;
-        mounts.sort_by_key(|m| Path::new(&m.destination).components().count());
-        Ok(mounts)
-    }
+/// Checks that no two mounts share a destination and orders them so that
+/// a mount comes after the one it sits in.
+pub fn ordered(mut mounts: Vec<MountSpec>) -> Result<Vec<MountSpec>> {
+    check_unique(&mounts)?;
+    mounts.sort_by_key(|m| Path::new(&m.destination).components().count());
+    Ok(mounts)
 }
 
 /// Names of the named volumes among `mounts`.
@@ -205,7 +178,7 @@ pub fn destination(raw: &str) -> Result<String> {
 }
 
 /// `SRC:DEST[:OPTS]`; `volume` resolves a volume name to its data directory.
-fn parse_volume(raw: &str, volume: impl FnOnce(&str) -> Result<PathBuf>) -> Result<MountSpec> {
+pub fn parse_volume(raw: &str, volume: impl FnOnce(&str) -> Result<PathBuf>) -> Result<MountSpec> {
     let fields: Vec<&str> = raw.split(':').collect();
     let (src, dst, opts) = match fields.as_slice() {
         [dst] if dst.starts_with('/') => {
@@ -284,7 +257,7 @@ fn host_source(src: &str) -> Result<PathBuf> {
 }
 
 /// `DEST[:k=v,flag,...]` with a closed set of options.
-fn parse_tmpfs(raw: &str) -> Result<MountSpec> {
+pub fn parse_tmpfs(raw: &str) -> Result<MountSpec> {
     let (dst, opts) = raw.split_once(':').unwrap_or((raw, ""));
     let destination = destination(dst)?;
     let mut o = TmpfsOptions::default();
@@ -436,12 +409,9 @@ mod tests {
 
     #[test]
     fn duplicates_and_order() {
-        let args = MountArgs { volumes: vec![], tmpfs: vec!["/a/b".into(), "/a".into()], read_only: false };
-        let paths =
-            Paths { state: "/nonexistent".into(), storage: "/nonexistent".into(), prefix: "/nonexistent".into() };
-        let mounts = args.to_mounts(&paths).unwrap();
+        let tmpfs = |dests: &[&str]| dests.iter().map(|d| parse_tmpfs(d).unwrap()).collect::<Vec<_>>();
+        let mounts = ordered(tmpfs(&["/a/b", "/a"])).unwrap();
         assert_eq!(mounts.iter().map(|m| m.destination.as_str()).collect::<Vec<_>>(), ["/a", "/a/b"]);
-        let dup = MountArgs { volumes: vec![], tmpfs: vec!["/a".into(), "/a/".into()], read_only: false };
-        assert!(dup.to_mounts(&paths).unwrap_err().to_string().contains("duplicate"));
+        assert!(ordered(tmpfs(&["/a", "/a/"])).unwrap_err().to_string().contains("duplicate"));
     }
 }

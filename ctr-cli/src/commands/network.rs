@@ -3,48 +3,12 @@
 //! bridge or subnet); this side asks for changes and shows the answers,
 //! adding container names from the caller's own state.
 
-use crate::container;
-use crate::helper_client::Helper;
-use crate::paths::Paths;
+use crate::args::network::NetworkCommand;
 use anyhow::{bail, Result};
+use ctr_cli::helper_client::Helper;
+use ctr_cli::paths::Paths;
 use ctr_core::net::{Cidr, NetworkName, NetworkSummary};
 use std::collections::BTreeMap;
-
-#[derive(clap::Subcommand, Debug)]
-pub enum NetworkCommand {
-    /// Create a bridge network of yours. Containers join it with
-    /// `ctr run --network NAME`; they reach each other by name, and cannot
-    /// reach containers on other networks.
-    Create {
-        /// Its subnet, inside the pool the helper's config allows (default
-        /// 10.89.0.0/16) and at most a /24 unless you are root; the next
-        /// free /24 of the pool if not given.
-        #[arg(long, value_name = "CIDR")]
-        subnet: Option<String>,
-        /// 1 to 64 characters from [A-Za-z0-9_.-]; yours alone (other users may use the same name).
-        name: String,
-    },
-    /// List networks: the default `bridge`, yours, and `host` and `none`.
-    #[command(visible_alias = "list")]
-    Ls {
-        /// Only print network names.
-        #[arg(short, long)]
-        quiet: bool,
-    },
-    /// Show networks' details as JSON (subnet, gateway, bridge, your containers on it).
-    Inspect {
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
-    /// Remove networks of yours (refused while a container is on one).
-    #[command(visible_alias = "remove")]
-    Rm {
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
-    /// Remove every network of yours that no container is on.
-    Prune,
-}
 
 fn name(s: &str) -> Result<NetworkName> {
     Ok(NetworkName::parse(s)?)
@@ -131,7 +95,7 @@ pub fn network(paths: &Paths, command: NetworkCommand) -> Result<i32> {
 
 fn inspect_json(paths: &Paths, n: &NetworkSummary) -> serde_json::Value {
     let names: BTreeMap<String, String> =
-        container::list(paths).unwrap_or_default().into_iter().map(|s| (s.id, s.name)).collect();
+        ctr_cli::container::list(paths).unwrap_or_default().into_iter().map(|s| (s.id, s.name)).collect();
     let containers: serde_json::Map<String, serde_json::Value> = n
         .containers
         .iter()

@@ -1,123 +1,20 @@
-//! The image commands of the CLI (`ctr images`, `ctr pull`, `ctr image ...`),
-//! kept apart from main.rs so that image work grows here and in `image/`.
+//! The image verbs (`ctr images`, `ctr pull`, `ctr image ...`) over the
+//! engine's image store.
 
-use crate::image::archive::{self, LoadInput, SaveFormat};
-use crate::image::oci::Platform;
-use crate::image::progress::Progress;
-use crate::image::registry::{self, PullOptions, RegistryError};
-use crate::image::userns::{IdMaps, Owners};
-use crate::image::{self, human_size, ImageConfig, ImageRecord, ImportSource, Reference, Removal, Store};
-use crate::paths::Paths;
+use crate::args::image::{ImageCommand, LoadArgs, PullArgs, RmiArgs, SaveArgs, TagArgs, TopLevel};
+use crate::output::images::print_table;
+use crate::output::units::human_size;
 use anyhow::{anyhow, bail, Context, Result};
-use clap::{Args, Subcommand};
+use ctr_cli::image::archive::{self, LoadInput};
+use ctr_cli::image::local::{containers_using, open_store};
+use ctr_cli::image::oci::Platform;
+use ctr_cli::image::progress::Progress;
+use ctr_cli::image::registry::{self, PullOptions, RegistryError};
+use ctr_cli::image::{ImageConfig, ImageRecord, ImportSource, Reference, Removal};
+use ctr_cli::paths::Paths;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-
-/// Image commands that docker also has at the top level.
-#[derive(Subcommand)]
-pub enum TopLevel {
-    /// List images (same as `ctr image ls`).
-    Images,
-    /// Download an image from a registry (Docker Hub unless the name says another).
-    Pull(PullArgs),
-    /// Load images from a `docker save` archive or an OCI image layout.
-    Load(LoadArgs),
-    /// Save images to a `docker save` archive or an OCI image layout tar.
-    Save(SaveArgs),
-    /// Remove images.
-    Rmi(RmiArgs),
-    /// Give an image another name: `ctr tag SOURCE TARGET[:TAG]`.
-    Tag(TagArgs),
-}
-
-#[derive(Subcommand)]
-pub enum ImageCommand {
-    /// Import a root filesystem tarball (tar, gzip, zstd or xz; `-` for stdin) as an image.
-    Import {
-        /// The tarball, or `-` to read it from standard input.
-        file: String,
-        /// NAME[:TAG] to give the image (the tag defaults to `latest`).
-        reference: String,
-    },
-    /// List images.
-    #[command(alias = "list")]
-    Ls,
-    /// Download an image from a registry.
-    Pull(PullArgs),
-    /// Load images from a `docker save` archive or an OCI image layout.
-    Load(LoadArgs),
-    /// Save images to a `docker save` archive or an OCI image layout tar.
-    Save(SaveArgs),
-    /// Remove images.
-    #[command(alias = "rmi", alias = "remove")]
-    Rm(RmiArgs),
-    /// Give an image another name.
-    Tag(TagArgs),
-    /// Show images' details as JSON.
-    Inspect {
-        #[arg(required = true, value_name = "IMAGE")]
-        images: Vec<String>,
-    },
-    /// Remove untagged images that no container uses, and every layer no image uses.
-    Prune {
-        /// Remove every image that no container uses, tagged or not.
-        #[arg(short, long)]
-        all: bool,
-    },
-}
-
-#[derive(Args)]
-pub struct PullArgs {
-    /// NAME[:TAG] or NAME@sha256:DIGEST, e.g. `alpine:3.20`, `localhost:5000/app`.
-    pub reference: String,
-    /// The platform of a multi-arch image (default: this machine's, e.g. linux/amd64).
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
-    /// Allow a registry over plain http (always allowed for localhost and 127.0.0.1).
-    #[arg(long)]
-    pub insecure: bool,
-    /// Print only the image id.
-    #[arg(short, long)]
-    pub quiet: bool,
-}
-
-#[derive(Args)]
-pub struct LoadArgs {
-    /// The archive (tar, possibly compressed) or OCI layout directory; standard input if not given.
-    #[arg(short, long, value_name = "FILE|DIR")]
-    pub input: Option<PathBuf>,
-    /// Print only the loaded images.
-    #[arg(short, long)]
-    pub quiet: bool,
-}
-
-#[derive(Args)]
-pub struct SaveArgs {
-    /// Write to this file (standard output if not given and it is not a terminal).
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// The archive's format.
-    #[arg(long, value_enum, default_value_t = SaveFormat::DockerArchive)]
-    pub format: SaveFormat,
-    #[arg(required = true, value_name = "IMAGE")]
-    pub images: Vec<String>,
-}
-
-#[derive(Args)]
-pub struct RmiArgs {
-    /// Untag an image even if a container uses it, or remove all of an id's names.
-    #[arg(short, long)]
-    pub force: bool,
-    #[arg(required = true, value_name = "IMAGE")]
-    pub images: Vec<String>,
-}
-
-#[derive(Args)]
-pub struct TagArgs {
-    pub source: String,
-    pub target: String,
-}
 
 pub fn top_level(paths: &Paths, command: TopLevel) -> Result<i32> {
     match command {
@@ -151,44 +48,6 @@ pub fn image(paths: &Paths, command: ImageCommand) -> Result<i32> {
             println!("Total reclaimed space: {}", human_size(removal.reclaimed));
             Ok(0)
         }
-    }
-}
-
-/// The user's image store, unpacking layers with their owners where this
-/// user and host allow it (`image::userns`).
-fn open_store(paths: &Paths) -> Result<Store> {
-    Ok(Store::open(&paths.storage)?.with_owners(Owners::detect()))
-}
-
-/// The image `ctr run` uses: found in the store, else built in, else pulled;
-/// refused if its files' owners were written for other id maps than the
-/// container gets.
-pub fn image_for_run(paths: &Paths, reference: &str) -> Result<ImageRecord> {
-    let store = open_store(paths)?;
-    let image = find_or_pull(&store, paths, reference)?;
-    store.check_owners(&image, &IdMaps::current(), reference)?;
-    Ok(image)
-}
-
-fn find_or_pull(store: &Store, paths: &Paths, reference: &str) -> Result<ImageRecord> {
-    if let Some(image) = store.lookup(reference)? {
-        return Ok(image);
-    }
-    if let Some(image) = store.import_builtin(&paths.builtin_images(), reference.trim_end_matches(":latest"))? {
-        return Ok(image);
-    }
-    let parsed = Reference::parse(reference)?;
-    eprintln!("Unable to find image '{}' locally", parsed.familiar());
-    registry::pull(store, &parsed, &PullOptions::default(), &Progress::new(true))
-        .map_err(|e| not_found_locally(reference, e))
-}
-
-fn not_found_locally(reference: &str, e: anyhow::Error) -> anyhow::Error {
-    match e.downcast_ref::<RegistryError>() {
-        Some(RegistryError::NotFound { .. }) => {
-            anyhow!("image {reference:?} not found locally and the registry said 404: check the name (or import it with `ctr image import FILE {reference}`)")
-        }
-        _ => anyhow!("image {reference:?} not found locally, and pulling it failed: {e:#}"),
     }
 }
 
@@ -253,7 +112,7 @@ fn save(paths: &Paths, args: SaveArgs) -> Result<i32> {
                 .prefix(".ctr-save-")
                 .tempfile_in(dir)
                 .with_context(|| format!("cannot write in {}", dir.display()))?;
-            archive::save(&store, &images, args.format, std::io::BufWriter::new(tmp.as_file()))?;
+            archive::save(&store, &images, args.format.into(), std::io::BufWriter::new(tmp.as_file()))?;
             tmp.as_file().sync_all()?;
             tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
         }
@@ -261,7 +120,7 @@ fn save(paths: &Paths, args: SaveArgs) -> Result<i32> {
             if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
                 bail!("refusing to write an archive to a terminal: use -o FILE or redirect the output");
             }
-            archive::save(&store, &images, args.format, std::io::BufWriter::new(std::io::stdout().lock()))?;
+            archive::save(&store, &images, args.format.into(), std::io::BufWriter::new(std::io::stdout().lock()))?;
         }
     }
     Ok(0)
@@ -342,25 +201,8 @@ fn inspect_json(r: &ImageRecord) -> serde_json::Value {
     })
 }
 
-/// Which of the user's containers use an image (by id): their names.
-fn containers_using(paths: &Paths) -> impl Fn(&str) -> Vec<String> {
-    let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    if let Ok(entries) = std::fs::read_dir(paths.containers()) {
-        for entry in entries.flatten() {
-            let Ok(text) = std::fs::read(entry.path().join("state.json")) else { continue };
-            let Ok(state) = serde_json::from_slice::<serde_json::Value>(&text) else { continue };
-            let id = state.get("image_id").and_then(|i| i.as_str());
-            let name = state.get("name").and_then(|n| n.as_str()).unwrap_or("?");
-            if let Some(id) = id {
-                users.entry(id.to_owned()).or_default().push(name.to_owned());
-            }
-        }
-    }
-    move |id: &str| users.get(id).cloned().unwrap_or_default()
-}
-
 fn list(paths: &Paths) -> Result<i32> {
     let store = open_store(paths)?;
-    image::print_table(&store.list()?, &mut std::io::stdout().lock())?;
+    print_table(&store.list()?, &mut std::io::stdout().lock())?;
     Ok(0)
 }

@@ -2,10 +2,7 @@
 //! `ctr exec` (as docker's are): stdin, a terminal, environment, working
 //! directory and user.
 
-use crate::helper_client::ProcessStdio;
-use crate::spec::TerminalSize;
-use anyhow::{bail, Result};
-use std::io::IsTerminal;
+use ctr_cli::launch::ProcessOptions;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct ProcessArgs {
@@ -29,28 +26,8 @@ pub struct ProcessArgs {
     pub user: Option<String>,
 }
 
-impl ProcessArgs {
-    /// `-it` needs a terminal to put in raw mode, unless nothing reads it
-    /// here (`detached`).
-    pub fn check_terminal(&self, detached: bool) -> Result<()> {
-        if self.tty && self.interactive && !detached && !std::io::stdin().is_terminal() {
-            bail!("the input device is not a TTY: drop -t, or run from a terminal");
-        }
-        Ok(())
-    }
-
-    /// The pseudo-terminal's first size: the caller's, or 24x80.
-    pub fn terminal(&self) -> Option<TerminalSize> {
-        self.tty.then(|| crate::tty::caller_size().unwrap_or(TerminalSize { rows: 24, cols: 80 }))
-    }
-
-    /// Our stdin for the process only with -i and no terminal (a terminal
-    /// carries stdin itself).
-    pub fn stdio(&self) -> ProcessStdio {
-        if self.interactive && !self.tty {
-            ProcessStdio::default()
-        } else {
-            ProcessStdio::no_stdin()
-        }
+impl From<ProcessArgs> for ProcessOptions {
+    fn from(a: ProcessArgs) -> Self {
+        Self { interactive: a.interactive, tty: a.tty, env: a.env, workdir: a.workdir, user: a.user }
     }
 }

@@ -3,8 +3,8 @@
 //! from `/proc/<init pid>/net/dev`, which shows the network namespace of
 //! that process and is readable by the user who owns the container.
 
-use crate::container::State;
-use crate::liveness::ProcessRef;
+use crate::container::record::State;
+use crate::process::liveness::ProcessRef;
 use std::os::unix::fs::MetadataExt;
 
 /// Bytes received and transmitted, summed over interfaces.

@@ -4,8 +4,8 @@
 //! signals sent to us and, with `-t`, relaying the caller's terminal to the
 //! container's pseudo-terminal (raw mode, window size changes).
 
+use crate::process::tty::{self, RawMode};
 use crate::spec::{InitFailure, InitReply};
-use crate::tty::{self, RawMode};
 use anyhow::{anyhow, Result};
 use ctr_core::frame::FrameError;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};

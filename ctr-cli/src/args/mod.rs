@@ -1,0 +1,89 @@
+//! The command line: clap's definitions, and their conversion into the
+//! engine's request types. Nothing here acts; parsing is pure, so every
+//! rule about flags is unit-tested without a container.
+
+pub mod container;
+pub mod exec;
+pub mod image;
+pub mod limits;
+pub mod network;
+pub mod process;
+pub mod run;
+pub mod volume;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "ctr",
+    version,
+    about = "A daemonless container engine: real namespaces, cgroups and images, for unprivileged users.",
+    long_about = "A daemonless container engine. `ctr run` starts a container in its own user, mount, pid, UTS, IPC, \
+network and cgroup namespaces, through a small setuid helper that does only the privileged steps.",
+    after_help = "Examples:\n  ctr run --rm busybox echo hello          run a command in the built-in busybox image\n  \
+ctr image import alpine.tar.gz alpine     import a rootfs tarball as image `alpine`\n  \
+ctr run --rm -e A=1 -w /tmp alpine env    set the environment and working directory\n  \
+ctr run --rm --rootfs ./rootfs /bin/sh    run from a directory instead of an image\n  \
+ctr run -it --rm alpine sh                an interactive shell on a terminal\n  \
+ctr run -d --name web alpine sleep 1d     run in the background; then `ctr ps`, `ctr logs -f web`\n  \
+ctr exec -it web sh                       a shell inside the running container\n  \
+ctr stop web && ctr rm web                stop it (SIGTERM, then SIGKILL after 10s) and remove it\n  \
+ctr info                                  show the helper, cgroups and your id mapping"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a command in a new container.
+    #[command(after_help = "Exit status: the command's own; 125 if ctr failed, 126 if the command \
+cannot be executed, 127 if it was not found, 128+N if it was killed by signal N.")]
+    Run(Box<run::RunArgs>),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Manage named volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    #[command(flatten)]
+    Images(image::TopLevel),
+    /// Run a command in a running container.
+    #[command(after_help = "Exit status: the command's own; 126 if it cannot be executed, 127 if it was \
+not found, 1 if the container is not running, 125 if ctr failed.")]
+    Exec(exec::ExecArgs),
+    /// List containers (running ones; -a for all).
+    Ps(container::PsArgs),
+    /// Print a container's output (stdout and stderr, as logged by its monitor).
+    Logs(container::LogsArgs),
+    /// Stop containers: SIGTERM, then SIGKILL after the grace period.
+    Stop(container::StopArgs),
+    /// Send a signal to containers (default SIGKILL).
+    Kill(container::KillArgs),
+    /// Wait for containers to stop, then print their exit codes.
+    Wait(container::ContainersArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
+    /// Live CPU, memory, block I/O and process counts of containers.
+    Stats(container::StatsArgs),
+    /// Freeze every process of containers (cgroup freezer).
+    Pause(container::ContainersArgs),
+    /// Resume paused containers.
+    Unpause(container::ContainersArgs),
+    /// Remove containers (running ones with -f).
+    Rm(container::RmArgs),
+    /// Show containers' configuration, state, mounts and cgroups as JSON.
+    Inspect(container::InspectArgs),
+    /// List a container's published ports.
+    Port { container: String },
+    /// Manage your bridge networks (create, ls, inspect, rm).
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// Show what ctr found on this host: kernel, cgroups, helper, id maps, paths.
+    Info,
+    /// Internal: the container's first process (started by the helper).
+    #[command(hide = true)]
+    Init,
+}

@@ -1,0 +1,36 @@
+//! `ctr container prune|ls|rm`.
+
+use crate::args::container::ContainerCommand;
+use anyhow::Result;
+use ctr_cli::paths::Paths;
+use std::io::{BufRead, IsTerminal, Write};
+
+pub fn container(paths: &Paths, command: ContainerCommand) -> Result<i32> {
+    match command {
+        ContainerCommand::Prune { force } => prune(paths, force),
+        ContainerCommand::Ls(args) => super::ps::ps(paths, args),
+        ContainerCommand::Rm(args) => super::rm::rm(paths, args),
+    }
+}
+
+/// Removes every stopped container, after asking on a terminal.
+fn prune(paths: &Paths, force: bool) -> Result<i32> {
+    if !force && std::io::stdin().is_terminal() {
+        print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !answer.trim().eq_ignore_ascii_case("y") {
+            return Ok(0);
+        }
+    }
+    let pruned = ctr_cli::container::prune::prune(paths)?;
+    println!("Deleted Containers:");
+    for id in &pruned.removed {
+        println!("{id}");
+    }
+    for e in &pruned.errors {
+        eprintln!("ctr: {e:#}");
+    }
+    Ok(i32::from(!pruned.errors.is_empty()))
+}

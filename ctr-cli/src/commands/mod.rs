@@ -1,0 +1,65 @@
+//! One short file per verb: each turns its parsed arguments into an engine
+//! request, calls the engine, and prints the answer through [`crate::output`].
+//! Each returns the process's exit status; an `Err` is a failure of ctr
+//! itself (status 125).
+
+mod container;
+mod exec;
+mod image;
+mod info;
+mod inspect;
+mod kill;
+mod logs;
+mod network;
+mod pause;
+mod port;
+mod ps;
+mod rm;
+mod run;
+mod stats;
+mod stop;
+mod volume;
+mod wait;
+
+use crate::args::Command;
+use anyhow::Result;
+use ctr_cli::paths::Paths;
+
+pub fn dispatch(command: Command) -> Result<i32> {
+    let paths = Paths::discover()?;
+    match command {
+        Command::Run(args) => run::run(&paths, *args),
+        Command::Image(command) => image::image(&paths, command),
+        Command::Volume(command) => volume::volume(&paths, command),
+        Command::Images(command) => image::top_level(&paths, command),
+        Command::Exec(args) => exec::exec(&paths, args),
+        Command::Ps(args) => ps::ps(&paths, args),
+        Command::Logs(args) => logs::logs(&paths, args),
+        Command::Stop(args) => stop::stop(&paths, args),
+        Command::Kill(args) => kill::kill(&paths, args),
+        Command::Wait(args) => wait::wait(&paths, args),
+        Command::Container(command) => container::container(&paths, command),
+        Command::Stats(args) => stats::stats(&paths, args),
+        Command::Pause(args) => pause::pause(&paths, args, true),
+        Command::Unpause(args) => pause::pause(&paths, args, false),
+        Command::Rm(args) => rm::rm(&paths, args),
+        Command::Inspect(args) => inspect::inspect(&paths, args),
+        Command::Port { container } => port::port(&paths, &container),
+        Command::Network(command) => network::network(&paths, command),
+        Command::Info => info::info(&paths),
+        Command::Init => ctr_cli::init::main(),
+    }
+}
+
+/// Runs `action` on each item named, going on past failures and printing
+/// each; docker's status: 1 if any failed.
+fn each<T: AsRef<str>>(items: &[T], mut action: impl FnMut(&str) -> Result<()>) -> i32 {
+    let mut failed = false;
+    for item in items {
+        if let Err(e) = action(item.as_ref()) {
+            eprintln!("ctr: {e:#}");
+            failed = true;
+        }
+    }
+    i32::from(failed)
+}

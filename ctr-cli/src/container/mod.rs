@@ -1,0 +1,24 @@
+//! Containers: the record each one keeps on disk ([`record`]), the state
+//! machine of its life ([`state`]), and one file per verb. A verb acts on
+//! one container named by name, id or id prefix; a front end given several
+//! calls it for each and goes on past errors.
+//!
+//! Engine modules import `container::record` and `container::state`
+//! directly, never this file, whose re-exports are for front ends: the
+//! verbs sit above [`crate::launch`], which needs only the record.
+
+pub mod exec;
+pub mod inspect;
+pub mod kill;
+pub mod pause;
+pub mod prune;
+pub mod record;
+pub mod remove;
+pub mod run;
+mod settle;
+pub mod state;
+pub mod stop;
+pub mod wait;
+
+pub use record::{find, list, Container, State};
+pub use state::{RunState, Status};

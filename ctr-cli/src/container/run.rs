@@ -1,0 +1,297 @@
+//! `run`: resolve the rootfs (an image, or a directory) and the process,
+//! reserve the container and write its record, then start it through
+//! [`crate::launch`]: in the foreground, waiting for it while forwarding
+//! signals (and relaying the terminal with -t) and cleaning up after it;
+//! or detached, through a monitor ([`crate::process::monitor`]) that does
+//! the starting, waiting and cleaning up instead.
+
+use super::record::{now_unix, Container, State};
+use super::state::Status;
+use crate::helper_client::Helper;
+use crate::image::ImageConfig;
+use crate::launch::{self, Launch, ProcessOptions};
+use crate::mounts::{self, MountSpec};
+use crate::network::NetworkOptions;
+use crate::paths::Paths;
+use crate::ports::HeldPorts;
+use crate::process::liveness::ProcessRef;
+use crate::process::monitor::{self, Detached};
+use crate::process::wait::{self, Console};
+use crate::seccomp::SecurityOptions;
+use crate::spec::{ContainerSpec, ProcessSpec, RootfsSpec};
+use anyhow::{bail, Context, Result};
+use ctr_core::ids::{ContainerId, ContainerName};
+use ctr_core::limits::ResourceLimits;
+use std::path::PathBuf;
+
+/// Everything `ctr run` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    /// Start it in the background and return once its command runs.
+    pub detach: bool,
+    /// Remove it (its writable layer and state) when it exits.
+    pub rm: bool,
+    pub name: Option<String>,
+    /// Default: the first 12 characters of its id.
+    pub hostname: Option<String>,
+    pub process: ProcessOptions,
+    pub network: NetworkOptions,
+    /// Capabilities added to and dropped from docker's default set.
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// Replaces the image's entrypoint (and its default command).
+    pub entrypoint: Option<String>,
+    /// A directory to use as the root filesystem instead of an image.
+    pub rootfs: Option<PathBuf>,
+    pub limits: ResourceLimits,
+    /// Written to the process's oom_score_adj (-1000 to 1000).
+    pub oom_score_adj: Option<i32>,
+    /// `-v SRC:DEST[:OPTS]` and `--tmpfs DEST[:OPTS]`, as given.
+    pub volumes: Vec<String>,
+    pub tmpfs: Vec<String>,
+    /// The root mount read-only.
+    pub read_only: bool,
+    pub security: SecurityOptions,
+    /// IMAGE [COMMAND [ARG...]], or with `rootfs` just COMMAND [ARG...].
+    pub args: Vec<String>,
+}
+
+/// How a run ended, for the caller to report.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Detached, and its command runs.
+    Started(ContainerId),
+    /// Ran in the foreground, or could not start: docker's exit status,
+    /// and what init reported if the command could not be executed.
+    Exited { exit_code: i32, failure: Option<String> },
+}
+
+/// What the container runs on, resolved from the image or --rootfs.
+struct Source {
+    label: String,
+    image_id: Option<String>,
+    config: ImageConfig,
+    command: Vec<String>,
+    /// The image's layers, top-most first (overlayfs's lowerdir order).
+    rootfs_lower: Option<Vec<PathBuf>>,
+    rootfs_dir: Option<PathBuf>,
+}
+
+fn resolve_source(paths: &Paths, request: &RunRequest) -> Result<Source> {
+    if let Some(dir) = &request.rootfs {
+        let dir = std::fs::canonicalize(dir).with_context(|| format!("--rootfs {}", dir.display()))?;
+        if !dir.is_dir() {
+            bail!("--rootfs {} is not a directory", dir.display());
+        }
+        return Ok(Source {
+            label: dir.display().to_string(),
+            image_id: None,
+            config: ImageConfig::default(),
+            command: request.args.clone(),
+            rootfs_lower: None,
+            rootfs_dir: Some(dir),
+        });
+    }
+    let (reference, command) = request
+        .args
+        .split_first()
+        .context("give an image (or --rootfs DIR) to run, e.g. `ctr run --rm busybox echo hello`")?;
+    // Found in the store, else built in, else pulled (as docker does).
+    let image = crate::image::local::image_for_run(paths, reference)?;
+    Ok(Source {
+        label: reference.clone(),
+        image_id: Some(image.id.clone()),
+        config: image.config.clone(),
+        command: command.to_vec(),
+        rootfs_lower: Some(image.lower_dirs.clone()),
+        rootfs_dir: None,
+    })
+}
+
+/// Docker's rules: --entrypoint replaces the image's entrypoint and its
+/// default command; a command given on the line replaces the default one.
+fn process_args(config: &ImageConfig, entrypoint: Option<&str>, command: &[String]) -> Result<Vec<String>> {
+    let (entry, default_cmd) = match entrypoint {
+        Some(e) => (vec![e.to_owned()], Vec::new()),
+        None => (config.entrypoint.clone(), config.cmd.clone()),
+    };
+    let cmd = if command.is_empty() { default_cmd } else { command.to_vec() };
+    let args: Vec<String> = entry.into_iter().chain(cmd).collect();
+    if args.is_empty() {
+        bail!("no command specified: give one after the image, e.g. `ctr run IMAGE sh`");
+    }
+    Ok(args)
+}
+
+fn check_hostname(h: &str) -> Result<()> {
+    let ok = !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !ok {
+        bail!("invalid hostname {h:?}: use 1 to 64 letters, digits, '-' and '.'");
+    }
+    Ok(())
+}
+
+/// Parses and checks every mount, creating named volumes that are
+/// missing; sorted so that a mount comes after the one it sits in.
+fn mounts_of(paths: &Paths, request: &RunRequest) -> Result<Vec<MountSpec>> {
+    let mut mounts = Vec::new();
+    for v in &request.volumes {
+        mounts.push(mounts::parse_volume(v, |name| crate::volume::ensure(paths, name))?);
+    }
+    for t in &request.tmpfs {
+        mounts.push(mounts::parse_tmpfs(t)?);
+    }
+    mounts::ordered(mounts)
+}
+
+pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
+    let source = crate::timing::time("image.resolve", || resolve_source(paths, &request))?;
+    let process_args = process_args(&source.config, request.entrypoint.as_deref(), &source.command)?;
+    let cwd = request
+        .process
+        .workdir
+        .clone()
+        .or_else(|| source.config.working_dir.clone())
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into());
+    if !cwd.starts_with('/') {
+        bail!("the working directory {cwd:?} is invalid: it must be an absolute path");
+    }
+    let security = request.security.resolve(&paths.state.join("seccomp-cache"), &request.cap_add, &request.cap_drop)?;
+    let capabilities = security.capabilities;
+    let limits = request.limits.clone();
+    let mounts = mounts_of(paths, &request)?;
+    let network = request.network.to_request(&source.config.exposed_ports)?;
+    request.process.check_terminal(request.detach)?;
+    let terminal = request.process.terminal();
+    let id = launch::new_container_id()?;
+    let hostname = request.hostname.clone().unwrap_or_else(|| id.short().to_owned());
+    check_hostname(&hostname)?;
+    let name = ContainerName::parse(request.name.as_deref().unwrap_or(id.short()))?;
+
+    let container = crate::timing::time("rootfs.prepare", || Container::create(paths, id.clone(), name.clone()))?;
+    let hosts = container.write_generated(
+        "hosts",
+        &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
+    )?;
+    let hostname_file = container.write_generated("hostname", &format!("{hostname}\n"))?;
+    let rootfs = match (&source.rootfs_lower, &source.rootfs_dir) {
+        (Some(lower), _) => RootfsSpec::Overlay {
+            lower: lower.clone(),
+            upper: container.layer_dir.join("upper"),
+            work: container.layer_dir.join("work"),
+            target: container.layer_dir.join("rootfs"),
+        },
+        (None, Some(dir)) => RootfsSpec::Bind { path: dir.clone() },
+        (None, None) => unreachable!("a source has a rootfs"),
+    };
+    let spec = ContainerSpec {
+        hostname: hostname.clone(),
+        rootfs,
+        etc_files: vec![(hosts, "etc/hosts".into()), (hostname_file, "etc/hostname".into())],
+        mounts: mounts.clone(),
+        read_only_rootfs: request.read_only,
+        process: ProcessSpec {
+            args: process_args.clone(),
+            env: launch::merge_env(&source.config.env, &request.process.env),
+            cwd,
+            user: request.process.user.clone().or_else(|| source.config.user.clone()).filter(|u| !u.is_empty()),
+            capabilities,
+            oom_score_adj: request.oom_score_adj,
+        },
+        terminal,
+        seccomp: security.program,
+        system_paths_unconfined: security.config.system_paths_unconfined,
+    };
+    crate::seccomp::save_program(&container.state_dir, &spec.seccomp)?;
+    let mut state = State {
+        id: id.to_string(),
+        name: name.to_string(),
+        image: source.label.clone(),
+        image_id: source.image_id.clone(),
+        command: process_args,
+        created: now_unix(),
+        status: Status::Created,
+        pid: None,
+        exit_code: None,
+        cgroups: Vec::new(),
+        oom_killed: false,
+        limits: limits.clone(),
+        mounts,
+        hostname: hostname.clone(),
+        network: None,
+        process: Some(spec.process.clone()),
+        tty: request.process.tty,
+        auto_remove: request.rm,
+        security: Some(security.config),
+        ..State::default()
+    };
+    container.write_state(&state)?;
+    let mut launch = Launch { spec, network, limits };
+    if request.detach {
+        return Ok(match monitor::start_detached(paths, &container, state, launch, request.process.interactive)? {
+            Detached::Started => RunOutcome::Started(id),
+            Detached::Failed { exit_code, message } => RunOutcome::Exited { exit_code, failure: Some(message) },
+        });
+    }
+    crate::timing::ask_init(&mut launch.spec.process.env);
+
+    let helper = Helper::new(&paths.helper());
+    state.monitor = Some(ProcessRef::current()?);
+    // The helper passes our stdio on; with -t the container's init swaps
+    // in its terminal, and without -i it gets no stdin, as with docker.
+    let stdio = request.process.stdio();
+    // Published ports stay held until the container's rules are gone.
+    let mut held = HeldPorts::default();
+    let mut failure = None;
+    let outcome = launch::start(paths, &helper, &container, &mut state, launch, stdio).and_then(|started| {
+        held = started.ports;
+        crate::timing::total("exec.total");
+        failure = started.report.failure.map(|f| f.message);
+        let console = started.report.console.map(|master| Console { master, stdin: request.process.interactive });
+        wait::wait(started.pid, &started.pidfd, console)
+    });
+    let recorded = launch::finish(
+        paths,
+        &helper,
+        &container,
+        &mut state,
+        outcome.as_ref().ok().copied(),
+        outcome.is_ok(),
+        request.rm,
+    );
+    drop(held);
+    let exit_code = outcome?;
+    recorded?;
+    Ok(RunOutcome::Exited { exit_code, failure })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(entry: &[&str], cmd: &[&str]) -> ImageConfig {
+        ImageConfig {
+            entrypoint: entry.iter().map(|s| s.to_string()).collect(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            ..ImageConfig::default()
+        }
+    }
+
+    #[test]
+    fn docker_entrypoint_and_cmd_rules() {
+        let c = config(&["/entry"], &["default"]);
+        assert_eq!(process_args(&c, None, &[]).unwrap(), ["/entry", "default"]);
+        assert_eq!(process_args(&c, None, &["x".into()]).unwrap(), ["/entry", "x"]);
+        assert_eq!(process_args(&c, Some("sh"), &[]).unwrap(), ["sh"]);
+        assert_eq!(process_args(&c, Some("sh"), &["-c".into(), "true".into()]).unwrap(), ["sh", "-c", "true"]);
+        assert!(process_args(&config(&[], &[]), None, &[]).is_err());
+    }
+
+    #[test]
+    fn hostnames() {
+        assert!(check_hostname("web-1.local").is_ok());
+        assert!(check_hostname("a/b").is_err());
+        assert!(check_hostname("").is_err());
+    }
+}

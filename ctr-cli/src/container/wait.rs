@@ -1,0 +1,24 @@
+//! `wait`: blocks until a container stops and its exit is recorded, then
+//! gives its exit code.
+
+use super::record::Container;
+use super::settle::await_record;
+use super::state::{RunState, Status};
+use crate::helper_client::Helper;
+use crate::paths::Paths;
+use crate::process::liveness::{self, ProcessRef};
+use anyhow::{bail, Result};
+
+pub fn wait(paths: &Paths, key: &str) -> Result<i32> {
+    let helper = Helper::new(&paths.helper());
+    let (container, state) = Container::locate(paths, key)?;
+    if let Some(pidfd) = state.init.as_ref().filter(|_| state.status == Status::Running).and_then(ProcessRef::pidfd) {
+        liveness::wait_exit(&pidfd, None);
+    }
+    let state = await_record(paths, &helper, &container, key)?;
+    match state.run_state() {
+        RunState::Exited(Some(code)) => Ok(code),
+        RunState::Created => bail!("container {key} never started"),
+        _ => bail!("container {key} exited, but its exit code is unknown: its monitor was killed"),
+    }
+}

@@ -1,0 +1,276 @@
+//! Starting a container's first process: the helper spawns it in new
+//! namespaces and cgroups ([`start`]), this side holds its published ports
+//! and hands its `ctr init` the spec over the init channel, then reads
+//! what init reports before it executes the command. [`finish`] records
+//! how it ended and removes its cgroup; [`remove_container`] removes what
+//! is left of it, from inside a user namespace where it must. Used by
+//! `ctr run` in the foreground and by the detached monitor alike.
+
+use crate::container::record::{now_rfc3339, Container, State};
+use crate::container::state::Status;
+use crate::helper_client::{Helper, ProcessStdio};
+use crate::idmap::id_maps;
+use crate::lock::ContainerLock;
+use crate::network;
+use crate::paths::Paths;
+use crate::ports::HeldPorts;
+use crate::process::liveness::ProcessRef;
+use crate::process::wait::{self, InitReport};
+use crate::spec::{ContainerSpec, InitMessage, InitReply, InitTask, TerminalSize, INIT_PROTOCOL_VERSION};
+use anyhow::{anyhow, bail, Context, Result};
+use ctr_core::frame;
+use ctr_core::ids::{ContainerId, ContainerName};
+use ctr_core::limits::ResourceLimits;
+use ctr_core::net::NetworkRequest;
+use ctr_core::protocol::SpawnRequest;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use std::io::IsTerminal;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// What shapes a container's process, shared by `run` and `exec` (as
+/// docker's flags are): stdin, a terminal, environment, working directory
+/// and user.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessOptions {
+    /// Keep stdin open and pass it to the process.
+    pub interactive: bool,
+    /// Give the process a pseudo-terminal of the container's.
+    pub tty: bool,
+    /// KEY=VALUE, or KEY to pass on ours.
+    pub env: Vec<String>,
+    /// Absolute; default: the image's for run, the container's for exec.
+    pub workdir: Option<String>,
+    /// NAME|UID[:GROUP|GID]; default: the image's for run, the container's for exec.
+    pub user: Option<String>,
+}
+
+impl ProcessOptions {
+    /// `-it` needs a terminal to put in raw mode, unless nothing reads it
+    /// here (`detached`).
+    pub fn check_terminal(&self, detached: bool) -> Result<()> {
+        if self.tty && self.interactive && !detached && !std::io::stdin().is_terminal() {
+            bail!("the input device is not a TTY: drop -t, or run from a terminal");
+        }
+        Ok(())
+    }
+
+    /// The pseudo-terminal's first size: the caller's, or 24x80.
+    pub fn terminal(&self) -> Option<TerminalSize> {
+        self.tty.then(|| crate::process::tty::caller_size().unwrap_or(TerminalSize { rows: 24, cols: 80 }))
+    }
+
+    /// Our stdin for the process only with -i and no terminal (a terminal
+    /// carries stdin itself).
+    pub fn stdio(&self) -> ProcessStdio {
+        if self.interactive && !self.tty {
+            ProcessStdio::default()
+        } else {
+            ProcessStdio::no_stdin()
+        }
+    }
+}
+
+/// The image's environment, then `-e` on top (KEY alone copies ours).
+pub fn merge_env(image_env: &[String], cli: &[String]) -> Vec<String> {
+    let mut env: Vec<String> = image_env.to_vec();
+    for item in cli {
+        let entry = match item.split_once('=') {
+            Some(_) => item.clone(),
+            None => match std::env::var(item) {
+                Ok(value) => format!("{item}={value}"),
+                Err(_) => continue,
+            },
+        };
+        let key = entry.split('=').next().unwrap_or_default().to_owned();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(entry);
+    }
+    env
+}
+
+/// A fresh random container id.
+pub fn new_container_id() -> Result<ContainerId> {
+    let mut bytes = [0u8; 32];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes).context("reading /dev/urandom")?;
+    Ok(ContainerId::from_bytes(&bytes))
+}
+
+/// What the container is started with.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Launch {
+    pub spec: ContainerSpec,
+    pub network: NetworkRequest,
+    pub limits: ResourceLimits,
+}
+
+/// A container whose command runs (or whose init reported why not).
+pub struct Started {
+    pub pid: Pid,
+    pub pidfd: OwnedFd,
+    pub report: InitReport,
+    /// Its published host ports, bound until it is gone ([`crate::ports`]).
+    pub ports: HeldPorts,
+}
+
+/// Records how a container ended, under its lock: whether the OOM killer
+/// struck (read before the cgroup goes), then the cgroup removed whatever
+/// happened, then the exit in its state, or with `rm` the container gone.
+/// Idempotent, and a no-op for a container removed meanwhile (`rm -f`).
+pub fn finish(
+    paths: &Paths,
+    helper: &Helper,
+    container: &Container,
+    state: &mut State,
+    exit_code: Option<i32>,
+    started: bool,
+    rm: bool,
+) -> Result<()> {
+    let lock = ContainerLock::acquire(&container.state_dir)?;
+    state.oom_killed |= crate::stats::cgroup::oom_killed(&state.cgroups);
+    if let Some(info) = &state.network {
+        network::announce(paths, state, info, false);
+    }
+    let cgroup_removed = helper.remove_cgroup(&container.id).context("removing the container's cgroup");
+    if lock.is_none() {
+        return cgroup_removed;
+    }
+    if rm {
+        remove_container(helper, container)?;
+    } else {
+        state.status = if started { Status::Exited } else { Status::Created };
+        state.exit_code = exit_code;
+        state.finished_at = Some(now_rfc3339());
+        container.write_state(state)?;
+    }
+    cgroup_removed
+}
+
+/// Asks the helper for the container's first process, records it, hands
+/// `ctr init` its spec and reads what it reports before executing.
+pub fn start(
+    paths: &Paths,
+    helper: &Helper,
+    container: &Container,
+    state: &mut State,
+    launch: Launch,
+    stdio: ProcessStdio,
+) -> Result<Started> {
+    let Launch { mut spec, network, limits } = launch;
+    let (uid_map, gid_map) = id_maps();
+    let request = SpawnRequest {
+        id: container.id.clone(),
+        name: container.name.clone(),
+        user_namespace: true,
+        network,
+        uid_map,
+        gid_map,
+        limits,
+    };
+    // Once the helper exits, its child (the container) is re-parented to
+    // us, so that we can wait for it.
+    nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
+    let (mut ours, theirs) = UnixStream::pair().context("socketpair for the init channel")?;
+    let spawned = helper.spawn(request, &OwnedFd::from(theirs), stdio)?;
+    let pid = Pid::from_raw(spawned.pid);
+    // Before the command runs (init waits for its spec): if another
+    // program bound a port since the helper checked it, nothing started.
+    let ports = HeldPorts::hold(spawned.network.as_ref()).inspect_err(|_| {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+    })?;
+    state.status = Status::Running;
+    state.pid = Some(spawned.pid);
+    // Our unreaped child now, so its pid cannot be reused before this.
+    state.init = Some(ProcessRef::of(spawned.pid)?);
+    state.started_at = Some(now_rfc3339());
+    state.cgroups = spawned.cgroups.clone();
+    if state.limits.pids_limit.is_none() {
+        // What the helper's default_pids_limit gave, so inspect shows it.
+        state.limits.pids_limit = pids_limit_in_force(&state.cgroups);
+    }
+    state.network = spawned.network.clone();
+    container.write_state(state)?;
+    if let Some(info) = &spawned.network {
+        let hosts = network::hosts_file(paths, state, &spec.hostname, Some(info));
+        network::rewrite_in_place(&container.state_dir.join("hosts"), &hosts)?;
+        spec.etc_files
+            .push((container.write_generated("resolv.conf", &network::resolv_conf())?, "etc/resolv.conf".into()));
+        network::announce(paths, state, info, true);
+    }
+
+    let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::Run(Box::new(spec)) };
+    if let Err(e) = frame::write_frame(&mut ours, &message) {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        bail!("the container's init did not take its spec: {e}");
+    }
+    let report = wait::read_init_report(&ours);
+    Ok(Started { pid, pidfd: spawned.pidfd, report, ports })
+}
+
+/// pids.max of the container's cgroup (v1 pids hierarchy, else v2), if it
+/// is a number.
+fn pids_limit_in_force(cgroups: &[ctr_core::protocol::CgroupDir]) -> Option<u64> {
+    let dir = cgroups
+        .iter()
+        .find(|d| !d.v2 && d.controllers.iter().any(|c| c == "pids"))
+        .or_else(|| cgroups.iter().find(|d| d.v2))?;
+    std::fs::read_to_string(Path::new(&dir.path).join("pids.max")).ok()?.trim().parse().ok()
+}
+
+/// Removes the container's layer and state. Files that the container made
+/// as a subordinate id cannot be removed by us directly; a throwaway
+/// `ctr init` in a new user namespace with our mapping removes them.
+pub fn remove_container(helper: &Helper, container: &Container) -> Result<()> {
+    if container.remove_local()? {
+        return Ok(());
+    }
+    remove_in_user_namespace(helper, &container.layer_dir)?;
+    container.remove_local()?;
+    Ok(())
+}
+
+pub fn remove_in_user_namespace(helper: &Helper, path: &Path) -> Result<()> {
+    let id = new_container_id()?;
+    let (uid_map, gid_map) = id_maps();
+    let request = SpawnRequest {
+        id: id.clone(),
+        name: ContainerName::parse(&format!("rm-{}", id.short()))?,
+        user_namespace: true,
+        network: NetworkRequest::None,
+        uid_map,
+        gid_map,
+        limits: ResourceLimits::default(),
+    };
+    nix::sys::prctl::set_child_subreaper(true)?;
+    let (mut ours, theirs) = UnixStream::pair()?;
+    let spawned = helper.spawn(request, &OwnedFd::from(theirs), ProcessStdio::no_stdin())?;
+    let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::RemoveTree { path: path.to_owned() } };
+    frame::write_frame(&mut ours, &message).map_err(|e| anyhow!("{e}"))?;
+    let failure = match frame::read_frame::<InitReply>(&mut ours) {
+        Ok(InitReply::Failed(f)) => Some(f),
+        _ => None,
+    };
+    let status = waitpid(Pid::from_raw(spawned.pid), None);
+    helper.remove_cgroup(&id)?;
+    match (failure, status) {
+        (None, Ok(WaitStatus::Exited(_, 0))) => Ok(()),
+        (Some(f), _) => bail!("removing {}: {}", path.display(), f.message),
+        (None, other) => bail!("removing {}: cleanup process ended with {other:?}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_by_key() {
+        let merged = merge_env(&["PATH=/bin".into(), "A=1".into()], &["A=2".into(), "B=3".into()]);
+        assert_eq!(merged, ["PATH=/bin", "A=2", "B=3"]);
+    }
+}

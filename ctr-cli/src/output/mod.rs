@@ -1,0 +1,12 @@
+//! How `ctr` prints: one table writer ([`table`]), docker's status phrases
+//! ([`status`]), `--format` templates ([`template`]), the image table
+//! ([`images`]), and the engine's unit formatters ([`units`]): one each
+//! for human durations, sizes and RFC 3339 times, shared with the engine,
+//! which needs them for pull progress, records and logs.
+
+pub mod images;
+pub mod status;
+pub mod table;
+pub mod template;
+
+pub use ctr_cli::units;
