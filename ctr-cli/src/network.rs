@@ -12,7 +12,8 @@ use crate::container::record::{self, State};
 use crate::paths::Paths;
 use anyhow::Context;
 use anyhow::{bail, Result};
-use ctr_core::net::{NetworkInfo, NetworkName, NetworkRequest, PortSpec, Protocol};
+use ctr_core::net::{NetworkInfo, NetworkName, NetworkRequest, NetworkSummary, PortSpec, Protocol};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::path::Path;
@@ -164,6 +165,33 @@ pub fn resolv_conf() -> String {
         })
         .collect();
     kept.join("\n") + "\n"
+}
+
+/// A network as docker's `network inspect` shows it, with the names of
+/// the caller's containers on it.
+pub fn inspect_json(paths: &Paths, n: &NetworkSummary) -> serde_json::Value {
+    let names: BTreeMap<String, String> =
+        record::list(paths).unwrap_or_default().into_iter().map(|s| (s.id, s.name)).collect();
+    let containers: serde_json::Map<String, serde_json::Value> = n
+        .containers
+        .iter()
+        .map(|(id, addr)| {
+            let name = names.get(id).cloned().unwrap_or_default();
+            let value = serde_json::json!({"Name": name, "IPv4Address": format!("{addr}/{}", n.subnet.prefix())});
+            (id.clone(), value)
+        })
+        .collect();
+    let created = (n.created > 0).then(|| {
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(n.created)).to_string()
+    });
+    serde_json::json!({
+        "Name": n.name.as_str(),
+        "Driver": "bridge",
+        "Bridge": n.bridge,
+        "Created": created,
+        "IPAM": {"Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}]},
+        "Containers": containers,
+    })
 }
 
 #[cfg(test)]

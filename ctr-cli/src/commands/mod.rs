@@ -53,7 +53,7 @@ pub fn dispatch(command: Command) -> Result<i32> {
 
 /// Runs `action` on each item named, going on past failures and printing
 /// each; docker's status: 1 if any failed.
-fn each<T: AsRef<str>>(items: &[T], mut action: impl FnMut(&str) -> Result<()>) -> i32 {
+pub(crate) fn each<T: AsRef<str>>(items: &[T], mut action: impl FnMut(&str) -> Result<()>) -> i32 {
     let mut failed = false;
     for item in items {
         if let Err(e) = action(item.as_ref()) {

@@ -1,6 +1,7 @@
 //! `ctr volume create|ls|inspect|rm|prune`.
 
 use crate::args::volume::VolumeCommand;
+use crate::output::table::write_table;
 use anyhow::{bail, Result};
 use ctr_cli::paths::Paths;
 use ctr_cli::volume;
@@ -29,8 +30,9 @@ pub fn volume(paths: &Paths, command: VolumeCommand) -> Result<i32> {
                     );
                 }
             } else {
-                println!("{:<10}VOLUME NAME", "DRIVER");
-                names.iter().for_each(|n| println!("{:<10}{n}", "local"));
+                let mut rows = vec![["DRIVER".to_owned(), "VOLUME NAME".to_owned()]];
+                rows.extend(names.iter().map(|n| ["local".to_owned(), n.clone()]));
+                write_table(&mut std::io::stdout().lock(), &rows)?;
             }
             Ok(0)
         }

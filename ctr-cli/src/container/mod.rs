@@ -3,9 +3,9 @@
 //! one container named by name, id or id prefix; a front end given several
 //! calls it for each and goes on past errors.
 //!
-//! Engine modules import `container::record` and `container::state`
-//! directly, never this file, whose re-exports are for front ends: the
-//! verbs sit above [`crate::launch`], which needs only the record.
+//! The record and the state machine sit below [`crate::launch`], which
+//! needs them; the verbs sit above it. The re-exports here are for front
+//! ends.
 
 pub mod exec;
 pub mod inspect;

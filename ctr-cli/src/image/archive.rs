@@ -408,6 +408,25 @@ pub enum SaveFormat {
     Oci,
 }
 
+/// Writes images to the file `path`, which appears whole or not at all
+/// (written beside it, synced, then renamed into place).
+pub fn save_to_file(
+    store: &Store,
+    images: &[(ImageRecord, Vec<Reference>)],
+    format: SaveFormat,
+    path: &Path,
+) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".ctr-save-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    save(store, images, format, std::io::BufWriter::new(tmp.as_file()))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
 /// Writes images (each with the names it should carry) to `out`.
 pub fn save(
     store: &Store,

@@ -66,3 +66,45 @@ pub fn containers_using(paths: &Paths) -> impl Fn(&str) -> Vec<String> {
     }
     move |id: &str| users.get(id).cloned().unwrap_or_default()
 }
+
+/// An image as docker's `image inspect` shows it.
+pub fn inspect_json(r: &ImageRecord) -> serde_json::Value {
+    let c = &r.config;
+    let ports: BTreeMap<&str, serde_json::Value> =
+        c.exposed_ports.iter().map(|p| (p.as_str(), serde_json::json!({}))).collect();
+    let (os, arch) = r.platform.as_deref().and_then(|p| p.split_once('/')).unwrap_or(("linux", ""));
+    serde_json::json!({
+        "Id": r.id,
+        "RepoTags": r.references,
+        "RepoDigests": r.repo_digests,
+        "Created": humantime::format_rfc3339_seconds(r.created).to_string(),
+        "Size": r.size,
+        "Os": os,
+        "Architecture": arch,
+        "Config": {
+            "Entrypoint": (!c.entrypoint.is_empty()).then_some(&c.entrypoint),
+            "Cmd": (!c.cmd.is_empty()).then_some(&c.cmd),
+            "Env": c.env,
+            "WorkingDir": c.working_dir.clone().unwrap_or_default(),
+            "User": c.user.clone().unwrap_or_default(),
+            "ExposedPorts": (!ports.is_empty()).then_some(ports),
+        },
+        "RootFS": { "Type": "layers", "Layers": r.diff_ids },
+        "GraphDriver": { "Name": "overlay", "Data": { "LowerDir": r.lower_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":") } },
+    })
+}
+
+/// The images `save` writes, each with the names it should carry: saved
+/// by name, that name; by id, all its names.
+pub fn for_save(store: &Store, names: &[String]) -> Result<Vec<(ImageRecord, Vec<Reference>)>> {
+    let mut images = Vec::new();
+    for name in names {
+        let record = store.lookup(name)?.ok_or_else(|| anyhow!("no such image: {name}"))?;
+        let names: Vec<Reference> = match Reference::parse(name) {
+            Ok(r) if r.digest.is_none() && record.references.contains(&r.familiar()) => vec![r],
+            _ => record.references.iter().filter_map(|r| Reference::parse(r).ok()).collect(),
+        };
+        images.push((record, names));
+    }
+    Ok(images)
+}

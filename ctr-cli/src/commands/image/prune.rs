@@ -1,0 +1,13 @@
+//! `ctr image prune`: untagged images (every unused one with -a) and unused layers.
+
+use crate::output::units::human_size;
+use anyhow::Result;
+use ctr_cli::image::local::{containers_using, open_store};
+use ctr_cli::paths::Paths;
+
+pub fn prune(paths: &Paths, all: bool) -> Result<i32> {
+    let removal = open_store(paths)?.prune(all, &containers_using(paths))?;
+    super::print_removal(&removal);
+    println!("Total reclaimed space: {}", human_size(removal.reclaimed));
+    Ok(0)
+}
