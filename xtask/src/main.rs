@@ -12,6 +12,7 @@ mod cgroup_scope;
 mod cleanup;
 mod demo;
 mod fuzz;
+mod guest;
 mod host;
 mod install;
 mod interrupt;
