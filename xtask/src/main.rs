@@ -19,6 +19,7 @@ mod interrupt;
 mod setup;
 mod subid;
 mod test_driver;
+mod test_image;
 mod vm;
 
 use clap::{Parser, Subcommand};
