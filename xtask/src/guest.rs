@@ -33,8 +33,6 @@ const BASE_MODULES: &[&str] = &["virtio_pci", "9pnet_virtio", "9p", "overlay", "
 pub struct Guest<'a> {
     /// Loaded at boot besides [`BASE_MODULES`].
     pub modules: &'a [&'a str],
-    /// Directories that get an empty tmpfs of their own (mode 1777).
-    pub tmpfs: &'a [&'a str],
     pub memory_mib: u32,
     pub cpus: u32,
     pub timeout_secs: u32,
@@ -67,10 +65,7 @@ impl Guest<'_> {
         std::fs::create_dir_all(&share).with_context(|| format!("cannot create {}", share.display()))?;
         std::fs::write(share.join("env"), env_file(envs))?;
         std::fs::write(share.join("stage2"), stage2(cwd, command))?;
-        let append = format!(
-            "console=ttyS0 quiet loglevel=1 panic=-1 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 vm_tmpfs={}",
-            self.tmpfs.join(",")
-        );
+        let append = "console=ttyS0 quiet loglevel=1 panic=-1 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1";
         let mut qemu = Command::new("timeout");
         qemu.arg(self.timeout_secs.to_string()).arg("qemu-system-x86_64").args(accel());
         qemu.args(["-m", &self.memory_mib.to_string(), "-smp", &self.cpus.to_string()])
@@ -80,7 +75,7 @@ impl Guest<'_> {
             .arg(&kernel.vmlinux)
             .arg("-initrd")
             .arg(&initrd)
-            .args(["-append", &append])
+            .args(["-append", append])
             .args(["-virtfs", "local,path=/,mount_tag=host,security_model=passthrough,readonly=on,multidevs=remap"])
             .arg("-virtfs")
             .arg(format!("local,path={},mount_tag=share,security_model=passthrough", share.display()));
@@ -245,8 +240,7 @@ fn module_closure(all_deps: &str, builtin: &str, modules: &[&str]) -> Result<(St
 
 /// The guest's /init (busybox sh): the host's root read-only over 9p under a
 /// tmpfs overlay becomes the new root, with /proc, /sys, /dev, the cgroup2
-/// tree, /dev/pts, /dev/shm, /run and the `vm_tmpfs` directories; the
-/// exchange share goes on /run/vm, and /run/vm/stage2 runs in the new root.
+/// tree, /dev/pts, /dev/shm and /run; the exchange share goes on /run/vm, and /run/vm/stage2 runs in the new root.
 const INIT: &str = r#"#!/bin/busybox sh
 b=/bin/busybox
 set -e
@@ -266,7 +260,6 @@ $b mkdir -p $r/dev/pts $r/dev/shm
 $b mount -t devpts -o ptmxmode=666,gid=5,mode=620 devpts $r/dev/pts
 $b mount -t tmpfs shm $r/dev/shm
 $b mount -t tmpfs -o mode=755 run $r/run
-for d in $($b echo "$vm_tmpfs" | $b tr , " "); do $b mkdir -p $r$d; $b mount -t tmpfs -o mode=1777 tmp $r$d; done
 $b mkdir -p $r/run/vm
 $b mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 share $r/run/vm
 $b hostname vm

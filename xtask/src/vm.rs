@@ -28,8 +28,7 @@ const TIMEOUT_SCALE: &str = "10";
 /// overlay...), the ext4 image that holds its writable test state (ext4
 /// needs crc32c for its metadata checksums), and the nftables pieces that
 /// the helper's bridge network uses (ctr-net's firewall rules: nat chains,
-/// masquerade, dnat, ct status, fib, limit, bridge-family meta). /tmp gets a
-/// tmpfs (then the ext4 disk); the default /var/tmp would hide the work directory.
+/// masquerade, dnat, ct status, fib, limit, bridge-family meta).
 const GUEST: Guest = Guest {
     modules: &[
         "loop",
@@ -44,7 +43,6 @@ const GUEST: Guest = Guest {
         "nft_limit",
         "nft_meta_bridge",
     ],
-    tmpfs: &["/tmp"],
     memory_mib: 2048,
     cpus: 2,
     timeout_secs: 1800,
@@ -141,13 +139,19 @@ fn test_binaries_from_messages(messages: &str) -> Vec<TestBinary> {
 /// The shell script the guest runs: put /tmp and the scratch directory (for
 /// the test user) on an ext4 disk, then run every test binary, integration
 /// tests with `--test-threads=2` and the extra arguments. Exits 1 if any failed.
+/// A clone (or its target directory) under /tmp stays visible: it is bound
+/// into the new /tmp before that covers the old one.
 fn guest_script_text(scratch: &Path, unit: &[TestBinary], integration: &[TestBinary], extra: &[String]) -> String {
     let mut s = String::from("#!/bin/sh\n# Written by `cargo xtask test`; runs in the guest.\nrc=0\n");
     s.push_str("run() { dir=$1; shift; echo \"     Running $1\"; (cd \"$dir\" && \"$@\") || rc=1; }\n");
+    s.push_str("keep() { mkdir -p \"$d$1\" && mount --bind \"$1\" \"$d$1\"; }\n");
+    let binaries = unit.iter().chain(integration);
+    let dirs = binaries.flat_map(|b| [b.package_dir.as_path(), b.executable.parent().unwrap_or(Path::new("/"))]);
+    let keep: String = under_tmp(dirs).iter().map(|p| format!("keep {} && ", quote(&p.to_string_lossy()))).collect();
     s.push_str(&format!(
         "d=/run/ctr-vm-disk; truncate -s 8G $d.img && mkfs.ext4 -q -F $d.img && mkdir -p $d && mount -o loop $d.img $d \\
   && mkdir -m 1777 $d/tmp && mkdir -m 700 $d/scratch && chown {user}:{user} $d/scratch \\
-  && mount --bind $d/tmp /tmp && mount --bind $d/scratch {dir} || {{ echo 'guest: cannot set up the ext4 disk'; exit 1; }}\n",
+  && {keep}mount --rbind $d/tmp /tmp && mount --bind $d/scratch {dir} || {{ echo 'guest: cannot set up the ext4 disk'; exit 1; }}\n",
         user = setup::TEST_USER,
         dir = quote(&scratch.to_string_lossy())
     ));
@@ -162,6 +166,19 @@ fn guest_script_text(scratch: &Path, unit: &[TestBinary], integration: &[TestBin
     }
     s.push_str("exit $rc\n");
     s
+}
+
+/// The directories among `dirs` that lie under /tmp, without those inside another.
+fn under_tmp<'a>(dirs: impl Iterator<Item = &'a Path>) -> Vec<&'a Path> {
+    let mut dirs: Vec<&Path> = dirs.filter(|d| d.starts_with("/tmp") && *d != Path::new("/tmp")).collect();
+    dirs.sort();
+    let mut outermost: Vec<&Path> = Vec::new();
+    for dir in dirs {
+        if !outermost.iter().any(|o| dir.starts_with(o)) {
+            outermost.push(dir);
+        }
+    }
+    outermost
 }
 
 fn integration_args(extra: &[String]) -> Vec<String> {
@@ -198,6 +215,20 @@ mod tests {
         assert!(s.contains("run '/w/p' '/i' '--color=never' '--test-threads=2' 'it'\\''s'\n"), "{s}");
         assert!(s.contains("chown ctr-test:ctr-test $d/scratch"), "{s}");
         assert!(s.contains("mount --bind $d/scratch '/s'"), "{s}");
+        assert!(!s.contains("keep '"), "nothing under /tmp to keep: {s}");
         assert!(s.ends_with("exit $rc\n"));
+    }
+
+    #[test]
+    fn a_clone_under_tmp_is_bound_into_the_new_tmp() {
+        let bin = |e: &str, p: &str| TestBinary { executable: e.into(), package_dir: p.into() };
+        let s = guest_script_text(Path::new("/s"), &[], &[bin("/tmp/c/target/debug/deps/x-1", "/tmp/c/tests")], &[]);
+        assert!(
+            s.contains("keep '/tmp/c/target/debug/deps' && keep '/tmp/c/tests' && mount --rbind $d/tmp /tmp"),
+            "{s}"
+        );
+        let dirs =
+            [Path::new("/tmp/a"), Path::new("/tmp/a/b"), Path::new("/tmp"), Path::new("/var/x"), Path::new("/tmpx")];
+        assert_eq!(under_tmp(dirs.into_iter()), [Path::new("/tmp/a")]);
     }
 }
