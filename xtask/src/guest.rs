@@ -184,6 +184,12 @@ impl Kernel {
                 std::fs::read(self.modules.join(&file)).with_context(|| format!("cannot read module {file}"))?;
             cpio.file(&format!("{prefix}/{file}"), 0o644, &bytes);
         }
+        // Initramfs files of other module lists or an older /init are garbage now.
+        for stale in std::fs::read_dir(cache)?.flatten().map(|e| e.path()) {
+            if stale.file_name().is_some_and(|n| n.to_string_lossy().starts_with("initrd-")) {
+                std::fs::remove_file(&stale).with_context(|| format!("cannot remove {}", stale.display()))?;
+            }
+        }
         host::write_root_file(&path, &cpio.finish(), 0o644)?;
         Ok(path)
     }
