@@ -8,7 +8,7 @@
 //! needed, fetched with `apt-get download` (apt checks it against the signed
 //! archive) and kept, with the initramfs built from it and the host's static
 //! busybox, in `$XDG_CACHE_HOME/ctr-xtask/vm` (by default
-//! ~/.cache/ctr-xtask/vm): the first run takes about ten seconds more.
+//! ~/.cache/ctr-xtask/vm): the first run takes about half a minute more.
 //!
 //! Where /dev/kvm is a paravirtual nested device (`kvm_pvm`) that cannot run a
 //! stock kernel, QEMU emulates (TCG): fork+exec is then about 30 times slower.
