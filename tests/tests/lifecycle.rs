@@ -159,7 +159,7 @@ fn detached_container_through_its_whole_life() {
     let detached =
         env.ctr().args(["exec", "-d", "life-main", "sh", "-c", "echo started > /tmp/detached; exec sleep 300"]).ok();
     assert!(detached.stdout.is_empty(), "{}", detached.stdout);
-    let probe = "cat /tmp/detached 2>/dev/null; pgrep -f 'sleep 300' >/dev/null && echo sleeping";
+    let probe = "cat /tmp/detached 2>/dev/null; pidof sleep >/dev/null && echo sleeping";
     let running = (0..50).any(|_| {
         let out = ctr(&env, &["exec", "life-main", "sh", "-c", probe]);
         let both = out.stdout.contains("started") && out.stdout.contains("sleeping");

@@ -45,7 +45,7 @@ fn two_containers_reach_each_other_by_ip_and_by_name() {
         &[],
         "alpine",
         &format!(
-            "nc -lk -p 7000 -e cat & \
+            "nc -l -p 7000 -e cat & \
              for i in $(seq 100); do grep -q {b} /etc/hosts && break; sleep 0.1; done; \
              ping -c1 -W2 {b} >/dev/null && echo A-reached-B; sleep 60"
         ),
@@ -369,8 +369,9 @@ fn publish_all_maps_the_images_exposed_ports() {
 
     let name = ctr_tests::unique_name("pall");
     let _guard = Networks { env: &env, names: Vec::new(), containers: vec![name.clone()] };
-    // Alpine's busybox has no httpd: nc greets each connection with a line.
-    let server = start(&env, &name, &["-P"], &tag, "nc -lk -p 80 -e echo published-all");
+    // Alpine's busybox has no httpd: nc greets each connection with a line
+    // (in a loop: Debian's busybox nc has no -k to keep listening).
+    let server = start(&env, &name, &["-P"], &tag, "while :; do nc -l -p 80 -e echo published-all; done");
     let listed = env.ctr().args(["port", &name]).ok().stdout;
     let port: u16 = listed
         .lines()

@@ -12,12 +12,14 @@ mod cgroup_scope;
 mod cleanup;
 mod demo;
 mod fuzz;
+mod guest;
 mod host;
 mod install;
 mod interrupt;
 mod setup;
 mod subid;
 mod test_driver;
+mod test_image;
 mod vm;
 
 use clap::{Parser, Subcommand};
@@ -46,9 +48,13 @@ enum Cmd {
     },
     /// Run every test: unit tests, then the integration tests against a
     /// throwaway install, as an unprivileged user, in a network namespace (as root).
+    /// Needs nothing beside the clone: packages come from apt, the base image is
+    /// Alpine's minirootfs from ../shared/images if there, else a busybox rootfs
+    /// made from Debian's busybox-static.
     Test {
-        /// `all`: this host, then the isolation, limits and cleanup suites in a
-        /// pure cgroup-v2 QEMU guest (../shared/vm/run-in-vm.sh); or only one.
+        /// `all`: this host, then the isolation, limits, cleanup and helper suites
+        /// in a pure cgroup-v2 QEMU guest (Debian's kernel, kept in
+        /// ~/.cache/ctr-xtask/vm); or only one.
         #[arg(long, value_enum, default_value_t = test_driver::Legs::All)]
         legs: test_driver::Legs,
         /// Passed to the integration test binaries, e.g. a test name filter.
