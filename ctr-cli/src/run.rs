@@ -275,8 +275,10 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         let console = started.report.console.map(|master| Console { master, stdin: args.process.interactive });
         foreground::wait(started.pid, &started.pidfd, console)
     });
-    let recorded =
-        finish(paths, &helper, &container, &mut state, outcome.as_ref().ok().copied(), outcome.is_ok(), args.rm);
+    let exit_code = outcome.as_ref().ok().copied();
+    let recorded = crate::timing::time("finish", || {
+        finish(paths, &helper, &container, &mut state, exit_code, outcome.is_ok(), args.rm)
+    });
     drop(held);
     let exit_code = outcome?;
     recorded?;
@@ -358,7 +360,7 @@ pub fn start(
     // us, so that we can wait for it.
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
     let (mut ours, theirs) = UnixStream::pair().context("socketpair for the init channel")?;
-    let spawned = helper.spawn(request, &OwnedFd::from(theirs), stdio)?;
+    let spawned = crate::timing::time("helper.spawn", || helper.spawn(request, &OwnedFd::from(theirs), stdio))?;
     let pid = Pid::from_raw(spawned.pid);
     // Before the command runs (init waits for its spec): if another
     // program bound a port since the helper checked it, nothing started.
