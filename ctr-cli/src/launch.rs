@@ -174,7 +174,7 @@ pub fn start(
     // us, so that we can wait for it.
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
     let (mut ours, theirs) = UnixStream::pair().context("socketpair for the init channel")?;
-    let spawned = helper.spawn(request, &OwnedFd::from(theirs), stdio)?;
+    let spawned = crate::timing::time("helper.spawn", || helper.spawn(request, &OwnedFd::from(theirs), stdio))?;
     let pid = Pid::from_raw(spawned.pid);
     // Before the command runs (init waits for its spec): if another
     // program bound a port since the helper checked it, nothing started.

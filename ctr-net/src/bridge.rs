@@ -11,7 +11,7 @@
 //! point its helper was killed at; a lease whose owner is dead is cleaned
 //! by the next attach (or [`BridgeNetwork::reclaim`]).
 
-use crate::firewall::{ContainerRules, Firewall, FirewallError, NetworkRules, PortMapping};
+use crate::firewall::{ContainerKeys, ContainerRules, Firewall, FirewallError, NetworkRules, PortMapping};
 use crate::ipam::{IpamError, Lease, LeaseStore, Leases, MacAddr, Subnet};
 use crate::link::{self, BridgeState, LinkError, VethConfig};
 use crate::liveness::Liveness;
@@ -155,6 +155,7 @@ impl BridgeNetwork {
             owner_uid: req.owner_uid,
             interface: req.host_veth.clone(),
             liveness: Some(req.liveness.clone()),
+            ports: req.ports.to_vec(),
         };
         let address = locked.leases.allocate(lease, req.address)?;
         locked.save()?;
@@ -225,11 +226,11 @@ impl BridgeNetwork {
         recorded_veth: Option<&InterfaceName>,
     ) -> Result<(), TeardownError> {
         let errors = self.store.with_leases(|leases| {
-            let interface = match leases.lease_of(uid, id) {
-                Some((_, lease)) => Some(lease.interface.clone()),
-                None => recorded_veth.filter(|v| leases.naming(v).is_none()).cloned(),
+            let (interface, ports) = match leases.lease_of(uid, id) {
+                Some((_, lease)) => (Some(lease.interface.clone()), lease.ports.clone()),
+                None => (recorded_veth.filter(|v| leases.naming(v).is_none()).cloned(), Vec::new()),
             };
-            let errors = self.clean_container(uid, id, interface.as_ref());
+            let errors = self.clean_container(uid, id, interface.as_ref(), &ports);
             if errors.is_empty() {
                 leases.release(uid, id);
             }
@@ -259,7 +260,8 @@ impl BridgeNetwork {
         let dead: Vec<(Ipv4Addr, Lease)> =
             leases.iter().filter(|(_, l)| !is_alive(l)).map(|(a, l)| (a, l.clone())).collect();
         for (addr, lease) in dead {
-            let failed = self.clean_container(lease.owner_uid, &lease.container_id, Some(&lease.interface));
+            let failed =
+                self.clean_container(lease.owner_uid, &lease.container_id, Some(&lease.interface), &lease.ports);
             if failed.is_empty() {
                 // Only now: a lease whose cleanup failed stays for a later attempt.
                 leases.release(lease.owner_uid, &lease.container_id);
@@ -275,7 +277,7 @@ impl BridgeNetwork {
     pub fn teardown(&self) -> Result<(), TeardownError> {
         let errors = self.store.with_leases(|leases| {
             let (_, mut errors) = self.reclaim_locked(leases, |_| false);
-            if let Err(e) = self.firewall.remove_network(&self.config.bridge) {
+            if let Err(e) = self.firewall.remove_network(&self.network_rules()) {
                 errors.push(e.into());
             }
             if let Err(e) = link::delete_bridge(&self.config.bridge) {
@@ -292,9 +294,18 @@ impl BridgeNetwork {
         Ok(self.store.delete()?)
     }
 
-    fn clean_container(&self, uid: u32, id: &ContainerId, interface: Option<&InterfaceName>) -> Vec<NetError> {
+    /// Removes a container's rules (one `nft` run, given its lease's veth
+    /// and ports), then its veth.
+    fn clean_container(
+        &self,
+        uid: u32,
+        id: &ContainerId,
+        interface: Option<&InterfaceName>,
+        ports: &[PortMapping],
+    ) -> Vec<NetError> {
         let mut errors = Vec::new();
-        if let Err(e) = self.firewall.remove_container(uid, id) {
+        let keys = ContainerKeys { owner_uid: uid, id, host_veth: interface, ports };
+        if let Err(e) = self.firewall.remove_container(&keys) {
             errors.push(e.into());
         }
         if let Some(Err(e)) = interface.map(link::delete_veth) {

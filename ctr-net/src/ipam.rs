@@ -17,6 +17,7 @@
 //! made ([`LockedLeases::save`]), so whatever a killed helper left is found
 //! through a lease whose owner is dead.
 
+use crate::firewall::PortMapping;
 use crate::liveness::Liveness;
 use crate::names::{InterfaceName, NetworkName};
 use ctr_core::ids::ContainerId;
@@ -214,6 +215,10 @@ pub struct Lease {
     /// before liveness keys existed: such a lease is never judged dead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness: Option<Liveness>,
+    /// The published ports, whose firewall map keys removal needs (empty
+    /// in files written before the firewall used maps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortMapping>,
 }
 
 impl Lease {
@@ -504,7 +509,7 @@ mod tests {
 
     fn lease(n: u32, uid: u32) -> Lease {
         let interface = InterfaceName::parse(&format!("veth{n}")).unwrap();
-        Lease { container_id: id(n), owner_uid: uid, interface, liveness: None }
+        Lease { container_id: id(n), owner_uid: uid, interface, liveness: None, ports: Vec::new() }
     }
 
     fn net(s: &str) -> Subnet {

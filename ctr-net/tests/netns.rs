@@ -7,7 +7,7 @@ mod common;
 use common::{fetch, fetch_eventually, NetNs, Server};
 use ctr_core::ids::ContainerId;
 use ctr_net::bridge::{AttachRequest, Attachment, BridgeNetwork, NetError, NetworkConfig};
-use ctr_net::firewall::{ContainerRules, Firewall, NetworkRules, PortMapping, Protocol};
+use ctr_net::firewall::{ContainerKeys, ContainerRules, Firewall, NetworkRules, PortMapping, Protocol};
 use ctr_net::ipam::{MacAddr, Subnet};
 use ctr_net::link::{self, BridgeState, LinkError, VethConfig};
 use ctr_net::liveness::Liveness;
@@ -197,16 +197,34 @@ fn firewall_rules_are_idempotent_and_removed_by_tag() {
         assert_eq!(fw.rule_count().unwrap(), 6);
         fw.add_container(&container).unwrap();
         fw.add_container(&container).unwrap();
-        assert_eq!(fw.container_rule_count(1000, &container.id).unwrap(), 7);
-        assert_eq!(fw.rule_count().unwrap(), 13);
-        fw.remove_container(1000, &container.id).unwrap();
-        fw.remove_container(1000, &container.id).unwrap();
+        // 1 DNAT rule (reached from prerouting and output) and 5 anti-spoofing.
+        assert_eq!(fw.container_rule_count(1000, &container.id).unwrap(), 6);
+        assert_eq!(fw.rule_count().unwrap(), 12);
+        // The network's 4 chains, the port's and the veth's.
+        assert_eq!(fw.jump_count().unwrap(), 6);
+        let keys = ContainerKeys {
+            owner_uid: 1000,
+            id: &container.id,
+            host_veth: Some(&container.host_veth),
+            ports: &container.ports,
+        };
+        fw.remove_container(&keys).unwrap();
+        fw.remove_container(&keys).unwrap();
         assert_eq!(fw.rule_count().unwrap(), 6);
-        fw.remove_network(&br).unwrap();
+        assert_eq!(fw.jump_count().unwrap(), 4);
+        fw.remove_network(&net).unwrap();
+        fw.remove_network(&net).unwrap();
         assert_eq!(fw.rule_count().unwrap(), 0);
+        assert_eq!(fw.jump_count().unwrap(), 0);
+        // Without the keys, removal finds the elements by listing.
+        fw.add_network(&net).unwrap();
+        fw.add_container(&container).unwrap();
+        fw.remove_container(&ContainerKeys { host_veth: None, ports: &[], ..keys }).unwrap();
+        assert_eq!(fw.container_rule_count(1000, &container.id).unwrap(), 0);
+        assert_eq!(fw.jump_count().unwrap(), 4);
         fw.remove_tables().unwrap();
         fw.remove_tables().unwrap();
-        fw.remove_container(1000, &container.id).unwrap();
+        assert_eq!(fw.rule_count().unwrap(), 0);
     });
     // The sysctls were set in the test namespace, not the host's.
     assert_eq!(host.read("/proc/sys/net/ipv4/ip_forward"), "1");
@@ -235,7 +253,7 @@ fn failed_attach_leaves_nothing_and_reclaim_cleans_up() {
         assert!(net.leases().unwrap().is_empty(), "a failed attach saved its lease");
         attach(&net, &id_a, a.fd(), &ports).unwrap();
         let fw = Firewall::new().unwrap();
-        assert_eq!(fw.container_rule_count(1000, &id_a).unwrap(), 7);
+        assert_eq!(fw.container_rule_count(1000, &id_a).unwrap(), 6);
         assert_eq!(fw.container_rule_count(1000, &id_b).unwrap(), 0);
 
         // The container is gone: reclaim removes its veth, rules and lease.
@@ -287,7 +305,7 @@ fn a_colliding_id_and_veth_name_cannot_touch_another_users_attachment() {
         assert!(matches!(err, NetError::Link(LinkError::Exists(_))), "{err}");
         net.detach(2000, &shared, Some(&name)).unwrap();
         let fw = Firewall::new().unwrap();
-        assert_eq!(fw.container_rule_count(1000, &shared).unwrap(), 7);
+        assert_eq!(fw.container_rule_count(1000, &shared).unwrap(), 6);
         assert_eq!(fw.container_rule_count(2000, &shared).unwrap(), 0);
         let leases = net.leases().unwrap();
         assert_eq!(leases.len(), 1);
@@ -416,7 +434,8 @@ fn end_to_end() {
     assert!(spoofed.is_err(), "spoofed source reached A: {spoofed:?}");
     // Control: without B's rules the same spoofed traffic gets through, so
     // it was the anti-spoofing rules that stopped it.
-    host.run(|| Firewall::new().unwrap().remove_container(1000, &id_b)).unwrap();
+    let keys_b = ContainerKeys { owner_uid: 1000, id: &id_b, host_veth: Some(&att_b.host_veth), ports: &[] };
+    host.run(|| Firewall::new().unwrap().remove_container(&keys_b)).unwrap();
     assert_eq!(fetch_eventually(&b, at(att_a.address, 80)), "A 10.89.0.200");
     // And a spoofed MAC is dropped too: A's rules are still in place, so A
     // taking B's MAC cuts it off.
@@ -431,6 +450,7 @@ fn end_to_end() {
         uplink.teardown().unwrap();
         let fw = Firewall::new().unwrap();
         assert_eq!(fw.rule_count().unwrap(), 0);
+        assert_eq!(fw.jump_count().unwrap(), 0);
         fw.remove_tables().unwrap();
     });
     assert_eq!(sorted_links(&host), ["lo"]);
@@ -478,7 +498,8 @@ fn ctr_networks_are_isolated_except_through_published_ports() {
     // Control: without the networks' rules Y reaches X, so the rules did it.
     host.run(|| {
         let fw = Firewall::new().unwrap();
-        fw.remove_network(&bridge("ctr1")).and_then(|()| fw.remove_network(&bridge("ctr2")))
+        let rules = |n: &BridgeNetwork| NetworkRules { bridge: n.config().bridge.clone(), subnet: n.config().subnet };
+        fw.remove_network(&rules(&one)).and_then(|()| fw.remove_network(&rules(&two)))
     })
     .unwrap();
     assert_eq!(fetch_eventually(&y, at(att_x.address, 80)).split(' ').next(), Some("X"));

@@ -251,15 +251,10 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         let console = started.report.console.map(|master| Console { master, stdin: request.process.interactive });
         wait::wait(started.pid, &started.pidfd, console)
     });
-    let recorded = launch::finish(
-        paths,
-        &helper,
-        &container,
-        &mut state,
-        outcome.as_ref().ok().copied(),
-        outcome.is_ok(),
-        request.rm,
-    );
+    let exit_code = outcome.as_ref().ok().copied();
+    let recorded = crate::timing::time("finish", || {
+        launch::finish(paths, &helper, &container, &mut state, exit_code, outcome.is_ok(), request.rm)
+    });
     drop(held);
     let exit_code = outcome?;
     recorded?;
