@@ -21,6 +21,7 @@ use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::limits::ResourceLimits;
 use ctr_core::net::NetworkRequest;
 use ctr_core::protocol::SpawnRequest;
+use ctr_net::link::ContainerEnd;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
@@ -228,6 +229,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
         terminal,
         seccomp: security.program,
         system_paths_unconfined: security.config.system_paths_unconfined,
+        network: None,
     };
     crate::seccomp::save_program(&container.state_dir, &spec.seccomp)?;
     let mut state = State {
@@ -379,6 +381,7 @@ pub fn start(
     state.network = spawned.network.clone();
     container.write_state(state)?;
     if let Some(info) = &spawned.network {
+        spec.network = Some(ContainerEnd::eth0(info.address, info.prefix, info.gateway));
         let hosts = network::hosts_file(paths, state, &spec.hostname, Some(info));
         network::rewrite_in_place(&container.state_dir.join("hosts"), &hosts)?;
         spec.etc_files

@@ -6,8 +6,9 @@
 //!
 //! Why this is safe: the veth's peer goes only into the network namespace
 //! of the helper's own unreleased child (opened by the helper, never named
-//! by the caller); addresses come from the configured subnet only; host
-//! the default network is shared, any other belongs to the user who created
+//! by the caller), by fd: the helper never enters it, and the container's
+//! own init configures that end; addresses come from the configured subnet
+//! only; the default network is shared, any other belongs to the user who created
 //! it and nobody else can join or remove it ([`crate::registry`]); host
 //! ports below `net.ipv4.ip_unprivileged_port_start` are refused to
 //! non-root callers, as binding them would be; a port that is bound on the
@@ -251,6 +252,7 @@ pub fn attach(
         check_port_free(p, &published)?;
     }
     let network = driver(&resolved)?;
+    // Our own unreaped child's: its pid cannot have been reused.
     let netns = std::fs::File::open(format!("/proc/{}/ns/net", a.pid.as_raw())).map_err(net_error)?;
     let mappings: Vec<PortMapping> = ports
         .iter()
