@@ -165,7 +165,7 @@ fn the_helper_refuses_low_ports_and_foreign_addresses() {
 /// configures it from inside, unprivileged. So a container's command finds
 /// `lo` and `eth0` up, its address and its default route.
 #[test]
-fn init_configures_the_containers_end_of_the_veth() {
+fn network_of_a_container_is_configured_by_its_own_init() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
     env.ensure_alpine_image("alpine");
@@ -184,7 +184,7 @@ fn init_configures_the_containers_end_of_the_veth() {
 /// which joins a container's namespaces for `ctr exec`, does: the control.
 /// (A raw syscall(2) would escape this check; review must catch that.)
 #[test]
-fn the_helper_binary_has_no_setns() {
+fn network_setup_leaves_no_setns_in_the_helper() {
     let Some(env) = env() else { return };
     let imports_setns = |path: std::path::PathBuf| {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
