@@ -11,7 +11,7 @@
 //! point its helper was killed at; a lease whose owner is dead is cleaned
 //! by the next attach (or [`BridgeNetwork::reclaim`]).
 
-use crate::firewall::{ContainerRules, Firewall, FirewallError, NetworkRules, PortMapping};
+use crate::firewall::{ContainerRules, Firewall, FirewallError, NetworkRules, PortSpec};
 use crate::ipam::{IpamError, Lease, LeaseStore, Leases, MacAddr, Subnet};
 use crate::link::{self, BridgeState, ContainerEnd, LinkError, VethConfig};
 use crate::liveness::Liveness;
@@ -74,7 +74,7 @@ pub struct AttachRequest<'a> {
     pub netns: BorrowedFd<'a>,
     /// A specific address, or None for the next free one.
     pub address: Option<Ipv4Addr>,
-    pub ports: &'a [PortMapping],
+    pub ports: &'a [PortSpec],
 }
 
 /// What the container got. Its end of the veth is still to be configured,

@@ -113,32 +113,10 @@ pub enum FirewallError {
     Sysctl { path: PathBuf, source: io::Error },
 }
 
-/// The transport protocol of a published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        })
-    }
-}
-
-/// A published port: connections to `host_ip:host_port` (any local address
-/// when `host_ip` is None) go to the container's `container_port`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct PortMapping {
-    pub host_ip: Option<Ipv4Addr>,
-    pub host_port: u16,
-    pub container_port: u16,
-    pub protocol: Protocol,
-}
+/// A published port, as the helper's request carries it (ctr-core's types,
+/// validated when decoded): connections to `host_ip:host_port` (any local
+/// address when `host_ip` is None) go to the container's `container_port`.
+pub use ctr_core::net::{PortSpec, Protocol};
 
 /// A network's rules: masquerade for its subnet, localhost and hairpin NAT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +133,7 @@ pub struct ContainerRules {
     pub host_veth: InterfaceName,
     pub address: Ipv4Addr,
     pub mac: MacAddr,
-    pub ports: Vec<PortMapping>,
+    pub ports: Vec<PortSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -496,8 +474,8 @@ mod tests {
             address: Ipv4Addr::new(10, 88, 0, 2),
             mac: MacAddr::for_container(Ipv4Addr::new(10, 88, 0, 2)),
             ports: vec![
-                PortMapping { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp },
-                PortMapping {
+                PortSpec { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp },
+                PortSpec {
                     host_ip: Some(Ipv4Addr::new(192, 0, 2, 1)),
                     host_port: 53,
                     container_port: 5353,

@@ -7,7 +7,7 @@ mod common;
 use common::{fetch, fetch_eventually, NetNs, Server};
 use ctr_core::ids::ContainerId;
 use ctr_net::bridge::{AttachRequest, Attachment, BridgeNetwork, NetError, NetworkConfig};
-use ctr_net::firewall::{ContainerRules, Firewall, NetworkRules, PortMapping, Protocol};
+use ctr_net::firewall::{ContainerRules, Firewall, NetworkRules, PortSpec, Protocol};
 use ctr_net::ipam::{MacAddr, Subnet};
 use ctr_net::link::{self, BridgeState, ContainerEnd, LinkError, VethConfig};
 use ctr_net::liveness::Liveness;
@@ -30,7 +30,7 @@ fn attach(
     net: &BridgeNetwork,
     id: &ContainerId,
     netns: BorrowedFd<'_>,
-    ports: &[PortMapping],
+    ports: &[PortSpec],
 ) -> Result<Attachment, NetError> {
     let me = Liveness::of_self().unwrap();
     let host_veth = veth(id);
@@ -200,7 +200,7 @@ fn firewall_rules_are_idempotent_and_removed_by_tag() {
         host_veth: InterfaceName::parse("vethccccccccccc").unwrap(),
         address: addr,
         mac: MacAddr::for_container(addr),
-        ports: vec![PortMapping { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp }],
+        ports: vec![PortSpec { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp }],
     };
     host.run(|| link::ensure_bridge(&br, &net.subnet)).unwrap();
     // A new namespace copies ip_forward from the host's (devconf_inherit_init_net
@@ -243,7 +243,7 @@ fn failed_attach_leaves_nothing_and_reclaim_cleans_up() {
     };
     let net = BridgeNetwork::new(config, leases.path()).unwrap();
     b.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-p"]);
-    let ports = [PortMapping { host_ip: None, host_port: 18081, container_port: 80, protocol: Protocol::Tcp }];
+    let ports = [PortSpec { host_ip: None, host_port: 18081, container_port: 80, protocol: Protocol::Tcp }];
     let (id_a, id_b) = (id('a'), id('b'));
     host.run(|| {
         net.setup().unwrap();
@@ -284,7 +284,7 @@ fn a_colliding_id_and_veth_name_cannot_touch_another_users_attachment() {
         max_leases_per_uid: None,
     };
     let net = BridgeNetwork::new(config, leases.path()).unwrap();
-    let ports = [PortMapping { host_ip: None, host_port: 18082, container_port: 80, protocol: Protocol::Tcp }];
+    let ports = [PortSpec { host_ip: None, host_port: 18082, container_port: 80, protocol: Protocol::Tcp }];
     let shared = id('e');
     let name = veth(&shared);
     let me = Liveness::of_self().unwrap();
@@ -367,7 +367,7 @@ fn end_to_end() {
     };
     let uplink = BridgeNetwork::new(uplink_config, leases.path()).unwrap();
     let (id_a, id_b, id_d, id_out) = (id('a'), id('b'), id('d'), id('f'));
-    let ports = [PortMapping { host_ip: None, host_port: 18080, container_port: 80, protocol: Protocol::Tcp }];
+    let ports = [PortSpec { host_ip: None, host_port: 18080, container_port: 80, protocol: Protocol::Tcp }];
 
     let (att_a, att_b, att_out) = host.run(|| {
         net.setup().unwrap();
@@ -478,7 +478,7 @@ fn ctr_networks_are_isolated_except_through_published_ports() {
     };
     let (one, two) = (network("one", "ctr1", "10.89.1.0/24"), network("two", "ctr2", "10.89.2.0/24"));
     let (id_x, id_y) = (id('1'), id('2'));
-    let ports = [PortMapping { host_ip: None, host_port: 18081, container_port: 80, protocol: Protocol::Tcp }];
+    let ports = [PortSpec { host_ip: None, host_port: 18081, container_port: 80, protocol: Protocol::Tcp }];
     let (att_x, att_y) = host.run(|| {
         one.setup().unwrap();
         two.setup().unwrap();

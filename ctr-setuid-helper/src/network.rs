@@ -22,13 +22,13 @@
 //! runs cannot have its rules appear after a reconcile looked.
 
 use crate::caller::Caller;
+use crate::record;
 use crate::registry::{self, UserNetwork, DEFAULT_BRIDGE};
 use ctr_core::config::HelperConfig;
 use ctr_core::ids::ContainerId;
 use ctr_core::net::{Cidr, NetworkInfo, NetworkName, NetworkRequest, NetworkSummary, PortSpec, Protocol};
 use ctr_core::protocol::HelperError;
 use ctr_net::bridge::{AttachRequest, BridgeNetwork, NetError, NetworkConfig};
-use ctr_net::firewall::{PortMapping, Protocol as NetProtocol};
 use ctr_net::ipam::{Lease, Subnet};
 use ctr_net::link::LinkError;
 use ctr_net::liveness::Liveness;
@@ -229,12 +229,7 @@ pub struct Attach<'a> {
 /// Attaches the helper's child `pid` (not yet released) to the network.
 /// `Ok(None)` when the veth's name was taken (nothing was touched): the
 /// caller records another name and tries again.
-pub fn attach(
-    caller: &Caller,
-    config: &HelperConfig,
-    a: &Attach<'_>,
-    published: impl FnOnce() -> Vec<(Protocol, u16)>,
-) -> Result<Option<NetworkInfo>, HelperError> {
+pub fn attach(caller: &Caller, config: &HelperConfig, a: &Attach<'_>) -> Result<Option<NetworkInfo>, HelperError> {
     let NetworkRequest::Bridge { network, address, ports } = a.request else {
         return Err(net_error("not a bridge network request"));
     };
@@ -247,25 +242,13 @@ pub fn attach(
     }
     check_interface_limit(config, &networks, uid)?;
     // Every user's records are read only when there is a port to check.
-    let published = if ports.is_empty() { Vec::new() } else { published() };
+    let published = if ports.is_empty() { Vec::new() } else { record::published_ports(uid, a.id) };
     for p in ports {
         check_port_free(p, &published)?;
     }
     let network = driver(&resolved)?;
     // Our own unreaped child's: its pid cannot have been reused.
     let netns = std::fs::File::open(format!("/proc/{}/ns/net", a.pid.as_raw())).map_err(net_error)?;
-    let mappings: Vec<PortMapping> = ports
-        .iter()
-        .map(|p| PortMapping {
-            host_ip: p.host_ip,
-            host_port: p.host_port,
-            container_port: p.container_port,
-            protocol: match p.protocol {
-                Protocol::Tcp => NetProtocol::Tcp,
-                Protocol::Udp => NetProtocol::Udp,
-            },
-        })
-        .collect();
     let request = AttachRequest {
         id: a.id,
         owner_uid: uid,
@@ -273,7 +256,7 @@ pub fn attach(
         liveness: a.liveness,
         netns: netns.as_fd(),
         address: *address,
-        ports: &mappings,
+        ports,
     };
     let attached = match network.attach(&request) {
         Err(NetError::Link(LinkError::Exists(_))) => return Ok(None),

@@ -170,7 +170,7 @@ fn attach_network(
     for _ in 0..3 {
         let Some(host_veth) = &record.host_veth else { return Ok(None) };
         let a = network::Attach { id: &request.id, pid, request: &request.network, host_veth, liveness: &record.owner };
-        if let Some(info) = network::attach(caller, config, &a, || record::published_ports(uid, &request.id))? {
+        if let Some(info) = network::attach(caller, config, &a)? {
             return Ok(Some(info));
         }
         record.host_veth = Some(new_veth_name()?);
