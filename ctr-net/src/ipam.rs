@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -454,22 +454,7 @@ impl LeaseStore {
         json.push(b'\n');
         // A fixed temp name is safe: only the lock holder writes it.
         let tmp = self.path.with_extension("json.tmp");
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(self.io("creating", &tmp))?;
-        file.write_all(&json).map_err(self.io("writing", &tmp))?;
-        file.sync_all().map_err(self.io("syncing", &tmp))?;
-        fs::rename(&tmp, &self.path).map_err(self.io("renaming into place", &self.path))?;
-        // Make the rename itself durable.
-        if let Some(dir) = self.path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(self.io("syncing", dir))?;
-        }
-        Ok(())
+        ctr_core::fs::replace(&tmp, &self.path, &json, true).map_err(self.io("writing", &self.path))
     }
 }
 

@@ -24,8 +24,7 @@ use ctr_core::protocol::HelperError;
 use ctr_net::liveness::Liveness;
 use ctr_net::names::InterfaceName;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 pub const RECORD_DIR: &str = "/run/ctr-helper";
@@ -73,15 +72,7 @@ fn write_tmp(uid: u32, id: &ContainerId, record: &Record) -> Result<PathBuf, Hel
     }
     let tmp = tmp_path(uid, id)?;
     let json = serde_json::to_vec(record).map_err(|e| record_error(&tmp, e))?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(&json))
-        .map_err(|e| record_error(&tmp, e))?;
+    ctr_core::fs::write_private(&tmp, &json, false).map_err(|e| record_error(&tmp, e))?;
     Ok(tmp)
 }
 

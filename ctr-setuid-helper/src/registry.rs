@@ -15,8 +15,7 @@ use ctr_core::config::HelperConfig;
 use ctr_core::net::{Cidr, NetworkName};
 use ctr_core::protocol::HelperError;
 use ctr_net::names::{BridgeName, BRIDGE_PREFIX};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::Path;
 
 const REGISTRY_DIR: &str = "/var/lib/ctr-helper";
@@ -90,16 +89,7 @@ pub fn store(networks: &[UserNetwork]) -> Result<(), HelperError> {
     }
     let text: String = networks.iter().map(UserNetwork::line).collect();
     let tmp = Path::new(REGISTRY_DIR).join("networks.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .map_err(registry_error)?;
-    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(registry_error)?;
-    std::fs::rename(&tmp, REGISTRY_FILE).map_err(registry_error)
+    ctr_core::fs::replace(&tmp, Path::new(REGISTRY_FILE), text.as_bytes(), true).map_err(registry_error)
 }
 
 pub fn find<'a>(networks: &'a [UserNetwork], owner: u32, name: &NetworkName) -> Option<&'a UserNetwork> {
