@@ -9,9 +9,7 @@ use crate::{cgroup, exec, network, reconcile, record, spawn};
 use ctr_core::config::HelperConfig;
 use ctr_core::frame::{self, FrameError};
 use ctr_core::protocol::{HelperError, Request, Response, PROTOCOL_VERSION};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-use std::io::{IoSlice, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 
 fn frame_error(e: FrameError) -> HelperError {
@@ -56,7 +54,7 @@ pub fn serve(
                 cgroups: spawned.cgroups.dirs,
                 network: spawned.network,
             };
-            send_with_fd(channel, &response, spawned.pidfd.as_raw_fd())
+            send_with_fd(channel, &response, spawned.pidfd.as_fd())
         }
         Request::RemoveCgroup { id } => {
             reconcile::remove(&config, uid, &id)?;
@@ -70,7 +68,7 @@ pub fn serve(
             let started = exec::apply(caller, &id)?;
             let response =
                 Response::Spawned { pid: started.pid.as_raw(), cgroups: started.cgroups.dirs, network: None };
-            send_with_fd(channel, &response, started.pidfd.as_raw_fd())
+            send_with_fd(channel, &response, started.pidfd.as_fd())
         }
         Request::Freeze { id, frozen } => {
             cgroup::freeze(&record::load_existing(uid, &id)?.cgroups, frozen)?;
@@ -91,17 +89,6 @@ pub fn serve(
     }
 }
 
-/// Sends a frame with `fd` attached (SCM_RIGHTS) to its first byte.
-fn send_with_fd(channel: &mut UnixStream, response: &Response, fd: i32) -> Result<(), HelperError> {
-    let bytes = frame::encode(response).map_err(frame_error)?;
-    let fds = [fd];
-    let sent = sendmsg::<()>(
-        channel.as_raw_fd(),
-        &[IoSlice::new(&bytes)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| HelperError::Spawn(format!("send the pidfd: {e}")))?;
-    channel.write_all(&bytes[sent..]).map_err(|e| frame_error(e.into()))
+fn send_with_fd(channel: &UnixStream, response: &Response, fd: BorrowedFd<'_>) -> Result<(), HelperError> {
+    frame::write_frame_with_fd(channel, response, fd).map_err(frame_error)
 }
