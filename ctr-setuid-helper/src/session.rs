@@ -9,7 +9,7 @@ use crate::{cgroup, exec, network, reconcile, record, spawn};
 use ctr_core::config::HelperConfig;
 use ctr_core::frame::{self, FrameError};
 use ctr_core::protocol::{HelperError, Request, Response, PROTOCOL_VERSION};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 
 fn frame_error(e: FrameError) -> HelperError {
@@ -48,13 +48,7 @@ pub fn serve(
     match request {
         Request::Spawn(request) => {
             let validated = spawn::validate(caller, &config, &request)?;
-            let spawned = spawn::apply(caller, &config, validated)?;
-            let response = Response::Spawned {
-                pid: spawned.pid.as_raw(),
-                cgroups: spawned.cgroups.dirs,
-                network: spawned.network,
-            };
-            send_with_fd(channel, &response, spawned.pidfd.as_fd())
+            send_spawned(channel, spawn::apply(caller, &config, validated)?)
         }
         Request::RemoveCgroup { id } => {
             reconcile::remove(&config, uid, &id)?;
@@ -64,12 +58,7 @@ pub fn serve(
             let containers = reconcile::all(&config, uid)?;
             send(channel, &Response::Reconciled { containers })
         }
-        Request::Exec { id } => {
-            let started = exec::apply(caller, &id)?;
-            let response =
-                Response::Spawned { pid: started.pid.as_raw(), cgroups: started.cgroups.dirs, network: None };
-            send_with_fd(channel, &response, started.pidfd.as_fd())
-        }
+        Request::Exec { id } => send_spawned(channel, exec::apply(caller, &id)?),
         Request::Freeze { id, frozen } => {
             cgroup::freeze(&record::load_existing(uid, &id)?.cgroups, frozen)?;
             send(channel, &Response::Frozen { frozen })
@@ -89,6 +78,9 @@ pub fn serve(
     }
 }
 
-fn send_with_fd(channel: &UnixStream, response: &Response, fd: BorrowedFd<'_>) -> Result<(), HelperError> {
-    frame::write_frame_with_fd(channel, response, fd).map_err(frame_error)
+/// `Spawned`, with the process's pidfd attached (SCM_RIGHTS).
+fn send_spawned(channel: &UnixStream, spawned: spawn::Spawned) -> Result<(), HelperError> {
+    let response =
+        Response::Spawned { pid: spawned.pid.as_raw(), cgroups: spawned.cgroups.dirs, network: spawned.network };
+    frame::write_frame_with_fd(channel, &response, spawned.pidfd.as_fd()).map_err(frame_error)
 }
