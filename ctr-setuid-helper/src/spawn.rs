@@ -32,7 +32,6 @@ use ctr_net::liveness::Liveness;
 use ctr_net::names::{random_host_veth, InterfaceName};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
-use nix::sys::stat::{fstat, SFlag};
 use nix::sys::wait::waitpid;
 use nix::unistd::{Gid, Pid, Uid};
 use std::ffi::CString;
@@ -87,8 +86,7 @@ pub fn spawn_error(what: &str, e: impl std::fmt::Display) -> HelperError {
 /// The init channel must be a socket the caller passed us: never a file
 /// the helper itself might have opened on that number.
 pub fn check_init_channel() -> Result<(), HelperError> {
-    let stat = fstat(INIT_CHANNEL_FD_IN_HELPER).map_err(|e| spawn_error("init channel (fd 4)", e))?;
-    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFSOCK {
+    if !sys::is_socket(INIT_CHANNEL_FD_IN_HELPER).map_err(|e| spawn_error("init channel (fd 4)", e))? {
         return Err(HelperError::Spawn("fd 4 must be the init channel socket; run containers through ctr".into()));
     }
     Ok(())
