@@ -11,11 +11,12 @@
 //! persists across reboots (bridges and rules are made again on first use);
 //! it is replaced by rename, and only under the network lock.
 
+use crate::config::root_only;
 use ctr_core::config::HelperConfig;
 use ctr_core::net::{Cidr, NetworkName};
 use ctr_core::protocol::HelperError;
 use ctr_net::names::{BridgeName, BRIDGE_PREFIX};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 const REGISTRY_DIR: &str = "/var/lib/ctr-helper";
@@ -72,7 +73,7 @@ pub fn load() -> Result<Vec<UserNetwork>, HelperError> {
     match std::fs::symlink_metadata(REGISTRY_FILE) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(registry_error(e)),
-        Ok(meta) if !meta.is_file() || meta.uid() != 0 || meta.mode() & 0o022 != 0 => {
+        Ok(meta) if !meta.is_file() || !root_only(&meta) => {
             return Err(registry_error("is not a regular root-owned file that only root can write"))
         }
         Ok(_) => {}
@@ -84,7 +85,7 @@ pub fn load() -> Result<Vec<UserNetwork>, HelperError> {
 pub fn store(networks: &[UserNetwork]) -> Result<(), HelperError> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(REGISTRY_DIR).map_err(registry_error)?;
     let dir = std::fs::symlink_metadata(REGISTRY_DIR).map_err(registry_error)?;
-    if !dir.is_dir() || dir.uid() != 0 || dir.mode() & 0o022 != 0 {
+    if !dir.is_dir() || !root_only(&dir) {
         return Err(registry_error(format!("{REGISTRY_DIR} is not a root-owned directory that only root can write")));
     }
     let text: String = networks.iter().map(UserNetwork::line).collect();
