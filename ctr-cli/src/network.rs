@@ -48,6 +48,7 @@ impl NetworkArgs {
                 }
             }
         }
+        ctr_core::net::check_published(&ports)?;
         match self.network.as_str() {
             "none" | "host" if !ports.is_empty() || self.ip.is_some() => {
                 bail!("-p, -P and --ip need a bridge network (--network bridge or one of yours)")
@@ -191,6 +192,9 @@ mod tests {
             matches!(own.to_request(&[]).unwrap(), NetworkRequest::Bridge { network, .. } if network.as_str() == "backend")
         );
         assert!(NetworkArgs { network: "we/ird".into(), ..Default::default() }.to_request(&[]).is_err());
+        let twice =
+            NetworkArgs { network: "bridge".into(), publish: vec!["80:1".into(), "80:2".into()], ..Default::default() };
+        assert!(twice.to_request(&[]).unwrap_err().to_string().contains("host port 80/tcp is published twice"));
     }
 
     #[test]

@@ -124,10 +124,8 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
     if let Some(addr) = address {
         check_address(&resolved, *addr)?;
     }
-    // First: the pairwise checks below must not run over a frame's worth of ports.
-    if ports.len() > 64 {
-        return Err(net_error("at most 64 published ports per container"));
-    }
+    // At most 64 ports, none twice: checked when the request was decoded
+    // (ctr_core::net::check_published).
     let floor = unprivileged_port_start();
     // Decoding refused group addresses; a subnet's broadcast address is
     // known only from the host's routes (and the network's own subnet).
@@ -137,7 +135,7 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
     } else {
         Vec::new()
     };
-    for (i, p) in ports.iter().enumerate() {
+    for p in ports {
         if let Some(ip) = p.host_ip.filter(|ip| broadcasts.contains(ip)) {
             return Err(net_error(format!(
                 "host address {ip} in -p is a subnet's broadcast address: publish on one of this host's own addresses"
@@ -148,9 +146,6 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
                 "host port {} is below net.ipv4.ip_unprivileged_port_start ({floor}): only root may publish it",
                 p.host_port
             )));
-        }
-        if ports[..i].iter().any(|q| q.host_port == p.host_port && q.protocol == p.protocol) {
-            return Err(net_error(format!("host port {}/{} is published twice", p.host_port, p.protocol)));
         }
     }
     Ok(())
