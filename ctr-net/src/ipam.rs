@@ -122,7 +122,9 @@ impl Subnet {
         last - first + 1
     }
 
-    fn check_allocatable(&self, addr: Ipv4Addr) -> Result<(), IpamError> {
+    /// Whether a container may hold `addr`: inside the subnet, and not its
+    /// network, gateway or broadcast address.
+    pub fn check_allocatable(&self, addr: Ipv4Addr) -> Result<(), IpamError> {
         if !self.contains(addr) {
             return Err(IpamError::OutsideSubnet { addr, subnet: *self });
         }

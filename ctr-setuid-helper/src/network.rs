@@ -107,12 +107,9 @@ fn unprivileged_port_start() -> u16 {
 }
 
 fn check_address(resolved: &Resolved, addr: Ipv4Addr) -> Result<(), HelperError> {
-    let subnet = resolved.driver.subnet;
-    if !subnet.contains(addr) || addr == subnet.gateway() || addr == subnet.network() || addr == subnet.broadcast() {
-        let name = &resolved.name;
-        return Err(net_error(format!("address {addr} is not a usable address of network {name} ({subnet})")));
-    }
-    Ok(())
+    let name = &resolved.name;
+    let usable = resolved.driver.subnet.check_allocatable(addr);
+    usable.map_err(|e| net_error(format!("address {addr} is not a usable address of network {name}: {e}")))
 }
 
 /// Checks a request before anything is created.
@@ -231,10 +228,9 @@ pub fn attach(caller: &Caller, config: &HelperConfig, a: &Attach<'_>) -> Result<
     let uid = caller.uid.as_raw();
     let _lock = network_lock()?;
     let networks = registry::load()?;
+    // The address was checked in validate; ctr-net checks it again, under
+    // its lease lock, against a subnet that may have changed since.
     let resolved = resolve(config, &networks, uid, network)?;
-    if let Some(addr) = address {
-        check_address(&resolved, *addr)?;
-    }
     check_interface_limit(config, &networks, uid)?;
     // Every user's records are read only when there is a port to check.
     let published = if ports.is_empty() { Vec::new() } else { record::published_ports(uid, a.id) };
