@@ -412,25 +412,8 @@ impl LeaseStore {
         move |source| IpamError::Io { op, path, source }
     }
 
-    fn lock(&self) -> Result<Flock<File>, IpamError> {
-        if let Some(dir) = self.lock_path.parent() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(self.io("creating lease directory", dir))?;
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&self.lock_path)
-            .map_err(self.io("opening lease lock", &self.lock_path))?;
-        Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| self.io("locking", &self.lock_path)(errno.into()))
+    fn lock(&self) -> Result<FileLock, IpamError> {
+        lock_file(&self.lock_path).map_err(self.io("locking", &self.lock_path))
     }
 
     fn load(&self) -> Result<Leases, IpamError> {
@@ -460,10 +443,31 @@ impl LeaseStore {
     }
 }
 
+/// An exclusive flock, held until it is dropped.
+pub type FileLock = Flock<File>;
+
+/// Locks `path` exclusively, creating it (0600, in a 0700 directory) if it
+/// is missing, never through a symlink: the lease locks, and the helper's
+/// network lock.
+pub fn lock_file(path: &Path) -> io::Result<FileLock> {
+    if let Some(dir) = path.parent() {
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)?;
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| errno.into())
+}
+
 /// A network's leases under its lock (see [`LeaseStore::lock_leases`]).
 pub struct LockedLeases<'a> {
     store: &'a LeaseStore,
-    _lock: Flock<File>,
+    _lock: FileLock,
     saved: Leases,
     pub leases: Leases,
 }

@@ -29,13 +29,12 @@ use ctr_core::ids::ContainerId;
 use ctr_core::net::{Cidr, NetworkInfo, NetworkName, NetworkRequest, NetworkSummary, PortSpec, Protocol};
 use ctr_core::protocol::HelperError;
 use ctr_net::bridge::{AttachRequest, BridgeNetwork, NetError, NetworkConfig};
-use ctr_net::ipam::{Lease, Subnet};
+use ctr_net::ipam::{lock_file, FileLock, Lease, Subnet};
 use ctr_net::link::LinkError;
 use ctr_net::liveness::Liveness;
 use ctr_net::names::{BridgeName, InterfaceName};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 pub const LEASE_DIR: &str = "/run/ctr-helper/net";
@@ -154,19 +153,11 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
 /// else: no other child is started while it is held, and a container's
 /// process closes every fd above 3), so the lock outlives a killed helper
 /// until its last `nft` batch has been applied.
-fn network_lock() -> Result<nix::fcntl::Flock<std::fs::File>, HelperError> {
-    std::fs::create_dir_all(LEASE_DIR).map_err(net_error)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(Path::new(LEASE_DIR).join("net.lock"))
+fn network_lock() -> Result<FileLock, HelperError> {
+    let lock = lock_file(&Path::new(LEASE_DIR).join("net.lock")).map_err(net_error)?;
+    nix::fcntl::fcntl(lock.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
         .map_err(net_error)?;
-    nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
-        .map_err(net_error)?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| net_error(e))
+    Ok(lock)
 }
 
 /// A published port must be free: not bound on the host (checked by
