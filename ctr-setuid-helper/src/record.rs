@@ -64,12 +64,7 @@ fn tmp_path(uid: u32, id: &ContainerId) -> Result<PathBuf, HelperError> {
 
 fn write_tmp(uid: u32, id: &ContainerId, record: &Record) -> Result<PathBuf, HelperError> {
     let dir = user_dir(uid);
-    for d in [Path::new(RECORD_DIR), &dir] {
-        match std::fs::DirBuilder::new().mode(0o700).create(d) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(record_error(d, e)),
-            _ => {}
-        }
-    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| record_error(&dir, e))?;
     let tmp = tmp_path(uid, id)?;
     let json = serde_json::to_vec(record).map_err(|e| record_error(&tmp, e))?;
     ctr_core::fs::write_private(&tmp, &json, false).map_err(|e| record_error(&tmp, e))?;
