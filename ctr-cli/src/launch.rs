@@ -23,6 +23,7 @@ use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::limits::ResourceLimits;
 use ctr_core::net::NetworkRequest;
 use ctr_core::protocol::SpawnRequest;
+use ctr_net::link::ContainerEnd;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
@@ -195,6 +196,7 @@ pub fn start(
     state.network = spawned.network.clone();
     container.write_state(state)?;
     if let Some(info) = &spawned.network {
+        spec.network = Some(ContainerEnd::eth0(info.address, info.prefix, info.gateway));
         let hosts = network::hosts_file(paths, state, &spec.hostname, Some(info));
         network::rewrite_in_place(&container.state_dir.join("hosts"), &hosts)?;
         spec.etc_files

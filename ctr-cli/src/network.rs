@@ -50,6 +50,7 @@ impl NetworkOptions {
                 }
             }
         }
+        ctr_core::net::check_published(&ports)?;
         match self.network.as_str() {
             "none" | "host" if !ports.is_empty() || self.ip.is_some() => {
                 bail!("-p, -P and --ip need a bridge network (--network bridge or one of yours)")
@@ -219,6 +220,12 @@ mod tests {
             matches!(own.to_request(&[]).unwrap(), NetworkRequest::Bridge { network, .. } if network.as_str() == "backend")
         );
         assert!(NetworkOptions { network: "we/ird".into(), ..Default::default() }.to_request(&[]).is_err());
+        let twice = NetworkOptions {
+            network: "bridge".into(),
+            publish: vec![PortSpec::parse("80:1").unwrap(), PortSpec::parse("80:2").unwrap()],
+            ..Default::default()
+        };
+        assert!(twice.to_request(&[]).unwrap_err().to_string().contains("host port 80/tcp is published twice"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-pub const INIT_PROTOCOL_VERSION: u32 = 3;
+pub const INIT_PROTOCOL_VERSION: u32 = 4;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct InitMessage {
@@ -83,6 +83,10 @@ pub struct ContainerSpec {
     /// `--privileged`, `systempaths=unconfined`: no masked or read-only
     /// /proc and /sys paths.
     pub system_paths_unconfined: bool,
+    /// On a bridge network: the end of the veth that the helper placed in
+    /// the container's network namespace, for init to configure there.
+    #[serde(default)]
+    pub network: Option<ctr_net::link::ContainerEnd>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

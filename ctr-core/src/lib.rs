@@ -3,11 +3,13 @@
 //!
 //! Everything the helper receives is built by parsing into these types, so a
 //! value that exists is a value that was validated ("parse, don't check").
-//! This crate has no `unsafe` and no I/O beyond `Read`/`Write`.
+//! This crate has no `unsafe`; its only I/O is reading /proc and /sys, the
+//! frames on a channel and whole-file replacement ([`fs`]).
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod frame;
+pub mod fs;
 pub mod idmap;
 pub mod ids;
 pub mod limits;

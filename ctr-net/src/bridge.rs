@@ -11,9 +11,9 @@
 //! point its helper was killed at; a lease whose owner is dead is cleaned
 //! by the next attach (or [`BridgeNetwork::reclaim`]).
 
-use crate::firewall::{ContainerKeys, ContainerRules, Firewall, FirewallError, NetworkRules, PortMapping};
+use crate::firewall::{ContainerKeys, ContainerRules, Firewall, FirewallError, NetworkRules, PortSpec};
 use crate::ipam::{IpamError, Lease, LeaseStore, Leases, MacAddr, Subnet};
-use crate::link::{self, BridgeState, LinkError, VethConfig};
+use crate::link::{self, BridgeState, ContainerEnd, LinkError, VethConfig};
 use crate::liveness::Liveness;
 use crate::names::{BridgeName, InterfaceName, NetworkName};
 use ctr_core::ids::ContainerId;
@@ -70,14 +70,15 @@ pub struct AttachRequest<'a> {
     pub host_veth: &'a InterfaceName,
     /// The process whose life the lease follows (the container's first).
     pub liveness: &'a Liveness,
-    /// An nsfs fd (`/proc/PID/ns/net`, or [`link::netns_of_pidfd`]).
+    /// An nsfs fd (`/proc/PID/ns/net`): the container end is created there.
     pub netns: BorrowedFd<'a>,
     /// A specific address, or None for the next free one.
     pub address: Option<Ipv4Addr>,
-    pub ports: &'a [PortMapping],
+    pub ports: &'a [PortSpec],
 }
 
-/// What the container got.
+/// What the container got. Its end of the veth is still to be configured,
+/// from inside its namespace ([`link::configure_container_end`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
     pub address: Ipv4Addr,
@@ -86,6 +87,14 @@ pub struct Attachment {
     pub mac: MacAddr,
     pub host_veth: InterfaceName,
     pub container_interface: InterfaceName,
+}
+
+impl Attachment {
+    pub fn container_end(&self) -> ContainerEnd {
+        let (interface, address, prefix, gateway) =
+            (self.container_interface.clone(), self.address, self.prefix, self.gateway);
+        ContainerEnd { interface, address, prefix, gateway }
+    }
 }
 
 /// One bridge network on this host (in the calling thread's namespace).
@@ -176,7 +185,7 @@ impl BridgeNetwork {
                 let _ = link::delete_bridge(&self.config.bridge);
             }
         };
-        let veth = VethConfig::for_container(req.host_veth, &self.config.bridge, self.config.subnet, address);
+        let veth = VethConfig::for_container(req.host_veth, &self.config.bridge, address);
         if let Err(e) = link::create_veth(&veth, req.netns) {
             undo_bridge();
             return Err(e.into());
@@ -301,7 +310,7 @@ impl BridgeNetwork {
         uid: u32,
         id: &ContainerId,
         interface: Option<&InterfaceName>,
-        ports: &[PortMapping],
+        ports: &[PortSpec],
     ) -> Vec<NetError> {
         let mut errors = Vec::new();
         let keys = ContainerKeys { owner_uid: uid, id, host_veth: interface, ports };

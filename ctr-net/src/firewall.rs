@@ -160,32 +160,10 @@ pub enum FirewallError {
     Sysctl { path: PathBuf, source: io::Error },
 }
 
-/// The transport protocol of a published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        })
-    }
-}
-
-/// A published port: connections to `host_ip:host_port` (any local address
-/// when `host_ip` is None) go to the container's `container_port`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct PortMapping {
-    pub host_ip: Option<Ipv4Addr>,
-    pub host_port: u16,
-    pub container_port: u16,
-    pub protocol: Protocol,
-}
+/// A published port, as the helper's request carries it (ctr-core's types,
+/// validated when decoded): connections to `host_ip:host_port` (any local
+/// address when `host_ip` is None) go to the container's `container_port`.
+pub use ctr_core::net::{PortSpec, Protocol};
 
 /// A network's rules: masquerade for its subnet, localhost and hairpin NAT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,7 +180,7 @@ pub struct ContainerRules {
     pub host_veth: InterfaceName,
     pub address: Ipv4Addr,
     pub mac: MacAddr,
-    pub ports: Vec<PortMapping>,
+    pub ports: Vec<PortSpec>,
 }
 
 /// What removing a container's rules needs: its chain's name (owner and
@@ -213,7 +191,7 @@ pub struct ContainerKeys<'a> {
     pub owner_uid: u32,
     pub id: &'a ContainerId,
     pub host_veth: Option<&'a InterfaceName>,
-    pub ports: &'a [PortMapping],
+    pub ports: &'a [PortSpec],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -437,7 +415,7 @@ fn remove_network_script(script: &mut Script, net: &NetworkRules) {
 }
 
 /// The `ports` keys of a container's published ports, each once.
-fn port_keys(ports: &[PortMapping]) -> Vec<String> {
+fn port_keys(ports: &[PortSpec]) -> Vec<String> {
     let mut keys: Vec<String> = ports.iter().map(|p| format!("{} . {}", p.protocol, p.host_port)).collect();
     keys.sort();
     keys.dedup();
@@ -742,8 +720,8 @@ mod tests {
             address: Ipv4Addr::new(10, 88, 0, 2),
             mac: MacAddr::for_container(Ipv4Addr::new(10, 88, 0, 2)),
             ports: vec![
-                PortMapping { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp },
-                PortMapping {
+                PortSpec { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp },
+                PortSpec {
                     host_ip: Some(Ipv4Addr::new(192, 0, 2, 1)),
                     host_port: 53,
                     container_port: 5353,

@@ -253,46 +253,47 @@ pub fn attach(cgroups: &ContainerCgroups, pid: Pid) -> Result<(), HelperError> {
     Ok(())
 }
 
-/// Pauses or resumes every process of the caller's container: the v1
-/// freezer where there is one, else the v2 core freezer.
-pub fn freeze(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperError> {
-    set_frozen(cgroups, frozen)
+/// A container's freezer: the v1 freezer where there is one, else the v2
+/// core freezer. Its control file and the values it takes (thawed, frozen);
+/// the file and the line in it that show the state has taken.
+struct Freezer {
+    control: PathBuf,
+    values: [&'static str; 2],
+    state: PathBuf,
+    settled: [&'static str; 2],
 }
 
-/// Whether the freezer that `set_frozen` uses holds the container.
-fn is_frozen(cgroups: &ContainerCgroups) -> bool {
-    let read =
-        |dir: &CgroupDir, file: &str| std::fs::read_to_string(Path::new(&dir.path).join(file)).unwrap_or_default();
+fn freezer(cgroups: &ContainerCgroups) -> Result<Freezer, HelperError> {
+    let at = |dir: &CgroupDir, file: &str| Path::new(&dir.path).join(file);
     match (cgroups.dir_for("freezer"), cgroups.v2_dir()) {
-        (Some(v1), _) => matches!(read(v1, "freezer.state").trim(), "FROZEN" | "FREEZING"),
-        (None, Some(v2)) => read(v2, "cgroup.freeze").trim() == "1",
-        (None, None) => false,
+        (Some(v1), _) => {
+            let (control, state) = (at(v1, "freezer.state"), at(v1, "freezer.state"));
+            Ok(Freezer { control, values: ["THAWED", "FROZEN"], state, settled: ["THAWED", "FROZEN"] })
+        }
+        (None, Some(v2)) => {
+            let (control, state) = (at(v2, "cgroup.freeze"), at(v2, "cgroup.events"));
+            Ok(Freezer { control, values: ["0", "1"], state, settled: ["frozen 0", "frozen 1"] })
+        }
+        (None, None) => Err(cgroup_error("no freezer: neither a v1 freezer hierarchy nor cgroup v2")),
     }
 }
 
-/// Whether a freezer file's content shows the state asked for.
-type Settled = Box<dyn Fn(&str) -> bool>;
+/// Whether the container is frozen, or being frozen.
+fn is_frozen(cgroups: &ContainerCgroups) -> bool {
+    freezer(cgroups).is_ok_and(|f| std::fs::read_to_string(&f.control).is_ok_and(|v| v.trim() != f.values[0]))
+}
 
-fn set_frozen(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperError> {
-    let (file, value, settled): (PathBuf, &str, Settled) = match (cgroups.dir_for("freezer"), cgroups.v2_dir()) {
-        (Some(v1), _) => {
-            let want = if frozen { "FROZEN" } else { "THAWED" };
-            (Path::new(&v1.path).join("freezer.state"), want, Box::new(move |s: &str| s.trim() == want))
-        }
-        (None, Some(v2)) => {
-            let want = if frozen { "frozen 1" } else { "frozen 0" };
-            let events = Path::new(&v2.path).join("cgroup.events");
-            let check = move |_: &str| std::fs::read_to_string(&events).is_ok_and(|e| e.lines().any(|l| l == want));
-            (Path::new(&v2.path).join("cgroup.freeze"), if frozen { "1" } else { "0" }, Box::new(check))
-        }
-        (None, None) => return Err(cgroup_error("no freezer: neither a v1 freezer hierarchy nor cgroup v2")),
-    };
-    ensure_cgroupfs(file.parent().expect("a file in a cgroup dir"))?;
-    write_file(&file, value)?;
+/// Pauses or resumes every process of the caller's container, and waits
+/// until the kernel reports that it has.
+pub fn freeze(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperError> {
+    let f = freezer(cgroups)?;
+    ensure_cgroupfs(f.control.parent().expect("a file in a cgroup dir"))?;
+    write_file(&f.control, f.values[usize::from(frozen)])?;
+    let settled = f.settled[usize::from(frozen)];
     let deadline = Instant::now() + KILL_TIMEOUT;
-    while !settled(&std::fs::read_to_string(&file).unwrap_or_default()) {
+    while !std::fs::read_to_string(&f.state).is_ok_and(|s| s.lines().any(|l| l.trim() == settled)) {
         if Instant::now() > deadline {
-            return Err(cgroup_error(format!("{} did not settle", file.display())));
+            return Err(cgroup_error(format!("{} did not settle", f.control.display())));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -369,7 +370,7 @@ pub fn kill_and_remove(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
     // Frozen processes cannot die: thaw a paused container first. Only a
     // paused one: this runs at every container's end.
     if is_frozen(cgroups) {
-        let _ = set_frozen(cgroups, false);
+        let _ = freeze(cgroups, false);
     }
     let dirs = cgroups.paths();
     let deadline = Instant::now() + KILL_TIMEOUT;
@@ -406,79 +407,5 @@ pub fn kill_and_remove(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MOUNTINFO: &str = "\
-31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-36 31 0:32 / /mnt/again rw,relatime - cgroup cgroup rw,memory
-40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-";
-    const PROC_CGROUP: &str = "9:name=systemd:/user.slice\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n";
-
-    #[test]
-    fn pairs_mounts_with_memberships() {
-        let h = parse_hierarchies(MOUNTINFO, PROC_CGROUP).unwrap();
-        assert_eq!(h[1].controllers, vec!["memory"]);
-        assert_eq!(h[2].controllers, vec!["name=systemd"]);
-        let got: Vec<(&str, bool, &str)> =
-            h.iter().map(|h| (h.mount_point.to_str().unwrap(), h.v2, h.own_path.as_str())).collect();
-        assert_eq!(
-            got,
-            vec![
-                ("/sys/fs/cgroup/cpu", false, "/"),
-                ("/sys/fs/cgroup/memory", false, "/process_api/abc"),
-                ("/sys/fs/cgroup/systemd", false, "/user.slice"),
-                ("/sys/fs/cgroup/unified", true, "/"),
-            ]
-        );
-    }
-
-    #[test]
-    fn pure_v2() {
-        let mi = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
-        let h = parse_hierarchies(mi, "0::/user.slice/user-1000.slice/session-1.scope\n").unwrap();
-        assert_eq!(h.len(), 1);
-        assert!(h[0].v2);
-        assert_eq!(h[0].own_path, "/user.slice/user-1000.slice/session-1.scope");
-    }
-
-    #[test]
-    fn nested_mount_roots_are_relative() {
-        let mi = "30 23 0:26 /outer /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-        let h = parse_hierarchies(mi, "0::/outer/inner\n").unwrap();
-        assert_eq!(h[0].own_path, "/inner");
-        assert!(parse_hierarchies(mi, "0::/elsewhere\n").is_err());
-    }
-
-    #[test]
-    fn caller_own_parent_refuses_traversal() {
-        let h = Hierarchy {
-            mount_point: "/sys/fs/cgroup".into(),
-            v2: true,
-            controllers: vec![],
-            own_path: "/a/../b".into(),
-        };
-        assert!(parent_components(&h, &CgroupParent::CallerOwn).is_err());
-        let h = Hierarchy { own_path: "/user.slice/user@1000.service".into(), ..h };
-        assert_eq!(parent_components(&h, &CgroupParent::CallerOwn).unwrap(), vec!["user.slice", "user@1000.service"]);
-    }
-
-    #[test]
-    fn caller_own_parent_refuses_control_characters() {
-        for own in ["/a\tb", "/a\nv2", "/x\u{1b}[2J"] {
-            let h =
-                Hierarchy { mount_point: "/sys/fs/cgroup".into(), v2: true, controllers: vec![], own_path: own.into() };
-            assert!(parent_components(&h, &CgroupParent::CallerOwn).is_err(), "{own:?} accepted");
-        }
-    }
-
-    #[test]
-    fn leaf_carries_the_uid() {
-        let id = ContainerId::from_bytes(&[1; 32]);
-        assert_eq!(leaf_name(1000, &id).as_str(), format!("ctr-1000-{}", id.as_str()));
-    }
-}
+#[path = "tests/cgroup.rs"]
+mod tests;

@@ -66,11 +66,7 @@ fn clean_process() -> Result<Result<rlimit::CallerLimits, HelperError>, String> 
     reset_signals();
     let limits = rlimit::harden();
     ensure_std_fds()?;
-    let channel = nix::sys::stat::fstat(HELPER_CHANNEL_FD)
-        .map_err(|_| "fd 3 is not open: run the helper through ctr".to_owned())?;
-    if nix::sys::stat::SFlag::from_bits_truncate(channel.st_mode) & nix::sys::stat::SFlag::S_IFMT
-        != nix::sys::stat::SFlag::S_IFSOCK
-    {
+    if !sys::is_socket(HELPER_CHANNEL_FD).map_err(|_| "fd 3 is not open: run the helper through ctr".to_owned())? {
         return Err("fd 3 must be a socket: run the helper through ctr".into());
     }
     sys::close_fds_from(INIT_CHANNEL_FD_IN_HELPER as u32 + 1).map_err(|e| format!("close inherited fds: {e}"))?;

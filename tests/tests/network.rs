@@ -160,6 +160,40 @@ fn the_helper_refuses_low_ports_and_foreign_addresses() {
     assert_eq!(gateway.code(), Some(125), "{}", gateway.stderr);
 }
 
+/// The helper only creates the veth pair, with the container's end placed
+/// into the container's namespace down and without an address; `ctr init`
+/// configures it from inside, unprivileged. So a container's command finds
+/// `lo` and `eth0` up, its address and its default route.
+#[test]
+fn network_of_a_container_is_configured_by_its_own_init() {
+    let Some(env) = env() else { return };
+    let _serial = ctr_tests::one_at_a_time();
+    env.ensure_alpine_image("alpine");
+    let script = "ip -o link show lo; ip -o link show eth0; ip -4 -o addr show eth0; ip -4 route";
+    let out = env.ctr().args(["run", "--rm", "--ip", "10.88.77.7", "alpine", "sh", "-c", script]).ok().stdout;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() >= 4, "{out}");
+    assert!(lines[0].contains("lo: <LOOPBACK,UP,"), "{out}");
+    assert!(lines[1].contains("eth0@") && lines[1].contains(",UP,"), "{out}");
+    assert!(lines[2].contains("inet 10.88.77.7/16 "), "{out}");
+    assert!(out.contains("default via 10.88.0.1 dev eth0"), "{out}");
+}
+
+/// The privileged helper never joins a namespace (ARCHITECTURE.md, the
+/// helper's operations): nothing in it imports `setns` from libc. `ctr`,
+/// which joins a container's namespaces for `ctr exec`, does: the control.
+/// (A raw syscall(2) would escape this check; review must catch that.)
+#[test]
+fn network_setup_leaves_no_setns_in_the_helper() {
+    let Some(env) = env() else { return };
+    let imports_setns = |path: std::path::PathBuf| {
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        bytes.windows(7).any(|w| w == b"\0setns\0")
+    };
+    assert!(imports_setns(env.ctr_path()), "control: ctr's own setns import was not found");
+    assert!(!imports_setns(env.helper_path()), "the setuid helper links setns");
+}
+
 /// A container reaches a target, then runs `change` (which must print
 /// `changed`) and must reach it no more.
 fn spoofing_reaches_nobody(prefix: &str, change: &str) {

@@ -226,21 +226,7 @@ fn remove_tree(path: &Path) -> std::io::Result<()> {
 /// Write to a temporary file beside `path`, fsync, then rename over it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("create {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
-    // The rename itself is durable only once the directory is synced.
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("fsync {}", dir.display()))?;
-    }
-    Ok(())
+    ctr_core::fs::replace(&tmp, path, bytes, true).with_context(|| format!("write {}", path.display()))
 }
 
 /// Every container of this user whose state can be read, newest first.

@@ -202,6 +202,7 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         terminal,
         seccomp: security.program,
         system_paths_unconfined: security.config.system_paths_unconfined,
+        network: None,
     };
     crate::seccomp::save_program(&container.state_dir, &spec.seccomp)?;
     let mut state = State {

@@ -1,8 +1,9 @@
 //! `ctr init`: the container's first process, executed by the helper's
 //! child inside the new namespaces as root of the user namespace (the
 //! caller's own ids on the host, no host capability, no_new_privs set). It
-//! reads its task from fd 3, builds the container's filesystem, becomes the
-//! requested user and executes the command as pid 1. If anything fails it
+//! reads its task from fd 3, configures the container's end of its veth
+//! ([`network`]), builds the container's filesystem, becomes the requested
+//! user and executes the command as pid 1. If anything fails it
 //! reports on fd 3 and exits with docker's status (125, 126 or 127); on
 //! success fd 3 closes at exec, which is how `ctr` knows the command runs.
 //! With `-t` it first sends back the master end of the container's
@@ -25,6 +26,7 @@
 mod console;
 mod exec;
 mod mounts;
+mod network;
 mod process;
 
 use crate::spec::{ContainerSpec, InitFailure, InitMessage, InitReply, InitTask, INIT_PROTOCOL_VERSION};
@@ -160,6 +162,7 @@ fn prepare(
     channel: &UnixStream,
     oom_score_adj: std::io::Result<std::fs::File>,
 ) -> Result<(process::ResolvedUser, Vec<String>)> {
+    timing::time("network.configure", || network::configure(spec.network.as_ref()))?;
     mounts::make_private()?;
     let root = timing::time("rootfs.mount", || mounts::mount_rootfs(&spec.rootfs))?;
     mounts::mount_system(&root, spec.terminal.is_some())?;

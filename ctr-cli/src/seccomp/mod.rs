@@ -31,7 +31,7 @@ use anyhow::{bail, Context, Result};
 use profile::{Profile, Target};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// ctr's default profile: docker's default syscall lists and capability
@@ -243,15 +243,7 @@ pub fn save_program(state_dir: &Path, program: &[u8]) -> Result<()> {
 /// start more than compiling the profile does.
 fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
-        .with_context(|| format!("write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("rename {} to {}", tmp.display(), path.display()))
+    ctr_core::fs::replace(&tmp, path, bytes, false).with_context(|| format!("write {}", path.display()))
 }
 
 /// The program `ctr exec` loads: the container's, or none for a container
