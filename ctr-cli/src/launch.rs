@@ -7,7 +7,7 @@
 //! `ctr run` in the foreground and by the detached monitor alike.
 
 use crate::container::record::{now_rfc3339, Container, State};
-use crate::container::state::Status;
+use crate::container::state::{RunState, Transition};
 use crate::helper_client::{Helper, ProcessStdio};
 use crate::idmap::id_maps;
 use crate::lock::ContainerLock;
@@ -142,7 +142,8 @@ pub fn finish(
     if rm {
         remove_container(helper, container)?;
     } else {
-        state.status = if started { Status::Exited } else { Status::Created };
+        let before = if started { state.run_state() } else { RunState::Created };
+        state.status = before.after(Transition::Exit, &state.name)?;
         state.exit_code = exit_code;
         state.finished_at = Some(now_rfc3339());
         container.write_state(state)?;
@@ -183,7 +184,7 @@ pub fn start(
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
     })?;
-    state.status = Status::Running;
+    state.status = state.run_state().after(Transition::Start, &state.name)?;
     state.pid = Some(spawned.pid);
     // Our unreaped child now, so its pid cannot be reused before this.
     state.init = Some(ProcessRef::of(spawned.pid)?);

@@ -5,7 +5,6 @@
 //! without a trailing newline).
 
 use crate::container::record::Container;
-use crate::container::state::Status;
 use crate::paths::Paths;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -235,7 +234,7 @@ pub fn read(
 fn still_writing(container: &Container) -> Result<bool> {
     let Some(state) = container.read_state()? else { return Ok(false) };
     let monitor_alive = state.monitor.as_ref().is_some_and(|m| m.is_alive());
-    Ok(state.is_running() || (state.status == Status::Running && monitor_alive))
+    Ok(state.is_up() || (state.status.is_live() && monitor_alive))
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ fn peers(paths: &Paths, network: &str, except: &str) -> Vec<State> {
     record::list(paths)
         .unwrap_or_default()
         .into_iter()
-        .filter(|s| s.id != except && s.is_running())
+        .filter(|s| s.id != except && s.is_up())
         .filter(|s| s.network.as_ref().is_some_and(|n| n.network == network))
         .collect()
 }

@@ -2,6 +2,8 @@
 //! the installed helper: `run -d` and its monitor, `ps`, `logs -f`, `exec`,
 //! `stop`, `kill`, `wait`, `rm -f` leaving nothing behind, a killed
 //! monitor, 20 containers in parallel, unique names, `container prune`.
+//! (A paused container's life is in `limits.rs`, which the cgroup-v2 guest
+//! runs too.)
 //! Every test removes what it started, even when it fails ([`Started`]).
 //!
 //! The tests run one at a time: `container prune` removes every stopped

@@ -19,7 +19,11 @@ fn container_id(env: &Env, name: &str) -> String {
 
 /// The container's cgroup directories beneath the test's own cgroups.
 fn cgroup_dirs(env: &Env, name: &str) -> Vec<PathBuf> {
-    let leaf = format!("ctr-{}-{}", env.uid, container_id(env, name));
+    cgroup_dirs_of_id(env, &container_id(env, name))
+}
+
+fn cgroup_dirs_of_id(env: &Env, id: &str) -> Vec<PathBuf> {
+    let leaf = format!("ctr-{}-{id}", env.uid);
     ctr_tests::cgroup_leftovers().into_iter().filter(|d| d.ends_with(&leaf)).collect()
 }
 
@@ -218,6 +222,92 @@ fn pause_stops_progress_and_unpause_resumes_it() {
     remove(&env, &name, child);
     assert_eq!(frozen_at, after_pause, "the counter advanced while paused");
     assert!(after_unpause > after_pause + 3, "the counter did not resume ({after_pause} -> {after_unpause})");
+}
+
+/// Containers a test started, removed with `rm -f` however it ends.
+struct RemoveAtEnd<'a>(&'a Env, Vec<String>);
+
+impl Drop for RemoveAtEnd<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.ctr().args(["rm", "-f"]).args(&self.1).output();
+    }
+}
+
+/// A paused container on this host's freezer (v1 on a hybrid host, v2 in
+/// the guest): `ps` and `inspect` say so, exec and a plain rm are refused,
+/// a verb given several containers goes on past a failing one, and stop
+/// and kill thaw it first, so that its own TERM handler runs (on the v1
+/// freezer the signal would otherwise wait, and stop would end with
+/// SIGKILL after its grace period); rm -f removes one outright.
+#[test]
+fn a_paused_container_shows_paused_and_can_be_stopped_and_removed() {
+    let Some(env) = env() else { return };
+    let _serial = ctr_tests::one_at_a_time();
+    env.ensure_alpine_image("alpine");
+    let ctr = |args: &[&str]| env.ctr().args(args).output();
+    let inspect = |name: &str, template: &str| {
+        env.ctr().args(["inspect", "--format", template, name]).ok().stdout.trim().to_owned()
+    };
+    let (name, killed, forced) =
+        (ctr_tests::unique_name("paused"), ctr_tests::unique_name("paused-kill"), ctr_tests::unique_name("paused-rmf"));
+    let _cleanup = RemoveAtEnd(&env, vec![name.clone(), killed.clone(), forced.clone()]);
+    let script = "trap 'exit 7' TERM; while :; do sleep 0.2; done";
+    let run_d = |n: &str, command: &[&str]| {
+        env.ctr().args(["run", "-d", "--network", "none", "--name", n, "alpine"]).args(command).ok();
+    };
+    run_d(&name, &["sh", "-c", script]);
+    assert_eq!(env.ctr().args(["pause", &name]).ok().stdout, format!("{name}\n"));
+
+    let ps = ctr(&["ps", "--format", "json"]).stdout;
+    let row: serde_json::Value = ps
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["Names"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} is not in ps:\n{ps}"));
+    assert_eq!(row["State"], "paused", "{row}");
+    assert!(row["Status"].as_str().unwrap().ends_with("(Paused)"), "{row}");
+    let table = ctr(&["ps"]).stdout;
+    assert!(table.lines().any(|l| l.ends_with(name.as_str()) && l.contains("(Paused)")), "{table}");
+    assert_eq!(inspect(&name, "{{.State.Status}} {{.State.Running}} {{.State.Paused}}"), "paused true true");
+    assert_ne!(inspect(&name, "{{.State.Pid}}"), "0");
+
+    let again = ctr(&["pause", &name]);
+    assert_eq!(again.code(), Some(1), "{}", again.stderr);
+    assert!(again.stderr.contains("is paused"), "{}", again.stderr);
+    let exec = ctr(&["exec", &name, "true"]);
+    assert_eq!(exec.code(), Some(1), "{}", exec.stderr);
+    assert!(exec.stderr.contains("paused") && exec.stderr.contains("unpause"), "{}", exec.stderr);
+    let rm = ctr(&["rm", &name]);
+    assert_eq!(rm.code(), Some(1), "{}", rm.stderr);
+    assert!(rm.stderr.contains("it is paused"), "{}", rm.stderr);
+
+    // Several containers: the missing one is reported, the next one done.
+    let both = ctr(&["unpause", "paused-no-such", &name]);
+    assert_eq!(both.code(), Some(1), "{both:?}");
+    assert!(both.stderr.contains("paused-no-such") && both.stdout == format!("{name}\n"), "{both:?}");
+    assert_eq!(inspect(&name, "{{.State.Status}} {{.State.Paused}}"), "running false");
+    env.ctr().args(["pause", &name]).ok();
+
+    let t = Instant::now();
+    env.ctr().args(["stop", "-t", "30", &name]).ok();
+    assert!(t.elapsed() < Duration::from_secs(15), "stop took {:?}: the signal waited", t.elapsed());
+    assert_eq!(inspect(&name, "{{.State.Status}} {{.State.ExitCode}}"), "exited 7");
+    let dirs = cgroup_dirs_of_id(&env, &inspect(&name, "{{.Id}}"));
+    env.ctr().args(["rm", &name]).ok();
+    assert!(!ctr(&["ps", "-a"]).stdout.contains(name.as_str()));
+    assert!(dirs.iter().all(|d| !d.exists()), "cgroups left: {dirs:?}");
+
+    // kill thaws too; rm -f removes a paused container outright.
+    run_d(&killed, &["sh", "-c", script]);
+    env.ctr().args(["pause", &killed]).ok();
+    env.ctr().args(["kill", "-s", "TERM", &killed]).ok();
+    assert_eq!(env.ctr().args(["wait", &killed]).ok().stdout, "7\n");
+    run_d(&forced, &["sleep", "600"]);
+    env.ctr().args(["pause", &forced]).ok();
+    let dirs = cgroup_dirs_of_id(&env, &inspect(&forced, "{{.Id}}"));
+    assert!(!dirs.is_empty(), "no cgroups found for {forced}");
+    env.ctr().args(["rm", "-f", &forced]).ok();
+    assert!(dirs.iter().all(|d| !d.exists()), "cgroups left after rm -f of a paused container: {dirs:?}");
 }
 
 #[test]

@@ -7,9 +7,10 @@ use ctr_cli::paths::Paths;
 
 pub fn inspect(paths: &Paths, args: InspectArgs) -> Result<i32> {
     let mut all = Vec::new();
-    for key in &args.containers {
+    let status = super::each(&args.containers, |key| {
         all.push(ctr_cli::container::inspect::inspect(paths, key)?);
-    }
+        Ok(())
+    });
     match args.format.as_deref() {
         None | Some("json") => println!("{}", serde_json::to_string_pretty(&all)?),
         Some(template) => {
@@ -18,5 +19,5 @@ pub fn inspect(paths: &Paths, args: InspectArgs) -> Result<i32> {
             }
         }
     }
-    Ok(0)
+    Ok(status)
 }

@@ -9,8 +9,7 @@ use ctr_cli::paths::Paths;
 use std::io::Write;
 
 pub fn ps(paths: &Paths, args: PsArgs) -> Result<i32> {
-    let states: Vec<State> =
-        ctr_cli::container::list(paths)?.into_iter().filter(|s| args.all || s.is_running()).collect();
+    let states: Vec<State> = ctr_cli::container::list(paths)?.into_iter().filter(|s| args.all || s.is_up()).collect();
     let mut out = std::io::stdout().lock();
     if args.quiet {
         for s in &states {
@@ -24,7 +23,7 @@ pub fn ps(paths: &Paths, args: PsArgs) -> Result<i32> {
                 serde_json::json!({
                     "ID": s.short_id(), "Id": s.id, "Names": s.name, "Image": s.image, "Command": s.command.join(" "),
                     "CreatedAt": s.created, "RunningFor": created_text(s), "Status": status_text(s),
-                    "State": s.run_state().docker_name(), "Pid": s.init.as_ref().filter(|_| s.is_running()).map(|p| p.pid),
+                    "State": s.run_state().docker_name(), "Pid": s.init.as_ref().filter(|_| s.is_up()).map(|p| p.pid),
                 })
             )?;
         }

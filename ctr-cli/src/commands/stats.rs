@@ -17,7 +17,7 @@ pub fn stats(paths: &Paths, args: StatsArgs) -> Result<i32> {
     let clear = !json && !args.no_stream && std::io::stdout().is_terminal();
     loop {
         let states: Vec<State> = if args.containers.is_empty() {
-            ctr_cli::container::list(paths)?.into_iter().filter(State::is_running).collect()
+            ctr_cli::container::list(paths)?.into_iter().filter(State::is_up).collect()
         } else {
             args.containers.iter().map(|k| running(paths, k)).collect::<Result<_>>()?
         };
@@ -58,7 +58,7 @@ pub fn stats(paths: &Paths, args: StatsArgs) -> Result<i32> {
 
 fn running(paths: &Paths, key: &str) -> Result<State> {
     let state = ctr_cli::container::find(paths, key)?;
-    if !state.is_running() {
+    if !state.is_up() {
         bail!("container {} is not running", state.name);
     }
     Ok(state)

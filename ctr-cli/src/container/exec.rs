@@ -5,6 +5,7 @@
 //! we own the container's user namespace ([`crate::init`]'s exec mode).
 
 use super::record::Container;
+use super::state::StateError;
 use crate::helper_client::{Helper, ProcessStdio};
 use crate::launch::{merge_env, ProcessOptions};
 use crate::lock::ContainerLock;
@@ -32,8 +33,8 @@ pub struct ExecRequest {
 /// How an exec ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ExecOutcome {
-    /// The container does not run (docker's status 1).
-    NotRunning,
+    /// The container does not run, or is paused (docker's status 1).
+    Refused(StateError),
     /// The process's exit status (0 once a detached one runs), and what
     /// init reported if it could not execute the command.
     Exited { exit_code: i32, failure: Option<String> },
@@ -48,9 +49,14 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
     let (container, _) = Container::locate(paths, &request.container)?;
     // Held until the process is in the container's cgroup, so a concurrent
     // stop or rm cannot slip in between the check and the start.
-    let Some(lock) = ContainerLock::acquire(&container.state_dir)? else { return Ok(ExecOutcome::NotRunning) };
-    let Some(state) = container.read_state()?.filter(|s| s.is_running()) else { return Ok(ExecOutcome::NotRunning) };
-    let Some(init) = state.init.clone() else { return Ok(ExecOutcome::NotRunning) };
+    let key = &request.container;
+    let not_running = || Ok(ExecOutcome::Refused(StateError::NotRunning { name: key.clone() }));
+    let Some(lock) = ContainerLock::acquire(&container.state_dir)? else { return not_running() };
+    let Some(state) = container.read_state()? else { return not_running() };
+    if let Err(refused) = state.run_state().check_exec(key) {
+        return Ok(ExecOutcome::Refused(refused));
+    }
+    let Some(init) = state.init.clone() else { return not_running() };
     let base = state.process.clone().context("the container was started by an older ctr; exec needs a newer one")?;
     if let Some(dir) = &options.workdir {
         if !dir.starts_with('/') {

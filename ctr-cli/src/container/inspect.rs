@@ -17,7 +17,7 @@ pub fn inspect(paths: &Paths, key: &str) -> Result<serde_json::Value> {
 pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
     let container = Container::from_state(paths, s)?;
     let run_state = s.run_state();
-    let running = run_state == RunState::Running;
+    let up = run_state.is_up();
     let exit_code = match run_state {
         RunState::Exited(code) => code,
         _ => None,
@@ -50,8 +50,9 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
         },
         "State": {
             "Status": run_state.docker_name(),
-            "Running": running,
-            "Pid": s.init.as_ref().filter(|_| running).map_or(0, |p| p.pid),
+            "Running": up,
+            "Paused": run_state == RunState::Paused,
+            "Pid": s.init.as_ref().filter(|_| up).map_or(0, |p| p.pid),
             "ExitCode": exit_code,
             "OOMKilled": s.oom_killed,
             "StartedAt": s.started_at,

@@ -20,7 +20,7 @@ pub fn prune(paths: &Paths) -> Result<Pruned> {
     let helper = Helper::new(&paths.helper());
     let mut pruned = Pruned::default();
     for state in record::list(paths)? {
-        if state.is_running() {
+        if state.is_up() {
             continue;
         }
         let container = Container::from_state(paths, &state)?;
@@ -28,7 +28,7 @@ pub fn prune(paths: &Paths) -> Result<Pruned> {
             Ok(()) => pruned.removed.push(state.id),
             Err(e) => {
                 // Started or removed meanwhile by someone else: no failure of ours.
-                if container.read_state().ok().flatten().is_some_and(|s| !s.is_running()) {
+                if container.read_state().ok().flatten().is_some_and(|s| !s.is_up()) {
                     pruned.errors.push(e);
                 }
             }

@@ -74,13 +74,21 @@ pub struct State {
 }
 
 impl State {
+    /// What the container is doing: the record checked against the
+    /// kernel ([`RunState::classify`]).
     pub fn run_state(&self) -> RunState {
-        let alive = self.status == Status::Running && self.init.as_ref().is_some_and(ProcessRef::is_alive);
+        let alive = self.status.is_live() && self.init.as_ref().is_some_and(ProcessRef::is_alive);
         RunState::classify(self.status, self.exit_code, alive)
     }
 
+    /// Running, not paused.
     pub fn is_running(&self) -> bool {
         self.run_state() == RunState::Running
+    }
+
+    /// Running or paused: its processes exist.
+    pub fn is_up(&self) -> bool {
+        self.run_state().is_up()
     }
 
     pub fn short_id(&self) -> &str {

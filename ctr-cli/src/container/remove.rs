@@ -1,13 +1,14 @@
 //! `rm`: a container's processes (with `force`), cgroup, writable layer,
 //! log, state and name; then waits for its monitor to be gone, so that
-//! nothing of it is left when it returns.
+//! nothing of it is left when it returns. A paused container needs no
+//! thaw here: the helper thaws a frozen cgroup before it empties it.
 
 use super::record::Container;
 use crate::helper_client::Helper;
 use crate::launch;
 use crate::paths::Paths;
 use crate::process::liveness::{self, ProcessRef};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use nix::sys::signal::Signal;
 use std::time::Duration;
 
@@ -22,10 +23,7 @@ pub fn remove(paths: &Paths, key: &str, force: bool) -> Result<()> {
 
 pub(super) fn remove_located(helper: &Helper, container: &Container, key: &str, force: bool) -> Result<()> {
     let (lock, state) = container.lock(key)?;
-    let running = state.is_running();
-    if running && !force {
-        bail!("cannot remove container {key}: it is running; stop it first or use `ctr rm -f`");
-    }
+    state.run_state().check_remove(force, key)?;
     let init = state.init.as_ref().and_then(ProcessRef::pidfd);
     if let Some(pidfd) = &init {
         let _ = liveness::pidfd_send_signal(pidfd, Signal::SIGKILL);

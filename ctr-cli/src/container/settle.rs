@@ -5,7 +5,6 @@
 //! its monitor would have done. Every step is idempotent.
 
 use super::record::{Container, State};
-use super::state::Status;
 use crate::helper_client::Helper;
 use crate::launch;
 use crate::paths::Paths;
@@ -19,7 +18,7 @@ pub(super) fn await_record(paths: &Paths, helper: &Helper, container: &Container
     let give_up = Instant::now() + Duration::from_secs(30);
     loop {
         let Some(state) = container.read_state()? else { bail!("container {key} was removed") };
-        if state.status != Status::Running {
+        if !state.status.is_live() {
             return Ok(state);
         }
         let monitor_alive = state.monitor.as_ref().is_some_and(ProcessRef::is_alive);
@@ -38,7 +37,7 @@ pub(super) fn settle_stale(paths: &Paths, helper: &Helper, container: &Container
     let Some(mut state) = container.read_state()? else { return Ok(()) };
     let init_alive = state.init.as_ref().is_some_and(ProcessRef::is_alive);
     let monitor_alive = state.monitor.as_ref().is_some_and(ProcessRef::is_alive);
-    if state.status != Status::Running || init_alive || monitor_alive {
+    if !state.status.is_live() || init_alive || monitor_alive {
         return Ok(());
     }
     let rm = state.auto_remove;

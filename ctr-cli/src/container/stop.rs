@@ -1,11 +1,12 @@
 //! `stop`: SIGTERM, then SIGKILL once the grace period is over, under the
-//! container's lock ([`crate::lock`]); signals go only through a pidfd
-//! checked against the recorded start time. Returns once the exit is
-//! recorded (or settled, for a container nobody waits on any more).
+//! container's lock ([`crate::lock`]); a paused container is thawed first.
+//! Signals go only through a pidfd checked against the recorded start
+//! time. Returns once the exit is recorded (or settled, for a container
+//! nobody waits on any more).
 
+use super::pause::thaw;
 use super::record::Container;
 use super::settle::await_record;
-use super::state::Status;
 use crate::helper_client::Helper;
 use crate::paths::Paths;
 use crate::process::liveness::{self, ProcessRef};
@@ -19,8 +20,11 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 pub fn stop(paths: &Paths, key: &str, grace: Duration) -> Result<()> {
     let helper = Helper::new(&paths.helper());
     let (container, _) = Container::locate(paths, key)?;
-    let (lock, state) = container.lock(key)?;
-    if let Some(pidfd) = state.init.as_ref().filter(|_| state.status == Status::Running).and_then(ProcessRef::pidfd) {
+    let (lock, mut state) = container.lock(key)?;
+    if state.run_state().can_signal() {
+        thaw(&helper, &container, &mut state)?;
+    }
+    if let Some(pidfd) = state.init.as_ref().filter(|_| state.status.is_live()).and_then(ProcessRef::pidfd) {
         let _ = liveness::pidfd_send_signal(&pidfd, Signal::SIGTERM);
         if !liveness::wait_exit(&pidfd, Some(grace)) {
             let _ = liveness::pidfd_send_signal(&pidfd, Signal::SIGKILL);

@@ -3,7 +3,7 @@
 
 use super::record::Container;
 use super::settle::await_record;
-use super::state::{RunState, Status};
+use super::state::RunState;
 use crate::helper_client::Helper;
 use crate::paths::Paths;
 use crate::process::liveness::{self, ProcessRef};
@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 pub fn wait(paths: &Paths, key: &str) -> Result<i32> {
     let helper = Helper::new(&paths.helper());
     let (container, state) = Container::locate(paths, key)?;
-    if let Some(pidfd) = state.init.as_ref().filter(|_| state.status == Status::Running).and_then(ProcessRef::pidfd) {
+    if let Some(pidfd) = state.init.as_ref().filter(|_| state.status.is_live()).and_then(ProcessRef::pidfd) {
         liveness::wait_exit(&pidfd, None);
     }
     let state = await_record(paths, &helper, &container, key)?;

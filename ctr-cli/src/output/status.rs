@@ -24,6 +24,10 @@ pub fn status_text(state: &State) -> String {
             Some(s) => format!("Up {}", human(s)),
             None => "Up".into(),
         },
+        RunState::Paused => match seconds_since(state.started_at.as_deref()) {
+            Some(s) => format!("Up {} (Paused)", human(s)),
+            None => "Up (Paused)".into(),
+        },
         RunState::Exited(Some(code)) => match seconds_since(state.finished_at.as_deref()) {
             Some(s) => format!("Exited ({code}) {} ago", human(s)),
             None => format!("Exited ({code})"),
