@@ -6,7 +6,8 @@
 //! binary's, and the module graph has no cycles (`tests/module_graph.rs`).
 //!
 //! - [`container`]: the record of a container, its state machine, and one
-//!   file per verb (run, exec, stop, kill, wait, pause, rm, prune, inspect);
+//!   file per verb (create, start, run, restart, attach, rename, exec,
+//!   stop, kill, wait, pause, rm, prune, inspect);
 //! - [`launch`]: the first process of a container through the helper, and
 //!   the spec handed to its `ctr init`; [`init`] is that `ctr init`;
 //! - [`process`]: waiting on a process, the detached monitor, liveness

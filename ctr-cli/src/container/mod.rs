@@ -7,6 +7,8 @@
 //! needs them; the verbs sit above it. The re-exports here are for front
 //! ends.
 
+pub mod attach;
+pub mod create;
 pub mod exec;
 pub mod inspect;
 pub mod kill;
@@ -14,8 +16,11 @@ pub mod pause;
 pub mod prune;
 pub mod record;
 pub mod remove;
+pub mod rename;
+pub mod restart;
 pub mod run;
 mod settle;
+pub mod start;
 pub mod state;
 pub mod stop;
 pub mod wait;

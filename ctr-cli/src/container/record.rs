@@ -1,6 +1,7 @@
-//! A container's on-disk presence: its runtime state (state.json, the
-//! generated /etc files, its name reservation) and its writable layer in
-//! storage. State is written atomically (write, fsync, rename); removal is
+//! A container's on-disk presence, all in storage (the data directory), so
+//! that it survives logout and reboot: its record (state.json, the launch
+//! it is started from, the generated /etc files, its log, its name
+//! reservation) and, below that, its writable layer. State is written atomically (write, fsync, rename); removal is
 //! idempotent. Whether a container runs is decided from its init's pid
 //! *and* start time ([`crate::process::liveness`]), never from the status field
 //! alone: a killed monitor or a reboot leaves "running" records behind.
@@ -71,6 +72,15 @@ pub struct State {
     /// a ctr without them.
     #[serde(default)]
     pub security: Option<crate::seccomp::SecurityConfig>,
+    /// `--restart`, carried out by the monitor.
+    #[serde(default)]
+    pub restart_policy: crate::process::restart_policy::RestartPolicy,
+    /// Restarts by the policy since the last `ctr start`.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// `ctr stop` ended it, so no policy restarts it (until `ctr start`).
+    #[serde(default)]
+    pub stopped_by_user: bool,
 }
 
 impl State {
@@ -91,9 +101,9 @@ impl State {
 pub struct Container {
     pub id: ContainerId,
     pub name: ContainerName,
-    /// Runtime state directory.
+    /// The container's directory: record, generated files, log.
     pub state_dir: PathBuf,
-    /// Writable layer and mount point in storage.
+    /// Writable layer and mount point, inside `state_dir`.
     pub layer_dir: PathBuf,
     name_file: PathBuf,
 }
@@ -110,23 +120,9 @@ impl Container {
     /// Reserves `name` (exactly one of two concurrent runs with the same
     /// name wins: O_EXCL) and creates the container's directories.
     pub fn create(paths: &Paths, id: ContainerId, name: ContainerName) -> Result<Self> {
-        let names = paths.state.join("names");
-        create_private_dir(&names)?;
-        let name_file = names.join(name.as_str());
-        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&name_file) {
-            Ok(mut f) => f.write_all(id.as_str().as_bytes())?,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                bail!("the container name {name:?} is already in use: remove that container or choose another --name")
-            }
-            Err(e) => return Err(e).with_context(|| format!("reserve name in {}", name_file.display())),
-        }
-        let container = Self {
-            state_dir: paths.containers().join(id.as_str()),
-            layer_dir: paths.storage.join("containers").join(id.as_str()),
-            id,
-            name,
-            name_file,
-        };
+        let name_file = reserve_name(paths, &name, &id)?;
+        let state_dir = paths.containers().join(id.as_str());
+        let container = Self { layer_dir: state_dir.join("layer"), state_dir, id, name, name_file };
         let made = create_private_dir(&container.state_dir).and_then(|()| {
             for sub in ["upper", "work", "rootfs"] {
                 create_private_dir(&container.layer_dir.join(sub))?;
@@ -148,10 +144,11 @@ impl Container {
     pub fn from_state(paths: &Paths, state: &State) -> Result<Self> {
         let id = ContainerId::parse(&state.id)?;
         let name = ContainerName::parse(&state.name)?;
+        let state_dir = paths.containers().join(id.as_str());
         Ok(Self {
-            state_dir: paths.containers().join(id.as_str()),
-            layer_dir: paths.storage.join("containers").join(id.as_str()),
-            name_file: paths.state.join("names").join(name.as_str()),
+            layer_dir: state_dir.join("layer"),
+            name_file: paths.names().join(name.as_str()),
+            state_dir,
             id,
             name,
         })
@@ -175,7 +172,7 @@ impl Container {
 
     /// The container's log (docker's json-file format).
     pub fn log_path(&self) -> PathBuf {
-        self.layer_dir.join("json.log")
+        self.state_dir.join("json.log")
     }
 
     /// The state as recorded now; `None` once the container is removed.
@@ -206,14 +203,34 @@ impl Container {
         // overlayfs leaves its work/work directory with mode 0: ours, but
         // unreadable until we give ourselves access again.
         let _ = std::fs::set_permissions(self.layer_dir.join("work/work"), std::fs::Permissions::from_mode(0o700));
-        let layer_gone = remove_tree(&self.layer_dir);
+        // The layer first: if it holds files we cannot remove, the record
+        // stays, so the container is still listed and `rm` can finish.
+        if remove_tree(&self.layer_dir).is_err() {
+            return Ok(false);
+        }
         remove_tree(&self.state_dir).with_context(|| format!("remove {}", self.state_dir.display()))?;
         match std::fs::remove_file(&self.name_file) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
-        Ok(layer_gone.is_ok())
+        Ok(true)
     }
+}
+
+/// Reserves `name` for `id`: of two concurrent reservations exactly one
+/// wins (O_EXCL). Returns the reservation's path.
+pub(super) fn reserve_name(paths: &Paths, name: &ContainerName, id: &ContainerId) -> Result<PathBuf> {
+    let names = paths.names();
+    create_private_dir(&names)?;
+    let name_file = names.join(name.as_str());
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&name_file) {
+        Ok(mut f) => f.write_all(id.as_str().as_bytes())?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("the container name {name:?} is already in use: remove that container or choose another name")
+        }
+        Err(e) => return Err(e).with_context(|| format!("reserve name in {}", name_file.display())),
+    }
+    Ok(name_file)
 }
 
 fn remove_tree(path: &Path) -> std::io::Result<()> {

@@ -16,6 +16,7 @@ use crate::paths::Paths;
 use crate::ports::HeldPorts;
 use crate::process::liveness::ProcessRef;
 use crate::process::monitor::{self, Detached};
+use crate::process::restart_policy::RestartPolicy;
 use crate::process::wait::{self, Console};
 use crate::seccomp::SecurityOptions;
 use crate::spec::{ContainerSpec, ProcessSpec, RootfsSpec};
@@ -52,6 +53,8 @@ pub struct RunRequest {
     /// The root mount read-only.
     pub read_only: bool,
     pub security: SecurityOptions,
+    /// `--restart`: what the monitor does when the container exits.
+    pub restart_policy: RestartPolicy,
     /// IMAGE [COMMAND [ARG...]], or with `rootfs` just COMMAND [ARG...].
     pub args: Vec<String>,
 }
@@ -144,8 +147,23 @@ fn mounts_of(paths: &Paths, request: &RunRequest) -> Result<Vec<MountSpec>> {
     mounts::ordered(mounts)
 }
 
-pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
-    let source = crate::timing::time("image.resolve", || resolve_source(paths, &request))?;
+/// A container whose record and launch are written, ready to start.
+pub(super) struct Prepared {
+    pub container: Container,
+    pub state: State,
+    pub launch: Launch,
+}
+
+/// Everything before the start: the rootfs, the record, the name, the
+/// writable layer, and the launch that `ctr start` starts it from again.
+pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
+    if request.rm && request.restart_policy != RestartPolicy::No {
+        bail!(
+            "--rm and --restart {} conflict: a container removed when it exits cannot be restarted",
+            request.restart_policy
+        );
+    }
+    let source = crate::timing::time("image.resolve", || resolve_source(paths, request))?;
     let process_args = process_args(&source.config, request.entrypoint.as_deref(), &source.command)?;
     let cwd = request
         .process
@@ -160,7 +178,7 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     let security = request.security.resolve(&paths.state.join("seccomp-cache"), &request.cap_add, &request.cap_drop)?;
     let capabilities = security.capabilities;
     let limits = request.limits.clone();
-    let mounts = mounts_of(paths, &request)?;
+    let mounts = mounts_of(paths, request)?;
     let network = request.network.to_request(&source.config.exposed_ports)?;
     request.process.check_terminal(request.detach)?;
     let terminal = request.process.terminal();
@@ -204,7 +222,7 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         system_paths_unconfined: security.config.system_paths_unconfined,
     };
     crate::seccomp::save_program(&container.state_dir, &spec.seccomp)?;
-    let mut state = State {
+    let state = State {
         id: id.to_string(),
         name: name.to_string(),
         image: source.label.clone(),
@@ -224,15 +242,27 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         tty: request.process.tty,
         auto_remove: request.rm,
         security: Some(security.config),
+        restart_policy: request.restart_policy,
         ..State::default()
     };
+    let launch = Launch { spec, network, limits };
+    super::start::save_launch(&container, &launch, request.process.interactive)?;
     container.write_state(&state)?;
-    let mut launch = Launch { spec, network, limits };
+    Ok(Prepared { container, state, launch })
+}
+
+pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
+    let Prepared { container, mut state, mut launch } = prepare(paths, &request)?;
+    let id = container.id.clone();
     if request.detach {
-        return Ok(match monitor::start_detached(paths, &container, state, launch, request.process.interactive)? {
-            Detached::Started => RunOutcome::Started(id),
-            Detached::Failed { exit_code, message } => RunOutcome::Exited { exit_code, failure: Some(message) },
-        });
+        return Ok(
+            match monitor::start_detached(paths, &container, state, launch, request.process.interactive, false)? {
+                (Detached::Started, _) => RunOutcome::Started(id),
+                (Detached::Failed { exit_code, message }, _) => {
+                    RunOutcome::Exited { exit_code, failure: Some(message) }
+                }
+            },
+        );
     }
     crate::timing::ask_init(&mut launch.spec.process.env);
 

@@ -19,7 +19,12 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 pub fn stop(paths: &Paths, key: &str, grace: Duration) -> Result<()> {
     let helper = Helper::new(&paths.helper());
     let (container, _) = Container::locate(paths, key)?;
-    let (lock, state) = container.lock(key)?;
+    let (lock, mut state) = container.lock(key)?;
+    // No restart policy brings back what the user stopped.
+    if !state.stopped_by_user {
+        state.stopped_by_user = true;
+        container.write_state(&state)?;
+    }
     if let Some(pidfd) = state.init.as_ref().filter(|_| state.status == Status::Running).and_then(ProcessRef::pidfd) {
         let _ = liveness::pidfd_send_signal(&pidfd, Signal::SIGTERM);
         if !liveness::wait_exit(&pidfd, Some(grace)) {

@@ -1,0 +1,80 @@
+//! `start`: starts a created or exited container again, detached, through
+//! a new monitor, from the launch saved when it was created: same rootfs
+//! and writable layer, same mounts and limits, new namespaces and cgroups
+//! (a new helper `Spawn`). The saved launch lives beside the record in the
+//! data directory, so a container survives a reboot and starts again.
+
+use super::record::{write_atomically, Container};
+use super::settle::settle_stale;
+use crate::helper_client::Helper;
+use crate::launch::Launch;
+use crate::paths::Paths;
+use crate::process::liveness::ProcessRef;
+use crate::process::monitor::{self, Detached};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::os::unix::net::UnixStream;
+
+const LAUNCH_FILE: &str = "launch.json";
+
+#[derive(Serialize, Deserialize)]
+struct SavedLaunch {
+    launch: Launch,
+    /// Started with -i: its stdin stays open for `ctr attach`.
+    interactive: bool,
+}
+
+/// Writes what the container is started from, for every later start.
+pub(crate) fn save_launch(container: &Container, launch: &Launch, interactive: bool) -> Result<()> {
+    let saved = serde_json::json!({ "launch": launch, "interactive": interactive });
+    write_atomically(&container.state_dir.join(LAUNCH_FILE), &serde_json::to_vec(&saved)?)
+}
+
+/// The saved launch and whether the container keeps stdin open.
+pub(crate) fn load_launch(container: &Container) -> Result<(Launch, bool)> {
+    let path = container.state_dir.join(LAUNCH_FILE);
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!("read {}: the container was made by an older ctr and cannot be started again", path.display())
+    })?;
+    let saved: SavedLaunch = serde_json::from_slice(&bytes).with_context(|| format!("parse {}", path.display()))?;
+    Ok((saved.launch, saved.interactive))
+}
+
+/// How a start went.
+pub enum StartOutcome {
+    /// Its command runs (or it already ran); with `attach`, a connection to
+    /// its monitor that carries its output, made before it started.
+    Started(Option<UnixStream>),
+    /// It could not start: docker's status and why.
+    Failed { exit_code: i32, message: String },
+}
+
+pub fn start(paths: &Paths, key: &str, attach: bool) -> Result<StartOutcome> {
+    let helper = Helper::new(&paths.helper());
+    let (container, _) = Container::locate(paths, key)?;
+    // A record left "running" by a reboot or a killed monitor is settled
+    // first: its cgroup removed, its exit recorded as unknown.
+    settle_stale(paths, &helper, &container)?;
+    let (lock, mut state) = container.lock(key)?;
+    if state.is_running() {
+        drop(lock);
+        let connection = if attach { Some(super::attach::connect(paths, &container)?) } else { None };
+        return Ok(StartOutcome::Started(connection));
+    }
+    if state.monitor.as_ref().is_some_and(ProcessRef::is_alive) {
+        bail!("container {key} is restarting (its restart policy's back-off): wait, or `ctr stop` it first");
+    }
+    let (launch, interactive) = load_launch(&container)?;
+    state.stopped_by_user = false;
+    state.restart_count = 0;
+    state.oom_killed = false;
+    state.error = None;
+    // The lock is held until the monitor reports: a second start waits,
+    // then finds the container running.
+    let outcome = monitor::start_detached(paths, &container, state, launch, interactive, attach)?;
+    drop(lock);
+    Ok(match outcome {
+        (Detached::Started, connection) => StartOutcome::Started(connection),
+        (Detached::Failed { exit_code, message }, _) => StartOutcome::Failed { exit_code, message },
+    })
+}
