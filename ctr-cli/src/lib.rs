@@ -7,7 +7,7 @@
 //!
 //! - [`container`]: the record of a container, its state machine, and one
 //!   file per verb (create, start, run, restart, attach, rename, exec,
-//!   stop, kill, wait, pause, rm, prune, inspect);
+//!   update, stop, kill, wait, pause, rm, prune, inspect);
 //! - [`launch`]: the first process of a container through the helper, and
 //!   the spec handed to its `ctr init`; [`init`] is that `ctr init`;
 //! - [`process`]: waiting on a process, the detached monitor, liveness

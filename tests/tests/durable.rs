@@ -237,3 +237,29 @@ fn durable_containers_survive_a_simulated_reboot() {
     assert!(!container_dir.exists(), "rm removed the layer, subordinate-owned files included");
     assert!(!made.ok(&["ps", "-a"]).contains(&name));
 }
+
+/// The container's memory limit as the kernel has it: the v1 memory
+/// controller's `memory.limit_in_bytes` (the hybrid host), else v2's
+/// `memory.max`.
+fn kernel_memory_limit(made: &Made, name: &str) -> String {
+    let dirs: Vec<String> = serde_json::from_str(&made.inspect(name, "{{json .CgroupPaths}}")).unwrap();
+    let read = |file: &str| dirs.iter().find_map(|d| std::fs::read_to_string(PathBuf::from(d).join(file)).ok());
+    read("memory.limit_in_bytes").or_else(|| read("memory.max")).expect("no memory limit file").trim().to_owned()
+}
+
+#[test]
+fn durable_update_raises_a_running_containers_memory_limit() {
+    let Some(env) = env() else { return };
+    let mut made = Made::new(&env);
+    let name = made.name("durable-update");
+    made.ok(&["run", "-d", "--network", "none", "-m", "64m", "--name", &name, "alpine", "sleep", "300"]);
+    assert_eq!(kernel_memory_limit(&made, &name), (64u64 << 20).to_string());
+    made.ok(&["update", "-m", "128m", &name]);
+    assert_eq!(kernel_memory_limit(&made, &name), (128u64 << 20).to_string(), "the kernel has the new limit");
+    assert_eq!(made.inspect(&name, "{{.HostConfig.memory}}"), (128u64 << 20).to_string());
+    // Kept for the next start.
+    made.ok(&["restart", "-t", "0", &name]);
+    assert_eq!(kernel_memory_limit(&made, &name), (128u64 << 20).to_string(), "and after a restart");
+    let refused = made.ctr(&["update", "--cpuset-cpus", "999", &name]);
+    assert_eq!(refused.code(), Some(125), "{}", refused.stderr);
+}

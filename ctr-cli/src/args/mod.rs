@@ -62,6 +62,15 @@ ctr start -ai box        start it and attach to its terminal (Ctrl-P Ctrl-Q deta
     #[command(after_help = "Examples:\n  ctr attach web             watch its output until it exits\n  \
 echo hi | ctr attach app   send input to a container started with -i")]
     Attach(durable::AttachArgs),
+    /// Change the resource limits of containers (running ones at once).
+    #[command(
+        after_help = "Examples:\n  ctr update -m 256m web                 raise (or lower) its memory limit now\n  \
+ctr update --cpus 0.5 --pids-limit 200 web   and its CPU quota and process limit"
+    )]
+    Update(durable::UpdateArgs),
+    /// Generate files for other tools: systemd units that start containers at boot.
+    #[command(subcommand)]
+    Generate(durable::GenerateCommand),
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),

@@ -7,6 +7,7 @@ mod attach;
 mod container;
 mod create;
 mod exec;
+mod generate;
 mod image;
 mod info;
 mod inspect;
@@ -23,6 +24,7 @@ mod run;
 mod start;
 mod stats;
 mod stop;
+mod update;
 mod volume;
 mod wait;
 
@@ -39,6 +41,8 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Restart(args) => restart::restart(&paths, args),
         Command::Rename(args) => rename::rename(&paths, args),
         Command::Attach(args) => attach::attach(&paths, args),
+        Command::Update(args) => update::update(&paths, args),
+        Command::Generate(command) => generate::generate(&paths, command),
         Command::Image(command) => image::image(&paths, command),
         Command::Volume(command) => volume::volume(&paths, command),
         Command::Images(command) => image::top_level(&paths, command),

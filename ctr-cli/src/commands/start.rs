@@ -8,13 +8,18 @@ use ctr_cli::paths::Paths;
 
 pub fn start(paths: &Paths, args: StartArgs) -> Result<i32> {
     if !args.attach {
-        return Ok(super::each(&args.containers, |key| match start_container(paths, key, false)? {
-            StartOutcome::Started(_) => Ok(println!("{key}")),
-            StartOutcome::Failed { message, .. } => bail!("{key}: {message}"),
+        return Ok(super::each(&args.containers, |key| {
+            match start_container(paths, key, false, args.unless_stopped)? {
+                StartOutcome::Started(_) => {
+                    println!("{key}");
+                    Ok(())
+                }
+                StartOutcome::Failed { message, .. } => bail!("{key}: {message}"),
+            }
         }));
     }
     let [key] = args.containers.as_slice() else { bail!("-a attaches to one container: name just one") };
-    match start_container(paths, key, true)? {
+    match start_container(paths, key, true, args.unless_stopped)? {
         StartOutcome::Started(Some(connection)) => {
             let (_, state) = ctr_cli::container::Container::locate(paths, key)?;
             match attach::relay(paths, key, connection, state.tty, args.interactive)? {

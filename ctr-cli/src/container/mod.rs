@@ -23,6 +23,8 @@ mod settle;
 pub mod start;
 pub mod state;
 pub mod stop;
+pub mod systemd_unit;
+pub mod update;
 pub mod wait;
 
 pub use record::{find, list, Container, State};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 pub fn restart(paths: &Paths, key: &str, grace: Duration) -> Result<()> {
     super::stop::stop(paths, key, grace)?;
-    match start(paths, key, false)? {
+    match start(paths, key, false, false)? {
         StartOutcome::Started(_) => Ok(()),
         StartOutcome::Failed { message, .. } => bail!("container {key} stopped but did not start again: {message}"),
     }

@@ -49,7 +49,9 @@ pub enum StartOutcome {
     Failed { exit_code: i32, message: String },
 }
 
-pub fn start(paths: &Paths, key: &str, attach: bool) -> Result<StartOutcome> {
+/// With `unless_stopped` (boot units of `unless-stopped` containers), a
+/// container that `ctr stop` stopped stays stopped.
+pub fn start(paths: &Paths, key: &str, attach: bool, unless_stopped: bool) -> Result<StartOutcome> {
     let helper = Helper::new(&paths.helper());
     let (container, _) = Container::locate(paths, key)?;
     // A record left "running" by a reboot or a killed monitor is settled
@@ -60,6 +62,9 @@ pub fn start(paths: &Paths, key: &str, attach: bool) -> Result<StartOutcome> {
         drop(lock);
         let connection = if attach { Some(super::attach::connect(paths, &container)?) } else { None };
         return Ok(StartOutcome::Started(connection));
+    }
+    if unless_stopped && state.stopped_by_user {
+        return Ok(StartOutcome::Started(None));
     }
     if state.monitor.as_ref().is_some_and(ProcessRef::is_alive) {
         bail!("container {key} is restarting (its restart policy's back-off): wait, or `ctr stop` it first");
