@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -93,22 +93,106 @@ pub fn rfc3339_nanos(t: std::time::SystemTime) -> String {
     )
 }
 
-/// Appends a container's output to its log, a line per entry.
+/// `--log-opt max-size=SIZE,max-file=N`: the log is rotated when it would
+/// pass `max_size` bytes, keeping `max_files` files in all (json.log, then
+/// json.log.1 and so on, oldest last). Bounded by default, unlike docker's
+/// json-file: 10 MiB times 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogOptions {
+    pub max_size: u64,
+    pub max_files: u32,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self { max_size: 10 << 20, max_files: 3 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid --log-opt {0:?}: use max-size=SIZE (e.g. 10m, at least 1k) and max-file=N (1 to 100)")]
+pub struct LogOptionError(String);
+
+impl LogOptions {
+    /// Docker's `--log-opt KEY=VALUE` items, each also a comma-separated list.
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, LogOptionError> {
+        let mut options = Self::default();
+        for item in items.iter().flat_map(|i| i.as_ref().split(',')) {
+            let bad = || LogOptionError(item.to_owned());
+            match item.split_once('=').ok_or_else(bad)? {
+                ("max-size", v) => {
+                    options.max_size = ctr_core::limits::parse_bytes("--log-opt max-size", v).map_err(|_| bad())?;
+                    if options.max_size < 1024 {
+                        return Err(bad());
+                    }
+                }
+                ("max-file", v) => {
+                    options.max_files = v.parse().ok().filter(|n| (1..=100).contains(n)).ok_or_else(bad)?
+                }
+                _ => return Err(bad()),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// The rotated logs beside `path`, oldest first, then `path` itself.
+pub fn log_files(path: &Path, options: LogOptions) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = (1..options.max_files).rev().map(|n| rotated(path, n)).filter(|p| p.exists()).collect();
+    files.push(path.to_owned());
+    files
+}
+
+fn rotated(path: &Path, n: u32) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    name.into()
+}
+
+/// Appends a container's output to its log, a line per entry, rotating it
+/// by its [`LogOptions`].
 pub struct LogWriter {
     file: File,
+    path: std::path::PathBuf,
+    options: LogOptions,
+    size: u64,
     /// Bytes of an unfinished line, per stream.
     partial: [Vec<u8>; 2],
 }
 
+fn open_append(path: &Path) -> Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("open the log {}", path.display()))
+}
+
 impl LogWriter {
-    pub fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)
-            .with_context(|| format!("open the log {}", path.display()))?;
-        Ok(Self { file, partial: [Vec::new(), Vec::new()] })
+    pub fn open(path: &Path, options: LogOptions) -> Result<Self> {
+        let file = open_append(path)?;
+        let size = file.metadata()?.len();
+        Ok(Self { file, path: path.to_owned(), options, size, partial: [Vec::new(), Vec::new()] })
+    }
+
+    /// Appends whole entries, rotating first if they would pass max-size.
+    fn append(&mut self, out: &str) -> std::io::Result<()> {
+        if self.size > 0 && self.size + out.len() as u64 > self.options.max_size {
+            for n in (1..self.options.max_files).rev() {
+                let from = if n == 1 { self.path.clone() } else { rotated(&self.path, n - 1) };
+                match std::fs::rename(&from, rotated(&self.path, n)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            // With max-file=1 nothing is kept: the log starts again.
+            self.file = open_append(&self.path).map_err(std::io::Error::other)?;
+            self.file.set_len(0)?;
+            self.size = 0;
+        }
+        self.size += out.len() as u64;
+        self.file.write_all(out.as_bytes())
     }
 
     /// Logs what `stream` produced; complete lines are written at once.
@@ -134,7 +218,10 @@ impl LogWriter {
             let part: Vec<u8> = pending.drain(..MAX_LINE).collect();
             out.push_str(&format_entry(stream, &part, &time));
         }
-        self.file.write_all(out.as_bytes())
+        if out.is_empty() {
+            return Ok(());
+        }
+        self.append(&out)
     }
 
     /// Writes what is left of unfinished lines (at end of output).
@@ -143,7 +230,7 @@ impl LogWriter {
         for stream in [Stream::Stdout, Stream::Stderr] {
             let pending = std::mem::take(&mut self.partial[stream as usize]);
             if !pending.is_empty() {
-                self.file.write_all(format_entry(stream, &pending, &time).as_bytes())?;
+                self.append(&format_entry(stream, &pending, &time))?;
             }
         }
         Ok(())
@@ -204,20 +291,35 @@ pub fn read(
     follow: bool,
     mut emit: impl FnMut(&[Entry]) -> std::io::Result<()>,
 ) -> Result<()> {
-    let (container, _) = Container::locate(paths, key)?;
+    let (container, state) = Container::locate(paths, key)?;
     let path = container.log_path();
+    // Rotated files first (all of them; --tail counts back across them).
+    let older = log_files(&path, state.log_options);
+    let mut backlog = Vec::new();
+    for old in &older[..older.len() - 1] {
+        let mut bytes = std::fs::read(old).unwrap_or_default();
+        bytes.push(b'\n');
+        backlog.extend(take_entries(&mut bytes));
+    }
     let mut file = match File::open(&path) {
         Ok(f) => f,
-        // Run in the foreground: its output went to the terminal.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // Never started: nothing was written yet.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return emit(&backlog).map_err(Into::into),
         Err(e) => return Err(e).with_context(|| format!("open {}", path.display())),
     };
-    let start = match tail {
-        Some(n) => tail_offset(&mut file, n)?,
-        None => 0,
-    };
-    file.seek(SeekFrom::Start(start))?;
     let mut pending = Vec::new();
+    match tail {
+        Some(n) => {
+            let start = tail_offset(&mut file, n)?;
+            file.seek(SeekFrom::Start(start))?;
+            file.read_to_end(&mut pending)?;
+            let mut entries = take_entries(&mut pending);
+            let from_older = n.saturating_sub(entries.len());
+            entries.splice(0..0, backlog.split_off(backlog.len().saturating_sub(from_older)));
+            emit(&entries)?;
+        }
+        None => emit(&backlog)?,
+    }
     loop {
         // Decided before reading, so nothing written before the end is missed.
         let done = !follow || !still_writing(&container)?;
@@ -225,6 +327,12 @@ pub fn read(
         emit(&take_entries(&mut pending))?;
         if done {
             return Ok(());
+        }
+        // Rotated away: what is left of it was read above; go on in the new file.
+        if std::fs::metadata(&path).is_ok_and(|m| m.ino() != file.metadata().map(|f| f.ino()).unwrap_or(0)) {
+            file.read_to_end(&mut pending)?;
+            emit(&take_entries(&mut pending))?;
+            file = File::open(&path).with_context(|| format!("open {}", path.display()))?;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -256,7 +364,7 @@ mod tests {
     fn logged(chunks: &[(Stream, &[u8])]) -> Vec<Entry> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
-        let mut w = LogWriter::open(&path).unwrap();
+        let mut w = LogWriter::open(&path, LogOptions::default()).unwrap();
         for (s, b) in chunks {
             w.write(*s, b).unwrap();
         }
@@ -298,6 +406,37 @@ mod tests {
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].log.len(), MAX_LINE);
         assert_eq!(e[1].log, format!("{}\n", "x".repeat(10)));
+    }
+
+    #[test]
+    fn the_log_rotates_at_max_size_and_keeps_max_file_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("json.log");
+        let options = LogOptions::parse(&["max-size=1k,max-file=3"]).unwrap();
+        let mut w = LogWriter::open(&path, options).unwrap();
+        for i in 0..100 {
+            w.write(Stream::Stdout, format!("line {i:03} {}\n", "x".repeat(50)).as_bytes()).unwrap();
+        }
+        let files = log_files(&path, options);
+        assert_eq!(files.len(), 3, "{files:?}");
+        for f in &files {
+            assert!(std::fs::metadata(f).unwrap().len() <= 1024, "{f:?}");
+        }
+        let last = std::fs::read_to_string(&path).unwrap();
+        assert!(last.contains("line 099"), "{last}");
+        let oldest = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(!oldest.contains("line 000"), "the oldest entries went");
+        assert!(!rotated(&path, 3).exists());
+    }
+
+    #[test]
+    fn log_options_parse_like_docker() {
+        assert_eq!(LogOptions::parse::<&str>(&[]).unwrap(), LogOptions::default());
+        let o = LogOptions::parse(&["max-size=5m", "max-file=2"]).unwrap();
+        assert_eq!((o.max_size, o.max_files), (5 << 20, 2));
+        for bad in ["max-size=10", "max-file=0", "max-file=x", "mode=non-blocking", "max-size"] {
+            assert!(LogOptions::parse(&[bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -263,3 +263,31 @@ fn durable_update_raises_a_running_containers_memory_limit() {
     let refused = made.ctr(&["update", "--cpuset-cpus", "999", &name]);
     assert_eq!(refused.code(), Some(125), "{}", refused.stderr);
 }
+
+#[test]
+fn durable_foreground_runs_are_logged_and_logs_rotate() {
+    let Some(env) = env() else { return };
+    let mut made = Made::new(&env);
+    let name = made.name("durable-fg");
+    let out = made.ctr(&["run", "--network", "none", "--name", &name, "alpine", "sh", "-c", "echo out; echo err >&2"]);
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str(), out.code()), ("out\n", "err\n", Some(0)));
+    let logs = made.ctr(&["logs", &name]);
+    assert_eq!((logs.stdout.as_str(), logs.stderr.as_str()), ("out\n", "err\n"), "docker logs works for any container");
+
+    let rotated = made.name("durable-rotate");
+    let script = "for i in $(seq 1 200); do echo line $i; done";
+    let flags = ["run", "--network", "none", "--log-opt", "max-size=1k,max-file=2", "--name", &rotated, "alpine"];
+    let out = made.command(&flags).args(["sh", "-c", script]).output();
+    assert_eq!(out.stdout.lines().count(), 200, "all of it reaches the terminal");
+    let id = made.inspect(&rotated, "{{.Id}}");
+    let dir = env.data_home().join("ctr/containers").join(id);
+    for file in ["json.log", "json.log.1"] {
+        let size = std::fs::metadata(dir.join(file)).map(|m| m.len()).unwrap_or(u64::MAX);
+        assert!(size <= 1024, "{file}: {size} bytes");
+    }
+    assert!(!dir.join("json.log.2").exists(), "max-file=2 keeps two files");
+    let logs = made.ok(&["logs", "--tail", "1", &rotated]);
+    assert_eq!(logs, "line 200\n");
+    let all = made.ok(&["logs", &rotated]);
+    assert!(!all.contains("line 1\n") && all.ends_with("line 200\n"), "the oldest entries are gone:\n{all}");
+}

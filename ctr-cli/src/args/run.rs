@@ -54,6 +54,11 @@ pub struct RunArgs {
     /// restarts at boot without a unit from `ctr generate systemd`.
     #[arg(long, value_name = "POLICY", default_value = "no")]
     pub restart: RestartPolicy,
+    /// Log rotation: max-size=SIZE (default 10m), max-file=N (default 3),
+    /// as `--log-opt max-size=1m,max-file=5` or one option per flag. The
+    /// log (`ctr logs`) is kept for foreground and detached containers.
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
     /// IMAGE [COMMAND [ARG...]], or with --rootfs just COMMAND [ARG...].
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE|COMMAND")]
     pub args: Vec<String>,
@@ -138,6 +143,7 @@ impl RunArgs {
                 privileged: self.security.privileged,
             },
             restart_policy: self.restart,
+            log_options: ctr_cli::logs::LogOptions::parse(&self.log_opt)?,
             args: self.args,
         })
     }

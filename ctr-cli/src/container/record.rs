@@ -81,6 +81,9 @@ pub struct State {
     /// `ctr stop` ended it, so no policy restarts it (until `ctr start`).
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// `--log-opt`: how its log rotates.
+    #[serde(default)]
+    pub log_options: crate::logs::LogOptions,
 }
 
 impl State {

@@ -55,6 +55,8 @@ pub struct RunRequest {
     pub security: SecurityOptions,
     /// `--restart`: what the monitor does when the container exits.
     pub restart_policy: RestartPolicy,
+    /// `--log-opt`: how the container's log rotates.
+    pub log_options: crate::logs::LogOptions,
     /// IMAGE [COMMAND [ARG...]], or with `rootfs` just COMMAND [ARG...].
     pub args: Vec<String>,
 }
@@ -243,6 +245,7 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
         auto_remove: request.rm,
         security: Some(security.config),
         restart_policy: request.restart_policy,
+        log_options: request.log_options,
         ..State::default()
     };
     let launch = Launch { spec, network, limits };
@@ -270,7 +273,16 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     state.monitor = Some(ProcessRef::current()?);
     // The helper passes our stdio on; with -t the container's init swaps
     // in its terminal, and without -i it gets no stdin, as with docker.
-    let stdio = request.process.stdio();
+    let mut stdio = request.process.stdio();
+    // Without a terminal, the output goes through us into the log too.
+    let tee = match &launch.spec.terminal {
+        Some(_) => None,
+        None => {
+            let (tee, stdout, stderr) = crate::process::tee::start(&container.log_path(), state.log_options)?;
+            (stdio.stdout, stdio.stderr) = (Some(stdout), Some(stderr));
+            Some(tee)
+        }
+    };
     // Published ports stay held until the container's rules are gone.
     let mut held = HeldPorts::default();
     let mut failure = None;
@@ -281,6 +293,9 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         let console = started.report.console.map(|master| Console { master, stdin: request.process.interactive });
         wait::wait(started.pid, &started.pidfd, console)
     });
+    // The helper's copies of the pipes' write ends are gone with it; the
+    // container's with its processes.
+    let logged = tee.map_or(Ok(()), crate::process::tee::Tee::finish);
     let recorded = launch::finish(
         paths,
         &helper,
@@ -293,6 +308,7 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     drop(held);
     let exit_code = outcome?;
     recorded?;
+    logged?;
     Ok(RunOutcome::Exited { exit_code, failure })
 }
 

@@ -2,10 +2,12 @@
 //! relaying signals and a terminal ([`wait`]), the monitor of a detached
 //! container ([`monitor`]), whether a recorded process still runs
 //! ([`liveness`]), terminals ([`tty`]), and the restart policies that
-//! the monitor carries out ([`restart_policy`]).
+//! the monitor carries out ([`restart_policy`]), and the log of a
+//! foreground container ([`tee`]).
 
 pub mod liveness;
 pub mod monitor;
 pub mod restart_policy;
+pub mod tee;
 pub mod tty;
 pub mod wait;

@@ -285,7 +285,7 @@ impl Monitor {
             set_nonblocking(fd)?;
         }
         let mut attached = Attached { listener: &self.listener, clients, input };
-        let log_result = LogWriter::open(&container.log_path())
+        let log_result = LogWriter::open(&container.log_path(), state.log_options)
             .and_then(|mut log| copy_output(&mut log, output, &pidfd, &mut attached));
         drop(attached);
         let exit_code = reap(pid);
