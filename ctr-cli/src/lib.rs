@@ -15,8 +15,8 @@
 //! - [`image`], [`volume`], [`network`], [`stats`], [`logs`]: what the
 //!   names say; [`mounts`], [`seccomp`], [`spec`]: parts of a container's
 //!   spec; [`helper_client`], [`fdpass`], [`lock`], [`paths`], [`idmap`],
-//!   [`ports`], [`timing`], [`units`], [`user_config`], [`info`]: the
-//!   plumbing.
+//!   [`ports`], [`timing`], [`units`], [`user_config`], [`info`],
+//!   [`log_options`]: the plumbing.
 
 pub mod container;
 pub mod fdpass;
@@ -27,6 +27,7 @@ pub mod info;
 pub mod init;
 pub mod launch;
 pub mod lock;
+pub mod log_options;
 pub mod logs;
 pub mod mounts;
 pub mod network;

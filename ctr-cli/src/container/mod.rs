@@ -19,6 +19,7 @@ pub mod remove;
 pub mod rename;
 pub mod restart;
 pub mod run;
+pub mod saved_launch;
 mod settle;
 pub mod start;
 pub mod state;

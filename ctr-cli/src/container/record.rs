@@ -83,7 +83,7 @@ pub struct State {
     pub stopped_by_user: bool,
     /// `--log-opt`: how its log rotates.
     #[serde(default)]
-    pub log_options: crate::logs::LogOptions,
+    pub log_options: crate::log_options::LogOptions,
 }
 
 impl State {

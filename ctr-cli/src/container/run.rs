@@ -249,7 +249,7 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
         ..State::default()
     };
     let launch = Launch { spec, network, limits };
-    super::start::save_launch(&container, &launch, request.process.interactive)?;
+    super::saved_launch::save_launch(&container, &launch, request.process.interactive)?;
     container.write_state(&state)?;
     Ok(Prepared { container, state, launch })
 }

@@ -4,41 +4,15 @@
 //! (a new helper `Spawn`). The saved launch lives beside the record in the
 //! data directory, so a container survives a reboot and starts again.
 
-use super::record::{write_atomically, Container};
+use super::record::Container;
+use super::saved_launch::load_launch;
 use super::settle::settle_stale;
 use crate::helper_client::Helper;
-use crate::launch::Launch;
 use crate::paths::Paths;
 use crate::process::liveness::ProcessRef;
 use crate::process::monitor::{self, Detached};
-use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use anyhow::{bail, Result};
 use std::os::unix::net::UnixStream;
-
-const LAUNCH_FILE: &str = "launch.json";
-
-#[derive(Serialize, Deserialize)]
-struct SavedLaunch {
-    launch: Launch,
-    /// Started with -i: its stdin stays open for `ctr attach`.
-    interactive: bool,
-}
-
-/// Writes what the container is started from, for every later start.
-pub(crate) fn save_launch(container: &Container, launch: &Launch, interactive: bool) -> Result<()> {
-    let saved = serde_json::json!({ "launch": launch, "interactive": interactive });
-    write_atomically(&container.state_dir.join(LAUNCH_FILE), &serde_json::to_vec(&saved)?)
-}
-
-/// The saved launch and whether the container keeps stdin open.
-pub(crate) fn load_launch(container: &Container) -> Result<(Launch, bool)> {
-    let path = container.state_dir.join(LAUNCH_FILE);
-    let bytes = std::fs::read(&path).with_context(|| {
-        format!("read {}: the container was made by an older ctr and cannot be started again", path.display())
-    })?;
-    let saved: SavedLaunch = serde_json::from_slice(&bytes).with_context(|| format!("parse {}", path.display()))?;
-    Ok((saved.launch, saved.interactive))
-}
 
 /// How a start went.
 pub enum StartOutcome {

@@ -4,7 +4,7 @@
 //! them in its record and saved launch, for its later starts.
 
 use super::record::Container;
-use super::start::{load_launch, save_launch};
+use super::saved_launch::{load_launch, save_launch};
 use crate::helper_client::Helper;
 use crate::paths::Paths;
 use anyhow::Result;

@@ -324,7 +324,7 @@ impl Monitor {
             return Ok(None);
         }
         state.restart_count += 1;
-        let (launch, _) = crate::container::start::load_launch(&self.container)?;
+        let (launch, _) = crate::container::saved_launch::load_launch(&self.container)?;
         Ok(Some((lock, state, launch)))
     }
 }
