@@ -290,7 +290,8 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         held = started.ports;
         crate::timing::total("exec.total");
         failure = started.report.failure.map(|f| f.message);
-        let console = started.report.console.map(|master| Console { master, stdin: request.process.interactive });
+        let log = crate::logs::LogWriter::open(&container.log_path(), state.log_options).ok();
+        let console = started.report.console.map(|master| Console { master, stdin: request.process.interactive, log });
         wait::wait(started.pid, &started.pidfd, console)
     });
     // The helper's copies of the pipes' write ends are gone with it; the
