@@ -122,8 +122,20 @@ impl LogWriter {
         Ok(Self { file, path: path.to_owned(), options, size, partial: [Vec::new(), Vec::new()] })
     }
 
-    /// Appends whole entries, rotating first if they would pass max-size.
+    /// Appends whole entries (each one line), rotating between two of them
+    /// where the next would pass max-size.
     fn append(&mut self, out: &str) -> std::io::Result<()> {
+        if self.size + out.len() as u64 <= self.options.max_size {
+            self.size += out.len() as u64;
+            return self.file.write_all(out.as_bytes());
+        }
+        for entry in out.split_inclusive('\n') {
+            self.append_one(entry)?;
+        }
+        Ok(())
+    }
+
+    fn append_one(&mut self, out: &str) -> std::io::Result<()> {
         if self.size > 0 && self.size + out.len() as u64 > self.options.max_size {
             for n in (1..self.options.max_files).rev() {
                 let from = if n == 1 { self.path.clone() } else { rotated(&self.path, n - 1) };
@@ -360,7 +372,9 @@ mod tests {
         let path = dir.path().join("json.log");
         let options = LogOptions::parse(&["max-size=1k,max-file=3"]).unwrap();
         let mut w = LogWriter::open(&path, options).unwrap();
-        for i in 0..100 {
+        let batch: String = (0..50).map(|i| format!("line {i:03} {}\n", "x".repeat(50))).collect();
+        w.write(Stream::Stdout, batch.as_bytes()).unwrap();
+        for i in 50..100 {
             w.write(Stream::Stdout, format!("line {i:03} {}\n", "x".repeat(50)).as_bytes()).unwrap();
         }
         let files = log_files(&path, options);
