@@ -108,6 +108,10 @@ pub struct Container {
     pub state_dir: PathBuf,
     /// Writable layer and mount point, inside `state_dir`.
     pub layer_dir: PathBuf,
+    /// Its files are synced to disk as they are written: not for `--rm`
+    /// containers, which no reboot needs to find again (and whose start
+    /// time fsyncs would cost).
+    pub durable: bool,
     name_file: PathBuf,
 }
 
@@ -125,7 +129,7 @@ impl Container {
     pub fn create(paths: &Paths, id: ContainerId, name: ContainerName) -> Result<Self> {
         let name_file = reserve_name(paths, &name, &id)?;
         let state_dir = paths.containers().join(id.as_str());
-        let container = Self { layer_dir: state_dir.join("layer"), state_dir, id, name, name_file };
+        let container = Self { layer_dir: state_dir.join("layer"), state_dir, id, name, name_file, durable: true };
         let made = create_private_dir(&container.state_dir).and_then(|()| {
             for sub in ["upper", "work", "rootfs"] {
                 create_private_dir(&container.layer_dir.join(sub))?;
@@ -154,6 +158,7 @@ impl Container {
             state_dir,
             id,
             name,
+            durable: !state.auto_remove,
         })
     }
 
@@ -189,13 +194,13 @@ impl Container {
     }
 
     pub fn write_state(&self, state: &State) -> Result<()> {
-        write_atomically(&self.state_dir.join("state.json"), &serde_json::to_vec_pretty(state)?)
+        write_replacing(&self.state_dir.join("state.json"), &serde_json::to_vec_pretty(state)?, self.durable)
     }
 
     /// Writes a generated file (hosts, hostname) into the state directory.
     pub fn write_generated(&self, file: &str, content: &str) -> Result<PathBuf> {
         let path = self.state_dir.join(file);
-        write_atomically(&path, content.as_bytes())?;
+        write_replacing(&path, content.as_bytes(), self.durable)?;
         Ok(path)
     }
 
@@ -245,6 +250,12 @@ fn remove_tree(path: &Path) -> std::io::Result<()> {
 
 /// Write to a temporary file beside `path`, fsync, then rename over it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_replacing(path, bytes, true)
+}
+
+/// Write to a temporary file beside `path` and rename it over `path`; with
+/// `sync`, the file and the rename are on disk when it returns.
+pub fn write_replacing(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -254,8 +265,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .open(&tmp)
         .with_context(|| format!("create {}", tmp.display()))?;
     f.write_all(bytes)?;
-    f.sync_all()?;
+    if sync {
+        f.sync_all()?;
+    }
     std::fs::rename(&tmp, path).with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
+    if !sync {
+        return Ok(());
+    }
     // The rename itself is durable only once the directory is synced.
     if let Some(dir) = path.parent() {
         std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("fsync {}", dir.display()))?;

@@ -189,7 +189,8 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
     check_hostname(&hostname)?;
     let name = ContainerName::parse(request.name.as_deref().unwrap_or(id.short()))?;
 
-    let container = crate::timing::time("rootfs.prepare", || Container::create(paths, id.clone(), name.clone()))?;
+    let mut container = crate::timing::time("rootfs.prepare", || Container::create(paths, id.clone(), name.clone()))?;
+    container.durable = !request.rm;
     let hosts = container.write_generated(
         "hosts",
         &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),

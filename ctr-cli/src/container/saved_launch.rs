@@ -3,7 +3,7 @@
 //! `create` for every later start: by `ctr start`, and by its monitor's
 //! restarts.
 
-use super::record::{write_atomically, Container};
+use super::record::{write_replacing, Container};
 use crate::launch::Launch;
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -20,7 +20,7 @@ struct SavedLaunch {
 /// Writes what the container is started from, for every later start.
 pub(crate) fn save_launch(container: &Container, launch: &Launch, interactive: bool) -> Result<()> {
     let saved = serde_json::json!({ "launch": launch, "interactive": interactive });
-    write_atomically(&container.state_dir.join(LAUNCH_FILE), &serde_json::to_vec(&saved)?)
+    write_replacing(&container.state_dir.join(LAUNCH_FILE), &serde_json::to_vec(&saved)?, container.durable)
 }
 
 /// The saved launch and whether the container keeps stdin open.
