@@ -71,9 +71,10 @@ pub enum Detached {
 }
 
 /// Where a container's monitor listens for `ctr attach`: live-process
-/// state, so in the runtime directory.
+/// state, so in the runtime directory. Named by 16 hex digits of the id,
+/// not 64: a socket's path must fit in 108 bytes.
 pub fn attach_socket(paths: &Paths, id: &ContainerId) -> PathBuf {
-    paths.state.join("attach").join(id.as_str())
+    paths.state.join("attach").join(&id.as_str()[..16])
 }
 
 /// Starts the monitor, hands it the container and returns once the
