@@ -57,7 +57,8 @@ ctr generate systemd --files web     write ctr-web.service here; then\n  \
   mkdir -p ~/.config/systemd/user && mv ctr-web.service ~/.config/systemd/user/\n  \
   systemctl --user daemon-reload && systemctl --user enable ctr-web\n  \
   loginctl enable-linger $USER       so that your units start at boot, before you log in\n  \
-sudo sh -c 'ctr generate systemd --system web > /etc/systemd/system/ctr-web.service'   (as the owner: see README)")]
+ctr generate systemd --system --files web && sudo mv ctr-web.service /etc/systemd/system/\n  \
+                                     a system unit that runs ctr as you (User=), no lingering needed")]
     Systemd(SystemdArgs),
 }
 
