@@ -292,3 +292,42 @@ fn durable_foreground_runs_are_logged_and_logs_rotate() {
     let all = made.ok(&["logs", &rotated]);
     assert!(!all.contains("line 1\n") && all.ends_with("line 200\n"), "the oldest entries are gone:\n{all}");
 }
+
+#[test]
+fn durable_generate_systemd_starts_what_the_policy_would() {
+    let Some(env) = env() else { return };
+    let mut made = Made::new(&env);
+    let name = made.name("durable-unit");
+    let id = made.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--restart",
+        "unless-stopped",
+        "--name",
+        &name,
+        "alpine",
+        "sleep",
+        "300",
+    ]);
+    let id = id.trim();
+    let unit = made.ok(&["generate", "systemd", &name]);
+    let ctr = env.ctr_path();
+    assert!(unit.contains(&format!("ExecStart={} start --unless-stopped {id}\n", ctr.display())), "{unit}");
+    assert!(unit.contains(&format!("ExecStop={} stop -t 10 {id}\n", ctr.display())), "{unit}");
+    assert!(unit.contains("WantedBy=default.target") && !unit.contains("User="), "{unit}");
+    let system = made.ok(&["generate", "systemd", "--system", &name]);
+    assert!(
+        system.contains(&format!("User={}\n", env.user)) && system.contains("WantedBy=multi-user.target"),
+        "{system}"
+    );
+
+    // What the unit runs at boot: a stopped unless-stopped container stays stopped.
+    made.ok(&["start", "--unless-stopped", &name]);
+    made.await_inspect(&name, "{{.State.Status}}", |s| s == "running");
+    made.ok(&["stop", "-t", "0", &name]);
+    made.ok(&["start", "--unless-stopped", &name]);
+    assert_eq!(made.inspect(&name, "{{.State.Status}}"), "exited");
+    made.ok(&["start", &name]);
+    assert_eq!(made.inspect(&name, "{{.State.Status}}"), "running", "a plain start still starts it");
+}
