@@ -139,6 +139,10 @@ pub fn finish(
     if lock.is_none() {
         return cgroup_removed;
     }
+    // `ctr stop` may have marked it meanwhile; that mark must survive.
+    if let Ok(Some(recorded)) = container.read_state() {
+        state.stopped_by_user |= recorded.stopped_by_user;
+    }
     if rm {
         remove_container(helper, container)?;
     } else {

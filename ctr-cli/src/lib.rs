@@ -6,7 +6,8 @@
 //! binary's, and the module graph has no cycles (`tests/module_graph.rs`).
 //!
 //! - [`container`]: the record of a container, its state machine, and one
-//!   file per verb (run, exec, stop, kill, wait, pause, rm, prune, inspect);
+//!   file per verb (create, start, run, restart, attach, rename, exec,
+//!   update, stop, kill, wait, pause, rm, prune, inspect);
 //! - [`launch`]: the first process of a container through the helper, and
 //!   the spec handed to its `ctr init`; [`init`] is that `ctr init`;
 //! - [`process`]: waiting on a process, the detached monitor, liveness
@@ -14,8 +15,8 @@
 //! - [`image`], [`volume`], [`network`], [`stats`], [`logs`]: what the
 //!   names say; [`mounts`], [`seccomp`], [`spec`]: parts of a container's
 //!   spec; [`helper_client`], [`fdpass`], [`lock`], [`paths`], [`idmap`],
-//!   [`ports`], [`timing`], [`units`], [`user_config`], [`info`]: the
-//!   plumbing.
+//!   [`ports`], [`timing`], [`units`], [`user_config`], [`info`],
+//!   [`log_options`]: the plumbing.
 
 pub mod container;
 pub mod fdpass;
@@ -26,6 +27,7 @@ pub mod info;
 pub mod init;
 pub mod launch;
 pub mod lock;
+pub mod log_options;
 pub mod logs;
 pub mod mounts;
 pub mod network;

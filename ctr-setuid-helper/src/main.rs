@@ -31,6 +31,7 @@ mod rlimit;
 mod session;
 mod spawn;
 mod sys;
+mod update;
 
 use ctr_core::protocol::{HelperError, Response, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER};
 use std::os::unix::net::UnixStream;

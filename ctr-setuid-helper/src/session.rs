@@ -5,7 +5,7 @@
 //! half-way is cleaned up by the caller's next use of the helper.
 
 use crate::caller::Caller;
-use crate::{cgroup, exec, network, reconcile, record, spawn};
+use crate::{cgroup, exec, network, reconcile, record, spawn, update};
 use ctr_core::config::HelperConfig;
 use ctr_core::frame::{self, FrameError};
 use ctr_core::protocol::{HelperError, Request, Response, PROTOCOL_VERSION};
@@ -62,6 +62,10 @@ pub fn serve(
         Request::Freeze { id, frozen } => {
             cgroup::freeze(&record::load_existing(uid, &id)?.cgroups, frozen)?;
             send(channel, &Response::Frozen { frozen })
+        }
+        Request::Update { id, limits } => {
+            update::apply(uid, &id, &limits)?;
+            send(channel, &Response::Updated)
         }
         Request::NetworkCreate { name, subnet } => {
             let created = network::create(caller, &config, name, subnet)?;

@@ -36,6 +36,10 @@ pub fn request(caller: &Caller, request: &Request) {
             network(&s.network);
         }
         Request::RemoveCgroup { id } | Request::Exec { id } | Request::Freeze { id, .. } => container_id(id),
+        Request::Update { id, limits: l } => {
+            container_id(id);
+            limits(l);
+        }
         Request::NetworkCreate { name, subnet } => {
             plain_name(name.as_str(), NetworkName::MAX_LEN);
             if let Some(subnet) = subnet {

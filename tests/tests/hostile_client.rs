@@ -518,6 +518,7 @@ fn every_request_type_from_another_user_leaves_the_victims_container_alone() {
         Request::Exec { id: id.clone() },
         Request::Freeze { id: id.clone(), frozen: true },
         Request::Freeze { id: id.clone(), frozen: false },
+        Request::Update { id: id.clone(), limits: ResourceLimits { memory: Some(6 << 20), ..Default::default() } },
         Request::RemoveCgroup { id: id.clone() },
         Request::NetworkCreate { name: NetworkName::parse("bridge").unwrap(), subnet: None },
         Request::NetworkCreate {
@@ -539,6 +540,31 @@ fn every_request_type_from_another_user_leaves_the_victims_container_alone() {
         let _ = s.finish();
         victim.check(&format!("Hello {{ version: {version} }}"));
     }
+    victim.stop(&env);
+}
+
+/// `Update` (`ctr update`) names a container only by id, and the helper
+/// looks it up in the caller's own records: another user's container id is
+/// refused, and its limits stay as they were. No request field is a path.
+#[test]
+fn update_of_another_users_container_is_refused_and_changes_nothing() {
+    let Some(env) = env() else { return };
+    let _serial = ctr_tests::one_at_a_time();
+    let mut victim = Victim::start(&env, 18631);
+    let memory_files = |victim: &Victim| -> Vec<String> {
+        ["memory.limit_in_bytes", "memory.max"]
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(Path::new(&victim.cgroup).join(f)).ok())
+            .collect()
+    };
+    let before = memory_files(&victim);
+    let limits = ResourceLimits { memory: Some(6 << 20), pids_limit: Some(1), ..Default::default() };
+    let request = Request::Update { id: victim.id.clone(), limits };
+    let (answer, s) = ask(&env, attacker(&env), &Launch::default(), &request);
+    let _ = s.finish();
+    assert!(matches!(answer, Some(Response::Refused(HelperError::NoSuchContainer(_)))), "{answer:?}");
+    assert_eq!(memory_files(&victim), before, "the victim's limits changed");
+    victim.check("the attacker's Update");
     victim.stop(&env);
 }
 

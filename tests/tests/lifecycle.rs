@@ -68,8 +68,8 @@ fn footprint(env: &Env, name: &str) -> Footprint {
     let cgroups: Vec<String> = serde_json::from_str(&inspect(env, name, "{{json .CgroupPaths}}")).unwrap();
     let dirs = vec![
         env.data_home().join("ctr/containers").join(&id),
-        PathBuf::from(format!("/tmp/ctr-run-{}/ctr/containers/{id}", env.uid)),
-        PathBuf::from(format!("/tmp/ctr-run-{}/ctr/names/{name}", env.uid)),
+        PathBuf::from(format!("/tmp/ctr-run-{}/ctr/attach/{}", env.uid, &id[..16])),
+        env.data_home().join("ctr/container-names").join(name),
     ];
     Footprint { pids, cgroups: cgroups.into_iter().map(PathBuf::from).collect(), dirs }
 }

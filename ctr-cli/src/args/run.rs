@@ -5,6 +5,7 @@ use super::process::ProcessArgs;
 use anyhow::Result;
 use ctr_cli::container::run::RunRequest;
 use ctr_cli::network::NetworkOptions;
+use ctr_cli::process::restart_policy::RestartPolicy;
 use ctr_cli::seccomp::SecurityOptions;
 use ctr_core::net::PortSpec;
 use std::net::Ipv4Addr;
@@ -47,6 +48,17 @@ pub struct RunArgs {
     pub mounts: MountArgs,
     #[command(flatten)]
     pub security: SecurityArgs,
+    /// Restart policy, carried out by the container's monitor: no,
+    /// on-failure[:MAX-RETRIES], always (until `ctr stop`) or
+    /// unless-stopped; back-off 100 ms doubling up to 1 min. Nothing
+    /// restarts at boot without a unit from `ctr generate systemd`.
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    pub restart: RestartPolicy,
+    /// Log rotation: max-size=SIZE (default 10m), max-file=N (default 3),
+    /// as `--log-opt max-size=1m,max-file=5` or one option per flag. The
+    /// log (`ctr logs`) is kept for foreground and detached containers.
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
     /// IMAGE [COMMAND [ARG...]], or with --rootfs just COMMAND [ARG...].
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE|COMMAND")]
     pub args: Vec<String>,
@@ -130,6 +142,8 @@ impl RunArgs {
                 security_opt: self.security.security_opt,
                 privileged: self.security.privileged,
             },
+            restart_policy: self.restart,
+            log_options: ctr_cli::logs::LogOptions::parse(&self.log_opt)?,
             args: self.args,
         })
     }

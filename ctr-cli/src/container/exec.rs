@@ -106,7 +106,7 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
     if request.detach && failure.is_none() {
         return Ok(ExecOutcome::Exited { exit_code: 0, failure });
     }
-    let console = report.console.map(|master| Console { master, stdin: options.interactive });
+    let console = report.console.map(|master| Console { master, stdin: options.interactive, log: None });
     let exit_code = wait::wait(pid, &spawned.pidfd, console)?;
     Ok(ExecOutcome::Exited { exit_code, failure })
 }

@@ -6,6 +6,7 @@
 use super::record::{self, Container, State};
 use super::state::RunState;
 use crate::paths::Paths;
+use crate::process::restart_policy::RestartPolicy;
 use anyhow::Result;
 
 /// The container named `key`, as docker's inspect shows it.
@@ -31,6 +32,13 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
         }
         seccomp
     });
+    if let Some(host) = host_config.as_object_mut() {
+        let (name, max) = match s.restart_policy {
+            RestartPolicy::OnFailure { max_retries } => ("on-failure".to_owned(), max_retries.unwrap_or(0)),
+            other => (other.to_string(), 0),
+        };
+        host.insert("RestartPolicy".into(), serde_json::json!({ "Name": name, "MaximumRetryCount": max }));
+    }
     Ok(serde_json::json!({
         "Id": s.id,
         "Name": s.name,
@@ -63,6 +71,7 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
         "HostConfig": host_config,
         "Seccomp": seccomp,
         "AutoRemove": s.auto_remove,
+        "RestartCount": s.restart_count,
         "Mounts": crate::mounts::inspect_json(&s.mounts),
         "NetworkSettings": s.network,
         "CgroupPaths": s.cgroups.iter().map(|c| c.path.clone()).collect::<Vec<_>>(),

@@ -7,6 +7,8 @@
 //! needs them; the verbs sit above it. The re-exports here are for front
 //! ends.
 
+pub mod attach;
+pub mod create;
 pub mod exec;
 pub mod inspect;
 pub mod kill;
@@ -14,10 +16,16 @@ pub mod pause;
 pub mod prune;
 pub mod record;
 pub mod remove;
+pub mod rename;
+pub mod restart;
 pub mod run;
+pub mod saved_launch;
 mod settle;
+pub mod start;
 pub mod state;
 pub mod stop;
+pub mod systemd_unit;
+pub mod update;
 pub mod wait;
 
 pub use record::{find, list, Container, State};

@@ -16,6 +16,7 @@ use crate::paths::Paths;
 use crate::ports::HeldPorts;
 use crate::process::liveness::ProcessRef;
 use crate::process::monitor::{self, Detached};
+use crate::process::restart_policy::RestartPolicy;
 use crate::process::wait::{self, Console};
 use crate::seccomp::SecurityOptions;
 use crate::spec::{ContainerSpec, ProcessSpec, RootfsSpec};
@@ -52,6 +53,10 @@ pub struct RunRequest {
     /// The root mount read-only.
     pub read_only: bool,
     pub security: SecurityOptions,
+    /// `--restart`: what the monitor does when the container exits.
+    pub restart_policy: RestartPolicy,
+    /// `--log-opt`: how the container's log rotates.
+    pub log_options: crate::logs::LogOptions,
     /// IMAGE [COMMAND [ARG...]], or with `rootfs` just COMMAND [ARG...].
     pub args: Vec<String>,
 }
@@ -144,8 +149,23 @@ fn mounts_of(paths: &Paths, request: &RunRequest) -> Result<Vec<MountSpec>> {
     mounts::ordered(mounts)
 }
 
-pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
-    let source = crate::timing::time("image.resolve", || resolve_source(paths, &request))?;
+/// A container whose record and launch are written, ready to start.
+pub(super) struct Prepared {
+    pub container: Container,
+    pub state: State,
+    pub launch: Launch,
+}
+
+/// Everything before the start: the rootfs, the record, the name, the
+/// writable layer, and the launch that `ctr start` starts it from again.
+pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
+    if request.rm && request.restart_policy != RestartPolicy::No {
+        bail!(
+            "--rm and --restart {} conflict: a container removed when it exits cannot be restarted",
+            request.restart_policy
+        );
+    }
+    let source = crate::timing::time("image.resolve", || resolve_source(paths, request))?;
     let process_args = process_args(&source.config, request.entrypoint.as_deref(), &source.command)?;
     let cwd = request
         .process
@@ -160,7 +180,7 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     let security = request.security.resolve(&paths.state.join("seccomp-cache"), &request.cap_add, &request.cap_drop)?;
     let capabilities = security.capabilities;
     let limits = request.limits.clone();
-    let mounts = mounts_of(paths, &request)?;
+    let mounts = mounts_of(paths, request)?;
     let network = request.network.to_request(&source.config.exposed_ports)?;
     request.process.check_terminal(request.detach)?;
     let terminal = request.process.terminal();
@@ -169,7 +189,8 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     check_hostname(&hostname)?;
     let name = ContainerName::parse(request.name.as_deref().unwrap_or(id.short()))?;
 
-    let container = crate::timing::time("rootfs.prepare", || Container::create(paths, id.clone(), name.clone()))?;
+    let mut container = crate::timing::time("rootfs.prepare", || Container::create(paths, id.clone(), name.clone()))?;
+    container.durable = !request.rm;
     let hosts = container.write_generated(
         "hosts",
         &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
@@ -205,7 +226,7 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         network: None,
     };
     crate::seccomp::save_program(&container.state_dir, &spec.seccomp)?;
-    let mut state = State {
+    let state = State {
         id: id.to_string(),
         name: name.to_string(),
         image: source.label.clone(),
@@ -225,15 +246,28 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         tty: request.process.tty,
         auto_remove: request.rm,
         security: Some(security.config),
+        restart_policy: request.restart_policy,
+        log_options: request.log_options,
         ..State::default()
     };
+    let launch = Launch { spec, network, limits };
+    super::saved_launch::save_launch(&container, &launch, request.process.interactive)?;
     container.write_state(&state)?;
-    let mut launch = Launch { spec, network, limits };
+    Ok(Prepared { container, state, launch })
+}
+
+pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
+    let Prepared { container, mut state, mut launch } = prepare(paths, &request)?;
+    let id = container.id.clone();
     if request.detach {
-        return Ok(match monitor::start_detached(paths, &container, state, launch, request.process.interactive)? {
-            Detached::Started => RunOutcome::Started(id),
-            Detached::Failed { exit_code, message } => RunOutcome::Exited { exit_code, failure: Some(message) },
-        });
+        return Ok(
+            match monitor::start_detached(paths, &container, state, launch, request.process.interactive, false)? {
+                (Detached::Started, _) => RunOutcome::Started(id),
+                (Detached::Failed { exit_code, message }, _) => {
+                    RunOutcome::Exited { exit_code, failure: Some(message) }
+                }
+            },
+        );
     }
     crate::timing::ask_init(&mut launch.spec.process.env);
 
@@ -241,7 +275,16 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     state.monitor = Some(ProcessRef::current()?);
     // The helper passes our stdio on; with -t the container's init swaps
     // in its terminal, and without -i it gets no stdin, as with docker.
-    let stdio = request.process.stdio();
+    let mut stdio = request.process.stdio();
+    // Without a terminal, the output goes through us into the log too.
+    let tee = match &launch.spec.terminal {
+        Some(_) => None,
+        None => {
+            let (tee, stdout, stderr) = crate::process::tee::start(&container.log_path(), state.log_options)?;
+            (stdio.stdout, stdio.stderr) = (Some(stdout), Some(stderr));
+            Some(tee)
+        }
+    };
     // Published ports stay held until the container's rules are gone.
     let mut held = HeldPorts::default();
     let mut failure = None;
@@ -249,9 +292,13 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         held = started.ports;
         crate::timing::total("exec.total");
         failure = started.report.failure.map(|f| f.message);
-        let console = started.report.console.map(|master| Console { master, stdin: request.process.interactive });
+        let log = crate::logs::LogWriter::open(&container.log_path(), state.log_options).ok();
+        let console = started.report.console.map(|master| Console { master, stdin: request.process.interactive, log });
         wait::wait(started.pid, &started.pidfd, console)
     });
+    // The helper's copies of the pipes' write ends are gone with it; the
+    // container's with its processes.
+    let logged = tee.map_or(Ok(()), crate::process::tee::Tee::finish);
     let exit_code = outcome.as_ref().ok().copied();
     let recorded = crate::timing::time("finish", || {
         launch::finish(paths, &helper, &container, &mut state, exit_code, outcome.is_ok(), request.rm)
@@ -259,6 +306,7 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     drop(held);
     let exit_code = outcome?;
     recorded?;
+    logged?;
     Ok(RunOutcome::Exited { exit_code, failure })
 }
 

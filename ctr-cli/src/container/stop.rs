@@ -21,6 +21,11 @@ pub fn stop(paths: &Paths, key: &str, grace: Duration) -> Result<()> {
     let helper = Helper::new(&paths.helper());
     let (container, _) = Container::locate(paths, key)?;
     let (lock, mut state) = container.lock(key)?;
+    // No restart policy brings back what the user stopped.
+    if !state.stopped_by_user {
+        state.stopped_by_user = true;
+        container.write_state(&state)?;
+    }
     if state.run_state().can_signal() {
         thaw(&helper, &container, &mut state)?;
     }
