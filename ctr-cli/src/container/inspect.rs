@@ -24,6 +24,9 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
     };
     let process = s.process.as_ref();
     let mut host_config = serde_json::to_value(&s.limits)?;
+    if let Some(host) = host_config.as_object_mut() {
+        host.extend(crate::dns::inspect_json(&s.dns));
+    }
     let seccomp = s.security.as_ref().map(|security| {
         let (host, seccomp) = security.inspect_json();
         if let (Some(to), serde_json::Value::Object(from)) = (host_config.as_object_mut(), host) {
@@ -47,6 +50,9 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
             "Hostname": s.hostname,
             "Tty": s.tty,
             "CapAdd": process.map(|p| p.capabilities.clone()),
+            "Labels": s.options.labels,
+            "StopSignal": s.options.stop_signal.as_deref().unwrap_or("SIGTERM"),
+            "StopTimeout": s.options.stop_timeout,
         },
         "State": {
             "Status": run_state.docker_name(),

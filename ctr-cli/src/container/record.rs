@@ -71,6 +71,12 @@ pub struct State {
     /// a ctr without them.
     #[serde(default)]
     pub security: Option<crate::seccomp::SecurityConfig>,
+    /// `--dns`, `--dns-search`, `--dns-option` and `--add-host`.
+    #[serde(default)]
+    pub dns: crate::dns::DnsConfig,
+    /// Labels, stop signal and timeout.
+    #[serde(default)]
+    pub options: crate::run_options::KeptOptions,
 }
 
 impl State {

@@ -52,6 +52,18 @@ pub struct RunRequest {
     /// The root mount read-only.
     pub read_only: bool,
     pub security: SecurityOptions,
+    /// `--dns`, `--dns-search`, `--dns-option` and `--add-host`.
+    pub dns: crate::dns::DnsConfig,
+    /// `--env-file`s, read before `-e` (which wins).
+    pub env_files: Vec<PathBuf>,
+    /// `-l KEY=VALUE` and `--label-file`s.
+    pub labels: Vec<String>,
+    pub label_files: Vec<PathBuf>,
+    /// `--stop-signal` (a signal name) and `--stop-timeout` (seconds), for `ctr stop`.
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u64>,
+    /// `--cidfile`: write the container's id there (it must not exist).
+    pub cidfile: Option<PathBuf>,
     /// IMAGE [COMMAND [ARG...]], or with `rootfs` just COMMAND [ARG...].
     pub args: Vec<String>,
 }
@@ -162,19 +174,35 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     let limits = request.limits.clone();
     let mounts = mounts_of(paths, &request)?;
     let network = request.network.to_request(&source.config.exposed_ports)?;
+    if matches!(network, ctr_core::net::NetworkRequest::None) {
+        crate::dns::hosts_lines(&request.dns, None)?;
+    }
     request.process.check_terminal(request.detach)?;
     let terminal = request.process.terminal();
+    let mut cli_env = crate::run_options::read_env_files(&request.env_files)?;
+    cli_env.extend(request.process.env.iter().cloned());
+    let options = crate::run_options::KeptOptions {
+        labels: crate::run_options::labels(&request.label_files, &request.labels)?,
+        stop_signal: request.stop_signal.clone(),
+        stop_timeout: request.stop_timeout,
+    };
     let id = launch::new_container_id()?;
     let hostname = request.hostname.clone().unwrap_or_else(|| id.short().to_owned());
     check_hostname(&hostname)?;
     let name = ContainerName::parse(request.name.as_deref().unwrap_or(id.short()))?;
 
-    let container = crate::timing::time("rootfs.prepare", || Container::create(paths, id.clone(), name.clone()))?;
-    let hosts = container.write_generated(
-        "hosts",
-        &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
-    )?;
-    let hostname_file = container.write_generated("hostname", &format!("{hostname}\n"))?;
+    if let Some(path) = &request.cidfile {
+        crate::run_options::write_cidfile(path, id.as_str())?;
+    }
+    let container = crate::timing::time("rootfs.prepare", || Container::create(paths, id.clone(), name.clone()))
+        .inspect_err(|_| {
+            if let Some(path) = &request.cidfile {
+                let _ = std::fs::remove_file(path);
+            }
+        })?;
+    let host_files = crate::dns::HostFiles::default().read();
+    let mut etc_files = crate::network::etc_files(&container, &hostname, &request.dns, &network, &host_files)?;
+    etc_files.push((container.write_generated("hostname", &format!("{hostname}\n"))?, "etc/hostname".into()));
     let rootfs = match (&source.rootfs_lower, &source.rootfs_dir) {
         (Some(lower), _) => RootfsSpec::Overlay {
             lower: lower.clone(),
@@ -188,12 +216,12 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     let spec = ContainerSpec {
         hostname: hostname.clone(),
         rootfs,
-        etc_files: vec![(hosts, "etc/hosts".into()), (hostname_file, "etc/hostname".into())],
+        etc_files,
         mounts: mounts.clone(),
         read_only_rootfs: request.read_only,
         process: ProcessSpec {
             args: process_args.clone(),
-            env: launch::merge_env(&source.config.env, &request.process.env),
+            env: launch::merge_env(&launch::base_env(&source.config.env, request.process.tty), &cli_env),
             cwd,
             user: request.process.user.clone().or_else(|| source.config.user.clone()).filter(|u| !u.is_empty()),
             capabilities,
@@ -224,6 +252,8 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         tty: request.process.tty,
         auto_remove: request.rm,
         security: Some(security.config),
+        dns: request.dns.clone(),
+        options,
         ..State::default()
     };
     container.write_state(&state)?;
