@@ -14,7 +14,7 @@
 //! - [`image`], [`volume`], [`network`], [`stats`], [`logs`]: what the
 //!   names say; [`dns`], [`mounts`], [`seccomp`], [`spec`]: parts of a container's
 //!   spec; [`helper_client`], [`fdpass`], [`lock`], [`paths`], [`idmap`],
-//!   [`ports`], [`run_options`], [`timing`], [`units`], [`user_config`], [`info`]: the
+//!   [`ports`], [`run_options`], [`timing`], [`tuning`], [`units`], [`user_config`], [`info`]: the
 //!   plumbing.
 
 pub mod container;
@@ -38,6 +38,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod stats;
 pub mod timing;
+pub mod tuning;
 pub mod units;
 pub mod user_config;
 pub mod volume;

@@ -25,6 +25,14 @@ pub struct KeptOptions {
     /// `ctr stop -t` says otherwise (default 10).
     #[serde(default)]
     pub stop_timeout: Option<u64>,
+    /// `--sysctl` and `--shm-size`, for `inspect`.
+    #[serde(default)]
+    pub sysctls: Vec<crate::tuning::Sysctl>,
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    /// `--init`.
+    #[serde(default)]
+    pub init: bool,
 }
 
 /// The lines of an env or label file that say something, trimmed at the

@@ -83,6 +83,16 @@ pub struct ContainerSpec {
     /// `--privileged`, `systempaths=unconfined`: no masked or read-only
     /// /proc and /sys paths.
     pub system_paths_unconfined: bool,
+    /// `--sysctl`, namespaced ones only ([`crate::tuning`]).
+    #[serde(default)]
+    pub sysctls: Vec<crate::tuning::Sysctl>,
+    /// `--shm-size` in bytes.
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    /// `--init`: init stays as pid 1, reaping and forwarding signals, and
+    /// runs the command as its child.
+    #[serde(default)]
+    pub init_reaper: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -104,6 +114,12 @@ pub struct ProcessSpec {
     pub capabilities: Vec<String>,
     /// Written to /proc/self/oom_score_adj before exec.
     pub oom_score_adj: Option<i32>,
+    /// `--ulimit`s, set just before exec (for `ctr exec` too).
+    #[serde(default)]
+    pub rlimits: Vec<crate::tuning::Ulimit>,
+    /// `--group-add`: supplementary groups, by name or number.
+    #[serde(default)]
+    pub group_add: Vec<String>,
 }
 
 /// What init reports when it cannot exec; the channel closes on success.

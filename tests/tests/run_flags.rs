@@ -4,6 +4,7 @@
 //! exit 125, and `-t` sets TERM=xterm.
 
 use ctr_tests::env;
+use std::time::Duration;
 
 #[test]
 fn unknown_flags_are_refused_with_status_125_and_flags_after_the_image_are_the_commands() {
@@ -132,4 +133,100 @@ fn stop_sends_the_stop_signal_and_waits_the_stop_timeout() {
     assert!(inspect.contains("\"StopTimeout\": 2"), "{inspect}");
     let bad = env.ctr().args(["run", "--rm", "--stop-signal", "NOPE", "busybox", "true"]).output();
     assert_eq!(bad.code(), Some(125), "{}", bad.stderr);
+}
+
+#[test]
+fn ulimit_sysctl_shm_size_and_group_add_reach_the_command_and_only_the_container() {
+    let Some(env) = env() else { return };
+    let host_shmmni = std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap();
+    let wanted_shmmni = if host_shmmni.trim() == "1000" { "1001" } else { "1000" };
+    let out = env
+        .ctr()
+        .args(["run", "--rm", "--ulimit", "nofile=512:1024", "--sysctl", "net.ipv4.ip_unprivileged_port_start=80"])
+        .args(["--sysctl", &format!("kernel.shmmni={wanted_shmmni}"), "--shm-size", "128m", "--group-add", "4242"])
+        .args(["busybox", "sh", "-c"])
+        .arg(
+            "echo nofile=$(ulimit -n):$(ulimit -Hn); \
+             echo port_start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start); \
+             echo shmmni=$(cat /proc/sys/kernel/shmmni); \
+             echo shm=$(df -k /dev/shm | awk 'NR==2 {print $2}'); \
+             echo groups=$(id -G)",
+        )
+        .output();
+    assert_eq!(out.code(), Some(0), "{}\n{}", out.stdout, out.stderr);
+    let line =
+        |key: &str| out.stdout.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_default().to_owned();
+    assert_eq!(line("nofile"), "512:1024", "{}", out.stdout);
+    assert_eq!(line("port_start"), "80", "{}", out.stdout);
+    assert_eq!(line("shmmni"), wanted_shmmni, "{}", out.stdout);
+    assert_eq!(line("shm"), "131072", "{}", out.stdout);
+    assert!(line("groups").split_whitespace().any(|g| g == "4242"), "{}", out.stdout);
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(), host_shmmni, "the host's sysctl changed");
+
+    for (flags, why) in [
+        (&["--sysctl", "kernel.hostname=x"][..], "not a namespaced sysctl"),
+        (&["--sysctl", "vm.swappiness=1"][..], "not a namespaced sysctl"),
+        (&["--network", "host", "--sysctl", "net.ipv4.ip_forward=1"][..], "--network host"),
+        (&["--ulimit", "nofile=1024:1099511627776"][..], "above yours"),
+        (&["--ulimit", "bogus=1"][..], "unknown limit"),
+        (&["--shm-size", "lots"][..], "--shm-size"),
+    ] {
+        let out = env.ctr().args(["run", "--rm"]).args(flags).args(["busybox", "true"]).output();
+        assert_eq!(out.code(), Some(125), "{flags:?}: {}", out.stderr);
+        assert!(out.stderr.contains(why), "{flags:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn init_reaps_orphans_forwards_signals_and_keeps_the_commands_status() {
+    let Some(env) = env() else { return };
+    let script = "(sleep 0.2 &); sleep 1; echo pid=$$; echo pid1=$(cat /proc/1/comm); \
+                  echo zombies=$(grep -l 'State:.Z' /proc/[0-9]*/status 2>/dev/null | wc -l); exit 3";
+    let out = env.ctr().args(["run", "--rm", "--init", "busybox", "sh", "-c", script]).output();
+    assert_eq!(out.code(), Some(3), "{}\n{}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains("pid=1\n"), "the command is pid 1: {}", out.stdout);
+    assert!(out.stdout.contains("pid1=ctr"), "{}", out.stdout);
+    assert!(out.stdout.contains("zombies=0"), "an orphan was not reaped: {}", out.stdout);
+
+    // SIGTERM reaches a command that, as pid 1, would ignore it.
+    let name = ctr_tests::unique_name("reaper");
+    env.ctr().args(["run", "-d", "--init", "--name", &name, "busybox", "sleep", "100"]).ok();
+    let started = std::time::Instant::now();
+    let stop = env.ctr().args(["stop", "-t", "20", &name]).output();
+    let took = started.elapsed();
+    let inspect = env.ctr().args(["inspect", &name]).output().stdout;
+    let _ = env.ctr().args(["rm", "-f", &name]).output();
+    assert_eq!(stop.code(), Some(0), "{}", stop.stderr);
+    assert!(took < std::time::Duration::from_secs(10), "stop waited for SIGKILL: {took:?}");
+    assert!(inspect.contains("\"ExitCode\": 143"), "{inspect}");
+    assert!(inspect.contains("\"Init\": true"), "{inspect}");
+}
+
+#[test]
+fn pull_policy_and_platform_decide_which_image_runs() {
+    let Some(env) = env() else { return };
+    let run = |flags: &[&str], image: &str| {
+        env.ctr().args(["run", "--rm"]).args(flags).args([image, "true"]).timeout(Duration::from_secs(60)).output()
+    };
+    let here = run(&["--pull", "never"], "busybox");
+    assert_eq!(here.code(), Some(0), "{}", here.stderr);
+    let missing = run(&["--pull", "never"], "ctr-test-no-such-image");
+    assert_eq!(missing.code(), Some(125), "{}", missing.stderr);
+    assert!(missing.stderr.contains("--pull never"), "{}", missing.stderr);
+    assert!(!missing.stderr.contains("Pulling from"), "{}", missing.stderr);
+    // The test's network namespace reaches no registry: `always` shows it
+    // goes there even for an image that is here.
+    let always = run(&["--pull", "always"], "busybox");
+    assert_eq!(always.code(), Some(125), "{}", always.stderr);
+    assert!(always.stderr.contains("--pull always: pulling"), "{}", always.stderr);
+    let bad = run(&["--pull", "sometimes"], "busybox");
+    assert_eq!(bad.code(), Some(125), "{}", bad.stderr);
+
+    let amd64 = run(&["--platform", "linux/amd64"], "busybox");
+    assert_eq!(amd64.code(), Some(0), "{}", amd64.stderr);
+    let arm64 = run(&["--platform", "linux/arm64"], "busybox");
+    assert_eq!(arm64.code(), Some(125), "{}", arm64.stderr);
+    assert!(arm64.stderr.contains("not linux/arm64"), "{}", arm64.stderr);
+    let nonsense = run(&["--platform", "amd64"], "busybox");
+    assert_eq!(nonsense.code(), Some(125), "{}", nonsense.stderr);
 }

@@ -5,6 +5,8 @@ use super::process::ProcessArgs;
 use anyhow::Result;
 use ctr_cli::container::run::RunRequest;
 use ctr_cli::dns::DnsConfig;
+use ctr_cli::image::local::{PullPolicy, RunImage};
+use ctr_cli::image::oci::Platform;
 use ctr_cli::network::NetworkOptions;
 use ctr_cli::seccomp::SecurityOptions;
 use ctr_core::net::PortSpec;
@@ -46,6 +48,34 @@ pub struct RunArgs {
     /// Write the container's id to this file (it must not exist).
     #[arg(long, value_name = "FILE")]
     pub cidfile: Option<PathBuf>,
+    /// A resource limit of the command: NAME=SOFT[:HARD] (nofile, nproc,
+    /// core, stack, memlock...; -1 for unlimited). A hard limit cannot be
+    /// raised above yours.
+    #[arg(long, value_name = "NAME=SOFT[:HARD]", help_heading = "Resources")]
+    pub ulimit: Vec<String>,
+    /// Set a namespaced sysctl: net.* (not with --network host),
+    /// kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*.
+    #[arg(long, value_name = "NAME=VALUE", help_heading = "Resources")]
+    pub sysctl: Vec<String>,
+    /// The size of /dev/shm (e.g. 256m; default 64m).
+    #[arg(long = "shm-size", value_name = "BYTES", help_heading = "Resources")]
+    pub shm_size: Option<String>,
+    /// An extra supplementary group of the command (name or number; needs
+    /// a subordinate gid range).
+    #[arg(long = "group-add", value_name = "GROUP")]
+    pub group_add: Vec<String>,
+    /// Keep a small init as pid 1 that reaps orphans and forwards signals,
+    /// and run the command as its child (docker's --init, built in).
+    #[arg(long)]
+    pub init: bool,
+    /// When to pull the image: missing (the default: only if it is not
+    /// here), always, never.
+    #[arg(long, value_name = "WHEN", value_parser = ["always", "missing", "never"], default_value = "missing")]
+    pub pull: String,
+    /// The image's platform, OS/ARCH[/VARIANT] (this host is linux/amd64;
+    /// another needs an image index that has it, and a kernel that runs it).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub net: NetworkArgs,
     /// Add a capability to docker's default set (e.g. NET_ADMIN, or ALL).
@@ -172,6 +202,19 @@ impl RunArgs {
                 .transpose()?,
             stop_timeout: self.stop_timeout,
             cidfile: self.cidfile,
+            ulimits: self.ulimit,
+            sysctls: self.sysctl,
+            shm_size: self.shm_size,
+            group_add: self.group_add,
+            init: self.init,
+            image: RunImage {
+                pull: match self.pull.as_str() {
+                    "always" => PullPolicy::Always,
+                    "never" => PullPolicy::Never,
+                    _ => PullPolicy::Missing,
+                },
+                platform: self.platform.as_deref().map(Platform::parse).transpose()?,
+            },
             dns: DnsConfig::parse(&self.net.dns, &self.net.dns_search, &self.net.dns_option, &self.net.add_host)?,
             security: SecurityOptions {
                 security_opt: self.security.security_opt,

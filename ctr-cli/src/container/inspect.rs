@@ -26,6 +26,17 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
     let mut host_config = serde_json::to_value(&s.limits)?;
     if let Some(host) = host_config.as_object_mut() {
         host.extend(crate::dns::inspect_json(&s.dns));
+        let ulimits = process.map(|p| p.rlimits.clone()).unwrap_or_default();
+        let ulimits: Vec<_> = ulimits
+            .iter()
+            .map(|u| serde_json::json!({"Name": u.name, "Soft": u.soft as i64, "Hard": u.hard as i64}))
+            .collect();
+        let sysctls: serde_json::Map<_, _> =
+            s.options.sysctls.iter().map(|c| (c.name.clone(), serde_json::Value::from(c.value.clone()))).collect();
+        host.insert("Ulimits".into(), ulimits.into());
+        host.insert("Sysctls".into(), sysctls.into());
+        host.insert("ShmSize".into(), s.options.shm_size.unwrap_or(64 << 20).into());
+        host.insert("Init".into(), s.options.init.into());
     }
     let seccomp = s.security.as_ref().map(|security| {
         let (host, seccomp) = security.inspect_json();
@@ -53,6 +64,7 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
             "Labels": s.options.labels,
             "StopSignal": s.options.stop_signal.as_deref().unwrap_or("SIGTERM"),
             "StopTimeout": s.options.stop_timeout,
+            "GroupAdd": process.map(|p| p.group_add.clone()),
         },
         "State": {
             "Status": run_state.docker_name(),

@@ -19,6 +19,7 @@ use crate::process::monitor::{self, Detached};
 use crate::process::wait::{self, Console};
 use crate::seccomp::SecurityOptions;
 use crate::spec::{ContainerSpec, ProcessSpec, RootfsSpec};
+use crate::tuning::{Sysctl, Ulimit};
 use anyhow::{bail, Context, Result};
 use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::limits::ResourceLimits;
@@ -64,6 +65,17 @@ pub struct RunRequest {
     pub stop_timeout: Option<u64>,
     /// `--cidfile`: write the container's id there (it must not exist).
     pub cidfile: Option<PathBuf>,
+    /// `--ulimit NAME=SOFT[:HARD]`, `--sysctl NAME=VALUE`, as given.
+    pub ulimits: Vec<String>,
+    pub sysctls: Vec<String>,
+    /// `--shm-size`, with docker's units.
+    pub shm_size: Option<String>,
+    /// `--group-add`: supplementary groups, by name or number.
+    pub group_add: Vec<String>,
+    /// `--init`: a reaper as pid 1, the command its child.
+    pub init: bool,
+    /// `--pull` and `--platform`.
+    pub image: crate::image::local::RunImage,
     /// IMAGE [COMMAND [ARG...]], or with `rootfs` just COMMAND [ARG...].
     pub args: Vec<String>,
 }
@@ -109,7 +121,7 @@ fn resolve_source(paths: &Paths, request: &RunRequest) -> Result<Source> {
         .split_first()
         .context("give an image (or --rootfs DIR) to run, e.g. `ctr run --rm busybox echo hello`")?;
     // Found in the store, else built in, else pulled (as docker does).
-    let image = crate::image::local::image_for_run(paths, reference)?;
+    let image = crate::image::local::image_for_run(paths, reference, &request.image)?;
     Ok(Source {
         label: reference.clone(),
         image_id: Some(image.id.clone()),
@@ -181,10 +193,20 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     let terminal = request.process.terminal();
     let mut cli_env = crate::run_options::read_env_files(&request.env_files)?;
     cli_env.extend(request.process.env.iter().cloned());
+    let host_network = matches!(network, ctr_core::net::NetworkRequest::Host);
+    let sysctls = request.sysctls.iter().map(|s| Sysctl::parse(s, host_network)).collect::<Result<Vec<_>>>()?;
+    let rlimits = request.ulimits.iter().map(|u| Ulimit::parse(u)).collect::<Result<Vec<_>>>()?;
+    let shm_size = request.shm_size.as_deref().map(|s| ctr_core::limits::parse_bytes("--shm-size", s)).transpose()?;
+    if shm_size == Some(0) {
+        bail!("--shm-size must be above 0");
+    }
     let options = crate::run_options::KeptOptions {
         labels: crate::run_options::labels(&request.label_files, &request.labels)?,
         stop_signal: request.stop_signal.clone(),
         stop_timeout: request.stop_timeout,
+        sysctls: sysctls.clone(),
+        shm_size,
+        init: request.init,
     };
     let id = launch::new_container_id()?;
     let hostname = request.hostname.clone().unwrap_or_else(|| id.short().to_owned());
@@ -226,10 +248,15 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
             user: request.process.user.clone().or_else(|| source.config.user.clone()).filter(|u| !u.is_empty()),
             capabilities,
             oom_score_adj: request.oom_score_adj,
+            rlimits,
+            group_add: request.group_add.clone(),
         },
         terminal,
         seccomp: security.program,
         system_paths_unconfined: security.config.system_paths_unconfined,
+        sysctls,
+        shm_size,
+        init_reaper: request.init,
     };
     crate::seccomp::save_program(&container.state_dir, &spec.seccomp)?;
     let mut state = State {
