@@ -230,3 +230,32 @@ fn pull_policy_and_platform_decide_which_image_runs() {
     let nonsense = run(&["--platform", "amd64"], "busybox");
     assert_eq!(nonsense.code(), Some(125), "{}", nonsense.stderr);
 }
+
+#[test]
+fn mount_long_form_binds_read_only_mounts_tmpfs_and_keeps_volumes() {
+    let Some(env) = env() else { return };
+    let dir = UserDir::new(&env, "mountflag");
+    dir.file("f", "from-host\n");
+    let volume = ctr_tests::unique_name("mvol");
+    let out = env
+        .ctr()
+        .args(["run", "--rm", "--mount"])
+        .arg(format!("type=bind,source={},target=/data,readonly", dir.0.display()))
+        .args(["--mount", "type=tmpfs,target=/scratch,tmpfs-size=1m", "--mount"])
+        .arg(format!("type=volume,source={volume},target=/v"))
+        .args(["busybox", "sh", "-c"])
+        .arg(
+            "cat /data/f; touch /data/x 2>/dev/null || echo read-only; \
+             echo scratch=$(df -k /scratch | awk 'NR==2 {print $2}'); echo kept > /v/k",
+        )
+        .output();
+    let reread = env.ctr().args(["run", "--rm", "-v", &format!("{volume}:/v"), "busybox", "cat", "/v/k"]).output();
+    let _ = env.ctr().args(["volume", "rm", &volume]).output();
+    assert_eq!(out.code(), Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("from-host\nread-only\nscratch=1024\n"), "{}", out.stdout);
+    assert!(!dir.0.join("x").exists());
+    assert_eq!(reread.stdout.trim(), "kept", "{}", reread.stderr);
+    let bad = env.ctr().args(["run", "--rm", "--mount", "type=bind,target=/x", "busybox", "true"]).output();
+    assert_eq!(bad.code(), Some(125), "{}", bad.stderr);
+    assert!(bad.stderr.contains("source=ABSOLUTE-PATH"), "{}", bad.stderr);
+}

@@ -6,6 +6,7 @@ pub mod container;
 pub mod exec;
 pub mod image;
 pub mod limits;
+pub mod mount;
 pub mod network;
 pub mod process;
 pub mod run;

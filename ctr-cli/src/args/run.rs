@@ -1,6 +1,7 @@
 //! `ctr run`'s flags, named as docker's, into a [`RunRequest`].
 
 use super::limits::LimitArgs;
+use super::mount::Translated;
 use super::process::ProcessArgs;
 use anyhow::Result;
 use ctr_cli::container::run::RunRequest;
@@ -155,6 +156,10 @@ pub struct MountArgs {
     /// (default: noexec,nosuid,nodev, mode 1777, half of RAM).
     #[arg(long = "tmpfs", value_name = "DEST[:OPTS]")]
     pub tmpfs: Vec<String>,
+    /// Docker's long form: type=bind|volume|tmpfs,source=...,target=...
+    /// [,readonly][,volume-nocopy][,tmpfs-size=N][,tmpfs-mode=OCTAL].
+    #[arg(long = "mount", value_name = "type=...,target=...")]
+    pub mount: Vec<String>,
     /// Mount the container's root filesystem read-only (volumes, tmpfs
     /// mounts, /dev, /proc and the generated /etc files stay as they are).
     #[arg(long = "read-only")]
@@ -177,6 +182,13 @@ pub struct SecurityArgs {
 
 impl RunArgs {
     pub fn into_request(self) -> Result<RunRequest> {
+        let (mut volumes, mut tmpfs) = (self.mounts.volumes, self.mounts.tmpfs);
+        for raw in &self.mounts.mount {
+            match super::mount::translate(raw)? {
+                Translated::Volume(v) => volumes.push(v),
+                Translated::Tmpfs(t) => tmpfs.push(t),
+            }
+        }
         Ok(RunRequest {
             detach: self.detach,
             rm: self.rm,
@@ -190,8 +202,8 @@ impl RunArgs {
             rootfs: self.rootfs,
             limits: self.limits.to_limits()?,
             oom_score_adj: self.limits.oom_score_adj,
-            volumes: self.mounts.volumes,
-            tmpfs: self.mounts.tmpfs,
+            volumes,
+            tmpfs,
             read_only: self.mounts.read_only,
             env_files: self.env_file,
             labels: self.label,
