@@ -387,6 +387,23 @@ mod tests {
     }
 
     #[test]
+    fn host_files_are_read_from_the_paths_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = HostFiles {
+            resolv_conf: dir.path().join("resolv.conf"),
+            resolved_upstream: dir.path().join("upstream.conf"),
+            hosts: dir.path().join("hosts"),
+        };
+        std::fs::write(&files.resolv_conf, "nameserver 127.0.0.53\n").unwrap();
+        let text = files.read();
+        assert_eq!(text.resolved_upstream, None);
+        assert!(resolv_conf(&text, &DnsConfig::default(), false).warning.is_some());
+        std::fs::write(&files.resolved_upstream, "nameserver 10.9.8.7\n").unwrap();
+        let r = resolv_conf(&files.read(), &DnsConfig::default(), false);
+        assert_eq!((nameservers(&r.text), r.warning), (vec!["10.9.8.7".to_owned()], None));
+    }
+
+    #[test]
     fn host_network_gets_the_hosts_file_of_the_host() {
         let mut h = host("", None);
         h.hosts = "127.0.0.1 localhost\n10.0.0.5 build box\n".into();
