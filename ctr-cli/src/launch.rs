@@ -75,6 +75,14 @@ impl ProcessOptions {
     }
 }
 
+/// The environment a container's command starts from, as docker's: with
+/// a terminal, `TERM=xterm`, which the image's own `TERM` overrides.
+pub fn base_env(image_env: &[String], tty: bool) -> Vec<String> {
+    let has_term = image_env.iter().any(|e| e.split('=').next() == Some("TERM"));
+    let term = (tty && !has_term).then(|| "TERM=xterm".to_owned());
+    term.into_iter().chain(image_env.iter().cloned()).collect()
+}
+
 /// The image's environment, then `-e` on top (KEY alone copies ours).
 pub fn merge_env(image_env: &[String], cli: &[String]) -> Vec<String> {
     let mut env: Vec<String> = image_env.to_vec();
@@ -204,8 +212,6 @@ pub fn start(
         spec.network = Some(ContainerEnd::eth0(info.address, info.prefix, info.gateway));
         let hosts = network::hosts_file(paths, state, &spec.hostname, Some(info));
         network::rewrite_in_place(&container.state_dir.join("hosts"), &hosts)?;
-        spec.etc_files
-            .push((container.write_generated("resolv.conf", &network::resolv_conf())?, "etc/resolv.conf".into()));
         network::announce(paths, state, info, true);
     }
 
@@ -279,5 +285,14 @@ mod tests {
     fn env_overrides_by_key() {
         let merged = merge_env(&["PATH=/bin".into(), "A=1".into()], &["A=2".into(), "B=3".into()]);
         assert_eq!(merged, ["PATH=/bin", "A=2", "B=3"]);
+    }
+
+    #[test]
+    fn a_terminal_gets_term_xterm_unless_the_image_or_e_says_otherwise() {
+        let image = ["PATH=/bin".to_owned()];
+        assert_eq!(base_env(&image, true), ["TERM=xterm", "PATH=/bin"]);
+        assert_eq!(base_env(&image, false), ["PATH=/bin"]);
+        assert_eq!(base_env(&["TERM=vt100".into()], true), ["TERM=vt100"]);
+        assert_eq!(merge_env(&base_env(&image, true), &["TERM=dumb".into()]), ["PATH=/bin", "TERM=dumb"]);
     }
 }

@@ -13,12 +13,13 @@
 //! - [`process`]: waiting on a process, the detached monitor, liveness
 //!   of recorded processes, terminals;
 //! - [`image`], [`volume`], [`network`], [`stats`], [`logs`]: what the
-//!   names say; [`mounts`], [`seccomp`], [`spec`]: parts of a container's
+//!   names say; [`dns`], [`mounts`], [`seccomp`], [`spec`]: parts of a container's
 //!   spec; [`helper_client`], [`fdpass`], [`lock`], [`paths`], [`idmap`],
-//!   [`ports`], [`timing`], [`units`], [`user_config`], [`info`],
+//!   [`ports`], [`run_options`], [`timing`], [`tuning`], [`units`], [`user_config`], [`info`],
 //!   [`log_options`]: the plumbing.
 
 pub mod container;
+pub mod dns;
 pub mod fdpass;
 pub mod helper_client;
 pub mod idmap;
@@ -34,10 +35,12 @@ pub mod network;
 pub mod paths;
 pub mod ports;
 pub mod process;
+pub mod run_options;
 pub mod seccomp;
 pub mod spec;
 pub mod stats;
 pub mod timing;
+pub mod tuning;
 pub mod units;
 pub mod user_config;
 pub mod volume;

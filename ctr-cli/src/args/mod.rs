@@ -7,6 +7,7 @@ pub mod durable;
 pub mod exec;
 pub mod image;
 pub mod limits;
+pub mod mount;
 pub mod network;
 pub mod process;
 pub mod run;

@@ -70,6 +70,8 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
         user: options.user.clone().or(base.user),
         capabilities: base.capabilities,
         oom_score_adj: None,
+        rlimits: base.rlimits,
+        group_add: base.group_add,
     };
     let terminal = options.terminal();
     let seccomp = crate::seccomp::program_for_exec(&container.state_dir, state.security.as_ref())?;

@@ -25,6 +25,20 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
     };
     let process = s.process.as_ref();
     let mut host_config = serde_json::to_value(&s.limits)?;
+    if let Some(host) = host_config.as_object_mut() {
+        host.extend(crate::dns::inspect_json(&s.dns));
+        let ulimits = process.map(|p| p.rlimits.clone()).unwrap_or_default();
+        let ulimits: Vec<_> = ulimits
+            .iter()
+            .map(|u| serde_json::json!({"Name": u.name, "Soft": u.soft as i64, "Hard": u.hard as i64}))
+            .collect();
+        let sysctls: serde_json::Map<_, _> =
+            s.options.sysctls.iter().map(|c| (c.name.clone(), serde_json::Value::from(c.value.clone()))).collect();
+        host.insert("Ulimits".into(), ulimits.into());
+        host.insert("Sysctls".into(), sysctls.into());
+        host.insert("ShmSize".into(), s.options.shm_size.unwrap_or(64 << 20).into());
+        host.insert("Init".into(), s.options.init.into());
+    }
     let seccomp = s.security.as_ref().map(|security| {
         let (host, seccomp) = security.inspect_json();
         if let (Some(to), serde_json::Value::Object(from)) = (host_config.as_object_mut(), host) {
@@ -55,6 +69,10 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
             "Hostname": s.hostname,
             "Tty": s.tty,
             "CapAdd": process.map(|p| p.capabilities.clone()),
+            "Labels": s.options.labels,
+            "StopSignal": s.options.stop_signal.as_deref().unwrap_or("SIGTERM"),
+            "StopTimeout": s.options.stop_timeout,
+            "GroupAdd": process.map(|p| p.group_add.clone()),
         },
         "State": {
             "Status": run_state.docker_name(),

@@ -84,6 +84,12 @@ pub struct State {
     /// `--log-opt`: how its log rotates.
     #[serde(default)]
     pub log_options: crate::log_options::LogOptions,
+    /// `--dns`, `--dns-search`, `--dns-option` and `--add-host`.
+    #[serde(default)]
+    pub dns: crate::dns::DnsConfig,
+    /// Labels, stop signal and timeout.
+    #[serde(default)]
+    pub options: crate::run_options::KeptOptions,
 }
 
 impl State {

@@ -20,6 +20,7 @@ use crate::process::restart_policy::RestartPolicy;
 use crate::process::wait::{self, Console};
 use crate::seccomp::SecurityOptions;
 use crate::spec::{ContainerSpec, ProcessSpec, RootfsSpec};
+use crate::tuning::{Sysctl, Ulimit};
 use anyhow::{bail, Context, Result};
 use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::limits::ResourceLimits;
@@ -57,6 +58,29 @@ pub struct RunRequest {
     pub restart_policy: RestartPolicy,
     /// `--log-opt`: how the container's log rotates.
     pub log_options: crate::logs::LogOptions,
+    /// `--dns`, `--dns-search`, `--dns-option` and `--add-host`.
+    pub dns: crate::dns::DnsConfig,
+    /// `--env-file`s, read before `-e` (which wins).
+    pub env_files: Vec<PathBuf>,
+    /// `-l KEY=VALUE` and `--label-file`s.
+    pub labels: Vec<String>,
+    pub label_files: Vec<PathBuf>,
+    /// `--stop-signal` (a signal name) and `--stop-timeout` (seconds), for `ctr stop`.
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u64>,
+    /// `--cidfile`: write the container's id there (it must not exist).
+    pub cidfile: Option<PathBuf>,
+    /// `--ulimit NAME=SOFT[:HARD]`, `--sysctl NAME=VALUE`, as given.
+    pub ulimits: Vec<String>,
+    pub sysctls: Vec<String>,
+    /// `--shm-size`, with docker's units.
+    pub shm_size: Option<String>,
+    /// `--group-add`: supplementary groups, by name or number.
+    pub group_add: Vec<String>,
+    /// `--init`: a reaper as pid 1, the command its child.
+    pub init: bool,
+    /// `--pull` and `--platform`.
+    pub image: crate::image::local::RunImage,
     /// IMAGE [COMMAND [ARG...]], or with `rootfs` just COMMAND [ARG...].
     pub args: Vec<String>,
 }
@@ -102,7 +126,7 @@ fn resolve_source(paths: &Paths, request: &RunRequest) -> Result<Source> {
         .split_first()
         .context("give an image (or --rootfs DIR) to run, e.g. `ctr run --rm busybox echo hello`")?;
     // Found in the store, else built in, else pulled (as docker does).
-    let image = crate::image::local::image_for_run(paths, reference)?;
+    let image = crate::image::local::image_for_run(paths, reference, &request.image)?;
     Ok(Source {
         label: reference.clone(),
         image_id: Some(image.id.clone()),
@@ -182,20 +206,46 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
     let limits = request.limits.clone();
     let mounts = mounts_of(paths, request)?;
     let network = request.network.to_request(&source.config.exposed_ports)?;
+    if matches!(network, ctr_core::net::NetworkRequest::None) {
+        crate::dns::hosts_lines(&request.dns, None)?;
+    }
     request.process.check_terminal(request.detach)?;
     let terminal = request.process.terminal();
+    let mut cli_env = crate::run_options::read_env_files(&request.env_files)?;
+    cli_env.extend(request.process.env.iter().cloned());
+    let host_network = matches!(network, ctr_core::net::NetworkRequest::Host);
+    let sysctls = request.sysctls.iter().map(|s| Sysctl::parse(s, host_network)).collect::<Result<Vec<_>>>()?;
+    let rlimits = request.ulimits.iter().map(|u| Ulimit::parse(u)).collect::<Result<Vec<_>>>()?;
+    let shm_size = request.shm_size.as_deref().map(|s| ctr_core::limits::parse_bytes("--shm-size", s)).transpose()?;
+    if shm_size == Some(0) {
+        bail!("--shm-size must be above 0");
+    }
+    let options = crate::run_options::KeptOptions {
+        labels: crate::run_options::labels(&request.label_files, &request.labels)?,
+        stop_signal: request.stop_signal.clone(),
+        stop_timeout: request.stop_timeout,
+        sysctls: sysctls.clone(),
+        shm_size,
+        init: request.init,
+    };
     let id = launch::new_container_id()?;
     let hostname = request.hostname.clone().unwrap_or_else(|| id.short().to_owned());
     check_hostname(&hostname)?;
     let name = ContainerName::parse(request.name.as_deref().unwrap_or(id.short()))?;
 
-    let mut container = crate::timing::time("rootfs.prepare", || Container::create(paths, id.clone(), name.clone()))?;
+    if let Some(path) = &request.cidfile {
+        crate::run_options::write_cidfile(path, id.as_str())?;
+    }
+    let mut container = crate::timing::time("rootfs.prepare", || Container::create(paths, id.clone(), name.clone()))
+        .inspect_err(|_| {
+            if let Some(path) = &request.cidfile {
+                let _ = std::fs::remove_file(path);
+            }
+        })?;
     container.durable = !request.rm;
-    let hosts = container.write_generated(
-        "hosts",
-        &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
-    )?;
-    let hostname_file = container.write_generated("hostname", &format!("{hostname}\n"))?;
+    let host_files = crate::dns::HostFiles::default().read();
+    let mut etc_files = crate::network::etc_files(&container, &hostname, &request.dns, &network, &host_files)?;
+    etc_files.push((container.write_generated("hostname", &format!("{hostname}\n"))?, "etc/hostname".into()));
     let rootfs = match (&source.rootfs_lower, &source.rootfs_dir) {
         (Some(lower), _) => RootfsSpec::Overlay {
             lower: lower.clone(),
@@ -209,21 +259,26 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
     let spec = ContainerSpec {
         hostname: hostname.clone(),
         rootfs,
-        etc_files: vec![(hosts, "etc/hosts".into()), (hostname_file, "etc/hostname".into())],
+        etc_files,
         mounts: mounts.clone(),
         read_only_rootfs: request.read_only,
         process: ProcessSpec {
             args: process_args.clone(),
-            env: launch::merge_env(&source.config.env, &request.process.env),
+            env: launch::merge_env(&launch::base_env(&source.config.env, request.process.tty), &cli_env),
             cwd,
             user: request.process.user.clone().or_else(|| source.config.user.clone()).filter(|u| !u.is_empty()),
             capabilities,
             oom_score_adj: request.oom_score_adj,
+            rlimits,
+            group_add: request.group_add.clone(),
         },
         terminal,
         seccomp: security.program,
         system_paths_unconfined: security.config.system_paths_unconfined,
         network: None,
+        sysctls,
+        shm_size,
+        init_reaper: request.init,
     };
     crate::seccomp::save_program(&container.state_dir, &spec.seccomp)?;
     let state = State {
@@ -248,6 +303,8 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
         security: Some(security.config),
         restart_policy: request.restart_policy,
         log_options: request.log_options,
+        dns: request.dns.clone(),
+        options,
         ..State::default()
     };
     let launch = Launch { spec, network, limits };

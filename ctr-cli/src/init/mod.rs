@@ -28,6 +28,8 @@ mod exec;
 mod mounts;
 mod network;
 mod process;
+mod reaper;
+mod tuning;
 
 use crate::spec::{ContainerSpec, InitFailure, InitMessage, InitReply, InitTask, INIT_PROTOCOL_VERSION};
 use crate::timing;
@@ -111,6 +113,19 @@ fn run(spec: &ContainerSpec, channel: &UnixStream, oom_score_adj: std::io::Resul
         Ok(ready) => ready,
         Err(e) => return engine_failure(e),
     };
+    if spec.init_reaper {
+        match reaper::split(INIT_CHANNEL_FD_IN_INIT, spec.terminal.is_some()) {
+            Ok(reaper::Role::Command) => {}
+            Ok(reaper::Role::Reaper(command)) => {
+                // The reaper runs under the command's filter too.
+                if crate::seccomp::load(&spec.seccomp).is_err() {
+                    let _ = nix::sys::signal::kill(command, nix::sys::signal::Signal::SIGKILL);
+                }
+                reaper::reap(command)
+            }
+            Err(e) => return engine_failure(anyhow::anyhow!("--init: starting the command as pid 1's child: {e}")),
+        }
+    }
     execute(&spec.process, &user, &env, Some(&spec.seccomp))
 }
 
@@ -165,7 +180,7 @@ fn prepare(
     timing::time("network.configure", || network::configure(spec.network.as_ref()))?;
     mounts::make_private()?;
     let root = timing::time("rootfs.mount", || mounts::mount_rootfs(&spec.rootfs))?;
-    mounts::mount_system(&root, spec.terminal.is_some())?;
+    mounts::mount_system(&root, spec.terminal.is_some(), spec.shm_size)?;
     // Before any volume can cover /dev: the masks bind this very node.
     let null = mounts::open_dev_null(&root)?;
     for (host_file, inside) in &spec.etc_files {
@@ -174,6 +189,8 @@ fn prepare(
     mounts::mount_volumes(&root, &spec.mounts)?;
     nix::unistd::sethostname(&spec.hostname).context("sethostname")?;
     timing::time("rootfs.pivot", || mounts::pivot(&root))?;
+    // Before /proc/sys becomes read-only; only namespaced ones get here.
+    tuning::write_sysctls(&spec.sysctls)?;
     if !spec.system_paths_unconfined {
         mounts::restrict_kernel_paths(&null)?;
     }
@@ -183,7 +200,8 @@ fn prepare(
     }
 
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let user = process::resolve_user(spec.process.user.as_deref(), &read("/etc/passwd"), &read("/etc/group"))?;
+    let mut user = process::resolve_user(spec.process.user.as_deref(), &read("/etc/passwd"), &read("/etc/group"))?;
+    tuning::add_groups(&mut user, &spec.process.group_add, &read("/etc/group"), process::setgroups_allowed())?;
     // Docker creates a missing working directory.
     mounts::secure_target(std::path::Path::new("/"), &spec.process.cwd, Kind::Dir)?;
     if spec.read_only_rootfs {
@@ -196,6 +214,7 @@ fn prepare(
             .with_context(|| format!("--oom-score-adj {adj}: lowering the score below your own needs privilege"))?;
     }
     let env = process::build_env(&spec.process, &spec.hostname, &user.home);
+    tuning::set_rlimits(&spec.process.rlimits)?;
     process::limit_capabilities(&spec.process.capabilities)?;
     Ok((user, env))
 }

@@ -530,7 +530,8 @@ pub fn read_only_root() -> Result<()> {
 const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
 /// /proc, /sys, /dev and friends inside `root`, before pivot_root.
-pub fn mount_system(root: &OwnedFd, terminal: bool) -> Result<()> {
+/// `shm_size`: /dev/shm's size in bytes (`--shm-size`; default 64 MiB, as docker's).
+pub fn mount_system(root: &OwnedFd, terminal: bool, shm_size: Option<u64>) -> Result<()> {
     let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     // The descriptor behind each path must stay open until its mount is made.
     let proc = open_beneath(root, "proc", Kind::Dir)?;
@@ -572,7 +573,8 @@ pub fn mount_system(root: &OwnedFd, terminal: bool) -> Result<()> {
         Some("newinstance,ptmxmode=0666,mode=0620"),
     )?;
     let shm = open_beneath(root, "dev/shm", Kind::Dir)?;
-    do_mount(Some("shm"), &fd_path(&shm), Some("tmpfs"), nosuid_nodev_noexec, Some("mode=1777,size=65536k"))?;
+    let shm_options = format!("mode=1777,size={}", shm_size.unwrap_or(64 << 20));
+    do_mount(Some("shm"), &fd_path(&shm), Some("tmpfs"), nosuid_nodev_noexec, Some(shm_options.as_str()))?;
     let mqueue = open_beneath(root, "dev/mqueue", Kind::Dir)?;
     do_mount(Some("mqueue"), &fd_path(&mqueue), Some("mqueue"), nosuid_nodev_noexec, NONE)?;
     for (link, to) in [
