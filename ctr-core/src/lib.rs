@@ -3,9 +3,11 @@
 //!
 //! Everything the helper receives is built by parsing into these types, so a
 //! value that exists is a value that was validated ("parse, don't check").
-//! This crate has no `unsafe` and no I/O beyond `Read`/`Write`.
+//! This crate has no `unsafe`; its only I/O beyond `Read`/`Write` is the
+//! cgroup manager ([`cgroup`]), which the helper and `ctr-oci` (as root) share.
 #![forbid(unsafe_code)]
 
+pub mod cgroup;
 pub mod config;
 pub mod frame;
 pub mod idmap;

@@ -2,18 +2,20 @@
 //! hierarchy (v1 controllers, named v1 hierarchies, and the v2 tree),
 //! created beneath the configured parent, owned by root so that the caller
 //! cannot write limits or move processes, and named in the caller's record
-//! ([`crate::record`]) before they are made, so that removal touches only
-//! what a spawn made for the same caller.
+//! (the helper's `record.rs`) before they are made, so that removal touches
+//! only what a spawn made for the same caller. `ctr-oci`, running as root,
+//! uses the same manager for the cgroup an OCI `cgroupsPath` names
+//! ([`plan_path`]).
 //!
 //! Paths are built from validated components only; every directory acted on
 //! is checked to be on a cgroup filesystem (cgroupfs has no symlinks). The
 //! helper never writes `release_agent`, `notify_on_release` or any file
 //! other than `cgroup.procs`, `cgroup.kill` and the cpuset inheritance files.
 
-use ctr_core::config::{CgroupParent, HelperConfig};
-use ctr_core::ids::{CgroupComponent, ContainerId};
-use ctr_core::limits::{render, LimitError, LimitFile, ResourceLimits};
-use ctr_core::protocol::{CgroupDir, HelperError};
+use crate::config::{CgroupParent, HelperConfig};
+use crate::ids::{CgroupComponent, ContainerId};
+use crate::limits::{render, LimitError, LimitFile, ResourceLimits};
+use crate::protocol::{CgroupDir, HelperError};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
 use nix::unistd::Pid;
@@ -221,6 +223,46 @@ pub fn plan(uid: u32, id: &ContainerId, config: &HelperConfig) -> Result<Contain
         cgroups.dirs.push(CgroupDir { v2: h.v2, controllers: h.controllers.clone(), path });
     }
     Ok(cgroups)
+}
+
+/// Where the cgroup an OCI `cgroupsPath` names goes in every hierarchy: an
+/// absolute path is taken from each hierarchy's root, a relative one from
+/// this process's own cgroup there (runc leaves the relative form to the
+/// runtime). Components are checked as for a caller's own cgroup: no empty
+/// name, `.`, `..` or control character. Nothing is made.
+pub fn plan_path(path: &str) -> Result<ContainerCgroups, HelperError> {
+    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    if components.is_empty() {
+        return Err(cgroup_error(format!("cgroupsPath {path:?} names no cgroup")));
+    }
+    if let Some(bad) = components.iter().find(|c| **c == "." || **c == ".." || c.chars().any(char::is_control)) {
+        return Err(cgroup_error(format!("cgroupsPath {path:?}: component {bad:?} is not allowed")));
+    }
+    let mut cgroups = ContainerCgroups::default();
+    for h in hierarchies()? {
+        let mut dir = h.mount_point.clone();
+        if !path.starts_with('/') {
+            dir.extend(parent_components(&h, &CgroupParent::CallerOwn)?);
+        }
+        dir.extend(&components);
+        let path = dir.to_str().ok_or_else(|| cgroup_error("cgroup path is not UTF-8"))?.to_owned();
+        cgroups.dirs.push(CgroupDir { v2: h.v2, controllers: h.controllers.clone(), path });
+    }
+    Ok(cgroups)
+}
+
+/// The pids in every directory of `cgroups` (each listed once).
+pub fn pids(cgroups: &ContainerCgroups) -> Vec<i32> {
+    let mut found: Vec<i32> = Vec::new();
+    for dir in cgroups.paths() {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
+            if !found.contains(&pid) {
+                found.push(pid);
+            }
+        }
+    }
+    found
 }
 
 /// Makes the planned directories (and the parents they lack), each on a
