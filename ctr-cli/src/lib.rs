@@ -29,6 +29,7 @@ pub mod lock;
 pub mod logs;
 pub mod mounts;
 pub mod network;
+pub mod oci;
 pub mod paths;
 pub mod ports;
 pub mod process;

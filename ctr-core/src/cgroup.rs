@@ -265,6 +265,28 @@ pub fn pids(cgroups: &ContainerCgroups) -> Vec<i32> {
     found
 }
 
+/// The v1 device controller's rules, in order: `(allow, "TYPE MAJOR:MINOR
+/// ACCESS")`, each written to `devices.allow` or `devices.deny` (ctr-oci's
+/// `linux.resources.devices`; the helper never writes these). Without a v1
+/// devices hierarchy (pure cgroup v2, where this takes a BPF program) any
+/// rule is an error.
+pub fn set_devices(cgroups: &ContainerCgroups, rules: &[(bool, String)]) -> Result<(), HelperError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let dir = cgroups.dir_for("devices").ok_or_else(|| {
+        cgroup_error("device rules need the v1 devices controller; cgroup v2 device programs are not supported yet")
+    })?;
+    for (allow, rule) in rules {
+        if rule.chars().any(|c| c.is_control()) {
+            return Err(cgroup_error(format!("device rule {rule:?} has a control character")));
+        }
+        let file = if *allow { "devices.allow" } else { "devices.deny" };
+        write_file(&Path::new(&dir.path).join(file), rule)?;
+    }
+    Ok(())
+}
+
 /// Makes the planned directories (and the parents they lack), each on a
 /// cgroup filesystem. The caller removes them if this fails.
 pub fn create(cgroups: &ContainerCgroups) -> Result<(), HelperError> {

@@ -24,8 +24,8 @@
 
 mod console;
 mod exec;
-mod mounts;
-mod process;
+pub(crate) mod mounts;
+pub(crate) mod process;
 
 use crate::spec::{ContainerSpec, InitFailure, InitMessage, InitReply, InitTask, INIT_PROTOCOL_VERSION};
 use crate::timing;
