@@ -1,0 +1,267 @@
+//! `ctr-oci`, the OCI runtime (issue 12), driven as containerd and podman
+//! drive runc: as root, on a bundle made from the test's Alpine rootfs
+//! with `ctr-oci spec`'s config.json. Each test checks what the kernel
+//! shows (the process's cgroup file, its exit status, its hostname) and
+//! what `state` reports, and leaves no state directory or cgroup behind.
+//! The first also runs the same bundle under crun for comparison.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MIB_64: u64 = 64 << 20;
+
+struct Bundle {
+    dir: PathBuf,
+    root: PathBuf,
+    ctr_oci: PathBuf,
+    cgroup_name: String,
+}
+
+impl Bundle {
+    /// A bundle with the Alpine rootfs and `ctr-oci spec`'s config, changed
+    /// by `edit`; its cgroup is beneath the test's own (a relative
+    /// cgroupsPath), so nothing leaves the test's memory cgroup.
+    fn new(env: &ctr_tests::Env, edit: impl FnOnce(&mut serde_json::Value)) -> Self {
+        let dir = std::env::temp_dir().join(ctr_tests::unique_name("ctr-oci-test-"));
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        let status = Command::new("tar").arg("-xzf").arg(&env.alpine).arg("-C").arg(&rootfs).status().unwrap();
+        assert!(status.success(), "unpacking {} failed", env.alpine.display());
+        let ctr_oci = env.prefix.join("bin/ctr-oci");
+        env.as_root(&ctr_oci, ["spec", "--bundle"]).arg(&dir).ok();
+        let cgroup_name = ctr_tests::unique_name("ctr-oci-cg-");
+        let path = dir.join("config.json");
+        let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        config["linux"]["cgroupsPath"] = serde_json::json!(cgroup_name);
+        edit(&mut config);
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        Self { root: dir.join("state"), dir, ctr_oci, cgroup_name }
+    }
+
+    fn ctr_oci(&self, env: &ctr_tests::Env) -> ctr_tests::CtrCommand {
+        env.as_root(&self.ctr_oci, ["--root"]).arg(&self.root)
+    }
+
+    /// `create`, whose container keeps its stdio: files here, not the
+    /// harness's pipes, which would stay open after create exits.
+    fn create(&self, id: &str, pid_file: &Path) -> (bool, String) {
+        let err = self.dir.join(format!("{id}.create.err"));
+        let status = Command::new(&self.ctr_oci)
+            .arg("--root")
+            .arg(&self.root)
+            .args(["create", "--bundle"])
+            .arg(&self.dir)
+            .arg("--pid-file")
+            .arg(pid_file)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(self.dir.join(format!("{id}.out"))).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        (status.success(), std::fs::read_to_string(err).unwrap())
+    }
+
+    fn state(&self, env: &ctr_tests::Env, id: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ctr_oci(env).args(["state", id]).ok().stdout).unwrap()
+    }
+
+    /// Every directory named after this bundle's cgroup, in any hierarchy.
+    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        let own = ctr_tests::procfs::own_cgroup_dirs(
+            &std::fs::read_to_string("/proc/self/cgroup").unwrap(),
+            &std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        );
+        own.iter().map(|d| d.join(&self.cgroup_name)).filter(|d| d.exists()).collect()
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The memory limit a process's cgroup holds, read on the host.
+fn memory_limit_of(pid: i32) -> u64 {
+    let dirs = ctr_tests::procfs::own_cgroup_dirs(
+        &std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap(),
+        &std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+    );
+    let file = dirs
+        .iter()
+        .flat_map(|d| [d.join("memory.limit_in_bytes"), d.join("memory.max")])
+        .find(|f| f.exists())
+        .expect("no memory limit file for the container's cgroup");
+    std::fs::read_to_string(file).unwrap().trim().parse().unwrap()
+}
+
+/// The script both runtimes run: hostname, the memory limit the container
+/// sees in its own /sys/fs/cgroup, and an exit status of 7.
+const SCRIPT: &str =
+    "hostname; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; \
+echo uid=$(id -u); exit 7";
+
+#[test]
+fn oci_run_gives_output_status_hostname_and_memory_limit_as_crun_does() {
+    let Some(env) = ctr_tests::env() else { return };
+    let bundle = Bundle::new(&env, |c| {
+        c["process"]["args"] = serde_json::json!(["sh", "-c", SCRIPT]);
+        c["hostname"] = serde_json::json!("oci-test");
+        c["linux"]["resources"]["memory"] = serde_json::json!({ "limit": MIB_64 });
+    });
+    let id = ctr_tests::unique_name("run-");
+    let out = bundle.ctr_oci(&env).args(["run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
+    assert_eq!(out.code(), Some(7), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(out.stdout, format!("oci-test\n{MIB_64}\nuid=0\n"), "stderr:\n{}", out.stderr);
+    assert!(bundle.cgroup_dirs().is_empty(), "run left its cgroup: {:?}", bundle.cgroup_dirs());
+    assert!(!bundle.root.join(&id).exists(), "run left its state directory");
+
+    // crun on the same bundle, without the cgroup (crun's manager would
+    // put it outside the test's memory cgroup), so without the limit; crun
+    // refuses this hybrid host unless the v2 tree is hidden, in a private
+    // mount namespace of its own.
+    let path = bundle.dir.join("config.json");
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["linux"]["resources"]["memory"] = serde_json::Value::Null;
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let crun = env
+        .as_root(
+            "unshare",
+            [
+                "-m",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                "umount /sys/fs/cgroup/unified 2>/dev/null; exec crun --cgroup-manager=disabled run --bundle \"$1\" \"$2\"",
+                "sh",
+            ],
+        )
+        .arg(&bundle.dir)
+        .arg(format!("{id}-crun"))
+        .output();
+    assert_eq!(crun.code(), Some(7), "crun: {}", crun.stderr);
+    assert!(crun.stdout.starts_with("oci-test\n") && crun.stdout.ends_with("uid=0\n"), "crun printed {}", crun.stdout);
+}
+
+#[test]
+fn oci_create_start_state_kill_delete() {
+    let Some(env) = ctr_tests::env() else { return };
+    // Orphaned by `create`, the container's process comes to us: reaped below.
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let bundle = Bundle::new(&env, |c| {
+        c["process"]["args"] = serde_json::json!(["sleep", "300"]);
+        c["linux"]["resources"]["memory"] = serde_json::json!({ "limit": MIB_64 });
+    });
+    let id = ctr_tests::unique_name("life-");
+    let pid_file = bundle.dir.join("pid");
+    let (created, stderr) = bundle.create(&id, &pid_file);
+    assert!(created, "create failed: {stderr}");
+    let pid_text = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(!pid_text.ends_with('\n'), "the pid file has a trailing newline");
+    let pid: i32 = pid_text.parse().unwrap();
+
+    let state = bundle.state(&env, &id);
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["pid"], pid);
+    assert_eq!(state["id"], id.as_str());
+    assert_eq!(state["ociVersion"].as_str().map(|v| v.starts_with("1.")), Some(true));
+    assert_eq!(Path::new(state["bundle"].as_str().unwrap()), std::fs::canonicalize(&bundle.dir).unwrap());
+    assert_eq!(memory_limit_of(pid), MIB_64);
+    // Created, not started: the process waits, still ctr-oci.
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(), "ctr-oci");
+
+    bundle.ctr_oci(&env).args(["start", &id]).ok();
+    assert_eq!(bundle.state(&env, &id)["status"], "running");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().starts_with("sleep") {
+        assert!(Instant::now() < deadline, "the process never executed sleep");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let refused = bundle.ctr_oci(&env).args(["delete", &id]).output();
+    assert!(!refused.success() && refused.stderr.contains("not stopped"), "{}", refused.stderr);
+    let refused = bundle.ctr_oci(&env).args(["start", &id]).output();
+    assert!(!refused.success() && refused.stderr.contains("already running"), "{}", refused.stderr);
+
+    bundle.ctr_oci(&env).args(["kill", &id, "KILL"]).ok();
+    let waited = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+    assert_eq!(
+        waited,
+        nix::sys::wait::WaitStatus::Signaled(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL, false)
+    );
+    let state = bundle.state(&env, &id);
+    assert_eq!((state["status"].as_str(), state["pid"].as_i64()), (Some("stopped"), Some(0)));
+    let not_running = bundle.ctr_oci(&env).args(["kill", &id]).output();
+    assert!(!not_running.success() && not_running.stderr.contains("container not running"), "{}", not_running.stderr);
+
+    bundle.ctr_oci(&env).args(["delete", &id]).ok();
+    assert!(bundle.cgroup_dirs().is_empty(), "delete left the cgroup: {:?}", bundle.cgroup_dirs());
+    for verb in ["state", "kill", "delete", "start"] {
+        let gone = bundle.ctr_oci(&env).args([verb, &id]).output();
+        assert!(!gone.success() && gone.stderr.contains("does not exist"), "{verb}: {}", gone.stderr);
+    }
+    let listed = bundle.ctr_oci(&env).args(["list", "--format", "json"]).ok();
+    assert_eq!(listed.stdout.trim(), "[]");
+}
+
+#[test]
+fn oci_process_user_rlimits_seccomp_and_masks_from_the_spec() {
+    let Some(env) = ctr_tests::env() else { return };
+    let bundle = Bundle::new(&env, |c| {
+        c["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "id; pwd; ulimit -n; mkdir /tmp/x 2>/dev/null || echo mkdir refused; \
+             wc -c < /proc/keys; awk '$2 == \"/proc/sys\" { print substr($4, 1, 2) }' /proc/mounts; grep CapEff /proc/self/status | cut -f2; echo $GREETING"
+        ]);
+        c["process"]["user"] = serde_json::json!({ "uid": 65534, "gid": 65534, "additionalGids": [10] });
+        c["process"]["cwd"] = serde_json::json!("/tmp");
+        c["process"]["env"] = serde_json::json!(["PATH=/bin:/usr/bin", "GREETING=hello"]);
+        c["process"]["rlimits"] = serde_json::json!([{ "type": "RLIMIT_NOFILE", "hard": 4096, "soft": 2048 }]);
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13 }]
+        });
+    });
+    let id = ctr_tests::unique_name("proc-");
+    let out = bundle.ctr_oci(&env).args(["run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
+    assert!(out.success(), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "uid=65534(nobody) gid=65534(nobody) groups=10(wheel)");
+    assert_eq!(
+        &lines[1..],
+        ["/tmp", "2048", "mkdir refused", "0", "ro", "0000000020000420", "hello"],
+        "stderr:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn oci_errors_carry_the_words_callers_look_for() {
+    let Some(env) = ctr_tests::env() else { return };
+    let bundle = Bundle::new(&env, |c| c["process"]["args"] = serde_json::json!(["no-such-program"]));
+    let id = ctr_tests::unique_name("err-");
+    let log = bundle.dir.join("log.json");
+    let out = env
+        .as_root(&bundle.ctr_oci, ["--log"])
+        .arg(&log)
+        .args(["--log-format=json", "--root"])
+        .arg(&bundle.root)
+        .args(["run", "--bundle"])
+        .arg(&bundle.dir)
+        .arg(&id)
+        .output();
+    assert!(!out.success() && out.stderr.contains("executable file not found in $PATH"), "{}", out.stderr);
+    let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("executable file not found in $PATH"));
+    assert!(line["time"].as_str().is_some_and(|t| t.ends_with('Z') && t.contains('T')));
+    assert!(!bundle.root.join(&id).exists() && bundle.cgroup_dirs().is_empty(), "a failed create left something");
+
+    let unsupported = Bundle::new(&env, |c| c["hooks"] = serde_json::json!({ "prestart": [{ "path": "/bin/true" }] }));
+    let out = unsupported.ctr_oci(&env).args(["run", "--bundle"]).arg(&unsupported.dir).arg(&id).output();
+    assert!(!out.success() && out.stderr.contains("hooks are not supported"), "{}", out.stderr);
+}
