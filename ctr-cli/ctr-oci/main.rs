@@ -31,6 +31,9 @@ struct Cli {
     /// Accepted for compatibility.
     #[arg(long, global = true)]
     debug: bool,
+    /// crun's: cgroupfs (the default), or disabled (podman's --cgroups=disabled: no cgroup at all).
+    #[arg(long, global = true, value_parser = ["cgroupfs", "disabled"], default_value = "cgroupfs")]
+    cgroup_manager: String,
     /// true, false or auto (runc's); `spec --rootless` writes the rootless variant.
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
@@ -107,7 +110,7 @@ enum Command {
 }
 
 impl CreateArgs {
-    fn options(&self) -> CreateOptions {
+    fn options(&self, cli: &Cli) -> CreateOptions {
         let _ = self.no_new_keyring;
         CreateOptions {
             bundle: self.bundle.clone(),
@@ -115,6 +118,7 @@ impl CreateArgs {
             console_socket: self.console_socket.clone(),
             no_pivot: self.no_pivot,
             preserve_fds: self.preserve_fds,
+            no_cgroups: cli.cgroup_manager == "disabled",
         }
     }
 }
@@ -123,9 +127,9 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     let _ = (cli.systemd_cgroup, cli.debug);
     let root = Root::choose(cli.root.clone())?;
     match &cli.command {
-        Command::Create(args) => create::create(&root, &args.id, &args.options()).map(|_| 0),
+        Command::Create(args) => create::create(&root, &args.id, &args.options(cli)).map(|_| 0),
         Command::Start { id } => lifecycle::start(&root, id).map(|()| 0),
-        Command::Run { create: args, detach } => create::run(&root, &args.id, &args.options(), *detach),
+        Command::Run { create: args, detach } => create::run(&root, &args.id, &args.options(cli), *detach),
         Command::State { id } => {
             println!("{}", serde_json::to_string_pretty(&lifecycle::state(&root, id)?)?);
             Ok(0)

@@ -29,6 +29,9 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// crun's `--cgroup-manager=disabled` (podman's `--cgroups=disabled`):
+    /// no cgroup is made; the process stays in the caller's.
+    pub no_cgroups: bool,
 }
 
 /// Creates container `id`; returns its first process, which is our child.
@@ -59,17 +62,26 @@ fn start_child(root: &Root, id: &str, bundle: &Bundle, dir: &Path, options: &Cre
     std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))?;
     let fifo = open_path(&fifo_path)?;
 
-    let cgroups = cgroup::plan_path(&bundle.cgroups_path)?;
+    let cgroups = if options.no_cgroups {
+        if !bundle.limits.is_empty() {
+            bail!("linux.resources needs a cgroup, and --cgroup-manager=disabled makes none");
+        }
+        ContainerCgroups::default()
+    } else {
+        cgroup::plan_path(&bundle.cgroups_path)?
+    };
     let cleanup = || {
         let _ = cgroup::kill_and_remove(&cgroups);
     };
-    let set_up = cgroup::create(&cgroups)
-        .and_then(|()| cgroup::apply_limits(&cgroups, &bundle.limits))
-        .and_then(|()| cgroup::set_devices(&cgroups, &bundle.device_rules))
-        .map_err(|e| anyhow::anyhow!("cgroup {}: {e}", bundle.cgroups_path));
-    if let Err(e) = set_up {
-        cleanup();
-        return Err(e);
+    if !options.no_cgroups {
+        let set_up = cgroup::create(&cgroups)
+            .and_then(|()| cgroup::apply_limits(&cgroups, &bundle.limits))
+            .and_then(|()| cgroup::set_devices(&cgroups, &bundle.device_rules))
+            .map_err(|e| anyhow::anyhow!("cgroup {}: {e}", bundle.cgroups_path));
+        if let Err(e) = set_up {
+            cleanup();
+            return Err(e);
+        }
     }
     let outcome = clone_and_release(bundle, &cgroups, fifo).and_then(|pid| {
         let record = Record {
