@@ -265,3 +265,73 @@ fn oci_errors_carry_the_words_callers_look_for() {
     let out = unsupported.ctr_oci(&env).args(["run", "--bundle"]).arg(&unsupported.dir).arg(&id).output();
     assert!(!out.success() && out.stderr.contains("hooks are not supported"), "{}", out.stderr);
 }
+
+/// Debian's podman (4.3) with `--runtime ctr-oci`, rootful, offline: the
+/// test's Alpine rootfs imported into a throwaway store (vfs, so no mount
+/// is left), no network, no cgroup (`--cgroups=disabled`, which podman
+/// allows only for runtimes listed in containers.conf's
+/// `runtime_supports_nocgroup`; a podman cgroup would leave the test's
+/// memory cgroup). The ulimits are explicit because podman asks for a
+/// nofile and nproc above this host's hard limits, which root here cannot
+/// raise (crun fails the same way). crun refuses the hybrid host, and so
+/// does podman's cgroup detection: the v2 tree is hidden as above.
+#[test]
+fn podman_runs_a_container_through_ctr_oci() {
+    let Some(env) = ctr_tests::env() else { return };
+    let dir = std::env::temp_dir().join(ctr_tests::unique_name("ctr-oci-podman-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ctr_oci = env.prefix.join("bin/ctr-oci");
+    let conf = dir.join("containers.conf");
+    // Podman looks the runtime up in that list by its file name.
+    std::fs::write(&conf, "[engine]\nruntime_supports_nocgroup = [\"ctr-oci\"]\n").unwrap();
+    let podman = |args: &[&str]| {
+        env.as_root(
+            "unshare",
+            [
+                "-m",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                "umount /sys/fs/cgroup/unified 2>/dev/null; d=$1; shift; exec podman --root \"$d/storage\" \
+                 --runroot \"$d/run\" --tmpdir \"$d/tmp\" --storage-driver vfs --events-backend none \
+                 --cgroup-manager cgroupfs \"$@\"",
+                "sh",
+            ],
+        )
+        .arg(&dir)
+        .args(args)
+        .env("CONTAINERS_CONF", &conf)
+        .timeout(Duration::from_secs(120))
+    };
+    let alpine = env.alpine.to_str().unwrap();
+    podman(&["import", alpine, "localhost/ctr-oci-alpine"]).ok();
+    let runtime = ctr_oci.to_str().unwrap();
+    let out = podman(&[
+        "--runtime",
+        runtime,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cgroups=disabled",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        "--hostname",
+        "via-podman",
+        "localhost/ctr-oci-alpine",
+        "sh",
+        "-c",
+        "echo hi; hostname; exit 3",
+    ])
+    .output();
+    let listed = podman(&["ps", "-a", "-q"]).ok();
+    let _ = podman(&["rmi", "-a", "-f"]).output();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.code(), Some(3), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(out.stdout, "hi\nvia-podman\n", "stderr:\n{}", out.stderr);
+    assert_eq!(listed.stdout.trim(), "", "podman run --rm left a container");
+}

@@ -18,6 +18,9 @@ pub const TEST_PACKAGES: &[&str] = &[
     "util-linux",
     "libcap2-bin",
     "crun",
+    // ctr-oci's tests drive it from podman (with conmon), as podman users do.
+    "podman",
+    "conmon",
     "tmux",
     "procps",
     "nftables",
