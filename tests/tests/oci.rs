@@ -326,3 +326,70 @@ fn podman_runs_a_container_through_ctr_oci() {
     assert_eq!(out.stdout, "hi\nvia-podman\n", "stderr:\n{}", out.stderr);
     assert_eq!(listed.stdout.trim(), "", "podman run --rm left a container");
 }
+
+/// containerd 1.6 (Debian's) with `ctr run --runc-binary ctr-oci`: its
+/// runc shim drives create, start, state, kill and delete with runc's
+/// flags (`--root`, `--log`, `--log-format json`). A private containerd
+/// (its own root, state and socket, no CRI) is started for the test and
+/// killed after it; `--rootfs` needs no image or snapshot. The relative
+/// `--cgroup` keeps the container beneath the test's own cgroup.
+#[test]
+fn containerd_runs_a_container_through_ctr_oci() {
+    let Some(env) = ctr_tests::env() else { return };
+    let dir = std::env::temp_dir().join(ctr_tests::unique_name("ctr-oci-ctrd-"));
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let status = Command::new("tar").arg("-xzf").arg(&env.alpine).arg("-C").arg(&rootfs).status().unwrap();
+    assert!(status.success());
+    let socket = dir.join("sock");
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 2\nroot = {:?}\nstate = {:?}\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = {:?}\n",
+            dir.join("root").display().to_string(),
+            dir.join("state").display().to_string(),
+            socket.display().to_string()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+    let mut containerd = Command::new("containerd")
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("containerd (Debian's containerd package) is not installed");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let cgroup_name = ctr_tests::unique_name("ctr-oci-ctrd-cg-");
+    let id = ctr_tests::unique_name("ctrd");
+    let out = env
+        .as_root("/usr/bin/ctr", ["--address"])
+        .arg(&socket)
+        .args(["run", "--rm", "--runc-binary"])
+        .arg(env.prefix.join("bin/ctr-oci"))
+        .args(["--cgroup", &cgroup_name, "--rootfs"])
+        .arg(&rootfs)
+        .args([&id, "/bin/sh", "-c", "echo hi; grep :memory: /proc/self/cgroup; exit 5"])
+        .timeout(Duration::from_secs(60))
+        .output();
+    let _ = containerd.kill();
+    let _ = containerd.wait();
+    let containerd_log = std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.code(), Some(5), "stdout:\n{}\nstderr:\n{}\ncontainerd:\n{containerd_log}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "hi");
+    assert!(lines[1].ends_with(&format!("/{cgroup_name}")), "the container ran in {}", lines[1]);
+    let own = ctr_tests::procfs::own_cgroup_dirs(
+        &std::fs::read_to_string("/proc/self/cgroup").unwrap(),
+        &std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+    );
+    let left: Vec<PathBuf> = own.iter().map(|d| d.join(&cgroup_name)).filter(|d| d.exists()).collect();
+    assert!(left.is_empty(), "containerd's delete left the cgroup {left:?}");
+}

@@ -84,7 +84,17 @@ fn signal_init(record: &Record, signal: Signal) -> Result<()> {
 
 /// Removes a stopped (or created) container; `force` kills a running one.
 pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
-    let record = root.load(id)?;
+    let record = match root.load(id) {
+        Ok(record) => record,
+        // As runc: --force also clears a create that died before its
+        // record, and is content with a container that is already gone
+        // (containerd's shim deletes again when it cleans up).
+        Err(e) if force && e.to_string().contains("does not exist") => {
+            let _ = std::fs::remove_dir_all(root.dir(id));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     let status = root.status(&record);
     if matches!(status, Status::Running | Status::Paused) && !force {
         bail!("cannot delete container {id} that is not stopped: {}", status.as_str());
