@@ -88,6 +88,16 @@ enum Command {
         id: String,
         signal: Option<String>,
     },
+    /// Freeze every process of a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// The processes of a container (--format json: their pids, as runc prints them).
+    Ps {
+        #[arg(long, short, value_parser = ["table", "json"], default_value = "table")]
+        format: String,
+        id: String,
+    },
     /// Remove a container (stopped or created; --force kills a running one).
     Delete {
         #[arg(long, short)]
@@ -137,6 +147,18 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Kill { all, id, signal } => {
             let signal = lifecycle::parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
             lifecycle::kill(&root, id, signal, *all).map(|()| 0)
+        }
+        Command::Pause { id } => lifecycle::freeze(&root, id, true).map(|()| 0),
+        Command::Resume { id } => lifecycle::freeze(&root, id, false).map(|()| 0),
+        Command::Ps { format, id } => {
+            let pids = lifecycle::pids(&root, id)?;
+            if format == "json" {
+                println!("{}", serde_json::to_string(&pids)?);
+            } else {
+                println!("PID");
+                pids.iter().for_each(|pid| println!("{pid}"));
+            }
+            Ok(0)
         }
         Command::Delete { force, id } => lifecycle::delete(&root, id, *force).map(|()| 0),
         Command::List { format, quiet } => {

@@ -97,6 +97,21 @@ fn memory_limit_of(pid: i32) -> u64 {
     std::fs::read_to_string(file).unwrap().trim().parse().unwrap()
 }
 
+/// What the kernel's freezer says of a process's cgroup: the v1 freezer's
+/// state, else v2's cgroup.freeze.
+fn freezer_of(pid: i32) -> &'static str {
+    let dirs = ctr_tests::procfs::own_cgroup_dirs(
+        &std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap(),
+        &std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+    );
+    let read = |file: &str| dirs.iter().find_map(|d| std::fs::read_to_string(d.join(file)).ok());
+    match (read("freezer.state").as_deref().map(str::trim), read("cgroup.freeze").as_deref().map(str::trim)) {
+        (Some("FROZEN"), _) | (None, Some("1")) => "frozen",
+        (Some("THAWED"), _) | (None, Some("0")) => "thawed",
+        other => panic!("no freezer for process {pid}: {other:?}"),
+    }
+}
+
 /// The script both runtimes run: hostname, the memory limit the container
 /// sees in its own /sys/fs/cgroup, and an exit status of 7.
 const SCRIPT: &str =
@@ -181,6 +196,14 @@ fn oci_create_start_state_kill_delete() {
         assert!(Instant::now() < deadline, "the process never executed sleep");
         std::thread::sleep(Duration::from_millis(10));
     }
+    let ps = bundle.ctr_oci(&env).args(["ps", "--format", "json", &id]).ok();
+    assert_eq!(serde_json::from_str::<Vec<i32>>(&ps.stdout).unwrap(), vec![pid]);
+    bundle.ctr_oci(&env).args(["pause", &id]).ok();
+    assert_eq!(bundle.state(&env, &id)["status"], "paused");
+    assert_eq!(freezer_of(pid), "frozen");
+    bundle.ctr_oci(&env).args(["resume", &id]).ok();
+    assert_eq!(bundle.state(&env, &id)["status"], "running");
+    assert_eq!(freezer_of(pid), "thawed");
     let refused = bundle.ctr_oci(&env).args(["delete", &id]).output();
     assert!(!refused.success() && refused.stderr.contains("not stopped"), "{}", refused.stderr);
     let refused = bundle.ctr_oci(&env).args(["start", &id]).output();
@@ -392,4 +415,24 @@ fn containerd_runs_a_container_through_ctr_oci() {
     );
     let left: Vec<PathBuf> = own.iter().map(|d| d.join(&cgroup_name)).filter(|d| d.exists()).collect();
     assert!(left.is_empty(), "containerd's delete left the cgroup {left:?}");
+}
+
+#[test]
+fn oci_run_passes_signals_to_the_container() {
+    let Some(env) = ctr_tests::env() else { return };
+    let bundle = Bundle::new(&env, |c| {
+        c["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "trap 'echo got TERM; exit 9' TERM; echo ready; while :; do sleep 0.1; done"
+        ]);
+    });
+    let id = ctr_tests::unique_name("sig-");
+    let mut run = bundle.ctr_oci(&env).args(["run", "--bundle"]).arg(&bundle.dir).arg(&id).spawn();
+    run.wait_for_stdout("ready", Duration::from_secs(30));
+    run.signal(nix::sys::signal::Signal::SIGTERM);
+    let out = run.wait();
+    assert_eq!(out.code(), Some(9), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.ends_with("got TERM\n"), "{}", out.stdout);
+    assert!(!bundle.root.join(&id).exists() && bundle.cgroup_dirs().is_empty(), "run left its container");
 }

@@ -192,14 +192,43 @@ pub fn run(root: &Root, id: &str, options: &CreateOptions, detach: bool) -> Resu
     if detach {
         return Ok(0);
     }
-    let code = loop {
-        match waitpid(pid, None) {
-            Ok(WaitStatus::Exited(_, code)) => break code,
-            Ok(WaitStatus::Signaled(_, signal, _)) => break 128 + signal as i32,
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e).context("wait for the container"),
-        }
-    };
+    let code = wait_forwarding_signals(pid)?;
     super::lifecycle::delete(root, id, true)?;
     Ok(code)
+}
+
+/// Waits for the container's process, passing it the signals a terminal
+/// or a supervisor sends `run` (as runc does), so that Ctrl-C reaches the
+/// container instead of leaving it behind.
+fn wait_forwarding_signals(pid: Pid) -> Result<i32> {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+    use nix::sys::wait::WaitPidFlag;
+    let mut set = SigSet::empty();
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+    ] {
+        set.add(signal);
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).context("block signals")?;
+    loop {
+        // Checked before each wait: a SIGCHLD from before the mask is gone.
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(128 + signal as i32),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e).context("wait for the container"),
+        }
+        match set.wait().context("sigwait")? {
+            Signal::SIGCHLD => {}
+            signal => {
+                let _ = nix::sys::signal::kill(pid, signal);
+            }
+        }
+    }
 }

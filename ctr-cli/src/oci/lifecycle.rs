@@ -114,6 +114,33 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))
 }
 
+/// `pause` (`frozen`) and `resume`: the cgroup freezer, through the
+/// cgroup manager (v1 freezer, else v2's cgroup.freeze).
+pub fn freeze(root: &Root, id: &str, frozen: bool) -> Result<()> {
+    let record = root.load(id)?;
+    match (root.status(&record), frozen) {
+        (Status::Running, true) | (Status::Paused, false) => {}
+        (Status::Stopped | Status::Created, _) => bail!("container not running"),
+        (Status::Paused, true) => bail!("container {id} is already paused"),
+        (Status::Running, false) => bail!("container {id} is not paused"),
+    }
+    if record.cgroups.dirs.is_empty() {
+        bail!("container {id} has no cgroup (--cgroup-manager=disabled): it cannot be paused");
+    }
+    cgroup::freeze(&record.cgroups, frozen).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// `ps --format json`: the pids in the container's cgroup.
+pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
+    let record = root.load(id)?;
+    let mut pids = cgroup::pids(&record.cgroups);
+    if pids.is_empty() && record.init.is_alive() {
+        pids.push(record.init.pid);
+    }
+    pids.sort_unstable();
+    Ok(pids)
+}
+
 /// `state`: the runtime spec's JSON.
 pub fn state(root: &Root, id: &str) -> Result<serde_json::Value> {
     Ok(root.state_json(&root.load(id)?))
