@@ -59,7 +59,9 @@ pub fn kill(root: &Root, id: &str, signal: Signal, all: bool) -> Result<()> {
     if root.status(&record) == Status::Stopped {
         bail!("container not running");
     }
-    if all {
+    // Without a cgroup (--cgroup-manager=disabled) --all has only the
+    // container's process to go by.
+    if all && !record.cgroups.dirs.is_empty() {
         for pid in cgroup::pids(&record.cgroups) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
         }
