@@ -87,17 +87,20 @@ impl Root {
         self.0.join(id)
     }
 
-    /// Makes the state directory of a new container (refusing an existing one).
+    /// Makes the state directory of a new container (refusing an existing
+    /// one). Both levels are 0700, as runc's root is: `exec.fifo` must be
+    /// writable by the container's user, who reopens it through its own
+    /// descriptor, and by no one else, who would have to walk the path.
     pub fn make_dir(&self, id: &str) -> Result<PathBuf> {
         check_id(id)?;
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o711)
+            .mode(0o700)
             .create(&self.0)
             .with_context(|| format!("create the state root {}", self.0.display()))?;
         let dir = self.dir(id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!("container {id:?} already exists"),
             Err(e) => Err(e).with_context(|| format!("create {}", dir.display())),
