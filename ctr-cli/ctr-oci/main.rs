@@ -112,6 +112,8 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// What this runtime supports (the runtime spec's features JSON).
+    Features,
     /// Write a default config.json into the bundle directory.
     Spec {
         #[arg(long, short, default_value = ".")]
@@ -147,6 +149,10 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Kill { all, id, signal } => {
             let signal = lifecycle::parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
             lifecycle::kill(&root, id, signal, *all).map(|()| 0)
+        }
+        Command::Features => {
+            println!("{}", serde_json::to_string_pretty(&ctr_cli::oci::features::features())?);
+            Ok(0)
         }
         Command::Pause { id } => lifecycle::freeze(&root, id, true).map(|()| 0),
         Command::Resume { id } => lifecycle::freeze(&root, id, false).map(|()| 0),

@@ -541,6 +541,23 @@ mod tests {
     }
 
     #[test]
+    fn an_oci_cgroups_path_is_checked_and_placed() {
+        for bad in ["", "/", "a/../b", "./x", "a/\u{1b}[2J"] {
+            assert!(plan_path(bad).is_err(), "{bad:?} accepted");
+        }
+        let absolute = plan_path("/ctr-oci-test/x").unwrap();
+        let relative = plan_path("ctr-oci-test/x").unwrap();
+        let own = hierarchies().unwrap();
+        assert_eq!(absolute.dirs.len(), own.len());
+        for ((a, r), h) in absolute.dirs.iter().zip(&relative.dirs).zip(&own) {
+            assert_eq!(Path::new(&a.path), h.mount_point.join("ctr-oci-test/x"));
+            let mut beneath = h.mount_point.clone();
+            beneath.extend(h.own_path.split('/').filter(|c| !c.is_empty()));
+            assert_eq!(Path::new(&r.path), beneath.join("ctr-oci-test/x"));
+        }
+    }
+
+    #[test]
     fn leaf_carries_the_uid() {
         let id = ContainerId::from_bytes(&[1; 32]);
         assert_eq!(leaf_name(1000, &id).as_str(), format!("ctr-1000-{}", id.as_str()));

@@ -17,11 +17,12 @@
 //! - [`mounts`]: the spec's mounts;
 //! - [`lifecycle`]: `start`, `kill`, `delete`, `state`, `list`;
 //! - [`record`]: the state directory;
-//! - [`default_spec`]: the `spec` command.
+//! - [`default_spec`]: the `spec` command; [`features`]: the `features` one.
 
 pub mod bundle;
 pub mod create;
 pub mod default_spec;
+pub mod features;
 pub mod init;
 pub mod lifecycle;
 pub mod mounts;
