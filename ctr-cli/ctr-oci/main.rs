@@ -88,6 +88,32 @@ enum Command {
         id: String,
         signal: Option<String>,
     },
+    /// Run another process in a running container.
+    Exec {
+        /// The process as JSON (the runtime spec's process object).
+        #[arg(long, short)]
+        process: Option<PathBuf>,
+        /// Return once the process runs.
+        #[arg(long, short)]
+        detach: bool,
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// Add to the environment (KEY=VALUE), without --process.
+        #[arg(long, short)]
+        env: Vec<String>,
+        /// The working directory, without --process.
+        #[arg(long)]
+        cwd: Option<String>,
+        /// A terminal (not supported yet).
+        #[arg(long, short)]
+        tty: bool,
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
+        id: String,
+        /// The command, without --process.
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
     /// Freeze every process of a container.
     Pause { id: String },
     /// Thaw a paused container.
@@ -149,6 +175,19 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Kill { all, id, signal } => {
             let signal = lifecycle::parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
             lifecycle::kill(&root, id, signal, *all).map(|()| 0)
+        }
+        Command::Exec { process, detach, pid_file, env, cwd, tty, console_socket, id, args } => {
+            if *tty || console_socket.is_some() {
+                anyhow::bail!("exec --tty and --console-socket are not supported yet");
+            }
+            let process = match process {
+                Some(path) => serde_json::from_slice(&std::fs::read(path)?)
+                    .map_err(|e| anyhow::anyhow!("--process {}: {e}", path.display()))?,
+                None if args.is_empty() => anyhow::bail!("exec needs --process FILE or a command"),
+                None => ctr_cli::oci::exec::process_from_bundle(&root, id, args.clone(), env, cwd.as_deref())?,
+            };
+            let options = ctr_cli::oci::exec::ExecOptions { process, detach: *detach, pid_file: pid_file.clone() };
+            ctr_cli::oci::exec::exec(&root, id, &options)
         }
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&ctr_cli::oci::features::features())?);

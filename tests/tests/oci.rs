@@ -163,12 +163,13 @@ fn oci_run_gives_output_status_hostname_and_memory_limit_as_crun_does() {
 }
 
 #[test]
-fn oci_create_start_state_kill_delete() {
+fn oci_create_start_exec_pause_state_kill_delete() {
     let Some(env) = ctr_tests::env() else { return };
     // Orphaned by `create`, the container's process comes to us: reaped below.
     nix::sys::prctl::set_child_subreaper(true).unwrap();
     let bundle = Bundle::new(&env, |c| {
         c["process"]["args"] = serde_json::json!(["sleep", "300"]);
+        c["hostname"] = serde_json::json!("oci-life");
         c["linux"]["resources"]["memory"] = serde_json::json!({ "limit": MIB_64 });
     });
     let id = ctr_tests::unique_name("life-");
@@ -198,6 +199,13 @@ fn oci_create_start_state_kill_delete() {
     }
     let ps = bundle.ctr_oci(&env).args(["ps", "--format", "json", &id]).ok();
     assert_eq!(serde_json::from_str::<Vec<i32>>(&ps.stdout).unwrap(), vec![pid]);
+    // exec: the container's namespaces (its hostname, pid 1 is sleep),
+    // its cgroup, the exit status; and the words for a missing program.
+    let exec = bundle.ctr_oci(&env).args(["exec", &id, "sh", "-c", "hostname; cat /proc/1/comm; exit 6"]).output();
+    assert_eq!(exec.code(), Some(6), "{}", exec.stderr);
+    assert_eq!(exec.stdout, "oci-life\nsleep\n");
+    let missing = bundle.ctr_oci(&env).args(["exec", &id, "no-such-program"]).output();
+    assert!(!missing.success() && missing.stderr.contains("executable file not found in $PATH"), "{}", missing.stderr);
     bundle.ctr_oci(&env).args(["pause", &id]).ok();
     assert_eq!(bundle.state(&env, &id)["status"], "paused");
     assert_eq!(freezer_of(pid), "frozen");
@@ -299,7 +307,7 @@ fn oci_errors_carry_the_words_callers_look_for() {
 /// raise (crun fails the same way). With no cgroup, nothing minds the
 /// hybrid host, so unlike crun this needs no private mount namespace.
 #[test]
-fn podman_runs_a_container_through_ctr_oci() {
+fn podman_runs_execs_stops_and_removes_through_ctr_oci() {
     let Some(env) = ctr_tests::env() else { return };
     let dir = std::env::temp_dir().join(ctr_tests::unique_name("ctr-oci-podman-"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -342,12 +350,26 @@ fn podman_runs_a_container_through_ctr_oci() {
         "echo hi; hostname; exit 3",
     ])
     .output();
+    // A detached container, podman exec into it (conmon runs `ctr-oci exec
+    // --detach --process FILE`), then podman stop and rm.
+    let limits = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
+    let mut detached = vec!["--runtime", runtime, "run", "-d", "--network", "none", "--cgroups=disabled"];
+    detached.extend(limits);
+    detached.extend(["localhost/ctr-oci-alpine", "sleep", "300"]);
+    let started = podman(&detached).output();
+    let container = started.stdout.trim().to_owned();
+    let exec = podman(&["--runtime", runtime, "exec", &container, "sh", "-c", "echo from exec; exit 4"]).output();
+    let stopped = podman(&["--runtime", runtime, "stop", "-t", "1", &container]).output();
+    let removed = podman(&["--runtime", runtime, "rm", &container]).output();
     let listed = podman(&["ps", "-a", "-q"]).ok();
     let _ = podman(&["rmi", "-a", "-f"]).output();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.code(), Some(3), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
     assert_eq!(out.stdout, "hi\nvia-podman\n", "stderr:\n{}", out.stderr);
-    assert_eq!(listed.stdout.trim(), "", "podman run --rm left a container");
+    assert!(started.success(), "podman run -d: {}", started.stderr);
+    assert_eq!((exec.code(), exec.stdout.as_str()), (Some(4), "from exec\n"), "podman exec: {}", exec.stderr);
+    assert!(stopped.success() && removed.success(), "podman stop: {}\npodman rm: {}", stopped.stderr, removed.stderr);
+    assert_eq!(listed.stdout.trim(), "", "podman left a container");
 }
 
 /// containerd 1.6 (Debian's) with `ctr run --runc-binary ctr-oci`: its

@@ -9,7 +9,7 @@
 
 use super::bundle::Bundle;
 use super::init::{self, Report};
-use super::record::{now_rfc3339, Record, Root, EXEC_FIFO};
+use super::record::{now_rfc3339, Record, Root, EXEC_FIFO, SECCOMP_FILE};
 use anyhow::{bail, Context, Result};
 use ctr_core::cgroup::{self, ContainerCgroups};
 use ctr_core::frame;
@@ -93,6 +93,9 @@ fn start_child(root: &Root, id: &str, bundle: &Bundle, dir: &Path, options: &Cre
             cgroups: cgroups.clone(),
             annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         };
+        if let Some(program) = &bundle.seccomp {
+            std::fs::write(dir.join(SECCOMP_FILE), program).context("keep the seccomp filter for exec")?;
+        }
         root.save(&record)?;
         if let Some(pid_file) = &options.pid_file {
             write_pid_file(pid_file, pid)?;
@@ -200,7 +203,7 @@ pub fn run(root: &Root, id: &str, options: &CreateOptions, detach: bool) -> Resu
 /// Waits for the container's process, passing it the signals a terminal
 /// or a supervisor sends `run` (as runc does), so that Ctrl-C reaches the
 /// container instead of leaving it behind.
-fn wait_forwarding_signals(pid: Pid) -> Result<i32> {
+pub(super) fn wait_forwarding_signals(pid: Pid) -> Result<i32> {
     use nix::sys::signal::{SigSet, SigmaskHow, Signal};
     use nix::sys::wait::WaitPidFlag;
     let mut set = SigSet::empty();

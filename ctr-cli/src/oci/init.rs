@@ -36,7 +36,7 @@ pub enum Report {
 }
 
 /// What the executable needs once `start` releases it.
-struct Ready {
+pub(super) struct Ready {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
@@ -71,17 +71,8 @@ fn release(bundle: &Bundle, fifo: &OwnedFd, ready: Ready) -> Result<std::convert
         std::fs::OpenOptions::new().write(true).open(engine_mounts::fd_path(fifo)).context("open exec.fifo")?;
     std::io::Write::write_all(&mut writer, b"0").context("write exec.fifo")?;
     drop(writer);
-    if no_new_privileges(bundle) {
-        if let Some(program) = &bundle.seccomp {
-            crate::seccomp::load(program)?;
-        }
-    }
-    let Err(errno) = nix::unistd::execve(&ready.path, &ready.argv, &ready.envp);
-    bail!("exec {}: {}", ready.path.to_string_lossy(), errno.desc())
-}
-
-fn no_new_privileges(bundle: &Bundle) -> bool {
-    bundle.spec.process().as_ref().and_then(|p| p.no_new_privileges()).unwrap_or(false)
+    let process = bundle.spec.process().as_ref().expect("checked by Bundle::load");
+    execute(process, bundle.seccomp.as_deref(), ready)
 }
 
 fn prepare(bundle: &Bundle, cgroups: &ContainerCgroups, channel: &mut UnixStream) -> Result<Ready> {
@@ -132,27 +123,35 @@ fn prepare(bundle: &Bundle, cgroups: &ContainerCgroups, channel: &mut UnixStream
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         engine_mounts::read_only_root()?;
     }
+    become_process(process, bundle.seccomp.as_deref())
+}
+
+/// The process's own settings, after the filesystem: rlimits,
+/// oomScoreAdj, seccomp (now, without no_new_privs, while CAP_SYS_ADMIN is
+/// still there), user and capabilities, no_new_privs, the working
+/// directory, and the executable's lookup. `create` and `exec` share it.
+pub(super) fn become_process(process: &Process, seccomp: Option<&[u8]>) -> Result<Ready> {
+    let no_new_privileges = process.no_new_privileges().unwrap_or(false);
     set_rlimits(process)?;
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).context("oomScoreAdj")?;
     }
-    if !no_new_privileges(bundle) {
-        // Without no_new_privs a filter needs CAP_SYS_ADMIN: load it now,
-        // before the capabilities go.
-        if let Some(program) = &bundle.seccomp {
+    if !no_new_privileges {
+        if let Some(program) = seccomp {
             crate::seccomp::load(program)?;
         }
     }
     become_user(process)?;
-    if no_new_privileges(bundle) {
+    if no_new_privileges {
         nix::sys::prctl::set_no_new_privs().context("PR_SET_NO_NEW_PRIVS")?;
     }
     let cwd = process.cwd();
     nix::unistd::chdir(cwd).with_context(|| format!("chdir to process.cwd {}", cwd.display()))?;
     let env = process.env().clone().unwrap_or_default();
     let args = process.args().clone().unwrap_or_default();
+    let Some(program) = args.first() else { bail!("process.args is empty") };
     let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
-    let path = lookup_executable(&args[0], path_var).map_err(|ExecFailure { message, .. }| anyhow::anyhow!(message))?;
+    let path = lookup_executable(program, path_var).map_err(|ExecFailure { message, .. }| anyhow::anyhow!(message))?;
     let cstrings = |items: &[String]| -> Result<Vec<CString>> {
         items.iter().map(|s| CString::new(s.as_bytes()).context("NUL byte in process.args or env")).collect()
     };
@@ -161,6 +160,18 @@ fn prepare(bundle: &Bundle, cgroups: &ContainerCgroups, channel: &mut UnixStream
         argv: cstrings(&args)?,
         envp: cstrings(&env)?,
     })
+}
+
+/// Executes the command; seccomp is loaded here when it waited for
+/// no_new_privs (the filter must allow execve).
+pub(super) fn execute(process: &Process, seccomp: Option<&[u8]>, ready: Ready) -> Result<std::convert::Infallible> {
+    if process.no_new_privileges().unwrap_or(false) {
+        if let Some(program) = seccomp {
+            crate::seccomp::load(program)?;
+        }
+    }
+    let Err(errno) = nix::unistd::execve(&ready.path, &ready.argv, &ready.envp);
+    bail!("exec {}: {}", ready.path.to_string_lossy(), errno.desc())
 }
 
 fn set_domainname(domain: &str) -> Result<()> {

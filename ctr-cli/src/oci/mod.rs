@@ -15,13 +15,15 @@
 //! - [`init`]: the container's side until execve, blocked on `exec.fifo`
 //!   between `create` and `start`;
 //! - [`mounts`]: the spec's mounts;
-//! - [`lifecycle`]: `start`, `kill`, `delete`, `state`, `list`;
+//! - [`lifecycle`]: `start`, `kill`, `delete`, `state`, `list`, `pause`,
+//!   `resume`, `ps`; [`exec`]: `exec`;
 //! - [`record`]: the state directory;
 //! - [`default_spec`]: the `spec` command; [`features`]: the `features` one.
 
 pub mod bundle;
 pub mod create;
 pub mod default_spec;
+pub mod exec;
 pub mod features;
 pub mod init;
 pub mod lifecycle;

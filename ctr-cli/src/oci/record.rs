@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// The container's compiled seccomp filter, for `exec`.
+pub const SECCOMP_FILE: &str = "seccomp.bpf";
 pub const OCI_VERSION: &str = "1.2.0";
 
 /// A container's record in the state directory.
