@@ -32,6 +32,7 @@ pub mod log_options;
 pub mod logs;
 pub mod mounts;
 pub mod network;
+pub mod oci;
 pub mod paths;
 pub mod ports;
 pub mod process;

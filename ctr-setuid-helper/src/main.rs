@@ -20,7 +20,7 @@
 //! See ARCHITECTURE.md for the protocol and what each operation checks.
 
 mod caller;
-mod cgroup;
+use ctr_core::cgroup;
 mod config;
 mod exec;
 mod network;

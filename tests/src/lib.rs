@@ -202,6 +202,25 @@ impl Env {
         }
     }
 
+    /// Any program run as root, through the same wrapper (root's groups, a
+    /// clean environment, the timeout): for what root runs, like `ctr-oci`.
+    pub fn as_root<I, S>(&self, program: impl AsRef<OsStr>, args: I) -> CtrCommand
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        CtrCommand {
+            program: program.as_ref().to_owned(),
+            args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
+            envs: Vec::new(),
+            stdin: None,
+            timeout: DEFAULT_TIMEOUT,
+            uid: 0,
+            gid: 0,
+            cwd: std::env::temp_dir(),
+        }
+    }
+
     /// Imports the Alpine minirootfs as image `name` into the shared store,
     /// once per run: test binaries run in parallel, so a file lock in the work
     /// directory serialises them and a marker file remembers the import.

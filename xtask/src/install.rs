@@ -55,6 +55,10 @@ impl Layout {
     pub fn ctr(&self) -> PathBuf {
         self.prefix.join("bin/ctr")
     }
+    /// The OCI runtime (runc's command line), beside `ctr`; not setuid.
+    pub fn ctr_oci(&self) -> PathBuf {
+        self.prefix.join("bin/ctr-oci")
+    }
     pub fn helper(&self) -> PathBuf {
         self.prefix.join("libexec/ctr/ctr-setuid-helper")
     }
@@ -112,6 +116,7 @@ pub fn install_into(layout: &Layout, mode: Mode) -> Result<()> {
     host::ensure_packages(&packages(mode))?;
     let built = build_release(&layout.prefix)?;
     install_binary(&built.ctr, &layout.ctr(), 0o755, None)?;
+    install_binary(&built.ctr_oci, &layout.ctr_oci(), 0o755, None)?;
     match mode {
         Mode::Setuid => install_binary(&built.helper, &layout.helper(), 0o4755, None)?,
         Mode::Caps => install_binary(&built.helper, &layout.helper(), 0o755, Some(HELPER_CAPS))?,
@@ -148,6 +153,7 @@ fn refuse_nosuid(prefix: &Path) -> Result<()> {
 
 struct Built {
     ctr: PathBuf,
+    ctr_oci: PathBuf,
     helper: PathBuf,
 }
 
@@ -170,7 +176,7 @@ fn build_release(prefix: &Path) -> Result<Built> {
     let executable = |name: &str| {
         executable_from_messages(&messages, name).with_context(|| format!("cargo built no `{name}` binary"))
     };
-    Ok(Built { ctr: executable("ctr")?, helper: executable("ctr-setuid-helper")? })
+    Ok(Built { ctr: executable("ctr")?, ctr_oci: executable("ctr-oci")?, helper: executable("ctr-setuid-helper")? })
 }
 
 /// The last `executable` cargo reported for the binary target `name`.
@@ -224,7 +230,7 @@ fn give_sudo_user_ranges() -> Result<()> {
 /// Removes what install put there, except a config someone edited and
 /// /etc/subuid entries (other tools may rely on them).
 fn uninstall(layout: &Layout) -> Result<()> {
-    for file in [layout.ctr(), layout.helper()] {
+    for file in [layout.ctr(), layout.ctr_oci(), layout.helper()] {
         remove_if_present(&file, |p| std::fs::remove_file(p))?;
     }
     remove_if_present(&layout.images(), |p| std::fs::remove_dir_all(p))?;

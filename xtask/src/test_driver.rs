@@ -18,6 +18,10 @@ pub const TEST_PACKAGES: &[&str] = &[
     "util-linux",
     "libcap2-bin",
     "crun",
+    // ctr-oci's tests drive it from podman (with conmon) and containerd.
+    "podman",
+    "conmon",
+    "containerd",
     "tmux",
     "procps",
     "nftables",

@@ -25,9 +25,9 @@
 
 mod console;
 mod exec;
-mod mounts;
+pub(crate) mod mounts;
 mod network;
-mod process;
+pub(crate) mod process;
 mod reaper;
 mod tuning;
 

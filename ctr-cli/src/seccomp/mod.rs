@@ -232,6 +232,21 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Compiles the `linux.seccomp` object of an OCI runtime spec (`ctr-oci`):
+/// its fields are docker's profile format less `includes`/`excludes`, so
+/// the same strict parser and libseccomp compiler serve it, with ctr's
+/// prefix (ENOSYS past the profile's syscalls, the TIOCSTI/TIOCLINUX guard).
+pub fn compile_oci(json: &[u8]) -> Result<Vec<u8>> {
+    let label = "linux.seccomp in config.json";
+    let uname = nix::sys::utsname::uname().context("uname")?;
+    let release = uname.release().to_string_lossy();
+    let kernel = profile::parse_kernel_version(&release)
+        .with_context(|| format!("cannot read the kernel version {release:?}"))?;
+    let profile = Profile::parse(json).context(label)?;
+    let target = Target { capabilities: &[], arch: profile::native_arch_name(), kernel };
+    Ok(bpf::to_bytes(&compile::compile(&profile, &target).context(label)?))
+}
+
 /// Keeps the container's program for `ctr exec`.
 pub fn save_program(state_dir: &Path, program: &[u8]) -> Result<()> {
     write_replacing(&state_dir.join(PROGRAM_FILE), program)

@@ -2,18 +2,20 @@
 //! hierarchy (v1 controllers, named v1 hierarchies, and the v2 tree),
 //! created beneath the configured parent, owned by root so that the caller
 //! cannot write limits or move processes, and named in the caller's record
-//! ([`crate::record`]) before they are made, so that removal touches only
-//! what a spawn made for the same caller.
+//! (the helper's `record.rs`) before they are made, so that removal touches
+//! only what a spawn made for the same caller. `ctr-oci`, running as root,
+//! uses the same manager for the cgroup an OCI `cgroupsPath` names
+//! ([`plan_path`]).
 //!
 //! Paths are built from validated components only; every directory acted on
 //! is checked to be on a cgroup filesystem (cgroupfs has no symlinks). The
 //! helper never writes `release_agent`, `notify_on_release` or any file
 //! other than `cgroup.procs`, `cgroup.kill` and the cpuset inheritance files.
 
-use ctr_core::config::{CgroupParent, HelperConfig};
-use ctr_core::ids::{CgroupComponent, ContainerId};
-use ctr_core::limits::{render, LimitError, LimitFile, ResourceLimits};
-use ctr_core::protocol::{CgroupDir, HelperError};
+use crate::config::{CgroupParent, HelperConfig};
+use crate::ids::{CgroupComponent, ContainerId};
+use crate::limits::{render, LimitError, LimitFile, ResourceLimits};
+use crate::protocol::{CgroupDir, HelperError};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
 use nix::unistd::Pid;
@@ -223,6 +225,68 @@ pub fn plan(uid: u32, id: &ContainerId, config: &HelperConfig) -> Result<Contain
     Ok(cgroups)
 }
 
+/// Where the cgroup an OCI `cgroupsPath` names goes in every hierarchy: an
+/// absolute path is taken from each hierarchy's root, a relative one from
+/// this process's own cgroup there (runc leaves the relative form to the
+/// runtime). Components are checked as for a caller's own cgroup: no empty
+/// name, `.`, `..` or control character. Nothing is made.
+pub fn plan_path(path: &str) -> Result<ContainerCgroups, HelperError> {
+    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    if components.is_empty() {
+        return Err(cgroup_error(format!("cgroupsPath {path:?} names no cgroup")));
+    }
+    if let Some(bad) = components.iter().find(|c| **c == "." || **c == ".." || c.chars().any(char::is_control)) {
+        return Err(cgroup_error(format!("cgroupsPath {path:?}: component {bad:?} is not allowed")));
+    }
+    let mut cgroups = ContainerCgroups::default();
+    for h in hierarchies()? {
+        let mut dir = h.mount_point.clone();
+        if !path.starts_with('/') {
+            dir.extend(parent_components(&h, &CgroupParent::CallerOwn)?);
+        }
+        dir.extend(&components);
+        let path = dir.to_str().ok_or_else(|| cgroup_error("cgroup path is not UTF-8"))?.to_owned();
+        cgroups.dirs.push(CgroupDir { v2: h.v2, controllers: h.controllers.clone(), path });
+    }
+    Ok(cgroups)
+}
+
+/// The pids in every directory of `cgroups` (each listed once).
+pub fn pids(cgroups: &ContainerCgroups) -> Vec<i32> {
+    let mut found: Vec<i32> = Vec::new();
+    for dir in cgroups.paths() {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
+            if !found.contains(&pid) {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// The v1 device controller's rules, in order: `(allow, "TYPE MAJOR:MINOR
+/// ACCESS")`, each written to `devices.allow` or `devices.deny` (ctr-oci's
+/// `linux.resources.devices`; the helper never writes these). Without a v1
+/// devices hierarchy (pure cgroup v2, where this takes a BPF program) any
+/// rule is an error.
+pub fn set_devices(cgroups: &ContainerCgroups, rules: &[(bool, String)]) -> Result<(), HelperError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let dir = cgroups.dir_for("devices").ok_or_else(|| {
+        cgroup_error("device rules need the v1 devices controller; cgroup v2 device programs are not supported yet")
+    })?;
+    for (allow, rule) in rules {
+        if rule.chars().any(|c| c.is_control()) {
+            return Err(cgroup_error(format!("device rule {rule:?} has a control character")));
+        }
+        let file = if *allow { "devices.allow" } else { "devices.deny" };
+        write_file(&Path::new(&dir.path).join(file), rule)?;
+    }
+    Ok(())
+}
+
 /// Makes the planned directories (and the parents they lack), each on a
 /// cgroup filesystem. The caller removes them if this fails.
 pub fn create(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
@@ -407,5 +471,96 @@ pub fn kill_and_remove(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
 }
 
 #[cfg(test)]
-#[path = "tests/cgroup.rs"]
-mod tests;
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:32 / /mnt/again rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const PROC_CGROUP: &str = "9:name=systemd:/user.slice\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n";
+
+    #[test]
+    fn pairs_mounts_with_memberships() {
+        let h = parse_hierarchies(MOUNTINFO, PROC_CGROUP).unwrap();
+        assert_eq!(h[1].controllers, vec!["memory"]);
+        assert_eq!(h[2].controllers, vec!["name=systemd"]);
+        let got: Vec<(&str, bool, &str)> =
+            h.iter().map(|h| (h.mount_point.to_str().unwrap(), h.v2, h.own_path.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/sys/fs/cgroup/cpu", false, "/"),
+                ("/sys/fs/cgroup/memory", false, "/process_api/abc"),
+                ("/sys/fs/cgroup/systemd", false, "/user.slice"),
+                ("/sys/fs/cgroup/unified", true, "/"),
+            ]
+        );
+    }
+
+    #[test]
+    fn pure_v2() {
+        let mi = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let h = parse_hierarchies(mi, "0::/user.slice/user-1000.slice/session-1.scope\n").unwrap();
+        assert_eq!(h.len(), 1);
+        assert!(h[0].v2);
+        assert_eq!(h[0].own_path, "/user.slice/user-1000.slice/session-1.scope");
+    }
+
+    #[test]
+    fn nested_mount_roots_are_relative() {
+        let mi = "30 23 0:26 /outer /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let h = parse_hierarchies(mi, "0::/outer/inner\n").unwrap();
+        assert_eq!(h[0].own_path, "/inner");
+        assert!(parse_hierarchies(mi, "0::/elsewhere\n").is_err());
+    }
+
+    #[test]
+    fn caller_own_parent_refuses_traversal() {
+        let h = Hierarchy {
+            mount_point: "/sys/fs/cgroup".into(),
+            v2: true,
+            controllers: vec![],
+            own_path: "/a/../b".into(),
+        };
+        assert!(parent_components(&h, &CgroupParent::CallerOwn).is_err());
+        let h = Hierarchy { own_path: "/user.slice/user@1000.service".into(), ..h };
+        assert_eq!(parent_components(&h, &CgroupParent::CallerOwn).unwrap(), vec!["user.slice", "user@1000.service"]);
+    }
+
+    #[test]
+    fn caller_own_parent_refuses_control_characters() {
+        for own in ["/a\tb", "/a\nv2", "/x\u{1b}[2J"] {
+            let h =
+                Hierarchy { mount_point: "/sys/fs/cgroup".into(), v2: true, controllers: vec![], own_path: own.into() };
+            assert!(parent_components(&h, &CgroupParent::CallerOwn).is_err(), "{own:?} accepted");
+        }
+    }
+
+    #[test]
+    fn an_oci_cgroups_path_is_checked_and_placed() {
+        for bad in ["", "/", "a/../b", "./x", "a/\u{1b}[2J"] {
+            assert!(plan_path(bad).is_err(), "{bad:?} accepted");
+        }
+        let absolute = plan_path("/ctr-oci-test/x").unwrap();
+        let relative = plan_path("ctr-oci-test/x").unwrap();
+        let own = hierarchies().unwrap();
+        assert_eq!(absolute.dirs.len(), own.len());
+        for ((a, r), h) in absolute.dirs.iter().zip(&relative.dirs).zip(&own) {
+            assert_eq!(Path::new(&a.path), h.mount_point.join("ctr-oci-test/x"));
+            let mut beneath = h.mount_point.clone();
+            beneath.extend(h.own_path.split('/').filter(|c| !c.is_empty()));
+            assert_eq!(Path::new(&r.path), beneath.join("ctr-oci-test/x"));
+        }
+    }
+
+    #[test]
+    fn leaf_carries_the_uid() {
+        let id = ContainerId::from_bytes(&[1; 32]);
+        assert_eq!(leaf_name(1000, &id).as_str(), format!("ctr-1000-{}", id.as_str()));
+    }
+}
