@@ -67,12 +67,19 @@ pub fn validate<'a>(
     let subgids = subordinate_ranges("/etc/subgid", caller, caller.gid.as_raw());
     check_map(IdKind::Uid, &request.uid_map, caller.uid.as_raw(), &subuids)?;
     check_map(IdKind::Gid, &request.gid_map, caller.gid.as_raw(), &subgids)?;
-    request.limits.validate(&HostCpus::read(), |major, minor| {
+    validate_limits(&request.limits)?;
+    network::validate(caller, config, &request.network)?;
+    Ok(ValidatedSpawn { request, setgroups_allowed: caller.is_root() || !subgids.is_empty() })
+}
+
+/// The limits' ranges, against this host's online CPUs and memory nodes
+/// and its block devices; `Spawn` and `Update` both check them here.
+pub fn validate_limits(limits: &ResourceLimits) -> Result<(), HelperError> {
+    limits.validate(&HostCpus::read(), |major, minor| {
         // Only block devices the kernel knows; the path is built from numbers.
         std::path::Path::new(&format!("/sys/dev/block/{major}:{minor}")).exists()
     })?;
-    network::validate(caller, config, &request.network)?;
-    Ok(ValidatedSpawn { request, setgroups_allowed: caller.is_root() || !subgids.is_empty() })
+    Ok(())
 }
 
 fn subordinate_ranges(path: &str, caller: &Caller, id: u32) -> Vec<SubIdRange> {

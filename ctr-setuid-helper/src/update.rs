@@ -11,14 +11,11 @@
 use crate::cgroup;
 use crate::record;
 use ctr_core::ids::ContainerId;
-use ctr_core::limits::{HostCpus, ResourceLimits};
+use ctr_core::limits::ResourceLimits;
 use ctr_core::protocol::HelperError;
 
 pub fn apply(uid: u32, id: &ContainerId, limits: &ResourceLimits) -> Result<(), HelperError> {
-    limits.validate(&HostCpus::read(), |major, minor| {
-        // Only block devices the kernel knows; the path is built from numbers.
-        std::path::Path::new(&format!("/sys/dev/block/{major}:{minor}")).exists()
-    })?;
+    crate::spawn::validate_limits(limits)?;
     let record = record::load_existing(uid, id)?;
     cgroup::apply_limits(&record.cgroups, limits)
 }
