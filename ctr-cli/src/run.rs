@@ -386,7 +386,6 @@ pub fn start(
         network::rewrite_in_place(&container.state_dir.join("hosts"), &hosts)?;
         spec.etc_files
             .push((container.write_generated("resolv.conf", &network::resolv_conf())?, "etc/resolv.conf".into()));
-        network::announce(paths, state, info, true);
     }
 
     let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::Run(Box::new(spec)) };
@@ -396,6 +395,10 @@ pub fn start(
         bail!("the container's init did not take its spec: {e}");
     }
     let report = foreground::read_init_report(&ours);
+    // Only now that init has configured its address do peers learn its name.
+    if let Some(info) = spawned.network.as_ref().filter(|_| report.failure.is_none()) {
+        network::announce(paths, state, info, true);
+    }
     Ok(Started { pid, pidfd: spawned.pidfd, report, ports })
 }
 
