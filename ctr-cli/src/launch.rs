@@ -212,7 +212,6 @@ pub fn start(
         spec.network = Some(ContainerEnd::eth0(info.address, info.prefix, info.gateway));
         let hosts = network::hosts_file(paths, state, &spec.hostname, Some(info));
         network::rewrite_in_place(&container.state_dir.join("hosts"), &hosts)?;
-        network::announce(paths, state, info, true);
     }
 
     let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::Run(Box::new(spec)) };
@@ -222,6 +221,10 @@ pub fn start(
         bail!("the container's init did not take its spec: {e}");
     }
     let report = wait::read_init_report(&ours);
+    // Only now that init has configured its address do peers learn its name.
+    if let Some(info) = spawned.network.as_ref().filter(|_| report.failure.is_none()) {
+        network::announce(paths, state, info, true);
+    }
     Ok(Started { pid, pidfd: spawned.pidfd, report, ports })
 }
 
