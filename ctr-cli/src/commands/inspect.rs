@@ -1,7 +1,7 @@
-//! `ctr inspect`: containers as JSON, or through a `--format` template.
+//! `ctr inspect`: containers as JSON, or through a `--format` Go template.
 
 use crate::args::container::InspectArgs;
-use crate::output::template::render_template;
+use crate::output::listing::print_each;
 use anyhow::Result;
 use ctr_cli::paths::Paths;
 
@@ -11,13 +11,6 @@ pub fn inspect(paths: &Paths, args: InspectArgs) -> Result<i32> {
         all.push(ctr_cli::container::inspect::inspect(paths, key)?);
         Ok(())
     });
-    match args.format.as_deref() {
-        None | Some("json") => println!("{}", serde_json::to_string_pretty(&all)?),
-        Some(template) => {
-            for value in &all {
-                println!("{}", render_template(template, value)?);
-            }
-        }
-    }
+    print_each(&mut std::io::stdout().lock(), args.format.as_deref(), &all)?;
     Ok(status)
 }

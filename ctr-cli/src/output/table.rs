@@ -7,17 +7,30 @@ use std::io::Write;
 const GAP: usize = 3;
 
 pub fn write_table<const N: usize>(out: &mut impl Write, rows: &[[String; N]]) -> std::io::Result<()> {
-    let mut widths = [0usize; N];
+    let rows: Vec<&[String]> = rows.iter().map(|r| &r[..]).collect();
+    write_rows(out, &rows)
+}
+
+/// Rows of any number of cells (a `table` template's lines, split at
+/// tabs); a column is as wide as its widest cell among the rows that have
+/// a cell after it.
+pub fn write_rows(out: &mut impl Write, rows: &[impl AsRef<[String]>]) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = Vec::new();
     for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+        let row = row.as_ref();
+        for (i, cell) in row.iter().enumerate().take(row.len().saturating_sub(1)) {
+            if widths.len() <= i {
+                widths.push(0);
+            }
+            widths[i] = widths[i].max(cell.chars().count());
         }
     }
     for row in rows {
+        let row = row.as_ref();
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             line.push_str(cell);
-            if i + 1 < N {
+            if i + 1 < row.len() {
                 line.extend(std::iter::repeat_n(' ', widths[i] - cell.chars().count() + GAP));
             }
         }
@@ -36,5 +49,13 @@ mod tests {
         let mut out = Vec::new();
         write_table(&mut out, &rows).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "A      BB   C\nlong   x    é\n");
+    }
+
+    #[test]
+    fn rows_may_differ_in_length() {
+        let rows = [vec!["ID".to_owned(), "NAME".to_owned()], vec!["abcdef".to_owned()]];
+        let mut out = Vec::new();
+        write_rows(&mut out, &rows).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "ID   NAME\nabcdef\n");
     }
 }
