@@ -257,7 +257,7 @@ fn durable_update_raises_a_running_containers_memory_limit() {
     assert_eq!(kernel_memory_limit(&made, &name), (64u64 << 20).to_string());
     made.ok(&["update", "-m", "128m", &name]);
     assert_eq!(kernel_memory_limit(&made, &name), (128u64 << 20).to_string(), "the kernel has the new limit");
-    assert_eq!(made.inspect(&name, "{{.HostConfig.memory}}"), (128u64 << 20).to_string());
+    assert_eq!(made.inspect(&name, "{{.HostConfig.Memory}}"), (128u64 << 20).to_string());
     // Kept for the next start.
     made.ok(&["restart", "-t", "0", &name]);
     assert_eq!(kernel_memory_limit(&made, &name), (128u64 << 20).to_string(), "and after a restart");

@@ -278,11 +278,11 @@ fn image_prune_frees_what_nothing_uses() {
     ctr(&env, &store).args(["run", "--rm", "img:2", "cat", "/etc/top"]).ok();
     ctr(&env, &store).args(["rmi", "img:1"]).ok();
     assert_eq!(layer_count(&store), 2, "img:2 still names the image");
-    let nothing = ctr(&env, &store).args(["image", "prune"]).ok();
+    let nothing = ctr(&env, &store).args(["image", "prune", "-f"]).ok();
     assert!(nothing.stdout.contains("Total reclaimed space: 0B"), "{}", nothing.stdout);
     // Untag the last name by moving it elsewhere: the image is dangling.
     ctr(&env, &store).args(["image", "import", "-", "img:2"]).stdin(RawTar::default().file("f", b"f").finish()).ok();
-    let pruned = ctr(&env, &store).args(["image", "prune"]).ok();
+    let pruned = ctr(&env, &store).args(["image", "prune", "-f"]).ok();
     assert!(pruned.stdout.contains("Deleted: sha256:"), "{}", pruned.stdout);
     assert!(!pruned.stdout.contains("Total reclaimed space: 0B"), "{}", pruned.stdout);
     assert_eq!(layer_count(&store), 1, "only the imported layer is left");
@@ -386,7 +386,7 @@ fn layer_files_keep_their_owners_and_rmi_and_prune_remove_them() {
     assert!(!subordinate.is_empty(), "the layers hold files of subordinate ids");
     let removed = ctr(&env, &store).args(["rmi", "owners:1"]).ok();
     assert!(removed.stdout.contains("Untagged: owners:1"), "{}", removed.stdout);
-    ctr(&env, &store).args(["image", "prune", "-a"]).ok();
+    ctr(&env, &store).args(["image", "prune", "-a", "-f"]).ok();
     // Checked as root: nothing of the image is left, however it was owned.
     for sub in ["layers", "images", "blobs/sha256"] {
         let left: Vec<_> =

@@ -434,7 +434,7 @@ fn stats_counts_network_bytes_of_bridge_containers_only() {
     let before = stats_row(&env, &bridged);
     let (rx0, tx0) = (before["NetRxBytes"].as_u64().unwrap(), before["NetTxBytes"].as_u64().unwrap());
     // Traffic that stays in the test's namespace: the bridge's own address.
-    let gateway = inspect(&env, &bridged, "{{.NetworkSettings.gateway}}");
+    let gateway = inspect(&env, &bridged, "{{.NetworkSettings.Gateway}}");
     assert!(gateway.starts_with("10."), "gateway {gateway:?}");
     env.ctr()
         .args(["exec", &bridged, "ping", "-q", "-c", "20", "-i", "0.2", "-s", "1000", "-W", "2", &gateway])

@@ -28,8 +28,8 @@ fn stop(env: &Env, name: &str, child: Child) {
 
 fn address_of(env: &Env, name: &str) -> String {
     let out = env.ctr().args(["inspect", name]).ok().stdout;
-    let at = out.find("\"address\": \"").unwrap_or_else(|| panic!("{name} has no address:\n{out}"));
-    out[at + 12..].split('"').next().unwrap().to_owned()
+    let at = out.find("\"IPAddress\": \"").unwrap_or_else(|| panic!("{name} has no address:\n{out}"));
+    out[at + 14..].split('"').next().unwrap().to_owned()
 }
 
 #[test]
@@ -325,7 +325,7 @@ fn user_networks_resolve_names_inside_and_isolate_from_each_other() {
     let net_c = ctr_tests::unique_name("netc");
     guard.names.push(net_c.clone());
     env.ctr().args(["network", "create", &net_c]).ok();
-    let pruned = env.ctr().args(["network", "prune"]).ok().stdout;
+    let pruned = env.ctr().args(["network", "prune", "-f"]).ok().stdout;
     assert!(pruned.contains(&net_b) && pruned.contains(&net_c), "{pruned}");
     guard.names.clear();
     let after = env.ctr().args(["network", "ls", "-q"]).ok().stdout;

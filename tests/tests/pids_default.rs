@@ -38,9 +38,9 @@ fn containers_get_the_default_pids_limit_unless_they_ask_otherwise() {
     env.ensure_alpine_image("alpine");
     let mut seen = Vec::new();
     for (flags, expected_file, expected_inspect) in [
-        (vec![], "2048", Some(2048u64)),
+        (vec![], "2048", Some(2048i64)),
         (vec!["--pids-limit", "100"], "100", Some(100)),
-        (vec!["--pids-limit", "-1"], "max", Some(u64::MAX)),
+        (vec!["--pids-limit", "-1"], "max", Some(-1)),
     ] {
         let name = ctr_tests::unique_name("pids");
         env.ctr()
@@ -50,10 +50,10 @@ fn containers_get_the_default_pids_limit_unless_they_ask_otherwise() {
             .ok();
         let info = inspect(&env, &name);
         let in_file = pids_max(&info);
-        let in_inspect = info["HostConfig"]["pids_limit"].as_u64();
+        let in_inspect = info["HostConfig"]["PidsLimit"].as_i64();
         env.ctr().args(["rm", "-f", &name]).ok();
         assert_eq!(in_file, expected_file, "{flags:?}: pids.max");
-        assert_eq!(in_inspect, expected_inspect, "{flags:?}: inspect's HostConfig.pids_limit");
+        assert_eq!(in_inspect, expected_inspect, "{flags:?}: inspect's HostConfig.PidsLimit");
         seen.push((flags, in_file));
     }
     eprintln!("pids.max by flags: {seen:?}");

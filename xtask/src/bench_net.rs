@@ -340,7 +340,7 @@ fn measure_throughput<const N: usize>(
 
 /// A running container's init pid (as the host sees it) and its address.
 fn inspect_pid_and_address(env: &ctr_tests::Env, name: &str) -> Result<(u32, Ipv4Addr)> {
-    let out = env.ctr().args(["inspect", "--format", "{{.State.Pid}} {{.NetworkSettings.address}}", name]).output();
+    let out = env.ctr().args(["inspect", "--format", "{{.State.Pid}} {{.NetworkSettings.IPAddress}}", name]).output();
     if !out.success() {
         bail!("`ctr inspect {name}` failed ({}): {}", out.status, out.stderr.trim());
     }

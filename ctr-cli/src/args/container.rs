@@ -13,9 +13,20 @@ pub struct PsArgs {
     /// Only print container ids.
     #[arg(short, long)]
     pub quiet: bool,
-    /// `json` prints one JSON object per container.
+    /// `json` (one JSON object per line), `table TEMPLATE`, or a Go template
+    /// such as '{{.ID}} {{.Names}}'. Fields: .ID .Names .Image .Command
+    /// .CreatedAt .RunningFor .Status .State .Ports .Labels .Label "KEY"
+    /// .Mounts .Networks .Pid.
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+    /// Only containers that match: status=, name=, id=, label=KEY[=VALUE],
+    /// ancestor=IMAGE, before=/since=CONTAINER, exited=CODE. Repeated
+    /// filters of one key match any; of different keys, all.
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Do not shorten ids and commands.
+    #[arg(long)]
+    pub no_trunc: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -23,7 +34,9 @@ pub struct StatsArgs {
     /// Print one reading and exit.
     #[arg(long)]
     pub no_stream: bool,
-    /// `json` prints one JSON object per container and reading.
+    /// `json` (one JSON object per container and reading), `table TEMPLATE`
+    /// or a Go template. Fields: .ID .Name .Container .CPUPerc .MemUsage
+    /// .MemPerc .NetIO .BlockIO .PIDs.
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
     /// Containers (default: all running ones).
@@ -32,8 +45,8 @@ pub struct StatsArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
-    /// `json` (the default), or a template of `{{.Path.To.Field}}` and
-    /// `{{json .Path}}` items, e.g. '{{.State.Pid}}'.
+    /// `json` (the default), or a Go template, e.g. '{{.State.Pid}}',
+    /// '{{json .Config.Env}}', '{{range .Mounts}}{{.Source}} {{end}}'.
     #[arg(short, long, value_name = "FORMAT")]
     pub format: Option<String>,
     #[arg(required = true)]
@@ -92,7 +105,7 @@ pub struct LogsArgs {
 pub enum ContainerCommand {
     /// Remove every stopped container.
     Prune {
-        /// Do not ask for confirmation.
+        /// Do not ask for confirmation (needed when standard input is not a terminal).
         #[arg(short, long)]
         force: bool,
     },

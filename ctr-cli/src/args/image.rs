@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[derive(Subcommand)]
 pub enum TopLevel {
     /// List images (same as `ctr image ls`).
-    Images,
+    Images(ImagesArgs),
     /// Download an image from a registry (Docker Hub unless the name says another).
     Pull(PullArgs),
     /// Load images from a `docker save` archive or an OCI image layout.
@@ -33,7 +33,7 @@ pub enum ImageCommand {
     },
     /// List images.
     #[command(alias = "list")]
-    Ls,
+    Ls(ImagesArgs),
     /// Download an image from a registry.
     Pull(PullArgs),
     /// Load images from a `docker save` archive or an OCI image layout.
@@ -47,6 +47,9 @@ pub enum ImageCommand {
     Tag(TagArgs),
     /// Show images' details as JSON.
     Inspect {
+        /// `json` (the default), or a Go template, e.g. '{{.Id}} {{.Config.Cmd}}'.
+        #[arg(short, long, value_name = "FORMAT")]
+        format: Option<String>,
         #[arg(required = true, value_name = "IMAGE")]
         images: Vec<String>,
     },
@@ -55,7 +58,33 @@ pub enum ImageCommand {
         /// Remove every image that no container uses, tagged or not.
         #[arg(short, long)]
         all: bool,
+        /// Do not ask for confirmation (needed when standard input is not a terminal).
+        #[arg(short, long)]
+        force: bool,
     },
+}
+
+#[derive(Args)]
+pub struct ImagesArgs {
+    /// Only print image ids (each once).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Accepted for docker compatibility: ctr has no intermediate images.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only images that match: dangling=true|false, reference=PATTERN (`*`
+    /// wildcards), before=/since=IMAGE, label=KEY[=VALUE] (ctr keeps no
+    /// image labels, so this matches none). Repeated filters of one key
+    /// match any; of different keys, all.
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// `json` (one JSON object per line), `table TEMPLATE`, or a Go template.
+    /// Fields: .Repository .Tag .ID .Digest .CreatedSince .CreatedAt .Size.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Show whole image ids.
+    #[arg(long)]
+    pub no_trunc: bool,
 }
 
 #[derive(Args)]

@@ -113,8 +113,18 @@ not found, 1 if the container is not running, 125 if ctr failed.")]
     #[command(subcommand)]
     Network(network::NetworkCommand),
     /// Show what ctr found on this host: kernel, cgroups, helper, id maps, paths.
-    Info,
+    Info(InfoArgs),
     /// Internal: the container's first process (started by the helper).
     #[command(hide = true)]
     Init,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InfoArgs {
+    /// `json`, or a Go template, e.g. '{{.KernelVersion}} {{.ContainersRunning}}'.
+    /// Fields: .ServerVersion .KernelVersion .CgroupVersion .Containers
+    /// .ContainersRunning .ContainersPaused .ContainersStopped .Images
+    /// .Helper .UidMap .Seccomp .StateDir .StorageDir and more (see `json`).
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }

@@ -17,12 +17,19 @@ pub enum NetworkCommand {
     /// List networks: the default `bridge`, yours, and `host` and `none`.
     #[command(visible_alias = "list")]
     Ls {
-        /// Only print network names.
+        /// Only print network names (ctr's networks have no other id).
         #[arg(short, long)]
         quiet: bool,
+        /// `json` (one JSON object per line), `table TEMPLATE`, or a Go template.
+        /// Fields: .Name .ID .Driver .Bridge .Subnet .Gateway .Containers .CreatedAt.
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
     },
     /// Show networks' details as JSON (subnet, gateway, bridge, your containers on it).
     Inspect {
+        /// `json` (the default), or a Go template, e.g. '{{(index .IPAM.Config 0).Subnet}}'.
+        #[arg(short, long, value_name = "FORMAT")]
+        format: Option<String>,
         #[arg(required = true)]
         names: Vec<String>,
     },
@@ -33,5 +40,9 @@ pub enum NetworkCommand {
         names: Vec<String>,
     },
     /// Remove every network of yours that no container is on.
-    Prune,
+    Prune {
+        /// Do not ask for confirmation (needed when standard input is not a terminal).
+        #[arg(short, long)]
+        force: bool,
+    },
 }

@@ -10,12 +10,16 @@ pub enum VolumeCommand {
         /// Only print volume names.
         #[arg(short, long)]
         quiet: bool,
-        /// `json` prints one JSON object per volume.
+        /// `json` (one JSON object per line), `table TEMPLATE`, or a Go template.
+        /// Fields: .Name .Driver .Mountpoint .CreatedAt .Scope .Labels.
         #[arg(long, value_name = "FORMAT")]
         format: Option<String>,
     },
     /// Show volumes' details as JSON (Name, Mountpoint, CreatedAt).
     Inspect {
+        /// `json` (the default), or a Go template, e.g. '{{.Mountpoint}}'.
+        #[arg(short, long, value_name = "FORMAT")]
+        format: Option<String>,
         #[arg(required = true)]
         names: Vec<String>,
     },
@@ -30,7 +34,7 @@ pub enum VolumeCommand {
     },
     /// Remove every volume that no container uses.
     Prune {
-        /// Accepted for docker compatibility: ctr never asks.
+        /// Do not ask for confirmation (needed when standard input is not a terminal).
         #[arg(short, long)]
         force: bool,
     },

@@ -3,7 +3,6 @@
 use crate::args::container::ContainerCommand;
 use anyhow::Result;
 use ctr_cli::paths::Paths;
-use std::io::{BufRead, IsTerminal, Write};
 
 pub fn container(paths: &Paths, command: ContainerCommand) -> Result<i32> {
     match command {
@@ -15,14 +14,8 @@ pub fn container(paths: &Paths, command: ContainerCommand) -> Result<i32> {
 
 /// Removes every stopped container, after asking on a terminal.
 fn prune(paths: &Paths, force: bool) -> Result<i32> {
-    if !force && std::io::stdin().is_terminal() {
-        print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-        std::io::stdout().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !answer.trim().eq_ignore_ascii_case("y") {
-            return Ok(0);
-        }
+    if !super::confirm(force, "This will remove all stopped containers")? {
+        return Ok(0);
     }
     let pruned = ctr_cli::container::prune::prune(paths)?;
     println!("Deleted Containers:");

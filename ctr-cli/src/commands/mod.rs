@@ -4,6 +4,7 @@
 //! itself (status 125).
 
 mod attach;
+mod confirm;
 mod container;
 mod create;
 mod exec;
@@ -27,6 +28,8 @@ mod stop;
 mod update;
 mod volume;
 mod wait;
+
+pub(crate) use confirm::confirm;
 
 use crate::args::Command;
 use anyhow::Result;
@@ -60,7 +63,7 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Inspect(args) => inspect::inspect(&paths, args),
         Command::Port { container } => port::port(&paths, &container),
         Command::Network(command) => network::network(&paths, command),
-        Command::Info => info::info(&paths),
+        Command::Info(args) => info::info(&paths, args),
         Command::Init => ctr_cli::init::main(),
     }
 }

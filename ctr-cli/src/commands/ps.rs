@@ -1,51 +1,39 @@
-//! `ctr ps`: containers (running ones; -a for all), as docker lists them.
+//! `ctr ps`: containers (running ones; -a or a status filter for all), as
+//! docker lists them.
 
 use crate::args::container::PsArgs;
-use crate::output::status::{created_text, status_text};
-use crate::output::table::write_table;
-use anyhow::{bail, Result};
+use crate::output::containers::{ps_row, PS};
+use crate::output::filter::{container_passes, Filters, CONTAINER_KEYS};
+use crate::output::listing::print_list;
+use anyhow::Result;
 use ctr_cli::container::State;
+use ctr_cli::image::local::open_store;
 use ctr_cli::paths::Paths;
 use std::io::Write;
 
 pub fn ps(paths: &Paths, args: PsArgs) -> Result<i32> {
-    let states: Vec<State> = ctr_cli::container::list(paths)?.into_iter().filter(|s| args.all || s.is_up()).collect();
+    let filters = Filters::parse(&args.filter, &CONTAINER_KEYS)?;
+    let all = args.all || filters.has("status") || filters.has("exited");
+    let store = if filters.has("ancestor") { Some(open_store(paths)?) } else { None };
+    let find = |key: &str| ctr_cli::container::find(paths, key);
+    let mut states: Vec<State> = Vec::new();
+    for s in ctr_cli::container::list(paths)?.into_iter().filter(|s| all || s.is_up()) {
+        let image_names = match (&store, &s.image_id) {
+            (Some(store), Some(id)) => store.lookup(id)?.map(|r| r.references).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if container_passes(&filters, &s, &find, &image_names)? {
+            states.push(s);
+        }
+    }
     let mut out = std::io::stdout().lock();
     if args.quiet {
         for s in &states {
-            writeln!(out, "{}", s.short_id())?;
+            writeln!(out, "{}", if args.no_trunc { &s.id } else { s.short_id() })?;
         }
-    } else if args.format.as_deref() == Some("json") {
-        for s in &states {
-            writeln!(
-                out,
-                "{}",
-                serde_json::json!({
-                    "ID": s.short_id(), "Id": s.id, "Names": s.name, "Image": s.image, "Command": s.command.join(" "),
-                    "CreatedAt": s.created, "RunningFor": created_text(s), "Status": status_text(s),
-                    "State": s.run_state().docker_name(), "Pid": s.init.as_ref().filter(|_| s.is_up()).map(|p| p.pid),
-                })
-            )?;
-        }
-    } else if let Some(format) = &args.format {
-        bail!("--format {format:?} is not supported: use `json`, or `ctr inspect --format '{{{{.State.Status}}}}'`");
-    } else {
-        let mut rows = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"].map(String::from)];
-        for s in &states {
-            let mut command: String = s.command.join(" ");
-            if command.chars().count() > 20 {
-                command = command.chars().take(19).collect::<String>() + "…";
-            }
-            rows.push([
-                s.short_id().to_owned(),
-                s.image.clone(),
-                format!("\"{command}\""),
-                created_text(s),
-                status_text(s),
-                s.name.clone(),
-            ]);
-        }
-        write_table(&mut out, &rows)?;
+        return Ok(0);
     }
+    let rows: Vec<serde_json::Value> = states.iter().map(|s| ps_row(s, args.no_trunc)).collect();
+    print_list(&mut out, args.format.as_deref(), &PS, &rows)?;
     Ok(0)
 }

@@ -1,10 +1,13 @@
 //! `ctr volume create|ls|inspect|rm|prune`.
 
 use crate::args::volume::VolumeCommand;
-use crate::output::table::write_table;
-use anyhow::{bail, Result};
+use crate::output::listing::{print_each, print_list, Listing};
+use anyhow::Result;
 use ctr_cli::paths::Paths;
 use ctr_cli::volume;
+
+/// `docker volume ls`'s own table.
+const VOLUMES: Listing = Listing { default: "table {{.Driver}}\t{{.Name}}", headers: &[("Name", "VOLUME NAME")] };
 
 pub fn volume(paths: &Paths, command: VolumeCommand) -> Result<i32> {
     match command {
@@ -13,36 +16,22 @@ pub fn volume(paths: &Paths, command: VolumeCommand) -> Result<i32> {
             Ok(0)
         }
         VolumeCommand::Ls { quiet, format } => {
-            let json = match format.as_deref() {
-                None | Some("table") => false,
-                Some("json") => true,
-                Some(other) => bail!("unsupported --format {other:?}: use json or table"),
-            };
             let names = volume::names(paths)?;
             if quiet {
                 names.iter().for_each(|n| println!("{n}"));
-            } else if json {
-                for n in &names {
-                    let i = volume::info(paths, n)?;
-                    println!(
-                        "{}",
-                        serde_json::json!({"Driver": "local", "Name": n, "Mountpoint": i["Mountpoint"], "CreatedAt": i["CreatedAt"]})
-                    );
-                }
-            } else {
-                let mut rows = vec![["DRIVER".to_owned(), "VOLUME NAME".to_owned()]];
-                rows.extend(names.iter().map(|n| ["local".to_owned(), n.clone()]));
-                write_table(&mut std::io::stdout().lock(), &rows)?;
+                return Ok(0);
             }
+            let rows = names.iter().map(|n| volume::info(paths, n)).collect::<Result<Vec<_>>>()?;
+            print_list(&mut std::io::stdout().lock(), format.as_deref(), &VOLUMES, &rows)?;
             Ok(0)
         }
-        VolumeCommand::Inspect { names } => {
+        VolumeCommand::Inspect { names, format } => {
             let mut all = Vec::new();
             let status = super::each(&names, |n| {
                 all.push(volume::inspect(paths, n)?);
                 Ok(())
             });
-            println!("{}", serde_json::to_string_pretty(&all)?);
+            print_each(&mut std::io::stdout().lock(), format.as_deref(), &all)?;
             Ok(status)
         }
         VolumeCommand::Rm { force, names } => Ok(super::each(&names, |n| {
@@ -51,7 +40,10 @@ pub fn volume(paths: &Paths, command: VolumeCommand) -> Result<i32> {
             }
             Ok(())
         })),
-        VolumeCommand::Prune { force: _ } => {
+        VolumeCommand::Prune { force } => {
+            if !super::confirm(force, "This will remove all local volumes not used by at least one container")? {
+                return Ok(0);
+            }
             let pruned = volume::prune(paths)?;
             for n in &pruned.removed {
                 println!("{n}");

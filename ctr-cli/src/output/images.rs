@@ -1,42 +1,59 @@
-//! The `ctr images` table, formatted like `docker images` (same columns,
+//! `ctr images` rows, with docker's field names, and its table, formatted like `docker images` (same columns,
 //! same humanised ages and sizes) so that it reads the way users expect.
 
-use super::table::write_table;
+use super::containers::docker_time;
+use super::listing::Listing;
 use super::units::{human_duration, human_size};
-use anyhow::Result;
 use ctr_cli::image::ImageRecord;
-use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-const HEADERS: [&str; 5] = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"];
+/// `docker images`'s own table.
+pub const IMAGES: Listing = Listing {
+    default: "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+    headers: &[("ID", "IMAGE ID"), ("CreatedSince", "CREATED"), ("CreatedAt", "CREATED AT")],
+};
+
 const SHORT_ID_LEN: usize = 12;
 
 /// One row per reference (an untagged image gets one `<none>` row), in the
-/// order of `records`.
-pub fn print_table(records: &[ImageRecord], out: &mut impl Write) -> Result<()> {
-    print_table_at(records, out, SystemTime::now())
+/// order of `records`, with docker's field names.
+pub fn image_rows(records: &[ImageRecord], no_trunc: bool) -> Vec<serde_json::Value> {
+    let now = SystemTime::now();
+    records.iter().flat_map(|record| rows_of(record, now, no_trunc)).collect()
 }
 
-fn print_table_at(records: &[ImageRecord], out: &mut impl Write, now: SystemTime) -> Result<()> {
-    let mut rows = vec![HEADERS.map(String::from)];
-    rows.extend(records.iter().flat_map(|record| rows_of(record, now)));
-    write_table(out, &rows)?;
-    Ok(())
+/// The image id as `images` shows it: 12 hex digits, or `sha256:` and all.
+pub fn shown_id(record: &ImageRecord, no_trunc: bool) -> String {
+    if no_trunc {
+        return record.id.clone();
+    }
+    record.id.trim_start_matches("sha256:").chars().take(SHORT_ID_LEN).collect()
 }
 
-fn rows_of(record: &ImageRecord, now: SystemTime) -> Vec<[String; 5]> {
-    let short_id = record.id.trim_start_matches("sha256:").chars().take(SHORT_ID_LEN).collect::<String>();
+fn rows_of(record: &ImageRecord, now: SystemTime, no_trunc: bool) -> Vec<serde_json::Value> {
     let age = now.duration_since(record.created).unwrap_or(Duration::ZERO);
-    let created = format!("{} ago", human_duration(age));
-    let size = human_size(record.size);
+    let created_unix = record.created.duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
     let names: Vec<(&str, &str)> = if record.references.is_empty() {
         vec![("<none>", "<none>")]
     } else {
         record.references.iter().map(|r| r.rsplit_once(':').unwrap_or((r, ""))).collect()
     };
+    let digest = record.repo_digests.first().and_then(|d| d.split_once('@')).map_or("<none>", |(_, d)| d);
     names
         .into_iter()
-        .map(|(repository, tag)| [repository.into(), tag.into(), short_id.clone(), created.clone(), size.clone()])
+        .map(|(repository, tag)| {
+            serde_json::json!({
+                "Repository": repository,
+                "Tag": tag,
+                "ID": shown_id(record, no_trunc),
+                "Digest": digest,
+                "CreatedSince": format!("{} ago", human_duration(age)),
+                "CreatedAt": docker_time(created_unix),
+                "Size": human_size(record.size),
+                "VirtualSize": human_size(record.size),
+                "Containers": "N/A",
+            })
+        })
         .collect()
 }
 
@@ -62,8 +79,9 @@ mod tests {
         };
         let records =
             [record(&["alpine:3.20", "alpine:latest"], "a", 120, 7_800_000), record(&[], "b", 3 * 86400, 1234)];
+        let rows: Vec<_> = records.iter().flat_map(|r| rows_of(r, now, false)).collect();
         let mut out = Vec::new();
-        print_table_at(&records, &mut out, now).unwrap();
+        super::super::listing::print_list(&mut out, None, &IMAGES, &rows).unwrap();
         let expected = "\
 REPOSITORY   TAG      IMAGE ID       CREATED         SIZE
 alpine       3.20     aaaaaaaaaaaa   2 minutes ago   7.8MB

@@ -18,7 +18,12 @@ pub struct Listing {
 }
 
 /// Prints `rows` (objects with docker's field names) as `format` asks.
-pub fn print_list(out: &mut impl Write, format: Option<&str>, listing: &Listing, rows: &[serde_json::Value]) -> Result<()> {
+pub fn print_list(
+    out: &mut impl Write,
+    format: Option<&str>,
+    listing: &Listing,
+    rows: &[serde_json::Value],
+) -> Result<()> {
     let text = match format.map(str::trim) {
         None | Some("" | "table") => listing.default,
         Some(text) => text,

@@ -5,8 +5,12 @@
 //! for human durations, sizes and RFC 3339 times, shared with the engine,
 //! which needs them for pull progress, records and logs.
 
+pub mod containers;
+pub mod filter;
 pub mod images;
+pub mod info;
 pub mod listing;
+pub mod stats;
 pub mod status;
 pub mod table;
 pub mod template;

@@ -6,11 +6,6 @@ use std::io::Write;
 /// Column gap, as docker's tabwriter pads.
 const GAP: usize = 3;
 
-pub fn write_table<const N: usize>(out: &mut impl Write, rows: &[[String; N]]) -> std::io::Result<()> {
-    let rows: Vec<&[String]> = rows.iter().map(|r| &r[..]).collect();
-    write_rows(out, &rows)
-}
-
 /// Rows of any number of cells (a `table` template's lines, split at
 /// tabs); a column is as wide as its widest cell among the rows that have
 /// a cell after it.
@@ -47,7 +42,7 @@ mod tests {
     fn pads_all_but_the_last_column() {
         let rows = [["A", "BB", "C"].map(String::from), ["long", "x", "é"].map(String::from)];
         let mut out = Vec::new();
-        write_table(&mut out, &rows).unwrap();
+        write_rows(&mut out, &rows).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "A      BB   C\nlong   x    é\n");
     }
 

@@ -1,11 +1,10 @@
-//! `ctr image inspect`: images as docker's JSON.
+//! `ctr image inspect`: images as docker's JSON, or through `--format`.
 
 use anyhow::{bail, Result};
 use ctr_cli::image::local::{inspect_json, open_store};
 use ctr_cli::paths::Paths;
-use std::io::Write;
 
-pub fn inspect(paths: &Paths, names: &[String]) -> Result<i32> {
+pub fn inspect(paths: &Paths, names: &[String], format: Option<&str>) -> Result<i32> {
     let store = open_store(paths)?;
     let mut out = Vec::new();
     let mut missing = Vec::new();
@@ -15,9 +14,7 @@ pub fn inspect(paths: &Paths, names: &[String]) -> Result<i32> {
             None => missing.push(name.clone()),
         }
     }
-    let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, &out)?;
-    writeln!(stdout)?;
+    crate::output::listing::print_each(&mut std::io::stdout().lock(), format, &out)?;
     if !missing.is_empty() {
         bail!("no such image: {}", missing.join(", "));
     }

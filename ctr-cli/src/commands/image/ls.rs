@@ -1,12 +1,31 @@
-//! `ctr images`: the image table.
+//! `ctr images`: the image table, ids, or rows through `--format`.
 
-use crate::output::images::print_table;
-use anyhow::Result;
+use crate::args::image::ImagesArgs;
+use crate::output::filter::{image_passes, Filters, IMAGE_KEYS};
+use crate::output::images::{image_rows, shown_id, IMAGES};
+use crate::output::listing::print_list;
+use anyhow::{anyhow, Result};
 use ctr_cli::image::local::open_store;
 use ctr_cli::paths::Paths;
+use std::io::Write;
 
-pub fn ls(paths: &Paths) -> Result<i32> {
+pub fn ls(paths: &Paths, args: ImagesArgs) -> Result<i32> {
+    let filters = Filters::parse(&args.filter, &IMAGE_KEYS)?;
     let store = open_store(paths)?;
-    print_table(&store.list()?, &mut std::io::stdout().lock())?;
+    let find = |name: &str| store.lookup(name)?.ok_or_else(|| anyhow!("--filter: no such image: {name}"));
+    let mut records = Vec::new();
+    for record in store.list()? {
+        if image_passes(&filters, &record, &find)? {
+            records.push(record);
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if args.quiet {
+        for record in &records {
+            writeln!(out, "{}", shown_id(record, args.no_trunc))?;
+        }
+        return Ok(0);
+    }
+    print_list(&mut out, args.format.as_deref(), &IMAGES, &image_rows(&records, args.no_trunc))?;
     Ok(0)
 }

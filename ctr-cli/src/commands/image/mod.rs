@@ -18,7 +18,7 @@ use ctr_cli::paths::Paths;
 
 pub fn top_level(paths: &Paths, command: TopLevel) -> Result<i32> {
     match command {
-        TopLevel::Images => ls::ls(paths),
+        TopLevel::Images(args) => ls::ls(paths, args),
         TopLevel::Pull(args) => pull::pull(paths, args),
         TopLevel::Load(args) => load::load(paths, args),
         TopLevel::Save(args) => save::save(paths, args),
@@ -30,14 +30,14 @@ pub fn top_level(paths: &Paths, command: TopLevel) -> Result<i32> {
 pub fn image(paths: &Paths, command: ImageCommand) -> Result<i32> {
     match command {
         ImageCommand::Import { file, reference } => import::import(paths, &file, &reference),
-        ImageCommand::Ls => ls::ls(paths),
+        ImageCommand::Ls(args) => ls::ls(paths, args),
         ImageCommand::Pull(args) => pull::pull(paths, args),
         ImageCommand::Load(args) => load::load(paths, args),
         ImageCommand::Save(args) => save::save(paths, args),
         ImageCommand::Rm(args) => rmi::rmi(paths, args),
         ImageCommand::Tag(args) => tag::tag(paths, args),
-        ImageCommand::Inspect { images } => inspect::inspect(paths, &images),
-        ImageCommand::Prune { all } => prune::prune(paths, all),
+        ImageCommand::Inspect { images, format } => inspect::inspect(paths, &images, format.as_deref()),
+        ImageCommand::Prune { all, force } => prune::prune(paths, all, force),
     }
 }
 

@@ -4,7 +4,7 @@ use anyhow::Result;
 use ctr_cli::helper_client::Helper;
 use ctr_cli::paths::Paths;
 
-pub fn inspect(paths: &Paths, helper: &Helper, names: &[String]) -> Result<i32> {
+pub fn inspect(paths: &Paths, helper: &Helper, names: &[String], format: Option<&str>) -> Result<i32> {
     let networks = helper.network_list()?;
     let mut found = Vec::new();
     let status = crate::commands::each(names, |n| {
@@ -13,6 +13,6 @@ pub fn inspect(paths: &Paths, helper: &Helper, names: &[String]) -> Result<i32> 
         found.push(ctr_cli::network::inspect_json(paths, summary));
         Ok(())
     });
-    println!("{}", serde_json::to_string_pretty(&found)?);
+    crate::output::listing::print_each(&mut std::io::stdout().lock(), format, &found)?;
     Ok(status)
 }

@@ -18,9 +18,9 @@ pub fn network(paths: &Paths, command: NetworkCommand) -> Result<i32> {
     let helper = Helper::new(&paths.helper());
     match command {
         NetworkCommand::Create { subnet, name } => create::create(&helper, &name, subnet.as_deref()),
-        NetworkCommand::Ls { quiet } => ls::ls(&helper, quiet),
-        NetworkCommand::Inspect { names } => inspect::inspect(paths, &helper, &names),
+        NetworkCommand::Ls { quiet, format } => ls::ls(&helper, quiet, format.as_deref()),
+        NetworkCommand::Inspect { names, format } => inspect::inspect(paths, &helper, &names, format.as_deref()),
         NetworkCommand::Rm { names } => rm::rm(&helper, &names),
-        NetworkCommand::Prune => prune::prune(&helper),
+        NetworkCommand::Prune { force } => prune::prune(&helper, force),
     }
 }
