@@ -228,3 +228,37 @@ fn other_listings_and_inspects_take_templates() {
         serde_json::from_str(&env.ctr().args(["info", "--format", "json"]).ok().stdout).unwrap();
     assert!(json["KernelVersion"].as_str().unwrap().starts_with("Linux "), "{json}");
 }
+
+#[test]
+fn version_completions_and_man_pages() {
+    let Some(env) = env() else { return };
+    let text = env.ctr().arg("version").ok().stdout;
+    assert!(text.starts_with("Client: ctr\n Version:"), "{text}");
+    assert!(text.contains(" Rust:       rustc "), "{text}");
+    let client = env.ctr().args(["version", "--format", "{{.Client.Version}} {{.Client.Os}}/{{.Client.Arch}}"]).ok();
+    let arch = if cfg!(target_arch = "x86_64") { "amd64" } else { std::env::consts::ARCH };
+    assert_eq!(client.stdout.trim(), format!("{} linux/{arch}", env!("CARGO_PKG_VERSION")));
+    let json: serde_json::Value = serde_json::from_str(&env.ctr().args(["version", "-f", "json"]).ok().stdout).unwrap();
+    let commit = json["Client"]["GitCommit"].as_str().unwrap();
+    assert!(commit == "unknown" || commit.bytes().all(|b| b.is_ascii_hexdigit()), "{json}");
+
+    let bash = env.ctr().args(["completion", "bash"]).ok().stdout;
+    assert!(bash.contains("complete -F") && bash.contains("ctr"), "{bash}");
+    assert!(env.ctr().args(["completion", "zsh"]).ok().stdout.starts_with("#compdef ctr"));
+    assert!(env.ctr().args(["completion", "fish"]).ok().stdout.contains("complete -c ctr"));
+    assert_eq!(env.ctr().args(["completion", "tcsh"]).output().code(), Some(125));
+
+    // What `cargo xtask install` put beneath the prefix the tests run from.
+    let installed = std::fs::read_to_string(env.prefix.join("share/bash-completion/completions/ctr")).unwrap();
+    assert_eq!(installed, bash);
+    for file in ["share/zsh/site-functions/_ctr", "share/fish/vendor_completions.d/ctr.fish"] {
+        assert!(env.prefix.join(file).is_file(), "{file} was not installed");
+    }
+    let man = env.prefix.join("share/man/man1");
+    for page in ["ctr.1", "ctr-run.1", "ctr-ps.1", "ctr-image-ls.1", "ctr-network-create.1"] {
+        let text = std::fs::read_to_string(man.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page} is no man page: {text:.200}");
+    }
+    let run_page = std::fs::read_to_string(man.join("ctr-run.1")).unwrap();
+    assert!(run_page.contains("pids\\-limit"), "ctr-run.1 documents run's flags");
+}

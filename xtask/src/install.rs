@@ -1,6 +1,6 @@
 //! `cargo xtask install`: builds ctr and its setuid helper for a prefix and
-//! installs them with the right owners and modes, the helper's config, and
-//! the built-in busybox image. Every file is replaced by rename, so a running
+//! installs them with the right owners and modes, the helper's config, the
+//! built-in busybox image, shell completions and man pages. Every file is replaced by rename, so a running
 //! old binary is never disturbed and a rerun changes nothing.
 
 use crate::{busybox_image, host, subid};
@@ -68,6 +68,18 @@ impl Layout {
     pub fn images(&self) -> PathBuf {
         self.prefix.join("share/ctr/images")
     }
+    /// Where `man` finds ctr's pages beneath the prefix.
+    pub fn man_pages(&self) -> PathBuf {
+        self.prefix.join("share/man/man1")
+    }
+    /// Each shell's completion file, where the shell looks beneath a prefix.
+    pub fn completions(&self) -> [(&'static str, PathBuf); 3] {
+        [
+            ("bash", self.prefix.join("share/bash-completion/completions/ctr")),
+            ("zsh", self.prefix.join("share/zsh/site-functions/_ctr")),
+            ("fish", self.prefix.join("share/fish/vendor_completions.d/ctr.fish")),
+        ]
+    }
 }
 
 /// `cargo xtask install`.
@@ -122,7 +134,45 @@ pub fn install_into(layout: &Layout, mode: Mode) -> Result<()> {
         Mode::Caps => install_binary(&built.helper, &layout.helper(), 0o755, Some(HELPER_CAPS))?,
     }
     write_default_config(&layout.config())?;
+    install_completions_and_man_pages(&built.ctr, layout)?;
     busybox_image::install(&layout.images())
+}
+
+/// `ctr completion SHELL` for each shell and `ctr generate man`, from the
+/// ctr just built.
+fn install_completions_and_man_pages(ctr: &Path, layout: &Layout) -> Result<()> {
+    for (shell, file) in layout.completions() {
+        let script = host::stdout_of(std::process::Command::new(ctr).args(["completion", shell]))?;
+        host::root_dir(file.parent().context("completion path has no directory")?, 0o755)?;
+        host::write_root_file(&file, script.as_bytes(), 0o644)?;
+    }
+    let man = layout.man_pages();
+    host::root_dir(&man, 0o755)?;
+    host::run(
+        std::process::Command::new(ctr)
+            .args(["generate", "man", "--dir"])
+            .arg(&man)
+            .stdout(std::process::Stdio::null()),
+    )?;
+    for page in ctr_man_pages(&man)? {
+        host::set_owner_and_mode(&page, 0o644)?;
+    }
+    Ok(())
+}
+
+/// ctr's pages in `dir`: ctr.1 and ctr-*.1.
+fn ctr_man_pages(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    let is_ours = |name: &str| name == "ctr.1" || (name.starts_with("ctr-") && name.ends_with(".1"));
+    Ok(entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_ours))
+        .collect())
 }
 
 /// The Debian packages ctr needs: nftables for NAT and published ports of
@@ -231,6 +281,10 @@ fn give_sudo_user_ranges() -> Result<()> {
 /// /etc/subuid entries (other tools may rely on them).
 fn uninstall(layout: &Layout) -> Result<()> {
     for file in [layout.ctr(), layout.ctr_oci(), layout.helper()] {
+        remove_if_present(&file, |p| std::fs::remove_file(p))?;
+    }
+    let pages = ctr_man_pages(&layout.man_pages())?;
+    for file in layout.completions().into_iter().map(|(_, file)| file).chain(pages) {
         remove_if_present(&file, |p| std::fs::remove_file(p))?;
     }
     remove_if_present(&layout.images(), |p| std::fs::remove_dir_all(p))?;

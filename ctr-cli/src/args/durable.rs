@@ -60,6 +60,9 @@ ctr generate systemd --files web     write ctr-web.service here; then\n  \
 ctr generate systemd --system --files web && sudo mv ctr-web.service /etc/systemd/system/\n  \
                                      a system unit that runs ctr as you (User=), no lingering needed")]
     Systemd(SystemdArgs),
+    /// Manual pages for ctr and each of its subcommands (section 1).
+    #[command(after_help = "Example:\n  ctr generate man --dir ~/.local/share/man/man1 && man ctr-run")]
+    Man(crate::args::ManArgs),
 }
 
 #[derive(clap::Args, Debug)]

@@ -114,6 +114,12 @@ not found, 1 if the container is not running, 125 if ctr failed.")]
     Network(network::NetworkCommand),
     /// Show what ctr found on this host: kernel, cgroups, helper, id maps, paths.
     Info(InfoArgs),
+    /// Show ctr's version, git commit, Rust compiler and OS/architecture.
+    Version(VersionArgs),
+    /// Print a shell completion script: `source <(ctr completion bash)`.
+    #[command(after_help = "Installed by `cargo xtask install` under the prefix's share/bash-completion, \
+share/zsh/site-functions and share/fish/vendor_completions.d.")]
+    Completion(CompletionArgs),
     /// Internal: the container's first process (started by the helper).
     #[command(hide = true)]
     Init,
@@ -127,4 +133,25 @@ pub struct InfoArgs {
     /// .Helper .UidMap .Seccomp .StateDir .StorageDir and more (see `json`).
     #[arg(short, long, value_name = "FORMAT")]
     pub format: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VersionArgs {
+    /// `json`, or a Go template, e.g. '{{.Client.Version}}'. Fields: .Client.Version
+    /// .Client.GitCommit .Client.RustVersion .Client.Os .Client.Arch.
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompletionArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ManArgs {
+    /// The directory to write ctr.1, ctr-run.1, ... in (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub dir: std::path::PathBuf,
 }

@@ -6,7 +6,10 @@ use ctr_cli::container::systemd_unit::{generate as unit, UnitScope};
 use ctr_cli::paths::Paths;
 
 pub fn generate(paths: &Paths, command: GenerateCommand) -> Result<i32> {
-    let GenerateCommand::Systemd(args) = command;
+    let args = match command {
+        GenerateCommand::Systemd(args) => args,
+        GenerateCommand::Man(args) => return super::completion::man(args),
+    };
     let scope = if args.system { UnitScope::System } else { UnitScope::User };
     let (file, text) = unit(paths, &args.container, scope, args.time)?;
     if args.files {

@@ -4,6 +4,7 @@
 //! itself (status 125).
 
 mod attach;
+mod completion;
 mod confirm;
 mod container;
 mod create;
@@ -26,6 +27,7 @@ mod start;
 mod stats;
 mod stop;
 mod update;
+mod version;
 mod volume;
 mod wait;
 
@@ -36,6 +38,13 @@ use anyhow::Result;
 use ctr_cli::paths::Paths;
 
 pub fn dispatch(command: Command) -> Result<i32> {
+    // These need no paths (xtask install runs them as root).
+    let command = match command {
+        Command::Version(args) => return version::version(args),
+        Command::Completion(args) => return completion::completion(args),
+        Command::Generate(crate::args::durable::GenerateCommand::Man(args)) => return completion::man(args),
+        other => other,
+    };
     let paths = Paths::discover()?;
     match command {
         Command::Run(args) => run::run(&paths, *args),
@@ -65,6 +74,7 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Network(command) => network::network(&paths, command),
         Command::Info(args) => info::info(&paths, args),
         Command::Init => ctr_cli::init::main(),
+        Command::Version(_) | Command::Completion(_) => unreachable!("handled above"),
     }
 }
 

@@ -16,7 +16,7 @@ pub fn info_json(paths: &Paths, i: &HostInfo) -> Result<serde_json::Value> {
     Ok(serde_json::json!({
         "ServerVersion": env!("CARGO_PKG_VERSION"),
         "OSType": "linux",
-        "Architecture": std::env::consts::ARCH,
+        "Architecture": ctr_cli::seccomp::native_arch_name(),
         "KernelVersion": i.kernel,
         "Cgroups": i.cgroups,
         "CgroupVersion": if i.cgroups.starts_with("v2") { "2" } else { "1" },

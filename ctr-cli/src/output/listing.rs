@@ -42,7 +42,7 @@ pub fn print_list(
         return Ok(());
     };
     let template = GoTemplate::parse(table.trim_start())?;
-    let header = template.render(&header_row(listing, rows.first()))?.replace("<no value>", "");
+    let header = template.render(&header_row(listing, rows.first(), table))?.replace("<no value>", "");
     let mut lines = vec![header];
     for row in rows {
         lines.push(template.render(row)?);
@@ -52,13 +52,18 @@ pub fn print_list(
     Ok(())
 }
 
-/// The row a `table` template renders its header from: each field's header.
-fn header_row(listing: &Listing, first: Option<&serde_json::Value>) -> serde_json::Value {
-    let mut fields: serde_json::Map<String, serde_json::Value> = first
-        .and_then(|row| row.as_object())
-        .into_iter()
-        .flatten()
-        .map(|(name, _)| (name.clone(), upper_words(name).into()))
+/// The row a `table` template renders its header from: each field's
+/// header, for the fields of the first row and those the template names
+/// (so that a header is printed even when there are no rows).
+fn header_row(listing: &Listing, first: Option<&serde_json::Value>, template: &str) -> serde_json::Value {
+    let named = template.split('.').skip(1).map(|after| {
+        let end = after.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(after.len());
+        &after[..end]
+    });
+    let in_first_row = first.and_then(|row| row.as_object()).into_iter().flatten().map(|(name, _)| name.as_str());
+    let mut fields: serde_json::Map<String, serde_json::Value> = in_first_row
+        .chain(named.filter(|name| name.starts_with(|c: char| c.is_ascii_uppercase())))
+        .map(|name| (name.to_owned(), upper_words(name).into()))
         .collect();
     fields.extend(listing.headers.iter().map(|(name, header)| (name.to_string(), header.to_string().into())));
     fields.into()
@@ -113,6 +118,9 @@ mod tests {
     fn tables_templates_and_json() {
         assert_eq!(listed(None), "CONTAINER ID   NAMES\nabc            web\ndefghi         db\n");
         assert_eq!(listed(Some("table")), listed(None));
+        let mut out = Vec::new();
+        print_list(&mut out, Some("table {{.Names}}\t{{.Status}}"), &LISTING, &[]).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "NAMES   STATUS\n", "a header without rows");
         assert_eq!(listed(Some("table {{.Names}}\t{{.CreatedAt}}")), "NAMES   CREATED AT\nweb     x\ndb      y\n");
         assert_eq!(listed(Some("{{.Names}}")), "web\ndb\n");
         assert_eq!(listed(Some("{{.Names}}\\t{{.ID}}")), "web\tabc\ndb\tdefghi\n", "a typed \\t is a tab");

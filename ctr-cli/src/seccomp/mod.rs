@@ -27,6 +27,9 @@ mod bpf;
 mod compile;
 mod profile;
 
+/// Docker's (Go's) name of this machine's architecture, for `ctr version` and `info`.
+pub use profile::native_arch_name;
+
 use anyhow::{bail, Context, Result};
 use profile::{Profile, Target};
 use serde::{Deserialize, Serialize};
