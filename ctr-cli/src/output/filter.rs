@@ -123,6 +123,14 @@ pub fn image_passes(
     })
 }
 
+/// Keeps only the references of `record` that its `reference` filters
+/// match (docker lists those rows alone); no filter keeps them all.
+pub fn keep_matching_references(filters: &Filters, record: &mut ImageRecord) {
+    if let Some(patterns) = filters.0.get("reference") {
+        record.references.retain(|r| patterns.iter().any(|p| reference_matches(r, p)));
+    }
+}
+
 /// `reference=alpine`, `reference=alpine:3.*`, `reference=*/app`: a
 /// pattern with `*` wildcards, against `name:tag` or the name alone.
 fn reference_matches(reference: &str, pattern: &str) -> bool {

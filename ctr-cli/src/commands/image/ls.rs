@@ -1,7 +1,7 @@
 //! `ctr images`: the image table, ids, or rows through `--format`.
 
 use crate::args::image::ImagesArgs;
-use crate::output::filter::{image_passes, Filters, IMAGE_KEYS};
+use crate::output::filter::{image_passes, keep_matching_references, Filters, IMAGE_KEYS};
 use crate::output::images::{image_rows, shown_id, IMAGES};
 use crate::output::listing::print_list;
 use anyhow::{anyhow, Result};
@@ -14,8 +14,9 @@ pub fn ls(paths: &Paths, args: ImagesArgs) -> Result<i32> {
     let store = open_store(paths)?;
     let find = |name: &str| store.lookup(name)?.ok_or_else(|| anyhow!("--filter: no such image: {name}"));
     let mut records = Vec::new();
-    for record in store.list()? {
+    for mut record in store.list()? {
         if image_passes(&filters, &record, &find)? {
+            keep_matching_references(&filters, &mut record);
             records.push(record);
         }
     }
