@@ -266,6 +266,8 @@ mod tests {
         assert_eq!(render("{{index (split .Name \" \") 1}}", &v).unwrap(), "app");
         assert_eq!(render("{{/* a comment */}}{{ \"}}\" }}", &v).unwrap(), "}}");
         assert_eq!(render("{{.Name | printf \"%s!\"}}", &v).unwrap(), "Web app!");
+        let net = serde_json::json!({"IPAM": {"Config": [{"Subnet": "10.88.0.0/16"}]}});
+        assert_eq!(render("{{(index .IPAM.Config 0).Subnet}}", &net).unwrap(), "10.88.0.0/16");
     }
 
     #[test]
