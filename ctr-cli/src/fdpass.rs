@@ -3,7 +3,6 @@
 //! The descriptor rides on the frame's first bytes; the rest is read as a
 //! normal frame, with the same length checks.
 
-use anyhow::{Context, Result};
 use ctr_core::frame::{self, FrameError};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use serde::{de::DeserializeOwned, Serialize};
@@ -12,8 +11,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 /// Sends `msg` as one frame with `fd` attached.
-pub fn send_with_fd<T: Serialize>(channel: &UnixStream, msg: &T, fd: RawFd) -> Result<()> {
-    let bytes = frame::encode(msg).map_err(|e| anyhow::anyhow!("{e}"))?;
+pub fn send_with_fd<T: Serialize>(channel: &UnixStream, msg: &T, fd: RawFd) -> Result<(), FrameError> {
+    let bytes = frame::encode(msg)?;
     let fds = [fd];
     let sent = sendmsg::<()>(
         channel.as_raw_fd(),
@@ -22,9 +21,9 @@ pub fn send_with_fd<T: Serialize>(channel: &UnixStream, msg: &T, fd: RawFd) -> R
         MsgFlags::empty(),
         None,
     )
-    .context("sending a descriptor")?;
+    .map_err(|e| FrameError::Io(e.into()))?;
     let mut w = channel;
-    w.write_all(&bytes[sent..]).context("sending a frame")?;
+    w.write_all(&bytes[sent..]).map_err(FrameError::Io)?;
     Ok(())
 }
 

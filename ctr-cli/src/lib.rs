@@ -18,6 +18,7 @@
 //!   plumbing.
 
 pub mod container;
+pub mod error;
 pub mod fdpass;
 pub mod helper_client;
 pub mod idmap;

@@ -5,14 +5,24 @@
 //! without a trailing newline).
 
 use crate::container::record::Container;
+use crate::container::record::RecordError;
+use crate::error::{IoContext, IoError};
 use crate::paths::Paths;
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
+
+/// Why a container's log could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
 
 /// Docker's json-file buffer: longer lines are written in parts.
 const MAX_LINE: usize = 16 * 1024;
@@ -68,30 +78,6 @@ pub fn format_entry(stream: Stream, bytes: &[u8], time: &str) -> String {
     line
 }
 
-/// `t` as RFC 3339 in UTC with nanoseconds, as docker writes it.
-pub fn rfc3339_nanos(t: std::time::SystemTime) -> String {
-    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        since.subsec_nanos()
-    )
-}
-
 /// Appends a container's output to its log, a line per entry.
 pub struct LogWriter {
     file: File,
@@ -100,19 +86,19 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: &Path) -> Result<Self, IoError> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .open(path)
-            .with_context(|| format!("open the log {}", path.display()))?;
+            .with_io_context(|| format!("open the log {}", path.display()))?;
         Ok(Self { file, partial: [Vec::new(), Vec::new()] })
     }
 
     /// Logs what `stream` produced; complete lines are written at once.
     pub fn write(&mut self, stream: Stream, mut bytes: &[u8]) -> std::io::Result<()> {
-        let time = rfc3339_nanos(std::time::SystemTime::now());
+        let time = crate::units::rfc3339_nanos(std::time::SystemTime::now());
         let mut out = String::new();
         let slot = stream as usize;
         while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
@@ -138,7 +124,7 @@ impl LogWriter {
 
     /// Writes what is left of unfinished lines (at end of output).
     pub fn finish(&mut self) -> std::io::Result<()> {
-        let time = rfc3339_nanos(std::time::SystemTime::now());
+        let time = crate::units::rfc3339_nanos(std::time::SystemTime::now());
         for stream in [Stream::Stdout, Stream::Stderr] {
             let pending = std::mem::take(&mut self.partial[stream as usize]);
             if !pending.is_empty() {
@@ -202,26 +188,26 @@ pub fn read(
     tail: Option<usize>,
     follow: bool,
     mut emit: impl FnMut(&[Entry]) -> std::io::Result<()>,
-) -> Result<()> {
+) -> Result<(), LogsError> {
     let (container, _) = Container::locate(paths, key)?;
     let path = container.log_path();
     let mut file = match File::open(&path) {
         Ok(f) => f,
         // Run in the foreground: its output went to the terminal.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("open {}", path.display())),
+        Err(e) => return Err(IoError::new(format!("open {}", path.display()), e).into()),
     };
     let start = match tail {
-        Some(n) => tail_offset(&mut file, n)?,
+        Some(n) => tail_offset(&mut file, n).with_io_context(|| format!("read {}", path.display()))?,
         None => 0,
     };
-    file.seek(SeekFrom::Start(start))?;
+    file.seek(SeekFrom::Start(start)).with_io_context(|| format!("read {}", path.display()))?;
     let mut pending = Vec::new();
     loop {
         // Decided before reading, so nothing written before the end is missed.
         let done = !follow || !still_writing(&container)?;
-        file.read_to_end(&mut pending)?;
-        emit(&take_entries(&mut pending))?;
+        file.read_to_end(&mut pending).with_io_context(|| format!("read {}", path.display()))?;
+        emit(&take_entries(&mut pending)).io_context("write the log's lines")?;
         if done {
             return Ok(());
         }
@@ -231,7 +217,7 @@ pub fn read(
 
 /// Whether more output may come: the container runs, or its monitor is
 /// still writing what it left.
-fn still_writing(container: &Container) -> Result<bool> {
+fn still_writing(container: &Container) -> Result<bool, RecordError> {
     let Some(state) = container.read_state()? else { return Ok(false) };
     let monitor_alive = state.monitor.as_ref().is_some_and(|m| m.is_alive());
     Ok(state.is_up() || (state.status.is_live() && monitor_alive))
@@ -264,17 +250,13 @@ mod tests {
     }
 
     #[test]
-    fn escapes_and_times_match_serde_and_humantime() {
+    fn escapes_match_serde() {
         let raw = "tab\t \u{1} quote\" back\\ é\r\n";
         let line = format_entry(Stream::Stdout, raw.as_bytes(), "T");
         let entry: Entry = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(entry, Entry { log: raw.into(), stream: "stdout".into(), time: "T".into() });
         let invalid = format_entry(Stream::Stdout, b"\xff\n", "T");
         assert_eq!(serde_json::from_str::<Entry>(invalid.trim_end()).unwrap().log, "\u{fffd}\n");
-        for secs in [0u64, 951_782_400, 1_709_164_800, 4_102_444_799, 1_234_567_890] {
-            let t = std::time::UNIX_EPOCH + std::time::Duration::new(secs, 123_456_789);
-            assert_eq!(rfc3339_nanos(t), humantime::format_rfc3339_nanos(t).to_string());
-        }
     }
 
     #[test]

@@ -5,8 +5,8 @@
 
 use super::record::{self, Container, State};
 use super::state::RunState;
+use super::Result;
 use crate::paths::Paths;
-use anyhow::Result;
 
 /// The container named `key`, as docker's inspect shows it.
 pub fn inspect(paths: &Paths, key: &str) -> Result<serde_json::Value> {
@@ -23,7 +23,7 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
         _ => None,
     };
     let process = s.process.as_ref();
-    let mut host_config = serde_json::to_value(&s.limits)?;
+    let mut host_config = serde_json::to_value(&s.limits).unwrap_or_default();
     let seccomp = s.security.as_ref().map(|security| {
         let (host, seccomp) = security.inspect_json();
         if let (Some(to), serde_json::Value::Object(from)) = (host_config.as_object_mut(), host) {

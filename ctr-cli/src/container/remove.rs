@@ -4,11 +4,11 @@
 //! thaw here: the helper thaws a frozen cgroup before it empties it.
 
 use super::record::Container;
+use super::Result;
 use crate::helper_client::Helper;
 use crate::launch;
 use crate::paths::Paths;
 use crate::process::liveness::{self, ProcessRef};
-use anyhow::Result;
 use nix::sys::signal::Signal;
 use std::time::Duration;
 

@@ -7,6 +7,8 @@
 
 use super::record::{now_unix, Container, State};
 use super::state::Status;
+use super::{invalid, ContainerError, Result};
+use crate::error::IoContext;
 use crate::helper_client::Helper;
 use crate::image::ImageConfig;
 use crate::launch::{self, Launch, ProcessOptions};
@@ -19,7 +21,6 @@ use crate::process::monitor::{self, Detached};
 use crate::process::wait::{self, Console};
 use crate::seccomp::SecurityOptions;
 use crate::spec::{ContainerSpec, ProcessSpec, RootfsSpec};
-use anyhow::{bail, Context, Result};
 use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::limits::ResourceLimits;
 use std::path::PathBuf;
@@ -79,9 +80,9 @@ struct Source {
 
 fn resolve_source(paths: &Paths, request: &RunRequest) -> Result<Source> {
     if let Some(dir) = &request.rootfs {
-        let dir = std::fs::canonicalize(dir).with_context(|| format!("--rootfs {}", dir.display()))?;
+        let dir = std::fs::canonicalize(dir).with_io_context(|| format!("--rootfs {}", dir.display()))?;
         if !dir.is_dir() {
-            bail!("--rootfs {} is not a directory", dir.display());
+            invalid!("--rootfs {} is not a directory", dir.display());
         }
         return Ok(Source {
             label: dir.display().to_string(),
@@ -92,10 +93,9 @@ fn resolve_source(paths: &Paths, request: &RunRequest) -> Result<Source> {
             rootfs_dir: Some(dir),
         });
     }
-    let (reference, command) = request
-        .args
-        .split_first()
-        .context("give an image (or --rootfs DIR) to run, e.g. `ctr run --rm busybox echo hello`")?;
+    let Some((reference, command)) = request.args.split_first() else {
+        invalid!("give an image (or --rootfs DIR) to run, e.g. `ctr run --rm busybox echo hello`")
+    };
     // Found in the store, else built in, else pulled (as docker does).
     let image = crate::image::local::image_for_run(paths, reference)?;
     Ok(Source {
@@ -118,7 +118,7 @@ fn process_args(config: &ImageConfig, entrypoint: Option<&str>, command: &[Strin
     let cmd = if command.is_empty() { default_cmd } else { command.to_vec() };
     let args: Vec<String> = entry.into_iter().chain(cmd).collect();
     if args.is_empty() {
-        bail!("no command specified: give one after the image, e.g. `ctr run IMAGE sh`");
+        invalid!("no command specified: give one after the image, e.g. `ctr run IMAGE sh`");
     }
     Ok(args)
 }
@@ -126,7 +126,7 @@ fn process_args(config: &ImageConfig, entrypoint: Option<&str>, command: &[Strin
 fn check_hostname(h: &str) -> Result<()> {
     let ok = !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     if !ok {
-        bail!("invalid hostname {h:?}: use 1 to 64 letters, digits, '-' and '.'");
+        invalid!("invalid hostname {h:?}: use 1 to 64 letters, digits, '-' and '.'");
     }
     Ok(())
 }
@@ -141,7 +141,7 @@ fn mounts_of(paths: &Paths, request: &RunRequest) -> Result<Vec<MountSpec>> {
     for t in &request.tmpfs {
         mounts.push(mounts::parse_tmpfs(t)?);
     }
-    mounts::ordered(mounts)
+    Ok(mounts::ordered(mounts)?)
 }
 
 pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
@@ -155,7 +155,7 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "/".into());
     if !cwd.starts_with('/') {
-        bail!("the working directory {cwd:?} is invalid: it must be an absolute path");
+        invalid!("the working directory {cwd:?} is invalid: it must be an absolute path");
     }
     let security = request.security.resolve(&paths.state.join("seccomp-cache"), &request.cap_add, &request.cap_drop)?;
     let capabilities = security.capabilities;
@@ -249,7 +249,7 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         crate::timing::total("exec.total");
         failure = started.report.failure.map(|f| f.message);
         let console = started.report.console.map(|master| Console { master, stdin: request.process.interactive });
-        wait::wait(started.pid, &started.pidfd, console)
+        Ok(wait::wait(started.pid, &started.pidfd, console)?)
     });
     let recorded = launch::finish(
         paths,

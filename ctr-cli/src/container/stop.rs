@@ -7,10 +7,10 @@
 use super::pause::thaw;
 use super::record::Container;
 use super::settle::await_record;
+use super::Result;
 use crate::helper_client::Helper;
 use crate::paths::Paths;
 use crate::process::liveness::{self, ProcessRef};
-use anyhow::Result;
 use nix::sys::signal::Signal;
 use std::time::Duration;
 

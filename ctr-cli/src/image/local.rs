@@ -5,9 +5,9 @@
 use super::progress::Progress;
 use super::registry::{self, PullOptions, RegistryError};
 use super::userns::{IdMaps, Owners};
+use super::{ImageError, Result};
 use super::{ImageRecord, Reference, Store};
 use crate::paths::Paths;
-use anyhow::{anyhow, Result};
 use std::collections::BTreeMap;
 
 /// The user's image store, unpacking layers with their owners where this
@@ -39,12 +39,12 @@ fn find_or_pull(store: &Store, paths: &Paths, reference: &str) -> Result<ImageRe
         .map_err(|e| not_found_locally(reference, e))
 }
 
-fn not_found_locally(reference: &str, e: anyhow::Error) -> anyhow::Error {
-    match e.downcast_ref::<RegistryError>() {
+fn not_found_locally(reference: &str, e: ImageError) -> ImageError {
+    match e.registry() {
         Some(RegistryError::NotFound { .. }) => {
-            anyhow!("image {reference:?} not found locally and the registry said 404: check the name (or import it with `ctr image import FILE {reference}`)")
+            refused!("image {reference:?} not found locally and the registry said 404: check the name (or import it with `ctr image import FILE {reference}`)")
         }
-        _ => anyhow!("image {reference:?} not found locally, and pulling it failed: {e:#}"),
+        _ => refused!("image {reference:?} not found locally, and pulling it failed: {}", crate::error::chain(&e)),
     }
 }
 
@@ -77,7 +77,7 @@ pub fn inspect_json(r: &ImageRecord) -> serde_json::Value {
         "Id": r.id,
         "RepoTags": r.references,
         "RepoDigests": r.repo_digests,
-        "Created": humantime::format_rfc3339_seconds(r.created).to_string(),
+        "Created": crate::units::rfc3339_seconds(r.created),
         "Size": r.size,
         "Os": os,
         "Architecture": arch,
@@ -99,7 +99,7 @@ pub fn inspect_json(r: &ImageRecord) -> serde_json::Value {
 pub fn for_save(store: &Store, names: &[String]) -> Result<Vec<(ImageRecord, Vec<Reference>)>> {
     let mut images = Vec::new();
     for name in names {
-        let record = store.lookup(name)?.ok_or_else(|| anyhow!("no such image: {name}"))?;
+        let record = store.lookup(name)?.ok_or_else(|| refused!("no such image: {name}"))?;
         let names: Vec<Reference> = match Reference::parse(name) {
             Ok(r) if r.digest.is_none() && record.references.contains(&r.familiar()) => vec![r],
             _ => record.references.iter().filter_map(|r| Reference::parse(r).ok()).collect(),

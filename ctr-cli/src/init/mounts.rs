@@ -16,9 +16,9 @@
 //! - The rootfs is mounted detached (fsmount/open_tree) and attached with
 //!   move_mount, so that the descriptor we pivot into is the mount itself.
 
+use super::{InitContext, InitError, Result};
 use crate::mounts::{self, MountSource, MountSpec, SourceId};
 use crate::spec::RootfsSpec;
-use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -49,9 +49,9 @@ pub fn make_private() -> Result<()> {
 }
 
 fn overlay_path(p: &Path) -> Result<&str> {
-    let s = p.to_str().context("overlay paths must be UTF-8")?;
+    let Some(s) = p.to_str() else { refuse!("overlay paths must be UTF-8: {}", p.display()) };
     if s.contains([',', ':', '\\']) {
-        bail!(
+        refuse!(
             "path {s} contains ',', ':' or '\\', which overlayfs options cannot carry; move the ctr storage elsewhere"
         );
     }
@@ -121,7 +121,7 @@ fn open_dir_nofollow(path: &Path) -> Result<OwnedFd> {
 /// `lowerdir+` (Linux >= 6.8), topmost first.
 fn set_lower_layers(fs: &OwnedFd, lower: &[&str]) -> Result<()> {
     let mut layers = lower.iter();
-    let Some(first) = layers.next() else { anyhow::bail!("an overlay needs at least one lower layer") };
+    let Some(first) = layers.next() else { refuse!("an overlay needs at least one lower layer") };
     fsconfig(fs, FSCONFIG_SET_STRING, Some("lowerdir+"), Some(first))?;
     for layer in layers {
         fsconfig(fs, FSCONFIG_SET_STRING, Some("lowerdir+"), Some(layer))?;
@@ -186,14 +186,14 @@ pub fn mount_rootfs(rootfs: &RootfsSpec) -> Result<OwnedFd> {
 }
 
 /// Why a host source could not be opened, in words a user can act on.
-fn source_error(e: Errno, path: &Path) -> anyhow::Error {
+fn source_error(e: Errno, path: &Path) -> InitError {
     match e {
-        Errno::ELOOP => anyhow::anyhow!(
+        Errno::ELOOP => refused!(
             "{} now goes through a symlink, which it did not when ctr checked it: something replaced part of the path \
 meanwhile; ctr refuses to follow it",
             path.display()
         ),
-        e => anyhow::anyhow!("open {}: {}", path.display(), e.desc()),
+        e => refused!("open {}: {}", path.display(), e.desc()),
     }
 }
 
@@ -202,9 +202,9 @@ meanwhile; ctr refuses to follow it",
 fn expect_kind(fd: &OwnedFd, kind: Option<Kind>) -> Result<()> {
     let file_type = SFlag::from_bits_truncate(fstat(fd.as_raw_fd())?.st_mode) & SFlag::S_IFMT;
     match (kind, file_type) {
-        (_, SFlag::S_IFLNK) => bail!("it is a symlink"),
-        (Some(Kind::Dir), t) if t != SFlag::S_IFDIR => bail!("it is not a directory"),
-        (Some(Kind::File), SFlag::S_IFDIR) => bail!("it is a directory"),
+        (_, SFlag::S_IFLNK) => refuse!("it is a symlink"),
+        (Some(Kind::Dir), t) if t != SFlag::S_IFDIR => refuse!("it is not a directory"),
+        (Some(Kind::File), SFlag::S_IFDIR) => refuse!("it is a directory"),
         _ => Ok(()),
     }
 }
@@ -229,12 +229,12 @@ pub fn secure_target(root: &Path, rel: &str, kind: Kind) -> Result<PathBuf> {
     let components: Vec<_> =
         rel.components().filter(|c| !matches!(c, Component::RootDir | Component::CurDir)).collect();
     for (i, c) in components.iter().enumerate() {
-        let Component::Normal(name) = c else { bail!("mount destination {} may not contain '..'", rel.display()) };
+        let Component::Normal(name) = c else { refuse!("mount destination {} may not contain '..'", rel.display()) };
         path.push(name);
         let last = i + 1 == components.len();
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                bail!(
+                refuse!(
                     "mount destination {} goes through a symlink in the image ({}); refusing",
                     rel.display(),
                     path.display()
@@ -312,7 +312,7 @@ fn open_beneath(root: &OwnedFd, dest: &str, kind: Kind) -> Result<OwnedFd> {
         Path::new(dest).components().filter(|c| !matches!(c, Component::RootDir | Component::CurDir)).collect();
     let mut shown = PathBuf::from("/");
     for (i, c) in components.iter().enumerate() {
-        let Component::Normal(name) = c else { bail!("mount destination {dest} may not contain '..'") };
+        let Component::Normal(name) = c else { refuse!("mount destination {dest} may not contain '..'") };
         let name = Path::new(name);
         shown.push(name);
         let last = i + 1 == components.len();
@@ -342,7 +342,7 @@ fn open_beneath(root: &OwnedFd, dest: &str, kind: Kind) -> Result<OwnedFd> {
         let file_type = SFlag::from_bits_truncate(fstat(next.as_raw_fd())?.st_mode) & SFlag::S_IFMT;
         if file_type == SFlag::S_IFLNK {
             let to = readlinkat(Some(fd.as_raw_fd()), name).unwrap_or_default();
-            bail!(
+            refuse!(
                 "mount destination {dest}: {} in the image is a symlink (to {}); ctr does not follow symlinks in mount \
 destinations, so that an image cannot redirect a mount out of its root filesystem",
                 shown.display(),
@@ -350,7 +350,7 @@ destinations, so that an image cannot redirect a mount out of its root filesyste
             );
         }
         if !last && file_type != SFlag::S_IFDIR {
-            bail!("mount destination {dest}: {} in the image is not a directory", shown.display());
+            refuse!("mount destination {dest}: {} in the image is not a directory", shown.display());
         }
         fd = next;
     }
@@ -391,7 +391,7 @@ fn make_read_only_recursive(fd: &OwnedFd) -> Result<()> {
     };
     match Errno::result(rc) {
         Ok(_) => Ok(()),
-        Err(Errno::ENOSYS) => bail!("read-only volumes need mount_setattr (Linux >= 5.12)"),
+        Err(Errno::ENOSYS) => refuse!("read-only volumes need mount_setattr (Linux >= 5.12)"),
         Err(e) => Err(e).context("mount_setattr(MOUNT_ATTR_RDONLY, AT_RECURSIVE)"),
     }
 }
@@ -433,7 +433,7 @@ fn open_volume_source(source: &Path, expected: Option<SourceId>) -> Result<Owned
     if let Some(expected) = expected {
         let found = SourceId::of(&fd)?;
         if found != expected {
-            bail!(
+            refuse!(
                 "{} is no longer the {} ctr checked (something replaced it meanwhile); refusing to mount it",
                 source.display(),
                 if expected.dir { "directory" } else { "file" }
@@ -597,7 +597,7 @@ pub fn open_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
     let stat = fstat(null.as_raw_fd()).context("stat /dev/null")?;
     let is_char = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_char || stat.st_rdev != libc::makedev(1, 3) {
-        bail!("the container's /dev/null is not the null device; refusing to mask paths with it");
+        refuse!("the container's /dev/null is not the null device; refusing to mask paths with it");
     }
     Ok(null)
 }
@@ -678,12 +678,14 @@ mod tests {
         std::fs::create_dir(root.path().join("srv")).unwrap();
         std::os::unix::fs::symlink("../..", root.path().join("srv/up")).unwrap();
         for dest in ["/data", "/data/x", "/srv/up/etc"] {
-            let err = format!("{:#}", open_beneath(&root_fd, dest, Kind::Dir).unwrap_err());
+            let err = crate::error::chain(&open_beneath(&root_fd, dest, Kind::Dir).unwrap_err());
             assert!(err.contains("is a symlink"), "{dest}: {err}");
         }
         assert!(!Path::new("/etc/x").exists());
         std::fs::write(root.path().join("file"), b"").unwrap();
-        assert!(format!("{:#}", open_beneath(&root_fd, "/file/x", Kind::Dir).unwrap_err()).contains("not a directory"));
+        assert!(
+            crate::error::chain(&open_beneath(&root_fd, "/file/x", Kind::Dir).unwrap_err()).contains("not a directory")
+        );
         open_beneath(&root_fd, "/srv/a/b", Kind::Dir).unwrap();
         assert!(root.path().join("srv/a/b").is_dir());
         open_beneath(&root_fd, "/srv/a/f", Kind::File).unwrap();

@@ -5,10 +5,14 @@
 //! a pidfd opened and then re-checked against the start time, so they can
 //! never reach a process that merely inherited the pid.
 
-use anyhow::{Context, Result};
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// A process that was gone before ctr could record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("process {0} vanished before it was recorded")]
+pub struct Vanished(pub i32);
 
 /// A process as ctr recorded it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,12 +26,12 @@ pub struct ProcessRef {
 
 impl ProcessRef {
     /// Describes a process that exists now (ours, or our unreaped child).
-    pub fn of(pid: i32) -> Result<Self> {
-        let start_time = start_time(pid).with_context(|| format!("process {pid} vanished before it was recorded"))?;
+    pub fn of(pid: i32) -> Result<Self, Vanished> {
+        let start_time = start_time(pid).ok_or(Vanished(pid))?;
         Ok(Self { pid, start_time, boot_id: boot_id() })
     }
 
-    pub fn current() -> Result<Self> {
+    pub fn current() -> Result<Self, Vanished> {
         Self::of(std::process::id() as i32)
     }
 

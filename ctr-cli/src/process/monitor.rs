@@ -11,14 +11,16 @@
 //! its spec go in (JSON), "started" or the error comes back, and `ctr run`
 //! prints the id and exits. The monitor's own stdio is /dev/null.
 
+use crate::container::record::RecordError;
 use crate::container::record::{Container, State};
+use crate::error::{IoContext, IoError};
 use crate::helper_client::{Helper, ProcessStdio};
+use crate::launch::LaunchError;
 use crate::launch::{self, Launch};
 use crate::logs::{LogWriter, Stream};
 use crate::paths::Paths;
 use crate::process::liveness::ProcessRef;
 use crate::process::wait::InitReport;
-use anyhow::{anyhow, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -32,6 +34,23 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CHANNEL_FD: i32 = 3;
+
+/// Why a detached container's monitor could not start it or see it through.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("the container's monitor died before starting it (see `ctr ps -a`)")]
+    Died,
+    #[error("bad request from ctr run -d")]
+    BadRequest(#[source] serde_json::Error),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Result<T, E = MonitorError> = std::result::Result<T, E>;
 
 #[derive(Serialize, Deserialize)]
 struct Request {
@@ -67,7 +86,7 @@ pub fn start_detached(
     launch: Launch,
     interactive: bool,
 ) -> Result<Detached> {
-    let (mut ours, theirs) = UnixStream::pair().context("socketpair for the monitor")?;
+    let (mut ours, theirs) = UnixStream::pair().io_context("socketpair for the monitor")?;
     let theirs_fd = theirs.as_raw_fd();
     let mut command = Command::new("/proc/self/exe");
     command.arg0("ctr").args(["monitor", container.id.as_str()]).current_dir("/");
@@ -87,7 +106,7 @@ pub fn start_detached(
             Ok(())
         });
     }
-    let child = command.spawn().context("start the container's monitor")?;
+    let child = command.spawn().io_context("start the container's monitor")?;
     drop(theirs);
     let request = Request {
         state_root: paths.state.clone(),
@@ -97,16 +116,18 @@ pub fn start_detached(
         launch,
         interactive,
     };
-    serde_json::to_writer(&mut ours, &request).context("send the container to its monitor")?;
-    ours.shutdown(std::net::Shutdown::Write)?;
+    serde_json::to_writer(&mut ours, &request)
+        .map_err(std::io::Error::from)
+        .and_then(|()| ours.shutdown(std::net::Shutdown::Write))
+        .io_context("send the container to its monitor")?;
     let mut answer = Vec::new();
-    ours.read_to_end(&mut answer).context("read the monitor's answer")?;
+    ours.read_to_end(&mut answer).io_context("read the monitor's answer")?;
     // It carries on alone; whoever adopts it once we exit reaps it.
     drop(child);
     match serde_json::from_slice::<Reply>(&answer) {
         Ok(Reply::Started) => Ok(Detached::Started),
         Ok(Reply::Failed { exit_code, message }) => Ok(Detached::Failed { exit_code, message }),
-        Err(_) => Err(anyhow!("the container's monitor died before starting it (see `ctr ps -a`)")),
+        Err(_) => Err(MonitorError::Died),
     }
 }
 
@@ -136,8 +157,8 @@ enum Output {
 
 fn monitor(mut channel: UnixStream) -> Result<()> {
     let mut bytes = Vec::new();
-    channel.read_to_end(&mut bytes)?;
-    let request: Request = serde_json::from_slice(&bytes).context("bad request")?;
+    channel.read_to_end(&mut bytes).io_context("read the request")?;
+    let request: Request = serde_json::from_slice(&bytes).map_err(MonitorError::BadRequest)?;
     drop(bytes);
     let paths = Paths { state: request.state_root, storage: request.storage, prefix: request.prefix };
     let mut state = request.state;
@@ -145,13 +166,13 @@ fn monitor(mut channel: UnixStream) -> Result<()> {
     let helper = Helper::new(&paths.helper());
     let rm = state.auto_remove;
     let tty = request.launch.spec.terminal.is_some();
-    let started = (|| {
-        nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
+    let started = (|| -> Result<_, LaunchError> {
+        nix::sys::prctl::set_child_subreaper(true).io_context("PR_SET_CHILD_SUBREAPER")?;
         state.monitor = Some(ProcessRef::current()?);
         // With -i the container's stdin is a pipe that we hold open and
         // never write: it sees no end of file (docker's `run -di`).
         let (stdin_keep, stdin) = if request.interactive && !tty {
-            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).io_context("pipe")?;
             (Some(w), Stdio::from(r))
         } else {
             (None, Stdio::null())
@@ -159,19 +180,19 @@ fn monitor(mut channel: UnixStream) -> Result<()> {
         let (output, stdout, stderr) = if tty {
             (Output::Terminal(None), Stdio::null(), Stdio::null())
         } else {
-            let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-            let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+            let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).io_context("pipe")?;
+            let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).io_context("pipe")?;
             (Output::Pipes { stdout: Some(out_r), stderr: Some(err_r) }, Stdio::from(out_w), Stdio::from(err_w))
         };
         let stdio = ProcessStdio { stdin: Some(stdin), stdout: Some(stdout), stderr: Some(stderr) };
         let started = launch::start(&paths, &helper, &container, &mut state, request.launch, stdio)?;
-        anyhow::Ok((started, output, stdin_keep))
+        Ok((started, output, stdin_keep))
     })();
     let (started, output, _stdin_keep) = match started {
         Ok(s) => s,
         Err(e) => {
-            reply(&mut channel, &Reply::Failed { exit_code: 125, message: format!("{e:#}") });
-            return launch::finish(&paths, &helper, &container, &mut state, None, false, rm);
+            reply(&mut channel, &Reply::Failed { exit_code: 125, message: crate::error::chain(&e) });
+            return Ok(launch::finish(&paths, &helper, &container, &mut state, None, false, rm)?);
         }
     };
     // `ports` lives until the end: held until finish has removed the rules.
@@ -189,17 +210,17 @@ fn monitor(mut channel: UnixStream) -> Result<()> {
     let log_result = LogWriter::open(&container.log_path()).and_then(|mut log| copy_output(&mut log, output, &pidfd));
     let exit_code = reap(pid);
     if let Err(e) = &log_result {
-        state.error = Some(format!("writing the log: {e:#}"));
+        state.error = Some(format!("writing the log: {}", crate::error::chain(e)));
     }
     give_back_memory();
     let finished = launch::finish(&paths, &helper, &container, &mut state, exit_code, true, rm);
     drop(ports);
-    finished
+    Ok(finished?)
 }
 
 /// Copies the container's output to the log until it has exited and its
 /// output is drained (every writer gone, or quiet for a moment after).
-fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd) -> Result<()> {
+fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd) -> Result<(), IoError> {
     let mut streams: Vec<(OwnedFd, Stream)> = match output {
         Output::Pipes { stdout, stderr } => {
             stdout.map(|fd| (fd, Stream::Stdout)).into_iter().chain(stderr.map(|fd| (fd, Stream::Stderr))).collect()
@@ -221,7 +242,7 @@ fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd) -> Result<(
         let timeout = if exited_at.is_some() { PollTimeout::from(200u8) } else { PollTimeout::NONE };
         match poll(&mut fds, timeout) {
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(IoError::new("poll the container's output", e)),
             Ok(_) => {}
         }
         let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
@@ -236,17 +257,16 @@ fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd) -> Result<(
             }
             match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
                 Ok(0) | Err(nix::errno::Errno::EIO) => closed.push(i),
-                Ok(n) => log.write(*stream, &buf[..n])?,
+                Ok(n) => log.write(*stream, &buf[..n]).io_context("write the log")?,
                 Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(IoError::new("read the container's output", e)),
             }
         }
         for i in closed.into_iter().rev() {
             streams.remove(i);
         }
     }
-    log.finish()?;
-    Ok(())
+    log.finish().io_context("write the log")
 }
 
 /// The container's exit status (docker's: 128+N for signal N); also reaps

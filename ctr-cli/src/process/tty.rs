@@ -2,8 +2,8 @@
 //! the guard drops, on every return path), window sizes, and making a
 //! terminal the controlling one of a new session.
 
+use crate::error::{IoContext, IoError};
 use crate::spec::TerminalSize;
-use anyhow::{Context, Result};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
@@ -20,12 +20,12 @@ pub struct RawMode {
 
 impl RawMode {
     /// Puts stdin's terminal in raw mode; `None` if stdin is no terminal.
-    pub fn enter() -> Result<Option<Self>> {
+    pub fn enter() -> Result<Option<Self>, IoError> {
         let stdin = std::io::stdin();
         let Ok(saved) = tcgetattr(stdin.as_fd()) else { return Ok(None) };
         let mut raw = saved.clone();
         cfmakeraw(&mut raw);
-        tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).context("put the terminal in raw mode")?;
+        tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).io_context("put the terminal in raw mode")?;
         Ok(Some(Self { saved }))
     }
 }
@@ -49,17 +49,17 @@ pub fn caller_size() -> Option<TerminalSize> {
     size_of(std::io::stdout().as_fd()).or_else(|| size_of(std::io::stdin().as_fd()))
 }
 
-pub fn set_size(fd: BorrowedFd<'_>, size: TerminalSize) -> Result<()> {
+pub fn set_size(fd: BorrowedFd<'_>, size: TerminalSize) -> Result<(), IoError> {
     let ws = libc::winsize { ws_row: size.rows, ws_col: size.cols, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCSWINSZ reads one winsize from the struct we pass.
-    unsafe { tiocswinsz(fd.as_raw_fd(), &ws) }.context("set the terminal size")?;
+    unsafe { tiocswinsz(fd.as_raw_fd(), &ws) }.io_context("set the terminal size")?;
     Ok(())
 }
 
 /// Makes the terminal on `fd` the controlling terminal of our session
 /// (we must be a session leader without one).
-pub fn set_controlling(fd: BorrowedFd<'_>) -> Result<()> {
+pub fn set_controlling(fd: BorrowedFd<'_>) -> Result<(), IoError> {
     // SAFETY: TIOCSCTTY takes an integer argument and touches no memory.
-    unsafe { tiocsctty(fd.as_raw_fd(), 0) }.context("TIOCSCTTY")?;
+    unsafe { tiocsctty(fd.as_raw_fd(), 0) }.io_context("TIOCSCTTY")?;
     Ok(())
 }
