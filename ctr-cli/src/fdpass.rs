@@ -1,31 +1,15 @@
-//! Frames that carry a file descriptor (SCM_RIGHTS) on a Unix stream: the
-//! helper's pidfd, and the terminal master that `ctr init` hands back.
-//! The descriptor rides on the frame's first bytes; the rest is read as a
+//! Receiving frames that carry a file descriptor (SCM_RIGHTS) on a Unix
+//! stream: the helper's pidfd, and the terminal master that `ctr init`
+//! hands back (sent with [`ctr_core::frame::write_frame_with_fd`]). The
+//! descriptor rides on the frame's first bytes; the rest is read as a
 //! normal frame, with the same length checks.
 
 use ctr_core::frame::{self, FrameError};
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
-use serde::{de::DeserializeOwned, Serialize};
-use std::io::{IoSlice, IoSliceMut, Write};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use serde::de::DeserializeOwned;
+use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-
-/// Sends `msg` as one frame with `fd` attached.
-pub fn send_with_fd<T: Serialize>(channel: &UnixStream, msg: &T, fd: RawFd) -> Result<(), FrameError> {
-    let bytes = frame::encode(msg)?;
-    let fds = [fd];
-    let sent = sendmsg::<()>(
-        channel.as_raw_fd(),
-        &[IoSlice::new(&bytes)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| FrameError::Io(e.into()))?;
-    let mut w = channel;
-    w.write_all(&bytes[sent..]).map_err(FrameError::Io)?;
-    Ok(())
-}
 
 /// Reads one frame and the descriptor that may travel with it.
 pub fn recv_with_fd<T: DeserializeOwned>(channel: &UnixStream) -> Result<(T, Option<OwnedFd>), FrameError> {

@@ -5,6 +5,7 @@
 use crate::error::{IoContext, IoError};
 use ctr_core::frame::{self, FrameError};
 use ctr_core::ids::ContainerId;
+use ctr_core::limits::ResourceLimits;
 use ctr_core::net::{Cidr, NetworkName, NetworkSummary};
 use ctr_core::protocol::{
     CgroupDir, Request, Response, SpawnRequest, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER, PROTOCOL_VERSION,
@@ -180,6 +181,14 @@ impl Helper {
         match self.call(Request::Freeze { id: id.clone(), frozen }, what)? {
             Response::Frozen { .. } => Ok(()),
             other => Err(unexpected("Freeze", &other)),
+        }
+    }
+
+    /// Writes new limits to a running container's cgroups.
+    pub fn update(&self, id: &ContainerId, limits: ResourceLimits) -> Result<()> {
+        match self.call(Request::Update { id: id.clone(), limits }, "to update the container's limits")? {
+            Response::Updated => Ok(()),
+            other => Err(unexpected("Update", &other)),
         }
     }
 

@@ -27,6 +27,7 @@ use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::limits::ResourceLimits;
 use ctr_core::net::NetworkRequest;
 use ctr_core::protocol::SpawnRequest;
+use ctr_net::link::ContainerEnd;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
@@ -110,6 +111,14 @@ impl ProcessOptions {
     }
 }
 
+/// The environment a container's command starts from, as docker's: with
+/// a terminal, `TERM=xterm`, which the image's own `TERM` overrides.
+pub fn base_env(image_env: &[String], tty: bool) -> Vec<String> {
+    let has_term = image_env.iter().any(|e| e.split('=').next() == Some("TERM"));
+    let term = (tty && !has_term).then(|| "TERM=xterm".to_owned());
+    term.into_iter().chain(image_env.iter().cloned()).collect()
+}
+
 /// The image's environment, then `-e` on top (KEY alone copies ours).
 pub fn merge_env(image_env: &[String], cli: &[String]) -> Vec<String> {
     let mut env: Vec<String> = image_env.to_vec();
@@ -176,6 +185,10 @@ pub fn finish(
     if lock.is_none() {
         return cgroup_removed;
     }
+    // `ctr stop` may have marked it meanwhile; that mark must survive.
+    if let Ok(Some(recorded)) = container.read_state() {
+        state.stopped_by_user |= recorded.stopped_by_user;
+    }
     if rm {
         remove_container(helper, container)?;
     } else {
@@ -213,7 +226,7 @@ pub fn start(
     // us, so that we can wait for it.
     nix::sys::prctl::set_child_subreaper(true).io_context("PR_SET_CHILD_SUBREAPER")?;
     let (mut ours, theirs) = UnixStream::pair().io_context("socketpair for the init channel")?;
-    let spawned = helper.spawn(request, &OwnedFd::from(theirs), stdio)?;
+    let spawned = crate::timing::time("helper.spawn", || helper.spawn(request, &OwnedFd::from(theirs), stdio))?;
     let pid = Pid::from_raw(spawned.pid);
     // Before the command runs (init waits for its spec): if another
     // program bound a port since the helper checked it, nothing started.
@@ -234,12 +247,10 @@ pub fn start(
     state.network = spawned.network.clone();
     container.write_state(state)?;
     if let Some(info) = &spawned.network {
+        spec.network = Some(ContainerEnd::eth0(info.address, info.prefix, info.gateway));
         let hosts = network::hosts_file(paths, state, &spec.hostname, Some(info));
         network::rewrite_in_place(&container.state_dir.join("hosts"), &hosts)
             .io_context("rewrite the container's /etc/hosts")?;
-        spec.etc_files
-            .push((container.write_generated("resolv.conf", &network::resolv_conf())?, "etc/resolv.conf".into()));
-        network::announce(paths, state, info, true);
     }
 
     let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::Run(Box::new(spec)) };
@@ -249,6 +260,10 @@ pub fn start(
         return Err(LaunchError::Handoff(e));
     }
     let report = wait::read_init_report(&ours);
+    // Only now that init has configured its address do peers learn its name.
+    if let Some(info) = spawned.network.as_ref().filter(|_| report.failure.is_none()) {
+        network::announce(paths, state, info, true);
+    }
     Ok(Started { pid, pidfd: spawned.pidfd, report, ports })
 }
 
@@ -312,5 +327,14 @@ mod tests {
     fn env_overrides_by_key() {
         let merged = merge_env(&["PATH=/bin".into(), "A=1".into()], &["A=2".into(), "B=3".into()]);
         assert_eq!(merged, ["PATH=/bin", "A=2", "B=3"]);
+    }
+
+    #[test]
+    fn a_terminal_gets_term_xterm_unless_the_image_or_e_says_otherwise() {
+        let image = ["PATH=/bin".to_owned()];
+        assert_eq!(base_env(&image, true), ["TERM=xterm", "PATH=/bin"]);
+        assert_eq!(base_env(&image, false), ["PATH=/bin"]);
+        assert_eq!(base_env(&["TERM=vt100".into()], true), ["TERM=vt100"]);
+        assert_eq!(merge_env(&base_env(&image, true), &["TERM=dumb".into()]), ["PATH=/bin", "TERM=dumb"]);
     }
 }

@@ -6,18 +6,20 @@
 //! binary's, and the module graph has no cycles (`tests/module_graph.rs`).
 //!
 //! - [`container`]: the record of a container, its state machine, and one
-//!   file per verb (run, exec, stop, kill, wait, pause, rm, prune, inspect);
+//!   file per verb (create, start, run, restart, attach, rename, exec,
+//!   update, stop, kill, wait, pause, rm, prune, inspect);
 //! - [`launch`]: the first process of a container through the helper, and
 //!   the spec handed to its `ctr init`; [`init`] is that `ctr init`;
 //! - [`process`]: waiting on a process, the detached monitor, liveness
 //!   of recorded processes, terminals;
 //! - [`image`], [`volume`], [`network`], [`stats`], [`logs`]: what the
-//!   names say; [`mounts`], [`seccomp`], [`spec`]: parts of a container's
+//!   names say; [`dns`], [`mounts`], [`seccomp`], [`spec`]: parts of a container's
 //!   spec; [`helper_client`], [`fdpass`], [`lock`], [`paths`], [`idmap`],
-//!   [`ports`], [`timing`], [`units`], [`user_config`], [`info`]: the
-//!   plumbing.
+//!   [`ports`], [`run_options`], [`timing`], [`tuning`], [`units`], [`user_config`], [`info`],
+//!   [`log_options`]: the plumbing.
 
 pub mod container;
+pub mod dns;
 pub mod error;
 pub mod fdpass;
 pub mod helper_client;
@@ -27,16 +29,20 @@ pub mod info;
 pub mod init;
 pub mod launch;
 pub mod lock;
+pub mod log_options;
 pub mod logs;
 pub mod mounts;
 pub mod network;
+pub mod oci;
 pub mod paths;
 pub mod ports;
 pub mod process;
+pub mod run_options;
 pub mod seccomp;
 pub mod spec;
 pub mod stats;
 pub mod timing;
+pub mod tuning;
 pub mod units;
 pub mod user_config;
 pub mod volume;

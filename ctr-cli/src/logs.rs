@@ -7,11 +7,13 @@
 use crate::container::record::Container;
 use crate::container::record::RecordError;
 use crate::error::{IoContext, IoError};
+use crate::log_options::rotated;
+pub use crate::log_options::{log_files, LogOptions};
 use crate::paths::Paths;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -78,22 +80,62 @@ pub fn format_entry(stream: Stream, bytes: &[u8], time: &str) -> String {
     line
 }
 
-/// Appends a container's output to its log, a line per entry.
+/// Appends a container's output to its log, a line per entry, rotating it
+/// by its [`LogOptions`].
 pub struct LogWriter {
     file: File,
+    path: std::path::PathBuf,
+    options: LogOptions,
+    size: u64,
     /// Bytes of an unfinished line, per stream.
     partial: [Vec<u8>; 2],
 }
 
+fn open_append(path: &Path) -> Result<File, IoError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .with_io_context(|| format!("open the log {}", path.display()))
+}
+
 impl LogWriter {
-    pub fn open(path: &Path) -> Result<Self, IoError> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)
-            .with_io_context(|| format!("open the log {}", path.display()))?;
-        Ok(Self { file, partial: [Vec::new(), Vec::new()] })
+    pub fn open(path: &Path, options: LogOptions) -> Result<Self, IoError> {
+        let file = open_append(path)?;
+        let size = file.metadata().with_io_context(|| format!("stat the log {}", path.display()))?.len();
+        Ok(Self { file, path: path.to_owned(), options, size, partial: [Vec::new(), Vec::new()] })
+    }
+
+    /// Appends whole entries (each one line), rotating between two of them
+    /// where the next would pass max-size.
+    fn append(&mut self, out: &str) -> std::io::Result<()> {
+        if self.size + out.len() as u64 <= self.options.max_size {
+            self.size += out.len() as u64;
+            return self.file.write_all(out.as_bytes());
+        }
+        for entry in out.split_inclusive('\n') {
+            self.append_one(entry)?;
+        }
+        Ok(())
+    }
+
+    fn append_one(&mut self, out: &str) -> std::io::Result<()> {
+        if self.size > 0 && self.size + out.len() as u64 > self.options.max_size {
+            for n in (1..self.options.max_files).rev() {
+                let from = if n == 1 { self.path.clone() } else { rotated(&self.path, n - 1) };
+                match std::fs::rename(&from, rotated(&self.path, n)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            // With max-file=1 nothing is kept: the log starts again.
+            self.file = open_append(&self.path).map_err(std::io::Error::other)?;
+            self.file.set_len(0)?;
+            self.size = 0;
+        }
+        self.size += out.len() as u64;
+        self.file.write_all(out.as_bytes())
     }
 
     /// Logs what `stream` produced; complete lines are written at once.
@@ -119,7 +161,10 @@ impl LogWriter {
             let part: Vec<u8> = pending.drain(..MAX_LINE).collect();
             out.push_str(&format_entry(stream, &part, &time));
         }
-        self.file.write_all(out.as_bytes())
+        if out.is_empty() {
+            return Ok(());
+        }
+        self.append(&out)
     }
 
     /// Writes what is left of unfinished lines (at end of output).
@@ -128,7 +173,7 @@ impl LogWriter {
         for stream in [Stream::Stdout, Stream::Stderr] {
             let pending = std::mem::take(&mut self.partial[stream as usize]);
             if !pending.is_empty() {
-                self.file.write_all(format_entry(stream, &pending, &time).as_bytes())?;
+                self.append(&format_entry(stream, &pending, &time))?;
             }
         }
         Ok(())
@@ -189,20 +234,40 @@ pub fn read(
     follow: bool,
     mut emit: impl FnMut(&[Entry]) -> std::io::Result<()>,
 ) -> Result<(), LogsError> {
-    let (container, _) = Container::locate(paths, key)?;
+    let (container, state) = Container::locate(paths, key)?;
     let path = container.log_path();
+    // Rotated files first (all of them; --tail counts back across them).
+    let older = log_files(&path, state.log_options);
+    let mut backlog = Vec::new();
+    for old in &older[..older.len() - 1] {
+        let mut bytes = std::fs::read(old).unwrap_or_default();
+        bytes.push(b'\n');
+        backlog.extend(take_entries(&mut bytes));
+    }
     let mut file = match File::open(&path) {
         Ok(f) => f,
-        // Run in the foreground: its output went to the terminal.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // Never started: nothing was written yet.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(emit(&backlog).io_context("write the log's lines")?);
+        }
         Err(e) => return Err(IoError::new(format!("open {}", path.display()), e).into()),
     };
-    let start = match tail {
-        Some(n) => tail_offset(&mut file, n).with_io_context(|| format!("read {}", path.display()))?,
-        None => 0,
-    };
-    file.seek(SeekFrom::Start(start)).with_io_context(|| format!("read {}", path.display()))?;
     let mut pending = Vec::new();
+    match tail {
+        Some(n) => {
+            let read = |file: &mut File, pending: &mut Vec<u8>| -> std::io::Result<()> {
+                let start = tail_offset(file, n)?;
+                file.seek(SeekFrom::Start(start))?;
+                file.read_to_end(pending).map(drop)
+            };
+            read(&mut file, &mut pending).with_io_context(|| format!("read {}", path.display()))?;
+            let mut entries = take_entries(&mut pending);
+            let from_older = n.saturating_sub(entries.len());
+            entries.splice(0..0, backlog.split_off(backlog.len().saturating_sub(from_older)));
+            emit(&entries).io_context("write the log's lines")?;
+        }
+        None => emit(&backlog).io_context("write the log's lines")?,
+    }
     loop {
         // Decided before reading, so nothing written before the end is missed.
         let done = !follow || !still_writing(&container)?;
@@ -210,6 +275,12 @@ pub fn read(
         emit(&take_entries(&mut pending)).io_context("write the log's lines")?;
         if done {
             return Ok(());
+        }
+        // Rotated away: what is left of it was read above; go on in the new file.
+        if std::fs::metadata(&path).is_ok_and(|m| m.ino() != file.metadata().map(|f| f.ino()).unwrap_or(0)) {
+            file.read_to_end(&mut pending).with_io_context(|| format!("read {}", path.display()))?;
+            emit(&take_entries(&mut pending)).io_context("write the log's lines")?;
+            file = File::open(&path).with_io_context(|| format!("open {}", path.display()))?;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -241,7 +312,7 @@ mod tests {
     fn logged(chunks: &[(Stream, &[u8])]) -> Vec<Entry> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
-        let mut w = LogWriter::open(&path).unwrap();
+        let mut w = LogWriter::open(&path, LogOptions::default()).unwrap();
         for (s, b) in chunks {
             w.write(*s, b).unwrap();
         }
@@ -279,6 +350,39 @@ mod tests {
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].log.len(), MAX_LINE);
         assert_eq!(e[1].log, format!("{}\n", "x".repeat(10)));
+    }
+
+    #[test]
+    fn the_log_rotates_at_max_size_and_keeps_max_file_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("json.log");
+        let options = LogOptions::parse(&["max-size=1k,max-file=3"]).unwrap();
+        let mut w = LogWriter::open(&path, options).unwrap();
+        let batch: String = (0..50).map(|i| format!("line {i:03} {}\n", "x".repeat(50))).collect();
+        w.write(Stream::Stdout, batch.as_bytes()).unwrap();
+        for i in 50..100 {
+            w.write(Stream::Stdout, format!("line {i:03} {}\n", "x".repeat(50)).as_bytes()).unwrap();
+        }
+        let files = log_files(&path, options);
+        assert_eq!(files.len(), 3, "{files:?}");
+        for f in &files {
+            assert!(std::fs::metadata(f).unwrap().len() <= 1024, "{f:?}");
+        }
+        let last = std::fs::read_to_string(&path).unwrap();
+        assert!(last.contains("line 099"), "{last}");
+        let oldest = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(!oldest.contains("line 000"), "the oldest entries went");
+        assert!(!rotated(&path, 3).exists());
+    }
+
+    #[test]
+    fn log_options_parse_like_docker() {
+        assert_eq!(LogOptions::parse::<&str>(&[]).unwrap(), LogOptions::default());
+        let o = LogOptions::parse(&["max-size=5m", "max-file=2"]).unwrap();
+        assert_eq!((o.max_size, o.max_files), (5 << 20, 2));
+        for bad in ["max-size=10", "max-file=0", "max-file=x", "mode=non-blocking", "max-size"] {
+            assert!(LogOptions::parse(&[bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

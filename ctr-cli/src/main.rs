@@ -15,6 +15,13 @@ use std::process::ExitCode;
 /// Exit status for errors of ctr itself, as docker uses it.
 const EXIT_ENGINE_ERROR: u8 = 125;
 
+/// Help and version go to stdout with status 0; any other usage error
+/// (an unknown flag, a missing value) is docker's 125.
+fn usage_error(e: clap::Error) -> ! {
+    let _ = e.print();
+    std::process::exit(if e.use_stderr() { EXIT_ENGINE_ERROR.into() } else { 0 })
+}
+
 fn main() -> ExitCode {
     // `ctr init` runs inside the container before anything else; it never returns.
     if std::env::args_os().nth(1).is_some_and(|a| a == "init") && std::env::args_os().count() == 2 {
@@ -29,7 +36,7 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "monitor") && std::env::args_os().count() == 3 {
         ctr_cli::process::monitor::main();
     }
-    let cli = args::Cli::parse();
+    let cli = args::Cli::try_parse().unwrap_or_else(|e| usage_error(e));
     match commands::dispatch(cli.command) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(EXIT_ENGINE_ERROR)),
         Err(e) => {

@@ -8,14 +8,15 @@
 //! every file involved. The files are bind-mounted, so they are rewritten in
 //! place (never renamed) when containers come and go.
 
-use crate::container::record::{self, State};
+use crate::container::record::{self, Container, State};
+use crate::dns;
 use crate::error::{IoContext, IoError};
 use crate::paths::Paths;
 use ctr_core::net::{NetworkInfo, NetworkName, NetworkRequest, NetworkSummary, PortSpec, Protocol};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A `--network`, `-p`, `-P` or `--ip` that cannot be honoured.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,10 @@ pub enum NetworkError {
     Unknown { name: String, source: ctr_core::net::NetSpecError },
     #[error("no free host port found for -P")]
     NoFreePort,
+    #[error(transparent)]
+    Spec(#[from] ctr_core::net::NetSpecError),
+    #[error(transparent)]
+    Dns(#[from] dns::DnsError),
     #[error(transparent)]
     Io(#[from] IoError),
 }
@@ -62,6 +67,7 @@ impl NetworkOptions {
                 }
             }
         }
+        ctr_core::net::check_published(&ports)?;
         match self.network.as_str() {
             "none" | "host" if !ports.is_empty() || self.ip.is_some() => Err(NetworkError::NeedsBridge),
             "none" => Ok(NetworkRequest::None),
@@ -120,9 +126,11 @@ fn peers(paths: &Paths, network: &str, except: &str) -> Vec<State> {
         .collect()
 }
 
-/// The container's /etc/hosts: loopback, itself, and its peers.
+/// The container's /etc/hosts: loopback, `--add-host`, itself, and its peers.
 pub fn hosts_file(paths: &Paths, state: &State, hostname: &str, info: Option<&NetworkInfo>) -> String {
     let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    // Checked when the container was made: host-gateway has a gateway here.
+    text.push_str(&dns::hosts_lines(&state.dns, info.map(|i| i.gateway.into())).unwrap_or_default());
     match info {
         None => text.push_str(&format!("127.0.1.1\t{hostname}\n")),
         Some(info) => {
@@ -160,20 +168,40 @@ pub fn rewrite_in_place(path: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())
 }
 
-/// The host's resolvers, minus loopback ones a container cannot reach.
-pub fn resolv_conf() -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let kept: Vec<&str> = host
-        .lines()
-        .filter(|l| {
-            let mut words = l.split_whitespace();
-            match (words.next(), words.next()) {
-                (Some("nameserver"), Some(addr)) => !addr.starts_with("127.") && addr != "::1",
-                _ => true,
-            }
-        })
-        .collect();
-    kept.join("\n") + "\n"
+/// The container's generated /etc/hosts and /etc/resolv.conf (see
+/// [`dns`]), written into its state directory, as (host file, path in the
+/// container). A bridge network's /etc/hosts is written again once the
+/// container has its address ([`hosts_file`]); `none` keeps the image's
+/// resolv.conf, as it has no server to reach.
+pub fn etc_files(
+    container: &Container,
+    hostname: &str,
+    config: &dns::DnsConfig,
+    network: &NetworkRequest,
+    host: &dns::HostText,
+) -> Result<Vec<(PathBuf, String)>, NetworkError> {
+    let hosts = match network {
+        NetworkRequest::Host => dns::host_network_hosts(host, hostname, config)?,
+        NetworkRequest::None => {
+            let mut text = hosts_file_without_network(hostname);
+            text.push_str(&dns::hosts_lines(config, None)?);
+            text
+        }
+        NetworkRequest::Bridge { .. } => hosts_file_without_network(hostname),
+    };
+    let mut files = vec![(container.write_generated("hosts", &hosts)?, "etc/hosts".into())];
+    if *network != NetworkRequest::None {
+        let resolv = dns::resolv_conf(host, config, *network == NetworkRequest::Host);
+        if let Some(warning) = &resolv.warning {
+            eprintln!("ctr: warning: {warning}");
+        }
+        files.push((container.write_generated("resolv.conf", &resolv.text)?, "etc/resolv.conf".into()));
+    }
+    Ok(files)
+}
+
+fn hosts_file_without_network(hostname: &str) -> String {
+    format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
 }
 
 /// A network as docker's `network inspect` shows it, with the names of
@@ -227,6 +255,12 @@ mod tests {
             matches!(own.to_request(&[]).unwrap(), NetworkRequest::Bridge { network, .. } if network.as_str() == "backend")
         );
         assert!(NetworkOptions { network: "we/ird".into(), ..Default::default() }.to_request(&[]).is_err());
+        let twice = NetworkOptions {
+            network: "bridge".into(),
+            publish: vec![PortSpec::parse("80:1").unwrap(), PortSpec::parse("80:2").unwrap()],
+            ..Default::default()
+        };
+        assert!(twice.to_request(&[]).unwrap_err().to_string().contains("host port 80/tcp is published twice"));
     }
 
     #[test]

@@ -25,9 +25,11 @@ pub enum PathsError {
 
 #[derive(Debug, Clone)]
 pub struct Paths {
-    /// Per-container runtime state (state files, locks, overlay upper dirs).
+    /// Runtime state of live processes only (the seccomp cache, attach
+    /// sockets): a tmpfs, gone at logout or reboot.
     pub state: PathBuf,
-    /// Image store.
+    /// Image store, and every container's record, writable layer and log,
+    /// which survive logout and reboot.
     pub storage: PathBuf,
     /// `PREFIX` that the running `ctr` was installed under.
     pub prefix: PathBuf,
@@ -54,8 +56,15 @@ impl Paths {
         self.prefix.join("share/ctr/images")
     }
 
+    /// One directory per container: its record, generated files, log and
+    /// writable layer. In storage, so that a reboot keeps containers.
     pub fn containers(&self) -> PathBuf {
-        self.state.join("containers")
+        self.storage.join("containers")
+    }
+
+    /// Name reservations (`names/<name>` holds the id).
+    pub fn names(&self) -> PathBuf {
+        self.storage.join("container-names")
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-pub const INIT_PROTOCOL_VERSION: u32 = 3;
+pub const INIT_PROTOCOL_VERSION: u32 = 4;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct InitMessage {
@@ -83,6 +83,20 @@ pub struct ContainerSpec {
     /// `--privileged`, `systempaths=unconfined`: no masked or read-only
     /// /proc and /sys paths.
     pub system_paths_unconfined: bool,
+    /// On a bridge network: the end of the veth that the helper placed in
+    /// the container's network namespace, for init to configure there.
+    #[serde(default)]
+    pub network: Option<ctr_net::link::ContainerEnd>,
+    /// `--sysctl`, namespaced ones only ([`crate::tuning`]).
+    #[serde(default)]
+    pub sysctls: Vec<crate::tuning::Sysctl>,
+    /// `--shm-size` in bytes.
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    /// `--init`: init stays as pid 1, reaping and forwarding signals, and
+    /// runs the command as its child.
+    #[serde(default)]
+    pub init_reaper: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -104,6 +118,12 @@ pub struct ProcessSpec {
     pub capabilities: Vec<String>,
     /// Written to /proc/self/oom_score_adj before exec.
     pub oom_score_adj: Option<i32>,
+    /// `--ulimit`s, set just before exec (for `ctr exec` too).
+    #[serde(default)]
+    pub rlimits: Vec<crate::tuning::Ulimit>,
+    /// `--group-add`: supplementary groups, by name or number.
+    #[serde(default)]
+    pub group_add: Vec<String>,
 }
 
 /// What init reports when it cannot exec; the channel closes on success.

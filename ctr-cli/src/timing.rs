@@ -1,8 +1,10 @@
 //! `CTR_TRACE_TIMINGS=1 ctr run ...`: how long the phases of starting a
 //! container take, one line per phase on stderr,
-//! `ctr-timing <phase> <milliseconds>ms` (e.g. `ctr-timing rootfs.mount
-//! 0.412ms`), for `cargo xtask bench image`. Off, a phase costs one load of
-//! a once-initialised flag.
+//! `ctr-timing <phase> <milliseconds>ms @<CLOCK_MONOTONIC ms>` (e.g.
+//! `ctr-timing rootfs.mount 0.412ms @81234.567`: the clock reading is when
+//! the phase ended, so that `cargo xtask bench` can lay the phases of ctr
+//! and of init, separate processes, on one time line and name the gaps
+//! between them). Off, a phase costs one load of a once-initialised flag.
 //!
 //! `ctr init` gets no environment from the helper, so `ctr run` asks it to
 //! trace with [`INIT_MARKER`] appended to the command's environment; init
@@ -25,8 +27,13 @@ fn since() -> Option<Instant> {
     *SINCE.get_or_init(|| (std::env::var_os(VAR).is_some_and(|v| v == "1")).then(Instant::now))
 }
 
-fn line(phase: &str, elapsed: Duration) -> String {
-    format!("ctr-timing {phase} {:.3}ms", elapsed.as_secs_f64() * 1000.0)
+fn line(phase: &str, elapsed: Duration, ended_at: Duration) -> String {
+    format!("ctr-timing {phase} {:.3}ms @{:.3}", elapsed.as_secs_f64() * 1000.0, ended_at.as_secs_f64() * 1000.0)
+}
+
+/// CLOCK_MONOTONIC, which every process on the host reads alike.
+fn monotonic() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(Duration::ZERO, Duration::from)
 }
 
 /// Runs `f`, printing how long it took when tracing is on.
@@ -36,14 +43,14 @@ pub fn time<T>(phase: &str, f: impl FnOnce() -> T) -> T {
     }
     let started = Instant::now();
     let out = f();
-    eprintln!("{}", line(phase, started.elapsed()));
+    eprintln!("{}", line(phase, started.elapsed(), monotonic()));
     out
 }
 
 /// Prints the time since this process's first traced phase started.
 pub fn total(phase: &str) {
     if let Some(since) = since() {
-        eprintln!("{}", line(phase, since.elapsed()));
+        eprintln!("{}", line(phase, since.elapsed(), monotonic()));
     }
 }
 
@@ -82,6 +89,8 @@ mod tests {
 
     #[test]
     fn line_format() {
-        assert_eq!(line("rootfs.mount", Duration::from_micros(412)), "ctr-timing rootfs.mount 0.412ms");
+        let at = Duration::from_micros(81_234_567);
+        assert_eq!(line("rootfs.mount", Duration::from_micros(412), at), "ctr-timing rootfs.mount 0.412ms @81234.567");
+        assert!(monotonic() > Duration::ZERO);
     }
 }

@@ -8,6 +8,8 @@ use serde::de::{DeserializeOwned, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::io::{self, Read, Write};
 use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
 
 /// No legitimate message comes near this; anything larger is refused unread.
 pub const MAX_FRAME_LEN: u32 = 64 * 1024;
@@ -67,6 +69,21 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
 pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), FrameError> {
     w.write_all(&encode(msg)?)?;
     w.flush()?;
+    Ok(())
+}
+
+/// Writes `msg` as one frame with `fd` attached (SCM_RIGHTS) to its first
+/// bytes: the helper's pidfd, the terminal master `ctr init` hands back.
+/// The receiver reads the rest as a normal frame, with the same checks.
+pub fn write_frame_with_fd<T: Serialize>(channel: &UnixStream, msg: &T, fd: BorrowedFd<'_>) -> Result<(), FrameError> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let bytes = encode(msg)?;
+    let fds = [fd.as_raw_fd()];
+    let rights = [ControlMessage::ScmRights(&fds)];
+    let sent = sendmsg::<()>(channel.as_raw_fd(), &[io::IoSlice::new(&bytes)], &rights, MsgFlags::empty(), None)
+        .map_err(io::Error::from)?;
+    let mut rest = channel;
+    rest.write_all(&bytes[sent..])?;
     Ok(())
 }
 
@@ -165,6 +182,16 @@ mod tests {
     fn round_trip() {
         let frame = encode(&Request::Hello { version: PROTOCOL_VERSION }).unwrap();
         let back: Request = read_frame(&mut &frame[..]).unwrap();
+        assert_eq!(back, Request::Hello { version: PROTOCOL_VERSION });
+    }
+
+    #[test]
+    fn a_frame_with_a_descriptor_reads_back_as_the_same_frame() {
+        use std::os::fd::AsFd;
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let file = std::fs::File::open("/dev/null").unwrap();
+        write_frame_with_fd(&ours, &Request::Hello { version: PROTOCOL_VERSION }, file.as_fd()).unwrap();
+        let back: Request = read_frame(&mut theirs).unwrap();
         assert_eq!(back, Request::Hello { version: PROTOCOL_VERSION });
     }
 

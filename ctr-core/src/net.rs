@@ -17,6 +17,10 @@ pub enum NetSpecError {
     Subnet(String),
     #[error("host address {0} in -p is {1}: publish on one of this host's own addresses, or leave the address out for all of them")]
     HostAddress(Ipv4Addr, &'static str),
+    #[error("{0} published ports: at most {MAX_PUBLISHED_PORTS} per container")]
+    TooManyPorts(usize),
+    #[error("host port {0}/{1} is published twice")]
+    PublishedTwice(u16, Protocol),
 }
 
 /// A network's name as users type it (`bridge`, or one they created). It
@@ -278,6 +282,31 @@ impl std::fmt::Display for PortSpec {
     }
 }
 
+/// The most ports one container may publish.
+pub const MAX_PUBLISHED_PORTS: usize = 64;
+
+/// A container's published ports: at most [`MAX_PUBLISHED_PORTS`] (checked
+/// first, so that a frame's worth of ports costs no pairwise comparisons)
+/// and no host port twice for one protocol. `ctr` checks its `-p` and `-P`
+/// with it; a request cannot decode without passing it.
+pub fn check_published(ports: &[PortSpec]) -> Result<(), NetSpecError> {
+    if ports.len() > MAX_PUBLISHED_PORTS {
+        return Err(NetSpecError::TooManyPorts(ports.len()));
+    }
+    for (i, p) in ports.iter().enumerate() {
+        if ports[..i].iter().any(|q| q.host_port == p.host_port && q.protocol == p.protocol) {
+            return Err(NetSpecError::PublishedTwice(p.host_port, p.protocol));
+        }
+    }
+    Ok(())
+}
+
+fn published_ports<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<PortSpec>, D::Error> {
+    let ports = crate::frame::bounded_vec(deserializer)?;
+    check_published(&ports).map_err(serde::de::Error::custom)?;
+    Ok(ports)
+}
+
 /// The network a container is given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetworkRequest {
@@ -290,7 +319,7 @@ pub enum NetworkRequest {
     Bridge {
         network: NetworkName,
         address: Option<Ipv4Addr>,
-        #[serde(deserialize_with = "crate::frame::bounded_vec")]
+        #[serde(deserialize_with = "published_ports")]
         ports: Vec<PortSpec>,
     },
 }
@@ -394,5 +423,22 @@ mod tests {
         let cfg = bincode::config::standard();
         let raw = bincode::serde::encode_to_vec(RawPort(None, 0, 80, Protocol::Tcp), cfg).unwrap();
         assert!(bincode::serde::decode_from_slice::<PortSpec, _>(&raw, cfg).is_err());
+    }
+
+    #[test]
+    fn too_many_or_twice_published_ports_do_not_decode() {
+        let port = |host_port, protocol| PortSpec { host_ip: None, host_port, container_port: 80, protocol };
+        let bridge = |ports| NetworkRequest::Bridge { network: NetworkName::default_network(), address: None, ports };
+        let decodes = |request: &NetworkRequest| {
+            let frame = crate::frame::encode(request).unwrap();
+            crate::frame::read_frame::<NetworkRequest>(&mut &frame[..]).map_err(|e| e.to_string())
+        };
+        let most: Vec<PortSpec> = (1..=64).map(|p| port(p, Protocol::Tcp)).collect();
+        assert_eq!(decodes(&bridge(most.clone())).unwrap(), bridge(most.clone()));
+        let over = [most.as_slice(), &[port(65, Protocol::Tcp)]].concat();
+        assert!(decodes(&bridge(over)).unwrap_err().contains("65 published ports: at most 64"));
+        let twice = vec![port(8080, Protocol::Tcp), port(8080, Protocol::Udp), port(8080, Protocol::Tcp)];
+        assert!(decodes(&bridge(twice.clone())).unwrap_err().contains("host port 8080/tcp is published twice"));
+        assert!(check_published(&twice[..2]).is_ok() && check_published(&twice).is_err());
     }
 }

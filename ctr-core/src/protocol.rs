@@ -11,7 +11,7 @@ use crate::net::{Cidr, NetworkInfo, NetworkName, NetworkRequest, NetworkSummary}
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The helper's end of the channel.
 pub const HELPER_CHANNEL_FD: i32 = 3;
@@ -46,6 +46,13 @@ pub enum Request {
         id: ContainerId,
         frozen: bool,
     },
+    /// New limits for the caller's running container `id` (`ctr update`):
+    /// only the limit files that `Spawn` writes, in the cgroups that the
+    /// caller's own record for `id` names, validated as at `Spawn`.
+    Update {
+        id: ContainerId,
+        limits: ResourceLimits,
+    },
     /// Register a bridge network of the caller's: a subnet from the pool in
     /// the helper's config (the next free /24 when none is asked for).
     NetworkCreate {
@@ -73,6 +80,7 @@ impl Request {
             Request::Spawn(_) => "Spawn",
             Request::RemoveCgroup { .. } => "RemoveCgroup",
             Request::Freeze { .. } => "Freeze",
+            Request::Update { .. } => "Update",
             Request::Exec { .. } => "Exec",
             Request::NetworkCreate { .. } => "NetworkCreate",
             Request::NetworkRemove { .. } => "NetworkRemove",
@@ -114,6 +122,7 @@ pub enum Response {
     Frozen {
         frozen: bool,
     },
+    Updated,
     /// The answer to NetworkCreate (the one created) and to NetworkList.
     Networks(Vec<NetworkSummary>),
     NetworkRemoved,

@@ -11,9 +11,9 @@
 //! point its helper was killed at; a lease whose owner is dead is cleaned
 //! by the next attach (or [`BridgeNetwork::reclaim`]).
 
-use crate::firewall::{ContainerRules, Firewall, FirewallError, NetworkRules, PortMapping};
+use crate::firewall::{ContainerKeys, ContainerRules, Firewall, FirewallError, NetworkRules, PortSpec};
 use crate::ipam::{IpamError, Lease, LeaseStore, Leases, MacAddr, Subnet};
-use crate::link::{self, BridgeState, LinkError, VethConfig};
+use crate::link::{self, BridgeState, ContainerEnd, LinkError, VethConfig};
 use crate::liveness::Liveness;
 use crate::names::{BridgeName, InterfaceName, NetworkName};
 use ctr_core::ids::ContainerId;
@@ -70,14 +70,15 @@ pub struct AttachRequest<'a> {
     pub host_veth: &'a InterfaceName,
     /// The process whose life the lease follows (the container's first).
     pub liveness: &'a Liveness,
-    /// An nsfs fd (`/proc/PID/ns/net`, or [`link::netns_of_pidfd`]).
+    /// An nsfs fd (`/proc/PID/ns/net`): the container end is created there.
     pub netns: BorrowedFd<'a>,
     /// A specific address, or None for the next free one.
     pub address: Option<Ipv4Addr>,
-    pub ports: &'a [PortMapping],
+    pub ports: &'a [PortSpec],
 }
 
-/// What the container got.
+/// What the container got. Its end of the veth is still to be configured,
+/// from inside its namespace ([`link::configure_container_end`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
     pub address: Ipv4Addr,
@@ -86,6 +87,14 @@ pub struct Attachment {
     pub mac: MacAddr,
     pub host_veth: InterfaceName,
     pub container_interface: InterfaceName,
+}
+
+impl Attachment {
+    pub fn container_end(&self) -> ContainerEnd {
+        let (interface, address, prefix, gateway) =
+            (self.container_interface.clone(), self.address, self.prefix, self.gateway);
+        ContainerEnd { interface, address, prefix, gateway }
+    }
 }
 
 /// One bridge network on this host (in the calling thread's namespace).
@@ -155,6 +164,7 @@ impl BridgeNetwork {
             owner_uid: req.owner_uid,
             interface: req.host_veth.clone(),
             liveness: Some(req.liveness.clone()),
+            ports: req.ports.to_vec(),
         };
         let address = locked.leases.allocate(lease, req.address)?;
         locked.save()?;
@@ -175,7 +185,7 @@ impl BridgeNetwork {
                 let _ = link::delete_bridge(&self.config.bridge);
             }
         };
-        let veth = VethConfig::for_container(req.host_veth, &self.config.bridge, self.config.subnet, address);
+        let veth = VethConfig::for_container(req.host_veth, &self.config.bridge, address);
         if let Err(e) = link::create_veth(&veth, req.netns) {
             undo_bridge();
             return Err(e.into());
@@ -225,11 +235,11 @@ impl BridgeNetwork {
         recorded_veth: Option<&InterfaceName>,
     ) -> Result<(), TeardownError> {
         let errors = self.store.with_leases(|leases| {
-            let interface = match leases.lease_of(uid, id) {
-                Some((_, lease)) => Some(lease.interface.clone()),
-                None => recorded_veth.filter(|v| leases.naming(v).is_none()).cloned(),
+            let (interface, ports) = match leases.lease_of(uid, id) {
+                Some((_, lease)) => (Some(lease.interface.clone()), lease.ports.clone()),
+                None => (recorded_veth.filter(|v| leases.naming(v).is_none()).cloned(), Vec::new()),
             };
-            let errors = self.clean_container(uid, id, interface.as_ref());
+            let errors = self.clean_container(uid, id, interface.as_ref(), &ports);
             if errors.is_empty() {
                 leases.release(uid, id);
             }
@@ -259,7 +269,8 @@ impl BridgeNetwork {
         let dead: Vec<(Ipv4Addr, Lease)> =
             leases.iter().filter(|(_, l)| !is_alive(l)).map(|(a, l)| (a, l.clone())).collect();
         for (addr, lease) in dead {
-            let failed = self.clean_container(lease.owner_uid, &lease.container_id, Some(&lease.interface));
+            let failed =
+                self.clean_container(lease.owner_uid, &lease.container_id, Some(&lease.interface), &lease.ports);
             if failed.is_empty() {
                 // Only now: a lease whose cleanup failed stays for a later attempt.
                 leases.release(lease.owner_uid, &lease.container_id);
@@ -275,7 +286,7 @@ impl BridgeNetwork {
     pub fn teardown(&self) -> Result<(), TeardownError> {
         let errors = self.store.with_leases(|leases| {
             let (_, mut errors) = self.reclaim_locked(leases, |_| false);
-            if let Err(e) = self.firewall.remove_network(&self.config.bridge) {
+            if let Err(e) = self.firewall.remove_network(&self.network_rules()) {
                 errors.push(e.into());
             }
             if let Err(e) = link::delete_bridge(&self.config.bridge) {
@@ -292,9 +303,18 @@ impl BridgeNetwork {
         Ok(self.store.delete()?)
     }
 
-    fn clean_container(&self, uid: u32, id: &ContainerId, interface: Option<&InterfaceName>) -> Vec<NetError> {
+    /// Removes a container's rules (one `nft` run, given its lease's veth
+    /// and ports), then its veth.
+    fn clean_container(
+        &self,
+        uid: u32,
+        id: &ContainerId,
+        interface: Option<&InterfaceName>,
+        ports: &[PortSpec],
+    ) -> Vec<NetError> {
         let mut errors = Vec::new();
-        if let Err(e) = self.firewall.remove_container(uid, id) {
+        let keys = ContainerKeys { owner_uid: uid, id, host_veth: interface, ports };
+        if let Err(e) = self.firewall.remove_container(&keys) {
             errors.push(e.into());
         }
         if let Some(Err(e)) = interface.map(link::delete_veth) {

@@ -15,18 +15,30 @@
 //! ctr` (anti-spoofing on bridge ports). Their base chains are created with
 //! `add`, which is idempotent, in every batch.
 //!
-//! # How rules are found and removed
-//! Every rule carries a comment: `ctr:<owner uid>:<container id>` for a
-//! container's rules (ids are chosen by callers, so the uid keeps one
-//! user's id from naming another user's rules), `ctr-net:<bridge>` for a
-//! network's. Removal lists the tables as
-//! JSON (`nft -j list table ...`), collects the handles of the rules with the
-//! matching comment, and deletes them by handle in one batch. Adding rules
-//! for a container or network first deletes any rules it already has in the
-//! same batch, so setup is idempotent. The caller serialises changes for one
-//! container or network (the bridge driver holds the network's lease lock),
-//! because two concurrent batches could both try to delete one handle; the
-//! loser fails cleanly and changes nothing.
+//! # How the rules are laid out
+//! Each base chain holds only fixed dispatch rules: a verdict-map lookup
+//! (`meta l4proto . th dport vmap @ports`, `iifname vmap @veths`, ...) that
+//! jumps into a regular chain of one container (`c-<owner uid>-<container
+//! id>`; ids are chosen by callers, so the uid keeps one user's id from
+//! naming another user's chain) or of one network (`n-<bridge>-<purpose>`).
+//! Every rule in those chains also carries a comment, `ctr:<uid>:<id>` or
+//! `ctr-net:<bridge>`, for people and tests reading the ruleset.
+//!
+//! This layout is what keeps a start and a stop to one `nft` run each, with
+//! no listing of the ruleset: everything is addressed by name or by map
+//! key, never by rule handle. Adding re-declares the tables, chains and
+//! maps (`add` is idempotent), flushes the base chains and the chains it
+//! fills and writes them afresh, so setup is idempotent and also repairs a
+//! flushed chain. Removing a container needs its chain's name and its map
+//! keys (its host veth and its published ports, which its lease records):
+//! each element is first added (a no-op if present) and then deleted, and
+//! the chain flushed and deleted, so one batch succeeds whether or not an
+//! earlier, interrupted removal got that far. Only if that batch fails (a
+//! key now leads elsewhere, or the caller does not know the keys) is the
+//! ruleset listed, to find every element that jumps to the chain.
+//! Published host ports are unique over all containers (the helper checks
+//! every record under its network lock), so one `ports` key belongs to at
+//! most one container.
 //!
 //! # Published ports and 127.0.0.1
 //! A published port is a DNAT rule in `prerouting` (traffic from other hosts
@@ -88,8 +100,7 @@ const CHAIN_GUARD: &str = "guard";
 const CHAIN_BRIDGE: &str = "prerouting";
 const CHAIN_FORWARD: &str = "forward";
 
-/// Every base chain, with its table family and definition. Rules found in
-/// any other chain are not ours to touch.
+/// Every base chain, with its table family and definition.
 const CHAINS: [(Family, &str, &str); 6] = [
     (Family::Ip, CHAIN_PREROUTING, "type nat hook prerouting priority -100; policy accept;"),
     (Family::Ip, CHAIN_OUTPUT, "type nat hook output priority -100; policy accept;"),
@@ -97,6 +108,42 @@ const CHAINS: [(Family, &str, &str); 6] = [
     (Family::Ip, CHAIN_GUARD, "type filter hook prerouting priority -300; policy accept;"),
     (Family::Ip, CHAIN_FORWARD, "type filter hook forward priority 0; policy accept;"),
     (Family::Bridge, CHAIN_BRIDGE, "type filter hook prerouting priority -200; policy accept;"),
+];
+
+/// Published ports: `tcp . 8080` to the owning container's chain.
+const MAP_PORTS: &str = "ports";
+/// A network's subnet (an interval) to its egress chain.
+const MAP_NET_SADDR: &str = "net-saddr";
+/// A bridge, as output interface, to its network's chain.
+const MAP_NET_OIF: &str = "net-oif";
+/// A bridge, as input interface, to its network's guard chain.
+const MAP_NET_GUARD: &str = "net-guard";
+/// A bridge, as input interface, to its network's isolation chain.
+const MAP_NET_FORWARD: &str = "net-forward";
+/// A container's host veth to its anti-spoofing chain (bridge family).
+const MAP_VETHS: &str = "veths";
+
+/// Every verdict map, with its family and definition.
+const MAPS: [(Family, &str, &str); 6] = [
+    (Family::Ip, MAP_PORTS, "type inet_proto . inet_service : verdict;"),
+    (Family::Ip, MAP_NET_SADDR, "type ipv4_addr : verdict; flags interval;"),
+    (Family::Ip, MAP_NET_OIF, "type ifname : verdict;"),
+    (Family::Ip, MAP_NET_GUARD, "type ifname : verdict;"),
+    (Family::Ip, MAP_NET_FORWARD, "type ifname : verdict;"),
+    (Family::Bridge, MAP_VETHS, "type ifname : verdict;"),
+];
+
+/// The fixed rules of each base chain: lookups in the maps above. In
+/// `postrouting` the egress lookup comes first; a chain that does not
+/// match returns, and the next lookup runs.
+const DISPATCH: [(Family, &str, &str); 7] = [
+    (Family::Ip, CHAIN_PREROUTING, "meta l4proto . th dport vmap @ports"),
+    (Family::Ip, CHAIN_OUTPUT, "meta l4proto . th dport vmap @ports"),
+    (Family::Ip, CHAIN_POSTROUTING, "ip saddr vmap @net-saddr"),
+    (Family::Ip, CHAIN_POSTROUTING, "oifname vmap @net-oif"),
+    (Family::Ip, CHAIN_GUARD, "iifname vmap @net-guard"),
+    (Family::Ip, CHAIN_FORWARD, "iifname vmap @net-forward"),
+    (Family::Bridge, CHAIN_BRIDGE, "iifname vmap @veths"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -113,32 +160,10 @@ pub enum FirewallError {
     Sysctl { path: PathBuf, source: io::Error },
 }
 
-/// The transport protocol of a published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        })
-    }
-}
-
-/// A published port: connections to `host_ip:host_port` (any local address
-/// when `host_ip` is None) go to the container's `container_port`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct PortMapping {
-    pub host_ip: Option<Ipv4Addr>,
-    pub host_port: u16,
-    pub container_port: u16,
-    pub protocol: Protocol,
-}
+/// A published port, as the helper's request carries it (ctr-core's types,
+/// validated when decoded): connections to `host_ip:host_port` (any local
+/// address when `host_ip` is None) go to the container's `container_port`.
+pub use ctr_core::net::{PortSpec, Protocol};
 
 /// A network's rules: masquerade for its subnet, localhost and hairpin NAT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +180,18 @@ pub struct ContainerRules {
     pub host_veth: InterfaceName,
     pub address: Ipv4Addr,
     pub mac: MacAddr,
-    pub ports: Vec<PortMapping>,
+    pub ports: Vec<PortSpec>,
+}
+
+/// What removing a container's rules needs: its chain's name (owner and
+/// id) and its map keys (host veth and published ports), as its lease
+/// records them. Missing keys cost a listing, not correctness.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerKeys<'a> {
+    pub owner_uid: u32,
+    pub id: &'a ContainerId,
+    pub host_veth: Option<&'a InterfaceName>,
+    pub ports: &'a [PortSpec],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +207,14 @@ impl Family {
             Family::Bridge => "bridge",
         }
     }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ip" => Some(Family::Ip),
+            "bridge" => Some(Family::Bridge),
+            _ => None,
+        }
+    }
 }
 
 /// The comment that marks a rule as belonging to one container (of one
@@ -183,142 +227,314 @@ fn network_tag(bridge: &BridgeName) -> String {
     format!("ctr-net:{bridge}")
 }
 
-/// An nft script under construction.
+/// A container's chain, in both tables: `c-<uid>-<id>` (letters, digits
+/// and `-` only: an nft identifier).
+fn container_chain(uid: u32, id: &ContainerId) -> String {
+    format!("c-{uid}-{id}")
+}
+
+/// A network's chains. Bridge names are letters, digits, `_`, `-` and `.`,
+/// all of which an nft identifier may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NetChain {
+    /// Egress masquerade, by source subnet.
+    Egress,
+    /// Masquerade of localhost and hairpin traffic into the bridge.
+    Out,
+    /// The route_localnet guard and notrack, by input bridge.
+    Guard,
+    /// Isolation from ctr's other networks, by input bridge.
+    Forward,
+}
+
+impl NetChain {
+    fn name(self, bridge: &BridgeName) -> String {
+        let purpose = match self {
+            NetChain::Egress => "egress",
+            NetChain::Out => "out",
+            NetChain::Guard => "guard",
+            NetChain::Forward => "forward",
+        };
+        format!("n-{bridge}-{purpose}")
+    }
+
+    /// The map whose element jumps here, and that element's key.
+    fn map_and_key(self, net: &NetworkRules) -> (&'static str, String) {
+        match self {
+            NetChain::Egress => (MAP_NET_SADDR, net.subnet.to_string()),
+            NetChain::Out => (MAP_NET_OIF, format!("\"{}\"", net.bridge)),
+            NetChain::Guard => (MAP_NET_GUARD, format!("\"{}\"", net.bridge)),
+            NetChain::Forward => (MAP_NET_FORWARD, format!("\"{}\"", net.bridge)),
+        }
+    }
+
+    /// The chains a network has: isolation only for ctr's own bridges.
+    fn of(bridge: &BridgeName) -> Vec<NetChain> {
+        let mut chains = vec![NetChain::Egress, NetChain::Out, NetChain::Guard];
+        if bridge.as_str().starts_with(BRIDGE_PREFIX) {
+            chains.push(NetChain::Forward);
+        }
+        chains
+    }
+}
+
+/// One nft batch. nft wants a chain declared before a map created in the
+/// same batch can jump to it, so chains, maps and the rest are collected
+/// apart and written in that order.
 #[derive(Default)]
-struct Script(String);
+struct Script {
+    chains: String,
+    maps: String,
+    body: String,
+}
+
+fn push_line(out: &mut String, args: fmt::Arguments<'_>) {
+    out.write_fmt(args).expect("writing to a String");
+    out.push('\n');
+}
 
 impl Script {
-    /// Starts with the tables and base chains, so every batch works on a
-    /// fresh host and none depends on an earlier one.
+    /// The tables, the base chains and the maps, and the base chains
+    /// flushed and given their dispatch rules again: what every adding
+    /// batch starts with, so none depends on an earlier one.
     fn with_skeleton() -> Self {
         let mut s = Self::default();
-        for family in [Family::Ip, Family::Bridge] {
-            s.line(format_args!("add table {} {TABLE}", family.as_str()));
-        }
         for (family, chain, definition) in CHAINS {
-            s.line(format_args!("add chain {} {TABLE} {chain} {{ {definition} }}", family.as_str()));
+            push_line(&mut s.chains, format_args!("add chain {} {TABLE} {chain} {{ {definition} }}", family.as_str()));
+        }
+        s.declare_maps();
+        for (family, chain, _) in CHAINS {
+            s.line(format_args!("flush chain {} {TABLE} {chain}", family.as_str()));
+        }
+        for (family, chain, rule) in DISPATCH {
+            s.line(format_args!("add rule {} {TABLE} {chain} {rule}", family.as_str()));
         }
         s
     }
 
+    fn declare_maps(&mut self) {
+        self.maps.clear();
+        for (family, map, definition) in MAPS {
+            push_line(&mut self.maps, format_args!("add map {} {TABLE} {map} {{ {definition} }}", family.as_str()));
+        }
+    }
+
     fn line(&mut self, args: fmt::Arguments<'_>) {
-        self.0.write_fmt(args).expect("writing to a String");
-        self.0.push('\n');
+        push_line(&mut self.body, args);
+    }
+
+    /// Declares `chain` and empties it.
+    fn fresh_chain(&mut self, family: Family, chain: &str) {
+        push_line(&mut self.chains, format_args!("add chain {} {TABLE} {chain}", family.as_str()));
+        self.line(format_args!("flush chain {} {TABLE} {chain}", family.as_str()));
     }
 
     fn rule(&mut self, family: Family, chain: &str, rule: fmt::Arguments<'_>, tag: &str) {
         self.line(format_args!("add rule {} {TABLE} {chain} {rule} comment \"{tag}\"", family.as_str()));
     }
 
-    fn delete(&mut self, rule: &ListedRule) {
-        self.line(format_args!("delete rule {} {TABLE} {} handle {}", rule.family.as_str(), rule.chain, rule.handle));
+    fn jump(&mut self, family: Family, map: &str, keys: &[String], chain: &str) {
+        if keys.is_empty() {
+            return;
+        }
+        let elements: Vec<String> = keys.iter().map(|k| format!("{k} : jump {chain}")).collect();
+        self.line(format_args!("add element {} {TABLE} {map} {{ {} }}", family.as_str(), elements.join(", ")));
+    }
+
+    /// Removes `chain` and the elements `keys` of `map` that jump to it,
+    /// present or not: adding first makes the delete succeed either way.
+    fn remove_jumps(&mut self, family: Family, map: &str, keys: &[String], chain: &str) {
+        if keys.is_empty() {
+            return;
+        }
+        self.jump(family, map, keys, chain);
+        self.line(format_args!("delete element {} {TABLE} {map} {{ {} }}", family.as_str(), keys.join(", ")));
+    }
+
+    /// Declares, empties and deletes `chain`: gone, whether or not it was there.
+    fn remove_chain(&mut self, family: Family, chain: &str) {
+        push_line(&mut self.chains, format_args!("add chain {} {TABLE} {chain}", family.as_str()));
+        self.line(format_args!("flush chain {} {TABLE} {chain}", family.as_str()));
+        self.line(format_args!("delete chain {} {TABLE} {chain}", family.as_str()));
+    }
+
+    /// The batch, with the tables first and the chains before the maps.
+    fn text(&self) -> String {
+        let mut out = String::new();
+        for family in [Family::Ip, Family::Bridge] {
+            push_line(&mut out, format_args!("add table {} {TABLE}", family.as_str()));
+        }
+        out + &self.chains + &self.maps + &self.body
     }
 }
 
 fn network_script(script: &mut Script, net: &NetworkRules) {
     let (bridge, subnet, tag) = (&net.bridge, &net.subnet, network_tag(&net.bridge));
-    let post = CHAIN_POSTROUTING;
+    let chain = |c: NetChain| c.name(bridge);
+    for c in NetChain::of(bridge) {
+        script.fresh_chain(Family::Ip, &chain(c));
+    }
     // Egress: the subnet leaves through any other interface as the host.
-    script.rule(Family::Ip, post, format_args!("ip saddr {subnet} oifname != \"{bridge}\" masquerade"), &tag);
+    let egress = chain(NetChain::Egress);
+    script.rule(Family::Ip, &egress, format_args!("oifname != \"{bridge}\" masquerade"), &tag);
     // The host's own connections to 127.0.0.1:<published port> (see module docs).
-    script.rule(Family::Ip, post, format_args!("oifname \"{bridge}\" ip saddr 127.0.0.0/8 masquerade"), &tag);
+    let out = chain(NetChain::Out);
+    script.rule(Family::Ip, &out, format_args!("ip saddr 127.0.0.0/8 masquerade"), &tag);
     // Hairpin: a container reaching a published port on the host's address.
-    script.rule(
-        Family::Ip,
-        post,
-        format_args!("oifname \"{bridge}\" ip saddr {subnet} ct status dnat masquerade"),
-        &tag,
-    );
+    script.rule(Family::Ip, &out, format_args!("ip saddr {subnet} ct status dnat masquerade"), &tag);
     // route_localnet must not open the host's loopback services to containers.
-    script.rule(Family::Ip, CHAIN_GUARD, format_args!("iifname \"{bridge}\" ip daddr 127.0.0.0/8 drop"), &tag);
+    let guard = chain(NetChain::Guard);
+    script.rule(Family::Ip, &guard, format_args!("ip daddr 127.0.0.0/8 drop"), &tag);
     // Where br_netfilter is loaded (docker loads it), bridged traffic between
     // two containers passes the IP hooks too; it needs no NAT, so it skips
     // connection tracking. Traffic to the gateway (the host, and hairpin
     // connections to published ports) is still tracked.
     let gateway = subnet.gateway();
-    let rule = format_args!("iifname \"{bridge}\" ip saddr {subnet} ip daddr {subnet} ip daddr != {gateway} notrack");
-    script.rule(Family::Ip, CHAIN_GUARD, rule, &tag);
+    let rule = format_args!("ip saddr {subnet} ip daddr {subnet} ip daddr != {gateway} notrack");
+    script.rule(Family::Ip, &guard, rule, &tag);
     // Isolation: nothing is routed from one of ctr's networks into another,
     // except connections to a published port (DNAT) and their replies.
-    if bridge.as_str().starts_with(BRIDGE_PREFIX) {
+    if NetChain::of(bridge).contains(&NetChain::Forward) {
         let others = format!("{BRIDGE_PREFIX}*");
-        let rule = format_args!(
-            "iifname \"{bridge}\" oifname \"{others}\" oifname != \"{bridge}\" ct status & dnat == 0 drop"
-        );
-        script.rule(Family::Ip, CHAIN_FORWARD, rule, &tag);
+        let rule = format_args!("oifname \"{others}\" oifname != \"{bridge}\" ct status & dnat == 0 drop");
+        script.rule(Family::Ip, &chain(NetChain::Forward), rule, &tag);
+    }
+    for c in NetChain::of(bridge) {
+        let (map, key) = c.map_and_key(net);
+        script.jump(Family::Ip, map, &[key], &chain(c));
     }
 }
 
+fn remove_network_script(script: &mut Script, net: &NetworkRules) {
+    script.declare_maps();
+    for c in NetChain::of(&net.bridge) {
+        let (map, key) = c.map_and_key(net);
+        script.remove_jumps(Family::Ip, map, &[key], &c.name(&net.bridge));
+        script.remove_chain(Family::Ip, &c.name(&net.bridge));
+    }
+}
+
+/// The `ports` keys of a container's published ports, each once.
+fn port_keys(ports: &[PortSpec]) -> Vec<String> {
+    let mut keys: Vec<String> = ports.iter().map(|p| format!("{} . {}", p.protocol, p.host_port)).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 fn container_script(script: &mut Script, c: &ContainerRules) {
-    let tag = container_tag(c.owner_uid, &c.id);
+    let (tag, chain) = (container_tag(c.owner_uid, &c.id), container_chain(c.owner_uid, &c.id));
+    script.fresh_chain(Family::Ip, &chain);
+    script.fresh_chain(Family::Bridge, &chain);
     for port in &c.ports {
         let (proto, hp, cp, addr) = (port.protocol, port.host_port, port.container_port, c.address);
         let local = match port.host_ip {
             Some(ip) => format!("ip daddr {ip}"),
             None => "fib daddr type local".to_owned(),
         };
-        for chain in [CHAIN_PREROUTING, CHAIN_OUTPUT] {
-            script.rule(Family::Ip, chain, format_args!("{local} {proto} dport {hp} dnat to {addr}:{cp}"), &tag);
-        }
+        // Reached from both `prerouting` and `output`, through `ports`.
+        script.rule(Family::Ip, &chain, format_args!("{local} {proto} dport {hp} dnat to {addr}:{cp}"), &tag);
     }
-    let (veth, mac, addr) = (&c.host_veth, c.mac, c.address);
-    let b = CHAIN_BRIDGE;
-    script.rule(Family::Bridge, b, format_args!("iifname \"{veth}\" ether saddr != {mac} drop"), &tag);
-    script.rule(Family::Bridge, b, format_args!("iifname \"{veth}\" ether type != {{ ip, arp }} drop"), &tag);
-    script.rule(Family::Bridge, b, format_args!("iifname \"{veth}\" ip saddr != {addr} drop"), &tag);
-    script.rule(Family::Bridge, b, format_args!("iifname \"{veth}\" arp saddr ip != {addr} drop"), &tag);
-    script.rule(Family::Bridge, b, format_args!("iifname \"{veth}\" arp saddr ether != {mac} drop"), &tag);
+    script.jump(Family::Ip, MAP_PORTS, &port_keys(&c.ports), &chain);
+    // Reached only for frames entering the bridge from this veth.
+    let (mac, addr) = (c.mac, c.address);
+    script.rule(Family::Bridge, &chain, format_args!("ether saddr != {mac} drop"), &tag);
+    script.rule(Family::Bridge, &chain, format_args!("ether type != {{ ip, arp }} drop"), &tag);
+    script.rule(Family::Bridge, &chain, format_args!("ip saddr != {addr} drop"), &tag);
+    script.rule(Family::Bridge, &chain, format_args!("arp saddr ip != {addr} drop"), &tag);
+    script.rule(Family::Bridge, &chain, format_args!("arp saddr ether != {mac} drop"), &tag);
+    script.jump(Family::Bridge, MAP_VETHS, &[format!("\"{}\"", c.host_veth)], &chain);
 }
 
-/// A rule as `nft -j` lists it, reduced to what removal needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ListedRule {
-    family: Family,
-    chain: &'static str,
-    handle: u64,
-    comment: Option<String>,
+fn remove_container_script(script: &mut Script, c: &ContainerKeys<'_>) {
+    let chain = container_chain(c.owner_uid, c.id);
+    script.declare_maps();
+    script.remove_jumps(Family::Ip, MAP_PORTS, &port_keys(c.ports), &chain);
+    let veth: Vec<String> = c.host_veth.iter().map(|v| format!("\"{v}\"")).collect();
+    script.remove_jumps(Family::Bridge, MAP_VETHS, &veth, &chain);
+    script.remove_chain(Family::Ip, &chain);
+    script.remove_chain(Family::Bridge, &chain);
 }
 
-#[derive(serde::Deserialize)]
-struct JsonRule {
-    family: String,
-    table: String,
-    chain: String,
-    handle: u64,
-    comment: Option<String>,
+/// What a listing of ctr's tables says, reduced to what counting rules and
+/// a fallback removal need.
+#[derive(Debug, Default)]
+struct Listing {
+    /// `(family, chain, comment)` of every rule.
+    rules: Vec<(Family, String, Option<String>)>,
+    /// `(family, chain)` of every regular (non-base) chain.
+    chains: Vec<(Family, String)>,
+    /// `(family, map, key as nft syntax, target chain)` of every jump.
+    jumps: Vec<(Family, &'static str, String, String)>,
 }
 
-/// Parses `nft -j list ...` output, keeping only rules in ctr's own tables
-/// and base chains (whose names are then our constants, not the kernel's
-/// strings, when they go back into a script).
-fn parse_rules(json: &[u8]) -> Result<Vec<ListedRule>, FirewallError> {
+/// Parses `nft -j list ruleset`, keeping only ctr's own tables and maps.
+/// Kernel-reported keys go back into a script only as re-validated typed
+/// values (protocol, port, address, interface name).
+fn parse_listing(json: &[u8]) -> Result<Listing, FirewallError> {
     let listing: serde_json::Value = serde_json::from_slice(json).map_err(FirewallError::Json)?;
     let entries = listing.get("nftables").and_then(|v| v.as_array()).map_or(&[][..], |v| v.as_slice());
-    let mut rules = Vec::new();
-    for rule in entries.iter().filter_map(|e| e.get("rule")) {
-        let rule: JsonRule = serde_json::from_value(rule.clone()).map_err(FirewallError::Json)?;
-        let known = CHAINS.iter().find(|(f, c, _)| f.as_str() == rule.family && *c == rule.chain);
-        if let (Some((family, chain, _)), true) = (known, rule.table == TABLE) {
-            rules.push(ListedRule { family: *family, chain, handle: rule.handle, comment: rule.comment });
+    let mut out = Listing::default();
+    for entry in entries {
+        let Some((kind, object)) = entry.as_object().and_then(|o| o.iter().next()) else { continue };
+        let text = |key: &str| object.get(key).and_then(|v| v.as_str());
+        let Some(family) = text("family").and_then(Family::parse) else { continue };
+        if text("table") != Some(TABLE) {
+            continue;
+        }
+        match kind.as_str() {
+            "rule" => {
+                let (Some(chain), comment) = (text("chain"), text("comment")) else { continue };
+                out.rules.push((family, chain.to_owned(), comment.map(str::to_owned)));
+            }
+            "chain" if object.get("hook").is_none() => {
+                if let Some(name) = text("name") {
+                    out.chains.push((family, name.to_owned()));
+                }
+            }
+            "map" => {
+                let Some(map) = MAPS.iter().find(|(f, m, _)| *f == family && Some(*m) == text("name")).map(|m| m.1)
+                else {
+                    continue;
+                };
+                for elem in object.get("elem").and_then(|e| e.as_array()).into_iter().flatten() {
+                    let target = elem.get(1).and_then(|v| v.get("jump")).and_then(|j| j.get("target"));
+                    let (Some(key), Some(target)) =
+                        (elem.get(0).and_then(element_key), target.and_then(|t| t.as_str()))
+                    else {
+                        continue;
+                    };
+                    out.jumps.push((family, map, key, target.to_owned()));
+                }
+            }
+            _ => {}
         }
     }
-    Ok(rules)
+    Ok(out)
 }
 
-/// Which of ctr's tables exist, from `nft -j list tables`.
-fn parse_tables(json: &[u8]) -> Result<Vec<Family>, FirewallError> {
-    let listing: serde_json::Value = serde_json::from_slice(json).map_err(FirewallError::Json)?;
-    let entries = listing.get("nftables").and_then(|v| v.as_array()).map_or(&[][..], |v| v.as_slice());
-    Ok(entries
-        .iter()
-        .filter_map(|e| e.get("table"))
-        .filter(|t| t.get("name").and_then(|n| n.as_str()) == Some(TABLE))
-        .filter_map(|t| match t.get("family").and_then(|f| f.as_str()) {
-            Some("ip") => Some(Family::Ip),
-            Some("bridge") => Some(Family::Bridge),
-            _ => None,
-        })
-        .collect())
+/// A map key from `nft -j` as nft syntax, if it is one of the shapes ctr
+/// writes: `tcp . 8080`, `10.88.0.0/16`, or an interface name.
+fn element_key(key: &serde_json::Value) -> Option<String> {
+    if let Some(parts) = key.get("concat").and_then(|c| c.as_array()) {
+        let protocol = match parts.first()?.as_str()? {
+            "tcp" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            _ => return None,
+        };
+        let port = u16::try_from(parts.get(1)?.as_u64()?).ok()?;
+        return Some(format!("{protocol} . {port}"));
+    }
+    if let Some(prefix) = key.get("prefix") {
+        let addr: Ipv4Addr = prefix.get("addr")?.as_str()?.parse().ok()?;
+        let len = u8::try_from(prefix.get("len")?.as_u64()?).ok().filter(|l| *l <= 32)?;
+        return Some(format!("{addr}/{len}"));
+    }
+    let name = key.as_str()?;
+    if let Ok(addr) = name.parse::<Ipv4Addr>() {
+        return Some(addr.to_string());
+    }
+    InterfaceName::parse(name).ok().map(|n| format!("\"{n}\""))
 }
 
 /// ctr's nftables rules in the calling thread's network namespace.
@@ -363,105 +579,113 @@ impl Firewall {
     }
 
     fn apply(&self, script: &Script, what: &str) -> Result<(), FirewallError> {
-        self.nft(&["-f", "-"], &script.0, what).map(drop)
+        self.nft(&["-f", "-"], &script.text(), what).map(drop)
     }
 
-    fn existing_tables(&self) -> Result<Vec<Family>, FirewallError> {
-        parse_tables(&self.nft(&["-j", "list", "tables"], "", "table listing")?)
+    /// ctr's tables as they are now (empty if they do not exist).
+    fn listing(&self) -> Result<Listing, FirewallError> {
+        parse_listing(&self.nft(&["-j", "list", "ruleset"], "", "ruleset listing")?)
     }
 
-    /// Every rule in ctr's tables (none if the tables do not exist), from
-    /// one listing of the whole ruleset: one `nft` run instead of one per
-    /// table (each run costs milliseconds, and they add up at every start).
-    fn rules(&self) -> Result<Vec<ListedRule>, FirewallError> {
-        parse_rules(&self.nft(&["-j", "list", "ruleset"], "", "rule listing")?)
-    }
-
-    fn tagged(&self, tag: &str) -> Result<Vec<ListedRule>, FirewallError> {
-        Ok(self.rules()?.into_iter().filter(|r| r.comment.as_deref() == Some(tag)).collect())
-    }
-
-    /// Replaces every rule carrying one of `tags` with what `add` writes,
-    /// atomically: one listing and one batch.
-    fn replace(&self, tags: &[&str], what: &str, add: impl FnOnce(&mut Script)) -> Result<(), FirewallError> {
-        let mut script = Script::with_skeleton();
-        for rule in self.rules()?.iter().filter(|r| r.comment.as_deref().is_some_and(|c| tags.contains(&c))) {
-            script.delete(rule);
+    /// The slow path of a removal: lists the ruleset and deletes every
+    /// element that jumps to one of `chains`, and the chains themselves.
+    fn purge(&self, chains: &[(Family, String)], what: &str) -> Result<(), FirewallError> {
+        let listing = self.listing()?;
+        let mut script = Script::default();
+        for (family, map, key, target) in &listing.jumps {
+            if chains.iter().any(|(f, c)| f == family && c == target) {
+                script.line(format_args!("delete element {} {TABLE} {map} {{ {key} }}", family.as_str()));
+            }
         }
-        add(&mut script);
-        self.apply(&script, what)
-    }
-
-    /// Removes every rule carrying `tag`, atomically. No rules is success.
-    fn remove_tagged(&self, tag: &str, what: &str) -> Result<(), FirewallError> {
-        let rules = self.tagged(tag)?;
-        if rules.is_empty() {
+        for (family, chain) in listing.chains.iter().filter(|c| chains.contains(c)) {
+            script.line(format_args!("flush chain {} {TABLE} {chain}", family.as_str()));
+            script.line(format_args!("delete chain {} {TABLE} {chain}", family.as_str()));
+        }
+        if script.body.is_empty() {
             return Ok(());
         }
-        let mut script = Script::default();
-        for rule in &rules {
-            script.delete(rule);
-        }
-        self.apply(&script, what)
+        // Only deletions of what the listing showed: no tables to declare.
+        self.nft(&["-f", "-"], &script.body, what).map(drop)
     }
 
     /// Sets the sysctls a network needs (see the module docs) and installs
-    /// its NAT rules. The bridge must exist. Idempotent.
+    /// its NAT rules. The bridge must exist. Idempotent: one `nft` run.
     pub fn add_network(&self, net: &NetworkRules) -> Result<(), FirewallError> {
         network_sysctls(net)?;
-        let what = format!("rules for network {}", net.bridge);
-        self.replace(&[&network_tag(&net.bridge)], &what, |s| network_script(s, net))
+        let mut script = Script::with_skeleton();
+        network_script(&mut script, net);
+        self.apply(&script, &format!("rules for network {}", net.bridge))
     }
 
     /// [`add_network`](Self::add_network) and
-    /// [`add_container`](Self::add_container) in one batch: what a container
-    /// start needs, in two `nft` runs instead of four.
+    /// [`add_container`](Self::add_container) in one batch: all the
+    /// firewall work of a container start, in one `nft` run.
     pub fn add_network_and_container(&self, net: &NetworkRules, rules: &ContainerRules) -> Result<(), FirewallError> {
         network_sysctls(net)?;
-        let what = format!("rules for network {} and container {}", net.bridge, rules.id.short());
-        let tags = [network_tag(&net.bridge), container_tag(rules.owner_uid, &rules.id)];
-        self.replace(&[&tags[0], &tags[1]], &what, |s| {
-            network_script(s, net);
-            container_script(s, rules);
-        })
+        let mut script = Script::with_skeleton();
+        network_script(&mut script, net);
+        container_script(&mut script, rules);
+        self.apply(&script, &format!("rules for network {} and container {}", net.bridge, rules.id.short()))
     }
 
     /// Removes a network's rules. Missing rules are success.
-    pub fn remove_network(&self, bridge: &BridgeName) -> Result<(), FirewallError> {
-        self.remove_tagged(&network_tag(bridge), &format!("removal of network {bridge}'s rules"))
+    pub fn remove_network(&self, net: &NetworkRules) -> Result<(), FirewallError> {
+        let what = format!("removal of network {}'s rules", net.bridge);
+        let mut script = Script::default();
+        remove_network_script(&mut script, net);
+        self.apply(&script, &what).or_else(|_| {
+            let chains: Vec<_> = NetChain::of(&net.bridge).iter().map(|c| (Family::Ip, c.name(&net.bridge))).collect();
+            self.purge(&chains, &what)
+        })
     }
 
     /// Installs a container's published ports and anti-spoofing rules,
-    /// replacing any it had. Idempotent.
+    /// replacing any it had. Idempotent: one `nft` run.
     pub fn add_container(&self, rules: &ContainerRules) -> Result<(), FirewallError> {
-        let what = format!("rules for container {}", rules.id.short());
-        self.replace(&[&container_tag(rules.owner_uid, &rules.id)], &what, |s| container_script(s, rules))
+        let mut script = Script::with_skeleton();
+        container_script(&mut script, rules);
+        self.apply(&script, &format!("rules for container {}", rules.id.short()))
     }
 
-    /// Removes user `uid`'s container `id`'s rules. Missing rules are success.
-    pub fn remove_container(&self, uid: u32, id: &ContainerId) -> Result<(), FirewallError> {
-        self.remove_tagged(&container_tag(uid, id), &format!("removal of container {}'s rules", id.short()))
+    /// Removes a container's rules: one `nft` run when `keys` names its
+    /// veth and ports (as its lease does), a listing more otherwise or if
+    /// that fails. Missing rules are success.
+    pub fn remove_container(&self, keys: &ContainerKeys<'_>) -> Result<(), FirewallError> {
+        let what = format!("removal of container {}'s rules", keys.id.short());
+        let mut script = Script::default();
+        remove_container_script(&mut script, keys);
+        self.apply(&script, &what).or_else(|_| {
+            let chain = container_chain(keys.owner_uid, keys.id);
+            self.purge(&[(Family::Ip, chain.clone()), (Family::Bridge, chain)], &what)
+        })
     }
 
     /// How many rules a container has (for checks and tests).
     pub fn container_rule_count(&self, uid: u32, id: &ContainerId) -> Result<usize, FirewallError> {
-        Ok(self.tagged(&container_tag(uid, id))?.len())
+        let tag = container_tag(uid, id);
+        Ok(self.listing()?.rules.iter().filter(|(_, _, c)| c.as_deref() == Some(tag.as_str())).count())
     }
 
-    /// How many rules ctr's tables hold in all.
+    /// How many tagged rules (a container's or a network's) ctr's tables
+    /// hold in all; the fixed dispatch rules of the base chains are not
+    /// counted.
     pub fn rule_count(&self) -> Result<usize, FirewallError> {
-        Ok(self.rules()?.len())
+        Ok(self.listing()?.rules.iter().filter(|(_, _, c)| c.as_deref().is_some_and(|c| c.starts_with("ctr"))).count())
+    }
+
+    /// How many map elements jump to a chain (for checks and tests: none
+    /// may outlive its container or network).
+    pub fn jump_count(&self) -> Result<usize, FirewallError> {
+        Ok(self.listing()?.jumps.len())
     }
 
     /// Deletes both of ctr's tables with whatever they hold; for when the
     /// last network is gone. Missing tables are success.
     pub fn remove_tables(&self) -> Result<(), FirewallError> {
+        // `add` first, so that the deletes succeed whether or not they exist.
         let mut script = Script::default();
-        for family in self.existing_tables()? {
+        for family in [Family::Ip, Family::Bridge] {
             script.line(format_args!("delete table {} {TABLE}", family.as_str()));
-        }
-        if script.0.is_empty() {
-            return Ok(());
         }
         self.apply(&script, "removal of ctr's tables")
     }
@@ -496,8 +720,8 @@ mod tests {
             address: Ipv4Addr::new(10, 88, 0, 2),
             mac: MacAddr::for_container(Ipv4Addr::new(10, 88, 0, 2)),
             ports: vec![
-                PortMapping { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp },
-                PortMapping {
+                PortSpec { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp },
+                PortSpec {
                     host_ip: Some(Ipv4Addr::new(192, 0, 2, 1)),
                     host_port: 53,
                     container_port: 5353,
@@ -507,79 +731,137 @@ mod tests {
         }
     }
 
+    fn sample_network() -> NetworkRules {
+        NetworkRules { bridge: BridgeName::parse("ctr0").unwrap(), subnet: Subnet::parse("10.88.0.0/16").unwrap() }
+    }
+
     #[test]
     fn container_script_is_built_from_typed_values() {
         let mut s = Script::default();
         container_script(&mut s, &sample_container());
+        let chain = format!("c-1000-{}", "a".repeat(64));
         let tag = format!("comment \"ctr:1000:{}\"", "a".repeat(64));
-        let expected = [
-            "add rule ip ctr prerouting fib daddr type local tcp dport 8080 dnat to 10.88.0.2:80",
-            "add rule ip ctr output fib daddr type local tcp dport 8080 dnat to 10.88.0.2:80",
-            "add rule ip ctr prerouting ip daddr 192.0.2.1 udp dport 53 dnat to 10.88.0.2:5353",
-            "add rule ip ctr output ip daddr 192.0.2.1 udp dport 53 dnat to 10.88.0.2:5353",
-            "add rule bridge ctr prerouting iifname \"vethaaaaaaaaaaa\" ether saddr != 02:63:0a:58:00:02 drop",
-            "add rule bridge ctr prerouting iifname \"vethaaaaaaaaaaa\" ether type != { ip, arp } drop",
-            "add rule bridge ctr prerouting iifname \"vethaaaaaaaaaaa\" ip saddr != 10.88.0.2 drop",
-            "add rule bridge ctr prerouting iifname \"vethaaaaaaaaaaa\" arp saddr ip != 10.88.0.2 drop",
-            "add rule bridge ctr prerouting iifname \"vethaaaaaaaaaaa\" arp saddr ether != 02:63:0a:58:00:02 drop",
+        let expected_rules = [
+            format!("add rule ip ctr {chain} fib daddr type local tcp dport 8080 dnat to 10.88.0.2:80 {tag}"),
+            format!("add rule ip ctr {chain} ip daddr 192.0.2.1 udp dport 53 dnat to 10.88.0.2:5353 {tag}"),
+            format!("add element ip ctr ports {{ tcp . 8080 : jump {chain}, udp . 53 : jump {chain} }}"),
+            format!("add rule bridge ctr {chain} ether saddr != 02:63:0a:58:00:02 drop {tag}"),
+            format!("add rule bridge ctr {chain} ether type != {{ ip, arp }} drop {tag}"),
+            format!("add rule bridge ctr {chain} ip saddr != 10.88.0.2 drop {tag}"),
+            format!("add rule bridge ctr {chain} arp saddr ip != 10.88.0.2 drop {tag}"),
+            format!("add rule bridge ctr {chain} arp saddr ether != 02:63:0a:58:00:02 drop {tag}"),
+            format!("add element bridge ctr veths {{ \"vethaaaaaaaaaaa\" : jump {chain} }}"),
         ];
-        let lines: Vec<&str> = s.0.lines().collect();
-        assert_eq!(lines.len(), expected.len());
-        for (line, want) in lines.iter().zip(expected) {
-            assert_eq!(*line, format!("{want} {tag}"));
-        }
+        let body: Vec<&str> = s.body.lines().filter(|l| !l.starts_with("flush ")).collect();
+        assert_eq!(body, expected_rules);
+        assert_eq!(s.chains, format!("add chain ip ctr {chain}\nadd chain bridge ctr {chain}\n"));
+    }
+
+    #[test]
+    fn container_removal_needs_no_handles_and_succeeds_either_way() {
+        let c = sample_container();
+        let keys = ContainerKeys { owner_uid: 1000, id: &c.id, host_veth: Some(&c.host_veth), ports: &c.ports };
+        let mut s = Script::default();
+        remove_container_script(&mut s, &keys);
+        let chain = format!("c-1000-{}", "a".repeat(64));
+        let body: Vec<&str> = s.body.lines().collect();
+        assert_eq!(
+            body,
+            [
+                format!("add element ip ctr ports {{ tcp . 8080 : jump {chain}, udp . 53 : jump {chain} }}"),
+                "delete element ip ctr ports { tcp . 8080, udp . 53 }".to_owned(),
+                format!("add element bridge ctr veths {{ \"vethaaaaaaaaaaa\" : jump {chain} }}"),
+                "delete element bridge ctr veths { \"vethaaaaaaaaaaa\" }".to_owned(),
+                format!("flush chain ip ctr {chain}"),
+                format!("delete chain ip ctr {chain}"),
+                format!("flush chain bridge ctr {chain}"),
+                format!("delete chain bridge ctr {chain}"),
+            ]
+        );
+        assert!(!s.text().contains("handle"));
+        // Without ports or a veth there is no element to add or delete.
+        let bare = ContainerKeys { host_veth: None, ports: &[], ..keys };
+        let mut s = Script::default();
+        remove_container_script(&mut s, &bare);
+        assert!(!s.body.contains("element"));
     }
 
     #[test]
     fn network_script_masquerades_and_guards() {
         let mut s = Script::default();
-        let net =
-            NetworkRules { bridge: BridgeName::parse("ctr0").unwrap(), subnet: Subnet::parse("10.88.0.0/16").unwrap() };
-        network_script(&mut s, &net);
-        assert!(s.0.contains("add rule ip ctr postrouting ip saddr 10.88.0.0/16 oifname != \"ctr0\" masquerade comment \"ctr-net:ctr0\"\n"));
-        assert!(s
-            .0
-            .contains("add rule ip ctr guard iifname \"ctr0\" ip daddr 127.0.0.0/8 drop comment \"ctr-net:ctr0\"\n"));
-        assert!(s.0.contains("add rule ip ctr forward iifname \"ctr0\" oifname \"ctr*\" oifname != \"ctr0\" ct status & dnat == 0 drop comment \"ctr-net:ctr0\"\n"));
-        assert!(s.0.contains("add rule ip ctr guard iifname \"ctr0\" ip saddr 10.88.0.0/16 ip daddr 10.88.0.0/16 ip daddr != 10.88.0.1 notrack comment \"ctr-net:ctr0\"\n"));
-        assert_eq!(s.0.lines().count(), 6);
+        network_script(&mut s, &sample_network());
+        let tag = "comment \"ctr-net:ctr0\"";
+        for want in [
+            format!("add rule ip ctr n-ctr0-egress oifname != \"ctr0\" masquerade {tag}"),
+            format!("add rule ip ctr n-ctr0-out ip saddr 127.0.0.0/8 masquerade {tag}"),
+            format!("add rule ip ctr n-ctr0-out ip saddr 10.88.0.0/16 ct status dnat masquerade {tag}"),
+            format!("add rule ip ctr n-ctr0-guard ip daddr 127.0.0.0/8 drop {tag}"),
+            format!("add rule ip ctr n-ctr0-guard ip saddr 10.88.0.0/16 ip daddr 10.88.0.0/16 ip daddr != 10.88.0.1 notrack {tag}"),
+            format!("add rule ip ctr n-ctr0-forward oifname \"ctr*\" oifname != \"ctr0\" ct status & dnat == 0 drop {tag}"),
+            "add element ip ctr net-saddr { 10.88.0.0/16 : jump n-ctr0-egress }".to_owned(),
+            "add element ip ctr net-oif { \"ctr0\" : jump n-ctr0-out }".to_owned(),
+            "add element ip ctr net-guard { \"ctr0\" : jump n-ctr0-guard }".to_owned(),
+            "add element ip ctr net-forward { \"ctr0\" : jump n-ctr0-forward }".to_owned(),
+        ] {
+            assert!(s.body.lines().any(|l| l == want), "missing {want:?} in\n{}", s.body);
+        }
+        assert_eq!(s.body.lines().filter(|l| l.starts_with("add rule")).count(), 6);
+        // A bridge that is not ctr's own gets no isolation chain.
+        let mut s = Script::default();
+        network_script(&mut s, &NetworkRules { bridge: BridgeName::parse("uplink0").unwrap(), ..sample_network() });
+        assert!(!s.text().contains("forward"));
     }
 
     #[test]
-    fn skeleton_creates_tables_before_chains() {
-        let s = Script::with_skeleton();
-        let lines: Vec<&str> = s.0.lines().collect();
-        assert_eq!(lines[0], "add table ip ctr");
-        assert_eq!(lines[1], "add table bridge ctr");
-        assert!(lines[2..].iter().all(|l| l.starts_with("add chain ")));
+    fn skeleton_declares_chains_before_maps_and_refills_base_chains() {
+        let mut s = Script::with_skeleton();
+        container_script(&mut s, &sample_container());
+        let text = s.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[..2], ["add table ip ctr", "add table bridge ctr"]);
+        let last_chain = lines.iter().rposition(|l| l.starts_with("add chain ")).unwrap();
+        let first_map = lines.iter().position(|l| l.starts_with("add map ")).unwrap();
+        assert!(last_chain < first_map, "{text}");
+        assert!(lines.contains(&"flush chain ip ctr prerouting"));
+        assert!(lines.contains(&"add rule ip ctr prerouting meta l4proto . th dport vmap @ports"));
+        assert!(lines.contains(&"add rule bridge ctr prerouting iifname vmap @veths"));
     }
 
     #[test]
-    fn listing_keeps_only_our_rules_in_our_chains() {
+    fn listing_keeps_only_our_tables_and_revalidates_keys() {
         let json = br#"{"nftables": [
             {"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
             {"table": {"family": "ip", "name": "ctr", "handle": 1}},
-            {"chain": {"family": "ip", "table": "ctr", "name": "postrouting", "handle": 3}},
-            {"rule": {"family": "ip", "table": "ctr", "chain": "postrouting", "handle": 7, "comment": "ctr-net:ctr0", "expr": []}},
+            {"chain": {"family": "ip", "table": "ctr", "name": "postrouting", "handle": 3, "hook": "postrouting"}},
+            {"chain": {"family": "ip", "table": "ctr", "name": "n-ctr0-egress", "handle": 4}},
+            {"rule": {"family": "ip", "table": "ctr", "chain": "n-ctr0-egress", "handle": 7, "comment": "ctr-net:ctr0", "expr": []}},
             {"rule": {"family": "ip", "table": "ctr", "chain": "postrouting", "handle": 8, "expr": []}},
-            {"rule": {"family": "ip", "table": "ctr", "chain": "evil; flush ruleset", "handle": 9, "comment": "ctr-net:ctr0", "expr": []}},
-            {"rule": {"family": "ip", "table": "other", "chain": "postrouting", "handle": 10, "comment": "ctr-net:ctr0", "expr": []}}
+            {"rule": {"family": "ip", "table": "other", "chain": "postrouting", "handle": 10, "comment": "ctr-net:ctr0", "expr": []}},
+            {"map": {"family": "ip", "name": "ports", "table": "ctr", "elem": [
+                [{"concat": ["tcp", 8080]}, {"jump": {"target": "c-1"}}],
+                [{"concat": ["sctp", 1]}, {"jump": {"target": "c-1"}}]]}},
+            {"map": {"family": "ip", "name": "net-saddr", "table": "ctr", "elem": [
+                [{"prefix": {"addr": "10.88.0.0", "len": 16}}, {"jump": {"target": "n-ctr0-egress"}}]]}},
+            {"map": {"family": "bridge", "name": "veths", "table": "ctr", "elem": [
+                ["veth0", {"jump": {"target": "c-1"}}],
+                ["evil\" }; flush ruleset; {\"", {"jump": {"target": "c-1"}}]]}},
+            {"map": {"family": "ip", "name": "ports", "table": "other", "elem": [
+                [{"concat": ["tcp", 1]}, {"jump": {"target": "c-1"}}]]}}
         ]}"#;
-        let rules = parse_rules(json).unwrap();
-        assert_eq!(rules.len(), 2);
-        assert_eq!(rules[0].handle, 7);
-        assert_eq!(rules[0].comment.as_deref(), Some("ctr-net:ctr0"));
-        assert_eq!(rules[1].comment, None);
-        let mut s = Script::default();
-        s.delete(&rules[0]);
-        assert_eq!(s.0, "delete rule ip ctr postrouting handle 7\n");
-        assert!(parse_rules(b"not json").is_err());
-    }
-
-    #[test]
-    fn table_listing_finds_both_families() {
-        let json = br#"{"nftables": [{"metainfo": {}}, {"table": {"family": "ip", "name": "ctr", "handle": 1}},
-            {"table": {"family": "inet", "name": "filter", "handle": 2}}, {"table": {"family": "bridge", "name": "ctr", "handle": 3}}]}"#;
-        assert_eq!(parse_tables(json).unwrap(), vec![Family::Ip, Family::Bridge]);
+        let l = parse_listing(json).unwrap();
+        assert_eq!(l.rules.len(), 2);
+        assert_eq!(l.rules[0], (Family::Ip, "n-ctr0-egress".to_owned(), Some("ctr-net:ctr0".to_owned())));
+        assert_eq!(l.chains, [(Family::Ip, "n-ctr0-egress".to_owned())]);
+        let jumps: Vec<(Family, &str, &str, &str)> =
+            l.jumps.iter().map(|(f, m, k, t)| (*f, *m, k.as_str(), t.as_str())).collect();
+        assert_eq!(
+            jumps,
+            [
+                (Family::Ip, "ports", "tcp . 8080", "c-1"),
+                (Family::Ip, "net-saddr", "10.88.0.0/16", "n-ctr0-egress"),
+                (Family::Bridge, "veths", "\"veth0\"", "c-1"),
+            ]
+        );
+        assert!(parse_listing(b"not json").is_err());
     }
 }

@@ -17,6 +17,7 @@
 //! made ([`LockedLeases::save`]), so whatever a killed helper left is found
 //! through a lease whose owner is dead.
 
+use crate::firewall::PortSpec;
 use crate::liveness::Liveness;
 use crate::names::{InterfaceName, NetworkName};
 use ctr_core::ids::ContainerId;
@@ -26,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -122,7 +123,9 @@ impl Subnet {
         last - first + 1
     }
 
-    fn check_allocatable(&self, addr: Ipv4Addr) -> Result<(), IpamError> {
+    /// Whether a container may hold `addr`: inside the subnet, and not its
+    /// network, gateway or broadcast address.
+    pub fn check_allocatable(&self, addr: Ipv4Addr) -> Result<(), IpamError> {
         if !self.contains(addr) {
             return Err(IpamError::OutsideSubnet { addr, subnet: *self });
         }
@@ -214,6 +217,10 @@ pub struct Lease {
     /// before liveness keys existed: such a lease is never judged dead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness: Option<Liveness>,
+    /// The published ports, whose firewall map keys removal needs (empty
+    /// in files written before the firewall used maps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortSpec>,
 }
 
 impl Lease {
@@ -410,25 +417,8 @@ impl LeaseStore {
         move |source| IpamError::Io { op, path, source }
     }
 
-    fn lock(&self) -> Result<Flock<File>, IpamError> {
-        if let Some(dir) = self.lock_path.parent() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(self.io("creating lease directory", dir))?;
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&self.lock_path)
-            .map_err(self.io("opening lease lock", &self.lock_path))?;
-        Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| self.io("locking", &self.lock_path)(errno.into()))
+    fn lock(&self) -> Result<FileLock, IpamError> {
+        lock_file(&self.lock_path).map_err(self.io("locking", &self.lock_path))
     }
 
     fn load(&self) -> Result<Leases, IpamError> {
@@ -454,29 +444,35 @@ impl LeaseStore {
         json.push(b'\n');
         // A fixed temp name is safe: only the lock holder writes it.
         let tmp = self.path.with_extension("json.tmp");
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(self.io("creating", &tmp))?;
-        file.write_all(&json).map_err(self.io("writing", &tmp))?;
-        file.sync_all().map_err(self.io("syncing", &tmp))?;
-        fs::rename(&tmp, &self.path).map_err(self.io("renaming into place", &self.path))?;
-        // Make the rename itself durable.
-        if let Some(dir) = self.path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(self.io("syncing", dir))?;
-        }
-        Ok(())
+        ctr_core::fs::replace(&tmp, &self.path, &json, true).map_err(self.io("writing", &self.path))
     }
+}
+
+/// An exclusive flock, held until it is dropped.
+pub type FileLock = Flock<File>;
+
+/// Locks `path` exclusively, creating it (0600, in a 0700 directory) if it
+/// is missing, never through a symlink: the lease locks, and the helper's
+/// network lock.
+pub fn lock_file(path: &Path) -> io::Result<FileLock> {
+    if let Some(dir) = path.parent() {
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)?;
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| errno.into())
 }
 
 /// A network's leases under its lock (see [`LeaseStore::lock_leases`]).
 pub struct LockedLeases<'a> {
     store: &'a LeaseStore,
-    _lock: Flock<File>,
+    _lock: FileLock,
     saved: Leases,
     pub leases: Leases,
 }
@@ -504,7 +500,7 @@ mod tests {
 
     fn lease(n: u32, uid: u32) -> Lease {
         let interface = InterfaceName::parse(&format!("veth{n}")).unwrap();
-        Lease { container_id: id(n), owner_uid: uid, interface, liveness: None }
+        Lease { container_id: id(n), owner_uid: uid, interface, liveness: None, ports: Vec::new() }
     }
 
     fn net(s: &str) -> Subnet {

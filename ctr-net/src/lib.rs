@@ -1,5 +1,6 @@
 //! Container networking for ctr (issue 6), the library half: the setuid
-//! helper calls it after checking each request against its caller.
+//! helper calls it after checking each request against its caller, and
+//! `ctr init` calls [`link::configure_container_end`] inside the container.
 //!
 //! - [`names`]: validated interface, bridge and network names;
 //! - [`ipam`]: subnets, address leases and their locked, atomic store;
@@ -9,9 +10,9 @@
 //! - [`bridge`]: the driver that composes them: validate, set up (rolling
 //!   back on failure), tear down (collecting every error).
 //!
-//! Everything acts on the calling thread's network namespace, except the
-//! container side of a veth, which is configured through the container's
-//! namespace fd. Nothing here needs an async runtime.
+//! Everything acts on the calling thread's network namespace; a veth's peer
+//! alone is placed into the container's, by fd, and configured there by the
+//! container's own init. Nothing here needs an async runtime.
 
 pub mod bridge;
 pub mod firewall;

@@ -1,9 +1,11 @@
 //! Links over rtnetlink: a network's bridge, and each container's veth pair.
 //!
-//! Host-side operations act on the calling thread's network namespace (the
-//! helper's: the host's). The container side is configured through a netlink
-//! socket opened inside the container's namespace (see `netlink.rs`), so no
-//! thread of the caller ever switches namespace.
+//! Everything acts on the calling thread's network namespace. The helper
+//! creates a veth pair on the host with its peer placed into the
+//! container's namespace by fd (the one netlink request that reaches into
+//! it); the container end is configured by [`configure_container_end`],
+//! which `ctr init` runs unprivileged inside the container's own user and
+//! network namespaces. No code here ever switches namespace.
 //!
 //! Every setup function either finishes or undoes what it did: a bridge it
 //! created is deleted again, an address it added is removed, and a veth pair
@@ -16,14 +18,14 @@ use crate::ipam::{MacAddr, Subnet};
 use crate::names::{BridgeName, InterfaceName};
 use crate::netlink::{DriverError, Netlink};
 use futures::TryStreamExt;
-use nix::sched::{setns, CloneFlags};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -46,8 +48,6 @@ pub enum LinkError {
     Exists(InterfaceName),
     #[error("{0} vanished while it was being configured")]
     Vanished(String),
-    #[error("finding the network namespace of a pidfd: {0}")]
-    PidfdNamespace(#[source] std::io::Error),
 }
 
 /// The kernel's errno behind a netlink error, if any.
@@ -247,7 +247,10 @@ pub fn delete_bridge(name: &BridgeName) -> Result<(), LinkError> {
     }
 }
 
-/// One container's veth pair.
+/// The name of the container end of every veth, inside its namespace.
+pub const CONTAINER_INTERFACE: &str = "eth0";
+
+/// One container's veth pair, as the host side makes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VethConfig {
     /// The host end, attached to the bridge.
@@ -256,21 +259,17 @@ pub struct VethConfig {
     /// The container end's name inside its namespace, normally `eth0`.
     pub container: InterfaceName,
     pub mac: MacAddr,
-    pub address: Ipv4Addr,
-    pub subnet: Subnet,
 }
 
 impl VethConfig {
     /// The usual pair for a container: the host end under the name the
     /// caller chose and recorded, `eth0` inside, MAC derived from the address.
-    pub fn for_container(host: &InterfaceName, bridge: &BridgeName, subnet: Subnet, address: Ipv4Addr) -> Self {
+    pub fn for_container(host: &InterfaceName, bridge: &BridgeName, address: Ipv4Addr) -> Self {
         Self {
             host: host.clone(),
             bridge: bridge.clone(),
-            container: InterfaceName::parse("eth0").expect("eth0 is a valid name"),
+            container: InterfaceName::parse(CONTAINER_INTERFACE).expect("eth0 is a valid name"),
             mac: MacAddr::for_container(address),
-            address,
-            subnet,
         }
     }
 }
@@ -283,11 +282,11 @@ impl fmt::Display for VethConfig {
 
 /// Creates the container's veth pair: the host end attached to the bridge
 /// and up; the other end created directly inside the network namespace
-/// `netns` (an nsfs fd: `/proc/PID/ns/net`, or [`netns_of_pidfd`]) under its
-/// final name, with its address, up, with `lo` up and a default route via
-/// the gateway. Creating the peer inside the namespace, rather than creating
-/// it on the host and renaming it after a move, means no temporary name ever
-/// exists on the host to collide with.
+/// `netns` (an nsfs fd such as `/proc/PID/ns/net`) under its final name and
+/// MAC, down and without an address, for the container to configure
+/// ([`configure_container_end`]). Creating the peer inside the namespace,
+/// rather than creating it on the host and renaming it after a move, means
+/// no temporary name ever exists on the host to collide with.
 ///
 /// On any failure the pair is deleted again (which removes both ends).
 pub fn create_veth(config: &VethConfig, netns: BorrowedFd<'_>) -> Result<(), LinkError> {
@@ -296,7 +295,9 @@ pub fn create_veth(config: &VethConfig, netns: BorrowedFd<'_>) -> Result<(), Lin
         .ok_or_else(|| LinkError::NoBridge(config.bridge.clone()))?
         .expect_kind(config.bridge.as_str(), InfoKind::Bridge, "bridge")?;
     add_veth_pair(&mut nl, config, &bridge, netns)?;
-    let result = bring_up_host_end(&mut nl, config).and_then(|()| configure_container_end(config, netns));
+    let result = find_link(&mut nl, config.host.as_str())
+        .and_then(|link| link.ok_or_else(|| LinkError::Vanished(config.host.to_string())))
+        .and_then(|link| set_up(&mut nl, &link, config.host.as_str()));
     if result.is_err() {
         if let Ok(Some(link)) = find_link(&mut nl, config.host.as_str()) {
             let _ = delete_index(&mut nl, link.index, config.host.as_str());
@@ -321,21 +322,39 @@ fn add_veth_pair(nl: &mut Netlink, config: &VethConfig, bridge: &Link, netns: Bo
     }
 }
 
-fn bring_up_host_end(nl: &mut Netlink, config: &VethConfig) -> Result<(), LinkError> {
-    let link = find_link(nl, config.host.as_str())?.ok_or_else(|| LinkError::Vanished(config.host.to_string()))?;
-    set_up(nl, &link, config.host.as_str())
+/// The container's side of its veth: what the helper leased for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerEnd {
+    pub interface: InterfaceName,
+    pub address: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
 }
 
-fn configure_container_end(config: &VethConfig, netns: BorrowedFd<'_>) -> Result<(), LinkError> {
-    let op = || format!("configuring {} in the container's namespace", config.container);
-    let mut nl = Netlink::open_in(netns).map_err(|source| LinkError::Driver { op: op(), source })?;
-    let name = config.container.as_str();
-    let eth = find_link(&mut nl, name)?.ok_or_else(|| LinkError::Vanished(format!("{name} in the container")))?;
-    add_address(&mut nl, &eth, name, config.address, config.subnet.prefix())?;
-    set_up(&mut nl, &eth, name)?;
-    let lo = find_link(&mut nl, "lo")?.ok_or_else(|| LinkError::Vanished("lo in the container".into()))?;
+impl ContainerEnd {
+    /// The end [`VethConfig::for_container`] makes: `eth0`.
+    pub fn eth0(address: Ipv4Addr, prefix: u8, gateway: Ipv4Addr) -> Self {
+        let interface = InterfaceName::parse(CONTAINER_INTERFACE).expect("eth0 is a valid name");
+        Self { interface, address, prefix, gateway }
+    }
+}
+
+/// Configures the container end of a veth in the calling thread's network
+/// namespace: `lo` up, the leased address on the interface, the interface
+/// up, the default route via the gateway. `ctr init` runs it as root of the
+/// container's user namespace, which owns the network namespace, so it
+/// needs no host privilege; the container could do all of it (and undo it)
+/// itself, which is why the host's anti-spoofing rules, not this, are what
+/// hold it to its address and MAC.
+pub fn configure_container_end(end: &ContainerEnd) -> Result<(), LinkError> {
+    let mut nl = open("configuring the container's network")?;
+    let name = end.interface.as_str();
+    let lo = find_link(&mut nl, "lo")?.ok_or_else(|| LinkError::Vanished("lo".into()))?;
     set_up(&mut nl, &lo, "lo")?;
-    let gateway = config.subnet.gateway();
+    let eth = find_link(&mut nl, name)?.ok_or_else(|| LinkError::Vanished(name.to_owned()))?;
+    add_address(&mut nl, &eth, name, end.address, end.prefix)?;
+    set_up(&mut nl, &eth, name)?;
+    let gateway = end.gateway;
     let route = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).output_interface(eth.index).build();
     nl.run(nl.handle().route().add(route).execute()).op(|| format!("adding the default route via {gateway}"))
 }
@@ -367,22 +386,4 @@ pub fn link_names() -> Result<Vec<String>, LinkError> {
             })
         })
         .collect())
-}
-
-/// An nsfs fd for the network namespace of the process behind `pidfd`.
-///
-/// Netlink moves a device into a namespace only by an nsfs fd (or a pid,
-/// which could be recycled); a pidfd names the process race-free, so this
-/// enters its namespace from a throwaway thread (`setns` accepts pidfds
-/// since Linux 5.8) and opens that thread's own `ns/net`.
-pub fn netns_of_pidfd(pidfd: BorrowedFd<'_>) -> Result<OwnedFd, LinkError> {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            setns(pidfd, CloneFlags::CLONE_NEWNET).map_err(|e| LinkError::PidfdNamespace(e.into()))?;
-            let file = std::fs::File::open("/proc/thread-self/ns/net").map_err(LinkError::PidfdNamespace)?;
-            Ok(OwnedFd::from(file))
-        })
-        .join()
-        .expect("the setns thread does not panic")
-    })
 }

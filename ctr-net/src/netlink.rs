@@ -7,23 +7,19 @@
 //! socket whose reads return `Pending` on `EWOULDBLOCK`, and [`Netlink::run`]
 //! is a tiny executor: it polls the request and the connection, and when
 //! neither can make progress and nothing woke them, it sleeps in `poll(2)` on
-//! the socket until the kernel answers. Everything stays on one thread.
-//!
-//! A netlink socket belongs to the network namespace it was created in, for
-//! its whole life. [`Netlink::open_in`] creates it in another namespace from
-//! a short-lived thread that `setns`es there, so the calling thread never
-//! changes namespace.
+//! the socket until the kernel answers. Everything stays on one thread, in
+//! the namespace it is in: a netlink socket belongs to the network
+//! namespace it was created in, and nothing here opens one elsewhere.
 
 use bytes::BufMut;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sched::{setns, CloneFlags};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::proto::Connection;
 use rtnetlink::sys::{protocols::NETLINK_ROUTE, AsyncSocket, Socket, SocketAddr};
 use rtnetlink::Handle;
 use std::future::Future;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -105,8 +101,6 @@ impl Wake for WakeFlag {
 pub enum DriverError {
     #[error("opening a netlink socket: {0}")]
     Socket(#[source] io::Error),
-    #[error("entering the network namespace: {0}")]
-    Setns(#[source] nix::Error),
     #[error("waiting for the kernel's netlink answer: {0}")]
     Poll(#[source] nix::Error),
     #[error("the kernel did not answer a netlink request within {0:?}")]
@@ -124,26 +118,7 @@ pub(crate) struct Netlink {
 impl Netlink {
     /// A connection in the calling thread's network namespace.
     pub(crate) fn open() -> Result<Self, DriverError> {
-        Self::from_socket(Socket::new(NETLINK_ROUTE).map_err(DriverError::Socket)?)
-    }
-
-    /// A connection in the network namespace `netns` (an nsfs fd such as
-    /// `/proc/PID/ns/net`), created from a scoped thread so the caller's own
-    /// namespace never changes.
-    pub(crate) fn open_in(netns: BorrowedFd<'_>) -> Result<Self, DriverError> {
-        let socket = std::thread::scope(|s| {
-            s.spawn(|| {
-                setns(netns, CloneFlags::CLONE_NEWNET).map_err(DriverError::Setns)?;
-                Socket::new(NETLINK_ROUTE).map_err(DriverError::Socket)
-            })
-            .join()
-            .expect("the setns thread does not panic")
-        })?;
-        Self::from_socket(socket)
-    }
-
-    fn from_socket(socket: Socket) -> Result<Self, DriverError> {
-        let socket = PollSocket::from_socket(socket).map_err(DriverError::Socket)?;
+        let socket = Socket::new(NETLINK_ROUTE).and_then(PollSocket::from_socket).map_err(DriverError::Socket)?;
         let (connection, handle, _unsolicited) = rtnetlink::from_socket(socket);
         Ok(Self { connection, handle })
     }

@@ -7,13 +7,13 @@ mod common;
 use common::{fetch, fetch_eventually, NetNs, Server};
 use ctr_core::ids::ContainerId;
 use ctr_net::bridge::{AttachRequest, Attachment, BridgeNetwork, NetError, NetworkConfig};
-use ctr_net::firewall::{ContainerRules, Firewall, NetworkRules, PortMapping, Protocol};
+use ctr_net::firewall::{ContainerKeys, ContainerRules, Firewall, NetworkRules, PortSpec, Protocol};
 use ctr_net::ipam::{MacAddr, Subnet};
-use ctr_net::link::{self, BridgeState, LinkError, VethConfig};
+use ctr_net::link::{self, BridgeState, ContainerEnd, LinkError, VethConfig};
 use ctr_net::liveness::Liveness;
 use ctr_net::names::{BridgeName, InterfaceName, NetworkName};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 fn id(c: char) -> ContainerId {
@@ -30,7 +30,7 @@ fn attach(
     net: &BridgeNetwork,
     id: &ContainerId,
     netns: BorrowedFd<'_>,
-    ports: &[PortMapping],
+    ports: &[PortSpec],
 ) -> Result<Attachment, NetError> {
     let me = Liveness::of_self().unwrap();
     let host_veth = veth(id);
@@ -43,6 +43,13 @@ fn attach(
         address: None,
         ports,
     })
+}
+
+/// Configures the container end of `attached` inside `ns`, as `ctr init`
+/// does inside a container.
+fn configure(ns: &NetNs, attached: Attachment) -> Attachment {
+    ns.run(|| link::configure_container_end(&attached.container_end())).unwrap();
+    attached
 }
 
 fn bridge(name: &str) -> BridgeName {
@@ -92,7 +99,7 @@ fn veth_is_created_into_the_namespace_and_deleted() {
     let (host, container) = (NetNs::new(), NetNs::new());
     let (br, net) = (bridge("ctrt1"), subnet("10.93.0.0/24"));
     let addr = Ipv4Addr::new(10, 93, 0, 2);
-    let veth = VethConfig::for_container(&veth(&id('a')), &br, net, addr);
+    let veth = VethConfig::for_container(&veth(&id('a')), &br, addr);
     host.run(|| {
         let err = link::create_veth(&veth, container.fd()).unwrap_err();
         assert!(matches!(err, LinkError::NoBridge(_)), "{err}");
@@ -104,9 +111,14 @@ fn veth_is_created_into_the_namespace_and_deleted() {
     // (Not /sys/class/net: sysfs shows the namespace it was mounted in.)
     let eth0 = container.ip_output(&["-o", "link", "show", "eth0"]);
     assert!(eth0.contains(&format!("link/ether {}", MacAddr::for_container(addr))), "{eth0}");
-    assert!(eth0.contains(",UP,"), "{eth0}");
+    // The host side leaves the container end alone: down, no address.
+    assert!(!eth0.contains(",UP"), "{eth0}");
+    assert_eq!(container.ip_output(&["-4", "-o", "addr", "show", "eth0"]), "");
     let host_end = host.ip_output(&["-o", "link", "show", "vethaaaaaaaaaaa"]);
-    assert!(host_end.contains("master ctrt1") && host_end.contains(",UP,"), "{host_end}");
+    assert!(host_end.contains("master ctrt1") && host_end.contains(",UP"), "{host_end}");
+    container.run(|| link::configure_container_end(&ContainerEnd::eth0(addr, 24, net.gateway()))).unwrap();
+    let eth0 = container.ip_output(&["-o", "link", "show", "eth0"]);
+    assert!(eth0.contains(",UP,"), "{eth0}");
     let routes = container.ip_output(&["-4", "route"]);
     assert!(routes.contains("default via 10.93.0.1 dev eth0"), "{routes}");
     let _server = Server::start(&container, SocketAddrV4::new(addr, 80), "c");
@@ -128,7 +140,7 @@ fn failed_veth_setup_is_rolled_back() {
     let (br, net) = (bridge("ctrt2"), subnet("10.94.0.0/24"));
     // The container already has an eth0, so the peer cannot be created there.
     container.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-p"]);
-    let veth = VethConfig::for_container(&veth(&id('b')), &br, net, Ipv4Addr::new(10, 94, 0, 2));
+    let veth = VethConfig::for_container(&veth(&id('b')), &br, Ipv4Addr::new(10, 94, 0, 2));
     host.run(|| {
         link::ensure_bridge(&br, &net).unwrap();
         let err = link::create_veth(&veth, container.fd()).unwrap_err();
@@ -136,38 +148,43 @@ fn failed_veth_setup_is_rolled_back() {
     });
     assert_eq!(sorted_links(&host), ["ctrt2", "lo"]);
 
-    // A failure inside the container, after the pair exists (a default
-    // route is already there), removes the pair again.
-    container.ip(&["link", "del", "eth0"]);
-    container.ip(&["link", "add", "x0", "type", "veth", "peer", "name", "x1"]);
-    container.ip(&["link", "set", "x0", "up"]);
-    container.ip(&["route", "add", "default", "dev", "x0"]);
-    host.run(|| {
-        let err = link::create_veth(&veth, container.fd()).unwrap_err();
-        assert!(err.to_string().starts_with("adding the default route via 10.94.0.1: File exists"), "{err}");
-    });
-    assert_eq!(sorted_links(&host), ["ctrt2", "lo"]);
-    assert_eq!(sorted_links(&container), ["lo", "x0", "x1"]);
+    assert_eq!(sorted_links(&container), ["eth0", "eth0-p", "lo"]);
 }
 
+/// The container end is configured from inside its namespace (as `ctr
+/// init` does): `lo` and `eth0` up, the address, the default route; what
+/// is missing or in the way is an error naming it.
 #[test]
 #[cfg_attr(not(ctr_net_root_tests), ignore = "needs root: set CTR_NET_ROOT_TESTS=1")]
-fn netns_of_pidfd_names_the_process_namespace() {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    use std::os::unix::fs::MetadataExt;
+fn the_container_end_is_configured_from_inside() {
     let container = NetNs::new();
-    let mut child = container.run(|| std::process::Command::new("/bin/sleep").arg("30").spawn()).unwrap();
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let raw = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, child.id(), 0) };
-    assert!(raw >= 0, "pidfd_open failed");
-    // SAFETY: `raw` is a fresh fd that nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
-    let netns = link::netns_of_pidfd(pidfd.as_fd());
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let ino = |fd: &OwnedFd| std::fs::File::from(fd.try_clone().unwrap()).metadata().unwrap().ino();
-    let expected = std::fs::File::from(container.fd().try_clone_to_owned().unwrap()).metadata().unwrap().ino();
-    assert_eq!(ino(&netns.unwrap()), expected);
+    container.ip(&["link", "set", "lo", "down"]);
+    let end = ContainerEnd::eth0(Ipv4Addr::new(10, 94, 0, 7), 24, Ipv4Addr::new(10, 94, 0, 1));
+    let err = container.run(|| link::configure_container_end(&end)).unwrap_err();
+    assert_eq!(err.to_string(), "eth0 vanished while it was being configured");
+    container.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-p"]);
+    container.ip(&["link", "set", "eth0-p", "up"]);
+    container.run(|| link::configure_container_end(&end)).unwrap();
+    for name in ["lo", "eth0"] {
+        let link = container.ip_output(&["-o", "link", "show", name]);
+        assert!(link.contains(",UP"), "{link}");
+    }
+    let addr = container.ip_output(&["-4", "-o", "addr", "show", "eth0"]);
+    assert!(addr.contains("inet 10.94.0.7/24 "), "{addr}");
+    let routes = container.ip_output(&["-4", "route"]);
+    assert!(routes.contains("default via 10.94.0.1 dev eth0"), "{routes}");
+    // A second run finds its own address in the way: init runs it once.
+    let err = container.run(|| link::configure_container_end(&end)).unwrap_err();
+    assert!(err.to_string().starts_with("adding 10.94.0.7/24 to eth0: File exists"), "{err}");
+
+    // A default route already there is refused, not replaced.
+    let other = NetNs::new();
+    other.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-p"]);
+    other.ip(&["link", "add", "x0", "type", "veth", "peer", "name", "x1"]);
+    other.ip(&["link", "set", "x0", "up"]);
+    other.ip(&["route", "add", "default", "dev", "x0"]);
+    let err = other.run(|| link::configure_container_end(&end)).unwrap_err();
+    assert!(err.to_string().starts_with("adding the default route via 10.94.0.1: File exists"), "{err}");
 }
 
 #[test]
@@ -183,7 +200,7 @@ fn firewall_rules_are_idempotent_and_removed_by_tag() {
         host_veth: InterfaceName::parse("vethccccccccccc").unwrap(),
         address: addr,
         mac: MacAddr::for_container(addr),
-        ports: vec![PortMapping { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp }],
+        ports: vec![PortSpec { host_ip: None, host_port: 8080, container_port: 80, protocol: Protocol::Tcp }],
     };
     host.run(|| link::ensure_bridge(&br, &net.subnet)).unwrap();
     // A new namespace copies ip_forward from the host's (devconf_inherit_init_net
@@ -197,16 +214,34 @@ fn firewall_rules_are_idempotent_and_removed_by_tag() {
         assert_eq!(fw.rule_count().unwrap(), 6);
         fw.add_container(&container).unwrap();
         fw.add_container(&container).unwrap();
-        assert_eq!(fw.container_rule_count(1000, &container.id).unwrap(), 7);
-        assert_eq!(fw.rule_count().unwrap(), 13);
-        fw.remove_container(1000, &container.id).unwrap();
-        fw.remove_container(1000, &container.id).unwrap();
+        // 1 DNAT rule (reached from prerouting and output) and 5 anti-spoofing.
+        assert_eq!(fw.container_rule_count(1000, &container.id).unwrap(), 6);
+        assert_eq!(fw.rule_count().unwrap(), 12);
+        // The network's 4 chains, the port's and the veth's.
+        assert_eq!(fw.jump_count().unwrap(), 6);
+        let keys = ContainerKeys {
+            owner_uid: 1000,
+            id: &container.id,
+            host_veth: Some(&container.host_veth),
+            ports: &container.ports,
+        };
+        fw.remove_container(&keys).unwrap();
+        fw.remove_container(&keys).unwrap();
         assert_eq!(fw.rule_count().unwrap(), 6);
-        fw.remove_network(&br).unwrap();
+        assert_eq!(fw.jump_count().unwrap(), 4);
+        fw.remove_network(&net).unwrap();
+        fw.remove_network(&net).unwrap();
         assert_eq!(fw.rule_count().unwrap(), 0);
+        assert_eq!(fw.jump_count().unwrap(), 0);
+        // Without the keys, removal finds the elements by listing.
+        fw.add_network(&net).unwrap();
+        fw.add_container(&container).unwrap();
+        fw.remove_container(&ContainerKeys { host_veth: None, ports: &[], ..keys }).unwrap();
+        assert_eq!(fw.container_rule_count(1000, &container.id).unwrap(), 0);
+        assert_eq!(fw.jump_count().unwrap(), 4);
         fw.remove_tables().unwrap();
         fw.remove_tables().unwrap();
-        fw.remove_container(1000, &container.id).unwrap();
+        assert_eq!(fw.rule_count().unwrap(), 0);
     });
     // The sysctls were set in the test namespace, not the host's.
     assert_eq!(host.read("/proc/sys/net/ipv4/ip_forward"), "1");
@@ -226,7 +261,7 @@ fn failed_attach_leaves_nothing_and_reclaim_cleans_up() {
     };
     let net = BridgeNetwork::new(config, leases.path()).unwrap();
     b.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-p"]);
-    let ports = [PortMapping { host_ip: None, host_port: 18081, container_port: 80, protocol: Protocol::Tcp }];
+    let ports = [PortSpec { host_ip: None, host_port: 18081, container_port: 80, protocol: Protocol::Tcp }];
     let (id_a, id_b) = (id('a'), id('b'));
     host.run(|| {
         net.setup().unwrap();
@@ -235,7 +270,7 @@ fn failed_attach_leaves_nothing_and_reclaim_cleans_up() {
         assert!(net.leases().unwrap().is_empty(), "a failed attach saved its lease");
         attach(&net, &id_a, a.fd(), &ports).unwrap();
         let fw = Firewall::new().unwrap();
-        assert_eq!(fw.container_rule_count(1000, &id_a).unwrap(), 7);
+        assert_eq!(fw.container_rule_count(1000, &id_a).unwrap(), 6);
         assert_eq!(fw.container_rule_count(1000, &id_b).unwrap(), 0);
 
         // The container is gone: reclaim removes its veth, rules and lease.
@@ -267,7 +302,7 @@ fn a_colliding_id_and_veth_name_cannot_touch_another_users_attachment() {
         max_leases_per_uid: None,
     };
     let net = BridgeNetwork::new(config, leases.path()).unwrap();
-    let ports = [PortMapping { host_ip: None, host_port: 18082, container_port: 80, protocol: Protocol::Tcp }];
+    let ports = [PortSpec { host_ip: None, host_port: 18082, container_port: 80, protocol: Protocol::Tcp }];
     let shared = id('e');
     let name = veth(&shared);
     let me = Liveness::of_self().unwrap();
@@ -287,7 +322,7 @@ fn a_colliding_id_and_veth_name_cannot_touch_another_users_attachment() {
         assert!(matches!(err, NetError::Link(LinkError::Exists(_))), "{err}");
         net.detach(2000, &shared, Some(&name)).unwrap();
         let fw = Firewall::new().unwrap();
-        assert_eq!(fw.container_rule_count(1000, &shared).unwrap(), 7);
+        assert_eq!(fw.container_rule_count(1000, &shared).unwrap(), 6);
         assert_eq!(fw.container_rule_count(2000, &shared).unwrap(), 0);
         let leases = net.leases().unwrap();
         assert_eq!(leases.len(), 1);
@@ -350,9 +385,9 @@ fn end_to_end() {
     };
     let uplink = BridgeNetwork::new(uplink_config, leases.path()).unwrap();
     let (id_a, id_b, id_d, id_out) = (id('a'), id('b'), id('d'), id('f'));
-    let ports = [PortMapping { host_ip: None, host_port: 18080, container_port: 80, protocol: Protocol::Tcp }];
+    let ports = [PortSpec { host_ip: None, host_port: 18080, container_port: 80, protocol: Protocol::Tcp }];
 
-    let (att_a, att_b) = host.run(|| {
+    let (att_a, att_b, att_out) = host.run(|| {
         net.setup().unwrap();
         net.setup().unwrap();
         uplink.setup().unwrap();
@@ -361,9 +396,11 @@ fn end_to_end() {
         // The per-user limit (2) is enforced, and the refusal leaves nothing.
         let err = attach(&net, &id_d, outside.fd(), &[]).unwrap_err();
         assert!(err.to_string().contains("already has 2 containers"), "{err}");
-        attach(&uplink, &id_out, outside.fd(), &[]).unwrap();
-        (att_a, att_b)
+        let att_out = attach(&uplink, &id_out, outside.fd(), &[]).unwrap();
+        (att_a, att_b, att_out)
     });
+    let (att_a, att_b) = (configure(&a, att_a), configure(&b, att_b));
+    configure(&outside, att_out);
     assert_eq!(att_a.address, Ipv4Addr::new(10, 89, 0, 2));
     assert_eq!(att_b.address, Ipv4Addr::new(10, 89, 0, 3));
     assert_eq!(att_a.gateway, Ipv4Addr::new(10, 89, 0, 1));
@@ -416,7 +453,8 @@ fn end_to_end() {
     assert!(spoofed.is_err(), "spoofed source reached A: {spoofed:?}");
     // Control: without B's rules the same spoofed traffic gets through, so
     // it was the anti-spoofing rules that stopped it.
-    host.run(|| Firewall::new().unwrap().remove_container(1000, &id_b)).unwrap();
+    let keys_b = ContainerKeys { owner_uid: 1000, id: &id_b, host_veth: Some(&att_b.host_veth), ports: &[] };
+    host.run(|| Firewall::new().unwrap().remove_container(&keys_b)).unwrap();
     assert_eq!(fetch_eventually(&b, at(att_a.address, 80)), "A 10.89.0.200");
     // And a spoofed MAC is dropped too: A's rules are still in place, so A
     // taking B's MAC cuts it off.
@@ -431,6 +469,7 @@ fn end_to_end() {
         uplink.teardown().unwrap();
         let fw = Firewall::new().unwrap();
         assert_eq!(fw.rule_count().unwrap(), 0);
+        assert_eq!(fw.jump_count().unwrap(), 0);
         fw.remove_tables().unwrap();
     });
     assert_eq!(sorted_links(&host), ["lo"]);
@@ -459,12 +498,13 @@ fn ctr_networks_are_isolated_except_through_published_ports() {
     };
     let (one, two) = (network("one", "ctr1", "10.89.1.0/24"), network("two", "ctr2", "10.89.2.0/24"));
     let (id_x, id_y) = (id('1'), id('2'));
-    let ports = [PortMapping { host_ip: None, host_port: 18081, container_port: 80, protocol: Protocol::Tcp }];
+    let ports = [PortSpec { host_ip: None, host_port: 18081, container_port: 80, protocol: Protocol::Tcp }];
     let (att_x, att_y) = host.run(|| {
         one.setup().unwrap();
         two.setup().unwrap();
         (attach(&one, &id_x, x.fd(), &[]).unwrap(), attach(&two, &id_y, y.fd(), &ports).unwrap())
     });
+    let (att_x, att_y) = (configure(&x, att_x), configure(&y, att_y));
     let at = SocketAddrV4::new;
     let _server_x = Server::start(&x, at(Ipv4Addr::UNSPECIFIED, 80), "X");
     let _server_y = Server::start(&y, at(Ipv4Addr::UNSPECIFIED, 80), "Y");
@@ -478,7 +518,8 @@ fn ctr_networks_are_isolated_except_through_published_ports() {
     // Control: without the networks' rules Y reaches X, so the rules did it.
     host.run(|| {
         let fw = Firewall::new().unwrap();
-        fw.remove_network(&bridge("ctr1")).and_then(|()| fw.remove_network(&bridge("ctr2")))
+        let rules = |n: &BridgeNetwork| NetworkRules { bridge: n.config().bridge.clone(), subnet: n.config().subnet };
+        fw.remove_network(&rules(&one)).and_then(|()| fw.remove_network(&rules(&two)))
     })
     .unwrap();
     assert_eq!(fetch_eventually(&y, at(att_x.address, 80)).split(' ').next(), Some("X"));

@@ -28,7 +28,7 @@ pub fn load() -> Result<HelperConfig, HelperError> {
         .open(path)
         .map_err(|e| err(format!("cannot open ({e}); run `sudo cargo xtask install` to create it")))?;
     let meta = file.metadata().map_err(|e| err(e.to_string()))?;
-    if !meta.is_file() || meta.uid() != 0 || meta.mode() & GROUP_OTHER_WRITE != 0 {
+    if !meta.is_file() || !root_only(&meta) {
         return Err(err("must be a regular file owned by root and not writable by group or others".into()));
     }
     if meta.len() > MAX_CONFIG_LEN {
@@ -37,6 +37,12 @@ pub fn load() -> Result<HelperConfig, HelperError> {
     let mut text = String::new();
     file.take(MAX_CONFIG_LEN).read_to_string(&mut text).map_err(|e| err(e.to_string()))?;
     HelperConfig::parse(&text).map_err(|e| err(e.to_string()))
+}
+
+/// Owned by root and writable by nobody else: what the helper reads or
+/// writes may be trusted only then.
+pub fn root_only(meta: &std::fs::Metadata) -> bool {
+    meta.uid() == 0 && meta.mode() & GROUP_OTHER_WRITE == 0
 }
 
 fn check_ancestors(path: &Path) -> Result<(), String> {

@@ -20,7 +20,7 @@
 //! See ARCHITECTURE.md for the protocol and what each operation checks.
 
 mod caller;
-mod cgroup;
+use ctr_core::cgroup;
 mod config;
 mod exec;
 mod network;
@@ -31,6 +31,7 @@ mod rlimit;
 mod session;
 mod spawn;
 mod sys;
+mod update;
 
 use ctr_core::protocol::{HelperError, Response, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER};
 use std::os::unix::net::UnixStream;
@@ -66,11 +67,7 @@ fn clean_process() -> Result<Result<rlimit::CallerLimits, HelperError>, String> 
     reset_signals();
     let limits = rlimit::harden();
     ensure_std_fds()?;
-    let channel = nix::sys::stat::fstat(HELPER_CHANNEL_FD)
-        .map_err(|_| "fd 3 is not open: run the helper through ctr".to_owned())?;
-    if nix::sys::stat::SFlag::from_bits_truncate(channel.st_mode) & nix::sys::stat::SFlag::S_IFMT
-        != nix::sys::stat::SFlag::S_IFSOCK
-    {
+    if !sys::is_socket(HELPER_CHANNEL_FD).map_err(|_| "fd 3 is not open: run the helper through ctr".to_owned())? {
         return Err("fd 3 must be a socket: run the helper through ctr".into());
     }
     sys::close_fds_from(INIT_CHANNEL_FD_IN_HELPER as u32 + 1).map_err(|e| format!("close inherited fds: {e}"))?;

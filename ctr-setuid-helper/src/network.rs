@@ -6,8 +6,9 @@
 //!
 //! Why this is safe: the veth's peer goes only into the network namespace
 //! of the helper's own unreleased child (opened by the helper, never named
-//! by the caller); addresses come from the configured subnet only; host
-//! the default network is shared, any other belongs to the user who created
+//! by the caller), by fd: the helper never enters it, and the container's
+//! own init configures that end; addresses come from the configured subnet
+//! only; the default network is shared, any other belongs to the user who created
 //! it and nobody else can join or remove it ([`crate::registry`]); host
 //! ports below `net.ipv4.ip_unprivileged_port_start` are refused to
 //! non-root callers, as binding them would be; a port that is bound on the
@@ -21,20 +22,19 @@
 //! runs cannot have its rules appear after a reconcile looked.
 
 use crate::caller::Caller;
+use crate::record;
 use crate::registry::{self, UserNetwork, DEFAULT_BRIDGE};
 use ctr_core::config::HelperConfig;
 use ctr_core::ids::ContainerId;
 use ctr_core::net::{Cidr, NetworkInfo, NetworkName, NetworkRequest, NetworkSummary, PortSpec, Protocol};
 use ctr_core::protocol::HelperError;
 use ctr_net::bridge::{AttachRequest, BridgeNetwork, NetError, NetworkConfig};
-use ctr_net::firewall::{PortMapping, Protocol as NetProtocol};
-use ctr_net::ipam::{Lease, Subnet};
+use ctr_net::ipam::{lock_file, FileLock, Lease, Subnet};
 use ctr_net::link::LinkError;
 use ctr_net::liveness::Liveness;
 use ctr_net::names::{BridgeName, InterfaceName};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 pub const LEASE_DIR: &str = "/run/ctr-helper/net";
@@ -106,12 +106,9 @@ fn unprivileged_port_start() -> u16 {
 }
 
 fn check_address(resolved: &Resolved, addr: Ipv4Addr) -> Result<(), HelperError> {
-    let subnet = resolved.driver.subnet;
-    if !subnet.contains(addr) || addr == subnet.gateway() || addr == subnet.network() || addr == subnet.broadcast() {
-        let name = &resolved.name;
-        return Err(net_error(format!("address {addr} is not a usable address of network {name} ({subnet})")));
-    }
-    Ok(())
+    let name = &resolved.name;
+    let usable = resolved.driver.subnet.check_allocatable(addr);
+    usable.map_err(|e| net_error(format!("address {addr} is not a usable address of network {name}: {e}")))
 }
 
 /// Checks a request before anything is created.
@@ -123,10 +120,8 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
     if let Some(addr) = address {
         check_address(&resolved, *addr)?;
     }
-    // First: the pairwise checks below must not run over a frame's worth of ports.
-    if ports.len() > 64 {
-        return Err(net_error("at most 64 published ports per container"));
-    }
+    // At most 64 ports, none twice: checked when the request was decoded
+    // (ctr_core::net::check_published).
     let floor = unprivileged_port_start();
     // Decoding refused group addresses; a subnet's broadcast address is
     // known only from the host's routes (and the network's own subnet).
@@ -136,7 +131,7 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
     } else {
         Vec::new()
     };
-    for (i, p) in ports.iter().enumerate() {
+    for p in ports {
         if let Some(ip) = p.host_ip.filter(|ip| broadcasts.contains(ip)) {
             return Err(net_error(format!(
                 "host address {ip} in -p is a subnet's broadcast address: publish on one of this host's own addresses"
@@ -148,9 +143,6 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
                 p.host_port
             )));
         }
-        if ports[..i].iter().any(|q| q.host_port == p.host_port && q.protocol == p.protocol) {
-            return Err(net_error(format!("host port {}/{} is published twice", p.host_port, p.protocol)));
-        }
     }
     Ok(())
 }
@@ -161,19 +153,11 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
 /// else: no other child is started while it is held, and a container's
 /// process closes every fd above 3), so the lock outlives a killed helper
 /// until its last `nft` batch has been applied.
-fn network_lock() -> Result<nix::fcntl::Flock<std::fs::File>, HelperError> {
-    std::fs::create_dir_all(LEASE_DIR).map_err(net_error)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(Path::new(LEASE_DIR).join("net.lock"))
+fn network_lock() -> Result<FileLock, HelperError> {
+    let lock = lock_file(&Path::new(LEASE_DIR).join("net.lock")).map_err(net_error)?;
+    nix::fcntl::fcntl(lock.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
         .map_err(net_error)?;
-    nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
-        .map_err(net_error)?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| net_error(e))
+    Ok(lock)
 }
 
 /// A published port must be free: not bound on the host (checked by
@@ -228,42 +212,25 @@ pub struct Attach<'a> {
 /// Attaches the helper's child `pid` (not yet released) to the network.
 /// `Ok(None)` when the veth's name was taken (nothing was touched): the
 /// caller records another name and tries again.
-pub fn attach(
-    caller: &Caller,
-    config: &HelperConfig,
-    a: &Attach<'_>,
-    published: impl FnOnce() -> Vec<(Protocol, u16)>,
-) -> Result<Option<NetworkInfo>, HelperError> {
+pub fn attach(caller: &Caller, config: &HelperConfig, a: &Attach<'_>) -> Result<Option<NetworkInfo>, HelperError> {
     let NetworkRequest::Bridge { network, address, ports } = a.request else {
         return Err(net_error("not a bridge network request"));
     };
     let uid = caller.uid.as_raw();
     let _lock = network_lock()?;
     let networks = registry::load()?;
+    // The address was checked in validate; ctr-net checks it again, under
+    // its lease lock, against a subnet that may have changed since.
     let resolved = resolve(config, &networks, uid, network)?;
-    if let Some(addr) = address {
-        check_address(&resolved, *addr)?;
-    }
     check_interface_limit(config, &networks, uid)?;
     // Every user's records are read only when there is a port to check.
-    let published = if ports.is_empty() { Vec::new() } else { published() };
+    let published = if ports.is_empty() { Vec::new() } else { record::published_ports(uid, a.id) };
     for p in ports {
         check_port_free(p, &published)?;
     }
     let network = driver(&resolved)?;
+    // Our own unreaped child's: its pid cannot have been reused.
     let netns = std::fs::File::open(format!("/proc/{}/ns/net", a.pid.as_raw())).map_err(net_error)?;
-    let mappings: Vec<PortMapping> = ports
-        .iter()
-        .map(|p| PortMapping {
-            host_ip: p.host_ip,
-            host_port: p.host_port,
-            container_port: p.container_port,
-            protocol: match p.protocol {
-                Protocol::Tcp => NetProtocol::Tcp,
-                Protocol::Udp => NetProtocol::Udp,
-            },
-        })
-        .collect();
     let request = AttachRequest {
         id: a.id,
         owner_uid: uid,
@@ -271,7 +238,7 @@ pub fn attach(
         liveness: a.liveness,
         netns: netns.as_fd(),
         address: *address,
-        ports: &mappings,
+        ports,
     };
     let attached = match network.attach(&request) {
         Err(NetError::Link(LinkError::Exists(_))) => return Ok(None),

@@ -24,8 +24,7 @@ use ctr_core::protocol::HelperError;
 use ctr_net::liveness::Liveness;
 use ctr_net::names::InterfaceName;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 pub const RECORD_DIR: &str = "/run/ctr-helper";
@@ -65,23 +64,10 @@ fn tmp_path(uid: u32, id: &ContainerId) -> Result<PathBuf, HelperError> {
 
 fn write_tmp(uid: u32, id: &ContainerId, record: &Record) -> Result<PathBuf, HelperError> {
     let dir = user_dir(uid);
-    for d in [Path::new(RECORD_DIR), &dir] {
-        match std::fs::DirBuilder::new().mode(0o700).create(d) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(record_error(d, e)),
-            _ => {}
-        }
-    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| record_error(&dir, e))?;
     let tmp = tmp_path(uid, id)?;
     let json = serde_json::to_vec(record).map_err(|e| record_error(&tmp, e))?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(&json))
-        .map_err(|e| record_error(&tmp, e))?;
+    ctr_core::fs::write_private(&tmp, &json, false).map_err(|e| record_error(&tmp, e))?;
     Ok(tmp)
 }
 
@@ -172,60 +158,5 @@ pub fn published_ports(uid: u32, id: &ContainerId) -> Vec<(Protocol, u16)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use ctr_core::protocol::CgroupDir;
-
-    fn sample() -> Record {
-        Record {
-            owner: Liveness { pid: 42, start_time: 7, boot_id: "b".into() },
-            cgroups: ContainerCgroups {
-                dirs: vec![
-                    CgroupDir {
-                        v2: false,
-                        controllers: vec!["cpu".into(), "cpuacct".into()],
-                        path: "/sys/fs/cgroup/cpu,cpuacct/x".into(),
-                    },
-                    // A path that would have injected a line and a field into the old format.
-                    CgroupDir {
-                        v2: true,
-                        controllers: vec![],
-                        path: "/sys/fs/cgroup/unified/a\tnet\tevil\nv2\t-\t/".into(),
-                    },
-                ],
-            },
-            network: Some(NetworkName::parse("bridge").unwrap()),
-            host_veth: Some(InterfaceName::parse("veth0123456789a").unwrap()),
-            ports: vec![(Protocol::Udp, 5353), (Protocol::Tcp, 8080)],
-        }
-    }
-
-    #[test]
-    fn records_round_trip_and_cannot_be_injected() {
-        let record = sample();
-        let bytes = serde_json::to_vec(&record).unwrap();
-        assert_eq!(parse(&bytes).unwrap(), record);
-        assert_eq!(parse(&bytes).unwrap().cgroups.dirs.len(), 2);
-    }
-
-    #[test]
-    fn damaged_or_unknown_records_do_not_parse() {
-        let json = serde_json::to_string(&sample()).unwrap();
-        for bad in [
-            json.replace("veth0123456789a", "veth/../../etc"),
-            json.replace("\"ports\"", "\"extra\":1,\"ports\""),
-            json[..json.len() - 1].to_owned(),
-            "v2\t-\t/sys/fs/cgroup/x\n".to_owned(),
-        ] {
-            assert!(parse(bad.as_bytes()).is_err(), "{bad} accepted");
-        }
-    }
-
-    #[test]
-    fn a_temporary_file_of_a_dead_writer_is_dead() {
-        let me = Liveness::of_self().unwrap();
-        assert!(tmp_writer_alive(&format!("{}-{}", me.pid, me.start_time)));
-        assert!(!tmp_writer_alive(&format!("{}-{}", me.pid, me.start_time + 1)));
-        assert!(!tmp_writer_alive("x-1"));
-    }
-}
+#[path = "tests/record.rs"]
+mod tests;

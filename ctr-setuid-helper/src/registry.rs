@@ -11,12 +11,12 @@
 //! persists across reboots (bridges and rules are made again on first use);
 //! it is replaced by rename, and only under the network lock.
 
+use crate::config::root_only;
 use ctr_core::config::HelperConfig;
 use ctr_core::net::{Cidr, NetworkName};
 use ctr_core::protocol::HelperError;
 use ctr_net::names::{BridgeName, BRIDGE_PREFIX};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 const REGISTRY_DIR: &str = "/var/lib/ctr-helper";
@@ -73,7 +73,7 @@ pub fn load() -> Result<Vec<UserNetwork>, HelperError> {
     match std::fs::symlink_metadata(REGISTRY_FILE) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(registry_error(e)),
-        Ok(meta) if !meta.is_file() || meta.uid() != 0 || meta.mode() & 0o022 != 0 => {
+        Ok(meta) if !meta.is_file() || !root_only(&meta) => {
             return Err(registry_error("is not a regular root-owned file that only root can write"))
         }
         Ok(_) => {}
@@ -85,21 +85,12 @@ pub fn load() -> Result<Vec<UserNetwork>, HelperError> {
 pub fn store(networks: &[UserNetwork]) -> Result<(), HelperError> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(REGISTRY_DIR).map_err(registry_error)?;
     let dir = std::fs::symlink_metadata(REGISTRY_DIR).map_err(registry_error)?;
-    if !dir.is_dir() || dir.uid() != 0 || dir.mode() & 0o022 != 0 {
+    if !dir.is_dir() || !root_only(&dir) {
         return Err(registry_error(format!("{REGISTRY_DIR} is not a root-owned directory that only root can write")));
     }
     let text: String = networks.iter().map(UserNetwork::line).collect();
     let tmp = Path::new(REGISTRY_DIR).join("networks.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .map_err(registry_error)?;
-    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(registry_error)?;
-    std::fs::rename(&tmp, REGISTRY_FILE).map_err(registry_error)
+    ctr_core::fs::replace(&tmp, Path::new(REGISTRY_FILE), text.as_bytes(), true).map_err(registry_error)
 }
 
 pub fn find<'a>(networks: &'a [UserNetwork], owner: u32, name: &NetworkName) -> Option<&'a UserNetwork> {
@@ -178,74 +169,5 @@ fn free_bridge(networks: &[UserNetwork]) -> Result<BridgeName, HelperError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn network(owner: u32, name: &str, bridge: &str, subnet: &str) -> UserNetwork {
-        UserNetwork {
-            owner,
-            name: NetworkName::parse(name).unwrap(),
-            bridge: BridgeName::parse(bridge).unwrap(),
-            subnet: Cidr::parse(subnet).unwrap(),
-            created: 7,
-        }
-    }
-
-    fn name(s: &str) -> NetworkName {
-        NetworkName::parse(s).unwrap()
-    }
-
-    #[test]
-    fn lines_round_trip_and_damage_is_an_error() {
-        let nets = vec![network(1000, "web", "ctr1", "10.89.0.0/24"), network(0, "db", "ctr2", "10.89.1.0/24")];
-        let text: String = nets.iter().map(UserNetwork::line).collect();
-        assert_eq!(parse(&text).unwrap(), nets);
-        for bad in
-            ["1000\tweb\tctr1\t10.89.0.0/24\n", "x\tweb\tctr1\t10.89.0.0/24\t1\n", "1\t../a\tctr1\t10.89.0.0/24\t1\n"]
-        {
-            assert!(parse(bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn plans_the_next_free_subnet_and_bridge() {
-        let config = HelperConfig::default();
-        let nets = vec![network(1000, "web", "ctr1", "10.89.0.0/24"), network(1001, "web", "ctr3", "10.89.2.0/23")];
-        let planned = plan(&nets, &config, 1001, name("db"), None, 9).unwrap();
-        assert_eq!((planned.bridge.as_str(), planned.subnet.to_string()), ("ctr2", "10.89.1.0/24".to_owned()));
-        let asked = plan(&nets, &config, 1000, name("x"), Some(Cidr::parse("10.89.8.0/26").unwrap()), 9).unwrap();
-        assert_eq!(asked.subnet.to_string(), "10.89.8.0/26");
-        let large = Some(Cidr::parse("10.89.8.0/22").unwrap());
-        assert!(plan(&nets, &config, 1000, name("x"), large, 9).is_err(), "a user claimed a /22");
-        assert_eq!(plan(&nets, &config, 0, name("x"), large, 9).unwrap().subnet.to_string(), "10.89.8.0/22");
-    }
-
-    #[test]
-    fn refuses_what_a_user_may_not_have() {
-        let config = HelperConfig { max_networks_per_user: 2, ..HelperConfig::default() };
-        let nets = vec![network(1000, "web", "ctr1", "10.89.0.0/24"), network(1000, "db", "ctr2", "10.89.1.0/24")];
-        let cidr = |s| Some(Cidr::parse(s).unwrap());
-        let refusals = [
-            plan(&nets, &config, 1001, name("host"), None, 0),
-            plan(&nets, &config, 1000, name("web"), None, 0),
-            plan(&nets, &config, 1000, name("third"), None, 0),
-            plan(&nets, &config, 1001, name("a"), cidr("192.168.1.0/24"), 0),
-            plan(&nets, &config, 1001, name("a"), cidr("10.88.0.0/24"), 0),
-            plan(&nets, &config, 1001, name("a"), cidr("10.89.0.0/23"), 0),
-        ];
-        for (i, r) in refusals.into_iter().enumerate() {
-            assert!(r.is_err(), "case {i} accepted");
-        }
-        // Another user may reuse a name.
-        assert!(plan(&nets, &config, 1001, name("web"), None, 0).is_ok());
-    }
-
-    #[test]
-    fn a_full_pool_is_a_clear_error() {
-        let config =
-            HelperConfig { user_network_pool: Cidr::parse("10.89.0.0/24").unwrap(), ..HelperConfig::default() };
-        let nets = vec![network(1, "a", "ctr1", "10.89.0.0/24")];
-        let e = plan(&nets, &config, 2, name("b"), None, 0).unwrap_err();
-        assert!(e.to_string().contains("no free"), "{e}");
-    }
-}
+#[path = "tests/registry.rs"]
+mod tests;

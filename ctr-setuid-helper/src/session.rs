@@ -5,13 +5,11 @@
 //! half-way is cleaned up by the caller's next use of the helper.
 
 use crate::caller::Caller;
-use crate::{cgroup, exec, network, reconcile, record, spawn};
+use crate::{cgroup, exec, network, reconcile, record, spawn, update};
 use ctr_core::config::HelperConfig;
 use ctr_core::frame::{self, FrameError};
 use ctr_core::protocol::{HelperError, Request, Response, PROTOCOL_VERSION};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-use std::io::{IoSlice, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 
 fn frame_error(e: FrameError) -> HelperError {
@@ -50,13 +48,7 @@ pub fn serve(
     match request {
         Request::Spawn(request) => {
             let validated = spawn::validate(caller, &config, &request)?;
-            let spawned = spawn::apply(caller, &config, validated)?;
-            let response = Response::Spawned {
-                pid: spawned.pid.as_raw(),
-                cgroups: spawned.cgroups.dirs,
-                network: spawned.network,
-            };
-            send_with_fd(channel, &response, spawned.pidfd.as_raw_fd())
+            send_spawned(channel, spawn::apply(caller, &config, validated)?)
         }
         Request::RemoveCgroup { id } => {
             reconcile::remove(&config, uid, &id)?;
@@ -66,15 +58,14 @@ pub fn serve(
             let containers = reconcile::all(&config, uid)?;
             send(channel, &Response::Reconciled { containers })
         }
-        Request::Exec { id } => {
-            let started = exec::apply(caller, &id)?;
-            let response =
-                Response::Spawned { pid: started.pid.as_raw(), cgroups: started.cgroups.dirs, network: None };
-            send_with_fd(channel, &response, started.pidfd.as_raw_fd())
-        }
+        Request::Exec { id } => send_spawned(channel, exec::apply(caller, &id)?),
         Request::Freeze { id, frozen } => {
             cgroup::freeze(&record::load_existing(uid, &id)?.cgroups, frozen)?;
             send(channel, &Response::Frozen { frozen })
+        }
+        Request::Update { id, limits } => {
+            update::apply(uid, &id, &limits)?;
+            send(channel, &Response::Updated)
         }
         Request::NetworkCreate { name, subnet } => {
             let created = network::create(caller, &config, name, subnet)?;
@@ -91,17 +82,9 @@ pub fn serve(
     }
 }
 
-/// Sends a frame with `fd` attached (SCM_RIGHTS) to its first byte.
-fn send_with_fd(channel: &mut UnixStream, response: &Response, fd: i32) -> Result<(), HelperError> {
-    let bytes = frame::encode(response).map_err(frame_error)?;
-    let fds = [fd];
-    let sent = sendmsg::<()>(
-        channel.as_raw_fd(),
-        &[IoSlice::new(&bytes)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| HelperError::Spawn(format!("send the pidfd: {e}")))?;
-    channel.write_all(&bytes[sent..]).map_err(|e| frame_error(e.into()))
+/// `Spawned`, with the process's pidfd attached (SCM_RIGHTS).
+fn send_spawned(channel: &UnixStream, spawned: spawn::Spawned) -> Result<(), HelperError> {
+    let response =
+        Response::Spawned { pid: spawned.pid.as_raw(), cgroups: spawned.cgroups.dirs, network: spawned.network };
+    frame::write_frame_with_fd(channel, &response, spawned.pidfd.as_fd()).map_err(frame_error)
 }

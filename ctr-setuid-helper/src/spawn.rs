@@ -32,7 +32,6 @@ use ctr_net::liveness::Liveness;
 use ctr_net::names::{random_host_veth, InterfaceName};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
-use nix::sys::stat::{fstat, SFlag};
 use nix::sys::wait::waitpid;
 use nix::unistd::{Gid, Pid, Uid};
 use std::ffi::CString;
@@ -68,12 +67,19 @@ pub fn validate<'a>(
     let subgids = subordinate_ranges("/etc/subgid", caller, caller.gid.as_raw());
     check_map(IdKind::Uid, &request.uid_map, caller.uid.as_raw(), &subuids)?;
     check_map(IdKind::Gid, &request.gid_map, caller.gid.as_raw(), &subgids)?;
-    request.limits.validate(&HostCpus::read(), |major, minor| {
+    validate_limits(&request.limits)?;
+    network::validate(caller, config, &request.network)?;
+    Ok(ValidatedSpawn { request, setgroups_allowed: caller.is_root() || !subgids.is_empty() })
+}
+
+/// The limits' ranges, against this host's online CPUs and memory nodes
+/// and its block devices; `Spawn` and `Update` both check them here.
+pub fn validate_limits(limits: &ResourceLimits) -> Result<(), HelperError> {
+    limits.validate(&HostCpus::read(), |major, minor| {
         // Only block devices the kernel knows; the path is built from numbers.
         std::path::Path::new(&format!("/sys/dev/block/{major}:{minor}")).exists()
     })?;
-    network::validate(caller, config, &request.network)?;
-    Ok(ValidatedSpawn { request, setgroups_allowed: caller.is_root() || !subgids.is_empty() })
+    Ok(())
 }
 
 fn subordinate_ranges(path: &str, caller: &Caller, id: u32) -> Vec<SubIdRange> {
@@ -87,8 +93,7 @@ pub fn spawn_error(what: &str, e: impl std::fmt::Display) -> HelperError {
 /// The init channel must be a socket the caller passed us: never a file
 /// the helper itself might have opened on that number.
 pub fn check_init_channel() -> Result<(), HelperError> {
-    let stat = fstat(INIT_CHANNEL_FD_IN_HELPER).map_err(|e| spawn_error("init channel (fd 4)", e))?;
-    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFSOCK {
+    if !sys::is_socket(INIT_CHANNEL_FD_IN_HELPER).map_err(|e| spawn_error("init channel (fd 4)", e))? {
         return Err(HelperError::Spawn("fd 4 must be the init channel socket; run containers through ctr".into()));
     }
     Ok(())
@@ -170,7 +175,7 @@ fn attach_network(
     for _ in 0..3 {
         let Some(host_veth) = &record.host_veth else { return Ok(None) };
         let a = network::Attach { id: &request.id, pid, request: &request.network, host_veth, liveness: &record.owner };
-        if let Some(info) = network::attach(caller, config, &a, || record::published_ports(uid, &request.id))? {
+        if let Some(info) = network::attach(caller, config, &a)? {
             return Ok(Some(info));
         }
         record.host_veth = Some(new_veth_name()?);
@@ -199,30 +204,55 @@ fn start_child(
     cgroups: &ContainerCgroups,
     before_release: impl FnOnce(Pid) -> Result<Option<NetworkInfo>, HelperError>,
 ) -> Result<(Pid, OwnedFd, Option<NetworkInfo>), HelperError> {
-    let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_error("pipe", e))?;
     let flags = namespace_flags(spawn.request);
-    // The child must never return into helper code: it leaves through
-    // `child_main`, inside this closure, before the euid is restored.
-    let pid = as_caller_with_sys_admin(caller, || match sys::clone_into_namespaces(flags)? {
-        CloneResult::Child => child_main(go_read, go_write.as_raw_fd(), &caller.limits),
-        CloneResult::Parent(pid) => Ok::<Pid, nix::errno::Errno>(pid),
-    })?
-    .map_err(|e| spawn_error("clone into new namespaces", e))?;
-    let prepared = (|| {
-        let pidfd = sys::pidfd_open(pid).map_err(|e| spawn_error("pidfd_open", e))?;
+    let clone = |go, parents_end| {
+        // The child must never return into helper code: it leaves through
+        // `child_main`, inside this closure, before the euid is restored.
+        as_caller_with_sys_admin(caller, || match sys::clone_into_namespaces(flags)? {
+            CloneResult::Child => child_main(go, parents_end, &caller.limits),
+            CloneResult::Parent(pid) => Ok::<Pid, nix::errno::Errno>(pid),
+        })?
+        .map_err(|e| spawn_error("clone into new namespaces", e))
+    };
+    start_held(clone, |pid| {
         write_id_maps(pid, &spawn.request.uid_map, &spawn.request.gid_map, spawn.setgroups_allowed)?;
         cgroup::attach(cgroups, pid)?;
-        let network = before_release(pid)?;
+        before_release(pid)
+    })
+}
+
+/// A child held on a pipe until the helper has set it up: `fork` starts it
+/// (the child gets the pipe's read end and the number of its write end, and
+/// never returns); then the helper takes a pidfd, runs `prepare` and
+/// releases it. On any failure the child is killed and reaped, so it never
+/// runs unprepared.
+pub fn start_held<T>(
+    fork: impl FnOnce(OwnedFd, RawFd) -> Result<Pid, HelperError>,
+    prepare: impl FnOnce(Pid) -> Result<T, HelperError>,
+) -> Result<(Pid, OwnedFd, T), HelperError> {
+    let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_error("pipe", e))?;
+    let pid = fork(go_read, go_write.as_raw_fd())?;
+    let prepared = (|| {
+        let pidfd = sys::pidfd_open(pid).map_err(|e| spawn_error("pidfd_open", e))?;
+        let value = prepare(pid)?;
         std::fs::File::from(go_write).write_all(b"G").map_err(|e| spawn_error("release the child", e))?;
-        Ok((pidfd, network))
+        Ok((pid, pidfd, value))
     })();
-    match prepared {
-        Ok((pidfd, network)) => Ok((pid, pidfd, network)),
-        Err(e) => {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-            Err(e)
-        }
+    prepared.inspect_err(|_| {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+    })
+}
+
+/// In a held child: waits for the helper's release, or exits if the helper
+/// failed or died first. Our copy of the write end would keep the pipe open
+/// if the helper died; this process never returns, so no owner will close
+/// it again.
+pub fn wait_for_release(go: OwnedFd, parents_end: RawFd) {
+    let _ = nix::unistd::close(parents_end);
+    let mut byte = [0u8; 1];
+    if !matches!(std::fs::File::from(go).read(&mut byte), Ok(1)) {
+        sys::exit_now(125); // the helper failed and reports why
     }
 }
 
@@ -256,13 +286,7 @@ pub fn child_fail(what: &str, e: &dyn std::fmt::Display) -> ! {
 /// The cloned child: waits until the parent has written its id maps and
 /// placed it in its cgroup, then becomes the container's init. Never returns.
 fn child_main(go: OwnedFd, parents_end: RawFd, limits: &CallerLimits) -> ! {
-    // Our copy of the write end would keep the pipe open if the parent
-    // died; this process never returns, so no owner will close it again.
-    let _ = nix::unistd::close(parents_end);
-    let mut byte = [0u8; 1];
-    if !matches!(std::fs::File::from(go).read(&mut byte), Ok(1)) {
-        sys::exit_now(125); // the parent failed and reports why
-    }
+    wait_for_release(go, parents_end);
     // Now in its own cgroup: a new cgroup namespace rooted there.
     if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
         child_fail("unshare cgroup namespace", &e);

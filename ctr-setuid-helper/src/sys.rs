@@ -1,5 +1,6 @@
 //! The helper's only `unsafe` code: thin wrappers over syscalls that nix
-//! does not cover (close_range, clone with namespace flags, pidfd_open).
+//! does not cover (close_range, clone with namespace flags, pidfd_open),
+//! and small checks on descriptors.
 //! Each wrapper states why its call is sound.
 
 use nix::errno::Errno;
@@ -54,6 +55,12 @@ pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit has no preconditions; it never returns.
     unsafe { libc::_exit(code) }
+}
+
+/// Whether `fd` is open on a socket (the channels `ctr` passes).
+pub fn is_socket(fd: i32) -> nix::Result<bool> {
+    use nix::sys::stat::{fstat, SFlag};
+    Ok(SFlag::from_bits_truncate(fstat(fd)?.st_mode) & SFlag::S_IFMT == SFlag::S_IFSOCK)
 }
 
 /// Takes ownership of a descriptor number inherited from the caller.

@@ -36,6 +36,10 @@ pub fn request(caller: &Caller, request: &Request) {
             network(&s.network);
         }
         Request::RemoveCgroup { id } | Request::Exec { id } | Request::Freeze { id, .. } => container_id(id),
+        Request::Update { id, limits: l } => {
+            container_id(id);
+            limits(l);
+        }
         Request::NetworkCreate { name, subnet } => {
             plain_name(name.as_str(), NetworkName::MAX_LEN);
             if let Some(subnet) = subnet {
@@ -232,8 +236,11 @@ fn rendered(writes: &[(LimitFile, String)], v2: bool) {
 fn network(n: &NetworkRequest) {
     if let NetworkRequest::Bridge { network, ports, .. } = n {
         plain_name(network.as_str(), NetworkName::MAX_LEN);
-        for p in ports {
+        assert!(ports.len() <= 64, "{} ports decoded", ports.len());
+        for (i, p) in ports.iter().enumerate() {
             port(p);
+            let twice = ports[..i].iter().any(|q| (q.host_port, q.protocol) == (p.host_port, p.protocol));
+            assert!(!twice, "host port {} decoded twice", p.host_port);
         }
     }
 }

@@ -64,6 +64,7 @@ pub fn requests() -> Vec<(&'static str, Request)> {
         ),
         ("remove", Request::RemoveCgroup { id: id.clone() }),
         ("exec", Request::Exec { id: id.clone() }),
+        ("update", Request::Update { id: id.clone(), limits: every_limit.clone() }),
         ("freeze", Request::Freeze { id, frozen: true }),
         ("network-create", Request::NetworkCreate { name: net("front"), subnet: None }),
         (

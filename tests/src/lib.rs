@@ -4,8 +4,9 @@
 //! unprivileged user, so `cargo xtask test` sets all of that up and tells the
 //! tests where it is through `CTR_TEST_*` variables ([`vars`]). This crate
 //! reads them ([`env`]), runs `ctr` or any program as the test user with a
-//! timeout ([`Env::ctr`], [`Env::as_user`]), imports the Alpine image once per
-//! run ([`Env::ensure_alpine_image`]), and finds what a test may have leaked
+//! timeout ([`Env::ctr`], [`Env::as_user`]), imports the base image once per
+//! run ([`Env::ensure_alpine_image`]; see [`BaseImage`] for which image that
+//! is), and finds what a test may have leaked
 //! ([`cgroup_leftovers`], [`mounts_under`]). The driver uses the same
 //! [`procfs`] parsing to clean up after a run.
 //!
@@ -44,8 +45,11 @@ pub mod vars {
     pub const PREFIX: &str = "CTR_TEST_PREFIX";
     /// Name of the unprivileged user that runs `ctr` (it has subuid/subgid ranges).
     pub const USER: &str = "CTR_TEST_USER";
-    /// The verified Alpine minirootfs tarball, readable by the test user.
+    /// The base image's rootfs tarball (gzip), readable by the test user:
+    /// the verified Alpine minirootfs, or the busybox rootfs ([`super::BaseImage`]).
     pub const ALPINE: &str = "CTR_TEST_ALPINE";
+    /// Which of the two the tarball holds: `alpine` or `busybox`.
+    pub const BASE: &str = "CTR_TEST_BASE";
     /// A scratch directory owned by the test user (mode 0700), removed after the run.
     pub const WORK: &str = "CTR_TEST_WORK";
     /// Optional factor for every harness timeout, e.g. `10` in the emulated
@@ -66,6 +70,55 @@ pub fn timeout_scale() -> u32 {
 /// After the command exits, how long its output pipes may stay open (held by
 /// something it started) before the harness calls that a bug.
 const PIPE_GRACE: Duration = Duration::from_secs(10);
+
+/// The image the tests run most containers on (named `alpine` in them).
+/// Alpine's minirootfs, a foreign musl distribution, when the optional cache
+/// `../shared/images` holds it; otherwise the busybox rootfs that `cargo
+/// xtask install` ships, made from Debian's busybox-static, so a clone alone
+/// tests itself. Tests of what only Alpine has (apk, musl) ask [`Self::alpine_only`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseImage {
+    Alpine,
+    Busybox,
+}
+
+impl BaseImage {
+    /// The value of [`vars::BASE`], and the image's `ID` in /etc/os-release.
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::Alpine => "alpine",
+            Self::Busybox => "busybox",
+        }
+    }
+
+    /// The one the driver chose ([`vars::BASE`]).
+    #[track_caller]
+    pub fn of_run() -> Self {
+        let value = std::env::var(vars::BASE).unwrap_or_default();
+        [Self::Alpine, Self::Busybox]
+            .into_iter()
+            .find(|b| b.id() == value)
+            .unwrap_or_else(|| panic!("{}={value:?} is neither alpine nor busybox", vars::BASE))
+    }
+
+    /// A directory of the image and a regular file in it, for tests of what
+    /// the image gives a volume.
+    pub fn sample_file(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Alpine => ("/etc/apk", "arch"),
+            Self::Busybox => ("/usr/share/doc/busybox-static", "copyright"),
+        }
+    }
+
+    /// Whether a test of Alpine itself can run; if not, says why it is skipped.
+    pub fn alpine_only(what: &str) -> bool {
+        let alpine = Self::of_run() == Self::Alpine;
+        if !alpine {
+            eprintln!("skipped: {what} needs Alpine's minirootfs, and ../shared/images has none (the busybox rootfs stands in)");
+        }
+        alpine
+    }
+}
 
 /// The driver's setup, as seen by a test.
 #[derive(Debug, Clone)]
@@ -146,6 +199,25 @@ impl Env {
             uid: self.uid,
             gid: self.gid,
             cwd: self.work.clone(),
+        }
+    }
+
+    /// Any program run as root, through the same wrapper (root's groups, a
+    /// clean environment, the timeout): for what root runs, like `ctr-oci`.
+    pub fn as_root<I, S>(&self, program: impl AsRef<OsStr>, args: I) -> CtrCommand
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        CtrCommand {
+            program: program.as_ref().to_owned(),
+            args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
+            envs: Vec::new(),
+            stdin: None,
+            timeout: DEFAULT_TIMEOUT,
+            uid: 0,
+            gid: 0,
+            cwd: std::env::temp_dir(),
         }
     }
 

@@ -40,9 +40,11 @@ fn nothing_is_left_after_rm_runs_and_failed_runs() {
     assert!(records.is_empty(), "helper records left: {records:?}");
     let mounts = ctr_tests::mounts_under(&env.work);
     assert!(mounts.is_empty(), "mounts left: {mounts:?}");
-    for dir in
-        [state_root(&env).join("containers"), state_root(&env).join("names"), env.data_home().join("ctr/containers")]
-    {
+    for dir in [
+        state_root(&env).join("attach"),
+        env.data_home().join("ctr/container-names"),
+        env.data_home().join("ctr/containers"),
+    ] {
         let left = entries(&dir);
         assert!(left.is_empty(), "left in {}: {left:?}", dir.display());
     }

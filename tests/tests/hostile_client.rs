@@ -244,17 +244,20 @@ fn links() -> BTreeSet<String> {
         .collect()
 }
 
-/// Every rule in ctr's tables: `family chain comment`, sorted.
+/// Every rule in ctr's tables, `family chain comment`, and every map
+/// element there, `family map key -> chain` (a container's rules are
+/// reached through its elements), sorted.
 fn rules() -> Vec<String> {
     let listing: serde_json::Value = serde_json::from_str(&run("nft", &["-j", "list", "ruleset"])).unwrap_or_default();
-    let mut rules: Vec<String> = listing["nftables"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.get("rule"))
-        .filter(|r| r["table"] == "ctr")
-        .map(|r| format!("{} {} {}", r["family"], r["chain"], r["comment"]))
-        .collect();
+    let entries = listing["nftables"].as_array().into_iter().flatten();
+    let ours = |r: &&serde_json::Value| r["table"] == "ctr";
+    let rules = entries.clone().filter_map(|e| e.get("rule")).filter(ours);
+    let mut rules: Vec<String> = rules.map(|r| format!("{} {} {}", r["family"], r["chain"], r["comment"])).collect();
+    for map in entries.filter_map(|e| e.get("map")).filter(ours) {
+        for elem in map["elem"].as_array().into_iter().flatten() {
+            rules.push(format!("{} {} {} -> {}", map["family"], map["name"], elem[0], elem[1]["jump"]["target"]));
+        }
+    }
     rules.sort();
     rules
 }
@@ -384,7 +387,7 @@ impl Victim {
         let veth = lease.rsplit(' ').next().unwrap().trim_matches('"').to_owned();
         let mut victim = Self { env: env.clone(), name, child: Some(child), id, user, lease, veth, rules: 0, cgroup };
         victim.rules = victim.own_rules();
-        assert_eq!(victim.rules, 7, "2 DNAT and 5 anti-spoofing rules");
+        assert_eq!(victim.rules, 6, "1 DNAT and 5 anti-spoofing rules");
         victim
     }
 
@@ -515,6 +518,7 @@ fn every_request_type_from_another_user_leaves_the_victims_container_alone() {
         Request::Exec { id: id.clone() },
         Request::Freeze { id: id.clone(), frozen: true },
         Request::Freeze { id: id.clone(), frozen: false },
+        Request::Update { id: id.clone(), limits: ResourceLimits { memory: Some(6 << 20), ..Default::default() } },
         Request::RemoveCgroup { id: id.clone() },
         Request::NetworkCreate { name: NetworkName::parse("bridge").unwrap(), subnet: None },
         Request::NetworkCreate {
@@ -536,6 +540,31 @@ fn every_request_type_from_another_user_leaves_the_victims_container_alone() {
         let _ = s.finish();
         victim.check(&format!("Hello {{ version: {version} }}"));
     }
+    victim.stop(&env);
+}
+
+/// `Update` (`ctr update`) names a container only by id, and the helper
+/// looks it up in the caller's own records: another user's container id is
+/// refused, and its limits stay as they were. No request field is a path.
+#[test]
+fn update_of_another_users_container_is_refused_and_changes_nothing() {
+    let Some(env) = env() else { return };
+    let _serial = ctr_tests::one_at_a_time();
+    let mut victim = Victim::start(&env, 18631);
+    let memory_files = |victim: &Victim| -> Vec<String> {
+        ["memory.limit_in_bytes", "memory.max"]
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(Path::new(&victim.cgroup).join(f)).ok())
+            .collect()
+    };
+    let before = memory_files(&victim);
+    let limits = ResourceLimits { memory: Some(6 << 20), pids_limit: Some(1), ..Default::default() };
+    let request = Request::Update { id: victim.id.clone(), limits };
+    let (answer, s) = ask(&env, attacker(&env), &Launch::default(), &request);
+    let _ = s.finish();
+    assert!(matches!(answer, Some(Response::Refused(HelperError::NoSuchContainer(_)))), "{answer:?}");
+    assert_eq!(memory_files(&victim), before, "the victim's limits changed");
+    victim.check("the attacker's Update");
     victim.stop(&env);
 }
 

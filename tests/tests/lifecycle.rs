@@ -68,8 +68,8 @@ fn footprint(env: &Env, name: &str) -> Footprint {
     let cgroups: Vec<String> = serde_json::from_str(&inspect(env, name, "{{json .CgroupPaths}}")).unwrap();
     let dirs = vec![
         env.data_home().join("ctr/containers").join(&id),
-        PathBuf::from(format!("/tmp/ctr-run-{}/ctr/containers/{id}", env.uid)),
-        PathBuf::from(format!("/tmp/ctr-run-{}/ctr/names/{name}", env.uid)),
+        PathBuf::from(format!("/tmp/ctr-run-{}/ctr/attach/{}", env.uid, &id[..16])),
+        env.data_home().join("ctr/container-names").join(name),
     ];
     Footprint { pids, cgroups: cgroups.into_iter().map(PathBuf::from).collect(), dirs }
 }
@@ -161,7 +161,7 @@ fn detached_container_through_its_whole_life() {
     let detached =
         env.ctr().args(["exec", "-d", "life-main", "sh", "-c", "echo started > /tmp/detached; exec sleep 300"]).ok();
     assert!(detached.stdout.is_empty(), "{}", detached.stdout);
-    let probe = "cat /tmp/detached 2>/dev/null; pgrep -f 'sleep 300' >/dev/null && echo sleeping";
+    let probe = "cat /tmp/detached 2>/dev/null; pidof sleep >/dev/null && echo sleeping";
     let running = (0..50).any(|_| {
         let out = ctr(&env, &["exec", "life-main", "sh", "-c", probe]);
         let both = out.stdout.contains("started") && out.stdout.contains("sleeping");

@@ -45,7 +45,7 @@ fn two_containers_reach_each_other_by_ip_and_by_name() {
         &[],
         "alpine",
         &format!(
-            "nc -lk -p 7000 -e cat & \
+            "nc -l -p 7000 -e cat & \
              for i in $(seq 100); do grep -q {b} /etc/hosts && break; sleep 0.1; done; \
              ping -c1 -W2 {b} >/dev/null && echo A-reached-B; sleep 60"
         ),
@@ -158,6 +158,40 @@ fn the_helper_refuses_low_ports_and_foreign_addresses() {
     assert!(outside.stderr.contains("not a usable address"), "{}", outside.stderr);
     let gateway = env.ctr().args(["run", "--rm", "--ip", "10.88.0.1", "alpine", "true"]).output();
     assert_eq!(gateway.code(), Some(125), "{}", gateway.stderr);
+}
+
+/// The helper only creates the veth pair, with the container's end placed
+/// into the container's namespace down and without an address; `ctr init`
+/// configures it from inside, unprivileged. So a container's command finds
+/// `lo` and `eth0` up, its address and its default route.
+#[test]
+fn network_of_a_container_is_configured_by_its_own_init() {
+    let Some(env) = env() else { return };
+    let _serial = ctr_tests::one_at_a_time();
+    env.ensure_alpine_image("alpine");
+    let script = "ip -o link show lo; ip -o link show eth0; ip -4 -o addr show eth0; ip -4 route";
+    let out = env.ctr().args(["run", "--rm", "--ip", "10.88.77.7", "alpine", "sh", "-c", script]).ok().stdout;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() >= 4, "{out}");
+    assert!(lines[0].contains("lo: <LOOPBACK,UP,"), "{out}");
+    assert!(lines[1].contains("eth0@") && lines[1].contains(",UP,"), "{out}");
+    assert!(lines[2].contains("inet 10.88.77.7/16 "), "{out}");
+    assert!(out.contains("default via 10.88.0.1 dev eth0"), "{out}");
+}
+
+/// The privileged helper never joins a namespace (ARCHITECTURE.md, the
+/// helper's operations): nothing in it imports `setns` from libc. `ctr`,
+/// which joins a container's namespaces for `ctr exec`, does: the control.
+/// (A raw syscall(2) would escape this check; review must catch that.)
+#[test]
+fn network_setup_leaves_no_setns_in_the_helper() {
+    let Some(env) = env() else { return };
+    let imports_setns = |path: std::path::PathBuf| {
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        bytes.windows(7).any(|w| w == b"\0setns\0")
+    };
+    assert!(imports_setns(env.ctr_path()), "control: ctr's own setns import was not found");
+    assert!(!imports_setns(env.helper_path()), "the setuid helper links setns");
 }
 
 /// A container reaches a target, then runs `change` (which must print
@@ -369,8 +403,9 @@ fn publish_all_maps_the_images_exposed_ports() {
 
     let name = ctr_tests::unique_name("pall");
     let _guard = Networks { env: &env, names: Vec::new(), containers: vec![name.clone()] };
-    // Alpine's busybox has no httpd: nc greets each connection with a line.
-    let server = start(&env, &name, &["-P"], &tag, "nc -lk -p 80 -e echo published-all");
+    // Alpine's busybox has no httpd: nc greets each connection with a line
+    // (in a loop: Debian's busybox nc has no -k to keep listening).
+    let server = start(&env, &name, &["-P"], &tag, "while :; do nc -l -p 80 -e echo published-all; done");
     let listed = env.ctr().args(["port", &name]).ok().stdout;
     let port: u16 = listed
         .lines()

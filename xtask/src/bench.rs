@@ -1,102 +1,19 @@
-//! `cargo xtask bench start`: how long starting a container takes, end to
-//! end, next to crun (an OCI runtime in C, as root) and to the floor, a bare
-//! `unshare` of the same namespaces by the same unprivileged user. Each is
-//! run `--runs` times after one untimed warm-up; the table shows the median,
-//! the 90th percentile and the median's ratio to crun's.
+//! Shared pieces of the benchmarks, and `cargo xtask bench monitor` and
+//! `bench image`; `bench start` is in [`crate::bench_start`], `bench net`
+//! in [`crate::bench_net`].
 
 use crate::setup::TestRun;
 use crate::test_driver::TEST_PACKAGES;
 use crate::{host, interrupt};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const IMAGE: &str = "alpine";
 
-/// One benchmark's outcome: its timings, or why it could not run.
-struct Row {
-    name: &'static str,
-    result: Result<Vec<Duration>>,
-}
-
-pub fn start(runs: usize) -> Result<()> {
-    host::require_root("bench start")?;
-    if runs == 0 {
-        bail!("--runs must be at least 1");
-    }
-    interrupt::install()?;
-    host::ensure_packages(TEST_PACKAGES)?;
-    let mut run = TestRun::setup()?;
-    // The helper nests container cgroups beneath ours: keep them in a scope
-    // that cleanup removes.
-    run.enter_cgroup_scope()?;
-    let rows = [
-        Row { name: "ctr run --rm (user)", result: caught(|| time_ctr(&run, runs)) },
-        Row { name: "crun run (root)", result: time_crun(&run, runs) },
-        Row { name: "unshare floor (user)", result: caught(|| time_floor(&run, runs)) },
-    ];
-    print_table(&rows, runs);
-    drop(run);
-    Ok(())
-}
-
-/// (a) `ctr run --rm --network none alpine /bin/true` as the test user.
-fn time_ctr(run: &TestRun, runs: usize) -> Result<Vec<Duration>> {
-    let env = &run.env;
-    let import = env.ctr().args(["image".as_ref(), "import".as_ref(), env.alpine.as_os_str(), IMAGE.as_ref()]).output();
-    if !import.success() {
-        bail!("`ctr image import` failed ({}): {}", import.status, import.stderr.trim());
-    }
-    time(runs, || {
-        let out = env.ctr().args(["run", "--rm", "--network", "none", IMAGE, "/bin/true"]).output();
-        if !out.success() {
-            bail!("`ctr run` failed ({}): {}", out.status, out.stderr.trim());
-        }
-        Ok(())
-    })
-}
-
-/// (c) The same namespaces, unprivileged, with nothing else: the floor.
-fn time_floor(run: &TestRun, runs: usize) -> Result<Vec<Duration>> {
-    let args = [
-        "--user",
-        "--map-root-user",
-        "--pid",
-        "--fork",
-        "--mount",
-        "--uts",
-        "--ipc",
-        "--net",
-        "--mount-proc",
-        "/bin/true",
-    ];
-    time(runs, || {
-        let out = run.env.as_user("unshare", args).output();
-        if !out.success() {
-            bail!("`unshare` failed ({}): {}", out.status, out.stderr.trim());
-        }
-        Ok(())
-    })
-}
-
-/// (b) crun on an OCI bundle of the same Alpine rootfs. crun refuses a
-/// hybrid cgroup host while the v2 tree is mounted, so the timing happens in
-/// a child xtask that hides that mount in a mount namespace of its own
-/// ([`crun_inner`]); the host's mounts are untouched.
-fn time_crun(run: &TestRun, runs: usize) -> Result<Vec<Duration>> {
-    let bundle = run.root.join("bundle");
-    make_bundle(&bundle, &run.env.alpine)?;
-    let exe = std::env::current_exe().context("cannot find the xtask binary")?;
-    let mut inner = Command::new(exe);
-    inner.args(["bench", "crun-inner", "--runs", &runs.to_string(), "--bundle"]).arg(&bundle);
-    let json = host::stdout_streaming_stderr(&mut inner)?;
-    let millis: Vec<f64> = serde_json::from_str(&json).context("crun-inner printed no timings")?;
-    Ok(millis.into_iter().map(|ms| Duration::from_secs_f64(ms / 1000.0)).collect())
-}
-
-/// An OCI bundle: the minirootfs, and `crun spec`'s config running /bin/true.
-fn make_bundle(bundle: &Path, alpine: &Path) -> Result<()> {
+/// An OCI bundle: the minirootfs, and `crun spec`'s config running `args`.
+pub fn make_bundle(bundle: &Path, alpine: &Path, args: &[&str]) -> Result<()> {
     let rootfs = bundle.join("rootfs");
     std::fs::create_dir_all(&rootfs).with_context(|| format!("cannot create {}", rootfs.display()))?;
     host::run(Command::new("tar").arg("-xzf").arg(alpine).arg("-C").arg(&rootfs))?;
@@ -104,98 +21,28 @@ fn make_bundle(bundle: &Path, alpine: &Path) -> Result<()> {
     let path = bundle.join("config.json");
     let mut config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?)?;
-    config["process"]["args"] = serde_json::json!(["/bin/true"]);
+    config["process"]["args"] = serde_json::json!(args);
     config["process"]["terminal"] = serde_json::json!(false);
     std::fs::write(&path, serde_json::to_vec_pretty(&config)?)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The hidden `xtask bench crun-inner`: in a private mount namespace without
-/// the hybrid host's cgroup-v2 mount, runs crun `runs` times (unique ids,
-/// deleted after each) and prints the timings in ms as a JSON array.
-pub fn crun_inner(bundle: &Path, runs: usize) -> Result<()> {
-    use nix::mount::{mount, umount2, MntFlags, MsFlags};
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).context("cannot unshare the mount namespace")?;
-    // Private first, so the unmount below does not reach the host.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .context("cannot make / private")?;
-    let unified = Path::new("/sys/fs/cgroup/unified");
-    if unified.exists() {
-        umount2(unified, MntFlags::empty()).context("cannot unmount /sys/fs/cgroup/unified")?;
-    }
-    let mut iteration = 0;
-    let timings = time(runs, || {
-        iteration += 1;
-        let id = format!("xtask-bench-{}-{iteration}", std::process::id());
-        // A blocking wait (not `host::run`'s polling one): this is what we time.
-        let status = Command::new("crun")
-            .args(["--cgroup-manager=cgroupfs", "run", "--bundle"])
-            .arg(bundle)
-            .arg(&id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .status();
-        let result = match status {
-            Ok(s) if s.success() => Ok(()),
-            Ok(s) => Err(anyhow::anyhow!("`crun run {id}` failed ({s})")),
-            Err(e) => Err(e).context("cannot run crun: is it installed?"),
-        };
-        // `crun run` removes the container when it exits; this is for a failed run.
-        let _ = Command::new("crun").args(["delete", "-f", &id]).stderr(Stdio::null()).status();
-        result
-    })?;
-    let millis: Vec<f64> = timings.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-    println!("{}", serde_json::to_string(&millis)?);
-    Ok(())
-}
-
-/// Runs `once` untimed, then `runs` timed times.
-fn time(runs: usize, mut once: impl FnMut() -> Result<()>) -> Result<Vec<Duration>> {
-    once().context("warm-up run failed")?;
-    (0..runs)
-        .map(|i| {
-            interrupt::check()?;
-            let started = Instant::now();
-            once().with_context(|| format!("run {} of {runs} failed", i + 1))?;
-            Ok(started.elapsed())
-        })
-        .collect()
-}
-
 /// The harness panics on a timeout or a missing program; a benchmark should
 /// still report the others, so a panic becomes this row's error.
-fn caught(f: impl FnOnce() -> Result<Vec<Duration>>) -> Result<Vec<Duration>> {
+pub fn caught<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .unwrap_or_else(|_| bail!("panicked (see the message above)"))
 }
 
 /// (median, 90th percentile) by nearest rank.
-fn stats(timings: &[Duration]) -> (Duration, Duration) {
+pub fn stats(timings: &[Duration]) -> (Duration, Duration) {
     let mut sorted = timings.to_vec();
     sorted.sort();
     let rank = |p: usize| sorted[((p * sorted.len()).div_ceil(100)).clamp(1, sorted.len()) - 1];
     (rank(50), rank(90))
 }
 
-fn print_table(rows: &[Row], runs: usize) {
-    let crun_median =
-        rows.iter().find(|r| r.name.starts_with("crun")).and_then(|r| r.result.as_ref().ok()).map(|t| stats(t).0);
-    println!("\ncontainer start, {runs} runs each");
-    println!("{:<24} {:>10} {:>10} {:>9}", "name", "median ms", "p90 ms", "vs crun");
-    for row in rows {
-        match &row.result {
-            Ok(timings) => {
-                let (median, p90) = stats(timings);
-                let ratio = crun_median
-                    .map_or_else(|| "-".to_owned(), |c| format!("{:.2}x", median.as_secs_f64() / c.as_secs_f64()));
-                println!("{:<24} {:>10.2} {:>10.2} {:>9}", row.name, ms(median), ms(p90), ratio);
-            }
-            Err(e) => println!("{:<24} failed: {e:#}", row.name),
-        }
-    }
-}
-
-fn ms(d: Duration) -> f64 {
+pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 

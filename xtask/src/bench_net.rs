@@ -121,7 +121,7 @@ fn read_host_ip_forward() -> Result<String> {
 pub fn net_inner(args: NetBenchArgs, bare_server: &str, bare_client: &str) -> Result<()> {
     args.check()?;
     interrupt::install()?;
-    refuse_host_netns()?;
+    refuse_host_netns("bench net-inner", "bench net")?;
     let env = ctr_tests::env().context("run through `cargo xtask bench net`: the CTR_TEST_* variables are unset")?;
     let mut teardown = Teardown::new(&env);
 
@@ -138,12 +138,12 @@ pub fn net_inner(args: NetBenchArgs, bare_server: &str, bare_client: &str) -> Re
 
 /// The inner process must not touch the host's network: it refuses to run
 /// in its parent's network namespace (the outer process's is the host's).
-fn refuse_host_netns() -> Result<()> {
+pub fn refuse_host_netns(what: &str, via: &str) -> Result<()> {
     let netns_of = |pid: &str| {
         std::fs::read_link(format!("/proc/{pid}/ns/net")).with_context(|| format!("cannot read /proc/{pid}/ns/net"))
     };
     if netns_of("self")? == netns_of(&std::os::unix::process::parent_id().to_string())? {
-        bail!("bench net-inner runs only inside the benchmark's network namespace: use `cargo xtask bench net`");
+        bail!("{what} runs only inside the benchmark's network namespace: use `cargo xtask {via}`");
     }
     Ok(())
 }

@@ -58,7 +58,7 @@ pub fn run() -> Result<()> {
     host("subordinate ids granted to the user", &format!("grep '^{}:' /etc/subuid", env.user));
 
     show("2. Two containers talking over the bridge network, by name");
-    ctr(&env, &["run", "-d", "--name", "server", "alpine", "nc", "-lk", "-p", "7000", "-e", "cat"]);
+    ctr(&env, &["run", "-d", "--name", "server", "alpine", "nc", "-l", "-p", "7000", "-e", "cat"]);
     ctr(&env, &["inspect", "--format", "{{.NetworkSettings.address}}", "server"]);
     ctr(&env, &["run", "--rm", "--name", "client", "alpine", "sh", "-c",
         "cat /etc/hosts | grep server; ping -c1 -W2 server | head -2; echo 'hello through the bridge' | nc -w 2 server 7000"]);

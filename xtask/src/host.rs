@@ -228,6 +228,10 @@ fn tee_thread<W: Write + 'static>(
         let mut lines = std::io::BufReader::new(pipe);
         let mut line = Vec::new();
         while std::io::BufRead::read_until(&mut lines, b'\n', &mut line).is_ok_and(|n| n > 0) {
+            // A serial console (the test guest's) ends its lines with \r\n.
+            if line.ends_with(b"\r\n") {
+                line.remove(line.len() - 2);
+            }
             let _ = out().write_all(&line);
             on_line(String::from_utf8_lossy(&line).trim_end());
             line.clear();

@@ -28,6 +28,9 @@ pub const DEFAULT_CONFIG: &str = "\
 cgroup_parent = \"/ctr\"
 ";
 
+/// Debian's package of shadow's setuid `newuidmap` and `newgidmap`.
+pub const UIDMAP_PACKAGE: &str = "uidmap";
+
 /// How the helper gets its privilege.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -52,6 +55,10 @@ impl Layout {
     pub fn ctr(&self) -> PathBuf {
         self.prefix.join("bin/ctr")
     }
+    /// The OCI runtime (runc's command line), beside `ctr`; not setuid.
+    pub fn ctr_oci(&self) -> PathBuf {
+        self.prefix.join("bin/ctr-oci")
+    }
     pub fn helper(&self) -> PathBuf {
         self.prefix.join("libexec/ctr/ctr-setuid-helper")
     }
@@ -73,7 +80,31 @@ pub fn run(prefix: &Path, mode: Mode, uninstall: bool) -> Result<()> {
     install_into(&layout, mode)?;
     give_sudo_user_ranges()?;
     println!("installed ctr into {} (helper: {mode:?})", layout.prefix.display());
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if let Some(warning) = other_ctr_warning(&path, &layout.ctr(), |p| p.is_file()) {
+        eprintln!("xtask: warning: {warning}");
+    }
     Ok(())
+}
+
+/// When another `ctr` is on `path` (containerd's client installs
+/// /usr/bin/ctr), which one the bare name runs and how to reach each.
+fn other_ctr_warning(path: &std::ffi::OsStr, ours: &Path, is_file: impl Fn(&Path) -> bool) -> Option<String> {
+    let on_path: Vec<PathBuf> = std::env::split_paths(path).map(|dir| dir.join("ctr")).filter(|p| is_file(p)).collect();
+    let others: Vec<&PathBuf> = on_path.iter().filter(|p| p.as_path() != ours).collect();
+    let first_other = others.first()?;
+    let listed = others.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    let ours_dir = ours.parent().unwrap_or(Path::new("/")).display();
+    let runs = match on_path.first() {
+        Some(first) if first == ours => format!("`ctr` runs this one ({} comes first on PATH)", ours_dir),
+        _ => format!(
+            "`ctr` runs {} (containerd's client, if it is /usr/bin/ctr); reach this one as {}, \
+             or put {ours_dir} before it on PATH",
+            first_other.display(),
+            ours.display()
+        ),
+    };
+    Some(format!("another `ctr` is on PATH: {listed}. {runs}; reach the other as {}", first_other.display()))
 }
 
 /// Builds and installs everything under `layout` (the test driver calls
@@ -82,21 +113,28 @@ pub fn install_into(layout: &Layout, mode: Mode) -> Result<()> {
     if mode == Mode::Setuid {
         refuse_nosuid(&layout.prefix)?;
     }
-    // nftables: NAT and published ports of the bridge network; libseccomp:
-    // ctr's seccomp filters (headers to build, library to run).
-    let mut packages = vec![busybox_image::PACKAGE, "nftables", "libseccomp-dev", "libseccomp2"];
-    if mode == Mode::Caps {
-        packages.push("libcap2-bin");
-    }
-    host::ensure_packages(&packages)?;
+    host::ensure_packages(&packages(mode))?;
     let built = build_release(&layout.prefix)?;
     install_binary(&built.ctr, &layout.ctr(), 0o755, None)?;
+    install_binary(&built.ctr_oci, &layout.ctr_oci(), 0o755, None)?;
     match mode {
         Mode::Setuid => install_binary(&built.helper, &layout.helper(), 0o4755, None)?,
         Mode::Caps => install_binary(&built.helper, &layout.helper(), 0o755, Some(HELPER_CAPS))?,
     }
     write_default_config(&layout.config())?;
     busybox_image::install(&layout.images())
+}
+
+/// The Debian packages ctr needs: nftables for NAT and published ports of
+/// the bridge network; libseccomp for ctr's seccomp filters (headers to
+/// build, library to run); uidmap for newuidmap and newgidmap, without
+/// which image files lose their owners; setcap for the caps mode.
+fn packages(mode: Mode) -> Vec<&'static str> {
+    let mut packages = vec![busybox_image::PACKAGE, "nftables", "libseccomp-dev", "libseccomp2", UIDMAP_PACKAGE];
+    if mode == Mode::Caps {
+        packages.push("libcap2-bin");
+    }
+    packages
 }
 
 /// A setuid bit on a nosuid mount is silently ignored: the helper would then
@@ -115,6 +153,7 @@ fn refuse_nosuid(prefix: &Path) -> Result<()> {
 
 struct Built {
     ctr: PathBuf,
+    ctr_oci: PathBuf,
     helper: PathBuf,
 }
 
@@ -137,7 +176,7 @@ fn build_release(prefix: &Path) -> Result<Built> {
     let executable = |name: &str| {
         executable_from_messages(&messages, name).with_context(|| format!("cargo built no `{name}` binary"))
     };
-    Ok(Built { ctr: executable("ctr")?, helper: executable("ctr-setuid-helper")? })
+    Ok(Built { ctr: executable("ctr")?, ctr_oci: executable("ctr-oci")?, helper: executable("ctr-setuid-helper")? })
 }
 
 /// The last `executable` cargo reported for the binary target `name`.
@@ -191,7 +230,7 @@ fn give_sudo_user_ranges() -> Result<()> {
 /// Removes what install put there, except a config someone edited and
 /// /etc/subuid entries (other tools may rely on them).
 fn uninstall(layout: &Layout) -> Result<()> {
-    for file in [layout.ctr(), layout.helper()] {
+    for file in [layout.ctr(), layout.ctr_oci(), layout.helper()] {
         remove_if_present(&file, |p| std::fs::remove_file(p))?;
     }
     remove_if_present(&layout.images(), |p| std::fs::remove_dir_all(p))?;
@@ -238,6 +277,31 @@ not json
     fn default_config_parses_as_toml_with_the_documented_parent() {
         let lines: Vec<&str> = DEFAULT_CONFIG.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(lines, ["cgroup_parent = \"/ctr\""]);
+    }
+
+    #[test]
+    fn installs_uidmap_for_image_owners() {
+        for mode in [Mode::Setuid, Mode::Caps] {
+            assert!(packages(mode).contains(&"uidmap"), "{mode:?}");
+        }
+        assert!(packages(Mode::Caps).contains(&"libcap2-bin"));
+    }
+
+    #[test]
+    fn warns_of_another_ctr_on_path_and_says_how_to_reach_each() {
+        let ours = Path::new("/usr/local/bin/ctr");
+        let exists = |p: &Path| p == Path::new("/usr/bin/ctr") || p == ours;
+        let path = std::ffi::OsStr::new("/usr/local/sbin:/usr/local/bin:/usr/bin:/bin");
+        let w = other_ctr_warning(path, ours, exists).unwrap();
+        assert!(w.contains("another `ctr` is on PATH: /usr/bin/ctr"), "{w}");
+        assert!(w.contains("`ctr` runs this one (/usr/local/bin comes first"), "{w}");
+        assert!(w.contains("reach the other as /usr/bin/ctr"), "{w}");
+        let shadowed = other_ctr_warning(std::ffi::OsStr::new("/usr/bin:/usr/local/bin"), ours, exists).unwrap();
+        assert!(shadowed.contains("`ctr` runs /usr/bin/ctr (containerd's client"), "{shadowed}");
+        assert!(shadowed.contains("reach this one as /usr/local/bin/ctr"), "{shadowed}");
+        assert_eq!(other_ctr_warning(path, ours, |p| p == ours), None);
+        let off_path = other_ctr_warning(std::ffi::OsStr::new("/usr/bin"), Path::new("/opt/ctr/bin/ctr"), exists);
+        assert!(off_path.unwrap().contains("reach this one as /opt/ctr/bin/ctr"));
     }
 
     #[test]

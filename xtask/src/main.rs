@@ -1,23 +1,26 @@
 //! `cargo xtask`: the project's own tooling, in Rust so it runs wherever
 //! cargo does. `install` puts ctr and its setuid helper under a prefix,
 //! `test` is the whole test run (what CI runs), `bench start` times
-//! container start against crun and a bare `unshare`, `bench net` measures
+//! container start and exec against crun (issue 13's goals), `bench net` measures
 //! the bridge network's throughput and start cost, `fuzz` runs the
 //! libFuzzer targets on the helper's frame decoder and request validation.
 
 mod bench;
 mod bench_net;
+mod bench_start;
 mod busybox_image;
 mod cgroup_scope;
 mod cleanup;
 mod demo;
 mod fuzz;
+mod guest;
 mod host;
 mod install;
 mod interrupt;
 mod setup;
 mod subid;
 mod test_driver;
+mod test_image;
 mod vm;
 
 use clap::{Parser, Subcommand};
@@ -46,9 +49,13 @@ enum Cmd {
     },
     /// Run every test: unit tests, then the integration tests against a
     /// throwaway install, as an unprivileged user, in a network namespace (as root).
+    /// Needs nothing beside the clone: packages come from apt, the base image is
+    /// Alpine's minirootfs from ../shared/images if there, else a busybox rootfs
+    /// made from Debian's busybox-static.
     Test {
-        /// `all`: this host, then the isolation, limits and cleanup suites in a
-        /// pure cgroup-v2 QEMU guest (../shared/vm/run-in-vm.sh); or only one.
+        /// `all`: this host, then the isolation, limits, cleanup and helper suites
+        /// in a pure cgroup-v2 QEMU guest (Debian's kernel, kept in
+        /// ~/.cache/ctr-xtask/vm); or only one.
         #[arg(long, value_enum, default_value_t = test_driver::Legs::All)]
         legs: test_driver::Legs,
         /// Passed to the integration test binaries, e.g. a test name filter.
@@ -83,10 +90,27 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
-    /// Time `ctr run --rm` of /bin/true against `crun run` and a bare `unshare`.
+    /// Time `ctr run --rm` of /bin/true (no network, bridge, published
+    /// port) against `crun run` and a bare `unshare`, in alternating rounds,
+    /// with a phase breakdown; `ctr exec` against `crun exec`; and many
+    /// detached containers started at once.
     Start {
+        /// Rounds of the start and of the exec benchmark.
         #[arg(long, default_value_t = 30)]
         runs: usize,
+        /// Detached containers started at once (0 skips this part).
+        #[arg(long, default_value_t = 50)]
+        concurrent: usize,
+    },
+    /// Internal: the start benchmark, inside its network namespace.
+    #[command(hide = true)]
+    StartInner {
+        #[arg(long)]
+        runs: usize,
+        #[arg(long)]
+        concurrent: usize,
+        #[arg(long)]
+        bundle: PathBuf,
     },
     /// Unpacking a large layer (gzip, zstd, three layers) against tar and
     /// umoci, then a cached `ctr run` phase by phase (rootfs set-up against
@@ -128,13 +152,11 @@ enum BenchCmd {
         #[arg(long)]
         bare_client_netns: String,
     },
-    /// Internal: time crun in a mount namespace without the cgroup-v2 mount.
+    /// Internal: runs crun on request, in a mount namespace without the cgroup-v2 mount.
     #[command(hide = true)]
     CrunInner {
         #[arg(long)]
         bundle: PathBuf,
-        #[arg(long)]
-        runs: usize,
     },
 }
 
@@ -147,7 +169,12 @@ fn main() -> ExitCode {
             let budget = runs.map_or(fuzz::Budget::Seconds(seconds.unwrap_or(300)), fuzz::Budget::Runs);
             fuzz::run(&targets, budget, &extra)
         }
-        Cmd::Bench { bench: BenchCmd::Start { runs } } => bench::start(runs).map(|()| ExitCode::SUCCESS),
+        Cmd::Bench { bench: BenchCmd::Start { runs, concurrent } } => {
+            bench_start::start(bench_start::StartArgs { runs, concurrent }).map(|()| ExitCode::SUCCESS)
+        }
+        Cmd::Bench { bench: BenchCmd::StartInner { runs, concurrent, bundle } } => {
+            bench_start::start_inner(bench_start::StartArgs { runs, concurrent }, &bundle).map(|()| ExitCode::SUCCESS)
+        }
         Cmd::Bench { bench: BenchCmd::Image { mb } } => bench::image(mb).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::Monitor { containers } } => {
             bench::monitor(containers).map(|()| ExitCode::SUCCESS)
@@ -162,8 +189,8 @@ fn main() -> ExitCode {
             let args = bench_net::NetBenchArgs { start_runs: runs, iperf_runs, seconds };
             bench_net::net_inner(args, &bare_server_netns, &bare_client_netns).map(|()| ExitCode::SUCCESS)
         }
-        Cmd::Bench { bench: BenchCmd::CrunInner { bundle, runs } } => {
-            bench::crun_inner(&bundle, runs).map(|()| ExitCode::SUCCESS)
+        Cmd::Bench { bench: BenchCmd::CrunInner { bundle } } => {
+            bench_start::crun_inner(&bundle).map(|()| ExitCode::SUCCESS)
         }
     };
     // `{:#}`: the whole chain of context on one line, without a backtrace.

@@ -2,8 +2,8 @@
 //! directory under /var/tmp with a fresh install (helper config
 //! `cgroup_parent = "self"`), the unprivileged `ctr-test` user (and a
 //! second one, `ctr-test2`, for the tests where one user attacks another)
-//! with subordinate ids, the verified Alpine tarball, a scratch directory owned by
-//! that user, and optionally a network namespace and a cgroup scope. All of
+//! with subordinate ids, the base image's tarball ([`crate::test_image`]), a
+//! scratch directory owned by that user, and optionally a network namespace and a cgroup scope. All of
 //! it is undone when the [`TestRun`] is dropped (see [`crate::cleanup`]).
 //!
 //! Runs on one machine take turns ([`RUN_LOCK`]): they share the test user,
@@ -13,11 +13,11 @@
 use crate::cgroup_scope::CgroupScope;
 use crate::cleanup::Cleanup;
 use crate::install::{self, Layout};
-use crate::{host, subid};
+use crate::{host, subid, test_image};
 use anyhow::{bail, Context, Result};
+use ctr_tests::BaseImage;
 use nix::fcntl::{Flock, FlockArg};
 use nix::unistd::{chown, User};
-use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -33,7 +33,6 @@ pub const USER2_VAR: &str = "CTR_TEST_USER2";
 /// beneath the run's [`CgroupScope`], never in the host's /ctr.
 /// The interface limit is low enough that a test can reach it.
 const TEST_HELPER_CONFIG: &str = "cgroup_parent = \"self\"\nmax_interfaces_per_user = 56\n";
-const ALPINE: &str = "alpine-minirootfs-3.20.3-x86_64.tar.gz";
 /// The helper's root-owned records of each user's containers
 /// (ctr-setuid-helper's `RECORD_DIR`); the test user's are emptied before and
 /// after a run for the same reason as its runtime directory.
@@ -46,6 +45,8 @@ pub struct TestRun {
     pub root: PathBuf,
     /// What the tests see (the same values go into `CTR_TEST_*`).
     pub env: ctr_tests::Env,
+    /// Which image `env.alpine` holds.
+    pub base: BaseImage,
     // Fields drop in order: clean up first, then let the next run in.
     cleanup: Cleanup,
     _turn: Flock<File>,
@@ -65,14 +66,13 @@ impl TestRun {
         let user = ensure_test_user(TEST_USER)?;
         reset_user_state(&user, &mut cleanup);
         reset_user_state(&ensure_test_user(TEST_USER2)?, &mut cleanup);
-        let alpine = root.join(ALPINE);
-        copy_verified_alpine(&shared_dir().join("images"), &alpine)?;
+        let (base, tarball) = test_image::prepare(&root)?;
         let scratch = root.join("scratch");
         make_private_dir(&scratch, &user)?;
 
-        let env = ctr_tests::Env::new(prefix, TEST_USER, alpine, scratch)?;
+        let env = ctr_tests::Env::new(prefix, TEST_USER, tarball, scratch)?;
         check_user_can_reach(&env)?;
-        Ok(Self { root, env, cleanup, _turn: turn })
+        Ok(Self { root, env, base, cleanup, _turn: turn })
     }
 
     /// Creates network namespace `ctr-test-<pid>` with loopback up, so tests
@@ -101,6 +101,7 @@ impl TestRun {
             (vars::USER, TEST_USER.into()),
             (USER2_VAR, TEST_USER2.into()),
             (vars::ALPINE, self.env.alpine.clone()),
+            (vars::BASE, self.base.id().into()),
             (vars::WORK, self.env.work.clone()),
         ]
     }
@@ -124,11 +125,6 @@ fn wait_for_our_turn() -> Result<Flock<File>> {
         }
         Err((_, e)) => bail!("cannot lock {RUN_LOCK}: {e}"),
     }
-}
-
-/// `shared/` beside the workspace: the CI clone has it there too.
-pub fn shared_dir() -> PathBuf {
-    host::workspace_root().join("../shared")
 }
 
 /// A release install with the test config; returns the prefix.
@@ -181,36 +177,6 @@ fn make_private_dir(dir: &Path, user: &User) -> Result<()> {
         .with_context(|| format!("cannot chmod {}", dir.display()))
 }
 
-/// Checks `images/<ALPINE>` against `images/SHA256SUMS` and copies it to
-/// `dst`, world-readable so the test user can import it.
-fn copy_verified_alpine(images: &Path, dst: &Path) -> Result<()> {
-    let src = images.join(ALPINE);
-    let sums_path = images.join("SHA256SUMS");
-    let sums = std::fs::read_to_string(&sums_path).with_context(|| {
-        format!("cannot read {}: the shared/ directory must sit beside the repository", sums_path.display())
-    })?;
-    let expected =
-        expected_sha256(&sums, ALPINE).with_context(|| format!("{} lists no {ALPINE}", sums_path.display()))?;
-    let bytes = std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
-    let actual = hex(&Sha256::digest(&bytes));
-    if actual != expected {
-        bail!("{} has sha256 {actual}, but SHA256SUMS says {expected}: restore shared/images", src.display());
-    }
-    host::write_root_file(dst, &bytes, 0o644)
-}
-
-/// The digest `sha256sum` recorded for `file` (`<hex>  <name>` or `<hex> *<name>`).
-fn expected_sha256(sums: &str, file: &str) -> Option<String> {
-    sums.lines().find_map(|line| {
-        let (digest, name) = line.split_once(char::is_whitespace)?;
-        (name.trim_start().trim_start_matches('*') == file).then(|| digest.to_ascii_lowercase())
-    })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The test user must reach the prefix and the tarball through every
 /// directory above them; a root-only home holding the clone would break
 /// every test in a confusing way, so check it once here.
@@ -227,23 +193,4 @@ fn check_user_can_reach(env: &ctr_tests::Env) -> Result<()> {
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_sha256sum_output_in_both_modes() {
-        let sums = "ABC123  other.tar\nd4e6  alpine.tar.gz\nbeef *bin.tar\n";
-        assert_eq!(expected_sha256(sums, "alpine.tar.gz").as_deref(), Some("d4e6"));
-        assert_eq!(expected_sha256(sums, "bin.tar").as_deref(), Some("beef"));
-        assert_eq!(expected_sha256(sums, "other.tar").as_deref(), Some("abc123"));
-        assert_eq!(expected_sha256(sums, "missing"), None);
-    }
-
-    #[test]
-    fn hex_is_lowercase_and_padded() {
-        assert_eq!(hex(&[0x0a, 0xff]), "0aff");
-    }
 }

@@ -18,6 +18,10 @@ pub const TEST_PACKAGES: &[&str] = &[
     "util-linux",
     "libcap2-bin",
     "crun",
+    // ctr-oci's tests drive it from podman (with conmon) and containerd.
+    "podman",
+    "conmon",
+    "containerd",
     "tmux",
     "procps",
     "nftables",
@@ -27,6 +31,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "umoci",
     "mmdebstrap",
     "zstd",
+    // xtask's own unit tests unpack an xz stream as the guest's kernel needs.
+    "xz-utils",
     // ctr links libseccomp: the headers to build, the library to run.
     "libseccomp-dev",
     "libseccomp2",
@@ -147,18 +153,23 @@ impl Tally {
     /// returned, so later steps still run. Errors only if it could not run.
     pub fn cargo_step(&self, name: &str, cmd: &mut Command) -> Result<()> {
         eprintln!("xtask test: {name}: {}", host::describe(cmd));
+        let status = host::run_tee(cmd, self.line_counter())?;
+        if !status.success() {
+            self.fail(&format!("{name} ({status})"));
+        }
+        interrupt::check()
+    }
+
+    /// Counts the results of every `test result:` line it is handed.
+    pub fn line_counter(&self) -> impl Fn(&str) + Send + Sync + 'static {
         let counts = Arc::clone(&self.counts);
-        let status = host::run_tee(cmd, move |line| {
+        move |line| {
             if let Some((passed, failed)) = parse_test_result(line) {
                 let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
                 c.0 += passed;
                 c.1 += failed;
             }
-        })?;
-        if !status.success() {
-            self.fail(&format!("{name} ({status})"));
         }
-        interrupt::check()
     }
 
     pub fn fail(&self, step: &str) {

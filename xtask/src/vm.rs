@@ -1,9 +1,9 @@
-//! `cargo xtask test --legs vm` (and the second leg of a full run): the isolation, limits, cleanup and helper suites in a pure cgroup-v2 guest, since
+//! `cargo xtask test --legs vm` (and the second leg of a full run): the isolation, limits, cleanup, helper and durable suites in a pure cgroup-v2 guest, since
 //! this host (and CI) is a cgroup-v1 hybrid while most users run pure v2.
 //!
 //! Everything is built and set up on the host ([`TestRun`]); the guest, a
-//! Debian kernel under QEMU started by `../shared/vm/run-in-vm.sh`, sees the
-//! host's root read-only with a tmpfs overlay, so it runs the very test
+//! Debian kernel under QEMU ([`crate::guest`]), sees the host's root
+//! read-only with a tmpfs overlay, so it runs the very test
 //! binaries cargo built, the installed setuid helper and the `ctr-test` user.
 //! The guest's writable root is an overlay on tmpfs, and the guest kernel
 //! (6.1) keeps no `user.*` extended attributes on tmpfs, which the image
@@ -13,27 +13,40 @@
 //! runs the tests in its root cgroup, beneath which the helper nests
 //! container cgroups. Doc-tests need rustdoc and stay on the host.
 
+use crate::guest::{self, Guest};
 use crate::setup::{self, TestRun};
 use crate::test_driver::{self, Tally, TEST_PACKAGES};
 use crate::{host, interrupt};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// QEMU, and python3, which run-in-vm.sh uses to unpack the kernel.
-const VM_PACKAGES: &[&str] = &["qemu-system-x86", "python3"];
-
-/// Guest timeout: TCG makes fork+exec about 30 times slower than here.
-const VM_TIMEOUT_SECS: u32 = 1800;
-/// Harness timeouts stretch by this much in the guest, for the same reason.
+/// Harness timeouts stretch by this much in the guest: TCG makes fork+exec
+/// about 30 times slower than here.
 const TIMEOUT_SCALE: &str = "10";
-/// Loaded at boot (run-in-vm.sh already loads veth, bridge, br_netfilter
-/// and overlay): the ext4 image that holds the guest's writable test state
-/// (ext4 needs crc32c for its metadata checksums), and the nftables pieces
-/// that the helper's bridge network uses (ctr-net's firewall rules: nat
-/// chains, masquerade, dnat, ct status, fib, limit, bridge-family meta).
-const VM_MODULES: &str = "loop crc32c_generic ext4 \
-    nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_fib_ipv4 nft_limit nft_meta_bridge";
+/// The guest for the tests: besides the guest's own modules (veth, bridge,
+/// overlay...), the ext4 image that holds its writable test state (ext4
+/// needs crc32c for its metadata checksums), and the nftables pieces that
+/// the helper's bridge network uses (ctr-net's firewall rules: nat chains,
+/// masquerade, dnat, ct status, fib, limit, bridge-family meta).
+const GUEST: Guest = Guest {
+    modules: &[
+        "loop",
+        "crc32c_generic",
+        "ext4",
+        "nf_tables",
+        "nft_chain_nat",
+        "nft_nat",
+        "nft_masq",
+        "nft_ct",
+        "nft_fib_ipv4",
+        "nft_limit",
+        "nft_meta_bridge",
+    ],
+    memory_mib: 2048,
+    cpus: 2,
+    timeout_secs: 1800,
+};
 
 /// A test binary cargo built, and the package directory it runs in (as
 /// `cargo test` would run it).
@@ -44,11 +57,7 @@ struct TestBinary {
 
 pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
     host::ensure_packages(TEST_PACKAGES)?;
-    host::ensure_packages(VM_PACKAGES)?;
-    let script = setup::shared_dir().join("vm/run-in-vm.sh");
-    if !script.exists() {
-        bail!("{} is missing: the shared/ directory must sit beside the repository", script.display());
-    }
+    host::ensure_packages(guest::PACKAGES)?;
     // The unit tests ran on the host; the guest is for what cgroup v2 changes.
     let unit = Vec::new();
     let integration: Vec<TestBinary> = build_test_binaries(tally, "integration tests", &["-p", "ctr-tests"])?
@@ -61,37 +70,37 @@ pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
 
     let extras = test_driver::prepare_integration_extras()?;
     let mut run = TestRun::setup()?;
-    // run-in-vm.sh's `timeout` puts QEMU in a process group of its own, out
-    // of reach of Ctrl-C handling; the scope's cleanup kills it all the same.
+    // QEMU and whatever it leaves are killed with the scope at cleanup.
     run.enter_cgroup_scope()?;
     let guest_script = run.root.join("vm-tests.sh");
     let text = guest_script_text(&run.env.work, &unit, &integration, extra);
     std::fs::write(&guest_script, text).with_context(|| format!("cannot write {}", guest_script.display()))?;
-    if kernel_not_fetched_yet() {
-        // run-in-vm.sh asks apt-cache which kernel to fetch: it needs package lists.
-        host::run(Command::new("apt-get").args(["update", "-q"]))?;
+    let os = |(k, v): (&str, &str)| (OsString::from(k), OsString::from(v));
+    let envs: Vec<(OsString, OsString)> = run
+        .test_vars()
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into_os_string()))
+        .chain(extras.into_iter().map(os))
+        .chain(test_driver::UNIT_TEST_ENV.iter().copied().map(os))
+        .chain([os((ctr_tests::vars::TIMEOUT_SCALE, TIMEOUT_SCALE))])
+        .collect();
+    let name = "tests in the cgroup-v2 guest";
+    eprintln!("xtask test: {name}: /bin/sh {}", guest_script.display());
+    let command = ["/bin/sh".into(), guest_script.into_os_string()];
+    match GUEST.run(&run.root, &host::workspace_root(), &command, &envs, tally.line_counter())? {
+        Some(0) => {}
+        Some(code) => tally.fail(&format!("{name} (exit status: {code})")),
+        None => tally.fail(&format!("{name} (the guest crashed or timed out)")),
     }
-    let mut cmd = Command::new("bash");
-    cmd.arg(&script)
-        .arg("/bin/sh")
-        .arg(&guest_script)
-        .current_dir(host::workspace_root())
-        // The default, /var/tmp, would hide the work directory; /tmp gets the ext4 disk anyway.
-        .env("VM_TMPFS", "/tmp")
-        .env("VM_MODULES", VM_MODULES)
-        .env("VM_TIMEOUT", VM_TIMEOUT_SECS.to_string())
-        .envs(run.test_vars())
-        .envs(extras)
-        .envs(test_driver::UNIT_TEST_ENV.iter().copied())
-        .env(ctr_tests::vars::TIMEOUT_SCALE, TIMEOUT_SCALE);
-    tally.cargo_step("tests in the cgroup-v2 guest", &mut cmd)?;
+    interrupt::check()?;
     drop(run);
     Ok(())
 }
 
 /// The integration suites the pure cgroup-v2 guest runs: isolation, limits,
-/// cleanup and the helper's refusals (binaries are named `<suite>-<hash>`).
-const V2_SUITES: [&str; 4] = ["isolation", "limits", "cleanup", "helper_protocol"];
+/// cleanup, the helper's refusals, and durable containers (`ctr update`
+/// writes v2's memory.max there) (binaries are named `<suite>-<hash>`).
+const V2_SUITES: [&str; 5] = ["isolation", "limits", "cleanup", "helper_protocol", "durable"];
 
 fn is_cgroup_v2_suite(binary_name: &str) -> bool {
     binary_name.rsplit_once('-').is_some_and(|(suite, _)| V2_SUITES.contains(&suite))
@@ -131,13 +140,19 @@ fn test_binaries_from_messages(messages: &str) -> Vec<TestBinary> {
 /// The shell script the guest runs: put /tmp and the scratch directory (for
 /// the test user) on an ext4 disk, then run every test binary, integration
 /// tests with `--test-threads=2` and the extra arguments. Exits 1 if any failed.
+/// A clone (or its target directory) under /tmp stays visible: it is bound
+/// into the new /tmp before that covers the old one.
 fn guest_script_text(scratch: &Path, unit: &[TestBinary], integration: &[TestBinary], extra: &[String]) -> String {
     let mut s = String::from("#!/bin/sh\n# Written by `cargo xtask test`; runs in the guest.\nrc=0\n");
     s.push_str("run() { dir=$1; shift; echo \"     Running $1\"; (cd \"$dir\" && \"$@\") || rc=1; }\n");
+    s.push_str("keep() { mkdir -p \"$d$1\" && mount --bind \"$1\" \"$d$1\"; }\n");
+    let binaries = unit.iter().chain(integration);
+    let dirs = binaries.flat_map(|b| [b.package_dir.as_path(), b.executable.parent().unwrap_or(Path::new("/"))]);
+    let keep: String = under_tmp(dirs).iter().map(|p| format!("keep {} && ", quote(&p.to_string_lossy()))).collect();
     s.push_str(&format!(
         "d=/run/ctr-vm-disk; truncate -s 8G $d.img && mkfs.ext4 -q -F $d.img && mkdir -p $d && mount -o loop $d.img $d \\
   && mkdir -m 1777 $d/tmp && mkdir -m 700 $d/scratch && chown {user}:{user} $d/scratch \\
-  && mount --bind $d/tmp /tmp && mount --bind $d/scratch {dir} || {{ echo 'guest: cannot set up the ext4 disk'; exit 1; }}\n",
+  && {keep}mount --rbind $d/tmp /tmp && mount --bind $d/scratch {dir} || {{ echo 'guest: cannot set up the ext4 disk'; exit 1; }}\n",
         user = setup::TEST_USER,
         dir = quote(&scratch.to_string_lossy())
     ));
@@ -154,6 +169,19 @@ fn guest_script_text(scratch: &Path, unit: &[TestBinary], integration: &[TestBin
     s
 }
 
+/// The directories among `dirs` that lie under /tmp, without those inside another.
+fn under_tmp<'a>(dirs: impl Iterator<Item = &'a Path>) -> Vec<&'a Path> {
+    let mut dirs: Vec<&Path> = dirs.filter(|d| d.starts_with("/tmp") && *d != Path::new("/tmp")).collect();
+    dirs.sort();
+    let mut outermost: Vec<&Path> = Vec::new();
+    for dir in dirs {
+        if !outermost.iter().any(|o| dir.starts_with(o)) {
+            outermost.push(dir);
+        }
+    }
+    outermost
+}
+
 fn integration_args(extra: &[String]) -> Vec<String> {
     ["--color=never", "--test-threads=2"].into_iter().map(str::to_owned).chain(extra.iter().cloned()).collect()
 }
@@ -161,18 +189,6 @@ fn integration_args(extra: &[String]) -> Vec<String> {
 /// Single-quoted for sh.
 fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
-}
-
-/// Whether run-in-vm.sh still has to download the kernel (it keeps it in
-/// `$VMLEG_DIR`, by default ~/.cache/ctr-vm).
-fn kernel_not_fetched_yet() -> bool {
-    let dir = std::env::var_os("VMLEG_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache")
-        });
-        cache.join("ctr-vm")
-    });
-    !dir.join("vmlinux").exists()
 }
 
 #[cfg(test)]
@@ -200,6 +216,20 @@ mod tests {
         assert!(s.contains("run '/w/p' '/i' '--color=never' '--test-threads=2' 'it'\\''s'\n"), "{s}");
         assert!(s.contains("chown ctr-test:ctr-test $d/scratch"), "{s}");
         assert!(s.contains("mount --bind $d/scratch '/s'"), "{s}");
+        assert!(!s.contains("keep '"), "nothing under /tmp to keep: {s}");
         assert!(s.ends_with("exit $rc\n"));
+    }
+
+    #[test]
+    fn a_clone_under_tmp_is_bound_into_the_new_tmp() {
+        let bin = |e: &str, p: &str| TestBinary { executable: e.into(), package_dir: p.into() };
+        let s = guest_script_text(Path::new("/s"), &[], &[bin("/tmp/c/target/debug/deps/x-1", "/tmp/c/tests")], &[]);
+        assert!(
+            s.contains("keep '/tmp/c/target/debug/deps' && keep '/tmp/c/tests' && mount --rbind $d/tmp /tmp"),
+            "{s}"
+        );
+        let dirs =
+            [Path::new("/tmp/a"), Path::new("/tmp/a/b"), Path::new("/tmp"), Path::new("/var/x"), Path::new("/tmpx")];
+        assert_eq!(under_tmp(dirs.into_iter()), [Path::new("/tmp/a")]);
     }
 }

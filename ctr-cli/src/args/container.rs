@@ -42,9 +42,10 @@ pub struct InspectArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct StopArgs {
-    /// Seconds to wait after SIGTERM before SIGKILL.
-    #[arg(short = 't', long = "time", value_name = "SECS", default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait after the stop signal before SIGKILL (default: the
+    /// container's --stop-timeout, else 10).
+    #[arg(short = 't', long = "time", value_name = "SECS")]
+    pub time: Option<u64>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

@@ -12,8 +12,8 @@ pub struct ExecArgs {
     #[command(flatten)]
     pub process: ProcessArgs,
     pub container: String,
-    /// COMMAND [ARG...]
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    /// COMMAND [ARG...]: flags before it are ctr's, those after it the command's.
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 

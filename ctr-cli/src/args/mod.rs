@@ -3,9 +3,11 @@
 //! rule about flags is unit-tested without a container.
 
 pub mod container;
+pub mod durable;
 pub mod exec;
 pub mod image;
 pub mod limits;
+pub mod mount;
 pub mod network;
 pub mod process;
 pub mod run;
@@ -27,6 +29,8 @@ ctr run --rm --rootfs ./rootfs /bin/sh    run from a directory instead of an ima
 ctr run -it --rm alpine sh                an interactive shell on a terminal\n  \
 ctr run -d --name web alpine sleep 1d     run in the background; then `ctr ps`, `ctr logs -f web`\n  \
 ctr exec -it web sh                       a shell inside the running container\n  \
+ctr run -d --restart always --name db alpine sleep 1d   restarted when it dies, until `ctr stop`\n  \
+ctr create --name app alpine sleep 1d && ctr start app   create now, start later\n  \
 ctr stop web && ctr rm web                stop it (SIGTERM, then SIGKILL after 10s) and remove it\n  \
 ctr info                                  show the helper, cgroups and your id mapping"
 )]
@@ -41,6 +45,33 @@ pub enum Command {
     #[command(after_help = "Exit status: the command's own; 125 if ctr failed, 126 if the command \
 cannot be executed, 127 if it was not found, 128+N if it was killed by signal N.")]
     Run(Box<run::RunArgs>),
+    /// Create a container without starting it (every `run` flag); then `ctr start`.
+    #[command(
+        after_help = "Examples:\n  ctr create --name web -p 8080:80 alpine httpd -f    create, then `ctr start web`\n  \
+ctr create -it --name box alpine sh                 then `ctr start -ai box` for its shell"
+    )]
+    Create(Box<run::RunArgs>),
+    /// Start created or stopped containers again (same writable layer, new namespaces).
+    #[command(after_help = "Examples:\n  ctr start web            start it in the background\n  \
+ctr start -ai box        start it and attach to its terminal (Ctrl-P Ctrl-Q detaches)")]
+    Start(durable::StartArgs),
+    /// Stop containers, then start them again.
+    Restart(durable::RestartArgs),
+    /// Rename a container.
+    Rename(durable::RenameArgs),
+    /// Attach to a running container's output and input (Ctrl-P Ctrl-Q detaches from a terminal).
+    #[command(after_help = "Examples:\n  ctr attach web             watch its output until it exits\n  \
+echo hi | ctr attach app   send input to a container started with -i")]
+    Attach(durable::AttachArgs),
+    /// Change the resource limits of containers (running ones at once).
+    #[command(
+        after_help = "Examples:\n  ctr update -m 256m web                 raise (or lower) its memory limit now\n  \
+ctr update --cpus 0.5 --pids-limit 200 web   and its CPU quota and process limit"
+    )]
+    Update(durable::UpdateArgs),
+    /// Generate files for other tools: systemd units that start containers at boot.
+    #[command(subcommand)]
+    Generate(durable::GenerateCommand),
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),

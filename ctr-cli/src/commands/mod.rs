@@ -3,8 +3,11 @@
 //! Each returns the process's exit status; an `Err` is a failure of ctr
 //! itself (status 125).
 
+mod attach;
 mod container;
+mod create;
 mod exec;
+mod generate;
 mod image;
 mod info;
 mod inspect;
@@ -14,10 +17,14 @@ mod network;
 mod pause;
 mod port;
 mod ps;
+mod rename;
+mod restart;
 mod rm;
 mod run;
+mod start;
 mod stats;
 mod stop;
+mod update;
 mod volume;
 mod wait;
 
@@ -29,6 +36,13 @@ pub fn dispatch(command: Command) -> Result<i32> {
     let paths = Paths::discover()?;
     match command {
         Command::Run(args) => run::run(&paths, *args),
+        Command::Create(args) => create::create(&paths, *args),
+        Command::Start(args) => start::start(&paths, args),
+        Command::Restart(args) => restart::restart(&paths, args),
+        Command::Rename(args) => rename::rename(&paths, args),
+        Command::Attach(args) => attach::attach(&paths, args),
+        Command::Update(args) => update::update(&paths, args),
+        Command::Generate(command) => generate::generate(&paths, command),
         Command::Image(command) => image::image(&paths, command),
         Command::Volume(command) => volume::volume(&paths, command),
         Command::Images(command) => image::top_level(&paths, command),

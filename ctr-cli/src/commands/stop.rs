@@ -1,4 +1,5 @@
-//! `ctr stop`: SIGTERM, then SIGKILL after the grace period, for each container.
+//! `ctr stop`: SIGTERM (or the container's stop signal), then SIGKILL after
+//! the grace period, for each container.
 
 use crate::args::container::StopArgs;
 use anyhow::Result;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 pub fn stop(paths: &Paths, args: StopArgs) -> Result<i32> {
     Ok(super::each(&args.containers, |key| {
-        ctr_cli::container::stop::stop(paths, key, Duration::from_secs(args.time))?;
+        ctr_cli::container::stop::stop(paths, key, args.time.map(Duration::from_secs))?;
         println!("{key}");
         Ok(())
     }))

@@ -71,6 +71,8 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
         user: options.user.clone().or(base.user),
         capabilities: base.capabilities,
         oom_score_adj: None,
+        rlimits: base.rlimits,
+        group_add: base.group_add,
     };
     let terminal = options.terminal();
     let seccomp = crate::seccomp::program_for_exec(&container.state_dir, state.security.as_ref())?;
@@ -107,7 +109,7 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
     if request.detach && failure.is_none() {
         return Ok(ExecOutcome::Exited { exit_code: 0, failure });
     }
-    let console = report.console.map(|master| Console { master, stdin: options.interactive });
+    let console = report.console.map(|master| Console { master, stdin: options.interactive, log: None });
     let exit_code = wait::wait(pid, &spawned.pidfd, console)?;
     Ok(ExecOutcome::Exited { exit_code, failure })
 }

@@ -7,6 +7,8 @@
 //! needs them; the verbs sit above it. The re-exports here are for front
 //! ends.
 
+pub mod attach;
+pub mod create;
 pub mod exec;
 pub mod inspect;
 pub mod kill;
@@ -14,10 +16,16 @@ pub mod pause;
 pub mod prune;
 pub mod record;
 pub mod remove;
+pub mod rename;
+pub mod restart;
 pub mod run;
+pub mod saved_launch;
 mod settle;
+pub mod start;
 pub mod state;
 pub mod stop;
+pub mod systemd_unit;
+pub mod update;
 pub mod wait;
 
 pub use record::{find, list, Container, RecordError, State};
@@ -55,6 +63,16 @@ pub enum ContainerError {
     #[error(transparent)]
     Vanished(#[from] crate::process::liveness::Vanished),
     #[error(transparent)]
+    Dns(#[from] crate::dns::DnsError),
+    #[error(transparent)]
+    RunOptions(#[from] crate::run_options::RunOptionsError),
+    #[error(transparent)]
+    Tuning(#[from] crate::tuning::TuningError),
+    #[error(transparent)]
+    Log(#[from] crate::process::tee::TeeError),
+    #[error(transparent)]
+    Limit(#[from] ctr_core::limits::LimitError),
+    #[error(transparent)]
     Io(#[from] IoError),
     /// A request ctr cannot carry out as given; the message says what to change.
     #[error("{0}")]
@@ -78,7 +96,7 @@ type Result<T, E = ContainerError> = std::result::Result<T, E>;
 /// Refuses a request with a message that says what to change.
 macro_rules! invalid {
     ($($arg:tt)*) => {
-        return Err(ContainerError::Invalid(format!($($arg)*)))
+        return Err($crate::container::ContainerError::Invalid(format!($($arg)*)))
     };
 }
 use invalid;

@@ -1,6 +1,7 @@
-//! A container's on-disk presence: its runtime state (state.json, the
-//! generated /etc files, its name reservation) and its writable layer in
-//! storage. State is written atomically (write, fsync, rename); removal is
+//! A container's on-disk presence, all in storage (the data directory), so
+//! that it survives logout and reboot: its record (state.json, the launch
+//! it is started from, the generated /etc files, its log, its name
+//! reservation) and, below that, its writable layer. State is written atomically (write, fsync, rename); removal is
 //! idempotent. Whether a container runs is decided from its init's pid
 //! *and* start time ([`crate::process::liveness`]), never from the status field
 //! alone: a killed monitor or a reboot leaves "running" records behind.
@@ -26,7 +27,7 @@ pub enum RecordError {
     Ambiguous { key: String, count: usize },
     #[error("no such container: {0} (it was removed meanwhile)")]
     Removed(String),
-    #[error("the container name {0:?} is already in use: remove that container or choose another --name")]
+    #[error("the container name {0:?} is already in use: remove that container or choose another name")]
     NameInUse(String),
     #[error("parse {path}")]
     Corrupt { path: PathBuf, source: serde_json::Error },
@@ -92,6 +93,24 @@ pub struct State {
     /// a ctr without them.
     #[serde(default)]
     pub security: Option<crate::seccomp::SecurityConfig>,
+    /// `--restart`, carried out by the monitor.
+    #[serde(default)]
+    pub restart_policy: crate::process::restart_policy::RestartPolicy,
+    /// Restarts by the policy since the last `ctr start`.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// `ctr stop` ended it, so no policy restarts it (until `ctr start`).
+    #[serde(default)]
+    pub stopped_by_user: bool,
+    /// `--log-opt`: how its log rotates.
+    #[serde(default)]
+    pub log_options: crate::log_options::LogOptions,
+    /// `--dns`, `--dns-search`, `--dns-option` and `--add-host`.
+    #[serde(default)]
+    pub dns: crate::dns::DnsConfig,
+    /// Labels, stop signal and timeout.
+    #[serde(default)]
+    pub options: crate::run_options::KeptOptions,
 }
 
 impl State {
@@ -120,10 +139,14 @@ impl State {
 pub struct Container {
     pub id: ContainerId,
     pub name: ContainerName,
-    /// Runtime state directory.
+    /// The container's directory: record, generated files, log.
     pub state_dir: PathBuf,
-    /// Writable layer and mount point in storage.
+    /// Writable layer and mount point, inside `state_dir`.
     pub layer_dir: PathBuf,
+    /// Its files are synced to disk as they are written: not for `--rm`
+    /// containers, which no reboot needs to find again (and whose start
+    /// time fsyncs would cost).
+    pub durable: bool,
     name_file: PathBuf,
 }
 
@@ -139,25 +162,9 @@ impl Container {
     /// Reserves `name` (exactly one of two concurrent runs with the same
     /// name wins: O_EXCL) and creates the container's directories.
     pub fn create(paths: &Paths, id: ContainerId, name: ContainerName) -> Result<Self> {
-        let names = paths.state.join("names");
-        create_private_dir(&names)?;
-        let name_file = names.join(name.as_str());
-        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&name_file) {
-            Ok(mut f) => {
-                f.write_all(id.as_str().as_bytes()).with_io_context(|| format!("write {}", name_file.display()))?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(RecordError::NameInUse(name.to_string()))
-            }
-            Err(e) => return Err(IoError::new(format!("reserve name in {}", name_file.display()), e).into()),
-        }
-        let container = Self {
-            state_dir: paths.containers().join(id.as_str()),
-            layer_dir: paths.storage.join("containers").join(id.as_str()),
-            id,
-            name,
-            name_file,
-        };
+        let name_file = reserve_name(paths, &name, &id)?;
+        let state_dir = paths.containers().join(id.as_str());
+        let container = Self { layer_dir: state_dir.join("layer"), state_dir, id, name, name_file, durable: true };
         let made = create_private_dir(&container.state_dir).and_then(|()| {
             for sub in ["upper", "work", "rootfs"] {
                 create_private_dir(&container.layer_dir.join(sub))?;
@@ -179,12 +186,14 @@ impl Container {
     pub fn from_state(paths: &Paths, state: &State) -> Result<Self> {
         let id = ContainerId::parse(&state.id)?;
         let name = ContainerName::parse(&state.name)?;
+        let state_dir = paths.containers().join(id.as_str());
         Ok(Self {
-            state_dir: paths.containers().join(id.as_str()),
-            layer_dir: paths.storage.join("containers").join(id.as_str()),
-            name_file: paths.state.join("names").join(name.as_str()),
+            layer_dir: state_dir.join("layer"),
+            name_file: paths.names().join(name.as_str()),
+            state_dir,
             id,
             name,
+            durable: !state.auto_remove,
         })
     }
 
@@ -206,7 +215,7 @@ impl Container {
 
     /// The container's log (docker's json-file format).
     pub fn log_path(&self) -> PathBuf {
-        self.layer_dir.join("json.log")
+        self.state_dir.join("json.log")
     }
 
     /// The state as recorded now; `None` once the container is removed.
@@ -224,13 +233,13 @@ impl Container {
 
     pub fn write_state(&self, state: &State) -> Result<(), IoError> {
         let json = serde_json::to_vec_pretty(state).expect("a state serializes");
-        write_atomically(&self.state_dir.join("state.json"), &json)
+        write_replacing(&self.state_dir.join("state.json"), &json, self.durable)
     }
 
     /// Writes a generated file (hosts, hostname) into the state directory.
     pub fn write_generated(&self, file: &str, content: &str) -> Result<PathBuf, IoError> {
         let path = self.state_dir.join(file);
-        write_atomically(&path, content.as_bytes())?;
+        write_replacing(&path, content.as_bytes(), self.durable)?;
         Ok(path)
     }
 
@@ -241,7 +250,11 @@ impl Container {
         // overlayfs leaves its work/work directory with mode 0: ours, but
         // unreadable until we give ourselves access again.
         let _ = std::fs::set_permissions(self.layer_dir.join("work/work"), std::fs::Permissions::from_mode(0o700));
-        let layer_gone = remove_tree(&self.layer_dir);
+        // The layer first: if it holds files we cannot remove, the record
+        // stays, so the container is still listed and `rm` can finish.
+        if remove_tree(&self.layer_dir).is_err() {
+            return Ok(false);
+        }
         remove_tree(&self.state_dir).with_io_context(|| format!("remove {}", self.state_dir.display()))?;
         match std::fs::remove_file(&self.name_file) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -249,8 +262,26 @@ impl Container {
             }
             _ => {}
         }
-        Ok(layer_gone.is_ok())
+        Ok(true)
     }
+}
+
+/// Reserves `name` for `id`: of two concurrent reservations exactly one
+/// wins (O_EXCL). Returns the reservation's path.
+pub(super) fn reserve_name(paths: &Paths, name: &ContainerName, id: &ContainerId) -> Result<PathBuf> {
+    let names = paths.names();
+    create_private_dir(&names)?;
+    let name_file = names.join(name.as_str());
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&name_file) {
+        Ok(mut f) => {
+            f.write_all(id.as_str().as_bytes()).with_io_context(|| format!("write {}", name_file.display()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(RecordError::NameInUse(name.to_string()))
+        }
+        Err(e) => return Err(IoError::new(format!("reserve name in {}", name_file.display()), e).into()),
+    }
+    Ok(name_file)
 }
 
 fn remove_tree(path: &Path) -> std::io::Result<()> {
@@ -262,21 +293,14 @@ fn remove_tree(path: &Path) -> std::io::Result<()> {
 
 /// Write to a temporary file beside `path`, fsync, then rename over it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    write_replacing(path, bytes, true)
+}
+
+/// Write to a temporary file beside `path` and rename it over `path`; with
+/// `sync`, the file and the rename are on disk when it returns.
+pub fn write_replacing(path: &Path, bytes: &[u8], sync: bool) -> Result<(), IoError> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_io_context(|| format!("create {}", tmp.display()))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).with_io_context(|| format!("write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_io_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
-    // The rename itself is durable only once the directory is synced.
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).with_io_context(|| format!("fsync {}", dir.display()))?;
-    }
-    Ok(())
+    ctr_core::fs::replace(&tmp, path, bytes, sync).with_io_context(|| format!("write {}", path.display()))
 }
 
 /// Every container of this user whose state can be read, newest first.

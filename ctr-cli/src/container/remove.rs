@@ -18,7 +18,15 @@ const EXIT_WAIT: Duration = Duration::from_secs(10);
 pub fn remove(paths: &Paths, key: &str, force: bool) -> Result<()> {
     let helper = Helper::new(&paths.helper());
     let (container, _) = Container::locate(paths, key)?;
-    remove_located(&helper, &container, key, force)
+    remove_located(&helper, &container, key, force)?;
+    // The monitor removes its attach socket when it ends; a killed one
+    // cannot.
+    match std::fs::remove_file(crate::process::monitor::attach_socket(paths, &container.id)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(crate::error::IoError::new("remove the container's attach socket", e).into())
+        }
+        _ => Ok(()),
+    }
 }
 
 pub(super) fn remove_located(helper: &Helper, container: &Container, key: &str, force: bool) -> Result<()> {

@@ -7,7 +7,7 @@
 
 use super::record::{now_unix, Container, State};
 use super::state::Status;
-use super::{invalid, ContainerError, Result};
+use super::{invalid, Result};
 use crate::error::IoContext;
 use crate::helper_client::Helper;
 use crate::image::ImageConfig;
@@ -18,9 +18,11 @@ use crate::paths::Paths;
 use crate::ports::HeldPorts;
 use crate::process::liveness::ProcessRef;
 use crate::process::monitor::{self, Detached};
+use crate::process::restart_policy::RestartPolicy;
 use crate::process::wait::{self, Console};
 use crate::seccomp::SecurityOptions;
 use crate::spec::{ContainerSpec, ProcessSpec, RootfsSpec};
+use crate::tuning::{Sysctl, Ulimit};
 use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::limits::ResourceLimits;
 use std::path::PathBuf;
@@ -53,6 +55,33 @@ pub struct RunRequest {
     /// The root mount read-only.
     pub read_only: bool,
     pub security: SecurityOptions,
+    /// `--restart`: what the monitor does when the container exits.
+    pub restart_policy: RestartPolicy,
+    /// `--log-opt`: how the container's log rotates.
+    pub log_options: crate::logs::LogOptions,
+    /// `--dns`, `--dns-search`, `--dns-option` and `--add-host`.
+    pub dns: crate::dns::DnsConfig,
+    /// `--env-file`s, read before `-e` (which wins).
+    pub env_files: Vec<PathBuf>,
+    /// `-l KEY=VALUE` and `--label-file`s.
+    pub labels: Vec<String>,
+    pub label_files: Vec<PathBuf>,
+    /// `--stop-signal` (a signal name) and `--stop-timeout` (seconds), for `ctr stop`.
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u64>,
+    /// `--cidfile`: write the container's id there (it must not exist).
+    pub cidfile: Option<PathBuf>,
+    /// `--ulimit NAME=SOFT[:HARD]`, `--sysctl NAME=VALUE`, as given.
+    pub ulimits: Vec<String>,
+    pub sysctls: Vec<String>,
+    /// `--shm-size`, with docker's units.
+    pub shm_size: Option<String>,
+    /// `--group-add`: supplementary groups, by name or number.
+    pub group_add: Vec<String>,
+    /// `--init`: a reaper as pid 1, the command its child.
+    pub init: bool,
+    /// `--pull` and `--platform`.
+    pub image: crate::image::local::RunImage,
     /// IMAGE [COMMAND [ARG...]], or with `rootfs` just COMMAND [ARG...].
     pub args: Vec<String>,
 }
@@ -97,7 +126,7 @@ fn resolve_source(paths: &Paths, request: &RunRequest) -> Result<Source> {
         invalid!("give an image (or --rootfs DIR) to run, e.g. `ctr run --rm busybox echo hello`")
     };
     // Found in the store, else built in, else pulled (as docker does).
-    let image = crate::image::local::image_for_run(paths, reference)?;
+    let image = crate::image::local::image_for_run(paths, reference, &request.image)?;
     Ok(Source {
         label: reference.clone(),
         image_id: Some(image.id.clone()),
@@ -144,8 +173,23 @@ fn mounts_of(paths: &Paths, request: &RunRequest) -> Result<Vec<MountSpec>> {
     Ok(mounts::ordered(mounts)?)
 }
 
-pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
-    let source = crate::timing::time("image.resolve", || resolve_source(paths, &request))?;
+/// A container whose record and launch are written, ready to start.
+pub(super) struct Prepared {
+    pub container: Container,
+    pub state: State,
+    pub launch: Launch,
+}
+
+/// Everything before the start: the rootfs, the record, the name, the
+/// writable layer, and the launch that `ctr start` starts it from again.
+pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
+    if request.rm && request.restart_policy != RestartPolicy::No {
+        invalid!(
+            "--rm and --restart {} conflict: a container removed when it exits cannot be restarted",
+            request.restart_policy
+        );
+    }
+    let source = crate::timing::time("image.resolve", || resolve_source(paths, request))?;
     let process_args = process_args(&source.config, request.entrypoint.as_deref(), &source.command)?;
     let cwd = request
         .process
@@ -160,21 +204,48 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     let security = request.security.resolve(&paths.state.join("seccomp-cache"), &request.cap_add, &request.cap_drop)?;
     let capabilities = security.capabilities;
     let limits = request.limits.clone();
-    let mounts = mounts_of(paths, &request)?;
+    let mounts = mounts_of(paths, request)?;
     let network = request.network.to_request(&source.config.exposed_ports)?;
+    if matches!(network, ctr_core::net::NetworkRequest::None) {
+        crate::dns::hosts_lines(&request.dns, None)?;
+    }
     request.process.check_terminal(request.detach)?;
     let terminal = request.process.terminal();
+    let mut cli_env = crate::run_options::read_env_files(&request.env_files)?;
+    cli_env.extend(request.process.env.iter().cloned());
+    let host_network = matches!(network, ctr_core::net::NetworkRequest::Host);
+    let sysctls = request.sysctls.iter().map(|s| Sysctl::parse(s, host_network)).collect::<Result<Vec<_>, _>>()?;
+    let rlimits = request.ulimits.iter().map(|u| Ulimit::parse(u)).collect::<Result<Vec<_>, _>>()?;
+    let shm_size = request.shm_size.as_deref().map(|s| ctr_core::limits::parse_bytes("--shm-size", s)).transpose()?;
+    if shm_size == Some(0) {
+        invalid!("--shm-size must be above 0");
+    }
+    let options = crate::run_options::KeptOptions {
+        labels: crate::run_options::labels(&request.label_files, &request.labels)?,
+        stop_signal: request.stop_signal.clone(),
+        stop_timeout: request.stop_timeout,
+        sysctls: sysctls.clone(),
+        shm_size,
+        init: request.init,
+    };
     let id = launch::new_container_id()?;
     let hostname = request.hostname.clone().unwrap_or_else(|| id.short().to_owned());
     check_hostname(&hostname)?;
     let name = ContainerName::parse(request.name.as_deref().unwrap_or(id.short()))?;
 
-    let container = crate::timing::time("rootfs.prepare", || Container::create(paths, id.clone(), name.clone()))?;
-    let hosts = container.write_generated(
-        "hosts",
-        &format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
-    )?;
-    let hostname_file = container.write_generated("hostname", &format!("{hostname}\n"))?;
+    if let Some(path) = &request.cidfile {
+        crate::run_options::write_cidfile(path, id.as_str())?;
+    }
+    let mut container = crate::timing::time("rootfs.prepare", || Container::create(paths, id.clone(), name.clone()))
+        .inspect_err(|_| {
+            if let Some(path) = &request.cidfile {
+                let _ = std::fs::remove_file(path);
+            }
+        })?;
+    container.durable = !request.rm;
+    let host_files = crate::dns::HostFiles::default().read();
+    let mut etc_files = crate::network::etc_files(&container, &hostname, &request.dns, &network, &host_files)?;
+    etc_files.push((container.write_generated("hostname", &format!("{hostname}\n"))?, "etc/hostname".into()));
     let rootfs = match (&source.rootfs_lower, &source.rootfs_dir) {
         (Some(lower), _) => RootfsSpec::Overlay {
             lower: lower.clone(),
@@ -188,23 +259,29 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     let spec = ContainerSpec {
         hostname: hostname.clone(),
         rootfs,
-        etc_files: vec![(hosts, "etc/hosts".into()), (hostname_file, "etc/hostname".into())],
+        etc_files,
         mounts: mounts.clone(),
         read_only_rootfs: request.read_only,
         process: ProcessSpec {
             args: process_args.clone(),
-            env: launch::merge_env(&source.config.env, &request.process.env),
+            env: launch::merge_env(&launch::base_env(&source.config.env, request.process.tty), &cli_env),
             cwd,
             user: request.process.user.clone().or_else(|| source.config.user.clone()).filter(|u| !u.is_empty()),
             capabilities,
             oom_score_adj: request.oom_score_adj,
+            rlimits,
+            group_add: request.group_add.clone(),
         },
         terminal,
         seccomp: security.program,
         system_paths_unconfined: security.config.system_paths_unconfined,
+        network: None,
+        sysctls,
+        shm_size,
+        init_reaper: request.init,
     };
     crate::seccomp::save_program(&container.state_dir, &spec.seccomp)?;
-    let mut state = State {
+    let state = State {
         id: id.to_string(),
         name: name.to_string(),
         image: source.label.clone(),
@@ -224,15 +301,30 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         tty: request.process.tty,
         auto_remove: request.rm,
         security: Some(security.config),
+        restart_policy: request.restart_policy,
+        log_options: request.log_options,
+        dns: request.dns.clone(),
+        options,
         ..State::default()
     };
+    let launch = Launch { spec, network, limits };
+    super::saved_launch::save_launch(&container, &launch, request.process.interactive)?;
     container.write_state(&state)?;
-    let mut launch = Launch { spec, network, limits };
+    Ok(Prepared { container, state, launch })
+}
+
+pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
+    let Prepared { container, mut state, mut launch } = prepare(paths, &request)?;
+    let id = container.id.clone();
     if request.detach {
-        return Ok(match monitor::start_detached(paths, &container, state, launch, request.process.interactive)? {
-            Detached::Started => RunOutcome::Started(id),
-            Detached::Failed { exit_code, message } => RunOutcome::Exited { exit_code, failure: Some(message) },
-        });
+        return Ok(
+            match monitor::start_detached(paths, &container, state, launch, request.process.interactive, false)? {
+                (Detached::Started, _) => RunOutcome::Started(id),
+                (Detached::Failed { exit_code, message }, _) => {
+                    RunOutcome::Exited { exit_code, failure: Some(message) }
+                }
+            },
+        );
     }
     crate::timing::ask_init(&mut launch.spec.process.env);
 
@@ -240,7 +332,16 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     state.monitor = Some(ProcessRef::current()?);
     // The helper passes our stdio on; with -t the container's init swaps
     // in its terminal, and without -i it gets no stdin, as with docker.
-    let stdio = request.process.stdio();
+    let mut stdio = request.process.stdio();
+    // Without a terminal, the output goes through us into the log too.
+    let tee = match &launch.spec.terminal {
+        Some(_) => None,
+        None => {
+            let (tee, stdout, stderr) = crate::process::tee::start(&container.log_path(), state.log_options)?;
+            (stdio.stdout, stdio.stderr) = (Some(stdout), Some(stderr));
+            Some(tee)
+        }
+    };
     // Published ports stay held until the container's rules are gone.
     let mut held = HeldPorts::default();
     let mut failure = None;
@@ -248,21 +349,21 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         held = started.ports;
         crate::timing::total("exec.total");
         failure = started.report.failure.map(|f| f.message);
-        let console = started.report.console.map(|master| Console { master, stdin: request.process.interactive });
+        let log = crate::logs::LogWriter::open(&container.log_path(), state.log_options).ok();
+        let console = started.report.console.map(|master| Console { master, stdin: request.process.interactive, log });
         Ok(wait::wait(started.pid, &started.pidfd, console)?)
     });
-    let recorded = launch::finish(
-        paths,
-        &helper,
-        &container,
-        &mut state,
-        outcome.as_ref().ok().copied(),
-        outcome.is_ok(),
-        request.rm,
-    );
+    // The helper's copies of the pipes' write ends are gone with it; the
+    // container's with its processes.
+    let logged = tee.map_or(Ok(()), crate::process::tee::Tee::finish);
+    let exit_code = outcome.as_ref().ok().copied();
+    let recorded = crate::timing::time("finish", || {
+        launch::finish(paths, &helper, &container, &mut state, exit_code, outcome.is_ok(), request.rm)
+    });
     drop(held);
     let exit_code = outcome?;
     recorded?;
+    logged?;
     Ok(RunOutcome::Exited { exit_code, failure })
 }
 

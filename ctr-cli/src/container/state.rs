@@ -3,9 +3,9 @@
 //! ```text
 //!            start          pause
 //!  Created ────────▶ Running ◀──────▶ Paused
-//!     │                 │   unpause     │
-//!     │                 │ exit          │ exit (killed while frozen)
-//!     │                 ▼               │
+//!     │              ▲  │   unpause     │
+//!     │        start │  │ exit          │ exit (killed while frozen)
+//!     │              │  ▼               │
 //!     │              Exited ◀───────────┘
 //!     │ rm              │ rm
 //!     ▼                 ▼
@@ -110,8 +110,10 @@ impl RunState {
         matches!(self, RunState::Running | RunState::Paused)
     }
 
+    /// A created container, or an exited one: `ctr start`, `restart` and
+    /// restart policies start it again on its writable layer.
     pub fn can_start(self) -> bool {
-        self == RunState::Created
+        matches!(self, RunState::Created | RunState::Exited(_))
     }
 
     pub fn can_pause(self) -> bool {
@@ -142,7 +144,7 @@ impl RunState {
     pub fn after(self, transition: Transition, name: &str) -> Result<Status, StateError> {
         let name = name.to_owned();
         match (transition, self) {
-            (Transition::Start, RunState::Created) => Ok(Status::Running),
+            (Transition::Start, RunState::Created | RunState::Exited(_)) => Ok(Status::Running),
             (Transition::Start, _) => Err(StateError::AlreadyStarted { name }),
             (Transition::Pause, RunState::Running) => Ok(Status::Paused),
             (Transition::Pause, RunState::Paused) => Err(StateError::Paused { name }),
@@ -203,7 +205,7 @@ mod tests {
         use Transition::*;
         let legal = |t: Transition, s: RunState| -> Option<Status> {
             match (t, s) {
-                (Start, Created) => Some(Status::Running),
+                (Start, Created | Exited(_)) => Some(Status::Running),
                 (Pause, Running) => Some(Status::Paused),
                 (Unpause, Paused) => Some(Status::Running),
                 (Thaw, Running | Paused) => Some(Status::Running),
@@ -225,7 +227,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(refused, 15);
+        assert_eq!(refused, 13);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! container runs: found in the store, else built in, else pulled (as
 //! docker does).
 
+use super::oci::Platform;
 use super::progress::Progress;
 use super::registry::{self, PullOptions, RegistryError};
 use super::userns::{IdMaps, Owners};
@@ -16,27 +17,86 @@ pub fn open_store(paths: &Paths) -> Result<Store> {
     Ok(Store::open(&paths.storage)?.with_owners(Owners::detect()))
 }
 
-/// The image `ctr run` uses: found in the store, else built in, else pulled;
-/// refused if its files' owners were written for other id maps than the
-/// container gets.
-pub fn image_for_run(paths: &Paths, reference: &str) -> Result<ImageRecord> {
+/// `ctr run --pull`: when the image is pulled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Only when it is not in the store (nor built in).
+    #[default]
+    Missing,
+    /// Always, even when it is here.
+    Always,
+    /// Never: an image that is not here is an error.
+    Never,
+}
+
+/// What `ctr run` asks of its image.
+#[derive(Debug, Clone, Default)]
+pub struct RunImage {
+    pub pull: PullPolicy,
+    /// `--platform`: the image must be this one (pulled from an index for it).
+    pub platform: Option<Platform>,
+}
+
+/// The image `ctr run` uses: found in the store, else built in, else pulled
+/// (as `--pull` says); refused if it is not `--platform`'s, or if its files'
+/// owners were written for other id maps than the container gets.
+pub fn image_for_run(paths: &Paths, reference: &str, wanted: &RunImage) -> Result<ImageRecord> {
     let store = open_store(paths)?;
-    let image = find_or_pull(&store, paths, reference)?;
+    let image = find_or_pull(&store, paths, reference, wanted)?;
+    check_platform(&image, reference, wanted.platform.as_ref())?;
     store.check_owners(&image, &IdMaps::current(), reference)?;
     Ok(image)
 }
 
-fn find_or_pull(store: &Store, paths: &Paths, reference: &str) -> Result<ImageRecord> {
-    if let Some(image) = store.lookup(reference)? {
-        return Ok(image);
-    }
-    if let Some(image) = store.import_builtin(&paths.builtin_images(), reference.trim_end_matches(":latest"))? {
-        return Ok(image);
+fn find_or_pull(store: &Store, paths: &Paths, reference: &str, wanted: &RunImage) -> Result<ImageRecord> {
+    if wanted.pull != PullPolicy::Always {
+        if let Some(image) = store.lookup(reference)? {
+            return Ok(image);
+        }
+        if let Some(image) = store.import_builtin(&paths.builtin_images(), reference.trim_end_matches(":latest"))? {
+            return Ok(image);
+        }
     }
     let parsed = Reference::parse(reference)?;
-    eprintln!("Unable to find image '{}' locally", parsed.familiar());
-    registry::pull(store, &parsed, &PullOptions::default(), &Progress::new(true))
-        .map_err(|e| not_found_locally(reference, e))
+    if wanted.pull == PullPolicy::Never {
+        refuse!(
+            "image {reference:?} is not here and --pull never forbids pulling it: `ctr pull` or `ctr image import` it first"
+        );
+    }
+    if wanted.pull == PullPolicy::Missing {
+        eprintln!("Unable to find image '{}' locally", parsed.familiar());
+    }
+    let options = PullOptions { platform: wanted.platform.clone(), ..PullOptions::default() };
+    registry::pull(store, &parsed, &options, &Progress::new(true)).map_err(|e| match wanted.pull {
+        PullPolicy::Always => {
+            refused!("--pull always: pulling {reference:?} failed: {}", crate::error::chain(&e))
+        }
+        _ => not_found_locally(reference, e),
+    })
+}
+
+/// An image of another platform than `--platform` asks for is refused; one
+/// that is not the host's runs only where the kernel can execute it.
+fn check_platform(image: &ImageRecord, reference: &str, wanted: Option<&Platform>) -> Result<()> {
+    let Some(wanted) = wanted else { return Ok(()) };
+    let host = Platform::host();
+    let host_name = format!("{}/{}", host.os, host.architecture);
+    // A built-in or imported image without a recorded platform is the host's.
+    let has = image.platform.clone().unwrap_or_else(|| host_name.clone());
+    let wanted_name = format!("{}/{}", wanted.os, wanted.architecture);
+    if has != wanted_name {
+        refuse!(
+            "image {reference:?} here is {has}, not {wanted_name}: remove it, or run with --pull always --platform \
+             {wanted_name} to fetch that platform's image (if the registry has one)"
+        );
+    }
+    if wanted_name != host_name {
+        eprintln!(
+            "ctr: warning: image {reference:?} is {wanted_name} and this host is {host_name}: it runs only if the \
+             kernel can execute it (binfmt_misc)"
+        );
+    }
+    Ok(())
 }
 
 fn not_found_locally(reference: &str, e: ImageError) -> ImageError {

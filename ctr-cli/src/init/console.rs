@@ -37,7 +37,7 @@ pub fn setup(channel: &UnixStream, size: TerminalSize, bind_console: bool) -> Re
         mount(Some(name.as_str()), console, None::<&str>, MsFlags::MS_BIND, None::<&str>)
             .with_context(|| format!("bind {name} over /dev/console"))?;
     }
-    crate::fdpass::send_with_fd(channel, &InitReply::Console, master.as_raw_fd())
+    ctr_core::frame::write_frame_with_fd(channel, &InitReply::Console, master.as_fd())
         .context("hand the terminal to ctr")?;
     drop(master);
     // `ctr init` left the caller's session first thing; the process that

@@ -95,7 +95,9 @@ fn prepare(spec: &ExecSpec, channel: &UnixStream) -> Result<(process::ResolvedUs
         nix::unistd::dup2(null.as_raw_fd(), 0).context("stdin from /dev/null")?;
     }
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let user = process::resolve_user(spec.process.user.as_deref(), &read("/etc/passwd"), &read("/etc/group"))?;
+    let mut user = process::resolve_user(spec.process.user.as_deref(), &read("/etc/passwd"), &read("/etc/group"))?;
+    super::tuning::add_groups(&mut user, &spec.process.group_add, &read("/etc/group"), process::setgroups_allowed())?;
+    super::tuning::set_rlimits(&spec.process.rlimits)?;
     let hostname = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
     let env = process::build_env(&spec.process, &hostname, &user.home);
     process::limit_capabilities(&spec.process.capabilities)?;

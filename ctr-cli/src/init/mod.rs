@@ -1,8 +1,9 @@
 //! `ctr init`: the container's first process, executed by the helper's
 //! child inside the new namespaces as root of the user namespace (the
 //! caller's own ids on the host, no host capability, no_new_privs set). It
-//! reads its task from fd 3, builds the container's filesystem, becomes the
-//! requested user and executes the command as pid 1. If anything fails it
+//! reads its task from fd 3, configures the container's end of its veth
+//! ([`network`]), builds the container's filesystem, becomes the requested
+//! user and executes the command as pid 1. If anything fails it
 //! reports on fd 3 and exits with docker's status (125, 126 or 127); on
 //! success fd 3 closes at exec, which is how `ctr` knows the command runs.
 //! With `-t` it first sends back the master end of the container's
@@ -48,6 +49,8 @@ pub enum InitError {
     Number(#[from] std::num::ParseIntError),
     #[error(transparent)]
     Channel(#[from] ctr_core::frame::FrameError),
+    #[error(transparent)]
+    Link(#[from] ctr_net::link::LinkError),
     /// What was being done when `source` failed.
     #[error("{what}")]
     Context { what: String, source: Box<InitError> },
@@ -100,8 +103,11 @@ macro_rules! refuse {
 
 mod console;
 mod exec;
-mod mounts;
-mod process;
+pub(crate) mod mounts;
+mod network;
+pub(crate) mod process;
+mod reaper;
+mod tuning;
 
 use crate::error::IoError;
 use crate::spec::{ContainerSpec, InitFailure, InitMessage, InitReply, InitTask, INIT_PROTOCOL_VERSION};
@@ -185,6 +191,19 @@ fn run(spec: &ContainerSpec, channel: &UnixStream, oom_score_adj: std::io::Resul
         Ok(ready) => ready,
         Err(e) => return engine_failure(e),
     };
+    if spec.init_reaper {
+        match reaper::split(INIT_CHANNEL_FD_IN_INIT, spec.terminal.is_some()) {
+            Ok(reaper::Role::Command) => {}
+            Ok(reaper::Role::Reaper(command)) => {
+                // The reaper runs under the command's filter too.
+                if crate::seccomp::load(&spec.seccomp).is_err() {
+                    let _ = nix::sys::signal::kill(command, nix::sys::signal::Signal::SIGKILL);
+                }
+                reaper::reap(command)
+            }
+            Err(e) => return engine_failure(refused!("--init: starting the command as pid 1's child: {e}")),
+        }
+    }
     execute(&spec.process, &user, &env, Some(&spec.seccomp))
 }
 
@@ -236,9 +255,10 @@ fn prepare(
     channel: &UnixStream,
     oom_score_adj: std::io::Result<std::fs::File>,
 ) -> Result<(process::ResolvedUser, Vec<String>)> {
+    timing::time("network.configure", || network::configure(spec.network.as_ref()))?;
     mounts::make_private()?;
     let root = timing::time("rootfs.mount", || mounts::mount_rootfs(&spec.rootfs))?;
-    mounts::mount_system(&root, spec.terminal.is_some())?;
+    mounts::mount_system(&root, spec.terminal.is_some(), spec.shm_size)?;
     // Before any volume can cover /dev: the masks bind this very node.
     let null = mounts::open_dev_null(&root)?;
     for (host_file, inside) in &spec.etc_files {
@@ -247,6 +267,8 @@ fn prepare(
     mounts::mount_volumes(&root, &spec.mounts)?;
     nix::unistd::sethostname(&spec.hostname).context("sethostname")?;
     timing::time("rootfs.pivot", || mounts::pivot(&root))?;
+    // Before /proc/sys becomes read-only; only namespaced ones get here.
+    tuning::write_sysctls(&spec.sysctls)?;
     if !spec.system_paths_unconfined {
         mounts::restrict_kernel_paths(&null)?;
     }
@@ -256,7 +278,8 @@ fn prepare(
     }
 
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let user = process::resolve_user(spec.process.user.as_deref(), &read("/etc/passwd"), &read("/etc/group"))?;
+    let mut user = process::resolve_user(spec.process.user.as_deref(), &read("/etc/passwd"), &read("/etc/group"))?;
+    tuning::add_groups(&mut user, &spec.process.group_add, &read("/etc/group"), process::setgroups_allowed())?;
     // Docker creates a missing working directory.
     mounts::secure_target(std::path::Path::new("/"), &spec.process.cwd, Kind::Dir)?;
     if spec.read_only_rootfs {
@@ -269,6 +292,7 @@ fn prepare(
             .with_context(|| format!("--oom-score-adj {adj}: lowering the score below your own needs privilege"))?;
     }
     let env = process::build_env(&spec.process, &spec.hostname, &user.home);
+    tuning::set_rlimits(&spec.process.rlimits)?;
     process::limit_capabilities(&spec.process.capabilities)?;
     Ok((user, env))
 }

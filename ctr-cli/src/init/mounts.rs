@@ -296,7 +296,7 @@ fn open_path(dir: Option<&OwnedFd>, name: &Path) -> nix::Result<OwnedFd> {
 
 /// The path through which mount(2) reaches exactly the inode `fd` holds,
 /// whatever has happened to the names leading to it since.
-fn fd_path(fd: &OwnedFd) -> PathBuf {
+pub(crate) fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
@@ -306,7 +306,7 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
 /// in the image, such as `/data -> /etc`, would otherwise lead the mount
 /// out of the rootfs onto the host's tree), `..`, and non-directories
 /// before the last component.
-fn open_beneath(root: &OwnedFd, dest: &str, kind: Kind) -> Result<OwnedFd> {
+pub(crate) fn open_beneath(root: &OwnedFd, dest: &str, kind: Kind) -> Result<OwnedFd> {
     let mut fd = root.try_clone().context("dup the rootfs descriptor")?;
     let components: Vec<_> =
         Path::new(dest).components().filter(|c| !matches!(c, Component::RootDir | Component::CurDir)).collect();
@@ -374,7 +374,7 @@ struct MountAttr {
 /// 5.12). A plain read-only remount would leave submounts of a recursive
 /// bind writable. Setting MOUNT_ATTR_RDONLY leaves the flags the kernel
 /// locked (nosuid, nodev...) alone, so it works in a user namespace.
-fn make_read_only_recursive(fd: &OwnedFd) -> Result<()> {
+pub(crate) fn make_read_only_recursive(fd: &OwnedFd) -> Result<()> {
     let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
     let flags = libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE;
     // SAFETY: the path is a NUL-terminated empty string, `attr` is a live
@@ -530,7 +530,8 @@ pub fn read_only_root() -> Result<()> {
 const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
 /// /proc, /sys, /dev and friends inside `root`, before pivot_root.
-pub fn mount_system(root: &OwnedFd, terminal: bool) -> Result<()> {
+/// `shm_size`: /dev/shm's size in bytes (`--shm-size`; default 64 MiB, as docker's).
+pub fn mount_system(root: &OwnedFd, terminal: bool, shm_size: Option<u64>) -> Result<()> {
     let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     // The descriptor behind each path must stay open until its mount is made.
     let proc = open_beneath(root, "proc", Kind::Dir)?;
@@ -572,7 +573,8 @@ pub fn mount_system(root: &OwnedFd, terminal: bool) -> Result<()> {
         Some("newinstance,ptmxmode=0666,mode=0620"),
     )?;
     let shm = open_beneath(root, "dev/shm", Kind::Dir)?;
-    do_mount(Some("shm"), &fd_path(&shm), Some("tmpfs"), nosuid_nodev_noexec, Some("mode=1777,size=65536k"))?;
+    let shm_options = format!("mode=1777,size={}", shm_size.unwrap_or(64 << 20));
+    do_mount(Some("shm"), &fd_path(&shm), Some("tmpfs"), nosuid_nodev_noexec, Some(shm_options.as_str()))?;
     let mqueue = open_beneath(root, "dev/mqueue", Kind::Dir)?;
     do_mount(Some("mqueue"), &fd_path(&mqueue), Some("mqueue"), nosuid_nodev_noexec, NONE)?;
     for (link, to) in [
@@ -632,7 +634,14 @@ const READ_ONLY: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
 /// After pivot_root: masks and read-only binds over /proc and /sys. `null`
 /// comes from [`open_dev_null`].
 pub fn restrict_kernel_paths(null: &OwnedFd) -> Result<()> {
-    for path in MASKED.map(Path::new) {
+    restrict_paths(null, &MASKED, &READ_ONLY)
+}
+
+/// Masks each of `masked` (a read-only empty tmpfs over a directory, `null`
+/// over anything else) and makes each of `read_only` a read-only bind of
+/// itself; paths that do not exist are skipped. After pivot_root.
+pub(crate) fn restrict_paths<S: AsRef<str>>(null: &OwnedFd, masked: &[S], read_only: &[S]) -> Result<()> {
+    for path in masked.iter().map(|p| Path::new(p.as_ref())) {
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.is_dir() => {
                 do_mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0"))?;
@@ -642,9 +651,9 @@ pub fn restrict_kernel_paths(null: &OwnedFd) -> Result<()> {
             Err(_) => {}
         }
     }
-    for path in READ_ONLY.map(Path::new) {
+    for path in read_only.iter().map(|p| Path::new(p.as_ref())) {
         if path.exists() {
-            do_mount(Some(path.to_str().expect("literal")), path, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)?;
+            do_mount(Some(path.to_str().expect("from a str")), path, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)?;
             remount_read_only(path)?;
         }
     }

@@ -121,10 +121,14 @@ pub fn limit_capabilities(allowed: &[String]) -> Result<()> {
 
 /// Becomes `user`. Supplementary groups are set only where the user
 /// namespace allows setgroups(2) (see the helper's setgroups policy).
+/// Whether this user namespace lets us set supplementary groups (only with
+/// a subordinate gid range mapped).
+pub fn setgroups_allowed() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(false)
+}
+
 pub fn switch_user(user: &ResolvedUser) -> Result<()> {
-    let setgroups_allowed =
-        std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "allow").unwrap_or(false);
-    if setgroups_allowed {
+    if setgroups_allowed() {
         let groups: Vec<Gid> = user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
         nix::unistd::setgroups(&groups).context("setgroups")?;
     }

@@ -1,9 +1,13 @@
 //! Processes ctr starts and follows: waiting on one in the foreground while
 //! relaying signals and a terminal ([`wait`]), the monitor of a detached
 //! container ([`monitor`]), whether a recorded process still runs
-//! ([`liveness`]), and terminals ([`tty`]).
+//! ([`liveness`]), terminals ([`tty`]), and the restart policies that
+//! the monitor carries out ([`restart_policy`]), and the log of a
+//! foreground container ([`tee`]).
 
 pub mod liveness;
 pub mod monitor;
+pub mod restart_policy;
+pub mod tee;
 pub mod tty;
 pub mod wait;

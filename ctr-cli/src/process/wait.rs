@@ -54,6 +54,8 @@ pub fn read_init_report(channel: &UnixStream) -> InitReport {
 pub struct Console {
     pub master: OwnedFd,
     pub stdin: bool,
+    /// The container's log, which gets the terminal's output too (`run`).
+    pub log: Option<crate::logs::LogWriter>,
 }
 
 const FORWARDED: [Signal; 7] = [
@@ -122,6 +124,9 @@ pub fn wait(pid: Pid, pidfd: &OwnedFd, console: Option<Console>) -> Result<i32, 
             exited_at = Some(Instant::now());
         }
     }
+    if let Some(log) = relay.as_mut().and_then(|r| r.log.as_mut()) {
+        let _ = log.finish();
+    }
     drop(relay);
     loop {
         match waitpid(pid, None) {
@@ -140,6 +145,7 @@ struct Relay {
     master_done: bool,
     /// Input read from stdin, not yet taken by the container's terminal.
     pending: Vec<u8>,
+    log: Option<crate::logs::LogWriter>,
     _raw: Option<RawMode>,
 }
 
@@ -155,6 +161,7 @@ impl Relay {
             stdin_open: console.stdin,
             master_done: false,
             pending: Vec::new(),
+            log: console.log,
             _raw: raw,
         };
         relay.resize();
@@ -206,6 +213,12 @@ impl Relay {
                         out.write_all(&buf[..n])
                             .and_then(|()| out.flush())
                             .io_context("write the terminal's output")?;
+                        if let Some(log) = &mut self.log {
+                            // A full disk must not break the terminal.
+                            if log.write(crate::logs::Stream::Stdout, &buf[..n]).is_err() {
+                                self.log = None;
+                            }
+                        }
                     }
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(_) => break,

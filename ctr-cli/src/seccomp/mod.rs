@@ -66,7 +66,7 @@ macro_rules! refuse {
 use profile::{Profile, Target};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// ctr's default profile: docker's default syscall lists and capability
@@ -268,6 +268,23 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Compiles the `linux.seccomp` object of an OCI runtime spec (`ctr-oci`):
+/// its fields are docker's profile format less `includes`/`excludes`, so
+/// the same strict parser and libseccomp compiler serve it, with ctr's
+/// prefix (ENOSYS past the profile's syscalls, the TIOCSTI/TIOCLINUX guard).
+pub fn compile_oci(json: &[u8]) -> Result<Vec<u8>> {
+    let label = "linux.seccomp in config.json";
+    let uname = nix::sys::utsname::uname().io_context("uname")?;
+    let release = uname.release().to_string_lossy();
+    let kernel =
+        profile::parse_kernel_version(&release).ok_or_else(|| SeccompError::KernelVersion(release.to_string()))?;
+    let profile = Profile::parse(json).map_err(|source| SeccompError::Profile { label: label.into(), source })?;
+    let target = Target { capabilities: &[], arch: profile::native_arch_name(), kernel };
+    let program =
+        compile::compile(&profile, &target).map_err(|source| SeccompError::Compile { label: label.into(), source })?;
+    Ok(bpf::to_bytes(&program))
+}
+
 /// Keeps the container's program for `ctr exec`.
 pub fn save_program(state_dir: &Path, program: &[u8]) -> Result<(), IoError> {
     write_replacing(&state_dir.join(PROGRAM_FILE), program)
@@ -279,15 +296,7 @@ pub fn save_program(state_dir: &Path, program: &[u8]) -> Result<(), IoError> {
 /// start more than compiling the profile does.
 fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
-        .with_io_context(|| format!("write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_io_context(|| format!("rename {} to {}", tmp.display(), path.display()))
+    ctr_core::fs::replace(&tmp, path, bytes, false).with_io_context(|| format!("write {}", path.display()))
 }
 
 /// The program `ctr exec` loads: the container's, or none for a container

@@ -2,18 +2,20 @@
 //! hierarchy (v1 controllers, named v1 hierarchies, and the v2 tree),
 //! created beneath the configured parent, owned by root so that the caller
 //! cannot write limits or move processes, and named in the caller's record
-//! ([`crate::record`]) before they are made, so that removal touches only
-//! what a spawn made for the same caller.
+//! (the helper's `record.rs`) before they are made, so that removal touches
+//! only what a spawn made for the same caller. `ctr-oci`, running as root,
+//! uses the same manager for the cgroup an OCI `cgroupsPath` names
+//! ([`plan_path`]).
 //!
 //! Paths are built from validated components only; every directory acted on
 //! is checked to be on a cgroup filesystem (cgroupfs has no symlinks). The
 //! helper never writes `release_agent`, `notify_on_release` or any file
 //! other than `cgroup.procs`, `cgroup.kill` and the cpuset inheritance files.
 
-use ctr_core::config::{CgroupParent, HelperConfig};
-use ctr_core::ids::{CgroupComponent, ContainerId};
-use ctr_core::limits::{render, LimitError, LimitFile, ResourceLimits};
-use ctr_core::protocol::{CgroupDir, HelperError};
+use crate::config::{CgroupParent, HelperConfig};
+use crate::ids::{CgroupComponent, ContainerId};
+use crate::limits::{render, LimitError, LimitFile, ResourceLimits};
+use crate::protocol::{CgroupDir, HelperError};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
 use nix::unistd::Pid;
@@ -223,6 +225,68 @@ pub fn plan(uid: u32, id: &ContainerId, config: &HelperConfig) -> Result<Contain
     Ok(cgroups)
 }
 
+/// Where the cgroup an OCI `cgroupsPath` names goes in every hierarchy: an
+/// absolute path is taken from each hierarchy's root, a relative one from
+/// this process's own cgroup there (runc leaves the relative form to the
+/// runtime). Components are checked as for a caller's own cgroup: no empty
+/// name, `.`, `..` or control character. Nothing is made.
+pub fn plan_path(path: &str) -> Result<ContainerCgroups, HelperError> {
+    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    if components.is_empty() {
+        return Err(cgroup_error(format!("cgroupsPath {path:?} names no cgroup")));
+    }
+    if let Some(bad) = components.iter().find(|c| **c == "." || **c == ".." || c.chars().any(char::is_control)) {
+        return Err(cgroup_error(format!("cgroupsPath {path:?}: component {bad:?} is not allowed")));
+    }
+    let mut cgroups = ContainerCgroups::default();
+    for h in hierarchies()? {
+        let mut dir = h.mount_point.clone();
+        if !path.starts_with('/') {
+            dir.extend(parent_components(&h, &CgroupParent::CallerOwn)?);
+        }
+        dir.extend(&components);
+        let path = dir.to_str().ok_or_else(|| cgroup_error("cgroup path is not UTF-8"))?.to_owned();
+        cgroups.dirs.push(CgroupDir { v2: h.v2, controllers: h.controllers.clone(), path });
+    }
+    Ok(cgroups)
+}
+
+/// The pids in every directory of `cgroups` (each listed once).
+pub fn pids(cgroups: &ContainerCgroups) -> Vec<i32> {
+    let mut found: Vec<i32> = Vec::new();
+    for dir in cgroups.paths() {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
+            if !found.contains(&pid) {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// The v1 device controller's rules, in order: `(allow, "TYPE MAJOR:MINOR
+/// ACCESS")`, each written to `devices.allow` or `devices.deny` (ctr-oci's
+/// `linux.resources.devices`; the helper never writes these). Without a v1
+/// devices hierarchy (pure cgroup v2, where this takes a BPF program) any
+/// rule is an error.
+pub fn set_devices(cgroups: &ContainerCgroups, rules: &[(bool, String)]) -> Result<(), HelperError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let dir = cgroups.dir_for("devices").ok_or_else(|| {
+        cgroup_error("device rules need the v1 devices controller; cgroup v2 device programs are not supported yet")
+    })?;
+    for (allow, rule) in rules {
+        if rule.chars().any(|c| c.is_control()) {
+            return Err(cgroup_error(format!("device rule {rule:?} has a control character")));
+        }
+        let file = if *allow { "devices.allow" } else { "devices.deny" };
+        write_file(&Path::new(&dir.path).join(file), rule)?;
+    }
+    Ok(())
+}
+
 /// Makes the planned directories (and the parents they lack), each on a
 /// cgroup filesystem. The caller removes them if this fails.
 pub fn create(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
@@ -253,46 +317,47 @@ pub fn attach(cgroups: &ContainerCgroups, pid: Pid) -> Result<(), HelperError> {
     Ok(())
 }
 
-/// Pauses or resumes every process of the caller's container: the v1
-/// freezer where there is one, else the v2 core freezer.
-pub fn freeze(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperError> {
-    set_frozen(cgroups, frozen)
+/// A container's freezer: the v1 freezer where there is one, else the v2
+/// core freezer. Its control file and the values it takes (thawed, frozen);
+/// the file and the line in it that show the state has taken.
+struct Freezer {
+    control: PathBuf,
+    values: [&'static str; 2],
+    state: PathBuf,
+    settled: [&'static str; 2],
 }
 
-/// Whether the freezer that `set_frozen` uses holds the container.
-fn is_frozen(cgroups: &ContainerCgroups) -> bool {
-    let read =
-        |dir: &CgroupDir, file: &str| std::fs::read_to_string(Path::new(&dir.path).join(file)).unwrap_or_default();
+fn freezer(cgroups: &ContainerCgroups) -> Result<Freezer, HelperError> {
+    let at = |dir: &CgroupDir, file: &str| Path::new(&dir.path).join(file);
     match (cgroups.dir_for("freezer"), cgroups.v2_dir()) {
-        (Some(v1), _) => matches!(read(v1, "freezer.state").trim(), "FROZEN" | "FREEZING"),
-        (None, Some(v2)) => read(v2, "cgroup.freeze").trim() == "1",
-        (None, None) => false,
+        (Some(v1), _) => {
+            let (control, state) = (at(v1, "freezer.state"), at(v1, "freezer.state"));
+            Ok(Freezer { control, values: ["THAWED", "FROZEN"], state, settled: ["THAWED", "FROZEN"] })
+        }
+        (None, Some(v2)) => {
+            let (control, state) = (at(v2, "cgroup.freeze"), at(v2, "cgroup.events"));
+            Ok(Freezer { control, values: ["0", "1"], state, settled: ["frozen 0", "frozen 1"] })
+        }
+        (None, None) => Err(cgroup_error("no freezer: neither a v1 freezer hierarchy nor cgroup v2")),
     }
 }
 
-/// Whether a freezer file's content shows the state asked for.
-type Settled = Box<dyn Fn(&str) -> bool>;
+/// Whether the container is frozen, or being frozen.
+fn is_frozen(cgroups: &ContainerCgroups) -> bool {
+    freezer(cgroups).is_ok_and(|f| std::fs::read_to_string(&f.control).is_ok_and(|v| v.trim() != f.values[0]))
+}
 
-fn set_frozen(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperError> {
-    let (file, value, settled): (PathBuf, &str, Settled) = match (cgroups.dir_for("freezer"), cgroups.v2_dir()) {
-        (Some(v1), _) => {
-            let want = if frozen { "FROZEN" } else { "THAWED" };
-            (Path::new(&v1.path).join("freezer.state"), want, Box::new(move |s: &str| s.trim() == want))
-        }
-        (None, Some(v2)) => {
-            let want = if frozen { "frozen 1" } else { "frozen 0" };
-            let events = Path::new(&v2.path).join("cgroup.events");
-            let check = move |_: &str| std::fs::read_to_string(&events).is_ok_and(|e| e.lines().any(|l| l == want));
-            (Path::new(&v2.path).join("cgroup.freeze"), if frozen { "1" } else { "0" }, Box::new(check))
-        }
-        (None, None) => return Err(cgroup_error("no freezer: neither a v1 freezer hierarchy nor cgroup v2")),
-    };
-    ensure_cgroupfs(file.parent().expect("a file in a cgroup dir"))?;
-    write_file(&file, value)?;
+/// Pauses or resumes every process of the caller's container, and waits
+/// until the kernel reports that it has.
+pub fn freeze(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperError> {
+    let f = freezer(cgroups)?;
+    ensure_cgroupfs(f.control.parent().expect("a file in a cgroup dir"))?;
+    write_file(&f.control, f.values[usize::from(frozen)])?;
+    let settled = f.settled[usize::from(frozen)];
     let deadline = Instant::now() + KILL_TIMEOUT;
-    while !settled(&std::fs::read_to_string(&file).unwrap_or_default()) {
+    while !std::fs::read_to_string(&f.state).is_ok_and(|s| s.lines().any(|l| l.trim() == settled)) {
         if Instant::now() > deadline {
-            return Err(cgroup_error(format!("{} did not settle", file.display())));
+            return Err(cgroup_error(format!("{} did not settle", f.control.display())));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -369,7 +434,7 @@ pub fn kill_and_remove(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
     // Frozen processes cannot die: thaw a paused container first. Only a
     // paused one: this runs at every container's end.
     if is_frozen(cgroups) {
-        let _ = set_frozen(cgroups, false);
+        let _ = freeze(cgroups, false);
     }
     let dirs = cgroups.paths();
     let deadline = Instant::now() + KILL_TIMEOUT;
@@ -473,6 +538,23 @@ mod tests {
             let h =
                 Hierarchy { mount_point: "/sys/fs/cgroup".into(), v2: true, controllers: vec![], own_path: own.into() };
             assert!(parent_components(&h, &CgroupParent::CallerOwn).is_err(), "{own:?} accepted");
+        }
+    }
+
+    #[test]
+    fn an_oci_cgroups_path_is_checked_and_placed() {
+        for bad in ["", "/", "a/../b", "./x", "a/\u{1b}[2J"] {
+            assert!(plan_path(bad).is_err(), "{bad:?} accepted");
+        }
+        let absolute = plan_path("/ctr-oci-test/x").unwrap();
+        let relative = plan_path("ctr-oci-test/x").unwrap();
+        let own = hierarchies().unwrap();
+        assert_eq!(absolute.dirs.len(), own.len());
+        for ((a, r), h) in absolute.dirs.iter().zip(&relative.dirs).zip(&own) {
+            assert_eq!(Path::new(&a.path), h.mount_point.join("ctr-oci-test/x"));
+            let mut beneath = h.mount_point.clone();
+            beneath.extend(h.own_path.split('/').filter(|c| !c.is_empty()));
+            assert_eq!(Path::new(&r.path), beneath.join("ctr-oci-test/x"));
         }
     }
 

@@ -1,0 +1,281 @@
+//! The runtime spec to engine translation: `config.json` read through the
+//! oci-spec crate and checked whole before anything is made, so that an
+//! unsupported field is an error of `create` naming it, never a setting
+//! silently dropped. The result ([`Bundle`]) holds only what the container
+//! side ([`super::init`]) and the cgroup manager need, already resolved:
+//! clone flags, namespaces to join, cgroup limits as ctr-core's
+//! [`ResourceLimits`], device rules, and the compiled seccomp program.
+
+use anyhow::{bail, Context, Result};
+use ctr_core::limits::{CpuList, CpuQuota, DeviceRate, ResourceLimits, SwapLimit, PIDS_UNLIMITED};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Spec};
+use std::path::{Path, PathBuf};
+
+/// A bundle ready to be created.
+pub struct Bundle {
+    /// The bundle directory, absolute.
+    pub dir: PathBuf,
+    pub spec: Spec,
+    /// The root filesystem, absolute and free of symlinks.
+    pub rootfs: PathBuf,
+    /// `CLONE_NEW*` flags of the namespaces made new (the cgroup namespace
+    /// is entered later, once the process sits in its cgroup).
+    pub clone_flags: libc::c_int,
+    pub new_cgroup_namespace: bool,
+    /// Namespaces joined by path, as (CLONE_NEW* flag, path).
+    pub join: Vec<(libc::c_int, PathBuf)>,
+    pub limits: ResourceLimits,
+    /// `(allow, "TYPE MAJOR:MINOR ACCESS")` for the v1 devices controller.
+    pub device_rules: Vec<(bool, String)>,
+    /// `linux.cgroupsPath`, or the container id beneath our own cgroup.
+    pub cgroups_path: String,
+    /// The compiled `linux.seccomp`, if any.
+    pub seccomp: Option<Vec<u8>>,
+}
+
+fn flag_of(kind: LinuxNamespaceType) -> Result<libc::c_int> {
+    Ok(match kind {
+        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+        LinuxNamespaceType::Time => bail!("linux.namespaces: the time namespace is not supported yet"),
+    })
+}
+
+/// Devices every container may use whatever its rules say, as runc and
+/// crun allow them: null, zero, full, random, urandom, tty, console, ptmx
+/// and the pty slaves.
+const DEFAULT_ALLOWED_DEVICES: [&str; 9] = [
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+];
+
+impl Bundle {
+    /// Reads and checks `dir/config.json` for container `id`.
+    pub fn load(dir: &Path, id: &str) -> Result<Self> {
+        let dir = std::fs::canonicalize(dir).with_context(|| format!("bundle {}", dir.display()))?;
+        let config = dir.join("config.json");
+        let text = std::fs::read(&config).with_context(|| format!("read {}", config.display()))?;
+        let spec: Spec = serde_json::from_slice(&text).with_context(|| format!("parse {}", config.display()))?;
+        let raw: serde_json::Value = serde_json::from_slice(&text)?;
+        let root = spec.root().as_ref().context("config.json has no root")?;
+        let rootfs = std::fs::canonicalize(dir.join(root.path()))
+            .with_context(|| format!("root.path {}", root.path().display()))?;
+        if !rootfs.is_dir() {
+            bail!("root.path {} is not a directory", rootfs.display());
+        }
+        let process = spec.process().as_ref().context("config.json has no process")?;
+        if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+            bail!("process.args is empty: give the command to run");
+        }
+        if process.terminal().unwrap_or(false) {
+            bail!("process.terminal is not supported yet (no console socket support): set it to false");
+        }
+        if spec.hooks().is_some() {
+            bail!("hooks are not supported yet: remove them from config.json");
+        }
+        if process.apparmor_profile().is_some() || process.selinux_label().is_some() {
+            bail!("process.apparmorProfile and process.selinuxLabel are not supported: ctr uses neither");
+        }
+        let linux = spec.linux().as_ref().context("config.json has no linux section")?;
+        let mut clone_flags = 0;
+        let mut new_cgroup_namespace = false;
+        let mut join = Vec::new();
+        for ns in linux.namespaces().as_deref().unwrap_or_default() {
+            let flag = flag_of(ns.typ())?;
+            match ns.path() {
+                Some(path) => join.push((flag, path.clone())),
+                None if flag == libc::CLONE_NEWCGROUP => new_cgroup_namespace = true,
+                None => clone_flags |= flag,
+            }
+        }
+        if clone_flags & libc::CLONE_NEWNS == 0 {
+            bail!("linux.namespaces: ctr-oci needs a new mount namespace (pivot_root into the bundle's root)");
+        }
+        if clone_flags & libc::CLONE_NEWUSER == 0
+            && (linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+                || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()))
+        {
+            bail!("linux.uidMappings and gidMappings need a new user namespace in linux.namespaces");
+        }
+        if spec.hostname().is_some() && clone_flags & libc::CLONE_NEWUTS == 0 {
+            bail!("hostname needs a new UTS namespace in linux.namespaces");
+        }
+        let limits = linux.resources().as_ref().map(translate_resources).transpose()?.unwrap_or_default();
+        limits
+            .validate(&ctr_core::limits::HostCpus::read(), |_, _| true)
+            .map_err(|e| anyhow::anyhow!("linux.resources: {e}"))?;
+        let mut device_rules = Vec::new();
+        if let Some(devices) = linux.resources().as_ref().and_then(|r| r.devices().as_ref()) {
+            for d in devices {
+                let kind = d.typ().map_or("a".to_owned(), |t| t.as_str().to_owned());
+                let number = |n: Option<i64>| n.map_or("*".to_owned(), |n| n.to_string());
+                let rule = if kind == "a" {
+                    "a".to_owned()
+                } else {
+                    format!(
+                        "{kind} {}:{} {}",
+                        number(d.major()),
+                        number(d.minor()),
+                        d.access().as_deref().unwrap_or("rwm")
+                    )
+                };
+                device_rules.push((d.allow(), rule));
+            }
+            device_rules.extend(DEFAULT_ALLOWED_DEVICES.iter().map(|r| (true, (*r).to_owned())));
+        }
+        let seccomp = match raw.pointer("/linux/seccomp") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(profile) => Some(crate::seccomp::compile_oci(&serde_json::to_vec(profile)?)?),
+        };
+        let cgroups_path = linux.cgroups_path().as_ref().map_or_else(|| id.to_owned(), |p| p.display().to_string());
+        if cgroups_path.contains(':') {
+            bail!("linux.cgroupsPath {cgroups_path:?}: the systemd slice:prefix:name form is not supported yet");
+        }
+        Ok(Self {
+            dir,
+            rootfs,
+            clone_flags,
+            new_cgroup_namespace,
+            join,
+            limits,
+            device_rules,
+            cgroups_path,
+            seccomp,
+            spec,
+        })
+    }
+}
+
+/// `linux.resources` as ctr-core's limits; anything else it can hold is an
+/// error naming the field.
+fn translate_resources(r: &LinuxResources) -> Result<ResourceLimits> {
+    let unsupported = |field: &str| anyhow::anyhow!("linux.resources.{field} is not supported yet");
+    if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
+        return Err(unsupported("hugepageLimits"));
+    }
+    if r.network().is_some() {
+        return Err(unsupported("network"));
+    }
+    if r.rdma().is_some() {
+        return Err(unsupported("rdma"));
+    }
+    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+        return Err(unsupported("unified"));
+    }
+    let mut limits = ResourceLimits::default();
+    if let Some(m) = r.memory() {
+        if m.kernel().is_some() || m.kernel_tcp().is_some() {
+            return Err(unsupported("memory.kernel and memory.kernelTCP"));
+        }
+        if m.swappiness().is_some() || m.disable_oom_killer().is_some() || m.use_hierarchy().is_some() {
+            return Err(unsupported("memory.swappiness, disableOOMKiller and useHierarchy"));
+        }
+        let positive = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok()).filter(|v| *v > 0);
+        limits.memory = positive(m.limit());
+        limits.memory_reservation = positive(m.reservation());
+        limits.memory_swap = match m.swap() {
+            Some(-1) => Some(SwapLimit::Unlimited),
+            other => positive(other).map(SwapLimit::Total),
+        };
+    }
+    if let Some(cpu) = r.cpu() {
+        if cpu.realtime_runtime().is_some() || cpu.realtime_period().is_some() || cpu.idle().is_some() {
+            return Err(unsupported("cpu.realtimeRuntime, realtimePeriod and idle"));
+        }
+        limits.cpu_shares = cpu.shares().filter(|s| *s > 0);
+        let quota = cpu.quota().and_then(|q| u64::try_from(q).ok()).filter(|q| *q > 0);
+        if let Some(quota_us) = quota {
+            let period_us = cpu.period().unwrap_or(ctr_core::limits::DEFAULT_CPU_PERIOD_US);
+            limits.cpu_quota = Some(CpuQuota { quota_us, period_us });
+        }
+        let list = |field: &str, v: &Option<String>| {
+            v.as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| CpuList::parse(field, s))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("linux.resources.{e}"))
+        };
+        limits.cpuset_cpus = list("cpu.cpus", cpu.cpus())?;
+        limits.cpuset_mems = list("cpu.mems", cpu.mems())?;
+    }
+    if let Some(pids) = r.pids() {
+        limits.pids_limit = Some(u64::try_from(pids.limit()).ok().filter(|l| *l > 0).unwrap_or(PIDS_UNLIMITED));
+    }
+    if let Some(io) = r.block_io() {
+        if io.leaf_weight().is_some()
+            || io.weight_device().as_ref().is_some_and(|w| !w.is_empty())
+            || io.throttle_read_iops_device().as_ref().is_some_and(|w| !w.is_empty())
+            || io.throttle_write_iops_device().as_ref().is_some_and(|w| !w.is_empty())
+        {
+            return Err(unsupported("blockIO leafWeight, weightDevice and iops throttles"));
+        }
+        limits.blkio_weight = io.weight();
+        let rates = |devices: &Option<Vec<oci_spec::runtime::LinuxThrottleDevice>>| -> Result<Vec<DeviceRate>> {
+            devices
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|d| {
+                    Ok(DeviceRate {
+                        major: u32::try_from(d.major()).context("blockIO device major")?,
+                        minor: u32::try_from(d.minor()).context("blockIO device minor")?,
+                        bytes_per_second: d.rate(),
+                    })
+                })
+                .collect()
+        };
+        limits.device_read_bps = rates(io.throttle_read_bps_device())?;
+        limits.device_write_bps = rates(io.throttle_write_bps_device())?;
+    }
+    Ok(limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resources(json: &str) -> Result<ResourceLimits> {
+        translate_resources(&serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn resources_become_ctr_limits() {
+        let l = resources(
+            r#"{"memory":{"limit":33554432,"swap":-1},"cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},"pids":{"limit":64}}"#,
+        )
+        .unwrap();
+        assert_eq!(l.memory, Some(32 << 20));
+        assert_eq!(l.memory_swap, Some(SwapLimit::Unlimited));
+        assert_eq!(l.cpu_shares, Some(512));
+        assert_eq!(l.cpu_quota, Some(CpuQuota { quota_us: 50000, period_us: 100000 }));
+        assert!(l.cpuset_cpus.is_some_and(|c| c.contains(0)));
+        assert_eq!(l.pids_limit, Some(64));
+        assert_eq!(resources(r#"{"pids":{"limit":0}}"#).unwrap().pids_limit, Some(PIDS_UNLIMITED));
+        assert!(resources("{}").unwrap().is_empty());
+    }
+
+    #[test]
+    fn unsupported_resources_are_named() {
+        for (json, field) in [
+            (r#"{"hugepageLimits":[{"pageSize":"2MB","limit":1}]}"#, "hugepageLimits"),
+            (r#"{"memory":{"kernel":1}}"#, "memory.kernel"),
+            (r#"{"cpu":{"realtimeRuntime":1}}"#, "cpu.realtimeRuntime"),
+            (r#"{"unified":{"memory.high":"1"}}"#, "unified"),
+        ] {
+            let err = resources(json).unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains("not supported"), "{json}: {err}");
+        }
+    }
+}

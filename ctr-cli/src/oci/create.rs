@@ -1,0 +1,237 @@
+//! `create` and `run`, the runtime's side. As root (or root of the
+//! caller's own user namespace) no helper is involved: ctr-oci makes the
+//! container's cgroup through ctr-core's cgroup manager, clones the
+//! container's first process straight into its new namespaces, writes its
+//! id maps, moves it into the cgroup, and lets it go on; the child
+//! ([`super::init`]) reports when it is ready and blocked on `exec.fifo`.
+//! Then the record and the pid file are written and `create` exits,
+//! leaving the process to whoever reaps it (containerd's shim, conmon).
+
+use super::bundle::Bundle;
+use super::init::{self, Report};
+use super::record::{now_rfc3339, Record, Root, EXEC_FIFO, SECCOMP_FILE};
+use anyhow::{bail, Context, Result};
+use ctr_core::cgroup::{self, ContainerCgroups};
+use ctr_core::frame;
+use ctr_core::liveness::Liveness;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+/// `create`'s options, as runc takes them.
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    /// crun's `--cgroup-manager=disabled` (podman's `--cgroups=disabled`):
+    /// no cgroup is made; the process stays in the caller's.
+    pub no_cgroups: bool,
+}
+
+/// Creates container `id`; returns its first process, which is our child.
+pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Pid> {
+    if options.console_socket.is_some() {
+        bail!("--console-socket is not supported yet (process.terminal is refused too)");
+    }
+    if options.no_pivot {
+        bail!("--no-pivot is not supported: ctr-oci always uses pivot_root");
+    }
+    if options.preserve_fds > 0 {
+        bail!("--preserve-fds is not supported yet");
+    }
+    let bundle = Bundle::load(&options.bundle, id)?;
+    let dir = root.make_dir(id)?;
+    // A failed create leaves nothing: start_child removes the cgroup and
+    // the process, this the state directory.
+    start_child(root, id, &bundle, &dir, options).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+}
+
+fn start_child(root: &Root, id: &str, bundle: &Bundle, dir: &Path, options: &CreateOptions) -> Result<Pid> {
+    let fifo_path = dir.join(EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600)).context("mkfifo exec.fifo")?;
+    // Writable by the container's user, whoever that is: it opens its end
+    // after becoming process.user.
+    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))?;
+    let fifo = open_path(&fifo_path)?;
+
+    let cgroups = if options.no_cgroups {
+        if !bundle.limits.is_empty() {
+            bail!("linux.resources needs a cgroup, and --cgroup-manager=disabled makes none");
+        }
+        ContainerCgroups::default()
+    } else {
+        cgroup::plan_path(&bundle.cgroups_path)?
+    };
+    let cleanup = || {
+        let _ = cgroup::kill_and_remove(&cgroups);
+    };
+    if !options.no_cgroups {
+        let set_up = cgroup::create(&cgroups)
+            .and_then(|()| cgroup::apply_limits(&cgroups, &bundle.limits))
+            .and_then(|()| cgroup::set_devices(&cgroups, &bundle.device_rules))
+            .map_err(|e| anyhow::anyhow!("cgroup {}: {e}", bundle.cgroups_path));
+        if let Err(e) = set_up {
+            cleanup();
+            return Err(e);
+        }
+    }
+    let outcome = clone_and_release(bundle, &cgroups, fifo).and_then(|pid| {
+        let record = Record {
+            id: id.to_owned(),
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            init: Liveness::of(pid.as_raw()).context("the container's process is gone")?,
+            created: now_rfc3339(),
+            cgroups: cgroups.clone(),
+            annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        };
+        if let Some(program) = &bundle.seccomp {
+            std::fs::write(dir.join(SECCOMP_FILE), program).context("keep the seccomp filter for exec")?;
+        }
+        root.save(&record)?;
+        if let Some(pid_file) = &options.pid_file {
+            write_pid_file(pid_file, pid)?;
+        }
+        Ok(pid)
+    });
+    if outcome.is_err() {
+        cleanup();
+    }
+    outcome
+}
+
+fn open_path(path: &Path) -> Result<OwnedFd> {
+    use nix::fcntl::OFlag;
+    let raw = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .with_context(|| format!("open {}", path.display()))?;
+    // SAFETY: open just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The pid, with no trailing newline (as runc writes it), replaced whole.
+fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+    let tmp = path.with_extension("ctr-oci-tmp");
+    std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(pid.to_string().as_bytes()))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("write the pid file {}", path.display()))
+}
+
+fn clone_and_release(bundle: &Bundle, cgroups: &ContainerCgroups, fifo: OwnedFd) -> Result<Pid> {
+    let (mut ours, theirs) = UnixStream::pair().context("socketpair")?;
+    // A pid namespace given by path holds our children, not us: join it
+    // before the clone.
+    for (flag, path) in bundle.join.iter().filter(|(flag, _)| *flag == libc::CLONE_NEWPID) {
+        let ns = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+        nix::sched::setns(ns, nix::sched::CloneFlags::from_bits_truncate(*flag))
+            .with_context(|| format!("join pid namespace {}", path.display()))?;
+    }
+    let flags = libc::c_ulong::try_from(bundle.clone_flags | libc::SIGCHLD).context("clone flags")?;
+    // SAFETY: clone without a new stack behaves as fork: the child gets a
+    // copy of this single-threaded process and returns here with 0.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    let pid = nix::errno::Errno::result(rc).context("clone the container's process")?;
+    if pid == 0 {
+        drop(ours);
+        init::main(bundle, cgroups, theirs, fifo);
+    }
+    drop(theirs);
+    drop(fifo);
+    let pid = Pid::from_raw(i32::try_from(pid).context("pid out of range")?);
+    let released = (|| -> Result<()> {
+        if bundle.clone_flags & libc::CLONE_NEWUSER != 0 {
+            write_id_maps(bundle, pid)?;
+        }
+        cgroup::attach(cgroups, pid).map_err(|e| anyhow::anyhow!("move the process into its cgroup: {e}"))?;
+        ours.write_all(b"G").context("release the container's process")?;
+        match frame::read_frame::<Report>(&mut ours) {
+            Ok(Report::Ready) => Ok(()),
+            Ok(Report::Failed(message)) => Err(anyhow::anyhow!(message)),
+            Err(e) => Err(anyhow::anyhow!("the container's process died while starting ({e})")),
+        }
+    })();
+    if let Err(e) = released {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        return Err(e);
+    }
+    Ok(pid)
+}
+
+fn write_id_maps(bundle: &Bundle, pid: Pid) -> Result<()> {
+    let linux = bundle.spec.linux().as_ref().expect("checked by Bundle::load");
+    let lines = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
+        maps.as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect()
+    };
+    for (file, text) in [("uid_map", lines(linux.uid_mappings())), ("gid_map", lines(linux.gid_mappings()))] {
+        if text.is_empty() {
+            bail!("a new user namespace needs linux.uidMappings and gidMappings");
+        }
+        std::fs::write(format!("/proc/{pid}/{file}"), text).with_context(|| format!("write {file}"))?;
+    }
+    Ok(())
+}
+
+/// `run`: create, start, wait, delete; returns the process's exit status
+/// (128+N when killed by signal N). With `detach` it returns after start.
+pub fn run(root: &Root, id: &str, options: &CreateOptions, detach: bool) -> Result<i32> {
+    let pid = create(root, id, options)?;
+    if let Err(e) = super::lifecycle::start(root, id) {
+        let _ = super::lifecycle::delete(root, id, true);
+        return Err(e);
+    }
+    if detach {
+        return Ok(0);
+    }
+    let code = wait_forwarding_signals(pid)?;
+    super::lifecycle::delete(root, id, true)?;
+    Ok(code)
+}
+
+/// Waits for the container's process, passing it the signals a terminal
+/// or a supervisor sends `run` (as runc does), so that Ctrl-C reaches the
+/// container instead of leaving it behind.
+pub(super) fn wait_forwarding_signals(pid: Pid) -> Result<i32> {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+    use nix::sys::wait::WaitPidFlag;
+    let mut set = SigSet::empty();
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+    ] {
+        set.add(signal);
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).context("block signals")?;
+    loop {
+        // Checked before each wait: a SIGCHLD from before the mask is gone.
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(128 + signal as i32),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e).context("wait for the container"),
+        }
+        match set.wait().context("sigwait")? {
+            Signal::SIGCHLD => {}
+            signal => {
+                let _ = nix::sys::signal::kill(pid, signal);
+            }
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The container's side of `create`: the child that `clone` put in its new
+//! namespaces, still running ctr-oci (as root, or root of a new user
+//! namespace). It waits for its cgroup and id maps, builds the filesystem
+//! (the engine's rootfs bind and pivot_root, the spec's mounts, devices,
+//! masks), sets hostname, sysctls, rlimits, user, capabilities and
+//! no_new_privs, finds the executable, reports to `create`, and blocks
+//! opening `exec.fifo` until `start` opens its other end. Then it loads
+//! seccomp (last, when no_new_privs allows it there) and executes the
+//! command as the container's process.
+//!
+//! It is non-dumpable from the start: until its execve it runs the host's
+//! ctr-oci binary, which no process of the container may open through
+//! /proc/PID/exe (CVE-2019-5736).
+
+use super::bundle::Bundle;
+use super::mounts;
+use crate::init::mounts::{self as engine_mounts, open_beneath, Kind};
+use crate::init::process::{lookup_executable, ExecFailure};
+use anyhow::{bail, Context, Result};
+use ctr_core::cgroup::ContainerCgroups;
+use ctr_core::frame;
+use nix::sys::stat::{Mode, SFlag};
+use oci_spec::runtime::{LinuxDeviceType, Process};
+use serde::{Deserialize, Serialize};
+use std::ffi::CString;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// The child's word to `create`.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Report {
+    Ready,
+    Failed(String),
+}
+
+/// What the executable needs once `start` releases it.
+pub(super) struct Ready {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+/// Runs in the cloned child; never returns.
+pub fn main(bundle: &Bundle, cgroups: &ContainerCgroups, mut channel: UnixStream, fifo: OwnedFd) -> ! {
+    let outcome = nix::sys::prctl::set_dumpable(false)
+        .context("PR_SET_DUMPABLE")
+        .and_then(|()| prepare(bundle, cgroups, &mut channel));
+    let ready = match outcome {
+        Ok(ready) => ready,
+        Err(e) => {
+            let _ = frame::write_frame(&mut channel, &Report::Failed(format!("{e:#}")));
+            std::process::exit(1)
+        }
+    };
+    if frame::write_frame(&mut channel, &Report::Ready).is_err() {
+        std::process::exit(1);
+    }
+    drop(channel);
+    let Err(e) = release(bundle, &fifo, ready);
+    eprintln!("ctr-oci: {e:#}");
+    std::process::exit(1)
+}
+
+/// Blocks until `start`, then loads seccomp if it waited for no_new_privs,
+/// and executes the command.
+fn release(bundle: &Bundle, fifo: &OwnedFd, ready: Ready) -> Result<std::convert::Infallible> {
+    // Opening for writing blocks until `start` opens the fifo to read.
+    let mut writer =
+        std::fs::OpenOptions::new().write(true).open(engine_mounts::fd_path(fifo)).context("open exec.fifo")?;
+    std::io::Write::write_all(&mut writer, b"0").context("write exec.fifo")?;
+    drop(writer);
+    let process = bundle.spec.process().as_ref().expect("checked by Bundle::load");
+    execute(process, bundle.seccomp.as_deref(), ready)
+}
+
+fn prepare(bundle: &Bundle, cgroups: &ContainerCgroups, channel: &mut UnixStream) -> Result<Ready> {
+    // `create` has written the id maps and put us in our cgroups.
+    let mut go = [0u8; 1];
+    channel.read_exact(&mut go).context("waiting for create")?;
+    for (flag, path) in &bundle.join {
+        let ns = std::fs::File::open(path).with_context(|| format!("open namespace {}", path.display()))?;
+        nix::sched::setns(ns, nix::sched::CloneFlags::from_bits_truncate(*flag))
+            .with_context(|| format!("join namespace {}", path.display()))?;
+    }
+    if bundle.new_cgroup_namespace {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context("new cgroup namespace")?;
+    }
+    // A session of its own: no controlling terminal shared with the caller.
+    nix::unistd::setsid().context("setsid")?;
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref().expect("checked by Bundle::load");
+    let process = spec.process().as_ref().expect("checked by Bundle::load");
+
+    engine_mounts::make_private()?;
+    let root = engine_mounts::mount_rootfs(&crate::spec::RootfsSpec::Bind { path: bundle.rootfs.clone() })?;
+    mounts::mount_all(&root, &bundle.dir, spec.mounts().as_deref().unwrap_or_default(), cgroups)?;
+    make_devices(&root, bundle)?;
+    let masked = linux.masked_paths().clone().unwrap_or_default();
+    let read_only = linux.readonly_paths().clone().unwrap_or_default();
+    let restricted = !masked.is_empty() || !read_only.is_empty();
+    let null = if restricted { Some(engine_mounts::open_dev_null(&root)?) } else { None };
+    if let Some(hostname) = spec.hostname() {
+        nix::unistd::sethostname(hostname).context("sethostname")?;
+    }
+    if let Some(domain) = spec.domainname() {
+        set_domainname(domain)?;
+    }
+    engine_mounts::pivot(&root)?;
+    drop(root);
+    for (key, value) in linux.sysctl().clone().unwrap_or_default() {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(&path, value.as_bytes()).with_context(|| format!("sysctl {key}={value}"))?;
+    }
+    if let Some(null) = &null {
+        engine_mounts::restrict_paths(null, &masked, &read_only)?;
+    }
+    if let Some(word) = linux.rootfs_propagation() {
+        let flags = mounts::propagation(word).with_context(|| format!("rootfsPropagation {word:?}"))?;
+        nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).context("rootfsPropagation")?;
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        engine_mounts::read_only_root()?;
+    }
+    become_process(process, bundle.seccomp.as_deref())
+}
+
+/// The process's own settings, after the filesystem: rlimits,
+/// oomScoreAdj, seccomp (now, without no_new_privs, while CAP_SYS_ADMIN is
+/// still there), user and capabilities, no_new_privs, the working
+/// directory, and the executable's lookup. `create` and `exec` share it.
+pub(super) fn become_process(process: &Process, seccomp: Option<&[u8]>) -> Result<Ready> {
+    let no_new_privileges = process.no_new_privileges().unwrap_or(false);
+    set_rlimits(process)?;
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).context("oomScoreAdj")?;
+    }
+    if !no_new_privileges {
+        if let Some(program) = seccomp {
+            crate::seccomp::load(program)?;
+        }
+    }
+    become_user(process)?;
+    if no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().context("PR_SET_NO_NEW_PRIVS")?;
+    }
+    let cwd = process.cwd();
+    nix::unistd::chdir(cwd).with_context(|| format!("chdir to process.cwd {}", cwd.display()))?;
+    let env = process.env().clone().unwrap_or_default();
+    let args = process.args().clone().unwrap_or_default();
+    let Some(program) = args.first() else { bail!("process.args is empty") };
+    let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
+    let path = lookup_executable(program, path_var).map_err(|ExecFailure { message, .. }| anyhow::anyhow!(message))?;
+    let cstrings = |items: &[String]| -> Result<Vec<CString>> {
+        items.iter().map(|s| CString::new(s.as_bytes()).context("NUL byte in process.args or env")).collect()
+    };
+    Ok(Ready {
+        path: CString::new(path.as_os_str().as_encoded_bytes()).context("NUL byte in the program path")?,
+        argv: cstrings(&args)?,
+        envp: cstrings(&env)?,
+    })
+}
+
+/// Executes the command; seccomp is loaded here when it waited for
+/// no_new_privs (the filter must allow execve).
+pub(super) fn execute(process: &Process, seccomp: Option<&[u8]>, ready: Ready) -> Result<std::convert::Infallible> {
+    if process.no_new_privileges().unwrap_or(false) {
+        if let Some(program) = seccomp {
+            crate::seccomp::load(program)?;
+        }
+    }
+    let Err(errno) = nix::unistd::execve(&ready.path, &ready.argv, &ready.envp);
+    bail!("exec {}: {}", ready.path.to_string_lossy(), errno.desc())
+}
+
+fn set_domainname(domain: &str) -> Result<()> {
+    // SAFETY: the pointer and length describe `domain`, which outlives the
+    // call; the kernel only reads it.
+    let rc = unsafe { libc::setdomainname(domain.as_ptr().cast(), domain.len()) };
+    nix::errno::Errno::result(rc).map(drop).context("setdomainname")
+}
+
+/// Device nodes: with a tmpfs /dev, the standard ones (null, zero, full,
+/// random, urandom, tty) and runc's links; then `linux.devices`. A user
+/// namespace cannot mknod: there the host's node is bound instead.
+fn make_devices(root: &OwnedFd, bundle: &Bundle) -> Result<()> {
+    let spec = &bundle.spec;
+    let dev_is_tmpfs = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|m| m.destination() == Path::new("/dev") && m.typ().as_deref() == Some("tmpfs"));
+    let mut nodes: Vec<(String, SFlag, u64, u64, u32, u32, u32)> = Vec::new();
+    if dev_is_tmpfs {
+        for (name, major, minor) in
+            [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
+        {
+            nodes.push((format!("/dev/{name}"), SFlag::S_IFCHR, major, minor, 0o666, 0, 0));
+        }
+    }
+    let linux = spec.linux().as_ref().expect("checked by Bundle::load");
+    for d in linux.devices().as_deref().unwrap_or_default() {
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            LinuxDeviceType::A => bail!("linux.devices {}: type a is for cgroup rules only", d.path().display()),
+        };
+        let number = |n: i64| u64::try_from(n).context("negative device number");
+        let path = d.path().to_str().context("device path is not UTF-8")?.to_owned();
+        nodes.push((
+            path,
+            kind,
+            number(d.major())?,
+            number(d.minor())?,
+            d.file_mode().unwrap_or(0o666),
+            d.uid().unwrap_or(0),
+            d.gid().unwrap_or(0),
+        ));
+    }
+    let old_umask = nix::sys::stat::umask(Mode::empty());
+    let made = nodes.iter().try_for_each(|(path, kind, major, minor, mode, uid, gid)| {
+        make_node(root, path, *kind, *major, *minor, *mode, *uid, *gid).with_context(|| format!("device {path}"))
+    });
+    nix::sys::stat::umask(old_umask);
+    made?;
+    if dev_is_tmpfs {
+        let dev = open_beneath(root, "dev", Kind::Dir)?;
+        for (link, to) in [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+            ("ptmx", "pts/ptmx"),
+            ("core", "/proc/kcore"),
+        ] {
+            match nix::unistd::symlinkat(to, Some(dev.as_raw_fd()), link) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => return Err(e).with_context(|| format!("link /dev/{link}")),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_node(
+    root: &OwnedFd,
+    path: &str,
+    kind: SFlag,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+) -> Result<()> {
+    let path = Path::new(path);
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else { bail!("not a device path") };
+    let dir = open_beneath(root, parent.to_str().context("not UTF-8")?, Kind::Dir)?;
+    let rel = Path::new(name);
+    match nix::sys::stat::mknodat(
+        Some(dir.as_raw_fd()),
+        rel,
+        kind,
+        Mode::from_bits_truncate(mode & 0o7777),
+        libc::makedev(major as u32, minor as u32),
+    ) {
+        Ok(()) => {
+            nix::unistd::fchownat(
+                Some(dir.as_raw_fd()),
+                rel,
+                Some(uid.into()),
+                Some(gid.into()),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .context("chown")?;
+            Ok(())
+        }
+        Err(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(nix::errno::Errno::EPERM) => {
+            let target = open_beneath(root, path.to_str().context("not UTF-8")?, Kind::File)?;
+            nix::mount::mount(
+                Some(path),
+                &engine_mounts::fd_path(&target),
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .context("bind the host's node (no mknod in a user namespace)")
+        }
+        Err(e) => Err(e).context("mknod"),
+    }
+}
+
+fn set_rlimits(process: &Process) -> Result<()> {
+    use nix::sys::resource::{setrlimit, Resource};
+    for limit in process.rlimits().as_deref().unwrap_or_default() {
+        let name = serde_json::to_value(limit.typ())?.as_str().unwrap_or_default().to_owned();
+        let resource = match name.as_str() {
+            "RLIMIT_AS" => Resource::RLIMIT_AS,
+            "RLIMIT_CORE" => Resource::RLIMIT_CORE,
+            "RLIMIT_CPU" => Resource::RLIMIT_CPU,
+            "RLIMIT_DATA" => Resource::RLIMIT_DATA,
+            "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
+            "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
+            "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
+            "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+            "RLIMIT_NICE" => Resource::RLIMIT_NICE,
+            "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+            "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+            "RLIMIT_RSS" => Resource::RLIMIT_RSS,
+            "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
+            "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
+            "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
+            "RLIMIT_STACK" => Resource::RLIMIT_STACK,
+            other => bail!("process.rlimits: unknown type {other:?}"),
+        };
+        setrlimit(resource, limit.soft(), limit.hard()).with_context(|| format!("process.rlimits {name}"))?;
+    }
+    Ok(())
+}
+
+/// process.user and process.capabilities: the bounding set first, then the
+/// ids (keeping the permitted set across setuid), then the other sets.
+fn become_user(process: &Process) -> Result<()> {
+    use caps::{CapSet, CapsHashSet};
+    let names = |set: Option<&oci_spec::runtime::Capabilities>| -> Result<CapsHashSet> {
+        set.into_iter()
+            .flatten()
+            .map(|c| {
+                let name = serde_json::to_value(c)?.as_str().unwrap_or_default().to_owned();
+                name.parse::<caps::Capability>().map_err(|_| anyhow::anyhow!("unknown capability {name}"))
+            })
+            .collect()
+    };
+    let caps = process.capabilities().as_ref();
+    let bounding = names(caps.and_then(|c| c.bounding().as_ref()))?;
+    let bounding_names: Vec<String> = bounding.iter().map(|c| c.to_string()).collect();
+    crate::init::process::limit_capabilities(&bounding_names)?;
+    nix::sys::prctl::set_keepcaps(true).context("PR_SET_KEEPCAPS")?;
+    let user = process.user();
+    let groups: Vec<nix::unistd::Gid> =
+        user.additional_gids().as_deref().unwrap_or_default().iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    if std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow") {
+        nix::unistd::setgroups(&groups).context("setgroups (process.user.additionalGids)")?;
+    }
+    let gid = nix::unistd::Gid::from_raw(user.gid());
+    nix::unistd::setresgid(gid, gid, gid).with_context(|| format!("setgid {}", user.gid()))?;
+    let uid = nix::unistd::Uid::from_raw(user.uid());
+    nix::unistd::setresuid(uid, uid, uid).with_context(|| format!("setuid {}", user.uid()))?;
+    if let Some(mask) = user.umask() {
+        nix::sys::stat::umask(Mode::from_bits_truncate(mask));
+    }
+    let permitted = names(caps.and_then(|c| c.permitted().as_ref()))?;
+    let effective = names(caps.and_then(|c| c.effective().as_ref()))?;
+    let inheritable = names(caps.and_then(|c| c.inheritable().as_ref()))?;
+    let ambient = names(caps.and_then(|c| c.ambient().as_ref()))?;
+    caps::set(None, CapSet::Effective, &effective.intersection(&permitted).copied().collect())
+        .context("set the effective capabilities")?;
+    caps::set(None, CapSet::Inheritable, &inheritable).context("set the inheritable capabilities")?;
+    caps::set(None, CapSet::Permitted, &permitted).context("set the permitted capabilities")?;
+    for cap in ambient {
+        caps::raise(None, CapSet::Ambient, cap).with_context(|| format!("raise {cap} in the ambient set"))?;
+    }
+    nix::sys::prctl::set_keepcaps(false).context("PR_SET_KEEPCAPS")?;
+    Ok(())
+}

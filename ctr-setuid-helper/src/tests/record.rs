@@ -1,0 +1,58 @@
+//! Unit tests of [`crate::record`]: a child module of it, so they reach its
+//! private items; kept apart so the privileged code reads on its own.
+
+use super::*;
+use ctr_core::protocol::CgroupDir;
+
+fn sample() -> Record {
+    Record {
+        owner: Liveness { pid: 42, start_time: 7, boot_id: "b".into() },
+        cgroups: ContainerCgroups {
+            dirs: vec![
+                CgroupDir {
+                    v2: false,
+                    controllers: vec!["cpu".into(), "cpuacct".into()],
+                    path: "/sys/fs/cgroup/cpu,cpuacct/x".into(),
+                },
+                // A path that would have injected a line and a field into the old format.
+                CgroupDir {
+                    v2: true,
+                    controllers: vec![],
+                    path: "/sys/fs/cgroup/unified/a\tnet\tevil\nv2\t-\t/".into(),
+                },
+            ],
+        },
+        network: Some(NetworkName::parse("bridge").unwrap()),
+        host_veth: Some(InterfaceName::parse("veth0123456789a").unwrap()),
+        ports: vec![(Protocol::Udp, 5353), (Protocol::Tcp, 8080)],
+    }
+}
+
+#[test]
+fn records_round_trip_and_cannot_be_injected() {
+    let record = sample();
+    let bytes = serde_json::to_vec(&record).unwrap();
+    assert_eq!(parse(&bytes).unwrap(), record);
+    assert_eq!(parse(&bytes).unwrap().cgroups.dirs.len(), 2);
+}
+
+#[test]
+fn damaged_or_unknown_records_do_not_parse() {
+    let json = serde_json::to_string(&sample()).unwrap();
+    for bad in [
+        json.replace("veth0123456789a", "veth/../../etc"),
+        json.replace("\"ports\"", "\"extra\":1,\"ports\""),
+        json[..json.len() - 1].to_owned(),
+        "v2\t-\t/sys/fs/cgroup/x\n".to_owned(),
+    ] {
+        assert!(parse(bad.as_bytes()).is_err(), "{bad} accepted");
+    }
+}
+
+#[test]
+fn a_temporary_file_of_a_dead_writer_is_dead() {
+    let me = Liveness::of_self().unwrap();
+    assert!(tmp_writer_alive(&format!("{}-{}", me.pid, me.start_time)));
+    assert!(!tmp_writer_alive(&format!("{}-{}", me.pid, me.start_time + 1)));
+    assert!(!tmp_writer_alive("x-1"));
+}
