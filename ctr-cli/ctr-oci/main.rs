@@ -165,16 +165,18 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     let _ = (cli.systemd_cgroup, cli.debug);
     let root = Root::choose(cli.root.clone())?;
     match &cli.command {
-        Command::Create(args) => create::create(&root, &args.id, &args.options(cli)).map(|_| 0),
-        Command::Start { id } => lifecycle::start(&root, id).map(|()| 0),
-        Command::Run { create: args, detach } => create::run(&root, &args.id, &args.options(cli), *detach),
+        Command::Create(args) => create::create(&root, &args.id, &args.options(cli)).map(|_| 0).map_err(Into::into),
+        Command::Start { id } => lifecycle::start(&root, id).map(|_| 0).map_err(Into::into),
+        Command::Run { create: args, detach } => {
+            create::run(&root, &args.id, &args.options(cli), *detach).map_err(Into::into)
+        }
         Command::State { id } => {
             println!("{}", serde_json::to_string_pretty(&lifecycle::state(&root, id)?)?);
             Ok(0)
         }
         Command::Kill { all, id, signal } => {
             let signal = lifecycle::parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
-            lifecycle::kill(&root, id, signal, *all).map(|()| 0)
+            lifecycle::kill(&root, id, signal, *all).map(|()| 0).map_err(Into::into)
         }
         Command::Exec { process, detach, pid_file, env, cwd, tty, console_socket, id, args } => {
             if *tty || console_socket.is_some() {
@@ -187,14 +189,14 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                 None => ctr_cli::oci::exec::process_from_bundle(&root, id, args.clone(), env, cwd.as_deref())?,
             };
             let options = ctr_cli::oci::exec::ExecOptions { process, detach: *detach, pid_file: pid_file.clone() };
-            ctr_cli::oci::exec::exec(&root, id, &options)
+            ctr_cli::oci::exec::exec(&root, id, &options).map_err(Into::into)
         }
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&ctr_cli::oci::features::features())?);
             Ok(0)
         }
-        Command::Pause { id } => lifecycle::freeze(&root, id, true).map(|()| 0),
-        Command::Resume { id } => lifecycle::freeze(&root, id, false).map(|()| 0),
+        Command::Pause { id } => lifecycle::freeze(&root, id, true).map(|_| 0).map_err(Into::into),
+        Command::Resume { id } => lifecycle::freeze(&root, id, false).map(|_| 0).map_err(Into::into),
         Command::Ps { format, id } => {
             let pids = lifecycle::pids(&root, id)?;
             if format == "json" {
@@ -205,7 +207,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Delete { force, id } => lifecycle::delete(&root, id, *force).map(|()| 0),
+        Command::Delete { force, id } => lifecycle::delete(&root, id, *force).map(|_| 0).map_err(Into::into),
         Command::List { format, quiet } => {
             let states = lifecycle::list(&root)?;
             if format == "json" {
@@ -228,7 +230,9 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Spec { bundle } => default_spec::write(bundle, cli.rootless.as_deref() == Some("true")).map(|()| 0),
+        Command::Spec { bundle } => {
+            default_spec::write(bundle, cli.rootless.as_deref() == Some("true")).map(|_| 0).map_err(Into::into)
+        }
     }
 }
 
@@ -236,7 +240,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
 fn report(cli: &Cli, message: &str) {
     eprintln!("ctr-oci: {message}");
     let Some(path) = &cli.log else { return };
-    let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let time = ctr_cli::units::rfc3339_seconds(std::time::SystemTime::now());
     let line = if cli.log_format == "json" {
         serde_json::json!({ "level": "error", "msg": message, "time": time }).to_string()
     } else {

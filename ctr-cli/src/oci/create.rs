@@ -10,7 +10,7 @@
 use super::bundle::Bundle;
 use super::init::{self, Report};
 use super::record::{now_rfc3339, Record, Root, EXEC_FIFO, SECCOMP_FILE};
-use anyhow::{bail, Context, Result};
+use super::{OciContext, Result};
 use ctr_core::cgroup::{self, ContainerCgroups};
 use ctr_core::frame;
 use ctr_core::liveness::Liveness;
@@ -37,13 +37,13 @@ pub struct CreateOptions {
 /// Creates container `id`; returns its first process, which is our child.
 pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Pid> {
     if options.console_socket.is_some() {
-        bail!("--console-socket is not supported yet (process.terminal is refused too)");
+        refuse!("--console-socket is not supported yet (process.terminal is refused too)");
     }
     if options.no_pivot {
-        bail!("--no-pivot is not supported: ctr-oci always uses pivot_root");
+        refuse!("--no-pivot is not supported: ctr-oci always uses pivot_root");
     }
     if options.preserve_fds > 0 {
-        bail!("--preserve-fds is not supported yet");
+        refuse!("--preserve-fds is not supported yet");
     }
     let bundle = Bundle::load(&options.bundle, id)?;
     let dir = root.make_dir(id)?;
@@ -64,7 +64,7 @@ fn start_child(root: &Root, id: &str, bundle: &Bundle, dir: &Path, options: &Cre
 
     let cgroups = if options.no_cgroups {
         if !bundle.limits.is_empty() {
-            bail!("linux.resources needs a cgroup, and --cgroup-manager=disabled makes none");
+            refuse!("linux.resources needs a cgroup, and --cgroup-manager=disabled makes none");
         }
         ContainerCgroups::default()
     } else {
@@ -77,7 +77,7 @@ fn start_child(root: &Root, id: &str, bundle: &Bundle, dir: &Path, options: &Cre
         let set_up = cgroup::create(&cgroups)
             .and_then(|()| cgroup::apply_limits(&cgroups, &bundle.limits))
             .and_then(|()| cgroup::set_devices(&cgroups, &bundle.device_rules))
-            .map_err(|e| anyhow::anyhow!("cgroup {}: {e}", bundle.cgroups_path));
+            .map_err(|e| refused!("cgroup {}: {e}", bundle.cgroups_path));
         if let Err(e) = set_up {
             cleanup();
             return Err(e);
@@ -150,12 +150,12 @@ fn clone_and_release(bundle: &Bundle, cgroups: &ContainerCgroups, fifo: OwnedFd)
         if bundle.clone_flags & libc::CLONE_NEWUSER != 0 {
             write_id_maps(bundle, pid)?;
         }
-        cgroup::attach(cgroups, pid).map_err(|e| anyhow::anyhow!("move the process into its cgroup: {e}"))?;
+        cgroup::attach(cgroups, pid).map_err(|e| refused!("move the process into its cgroup: {e}"))?;
         ours.write_all(b"G").context("release the container's process")?;
         match frame::read_frame::<Report>(&mut ours) {
             Ok(Report::Ready) => Ok(()),
-            Ok(Report::Failed(message)) => Err(anyhow::anyhow!(message)),
-            Err(e) => Err(anyhow::anyhow!("the container's process died while starting ({e})")),
+            Ok(Report::Failed(message)) => Err(super::OciError::Invalid(message)),
+            Err(e) => Err(refused!("the container's process died while starting ({e})")),
         }
     })();
     if let Err(e) = released {
@@ -177,7 +177,7 @@ fn write_id_maps(bundle: &Bundle, pid: Pid) -> Result<()> {
     };
     for (file, text) in [("uid_map", lines(linux.uid_mappings())), ("gid_map", lines(linux.gid_mappings()))] {
         if text.is_empty() {
-            bail!("a new user namespace needs linux.uidMappings and gidMappings");
+            refuse!("a new user namespace needs linux.uidMappings and gidMappings");
         }
         std::fs::write(format!("/proc/{pid}/{file}"), text).with_context(|| format!("write {file}"))?;
     }

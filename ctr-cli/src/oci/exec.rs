@@ -10,7 +10,7 @@
 
 use super::init::{become_process, execute, Report};
 use super::record::{Root, Status, SECCOMP_FILE};
-use anyhow::{bail, Context, Result};
+use super::{OciContext, Result};
 use ctr_core::frame;
 use nix::sched::CloneFlags;
 use nix::unistd::{ForkResult, Pid};
@@ -63,15 +63,15 @@ const NAMESPACES: [(&str, CloneFlags); 7] = [
 /// Runs the process; returns its exit status, or 0 once started with `detach`.
 pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
     if options.process.terminal().unwrap_or(false) {
-        bail!("exec with a terminal is not supported yet");
+        refuse!("exec with a terminal is not supported yet");
     }
     let record = root.load(id)?;
     if root.status(&record) != Status::Running {
-        bail!("container not running");
+        refuse!("container not running");
     }
     let pidfd = crate::process::liveness::pidfd_open(record.init.pid).context("container not running")?;
     if !record.init.is_alive() {
-        bail!("container not running");
+        refuse!("container not running");
     }
     let mut join = CloneFlags::empty();
     for (name, flag) in NAMESPACES {
@@ -139,7 +139,7 @@ pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
                 if pid > 0 {
                     let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
                 }
-                bail!(message);
+                return Err(super::OciError::Invalid(message));
             }
             let pid = Pid::from_raw(pid);
             if let Some(path) = &options.pid_file {
@@ -160,7 +160,7 @@ fn enter(
     pidfd: &std::os::fd::OwnedFd,
     join: CloneFlags,
 ) -> Result<ForkResult> {
-    ctr_core::cgroup::attach(cgroups, nix::unistd::getpid()).map_err(|e| anyhow::anyhow!("join the cgroup: {e}"))?;
+    ctr_core::cgroup::attach(cgroups, nix::unistd::getpid()).map_err(|e| refused!("join the cgroup: {e}"))?;
     if !join.is_empty() {
         nix::sched::setns(pidfd, join).context("join the container's namespaces")?;
     }

@@ -14,9 +14,9 @@
 
 use super::bundle::Bundle;
 use super::mounts;
+use super::{OciContext, Result};
 use crate::init::mounts::{self as engine_mounts, open_beneath, Kind};
 use crate::init::process::{lookup_executable, ExecFailure};
-use anyhow::{bail, Context, Result};
 use ctr_core::cgroup::ContainerCgroups;
 use ctr_core::frame;
 use nix::sys::stat::{Mode, SFlag};
@@ -149,9 +149,10 @@ pub(super) fn become_process(process: &Process, seccomp: Option<&[u8]>) -> Resul
     nix::unistd::chdir(cwd).with_context(|| format!("chdir to process.cwd {}", cwd.display()))?;
     let env = process.env().clone().unwrap_or_default();
     let args = process.args().clone().unwrap_or_default();
-    let Some(program) = args.first() else { bail!("process.args is empty") };
+    let Some(program) = args.first() else { refuse!("process.args is empty") };
     let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
-    let path = lookup_executable(program, path_var).map_err(|ExecFailure { message, .. }| anyhow::anyhow!(message))?;
+    let path = lookup_executable(program, path_var)
+        .map_err(|ExecFailure { message, .. }| super::OciError::Invalid(message))?;
     let cstrings = |items: &[String]| -> Result<Vec<CString>> {
         items.iter().map(|s| CString::new(s.as_bytes()).context("NUL byte in process.args or env")).collect()
     };
@@ -171,7 +172,7 @@ pub(super) fn execute(process: &Process, seccomp: Option<&[u8]>, ready: Ready) -
         }
     }
     let Err(errno) = nix::unistd::execve(&ready.path, &ready.argv, &ready.envp);
-    bail!("exec {}: {}", ready.path.to_string_lossy(), errno.desc())
+    refuse!("exec {}: {}", ready.path.to_string_lossy(), errno.desc())
 }
 
 fn set_domainname(domain: &str) -> Result<()> {
@@ -206,7 +207,7 @@ fn make_devices(root: &OwnedFd, bundle: &Bundle) -> Result<()> {
             LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
             LinuxDeviceType::B => SFlag::S_IFBLK,
             LinuxDeviceType::P => SFlag::S_IFIFO,
-            LinuxDeviceType::A => bail!("linux.devices {}: type a is for cgroup rules only", d.path().display()),
+            LinuxDeviceType::A => refuse!("linux.devices {}: type a is for cgroup rules only", d.path().display()),
         };
         let number = |n: i64| u64::try_from(n).context("negative device number");
         let path = d.path().to_str().context("device path is not UTF-8")?.to_owned();
@@ -257,7 +258,7 @@ fn make_node(
     gid: u32,
 ) -> Result<()> {
     let path = Path::new(path);
-    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else { bail!("not a device path") };
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else { refuse!("not a device path") };
     let dir = open_beneath(root, parent.to_str().context("not UTF-8")?, Kind::Dir)?;
     let rel = Path::new(name);
     match nix::sys::stat::mknodat(
@@ -315,7 +316,7 @@ fn set_rlimits(process: &Process) -> Result<()> {
             "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
             "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
             "RLIMIT_STACK" => Resource::RLIMIT_STACK,
-            other => bail!("process.rlimits: unknown type {other:?}"),
+            other => refuse!("process.rlimits: unknown type {other:?}"),
         };
         setrlimit(resource, limit.soft(), limit.hard()).with_context(|| format!("process.rlimits {name}"))?;
     }
@@ -331,7 +332,7 @@ fn become_user(process: &Process) -> Result<()> {
             .flatten()
             .map(|c| {
                 let name = serde_json::to_value(c)?.as_str().unwrap_or_default().to_owned();
-                name.parse::<caps::Capability>().map_err(|_| anyhow::anyhow!("unknown capability {name}"))
+                name.parse::<caps::Capability>().map_err(|_| refused!("unknown capability {name}"))
             })
             .collect()
     };

@@ -3,7 +3,7 @@
 //! ("does not exist", "container not running").
 
 use super::record::{Record, Root, Status, EXEC_FIFO};
-use anyhow::{bail, Context, Result};
+use super::{OciContext, Result};
 use ctr_core::cgroup;
 use nix::sys::signal::Signal;
 use std::io::Read;
@@ -16,8 +16,8 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     let record = root.load(id)?;
     match root.status(&record) {
         Status::Created => {}
-        Status::Stopped => bail!("cannot start a container that has stopped"),
-        Status::Running | Status::Paused => bail!("cannot start an already running container"),
+        Status::Stopped => refuse!("cannot start a container that has stopped"),
+        Status::Running | Status::Paused => refuse!("cannot start an already running container"),
     }
     let fifo_path = root.dir(id).join(EXEC_FIFO);
     // Non-blocking, so that a process that died meanwhile cannot hang us:
@@ -36,7 +36,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
             Err(e) => return Err(e).context("read exec.fifo"),
         }
         if !record.init.is_alive() {
-            bail!("cannot start a container that has stopped");
+            refuse!("cannot start a container that has stopped");
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -46,18 +46,18 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
 /// `SIGTERM`, `TERM` or `15`.
 pub fn parse_signal(text: &str) -> Result<Signal> {
     if let Ok(n) = text.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| anyhow::anyhow!("unknown signal {text}"));
+        return Signal::try_from(n).map_err(|_| refused!("unknown signal {text}"));
     }
     let upper = text.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    Signal::from_str(&name).map_err(|_| anyhow::anyhow!("unknown signal {text}"))
+    Signal::from_str(&name).map_err(|_| refused!("unknown signal {text}"))
 }
 
 /// Signals the container's process, or with `all` every process in its cgroup.
 pub fn kill(root: &Root, id: &str, signal: Signal, all: bool) -> Result<()> {
     let record = root.load(id)?;
     if root.status(&record) == Status::Stopped {
-        bail!("container not running");
+        refuse!("container not running");
     }
     // Without a cgroup (--cgroup-manager=disabled) --all has only the
     // container's process to go by.
@@ -73,14 +73,13 @@ pub fn kill(root: &Root, id: &str, signal: Signal, all: bool) -> Result<()> {
 /// Through a pidfd opened while the recorded process was alive, so a
 /// reused pid is never signalled.
 fn signal_init(record: &Record, signal: Signal) -> Result<()> {
-    let pidfd =
-        crate::process::liveness::pidfd_open(record.init.pid).map_err(|_| anyhow::anyhow!("container not running"))?;
+    let pidfd = crate::process::liveness::pidfd_open(record.init.pid).map_err(|_| refused!("container not running"))?;
     if !record.init.is_alive() {
-        bail!("container not running");
+        refuse!("container not running");
     }
     crate::process::liveness::pidfd_send_signal(&pidfd, signal).map_err(|e| match e {
-        nix::errno::Errno::ESRCH => anyhow::anyhow!("container not running: no such process"),
-        e => anyhow::anyhow!("kill {}: {}", record.init.pid, e.desc()),
+        nix::errno::Errno::ESRCH => refused!("container not running: no such process"),
+        e => refused!("kill {}: {}", record.init.pid, e.desc()),
     })
 }
 
@@ -99,15 +98,15 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     };
     let status = root.status(&record);
     if matches!(status, Status::Running | Status::Paused) && !force {
-        bail!("cannot delete container {id} that is not stopped: {}", status.as_str());
+        refuse!("cannot delete container {id} that is not stopped: {}", status.as_str());
     }
     // Removing the cgroup thaws and kills whatever is left in it, the
     // container's process first among them.
-    cgroup::kill_and_remove(&record.cgroups).map_err(|e| anyhow::anyhow!("remove the container's cgroup: {e}"))?;
+    cgroup::kill_and_remove(&record.cgroups).map_err(|e| refused!("remove the container's cgroup: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while record.init.is_alive() {
         if Instant::now() > deadline {
-            bail!("the container's process {} did not die", record.init.pid);
+            refuse!("the container's process {} did not die", record.init.pid);
         }
         let _ = signal_init(&record, Signal::SIGKILL);
         std::thread::sleep(Duration::from_millis(5));
@@ -122,14 +121,14 @@ pub fn freeze(root: &Root, id: &str, frozen: bool) -> Result<()> {
     let record = root.load(id)?;
     match (root.status(&record), frozen) {
         (Status::Running, true) | (Status::Paused, false) => {}
-        (Status::Stopped | Status::Created, _) => bail!("container not running"),
-        (Status::Paused, true) => bail!("container {id} is already paused"),
-        (Status::Running, false) => bail!("container {id} is not paused"),
+        (Status::Stopped | Status::Created, _) => refuse!("container not running"),
+        (Status::Paused, true) => refuse!("container {id} is already paused"),
+        (Status::Running, false) => refuse!("container {id} is not paused"),
     }
     if record.cgroups.dirs.is_empty() {
-        bail!("container {id} has no cgroup (--cgroup-manager=disabled): it cannot be paused");
+        refuse!("container {id} has no cgroup (--cgroup-manager=disabled): it cannot be paused");
     }
-    cgroup::freeze(&record.cgroups, frozen).map_err(|e| anyhow::anyhow!("{e}"))
+    cgroup::freeze(&record.cgroups, frozen).map_err(|e| refused!("{e}"))
 }
 
 /// `ps --format json`: the pids in the container's cgroup.
