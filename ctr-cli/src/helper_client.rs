@@ -10,7 +10,7 @@ use ctr_core::net::{Cidr, NetworkName, NetworkSummary};
 use ctr_core::protocol::{
     CgroupDir, Request, Response, SpawnRequest, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER, PROTOCOL_VERSION,
 };
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -237,8 +237,7 @@ impl Helper {
 /// A close-on-exec duplicate numbered 10 or above.
 fn dup_high(fd: &impl AsRawFd) -> Result<OwnedFd> {
     let raw = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10)).io_context("dup")?;
-    // SAFETY: fcntl just returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    Ok(crate::sys::adopt(raw))
 }
 
 /// dup2 that also works when `from == to` (clearing close-on-exec).

@@ -41,6 +41,7 @@ pub mod run_options;
 pub mod seccomp;
 pub mod spec;
 pub mod stats;
+pub mod sys;
 pub mod timing;
 pub mod tuning;
 pub mod units;

@@ -44,7 +44,7 @@ macro_rules! invalid {
     };
 }
 use serde::{Deserialize, Serialize};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
 /// One mount inside the container, in the order `ctr init` makes them.
@@ -85,8 +85,7 @@ pub fn open_no_symlinks(path: &Path) -> nix::Result<OwnedFd> {
         .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     let raw = nix::fcntl::openat2(libc::AT_FDCWD, path, how)?;
-    // SAFETY: openat2 just returned this descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    Ok(crate::sys::adopt(raw))
 }
 
 /// The identity of a canonical source path, opened as `ctr init` will.

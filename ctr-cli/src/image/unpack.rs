@@ -762,11 +762,7 @@ impl Whiteout {
 fn set_opaque(dir: &Path) -> Result<()> {
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).context("a path with a NUL byte")?;
     let name = std::ffi::CString::new(OPAQUE_XATTR).expect("no NUL");
-    // SAFETY: both pointers come from live CStrings and the value from a
-    // static slice of the length given; lsetxattr does not follow a symlink.
-    let rc = unsafe { libc::lsetxattr(path.as_ptr(), name.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
-    if rc != 0 {
-        let e = io::Error::last_os_error();
+    if let Err(e) = crate::sys::fs::set_xattr_nofollow(&path, &name, b"y") {
         return Err(e).with_context(|| {
             format!(
                 "cannot mark {} opaque with the {OPAQUE_XATTR} xattr: the image store's filesystem must support user extended attributes",

@@ -115,7 +115,6 @@ use crate::timing;
 use ctr_core::frame;
 use ctr_core::protocol::INIT_CHANNEL_FD_IN_INIT;
 use process::ExecFailure;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use mounts::Kind;
@@ -136,9 +135,8 @@ pub fn main() -> ! {
         eprintln!("ctr init: setsid: {e}");
         std::process::exit(EXIT_ENGINE_ERROR);
     }
-    // SAFETY: fd 3 is the init channel the helper placed there for us
-    // before exec; nothing else in this fresh process owns it.
-    let mut channel = UnixStream::from(unsafe { OwnedFd::from_raw_fd(INIT_CHANNEL_FD_IN_INIT) });
+    // Fd 3 is the init channel the helper placed there for us before exec.
+    let mut channel = UnixStream::from(crate::sys::adopt(INIT_CHANNEL_FD_IN_INIT));
     let outcome = match frame::read_frame::<InitMessage>(&mut channel) {
         Err(e) => Err(engine_failure(refused!("reading the container spec: {e}"))),
         Ok(m) if m.version != INIT_PROTOCOL_VERSION => Err(engine_failure(refused!(

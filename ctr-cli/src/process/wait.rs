@@ -186,8 +186,7 @@ impl Relay {
         fds.push(PollFd::new(self.master.as_fd(), master_events));
         let stdin_events =
             if self.stdin_open && self.pending.len() < 64 * 1024 { PollFlags::POLLIN } else { PollFlags::empty() };
-        // SAFETY: fd 0 stays open for as long as this process runs.
-        let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+        let stdin = crate::sys::stdin();
         fds.push(PollFd::new(stdin, stdin_events));
     }
 
