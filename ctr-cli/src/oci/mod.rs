@@ -14,17 +14,21 @@
 //! - [`create`]: `create` and `run` (clone, cgroup, id maps, the record);
 //! - [`init`]: the container's side until execve, blocked on `exec.fifo`
 //!   between `create` and `start`;
-//! - [`mounts`]: the spec's mounts;
+//! - [`mounts`]: the spec's mounts; [`console`]: `process.terminal` over
+//!   `--console-socket`;
 //! - [`lifecycle`]: `start`, `kill`, `delete`, `state`, `list`, `pause`,
 //!   `resume`, `ps`; [`exec`]: `exec`;
+//! - [`hooks`]: the spec's hooks, with the state on stdin;
 //! - [`record`]: the state directory;
 //! - [`default_spec`]: the `spec` command; [`features`]: the `features` one.
 
 pub mod bundle;
+pub mod console;
 pub mod create;
 pub mod default_spec;
 pub mod exec;
 pub mod features;
+pub mod hooks;
 pub mod init;
 pub mod lifecycle;
 pub mod mounts;
