@@ -105,6 +105,17 @@ fn prepare(
         nix::sched::setns(ns, nix::sched::CloneFlags::from_bits_truncate(*flag))
             .with_context(|| format!("join namespace {}", path.display()))?;
     }
+    let in_user_namespace = bundle.clone_flags & libc::CLONE_NEWUSER != 0
+        || bundle.join.iter().any(|(flag, _)| *flag == libc::CLONE_NEWUSER);
+    if in_user_namespace {
+        // Still the host's root, which the maps need not include: become the
+        // namespace's root, so that what we create (the /dev tmpfs's nodes,
+        // mount points) has an owner the namespace can name.
+        let root_gid = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(root_gid, root_gid, root_gid).context("setgid 0 in the user namespace")?;
+        let root_uid = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresuid(root_uid, root_uid, root_uid).context("setuid 0 in the user namespace")?;
+    }
     if bundle.new_cgroup_namespace {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context("new cgroup namespace")?;
     }
