@@ -599,7 +599,20 @@ fn oci_run_passes_signals_to_the_container() {
 /// as containerd's shim and conmon receive it.
 fn receive_terminal(listener: &UnixListener) -> OwnedFd {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let (stream, _) = listener.accept().unwrap();
+    // Polled, so that a runtime that fails before connecting fails the
+    // test instead of hanging it.
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("no connection on the console socket: {e}"),
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
     let mut name = [0u8; 256];
     let mut cmsg = nix::cmsg_space!([RawFd; 1]);
     let mut iov = [IoSliceMut::new(&mut name)];

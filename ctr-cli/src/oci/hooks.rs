@@ -119,10 +119,14 @@ mod tests {
     fn a_hook_reads_the_state_and_gets_its_args_and_env_only() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let script = format!("cat > {0}.state; echo \"$0 $1 $GREETING ${{HOME:-nohome}}\" > {0}", out.display());
+        let script = format!(
+            "cat > {0}.state; argv0=$(tr '\\0' '\\n' < /proc/$$/cmdline | head -n 1); \
+             echo \"$argv0 $1 $GREETING ${{HOME:-nohome}}\" > {0}",
+            out.display()
+        );
         let hooks = hook(serde_json::json!({
             "path": "/bin/sh",
-            "args": ["named-sh", "-c", script, "first"],
+            "args": ["named-sh", "-c", script, "zero", "first"],
             "env": ["GREETING=hi"],
         }));
         run("createRuntime", Some(&hooks), &serde_json::json!({ "id": "c1" })).unwrap();
