@@ -61,6 +61,13 @@ const DEFAULT_ALLOWED_DEVICES: [&str; 9] = [
     "c 136:* rwm",
 ];
 
+/// Why the systemd cgroup driver is refused, and what to configure
+/// instead. ctr-oci never maps a slice:prefix:name path onto cgroupfs
+/// behind the caller's back: systemd would not know of that cgroup.
+pub const SYSTEMD_REFUSAL: &str = "{what}: systemd's cgroup driver (slice:prefix:name paths, cgroups made through \
+systemd's D-Bus API) is not supported by ctr-oci; configure the caller for cgroupfs (podman --cgroup-manager cgroupfs, \
+containerd's runc options SystemdCgroup = false, kubelet cgroupDriver: cgroupfs)";
+
 impl Bundle {
     /// Reads and checks `dir/config.json` for container `id`.
     pub fn load(dir: &Path, id: &str) -> Result<Self> {
@@ -78,12 +85,6 @@ impl Bundle {
         let process = spec.process().as_ref().context("config.json has no process")?;
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {
             refuse!("process.args is empty: give the command to run");
-        }
-        if process.terminal().unwrap_or(false) {
-            refuse!("process.terminal is not supported yet (no console socket support): set it to false");
-        }
-        if spec.hooks().is_some() {
-            refuse!("hooks are not supported yet: remove them from config.json");
         }
         if process.apparmor_profile().is_some() || process.selinux_label().is_some() {
             refuse!("process.apparmorProfile and process.selinuxLabel are not supported: ctr uses neither");
@@ -116,32 +117,14 @@ impl Bundle {
         limits
             .validate(&ctr_core::limits::HostCpus::read(), |_, _| true)
             .map_err(|e| refused!("linux.resources: {e}"))?;
-        let mut device_rules = Vec::new();
-        if let Some(devices) = linux.resources().as_ref().and_then(|r| r.devices().as_ref()) {
-            for d in devices {
-                let kind = d.typ().map_or("a".to_owned(), |t| t.as_str().to_owned());
-                let number = |n: Option<i64>| n.map_or("*".to_owned(), |n| n.to_string());
-                let rule = if kind == "a" {
-                    "a".to_owned()
-                } else {
-                    format!(
-                        "{kind} {}:{} {}",
-                        number(d.major()),
-                        number(d.minor()),
-                        d.access().as_deref().unwrap_or("rwm")
-                    )
-                };
-                device_rules.push((d.allow(), rule));
-            }
-            device_rules.extend(DEFAULT_ALLOWED_DEVICES.iter().map(|r| (true, (*r).to_owned())));
-        }
+        let device_rules = linux.resources().as_ref().map(device_rules).unwrap_or_default();
         let seccomp = match raw.pointer("/linux/seccomp") {
             None | Some(serde_json::Value::Null) => None,
             Some(profile) => Some(crate::seccomp::compile_oci(&serde_json::to_vec(profile)?)?),
         };
         let cgroups_path = linux.cgroups_path().as_ref().map_or_else(|| id.to_owned(), |p| p.display().to_string());
         if cgroups_path.contains(':') {
-            refuse!("linux.cgroupsPath {cgroups_path:?}: the systemd slice:prefix:name form is not supported yet");
+            refuse!("{}", SYSTEMD_REFUSAL.replace("{what}", &format!("linux.cgroupsPath {cgroups_path:?}")));
         }
         Ok(Self {
             dir,
@@ -158,9 +141,28 @@ impl Bundle {
     }
 }
 
+/// `linux.resources.devices` as the v1 devices controller's rules, then
+/// the devices every container may use.
+pub(super) fn device_rules(r: &LinuxResources) -> Vec<(bool, String)> {
+    let Some(devices) = r.devices().as_ref() else { return Vec::new() };
+    let mut rules = Vec::new();
+    for d in devices {
+        let kind = d.typ().map_or("a".to_owned(), |t| t.as_str().to_owned());
+        let number = |n: Option<i64>| n.map_or("*".to_owned(), |n| n.to_string());
+        let rule = if kind == "a" {
+            "a".to_owned()
+        } else {
+            format!("{kind} {}:{} {}", number(d.major()), number(d.minor()), d.access().as_deref().unwrap_or("rwm"))
+        };
+        rules.push((d.allow(), rule));
+    }
+    rules.extend(DEFAULT_ALLOWED_DEVICES.iter().map(|r| (true, (*r).to_owned())));
+    rules
+}
+
 /// `linux.resources` as ctr-core's limits; anything else it can hold is an
 /// error naming the field.
-fn translate_resources(r: &LinuxResources) -> Result<ResourceLimits> {
+pub(super) fn translate_resources(r: &LinuxResources) -> Result<ResourceLimits> {
     let unsupported = |field: &str| refused!("linux.resources.{field} is not supported yet");
     if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
         return Err(unsupported("hugepageLimits"));

@@ -26,6 +26,7 @@ pub fn process_from_bundle(
     args: Vec<String>,
     env: &[String],
     cwd: Option<&str>,
+    terminal: bool,
 ) -> Result<Process> {
     let record = root.load(id)?;
     let config = record.bundle.join("config.json");
@@ -34,7 +35,7 @@ pub fn process_from_bundle(
             .with_context(|| format!("parse {}", config.display()))?;
     let mut process = spec.process().clone().context("config.json has no process")?;
     process.set_args(Some(args));
-    process.set_terminal(Some(false));
+    process.set_terminal(Some(terminal));
     let mut all_env = process.env().clone().unwrap_or_default();
     all_env.extend(env.iter().cloned());
     process.set_env(Some(all_env));
@@ -48,6 +49,8 @@ pub struct ExecOptions {
     pub process: Process,
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
+    /// Where to send the terminal's master end, with process.terminal.
+    pub console_socket: Option<PathBuf>,
 }
 
 const NAMESPACES: [(&str, CloneFlags); 7] = [
@@ -62,9 +65,8 @@ const NAMESPACES: [(&str, CloneFlags); 7] = [
 
 /// Runs the process; returns its exit status, or 0 once started with `detach`.
 pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
-    if options.process.terminal().unwrap_or(false) {
-        refuse!("exec with a terminal is not supported yet");
-    }
+    let terminal = options.process.terminal().unwrap_or(false);
+    let mut console = super::console::connect(terminal, options.console_socket.as_deref())?;
     let record = root.load(id)?;
     if root.status(&record) != Status::Running {
         refuse!("container not running");
@@ -104,8 +106,13 @@ pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
                     // ctr-oci has our pid before our report.
                     let mut go = [0u8; 1];
                     let _ = std::io::Read::read_exact(&mut theirs, &mut go);
+                    let uid = options.process.user().uid();
                     let ready = nix::sys::prctl::set_dumpable(false)
                         .context("PR_SET_DUMPABLE")
+                        .and_then(|()| match console.take() {
+                            Some(socket) => Ok(super::console::attach(socket, uid)?),
+                            None => Ok(()),
+                        })
                         .and_then(|()| become_process(&options.process, seccomp.as_deref()));
                     match ready {
                         Err(e) => {
@@ -131,6 +138,7 @@ pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
         }
         ForkResult::Parent { child } => {
             drop(theirs);
+            drop(console);
             let pid: i32 = frame::read_frame(&mut ours).context("the exec'd process died while starting")?;
             let _ = std::io::Write::write_all(&mut ours, b"G");
             let report: Report = frame::read_frame(&mut ours).context("the exec'd process died while starting")?;

@@ -2,6 +2,7 @@
 //! with runc's semantics and the words callers look for in errors
 //! ("does not exist", "container not running").
 
+use super::hooks::{self, HOOKS_FILE};
 use super::record::{Record, Root, Status, EXEC_FIFO};
 use super::{OciContext, Result};
 use ctr_core::cgroup;
@@ -40,7 +41,21 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    std::fs::remove_file(&fifo_path).with_context(|| format!("remove {}", fifo_path.display()))
+    std::fs::remove_file(&fifo_path).with_context(|| format!("remove {}", fifo_path.display()))?;
+    let hooks = kept_hooks(root, id)?;
+    let state = root.state_json(&record);
+    hooks::run_warning("poststart", hooks.as_ref().and_then(|h| h.poststart().as_ref()), &state);
+    Ok(())
+}
+
+/// The hooks `create` kept in the state directory, if the spec had any.
+fn kept_hooks(root: &Root, id: &str) -> Result<Option<oci_spec::runtime::Hooks>> {
+    let path = root.dir(id).join(HOOKS_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("parse {}", path.display()))?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+    }
 }
 
 /// `SIGTERM`, `TERM` or `15`.
@@ -111,8 +126,13 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         let _ = signal_init(&record, Signal::SIGKILL);
         std::thread::sleep(Duration::from_millis(5));
     }
+    let hooks = kept_hooks(root, id)?;
+    let mut state = root.state_json(&record);
     let dir = root.dir(id);
-    std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))
+    std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+    state["status"] = "stopped".into();
+    hooks::run_warning("poststop", hooks.as_ref().and_then(|h| h.poststop().as_ref()), &state);
+    Ok(())
 }
 
 /// `pause` (`frozen`) and `resume`: the cgroup freezer, through the
@@ -140,6 +160,48 @@ pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
     }
     pids.sort_unstable();
     Ok(pids)
+}
+
+/// `update --resources`: new limits (the spec's `linux.resources` JSON)
+/// written to the container's cgroup, checked as `create` checks them.
+pub fn update(root: &Root, id: &str, resources: &[u8]) -> Result<()> {
+    let record = root.load(id)?;
+    if root.status(&record) == Status::Stopped {
+        refuse!("container not running");
+    }
+    if record.cgroups.dirs.is_empty() {
+        refuse!("container {id} has no cgroup (--cgroup-manager=disabled): its resources cannot be updated");
+    }
+    let resources: oci_spec::runtime::LinuxResources =
+        serde_json::from_slice(resources).context("parse --resources (the runtime spec's linux.resources)")?;
+    let limits = super::bundle::translate_resources(&resources)?;
+    limits.validate(&ctr_core::limits::HostCpus::read(), |_, _| true).map_err(|e| refused!("--resources: {e}"))?;
+    cgroup::apply_limits(&record.cgroups, &limits).map_err(|e| refused!("update {id}: {e}"))?;
+    cgroup::set_devices(&record.cgroups, &super::bundle::device_rules(&resources))
+        .map_err(|e| refused!("update {id}: {e}"))
+}
+
+/// `events --stats`: one reading of the container's cgroup counters, in
+/// runc's event shape (`{"type":"stats","id":...,"data":{...}}`).
+pub fn stats(root: &Root, id: &str) -> Result<serde_json::Value> {
+    let record = root.load(id)?;
+    if root.status(&record) == Status::Stopped {
+        refuse!("container not running");
+    }
+    let s = crate::stats::cgroup::sample(&record.cgroups.dirs);
+    Ok(serde_json::json!({
+        "type": "stats",
+        "id": id,
+        "data": {
+            "cpu": { "usage": { "total": s.cpu_ns } },
+            "memory": { "usage": { "usage": s.memory_bytes, "limit": s.memory_limit.unwrap_or(u64::MAX) } },
+            "pids": { "current": s.pids },
+            "blkio": { "ioServiceBytesRecursive": [
+                { "op": "Read", "value": s.block_read_bytes },
+                { "op": "Write", "value": s.block_write_bytes },
+            ] },
+        },
+    }))
 }
 
 /// `state`: the runtime spec's JSON.

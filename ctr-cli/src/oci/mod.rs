@@ -14,9 +14,11 @@
 //! - [`create`]: `create` and `run` (clone, cgroup, id maps, the record);
 //! - [`init`]: the container's side until execve, blocked on `exec.fifo`
 //!   between `create` and `start`;
-//! - [`mounts`]: the spec's mounts;
+//! - [`mounts`]: the spec's mounts; [`console`]: `process.terminal` over
+//!   `--console-socket`;
 //! - [`lifecycle`]: `start`, `kill`, `delete`, `state`, `list`, `pause`,
 //!   `resume`, `ps`; [`exec`]: `exec`;
+//! - [`hooks`]: the spec's hooks, with the state on stdin;
 //! - [`record`]: the state directory;
 //! - [`default_spec`]: the `spec` command; [`features`]: the `features` one.
 
@@ -56,6 +58,10 @@ pub enum OciError {
     Cgroup(#[from] ctr_core::protocol::HelperError),
     #[error(transparent)]
     Nul(#[from] std::ffi::NulError),
+    #[error(transparent)]
+    Console(#[from] console::ConsoleError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
     /// What was being done when `source` failed.
     #[error("{what}")]
     Context { what: String, source: Box<OciError> },
@@ -118,10 +124,12 @@ macro_rules! refuse {
 }
 
 pub mod bundle;
+pub mod console;
 pub mod create;
 pub mod default_spec;
 pub mod exec;
 pub mod features;
+pub mod hooks;
 pub mod init;
 pub mod lifecycle;
 pub mod mounts;
