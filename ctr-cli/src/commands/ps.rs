@@ -15,7 +15,7 @@ pub fn ps(paths: &Paths, args: PsArgs) -> Result<i32> {
     let filters = Filters::parse(&args.filter, &CONTAINER_KEYS)?;
     let all = args.all || filters.has("status") || filters.has("exited");
     let store = if filters.has("ancestor") { Some(open_store(paths)?) } else { None };
-    let find = |key: &str| ctr_cli::container::find(paths, key);
+    let find = |key: &str| ctr_cli::container::find(paths, key).map_err(anyhow::Error::from);
     let mut states: Vec<State> = Vec::new();
     for s in ctr_cli::container::list(paths)?.into_iter().filter(|s| all || s.is_up()) {
         let image_names = match (&store, &s.image_id) {

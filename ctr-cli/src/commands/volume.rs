@@ -21,7 +21,7 @@ pub fn volume(paths: &Paths, command: VolumeCommand) -> Result<i32> {
                 names.iter().for_each(|n| println!("{n}"));
                 return Ok(0);
             }
-            let rows = names.iter().map(|n| volume::info(paths, n)).collect::<Result<Vec<_>>>()?;
+            let rows = names.iter().map(|n| volume::info(paths, n)).collect::<Result<Vec<_>, _>>()?;
             print_list(&mut std::io::stdout().lock(), format.as_deref(), &VOLUMES, &rows)?;
             Ok(0)
         }

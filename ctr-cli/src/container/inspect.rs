@@ -5,9 +5,9 @@
 
 use super::record::{self, Container, State};
 use super::state::RunState;
+use super::Result;
 use crate::paths::Paths;
 use crate::process::restart_policy::RestartPolicy;
-use anyhow::Result;
 use ctr_core::limits::{DeviceRate, ResourceLimits, SwapLimit, PIDS_UNLIMITED};
 use ctr_core::net::NetworkInfo;
 
