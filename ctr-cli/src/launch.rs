@@ -2,8 +2,7 @@
 //! namespaces and cgroups ([`start`]), this side holds its published ports
 //! and hands its `ctr init` the spec over the init channel, then reads
 //! what init reports before it executes the command. [`finish`] records
-//! how it ended and removes its cgroup ([`finish_removed`]: after a
-//! foreground `--rm`, that removal detached); [`remove_container`] removes what
+//! how it ended and removes its cgroup; [`remove_container`] removes what
 //! is left of it, from inside a user namespace where it must. Used by
 //! `ctr run` in the foreground and by the detached monitor alike.
 
@@ -162,30 +161,6 @@ pub fn finish(
         container.write_state(state)?;
     }
     cgroup_removed
-}
-
-/// Like [`finish`] with `rm`, for a foreground `ctr run --rm` whose init
-/// has been reaped (and with it every process of its pid namespace): the
-/// container is removed now, under its lock, so that `ctr ps -a` no longer
-/// lists it when `run` returns, but the helper's teardown of its cgroups
-/// and network runs detached ([`crate::process::cleanup`]), off the
-/// caller's critical path. Should that never finish, the helper's record
-/// names a dead container, and the user's next helper run removes it.
-pub fn finish_removed(paths: &Paths, helper: &Helper, container: &Container, state: &State) -> Result<()> {
-    let lock = ContainerLock::acquire(&container.state_dir)?;
-    if let Some(info) = &state.network {
-        network::announce(paths, state, info, false);
-    }
-    // Gone already: `rm -f` removed the cgroup too.
-    if lock.is_none() {
-        return Ok(());
-    }
-    remove_container(helper, container)?;
-    if crate::process::cleanup::start(&container.id).is_err() {
-        // Then the teardown waits for nobody but us.
-        helper.remove_cgroup(&container.id).context("removing the container's cgroup")?;
-    }
-    Ok(())
 }
 
 /// Asks the helper for the container's first process, records it, hands

@@ -36,12 +36,6 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "monitor") && std::env::args_os().count() == 3 {
         ctr_cli::process::monitor::main();
     }
-    // The detached teardown after a foreground `run --rm`: kept off the parser.
-    if std::env::args_os().nth(1).is_some_and(|a| a == ctr_cli::process::cleanup::SUBCOMMAND)
-        && std::env::args_os().count() == 3
-    {
-        ctr_cli::process::cleanup::main();
-    }
     let cli = args::Cli::try_parse().unwrap_or_else(|e| usage_error(e));
     match commands::dispatch(cli.command) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(EXIT_ENGINE_ERROR)),

@@ -863,23 +863,6 @@ pub mod procfs {
     }
 }
 
-/// Polls `done` every 20 ms until it holds or `timeout` (scaled as
-/// command timeouts are) has passed; whether it held. For what ctr does
-/// detached after it returns: the helper's teardown after a foreground
-/// `run --rm` (cgroups, helper records, leases).
-pub fn eventually(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout * timeout_scale();
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Holds tests that measure or count shared things (CPU time, leases,
 /// published ports) to one at a time within a test binary.
 pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {

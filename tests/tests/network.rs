@@ -7,7 +7,6 @@
 use ctr_tests::{env, Child, Env};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn start(env: &Env, name: &str, extra: &[&str], image: &str, script: &str) -> Child {
@@ -135,21 +134,12 @@ fn fifty_concurrent_containers_get_fifty_addresses_and_leave_nothing() {
     addresses.dedup();
     assert_eq!(addresses.len(), 50, "{addresses:?}");
     assert!(addresses.iter().all(|a| a.starts_with("10.88.")), "{addresses:?}");
-    // Each `run --rm`'s teardown by the helper is detached: give them time.
-    let ours = |leases: &str| {
-        leases.contains(&format!("\"owner_uid\": {}", env.uid))
-            || leases.contains(&format!("\"owner_uid\":{}", env.uid))
-    };
-    let read_leases = || std::fs::read_to_string("/run/ctr-helper/net/bridge.json").unwrap_or_default();
-    ctr_tests::eventually(Duration::from_secs(30), || !ours(&read_leases()));
-    let leases = read_leases();
-    assert!(!ours(&leases), "leases left: {leases}");
-    // Their records and cgroups go in the same detached teardowns (a lease
-    // may also be freed by another start's reclaim, before them); the
-    // driver reports what a test leaves, so let those finish too. Not
-    // asserted: tests running beside this one have records of their own.
-    let records = PathBuf::from(format!("/run/ctr-helper/{}", env.uid));
-    ctr_tests::eventually(Duration::from_secs(10), || std::fs::read_dir(&records).map_or(true, |d| d.count() == 0));
+    let leases = std::fs::read_to_string("/run/ctr-helper/net/bridge.json").unwrap_or_default();
+    assert!(
+        !leases.contains(&format!("\"owner_uid\": {}", env.uid))
+            && !leases.contains(&format!("\"owner_uid\":{}", env.uid)),
+        "leases left: {leases}"
+    );
     let links = std::process::Command::new("ip").args(["-o", "link"]).output().unwrap();
     let links = String::from_utf8_lossy(&links.stdout);
     assert!(!links.contains("veth"), "veths left:\n{links}");

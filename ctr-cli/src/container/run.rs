@@ -357,10 +357,8 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     // container's with its processes.
     let logged = tee.map_or(Ok(()), crate::process::tee::Tee::finish);
     let exit_code = outcome.as_ref().ok().copied();
-    let recorded = crate::timing::time("finish", || match exit_code {
-        // Its init is reaped: the helper's teardown need not hold us up.
-        Some(_) if request.rm => launch::finish_removed(paths, &helper, &container, &state),
-        _ => launch::finish(paths, &helper, &container, &mut state, exit_code, outcome.is_ok(), request.rm),
+    let recorded = crate::timing::time("finish", || {
+        launch::finish(paths, &helper, &container, &mut state, exit_code, outcome.is_ok(), request.rm)
     });
     drop(held);
     let exit_code = outcome?;

@@ -2,11 +2,9 @@
 //! relaying signals and a terminal ([`wait`]), the monitor of a detached
 //! container ([`monitor`]), whether a recorded process still runs
 //! ([`liveness`]), terminals ([`tty`]), and the restart policies that
-//! the monitor carries out ([`restart_policy`]), the log of a
-//! foreground container ([`tee`]), and the detached teardown after a
-//! foreground `run --rm` ([`cleanup`]).
+//! the monitor carries out ([`restart_policy`]), and the log of a
+//! foreground container ([`tee`]).
 
-pub mod cleanup;
 pub mod liveness;
 pub mod monitor;
 pub mod restart_policy;
