@@ -25,14 +25,14 @@ struct Cli {
     /// The --log file's format.
     #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
-    /// Accepted; the systemd slice:prefix:name cgroupsPath form is refused when met.
+    /// Refused by create and run: ctr-oci has no systemd cgroup driver (use cgroupfs).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Accepted for compatibility.
     #[arg(long, global = true)]
     debug: bool,
-    /// crun's: cgroupfs (the default), or disabled (podman's --cgroups=disabled: no cgroup at all).
-    #[arg(long, global = true, value_parser = ["cgroupfs", "disabled"], default_value = "cgroupfs")]
+    /// crun's: cgroupfs (the default), disabled (podman's --cgroups=disabled: no cgroup at all), or systemd (refused).
+    #[arg(long, global = true, value_parser = ["cgroupfs", "disabled", "systemd"], default_value = "cgroupfs")]
     cgroup_manager: String,
     /// true, false or auto (runc's); `spec --rootless` writes the rootless variant.
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
@@ -49,7 +49,7 @@ struct CreateArgs {
     /// Write the container process's pid here (no trailing newline).
     #[arg(long)]
     pid_file: Option<PathBuf>,
-    /// A socket to receive the terminal's master end (not supported yet).
+    /// A Unix socket to receive the terminal's master end (SCM_RIGHTS), with process.terminal.
     #[arg(long)]
     console_socket: Option<PathBuf>,
     /// Not supported: pivot_root is always used.
@@ -104,15 +104,32 @@ enum Command {
         /// The working directory, without --process.
         #[arg(long)]
         cwd: Option<String>,
-        /// A terminal (not supported yet).
+        /// A terminal, without --process (with --console-socket).
         #[arg(long, short)]
         tty: bool,
+        /// A Unix socket to receive the terminal's master end (SCM_RIGHTS).
         #[arg(long)]
         console_socket: Option<PathBuf>,
         id: String,
         /// The command, without --process.
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
+    },
+    /// Change a running container's resources (the spec's linux.resources JSON, from FILE or - for stdin).
+    Update {
+        #[arg(long, short)]
+        resources: PathBuf,
+        id: String,
+    },
+    /// A container's cgroup counters (--stats: one reading, as JSON).
+    Events {
+        /// Print one reading and exit (the only mode ctr-oci has).
+        #[arg(long)]
+        stats: bool,
+        /// Accepted for runc's command line; unused with --stats.
+        #[arg(long)]
+        interval: Option<String>,
+        id: String,
     },
     /// Freeze every process of a container.
     Pause { id: String },
@@ -157,44 +174,66 @@ impl CreateArgs {
             no_pivot: self.no_pivot,
             preserve_fds: self.preserve_fds,
             no_cgroups: cli.cgroup_manager == "disabled",
+            systemd_cgroup: cli.systemd_cgroup || cli.cgroup_manager == "systemd",
         }
     }
 }
 
 fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
-    let _ = (cli.systemd_cgroup, cli.debug);
+    let _ = cli.debug;
     let root = Root::choose(cli.root.clone())?;
     match &cli.command {
-        Command::Create(args) => create::create(&root, &args.id, &args.options(cli)).map(|_| 0),
-        Command::Start { id } => lifecycle::start(&root, id).map(|()| 0),
-        Command::Run { create: args, detach } => create::run(&root, &args.id, &args.options(cli), *detach),
+        Command::Create(args) => create::create(&root, &args.id, &args.options(cli)).map(|_| 0).map_err(Into::into),
+        Command::Start { id } => lifecycle::start(&root, id).map(|_| 0).map_err(Into::into),
+        Command::Run { create: args, detach } => {
+            create::run(&root, &args.id, &args.options(cli), *detach).map_err(Into::into)
+        }
         Command::State { id } => {
             println!("{}", serde_json::to_string_pretty(&lifecycle::state(&root, id)?)?);
             Ok(0)
         }
         Command::Kill { all, id, signal } => {
             let signal = lifecycle::parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
-            lifecycle::kill(&root, id, signal, *all).map(|()| 0)
+            lifecycle::kill(&root, id, signal, *all).map(|()| 0).map_err(Into::into)
         }
         Command::Exec { process, detach, pid_file, env, cwd, tty, console_socket, id, args } => {
-            if *tty || console_socket.is_some() {
-                anyhow::bail!("exec --tty and --console-socket are not supported yet");
-            }
             let process = match process {
                 Some(path) => serde_json::from_slice(&std::fs::read(path)?)
                     .map_err(|e| anyhow::anyhow!("--process {}: {e}", path.display()))?,
                 None if args.is_empty() => anyhow::bail!("exec needs --process FILE or a command"),
-                None => ctr_cli::oci::exec::process_from_bundle(&root, id, args.clone(), env, cwd.as_deref())?,
+                None => ctr_cli::oci::exec::process_from_bundle(&root, id, args.clone(), env, cwd.as_deref(), *tty)?,
             };
-            let options = ctr_cli::oci::exec::ExecOptions { process, detach: *detach, pid_file: pid_file.clone() };
-            ctr_cli::oci::exec::exec(&root, id, &options)
+            let options = ctr_cli::oci::exec::ExecOptions {
+                process,
+                detach: *detach,
+                pid_file: pid_file.clone(),
+                console_socket: console_socket.clone(),
+            };
+            ctr_cli::oci::exec::exec(&root, id, &options).map_err(Into::into)
         }
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&ctr_cli::oci::features::features())?);
             Ok(0)
         }
-        Command::Pause { id } => lifecycle::freeze(&root, id, true).map(|()| 0),
-        Command::Resume { id } => lifecycle::freeze(&root, id, false).map(|()| 0),
+        Command::Update { resources, id } => {
+            let bytes = if resources.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
+                bytes
+            } else {
+                std::fs::read(resources).map_err(|e| anyhow::anyhow!("--resources {}: {e}", resources.display()))?
+            };
+            lifecycle::update(&root, id, &bytes).map(|()| 0).map_err(Into::into)
+        }
+        Command::Events { stats, interval: _, id } => {
+            if !stats {
+                anyhow::bail!("events without --stats (a stream of events) is not supported yet: use --stats");
+            }
+            println!("{}", lifecycle::stats(&root, id)?);
+            Ok(0)
+        }
+        Command::Pause { id } => lifecycle::freeze(&root, id, true).map(|_| 0).map_err(Into::into),
+        Command::Resume { id } => lifecycle::freeze(&root, id, false).map(|_| 0).map_err(Into::into),
         Command::Ps { format, id } => {
             let pids = lifecycle::pids(&root, id)?;
             if format == "json" {
@@ -205,7 +244,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Delete { force, id } => lifecycle::delete(&root, id, *force).map(|()| 0),
+        Command::Delete { force, id } => lifecycle::delete(&root, id, *force).map(|_| 0).map_err(Into::into),
         Command::List { format, quiet } => {
             let states = lifecycle::list(&root)?;
             if format == "json" {
@@ -228,7 +267,9 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Spec { bundle } => default_spec::write(bundle, cli.rootless.as_deref() == Some("true")).map(|()| 0),
+        Command::Spec { bundle } => {
+            default_spec::write(bundle, cli.rootless.as_deref() == Some("true")).map(|_| 0).map_err(Into::into)
+        }
     }
 }
 
@@ -236,7 +277,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
 fn report(cli: &Cli, message: &str) {
     eprintln!("ctr-oci: {message}");
     let Some(path) = &cli.log else { return };
-    let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let time = ctr_cli::units::rfc3339_seconds(std::time::SystemTime::now());
     let line = if cli.log_format == "json" {
         serde_json::json!({ "level": "error", "msg": message, "time": time }).to_string()
     } else {

@@ -8,10 +8,29 @@
 //! Building the files is pure ([`resolv_conf`], [`hosts_lines`]); only
 //! [`HostFiles::read`] touches the host, at paths a test can choose.
 
-use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+
+/// A `--dns`, `--dns-search`, `--dns-option` or `--add-host` that cannot
+/// be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    /// The message says what to change.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}")]
+    NotAnAddress { what: String, source: std::net::AddrParseError },
+}
+
+type Result<T, E = DnsError> = std::result::Result<T, E>;
+
+/// Refuses a flag with a message that says what to change.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err(DnsError::Invalid(format!($($arg)*)))
+    };
+}
 
 /// Docker's nameservers for a container that has none left.
 pub const FALLBACK_NAMESERVERS: [Ipv4Addr; 2] = [Ipv4Addr::new(8, 8, 8, 8), Ipv4Addr::new(8, 8, 4, 4)];
@@ -50,7 +69,7 @@ pub struct ExtraHost {
 /// whitespace or comment sign can start another entry.
 fn check_word(flag: &str, word: &str) -> Result<()> {
     if word.is_empty() || word.len() > 253 || word.chars().any(|c| c.is_whitespace() || c.is_control() || c == '#') {
-        bail!("{flag} {word:?}: give one word, without spaces or '#'");
+        invalid!("{flag} {word:?}: give one word, without spaces or '#'");
     }
     Ok(())
 }
@@ -58,7 +77,7 @@ fn check_word(flag: &str, word: &str) -> Result<()> {
 fn check_hostname(flag: &str, name: &str) -> Result<()> {
     check_word(flag, name)?;
     if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) || name.starts_with(['-', '.']) {
-        bail!("{flag} {name:?}: a host name is letters, digits, '-', '_' and '.'");
+        invalid!("{flag} {name:?}: a host name is letters, digits, '-', '_' and '.'");
     }
     Ok(())
 }
@@ -68,17 +87,17 @@ impl ExtraHost {
     /// name ends at the first separator, so an IPv6 address may follow).
     pub fn parse(text: &str) -> Result<Self> {
         let Some((name, address)) = text.split_once([':', '=']) else {
-            bail!("--add-host {text:?}: give NAME:IP or NAME:host-gateway");
+            invalid!("--add-host {text:?}: give NAME:IP or NAME:host-gateway");
         };
         check_hostname("--add-host", name)?;
         let address = match address {
             "host-gateway" => None,
-            a => Some(
-                a.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .parse()
-                    .with_context(|| format!("--add-host {text:?}: {a:?} is not an IP address (or host-gateway)"))?,
-            ),
+            a => Some(a.trim_start_matches('[').trim_end_matches(']').parse().map_err(|source| {
+                DnsError::NotAnAddress {
+                    what: format!("--add-host {text:?}: {a:?} is not an IP address (or host-gateway)"),
+                    source,
+                }
+            })?),
         };
         Ok(Self { name: name.to_owned(), address })
     }
@@ -89,7 +108,12 @@ impl DnsConfig {
     pub fn parse(servers: &[String], search: &[String], options: &[String], hosts: &[String]) -> Result<Self> {
         let servers = servers
             .iter()
-            .map(|s| s.parse().with_context(|| format!("--dns {s:?} is not an IP address")))
+            .map(|s| {
+                s.parse().map_err(|source| DnsError::NotAnAddress {
+                    what: format!("--dns {s:?} is not an IP address"),
+                    source,
+                })
+            })
             .collect::<Result<_>>()?;
         for domain in search {
             if domain != "." {
@@ -231,7 +255,7 @@ pub fn hosts_lines(dns: &DnsConfig, host_gateway: Option<IpAddr>) -> Result<Stri
     let mut text = String::new();
     for host in &dns.extra_hosts {
         let Some(address) = host.address.or(host_gateway) else {
-            bail!(
+            invalid!(
                 "--add-host {}:host-gateway needs a network that reaches the host: --network bridge (the default), \
                  one of yours, or host",
                 host.name

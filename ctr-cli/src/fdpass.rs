@@ -8,7 +8,7 @@ use ctr_core::frame::{self, FrameError};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use serde::de::DeserializeOwned;
 use std::io::IoSliceMut;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 /// Reads one frame and the descriptor that may travel with it.
@@ -27,9 +27,8 @@ pub fn recv_with_fd<T: DeserializeOwned>(channel: &UnixStream) -> Result<(T, Opt
         for c in msg.cmsgs().map_err(|e| FrameError::Io(e.into()))? {
             if let ControlMessageOwned::ScmRights(fds) = c {
                 for raw in fds {
-                    // SAFETY: the kernel just installed this descriptor in
-                    // our table for us; nothing else owns it.
-                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    // The kernel just installed it in our table for us.
+                    let owned = crate::sys::adopt(raw);
                     fd.get_or_insert(owned);
                 }
             }

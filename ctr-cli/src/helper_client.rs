@@ -2,7 +2,7 @@
 //! with the channel on fd 3 (and, for spawns, the init channel on fd 4),
 //! say Hello, send one request, read the answer and any pidfd with it.
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::error::{IoContext, IoError};
 use ctr_core::frame::{self, FrameError};
 use ctr_core::ids::ContainerId;
 use ctr_core::limits::ResourceLimits;
@@ -10,7 +10,7 @@ use ctr_core::net::{Cidr, NetworkName, NetworkSummary};
 use ctr_core::protocol::{
     CgroupDir, Request, Response, SpawnRequest, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER, PROTOCOL_VERSION,
 };
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -18,6 +18,43 @@ use std::process::{Child, Command, Stdio};
 
 pub struct Helper {
     path: PathBuf,
+}
+
+/// What went wrong talking to the helper.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("cannot run the helper {path}: install ctr with `sudo cargo xtask install`")]
+    NotRunnable { path: PathBuf, source: std::io::Error },
+    /// The helper said no; `what` names the request.
+    #[error("the helper refused{what}: {error}")]
+    Refused { what: String, error: ctr_core::protocol::HelperError },
+    #[error("the helper closed the channel without answering (see its message above)")]
+    Closed,
+    #[error("helper channel: {0}")]
+    Channel(FrameError),
+    #[error("the helper answered {request} with {answer}")]
+    Unexpected { request: &'static str, answer: String },
+    #[error("the helper sent no pidfd with Spawned")]
+    NoPidfd,
+    #[error("the helper exited with {0} after spawning")]
+    Exited(std::process::ExitStatus),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+impl From<FrameError> for CallError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Closed => CallError::Closed,
+            e => CallError::Channel(e),
+        }
+    }
+}
+
+type Result<T, E = CallError> = std::result::Result<T, E>;
+
+fn unexpected(request: &'static str, answer: &Response) -> CallError {
+    CallError::Unexpected { request, answer: format!("{answer:?}") }
 }
 
 /// Where a spawned process's stdin, stdout and stderr go: the helper hands
@@ -57,7 +94,7 @@ impl Helper {
     /// Starts the helper, its channel on fd 3 and `init_channel` (if any)
     /// on fd 4, and completes the Hello exchange.
     fn start(&self, init_channel: Option<&OwnedFd>, stdio: ProcessStdio) -> Result<(Child, UnixStream)> {
-        let (ours, theirs) = UnixStream::pair().context("socketpair for the helper channel")?;
+        let (ours, theirs) = UnixStream::pair().io_context("socketpair for the helper channel")?;
         // Above the numbers they are moved to, so one dup2 cannot clobber the other.
         let theirs = dup_high(&theirs)?;
         let init_channel = init_channel.map(dup_high).transpose()?;
@@ -84,16 +121,14 @@ impl Helper {
                 Ok(())
             });
         }
-        let child = command.spawn().with_context(|| {
-            format!("cannot run the helper {}: install ctr with `sudo cargo xtask install`", self.path.display())
-        })?;
+        let child = command.spawn().map_err(|source| CallError::NotRunnable { path: self.path.clone(), source })?;
         drop((theirs, init_channel));
         let mut channel = ours;
-        frame::write_frame(&mut channel, &Request::Hello { version: PROTOCOL_VERSION }).map_err(channel_error)?;
-        match frame::read_frame(&mut channel).map_err(channel_error)? {
+        frame::write_frame(&mut channel, &Request::Hello { version: PROTOCOL_VERSION })?;
+        match frame::read_frame(&mut channel)? {
             Response::Hello { version } if version == PROTOCOL_VERSION => Ok((child, channel)),
-            Response::Refused(e) => Err(anyhow!("the helper refused: {e}")),
-            other => bail!("the helper answered Hello with {other:?}"),
+            Response::Refused(error) => Err(CallError::Refused { what: String::new(), error }),
+            other => Err(unexpected("Hello", &other)),
         }
     }
 
@@ -111,19 +146,19 @@ impl Helper {
 
     fn start_process(&self, request: Request, init_channel: &OwnedFd, stdio: ProcessStdio) -> Result<SpawnedProcess> {
         let (mut child, mut channel) = self.start(Some(init_channel), stdio)?;
-        frame::write_frame(&mut channel, &request).map_err(channel_error)?;
-        let (response, fd) = read_frame_with_fd(&channel)?;
-        let status = child.wait().context("waiting for the helper")?;
+        frame::write_frame(&mut channel, &request)?;
+        let (response, fd) = crate::fdpass::recv_with_fd(&channel)?;
+        let status = child.wait().io_context("waiting for the helper")?;
         match response {
             Response::Spawned { pid, cgroups, network } => {
-                let pidfd = fd.context("the helper sent no pidfd with Spawned")?;
+                let pidfd = fd.ok_or(CallError::NoPidfd)?;
                 if !status.success() {
-                    bail!("the helper exited with {status} after spawning");
+                    return Err(CallError::Exited(status));
                 }
                 Ok(SpawnedProcess { pid, pidfd, cgroups, network })
             }
-            Response::Refused(e) => Err(anyhow!("the helper refused: {e}")),
-            other => bail!("unexpected helper answer {other:?}"),
+            Response::Refused(error) => Err(CallError::Refused { what: String::new(), error }),
+            other => Err(unexpected("a spawn", &other)),
         }
     }
 
@@ -131,11 +166,11 @@ impl Helper {
     /// a refusal becomes an error that says `what` was refused.
     fn call(&self, request: Request, what: &str) -> Result<Response> {
         let (mut child, mut channel) = self.start(None, ProcessStdio::default())?;
-        frame::write_frame(&mut channel, &request).map_err(channel_error)?;
-        let response = frame::read_frame(&mut channel).map_err(channel_error);
+        frame::write_frame(&mut channel, &request)?;
+        let response = frame::read_frame(&mut channel);
         let _ = child.wait();
         match response? {
-            Response::Refused(e) => Err(anyhow!("the helper refused {what}: {e}")),
+            Response::Refused(error) => Err(CallError::Refused { what: format!(" {what}"), error }),
             answer => Ok(answer),
         }
     }
@@ -145,7 +180,7 @@ impl Helper {
         let what = if frozen { "to pause the container" } else { "to unpause the container" };
         match self.call(Request::Freeze { id: id.clone(), frozen }, what)? {
             Response::Frozen { .. } => Ok(()),
-            other => bail!("unexpected helper answer {other:?}"),
+            other => Err(unexpected("Freeze", &other)),
         }
     }
 
@@ -153,7 +188,7 @@ impl Helper {
     pub fn update(&self, id: &ContainerId, limits: ResourceLimits) -> Result<()> {
         match self.call(Request::Update { id: id.clone(), limits }, "to update the container's limits")? {
             Response::Updated => Ok(()),
-            other => bail!("unexpected helper answer {other:?}"),
+            other => Err(unexpected("Update", &other)),
         }
     }
 
@@ -161,7 +196,7 @@ impl Helper {
     pub fn remove_cgroup(&self, id: &ContainerId) -> Result<()> {
         match self.call(Request::RemoveCgroup { id: id.clone() }, "to remove the cgroup")? {
             Response::Removed => Ok(()),
-            other => bail!("unexpected helper answer {other:?}"),
+            other => Err(unexpected("RemoveCgroup", &other)),
         }
     }
 
@@ -170,7 +205,7 @@ impl Helper {
     pub fn reconcile(&self) -> Result<u32> {
         match self.call(Request::Reconcile, "to clean up after dead containers")? {
             Response::Reconciled { containers } => Ok(containers),
-            other => bail!("unexpected helper answer {other:?}"),
+            other => Err(unexpected("Reconcile", &other)),
         }
     }
 
@@ -179,14 +214,14 @@ impl Helper {
     pub fn network_create(&self, name: NetworkName, subnet: Option<Cidr>) -> Result<NetworkSummary> {
         match self.call(Request::NetworkCreate { name, subnet }, "to create the network")? {
             Response::Networks(mut created) if created.len() == 1 => Ok(created.remove(0)),
-            other => bail!("unexpected helper answer {other:?}"),
+            other => Err(unexpected("NetworkCreate", &other)),
         }
     }
 
     pub fn network_remove(&self, name: NetworkName) -> Result<()> {
         match self.call(Request::NetworkRemove { name }, "to remove the network")? {
             Response::NetworkRemoved => Ok(()),
-            other => bail!("unexpected helper answer {other:?}"),
+            other => Err(unexpected("NetworkRemove", &other)),
         }
     }
 
@@ -194,23 +229,15 @@ impl Helper {
     pub fn network_list(&self) -> Result<Vec<NetworkSummary>> {
         match self.call(Request::NetworkList, "to list networks")? {
             Response::Networks(networks) => Ok(networks),
-            other => bail!("unexpected helper answer {other:?}"),
+            other => Err(unexpected("NetworkList", &other)),
         }
-    }
-}
-
-fn channel_error(e: FrameError) -> anyhow::Error {
-    match e {
-        FrameError::Closed => anyhow!("the helper closed the channel without answering (see its message above)"),
-        e => anyhow!("helper channel: {e}"),
     }
 }
 
 /// A close-on-exec duplicate numbered 10 or above.
 fn dup_high(fd: &impl AsRawFd) -> Result<OwnedFd> {
-    let raw = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10)).context("dup")?;
-    // SAFETY: fcntl just returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    let raw = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10)).io_context("dup")?;
+    Ok(crate::sys::adopt(raw))
 }
 
 /// dup2 that also works when `from == to` (clearing close-on-exec).
@@ -221,9 +248,4 @@ fn move_fd(from: RawFd, to: RawFd) -> std::io::Result<()> {
         nix::unistd::dup2(from, to)?;
     }
     Ok(())
-}
-
-/// Reads one answer and the pidfd that may travel with it.
-fn read_frame_with_fd(channel: &UnixStream) -> Result<(Response, Option<OwnedFd>)> {
-    crate::fdpass::recv_with_fd(channel).map_err(channel_error)
 }

@@ -1,9 +1,9 @@
 //! `ctr info`: what this host gives ctr, for bug reports and for checking
 //! an installation: kernel, cgroup layout, helper, id mapping, paths.
 
+use crate::error::{IoContext, IoError};
 use crate::idmap::id_maps;
 use crate::paths::Paths;
-use anyhow::Result;
 use ctr_core::idmap::IdMapEntry;
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -51,8 +51,8 @@ pub struct HostInfo {
     pub builtin_images: PathBuf,
 }
 
-pub fn gather(paths: &Paths) -> Result<HostInfo> {
-    let uname = nix::sys::utsname::uname()?;
+pub fn gather(paths: &Paths) -> Result<HostInfo, IoError> {
+    let uname = nix::sys::utsname::uname().io_context("uname")?;
     let (uid_map, gid_map) = id_maps();
     Ok(HostInfo {
         kernel: format!("{} {}", uname.sysname().to_string_lossy(), uname.release().to_string_lossy()),

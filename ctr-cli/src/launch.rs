@@ -6,19 +6,23 @@
 //! is left of it, from inside a user namespace where it must. Used by
 //! `ctr run` in the foreground and by the detached monitor alike.
 
-use crate::container::record::{now_rfc3339, Container, State};
-use crate::container::state::{RunState, Transition};
+use crate::container::record::{now_rfc3339, Container, RecordError, State};
+use crate::container::state::{RunState, StateError, Transition};
+use crate::error::{IoContext, IoError};
+use crate::helper_client::CallError;
 use crate::helper_client::{Helper, ProcessStdio};
 use crate::idmap::id_maps;
 use crate::lock::ContainerLock;
 use crate::network;
 use crate::paths::Paths;
 use crate::ports::HeldPorts;
+use crate::ports::PortError;
 use crate::process::liveness::ProcessRef;
+use crate::process::liveness::Vanished;
 use crate::process::wait::{self, InitReport};
 use crate::spec::{ContainerSpec, InitMessage, InitReply, InitTask, TerminalSize, INIT_PROTOCOL_VERSION};
-use anyhow::{anyhow, bail, Context, Result};
 use ctr_core::frame;
+use ctr_core::frame::FrameError;
 use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::limits::ResourceLimits;
 use ctr_core::net::NetworkRequest;
@@ -30,7 +34,39 @@ use nix::unistd::Pid;
 use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why a container's process could not be started, or its end recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("the input device is not a TTY: drop -t, or run from a terminal")]
+    NotATerminal,
+    #[error(transparent)]
+    Helper(#[from] CallError),
+    #[error("removing the container's cgroup")]
+    RemoveCgroup(#[source] CallError),
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error("the container's init did not take its spec: {0}")]
+    Handoff(FrameError),
+    /// `ctr init` could not remove a tree of subordinate ids' files.
+    #[error("removing {path}: {message}")]
+    RemoveTree { path: PathBuf, message: String },
+    #[error("removing {path}: cleanup process ended with {status}")]
+    CleanupEnded { path: PathBuf, status: String },
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Vanished(#[from] Vanished),
+    #[error(transparent)]
+    Id(#[from] ctr_core::ids::IdError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Result<T, E = LaunchError> = std::result::Result<T, E>;
 
 /// What shapes a container's process, shared by `run` and `exec` (as
 /// docker's flags are): stdin, a terminal, environment, working directory
@@ -54,7 +90,7 @@ impl ProcessOptions {
     /// here (`detached`).
     pub fn check_terminal(&self, detached: bool) -> Result<()> {
         if self.tty && self.interactive && !detached && !std::io::stdin().is_terminal() {
-            bail!("the input device is not a TTY: drop -t, or run from a terminal");
+            return Err(LaunchError::NotATerminal);
         }
         Ok(())
     }
@@ -102,9 +138,11 @@ pub fn merge_env(image_env: &[String], cli: &[String]) -> Vec<String> {
 }
 
 /// A fresh random container id.
-pub fn new_container_id() -> Result<ContainerId> {
+pub fn new_container_id() -> Result<ContainerId, IoError> {
     let mut bytes = [0u8; 32];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes).context("reading /dev/urandom")?;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .io_context("reading /dev/urandom")?;
     Ok(ContainerId::from_bytes(&bytes))
 }
 
@@ -143,7 +181,7 @@ pub fn finish(
     if let Some(info) = &state.network {
         network::announce(paths, state, info, false);
     }
-    let cgroup_removed = helper.remove_cgroup(&container.id).context("removing the container's cgroup");
+    let cgroup_removed = helper.remove_cgroup(&container.id).map_err(LaunchError::RemoveCgroup);
     if lock.is_none() {
         return cgroup_removed;
     }
@@ -186,8 +224,8 @@ pub fn start(
     };
     // Once the helper exits, its child (the container) is re-parented to
     // us, so that we can wait for it.
-    nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
-    let (mut ours, theirs) = UnixStream::pair().context("socketpair for the init channel")?;
+    nix::sys::prctl::set_child_subreaper(true).io_context("PR_SET_CHILD_SUBREAPER")?;
+    let (mut ours, theirs) = UnixStream::pair().io_context("socketpair for the init channel")?;
     let spawned = crate::timing::time("helper.spawn", || helper.spawn(request, &OwnedFd::from(theirs), stdio))?;
     let pid = Pid::from_raw(spawned.pid);
     // Before the command runs (init waits for its spec): if another
@@ -211,14 +249,15 @@ pub fn start(
     if let Some(info) = &spawned.network {
         spec.network = Some(ContainerEnd::eth0(info.address, info.prefix, info.gateway));
         let hosts = network::hosts_file(paths, state, &spec.hostname, Some(info));
-        network::rewrite_in_place(&container.state_dir.join("hosts"), &hosts)?;
+        network::rewrite_in_place(&container.state_dir.join("hosts"), &hosts)
+            .io_context("rewrite the container's /etc/hosts")?;
     }
 
     let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::Run(Box::new(spec)) };
     if let Err(e) = frame::write_frame(&mut ours, &message) {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
-        bail!("the container's init did not take its spec: {e}");
+        return Err(LaunchError::Handoff(e));
     }
     let report = wait::read_init_report(&ours);
     // Only now that init has configured its address do peers learn its name.
@@ -262,11 +301,11 @@ pub fn remove_in_user_namespace(helper: &Helper, path: &Path) -> Result<()> {
         gid_map,
         limits: ResourceLimits::default(),
     };
-    nix::sys::prctl::set_child_subreaper(true)?;
-    let (mut ours, theirs) = UnixStream::pair()?;
+    nix::sys::prctl::set_child_subreaper(true).io_context("PR_SET_CHILD_SUBREAPER")?;
+    let (mut ours, theirs) = UnixStream::pair().io_context("socketpair for the init channel")?;
     let spawned = helper.spawn(request, &OwnedFd::from(theirs), ProcessStdio::no_stdin())?;
     let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::RemoveTree { path: path.to_owned() } };
-    frame::write_frame(&mut ours, &message).map_err(|e| anyhow!("{e}"))?;
+    frame::write_frame(&mut ours, &message).map_err(LaunchError::Handoff)?;
     let failure = match frame::read_frame::<InitReply>(&mut ours) {
         Ok(InitReply::Failed(f)) => Some(f),
         _ => None,
@@ -275,8 +314,8 @@ pub fn remove_in_user_namespace(helper: &Helper, path: &Path) -> Result<()> {
     helper.remove_cgroup(&id)?;
     match (failure, status) {
         (None, Ok(WaitStatus::Exited(_, 0))) => Ok(()),
-        (Some(f), _) => bail!("removing {}: {}", path.display(), f.message),
-        (None, other) => bail!("removing {}: cleanup process ended with {other:?}", path.display()),
+        (Some(f), _) => Err(LaunchError::RemoveTree { path: path.to_owned(), message: f.message }),
+        (None, other) => Err(LaunchError::CleanupEnded { path: path.to_owned(), status: format!("{other:?}") }),
     }
 }
 

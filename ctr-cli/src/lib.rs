@@ -20,6 +20,7 @@
 
 pub mod container;
 pub mod dns;
+pub mod error;
 pub mod fdpass;
 pub mod helper_client;
 pub mod idmap;
@@ -40,6 +41,7 @@ pub mod run_options;
 pub mod seccomp;
 pub mod spec;
 pub mod stats;
+pub mod sys;
 pub mod timing;
 pub mod tuning;
 pub mod units;

@@ -3,7 +3,7 @@
 //! container's state directory. The lock dies with its holder, so a killed
 //! command never leaves a container locked.
 
-use anyhow::{Context, Result};
+use crate::error::{IoContext, IoError};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
 use std::path::Path;
@@ -16,17 +16,17 @@ pub struct ContainerLock {
 impl ContainerLock {
     /// Waits for the lock. `None` if the container's state directory is
     /// gone (removed meanwhile): there is nothing left to change.
-    pub fn acquire(state_dir: &Path) -> Result<Option<Self>> {
+    pub fn acquire(state_dir: &Path) -> Result<Option<Self>, IoError> {
         let mut dir = match File::open(state_dir) {
             Ok(dir) => dir,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("open {}", state_dir.display())),
+            Err(e) => return Err(IoError::new(format!("open {}", state_dir.display()), e)),
         };
         let lock = loop {
             match Flock::lock(dir, FlockArg::LockExclusive) {
                 Ok(lock) => break lock,
                 Err((d, nix::errno::Errno::EINTR)) => dir = d,
-                Err((_, e)) => return Err(e).with_context(|| format!("lock {}", state_dir.display())),
+                Err((_, e)) => return Err(e).with_io_context(|| format!("lock {}", state_dir.display())),
             }
         };
         // Someone may have removed the container while we waited.

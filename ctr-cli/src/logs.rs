@@ -5,16 +5,26 @@
 //! without a trailing newline).
 
 use crate::container::record::Container;
+use crate::container::record::RecordError;
+use crate::error::{IoContext, IoError};
 use crate::log_options::rotated;
 pub use crate::log_options::{log_files, LogOptions};
 use crate::paths::Paths;
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
+
+/// Why a container's log could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
 
 /// Docker's json-file buffer: longer lines are written in parts.
 const MAX_LINE: usize = 16 * 1024;
@@ -70,30 +80,6 @@ pub fn format_entry(stream: Stream, bytes: &[u8], time: &str) -> String {
     line
 }
 
-/// `t` as RFC 3339 in UTC with nanoseconds, as docker writes it.
-pub fn rfc3339_nanos(t: std::time::SystemTime) -> String {
-    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        since.subsec_nanos()
-    )
-}
-
 /// Appends a container's output to its log, a line per entry, rotating it
 /// by its [`LogOptions`].
 pub struct LogWriter {
@@ -105,19 +91,19 @@ pub struct LogWriter {
     partial: [Vec<u8>; 2],
 }
 
-fn open_append(path: &Path) -> Result<File> {
+fn open_append(path: &Path) -> Result<File, IoError> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("open the log {}", path.display()))
+        .with_io_context(|| format!("open the log {}", path.display()))
 }
 
 impl LogWriter {
-    pub fn open(path: &Path, options: LogOptions) -> Result<Self> {
+    pub fn open(path: &Path, options: LogOptions) -> Result<Self, IoError> {
         let file = open_append(path)?;
-        let size = file.metadata()?.len();
+        let size = file.metadata().with_io_context(|| format!("stat the log {}", path.display()))?.len();
         Ok(Self { file, path: path.to_owned(), options, size, partial: [Vec::new(), Vec::new()] })
     }
 
@@ -154,7 +140,7 @@ impl LogWriter {
 
     /// Logs what `stream` produced; complete lines are written at once.
     pub fn write(&mut self, stream: Stream, mut bytes: &[u8]) -> std::io::Result<()> {
-        let time = rfc3339_nanos(std::time::SystemTime::now());
+        let time = crate::units::rfc3339_nanos(std::time::SystemTime::now());
         let mut out = String::new();
         let slot = stream as usize;
         while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
@@ -183,7 +169,7 @@ impl LogWriter {
 
     /// Writes what is left of unfinished lines (at end of output).
     pub fn finish(&mut self) -> std::io::Result<()> {
-        let time = rfc3339_nanos(std::time::SystemTime::now());
+        let time = crate::units::rfc3339_nanos(std::time::SystemTime::now());
         for stream in [Stream::Stdout, Stream::Stderr] {
             let pending = std::mem::take(&mut self.partial[stream as usize]);
             if !pending.is_empty() {
@@ -247,7 +233,7 @@ pub fn read(
     tail: Option<usize>,
     follow: bool,
     mut emit: impl FnMut(&[Entry]) -> std::io::Result<()>,
-) -> Result<()> {
+) -> Result<(), LogsError> {
     let (container, state) = Container::locate(paths, key)?;
     let path = container.log_path();
     // Rotated files first (all of them; --tail counts back across them).
@@ -261,35 +247,40 @@ pub fn read(
     let mut file = match File::open(&path) {
         Ok(f) => f,
         // Never started: nothing was written yet.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return emit(&backlog).map_err(Into::into),
-        Err(e) => return Err(e).with_context(|| format!("open {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(emit(&backlog).io_context("write the log's lines")?);
+        }
+        Err(e) => return Err(IoError::new(format!("open {}", path.display()), e).into()),
     };
     let mut pending = Vec::new();
     match tail {
         Some(n) => {
-            let start = tail_offset(&mut file, n)?;
-            file.seek(SeekFrom::Start(start))?;
-            file.read_to_end(&mut pending)?;
+            let read = |file: &mut File, pending: &mut Vec<u8>| -> std::io::Result<()> {
+                let start = tail_offset(file, n)?;
+                file.seek(SeekFrom::Start(start))?;
+                file.read_to_end(pending).map(drop)
+            };
+            read(&mut file, &mut pending).with_io_context(|| format!("read {}", path.display()))?;
             let mut entries = take_entries(&mut pending);
             let from_older = n.saturating_sub(entries.len());
             entries.splice(0..0, backlog.split_off(backlog.len().saturating_sub(from_older)));
-            emit(&entries)?;
+            emit(&entries).io_context("write the log's lines")?;
         }
-        None => emit(&backlog)?,
+        None => emit(&backlog).io_context("write the log's lines")?,
     }
     loop {
         // Decided before reading, so nothing written before the end is missed.
         let done = !follow || !still_writing(&container)?;
-        file.read_to_end(&mut pending)?;
-        emit(&take_entries(&mut pending))?;
+        file.read_to_end(&mut pending).with_io_context(|| format!("read {}", path.display()))?;
+        emit(&take_entries(&mut pending)).io_context("write the log's lines")?;
         if done {
             return Ok(());
         }
         // Rotated away: what is left of it was read above; go on in the new file.
         if std::fs::metadata(&path).is_ok_and(|m| m.ino() != file.metadata().map(|f| f.ino()).unwrap_or(0)) {
-            file.read_to_end(&mut pending)?;
-            emit(&take_entries(&mut pending))?;
-            file = File::open(&path).with_context(|| format!("open {}", path.display()))?;
+            file.read_to_end(&mut pending).with_io_context(|| format!("read {}", path.display()))?;
+            emit(&take_entries(&mut pending)).io_context("write the log's lines")?;
+            file = File::open(&path).with_io_context(|| format!("open {}", path.display()))?;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -297,7 +288,7 @@ pub fn read(
 
 /// Whether more output may come: the container runs, or its monitor is
 /// still writing what it left.
-fn still_writing(container: &Container) -> Result<bool> {
+fn still_writing(container: &Container) -> Result<bool, RecordError> {
     let Some(state) = container.read_state()? else { return Ok(false) };
     let monitor_alive = state.monitor.as_ref().is_some_and(|m| m.is_alive());
     Ok(state.is_up() || (state.status.is_live() && monitor_alive))
@@ -330,17 +321,13 @@ mod tests {
     }
 
     #[test]
-    fn escapes_and_times_match_serde_and_humantime() {
+    fn escapes_match_serde() {
         let raw = "tab\t \u{1} quote\" back\\ é\r\n";
         let line = format_entry(Stream::Stdout, raw.as_bytes(), "T");
         let entry: Entry = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(entry, Entry { log: raw.into(), stream: "stdout".into(), time: "T".into() });
         let invalid = format_entry(Stream::Stdout, b"\xff\n", "T");
         assert_eq!(serde_json::from_str::<Entry>(invalid.trim_end()).unwrap().log, "\u{fffd}\n");
-        for secs in [0u64, 951_782_400, 1_709_164_800, 4_102_444_799, 1_234_567_890] {
-            let t = std::time::UNIX_EPOCH + std::time::Duration::new(secs, 123_456_789);
-            assert_eq!(rfc3339_nanos(t), humantime::format_rfc3339_nanos(t).to_string());
-        }
     }
 
     #[test]

@@ -16,9 +16,35 @@
 //! the same way and refuses anything else (a symlink or directory swapped
 //! in meanwhile by whoever can write a parent directory).
 
-use anyhow::{bail, Context, Result};
+use crate::error::{IoContext, IoError};
+
+/// A `-v` or `--tmpfs` that cannot be mounted, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// The option as given is wrong; the message says how to write it.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("bind source path does not exist: {0} (ctr does not create it: make it first)")]
+    NoSource(String),
+    #[error("duplicate mount point: {0}")]
+    Duplicate(String),
+    /// The named volume could not be made or found.
+    #[error("volume {name}")]
+    Volume { name: String, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Result<T, E = MountError> = std::result::Result<T, E>;
+
+/// Refuses the option with a message that says what to do.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err(MountError::Invalid(format!($($arg)*)))
+    };
+}
 use serde::{Deserialize, Serialize};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
 /// One mount inside the container, in the order `ctr init` makes them.
@@ -42,9 +68,9 @@ pub struct SourceId {
 }
 
 impl SourceId {
-    pub fn of(fd: &OwnedFd) -> Result<Self> {
+    pub fn of(fd: &OwnedFd) -> Result<Self, IoError> {
         use std::os::fd::AsRawFd;
-        let st = nix::sys::stat::fstat(fd.as_raw_fd()).context("stat a mount source")?;
+        let st = nix::sys::stat::fstat(fd.as_raw_fd()).io_context("stat a mount source")?;
         let dir = nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
             == nix::sys::stat::SFlag::S_IFDIR;
         Ok(Self { dev: st.st_dev, ino: st.st_ino, dir })
@@ -59,13 +85,12 @@ pub fn open_no_symlinks(path: &Path) -> nix::Result<OwnedFd> {
         .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     let raw = nix::fcntl::openat2(libc::AT_FDCWD, path, how)?;
-    // SAFETY: openat2 just returned this descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    Ok(crate::sys::adopt(raw))
 }
 
 /// The identity of a canonical source path, opened as `ctr init` will.
-fn identify(path: &Path) -> Result<SourceId> {
-    let fd = open_no_symlinks(path).with_context(|| format!("open {}", path.display()))?;
+fn identify(path: &Path) -> Result<SourceId, IoError> {
+    let fd = open_no_symlinks(path).with_io_context(|| format!("open {}", path.display()))?;
     SourceId::of(&fd)
 }
 
@@ -157,39 +182,45 @@ pub fn inspect_json(mounts: &[MountSpec]) -> serde_json::Value {
 /// An absolute container path, normalised; `/`, `..` and /proc are refused.
 pub fn destination(raw: &str) -> Result<String> {
     if !raw.starts_with('/') {
-        bail!("invalid mount destination {raw:?}: it must be an absolute path");
+        invalid!("invalid mount destination {raw:?}: it must be an absolute path");
     }
     let mut parts = Vec::new();
     for c in Path::new(raw).components() {
         match c {
             Component::RootDir | Component::CurDir => {}
-            Component::Normal(n) => parts.push(n.to_str().context("mount destination must be UTF-8")?),
-            Component::ParentDir => bail!("invalid mount destination {raw:?}: '..' is not allowed"),
+            Component::Normal(n) => match n.to_str() {
+                Some(n) => parts.push(n),
+                None => invalid!("invalid mount destination {raw:?}: it must be UTF-8"),
+            },
+            Component::ParentDir => invalid!("invalid mount destination {raw:?}: '..' is not allowed"),
             Component::Prefix(_) => unreachable!("no prefixes on Unix"),
         }
     }
     if parts.is_empty() {
-        bail!("invalid mount destination {raw:?}: the destination can't be '/'");
+        invalid!("invalid mount destination {raw:?}: the destination can't be '/'");
     }
     if parts[0] == "proc" {
-        bail!("invalid mount destination {raw:?}: ctr does not mount over /proc");
+        invalid!("invalid mount destination {raw:?}: ctr does not mount over /proc");
     }
     Ok(format!("/{}", parts.join("/")))
 }
 
 /// `SRC:DEST[:OPTS]`; `volume` resolves a volume name to its data directory.
-pub fn parse_volume(raw: &str, volume: impl FnOnce(&str) -> Result<PathBuf>) -> Result<MountSpec> {
+pub fn parse_volume<E: std::error::Error + Send + Sync + 'static>(
+    raw: &str,
+    volume: impl FnOnce(&str) -> Result<PathBuf, E>,
+) -> Result<MountSpec> {
     let fields: Vec<&str> = raw.split(':').collect();
     let (src, dst, opts) = match fields.as_slice() {
         [dst] if dst.starts_with('/') => {
-            bail!("-v {raw}: anonymous volumes are not supported; name one (-v NAME:{dst}) or bind a host path (-v /host/dir:{dst})")
+            invalid!("-v {raw}: anonymous volumes are not supported; name one (-v NAME:{dst}) or bind a host path (-v /host/dir:{dst})")
         }
         [src, dst] => (*src, *dst, ""),
         [src, dst, opts] => (*src, *dst, *opts),
-        _ => bail!("invalid volume specification {raw:?}: use HOST-PATH:DEST[:ro] or NAME:DEST[:ro]"),
+        _ => invalid!("invalid volume specification {raw:?}: use HOST-PATH:DEST[:ro] or NAME:DEST[:ro]"),
     };
     if src.is_empty() || dst.is_empty() {
-        bail!("invalid volume specification {raw:?}: use HOST-PATH:DEST[:ro] or NAME:DEST[:ro]");
+        invalid!("invalid volume specification {raw:?}: use HOST-PATH:DEST[:ro] or NAME:DEST[:ro]");
     }
     let destination = destination(dst)?;
     let (mut read_only, mut nocopy) = (false, false);
@@ -198,27 +229,27 @@ pub fn parse_volume(raw: &str, volume: impl FnOnce(&str) -> Result<PathBuf>) -> 
             "ro" => read_only = true,
             "rw" => read_only = false,
             "nocopy" => nocopy = true,
-            other => bail!("-v {raw}: unsupported option {other:?} (supported: ro, rw, nocopy)"),
+            other => invalid!("-v {raw}: unsupported option {other:?} (supported: ro, rw, nocopy)"),
         }
     }
     let spec = if src.contains('/') {
         if nocopy {
-            bail!("-v {raw}: nocopy applies to named volumes only");
+            invalid!("-v {raw}: nocopy applies to named volumes only");
         }
         let path = host_source(src)?;
-        let id = identify(&path).with_context(|| format!("bind source {src}"))?;
+        let id = identify(&path).map_err(|e| IoError::new(format!("bind source {src}: {}", e.what), e.source))?;
         MountSpec { destination, source: MountSource::Bind { path }, read_only, source_id: Some(id) }
     } else {
         if ctr_core::ids::ContainerName::parse(src).is_err() {
-            bail!(
+            invalid!(
                 "{src:?} includes invalid characters for a local volume name, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed. \
 If you intended to pass a host directory, use an absolute path"
             );
         }
         // Canonical, as `ctr init` opens it without following symlinks.
-        let data = volume(src)?;
-        let path = std::fs::canonicalize(&data).with_context(|| format!("volume {src}: {}", data.display()))?;
-        let id = identify(&path).with_context(|| format!("volume {src}"))?;
+        let data = volume(src).map_err(|e| MountError::Volume { name: src.to_owned(), source: Box::new(e) })?;
+        let path = std::fs::canonicalize(&data).with_io_context(|| format!("volume {src}: {}", data.display()))?;
+        let id = identify(&path).map_err(|e| IoError::new(format!("volume {src}: {}", e.what), e.source))?;
         MountSpec {
             destination,
             source: MountSource::Volume { name: src.to_owned(), path, copy_up: !nocopy },
@@ -232,16 +263,14 @@ If you intended to pass a host directory, use an absolute path"
 /// An existing host path the caller can read, canonicalized.
 fn host_source(src: &str) -> Result<PathBuf> {
     if !src.starts_with('/') {
-        bail!("bind source {src:?} is a relative path: give an absolute path (e.g. \"$PWD/{src}\")");
+        invalid!("bind source {src:?} is a relative path: give an absolute path (e.g. \"$PWD/{src}\")");
     }
     let path = match std::fs::canonicalize(src) {
         Ok(p) => p,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("bind source path does not exist: {src} (ctr does not create it: make it first)")
-        }
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("bind source {src}: you cannot access it"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(MountError::NoSource(src.to_owned())),
+        Err(e) => return Err(IoError::new(format!("bind source {src}: you cannot access it"), e).into()),
     };
-    let meta = std::fs::metadata(&path).with_context(|| format!("bind source {src}"))?;
+    let meta = std::fs::metadata(&path).with_io_context(|| format!("bind source {src}"))?;
     let mut need = nix::unistd::AccessFlags::R_OK;
     if meta.is_dir() {
         need |= nix::unistd::AccessFlags::X_OK;
@@ -249,9 +278,9 @@ fn host_source(src: &str) -> Result<PathBuf> {
         // Devices, sockets and fifos: the kernel decides on open.
         need = nix::unistd::AccessFlags::F_OK;
     }
-    nix::unistd::access(&path, need).with_context(|| format!("bind source {src}: you cannot read it"))?;
+    nix::unistd::access(&path, need).with_io_context(|| format!("bind source {src}: you cannot read it"))?;
     if path.to_str().is_none() {
-        bail!("bind source {} must be UTF-8", path.display());
+        invalid!("bind source {} must be UTF-8", path.display());
     }
     Ok(path)
 }
@@ -268,15 +297,19 @@ pub fn parse_tmpfs(raw: &str) -> Result<MountSpec> {
             None => (opt, None),
         };
         let number = |v: Option<&str>| -> Result<u32> {
-            v.and_then(|v| v.parse().ok()).with_context(|| format!("--tmpfs {raw}: {key} needs a number"))
+            v.and_then(|v| v.parse().ok())
+                .ok_or_else(|| MountError::Invalid(format!("--tmpfs {raw}: {key} needs a number")))
         };
         match (key, value) {
-            ("size", Some(v)) => o.size_bytes = Some(parse_size(v).with_context(|| format!("--tmpfs {raw}"))?),
+            ("size", Some(v)) => match parse_size(v) {
+                Ok(size) => o.size_bytes = Some(size),
+                Err(problem) => invalid!("--tmpfs {raw}: {problem}"),
+            },
             ("mode", Some(v)) => {
                 o.mode = u32::from_str_radix(v, 8)
                     .ok()
                     .filter(|m| *m <= 0o7777)
-                    .with_context(|| format!("--tmpfs {raw}: mode must be octal, at most 7777"))?
+                    .ok_or_else(|| MountError::Invalid(format!("--tmpfs {raw}: mode must be octal, at most 7777")))?
             }
             ("uid", v) => o.uid = Some(number(v)?),
             ("gid", v) => o.gid = Some(number(v)?),
@@ -286,7 +319,7 @@ pub fn parse_tmpfs(raw: &str) -> Result<MountSpec> {
             ("nodev", None) => o.nodev = true,
             ("ro", None) => read_only = true,
             ("rw", None) => read_only = false,
-            _ => bail!(
+            _ => invalid!(
                 "--tmpfs {raw}: unsupported option {opt:?} (supported: size=N[k|m|g], mode=OCTAL, uid=N, gid=N, exec, noexec, nosuid, nodev, ro, rw)"
             ),
         }
@@ -295,7 +328,7 @@ pub fn parse_tmpfs(raw: &str) -> Result<MountSpec> {
 }
 
 /// `65536`, `64k`, `64m`, `1g` (also upper case, with an optional `b`).
-fn parse_size(v: &str) -> Result<u64> {
+fn parse_size(v: &str) -> Result<u64, String> {
     let lower = v.to_ascii_lowercase();
     let digits = lower.trim_end_matches('b');
     let (num, mult) = match digits.chars().last() {
@@ -305,16 +338,16 @@ fn parse_size(v: &str) -> Result<u64> {
         _ => (digits, 1),
     };
     let n: u64 =
-        num.parse().ok().filter(|_| !num.is_empty()).with_context(|| format!("invalid size {v:?}: use e.g. 64m"))?;
+        num.parse().ok().filter(|_| !num.is_empty()).ok_or_else(|| format!("invalid size {v:?}: use e.g. 64m"))?;
     n.checked_mul(mult)
         .filter(|s| *s > 0)
-        .with_context(|| format!("invalid size {v:?}: must be above 0 and fit in 64 bits"))
+        .ok_or_else(|| format!("invalid size {v:?}: must be above 0 and fit in 64 bits"))
 }
 
 fn check_unique(mounts: &[MountSpec]) -> Result<()> {
     for (i, m) in mounts.iter().enumerate() {
         if mounts[..i].iter().any(|o| o.destination == m.destination) {
-            bail!("duplicate mount point: {}", m.destination);
+            return Err(MountError::Duplicate(m.destination.clone()));
         }
     }
     Ok(())
@@ -324,7 +357,7 @@ fn check_unique(mounts: &[MountSpec]) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn no_volume(_: &str) -> Result<PathBuf> {
+    fn no_volume(_: &str) -> Result<PathBuf, IoError> {
         panic!("not a volume")
     }
 
@@ -351,13 +384,13 @@ mod tests {
         assert_eq!(m.source_id, Some(SourceId { dev: meta.dev(), ino: meta.ino(), dir: true }));
 
         let data = std::fs::canonicalize(dir.path()).unwrap();
-        let v = parse_volume("cache:/var/cache", |_| Ok(dir.path().join("."))).unwrap();
+        let v = parse_volume("cache:/var/cache", |_| Ok::<_, IoError>(dir.path().join("."))).unwrap();
         assert_eq!(v.source, MountSource::Volume { name: "cache".into(), path: data.clone(), copy_up: true });
         assert!(!v.read_only);
-        let v = parse_volume("cache:/c:ro,nocopy", |_| Ok(data.clone())).unwrap();
+        let v = parse_volume("cache:/c:ro,nocopy", |_| Ok::<_, IoError>(data.clone())).unwrap();
         assert!(v.read_only && matches!(v.source, MountSource::Volume { copy_up: false, .. }));
 
-        let err = |s: &str| parse_volume(s, |_| Ok(PathBuf::from("/x"))).unwrap_err().to_string();
+        let err = |s: &str| parse_volume(s, |_| Ok::<_, IoError>(PathBuf::from("/x"))).unwrap_err().to_string();
         assert!(err("/data").contains("anonymous"));
         assert!(err("./rel:/data").contains("relative"));
         assert!(err("bad$name:/data").contains("invalid characters"));

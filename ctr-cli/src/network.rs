@@ -10,14 +10,30 @@
 
 use crate::container::record::{self, Container, State};
 use crate::dns;
+use crate::error::{IoContext, IoError};
 use crate::paths::Paths;
-use anyhow::Context;
-use anyhow::{bail, Result};
 use ctr_core::net::{NetworkInfo, NetworkName, NetworkRequest, NetworkSummary, PortSpec, Protocol};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
+
+/// A `--network`, `-p`, `-P` or `--ip` that cannot be honoured.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error("-p, -P and --ip need a bridge network (--network bridge or one of yours)")]
+    NeedsBridge,
+    #[error("unknown network {name:?}: use bridge, none, host or a network from `ctr network ls`")]
+    Unknown { name: String, source: ctr_core::net::NetSpecError },
+    #[error("no free host port found for -P")]
+    NoFreePort,
+    #[error(transparent)]
+    Spec(#[from] ctr_core::net::NetSpecError),
+    #[error(transparent)]
+    Dns(#[from] dns::DnsError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
 
 /// `--network`, `-p`, `-P` and `--ip`, as parsed from the command line.
 #[derive(Debug, Clone)]
@@ -41,7 +57,7 @@ impl Default for NetworkOptions {
 impl NetworkOptions {
     /// The request for the helper. `exposed` is the image's ExposedPorts
     /// (`80/tcp`), published by `-P` unless `-p` already maps them.
-    pub fn to_request(&self, exposed: &[String]) -> Result<NetworkRequest> {
+    pub fn to_request(&self, exposed: &[String]) -> Result<NetworkRequest, NetworkError> {
         let mut ports = self.publish.clone();
         if self.publish_all {
             for (container_port, protocol) in exposed.iter().filter_map(|p| parse_exposed(p)) {
@@ -53,15 +69,12 @@ impl NetworkOptions {
         }
         ctr_core::net::check_published(&ports)?;
         match self.network.as_str() {
-            "none" | "host" if !ports.is_empty() || self.ip.is_some() => {
-                bail!("-p, -P and --ip need a bridge network (--network bridge or one of yours)")
-            }
+            "none" | "host" if !ports.is_empty() || self.ip.is_some() => Err(NetworkError::NeedsBridge),
             "none" => Ok(NetworkRequest::None),
             "host" => Ok(NetworkRequest::Host),
             name => {
-                let network = NetworkName::parse(name).with_context(|| {
-                    format!("unknown network {name:?}: use bridge, none, host or a network from `ctr network ls`")
-                })?;
+                let network = NetworkName::parse(name)
+                    .map_err(|source| NetworkError::Unknown { name: name.to_owned(), source })?;
                 Ok(NetworkRequest::Bridge { network, address: self.ip, ports })
             }
         }
@@ -83,20 +96,20 @@ fn parse_exposed(key: &str) -> Option<(u16, Protocol)> {
 /// is above the unprivileged start), and not already in `taken`. The
 /// helper checks it again under its lock; a port taken in between is a
 /// clear error there.
-fn free_host_port(protocol: Protocol, taken: &[PortSpec]) -> Result<u16> {
+fn free_host_port(protocol: Protocol, taken: &[PortSpec]) -> Result<u16, NetworkError> {
     let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
     for _ in 0..16 {
         let port = match protocol {
             Protocol::Tcp => TcpListener::bind(any).and_then(|s| s.local_addr()),
             Protocol::Udp => UdpSocket::bind(any).and_then(|s| s.local_addr()),
         }
-        .context("finding a free host port for -P")?
+        .io_context("finding a free host port for -P")?
         .port();
         if !taken.iter().any(|p| p.host_port == port && p.protocol == protocol) {
             return Ok(port);
         }
     }
-    bail!("no free host port found for -P")
+    Err(NetworkError::NoFreePort)
 }
 
 fn hosts_line(info: &NetworkInfo, state: &State, hostname: &str) -> String {
@@ -166,7 +179,7 @@ pub fn etc_files(
     config: &dns::DnsConfig,
     network: &NetworkRequest,
     host: &dns::HostText,
-) -> Result<Vec<(PathBuf, String)>> {
+) -> Result<Vec<(PathBuf, String)>, NetworkError> {
     let hosts = match network {
         NetworkRequest::Host => dns::host_network_hosts(host, hostname, config)?,
         NetworkRequest::None => {
@@ -205,9 +218,8 @@ pub fn inspect_json(paths: &Paths, n: &NetworkSummary) -> serde_json::Value {
             (id.clone(), value)
         })
         .collect();
-    let created = (n.created > 0).then(|| {
-        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(n.created)).to_string()
-    });
+    let created = (n.created > 0)
+        .then(|| crate::units::rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(n.created)));
     serde_json::json!({
         "Name": n.name.as_str(),
         "Driver": "bridge",

@@ -23,11 +23,23 @@
 //!   a backlog that nobody accepts from;
 //! - a UDP socket gets the smallest receive buffer, as nothing reads it.
 
-use anyhow::{anyhow, Result};
+use crate::error::IoError;
 use ctr_core::net::{NetworkInfo, PortSpec, Protocol};
 use nix::sys::socket::{bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::OwnedFd;
+
+/// A published port that could not be held.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error(
+        "host port {addr}/{protocol} was taken by another program after the helper checked it was free ({errno}); \
+         the container was stopped: free the port, or publish another one"
+    )]
+    Taken { addr: SocketAddrV4, protocol: Protocol, errno: nix::errno::Errno },
+    #[error(transparent)]
+    Socket(#[from] IoError),
+}
 
 /// Sockets bound to a container's published ports; dropping them frees the
 /// ports.
@@ -40,9 +52,9 @@ pub struct HeldPorts {
 impl HeldPorts {
     /// Binds every port that `network` publishes; an error names the first
     /// that someone else bound in the meantime.
-    pub fn hold(network: Option<&NetworkInfo>) -> Result<HeldPorts> {
+    pub fn hold(network: Option<&NetworkInfo>) -> Result<HeldPorts, PortError> {
         let ports = network.map_or(&[][..], |n| n.ports.as_slice());
-        let sockets = ports.iter().map(hold_one).collect::<Result<Vec<_>>>()?;
+        let sockets = ports.iter().map(hold_one).collect::<Result<Vec<_>, _>>()?;
         Ok(HeldPorts { _sockets: sockets })
     }
 
@@ -52,20 +64,14 @@ impl HeldPorts {
     }
 }
 
-fn hold_one(p: &PortSpec) -> Result<OwnedFd> {
+fn hold_one(p: &PortSpec) -> Result<OwnedFd, PortError> {
     let addr = SocketAddrV4::new(p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED), p.host_port);
     let kind = match p.protocol {
         Protocol::Tcp => SockType::Stream,
         Protocol::Udp => SockType::Datagram,
     };
-    let taken = |e: nix::errno::Errno| {
-        anyhow!(
-            "host port {addr}/{} was taken by another program after the helper checked it was free ({e}); \
-             the container was stopped: free the port, or publish another one",
-            p.protocol
-        )
-    };
-    let fd = socket(AddressFamily::Inet, kind, SockFlag::SOCK_CLOEXEC, None).map_err(|e| anyhow!("socket: {e}"))?;
+    let taken = |errno| PortError::Taken { addr, protocol: p.protocol, errno };
+    let fd = socket(AddressFamily::Inet, kind, SockFlag::SOCK_CLOEXEC, None).map_err(|e| IoError::new("socket", e))?;
     if p.protocol == Protocol::Udp {
         // The kernel rounds this up to its minimum.
         let _ = setsockopt(&fd, sockopt::RcvBuf, &0);

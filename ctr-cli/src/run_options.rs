@@ -4,12 +4,31 @@
 //! `--label-file`, one `KEY=VALUE` (or `KEY`) a line, `#` comments and
 //! blank lines skipped, nothing unquoted.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{IoContext, IoError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+/// An env file, label or `--cidfile` that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RunOptionsError {
+    /// The message says what to change.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Result<T, E = RunOptionsError> = std::result::Result<T, E>;
+
+/// Refuses a flag with a message that says what to change.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err(RunOptionsError::Invalid(format!($($arg)*)))
+    };
+}
 
 /// What a container keeps of these flags.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +67,7 @@ pub fn parse_env_file(text: &str, origin: &Path) -> Result<Vec<String>> {
     for (n, line) in entries(text) {
         let key = line.split('=').next().unwrap_or_default();
         if key.is_empty() || key.contains(char::is_whitespace) {
-            bail!("--env-file {} line {n}: {line:?} is not KEY=VALUE (a key has no spaces)", origin.display());
+            invalid!("--env-file {} line {n}: {line:?} is not KEY=VALUE (a key has no spaces)", origin.display());
         }
         env.push(line.to_owned());
     }
@@ -59,7 +78,7 @@ pub fn parse_env_file(text: &str, origin: &Path) -> Result<Vec<String>> {
 pub fn read_env_files(files: &[PathBuf]) -> Result<Vec<String>> {
     let mut env = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("--env-file {}", file.display()))?;
+        let text = std::fs::read_to_string(file).with_io_context(|| format!("--env-file {}", file.display()))?;
         env.extend(parse_env_file(&text, file)?);
     }
     Ok(env)
@@ -70,7 +89,7 @@ pub fn read_env_files(files: &[PathBuf]) -> Result<Vec<String>> {
 pub fn labels(files: &[PathBuf], flags: &[String]) -> Result<BTreeMap<String, String>> {
     let mut items: Vec<(String, String)> = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("--label-file {}", file.display()))?;
+        let text = std::fs::read_to_string(file).with_io_context(|| format!("--label-file {}", file.display()))?;
         items.extend(entries(&text).map(|(_, l)| (format!("--label-file {}", file.display()), l.to_owned())));
     }
     items.extend(flags.iter().map(|l| ("--label".to_owned(), l.clone())));
@@ -78,7 +97,7 @@ pub fn labels(files: &[PathBuf], flags: &[String]) -> Result<BTreeMap<String, St
     for (origin, item) in items {
         let (key, value) = item.split_once('=').unwrap_or((item.as_str(), ""));
         if key.is_empty() || key.contains(|c: char| c.is_whitespace() || c.is_control()) {
-            bail!("{origin} {item:?}: give KEY=VALUE, with a key of no spaces");
+            invalid!("{origin} {item:?}: give KEY=VALUE, with a key of no spaces");
         }
         labels.insert(key.to_owned(), value.to_owned());
     }
@@ -91,14 +110,14 @@ pub fn write_cidfile(path: &Path, id: &str) -> Result<()> {
     let mut file =
         std::fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(path).map_err(|e| {
             match e.kind() {
-                std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
+                std::io::ErrorKind::AlreadyExists => RunOptionsError::Invalid(format!(
                     "--cidfile {}: the file exists; make sure no other container uses it, and remove it",
                     path.display()
-                ),
-                _ => anyhow::Error::new(e).context(format!("--cidfile {}", path.display())),
+                )),
+                _ => IoError::new(format!("--cidfile {}", path.display()), e).into(),
             }
         })?;
-    file.write_all(id.as_bytes()).with_context(|| format!("--cidfile {}", path.display()))
+    Ok(file.write_all(id.as_bytes()).with_io_context(|| format!("--cidfile {}", path.display()))?)
 }
 
 #[cfg(test)]

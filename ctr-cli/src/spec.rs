@@ -133,6 +133,11 @@ pub struct InitFailure {
     pub message: String,
 }
 
+/// A `--cap-add` or `--cap-drop` that names no capability.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown capability {0:?} (see capabilities(7))")]
+pub struct UnknownCapability(pub String);
+
 /// Docker's default capability set.
 pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
     Capability::CAP_CHOWN,
@@ -151,15 +156,15 @@ pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
     Capability::CAP_AUDIT_WRITE,
 ];
 
-fn parse_capability(name: &str) -> anyhow::Result<Capability> {
+fn parse_capability(name: &str) -> Result<Capability, UnknownCapability> {
     let upper = name.to_ascii_uppercase();
     let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
-    Capability::from_str(&full).map_err(|_| anyhow::anyhow!("unknown capability {name:?} (see capabilities(7))"))
+    Capability::from_str(&full).map_err(|_| UnknownCapability(name.to_owned()))
 }
 
 /// Docker's rules: start from the default set, add, then drop; `ALL` works
 /// on either side.
-pub fn capability_set(add: &[String], drop: &[String]) -> anyhow::Result<Vec<String>> {
+pub fn capability_set(add: &[String], drop: &[String]) -> Result<Vec<String>, UnknownCapability> {
     let mut set: HashSet<Capability> = DEFAULT_CAPABILITIES.into_iter().collect();
     for name in add {
         if name.eq_ignore_ascii_case("all") {

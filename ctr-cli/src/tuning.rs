@@ -8,9 +8,30 @@
 //! to the container's own namespaces (network, IPC) can be set, so a
 //! container never changes the host.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{IoContext, IoError};
 use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
 use serde::{Deserialize, Serialize};
+
+/// A `--ulimit` or `--sysctl` that a container cannot have.
+#[derive(Debug, thiserror::Error)]
+pub enum TuningError {
+    /// The message says what to change.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}")]
+    NotANumber { what: String, source: std::num::ParseIntError },
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Result<T, E = TuningError> = std::result::Result<T, E>;
+
+/// Refuses a flag with a message that says what to change.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err(TuningError::Invalid(format!($($arg)*)))
+    };
+}
 
 /// Docker's `--ulimit` names and the limits they set.
 const ULIMITS: [(&str, Resource); 15] = [
@@ -43,7 +64,10 @@ fn limit_value(text: &str, whole: &str) -> Result<u64> {
     if text == "-1" || text == "unlimited" {
         return Ok(RLIM_INFINITY);
     }
-    text.parse().with_context(|| format!("--ulimit {whole:?}: {text:?} is not a number (or -1 for unlimited)"))
+    text.parse().map_err(|source| TuningError::NotANumber {
+        what: format!("--ulimit {whole:?}: {text:?} is not a number (or -1 for unlimited)"),
+        source,
+    })
 }
 
 fn show(value: u64) -> String {
@@ -59,22 +83,22 @@ impl Ulimit {
     /// limit of that resource.
     pub fn parse_with(text: &str, current: impl Fn(Resource) -> Result<(u64, u64)>) -> Result<Self> {
         let Some((name, values)) = text.split_once('=') else {
-            bail!("--ulimit {text:?}: give NAME=SOFT[:HARD], e.g. nofile=1024:2048");
+            invalid!("--ulimit {text:?}: give NAME=SOFT[:HARD], e.g. nofile=1024:2048");
         };
         let Some(resource) = Self::resource_of(name) else {
             let names: Vec<&str> = ULIMITS.iter().map(|(n, _)| *n).collect();
-            bail!("--ulimit {text:?}: unknown limit {name:?} (one of {})", names.join(", "));
+            invalid!("--ulimit {text:?}: unknown limit {name:?} (one of {})", names.join(", "));
         };
         let (soft, hard) = match values.split_once(':') {
             Some((s, h)) => (limit_value(s, text)?, limit_value(h, text)?),
             None => (limit_value(values, text)?, limit_value(values, text)?),
         };
         if soft > hard {
-            bail!("--ulimit {text:?}: the soft limit {} is above the hard limit {}", show(soft), show(hard));
+            invalid!("--ulimit {text:?}: the soft limit {} is above the hard limit {}", show(soft), show(hard));
         }
         let (_, caller_hard) = current(resource)?;
         if hard > caller_hard {
-            bail!(
+            invalid!(
                 "--ulimit {text:?}: the hard limit {} is above yours ({}); only a privileged user can raise it, \
                  so ask for at most {}",
                 show(hard),
@@ -87,7 +111,7 @@ impl Ulimit {
 
     /// Parses and checks against this process's own limits.
     pub fn parse(text: &str) -> Result<Self> {
-        Self::parse_with(text, |r| getrlimit(r).context("getrlimit"))
+        Self::parse_with(text, |r| Ok(getrlimit(r).io_context("getrlimit")?))
     }
 
     pub fn resource_of(name: &str) -> Option<Resource> {
@@ -108,26 +132,28 @@ impl Sysctl {
     /// (`kernel.shm*`, `kernel.msg*`, `kernel.sem`, `fs.mqueue.*`).
     pub fn parse(text: &str, host_network: bool) -> Result<Self> {
         let Some((name, value)) = text.split_once('=') else {
-            bail!("--sysctl {text:?}: give NAME=VALUE, e.g. net.ipv4.ip_forward=1");
+            invalid!("--sysctl {text:?}: give NAME=VALUE, e.g. net.ipv4.ip_forward=1");
         };
         let well_formed = !name.is_empty()
             && name
                 .split('.')
                 .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b)));
         if !well_formed {
-            bail!("--sysctl {text:?}: {name:?} is not a sysctl name (dot-separated, as net.ipv4.ip_forward)");
+            invalid!("--sysctl {text:?}: {name:?} is not a sysctl name (dot-separated, as net.ipv4.ip_forward)");
         }
         if value.is_empty() || value.chars().any(|c| c.is_control()) {
-            bail!("--sysctl {text:?}: give a value, on one line");
+            invalid!("--sysctl {text:?}: give a value, on one line");
         }
         let ipc = name.starts_with("kernel.shm") || name.starts_with("kernel.msg") || name == "kernel.sem";
         let mqueue = name.starts_with("fs.mqueue.");
         let net = name.starts_with("net.");
         if net && host_network {
-            bail!("--sysctl {name}: net.* sysctls would change the host's network namespace: not with --network host");
+            invalid!(
+                "--sysctl {name}: net.* sysctls would change the host's network namespace: not with --network host"
+            );
         }
         if !(ipc || mqueue || net) {
-            bail!(
+            invalid!(
                 "--sysctl {name}: not a namespaced sysctl, so setting it would change the whole host; only net.*, \
                  kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* can be set for a container"
             );

@@ -4,7 +4,7 @@
 //! in UTC. One formatter each, for the engine (pull progress, records,
 //! logs) and the command line's output alike.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Docker's (go-units) HumanDuration: "2 minutes", "About an hour", "3 weeks".
 pub fn human_duration(d: Duration) -> String {
@@ -25,6 +25,42 @@ pub fn human_duration(d: Duration) -> String {
         _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
         _ => format!("{} years", seconds / 3600 / 24 / 365),
     }
+}
+
+/// `t` as RFC 3339 in UTC with nanoseconds, as docker writes it
+/// (`2024-01-02T03:04:05.000000006Z`).
+pub fn rfc3339_nanos(t: SystemTime) -> String {
+    let (date, nanos) = rfc3339_parts(t);
+    format!("{date}.{nanos:09}Z")
+}
+
+/// `t` as RFC 3339 in UTC to the second (`2024-01-02T03:04:05Z`).
+pub fn rfc3339_seconds(t: SystemTime) -> String {
+    format!("{}Z", rfc3339_parts(t).0)
+}
+
+/// Now, as [`rfc3339_nanos`].
+pub fn now_rfc3339() -> String {
+    rfc3339_nanos(SystemTime::now())
+}
+
+/// The date and time to the second, and the nanoseconds.
+fn rfc3339_parts(t: SystemTime) -> (String, u32) {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let date = format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60);
+    (date, since.subsec_nanos())
 }
 
 /// Docker's size: decimal units, three significant digits ("7.8MB", "123kB").
@@ -94,6 +130,15 @@ mod tests {
         assert_eq!(binary_size(0), "0.00B");
         assert_eq!(binary_size(1536), "1.50KiB");
         assert_eq!(binary_size(3 << 30), "3.00GiB");
+    }
+
+    #[test]
+    fn rfc3339_matches_humantime() {
+        for secs in [0u64, 951_782_400, 1_709_164_800, 4_102_444_799, 1_234_567_890] {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::new(secs, 123_456_789);
+            assert_eq!(rfc3339_nanos(t), humantime::format_rfc3339_nanos(t).to_string());
+            assert_eq!(rfc3339_seconds(t), humantime::format_rfc3339_seconds(t).to_string());
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! ```
 //! Each takes 0 for no limit.
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::error::IoError;
 use serde::Deserialize;
 use std::io::Read;
 use std::path::PathBuf;
@@ -41,6 +41,18 @@ impl Default for UnpackLimits {
 }
 
 const MAX_LEN: u64 = 64 * 1024;
+
+/// What is wrong with the user's settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is larger than {MAX_LEN} bytes")]
+    TooLarge(PathBuf),
+    /// A bad file: where, and what.
+    #[error("in {path}: {problem}")]
+    Invalid { path: PathBuf, problem: String },
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -76,27 +88,28 @@ pub fn shown_path() -> String {
 }
 
 /// The unpacking limits from the user's file, or the defaults without one.
-pub fn unpack_limits() -> Result<UnpackLimits> {
+pub fn unpack_limits() -> Result<UnpackLimits, ConfigError> {
     let Some(path) = path() else { return Ok(UnpackLimits::default()) };
     let text = match std::fs::File::open(&path) {
         Ok(file) => {
             let mut text = String::new();
             file.take(MAX_LEN + 1)
                 .read_to_string(&mut text)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+                .map_err(|e| IoError::new(format!("cannot read {}", path.display()), e))?;
             if text.len() as u64 > MAX_LEN {
-                bail!("{} is larger than {MAX_LEN} bytes", path.display());
+                return Err(ConfigError::TooLarge(path));
             }
             text
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UnpackLimits::default()),
-        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+        Err(e) => return Err(IoError::new(format!("cannot open {}", path.display()), e).into()),
     };
-    parse(&text).with_context(|| format!("in {}", path.display()))
+    parse(&text).map_err(|problem| ConfigError::Invalid { path, problem })
 }
 
-fn parse(text: &str) -> Result<UnpackLimits> {
-    let raw: Raw = toml::from_str(text).map_err(|e| anyhow!("{}", e.message()))?;
+/// The limits a file's text sets, or what is wrong with it.
+fn parse(text: &str) -> Result<UnpackLimits, String> {
+    let raw: Raw = toml::from_str(text).map_err(|e| e.message().to_owned())?;
     let image = raw.image.unwrap_or_default();
     let mut limits = UnpackLimits::default();
     if let Some(ratio) = image.max_unpack_ratio {
@@ -105,7 +118,7 @@ fn parse(text: &str) -> Result<UnpackLimits> {
     if let Some(size) = image.max_unpack_size {
         let bytes = match size {
             Size::Number(n) => n,
-            Size::Text(t) => ctr_core::limits::parse_bytes("max_unpack_size", &t)?,
+            Size::Text(t) => ctr_core::limits::parse_bytes("max_unpack_size", &t).map_err(|e| e.to_string())?,
         };
         limits.max_size = (bytes != 0).then_some(bytes);
     }
@@ -114,7 +127,7 @@ fn parse(text: &str) -> Result<UnpackLimits> {
             Size::Number(secs) => Duration::from_secs(secs),
             Size::Text(t) if t.trim() == "0" => Duration::ZERO,
             Size::Text(t) => humantime::parse_duration(&t)
-                .map_err(|e| anyhow!("unpack_timeout {t:?}: {e}: use a duration like \"90s\", \"30m\" or \"2h\""))?,
+                .map_err(|e| format!("unpack_timeout {t:?}: {e}: use a duration like \"90s\", \"30m\" or \"2h\""))?,
         };
         limits.timeout = (!duration.is_zero()).then_some(duration);
     }

@@ -12,14 +12,36 @@
 //! its state; a container started between that check and the rename can
 //! still lose its volume (there is no lock shared with `ctr run`).
 
+use crate::container::record::RecordError;
 use crate::container::record::{self, now_unix, write_atomically};
+use crate::error::{IoContext, IoError};
+use crate::launch::LaunchError;
 use crate::mounts::volume_names;
 use crate::paths::Paths;
-use anyhow::{bail, Context, Result};
 use ctr_core::ids::ContainerName;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// Why a volume could not be made, found or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("invalid volume name {0:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most {max} characters", max = ContainerName::MAX_LEN)]
+    InvalidName(String),
+    #[error("no such volume: {0}")]
+    NotFound(String),
+    #[error("volume {name} is in use by container(s) {}: remove them first", users.join(", "))]
+    InUse { name: String, users: Vec<String> },
+    /// Its files of subordinate ids could not be removed.
+    #[error("remove volume {name}")]
+    Remove { name: String, source: Box<LaunchError> },
+    #[error(transparent)]
+    Containers(#[from] RecordError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Result<T, E = VolumeError> = std::result::Result<T, E>;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
@@ -31,27 +53,24 @@ fn volumes_dir(paths: &Paths) -> PathBuf {
 }
 
 fn parse_name(name: &str) -> Result<&str> {
-    ContainerName::parse(name).map_err(|_| {
-        anyhow::anyhow!(
-            "invalid volume name {name:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most {} characters",
-            ContainerName::MAX_LEN
-        )
-    })?;
+    ContainerName::parse(name).map_err(|_| VolumeError::InvalidName(name.to_owned()))?;
     Ok(name)
 }
 
-fn random_hex() -> Result<String> {
+fn random_hex() -> Result<String, IoError> {
     let mut bytes = [0u8; 32];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes).context("reading /dev/urandom")?;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .io_context("reading /dev/urandom")?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn private_dir(path: &Path) -> Result<()> {
+fn private_dir(path: &Path) -> Result<(), IoError> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .with_context(|| format!("create {}", path.display()))
+        .with_io_context(|| format!("create {}", path.display()))
 }
 
 /// The volume's data directory, creating the volume if it does not exist.
@@ -69,17 +88,18 @@ fn create(paths: &Paths, name: &str) -> Result<bool> {
     }
     private_dir(&dir)?;
     let tmp = dir.join(format!(".new-{}", &random_hex()?[..16]));
-    let made = (|| -> Result<()> {
+    let made = (|| -> Result<(), IoError> {
         private_dir(&tmp.join("_data"))?;
         // `_data` becomes the mount's root: every user in the container
         // must be able to traverse it; the directory above stays private.
-        std::fs::set_permissions(tmp.join("_data"), std::fs::Permissions::from_mode(0o755))?;
-        write_atomically(&tmp.join("volume.json"), &serde_json::to_vec(&Meta { created: now_unix() })?)?;
-        Ok(())
+        std::fs::set_permissions(tmp.join("_data"), std::fs::Permissions::from_mode(0o755))
+            .with_io_context(|| format!("chmod {}", tmp.join("_data").display()))?;
+        let meta = serde_json::to_vec(&Meta { created: now_unix() }).expect("a number serializes");
+        write_atomically(&tmp.join("volume.json"), &meta)
     })();
     if let Err(e) = made {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e.context(format!("creating volume {name}")));
+        return Err(IoError::new(format!("creating volume {name}: {}", e.what), e.source).into());
     }
     match std::fs::rename(&tmp, &target) {
         Ok(()) => Ok(true),
@@ -90,7 +110,7 @@ fn create(paths: &Paths, name: &str) -> Result<bool> {
         }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
-            Err(e).with_context(|| format!("creating volume {name} in {}", dir.display()))
+            Err(IoError::new(format!("creating volume {name} in {}", dir.display()), e).into())
         }
     }
 }
@@ -105,7 +125,7 @@ pub fn names(paths: &Paths) -> Result<Vec<String>> {
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("read {}", dir.display())),
+        Err(e) => return Err(IoError::new(format!("read {}", dir.display()), e).into()),
     };
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
@@ -128,7 +148,7 @@ fn users(paths: &Paths, volume: &str) -> Result<Vec<String>> {
 pub fn info(paths: &Paths, name: &str) -> Result<serde_json::Value> {
     let dir = volumes_dir(paths).join(name);
     if !exists(paths, name) {
-        bail!("no such volume: {name}");
+        return Err(VolumeError::NotFound(name.to_owned()));
     }
     let created = std::fs::read(dir.join("volume.json"))
         .ok()
@@ -137,7 +157,7 @@ pub fn info(paths: &Paths, name: &str) -> Result<serde_json::Value> {
         .unwrap_or(0);
     let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(created);
     Ok(serde_json::json!({
-        "CreatedAt": humantime::format_rfc3339_seconds(when).to_string(),
+        "CreatedAt": crate::units::rfc3339_seconds(when),
         "Driver": "local",
         "Labels": null,
         "Mountpoint": dir.join("_data"),
@@ -150,16 +170,17 @@ pub fn info(paths: &Paths, name: &str) -> Result<serde_json::Value> {
 fn remove(paths: &Paths, name: &str) -> Result<()> {
     let in_use = users(paths, name)?;
     if !in_use.is_empty() {
-        bail!("volume {name} is in use by container(s) {}: remove them first", in_use.join(", "));
+        return Err(VolumeError::InUse { name: name.to_owned(), users: in_use });
     }
     let dir = volumes_dir(paths);
     let trash = dir.join(format!(".rm-{}", &random_hex()?[..16]));
-    std::fs::rename(dir.join(name), &trash).with_context(|| format!("remove volume {name}"))?;
+    std::fs::rename(dir.join(name), &trash).with_io_context(|| format!("remove volume {name}"))?;
     if std::fs::remove_dir_all(&trash).is_err() {
         // Files of subordinate ids: only a process in a user namespace with
         // our mapping may delete them.
         let helper = crate::helper_client::Helper::new(&paths.helper());
-        crate::launch::remove_in_user_namespace(&helper, &trash).with_context(|| format!("remove volume {name}"))?;
+        crate::launch::remove_in_user_namespace(&helper, &trash)
+            .map_err(|source| VolumeError::Remove { name: name.to_owned(), source: Box::new(source) })?;
     }
     Ok(())
 }
@@ -186,7 +207,7 @@ pub fn remove_named(paths: &Paths, name: &str, force: bool) -> Result<bool> {
     let name = parse_name(name)?;
     match exists(paths, name) {
         false if force => Ok(false),
-        false => bail!("no such volume: {name}"),
+        false => Err(VolumeError::NotFound(name.to_owned())),
         true => remove(paths, name).map(|()| true),
     }
 }
@@ -196,7 +217,7 @@ pub fn remove_named(paths: &Paths, name: &str, force: bool) -> Result<bool> {
 #[derive(Debug, Default)]
 pub struct Pruned {
     pub removed: Vec<String>,
-    pub errors: Vec<anyhow::Error>,
+    pub errors: Vec<VolumeError>,
 }
 
 /// Removes every volume that no container uses.

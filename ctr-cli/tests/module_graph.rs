@@ -233,6 +233,17 @@ fn the_engine_has_no_command_line_in_it() {
     }
 }
 
+/// Typed errors in the engine (thiserror, one type per module); anyhow
+/// is the binary's alone.
+#[test]
+fn the_engine_has_typed_errors() {
+    for (module, code) in &Graph::engine().modules {
+        for banned in ["anyhow", "bail!("] {
+            assert!(!code.contains(banned), "engine module {} uses {banned}", name(module));
+        }
+    }
+}
+
 #[test]
 fn command_files_are_short() {
     let mut files = Vec::new();

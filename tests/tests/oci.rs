@@ -5,6 +5,9 @@
 //! what `state` reports, and leaves no state directory or cgroup behind.
 //! The first also runs the same bundle under crun for comparison.
 
+use std::io::{IoSliceMut, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -212,6 +215,26 @@ fn oci_create_start_exec_pause_state_kill_delete() {
     bundle.ctr_oci(&env).args(["resume", &id]).ok();
     assert_eq!(bundle.state(&env, &id)["status"], "running");
     assert_eq!(freezer_of(pid), "thawed");
+    // update --resources (from stdin) rewrites the kernel's files; events
+    // --stats reads them back.
+    bundle
+        .ctr_oci(&env)
+        .args(["update", "--resources", "-", &id])
+        .stdin(format!(r#"{{"memory":{{"limit":{}}},"pids":{{"limit":42}}}}"#, 2 * MIB_64))
+        .ok();
+    assert_eq!((memory_limit_of(pid), pids_limit_of(pid).as_str()), (2 * MIB_64, "42"));
+    let stats: serde_json::Value =
+        serde_json::from_str(&bundle.ctr_oci(&env).args(["events", "--stats", &id]).ok().stdout).unwrap();
+    assert_eq!((stats["type"].as_str(), stats["id"].as_str()), (Some("stats"), Some(id.as_str())));
+    assert_eq!(stats["data"]["memory"]["usage"]["limit"], 2 * MIB_64);
+    assert_eq!(stats["data"]["pids"]["current"], 1);
+    assert!(stats["data"]["memory"]["usage"]["usage"].as_u64().is_some_and(|u| u > 0), "{stats}");
+    let refused = bundle
+        .ctr_oci(&env)
+        .args(["update", "--resources", "-", &id])
+        .stdin(r#"{"hugepageLimits":[{"pageSize":"2MB","limit":1}]}"#)
+        .output();
+    assert!(!refused.success() && refused.stderr.contains("hugepageLimits is not supported"), "{}", refused.stderr);
     let refused = bundle.ctr_oci(&env).args(["delete", &id]).output();
     assert!(!refused.success() && refused.stderr.contains("not stopped"), "{}", refused.stderr);
     let refused = bundle.ctr_oci(&env).args(["start", &id]).output();
@@ -292,89 +315,187 @@ fn oci_errors_carry_the_words_callers_look_for() {
     assert!(line["time"].as_str().is_some_and(|t| t.ends_with('Z') && t.contains('T')));
     assert!(!bundle.root.join(&id).exists() && bundle.cgroup_dirs().is_empty(), "a failed create left something");
 
-    let unsupported = Bundle::new(&env, |c| c["hooks"] = serde_json::json!({ "prestart": [{ "path": "/bin/true" }] }));
+    let unsupported = Bundle::new(&env, |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({ "type": "time" }));
+    });
     let out = unsupported.ctr_oci(&env).args(["run", "--bundle"]).arg(&unsupported.dir).arg(&id).output();
-    assert!(!out.success() && out.stderr.contains("hooks are not supported"), "{}", out.stderr);
+    assert!(!out.success() && out.stderr.contains("time namespace is not supported"), "{}", out.stderr);
 }
 
-/// Debian's podman (4.3) with `--runtime ctr-oci`, rootful, offline: the
-/// test's Alpine rootfs imported into a throwaway store (vfs, so no mount
-/// is left), no network, no cgroup (`--cgroups=disabled`, which podman
-/// allows only for runtimes listed in containers.conf's
-/// `runtime_supports_nocgroup`; a podman cgroup would leave the test's
-/// memory cgroup). The ulimits are explicit because podman asks for a
-/// nofile and nproc above this host's hard limits, which root here cannot
-/// raise (crun fails the same way). With no cgroup, nothing minds the
-/// hybrid host, so unlike crun this needs no private mount namespace.
+/// A throwaway rootful podman (Debian's 4.3) with `--runtime ctr-oci` and
+/// podman's defaults otherwise (cgroups through cgroupfs, its default
+/// ulimits and pids limit), offline: the test's Alpine rootfs imported into
+/// a store of its own (vfs, so no mount is left), no network. Its
+/// containers' cgroups, and conmon's, go beneath `parent`, a path below the
+/// test's own memory cgroup (podman's default, /libpod_parent, would leave
+/// it); what podman and ctr-oci leave of that path in any hierarchy is
+/// removed on drop.
+struct Podman<'a> {
+    env: &'a ctr_tests::Env,
+    dir: PathBuf,
+    runtime: String,
+    parent: String,
+    /// Per hierarchy, the directories of `parent` that did not exist yet.
+    made: Vec<PathBuf>,
+}
+
+const PODMAN_IMAGE: &str = "localhost/ctr-oci-alpine";
+
+impl<'a> Podman<'a> {
+    fn new(env: &'a ctr_tests::Env) -> Self {
+        let dir = std::env::temp_dir().join(ctr_tests::unique_name("ctr-oci-podman-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let memberships = ctr_tests::procfs::parse_proc_cgroup(&text);
+        let own = memberships
+            .iter()
+            .find(|m| m.controllers.iter().any(|c| c == "memory"))
+            .or_else(|| memberships.iter().find(|m| m.hierarchy == 0))
+            .map(|m| m.path.trim_end_matches('/').to_owned())
+            .unwrap();
+        let parent = format!("{own}/{}", ctr_tests::unique_name("ctr-oci-podman-cg-"));
+        let mut made = Vec::new();
+        for mount_point in cgroup_mount_points() {
+            let mut at = mount_point;
+            for component in parent.split('/').filter(|c| !c.is_empty()) {
+                at.push(component);
+                if !at.exists() {
+                    made.push(at.clone());
+                }
+            }
+        }
+        let runtime = env.prefix.join("bin/ctr-oci").to_str().unwrap().to_owned();
+        Self { env, dir, runtime, parent, made }
+    }
+
+    fn cmd(&self, args: &[&str]) -> ctr_tests::CtrCommand {
+        self.env
+            .as_root("podman", ["--root"])
+            .arg(self.dir.join("storage"))
+            .arg("--runroot")
+            .arg(self.dir.join("run"))
+            .arg("--tmpdir")
+            .arg(self.dir.join("tmp"))
+            .args(["--storage-driver", "vfs", "--events-backend", "none", "--runtime", &self.runtime])
+            .args(args)
+            .timeout(Duration::from_secs(120))
+    }
+
+    /// `podman run` with the test's network and cgroup parent, then `args`.
+    fn run(&self, args: &[&str]) -> ctr_tests::CtrCommand {
+        self.cmd(&["run", "--network", "none", "--cgroup-parent", &self.parent]).args(args)
+    }
+
+    /// What is left of the cgroup parent in any hierarchy, deepest first.
+    fn cgroups_left(&self) -> Vec<PathBuf> {
+        let mut left = Vec::new();
+        for mount_point in cgroup_mount_points() {
+            let dir = mount_point.join(self.parent.trim_start_matches('/'));
+            left.extend(ctr_tests::procfs::subdirs_deepest_first(&dir));
+        }
+        left
+    }
+}
+
+impl Drop for Podman<'_> {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["rm", "-a", "-f"]).output();
+        let _ = self.cmd(&["rmi", "-a", "-f"]).output();
+        for dir in self.cgroups_left().iter().chain(self.made.iter().rev()) {
+            let _ = std::fs::remove_dir(dir);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Every mounted cgroup hierarchy's mount point (each once).
+fn cgroup_mount_points() -> Vec<PathBuf> {
+    let mounts = ctr_tests::procfs::parse_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").unwrap());
+    let mut points: Vec<PathBuf> = mounts
+        .iter()
+        .filter(|m| (m.fstype == "cgroup" || m.fstype == "cgroup2") && m.root == "/")
+        .map(|m| m.mount_point.clone())
+        .collect();
+    points.sort();
+    points.dedup();
+    points
+}
+
+/// The pids limit of a process's cgroup, read on the host.
+fn pids_limit_of(pid: i32) -> String {
+    let dirs = ctr_tests::procfs::own_cgroup_dirs(
+        &std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap(),
+        &std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+    );
+    let file = dirs.iter().map(|d| d.join("pids.max")).find(|f| f.exists()).expect("no pids.max for the container");
+    std::fs::read_to_string(file).unwrap().trim().to_owned()
+}
+
+/// podman with its defaults (cgroups on, its ulimits, no `--cgroups` or
+/// `--ulimit` flag): run --rm; run -d with --memory and --pids-limit (the
+/// kernel's files for the container's cgroup hold them), exec, exec -t,
+/// stop and rm; a terminal (-t, and -i -t with input); and nothing left.
 #[test]
 fn podman_runs_execs_stops_and_removes_through_ctr_oci() {
     let Some(env) = ctr_tests::env() else { return };
-    let dir = std::env::temp_dir().join(ctr_tests::unique_name("ctr-oci-podman-"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ctr_oci = env.prefix.join("bin/ctr-oci");
-    let conf = dir.join("containers.conf");
-    // Podman looks the runtime up in that list by its file name.
-    std::fs::write(&conf, "[engine]\nruntime_supports_nocgroup = [\"ctr-oci\"]\n").unwrap();
-    let podman = |args: &[&str]| {
-        env.as_root("podman", ["--root"])
-            .arg(dir.join("storage"))
-            .arg("--runroot")
-            .arg(dir.join("run"))
-            .arg("--tmpdir")
-            .arg(dir.join("tmp"))
-            .args(["--storage-driver", "vfs", "--events-backend", "none", "--cgroup-manager", "cgroupfs"])
-            .args(args)
-            .env("CONTAINERS_CONF", &conf)
-            .timeout(Duration::from_secs(120))
-    };
-    let alpine = env.alpine.to_str().unwrap();
-    podman(&["import", alpine, "localhost/ctr-oci-alpine"]).ok();
-    let runtime = ctr_oci.to_str().unwrap();
-    let out = podman(&[
-        "--runtime",
-        runtime,
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--cgroups=disabled",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
-        "--hostname",
-        "via-podman",
-        "localhost/ctr-oci-alpine",
-        "sh",
-        "-c",
-        "echo hi; hostname; exit 3",
-    ])
-    .output();
-    // A detached container, podman exec into it (conmon runs `ctr-oci exec
-    // --detach --process FILE`), then podman stop and rm.
-    let limits = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
-    let mut detached = vec!["--runtime", runtime, "run", "-d", "--network", "none", "--cgroups=disabled"];
-    detached.extend(limits);
-    detached.extend(["localhost/ctr-oci-alpine", "sleep", "300"]);
-    let started = podman(&detached).output();
-    let container = started.stdout.trim().to_owned();
-    let exec = podman(&["--runtime", runtime, "exec", &container, "sh", "-c", "echo from exec; exit 4"]).output();
-    let stopped = podman(&["--runtime", runtime, "stop", "-t", "1", &container]).output();
-    let removed = podman(&["--runtime", runtime, "rm", &container]).output();
-    let listed = podman(&["ps", "-a", "-q"]).ok();
-    let _ = podman(&["rmi", "-a", "-f"]).output();
-    let _ = std::fs::remove_dir_all(&dir);
+    let podman = Podman::new(&env);
+    podman.cmd(&["import", env.alpine.to_str().unwrap(), PODMAN_IMAGE]).ok();
+    let out = podman
+        .run(&["--rm", "--hostname", "via-podman", PODMAN_IMAGE, "sh", "-c", "echo hi; hostname; exit 3"])
+        .output();
     assert_eq!(out.code(), Some(3), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
     assert_eq!(out.stdout, "hi\nvia-podman\n", "stderr:\n{}", out.stderr);
+
+    let started = podman.run(&["-d", "--memory", "64m", "--pids-limit", "50", PODMAN_IMAGE, "sleep", "300"]).output();
     assert!(started.success(), "podman run -d: {}", started.stderr);
+    let container = started.stdout.trim().to_owned();
+    let pid: i32 =
+        podman.cmd(&["inspect", "--format", "{{.State.Pid}}", &container]).ok().stdout.trim().parse().unwrap();
+    assert_eq!(memory_limit_of(pid), MIB_64);
+    assert_eq!(pids_limit_of(pid), "50");
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let leaf = format!("{}/libpod-{container}", podman.parent);
+    assert!(
+        cgroup.lines().any(|l| l.contains(":memory:") && l.ends_with(&leaf)) || cgroup.contains(&format!("0::{leaf}")),
+        "{cgroup}"
+    );
+    let exec = podman.cmd(&["exec", &container, "sh", "-c", "echo from exec; exit 4"]).output();
     assert_eq!((exec.code(), exec.stdout.as_str()), (Some(4), "from exec\n"), "podman exec: {}", exec.stderr);
+    let exec_tty = podman.cmd(&["exec", "-t", &container, "tty"]).output();
+    assert!(
+        exec_tty.success() && exec_tty.stdout.starts_with("/dev/pts/"),
+        "podman exec -t: {}\n{}",
+        exec_tty.stdout,
+        exec_tty.stderr
+    );
+    let stopped = podman.cmd(&["stop", "-t", "1", &container]).output();
+    let removed = podman.cmd(&["rm", &container]).output();
     assert!(stopped.success() && removed.success(), "podman stop: {}\npodman rm: {}", stopped.stderr, removed.stderr);
+    assert!(
+        !podman.cgroups_left().iter().any(|d| d.ends_with(format!("libpod-{container}"))),
+        "rm left the container's cgroup"
+    );
+
+    let tty = podman.run(&["--rm", "-t", PODMAN_IMAGE, "tty"]).output();
+    assert_eq!((tty.code(), tty.stdout.as_str()), (Some(0), "/dev/pts/0\r\n"), "podman run -t: {}", tty.stderr);
+    let interactive = podman
+        .run(&["--rm", "-i", "-t", PODMAN_IMAGE, "sh", "-c", "read line; echo got:$line"])
+        .stdin("hello\n")
+        .output();
+    assert!(
+        interactive.success() && interactive.stdout.contains("got:hello"),
+        "podman run -it: {}\n{}",
+        interactive.stdout,
+        interactive.stderr
+    );
+    let listed = podman.cmd(&["ps", "-a", "-q"]).ok();
     assert_eq!(listed.stdout.trim(), "", "podman left a container");
 }
 
 /// containerd 1.6 (Debian's) with `ctr run --runc-binary ctr-oci`: its
 /// runc shim drives create, start, state, kill and delete with runc's
-/// flags (`--root`, `--log`, `--log-format json`). A private containerd
+/// flags (`--root`, `--log`, `--log-format json`), and `--console-socket`
+/// for `ctr run -t`. A private containerd
 /// (its own root, state and socket, no CRI) is started for the test and
 /// killed after it; `--rootfs` needs no image or snapshot. The relative
 /// `--cgroup` keeps the container beneath the test's own cgroup.
@@ -423,11 +544,26 @@ fn containerd_runs_a_container_through_ctr_oci() {
         .args([&id, "/bin/sh", "-c", "echo hi; grep :memory: /proc/self/cgroup; exit 5"])
         .timeout(Duration::from_secs(60))
         .output();
+    // `ctr run -t` wants a terminal of its own: script(1) gives it one. The
+    // shim receives the container's terminal over its console socket.
+    let tty_command = format!(
+        "/usr/bin/ctr --address {} run --rm -t --runc-binary {} --cgroup {cgroup_name} --rootfs {} {id}-tty /bin/sh -c 'tty; echo ok'",
+        socket.display(),
+        env.prefix.join("bin/ctr-oci").display(),
+        rootfs.display()
+    );
+    let tty = env.as_root("script", ["-qec", &tty_command, "/dev/null"]).timeout(Duration::from_secs(60)).output();
     let _ = containerd.kill();
     let _ = containerd.wait();
     let containerd_log = std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.code(), Some(5), "stdout:\n{}\nstderr:\n{}\ncontainerd:\n{containerd_log}", out.stdout, out.stderr);
+    assert!(
+        tty.success() && tty.stdout.contains("/dev/pts/0\r") && tty.stdout.contains("ok\r"),
+        "ctr run -t: {:?}\n{}",
+        tty.stdout,
+        tty.stderr
+    );
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], "hi");
     assert!(lines[1].ends_with(&format!("/{cgroup_name}")), "the container ran in {}", lines[1]);
@@ -457,4 +593,166 @@ fn oci_run_passes_signals_to_the_container() {
     assert_eq!(out.code(), Some(9), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
     assert!(out.stdout.ends_with("got TERM\n"), "{}", out.stdout);
     assert!(!bundle.root.join(&id).exists() && bundle.cgroup_dirs().is_empty(), "run left its container");
+}
+
+/// The terminal master a runtime sends over a console socket (SCM_RIGHTS),
+/// as containerd's shim and conmon receive it.
+fn receive_terminal(listener: &UnixListener) -> OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    // Polled, so that a runtime that fails before connecting fails the
+    // test instead of hanging it.
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("no connection on the console socket: {e}"),
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    let mut name = [0u8; 256];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [IoSliceMut::new(&mut name)];
+    let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC).unwrap();
+    let fd = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("the console socket carried no descriptor");
+    // SAFETY: the kernel just installed this descriptor for us; nothing
+    // else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// `process.terminal` with `--console-socket`: the master end arrives over
+/// the socket; in the container the slave is the standard streams and the
+/// controlling terminal (its tty_nr in /proc/PID/stat), owned by the
+/// process's user (uid 65534 reads and writes it); what we type arrives.
+#[test]
+fn oci_terminal_goes_over_the_console_socket() {
+    let Some(env) = ctr_tests::env() else { return };
+    let bundle = Bundle::new(&env, |c| {
+        c["process"]["terminal"] = serde_json::json!(true);
+        c["process"]["user"] = serde_json::json!({ "uid": 65534, "gid": 65534 });
+        c["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "tty; test -t 0 && test -t 1 && test -t 2 && echo all-tty; echo ctty=$(cut -d' ' -f7 /proc/$$/stat); \
+             read line; echo got:$line"
+        ]);
+    });
+    let socket = bundle.dir.join("console.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let id = ctr_tests::unique_name("tty-");
+    let run = bundle
+        .ctr_oci(&env)
+        .args(["run", "--console-socket"])
+        .arg(&socket)
+        .arg("--bundle")
+        .arg(&bundle.dir)
+        .arg(&id)
+        .spawn();
+    let master = receive_terminal(&listener);
+    let mut terminal = std::fs::File::from(master);
+    terminal.write_all(b"hello\n").unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 1024];
+    // The master reads EIO once the last slave descriptor is closed.
+    while let Ok(n @ 1..) = terminal.read(&mut chunk) {
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    let out = run.wait();
+    let seen = String::from_utf8_lossy(&seen).replace('\r', "");
+    assert!(out.success(), "stdout:\n{}\nstderr:\n{}\nterminal:\n{seen}", out.stdout, out.stderr);
+    let pts0 = (136 << 8).to_string();
+    for line in ["/dev/pts/0", "all-tty", &format!("ctty={pts0}"), "got:hello"] {
+        assert!(seen.lines().any(|l| l == line), "no line {line:?} on the terminal:\n{seen}");
+    }
+    assert_eq!(out.stdout, "", "the process wrote to ctr-oci's stdout, not the terminal");
+
+    // Without a socket, a terminal is refused by name.
+    let refused = bundle.ctr_oci(&env).args(["run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
+    assert!(!refused.success() && refused.stderr.contains("--console-socket"), "{}", refused.stderr);
+    assert!(!bundle.root.join(&id).exists() && bundle.cgroup_dirs().is_empty(), "run left its container");
+}
+
+/// The systemd cgroup driver is refused by name, never mapped onto
+/// cgroupfs behind the caller's back.
+#[test]
+fn oci_refuses_the_systemd_cgroup_driver_clearly() {
+    let Some(env) = ctr_tests::env() else { return };
+    let bundle = Bundle::new(&env, |c| c["linux"]["cgroupsPath"] = serde_json::json!("machine.slice:libpod:abc"));
+    let id = ctr_tests::unique_name("sd-");
+    let out = bundle.ctr_oci(&env).args(["run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
+    assert!(
+        !out.success() && out.stderr.contains("systemd's cgroup driver") && out.stderr.contains("cgroupfs"),
+        "{}",
+        out.stderr
+    );
+    let flag = bundle.ctr_oci(&env).args(["--systemd-cgroup", "run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
+    assert!(!flag.success() && flag.stderr.contains("--systemd-cgroup"), "{}", flag.stderr);
+    assert!(!bundle.root.join(&id).exists(), "a refused create left its state directory");
+}
+
+/// Every hook kind runs once, in order, with the state on stdin: the host
+/// ones write where the test reads, startContainer (inside the container's
+/// root) where the container's command reads. A hook past its timeout is
+/// killed and fails create, which leaves nothing.
+#[test]
+fn oci_hooks_run_with_the_state_on_stdin() {
+    let Some(env) = ctr_tests::env() else { return };
+    let out_dir = std::env::temp_dir().join(ctr_tests::unique_name("ctr-oci-hooks-"));
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let on_host = |kind: &str| {
+        let file = out_dir.join(format!("{kind}.json"));
+        serde_json::json!([{ "path": "/bin/sh", "args": ["sh", "-c", "cat > \"$0\"", file] }])
+    };
+    let bundle = Bundle::new(&env, |c| {
+        c["root"]["readonly"] = serde_json::json!(false);
+        c["process"]["args"] = serde_json::json!(["cat", "/tmp/startContainer.json"]);
+        c["annotations"] = serde_json::json!({ "test": "hooks" });
+        c["hooks"] = serde_json::json!({
+            "prestart": on_host("prestart"),
+            "createRuntime": on_host("createRuntime"),
+            "createContainer": on_host("createContainer"),
+            "startContainer": [{ "path": "/bin/sh", "args": ["sh", "-c", "cat > /tmp/startContainer.json"] }],
+            "poststart": on_host("poststart"),
+            "poststop": on_host("poststop"),
+        });
+    });
+    let id = ctr_tests::unique_name("hooks-");
+    let out = bundle.ctr_oci(&env).args(["run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
+    let read = |kind: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(out_dir.join(format!("{kind}.json")))
+            .unwrap_or_else(|e| panic!("no {kind} state ({e}); ctr-oci said: {}", out.stderr));
+        serde_json::from_str(&text).unwrap()
+    };
+    assert!(out.success(), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    let start: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let states =
+        [read("prestart"), read("createRuntime"), read("createContainer"), start, read("poststart"), read("poststop")];
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let pid = states[1]["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    for (state, status) in states.iter().zip(["creating", "creating", "created", "created", "running", "stopped"]) {
+        assert_eq!((state["id"].as_str(), state["status"].as_str()), (Some(id.as_str()), Some(status)), "{state}");
+        assert_eq!(state["annotations"]["test"], "hooks", "{state}");
+    }
+    assert!(states[..5].iter().all(|s| s["pid"].as_i64() == Some(pid)), "{states:?}");
+
+    let slow = Bundle::new(&env, |c| {
+        c["hooks"] =
+            serde_json::json!({ "createRuntime": [{ "path": "/bin/sleep", "args": ["sleep", "60"], "timeout": 1 }] });
+    });
+    let started = Instant::now();
+    let out = slow.ctr_oci(&env).args(["run", "--bundle"]).arg(&slow.dir).arg(&id).output();
+    assert!(!out.success() && out.stderr.contains("timeout of 1s"), "{}", out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30), "the timeout did not stop the hook");
+    assert!(!slow.root.join(&id).exists() && slow.cgroup_dirs().is_empty(), "a failed create left something");
 }

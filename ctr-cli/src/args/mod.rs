@@ -88,9 +88,9 @@ not found, 1 if the container is not running, 125 if ctr failed.")]
     Ps(container::PsArgs),
     /// Print a container's output (stdout and stderr, as logged by its monitor).
     Logs(container::LogsArgs),
-    /// Stop containers: SIGTERM, then SIGKILL after the grace period.
+    /// Stop containers: SIGTERM, then SIGKILL after the grace period (a paused one is thawed first).
     Stop(container::StopArgs),
-    /// Send a signal to containers (default SIGKILL).
+    /// Send a signal to containers (default SIGKILL; a paused one is thawed first).
     Kill(container::KillArgs),
     /// Wait for containers to stop, then print their exit codes.
     Wait(container::ContainersArgs),
@@ -99,11 +99,11 @@ not found, 1 if the container is not running, 125 if ctr failed.")]
     Container(container::ContainerCommand),
     /// Live CPU, memory, block I/O and process counts of containers.
     Stats(container::StatsArgs),
-    /// Freeze every process of containers (cgroup freezer).
+    /// Freeze every process of containers (cgroup freezer); `ps` shows them as Paused.
     Pause(container::ContainersArgs),
     /// Resume paused containers.
     Unpause(container::ContainersArgs),
-    /// Remove containers (running ones with -f).
+    /// Remove containers (running or paused ones with -f).
     Rm(container::RmArgs),
     /// Show containers' configuration, state, mounts and cgroups as JSON.
     Inspect(container::InspectArgs),

@@ -6,10 +6,11 @@
 //! as with docker. When the container exits, attach returns its exit code.
 
 use super::record::Container;
+use super::{invalid, Result};
+use crate::error::{IoContext, IoError};
 use crate::paths::Paths;
 use crate::process::monitor;
 use crate::process::tty::RawMode;
-use anyhow::{anyhow, Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
@@ -29,9 +30,9 @@ pub enum Attachment {
 }
 
 /// A connection to the monitor of a running container.
-pub fn connect(paths: &Paths, container: &Container) -> Result<UnixStream> {
+pub fn connect(paths: &Paths, container: &Container) -> Result<UnixStream, IoError> {
     let socket = monitor::attach_socket(paths, &container.id);
-    UnixStream::connect(&socket).with_context(|| {
+    UnixStream::connect(&socket).with_io_context(|| {
         format!("cannot attach to {}: it is not running, or its monitor is gone", container.name.as_str())
     })
 }
@@ -39,7 +40,7 @@ pub fn connect(paths: &Paths, container: &Container) -> Result<UnixStream> {
 pub fn attach(paths: &Paths, key: &str, send_input: bool) -> Result<Attachment> {
     let (container, state) = Container::locate(paths, key)?;
     if !state.is_running() {
-        return Err(anyhow!("cannot attach to container {key}: it is not running (`ctr start -a {key}`)"));
+        invalid!("cannot attach to container {key}: it is not running (`ctr start -a {key}`)");
     }
     let connection = connect(paths, &container)?;
     relay(paths, key, connection, state.tty, send_input)
@@ -61,7 +62,7 @@ pub fn relay(paths: &Paths, key: &str, mut connection: UnixStream, tty: bool, se
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(IoError::new("poll the attached connection and stdin", e).into()),
             Ok(_) => {}
         }
         let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
@@ -70,8 +71,7 @@ pub fn relay(paths: &Paths, key: &str, mut connection: UnixStream, tty: bool, se
             match connection.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
-                    stdout.write_all(&buf[..n])?;
-                    stdout.flush()?;
+                    stdout.write_all(&buf[..n]).and_then(|()| stdout.flush()).io_context("write to stdout")?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => break,
@@ -86,7 +86,7 @@ pub fn relay(paths: &Paths, key: &str, mut connection: UnixStream, tty: bool, se
             }
             let (bytes, detach) =
                 if tty { scan_detach_keys(&buf[..n], &mut held_ctrl_p) } else { (buf[..n].to_vec(), false) };
-            connection.write_all(&bytes)?;
+            connection.write_all(&bytes).io_context("send input to the container")?;
             if detach {
                 return Ok(Attachment::Detached);
             }

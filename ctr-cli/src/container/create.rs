@@ -3,7 +3,7 @@
 //! later start), then stops; `ctr start` starts it.
 
 use super::run::{prepare, Prepared, RunRequest};
-use anyhow::Result;
+use super::Result;
 use ctr_core::ids::ContainerId;
 
 pub fn create(paths: &crate::paths::Paths, request: &RunRequest) -> Result<ContainerId> {

@@ -6,13 +6,14 @@
 
 use super::record::Container;
 use super::state::StateError;
+use super::{invalid, ContainerError, Result};
+use crate::error::IoContext;
 use crate::helper_client::{Helper, ProcessStdio};
 use crate::launch::{merge_env, ProcessOptions};
 use crate::lock::ContainerLock;
 use crate::paths::Paths;
 use crate::process::wait::{self, Console};
 use crate::spec::{ExecSpec, InitMessage, InitTask, ProcessSpec, INIT_PROTOCOL_VERSION};
-use anyhow::{bail, Context, Result};
 use ctr_core::frame;
 use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
@@ -44,7 +45,7 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
     let options = &request.process;
     options.check_terminal(false)?;
     if request.detach && (options.interactive || options.tty) {
-        bail!("-d cannot be combined with -i or -t: nothing would be there to read the process's input or terminal");
+        invalid!("-d cannot be combined with -i or -t: nothing would be there to read the process's input or terminal");
     }
     let (container, _) = Container::locate(paths, &request.container)?;
     // Held until the process is in the container's cgroup, so a concurrent
@@ -57,10 +58,10 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
         return Ok(ExecOutcome::Refused(refused));
     }
     let Some(init) = state.init.clone() else { return not_running() };
-    let base = state.process.clone().context("the container was started by an older ctr; exec needs a newer one")?;
+    let base = state.process.clone().ok_or(ContainerError::StartedByOlderCtr)?;
     if let Some(dir) = &options.workdir {
         if !dir.starts_with('/') {
-            bail!("the working directory {dir:?} is invalid: it must be an absolute path");
+            invalid!("the working directory {dir:?} is invalid: it must be an absolute path");
         }
     }
     let process = ProcessSpec {
@@ -78,8 +79,8 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
 
     // The helper's child, our process, is re-parented to us when the
     // helper exits, so that we can wait for it.
-    nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
-    let (mut ours, theirs) = UnixStream::pair().context("socketpair for the init channel")?;
+    nix::sys::prctl::set_child_subreaper(true).io_context("PR_SET_CHILD_SUBREAPER")?;
+    let (mut ours, theirs) = UnixStream::pair().io_context("socketpair for the init channel")?;
     let stdio = if request.detach { ProcessStdio::null() } else { options.stdio() };
     let helper = Helper::new(&paths.helper());
     let spawned = helper.exec(&container.id, &OwnedFd::from(theirs), stdio)?;
@@ -97,7 +98,7 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
     if let Err(e) = frame::write_frame(&mut ours, &message) {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
-        bail!("the exec process did not take its task: {e}");
+        return Err(ContainerError::ExecHandoff(e));
     }
     let report = wait::read_init_report(&ours);
     drop(ours);

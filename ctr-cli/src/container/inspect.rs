@@ -5,9 +5,9 @@
 
 use super::record::{self, Container, State};
 use super::state::RunState;
+use super::Result;
 use crate::paths::Paths;
 use crate::process::restart_policy::RestartPolicy;
-use anyhow::Result;
 
 /// The container named `key`, as docker's inspect shows it.
 pub fn inspect(paths: &Paths, key: &str) -> Result<serde_json::Value> {
@@ -24,7 +24,7 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
         _ => None,
     };
     let process = s.process.as_ref();
-    let mut host_config = serde_json::to_value(&s.limits)?;
+    let mut host_config = serde_json::to_value(&s.limits).unwrap_or_default();
     if let Some(host) = host_config.as_object_mut() {
         host.extend(crate::dns::inspect_json(&s.dns));
         let ulimits = process.map(|p| p.rlimits.clone()).unwrap_or_default();

@@ -6,10 +6,10 @@
 use super::pause::thaw;
 use super::record::Container;
 use super::state::StateError;
+use super::{ContainerError, Result};
 use crate::helper_client::Helper;
 use crate::paths::Paths;
 use crate::process::liveness::{self, ProcessRef};
-use anyhow::{anyhow, Result};
 use nix::sys::signal::Signal;
 
 pub fn kill(paths: &Paths, key: &str, signal: Signal) -> Result<()> {
@@ -21,6 +21,10 @@ pub fn kill(paths: &Paths, key: &str, signal: Signal) -> Result<()> {
     }
     thaw(&Helper::new(&paths.helper()), &container, &mut state)?;
     let pidfd = state.init.as_ref().and_then(ProcessRef::pidfd).ok_or_else(not_running)?;
-    liveness::pidfd_send_signal(&pidfd, signal).map_err(|e| anyhow!("cannot send {signal} to {key}: {e}"))?;
+    liveness::pidfd_send_signal(&pidfd, signal).map_err(|errno| ContainerError::Signal {
+        key: key.to_owned(),
+        signal,
+        errno,
+    })?;
     Ok(())
 }

@@ -28,5 +28,75 @@ pub mod systemd_unit;
 pub mod update;
 pub mod wait;
 
-pub use record::{find, list, Container, State};
-pub use state::{RunState, Status};
+pub use record::{find, list, Container, RecordError, State};
+pub use state::{RunState, StateError, Status};
+
+use crate::error::IoError;
+use crate::helper_client::CallError;
+use crate::launch::LaunchError;
+use ctr_core::frame::FrameError;
+
+/// Why a verb failed on a container. Refusals of the state machine are
+/// [`StateError`]s; the rest says which part failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Helper(#[from] CallError),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error(transparent)]
+    Mount(#[from] crate::mounts::MountError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
+    #[error(transparent)]
+    Monitor(#[from] crate::process::monitor::MonitorError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Id(#[from] ctr_core::ids::IdError),
+    #[error(transparent)]
+    Vanished(#[from] crate::process::liveness::Vanished),
+    #[error(transparent)]
+    Dns(#[from] crate::dns::DnsError),
+    #[error(transparent)]
+    RunOptions(#[from] crate::run_options::RunOptionsError),
+    #[error(transparent)]
+    Tuning(#[from] crate::tuning::TuningError),
+    #[error(transparent)]
+    Log(#[from] crate::process::tee::TeeError),
+    #[error(transparent)]
+    Limit(#[from] ctr_core::limits::LimitError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// A request ctr cannot carry out as given; the message says what to change.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot send {signal} to {key}: {errno}")]
+    Signal { key: String, signal: nix::sys::signal::Signal, errno: nix::errno::Errno },
+    #[error("container {0} was removed")]
+    RemovedWhileWaiting(String),
+    #[error("container {0} never started")]
+    NeverStarted(String),
+    #[error("container {0} exited, but its exit code is unknown: its monitor was killed")]
+    UnknownExit(String),
+    #[error("the container was started by an older ctr; exec needs a newer one")]
+    StartedByOlderCtr,
+    #[error("the exec process did not take its task: {0}")]
+    ExecHandoff(FrameError),
+}
+
+type Result<T, E = ContainerError> = std::result::Result<T, E>;
+
+/// Refuses a request with a message that says what to change.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err($crate::container::ContainerError::Invalid(format!($($arg)*)))
+    };
+}
+use invalid;

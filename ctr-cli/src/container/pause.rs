@@ -5,9 +5,9 @@
 
 use super::record::{Container, State};
 use super::state::{RunState, Transition};
+use super::Result;
 use crate::helper_client::Helper;
 use crate::paths::Paths;
-use anyhow::Result;
 
 /// Freezes (`frozen`) or thaws the container; returns its state.
 pub fn pause(paths: &Paths, key: &str, frozen: bool) -> Result<State> {

@@ -4,16 +4,16 @@
 
 use super::record::{self, Container};
 use super::remove::remove_located;
+use super::{ContainerError, Result};
 use crate::helper_client::Helper;
 use crate::paths::Paths;
-use anyhow::Result;
 
 /// What a prune did: the ids it removed, and what failed (it goes on
 /// past each failure).
 #[derive(Debug, Default)]
 pub struct Pruned {
     pub removed: Vec<String>,
-    pub errors: Vec<anyhow::Error>,
+    pub errors: Vec<ContainerError>,
 }
 
 pub fn prune(paths: &Paths) -> Result<Pruned> {
@@ -35,7 +35,7 @@ pub fn prune(paths: &Paths) -> Result<Pruned> {
         }
     }
     if let Err(e) = helper.reconcile() {
-        pruned.errors.push(e);
+        pruned.errors.push(e.into());
     }
     Ok(pruned)
 }

@@ -7,16 +7,37 @@
 //! alone: a killed monitor or a reboot leaves "running" records behind.
 
 use super::state::{RunState, Status};
+use crate::error::{IoContext, IoError};
 use crate::lock::ContainerLock;
 use crate::paths::Paths;
 use crate::process::liveness::ProcessRef;
 use crate::spec::ProcessSpec;
-use anyhow::{anyhow, bail, Context, Result};
 use ctr_core::ids::{ContainerId, ContainerName};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// Why a container's record could not be found, made or read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("no such container: {0} (see `ctr ps -a`)")]
+    NotFound(String),
+    #[error("{key} matches {count} containers: give more of the id")]
+    Ambiguous { key: String, count: usize },
+    #[error("no such container: {0} (it was removed meanwhile)")]
+    Removed(String),
+    #[error("the container name {0:?} is already in use: remove that container or choose another name")]
+    NameInUse(String),
+    #[error("parse {path}")]
+    Corrupt { path: PathBuf, source: serde_json::Error },
+    #[error(transparent)]
+    Id(#[from] ctr_core::ids::IdError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Result<T, E = RecordError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
@@ -129,12 +150,12 @@ pub struct Container {
     name_file: PathBuf,
 }
 
-fn create_private_dir(path: &Path) -> Result<()> {
+fn create_private_dir(path: &Path) -> Result<(), IoError> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .with_context(|| format!("create {}", path.display()))
+        .with_io_context(|| format!("create {}", path.display()))
 }
 
 impl Container {
@@ -152,11 +173,11 @@ impl Container {
             // every user in the container must be able to traverse. The
             // layer dir above it stays private on the host.
             std::fs::set_permissions(container.layer_dir.join("upper"), std::fs::Permissions::from_mode(0o755))
-                .context("chmod the writable layer")
+                .io_context("chmod the writable layer")
         });
         if let Err(e) = made {
             let _ = container.remove_local();
-            return Err(e);
+            return Err(e.into());
         }
         Ok(container)
     }
@@ -186,7 +207,7 @@ impl Container {
     /// Takes the container's lock and reads its state under it; an error
     /// if it was removed meanwhile.
     pub fn lock(&self, key: &str) -> Result<(ContainerLock, State)> {
-        let no_such = || anyhow!("no such container: {key} (it was removed meanwhile)");
+        let no_such = || RecordError::Removed(key.to_owned());
         let lock = ContainerLock::acquire(&self.state_dir)?.ok_or_else(no_such)?;
         let state = self.read_state()?.ok_or_else(no_such)?;
         Ok((lock, state))
@@ -201,18 +222,22 @@ impl Container {
     pub fn read_state(&self) -> Result<Option<State>> {
         let path = self.state_dir.join("state.json");
         match std::fs::read(&path) {
-            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("parse {}", path.display()))?)),
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(state) => Ok(Some(state)),
+                Err(source) => Err(RecordError::Corrupt { path, source }),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+            Err(e) => Err(IoError::new(format!("read {}", path.display()), e).into()),
         }
     }
 
-    pub fn write_state(&self, state: &State) -> Result<()> {
-        write_replacing(&self.state_dir.join("state.json"), &serde_json::to_vec_pretty(state)?, self.durable)
+    pub fn write_state(&self, state: &State) -> Result<(), IoError> {
+        let json = serde_json::to_vec_pretty(state).expect("a state serializes");
+        write_replacing(&self.state_dir.join("state.json"), &json, self.durable)
     }
 
     /// Writes a generated file (hosts, hostname) into the state directory.
-    pub fn write_generated(&self, file: &str, content: &str) -> Result<PathBuf> {
+    pub fn write_generated(&self, file: &str, content: &str) -> Result<PathBuf, IoError> {
         let path = self.state_dir.join(file);
         write_replacing(&path, content.as_bytes(), self.durable)?;
         Ok(path)
@@ -221,7 +246,7 @@ impl Container {
     /// Removes everything the caller can remove itself; returns false if
     /// the writable layer holds files of subordinate ids (which then need
     /// removing from inside a user namespace).
-    pub fn remove_local(&self) -> Result<bool> {
+    pub fn remove_local(&self) -> Result<bool, IoError> {
         // overlayfs leaves its work/work directory with mode 0: ours, but
         // unreadable until we give ourselves access again.
         let _ = std::fs::set_permissions(self.layer_dir.join("work/work"), std::fs::Permissions::from_mode(0o700));
@@ -230,9 +255,11 @@ impl Container {
         if remove_tree(&self.layer_dir).is_err() {
             return Ok(false);
         }
-        remove_tree(&self.state_dir).with_context(|| format!("remove {}", self.state_dir.display()))?;
+        remove_tree(&self.state_dir).with_io_context(|| format!("remove {}", self.state_dir.display()))?;
         match std::fs::remove_file(&self.name_file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(IoError::new(format!("remove {}", self.name_file.display()), e))
+            }
             _ => {}
         }
         Ok(true)
@@ -246,11 +273,13 @@ pub(super) fn reserve_name(paths: &Paths, name: &ContainerName, id: &ContainerId
     create_private_dir(&names)?;
     let name_file = names.join(name.as_str());
     match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&name_file) {
-        Ok(mut f) => f.write_all(id.as_str().as_bytes())?,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            bail!("the container name {name:?} is already in use: remove that container or choose another name")
+        Ok(mut f) => {
+            f.write_all(id.as_str().as_bytes()).with_io_context(|| format!("write {}", name_file.display()))?
         }
-        Err(e) => return Err(e).with_context(|| format!("reserve name in {}", name_file.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(RecordError::NameInUse(name.to_string()))
+        }
+        Err(e) => return Err(IoError::new(format!("reserve name in {}", name_file.display()), e).into()),
     }
     Ok(name_file)
 }
@@ -263,15 +292,15 @@ fn remove_tree(path: &Path) -> std::io::Result<()> {
 }
 
 /// Write to a temporary file beside `path`, fsync, then rename over it.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     write_replacing(path, bytes, true)
 }
 
 /// Write to a temporary file beside `path` and rename it over `path`; with
 /// `sync`, the file and the rename are on disk when it returns.
-pub fn write_replacing(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
+pub fn write_replacing(path: &Path, bytes: &[u8], sync: bool) -> Result<(), IoError> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    ctr_core::fs::replace(&tmp, path, bytes, sync).with_context(|| format!("write {}", path.display()))
+    ctr_core::fs::replace(&tmp, path, bytes, sync).with_io_context(|| format!("write {}", path.display()))
 }
 
 /// Every container of this user whose state can be read, newest first.
@@ -280,7 +309,7 @@ pub fn list(paths: &Paths) -> Result<Vec<State>> {
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("read {}", dir.display())),
+        Err(e) => return Err(IoError::new(format!("read {}", dir.display()), e).into()),
     };
     let mut states: Vec<State> = entries
         .filter_map(|e| e.ok())
@@ -300,15 +329,13 @@ pub fn find(paths: &Paths, key: &str) -> Result<State> {
     let matches: Vec<&State> = all.iter().filter(|s| !key.is_empty() && s.id.starts_with(key)).collect();
     match matches.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => bail!("no such container: {key} (see `ctr ps -a`)"),
-        _ => bail!("{key} matches {} containers: give more of the id", matches.len()),
+        [] => Err(RecordError::NotFound(key.to_owned())),
+        _ => Err(RecordError::Ambiguous { key: key.to_owned(), count: matches.len() }),
     }
 }
 
 /// Now, as RFC 3339 with nanoseconds in UTC (docker's format).
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
-}
+pub use crate::units::now_rfc3339;
 
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)

@@ -4,11 +4,11 @@
 //! thaw here: the helper thaws a frozen cgroup before it empties it.
 
 use super::record::Container;
+use super::Result;
 use crate::helper_client::Helper;
 use crate::launch;
 use crate::paths::Paths;
 use crate::process::liveness::{self, ProcessRef};
-use anyhow::Result;
 use nix::sys::signal::Signal;
 use std::time::Duration;
 
@@ -22,7 +22,9 @@ pub fn remove(paths: &Paths, key: &str, force: bool) -> Result<()> {
     // The monitor removes its attach socket when it ends; a killed one
     // cannot.
     match std::fs::remove_file(crate::process::monitor::attach_socket(paths, &container.id)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(crate::error::IoError::new("remove the container's attach socket", e).into())
+        }
         _ => Ok(()),
     }
 }

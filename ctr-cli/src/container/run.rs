@@ -7,6 +7,8 @@
 
 use super::record::{now_unix, Container, State};
 use super::state::Status;
+use super::{invalid, Result};
+use crate::error::IoContext;
 use crate::helper_client::Helper;
 use crate::image::ImageConfig;
 use crate::launch::{self, Launch, ProcessOptions};
@@ -21,7 +23,6 @@ use crate::process::wait::{self, Console};
 use crate::seccomp::SecurityOptions;
 use crate::spec::{ContainerSpec, ProcessSpec, RootfsSpec};
 use crate::tuning::{Sysctl, Ulimit};
-use anyhow::{bail, Context, Result};
 use ctr_core::ids::{ContainerId, ContainerName};
 use ctr_core::limits::ResourceLimits;
 use std::path::PathBuf;
@@ -108,9 +109,9 @@ struct Source {
 
 fn resolve_source(paths: &Paths, request: &RunRequest) -> Result<Source> {
     if let Some(dir) = &request.rootfs {
-        let dir = std::fs::canonicalize(dir).with_context(|| format!("--rootfs {}", dir.display()))?;
+        let dir = std::fs::canonicalize(dir).with_io_context(|| format!("--rootfs {}", dir.display()))?;
         if !dir.is_dir() {
-            bail!("--rootfs {} is not a directory", dir.display());
+            invalid!("--rootfs {} is not a directory", dir.display());
         }
         return Ok(Source {
             label: dir.display().to_string(),
@@ -121,10 +122,9 @@ fn resolve_source(paths: &Paths, request: &RunRequest) -> Result<Source> {
             rootfs_dir: Some(dir),
         });
     }
-    let (reference, command) = request
-        .args
-        .split_first()
-        .context("give an image (or --rootfs DIR) to run, e.g. `ctr run --rm busybox echo hello`")?;
+    let Some((reference, command)) = request.args.split_first() else {
+        invalid!("give an image (or --rootfs DIR) to run, e.g. `ctr run --rm busybox echo hello`")
+    };
     // Found in the store, else built in, else pulled (as docker does).
     let image = crate::image::local::image_for_run(paths, reference, &request.image)?;
     Ok(Source {
@@ -147,7 +147,7 @@ fn process_args(config: &ImageConfig, entrypoint: Option<&str>, command: &[Strin
     let cmd = if command.is_empty() { default_cmd } else { command.to_vec() };
     let args: Vec<String> = entry.into_iter().chain(cmd).collect();
     if args.is_empty() {
-        bail!("no command specified: give one after the image, e.g. `ctr run IMAGE sh`");
+        invalid!("no command specified: give one after the image, e.g. `ctr run IMAGE sh`");
     }
     Ok(args)
 }
@@ -155,7 +155,7 @@ fn process_args(config: &ImageConfig, entrypoint: Option<&str>, command: &[Strin
 fn check_hostname(h: &str) -> Result<()> {
     let ok = !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     if !ok {
-        bail!("invalid hostname {h:?}: use 1 to 64 letters, digits, '-' and '.'");
+        invalid!("invalid hostname {h:?}: use 1 to 64 letters, digits, '-' and '.'");
     }
     Ok(())
 }
@@ -170,7 +170,7 @@ fn mounts_of(paths: &Paths, request: &RunRequest) -> Result<Vec<MountSpec>> {
     for t in &request.tmpfs {
         mounts.push(mounts::parse_tmpfs(t)?);
     }
-    mounts::ordered(mounts)
+    Ok(mounts::ordered(mounts)?)
 }
 
 /// A container whose record and launch are written, ready to start.
@@ -184,7 +184,7 @@ pub(super) struct Prepared {
 /// writable layer, and the launch that `ctr start` starts it from again.
 pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
     if request.rm && request.restart_policy != RestartPolicy::No {
-        bail!(
+        invalid!(
             "--rm and --restart {} conflict: a container removed when it exits cannot be restarted",
             request.restart_policy
         );
@@ -199,7 +199,7 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "/".into());
     if !cwd.starts_with('/') {
-        bail!("the working directory {cwd:?} is invalid: it must be an absolute path");
+        invalid!("the working directory {cwd:?} is invalid: it must be an absolute path");
     }
     let security = request.security.resolve(&paths.state.join("seccomp-cache"), &request.cap_add, &request.cap_drop)?;
     let capabilities = security.capabilities;
@@ -214,11 +214,11 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
     let mut cli_env = crate::run_options::read_env_files(&request.env_files)?;
     cli_env.extend(request.process.env.iter().cloned());
     let host_network = matches!(network, ctr_core::net::NetworkRequest::Host);
-    let sysctls = request.sysctls.iter().map(|s| Sysctl::parse(s, host_network)).collect::<Result<Vec<_>>>()?;
-    let rlimits = request.ulimits.iter().map(|u| Ulimit::parse(u)).collect::<Result<Vec<_>>>()?;
+    let sysctls = request.sysctls.iter().map(|s| Sysctl::parse(s, host_network)).collect::<Result<Vec<_>, _>>()?;
+    let rlimits = request.ulimits.iter().map(|u| Ulimit::parse(u)).collect::<Result<Vec<_>, _>>()?;
     let shm_size = request.shm_size.as_deref().map(|s| ctr_core::limits::parse_bytes("--shm-size", s)).transpose()?;
     if shm_size == Some(0) {
-        bail!("--shm-size must be above 0");
+        invalid!("--shm-size must be above 0");
     }
     let options = crate::run_options::KeptOptions {
         labels: crate::run_options::labels(&request.label_files, &request.labels)?,
@@ -351,7 +351,7 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
         failure = started.report.failure.map(|f| f.message);
         let log = crate::logs::LogWriter::open(&container.log_path(), state.log_options).ok();
         let console = started.report.console.map(|master| Console { master, stdin: request.process.interactive, log });
-        wait::wait(started.pid, &started.pidfd, console)
+        Ok(wait::wait(started.pid, &started.pidfd, console)?)
     });
     // The helper's copies of the pipes' write ends are gone with it; the
     // container's with its processes.

@@ -3,9 +3,9 @@
 //! `create` for every later start: by `ctr start`, and by its monitor's
 //! restarts.
 
-use super::record::{write_replacing, Container};
+use super::record::{write_replacing, Container, RecordError};
+use crate::error::{IoContext, IoError};
 use crate::launch::Launch;
-use anyhow::{Context, Result};
 use serde::Deserialize;
 
 const LAUNCH_FILE: &str = "launch.json";
@@ -18,17 +18,19 @@ struct SavedLaunch {
 }
 
 /// Writes what the container is started from, for every later start.
-pub(crate) fn save_launch(container: &Container, launch: &Launch, interactive: bool) -> Result<()> {
+pub(crate) fn save_launch(container: &Container, launch: &Launch, interactive: bool) -> Result<(), IoError> {
     let saved = serde_json::json!({ "launch": launch, "interactive": interactive });
-    write_replacing(&container.state_dir.join(LAUNCH_FILE), &serde_json::to_vec(&saved)?, container.durable)
+    let bytes = serde_json::to_vec(&saved).expect("a launch serializes");
+    write_replacing(&container.state_dir.join(LAUNCH_FILE), &bytes, container.durable)
 }
 
 /// The saved launch and whether the container keeps stdin open.
-pub(crate) fn load_launch(container: &Container) -> Result<(Launch, bool)> {
+pub(crate) fn load_launch(container: &Container) -> Result<(Launch, bool), RecordError> {
     let path = container.state_dir.join(LAUNCH_FILE);
-    let bytes = std::fs::read(&path).with_context(|| {
+    let bytes = std::fs::read(&path).with_io_context(|| {
         format!("read {}: the container was made by an older ctr and cannot be started again", path.display())
     })?;
-    let saved: SavedLaunch = serde_json::from_slice(&bytes).with_context(|| format!("parse {}", path.display()))?;
+    let saved: SavedLaunch =
+        serde_json::from_slice(&bytes).map_err(|source| RecordError::Corrupt { path: path.clone(), source })?;
     Ok((saved.launch, saved.interactive))
 }

@@ -5,11 +5,11 @@
 //! its monitor would have done. Every step is idempotent.
 
 use super::record::{Container, State};
+use super::{ContainerError, Result};
 use crate::helper_client::Helper;
 use crate::launch;
 use crate::paths::Paths;
 use crate::process::liveness::ProcessRef;
-use anyhow::{anyhow, bail, Result};
 use std::time::{Duration, Instant};
 
 /// Waits for the exit to be recorded, or settles it ourselves once nobody
@@ -17,14 +17,16 @@ use std::time::{Duration, Instant};
 pub(super) fn await_record(paths: &Paths, helper: &Helper, container: &Container, key: &str) -> Result<State> {
     let give_up = Instant::now() + Duration::from_secs(30);
     loop {
-        let Some(state) = container.read_state()? else { bail!("container {key} was removed") };
+        let Some(state) = container.read_state()? else {
+            return Err(ContainerError::RemovedWhileWaiting(key.to_owned()));
+        };
         if !state.status.is_live() {
             return Ok(state);
         }
         let monitor_alive = state.monitor.as_ref().is_some_and(ProcessRef::is_alive);
         if !monitor_alive || Instant::now() > give_up {
             settle_stale(paths, helper, container)?;
-            return container.read_state()?.ok_or_else(|| anyhow!("container {key} was removed"));
+            return container.read_state()?.ok_or_else(|| ContainerError::RemovedWhileWaiting(key.to_owned()));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -41,5 +43,5 @@ pub(super) fn settle_stale(paths: &Paths, helper: &Helper, container: &Container
         return Ok(());
     }
     let rm = state.auto_remove;
-    launch::finish(paths, helper, container, &mut state, None, true, rm)
+    Ok(launch::finish(paths, helper, container, &mut state, None, true, rm)?)
 }

@@ -7,11 +7,11 @@
 use super::record::Container;
 use super::saved_launch::load_launch;
 use super::settle::settle_stale;
+use super::{invalid, Result};
 use crate::helper_client::Helper;
 use crate::paths::Paths;
 use crate::process::liveness::ProcessRef;
 use crate::process::monitor::{self, Detached};
-use anyhow::{bail, Result};
 use std::os::unix::net::UnixStream;
 
 /// How a start went.
@@ -41,7 +41,7 @@ pub fn start(paths: &Paths, key: &str, attach: bool, unless_stopped: bool) -> Re
         return Ok(StartOutcome::Started(None));
     }
     if state.monitor.as_ref().is_some_and(ProcessRef::is_alive) {
-        bail!("container {key} is restarting (its restart policy's back-off): wait, or `ctr stop` it first");
+        invalid!("container {key} is restarting (its restart policy's back-off): wait, or `ctr stop` it first");
     }
     let (launch, interactive) = load_launch(&container)?;
     state.stopped_by_user = false;

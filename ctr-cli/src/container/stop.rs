@@ -8,15 +8,18 @@
 use super::pause::thaw;
 use super::record::Container;
 use super::settle::await_record;
+use super::Result;
 use crate::helper_client::Helper;
 use crate::paths::Paths;
 use crate::process::liveness::{self, ProcessRef};
-use anyhow::Result;
 use nix::sys::signal::Signal;
 use std::time::Duration;
 
 /// How long SIGKILL may take before stop gives up waiting on the process.
 const KILL_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a stopped container's monitor may take to end.
+const MONITOR_WAIT: Duration = Duration::from_secs(5);
 
 /// The grace period when neither `ctr stop -t` nor `--stop-timeout` gives one.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
@@ -43,6 +46,12 @@ pub fn stop(paths: &Paths, key: &str, grace: Option<Duration>) -> Result<()> {
         }
     }
     drop(lock);
-    await_record(paths, &helper, &container, key)?;
+    let state = await_record(paths, &helper, &container, key)?;
+    // The monitor sees the user's stop and ends just after recording the
+    // exit; a `start` (or `restart`) in between would take it for one in
+    // its restart back-off.
+    if let Some(monitor) = state.monitor.as_ref().and_then(ProcessRef::pidfd) {
+        liveness::wait_exit(&monitor, Some(MONITOR_WAIT));
+    }
     Ok(())
 }

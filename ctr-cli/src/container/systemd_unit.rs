@@ -7,9 +7,10 @@
 //! container that `ctr stop` stopped.
 
 use super::record::find;
+use super::{invalid, Result};
+use crate::error::IoContext;
 use crate::paths::Paths;
 use crate::process::restart_policy::RestartPolicy;
-use anyhow::{Context, Result};
 use nix::unistd::{getuid, User};
 
 /// What kind of unit.
@@ -41,7 +42,9 @@ pub fn generate(paths: &Paths, key: &str, scope: UnitScope, stop_timeout: u64) -
     let wanted_by = match scope {
         UnitScope::User => "default.target",
         UnitScope::System => {
-            let user = User::from_uid(getuid())?.context("your uid has no user name for User=")?;
+            let Some(user) = User::from_uid(getuid()).io_context("look up your user")? else {
+                invalid!("your uid has no user name for User=")
+            };
             service.push_str(&format!("User={}\n", user.name));
             "multi-user.target"
         }

@@ -5,9 +5,9 @@
 
 use super::record::Container;
 use super::saved_launch::{load_launch, save_launch};
+use super::Result;
 use crate::helper_client::Helper;
 use crate::paths::Paths;
-use anyhow::Result;
 use ctr_core::limits::ResourceLimits;
 
 pub fn update(paths: &Paths, key: &str, limits: &ResourceLimits) -> Result<()> {
@@ -20,7 +20,7 @@ pub fn update(paths: &Paths, key: &str, limits: &ResourceLimits) -> Result<()> {
     let (mut launch, interactive) = load_launch(&container)?;
     merge(&mut launch.limits, limits);
     save_launch(&container, &launch, interactive)?;
-    container.write_state(&state)
+    Ok(container.write_state(&state)?)
 }
 
 /// The limits given replace those in force; the others stay.

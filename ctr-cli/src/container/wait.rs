@@ -4,10 +4,10 @@
 use super::record::Container;
 use super::settle::await_record;
 use super::state::RunState;
+use super::{ContainerError, Result};
 use crate::helper_client::Helper;
 use crate::paths::Paths;
 use crate::process::liveness::{self, ProcessRef};
-use anyhow::{bail, Result};
 
 pub fn wait(paths: &Paths, key: &str) -> Result<i32> {
     let helper = Helper::new(&paths.helper());
@@ -18,7 +18,7 @@ pub fn wait(paths: &Paths, key: &str) -> Result<i32> {
     let state = await_record(paths, &helper, &container, key)?;
     match state.run_state() {
         RunState::Exited(Some(code)) => Ok(code),
-        RunState::Created => bail!("container {key} never started"),
-        _ => bail!("container {key} exited, but its exit code is unknown: its monitor was killed"),
+        RunState::Created => Err(ContainerError::NeverStarted(key.to_owned())),
+        _ => Err(ContainerError::UnknownExit(key.to_owned())),
     }
 }

@@ -12,7 +12,7 @@
 use super::oci::{self, Descriptor, Document, Platform};
 use super::progress::Progress;
 use super::{decompress, digest, short_id, Expected, ImageRecord, Layer, Reference, Store, UnpackMode, TMP_PREFIX};
-use anyhow::{anyhow, bail, Context, Result};
+use super::{ImageContext, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{self, File};
@@ -63,7 +63,7 @@ pub fn load(store: &Store, input: LoadInput, progress: &Progress) -> Result<Vec<
     } else if source.exists("index.json") {
         load_oci_layout(store, source.as_ref(), progress)
     } else {
-        bail!("this is neither a `docker save` archive (no manifest.json) nor an OCI image layout (no index.json); to import a root filesystem tarball use `ctr image import FILE NAME`")
+        refuse!("this is neither a `docker save` archive (no manifest.json) nor an OCI image layout (no index.json); to import a root filesystem tarball use `ctr image import FILE NAME`")
     }
 }
 
@@ -86,7 +86,7 @@ fn uncompressed_stream(store: &Store, input: impl Read) -> Result<(File, tempfil
     let copied =
         io::copy(&mut (&mut decoded).take(limit + 1), spool.as_file_mut()).context("cannot read the archive")?;
     if copied > limit {
-        bail!("the archive is larger than the {} GiB limit", limit >> 30);
+        refuse!("the archive is larger than the {} GiB limit", limit >> 30);
     }
     Ok((spool.reopen()?, spool))
 }
@@ -100,7 +100,7 @@ trait Source: Sync {
         let mut bytes = Vec::new();
         self.open(name)?.take(oci::MAX_JSON_BYTES + 1).read_to_end(&mut bytes)?;
         if bytes.len() as u64 > oci::MAX_JSON_BYTES {
-            bail!("{name} in the archive is over the {} MiB limit", oci::MAX_JSON_BYTES >> 20);
+            refuse!("{name} in the archive is over the {} MiB limit", oci::MAX_JSON_BYTES >> 20);
         }
         Ok(bytes)
     }
@@ -136,7 +136,7 @@ impl TarSource {
         let mut archive = tar::Archive::new(&file);
         for (count, entry) in archive.entries()?.enumerate() {
             if count >= MAX_ARCHIVE_ENTRIES {
-                bail!("the archive has more than {MAX_ARCHIVE_ENTRIES} entries: refusing it");
+                refuse!("the archive has more than {MAX_ARCHIVE_ENTRIES} entries: refusing it");
             }
             let entry = entry?;
             let raw = entry.path_bytes();
@@ -214,13 +214,13 @@ fn normalise(name: &str) -> Result<String> {
         match part {
             "" | "." => {}
             ".." => {
-                parts.pop().ok_or_else(|| anyhow!("{name:?} points outside the archive"))?;
+                parts.pop().ok_or_else(|| refused!("{name:?} points outside the archive"))?;
             }
             p => parts.push(p),
         }
     }
     if parts.is_empty() {
-        bail!("empty name");
+        refuse!("empty name");
     }
     Ok(parts.join("/"))
 }
@@ -242,7 +242,7 @@ fn load_docker_archive(store: &Store, source: &dyn Source, progress: &Progress) 
         let config_bytes = source.read_json_bytes(&entry.config)?;
         let config = oci::ImageConfigFile::parse(&config_bytes)?;
         if config.rootfs.diff_ids.len() != entry.layers.len() {
-            bail!(
+            refuse!(
                 "manifest.json lists {} layers for {}, but its config {}",
                 entry.layers.len(),
                 entry.config,
@@ -280,11 +280,11 @@ fn blob_name(d: &Descriptor) -> Result<String> {
 /// A blob of an OCI layout, small enough to hold, checked against its descriptor.
 fn read_blob(source: &dyn Source, d: &Descriptor) -> Result<Vec<u8>> {
     if d.size > oci::MAX_JSON_BYTES {
-        bail!("{} is {} bytes, over the {} MiB limit", d.digest, d.size, oci::MAX_JSON_BYTES >> 20);
+        refuse!("{} is {} bytes, over the {} MiB limit", d.digest, d.size, oci::MAX_JSON_BYTES >> 20);
     }
     let bytes = source.read_json_bytes(&blob_name(d)?)?;
     if bytes.len() as u64 != d.size || digest::of_bytes(&bytes) != d.digest {
-        bail!("the blob {} in the archive does not match its digest or size: refusing it", d.digest);
+        refuse!("the blob {} in the archive does not match its digest or size: refusing it", d.digest);
     }
     Ok(bytes)
 }
@@ -292,7 +292,7 @@ fn read_blob(source: &dyn Source, d: &Descriptor) -> Result<Vec<u8>> {
 fn load_oci_layout(store: &Store, source: &dyn Source, progress: &Progress) -> Result<Vec<Loaded>> {
     let index_bytes = source.read_json_bytes("index.json")?;
     let Document::Index(index) = Document::parse(&index_bytes, oci::OCI_INDEX)? else {
-        bail!("index.json is not an image index");
+        refuse!("index.json is not an image index");
     };
     let host = Platform::host();
     let mut loaded = Vec::new();
@@ -321,7 +321,7 @@ fn load_oci_layout(store: &Store, source: &dyn Source, progress: &Progress) -> R
         let config_bytes = read_blob(source, &manifest.config)?;
         let config = oci::ImageConfigFile::parse(&config_bytes)?;
         if config.rootfs.diff_ids.len() != manifest.layers.len() {
-            bail!(
+            refuse!(
                 "a manifest in the archive lists {} layers but its config {}",
                 manifest.layers.len(),
                 config.rootfs.diff_ids.len()
@@ -349,7 +349,7 @@ fn load_oci_layout(store: &Store, source: &dyn Source, progress: &Progress) -> R
         loaded.push(loaded_of(&record, &references));
     }
     if loaded.is_empty() {
-        bail!("the OCI layout has no image for {host}");
+        refuse!("the OCI layout has no image for {host}");
     }
     Ok(loaded)
 }
@@ -384,7 +384,7 @@ fn unpack_layers(store: &Store, source: &dyn Source, jobs: &[LayerJob], progress
                         .and_then(|r| store.layer_from(bar.wrap(r), UnpackMode::Layer, &job.expected));
                     match &result {
                         Ok(_) => bar.done("Loaded"),
-                        Err(e) => bar.fail(&format!("{e:#}")),
+                        Err(e) => bar.fail(&crate::error::chain(&e)),
                     }
                     result.with_context(|| format!("layer {} of the archive", job.name))
                 })();
@@ -396,7 +396,7 @@ fn unpack_layers(store: &Store, source: &dyn Source, jobs: &[LayerJob], progress
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(anyhow!("not unpacked"))))
+        .map(|r| r.unwrap_or_else(|| Err(refused!("not unpacked"))))
         .collect()
 }
 
@@ -441,7 +441,7 @@ pub fn save(
     for (record, names) in images {
         let (image, config_bytes) = store.image_file(&record.id)?;
         let (Some(blobs), Some(config_bytes)) = (image.blobs, config_bytes) else {
-            bail!("image {} was imported by an older ctr and cannot be saved: import it again", short_id(&record.id));
+            refuse!("image {} was imported by an older ctr and cannot be saved: import it again", short_id(&record.id));
         };
         let id_hex = digest::hex(&record.id)?.to_owned();
         match format {
@@ -527,7 +527,9 @@ fn oci_layer_type(path: &Path) -> Result<&'static str> {
     let n = File::open(path)?.read_at(&mut head, 0)?;
     match decompress::detect(&head[..n])? {
         decompress::Compression::Xz => {
-            bail!("a layer of the image is xz-compressed, which OCI layouts do not allow: save it as a docker-archive")
+            refuse!(
+                "a layer of the image is xz-compressed, which OCI layouts do not allow: save it as a docker-archive"
+            )
         }
         c => Ok(oci::layer_media_type(c)),
     }
@@ -549,7 +551,7 @@ fn append(tar: &mut tar::Builder<impl Write>, name: &str, bytes: &[u8]) -> Resul
 fn append_file(tar: &mut tar::Builder<impl Write>, name: &str, path: &Path, size: u64) -> Result<()> {
     let file = File::open(path).with_context(|| format!("a blob of the image is missing: {}", path.display()))?;
     if file.metadata()?.len() != size {
-        bail!("the blob {} has the wrong size: remove the image and pull it again", path.display());
+        refuse!("the blob {} has the wrong size: remove the image and pull it again", path.display());
     }
     tar.append_data(&mut header(size), name, file).with_context(|| format!("cannot write {name}"))
 }
@@ -575,7 +577,7 @@ fn append_uncompressed_layer(
     io::copy(&mut hashing, tmp.as_file_mut())?;
     let (got, size) = hashing.finish();
     if got != diff_id {
-        bail!(
+        refuse!(
             "the stored layer {} does not decompress to its diff id {diff_id}: remove the image and pull it again",
             blob.digest
         );

@@ -3,7 +3,7 @@
 //! wraps the stream in the matching decoder. Supported: plain tar, gzip
 //! (including concatenated members, as `pigz` writes), zstd and xz.
 
-use anyhow::{bail, Result};
+use super::Result;
 use std::fmt;
 use std::io::{self, Cursor, Read};
 
@@ -45,9 +45,9 @@ pub fn detect(head: &[u8]) -> Result<Compression> {
     } else if head.starts_with(XZ) {
         Compression::Xz
     } else if head.starts_with(BZIP2) {
-        bail!("bzip2-compressed archives are not supported: recompress it, e.g. `bzcat FILE | gzip > FILE.tar.gz`")
+        refuse!("bzip2-compressed archives are not supported: recompress it, e.g. `bzcat FILE | gzip > FILE.tar.gz`")
     } else if head.starts_with(ZIP) {
-        bail!("this is a zip file, not a tar archive: an image must be a tar archive of a root filesystem")
+        refuse!("this is a zip file, not a tar archive: an image must be a tar archive of a root filesystem")
     } else {
         Compression::None
     })
@@ -59,7 +59,7 @@ pub fn detect(head: &[u8]) -> Result<Compression> {
 pub fn decoder<'a, R: Read + 'a>(mut input: R) -> Result<(Compression, Box<dyn Read + 'a>)> {
     let head = read_head(&mut input)?;
     if head.is_empty() {
-        bail!("the archive is empty: expected a tar archive (plain, gzip, zstd or xz)");
+        refuse!("the archive is empty: expected a tar archive (plain, gzip, zstd or xz)");
     }
     let compression = detect(&head)?;
     let stream = Cursor::new(head).chain(input);

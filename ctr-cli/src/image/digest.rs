@@ -3,7 +3,7 @@
 //! what lets an import compute a layer's digests in the same single pass that
 //! unpacks it, and its byte limit is what stops a decompression bomb.
 
-use anyhow::{bail, Result};
+use super::Result;
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Read};
 
@@ -24,7 +24,7 @@ pub fn is_hex64(s: &str) -> bool {
 pub fn hex(digest: &str) -> Result<&str> {
     match digest.strip_prefix(ALGORITHM_PREFIX) {
         Some(hex) if is_hex64(hex) => Ok(hex),
-        _ => bail!("{digest:?} is not a sha256 digest (expected sha256:<64 lowercase hex digits>)"),
+        _ => refuse!("{digest:?} is not a sha256 digest (expected sha256:<64 lowercase hex digits>)"),
     }
 }
 

@@ -6,9 +6,9 @@ use super::oci::Platform;
 use super::progress::Progress;
 use super::registry::{self, PullOptions, RegistryError};
 use super::userns::{IdMaps, Owners};
+use super::{ImageError, Result};
 use super::{ImageRecord, Reference, Store};
 use crate::paths::Paths;
-use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
 
 /// The user's image store, unpacking layers with their owners where this
@@ -59,7 +59,7 @@ fn find_or_pull(store: &Store, paths: &Paths, reference: &str, wanted: &RunImage
     }
     let parsed = Reference::parse(reference)?;
     if wanted.pull == PullPolicy::Never {
-        bail!(
+        refuse!(
             "image {reference:?} is not here and --pull never forbids pulling it: `ctr pull` or `ctr image import` it first"
         );
     }
@@ -68,7 +68,9 @@ fn find_or_pull(store: &Store, paths: &Paths, reference: &str, wanted: &RunImage
     }
     let options = PullOptions { platform: wanted.platform.clone(), ..PullOptions::default() };
     registry::pull(store, &parsed, &options, &Progress::new(true)).map_err(|e| match wanted.pull {
-        PullPolicy::Always => anyhow!("--pull always: pulling {reference:?} failed: {e:#}"),
+        PullPolicy::Always => {
+            refused!("--pull always: pulling {reference:?} failed: {}", crate::error::chain(&e))
+        }
         _ => not_found_locally(reference, e),
     })
 }
@@ -83,7 +85,7 @@ fn check_platform(image: &ImageRecord, reference: &str, wanted: Option<&Platform
     let has = image.platform.clone().unwrap_or_else(|| host_name.clone());
     let wanted_name = format!("{}/{}", wanted.os, wanted.architecture);
     if has != wanted_name {
-        bail!(
+        refuse!(
             "image {reference:?} here is {has}, not {wanted_name}: remove it, or run with --pull always --platform \
              {wanted_name} to fetch that platform's image (if the registry has one)"
         );
@@ -97,12 +99,12 @@ fn check_platform(image: &ImageRecord, reference: &str, wanted: Option<&Platform
     Ok(())
 }
 
-fn not_found_locally(reference: &str, e: anyhow::Error) -> anyhow::Error {
-    match e.downcast_ref::<RegistryError>() {
+fn not_found_locally(reference: &str, e: ImageError) -> ImageError {
+    match e.registry() {
         Some(RegistryError::NotFound { .. }) => {
-            anyhow!("image {reference:?} not found locally and the registry said 404: check the name (or import it with `ctr image import FILE {reference}`)")
+            refused!("image {reference:?} not found locally and the registry said 404: check the name (or import it with `ctr image import FILE {reference}`)")
         }
-        _ => anyhow!("image {reference:?} not found locally, and pulling it failed: {e:#}"),
+        _ => refused!("image {reference:?} not found locally, and pulling it failed: {}", crate::error::chain(&e)),
     }
 }
 
@@ -135,7 +137,7 @@ pub fn inspect_json(r: &ImageRecord) -> serde_json::Value {
         "Id": r.id,
         "RepoTags": r.references,
         "RepoDigests": r.repo_digests,
-        "Created": humantime::format_rfc3339_seconds(r.created).to_string(),
+        "Created": crate::units::rfc3339_seconds(r.created),
         "Size": r.size,
         "Os": os,
         "Architecture": arch,
@@ -157,7 +159,7 @@ pub fn inspect_json(r: &ImageRecord) -> serde_json::Value {
 pub fn for_save(store: &Store, names: &[String]) -> Result<Vec<(ImageRecord, Vec<Reference>)>> {
     let mut images = Vec::new();
     for name in names {
-        let record = store.lookup(name)?.ok_or_else(|| anyhow!("no such image: {name}"))?;
+        let record = store.lookup(name)?.ok_or_else(|| refused!("no such image: {name}"))?;
         let names: Vec<Reference> = match Reference::parse(name) {
             Ok(r) if r.digest.is_none() && record.references.contains(&r.familiar()) => vec![r],
             _ => record.references.iter().filter_map(|r| Reference::parse(r).ok()).collect(),

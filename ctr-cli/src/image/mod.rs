@@ -22,6 +22,123 @@
 //! records the maps it was unpacked for, and a tree with files of
 //! subordinate ids is deleted from such a namespace too.
 
+/// Why an image operation failed. Content refused as malformed or hostile
+/// is [`ImageError::Invalid`], with a message saying what was refused; a
+/// registry's answers are [`RegistryError`]s; the rest says what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
+    #[error(transparent)]
+    Config(#[from] crate::user_config::ConfigError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error(transparent)]
+    Os(#[from] std::io::Error),
+    #[error(transparent)]
+    Sys(#[from] nix::errno::Errno),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    IdMap(#[from] ctr_core::idmap::IdMapError),
+    #[error(transparent)]
+    Paths(#[from] crate::paths::PathsError),
+    #[error(transparent)]
+    Utf8(#[from] std::str::Utf8Error),
+    #[error(transparent)]
+    Nul(#[from] std::ffi::NulError),
+    #[error(transparent)]
+    Number(#[from] std::num::ParseIntError),
+    #[error(transparent)]
+    Time(#[from] humantime::TimestampError),
+    /// What was being done when `source` failed.
+    #[error("{what}")]
+    Context { what: String, source: Box<ImageError> },
+}
+
+impl ImageError {
+    /// The error with `what` in front: an OS error becomes an [`IoError`]
+    /// that says what failed.
+    pub fn context(self, what: String) -> Self {
+        match self {
+            ImageError::Io(io) => ImageError::Io(crate::error::Contextual::context(io, what)),
+            ImageError::Os(e) => ImageError::Io(IoError::new(what, e)),
+            ImageError::Sys(errno) => ImageError::Io(IoError::new(what, errno)),
+            other => ImageError::Context { what, source: Box::new(other) },
+        }
+    }
+
+    /// The OS error kind at the bottom of it, if it is one.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            ImageError::Io(e) => Some(e.kind()),
+            ImageError::Os(e) => Some(e.kind()),
+            ImageError::Sys(e) => Some(std::io::Error::from(*e).kind()),
+            ImageError::Context { source, .. } => source.io_kind(),
+            _ => None,
+        }
+    }
+
+    /// The registry's answer at the bottom of it, if it is one.
+    pub fn registry(&self) -> Option<&registry::RegistryError> {
+        match self {
+            ImageError::Registry(e) => Some(e),
+            ImageError::Context { source, .. } => source.registry(),
+            _ => None,
+        }
+    }
+}
+
+/// `context` for anything that becomes an [`ImageError`].
+pub trait ImageContext<T> {
+    fn context(self, what: impl Into<String>) -> Result<T>;
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: Into<ImageError>> ImageContext<T> for std::result::Result<T, E> {
+    fn context(self, what: impl Into<String>) -> Result<T> {
+        self.map_err(|e| e.into().context(what.into()))
+    }
+
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| e.into().context(what()))
+    }
+}
+
+impl<T> ImageContext<T> for Option<T> {
+    fn context(self, what: impl Into<String>) -> Result<T> {
+        self.ok_or_else(|| ImageError::Invalid(what.into()))
+    }
+
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.ok_or_else(|| ImageError::Invalid(what()))
+    }
+}
+
+impl From<tempfile::PersistError> for ImageError {
+    fn from(e: tempfile::PersistError) -> Self {
+        ImageError::Os(e.error)
+    }
+}
+
+pub type Result<T, E = ImageError> = std::result::Result<T, E>;
+
+/// An [`ImageError::Invalid`] with a formatted message.
+macro_rules! refused {
+    ($($arg:tt)*) => {
+        $crate::image::ImageError::Invalid(format!($($arg)*))
+    };
+}
+
+/// Returns an [`ImageError::Invalid`] with a formatted message.
+macro_rules! refuse {
+    ($($arg:tt)*) => {
+        return Err(refused!($($arg)*))
+    };
+}
+
 pub mod archive;
 mod decompress;
 mod digest;
@@ -40,7 +157,7 @@ mod bench;
 
 pub use reference::Reference;
 
-use anyhow::{bail, Context, Result};
+use crate::error::IoError;
 use digest::HashingReader;
 use oci::Descriptor;
 use serde::{Deserialize, Serialize};
@@ -109,12 +226,12 @@ impl ImageConfig {
         let value: serde_json::Value = serde_json::from_str(text)?;
         let object = value.as_object().context(r#"expected a JSON object, like {"cmd": ["sh"]}"#)?;
         if let Some(key) = object.keys().find(|key| !CONFIG_KEYS.contains(&key.as_str())) {
-            bail!("unknown key {key:?}: the keys are {}", CONFIG_KEYS.join(", "));
+            refuse!("unknown key {key:?}: the keys are {}", CONFIG_KEYS.join(", "));
         }
         let config: ImageConfig = serde_json::from_value(value)?;
         let is_assignment = |e: &&String| matches!(e.split_once('='), Some((name, _)) if !name.is_empty());
         if let Some(bad) = config.env.iter().find(|e| !is_assignment(e)) {
-            bail!("env entry {bad:?} is not NAME=VALUE");
+            refuse!("env entry {bad:?} is not NAME=VALUE");
         }
         Ok(config)
     }
@@ -239,7 +356,7 @@ impl Store {
             let Some(owners) = layer.owners.filter(|o| o.kept && o.other_owners) else { continue };
             let then = IdMaps { uid: owners.uid_map, gid: owners.gid_map };
             if then != *maps {
-                bail!(
+                refuse!(
                     "image {name}: its layer {} was unpacked for the id maps {then}, but your containers now get {maps} \
 (/etc/subuid or /etc/subgid changed), so its files would have the wrong owners: remove the image \
 (`ctr rmi {name}`, and `ctr image prune`) and pull, load or import it again",
@@ -266,7 +383,7 @@ impl Store {
     pub fn import(&self, source: ImportSource, reference: &str, config: ImageConfig) -> Result<ImageRecord> {
         let reference = Reference::parse(reference)?;
         if reference.digest.is_some() {
-            bail!("an imported image is named NAME[:TAG], not by digest");
+            refuse!("an imported image is named NAME[:TAG], not by digest");
         }
         let what = source.to_string();
         self.import_from(source, &reference, config)
@@ -342,7 +459,7 @@ impl Store {
     pub fn tag(&self, source: &str, target: &str) -> Result<ImageRecord> {
         let target = Reference::parse(target)?;
         if target.digest.is_some() {
-            bail!("cannot tag with a digest: give NAME[:TAG]");
+            refuse!("cannot tag with a digest: give NAME[:TAG]");
         }
         let _lock = self.lock()?;
         let image = self.lookup(source)?.with_context(|| format!("no such image: {source}"))?;
@@ -368,7 +485,7 @@ impl Store {
         };
         let left = tags.len() - untag.len();
         if by_reference.is_none() && tags.len() > 1 && !force {
-            bail!(
+            refuse!(
                 "image {} is referenced by {} names ({}): remove them by name, or use -f",
                 short_id(&image.id),
                 tags.len(),
@@ -376,7 +493,7 @@ impl Store {
             );
         }
         if left == 0 && !used_by.is_empty() && !force {
-            bail!(
+            refuse!(
                 "image {} is in use by container {}: remove the container first (`ctr rm`), or use -f to untag it anyway",
                 s,
                 used_by.join(", ")
@@ -595,13 +712,13 @@ impl Store {
         };
         if let Some((digest, size)) = &expected.blob {
             if unpacked.source_size != *size {
-                bail!(
+                refuse!(
                     "the layer {digest} is {} bytes, but its manifest says {size}: refusing it",
                     unpacked.source_size
                 );
             }
             if unpacked.source_digest != *digest {
-                bail!(
+                refuse!(
                     "the layer's content does not match its digest {digest} (it hashes to {}): refusing it",
                     unpacked.source_digest
                 );
@@ -609,7 +726,7 @@ impl Store {
         }
         if let Some(diff_id) = &expected.diff_id {
             if unpacked.diff_id != *diff_id {
-                bail!(
+                refuse!(
                     "the layer {} unpacks to {}, but the image config says {diff_id}: refusing it",
                     unpacked.source_digest,
                     unpacked.diff_id
@@ -755,7 +872,7 @@ impl Store {
         let config = oci::ImageConfigFile::parse(config_bytes)?;
         let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
         if config.rootfs.diff_ids != diff_ids {
-            bail!(
+            refuse!(
                 "the image config lists {} layer(s) that do not match the {} layer(s) of the image: refusing it",
                 config.rootfs.diff_ids.len(),
                 diff_ids.len()
@@ -772,7 +889,7 @@ impl Store {
                     .as_deref()
                     .and_then(|c| humantime::parse_rfc3339(c).ok())
                     .filter(|t| *t > SystemTime::UNIX_EPOCH)
-                    .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+                    .map(crate::units::rfc3339_seconds)
                     .unwrap_or_else(now_rfc3339);
                 ImageFile {
                     id: id.clone(),
@@ -794,7 +911,7 @@ impl Store {
         };
         let mut changed = !path.exists();
         if image.blobs.is_none() {
-            bail!("image {id_hex} in the store has no blobs: remove it (`ctr rmi`) first");
+            refuse!("image {id_hex} in the store has no blobs: remove it (`ctr rmi`) first");
         }
         if let Some(rd) = repo_digest {
             if !image.repo_digests.contains(&rd) {
@@ -854,17 +971,17 @@ impl Store {
             None => image.spec.id() == image.id,
         };
         if !id_ok || digest::hex(&image.id)? != id_hex {
-            bail!("{}", corrupt());
+            refuse!("{}", corrupt());
         }
         let diff_ids = &image.spec.rootfs.diff_ids;
         if diff_ids.is_empty() {
-            bail!("{}", corrupt());
+            refuse!("{}", corrupt());
         }
         let mut lower_dirs = Vec::with_capacity(diff_ids.len());
         for diff_id in diff_ids.iter().rev() {
             let rootfs = self.layer_dir(digest::hex(diff_id)?).join("rootfs");
             if !rootfs.is_dir() {
-                bail!(
+                refuse!(
                     "a layer of image {id_hex} is missing from {}: remove the image (`ctr rmi -f {}`) and pull or import it again",
                     rootfs.display(),
                     &id_hex[..12]
@@ -915,10 +1032,14 @@ impl Store {
                 let path = entry.path();
                 let removed = match entry.file_type() {
                     Ok(t) if t.is_dir() => self.remove_tree(&path),
-                    _ => fs::remove_file(&path).map_err(anyhow::Error::from),
+                    _ => fs::remove_file(&path).map_err(ImageError::from),
                 };
                 if let Err(e) = removed {
-                    eprintln!("warning: cannot remove {} left by an interrupted import: {e:#}", path.display());
+                    eprintln!(
+                        "warning: cannot remove {} left by an interrupted import: {}",
+                        path.display(),
+                        crate::error::chain(&e)
+                    );
                 }
             }
         }
@@ -980,7 +1101,10 @@ impl Drop for Scratch<'_> {
         if let Some(dir) = self.dir.take() {
             let path = dir.keep();
             if let Err(e) = self.store.remove_tree(&path) {
-                eprintln!("warning: {e:#} (the next ctr command that changes the store tries again)");
+                eprintln!(
+                    "warning: {} (the next ctr command that changes the store tries again)",
+                    crate::error::chain(&e)
+                );
             }
         }
     }
@@ -1067,12 +1191,12 @@ fn unpack_stream(
         let unpacked = unpack_tar(&mut tar_stream, rootfs, mode, &limits, owners);
         // Dropped before the join: a decoder still sending then stops.
         drop(tar_stream);
-        let decoded = decoder.join().map_err(|_| anyhow::anyhow!("the thread that decompresses the layer panicked"))?;
+        let decoded = decoder.join().map_err(|_| refused!("the thread that decompresses the layer panicked"))?;
         match (decoded, unpacked) {
             // The archive's own error explains what the unpacker saw.
             (Err(e), _) => Err(e),
             (Ok(_), Err(e)) => Err(e),
-            (Ok(None), Ok(_)) => bail!("the layer's decompression stopped early"),
+            (Ok(None), Ok(_)) => refuse!("the layer's decompression stopped early"),
             (Ok(Some(decoded)), Ok((unpacked, owners_kept))) => Ok(UnpackedStream {
                 diff_id: decoded.diff_id.0,
                 source_digest: decoded.source.0,
@@ -1124,7 +1248,7 @@ fn decode_and_hash(
                 break;
             }
             decompressed += n as u64;
-            guard.check(compressed.get(), decompressed, n as u64).map_err(|e| anyhow::anyhow!(e))?;
+            guard.check(compressed.get(), decompressed, n as u64).map_err(ImageError::Invalid)?;
             chunk.truncate(n);
             if chunks.send(Ok(chunk)).is_err() {
                 return Ok(None);
@@ -1140,7 +1264,7 @@ fn decode_and_hash(
         Ok(Some((compression, diff_id))) => Ok(Some(Decoded { compression, diff_id, source: source.finish() })),
         Ok(None) => Ok(None),
         Err(e) => {
-            let _ = chunks.send(Err(io::Error::other(format!("{e:#}"))));
+            let _ = chunks.send(Err(io::Error::other(crate::error::chain(&e))));
             Err(e)
         }
     }
@@ -1233,7 +1357,7 @@ fn id_prefix(s: &str) -> Result<Option<String>> {
     let is_hex = !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit());
     match (is_hex && (MIN..=64).contains(&hex.len()), explicit) {
         (true, _) => Ok(Some(hex.to_ascii_lowercase())),
-        (false, true) => bail!("{s:?} is not an image id: give {MIN} to 64 hex digits after sha256:"),
+        (false, true) => refuse!("{s:?} is not an image id: give {MIN} to 64 hex digits after sha256:"),
         (false, false) => Ok(None),
     }
 }
@@ -1244,13 +1368,13 @@ fn unique_match<'a>(prefix: &str, hexes: &'a [String]) -> Result<Option<&'a str>
         (None, _) => Ok(None),
         (Some(hex), None) => Ok(Some(hex)),
         (Some(_), Some(_)) => {
-            bail!("image id prefix {prefix} is ambiguous: it matches several images; give more digits")
+            refuse!("image id prefix {prefix} is ambiguous: it matches several images; give more digits")
         }
     }
 }
 
 fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+    crate::units::rfc3339_seconds(SystemTime::now())
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use super::digest;
 use super::ImageConfig;
-use anyhow::{bail, Context, Result};
+use super::{ImageContext, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -93,7 +93,7 @@ impl Platform {
             [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => {
                 Ok(Platform { os: (*os).into(), architecture: (*arch).into(), variant: Some((*variant).into()) })
             }
-            _ => bail!("invalid platform {s:?}: use OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8"),
+            _ => refuse!("invalid platform {s:?}: use OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8"),
         }
     }
 
@@ -169,7 +169,7 @@ impl Document {
         let declared = value.get("mediaType").and_then(|m| m.as_str()).unwrap_or(media_type);
         let schema = value.get("schemaVersion").and_then(|v| v.as_u64());
         if schema == Some(1) {
-            bail!("this image uses Docker's deprecated schema 1 manifest, which ctr does not support: push it again with a current tool");
+            refuse!("this image uses Docker's deprecated schema 1 manifest, which ctr does not support: push it again with a current tool");
         }
         let is_index = matches!(declared, OCI_INDEX | DOCKER_LIST)
             || (declared.is_empty() || declared.contains("json")) && value.get("manifests").is_some();
@@ -178,12 +178,12 @@ impl Document {
         } else {
             let manifest: Manifest = serde_json::from_value(value).context("malformed image manifest")?;
             if manifest.layers.len() > MAX_LAYERS {
-                bail!("the image has {} layers; ctr supports at most {MAX_LAYERS}", manifest.layers.len());
+                refuse!("the image has {} layers; ctr supports at most {MAX_LAYERS}", manifest.layers.len());
             }
             for layer in &manifest.layers {
                 layer.hex()?;
                 if layer.media_type == DOCKER_LAYER_FOREIGN || !layer.urls.is_empty() {
-                    bail!("the image has a foreign (non-distributable) layer {}: such images (Windows base layers) cannot run here", layer.digest);
+                    refuse!("the image has a foreign (non-distributable) layer {}: such images (Windows base layers) cannot run here", layer.digest);
                 }
             }
             manifest.config.hex()?;
@@ -206,7 +206,7 @@ pub fn select_platform<'a>(index: &'a Index, platform: &Platform) -> Result<&'a 
     }
     let available: Vec<String> =
         index.manifests.iter().filter_map(|m| m.platform.as_ref()).map(|p| p.to_string()).collect();
-    bail!(
+    refuse!(
         "the image has no variant for {platform}; it has: {} (choose one with --platform)",
         if available.is_empty() { "none with a platform".into() } else { available.join(", ") }
     )
@@ -256,13 +256,13 @@ impl ImageConfigFile {
     pub fn parse(bytes: &[u8]) -> Result<ImageConfigFile> {
         let config: ImageConfigFile = serde_json::from_slice(bytes).context("malformed image config")?;
         if config.rootfs.diff_ids.len() > MAX_LAYERS {
-            bail!("the image has {} layers; ctr supports at most {MAX_LAYERS}", config.rootfs.diff_ids.len());
+            refuse!("the image has {} layers; ctr supports at most {MAX_LAYERS}", config.rootfs.diff_ids.len());
         }
         for diff_id in &config.rootfs.diff_ids {
             digest::hex(diff_id).context("a diff id in the image config")?;
         }
         if !config.os.is_empty() && config.os != "linux" {
-            bail!("this is a {} image; ctr runs Linux images only", config.os);
+            refuse!("this is a {} image; ctr runs Linux images only", config.os);
         }
         Ok(config)
     }

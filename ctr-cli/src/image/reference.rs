@@ -5,7 +5,7 @@
 //! the full form and shows them in Docker's short ("familiar") form.
 
 use super::digest;
-use anyhow::{bail, Result};
+use super::Result;
 use std::fmt;
 
 pub const DEFAULT_TAG: &str = "latest";
@@ -31,16 +31,16 @@ impl Reference {
         let (rest, digest) = match s.split_once('@') {
             Some((rest, digest)) => {
                 if digest::hex(digest).is_err() {
-                    bail!("invalid digest in {s:?}: expected NAME@sha256:<64 lowercase hex digits>");
+                    refuse!("invalid digest in {s:?}: expected NAME@sha256:<64 lowercase hex digits>");
                 }
                 (rest, Some(digest.to_owned()))
             }
             None => (s, None),
         };
         let (name, tag) = split_tag(rest);
-        check_name(name).map_err(|why| anyhow::anyhow!("invalid image name in {s:?}: {why}"))?;
+        check_name(name).map_err(|why| refused!("invalid image name in {s:?}: {why}"))?;
         if let Some(tag) = tag {
-            check_tag(tag).map_err(|why| anyhow::anyhow!("invalid tag in {s:?}: {why}"))?;
+            check_tag(tag).map_err(|why| refused!("invalid tag in {s:?}: {why}"))?;
         }
         let (domain, path) = split_domain(name);
         let tag = match (tag, &digest) {
@@ -55,7 +55,7 @@ impl Reference {
     /// component (built-in images, which are also file names).
     pub fn parse_plain_name(s: &str) -> Result<Reference> {
         if s.contains(['/', ':', '@']) {
-            bail!("{s:?} must be a plain image name, without tag or '/'");
+            refuse!("{s:?} must be a plain image name, without tag or '/'");
         }
         Reference::parse(s)
     }

@@ -22,7 +22,7 @@
 use super::oci::{self, Descriptor, Document, Platform};
 use super::progress::Progress;
 use super::{digest, short_id, Expected, ImageRecord, Layer, Reference, Store, UnpackMode};
-use anyhow::{anyhow, bail, Context, Result};
+use super::{ImageContext, ImageError, Result};
 use base64::Engine as _;
 use std::collections::VecDeque;
 use std::io::Read;
@@ -49,7 +49,7 @@ pub struct PullOptions {
 pub enum RegistryError {
     NotFound { what: String },
     Denied { what: String, status: u16 },
-    Other(anyhow::Error),
+    Other(Box<ImageError>),
 }
 
 impl std::fmt::Display for RegistryError {
@@ -63,7 +63,7 @@ impl std::fmt::Display for RegistryError {
                 "the registry refused access to {what} ({status}): the repository does not exist, or is private \
                  (ctr uses the credentials in ~/.docker/config.json; log in with `docker login`)"
             ),
-            RegistryError::Other(e) => write!(f, "{e:#}"),
+            RegistryError::Other(e) => write!(f, "{}", crate::error::chain(e.as_ref())),
         }
     }
 }
@@ -82,7 +82,7 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions, progres
     let top_digest = digest::of_bytes(&top_bytes);
     if let Some(d) = &reference.digest {
         if *d != top_digest {
-            bail!("the registry sent a manifest whose digest is {top_digest}, not the {d} asked for: refusing it");
+            refuse!("the registry sent a manifest whose digest is {top_digest}, not the {d} asked for: refusing it");
         }
     }
     let manifest = match Document::parse(&top_bytes, &top_type)? {
@@ -92,12 +92,12 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions, progres
             chosen.hex()?;
             let (bytes, media_type) = client.manifest(&chosen.digest)?;
             if digest::of_bytes(&bytes) != chosen.digest {
-                bail!("the registry sent a manifest that does not match its digest {}: refusing it", chosen.digest);
+                refuse!("the registry sent a manifest that does not match its digest {}: refusing it", chosen.digest);
             }
             match Document::parse(&bytes, &media_type)? {
                 Document::Manifest(m) => m,
                 Document::Index(_) => {
-                    bail!("the image index points to another index: ctr does not follow nested indexes")
+                    refuse!("the image index points to another index: ctr does not follow nested indexes")
                 }
             }
         }
@@ -105,7 +105,7 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions, progres
     let config_bytes = client.small_blob(&manifest.config)?;
     let config = oci::ImageConfigFile::parse(&config_bytes)?;
     if config.rootfs.diff_ids.len() != manifest.layers.len() {
-        bail!(
+        refuse!(
             "the image's config lists {} layers but its manifest {}: refusing it",
             config.rootfs.diff_ids.len(),
             manifest.layers.len()
@@ -157,13 +157,13 @@ fn download_layers(
                         bar.done("Already exists");
                         Ok(layer.clone())
                     }
-                    None if failed.load(std::sync::atomic::Ordering::Relaxed) => Err(anyhow!("cancelled")),
+                    None if failed.load(std::sync::atomic::Ordering::Relaxed) => Err(refused!("cancelled")),
                     None => {
                         let r = fetch_layer(store, client, &descriptors[i], &diff_ids[i], bar);
                         match &r {
                             Ok(_) => bar.done("Pull complete"),
                             Err(e) => {
-                                bar.fail(&format!("{e:#}"));
+                                bar.fail(&crate::error::chain(e));
                                 failed.store(true, std::sync::atomic::Ordering::Relaxed);
                             }
                         }
@@ -210,11 +210,11 @@ fn fetch_layer(
     loop {
         let result = client
             .blob(d)
-            .map_err(anyhow::Error::from)
+            .map_err(ImageError::from)
             .and_then(|body| store.layer_from(bar.wrap(body), UnpackMode::Layer, &expected));
         match result {
             Err(e) if attempt < ATTEMPTS && is_transient(&e) => {
-                bar.restart(&format!("{e:#}"));
+                bar.restart(&crate::error::chain(&e));
                 std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
                 attempt += 1;
             }
@@ -225,14 +225,11 @@ fn fetch_layer(
 
 /// Whether an error looks like the network's (worth another attempt)
 /// rather than the image's.
-fn is_transient(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            return matches!(io.kind(), ConnectionReset | ConnectionAborted | TimedOut | UnexpectedEof | BrokenPipe);
-        }
-        matches!(cause.downcast_ref::<RegistryError>(), Some(RegistryError::Other(_)))
-    })
+fn is_transient(e: &ImageError) -> bool {
+    use std::io::ErrorKind::*;
+    let network =
+        matches!(e.io_kind(), Some(ConnectionReset | ConnectionAborted | TimedOut | UnexpectedEof | BrokenPipe));
+    network || matches!(e.registry(), Some(RegistryError::Other(_)))
 }
 
 /// One repository of one registry.
@@ -283,18 +280,18 @@ impl Client {
     /// A config blob, checked against its descriptor.
     fn small_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
         if d.size > oci::MAX_JSON_BYTES {
-            bail!("the image config is {} bytes, over the {} MiB limit", d.size, oci::MAX_JSON_BYTES >> 20);
+            refuse!("the image config is {} bytes, over the {} MiB limit", d.size, oci::MAX_JSON_BYTES >> 20);
         }
         let body = self.blob(d)?;
         let bytes = read_limited(body, d.size, "the image config")?;
         if bytes.len() as u64 != d.size || digest::of_bytes(&bytes) != d.digest {
-            bail!("the image config does not match its digest {}: refusing it", d.digest);
+            refuse!("the image config does not match its digest {}: refusing it", d.digest);
         }
         Ok(bytes)
     }
 
     fn blob(&self, d: &Descriptor) -> Result<Box<dyn Read + Send + Sync>, RegistryError> {
-        let hex = d.hex().map_err(RegistryError::Other)?;
+        let hex = d.hex().map_err(|e| RegistryError::Other(Box::new(e)))?;
         let what = format!("blob {}", short_id(hex));
         let response = self.get(&format!("/v2/{}/blobs/sha256:{hex}", self.repository), "*/*", &what)?;
         Ok(response.into_reader())
@@ -314,7 +311,7 @@ impl Client {
                 Ok(response) => return Ok(response),
                 Err(ureq::Error::Status(401, response)) if !authenticated => {
                     let challenge = response.header("www-authenticate").unwrap_or_default().to_owned();
-                    let auth = self.authenticate(&challenge).map_err(RegistryError::Other)?;
+                    let auth = self.authenticate(&challenge).map_err(|e| RegistryError::Other(Box::new(e)))?;
                     *self.authorization.lock().unwrap_or_else(|e| e.into_inner()) = Some(auth);
                     authenticated = true;
                 }
@@ -325,10 +322,10 @@ impl Client {
                 Err(ureq::Error::Status(status, response)) => {
                     let body = read_limited(response.into_reader(), 4096, "an error").unwrap_or_default();
                     let body = String::from_utf8_lossy(&body).trim().chars().take(300).collect::<String>();
-                    return Err(RegistryError::Other(anyhow!(
+                    return Err(RegistryError::Other(Box::new(refused!(
                         "the registry {} answered {status} for {what}: {body}",
                         self.host
-                    )));
+                    ))));
                 }
                 Err(ureq::Error::Transport(t)) => {
                     let hint = if self.secure && t.to_string().contains("InvalidContentType") {
@@ -336,7 +333,8 @@ impl Client {
                     } else {
                         ""
                     };
-                    return Err(RegistryError::Other(anyhow!("cannot reach the registry at {}: {t}{hint}", self.base)));
+                    let why = refused!("cannot reach the registry at {}: {t}{hint}", self.base);
+                    return Err(RegistryError::Other(Box::new(why)));
                 }
             }
         }
@@ -354,7 +352,7 @@ impl Client {
         };
         if scheme.eq_ignore_ascii_case("basic") {
             if !self.secure && !is_loopback(&self.host) {
-                bail!("the registry {} wants a password over plain http: refusing to send it", self.host);
+                refuse!("the registry {} wants a password over plain http: refusing to send it", self.host);
             }
             return basic().with_context(|| {
                 format!("the registry {} needs a login: run `docker login {}`", self.host, self.host)
@@ -367,7 +365,7 @@ impl Client {
             .context("a bearer challenge without a realm")?;
         let realm_secure = realm.starts_with("https://");
         if !realm_secure && !realm.starts_with("http://") {
-            bail!("the registry's token service {realm:?} is not an http(s) URL");
+            refuse!("the registry's token service {realm:?} is not an http(s) URL");
         }
         let mut request = self.agent.get(&realm);
         for (k, v) in &params {
@@ -383,10 +381,10 @@ impl Client {
             request = request.set("Authorization", &auth);
         }
         let response = request.call().map_err(|e| match e {
-            ureq::Error::Status(status, _) => anyhow!(
+            ureq::Error::Status(status, _) => refused!(
                 "the token service {realm} refused to give a token ({status}): check your credentials in ~/.docker/config.json"
             ),
-            ureq::Error::Transport(t) => anyhow!("cannot reach the token service {realm}: {t}"),
+            ureq::Error::Transport(t) => refused!("cannot reach the token service {realm}: {t}"),
         })?;
         let body = read_limited(response.into_reader(), MAX_TOKEN_BYTES, "a token")?;
         let value: serde_json::Value =
@@ -405,7 +403,7 @@ fn read_limited(reader: impl Read, limit: u64, what: &str) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     reader.take(limit + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {what} from the registry"))?;
     if bytes.len() as u64 > limit {
-        bail!("{what} from the registry is larger than {limit} bytes: refusing it");
+        refuse!("{what} from the registry is larger than {limit} bytes: refusing it");
     }
     Ok(bytes)
 }
@@ -474,15 +472,16 @@ fn docker_credentials(domain: &str) -> Option<(String, String)> {
     let text = std::fs::read(&path).ok()?;
     let config: serde_json::Value = serde_json::from_slice(&text).ok()?;
     match credential_helper(&config, domain) {
-        Some(helper) => {
-            match run_credential_helper(&helper, &server_url(domain)) {
-                Ok(found) => found,
-                Err(e) => {
-                    eprintln!("ctr: warning: credential helper docker-credential-{helper}: {e:#}; pulling without credentials");
-                    None
-                }
+        Some(helper) => match run_credential_helper(&helper, &server_url(domain)) {
+            Ok(found) => found,
+            Err(e) => {
+                eprintln!(
+                    "ctr: warning: credential helper docker-credential-{helper}: {}; pulling without credentials",
+                    crate::error::chain(&e)
+                );
+                None
             }
-        }
+        },
         None => credentials_from(&config, domain),
     }
 }
@@ -545,7 +544,7 @@ fn run_credential_helper(helper: &str, server: &str) -> Result<Option<(String, S
         if said.contains("credentials not found") {
             return Ok(None);
         }
-        bail!("it failed ({}): {said}", output.status);
+        refuse!("it failed ({}): {said}", output.status);
     }
     written.transpose().context("writing the server URL")?;
     let answer: serde_json::Value = serde_json::from_slice(&output.stdout).context("its answer is not JSON")?;
@@ -646,14 +645,15 @@ mod tests {
         assert_eq!(found, Some(("hubuser".into(), "tok".into())));
         assert_eq!(run_credential_helper("ctrtest", "quay.io").unwrap(), None);
         let missing = run_credential_helper("ctr-no-such-helper", "quay.io").unwrap_err();
-        assert!(format!("{missing:#}").contains("is it installed"), "{missing:#}");
+        assert!(crate::error::chain(&missing).contains("is it installed"), "{missing:?}");
     }
 
     #[test]
     fn network_errors_are_transient_and_image_errors_are_not() {
-        let reset = anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset)).context("reading");
+        let reset =
+            ImageError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset)).context("reading".to_owned());
         assert!(is_transient(&reset));
-        assert!(!is_transient(&anyhow!("refusing \"../x\"")));
-        assert!(!is_transient(&anyhow::Error::from(RegistryError::NotFound { what: "x".into() })));
+        assert!(!is_transient(&refused!("refusing \"../x\"")));
+        assert!(!is_transient(&ImageError::from(RegistryError::NotFound { what: "x".into() })));
     }
 }

@@ -25,7 +25,7 @@
 use super::digest;
 use super::oci::Descriptor;
 use super::ImageConfig;
-use anyhow::{Context, Result};
+use super::{ImageContext, Result};
 use ctr_core::idmap::IdMapEntry;
 use nix::fcntl::{Flock, FlockArg};
 use serde::de::DeserializeOwned;
@@ -222,6 +222,6 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left behind");
         fs::write(&path, b"{garbage").unwrap();
         let err = read_json::<Repositories>(&path).unwrap_err();
-        assert!(format!("{err:#}").contains("is corrupt"));
+        assert!(crate::error::chain(&err).contains("is corrupt"));
     }
 }

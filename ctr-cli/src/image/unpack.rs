@@ -42,7 +42,7 @@
 //! writes in the store: it lives in a 0700 directory of the calling user, and
 //! the threat here is the archive, not a concurrent local attacker.
 
-use anyhow::{anyhow, bail, Context, Result};
+use super::{ImageContext, Result};
 use ctr_core::idmap::IdMapEntry;
 use filetime::FileTime;
 use std::collections::{HashMap, HashSet};
@@ -175,10 +175,10 @@ pub fn unpack_with_owners(
         extractor.extract(&meta, &mut entry, limits)?;
     }
     if !pending.is_empty() {
-        bail!("malformed archive: it ends with an extension header that describes no entry");
+        refuse!("malformed archive: it ends with an extension header that describes no entry");
     }
     if extractor.unpacked.entries == 0 {
-        bail!("the archive has no entries: an image needs a root filesystem (create it with `tar -C ROOT -c .`)");
+        refuse!("the archive has no entries: an image needs a root filesystem (create it with `tar -C ROOT -c .`)");
     }
     extractor.finish()
 }
@@ -206,7 +206,7 @@ impl Pending {
             &mut self.pax
         };
         if slot.replace(data).is_some() {
-            bail!("malformed archive: two {} headers in a row describe the same entry", describe(kind));
+            refuse!("malformed archive: two {} headers in a row describe the same entry", describe(kind));
         }
         Ok(())
     }
@@ -221,7 +221,7 @@ impl Pending {
 fn read_extension<R: Read>(kind: EntryType, entry: &mut tar::Entry<R>, limits: &Limits) -> Result<Vec<u8>> {
     let size = entry.size();
     if size > limits.max_header_bytes {
-        bail!(
+        refuse!(
             "refusing the archive: a {} header of {size} bytes is over the {} KiB limit (no real archive needs one this big)",
             describe(kind),
             limits.max_header_bytes >> 10
@@ -257,7 +257,7 @@ impl PaxFields {
                 b"size" => fields.size = Some(parse_decimal(value).context("malformed pax size")?),
                 b"uid" => fields.uid = parse_decimal(value).ok(),
                 b"gid" => fields.gid = parse_decimal(value).ok(),
-                _ if key.starts_with(b"GNU.sparse.") => bail!("{}", SPARSE_UNSUPPORTED),
+                _ if key.starts_with(b"GNU.sparse.") => refuse!("{}", SPARSE_UNSUPPORTED),
                 _ => {}
             }
         }
@@ -268,14 +268,14 @@ impl PaxFields {
 const SPARSE_UNSUPPORTED: &str = "sparse files are not supported: re-create the archive without --sparse (-S)";
 
 fn parse_decimal(value: &[u8]) -> Result<u64> {
-    std::str::from_utf8(value)?.parse().map_err(|_| anyhow!("{:?} is not a number", String::from_utf8_lossy(value)))
+    std::str::from_utf8(value)?.parse().map_err(|_| refused!("{:?} is not a number", String::from_utf8_lossy(value)))
 }
 
 /// A pax time: decimal seconds since the epoch, maybe negative, maybe with
 /// a fraction (`1700000000.123456789`).
 fn parse_pax_time(value: &[u8]) -> Result<FileTime> {
     let text = std::str::from_utf8(value).context("malformed pax mtime")?;
-    let bad = || anyhow!("malformed pax mtime {text:?}");
+    let bad = || refused!("malformed pax mtime {text:?}");
     let (secs, fraction) = text.split_once('.').unwrap_or((text, ""));
     let mut secs: i64 = secs.parse().map_err(|_| bad())?;
     if !fraction.bytes().all(|b| b.is_ascii_digit()) {
@@ -319,11 +319,11 @@ impl EntryMeta {
         let raw_path =
             pax.path.or(pending.long_name.map(trim_nuls)).unwrap_or_else(|| header.path_bytes().into_owned());
         let shown = String::from_utf8_lossy(&raw_path).into_owned();
-        let path = normalise(&raw_path).map_err(|why| anyhow!("refusing {shown:?}: {why}"))?;
+        let path = normalise(&raw_path).map_err(|why| refused!("refusing {shown:?}: {why}"))?;
         let size = header.entry_size()?;
         if let Some(pax_size) = pax.size {
             if pax_size != size {
-                bail!("refusing {shown:?}: its pax size ({pax_size}) and header size ({size}) disagree; tar readers would disagree on what it contains");
+                refuse!("refusing {shown:?}: its pax size ({pax_size}) and header size ({size}) disagree; tar readers would disagree on what it contains");
             }
         }
         let link = pax
@@ -334,7 +334,7 @@ impl EntryMeta {
             Some(mtime) => mtime,
             None => {
                 let secs =
-                    i64::try_from(header.mtime()?).map_err(|_| anyhow!("refusing {shown:?}: mtime out of range"))?;
+                    i64::try_from(header.mtime()?).map_err(|_| refused!("refusing {shown:?}: mtime out of range"))?;
                 FileTime::from_unix_time(secs, 0)
             }
         };
@@ -481,7 +481,7 @@ impl Extractor {
     fn count_entry(&mut self, limits: &Limits) -> Result<()> {
         self.unpacked.entries += 1;
         if self.unpacked.entries > limits.max_entries {
-            bail!("refusing the archive: it has more than {} entries", limits.max_entries);
+            refuse!("refusing the archive: it has more than {} entries", limits.max_entries);
         }
         Ok(())
     }
@@ -507,8 +507,8 @@ impl Extractor {
                 self.skip(meta, &why);
                 Ok(())
             }
-            EntryType::GNUSparse => bail!("{}", SPARSE_UNSUPPORTED),
-            other => bail!("refusing {:?}: unsupported tar entry type {other:?}", meta.shown),
+            EntryType::GNUSparse => refuse!("{}", SPARSE_UNSUPPORTED),
+            other => refuse!("refusing {:?}: unsupported tar entry type {other:?}", meta.shown),
         }
     }
 
@@ -520,7 +520,7 @@ impl Extractor {
     /// `./` in the archive: gives the layer root its mode and mtime.
     fn root_entry(&mut self, meta: &EntryMeta) -> Result<()> {
         if meta.kind != EntryType::Directory {
-            bail!("refusing {:?}: it names the root, which must be a directory", meta.shown);
+            refuse!("refusing {:?}: it names the root, which must be a directory", meta.shown);
         }
         let owner = self.owner(meta);
         self.dir_meta.insert(PathBuf::new(), DirMeta { mode: meta.mode, mtime: Some(meta.mtime), owner });
@@ -545,7 +545,7 @@ impl Extractor {
     fn file(&mut self, meta: &EntryMeta, data: &mut impl Read, limits: &Limits) -> Result<()> {
         self.unpacked.size += meta.size;
         if self.unpacked.size > limits.max_bytes {
-            bail!(
+            refuse!(
                 "refusing the archive: its files hold more than the {} GiB limit for an image layer",
                 limits.max_bytes >> 30
             );
@@ -576,7 +576,7 @@ impl Extractor {
     /// A whiteout entry of a layer (see the module's documentation).
     fn whiteout(&mut self, meta: &EntryMeta, whiteout: Whiteout) -> Result<()> {
         if meta.kind == EntryType::Directory {
-            bail!("refusing {:?}: a whiteout must not be a directory", meta.shown);
+            refuse!("refusing {:?}: a whiteout must not be a directory", meta.shown);
         }
         let abs = self.prepare_parent(meta)?;
         let parent = meta.path.parent().unwrap_or(Path::new("")).to_path_buf();
@@ -588,7 +588,7 @@ impl Extractor {
             }
             Whiteout::Name(name) => {
                 if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
-                    bail!("refusing {:?}: a whiteout must name an entry of its own directory", meta.shown);
+                    refuse!("refusing {:?}: a whiteout must name an entry of its own directory", meta.shown);
                 }
                 let rel = parent.join(OsStr::from_bytes(&name));
                 let target = self.root.join(&rel);
@@ -619,7 +619,7 @@ impl Extractor {
     fn symlink(&mut self, meta: &EntryMeta) -> Result<()> {
         let target = match meta.link.as_deref() {
             Some(target) if !target.is_empty() && !target.contains(&0) => target,
-            _ => bail!("refusing {:?}: a symlink needs a non-empty target without NUL bytes", meta.shown),
+            _ => refuse!("refusing {:?}: a symlink needs a non-empty target without NUL bytes", meta.shown),
         };
         let abs = self.prepare_parent(meta)?;
         self.remove_existing(meta, &abs)?;
@@ -637,7 +637,7 @@ impl Extractor {
     fn hard_link(&mut self, meta: &EntryMeta) -> Result<()> {
         let raw = meta.link.as_deref().unwrap_or_default();
         let shown_target = String::from_utf8_lossy(raw);
-        let refuse = |why: &str| anyhow!("refusing hard link {:?} -> {shown_target:?}: {why}", meta.shown);
+        let refuse = |why: &str| refused!("refusing hard link {:?} -> {shown_target:?}: {why}", meta.shown);
         let target = normalise(raw).map_err(|why| refuse(&why))?;
         if target.as_os_str().is_empty() || target == meta.path {
             return Err(refuse("a hard link must name another file"));
@@ -677,12 +677,12 @@ impl Extractor {
         let abs = self.root.join(rel);
         match lstat(&abs)? {
             None => create_private_dir(&abs)?,
-            Some(t) if t.is_symlink() => bail!(
+            Some(t) if t.is_symlink() => refuse!(
                 "refusing {:?}: its parent {:?} is a symlink, and unpacking never writes through a symlink",
                 meta.shown,
                 rel
             ),
-            Some(_) => bail!("refusing {:?}: its parent {:?} is not a directory", meta.shown, rel),
+            Some(_) => refuse!("refusing {:?}: its parent {:?} is not a directory", meta.shown, rel),
         }
         self.dirs.insert(rel.to_path_buf());
         self.dir_meta.entry(rel.to_path_buf()).or_insert_with(DirMeta::implicit);
@@ -696,7 +696,7 @@ impl Extractor {
         match lstat(abs)? {
             None => Ok(()),
             Some(t) if t.is_dir() => {
-                bail!("refusing {:?}: it would replace a directory of the same name", meta.shown)
+                refuse!("refusing {:?}: it would replace a directory of the same name", meta.shown)
             }
             Some(_) => fs::remove_file(abs).with_context(|| format!("cannot replace {}", abs.display())),
         }
@@ -762,11 +762,7 @@ impl Whiteout {
 fn set_opaque(dir: &Path) -> Result<()> {
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).context("a path with a NUL byte")?;
     let name = std::ffi::CString::new(OPAQUE_XATTR).expect("no NUL");
-    // SAFETY: both pointers come from live CStrings and the value from a
-    // static slice of the length given; lsetxattr does not follow a symlink.
-    let rc = unsafe { libc::lsetxattr(path.as_ptr(), name.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
-    if rc != 0 {
-        let e = io::Error::last_os_error();
+    if let Err(e) = crate::sys::fs::set_xattr_nofollow(&path, &name, b"y") {
         return Err(e).with_context(|| {
             format!(
                 "cannot mark {} opaque with the {OPAQUE_XATTR} xattr: the image store's filesystem must support user extended attributes",
@@ -895,7 +891,7 @@ pub(crate) mod tests {
 
     fn refused(tar: RawTar, expected: &str) {
         let (dir, result) = try_unpack(tar);
-        let err = format!("{:#}", result.expect_err("the archive should be refused"));
+        let err = crate::error::chain(&result.expect_err("the archive should be refused"));
         assert!(err.contains(expected), "error {err:?} should mention {expected:?}");
         assert_nothing_escaped(dir.path());
     }
@@ -987,13 +983,13 @@ pub(crate) mod tests {
         fs::create_dir(&outside).unwrap();
         let tar = RawTar::default().symlink("a", outside.to_str().unwrap()).file("a/passwd", b"pwned");
         let err = unpack(&tar.finish()[..], &dir.path().join("rootfs"), &Limits::default(), Mode::Rootfs).unwrap_err();
-        assert!(format!("{err:#}").contains("is a symlink"), "{err:#}");
+        assert!(crate::error::chain(&err).contains("is a symlink"), "{err:?}");
         assert_nothing_escaped(dir.path());
 
         // Relative targets and directories are refused the same way.
         let tar = RawTar::default().symlink("a", "../outside").dir("a/sub/", 0o755);
         let err = unpack(&tar.finish()[..], &dir.path().join("rootfs2"), &Limits::default(), Mode::Rootfs).unwrap_err();
-        assert!(format!("{err:#}").contains("is a symlink"), "{err:#}");
+        assert!(crate::error::chain(&err).contains("is a symlink"), "{err:?}");
         assert_nothing_escaped(dir.path());
     }
 
@@ -1124,24 +1120,24 @@ pub(crate) mod tests {
     fn enforces_entry_and_size_limits() {
         let limits = Limits { max_entries: 2, ..Limits::default() };
         let (_dir, result) = try_unpack_with(RawTar::default().file("a", b"").file("b", b"").file("c", b""), &limits);
-        assert!(format!("{:#}", result.unwrap_err()).contains("more than 2 entries"));
+        assert!(crate::error::chain(&result.unwrap_err()).contains("more than 2 entries"));
 
         let limits = Limits { max_bytes: 4, ..Limits::default() };
         let (_dir, result) = try_unpack_with(RawTar::default().file("a", b"123").file("b", b"45"), &limits);
-        assert!(format!("{:#}", result.unwrap_err()).contains("limit for an image layer"));
+        assert!(crate::error::chain(&result.unwrap_err()).contains("limit for an image layer"));
     }
 
     #[test]
     fn rejects_an_empty_archive() {
         let (_dir, result) = try_unpack(RawTar::default());
-        assert!(format!("{:#}", result.unwrap_err()).contains("no entries"));
+        assert!(crate::error::chain(&result.unwrap_err()).contains("no entries"));
     }
 
     #[test]
     fn rejects_garbage() {
         let garbage = RawTar(vec![b'x'; 1024]);
         let (_dir, result) = try_unpack(garbage);
-        assert!(format!("{:#}", result.unwrap_err()).contains("cannot read the tar archive"));
+        assert!(crate::error::chain(&result.unwrap_err()).contains("cannot read the tar archive"));
     }
 
     #[test]

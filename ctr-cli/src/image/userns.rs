@@ -35,7 +35,7 @@
 //! ([`Owners::Direct`]).
 
 use super::unpack::{self, Mode, OwnerMaps, Unpacked};
-use anyhow::{anyhow, bail, Context, Result};
+use super::{ImageContext, ImageError, Result};
 use ctr_core::idmap::IdMapEntry;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -107,14 +107,17 @@ pub fn unavailable() -> bool {
 
 /// Notes (and says, once) that layers are unpacked with every file the
 /// caller's from now on, because `why`.
-pub fn mark_unavailable(why: &anyhow::Error) {
+pub fn mark_unavailable(why: &ImageError) {
     let mut first = false;
     UNAVAILABLE.get_or_init(|| {
         first = true;
-        format!("{why:#}")
+        crate::error::chain(&why)
     });
     if first {
-        eprintln!("warning: cannot keep the image's file owners ({why:#}); unpacking with every file yours (root in the container)");
+        eprintln!(
+            "warning: cannot keep the image's file owners ({}); unpacking with every file yours (root in the container)",
+            crate::error::chain(why)
+        );
     }
 }
 
@@ -122,8 +125,8 @@ pub fn mark_unavailable(why: &anyhow::Error) {
 pub enum UnpackError {
     /// The user namespace could not be set up; nothing of the layer was
     /// read or written, so it can be unpacked another way.
-    Unavailable(anyhow::Error),
-    Failed(anyhow::Error),
+    Unavailable(ImageError),
+    Failed(ImageError),
 }
 
 impl Owners {
@@ -206,11 +209,11 @@ fn streamed(copied: io::Result<()>, result: Result<Unpacked>) -> Result<Unpacked
         // The child stopped reading: it says why.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => match result {
             Err(child_error) => Err(child_error),
-            Ok(_) => Err(anyhow!("the unpacking process stopped reading the layer before its end")),
+            Ok(_) => Err(refused!("the unpacking process stopped reading the layer before its end")),
         },
         // Reading the archive failed (a limit, a bad compression): that is
         // the reason, whatever the child made of the cut stream.
-        Err(e) => Err(anyhow::Error::new(e).context("cannot read the layer archive")),
+        Err(e) => Err(ImageError::from(e).context("cannot read the layer archive".to_owned())),
     }
 }
 
@@ -286,7 +289,7 @@ impl Namespaced {
         }
         match self.finish::<serde_json::Value>() {
             Err(e) => Err(e),
-            Ok(_) => Err(anyhow!("the user-namespace process of ctr answered out of turn")),
+            Ok(_) => Err(refused!("the user-namespace process of ctr answered out of turn")),
         }
     }
 
@@ -308,15 +311,15 @@ impl Namespaced {
         let line = line.trim();
         match serde_json::from_str::<std::result::Result<T, String>>(line) {
             Ok(Ok(value)) if status.success() => Ok(value),
-            Ok(Err(why)) => Err(anyhow!(why)),
+            Ok(Err(why)) => Err(ImageError::Invalid(why)),
             _ => Err(ended_badly(status, line)),
         }
     }
 }
 
-fn ended_badly(status: ExitStatus, output: &str) -> anyhow::Error {
+fn ended_badly(status: ExitStatus, output: &str) -> ImageError {
     let said = if output.is_empty() { String::new() } else { format!(" (it wrote {output:?})") };
-    anyhow!("the user-namespace process of ctr ended with {status} without an answer{said}")
+    refused!("the user-namespace process of ctr ended with {status} without an answer{said}")
 }
 
 /// Runs `newuidmap PID inside outside count ...` (or newgidmap).
@@ -330,7 +333,7 @@ fn write_map(tool: &str, pid: &str, map: &[IdMapEntry]) -> Result<()> {
     if !out.status.success() {
         let mut lines = vec![tool.to_owned(), pid.to_owned()];
         lines.extend(map.iter().map(|e| format!("{} {} {}", e.inside(), e.outside(), e.count())));
-        bail!(
+        refuse!(
             "`{}` failed ({}): {}; the container id maps must be your own id and your ranges in /etc/subuid and /etc/subgid",
             lines.join(" "),
             out.status,
@@ -349,7 +352,7 @@ pub fn child_main() -> ! {
     let code = i32::from(result.is_err());
     let answer = match result {
         Ok(value) => serde_json::json!({ "Ok": value }),
-        Err(e) => serde_json::json!({ "Err": format!("{e:#}") }),
+        Err(e) => serde_json::json!({ "Err": crate::error::chain(&e) }),
     };
     let _ = writeln!(stdout, "{answer}");
     let _ = stdout.flush();
@@ -361,13 +364,13 @@ fn child(args: &[PathBuf], stdout: &mut impl Write) -> Result<serde_json::Value>
     let (op, path) = match (arg(0), args.len()) {
         (Some("unpack"), 3) => ("unpack", &args[2]),
         (Some("remove"), 2) => ("remove", &args[1]),
-        _ => bail!("usage: ctr {SUBCOMMAND} unpack rootfs|layer PATH | remove PATH (internal to ctr)"),
+        _ => refuse!("usage: ctr {SUBCOMMAND} unpack rootfs|layer PATH | remove PATH (internal to ctr)"),
     };
     let mode = match (op, arg(1)) {
         ("remove", _) => None,
         (_, Some("rootfs")) => Some(Mode::Rootfs),
         (_, Some("layer")) => Some(Mode::Layer),
-        _ => bail!("unknown unpack mode {:?}", args[1]),
+        _ => refuse!("unknown unpack mode {:?}", args[1]),
     };
     let layers = store_layers_dir()?;
     match mode {
@@ -381,7 +384,7 @@ fn child(args: &[PathBuf], stdout: &mut impl Write) -> Result<serde_json::Value>
     let mut stdin = io::stdin().lock();
     let mut go = [0u8; 1];
     if stdin.read_exact(&mut go).is_err() || go[0] != b'G' {
-        bail!("ctr did not write this process's id maps");
+        refuse!("ctr did not write this process's id maps");
     }
     let (uid_map, gid_map) = (read_own_map("uid_map")?, read_own_map("gid_map")?);
     check_capabilities()?;
@@ -429,7 +432,7 @@ fn is_temporary(name: Option<&std::ffi::OsStr>) -> bool {
 /// `path` must be `<layers>/.tmp-*/rootfs`, the `.tmp-*` a real directory.
 fn check_unpack_target(layers: &Path, path: &Path) -> Result<()> {
     let refuse = || {
-        anyhow!(
+        refused!(
             "refusing to unpack into {}: not a new layer of your image store ({})",
             path.display(),
             layers.display()
@@ -450,7 +453,7 @@ fn check_unpack_target(layers: &Path, path: &Path) -> Result<()> {
 /// symlink removes the link).
 fn check_removable(layers: &Path, path: &Path) -> Result<()> {
     let refuse = || {
-        anyhow!(
+        refused!(
             "refusing to remove {}: only temporaries of your image store ({}/.tmp-*) are removed this way",
             path.display(),
             layers.display()
@@ -477,7 +480,7 @@ fn check_capabilities() -> Result<()> {
     let missing: Vec<&str> =
         NEEDED.iter().filter(|(bit, _)| effective & (1 << bit) == 0).map(|(_, name)| *name).collect();
     if !missing.is_empty() {
-        bail!(
+        refuse!(
             "the new user namespace gives no {} (a security module such as AppArmor restricts user namespaces)",
             missing.join(", ")
         );
@@ -491,7 +494,7 @@ fn read_own_map(file: &str) -> Result<Vec<IdMapEntry>> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
     let map = parse_proc_map(&text).with_context(|| format!("unexpected {path}: {text:?}"))?;
     if map.is_empty() {
-        bail!("{path} is empty: the id map was not written");
+        refuse!("{path} is empty: the id map was not written");
     }
     Ok(map)
 }
@@ -503,7 +506,7 @@ fn parse_proc_map(text: &str) -> Result<Vec<IdMapEntry>> {
             let fields: Vec<u32> = line.split_whitespace().map(str::parse).collect::<Result<_, _>>()?;
             match fields[..] {
                 [inside, outside, count] => Ok(IdMapEntry::new(inside, outside, count)?),
-                _ => bail!("{line:?} is not INSIDE OUTSIDE COUNT"),
+                _ => refuse!("{line:?} is not INSIDE OUTSIDE COUNT"),
             }
         })
         .collect()

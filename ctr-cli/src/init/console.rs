@@ -5,9 +5,9 @@
 //! of a new session and the process's stdin, stdout and stderr. The
 //! master end goes back to ctr over the init channel, which relays it.
 
+use super::{InitContext, Result};
 use crate::process::tty;
 use crate::spec::{InitReply, TerminalSize};
-use anyhow::{Context, Result};
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use std::os::fd::{AsFd, AsRawFd};

@@ -8,9 +8,9 @@
 //! passing signals on, and exit with its status.
 
 use super::{console, engine_failure, execute, process, report_failure};
+use super::{InitContext, InitError, Result};
 use crate::process::liveness;
 use crate::spec::ExecSpec;
-use anyhow::{bail, Context, Result};
 use nix::sched::CloneFlags;
 use nix::unistd::{fork, ForkResult};
 use std::os::fd::AsRawFd;
@@ -34,7 +34,7 @@ pub fn main(spec: &ExecSpec, mut channel: UnixStream) -> ! {
     // SAFETY: this process is single-threaded (setns into a user namespace
     // has just required it), so the child starts with no lock held.
     match unsafe { fork() } {
-        Err(e) => std::process::exit(report_failure(&mut channel, engine_failure(anyhow::anyhow!("fork: {e}")))),
+        Err(e) => std::process::exit(report_failure(&mut channel, engine_failure(refused!("fork: {e}")))),
         Ok(ForkResult::Child) => {
             let failure = match prepare(spec, &channel) {
                 Ok((user, env)) => execute(&spec.process, &user, &env, spec.seccomp.as_deref()),
@@ -46,8 +46,8 @@ pub fn main(spec: &ExecSpec, mut channel: UnixStream) -> ! {
             // Only the child reports; ctr sees end of file once it executes.
             drop(channel);
             let code = liveness::pidfd_open(child.as_raw())
-                .map_err(anyhow::Error::from)
-                .and_then(|pidfd| crate::process::wait::wait(child, &pidfd, None))
+                .map_err(InitError::from)
+                .and_then(|pidfd| Ok(crate::process::wait::wait(child, &pidfd, None)?))
                 .unwrap_or(super::EXIT_ENGINE_ERROR);
             std::process::exit(code)
         }
@@ -59,7 +59,7 @@ pub fn main(spec: &ExecSpec, mut channel: UnixStream) -> ! {
 /// cannot race with pid reuse.
 fn join(spec: &ExecSpec) -> Result<()> {
     let pid = spec.target_pid;
-    let not_running = || anyhow::anyhow!("the container is not running (its init, pid {pid}, is gone)");
+    let not_running = || refused!("the container is not running (its init, pid {pid}, is gone)");
     let pidfd = liveness::pidfd_open(pid).map_err(|_| not_running())?;
     if liveness::start_time(pid) != Some(spec.target_start_time) {
         return Err(not_running());
@@ -77,7 +77,7 @@ fn join(spec: &ExecSpec) -> Result<()> {
         }
     }
     if !flags.contains(CloneFlags::CLONE_NEWUSER) {
-        bail!("the container shares our user namespace; refusing to exec into it");
+        refuse!("the container shares our user namespace; refusing to exec into it");
     }
     // The pidfd names the process checked above; if it has died since,
     // setns fails rather than joining anything else.

@@ -23,6 +23,84 @@
 //!   /dev/tty cannot name that terminal. With `-t`, the container's own
 //!   pty becomes the controlling terminal of this new session.
 
+/// Why `ctr init` could not start the container's command. It travels
+/// to `ctr` as the message of an [`InitFailure`] (exit status 125).
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// A step failed; the message says which, the source why.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// A system call failed, in a step that says nothing more.
+    #[error(transparent)]
+    Sys(#[from] nix::errno::Errno),
+    #[error(transparent)]
+    Os(#[from] std::io::Error),
+    /// The spec or the image asks for something init refuses; the
+    /// message says what.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Capabilities(#[from] caps::errors::CapsError),
+    #[error(transparent)]
+    Nul(#[from] std::ffi::NulError),
+    #[error(transparent)]
+    Number(#[from] std::num::ParseIntError),
+    #[error(transparent)]
+    Channel(#[from] ctr_core::frame::FrameError),
+    #[error(transparent)]
+    Link(#[from] ctr_net::link::LinkError),
+    /// What was being done when `source` failed.
+    #[error("{what}")]
+    Context { what: String, source: Box<InitError> },
+}
+
+impl InitError {
+    /// The error with `what` in front: an OS error becomes an [`IoError`]
+    /// that says what failed.
+    fn context(self, what: String) -> Self {
+        match self {
+            InitError::Io(io) => InitError::Io(crate::error::Contextual::context(io, what)),
+            InitError::Sys(errno) => InitError::Io(IoError::new(what, errno)),
+            InitError::Os(e) => InitError::Io(IoError::new(what, e)),
+            other => InitError::Context { what, source: Box::new(other) },
+        }
+    }
+}
+
+/// `context` for anything that becomes an [`InitError`].
+trait InitContext<T> {
+    fn context(self, what: impl Into<String>) -> Result<T>;
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: Into<InitError>> InitContext<T> for std::result::Result<T, E> {
+    fn context(self, what: impl Into<String>) -> Result<T> {
+        self.map_err(|e| e.into().context(what.into()))
+    }
+
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| e.into().context(what()))
+    }
+}
+
+type Result<T, E = InitError> = std::result::Result<T, E>;
+
+/// An [`InitError::Refused`] with a formatted message.
+macro_rules! refused {
+    ($($arg:tt)*) => {
+        $crate::init::InitError::Refused(format!($($arg)*))
+    };
+}
+
+/// Returns an [`InitError::Refused`] with a formatted message.
+macro_rules! refuse {
+    ($($arg:tt)*) => {
+        return Err(refused!($($arg)*))
+    };
+}
+
 mod console;
 mod exec;
 pub(crate) mod mounts;
@@ -31,13 +109,12 @@ pub(crate) mod process;
 mod reaper;
 mod tuning;
 
+use crate::error::IoError;
 use crate::spec::{ContainerSpec, InitFailure, InitMessage, InitReply, InitTask, INIT_PROTOCOL_VERSION};
 use crate::timing;
-use anyhow::{Context, Result};
 use ctr_core::frame;
 use ctr_core::protocol::INIT_CHANNEL_FD_IN_INIT;
 use process::ExecFailure;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use mounts::Kind;
@@ -58,12 +135,11 @@ pub fn main() -> ! {
         eprintln!("ctr init: setsid: {e}");
         std::process::exit(EXIT_ENGINE_ERROR);
     }
-    // SAFETY: fd 3 is the init channel the helper placed there for us
-    // before exec; nothing else in this fresh process owns it.
-    let mut channel = UnixStream::from(unsafe { OwnedFd::from_raw_fd(INIT_CHANNEL_FD_IN_INIT) });
+    // Fd 3 is the init channel the helper placed there for us before exec.
+    let mut channel = UnixStream::from(crate::sys::adopt(INIT_CHANNEL_FD_IN_INIT));
     let outcome = match frame::read_frame::<InitMessage>(&mut channel) {
-        Err(e) => Err(engine_failure(anyhow::anyhow!("reading the container spec: {e}"))),
-        Ok(m) if m.version != INIT_PROTOCOL_VERSION => Err(engine_failure(anyhow::anyhow!(
+        Err(e) => Err(engine_failure(refused!("reading the container spec: {e}"))),
+        Ok(m) if m.version != INIT_PROTOCOL_VERSION => Err(engine_failure(refused!(
             "ctr init speaks version {INIT_PROTOCOL_VERSION}, ctr sent {}: reinstall ctr",
             m.version
         ))),
@@ -75,7 +151,7 @@ pub fn main() -> ! {
                     Err(e)
                 }
             });
-            removed.map_err(|e| engine_failure(anyhow::anyhow!("remove {}: {e}", path.display())))
+            removed.map_err(|e| engine_failure(refused!("remove {}: {e}", path.display())))
         }
         Ok(InitMessage { task: InitTask::Run(mut spec), .. }) => {
             timing::take_init_request(&mut spec.process.env);
@@ -103,8 +179,8 @@ fn report_failure(channel: &mut UnixStream, failure: ExecFailure) -> i32 {
     code
 }
 
-fn engine_failure(e: anyhow::Error) -> ExecFailure {
-    ExecFailure { exit_code: EXIT_ENGINE_ERROR, message: format!("{e:#}") }
+fn engine_failure(e: InitError) -> ExecFailure {
+    ExecFailure { exit_code: EXIT_ENGINE_ERROR, message: crate::error::chain(&e) }
 }
 
 /// Sets up the container and executes its command; returns only on failure.
@@ -123,7 +199,7 @@ fn run(spec: &ContainerSpec, channel: &UnixStream, oom_score_adj: std::io::Resul
                 }
                 reaper::reap(command)
             }
-            Err(e) => return engine_failure(anyhow::anyhow!("--init: starting the command as pid 1's child: {e}")),
+            Err(e) => return engine_failure(refused!("--init: starting the command as pid 1's child: {e}")),
         }
     }
     execute(&spec.process, &user, &env, Some(&spec.seccomp))
@@ -137,7 +213,7 @@ fn execute(
     env: &[String],
     seccomp: Option<&[u8]>,
 ) -> ExecFailure {
-    let Some(program) = process.args.first() else { return engine_failure(anyhow::anyhow!("no command given")) };
+    let Some(program) = process.args.first() else { return engine_failure(refused!("no command given")) };
     let path = match process::lookup_executable(program, &process::path_of(env)) {
         Ok(path) => path,
         Err(f) => return f,
@@ -162,7 +238,7 @@ fn execute(
     // Last, so that no setup step runs under the container's filter; the
     // filter must allow the execve below.
     if let Err(e) = seccomp.map_or(Ok(()), |program| timing::time("seccomp.load", || crate::seccomp::load(program))) {
-        return engine_failure(e);
+        return engine_failure(e.into());
     }
     timing::total("init.total");
     let Err(errno) = nix::unistd::execve(&path, &argv, &envp);

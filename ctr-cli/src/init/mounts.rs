@@ -16,16 +16,18 @@
 //! - The rootfs is mounted detached (fsmount/open_tree) and attached with
 //!   move_mount, so that the descriptor we pivot into is the mount itself.
 
+use super::{InitContext, InitError, Result};
 use crate::mounts::{self, MountSource, MountSpec, SourceId};
 use crate::spec::RootfsSpec;
-use anyhow::{bail, Context, Result};
+use crate::sys::mount::{clone_tree, move_mount};
+use crate::sys::{self, mount::FsContext};
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 use nix::sys::statvfs::{statvfs, FsFlags};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -49,63 +51,19 @@ pub fn make_private() -> Result<()> {
 }
 
 fn overlay_path(p: &Path) -> Result<&str> {
-    let s = p.to_str().context("overlay paths must be UTF-8")?;
+    let Some(s) = p.to_str() else { refuse!("overlay paths must be UTF-8: {}", p.display()) };
     if s.contains([',', ':', '\\']) {
-        bail!(
+        refuse!(
             "path {s} contains ',', ':' or '\\', which overlayfs options cannot carry; move the ctr storage elsewhere"
         );
     }
     Ok(s)
 }
 
-/// Takes ownership of a descriptor a system call just returned.
-fn owned(raw: libc::c_long) -> nix::Result<OwnedFd> {
-    let raw = Errno::result(raw)?;
-    let raw = i32::try_from(raw).map_err(|_| Errno::EBADF)?;
-    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-}
-
-const OPEN_TREE_CLONE: libc::c_uint = 1;
-const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-const FSOPEN_CLOEXEC: libc::c_uint = 1;
-const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-const FSCONFIG_SET_FLAG: libc::c_uint = 0;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-
-/// A detached copy of the tree at `fd` (and the mounts beneath it):
-/// `open_tree(fd, "", OPEN_TREE_CLONE|AT_RECURSIVE|AT_EMPTY_PATH)`.
-fn clone_tree(fd: &OwnedFd) -> nix::Result<OwnedFd> {
-    let flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint;
-    // SAFETY: the path is a NUL-terminated empty string; the call only reads it.
-    owned(unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) })
-}
-
-/// Attaches the detached mount `mount` on the directory `target` holds;
-/// `mount` then names the attached mount's root.
-fn move_mount(mount: &OwnedFd, target: &OwnedFd) -> nix::Result<()> {
-    let flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH;
-    // SAFETY: both paths are NUL-terminated empty strings; nothing is written.
-    let rc = unsafe {
-        libc::syscall(libc::SYS_move_mount, mount.as_raw_fd(), c"".as_ptr(), target.as_raw_fd(), c"".as_ptr(), flags)
-    };
-    Errno::result(rc).map(drop)
-}
-
-/// `fsconfig(fs, cmd, key, value, 0)`.
-fn fsconfig(fs: &OwnedFd, cmd: libc::c_uint, key: Option<&str>, value: Option<&str>) -> Result<()> {
-    let key = key.map(CString::new).transpose()?;
-    let value = value.map(CString::new).transpose()?;
-    let ptr = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
-    // SAFETY: key and value are NULL or NUL-terminated strings that outlive
-    // the call, which only reads them.
-    let rc = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, ptr(&key), ptr(&value), 0) };
-    Errno::result(rc)
-        .map(drop)
-        .with_context(|| format!("overlay option {}", key.as_ref().map_or("(create)".into(), |k| k.to_string_lossy())))
+/// `fsconfig(FSCONFIG_SET_STRING, key, value)` on the overlay's context.
+fn set_option(fs: &FsContext, key: &str, value: &str) -> Result<()> {
+    let (c_key, c_value) = (CString::new(key)?, CString::new(value)?);
+    fs.set_string(&c_key, &c_value).with_context(|| format!("overlay option {key}"))
 }
 
 /// The directory at `path`, as an O_PATH descriptor, where the path's
@@ -119,12 +77,12 @@ fn open_dir_nofollow(path: &Path) -> Result<OwnedFd> {
 /// fsconfig copies at most 256 bytes of a string value, so a colon-joined
 /// `lowerdir` of a few layers does not fit: each layer is appended with
 /// `lowerdir+` (Linux >= 6.8), topmost first.
-fn set_lower_layers(fs: &OwnedFd, lower: &[&str]) -> Result<()> {
+fn set_lower_layers(fs: &FsContext, lower: &[&str]) -> Result<()> {
     let mut layers = lower.iter();
-    let Some(first) = layers.next() else { anyhow::bail!("an overlay needs at least one lower layer") };
-    fsconfig(fs, FSCONFIG_SET_STRING, Some("lowerdir+"), Some(first))?;
+    let Some(first) = layers.next() else { refuse!("an overlay needs at least one lower layer") };
+    set_option(fs, "lowerdir+", first)?;
     for layer in layers {
-        fsconfig(fs, FSCONFIG_SET_STRING, Some("lowerdir+"), Some(layer))?;
+        set_option(fs, "lowerdir+", layer)?;
     }
     Ok(())
 }
@@ -132,17 +90,14 @@ fn set_lower_layers(fs: &OwnedFd, lower: &[&str]) -> Result<()> {
 /// An overlay built with the mount API (Linux >= 6.8 for `lowerdir+`),
 /// not yet attached anywhere.
 fn detached_overlay(lower: &[&str], upper: &str, work: &str) -> Result<OwnedFd> {
-    // SAFETY: the name is a NUL-terminated string; the call only reads it.
-    let fs = owned(unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) })?;
+    let fs = FsContext::open(c"overlay").context("fsopen(overlay)")?;
     set_lower_layers(&fs, lower)?;
-    fsconfig(&fs, FSCONFIG_SET_STRING, Some("upperdir"), Some(upper))?;
-    fsconfig(&fs, FSCONFIG_SET_STRING, Some("workdir"), Some(work))?;
+    set_option(&fs, "upperdir", upper)?;
+    set_option(&fs, "workdir", work)?;
     // userxattr: overlayfs mounted in a user namespace keeps its metadata
     // in user.* xattrs (kernel >= 5.11).
-    fsconfig(&fs, FSCONFIG_SET_FLAG, Some("userxattr"), None)?;
-    fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None)?;
-    // SAFETY: plain integer arguments.
-    Ok(owned(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) })?)
+    fs.set_flag(c"userxattr").context("overlay option userxattr")?;
+    fs.create_and_mount().context("overlay option (create)")
 }
 
 /// Mounts the rootfs and returns a descriptor of the mount's root: every
@@ -186,14 +141,14 @@ pub fn mount_rootfs(rootfs: &RootfsSpec) -> Result<OwnedFd> {
 }
 
 /// Why a host source could not be opened, in words a user can act on.
-fn source_error(e: Errno, path: &Path) -> anyhow::Error {
+fn source_error(e: Errno, path: &Path) -> InitError {
     match e {
-        Errno::ELOOP => anyhow::anyhow!(
+        Errno::ELOOP => refused!(
             "{} now goes through a symlink, which it did not when ctr checked it: something replaced part of the path \
 meanwhile; ctr refuses to follow it",
             path.display()
         ),
-        e => anyhow::anyhow!("open {}: {}", path.display(), e.desc()),
+        e => refused!("open {}: {}", path.display(), e.desc()),
     }
 }
 
@@ -202,9 +157,9 @@ meanwhile; ctr refuses to follow it",
 fn expect_kind(fd: &OwnedFd, kind: Option<Kind>) -> Result<()> {
     let file_type = SFlag::from_bits_truncate(fstat(fd.as_raw_fd())?.st_mode) & SFlag::S_IFMT;
     match (kind, file_type) {
-        (_, SFlag::S_IFLNK) => bail!("it is a symlink"),
-        (Some(Kind::Dir), t) if t != SFlag::S_IFDIR => bail!("it is not a directory"),
-        (Some(Kind::File), SFlag::S_IFDIR) => bail!("it is a directory"),
+        (_, SFlag::S_IFLNK) => refuse!("it is a symlink"),
+        (Some(Kind::Dir), t) if t != SFlag::S_IFDIR => refuse!("it is not a directory"),
+        (Some(Kind::File), SFlag::S_IFDIR) => refuse!("it is a directory"),
         _ => Ok(()),
     }
 }
@@ -229,12 +184,12 @@ pub fn secure_target(root: &Path, rel: &str, kind: Kind) -> Result<PathBuf> {
     let components: Vec<_> =
         rel.components().filter(|c| !matches!(c, Component::RootDir | Component::CurDir)).collect();
     for (i, c) in components.iter().enumerate() {
-        let Component::Normal(name) = c else { bail!("mount destination {} may not contain '..'", rel.display()) };
+        let Component::Normal(name) = c else { refuse!("mount destination {} may not contain '..'", rel.display()) };
         path.push(name);
         let last = i + 1 == components.len();
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                bail!(
+                refuse!(
                     "mount destination {} goes through a symlink in the image ({}); refusing",
                     rel.display(),
                     path.display()
@@ -290,8 +245,7 @@ pub fn remount_read_only(target: &Path) -> Result<()> {
 fn open_path(dir: Option<&OwnedFd>, name: &Path) -> nix::Result<OwnedFd> {
     let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let raw = openat(dir.map(|d| d.as_raw_fd()), name, flags, Mode::empty())?;
-    // SAFETY: openat just returned this descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    Ok(sys::adopt(raw))
 }
 
 /// The path through which mount(2) reaches exactly the inode `fd` holds,
@@ -312,7 +266,7 @@ pub(crate) fn open_beneath(root: &OwnedFd, dest: &str, kind: Kind) -> Result<Own
         Path::new(dest).components().filter(|c| !matches!(c, Component::RootDir | Component::CurDir)).collect();
     let mut shown = PathBuf::from("/");
     for (i, c) in components.iter().enumerate() {
-        let Component::Normal(name) = c else { bail!("mount destination {dest} may not contain '..'") };
+        let Component::Normal(name) = c else { refuse!("mount destination {dest} may not contain '..'") };
         let name = Path::new(name);
         shown.push(name);
         let last = i + 1 == components.len();
@@ -321,10 +275,8 @@ pub(crate) fn open_beneath(root: &OwnedFd, dest: &str, kind: Kind) -> Result<Own
             Err(Errno::ENOENT) => {
                 let made = if last && kind == Kind::File {
                     let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
-                    openat(Some(fd.as_raw_fd()), name, flags, Mode::from_bits_truncate(0o644)).map(|raw| {
-                        // SAFETY: openat just returned this descriptor; we own and close it.
-                        drop(unsafe { OwnedFd::from_raw_fd(raw) })
-                    })
+                    openat(Some(fd.as_raw_fd()), name, flags, Mode::from_bits_truncate(0o644))
+                        .map(|raw| drop(sys::adopt(raw)))
                 } else {
                     mkdirat(Some(fd.as_raw_fd()), name, Mode::from_bits_truncate(0o755))
                 };
@@ -342,7 +294,7 @@ pub(crate) fn open_beneath(root: &OwnedFd, dest: &str, kind: Kind) -> Result<Own
         let file_type = SFlag::from_bits_truncate(fstat(next.as_raw_fd())?.st_mode) & SFlag::S_IFMT;
         if file_type == SFlag::S_IFLNK {
             let to = readlinkat(Some(fd.as_raw_fd()), name).unwrap_or_default();
-            bail!(
+            refuse!(
                 "mount destination {dest}: {} in the image is a symlink (to {}); ctr does not follow symlinks in mount \
 destinations, so that an image cannot redirect a mount out of its root filesystem",
                 shown.display(),
@@ -350,23 +302,11 @@ destinations, so that an image cannot redirect a mount out of its root filesyste
             );
         }
         if !last && file_type != SFlag::S_IFDIR {
-            bail!("mount destination {dest}: {} in the image is not a directory", shown.display());
+            refuse!("mount destination {dest}: {} in the image is not a directory", shown.display());
         }
         fd = next;
     }
     Ok(fd)
-}
-
-const AT_RECURSIVE: libc::c_uint = 0x8000;
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-
-/// `struct mount_attr` of linux/mount.h (MOUNT_ATTR_SIZE_VER0).
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
 }
 
 /// Makes the mount `fd` is the root of, and every mount beneath it,
@@ -375,23 +315,9 @@ struct MountAttr {
 /// bind writable. Setting MOUNT_ATTR_RDONLY leaves the flags the kernel
 /// locked (nosuid, nodev...) alone, so it works in a user namespace.
 pub(crate) fn make_read_only_recursive(fd: &OwnedFd) -> Result<()> {
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
-    let flags = libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE;
-    // SAFETY: the path is a NUL-terminated empty string, `attr` is a live
-    // struct mount_attr of the size passed, and the call writes nothing.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    match Errno::result(rc) {
+    match sys::mount::set_read_only_recursive(fd) {
         Ok(_) => Ok(()),
-        Err(Errno::ENOSYS) => bail!("read-only volumes need mount_setattr (Linux >= 5.12)"),
+        Err(Errno::ENOSYS) => refuse!("read-only volumes need mount_setattr (Linux >= 5.12)"),
         Err(e) => Err(e).context("mount_setattr(MOUNT_ATTR_RDONLY, AT_RECURSIVE)"),
     }
 }
@@ -433,7 +359,7 @@ fn open_volume_source(source: &Path, expected: Option<SourceId>) -> Result<Owned
     if let Some(expected) = expected {
         let found = SourceId::of(&fd)?;
         if found != expected {
-            bail!(
+            refuse!(
                 "{} is no longer the {} ctr checked (something replaced it meanwhile); refusing to mount it",
                 source.display(),
                 if expected.dir { "directory" } else { "file" }
@@ -599,7 +525,7 @@ pub fn open_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
     let stat = fstat(null.as_raw_fd()).context("stat /dev/null")?;
     let is_char = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_char || stat.st_rdev != libc::makedev(1, 3) {
-        bail!("the container's /dev/null is not the null device; refusing to mask paths with it");
+        refuse!("the container's /dev/null is not the null device; refusing to mask paths with it");
     }
     Ok(null)
 }
@@ -687,12 +613,14 @@ mod tests {
         std::fs::create_dir(root.path().join("srv")).unwrap();
         std::os::unix::fs::symlink("../..", root.path().join("srv/up")).unwrap();
         for dest in ["/data", "/data/x", "/srv/up/etc"] {
-            let err = format!("{:#}", open_beneath(&root_fd, dest, Kind::Dir).unwrap_err());
+            let err = crate::error::chain(&open_beneath(&root_fd, dest, Kind::Dir).unwrap_err());
             assert!(err.contains("is a symlink"), "{dest}: {err}");
         }
         assert!(!Path::new("/etc/x").exists());
         std::fs::write(root.path().join("file"), b"").unwrap();
-        assert!(format!("{:#}", open_beneath(&root_fd, "/file/x", Kind::Dir).unwrap_err()).contains("not a directory"));
+        assert!(
+            crate::error::chain(&open_beneath(&root_fd, "/file/x", Kind::Dir).unwrap_err()).contains("not a directory")
+        );
         open_beneath(&root_fd, "/srv/a/b", Kind::Dir).unwrap();
         assert!(root.path().join("srv/a/b").is_dir());
         open_beneath(&root_fd, "/srv/a/f", Kind::File).unwrap();

@@ -8,7 +8,7 @@
 //! itself anyway; the host's anti-spoofing rules hold it to its address and
 //! MAC whatever it does.
 
-use anyhow::{Context, Result};
+use super::{InitContext, Result};
 use ctr_net::link::{configure_container_end, ContainerEnd};
 
 /// Before anything of the container runs, so its command finds the network

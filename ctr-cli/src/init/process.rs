@@ -2,8 +2,8 @@
 //! the capability bounding set, working directory, environment, and the
 //! executable's lookup with docker's exit codes (126, 127).
 
+use super::{InitContext, Result};
 use crate::spec::ProcessSpec;
-use anyhow::{bail, Context, Result};
 use caps::{CapSet, Capability};
 use nix::unistd::{Gid, Uid};
 use std::ffi::CString;
@@ -44,7 +44,7 @@ pub fn resolve_user(spec: Option<&str>, passwd: &str, group: &str) -> Result<Res
     let (uid, mut gid, home, name) = match (by_user, user_part.parse::<u32>()) {
         (Some(f), _) => (f[2].parse()?, f[3].parse()?, f[5].to_owned(), Some(f[0])),
         (None, Ok(uid)) => (uid, 0, "/".to_owned(), None),
-        (None, Err(_)) => bail!("unable to find user {user_part}: no matching entries in passwd file"),
+        (None, Err(_)) => refuse!("unable to find user {user_part}: no matching entries in passwd file"),
     };
     let groups_table: Vec<Vec<&str>> =
         group.lines().map(|l| l.split(':').collect()).filter(|f: &Vec<&str>| f.len() >= 4).collect();
@@ -52,7 +52,7 @@ pub fn resolve_user(spec: Option<&str>, passwd: &str, group: &str) -> Result<Res
         gid = match (groups_table.iter().find(|f| f[0] == g), g.parse::<u32>()) {
             (Some(f), _) => f[2].parse()?,
             (None, Ok(gid)) => gid,
-            (None, Err(_)) => bail!("unable to find group {g}: no matching entries in group file"),
+            (None, Err(_)) => refuse!("unable to find group {g}: no matching entries in group file"),
         };
     }
     let mut groups = vec![gid];

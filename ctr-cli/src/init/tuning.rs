@@ -4,8 +4,8 @@
 //! limits and groups just before the command.
 
 use super::process::ResolvedUser;
+use super::{InitContext, Result};
 use crate::tuning::{Sysctl, Ulimit};
-use anyhow::{bail, Context, Result};
 use nix::sys::resource::setrlimit;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -27,7 +27,7 @@ pub fn write_sysctls(sysctls: &[Sysctl]) -> Result<()> {
 /// Sets each limit on this process, which the command inherits.
 pub fn set_rlimits(limits: &[Ulimit]) -> Result<()> {
     for limit in limits {
-        let resource = Ulimit::resource_of(&limit.name).with_context(|| format!("unknown limit {}", limit.name))?;
+        let Some(resource) = Ulimit::resource_of(&limit.name) else { refuse!("unknown limit {}", limit.name) };
         setrlimit(resource, limit.soft, limit.hard).with_context(|| {
             format!("--ulimit {}={}:{}: a hard limit cannot be raised above yours", limit.name, limit.soft, limit.hard)
         })?;
@@ -42,7 +42,7 @@ pub fn add_groups(user: &mut ResolvedUser, names: &[String], group_file: &str, s
         return Ok(());
     }
     if !setgroups_allowed {
-        bail!(
+        refuse!(
             "--group-add needs setgroups in the container's user namespace, which is denied without a subordinate \
              gid range: add one for your user in /etc/subgid"
         );
@@ -53,7 +53,7 @@ pub fn add_groups(user: &mut ResolvedUser, names: &[String], group_file: &str, s
         let gid = match (by_name, name.parse::<u32>()) {
             (Some(f), _) => f[2].parse().with_context(|| format!("--group-add {name}: bad gid in /etc/group"))?,
             (None, Ok(gid)) => gid,
-            (None, Err(_)) => bail!("--group-add {name}: no such group in the container's /etc/group"),
+            (None, Err(_)) => refuse!("--group-add {name}: no such group in the container's /etc/group"),
         };
         if !user.groups.contains(&gid) {
             user.groups.push(gid);

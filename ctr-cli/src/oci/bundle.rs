@@ -6,7 +6,7 @@
 //! clone flags, namespaces to join, cgroup limits as ctr-core's
 //! [`ResourceLimits`], device rules, and the compiled seccomp program.
 
-use anyhow::{bail, Context, Result};
+use super::{OciContext, Result};
 use ctr_core::limits::{CpuList, CpuQuota, DeviceRate, ResourceLimits, SwapLimit, PIDS_UNLIMITED};
 use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Spec};
 use std::path::{Path, PathBuf};
@@ -42,7 +42,7 @@ fn flag_of(kind: LinuxNamespaceType) -> Result<libc::c_int> {
         LinuxNamespaceType::User => libc::CLONE_NEWUSER,
         LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
         LinuxNamespaceType::Network => libc::CLONE_NEWNET,
-        LinuxNamespaceType::Time => bail!("linux.namespaces: the time namespace is not supported yet"),
+        LinuxNamespaceType::Time => refuse!("linux.namespaces: the time namespace is not supported yet"),
     })
 }
 
@@ -61,6 +61,13 @@ const DEFAULT_ALLOWED_DEVICES: [&str; 9] = [
     "c 136:* rwm",
 ];
 
+/// Why the systemd cgroup driver is refused, and what to configure
+/// instead. ctr-oci never maps a slice:prefix:name path onto cgroupfs
+/// behind the caller's back: systemd would not know of that cgroup.
+pub const SYSTEMD_REFUSAL: &str = "{what}: systemd's cgroup driver (slice:prefix:name paths, cgroups made through \
+systemd's D-Bus API) is not supported by ctr-oci; configure the caller for cgroupfs (podman --cgroup-manager cgroupfs, \
+containerd's runc options SystemdCgroup = false, kubelet cgroupDriver: cgroupfs)";
+
 impl Bundle {
     /// Reads and checks `dir/config.json` for container `id`.
     pub fn load(dir: &Path, id: &str) -> Result<Self> {
@@ -73,20 +80,14 @@ impl Bundle {
         let rootfs = std::fs::canonicalize(dir.join(root.path()))
             .with_context(|| format!("root.path {}", root.path().display()))?;
         if !rootfs.is_dir() {
-            bail!("root.path {} is not a directory", rootfs.display());
+            refuse!("root.path {} is not a directory", rootfs.display());
         }
         let process = spec.process().as_ref().context("config.json has no process")?;
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-            bail!("process.args is empty: give the command to run");
-        }
-        if process.terminal().unwrap_or(false) {
-            bail!("process.terminal is not supported yet (no console socket support): set it to false");
-        }
-        if spec.hooks().is_some() {
-            bail!("hooks are not supported yet: remove them from config.json");
+            refuse!("process.args is empty: give the command to run");
         }
         if process.apparmor_profile().is_some() || process.selinux_label().is_some() {
-            bail!("process.apparmorProfile and process.selinuxLabel are not supported: ctr uses neither");
+            refuse!("process.apparmorProfile and process.selinuxLabel are not supported: ctr uses neither");
         }
         let linux = spec.linux().as_ref().context("config.json has no linux section")?;
         let mut clone_flags = 0;
@@ -101,47 +102,29 @@ impl Bundle {
             }
         }
         if clone_flags & libc::CLONE_NEWNS == 0 {
-            bail!("linux.namespaces: ctr-oci needs a new mount namespace (pivot_root into the bundle's root)");
+            refuse!("linux.namespaces: ctr-oci needs a new mount namespace (pivot_root into the bundle's root)");
         }
         if clone_flags & libc::CLONE_NEWUSER == 0
             && (linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
                 || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()))
         {
-            bail!("linux.uidMappings and gidMappings need a new user namespace in linux.namespaces");
+            refuse!("linux.uidMappings and gidMappings need a new user namespace in linux.namespaces");
         }
         if spec.hostname().is_some() && clone_flags & libc::CLONE_NEWUTS == 0 {
-            bail!("hostname needs a new UTS namespace in linux.namespaces");
+            refuse!("hostname needs a new UTS namespace in linux.namespaces");
         }
         let limits = linux.resources().as_ref().map(translate_resources).transpose()?.unwrap_or_default();
         limits
             .validate(&ctr_core::limits::HostCpus::read(), |_, _| true)
-            .map_err(|e| anyhow::anyhow!("linux.resources: {e}"))?;
-        let mut device_rules = Vec::new();
-        if let Some(devices) = linux.resources().as_ref().and_then(|r| r.devices().as_ref()) {
-            for d in devices {
-                let kind = d.typ().map_or("a".to_owned(), |t| t.as_str().to_owned());
-                let number = |n: Option<i64>| n.map_or("*".to_owned(), |n| n.to_string());
-                let rule = if kind == "a" {
-                    "a".to_owned()
-                } else {
-                    format!(
-                        "{kind} {}:{} {}",
-                        number(d.major()),
-                        number(d.minor()),
-                        d.access().as_deref().unwrap_or("rwm")
-                    )
-                };
-                device_rules.push((d.allow(), rule));
-            }
-            device_rules.extend(DEFAULT_ALLOWED_DEVICES.iter().map(|r| (true, (*r).to_owned())));
-        }
+            .map_err(|e| refused!("linux.resources: {e}"))?;
+        let device_rules = linux.resources().as_ref().map(device_rules).unwrap_or_default();
         let seccomp = match raw.pointer("/linux/seccomp") {
             None | Some(serde_json::Value::Null) => None,
             Some(profile) => Some(crate::seccomp::compile_oci(&serde_json::to_vec(profile)?)?),
         };
         let cgroups_path = linux.cgroups_path().as_ref().map_or_else(|| id.to_owned(), |p| p.display().to_string());
         if cgroups_path.contains(':') {
-            bail!("linux.cgroupsPath {cgroups_path:?}: the systemd slice:prefix:name form is not supported yet");
+            refuse!("{}", SYSTEMD_REFUSAL.replace("{what}", &format!("linux.cgroupsPath {cgroups_path:?}")));
         }
         Ok(Self {
             dir,
@@ -158,10 +141,29 @@ impl Bundle {
     }
 }
 
+/// `linux.resources.devices` as the v1 devices controller's rules, then
+/// the devices every container may use.
+pub(super) fn device_rules(r: &LinuxResources) -> Vec<(bool, String)> {
+    let Some(devices) = r.devices().as_ref() else { return Vec::new() };
+    let mut rules = Vec::new();
+    for d in devices {
+        let kind = d.typ().map_or("a".to_owned(), |t| t.as_str().to_owned());
+        let number = |n: Option<i64>| n.map_or("*".to_owned(), |n| n.to_string());
+        let rule = if kind == "a" {
+            "a".to_owned()
+        } else {
+            format!("{kind} {}:{} {}", number(d.major()), number(d.minor()), d.access().as_deref().unwrap_or("rwm"))
+        };
+        rules.push((d.allow(), rule));
+    }
+    rules.extend(DEFAULT_ALLOWED_DEVICES.iter().map(|r| (true, (*r).to_owned())));
+    rules
+}
+
 /// `linux.resources` as ctr-core's limits; anything else it can hold is an
 /// error naming the field.
-fn translate_resources(r: &LinuxResources) -> Result<ResourceLimits> {
-    let unsupported = |field: &str| anyhow::anyhow!("linux.resources.{field} is not supported yet");
+pub(super) fn translate_resources(r: &LinuxResources) -> Result<ResourceLimits> {
+    let unsupported = |field: &str| refused!("linux.resources.{field} is not supported yet");
     if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
         return Err(unsupported("hugepageLimits"));
     }
@@ -205,7 +207,7 @@ fn translate_resources(r: &LinuxResources) -> Result<ResourceLimits> {
                 .filter(|s| !s.is_empty())
                 .map(|s| CpuList::parse(field, s))
                 .transpose()
-                .map_err(|e| anyhow::anyhow!("linux.resources.{e}"))
+                .map_err(|e| refused!("linux.resources.{e}"))
         };
         limits.cpuset_cpus = list("cpu.cpus", cpu.cpus())?;
         limits.cpuset_mems = list("cpu.mems", cpu.mems())?;

@@ -7,10 +7,11 @@
 //! Then the record and the pid file are written and `create` exits,
 //! leaving the process to whoever reaps it (containerd's shim, conmon).
 
-use super::bundle::Bundle;
+use super::bundle::{Bundle, SYSTEMD_REFUSAL};
+use super::hooks::{self, HOOKS_FILE};
 use super::init::{self, Report};
-use super::record::{now_rfc3339, Record, Root, EXEC_FIFO, SECCOMP_FILE};
-use anyhow::{bail, Context, Result};
+use super::record::{now_rfc3339, Record, Root, EXEC_FIFO, OCI_VERSION, SECCOMP_FILE};
+use super::{OciContext, Result};
 use ctr_core::cgroup::{self, ContainerCgroups};
 use ctr_core::frame;
 use ctr_core::liveness::Liveness;
@@ -32,29 +33,40 @@ pub struct CreateOptions {
     /// crun's `--cgroup-manager=disabled` (podman's `--cgroups=disabled`):
     /// no cgroup is made; the process stays in the caller's.
     pub no_cgroups: bool,
+    /// runc's global `--systemd-cgroup`: refused (see [`SYSTEMD_REFUSAL`]).
+    pub systemd_cgroup: bool,
 }
 
 /// Creates container `id`; returns its first process, which is our child.
 pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Pid> {
-    if options.console_socket.is_some() {
-        bail!("--console-socket is not supported yet (process.terminal is refused too)");
+    if options.systemd_cgroup {
+        refuse!("{}", SYSTEMD_REFUSAL.replace("{what}", "--systemd-cgroup"));
     }
     if options.no_pivot {
-        bail!("--no-pivot is not supported: ctr-oci always uses pivot_root");
+        refuse!("--no-pivot is not supported: ctr-oci always uses pivot_root");
     }
     if options.preserve_fds > 0 {
-        bail!("--preserve-fds is not supported yet");
+        refuse!("--preserve-fds is not supported yet");
     }
     let bundle = Bundle::load(&options.bundle, id)?;
+    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let console = super::console::connect(terminal, options.console_socket.as_deref())?;
     let dir = root.make_dir(id)?;
     // A failed create leaves nothing: start_child removes the cgroup and
     // the process, this the state directory.
-    start_child(root, id, &bundle, &dir, options).inspect_err(|_| {
+    start_child(root, id, &bundle, &dir, options, console).inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&dir);
     })
 }
 
-fn start_child(root: &Root, id: &str, bundle: &Bundle, dir: &Path, options: &CreateOptions) -> Result<Pid> {
+fn start_child(
+    root: &Root,
+    id: &str,
+    bundle: &Bundle,
+    dir: &Path,
+    options: &CreateOptions,
+    console: Option<UnixStream>,
+) -> Result<Pid> {
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600)).context("mkfifo exec.fifo")?;
     // Writable by the container's user, whoever that is: it opens its end
@@ -64,7 +76,7 @@ fn start_child(root: &Root, id: &str, bundle: &Bundle, dir: &Path, options: &Cre
 
     let cgroups = if options.no_cgroups {
         if !bundle.limits.is_empty() {
-            bail!("linux.resources needs a cgroup, and --cgroup-manager=disabled makes none");
+            refuse!("linux.resources needs a cgroup, and --cgroup-manager=disabled makes none");
         }
         ContainerCgroups::default()
     } else {
@@ -77,13 +89,17 @@ fn start_child(root: &Root, id: &str, bundle: &Bundle, dir: &Path, options: &Cre
         let set_up = cgroup::create(&cgroups)
             .and_then(|()| cgroup::apply_limits(&cgroups, &bundle.limits))
             .and_then(|()| cgroup::set_devices(&cgroups, &bundle.device_rules))
-            .map_err(|e| anyhow::anyhow!("cgroup {}: {e}", bundle.cgroups_path));
+            .map_err(|e| refused!("cgroup {}: {e}", bundle.cgroups_path));
         if let Err(e) = set_up {
             cleanup();
             return Err(e);
         }
     }
-    let outcome = clone_and_release(bundle, &cgroups, fifo).and_then(|pid| {
+    if let Some(hooks) = bundle.spec.hooks() {
+        std::fs::write(dir.join(HOOKS_FILE), serde_json::to_vec(hooks)?)
+            .context("keep the hooks for start and delete")?;
+    }
+    let outcome = clone_and_release(id, bundle, &cgroups, fifo, console).and_then(|pid| {
         let record = Record {
             id: id.to_owned(),
             bundle: bundle.dir.clone(),
@@ -125,7 +141,13 @@ fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
         .with_context(|| format!("write the pid file {}", path.display()))
 }
 
-fn clone_and_release(bundle: &Bundle, cgroups: &ContainerCgroups, fifo: OwnedFd) -> Result<Pid> {
+fn clone_and_release(
+    id: &str,
+    bundle: &Bundle,
+    cgroups: &ContainerCgroups,
+    fifo: OwnedFd,
+    console: Option<UnixStream>,
+) -> Result<Pid> {
     let (mut ours, theirs) = UnixStream::pair().context("socketpair")?;
     // A pid namespace given by path holds our children, not us: join it
     // before the clone.
@@ -141,8 +163,9 @@ fn clone_and_release(bundle: &Bundle, cgroups: &ContainerCgroups, fifo: OwnedFd)
     let pid = nix::errno::Errno::result(rc).context("clone the container's process")?;
     if pid == 0 {
         drop(ours);
-        init::main(bundle, cgroups, theirs, fifo);
+        init::main(bundle, cgroups, theirs, fifo, console);
     }
+    drop(console);
     drop(theirs);
     drop(fifo);
     let pid = Pid::from_raw(i32::try_from(pid).context("pid out of range")?);
@@ -150,12 +173,25 @@ fn clone_and_release(bundle: &Bundle, cgroups: &ContainerCgroups, fifo: OwnedFd)
         if bundle.clone_flags & libc::CLONE_NEWUSER != 0 {
             write_id_maps(bundle, pid)?;
         }
-        cgroup::attach(cgroups, pid).map_err(|e| anyhow::anyhow!("move the process into its cgroup: {e}"))?;
+        cgroup::attach(cgroups, pid).map_err(|e| refused!("move the process into its cgroup: {e}"))?;
+        let mut state = serde_json::json!({
+            "ociVersion": OCI_VERSION,
+            "id": id,
+            "status": "creating",
+            "pid": pid.as_raw(),
+            "bundle": bundle.dir,
+            "annotations": bundle.spec.annotations().clone().unwrap_or_default(),
+        });
+        let hooks = bundle.spec.hooks().as_ref();
+        hooks::run("prestart", hooks.and_then(|h| h.prestart().as_ref()), &state)?;
+        hooks::run("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref()), &state)?;
         ours.write_all(b"G").context("release the container's process")?;
+        state["status"] = "created".into();
+        frame::write_frame(&mut ours, &state.to_string()).context("give the container's process its state")?;
         match frame::read_frame::<Report>(&mut ours) {
             Ok(Report::Ready) => Ok(()),
-            Ok(Report::Failed(message)) => Err(anyhow::anyhow!(message)),
-            Err(e) => Err(anyhow::anyhow!("the container's process died while starting ({e})")),
+            Ok(Report::Failed(message)) => Err(super::OciError::Invalid(message)),
+            Err(e) => Err(refused!("the container's process died while starting ({e})")),
         }
     })();
     if let Err(e) = released {
@@ -177,7 +213,7 @@ fn write_id_maps(bundle: &Bundle, pid: Pid) -> Result<()> {
     };
     for (file, text) in [("uid_map", lines(linux.uid_mappings())), ("gid_map", lines(linux.gid_mappings()))] {
         if text.is_empty() {
-            bail!("a new user namespace needs linux.uidMappings and gidMappings");
+            refuse!("a new user namespace needs linux.uidMappings and gidMappings");
         }
         std::fs::write(format!("/proc/{pid}/{file}"), text).with_context(|| format!("write {file}"))?;
     }

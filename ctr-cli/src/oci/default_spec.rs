@@ -5,7 +5,7 @@
 //! denied in the device cgroup but the standard ones (as runc's), and,
 //! with `--rootless`, the crate's rootless variant.
 
-use anyhow::{bail, Context, Result};
+use super::{OciContext, Result};
 use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxResourcesBuilder, ProcessBuilder, Spec};
 use std::path::Path;
 
@@ -32,7 +32,7 @@ pub fn default_spec(rootless: bool) -> Result<Spec> {
 pub fn write(bundle: &Path, rootless: bool) -> Result<()> {
     let path = bundle.join("config.json");
     if path.exists() {
-        bail!("{} exists: remove it first", path.display());
+        refuse!("{} exists: remove it first", path.display());
     }
     let text = serde_json::to_string_pretty(&default_spec(rootless)?)?;
     std::fs::write(&path, text + "\n").with_context(|| format!("write {}", path.display()))

@@ -10,7 +10,7 @@
 
 use super::init::{become_process, execute, Report};
 use super::record::{Root, Status, SECCOMP_FILE};
-use anyhow::{bail, Context, Result};
+use super::{OciContext, Result};
 use ctr_core::frame;
 use nix::sched::CloneFlags;
 use nix::unistd::{ForkResult, Pid};
@@ -26,6 +26,7 @@ pub fn process_from_bundle(
     args: Vec<String>,
     env: &[String],
     cwd: Option<&str>,
+    terminal: bool,
 ) -> Result<Process> {
     let record = root.load(id)?;
     let config = record.bundle.join("config.json");
@@ -34,7 +35,7 @@ pub fn process_from_bundle(
             .with_context(|| format!("parse {}", config.display()))?;
     let mut process = spec.process().clone().context("config.json has no process")?;
     process.set_args(Some(args));
-    process.set_terminal(Some(false));
+    process.set_terminal(Some(terminal));
     let mut all_env = process.env().clone().unwrap_or_default();
     all_env.extend(env.iter().cloned());
     process.set_env(Some(all_env));
@@ -48,6 +49,8 @@ pub struct ExecOptions {
     pub process: Process,
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
+    /// Where to send the terminal's master end, with process.terminal.
+    pub console_socket: Option<PathBuf>,
 }
 
 const NAMESPACES: [(&str, CloneFlags); 7] = [
@@ -62,16 +65,15 @@ const NAMESPACES: [(&str, CloneFlags); 7] = [
 
 /// Runs the process; returns its exit status, or 0 once started with `detach`.
 pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
-    if options.process.terminal().unwrap_or(false) {
-        bail!("exec with a terminal is not supported yet");
-    }
+    let terminal = options.process.terminal().unwrap_or(false);
+    let mut console = super::console::connect(terminal, options.console_socket.as_deref())?;
     let record = root.load(id)?;
     if root.status(&record) != Status::Running {
-        bail!("container not running");
+        refuse!("container not running");
     }
     let pidfd = crate::process::liveness::pidfd_open(record.init.pid).context("container not running")?;
     if !record.init.is_alive() {
-        bail!("container not running");
+        refuse!("container not running");
     }
     let mut join = CloneFlags::empty();
     for (name, flag) in NAMESPACES {
@@ -104,8 +106,13 @@ pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
                     // ctr-oci has our pid before our report.
                     let mut go = [0u8; 1];
                     let _ = std::io::Read::read_exact(&mut theirs, &mut go);
+                    let uid = options.process.user().uid();
                     let ready = nix::sys::prctl::set_dumpable(false)
                         .context("PR_SET_DUMPABLE")
+                        .and_then(|()| match console.take() {
+                            Some(socket) => Ok(super::console::attach(socket, uid)?),
+                            None => Ok(()),
+                        })
                         .and_then(|()| become_process(&options.process, seccomp.as_deref()));
                     match ready {
                         Err(e) => {
@@ -131,6 +138,7 @@ pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
         }
         ForkResult::Parent { child } => {
             drop(theirs);
+            drop(console);
             let pid: i32 = frame::read_frame(&mut ours).context("the exec'd process died while starting")?;
             let _ = std::io::Write::write_all(&mut ours, b"G");
             let report: Report = frame::read_frame(&mut ours).context("the exec'd process died while starting")?;
@@ -139,7 +147,7 @@ pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
                 if pid > 0 {
                     let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
                 }
-                bail!(message);
+                return Err(super::OciError::Invalid(message));
             }
             let pid = Pid::from_raw(pid);
             if let Some(path) = &options.pid_file {
@@ -160,7 +168,7 @@ fn enter(
     pidfd: &std::os::fd::OwnedFd,
     join: CloneFlags,
 ) -> Result<ForkResult> {
-    ctr_core::cgroup::attach(cgroups, nix::unistd::getpid()).map_err(|e| anyhow::anyhow!("join the cgroup: {e}"))?;
+    ctr_core::cgroup::attach(cgroups, nix::unistd::getpid()).map_err(|e| refused!("join the cgroup: {e}"))?;
     if !join.is_empty() {
         nix::sched::setns(pidfd, join).context("join the container's namespaces")?;
     }

@@ -48,7 +48,7 @@ pub fn features() -> Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": super::record::OCI_VERSION,
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": MOUNT_OPTIONS,
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
@@ -74,14 +74,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_listed_mount_option_parses_and_hooks_are_absent() {
+    fn every_listed_mount_option_parses_and_every_hook_is_listed() {
         let f = features();
         for option in f["mountOptions"].as_array().unwrap() {
             let option = option.as_str().unwrap().to_owned();
             let parsed = super::super::mounts::parse_options(std::slice::from_ref(&option)).unwrap();
             assert!(parsed.data.is_empty(), "{option} is not a flag");
         }
-        assert_eq!(f["hooks"], json!([]));
+        assert_eq!(f["hooks"].as_array().unwrap().len(), 6);
         assert!(f["linux"]["capabilities"].as_array().unwrap().contains(&json!("CAP_SYS_ADMIN")));
         assert!(!f["linux"]["namespaces"].as_array().unwrap().contains(&json!("time")));
     }

@@ -14,9 +14,9 @@
 
 use super::bundle::Bundle;
 use super::mounts;
+use super::{OciContext, Result};
 use crate::init::mounts::{self as engine_mounts, open_beneath, Kind};
 use crate::init::process::{lookup_executable, ExecFailure};
-use anyhow::{bail, Context, Result};
 use ctr_core::cgroup::ContainerCgroups;
 use ctr_core::frame;
 use nix::sys::stat::{Mode, SFlag};
@@ -43,12 +43,18 @@ pub(super) struct Ready {
 }
 
 /// Runs in the cloned child; never returns.
-pub fn main(bundle: &Bundle, cgroups: &ContainerCgroups, mut channel: UnixStream, fifo: OwnedFd) -> ! {
+pub fn main(
+    bundle: &Bundle,
+    cgroups: &ContainerCgroups,
+    mut channel: UnixStream,
+    fifo: OwnedFd,
+    console: Option<UnixStream>,
+) -> ! {
     let outcome = nix::sys::prctl::set_dumpable(false)
         .context("PR_SET_DUMPABLE")
-        .and_then(|()| prepare(bundle, cgroups, &mut channel));
-    let ready = match outcome {
-        Ok(ready) => ready,
+        .and_then(|()| prepare(bundle, cgroups, &mut channel, console));
+    let (ready, state) = match outcome {
+        Ok(prepared) => prepared,
         Err(e) => {
             let _ = frame::write_frame(&mut channel, &Report::Failed(format!("{e:#}")));
             std::process::exit(1)
@@ -58,31 +64,57 @@ pub fn main(bundle: &Bundle, cgroups: &ContainerCgroups, mut channel: UnixStream
         std::process::exit(1);
     }
     drop(channel);
-    let Err(e) = release(bundle, &fifo, ready);
+    let Err(e) = release(bundle, &fifo, ready, &state);
     eprintln!("ctr-oci: {e:#}");
     std::process::exit(1)
 }
 
 /// Blocks until `start`, then loads seccomp if it waited for no_new_privs,
 /// and executes the command.
-fn release(bundle: &Bundle, fifo: &OwnedFd, ready: Ready) -> Result<std::convert::Infallible> {
+fn release(
+    bundle: &Bundle,
+    fifo: &OwnedFd,
+    ready: Ready,
+    state: &serde_json::Value,
+) -> Result<std::convert::Infallible> {
     // Opening for writing blocks until `start` opens the fifo to read.
     let mut writer =
         std::fs::OpenOptions::new().write(true).open(engine_mounts::fd_path(fifo)).context("open exec.fifo")?;
     std::io::Write::write_all(&mut writer, b"0").context("write exec.fifo")?;
     drop(writer);
+    let hooks = bundle.spec.hooks().as_ref();
+    super::hooks::run("startContainer", hooks.and_then(|h| h.start_container().as_ref()), state)?;
     let process = bundle.spec.process().as_ref().expect("checked by Bundle::load");
     execute(process, bundle.seccomp.as_deref(), ready)
 }
 
-fn prepare(bundle: &Bundle, cgroups: &ContainerCgroups, channel: &mut UnixStream) -> Result<Ready> {
-    // `create` has written the id maps and put us in our cgroups.
+fn prepare(
+    bundle: &Bundle,
+    cgroups: &ContainerCgroups,
+    channel: &mut UnixStream,
+    console: Option<UnixStream>,
+) -> Result<(Ready, serde_json::Value)> {
+    // `create` has written the id maps, put us in our cgroups and run the
+    // createRuntime hooks; our state (our pid as the host sees it) follows.
     let mut go = [0u8; 1];
     channel.read_exact(&mut go).context("waiting for create")?;
+    let state: String = frame::read_frame(channel).context("the container's state from create")?;
+    let state: serde_json::Value = serde_json::from_str(&state)?;
     for (flag, path) in &bundle.join {
         let ns = std::fs::File::open(path).with_context(|| format!("open namespace {}", path.display()))?;
         nix::sched::setns(ns, nix::sched::CloneFlags::from_bits_truncate(*flag))
             .with_context(|| format!("join namespace {}", path.display()))?;
+    }
+    let in_user_namespace = bundle.clone_flags & libc::CLONE_NEWUSER != 0
+        || bundle.join.iter().any(|(flag, _)| *flag == libc::CLONE_NEWUSER);
+    if in_user_namespace {
+        // Still the host's root, which the maps need not include: become the
+        // namespace's root, so that what we create (the /dev tmpfs's nodes,
+        // mount points) has an owner the namespace can name.
+        let root_gid = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(root_gid, root_gid, root_gid).context("setgid 0 in the user namespace")?;
+        let root_uid = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresuid(root_uid, root_uid, root_uid).context("setuid 0 in the user namespace")?;
     }
     if bundle.new_cgroup_namespace {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context("new cgroup namespace")?;
@@ -97,6 +129,8 @@ fn prepare(bundle: &Bundle, cgroups: &ContainerCgroups, channel: &mut UnixStream
     let root = engine_mounts::mount_rootfs(&crate::spec::RootfsSpec::Bind { path: bundle.rootfs.clone() })?;
     mounts::mount_all(&root, &bundle.dir, spec.mounts().as_deref().unwrap_or_default(), cgroups)?;
     make_devices(&root, bundle)?;
+    let hooks = spec.hooks().as_ref();
+    super::hooks::run("createContainer", hooks.and_then(|h| h.create_container().as_ref()), &state)?;
     let masked = linux.masked_paths().clone().unwrap_or_default();
     let read_only = linux.readonly_paths().clone().unwrap_or_default();
     let restricted = !masked.is_empty() || !read_only.is_empty();
@@ -123,7 +157,10 @@ fn prepare(bundle: &Bundle, cgroups: &ContainerCgroups, channel: &mut UnixStream
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         engine_mounts::read_only_root()?;
     }
-    become_process(process, bundle.seccomp.as_deref())
+    if let Some(socket) = console {
+        super::console::attach(socket, process.user().uid())?;
+    }
+    Ok((become_process(process, bundle.seccomp.as_deref())?, state))
 }
 
 /// The process's own settings, after the filesystem: rlimits,
@@ -149,9 +186,10 @@ pub(super) fn become_process(process: &Process, seccomp: Option<&[u8]>) -> Resul
     nix::unistd::chdir(cwd).with_context(|| format!("chdir to process.cwd {}", cwd.display()))?;
     let env = process.env().clone().unwrap_or_default();
     let args = process.args().clone().unwrap_or_default();
-    let Some(program) = args.first() else { bail!("process.args is empty") };
+    let Some(program) = args.first() else { refuse!("process.args is empty") };
     let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
-    let path = lookup_executable(program, path_var).map_err(|ExecFailure { message, .. }| anyhow::anyhow!(message))?;
+    let path = lookup_executable(program, path_var)
+        .map_err(|ExecFailure { message, .. }| super::OciError::Invalid(message))?;
     let cstrings = |items: &[String]| -> Result<Vec<CString>> {
         items.iter().map(|s| CString::new(s.as_bytes()).context("NUL byte in process.args or env")).collect()
     };
@@ -171,7 +209,7 @@ pub(super) fn execute(process: &Process, seccomp: Option<&[u8]>, ready: Ready) -
         }
     }
     let Err(errno) = nix::unistd::execve(&ready.path, &ready.argv, &ready.envp);
-    bail!("exec {}: {}", ready.path.to_string_lossy(), errno.desc())
+    refuse!("exec {}: {}", ready.path.to_string_lossy(), errno.desc())
 }
 
 fn set_domainname(domain: &str) -> Result<()> {
@@ -206,7 +244,7 @@ fn make_devices(root: &OwnedFd, bundle: &Bundle) -> Result<()> {
             LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
             LinuxDeviceType::B => SFlag::S_IFBLK,
             LinuxDeviceType::P => SFlag::S_IFIFO,
-            LinuxDeviceType::A => bail!("linux.devices {}: type a is for cgroup rules only", d.path().display()),
+            LinuxDeviceType::A => refuse!("linux.devices {}: type a is for cgroup rules only", d.path().display()),
         };
         let number = |n: i64| u64::try_from(n).context("negative device number");
         let path = d.path().to_str().context("device path is not UTF-8")?.to_owned();
@@ -257,7 +295,7 @@ fn make_node(
     gid: u32,
 ) -> Result<()> {
     let path = Path::new(path);
-    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else { bail!("not a device path") };
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else { refuse!("not a device path") };
     let dir = open_beneath(root, parent.to_str().context("not UTF-8")?, Kind::Dir)?;
     let rel = Path::new(name);
     match nix::sys::stat::mknodat(
@@ -295,7 +333,7 @@ fn make_node(
 }
 
 fn set_rlimits(process: &Process) -> Result<()> {
-    use nix::sys::resource::{setrlimit, Resource};
+    use nix::sys::resource::Resource;
     for limit in process.rlimits().as_deref().unwrap_or_default() {
         let name = serde_json::to_value(limit.typ())?.as_str().unwrap_or_default().to_owned();
         let resource = match name.as_str() {
@@ -315,11 +353,30 @@ fn set_rlimits(process: &Process) -> Result<()> {
             "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
             "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
             "RLIMIT_STACK" => Resource::RLIMIT_STACK,
-            other => bail!("process.rlimits: unknown type {other:?}"),
+            other => refuse!("process.rlimits: unknown type {other:?}"),
         };
-        setrlimit(resource, limit.soft(), limit.hard()).with_context(|| format!("process.rlimits {name}"))?;
+        set_within_reach(resource, limit.soft(), limit.hard()).with_context(|| format!("process.rlimits {name}"))?;
     }
     Ok(())
+}
+
+/// Sets the limits asked for; where raising the hard limit is refused
+/// (no CAP_SYS_RESOURCE over the host: a root whose bounding set drops it,
+/// as some sandboxes do, or a user namespace), the current hard limit
+/// instead, since nothing started here could have more. podman asks for a
+/// nofile of 1048576 by default, which would otherwise fail every run.
+fn set_within_reach(resource: nix::sys::resource::Resource, soft: u64, hard: u64) -> nix::Result<()> {
+    use nix::sys::resource::{getrlimit, setrlimit};
+    match setrlimit(resource, soft, hard) {
+        Err(nix::errno::Errno::EPERM) => {
+            let (_, current_hard) = getrlimit(resource)?;
+            if hard <= current_hard {
+                return Err(nix::errno::Errno::EPERM);
+            }
+            setrlimit(resource, soft.min(current_hard), current_hard)
+        }
+        other => other,
+    }
 }
 
 /// process.user and process.capabilities: the bounding set first, then the
@@ -331,7 +388,7 @@ fn become_user(process: &Process) -> Result<()> {
             .flatten()
             .map(|c| {
                 let name = serde_json::to_value(c)?.as_str().unwrap_or_default().to_owned();
-                name.parse::<caps::Capability>().map_err(|_| anyhow::anyhow!("unknown capability {name}"))
+                name.parse::<caps::Capability>().map_err(|_| refused!("unknown capability {name}"))
             })
             .collect()
     };

@@ -2,8 +2,9 @@
 //! with runc's semantics and the words callers look for in errors
 //! ("does not exist", "container not running").
 
+use super::hooks::{self, HOOKS_FILE};
 use super::record::{Record, Root, Status, EXEC_FIFO};
-use anyhow::{bail, Context, Result};
+use super::{OciContext, Result};
 use ctr_core::cgroup;
 use nix::sys::signal::Signal;
 use std::io::Read;
@@ -16,8 +17,8 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     let record = root.load(id)?;
     match root.status(&record) {
         Status::Created => {}
-        Status::Stopped => bail!("cannot start a container that has stopped"),
-        Status::Running | Status::Paused => bail!("cannot start an already running container"),
+        Status::Stopped => refuse!("cannot start a container that has stopped"),
+        Status::Running | Status::Paused => refuse!("cannot start an already running container"),
     }
     let fifo_path = root.dir(id).join(EXEC_FIFO);
     // Non-blocking, so that a process that died meanwhile cannot hang us:
@@ -36,28 +37,42 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
             Err(e) => return Err(e).context("read exec.fifo"),
         }
         if !record.init.is_alive() {
-            bail!("cannot start a container that has stopped");
+            refuse!("cannot start a container that has stopped");
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    std::fs::remove_file(&fifo_path).with_context(|| format!("remove {}", fifo_path.display()))
+    std::fs::remove_file(&fifo_path).with_context(|| format!("remove {}", fifo_path.display()))?;
+    let hooks = kept_hooks(root, id)?;
+    let state = root.state_json(&record);
+    hooks::run_warning("poststart", hooks.as_ref().and_then(|h| h.poststart().as_ref()), &state);
+    Ok(())
+}
+
+/// The hooks `create` kept in the state directory, if the spec had any.
+fn kept_hooks(root: &Root, id: &str) -> Result<Option<oci_spec::runtime::Hooks>> {
+    let path = root.dir(id).join(HOOKS_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("parse {}", path.display()))?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+    }
 }
 
 /// `SIGTERM`, `TERM` or `15`.
 pub fn parse_signal(text: &str) -> Result<Signal> {
     if let Ok(n) = text.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| anyhow::anyhow!("unknown signal {text}"));
+        return Signal::try_from(n).map_err(|_| refused!("unknown signal {text}"));
     }
     let upper = text.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    Signal::from_str(&name).map_err(|_| anyhow::anyhow!("unknown signal {text}"))
+    Signal::from_str(&name).map_err(|_| refused!("unknown signal {text}"))
 }
 
 /// Signals the container's process, or with `all` every process in its cgroup.
 pub fn kill(root: &Root, id: &str, signal: Signal, all: bool) -> Result<()> {
     let record = root.load(id)?;
     if root.status(&record) == Status::Stopped {
-        bail!("container not running");
+        refuse!("container not running");
     }
     // Without a cgroup (--cgroup-manager=disabled) --all has only the
     // container's process to go by.
@@ -73,14 +88,13 @@ pub fn kill(root: &Root, id: &str, signal: Signal, all: bool) -> Result<()> {
 /// Through a pidfd opened while the recorded process was alive, so a
 /// reused pid is never signalled.
 fn signal_init(record: &Record, signal: Signal) -> Result<()> {
-    let pidfd =
-        crate::process::liveness::pidfd_open(record.init.pid).map_err(|_| anyhow::anyhow!("container not running"))?;
+    let pidfd = crate::process::liveness::pidfd_open(record.init.pid).map_err(|_| refused!("container not running"))?;
     if !record.init.is_alive() {
-        bail!("container not running");
+        refuse!("container not running");
     }
     crate::process::liveness::pidfd_send_signal(&pidfd, signal).map_err(|e| match e {
-        nix::errno::Errno::ESRCH => anyhow::anyhow!("container not running: no such process"),
-        e => anyhow::anyhow!("kill {}: {}", record.init.pid, e.desc()),
+        nix::errno::Errno::ESRCH => refused!("container not running: no such process"),
+        e => refused!("kill {}: {}", record.init.pid, e.desc()),
     })
 }
 
@@ -99,21 +113,26 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     };
     let status = root.status(&record);
     if matches!(status, Status::Running | Status::Paused) && !force {
-        bail!("cannot delete container {id} that is not stopped: {}", status.as_str());
+        refuse!("cannot delete container {id} that is not stopped: {}", status.as_str());
     }
     // Removing the cgroup thaws and kills whatever is left in it, the
     // container's process first among them.
-    cgroup::kill_and_remove(&record.cgroups).map_err(|e| anyhow::anyhow!("remove the container's cgroup: {e}"))?;
+    cgroup::kill_and_remove(&record.cgroups).map_err(|e| refused!("remove the container's cgroup: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while record.init.is_alive() {
         if Instant::now() > deadline {
-            bail!("the container's process {} did not die", record.init.pid);
+            refuse!("the container's process {} did not die", record.init.pid);
         }
         let _ = signal_init(&record, Signal::SIGKILL);
         std::thread::sleep(Duration::from_millis(5));
     }
+    let hooks = kept_hooks(root, id)?;
+    let mut state = root.state_json(&record);
     let dir = root.dir(id);
-    std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))
+    std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+    state["status"] = "stopped".into();
+    hooks::run_warning("poststop", hooks.as_ref().and_then(|h| h.poststop().as_ref()), &state);
+    Ok(())
 }
 
 /// `pause` (`frozen`) and `resume`: the cgroup freezer, through the
@@ -122,14 +141,14 @@ pub fn freeze(root: &Root, id: &str, frozen: bool) -> Result<()> {
     let record = root.load(id)?;
     match (root.status(&record), frozen) {
         (Status::Running, true) | (Status::Paused, false) => {}
-        (Status::Stopped | Status::Created, _) => bail!("container not running"),
-        (Status::Paused, true) => bail!("container {id} is already paused"),
-        (Status::Running, false) => bail!("container {id} is not paused"),
+        (Status::Stopped | Status::Created, _) => refuse!("container not running"),
+        (Status::Paused, true) => refuse!("container {id} is already paused"),
+        (Status::Running, false) => refuse!("container {id} is not paused"),
     }
     if record.cgroups.dirs.is_empty() {
-        bail!("container {id} has no cgroup (--cgroup-manager=disabled): it cannot be paused");
+        refuse!("container {id} has no cgroup (--cgroup-manager=disabled): it cannot be paused");
     }
-    cgroup::freeze(&record.cgroups, frozen).map_err(|e| anyhow::anyhow!("{e}"))
+    cgroup::freeze(&record.cgroups, frozen).map_err(|e| refused!("{e}"))
 }
 
 /// `ps --format json`: the pids in the container's cgroup.
@@ -141,6 +160,48 @@ pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
     }
     pids.sort_unstable();
     Ok(pids)
+}
+
+/// `update --resources`: new limits (the spec's `linux.resources` JSON)
+/// written to the container's cgroup, checked as `create` checks them.
+pub fn update(root: &Root, id: &str, resources: &[u8]) -> Result<()> {
+    let record = root.load(id)?;
+    if root.status(&record) == Status::Stopped {
+        refuse!("container not running");
+    }
+    if record.cgroups.dirs.is_empty() {
+        refuse!("container {id} has no cgroup (--cgroup-manager=disabled): its resources cannot be updated");
+    }
+    let resources: oci_spec::runtime::LinuxResources =
+        serde_json::from_slice(resources).context("parse --resources (the runtime spec's linux.resources)")?;
+    let limits = super::bundle::translate_resources(&resources)?;
+    limits.validate(&ctr_core::limits::HostCpus::read(), |_, _| true).map_err(|e| refused!("--resources: {e}"))?;
+    cgroup::apply_limits(&record.cgroups, &limits).map_err(|e| refused!("update {id}: {e}"))?;
+    cgroup::set_devices(&record.cgroups, &super::bundle::device_rules(&resources))
+        .map_err(|e| refused!("update {id}: {e}"))
+}
+
+/// `events --stats`: one reading of the container's cgroup counters, in
+/// runc's event shape (`{"type":"stats","id":...,"data":{...}}`).
+pub fn stats(root: &Root, id: &str) -> Result<serde_json::Value> {
+    let record = root.load(id)?;
+    if root.status(&record) == Status::Stopped {
+        refuse!("container not running");
+    }
+    let s = crate::stats::cgroup::sample(&record.cgroups.dirs);
+    Ok(serde_json::json!({
+        "type": "stats",
+        "id": id,
+        "data": {
+            "cpu": { "usage": { "total": s.cpu_ns } },
+            "memory": { "usage": { "usage": s.memory_bytes, "limit": s.memory_limit.unwrap_or(u64::MAX) } },
+            "pids": { "current": s.pids },
+            "blkio": { "ioServiceBytesRecursive": [
+                { "op": "Read", "value": s.block_read_bytes },
+                { "op": "Write", "value": s.block_write_bytes },
+            ] },
+        },
+    }))
 }
 
 /// `state`: the runtime spec's JSON.

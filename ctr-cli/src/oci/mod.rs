@@ -14,17 +14,122 @@
 //! - [`create`]: `create` and `run` (clone, cgroup, id maps, the record);
 //! - [`init`]: the container's side until execve, blocked on `exec.fifo`
 //!   between `create` and `start`;
-//! - [`mounts`]: the spec's mounts;
+//! - [`mounts`]: the spec's mounts; [`console`]: `process.terminal` over
+//!   `--console-socket`;
 //! - [`lifecycle`]: `start`, `kill`, `delete`, `state`, `list`, `pause`,
 //!   `resume`, `ps`; [`exec`]: `exec`;
+//! - [`hooks`]: the spec's hooks, with the state on stdin;
 //! - [`record`]: the state directory;
 //! - [`default_spec`]: the `spec` command; [`features`]: the `features` one.
 
+use crate::error::IoError;
+
+/// Why `ctr-oci` could not do what it was asked. One type for the whole
+/// OCI runtime, as [`crate::image::ImageError`] is for the image store:
+/// a refusal says what to change; the failure of a step says which step,
+/// with the cause as its source.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    /// The bundle or the request asks for what ctr-oci does not do, or the
+    /// container's state does not allow it; the message says which.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error(transparent)]
+    Os(#[from] std::io::Error),
+    #[error(transparent)]
+    Sys(#[from] nix::errno::Errno),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Spec(#[from] oci_spec::OciSpecError),
+    #[error(transparent)]
+    Capabilities(#[from] caps::errors::CapsError),
+    #[error(transparent)]
+    Number(#[from] std::num::TryFromIntError),
+    #[error(transparent)]
+    Channel(#[from] ctr_core::frame::FrameError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Init(#[from] crate::init::InitError),
+    #[error(transparent)]
+    Cgroup(#[from] ctr_core::protocol::HelperError),
+    #[error(transparent)]
+    Nul(#[from] std::ffi::NulError),
+    #[error(transparent)]
+    Console(#[from] console::ConsoleError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
+    /// What was being done when `source` failed.
+    #[error("{what}")]
+    Context { what: String, source: Box<OciError> },
+}
+
+impl OciError {
+    /// The error with `what` in front: an OS error becomes an [`IoError`]
+    /// that says what failed.
+    fn context(self, what: String) -> Self {
+        match self {
+            OciError::Io(io) => OciError::Io(crate::error::Contextual::context(io, what)),
+            OciError::Os(e) => OciError::Io(IoError::new(what, e)),
+            OciError::Sys(errno) => OciError::Io(IoError::new(what, errno)),
+            other => OciError::Context { what, source: Box::new(other) },
+        }
+    }
+}
+
+/// `context` for anything that becomes an [`OciError`]; on an `Option`,
+/// `None` becomes an [`OciError::Invalid`] with that message.
+trait OciContext<T> {
+    fn context(self, what: impl Into<String>) -> Result<T>;
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: Into<OciError>> OciContext<T> for std::result::Result<T, E> {
+    fn context(self, what: impl Into<String>) -> Result<T> {
+        self.map_err(|e| e.into().context(what.into()))
+    }
+
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| e.into().context(what()))
+    }
+}
+
+impl<T> OciContext<T> for Option<T> {
+    fn context(self, what: impl Into<String>) -> Result<T> {
+        self.ok_or_else(|| OciError::Invalid(what.into()))
+    }
+
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.ok_or_else(|| OciError::Invalid(what()))
+    }
+}
+
+pub type Result<T, E = OciError> = std::result::Result<T, E>;
+
+/// An [`OciError::Invalid`] with a formatted message.
+macro_rules! refused {
+    ($($arg:tt)*) => {
+        $crate::oci::OciError::Invalid(format!($($arg)*))
+    };
+}
+
+/// Returns an [`OciError::Invalid`] with a formatted message.
+macro_rules! refuse {
+    ($($arg:tt)*) => {
+        return Err(refused!($($arg)*))
+    };
+}
+
 pub mod bundle;
+pub mod console;
 pub mod create;
 pub mod default_spec;
 pub mod exec;
 pub mod features;
+pub mod hooks;
 pub mod init;
 pub mod lifecycle;
 pub mod mounts;

@@ -5,8 +5,8 @@
 //! engine's `open_beneath` (a symlink on the way is refused), and every
 //! mount is made through the destination's descriptor.
 
+use super::{OciContext, Result};
 use crate::init::mounts::{fd_path, open_beneath, remount_read_only, Kind};
-use anyhow::{bail, Context, Result};
 use ctr_core::cgroup::ContainerCgroups;
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
@@ -68,7 +68,7 @@ pub fn parse_options(options: &[String]) -> Result<Options> {
                 continue;
             }
             "tmpcopyup" | "copy-symlink" | "idmap" | "ridmap" | "rro" | "rrw" => {
-                bail!("mount option {option:?} is not supported yet")
+                refuse!("mount option {option:?} is not supported yet")
             }
             data => {
                 o.data.push(data.to_owned());

@@ -4,7 +4,7 @@
 //! status is never stored: it is read from the process (its liveness key,
 //! pid and start time), the fifo and the freezer each time.
 
-use anyhow::{bail, Context, Result};
+use super::{OciContext, Result};
 use ctr_core::cgroup::ContainerCgroups;
 use ctr_core::liveness::Liveness;
 use serde::{Deserialize, Serialize};
@@ -60,7 +60,7 @@ pub fn check_id(id: &str) -> Result<()> {
         && id != ".."
         && id.chars().all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
     if !ok {
-        bail!("invalid container id {id:?}: use letters, digits, '_', '+', '-' and '.'");
+        refuse!("invalid container id {id:?}: use letters, digits, '_', '+', '-' and '.'");
     }
     Ok(())
 }
@@ -81,7 +81,7 @@ impl Root {
         }
         match std::env::var_os("XDG_RUNTIME_DIR") {
             Some(dir) if !dir.is_empty() => Ok(Self(PathBuf::from(dir).join("ctr-oci"))),
-            _ => bail!("XDG_RUNTIME_DIR is not set: give --root DIR"),
+            _ => refuse!("XDG_RUNTIME_DIR is not set: give --root DIR"),
         }
     }
 
@@ -104,7 +104,7 @@ impl Root {
         let dir = self.dir(id);
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!("container {id:?} already exists"),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => refuse!("container {id:?} already exists"),
             Err(e) => Err(e).with_context(|| format!("create {}", dir.display())),
         }
     }
@@ -115,7 +115,7 @@ impl Root {
         let path = self.dir(id).join(STATE_FILE);
         let text = match std::fs::read(&path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("container \"{id}\" does not exist"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => refuse!("container \"{id}\" does not exist"),
             Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
         };
         serde_json::from_slice(&text).with_context(|| format!("parse {}", path.display()))
@@ -189,9 +189,7 @@ fn is_frozen(cgroups: &ContainerCgroups) -> bool {
 }
 
 /// Now, as RFC 3339 with nanoseconds, as runc writes `created`.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
-}
+pub use crate::units::now_rfc3339;
 
 #[cfg(test)]
 mod tests {

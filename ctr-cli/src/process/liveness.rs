@@ -5,10 +5,13 @@
 //! a pidfd opened and then re-checked against the start time, so they can
 //! never reach a process that merely inherited the pid.
 
-use anyhow::{Context, Result};
-use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
+
+/// A process that was gone before ctr could record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("process {0} vanished before it was recorded")]
+pub struct Vanished(pub i32);
 
 /// A process as ctr recorded it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,12 +25,12 @@ pub struct ProcessRef {
 
 impl ProcessRef {
     /// Describes a process that exists now (ours, or our unreaped child).
-    pub fn of(pid: i32) -> Result<Self> {
-        let start_time = start_time(pid).with_context(|| format!("process {pid} vanished before it was recorded"))?;
+    pub fn of(pid: i32) -> Result<Self, Vanished> {
+        let start_time = start_time(pid).ok_or(Vanished(pid))?;
         Ok(Self { pid, start_time, boot_id: boot_id() })
     }
 
-    pub fn current() -> Result<Self> {
+    pub fn current() -> Result<Self, Vanished> {
         Self::of(std::process::id() as i32)
     }
 
@@ -54,34 +57,7 @@ pub fn boot_id() -> String {
     ctr_core::liveness::boot_id().unwrap_or_default()
 }
 
-pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1;
-    // it touches no memory of ours.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(nix::errno::Errno::last());
-    }
-    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: Signal) -> nix::Result<()> {
-    // SAFETY: pidfd_send_signal with a null siginfo and no flags only reads
-    // its integer arguments.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            signal as i32,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if rc < 0 {
-        return Err(nix::errno::Errno::last());
-    }
-    Ok(())
-}
+pub use crate::sys::pidfd::{open as pidfd_open, send_signal as pidfd_send_signal};
 
 /// Waits until the process behind `pidfd` exits, at most `timeout`
 /// (None: forever). Returns whether it exited.

@@ -17,8 +17,11 @@
 //! made by the starter (in the runtime directory), so that `start -a`
 //! can connect before the container starts. Its own stdio is /dev/null.
 
+use crate::container::record::RecordError;
 use crate::container::record::{Container, State};
+use crate::error::{IoContext, IoError};
 use crate::helper_client::{Helper, ProcessStdio};
+use crate::launch::LaunchError;
 use crate::launch::{self, Launch};
 use crate::lock::ContainerLock;
 use crate::logs::{LogWriter, Stream};
@@ -26,14 +29,14 @@ use crate::paths::Paths;
 use crate::process::liveness::ProcessRef;
 use crate::process::restart_policy::Backoff;
 use crate::process::wait::InitReport;
-use anyhow::{anyhow, Context, Result};
+use crate::sys::{self, memory::give_back_memory};
 use ctr_core::ids::ContainerId;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
@@ -44,6 +47,23 @@ use std::time::{Duration, Instant};
 const CHANNEL_FD: i32 = 3;
 /// The listening socket of `ctr attach` (made by whoever starts us).
 const ATTACH_FD: i32 = 4;
+
+/// Why a detached container's monitor could not start it or see it through.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("the container's monitor died before starting it (see `ctr ps -a`)")]
+    Died,
+    #[error("bad request from ctr run -d")]
+    BadRequest(#[source] serde_json::Error),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Result<T, E = MonitorError> = std::result::Result<T, E>;
 
 #[derive(Serialize, Deserialize)]
 struct Request {
@@ -90,14 +110,18 @@ pub fn start_detached(
 ) -> Result<(Detached, Option<UnixStream>)> {
     let socket = attach_socket(paths, &container.id);
     if let Some(dir) = socket.parent() {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_io_context(|| format!("create {}", dir.display()))?;
     }
     let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket).with_context(|| format!("listen on {}", socket.display()))?;
+    let listener = UnixListener::bind(&socket).with_io_context(|| format!("listen on {}", socket.display()))?;
     // Queued in the backlog until the monitor accepts it, before it starts
     // the container.
-    let connection = attach.then(|| UnixStream::connect(&socket)).transpose().context("attach to the monitor")?;
-    let (mut ours, theirs) = UnixStream::pair().context("socketpair for the monitor")?;
+    let connection = attach.then(|| UnixStream::connect(&socket)).transpose().io_context("attach to the monitor")?;
+    let (mut ours, theirs) = UnixStream::pair().io_context("socketpair for the monitor")?;
     let theirs_fd = theirs.as_raw_fd();
     let listener_fd = listener.as_raw_fd();
     let mut command = Command::new("/proc/self/exe");
@@ -119,7 +143,7 @@ pub fn start_detached(
             Ok(())
         });
     }
-    let child = command.spawn().context("start the container's monitor")?;
+    let child = command.spawn().io_context("start the container's monitor")?;
     drop(theirs);
     drop(listener);
     let request = Request {
@@ -130,26 +154,26 @@ pub fn start_detached(
         launch,
         interactive,
     };
-    serde_json::to_writer(&mut ours, &request).context("send the container to its monitor")?;
-    ours.shutdown(std::net::Shutdown::Write)?;
+    serde_json::to_writer(&mut ours, &request)
+        .map_err(std::io::Error::from)
+        .and_then(|()| ours.shutdown(std::net::Shutdown::Write))
+        .io_context("send the container to its monitor")?;
     let mut answer = Vec::new();
-    ours.read_to_end(&mut answer).context("read the monitor's answer")?;
+    ours.read_to_end(&mut answer).io_context("read the monitor's answer")?;
     // It carries on alone; whoever adopts it once we exit reaps it.
     drop(child);
     match serde_json::from_slice::<Reply>(&answer) {
         Ok(Reply::Started) => Ok((Detached::Started, connection)),
         Ok(Reply::Failed { exit_code, message }) => Ok((Detached::Failed { exit_code, message }, None)),
-        Err(_) => Err(anyhow!("the container's monitor died before starting it (see `ctr ps -a`)")),
+        Err(_) => Err(MonitorError::Died),
     }
 }
 
 /// `ctr monitor ID` (hidden; started only by [`start_detached`]).
 pub fn main() -> ! {
-    // SAFETY: fds 3 and 4 are the socket and the listener `start_detached`
-    // placed there before exec; nothing else in this fresh process owns them.
-    let (channel, listener) = unsafe {
-        (UnixStream::from(OwnedFd::from_raw_fd(CHANNEL_FD)), UnixListener::from(OwnedFd::from_raw_fd(ATTACH_FD)))
-    };
+    // Fds 3 and 4 are the socket and the listener `start_detached` placed
+    // there before exec.
+    let (channel, listener) = (UnixStream::from(sys::adopt(CHANNEL_FD)), UnixListener::from(sys::adopt(ATTACH_FD)));
     let code = match monitor(channel, listener) {
         Ok(()) => 0,
         Err(_) => 1,
@@ -181,14 +205,14 @@ struct Monitor {
 fn monitor(channel: UnixStream, listener: UnixListener) -> Result<()> {
     let mut channel = channel;
     let mut bytes = Vec::new();
-    channel.read_to_end(&mut bytes)?;
-    let request: Request = serde_json::from_slice(&bytes).context("bad request")?;
+    channel.read_to_end(&mut bytes).io_context("read the request")?;
+    let request: Request = serde_json::from_slice(&bytes).map_err(MonitorError::BadRequest)?;
     drop(bytes);
     let paths = Paths { state: request.state_root, storage: request.storage, prefix: request.prefix };
     let mut state = request.state;
     let container = Container::from_state(&paths, &state)?;
     let socket = attach_socket(&paths, &container.id);
-    listener.set_nonblocking(true)?;
+    listener.set_nonblocking(true).io_context("make the attach socket non-blocking")?;
     let monitor =
         Monitor { helper: Helper::new(&paths.helper()), container, interactive: request.interactive, listener, paths };
     let mut launch = request.launch;
@@ -229,14 +253,14 @@ impl Monitor {
         let mut clients = Vec::new();
         // Clients that connected before the start see all of its output.
         accept_clients(&self.listener, &mut clients);
-        let started = (|| {
-            nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
+        let started = (|| -> Result<_, LaunchError> {
+            nix::sys::prctl::set_child_subreaper(true).io_context("PR_SET_CHILD_SUBREAPER")?;
             state.monitor = Some(ProcessRef::current()?);
             // With -i the container's stdin is a pipe that we hold open and
             // write only what attached clients send: it sees no end of
             // file (docker's `run -di`).
             let (stdin_keep, stdin) = if self.interactive && !tty {
-                let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+                let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).io_context("pipe")?;
                 (Some(w), Stdio::from(r))
             } else {
                 (None, Stdio::null())
@@ -244,25 +268,25 @@ impl Monitor {
             let (output, stdout, stderr) = if tty {
                 (Output::Terminal(None), Stdio::null(), Stdio::null())
             } else {
-                let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-                let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+                let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).io_context("pipe")?;
+                let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).io_context("pipe")?;
                 (Output::Pipes { stdout: Some(out_r), stderr: Some(err_r) }, Stdio::from(out_w), Stdio::from(err_w))
             };
             let stdio = ProcessStdio { stdin: Some(stdin), stdout: Some(stdout), stderr: Some(stderr) };
             let started = launch::start(paths, helper, container, state, launch, stdio)?;
-            anyhow::Ok((started, output, stdin_keep))
+            Ok((started, output, stdin_keep))
         })();
         drop(lock);
         let (started, output, stdin_keep) = match started {
             Ok(s) => s,
             Err(e) => {
-                let message = format!("{e:#}");
+                let message = crate::error::chain(&e);
                 if let Some(channel) = channel.as_mut() {
                     reply(channel, &Reply::Failed { exit_code: 125, message: message.clone() });
                 }
                 state.error = Some(message);
                 launch::finish(paths, helper, container, state, None, false, rm)?;
-                return Err(e);
+                return Err(e.into());
             }
         };
         // `ports` lives until the end: held until finish has removed the rules.
@@ -277,7 +301,7 @@ impl Monitor {
         give_back_memory();
         let (output, input) = match output {
             Output::Terminal(_) => {
-                let input = console.as_ref().map(|m| m.try_clone()).transpose()?;
+                let input = console.as_ref().map(|m| m.try_clone()).transpose().io_context("dup the terminal")?;
                 (Output::Terminal(console), input)
             }
             pipes => (pipes, stdin_keep),
@@ -291,12 +315,12 @@ impl Monitor {
         drop(attached);
         let exit_code = reap(pid);
         if let Err(e) = &log_result {
-            state.error = Some(format!("writing the log: {e:#}"));
+            state.error = Some(format!("writing the log: {}", crate::error::chain(e)));
         }
         give_back_memory();
         let finished = launch::finish(paths, helper, container, state, exit_code, true, rm);
         drop(ports);
-        finished.map(|()| exit_code)
+        Ok(finished.map(|()| exit_code)?)
     }
 
     /// After an exit: whether the restart policy starts the container
@@ -330,10 +354,10 @@ impl Monitor {
     }
 }
 
-fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
+fn set_nonblocking(fd: &OwnedFd) -> Result<(), IoError> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
-    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).io_context("F_GETFL")?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).io_context("F_SETFL O_NONBLOCK")?;
     Ok(())
 }
 
@@ -378,7 +402,7 @@ impl Attached<'_> {
 /// Copies the container's output to the log and to attached clients until
 /// it has exited and its output is drained (every writer gone, or quiet
 /// for a moment after), and clients' input to the container.
-fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd, attached: &mut Attached) -> Result<()> {
+fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd, attached: &mut Attached) -> Result<(), IoError> {
     let mut streams: Vec<(OwnedFd, Stream)> = match output {
         Output::Pipes { stdout, stderr } => {
             stdout.map(|fd| (fd, Stream::Stdout)).into_iter().chain(stderr.map(|fd| (fd, Stream::Stderr))).collect()
@@ -402,7 +426,7 @@ fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd, attached: &
         let timeout = if exited_at.is_some() { PollTimeout::from(200u8) } else { PollTimeout::NONE };
         match poll(&mut fds, timeout) {
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(IoError::new("poll the container's output", e)),
             Ok(_) => {}
         }
         let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
@@ -419,11 +443,11 @@ fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd, attached: &
             match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
                 Ok(0) | Err(nix::errno::Errno::EIO) => closed.push(i),
                 Ok(n) => {
-                    log.write(*stream, &buf[..n])?;
+                    log.write(*stream, &buf[..n]).io_context("write the log")?;
                     attached.send(&buf[..n]);
                 }
                 Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(IoError::new("read the container's output", e)),
             }
         }
         for i in closed.into_iter().rev() {
@@ -438,8 +462,7 @@ fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd, attached: &
             accept_clients(attached.listener, &mut attached.clients);
         }
     }
-    log.finish()?;
-    Ok(())
+    log.finish().io_context("write the log")
 }
 
 /// The container's exit status (docker's: 128+N for signal N); also reaps
@@ -455,82 +478,4 @@ fn reap(pid: Pid) -> Option<i32> {
     };
     while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {}
     code
-}
-
-/// Shrinks the monitor's resident set once the container runs: it lives as
-/// long as its container, one per container. Freed heap goes back to the
-/// kernel, and the pages of code and read-only data that starting the
-/// container touched (most of ctr, mapped from the page cache) are dropped
-/// from our page tables; the little the wait loop needs faults back in.
-pub fn give_back_memory() {
-    // SAFETY: malloc_trim only walks glibc's own heap under its lock.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return };
-    for (start, len) in clean_file_mappings(&smaps) {
-        // SAFETY: the range is a read-only private file mapping with no
-        // private (anonymous) page, so every page equals the file's and
-        // nothing can write it: dropping it only unmaps page cache pages,
-        // which fault back in unchanged on the next access.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED);
-        }
-    }
-}
-
-/// From /proc/self/smaps: read-only (r-xp, r--p) mappings of files that
-/// hold no anonymous page (so not RELRO data, which the loader wrote).
-fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut current: Option<(usize, usize)> = None;
-    for line in smaps.lines() {
-        let mut fields = line.split_whitespace();
-        let first = fields.next().unwrap_or_default();
-        if let Some((a, b)) =
-            first.split_once('-').filter(|(a, _)| a.bytes().all(|c| c.is_ascii_hexdigit()) && !a.is_empty())
-        {
-            let perms = fields.next().unwrap_or_default();
-            let path = fields.nth(3).unwrap_or_default();
-            let range = usize::from_str_radix(a, 16).ok().zip(usize::from_str_radix(b, 16).ok());
-            current = match range {
-                Some((start, end)) if matches!(perms, "r-xp" | "r--p") && path.starts_with('/') => {
-                    Some((start, end - start))
-                }
-                _ => None,
-            };
-        } else if first == "Anonymous:" {
-            if let Some(mapping) = current.take() {
-                if fields.next() == Some("0") {
-                    out.push(mapping);
-                }
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_clean_read_only_file_mappings_are_dropped() {
-        let smaps = "\
-55d0a0000000-55d0a0100000 r--p 00000000 fe:01 123 /usr/local/bin/ctr
-Rss:                 100 kB
-Anonymous:             0 kB
-55d0a0100000-55d0a0500000 r-xp 00100000 fe:01 123 /usr/local/bin/ctr
-Anonymous:             0 kB
-55d0a0500000-55d0a0600000 r--p 00500000 fe:01 123 /usr/local/bin/ctr
-Anonymous:            64 kB
-55d0a0600000-55d0a0610000 rw-p 00600000 fe:01 123 /usr/local/bin/ctr
-Anonymous:            16 kB
-7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0 [stack]
-Anonymous:           132 kB
-7ffc00100000-7ffc00102000 r-xp 00000000 00:00 0 [vdso]
-Anonymous:             0 kB
-";
-        assert_eq!(clean_file_mappings(smaps), vec![(0x55d0a0000000, 0x100000), (0x55d0a0100000, 0x400000)]);
-    }
 }

@@ -3,8 +3,8 @@
 //! its json-file log, so that `ctr logs` works for every container, as
 //! docker's does. (Without a terminal, docker gives a container pipes too.)
 
+use crate::error::{IoContext, IoError};
 use crate::logs::{LogOptions, LogWriter, Stream};
-use anyhow::Result;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -14,6 +14,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// Why a foreground container's output could not be logged.
+#[derive(Debug, thiserror::Error)]
+pub enum TeeError {
+    #[error("the log thread panicked")]
+    Panicked,
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Result<T, E = TeeError> = std::result::Result<T, E>;
 
 /// The copying thread; [`Tee::finish`] once the container has exited.
 pub struct Tee {
@@ -25,8 +36,8 @@ pub struct Tee {
 /// stderr.
 pub fn start(log: &Path, options: LogOptions) -> Result<(Tee, Stdio, Stdio)> {
     let mut writer = LogWriter::open(log, options)?;
-    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).io_context("pipe")?;
+    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).io_context("pipe")?;
     let exited = Arc::new(AtomicBool::new(false));
     let seen = exited.clone();
     let thread =
@@ -39,7 +50,7 @@ impl Tee {
     /// two seconds after the exit: a process that escaped with a copy).
     pub fn finish(self) -> Result<()> {
         self.exited.store(true, Ordering::Relaxed);
-        self.thread.join().map_err(|_| anyhow::anyhow!("the log thread panicked"))?
+        self.thread.join().map_err(|_| TeeError::Panicked)?
     }
 }
 
@@ -56,7 +67,7 @@ fn copy(log: &mut LogWriter, mut streams: Vec<(OwnedFd, Stream)>, exited: &Atomi
         let mut fds: Vec<PollFd> = streams.iter().map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)).collect();
         match poll(&mut fds, PollTimeout::from(100u8)) {
             Err(nix::errno::Errno::EINTR) | Ok(0) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(IoError::new("poll the container's output", e).into()),
             Ok(_) => {}
         }
         let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
@@ -74,7 +85,7 @@ fn copy(log: &mut LogWriter, mut streams: Vec<(OwnedFd, Stream)>, exited: &Atomi
                         Stream::Stdout => std::io::stdout().lock().write_all(&buf[..n]),
                         Stream::Stderr => std::io::stderr().lock().write_all(&buf[..n]),
                     };
-                    log.write(*stream, &buf[..n])?;
+                    log.write(*stream, &buf[..n]).io_context("write the log")?;
                 }
                 Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
                 Err(_) => closed.push(i),
@@ -84,6 +95,5 @@ fn copy(log: &mut LogWriter, mut streams: Vec<(OwnedFd, Stream)>, exited: &Atomi
             streams.remove(i);
         }
     }
-    log.finish()?;
-    Ok(())
+    Ok(log.finish().io_context("write the log")?)
 }

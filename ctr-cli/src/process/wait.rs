@@ -4,9 +4,9 @@
 //! signals sent to us and, with `-t`, relaying the caller's terminal to the
 //! container's pseudo-terminal (raw mode, window size changes).
 
+use crate::error::{IoContext, IoError};
 use crate::process::tty::{self, RawMode};
 use crate::spec::{InitFailure, InitReply};
-use anyhow::{anyhow, Result};
 use ctr_core::frame::FrameError;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
@@ -72,13 +72,14 @@ const FORWARDED: [Signal; 7] = [
 /// status for it: its exit code, or 128+N when killed by signal N. Signals
 /// sent to us are passed on, those of the terminal (Ctrl-C) included: the
 /// container runs in a session of its own, out of reach of our terminal.
-pub fn wait(pid: Pid, pidfd: &OwnedFd, console: Option<Console>) -> Result<i32> {
+pub fn wait(pid: Pid, pidfd: &OwnedFd, console: Option<Console>) -> Result<i32, IoError> {
     let mut mask = SigSet::empty();
     for s in FORWARDED {
         mask.add(s);
     }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)?;
-    let sfd = SignalFd::new(&mask)?;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
+        .io_context("block the forwarded signals")?;
+    let sfd = SignalFd::new(&mask).io_context("signalfd")?;
     let mut relay = console.map(Relay::new).transpose()?;
     let mut exited_at: Option<Instant> = None;
     loop {
@@ -96,7 +97,7 @@ pub fn wait(pid: Pid, pidfd: &OwnedFd, console: Option<Console>) -> Result<i32> 
         let timeout = if exited_at.is_some() { PollTimeout::from(100u8) } else { PollTimeout::NONE };
         match poll(&mut fds, timeout) {
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(IoError::new("poll", e)),
             Ok(_) => {}
         }
         let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
@@ -104,7 +105,7 @@ pub fn wait(pid: Pid, pidfd: &OwnedFd, console: Option<Console>) -> Result<i32> 
         let ready_flags: Vec<bool> = (2..fds.len()).map(ready).collect();
         drop(fds);
         if signalled {
-            if let Some(info) = sfd.read_signal()? {
+            if let Some(info) = sfd.read_signal().io_context("read a forwarded signal")? {
                 let sig = Signal::try_from(info.ssi_signo as i32).ok();
                 match (&relay, sig) {
                     (Some(r), Some(Signal::SIGWINCH)) => r.resize(),
@@ -132,7 +133,7 @@ pub fn wait(pid: Pid, pidfd: &OwnedFd, console: Option<Console>) -> Result<i32> 
             Ok(WaitStatus::Exited(_, code)) => return Ok(code),
             Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
             Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(anyhow!("waiting for the container's process: {e}")),
+            Err(e) => return Err(IoError::new("waiting for the container's process", e)),
         }
     }
 }
@@ -149,10 +150,11 @@ struct Relay {
 }
 
 impl Relay {
-    fn new(console: Console) -> Result<Self> {
+    fn new(console: Console) -> Result<Self, IoError> {
         // Only our own descriptor becomes non-blocking; the caller's
         // terminal is shared with its shell and must stay as it is.
-        nix::fcntl::fcntl(console.master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
+        nix::fcntl::fcntl(console.master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
+            .io_context("make the terminal non-blocking")?;
         let raw = if console.stdin && std::io::stdin().is_terminal() { RawMode::enter()? } else { None };
         let relay = Self {
             master: console.master,
@@ -184,12 +186,11 @@ impl Relay {
         fds.push(PollFd::new(self.master.as_fd(), master_events));
         let stdin_events =
             if self.stdin_open && self.pending.len() < 64 * 1024 { PollFlags::POLLIN } else { PollFlags::empty() };
-        // SAFETY: fd 0 stays open for as long as this process runs.
-        let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+        let stdin = crate::sys::stdin();
         fds.push(PollFd::new(stdin, stdin_events));
     }
 
-    fn pump(&mut self, ready: &[bool]) -> Result<()> {
+    fn pump(&mut self, ready: &[bool]) -> Result<(), IoError> {
         let mut buf = [0u8; 16 * 1024];
         if ready.get(1).copied().unwrap_or(false) && self.stdin_open {
             match nix::unistd::read(0, &mut buf) {
@@ -208,8 +209,9 @@ impl Relay {
                     }
                     Ok(n) => {
                         let mut out = std::io::stdout().lock();
-                        out.write_all(&buf[..n])?;
-                        out.flush()?;
+                        out.write_all(&buf[..n])
+                            .and_then(|()| out.flush())
+                            .io_context("write the terminal's output")?;
                         if let Some(log) = &mut self.log {
                             // A full disk must not break the terminal.
                             if log.write(crate::logs::Stream::Stdout, &buf[..n]).is_err() {

@@ -27,7 +27,42 @@ mod bpf;
 mod compile;
 mod profile;
 
-use anyhow::{bail, Context, Result};
+pub use compile::CompileError;
+pub use profile::ProfileError;
+
+use crate::error::{IoContext, IoError};
+use crate::spec::UnknownCapability;
+
+/// Why a container's seccomp filter could not be decided or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    /// A `--security-opt` or `--privileged` combination ctr cannot honour;
+    /// the message says what to change.
+    #[error("{0}")]
+    Option(String),
+    #[error(transparent)]
+    Capability(#[from] UnknownCapability),
+    /// The profile does not parse; `label` names it.
+    #[error("{label}")]
+    Profile { label: String, source: ProfileError },
+    #[error("{label}")]
+    Compile { label: String, source: CompileError },
+    #[error("cannot read the kernel version {0:?}")]
+    KernelVersion(String),
+    #[error("the seccomp filter from ctr is malformed")]
+    Malformed,
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+type Result<T, E = SeccompError> = std::result::Result<T, E>;
+
+/// Refuses an option with a message that says what to do.
+macro_rules! refuse {
+    ($($arg:tt)*) => {
+        return Err(SeccompError::Option(format!($($arg)*)))
+    };
+}
 use profile::{Profile, Target};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -118,19 +153,19 @@ impl SecurityOptions {
             match (key, value) {
                 ("seccomp", Some(v)) if !v.is_empty() => {
                     if seccomp_opt.replace(v).is_some() {
-                        bail!("--security-opt seccomp is given twice: give one profile");
+                        refuse!("--security-opt seccomp is given twice: give one profile");
                     }
                 }
                 ("no-new-privileges", None | Some("true")) => {}
-                ("no-new-privileges", Some("false")) => bail!(
+                ("no-new-privileges", Some("false")) => refuse!(
                     "--security-opt no-new-privileges=false: ctr always runs containers with no_new_privs (the helper sets it \
 before ctr init runs, and the kernel cannot clear it); drop the option"
                 ),
                 ("systempaths", Some("unconfined")) => system_paths_unconfined = true,
                 ("apparmor" | "label", _) => {
-                    bail!("--security-opt {opt}: ctr does not use AppArmor or SELinux labels; drop the option")
+                    refuse!("--security-opt {opt}: ctr does not use AppArmor or SELinux labels; drop the option")
                 }
-                _ => bail!(
+                _ => refuse!(
                     "--security-opt {opt:?} is not supported: ctr knows seccomp=PROFILE.json|unconfined, no-new-privileges[=true] \
 and systempaths=unconfined"
                 ),
@@ -147,7 +182,7 @@ and systempaths=unconfined"
             None => SeccompChoice::Default,
             Some("unconfined") => SeccompChoice::Unconfined,
             Some(_) if self.privileged => {
-                bail!("--privileged runs without a seccomp profile: drop --security-opt seccomp=..., or --privileged")
+                refuse!("--privileged runs without a seccomp profile: drop --security-opt seccomp=..., or --privileged")
             }
             Some(path) => SeccompChoice::File { path: PathBuf::from(path), sha256: String::new() },
         };
@@ -170,7 +205,7 @@ fn build(choice: SeccompChoice, capabilities: &[String], cache: &Path) -> Result
         SeccompChoice::Default => (choice, DEFAULT_PROFILE.to_vec()),
         SeccompChoice::File { path, .. } => {
             let text = std::fs::read(&path)
-                .with_context(|| format!("--security-opt seccomp={}: read the profile", path.display()))?;
+                .with_io_context(|| format!("--security-opt seccomp={}: read the profile", path.display()))?;
             let path = std::fs::canonicalize(&path).unwrap_or(path);
             (SeccompChoice::File { sha256: hex(&Sha256::digest(&text)), path }, text)
         }
@@ -179,10 +214,10 @@ fn build(choice: SeccompChoice, capabilities: &[String], cache: &Path) -> Result
         SeccompChoice::File { path, .. } => format!("--security-opt seccomp={}", path.display()),
         _ => "the default seccomp profile".to_owned(),
     };
-    let uname = nix::sys::utsname::uname().context("uname")?;
+    let uname = nix::sys::utsname::uname().io_context("uname")?;
     let release = uname.release().to_string_lossy();
-    let kernel = profile::parse_kernel_version(&release)
-        .with_context(|| format!("cannot read the kernel version {release:?}"))?;
+    let kernel =
+        profile::parse_kernel_version(&release).ok_or_else(|| SeccompError::KernelVersion(release.to_string()))?;
     let cached = cache.join(format!("{}.bpf", cache_key(&text, capabilities, kernel)));
     if let Some(program) = std::fs::read(&cached)
         .ok()
@@ -190,15 +225,16 @@ fn build(choice: SeccompChoice, capabilities: &[String], cache: &Path) -> Result
     {
         return Ok((choice, program));
     }
-    let profile = Profile::parse(&text).with_context(|| label.clone())?;
+    let profile = Profile::parse(&text).map_err(|source| SeccompError::Profile { label: label.clone(), source })?;
     let target = Target { capabilities, arch: profile::native_arch_name(), kernel };
-    let program = bpf::to_bytes(&compile::compile(&profile, &target).with_context(|| label)?);
+    let program =
+        bpf::to_bytes(&compile::compile(&profile, &target).map_err(|source| SeccompError::Compile { label, source })?);
     // A cache that cannot be written costs the next start time, nothing else.
     let _ = std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(cache)
-        .map_err(anyhow::Error::from)
+        .io_context("create the seccomp cache")
         .and_then(|()| write_replacing(&cached, &program));
     Ok((choice, program))
 }
@@ -238,17 +274,19 @@ fn hex(bytes: &[u8]) -> String {
 /// prefix (ENOSYS past the profile's syscalls, the TIOCSTI/TIOCLINUX guard).
 pub fn compile_oci(json: &[u8]) -> Result<Vec<u8>> {
     let label = "linux.seccomp in config.json";
-    let uname = nix::sys::utsname::uname().context("uname")?;
+    let uname = nix::sys::utsname::uname().io_context("uname")?;
     let release = uname.release().to_string_lossy();
-    let kernel = profile::parse_kernel_version(&release)
-        .with_context(|| format!("cannot read the kernel version {release:?}"))?;
-    let profile = Profile::parse(json).context(label)?;
+    let kernel =
+        profile::parse_kernel_version(&release).ok_or_else(|| SeccompError::KernelVersion(release.to_string()))?;
+    let profile = Profile::parse(json).map_err(|source| SeccompError::Profile { label: label.into(), source })?;
     let target = Target { capabilities: &[], arch: profile::native_arch_name(), kernel };
-    Ok(bpf::to_bytes(&compile::compile(&profile, &target).context(label)?))
+    let program =
+        compile::compile(&profile, &target).map_err(|source| SeccompError::Compile { label: label.into(), source })?;
+    Ok(bpf::to_bytes(&program))
 }
 
 /// Keeps the container's program for `ctr exec`.
-pub fn save_program(state_dir: &Path, program: &[u8]) -> Result<()> {
+pub fn save_program(state_dir: &Path, program: &[u8]) -> Result<(), IoError> {
     write_replacing(&state_dir.join(PROGRAM_FILE), program)
 }
 
@@ -256,20 +294,20 @@ pub fn save_program(state_dir: &Path, program: &[u8]) -> Result<()> {
 /// one. No fsync: both files live in the runtime directory and describe
 /// containers that a crash ends anyway, and two fsyncs cost a container
 /// start more than compiling the profile does.
-fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
+fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    ctr_core::fs::replace(&tmp, path, bytes, false).with_context(|| format!("write {}", path.display()))
+    ctr_core::fs::replace(&tmp, path, bytes, false).with_io_context(|| format!("write {}", path.display()))
 }
 
 /// The program `ctr exec` loads: the container's, or none for a container
 /// started by a ctr without seccomp.
-pub fn program_for_exec(state_dir: &Path, config: Option<&SecurityConfig>) -> Result<Option<Vec<u8>>> {
+pub fn program_for_exec(state_dir: &Path, config: Option<&SecurityConfig>) -> Result<Option<Vec<u8>>, IoError> {
     if config.is_none() {
         return Ok(None);
     }
     let path = state_dir.join(PROGRAM_FILE);
     let program =
-        std::fs::read(&path).with_context(|| format!("read the container's seccomp filter {}", path.display()))?;
+        std::fs::read(&path).with_io_context(|| format!("read the container's seccomp filter {}", path.display()))?;
     Ok(Some(program))
 }
 
@@ -278,13 +316,13 @@ pub fn program_for_exec(state_dir: &Path, config: Option<&SecurityConfig>) -> Re
 /// (by the helper), which is what lets an unprivileged process do this.
 pub fn load(program: &[u8]) -> Result<()> {
     let filter = instructions(program)?;
-    install(&filter).context("load the seccomp filter (seccomp(2) SECCOMP_SET_MODE_FILTER)")
+    Ok(install(&filter).io_context("load the seccomp filter (seccomp(2) SECCOMP_SET_MODE_FILTER)")?)
 }
 
 fn instructions(program: &[u8]) -> Result<Vec<libc::sock_filter>> {
     let insns = bpf::from_bytes(program)
         .filter(|p| !p.is_empty() && p.len() <= bpf::MAX_INSNS)
-        .context("the seccomp filter from ctr is malformed")?;
+        .ok_or(SeccompError::Malformed)?;
     Ok(insns.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect())
 }
 
@@ -348,7 +386,7 @@ mod tests {
             (&["seccomp=/x.json"][..], true, "--privileged runs without"),
             (&["seccomp=/nonexistent/profile.json"][..], false, "read the profile"),
         ] {
-            let err = format!("{:#}", args(opts, privileged).resolve(cache.path(), &[], &[]).err().unwrap());
+            let err = crate::error::chain(&args(opts, privileged).resolve(cache.path(), &[], &[]).err().unwrap());
             assert!(err.contains(needle), "{opts:?}: {err}");
         }
     }
@@ -368,9 +406,8 @@ mod tests {
         assert_eq!(recorded, &path);
         assert_eq!(sha256.len(), 64);
         std::fs::write(&path, b"{").unwrap();
-        let err = format!(
-            "{:#}",
-            args(&[&format!("seccomp={}", path.display())], false).resolve(cache.path(), &[], &[]).err().unwrap()
+        let err = crate::error::chain(
+            &args(&[&format!("seccomp={}", path.display())], false).resolve(cache.path(), &[], &[]).err().unwrap(),
         );
         assert!(err.contains("docker's format") && err.contains("p.json"), "{err}");
     }

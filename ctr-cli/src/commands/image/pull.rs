@@ -15,13 +15,9 @@ pub fn pull(paths: &Paths, args: PullArgs) -> Result<i32> {
         PullOptions { platform: args.platform.as_deref().map(Platform::parse).transpose()?, insecure: args.insecure };
     let progress = if args.quiet { Progress::quiet() } else { Progress::new(true) };
     let store = open_store(paths)?;
-    let record = registry::pull(&store, &reference, &options, &progress).map_err(|e| {
-        match e.downcast_ref::<RegistryError>() {
-            Some(RegistryError::NotFound { .. }) => {
-                anyhow!("cannot pull {}: {e}", reference.familiar())
-            }
-            _ => e.context(format!("cannot pull {}", reference.familiar())),
-        }
+    let record = registry::pull(&store, &reference, &options, &progress).map_err(|e| match e.registry() {
+        Some(RegistryError::NotFound { .. }) => anyhow!("cannot pull {}: {e}", reference.familiar()),
+        _ => anyhow::Error::from(e).context(format!("cannot pull {}", reference.familiar())),
     })?;
     if args.quiet {
         println!("{}", record.id);

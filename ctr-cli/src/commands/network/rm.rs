@@ -6,10 +6,8 @@ use ctr_core::net::NetworkName;
 
 pub fn rm(helper: &Helper, names: &[String]) -> Result<i32> {
     let status = crate::commands::each(names, |n| {
-        NetworkName::parse(n)
-            .map_err(anyhow::Error::from)
-            .and_then(|name| helper.network_remove(name))
-            .context(n.to_owned())?;
+        let name = NetworkName::parse(n).context(n.to_owned())?;
+        helper.network_remove(name).context(n.to_owned())?;
         println!("{n}");
         Ok(())
     });

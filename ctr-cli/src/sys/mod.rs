@@ -1,0 +1,41 @@
+//! The engine's raw system calls, in one place: each `unsafe` block of the
+//! library that calls the kernel directly lives here, behind a safe
+//! function whose argument types make the call sound. What stays outside
+//! is `fork` and `pre_exec` (their safety is a property of the calling
+//! process at that point, argued where they are called) and the seccomp
+//! filter's own loading.
+
+pub mod fs;
+pub mod memory;
+pub mod mount;
+pub mod pidfd;
+pub mod tty;
+
+use nix::errno::Errno;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Takes ownership of a descriptor that nothing else in this process owns:
+/// one a system call (openat, fcntl's dup, recvmsg's SCM_RIGHTS...) has
+/// just returned, or one placed at a fixed number for this program before
+/// its exec (the init and monitor channels).
+///
+/// Call it only with such a descriptor, once; that is what makes it sound.
+pub fn adopt(raw: RawFd) -> OwnedFd {
+    // SAFETY: by this function's contract the descriptor is open and
+    // unowned, so the OwnedFd is its only owner and closes it once.
+    unsafe { OwnedFd::from_raw_fd(raw) }
+}
+
+/// Standard input, borrowed for as long as the process runs.
+pub fn stdin() -> BorrowedFd<'static> {
+    // SAFETY: nothing in ctr closes fd 0, so it stays open for the whole
+    // life of the process.
+    unsafe { BorrowedFd::borrow_raw(0) }
+}
+
+/// The descriptor a `libc::syscall` returned, or its errno.
+fn adopt_result(rc: libc::c_long) -> nix::Result<OwnedFd> {
+    let raw = Errno::result(rc)?;
+    let raw = RawFd::try_from(raw).map_err(|_| Errno::EBADF)?;
+    Ok(adopt(raw))
+}
