@@ -20,7 +20,9 @@
 //!   (there must be none); then all removed at once, likewise.
 //!
 //! One summary line per goal closes the report. Containers are started as
-//! the test user through the installed setuid helper, inside a network
+//! the test user (`ctr` spawned directly with the user's ids, as crun is
+//! spawned, without the tests' `setpriv` wrapper) through the installed
+//! setuid helper, inside a network
 //! namespace of the run's own (the bridge and its rules land there), by a
 //! hidden child, `xtask bench start-inner`. crun runs in a child of its
 //! own, `xtask bench crun-inner`, that hides the hybrid host's cgroup-v2
@@ -266,25 +268,52 @@ fn monotonic_ms() -> f64 {
         .map_or(0.0, |t| Duration::from(t).as_secs_f64() * 1000.0)
 }
 
-fn ctr_run(env: &ctr_tests::Env, args: &[&str]) -> Result<Timed> {
-    let cmd = env.ctr().args(["run", "--rm"]).args(args).args([IMAGE, "/bin/true"]).env("CTR_TRACE_TIMINGS", "1");
+/// `program` as the test user, started directly (as crun-inner starts
+/// crun), not through the tests' `setpriv` and `env` wrapper, whose two
+/// extra executions would be timed as ctr's: the user's ids (no
+/// supplementary groups), the scratch directory, and a login-like
+/// environment with the test's data directory.
+fn as_test_user(env: &ctr_tests::Env, program: impl AsRef<std::ffi::OsStr>) -> Result<Command> {
+    use std::os::unix::process::CommandExt;
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(env.uid))?
+        .with_context(|| format!("no user with uid {}", env.uid))?;
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("HOME", &user.dir)
+        .env("USER", &user.name)
+        .env("LOGNAME", &user.name)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("XDG_DATA_HOME", env.data_home())
+        .uid(env.uid)
+        .gid(env.gid)
+        .current_dir(&env.work)
+        .stdin(Stdio::null());
+    Ok(cmd)
+}
+
+/// Runs `cmd` to its end: its wall time, and what it printed.
+fn timed_output(mut cmd: Command, what: &str) -> Result<(Duration, f64, f64, std::process::Output)> {
     let (spawned, started) = (monotonic_ms(), Instant::now());
-    let out = cmd.output();
+    let out = cmd.output().with_context(|| format!("cannot start {what}"))?;
     let (wall, exited) = (started.elapsed(), monotonic_ms());
-    if !out.success() {
-        bail!("`ctr run --rm {}` failed ({}): {}", args.join(" "), out.status, out.stderr.trim());
+    if !out.status.success() {
+        bail!("`{what}` failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
     }
-    Ok(Timed { wall, segments: segments(&parse_trace(&out.stderr), spawned, exited) })
+    Ok((wall, spawned, exited, out))
+}
+
+fn ctr_run(env: &ctr_tests::Env, args: &[&str]) -> Result<Timed> {
+    let mut cmd = as_test_user(env, env.ctr_path())?;
+    cmd.args(["run", "--rm"]).args(args).args([IMAGE, "/bin/true"]).env("CTR_TRACE_TIMINGS", "1");
+    let (wall, spawned, exited, out) = timed_output(cmd, &format!("ctr run --rm {}", args.join(" ")))?;
+    Ok(Timed { wall, segments: segments(&parse_trace(&String::from_utf8_lossy(&out.stderr)), spawned, exited) })
 }
 
 fn floor(env: &ctr_tests::Env) -> Result<Timed> {
     let args = ["--user", "--map-root-user", "--pid", "--fork", "--mount", "--uts", "--ipc", "--net", "--mount-proc"];
-    let started = Instant::now();
-    let out = env.as_user("unshare", args.iter().chain(&["/bin/true"])).output();
-    let wall = started.elapsed();
-    if !out.success() {
-        bail!("`unshare` failed ({}): {}", out.status, out.stderr.trim());
-    }
+    let mut cmd = as_test_user(env, "unshare")?;
+    cmd.args(args).arg("/bin/true");
+    let (wall, ..) = timed_output(cmd, "unshare")?;
     Ok(Timed { wall, segments: None })
 }
 
@@ -420,12 +449,9 @@ fn time_exec(env: &ctr_tests::Env, crun: &mut CrunServer, runs: usize) -> Result
     let result = (|| {
         crun.request("exec-start")?;
         let ctr_exec = || -> Result<Duration> {
-            let begun = Instant::now();
-            let out = env.ctr().args(["exec", EXEC_CONTAINER, "/bin/true"]).output();
-            if !out.success() {
-                bail!("`ctr exec` failed ({}): {}", out.status, out.stderr.trim());
-            }
-            Ok(begun.elapsed())
+            let mut cmd = as_test_user(env, env.ctr_path())?;
+            cmd.args(["exec", EXEC_CONTAINER, "/bin/true"]);
+            Ok(timed_output(cmd, "ctr exec")?.0)
         };
         ctr_exec().context("warm-up")?;
         crun.request("exec").context("warm-up")?;
