@@ -62,7 +62,7 @@ pub fn kill(root: &Root, id: &str, signal: Signal, all: bool) -> Result<()> {
     // Without a cgroup (--cgroup-manager=disabled) --all has only the
     // container's process to go by.
     if all && !record.cgroups.dirs.is_empty() {
-        for pid in cgroup::pids(&record.cgroups) {
+        for pid in super::cgroups::pids(&record.cgroups) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
         }
         return Ok(());
@@ -135,7 +135,7 @@ pub fn freeze(root: &Root, id: &str, frozen: bool) -> Result<()> {
 /// `ps --format json`: the pids in the container's cgroup.
 pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
     let record = root.load(id)?;
-    let mut pids = cgroup::pids(&record.cgroups);
+    let mut pids = super::cgroups::pids(&record.cgroups);
     if pids.is_empty() && record.init.is_alive() {
         pids.push(record.init.pid);
     }

@@ -17,10 +17,12 @@
 //! - [`mounts`]: the spec's mounts;
 //! - [`lifecycle`]: `start`, `kill`, `delete`, `state`, `list`, `pause`,
 //!   `resume`, `ps`; [`exec`]: `exec`;
-//! - [`record`]: the state directory;
+//! - [`record`]: the state directory; [`cgroups`]: what only ctr-oci needs
+//!   of the cgroup manager (`cgroupsPath`, device rules, pids);
 //! - [`default_spec`]: the `spec` command; [`features`]: the `features` one.
 
 pub mod bundle;
+pub mod cgroups;
 pub mod create;
 pub mod default_spec;
 pub mod exec;
