@@ -12,7 +12,8 @@
 //! it and nobody else can join or remove it ([`crate::registry`]); host
 //! ports below `net.ipv4.ip_unprivileged_port_start` are refused to
 //! non-root callers, as binding them would be; a port that is bound on the
-//! host or published by any container is refused; a per-user limit bounds
+//! host is refused, and one that another container publishes is refused by
+//! the kernel (one nftables map element per port); a per-user limit bounds
 //! the interfaces a user can create, over all networks; every rule, lease
 //! and veth is keyed on (caller uid, container id), the veth's name is
 //! random and recorded before the link is made, and removal acts only on
@@ -22,7 +23,6 @@
 //! runs cannot have its rules appear after a reconcile looked.
 
 use crate::caller::Caller;
-use crate::record;
 use crate::registry::{self, UserNetwork, DEFAULT_BRIDGE};
 use ctr_core::config::HelperConfig;
 use ctr_core::ids::ContainerId;
@@ -160,21 +160,19 @@ fn network_lock() -> Result<FileLock, HelperError> {
     Ok(lock)
 }
 
-/// A published port must be free: not bound on the host (checked by
-/// binding it), and not published by another container (their records).
-fn check_port_free(p: &PortSpec, published: &[(Protocol, u16)]) -> Result<(), HelperError> {
-    if published.contains(&(p.protocol, p.host_port)) {
-        return Err(net_error(format!(
-            "host port {}/{} is already published by another container",
-            p.host_port, p.protocol
-        )));
-    }
+/// A published port must be free: not bound on the host, which this checks
+/// by binding it (`ctr` holds the ports of its containers bound). Two
+/// containers never publish one port: the kernel refuses a second element
+/// for a (protocol, port) in nftables' `ports` map (EEXIST, the whole batch
+/// undone), even where a user killed the `ctr` that held it.
+fn check_port_free(p: &PortSpec) -> Result<(), HelperError> {
     let addr = SocketAddrV4::new(p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED), p.host_port);
     let bound = match p.protocol {
         Protocol::Tcp => TcpListener::bind(addr).map(drop),
         Protocol::Udp => UdpSocket::bind(addr).map(drop),
     };
-    bound.map_err(|e| net_error(format!("host port {}/{} is not available: {e}", p.host_port, p.protocol)))
+    bound
+        .map_err(|e| net_error(format!("host port {}/{} is already published or in use: {e}", p.host_port, p.protocol)))
 }
 
 /// Every network a container of `uid` can be on: the default one and its own.
@@ -210,8 +208,7 @@ pub struct Attach<'a> {
 }
 
 /// Attaches the helper's child `pid` (not yet released) to the network.
-/// `Ok(None)` when the veth's name was taken (nothing was touched): the
-/// caller records another name and tries again.
+/// `Ok(None)` when the veth's name was taken (nothing was touched).
 pub fn attach(caller: &Caller, config: &HelperConfig, a: &Attach<'_>) -> Result<Option<NetworkInfo>, HelperError> {
     let NetworkRequest::Bridge { network, address, ports } = a.request else {
         return Err(net_error("not a bridge network request"));
@@ -223,11 +220,7 @@ pub fn attach(caller: &Caller, config: &HelperConfig, a: &Attach<'_>) -> Result<
     // its lease lock, against a subnet that may have changed since.
     let resolved = resolve(config, &networks, uid, network)?;
     check_interface_limit(config, &networks, uid)?;
-    // Every user's records are read only when there is a port to check.
-    let published = if ports.is_empty() { Vec::new() } else { record::published_ports(uid, a.id) };
-    for p in ports {
-        check_port_free(p, &published)?;
-    }
+    ports.iter().try_for_each(check_port_free)?;
     let network = driver(&resolved)?;
     // Our own unreaped child's: its pid cannot have been reused.
     let netns = std::fs::File::open(format!("/proc/{}/ns/net", a.pid.as_raw())).map_err(net_error)?;

@@ -113,21 +113,6 @@ pub fn list(uid: u32) -> Vec<ContainerId> {
     entries.filter_map(|e| ContainerId::parse(e.ok()?.file_name().to_str()?).ok()).collect()
 }
 
-/// Every host port that a live container of any user publishes, but for
-/// the caller's own `id` (whose record already holds its ports).
-pub fn published_ports(uid: u32, id: &ContainerId) -> Vec<(Protocol, u16)> {
-    let Ok(users) = std::fs::read_dir(RECORD_DIR) else { return Vec::new() };
-    let own = path(uid, id);
-    users
-        .filter_map(|u| std::fs::read_dir(u.ok()?.path()).ok())
-        .flatten()
-        .filter_map(|r| Some(r.ok()?.path()).filter(|p| p != &own))
-        .filter_map(|p| parse(&std::fs::read(p).ok()?).ok())
-        .filter(|r| r.owner.is_alive())
-        .flat_map(|r| r.ports)
-        .collect()
-}
-
 #[cfg(test)]
 #[path = "tests/record.rs"]
 mod tests;

@@ -155,8 +155,7 @@ fn default_pids_limit(
     request: &SpawnRequest,
 ) -> Result<(), HelperError> {
     let (None, Some(limit)) = (request.limits.pids_limit, config.default_pids_limit) else { return Ok(()) };
-    let default = ResourceLimits { pids_limit: Some(limit), ..ResourceLimits::default() };
-    match cgroup::apply_limits(cgroups, &default) {
+    match cgroup::apply_limits(cgroups, &ResourceLimits { pids_limit: Some(limit), ..ResourceLimits::default() }) {
         Err(HelperError::Limits(LimitError::Unsupported { .. })) => Ok(()),
         other => other,
     }
