@@ -43,39 +43,10 @@ fn net_error(e: impl std::fmt::Display) -> HelperError {
     HelperError::Network(e.to_string())
 }
 
-/// A network as the driver needs it: its bridge, subnet and lease file.
-struct Resolved {
-    name: NetworkName,
-    driver: NetworkConfig,
-    created: u64,
-}
-
-fn driver_config(
-    lease_key: &str,
-    bridge: &BridgeName,
-    subnet: Cidr,
-    limit: usize,
-) -> Result<NetworkConfig, HelperError> {
-    Ok(NetworkConfig {
-        name: NetworkName::parse(lease_key).map_err(net_error)?,
-        bridge: bridge.clone(),
-        subnet: Subnet::from(subnet),
-        max_leases_per_uid: Some(limit),
-    })
-}
-
-fn default_network(config: &HelperConfig) -> Result<Resolved, HelperError> {
+/// The default network, in the shape of the registry's entries.
+fn default_network(config: &HelperConfig) -> Result<UserNetwork, HelperError> {
     let bridge = BridgeName::parse(DEFAULT_BRIDGE).map_err(net_error)?;
-    let name = NetworkName::default_network();
-    let driver = driver_config(name.as_str(), &bridge, config.bridge_subnet, config.max_interfaces_per_user)?;
-    Ok(Resolved { name, driver, created: 0 })
-}
-
-/// A user's network's leases are filed under its bridge name, which is
-/// unique on the host, where its name is unique only per user.
-fn user_network(config: &HelperConfig, n: &UserNetwork) -> Result<Resolved, HelperError> {
-    let driver = driver_config(n.bridge.as_str(), &n.bridge, n.subnet, config.max_interfaces_per_user)?;
-    Ok(Resolved { name: n.name.clone(), driver, created: n.created })
+    Ok(UserNetwork { owner: 0, name: NetworkName::default_network(), bridge, subnet: config.bridge_subnet, created: 0 })
 }
 
 /// `name` as `uid` may use it: the default network, or one of its own.
@@ -84,18 +55,25 @@ fn resolve(
     networks: &[UserNetwork],
     uid: u32,
     name: &NetworkName,
-) -> Result<Resolved, HelperError> {
+) -> Result<UserNetwork, HelperError> {
     if name.is_default() {
         return default_network(config);
     }
-    let own = registry::find(networks, uid, name).ok_or_else(|| {
+    registry::find(networks, uid, name).cloned().ok_or_else(|| {
         net_error(format!("you have no network named {name:?}: create it with `ctr network create {name}`"))
-    })?;
-    user_network(config, own)
+    })
 }
 
-fn driver(resolved: &Resolved) -> Result<BridgeNetwork, HelperError> {
-    BridgeNetwork::new(resolved.driver.clone(), Path::new(LEASE_DIR)).map_err(net_error)
+/// ctr-net's driver for `n`. A user's network's leases are filed under its
+/// bridge name, which is unique on the host, where its name is unique only
+/// per user (and never the default network's, which is reserved).
+fn driver(config: &HelperConfig, n: &UserNetwork) -> Result<BridgeNetwork, HelperError> {
+    let lease_key =
+        if n.name.is_default() { n.name.clone() } else { NetworkName::parse(n.bridge.as_str()).map_err(net_error)? };
+    let max_leases_per_uid = Some(config.max_interfaces_per_user);
+    let driver =
+        NetworkConfig { name: lease_key, bridge: n.bridge.clone(), subnet: Subnet::from(n.subnet), max_leases_per_uid };
+    BridgeNetwork::new(driver, Path::new(LEASE_DIR)).map_err(net_error)
 }
 
 fn unprivileged_port_start() -> u16 {
@@ -105,12 +83,6 @@ fn unprivileged_port_start() -> u16 {
         .unwrap_or(1024)
 }
 
-fn check_address(resolved: &Resolved, addr: Ipv4Addr) -> Result<(), HelperError> {
-    let name = &resolved.name;
-    let usable = resolved.driver.subnet.check_allocatable(addr);
-    usable.map_err(|e| net_error(format!("address {addr} is not a usable address of network {name}: {e}")))
-}
-
 /// Checks a request before anything is created.
 pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest) -> Result<(), HelperError> {
     let NetworkRequest::Bridge { network, address, ports } = request else { return Ok(()) };
@@ -118,7 +90,8 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
     let networks = if network.is_default() { Vec::new() } else { registry::load()? };
     let resolved = resolve(config, &networks, caller.uid.as_raw(), network)?;
     if let Some(addr) = address {
-        check_address(&resolved, *addr)?;
+        let usable = Subnet::from(resolved.subnet).check_allocatable(*addr);
+        usable.map_err(|e| net_error(format!("address {addr} is not a usable address of network {network}: {e}")))?;
     }
     // At most 64 ports, none twice: checked when the request was decoded
     // (ctr_core::net::check_published).
@@ -127,7 +100,7 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
     // known only from the host's routes (and the network's own subnet).
     let broadcasts = if ports.iter().any(|p| p.host_ip.is_some()) {
         let trie = std::fs::read_to_string("/proc/net/fib_trie").map_err(net_error)?;
-        ctr_core::net::fib_broadcasts(&trie).into_iter().chain([resolved.driver.subnet.broadcast()]).collect()
+        ctr_core::net::fib_broadcasts(&trie).into_iter().chain([Subnet::from(resolved.subnet).broadcast()]).collect()
     } else {
         Vec::new()
     };
@@ -176,16 +149,16 @@ fn check_port_free(p: &PortSpec) -> Result<(), HelperError> {
 }
 
 /// Every network a container of `uid` can be on: the default one and its own.
-fn networks_of(config: &HelperConfig, networks: &[UserNetwork], uid: u32) -> Result<Vec<Resolved>, HelperError> {
-    let own = networks.iter().filter(|n| n.owner == uid).map(|n| user_network(config, n));
-    std::iter::once(default_network(config)).chain(own).collect()
+fn networks_of(config: &HelperConfig, networks: &[UserNetwork], uid: u32) -> Result<Vec<UserNetwork>, HelperError> {
+    let own = networks.iter().filter(|n| n.owner == uid).cloned();
+    Ok(std::iter::once(default_network(config)?).chain(own).collect())
 }
 
 /// The per-user interface limit, over all of the user's networks.
 fn check_interface_limit(config: &HelperConfig, networks: &[UserNetwork], uid: u32) -> Result<(), HelperError> {
     let mut count = 0;
-    for resolved in networks_of(config, networks, uid)? {
-        count += driver(&resolved)?.leases().map_err(net_error)?.count_for_uid(uid);
+    for n in networks_of(config, networks, uid)? {
+        count += driver(config, &n)?.leases().map_err(net_error)?.count_for_uid(uid);
     }
     let limit = config.max_interfaces_per_user;
     if count >= limit {
@@ -221,7 +194,7 @@ pub fn attach(caller: &Caller, config: &HelperConfig, a: &Attach<'_>) -> Result<
     let resolved = resolve(config, &networks, uid, network)?;
     check_interface_limit(config, &networks, uid)?;
     ports.iter().try_for_each(check_port_free)?;
-    let network = driver(&resolved)?;
+    let network = driver(config, &resolved)?;
     // Our own unreaped child's: its pid cannot have been reused.
     let netns = std::fs::File::open(format!("/proc/{}/ns/net", a.pid.as_raw())).map_err(net_error)?;
     let request = AttachRequest {
@@ -258,7 +231,7 @@ pub fn detach(
 ) -> Result<(), HelperError> {
     let _lock = network_lock()?;
     let resolved = resolve(config, &registry::load()?, uid, network)?;
-    driver(&resolved)?.detach(uid, id, recorded_veth).map_err(net_error)
+    driver(config, &resolved)?.detach(uid, id, recorded_veth).map_err(net_error)
 }
 
 /// Cleans the leases of dead containers (anyone's) on every network the
@@ -266,21 +239,20 @@ pub fn detach(
 pub fn reclaim(config: &HelperConfig, uid: u32) -> Result<usize, HelperError> {
     let _lock = network_lock()?;
     let mut freed = 0;
-    for resolved in networks_of(config, &registry::load()?, uid)? {
-        freed += driver(&resolved)?.reclaim(Lease::is_alive).map_err(net_error)?.len();
+    for n in networks_of(config, &registry::load()?, uid)? {
+        freed += driver(config, &n)?.reclaim(Lease::is_alive).map_err(net_error)?.len();
     }
     Ok(freed)
 }
 
-fn summary(resolved: &Resolved, uid: u32) -> Result<NetworkSummary, HelperError> {
-    let leases = driver(resolved)?.leases().map_err(net_error)?;
-    let subnet = resolved.driver.subnet;
+fn summary(config: &HelperConfig, n: &UserNetwork, uid: u32) -> Result<NetworkSummary, HelperError> {
+    let leases = driver(config, n)?.leases().map_err(net_error)?;
     Ok(NetworkSummary {
-        name: resolved.name.clone(),
-        bridge: resolved.driver.bridge.to_string(),
-        subnet: subnet.cidr(),
-        gateway: subnet.gateway(),
-        created: resolved.created,
+        name: n.name.clone(),
+        bridge: n.bridge.to_string(),
+        subnet: n.subnet,
+        gateway: Subnet::from(n.subnet).gateway(),
+        created: n.created,
         containers: leases
             .iter()
             .filter(|(_, l)| l.owner_uid == uid)
@@ -302,10 +274,9 @@ pub fn create(
     let mut networks = registry::load()?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let planned = registry::plan(&networks, config, uid, name, subnet, now)?;
-    let resolved = user_network(config, &planned)?;
-    networks.push(planned);
+    networks.push(planned.clone());
     registry::store(&networks)?;
-    summary(&resolved, uid)
+    summary(config, &planned, uid)
 }
 
 /// `ctr network rm`: refused while any container (anyone's) is attached;
@@ -317,8 +288,7 @@ pub fn remove(caller: &Caller, config: &HelperConfig, name: &NetworkName) -> Res
     let uid = caller.uid.as_raw();
     let _lock = network_lock()?;
     let mut networks = registry::load()?;
-    let resolved = resolve(config, &networks, uid, name)?;
-    let network = driver(&resolved)?;
+    let network = driver(config, &resolve(config, &networks, uid, name)?)?;
     network.reclaim(Lease::is_alive).map_err(net_error)?;
     let leases = network.leases().map_err(net_error)?;
     if !leases.is_empty() {
@@ -337,5 +307,5 @@ pub fn remove(caller: &Caller, config: &HelperConfig, name: &NetworkName) -> Res
 /// `ctr network ls`: the default network and the caller's own.
 pub fn list(caller: &Caller, config: &HelperConfig) -> Result<Vec<NetworkSummary>, HelperError> {
     let uid = caller.uid.as_raw();
-    networks_of(config, &registry::load()?, uid)?.iter().map(|r| summary(r, uid)).collect()
+    networks_of(config, &registry::load()?, uid)?.iter().map(|n| summary(config, n, uid)).collect()
 }
