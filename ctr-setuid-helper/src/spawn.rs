@@ -163,8 +163,8 @@ fn default_pids_limit(
 
 /// Attaches the child to its bridge network under the random veth name in
 /// its record. A name that is taken (by anyone; 44 random bits make it all
-/// but impossible) fails the start, and leaves the record, so that the
-/// teardown does not delete that link.
+/// but impossible) fails the start and is dropped from the record that the
+/// teardown reads, so that the teardown does not delete that link.
 fn attach_network(
     caller: &Caller,
     config: &HelperConfig,
