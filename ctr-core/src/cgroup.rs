@@ -4,8 +4,9 @@
 //! cannot write limits or move processes, and named in the caller's record
 //! (the helper's `record.rs`) before they are made, so that removal touches
 //! only what a spawn made for the same caller. `ctr-oci`, running as root,
-//! uses the same manager for the cgroup an OCI `cgroupsPath` names
-//! ([`plan_path`]).
+//! uses the same manager; what only it needs (an OCI `cgroupsPath`, device
+//! rules, listing pids) is its own (`ctr-cli/src/oci/cgroups.rs`), so that
+//! the helper carries none of it.
 //!
 //! Paths are built from validated components only; every directory acted on
 //! is checked to be on a cgroup filesystem (cgroupfs has no symlinks). The
@@ -126,7 +127,7 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>, HelperError> {
 /// chose (`user@1000.service`), so those are checked only for what could
 /// leave the path (empty, `.`, `..`) or confuse a reader of it (control
 /// characters: a delegated user names its own cgroups).
-fn parent_components(h: &Hierarchy, parent: &CgroupParent) -> Result<Vec<String>, HelperError> {
+pub fn parent_components(h: &Hierarchy, parent: &CgroupParent) -> Result<Vec<String>, HelperError> {
     match parent {
         CgroupParent::Fixed(components) => Ok(components.iter().map(|c| c.as_str().to_owned()).collect()),
         CgroupParent::CallerOwn => h
@@ -163,7 +164,7 @@ fn make_dir(dir: &Path) -> Result<(), HelperError> {
     }
 }
 
-fn write_file(path: &Path, value: &str) -> Result<(), HelperError> {
+pub fn write_file(path: &Path, value: &str) -> Result<(), HelperError> {
     std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NOFOLLOW)
@@ -197,12 +198,12 @@ pub struct ContainerCgroups {
 }
 
 impl ContainerCgroups {
-    fn paths(&self) -> Vec<PathBuf> {
+    pub fn paths(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|d| PathBuf::from(&d.path)).collect()
     }
 
-    /// The v1 directory of `controller`, else the v2 one if `v2_ok`.
-    fn dir_for(&self, controller: &str) -> Option<&CgroupDir> {
+    /// The v1 directory of `controller`.
+    pub fn dir_for(&self, controller: &str) -> Option<&CgroupDir> {
         self.dirs.iter().find(|d| !d.v2 && d.controllers.iter().any(|c| c == controller))
     }
 
@@ -223,68 +224,6 @@ pub fn plan(uid: u32, id: &ContainerId, config: &HelperConfig) -> Result<Contain
         cgroups.dirs.push(CgroupDir { v2: h.v2, controllers: h.controllers.clone(), path });
     }
     Ok(cgroups)
-}
-
-/// Where the cgroup an OCI `cgroupsPath` names goes in every hierarchy: an
-/// absolute path is taken from each hierarchy's root, a relative one from
-/// this process's own cgroup there (runc leaves the relative form to the
-/// runtime). Components are checked as for a caller's own cgroup: no empty
-/// name, `.`, `..` or control character. Nothing is made.
-pub fn plan_path(path: &str) -> Result<ContainerCgroups, HelperError> {
-    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-    if components.is_empty() {
-        return Err(cgroup_error(format!("cgroupsPath {path:?} names no cgroup")));
-    }
-    if let Some(bad) = components.iter().find(|c| **c == "." || **c == ".." || c.chars().any(char::is_control)) {
-        return Err(cgroup_error(format!("cgroupsPath {path:?}: component {bad:?} is not allowed")));
-    }
-    let mut cgroups = ContainerCgroups::default();
-    for h in hierarchies()? {
-        let mut dir = h.mount_point.clone();
-        if !path.starts_with('/') {
-            dir.extend(parent_components(&h, &CgroupParent::CallerOwn)?);
-        }
-        dir.extend(&components);
-        let path = dir.to_str().ok_or_else(|| cgroup_error("cgroup path is not UTF-8"))?.to_owned();
-        cgroups.dirs.push(CgroupDir { v2: h.v2, controllers: h.controllers.clone(), path });
-    }
-    Ok(cgroups)
-}
-
-/// The pids in every directory of `cgroups` (each listed once).
-pub fn pids(cgroups: &ContainerCgroups) -> Vec<i32> {
-    let mut found: Vec<i32> = Vec::new();
-    for dir in cgroups.paths() {
-        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-        for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
-            if !found.contains(&pid) {
-                found.push(pid);
-            }
-        }
-    }
-    found
-}
-
-/// The v1 device controller's rules, in order: `(allow, "TYPE MAJOR:MINOR
-/// ACCESS")`, each written to `devices.allow` or `devices.deny` (ctr-oci's
-/// `linux.resources.devices`; the helper never writes these). Without a v1
-/// devices hierarchy (pure cgroup v2, where this takes a BPF program) any
-/// rule is an error.
-pub fn set_devices(cgroups: &ContainerCgroups, rules: &[(bool, String)]) -> Result<(), HelperError> {
-    if rules.is_empty() {
-        return Ok(());
-    }
-    let dir = cgroups.dir_for("devices").ok_or_else(|| {
-        cgroup_error("device rules need the v1 devices controller; cgroup v2 device programs are not supported yet")
-    })?;
-    for (allow, rule) in rules {
-        if rule.chars().any(|c| c.is_control()) {
-            return Err(cgroup_error(format!("device rule {rule:?} has a control character")));
-        }
-        let file = if *allow { "devices.allow" } else { "devices.deny" };
-        write_file(&Path::new(&dir.path).join(file), rule)?;
-    }
-    Ok(())
 }
 
 /// Makes the planned directories (and the parents they lack), each on a
@@ -538,23 +477,6 @@ mod tests {
             let h =
                 Hierarchy { mount_point: "/sys/fs/cgroup".into(), v2: true, controllers: vec![], own_path: own.into() };
             assert!(parent_components(&h, &CgroupParent::CallerOwn).is_err(), "{own:?} accepted");
-        }
-    }
-
-    #[test]
-    fn an_oci_cgroups_path_is_checked_and_placed() {
-        for bad in ["", "/", "a/../b", "./x", "a/\u{1b}[2J"] {
-            assert!(plan_path(bad).is_err(), "{bad:?} accepted");
-        }
-        let absolute = plan_path("/ctr-oci-test/x").unwrap();
-        let relative = plan_path("ctr-oci-test/x").unwrap();
-        let own = hierarchies().unwrap();
-        assert_eq!(absolute.dirs.len(), own.len());
-        for ((a, r), h) in absolute.dirs.iter().zip(&relative.dirs).zip(&own) {
-            assert_eq!(Path::new(&a.path), h.mount_point.join("ctr-oci-test/x"));
-            let mut beneath = h.mount_point.clone();
-            beneath.extend(h.own_path.split('/').filter(|c| !c.is_empty()));
-            assert_eq!(Path::new(&r.path), beneath.join("ctr-oci-test/x"));
         }
     }
 

@@ -12,7 +12,8 @@
 //! it and nobody else can join or remove it ([`crate::registry`]); host
 //! ports below `net.ipv4.ip_unprivileged_port_start` are refused to
 //! non-root callers, as binding them would be; a port that is bound on the
-//! host or published by any container is refused; a per-user limit bounds
+//! host is refused, and one that another container publishes is refused by
+//! the kernel (one nftables map element per port); a per-user limit bounds
 //! the interfaces a user can create, over all networks; every rule, lease
 //! and veth is keyed on (caller uid, container id), the veth's name is
 //! random and recorded before the link is made, and removal acts only on
@@ -22,7 +23,6 @@
 //! runs cannot have its rules appear after a reconcile looked.
 
 use crate::caller::Caller;
-use crate::record;
 use crate::registry::{self, UserNetwork, DEFAULT_BRIDGE};
 use ctr_core::config::HelperConfig;
 use ctr_core::ids::ContainerId;
@@ -43,39 +43,10 @@ fn net_error(e: impl std::fmt::Display) -> HelperError {
     HelperError::Network(e.to_string())
 }
 
-/// A network as the driver needs it: its bridge, subnet and lease file.
-struct Resolved {
-    name: NetworkName,
-    driver: NetworkConfig,
-    created: u64,
-}
-
-fn driver_config(
-    lease_key: &str,
-    bridge: &BridgeName,
-    subnet: Cidr,
-    limit: usize,
-) -> Result<NetworkConfig, HelperError> {
-    Ok(NetworkConfig {
-        name: NetworkName::parse(lease_key).map_err(net_error)?,
-        bridge: bridge.clone(),
-        subnet: Subnet::from(subnet),
-        max_leases_per_uid: Some(limit),
-    })
-}
-
-fn default_network(config: &HelperConfig) -> Result<Resolved, HelperError> {
+/// The default network, in the shape of the registry's entries.
+fn default_network(config: &HelperConfig) -> Result<UserNetwork, HelperError> {
     let bridge = BridgeName::parse(DEFAULT_BRIDGE).map_err(net_error)?;
-    let name = NetworkName::default_network();
-    let driver = driver_config(name.as_str(), &bridge, config.bridge_subnet, config.max_interfaces_per_user)?;
-    Ok(Resolved { name, driver, created: 0 })
-}
-
-/// A user's network's leases are filed under its bridge name, which is
-/// unique on the host, where its name is unique only per user.
-fn user_network(config: &HelperConfig, n: &UserNetwork) -> Result<Resolved, HelperError> {
-    let driver = driver_config(n.bridge.as_str(), &n.bridge, n.subnet, config.max_interfaces_per_user)?;
-    Ok(Resolved { name: n.name.clone(), driver, created: n.created })
+    Ok(UserNetwork { owner: 0, name: NetworkName::default_network(), bridge, subnet: config.bridge_subnet, created: 0 })
 }
 
 /// `name` as `uid` may use it: the default network, or one of its own.
@@ -84,18 +55,25 @@ fn resolve(
     networks: &[UserNetwork],
     uid: u32,
     name: &NetworkName,
-) -> Result<Resolved, HelperError> {
+) -> Result<UserNetwork, HelperError> {
     if name.is_default() {
         return default_network(config);
     }
-    let own = registry::find(networks, uid, name).ok_or_else(|| {
+    registry::find(networks, uid, name).cloned().ok_or_else(|| {
         net_error(format!("you have no network named {name:?}: create it with `ctr network create {name}`"))
-    })?;
-    user_network(config, own)
+    })
 }
 
-fn driver(resolved: &Resolved) -> Result<BridgeNetwork, HelperError> {
-    BridgeNetwork::new(resolved.driver.clone(), Path::new(LEASE_DIR)).map_err(net_error)
+/// ctr-net's driver for `n`. A user's network's leases are filed under its
+/// bridge name, which is unique on the host, where its name is unique only
+/// per user (and never the default network's, which is reserved).
+fn driver(config: &HelperConfig, n: &UserNetwork) -> Result<BridgeNetwork, HelperError> {
+    let lease_key =
+        if n.name.is_default() { n.name.clone() } else { NetworkName::parse(n.bridge.as_str()).map_err(net_error)? };
+    let max_leases_per_uid = Some(config.max_interfaces_per_user);
+    let driver =
+        NetworkConfig { name: lease_key, bridge: n.bridge.clone(), subnet: Subnet::from(n.subnet), max_leases_per_uid };
+    BridgeNetwork::new(driver, Path::new(LEASE_DIR)).map_err(net_error)
 }
 
 fn unprivileged_port_start() -> u16 {
@@ -105,12 +83,6 @@ fn unprivileged_port_start() -> u16 {
         .unwrap_or(1024)
 }
 
-fn check_address(resolved: &Resolved, addr: Ipv4Addr) -> Result<(), HelperError> {
-    let name = &resolved.name;
-    let usable = resolved.driver.subnet.check_allocatable(addr);
-    usable.map_err(|e| net_error(format!("address {addr} is not a usable address of network {name}: {e}")))
-}
-
 /// Checks a request before anything is created.
 pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest) -> Result<(), HelperError> {
     let NetworkRequest::Bridge { network, address, ports } = request else { return Ok(()) };
@@ -118,7 +90,8 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
     let networks = if network.is_default() { Vec::new() } else { registry::load()? };
     let resolved = resolve(config, &networks, caller.uid.as_raw(), network)?;
     if let Some(addr) = address {
-        check_address(&resolved, *addr)?;
+        let usable = Subnet::from(resolved.subnet).check_allocatable(*addr);
+        usable.map_err(|e| net_error(format!("address {addr} is not a usable address of network {network}: {e}")))?;
     }
     // At most 64 ports, none twice: checked when the request was decoded
     // (ctr_core::net::check_published).
@@ -127,7 +100,7 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
     // known only from the host's routes (and the network's own subnet).
     let broadcasts = if ports.iter().any(|p| p.host_ip.is_some()) {
         let trie = std::fs::read_to_string("/proc/net/fib_trie").map_err(net_error)?;
-        ctr_core::net::fib_broadcasts(&trie).into_iter().chain([resolved.driver.subnet.broadcast()]).collect()
+        ctr_core::net::fib_broadcasts(&trie).into_iter().chain([Subnet::from(resolved.subnet).broadcast()]).collect()
     } else {
         Vec::new()
     };
@@ -160,34 +133,32 @@ fn network_lock() -> Result<FileLock, HelperError> {
     Ok(lock)
 }
 
-/// A published port must be free: not bound on the host (checked by
-/// binding it), and not published by another container (their records).
-fn check_port_free(p: &PortSpec, published: &[(Protocol, u16)]) -> Result<(), HelperError> {
-    if published.contains(&(p.protocol, p.host_port)) {
-        return Err(net_error(format!(
-            "host port {}/{} is already published by another container",
-            p.host_port, p.protocol
-        )));
-    }
+/// A published port must be free: not bound on the host, which this checks
+/// by binding it (`ctr` holds the ports of its containers bound). Two
+/// containers never publish one port: the kernel refuses a second element
+/// for a (protocol, port) in nftables' `ports` map (EEXIST, the whole batch
+/// undone), even where a user killed the `ctr` that held it.
+fn check_port_free(p: &PortSpec) -> Result<(), HelperError> {
     let addr = SocketAddrV4::new(p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED), p.host_port);
     let bound = match p.protocol {
         Protocol::Tcp => TcpListener::bind(addr).map(drop),
         Protocol::Udp => UdpSocket::bind(addr).map(drop),
     };
-    bound.map_err(|e| net_error(format!("host port {}/{} is not available: {e}", p.host_port, p.protocol)))
+    bound
+        .map_err(|e| net_error(format!("host port {}/{} is already published or in use: {e}", p.host_port, p.protocol)))
 }
 
 /// Every network a container of `uid` can be on: the default one and its own.
-fn networks_of(config: &HelperConfig, networks: &[UserNetwork], uid: u32) -> Result<Vec<Resolved>, HelperError> {
-    let own = networks.iter().filter(|n| n.owner == uid).map(|n| user_network(config, n));
-    std::iter::once(default_network(config)).chain(own).collect()
+fn networks_of(config: &HelperConfig, networks: &[UserNetwork], uid: u32) -> Result<Vec<UserNetwork>, HelperError> {
+    let own = networks.iter().filter(|n| n.owner == uid).cloned();
+    Ok(std::iter::once(default_network(config)?).chain(own).collect())
 }
 
 /// The per-user interface limit, over all of the user's networks.
 fn check_interface_limit(config: &HelperConfig, networks: &[UserNetwork], uid: u32) -> Result<(), HelperError> {
     let mut count = 0;
-    for resolved in networks_of(config, networks, uid)? {
-        count += driver(&resolved)?.leases().map_err(net_error)?.count_for_uid(uid);
+    for n in networks_of(config, networks, uid)? {
+        count += driver(config, &n)?.leases().map_err(net_error)?.count_for_uid(uid);
     }
     let limit = config.max_interfaces_per_user;
     if count >= limit {
@@ -210,8 +181,7 @@ pub struct Attach<'a> {
 }
 
 /// Attaches the helper's child `pid` (not yet released) to the network.
-/// `Ok(None)` when the veth's name was taken (nothing was touched): the
-/// caller records another name and tries again.
+/// `Ok(None)` when the veth's name was taken (nothing was touched).
 pub fn attach(caller: &Caller, config: &HelperConfig, a: &Attach<'_>) -> Result<Option<NetworkInfo>, HelperError> {
     let NetworkRequest::Bridge { network, address, ports } = a.request else {
         return Err(net_error("not a bridge network request"));
@@ -223,12 +193,8 @@ pub fn attach(caller: &Caller, config: &HelperConfig, a: &Attach<'_>) -> Result<
     // its lease lock, against a subnet that may have changed since.
     let resolved = resolve(config, &networks, uid, network)?;
     check_interface_limit(config, &networks, uid)?;
-    // Every user's records are read only when there is a port to check.
-    let published = if ports.is_empty() { Vec::new() } else { record::published_ports(uid, a.id) };
-    for p in ports {
-        check_port_free(p, &published)?;
-    }
-    let network = driver(&resolved)?;
+    ports.iter().try_for_each(check_port_free)?;
+    let network = driver(config, &resolved)?;
     // Our own unreaped child's: its pid cannot have been reused.
     let netns = std::fs::File::open(format!("/proc/{}/ns/net", a.pid.as_raw())).map_err(net_error)?;
     let request = AttachRequest {
@@ -265,7 +231,7 @@ pub fn detach(
 ) -> Result<(), HelperError> {
     let _lock = network_lock()?;
     let resolved = resolve(config, &registry::load()?, uid, network)?;
-    driver(&resolved)?.detach(uid, id, recorded_veth).map_err(net_error)
+    driver(config, &resolved)?.detach(uid, id, recorded_veth).map_err(net_error)
 }
 
 /// Cleans the leases of dead containers (anyone's) on every network the
@@ -273,21 +239,20 @@ pub fn detach(
 pub fn reclaim(config: &HelperConfig, uid: u32) -> Result<usize, HelperError> {
     let _lock = network_lock()?;
     let mut freed = 0;
-    for resolved in networks_of(config, &registry::load()?, uid)? {
-        freed += driver(&resolved)?.reclaim(Lease::is_alive).map_err(net_error)?.len();
+    for n in networks_of(config, &registry::load()?, uid)? {
+        freed += driver(config, &n)?.reclaim(Lease::is_alive).map_err(net_error)?.len();
     }
     Ok(freed)
 }
 
-fn summary(resolved: &Resolved, uid: u32) -> Result<NetworkSummary, HelperError> {
-    let leases = driver(resolved)?.leases().map_err(net_error)?;
-    let subnet = resolved.driver.subnet;
+fn summary(config: &HelperConfig, n: &UserNetwork, uid: u32) -> Result<NetworkSummary, HelperError> {
+    let leases = driver(config, n)?.leases().map_err(net_error)?;
     Ok(NetworkSummary {
-        name: resolved.name.clone(),
-        bridge: resolved.driver.bridge.to_string(),
-        subnet: subnet.cidr(),
-        gateway: subnet.gateway(),
-        created: resolved.created,
+        name: n.name.clone(),
+        bridge: n.bridge.to_string(),
+        subnet: n.subnet,
+        gateway: Subnet::from(n.subnet).gateway(),
+        created: n.created,
         containers: leases
             .iter()
             .filter(|(_, l)| l.owner_uid == uid)
@@ -309,10 +274,9 @@ pub fn create(
     let mut networks = registry::load()?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let planned = registry::plan(&networks, config, uid, name, subnet, now)?;
-    let resolved = user_network(config, &planned)?;
-    networks.push(planned);
+    networks.push(planned.clone());
     registry::store(&networks)?;
-    summary(&resolved, uid)
+    summary(config, &planned, uid)
 }
 
 /// `ctr network rm`: refused while any container (anyone's) is attached;
@@ -324,8 +288,7 @@ pub fn remove(caller: &Caller, config: &HelperConfig, name: &NetworkName) -> Res
     let uid = caller.uid.as_raw();
     let _lock = network_lock()?;
     let mut networks = registry::load()?;
-    let resolved = resolve(config, &networks, uid, name)?;
-    let network = driver(&resolved)?;
+    let network = driver(config, &resolve(config, &networks, uid, name)?)?;
     network.reclaim(Lease::is_alive).map_err(net_error)?;
     let leases = network.leases().map_err(net_error)?;
     if !leases.is_empty() {
@@ -344,5 +307,5 @@ pub fn remove(caller: &Caller, config: &HelperConfig, name: &NetworkName) -> Res
 /// `ctr network ls`: the default network and the caller's own.
 pub fn list(caller: &Caller, config: &HelperConfig) -> Result<Vec<NetworkSummary>, HelperError> {
     let uid = caller.uid.as_raw();
-    networks_of(config, &registry::load()?, uid)?.iter().map(|r| summary(r, uid)).collect()
+    networks_of(config, &registry::load()?, uid)?.iter().map(|n| summary(config, n, uid)).collect()
 }

@@ -38,11 +38,10 @@ pub fn remove(config: &HelperConfig, uid: u32, id: &ContainerId) -> Result<(), H
 pub fn dead_records(config: &HelperConfig, uid: u32) -> Result<u32, HelperError> {
     let (mut removed, mut first_error) = (0, None);
     for id in record::list(uid) {
-        let done = match record::load(uid, &id) {
-            Ok(Some(r)) if !r.owner.is_alive() => teardown(config, uid, &id, &r).map(|()| 1),
-            Ok(_) => Ok(0),
-            Err(e) => Err(e),
-        };
+        let done = record::load(uid, &id).and_then(|record| match record {
+            Some(r) if !r.owner.is_alive() => teardown(config, uid, &id, &r).map(|()| 1),
+            _ => Ok(0),
+        });
         match done {
             Ok(n) => removed += n,
             Err(e) => {

@@ -8,14 +8,15 @@
 //! which [`crate::reconcile`] finds what to remove.
 //!
 //! `owner` is the liveness key whose death makes the record garbage: the
-//! helper's own while it sets the container up, then the container's first
-//! process's (switched before that process is released).
+//! container's first process, which the helper clones (held, doing
+//! nothing) before it writes the record, and which exits if the helper dies
+//! before releasing it. A record is written once, never changed.
 //!
 //! JSON, not tab-separated text: a path (with `cgroup_parent = "self"`, the
-//! caller's own cgroup) cannot inject a field or a line. Files are written
-//! whole to a temporary name that carries the writer's liveness key, then
-//! linked (a new record, refused if one exists) or renamed (an update) into
-//! place, so a record is never seen half-written.
+//! caller's own cgroup) cannot inject a field or a line. A record is
+//! written whole into an unnamed file (O_TMPFILE) and only then linked
+//! under its name, refused if the name exists: it is never seen
+//! half-written, and a helper killed before the link leaves nothing.
 
 use crate::cgroup::ContainerCgroups;
 use ctr_core::ids::ContainerId;
@@ -24,11 +25,12 @@ use ctr_core::protocol::HelperError;
 use ctr_net::liveness::Liveness;
 use ctr_net::names::InterfaceName;
 use serde::{Deserialize, Serialize};
-use std::os::unix::fs::DirBuilderExt;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 pub const RECORD_DIR: &str = "/run/ctr-helper";
-const TMP_SUFFIX: &str = ".tmp";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,39 +58,27 @@ fn path(uid: u32, id: &ContainerId) -> PathBuf {
     user_dir(uid).join(id.as_str())
 }
 
-/// A temporary name only this process uses: `.<pid>-<start time>.tmp`.
-fn tmp_path(uid: u32, id: &ContainerId) -> Result<PathBuf, HelperError> {
-    let me = Liveness::of_self().map_err(|e| record_error(&user_dir(uid), e))?;
-    Ok(user_dir(uid).join(format!("{}.{}-{}{TMP_SUFFIX}", id.as_str(), me.pid, me.start_time)))
-}
-
-fn write_tmp(uid: u32, id: &ContainerId, record: &Record) -> Result<PathBuf, HelperError> {
-    let dir = user_dir(uid);
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| record_error(&dir, e))?;
-    let tmp = tmp_path(uid, id)?;
-    let json = serde_json::to_vec(record).map_err(|e| record_error(&tmp, e))?;
-    ctr_core::fs::write_private(&tmp, &json, false).map_err(|e| record_error(&tmp, e))?;
-    Ok(tmp)
-}
-
 /// Writes the intent for a new container; refused if the caller has a
 /// record of that id already (its container lives: reconcile ran first).
 pub fn create(uid: u32, id: &ContainerId, record: &Record) -> Result<(), HelperError> {
-    let tmp = write_tmp(uid, id, record)?;
-    let linked = std::fs::hard_link(&tmp, path(uid, id));
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+    let (dir, path) = (user_dir(uid), path(uid, id));
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| record_error(&dir, e))?;
+    let err = |e: &dyn std::fmt::Display| record_error(&path, e);
+    let json = serde_json::to_vec(record).map_err(|e| err(&e))?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(&dir)
+        .and_then(|mut f| f.write_all(&json).map(|()| f))
+        .map_err(|e| err(&e))?;
+    let unnamed = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    match nix::unistd::linkat(None, &unnamed, None, &path, nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW) {
+        Err(nix::errno::Errno::EEXIST) => {
             Err(HelperError::Spawn(format!("you already have a running container {}", id.short())))
         }
-        other => other.map_err(|e| record_error(&path(uid, id), e)),
+        other => other.map_err(|e| err(&e)),
     }
-}
-
-/// Replaces the caller's record of `id`.
-pub fn update(uid: u32, id: &ContainerId, record: &Record) -> Result<(), HelperError> {
-    let tmp = write_tmp(uid, id, record)?;
-    std::fs::rename(&tmp, path(uid, id)).map_err(|e| record_error(&path(uid, id), e))
 }
 
 pub fn parse(bytes: &[u8]) -> Result<Record, serde_json::Error> {
@@ -117,44 +107,10 @@ pub fn remove(uid: u32, id: &ContainerId) -> Result<(), HelperError> {
     }
 }
 
-/// The ids of all of the caller's records. Temporary files of writers
-/// that are dead are removed on the way (they name nothing yet).
+/// The ids of all of the caller's records.
 pub fn list(uid: u32) -> Vec<ContainerId> {
     let Ok(entries) = std::fs::read_dir(user_dir(uid)) else { return Vec::new() };
-    let mut ids = Vec::new();
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(writer) = name.strip_suffix(TMP_SUFFIX).and_then(|n| n.split_once('.')).map(|(_, w)| w) {
-            if !tmp_writer_alive(writer) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        } else if let Ok(id) = ContainerId::parse(&name) {
-            ids.push(id);
-        }
-    }
-    ids
-}
-
-/// `pid-starttime` of a temporary file's writer: alive if that process is.
-fn tmp_writer_alive(writer: &str) -> bool {
-    let Some((pid, start)) = writer.split_once('-') else { return false };
-    let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else { return false };
-    Liveness::of(pid).is_ok_and(|l| l.start_time == start && l.is_alive())
-}
-
-/// Every host port that a live container of any user publishes, but for
-/// the caller's own `id` (whose record already holds its ports).
-pub fn published_ports(uid: u32, id: &ContainerId) -> Vec<(Protocol, u16)> {
-    let Ok(users) = std::fs::read_dir(RECORD_DIR) else { return Vec::new() };
-    let own = path(uid, id);
-    users
-        .filter_map(|u| std::fs::read_dir(u.ok()?.path()).ok())
-        .flatten()
-        .filter_map(|r| Some(r.ok()?.path()).filter(|p| p != &own))
-        .filter_map(|p| parse(&std::fs::read(p).ok()?).ok())
-        .filter(|r| r.owner.is_alive())
-        .flat_map(|r| r.ports)
-        .collect()
+    entries.filter_map(|e| ContainerId::parse(e.ok()?.file_name().to_str()?).ok()).collect()
 }
 
 #[cfg(test)]

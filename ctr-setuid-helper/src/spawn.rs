@@ -28,8 +28,7 @@ use ctr_core::idmap::{check_map, parse_subid_file, to_proc_format, IdKind, IdMap
 use ctr_core::limits::{HostCpus, LimitError, ResourceLimits};
 use ctr_core::net::{NetworkInfo, NetworkRequest};
 use ctr_core::protocol::{HelperError, SpawnRequest, INIT_CHANNEL_FD_IN_HELPER, INIT_CHANNEL_FD_IN_INIT};
-use ctr_net::liveness::Liveness;
-use ctr_net::names::{random_host_veth, InterfaceName};
+use ctr_net::names::random_host_veth;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
@@ -99,11 +98,12 @@ pub fn check_init_channel() -> Result<(), HelperError> {
     Ok(())
 }
 
-/// The order is what makes a kill at any point recoverable: the record
-/// (naming the cgroups, network, veth and ports to be made, owned by this
-/// helper's liveness key) is written before anything is made; its owner
-/// becomes the child before the child can run; the lease follows the same
-/// rule in ctr-net. On failure, exactly what the record names is removed.
+/// The order is what makes a kill at any point recoverable: the child is
+/// cloned first, held (it exits if the helper dies before releasing it);
+/// then the record, owned by the child's liveness key and naming the
+/// cgroups, network, veth and ports to be made, is written before any of
+/// them is made; the lease follows the same rule in ctr-net. On failure,
+/// exactly what the record names is removed.
 pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) -> Result<Spawned, HelperError> {
     check_init_channel()?;
     let request = spawn.request;
@@ -112,30 +112,35 @@ pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) 
         NetworkRequest::Bridge { network, ports, .. } => Some((network, ports)),
         _ => None,
     };
-    let mut record = Record {
-        owner: Liveness::of_self().map_err(|e| spawn_error("the helper's liveness key", e))?,
-        cgroups: cgroup::plan(uid, &request.id, config)?,
-        network: bridge.map(|(network, _)| network.clone()),
-        host_veth: bridge.map(|_| new_veth_name()).transpose()?,
-        ports: bridge.map_or_else(Vec::new, |(_, ports)| ports.iter().map(|p| (p.protocol, p.host_port)).collect()),
-    };
-    record::create(uid, &request.id, &record)?;
-    let cgroups = record.cgroups.clone();
-    let started = cgroup::create(&cgroups)
-        .and_then(|()| cgroup::apply_limits(&cgroups, &request.limits))
-        .and_then(|()| default_pids_limit(&cgroups, config, request))
-        .and_then(|()| {
-            start_child(caller, &spawn, &cgroups, |pid| {
-                // The child exits if we die before releasing it: its key is the owner now.
-                record.owner = record::liveness_of(pid.as_raw())?;
-                record::update(uid, &request.id, &record)?;
-                attach_network(caller, config, request, pid, &mut record)
-            })
+    let cgroups = cgroup::plan(uid, &request.id, config)?;
+    let mut written: Option<Record> = None;
+    let started = start_child(caller, &spawn, |pid| {
+        let record = written.insert(Record {
+            owner: record::liveness_of(pid.as_raw())?,
+            cgroups: cgroups.clone(),
+            network: bridge.map(|(network, _)| network.clone()),
+            host_veth: bridge
+                .map(|_| random_host_veth().map_err(|e| spawn_error("a random veth name", e)))
+                .transpose()?,
+            ports: bridge.map_or_else(Vec::new, |(_, ports)| ports.iter().map(|p| (p.protocol, p.host_port)).collect()),
         });
+        if let Err(e) = record::create(uid, &request.id, record) {
+            written = None; // another container's record: not ours to remove
+            return Err(e);
+        }
+        cgroup::create(&cgroups)?;
+        cgroup::apply_limits(&cgroups, &request.limits)?;
+        default_pids_limit(&cgroups, config, request)?;
+        write_id_maps(pid, &request.uid_map, &request.gid_map, spawn.setgroups_allowed)?;
+        cgroup::attach(&cgroups, pid)?;
+        attach_network(caller, config, request, pid, record)
+    });
     match started {
         Ok((pid, pidfd, network)) => Ok(Spawned { pid, pidfd, cgroups, network }),
         Err(e) => {
-            let _ = reconcile::teardown(config, uid, &request.id, &record);
+            if let Some(record) = &written {
+                let _ = reconcile::teardown(config, uid, &request.id, record);
+            }
             Err(e)
         }
     }
@@ -150,20 +155,16 @@ fn default_pids_limit(
     request: &SpawnRequest,
 ) -> Result<(), HelperError> {
     let (None, Some(limit)) = (request.limits.pids_limit, config.default_pids_limit) else { return Ok(()) };
-    let default = ResourceLimits { pids_limit: Some(limit), ..ResourceLimits::default() };
-    match cgroup::apply_limits(cgroups, &default) {
+    match cgroup::apply_limits(cgroups, &ResourceLimits { pids_limit: Some(limit), ..ResourceLimits::default() }) {
         Err(HelperError::Limits(LimitError::Unsupported { .. })) => Ok(()),
         other => other,
     }
 }
 
-fn new_veth_name() -> Result<InterfaceName, HelperError> {
-    random_host_veth().map_err(|e| spawn_error("a random veth name", e))
-}
-
-/// Attaches the child to its bridge network under the veth name in its
-/// record; a name that is taken (by anyone) is replaced in the record
-/// before the next try, never deleted.
+/// Attaches the child to its bridge network under the random veth name in
+/// its record. A name that is taken (by anyone; 44 random bits make it all
+/// but impossible) fails the start and is dropped from the record that the
+/// teardown reads, so that the teardown does not delete that link.
 fn attach_network(
     caller: &Caller,
     config: &HelperConfig,
@@ -171,17 +172,15 @@ fn attach_network(
     pid: Pid,
     record: &mut Record,
 ) -> Result<Option<NetworkInfo>, HelperError> {
-    let uid = caller.uid.as_raw();
-    for _ in 0..3 {
-        let Some(host_veth) = &record.host_veth else { return Ok(None) };
-        let a = network::Attach { id: &request.id, pid, request: &request.network, host_veth, liveness: &record.owner };
-        if let Some(info) = network::attach(caller, config, &a)? {
-            return Ok(Some(info));
+    let Some(host_veth) = &record.host_veth else { return Ok(None) };
+    let a = network::Attach { id: &request.id, pid, request: &request.network, host_veth, liveness: &record.owner };
+    match network::attach(caller, config, &a)? {
+        Some(info) => Ok(Some(info)),
+        None => {
+            let taken = record.host_veth.take().map(|v| v.to_string()).unwrap_or_default();
+            Err(HelperError::Network(format!("host veth name {taken} is taken already; try again")))
         }
-        record.host_veth = Some(new_veth_name()?);
-        record::update(uid, &request.id, record)?;
     }
-    Err(HelperError::Network("no free host veth name after 3 tries; try again".into()))
 }
 
 fn namespace_flags(request: &SpawnRequest) -> CloneFlags {
@@ -196,13 +195,12 @@ fn namespace_flags(request: &SpawnRequest) -> CloneFlags {
     flags
 }
 
-/// Clones the child, writes its id maps, puts it in its cgroups, lets
-/// `before_release` attach it to a network, then releases it.
+/// Clones the child into its namespaces, held until `prepare` (given its
+/// pid) has set it up, then releases it.
 fn start_child(
     caller: &Caller,
     spawn: &ValidatedSpawn<'_>,
-    cgroups: &ContainerCgroups,
-    before_release: impl FnOnce(Pid) -> Result<Option<NetworkInfo>, HelperError>,
+    prepare: impl FnOnce(Pid) -> Result<Option<NetworkInfo>, HelperError>,
 ) -> Result<(Pid, OwnedFd, Option<NetworkInfo>), HelperError> {
     let flags = namespace_flags(spawn.request);
     let clone = |go, parents_end| {
@@ -214,11 +212,7 @@ fn start_child(
         })?
         .map_err(|e| spawn_error("clone into new namespaces", e))
     };
-    start_held(clone, |pid| {
-        write_id_maps(pid, &spawn.request.uid_map, &spawn.request.gid_map, spawn.setgroups_allowed)?;
-        cgroup::attach(cgroups, pid)?;
-        before_release(pid)
-    })
+    start_held(clone, prepare)
 }
 
 /// A child held on a pipe until the helper has set it up: `fork` starts it

@@ -3,7 +3,8 @@
 //! `test` is the whole test run (what CI runs), `bench start` times
 //! container start and exec against crun (issue 13's goals), `bench net` measures
 //! the bridge network's throughput and start cost, `fuzz` runs the
-//! libFuzzer targets on the helper's frame decoder and request validation.
+//! libFuzzer targets on the helper's frame decoder and request validation,
+//! `helper-size` counts the code that runs as root through the helper.
 
 mod bench;
 mod bench_net;
@@ -14,6 +15,7 @@ mod cleanup;
 mod demo;
 mod fuzz;
 mod guest;
+mod helper_size;
 mod host;
 mod install;
 mod interrupt;
@@ -80,6 +82,13 @@ enum Cmd {
         /// Passed to libFuzzer, e.g. `-max_len=70000` or `-jobs=2`.
         #[arg(last = true)]
         extra: Vec<String>,
+    },
+    /// Count the code that runs as root through the setuid helper (non-blank,
+    /// non-comment lines outside tests) at issue 10's filing commit and now.
+    HelperSize {
+        /// A commit to count instead of the work tree.
+        #[arg(long)]
+        rev: Option<String>,
     },
     /// Benchmarks (as root).
     Bench {
@@ -169,6 +178,7 @@ fn main() -> ExitCode {
             let budget = runs.map_or(fuzz::Budget::Seconds(seconds.unwrap_or(300)), fuzz::Budget::Runs);
             fuzz::run(&targets, budget, &extra)
         }
+        Cmd::HelperSize { rev } => helper_size::run(rev.as_deref()).map(|()| ExitCode::SUCCESS),
         Cmd::Bench { bench: BenchCmd::Start { runs, concurrent } } => {
             bench_start::start(bench_start::StartArgs { runs, concurrent }).map(|()| ExitCode::SUCCESS)
         }

@@ -80,7 +80,7 @@ fn start_child(
         }
         ContainerCgroups::default()
     } else {
-        cgroup::plan_path(&bundle.cgroups_path)?
+        super::cgroups::plan_path(&bundle.cgroups_path)?
     };
     let cleanup = || {
         let _ = cgroup::kill_and_remove(&cgroups);
@@ -88,7 +88,7 @@ fn start_child(
     if !options.no_cgroups {
         let set_up = cgroup::create(&cgroups)
             .and_then(|()| cgroup::apply_limits(&cgroups, &bundle.limits))
-            .and_then(|()| cgroup::set_devices(&cgroups, &bundle.device_rules))
+            .and_then(|()| super::cgroups::set_devices(&cgroups, &bundle.device_rules))
             .map_err(|e| refused!("cgroup {}: {e}", bundle.cgroups_path));
         if let Err(e) = set_up {
             cleanup();

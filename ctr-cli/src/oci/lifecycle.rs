@@ -77,7 +77,7 @@ pub fn kill(root: &Root, id: &str, signal: Signal, all: bool) -> Result<()> {
     // Without a cgroup (--cgroup-manager=disabled) --all has only the
     // container's process to go by.
     if all && !record.cgroups.dirs.is_empty() {
-        for pid in cgroup::pids(&record.cgroups) {
+        for pid in super::cgroups::pids(&record.cgroups) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
         }
         return Ok(());
@@ -154,7 +154,7 @@ pub fn freeze(root: &Root, id: &str, frozen: bool) -> Result<()> {
 /// `ps --format json`: the pids in the container's cgroup.
 pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
     let record = root.load(id)?;
-    let mut pids = cgroup::pids(&record.cgroups);
+    let mut pids = super::cgroups::pids(&record.cgroups);
     if pids.is_empty() && record.init.is_alive() {
         pids.push(record.init.pid);
     }
@@ -177,7 +177,7 @@ pub fn update(root: &Root, id: &str, resources: &[u8]) -> Result<()> {
     let limits = super::bundle::translate_resources(&resources)?;
     limits.validate(&ctr_core::limits::HostCpus::read(), |_, _| true).map_err(|e| refused!("--resources: {e}"))?;
     cgroup::apply_limits(&record.cgroups, &limits).map_err(|e| refused!("update {id}: {e}"))?;
-    cgroup::set_devices(&record.cgroups, &super::bundle::device_rules(&resources))
+    super::cgroups::set_devices(&record.cgroups, &super::bundle::device_rules(&resources))
         .map_err(|e| refused!("update {id}: {e}"))
 }
 

@@ -19,7 +19,8 @@
 //! - [`lifecycle`]: `start`, `kill`, `delete`, `state`, `list`, `pause`,
 //!   `resume`, `ps`; [`exec`]: `exec`;
 //! - [`hooks`]: the spec's hooks, with the state on stdin;
-//! - [`record`]: the state directory;
+//! - [`record`]: the state directory; [`cgroups`]: what only ctr-oci needs
+//!   of the cgroup manager (`cgroupsPath`, device rules, pids);
 //! - [`default_spec`]: the `spec` command; [`features`]: the `features` one.
 
 use crate::error::IoError;
@@ -124,6 +125,7 @@ macro_rules! refuse {
 }
 
 pub mod bundle;
+pub mod cgroups;
 pub mod console;
 pub mod create;
 pub mod default_spec;

@@ -48,11 +48,3 @@ fn damaged_or_unknown_records_do_not_parse() {
         assert!(parse(bad.as_bytes()).is_err(), "{bad} accepted");
     }
 }
-
-#[test]
-fn a_temporary_file_of_a_dead_writer_is_dead() {
-    let me = Liveness::of_self().unwrap();
-    assert!(tmp_writer_alive(&format!("{}-{}", me.pid, me.start_time)));
-    assert!(!tmp_writer_alive(&format!("{}-{}", me.pid, me.start_time + 1)));
-    assert!(!tmp_writer_alive("x-1"));
-}

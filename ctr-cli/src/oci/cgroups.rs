@@ -1,0 +1,98 @@
+//! The parts of the cgroup manager that only `ctr-oci` uses, on top of
+//! ctr-core's ([`ctr_core::cgroup`], which the setuid helper shares): the
+//! cgroup an OCI `cgroupsPath` names, device rules and the pids in a
+//! container's cgroups. Kept here so that the helper, which runs as root
+//! for any user, carries none of it.
+
+use ctr_core::cgroup::{hierarchies, parent_components, write_file, ContainerCgroups};
+use ctr_core::config::CgroupParent;
+use ctr_core::protocol::{CgroupDir, HelperError};
+use std::path::Path;
+
+fn cgroup_error(what: impl std::fmt::Display) -> HelperError {
+    HelperError::Cgroup(what.to_string())
+}
+
+/// Where the cgroup an OCI `cgroupsPath` names goes in every hierarchy: an
+/// absolute path is taken from each hierarchy's root, a relative one from
+/// this process's own cgroup there (runc leaves the relative form to the
+/// runtime). Components are checked as for a caller's own cgroup: no empty
+/// name, `.`, `..` or control character. Nothing is made.
+pub fn plan_path(path: &str) -> Result<ContainerCgroups, HelperError> {
+    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    if components.is_empty() {
+        return Err(cgroup_error(format!("cgroupsPath {path:?} names no cgroup")));
+    }
+    if let Some(bad) = components.iter().find(|c| **c == "." || **c == ".." || c.chars().any(char::is_control)) {
+        return Err(cgroup_error(format!("cgroupsPath {path:?}: component {bad:?} is not allowed")));
+    }
+    let mut cgroups = ContainerCgroups::default();
+    for h in hierarchies()? {
+        let mut dir = h.mount_point.clone();
+        if !path.starts_with('/') {
+            dir.extend(parent_components(&h, &CgroupParent::CallerOwn)?);
+        }
+        dir.extend(&components);
+        let path = dir.to_str().ok_or_else(|| cgroup_error("cgroup path is not UTF-8"))?.to_owned();
+        cgroups.dirs.push(CgroupDir { v2: h.v2, controllers: h.controllers.clone(), path });
+    }
+    Ok(cgroups)
+}
+
+/// The pids in every directory of `cgroups` (each listed once).
+pub fn pids(cgroups: &ContainerCgroups) -> Vec<i32> {
+    let mut found: Vec<i32> = Vec::new();
+    for dir in cgroups.paths() {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
+            if !found.contains(&pid) {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// The v1 device controller's rules, in order: `(allow, "TYPE MAJOR:MINOR
+/// ACCESS")`, each written to `devices.allow` or `devices.deny` (ctr-oci's
+/// `linux.resources.devices`; the helper never writes these). Without a v1
+/// devices hierarchy (pure cgroup v2, where this takes a BPF program) any
+/// rule is an error.
+pub fn set_devices(cgroups: &ContainerCgroups, rules: &[(bool, String)]) -> Result<(), HelperError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let dir = cgroups.dir_for("devices").ok_or_else(|| {
+        cgroup_error("device rules need the v1 devices controller; cgroup v2 device programs are not supported yet")
+    })?;
+    for (allow, rule) in rules {
+        if rule.chars().any(|c| c.is_control()) {
+            return Err(cgroup_error(format!("device rule {rule:?} has a control character")));
+        }
+        let file = if *allow { "devices.allow" } else { "devices.deny" };
+        write_file(&Path::new(&dir.path).join(file), rule)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oci_cgroups_path_is_checked_and_placed() {
+        for bad in ["", "/", "a/../b", "./x", "a/\u{1b}[2J"] {
+            assert!(plan_path(bad).is_err(), "{bad:?} accepted");
+        }
+        let absolute = plan_path("/ctr-oci-test/x").unwrap();
+        let relative = plan_path("ctr-oci-test/x").unwrap();
+        let own = hierarchies().unwrap();
+        assert_eq!(absolute.dirs.len(), own.len());
+        for ((a, r), h) in absolute.dirs.iter().zip(&relative.dirs).zip(&own) {
+            assert_eq!(Path::new(&a.path), h.mount_point.join("ctr-oci-test/x"));
+            let mut beneath = h.mount_point.clone();
+            beneath.extend(h.own_path.split('/').filter(|c| !c.is_empty()));
+            assert_eq!(Path::new(&r.path), beneath.join("ctr-oci-test/x"));
+        }
+    }
+}
