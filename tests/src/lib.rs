@@ -202,6 +202,25 @@ impl Env {
         }
     }
 
+    /// `crun ARGS...` as root without cgroups, in a private mount namespace
+    /// where the hybrid host's empty v2 tree is unmounted: crun refuses the
+    /// hybrid layout otherwise. Add crun's arguments with `arg`.
+    pub fn crun(&self) -> CtrCommand {
+        self.as_root(
+            "unshare",
+            [
+                "-m",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                "umount /sys/fs/cgroup/unified 2>/dev/null; exec crun --cgroup-manager=disabled \"$@\"",
+                "sh",
+            ],
+        )
+    }
+
     /// Any program run as root, through the same wrapper (root's groups, a
     /// clean environment, the timeout): for what root runs, like `ctr-oci`.
     pub fn as_root<I, S>(&self, program: impl AsRef<OsStr>, args: I) -> CtrCommand
@@ -874,4 +893,37 @@ pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 pub fn unique_name(prefix: &str) -> String {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     format!("{prefix}{}x{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Containers a test started, removed with `rm -f` when it ends, even when
+/// it fails.
+pub struct Started<'a> {
+    pub env: &'a Env,
+    /// Names to remove; a test adds those it creates by other means.
+    pub names: Vec<String>,
+}
+
+impl<'a> Started<'a> {
+    /// Makes sure the test image `alpine` is there.
+    pub fn new(env: &'a Env) -> Self {
+        env.ensure_alpine_image("alpine");
+        Self { env, names: Vec::new() }
+    }
+
+    /// `ctr run -d --name NAME ARGS...`; returns the id it printed.
+    pub fn run_d(&mut self, name: &str, args: &[&str]) -> String {
+        self.names.push(name.to_owned());
+        let out = self.env.ctr().args(["run", "-d", "--name", name]).args(args).ok();
+        let id = out.stdout.trim().to_owned();
+        assert!(id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()), "run -d printed {:?}", out.stdout);
+        id
+    }
+}
+
+impl Drop for Started<'_> {
+    fn drop(&mut self) {
+        if !self.names.is_empty() {
+            let _ = self.env.ctr().args(["rm", "-f"]).args(&self.names).output();
+        }
+    }
 }

@@ -4,7 +4,8 @@
 //! monitor, 20 containers in parallel, unique names, `container prune`.
 //! (A paused container's life is in `limits.rs`, which the cgroup-v2 guest
 //! runs too.)
-//! Every test removes what it started, even when it fails ([`Started`]).
+//! Every test removes what it started, even when it fails
+//! ([`ctr_tests::Started`]).
 //!
 //! The tests run one at a time: `container prune` removes every stopped
 //! container of the user, so parallel tests would see each other's vanish.
@@ -12,36 +13,6 @@
 use ctr_tests::{env, Env, Output};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// Containers a test started, removed with `rm -f` when it ends.
-struct Started<'a> {
-    env: &'a Env,
-    names: Vec<String>,
-}
-
-impl<'a> Started<'a> {
-    fn new(env: &'a Env) -> Self {
-        env.ensure_alpine_image("alpine");
-        Self { env, names: Vec::new() }
-    }
-
-    /// `ctr run -d --network none --name NAME ARGS...`; returns the id.
-    fn run_d(&mut self, name: &str, args: &[&str]) -> String {
-        self.names.push(name.to_owned());
-        let out = self.env.ctr().args(["run", "-d", "--network", "none", "--name", name]).args(args).ok();
-        let id = out.stdout.trim().to_owned();
-        assert!(id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()), "run -d printed {:?}", out.stdout);
-        id
-    }
-}
-
-impl Drop for Started<'_> {
-    fn drop(&mut self) {
-        if !self.names.is_empty() {
-            let _ = self.env.ctr().args(["rm", "-f"]).args(&self.names).output();
-        }
-    }
-}
 
 fn ctr(env: &Env, args: &[&str]) -> Output {
     env.ctr().args(args).output()
@@ -105,10 +76,10 @@ fn running_names(env: &Env) -> String {
 fn detached_container_through_its_whole_life() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    let mut started = Started::new(&env);
+    let mut started = ctr_tests::Started::new(&env);
     let script = "echo secret > /marker; trap 'echo bye; exit 0' TERM; i=0; while :; do echo tick $i; echo warn $i >&2; i=$((i+1)); sleep 0.2; done";
     let t = Instant::now();
-    let id = started.run_d("life-main", &["alpine", "sh", "-c", script]);
+    let id = started.run_d("life-main", &["--network", "none", "alpine", "sh", "-c", script]);
     assert!(t.elapsed() < Duration::from_secs(10), "run -d took {:?}", t.elapsed());
 
     // ps: running, by short id, with -q and as JSON.
@@ -202,19 +173,22 @@ fn detached_container_through_its_whole_life() {
 fn stop_kills_after_the_grace_period_and_wait_returns_the_code() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    let mut started = Started::new(&env);
+    let mut started = ctr_tests::Started::new(&env);
     // pid 1 ignores SIGTERM it does not handle: SIGKILL after -t.
-    started.run_d("life-stubborn", &["alpine", "sleep", "600"]);
+    started.run_d("life-stubborn", &["--network", "none", "alpine", "sleep", "600"]);
     let t = Instant::now();
     env.ctr().args(["stop", "-t", "1", "life-stubborn"]).ok();
     let took = t.elapsed();
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(8), "stop took {took:?}");
     assert_eq!(env.ctr().args(["wait", "life-stubborn"]).ok().stdout, "137\n");
 
-    started.run_d("life-code", &["alpine", "sh", "-c", "sleep 1; exit 7"]);
+    started.run_d("life-code", &["--network", "none", "alpine", "sh", "-c", "sleep 1; exit 7"]);
     assert_eq!(env.ctr().args(["wait", "life-code"]).ok().stdout, "7\n");
 
-    started.run_d("life-signal", &["alpine", "sh", "-c", "trap 'echo got usr1' USR1; while :; do sleep 0.1; done"]);
+    started.run_d(
+        "life-signal",
+        &["--network", "none", "alpine", "sh", "-c", "trap 'echo got usr1' USR1; while :; do sleep 0.1; done"],
+    );
     std::thread::sleep(Duration::from_millis(300));
     env.ctr().args(["kill", "-s", "USR1", "life-signal"]).ok();
     let mut logs = env.ctr().args(["logs", "-f", "life-signal"]).spawn();
@@ -230,8 +204,8 @@ fn stop_kills_after_the_grace_period_and_wait_returns_the_code() {
 fn rm_f_of_a_running_container_leaves_nothing() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    let mut started = Started::new(&env);
-    started.run_d("life-rmf", &["alpine", "sh", "-c", "sleep 600 & sleep 600"]);
+    let mut started = ctr_tests::Started::new(&env);
+    started.run_d("life-rmf", &["--network", "none", "alpine", "sh", "-c", "sleep 600 & sleep 600"]);
     let fp = footprint(&env, "life-rmf");
     assert_eq!(fp.pids.len(), 2, "init and monitor");
     assert_ne!(ctr(&env, &["rm", "life-rmf"]).code(), Some(0), "rm without -f refuses a running container");
@@ -244,8 +218,8 @@ fn rm_f_of_a_running_container_leaves_nothing() {
 fn a_killed_monitor_does_not_make_ps_lie() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    let mut started = Started::new(&env);
-    started.run_d("life-orphan", &["alpine", "sleep", "600"]);
+    let mut started = ctr_tests::Started::new(&env);
+    started.run_d("life-orphan", &["--network", "none", "alpine", "sleep", "600"]);
     let fp = footprint(&env, "life-orphan");
     let monitor: i32 = inspect(&env, "life-orphan", "{{.State.MonitorPid}}").parse().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{monitor}/status")).unwrap();
@@ -271,7 +245,7 @@ fn a_killed_monitor_does_not_make_ps_lie() {
     assert_nothing_left(&env, &fp, "rm -f after the monitor was killed");
 
     // Both gone: exited, code unknown; rm cleans up.
-    started.run_d("life-stale", &["alpine", "sleep", "600"]);
+    started.run_d("life-stale", &["--network", "none", "alpine", "sleep", "600"]);
     let fp = footprint(&env, "life-stale");
     for template in ["{{.State.MonitorPid}}", "{{.State.Pid}}"] {
         let pid: i32 = inspect(&env, "life-stale", template).parse().unwrap();
@@ -296,7 +270,7 @@ fn a_killed_monitor_does_not_make_ps_lie() {
 fn twenty_containers_in_parallel() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    let mut started = Started::new(&env);
+    let mut started = ctr_tests::Started::new(&env);
     let names: Vec<String> = (0..20).map(|i| format!("life-par-{i}")).collect();
     started.names.extend(names.iter().cloned());
     let ids: Vec<String> = std::thread::scope(|s| {
@@ -342,7 +316,7 @@ fn twenty_containers_in_parallel() {
 fn of_two_runs_with_one_name_exactly_one_wins() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    let mut started = Started::new(&env);
+    let mut started = ctr_tests::Started::new(&env);
     started.names.push("life-dup".into());
     let outs: Vec<Output> = std::thread::scope(|s| {
         let runs: Vec<_> = (0..2)
@@ -367,9 +341,9 @@ fn of_two_runs_with_one_name_exactly_one_wins() {
 fn prune_removes_stopped_containers_only() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    let mut started = Started::new(&env);
-    started.run_d("life-prune-done", &["alpine", "true"]);
-    started.run_d("life-prune-up", &["alpine", "sleep", "600"]);
+    let mut started = ctr_tests::Started::new(&env);
+    started.run_d("life-prune-done", &["--network", "none", "alpine", "true"]);
+    started.run_d("life-prune-up", &["--network", "none", "alpine", "sleep", "600"]);
     env.ctr().args(["wait", "life-prune-done"]).ok();
     let out = env.ctr().args(["container", "prune", "-f"]).ok();
     assert!(out.stdout.contains("Deleted Containers:"), "{}", out.stdout);
@@ -382,7 +356,7 @@ fn prune_removes_stopped_containers_only() {
 fn detached_run_with_rm_and_a_missing_command() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    let mut started = Started::new(&env);
+    let mut started = ctr_tests::Started::new(&env);
     started.names.push("life-missing".into());
     let out = env
         .ctr()
@@ -391,7 +365,7 @@ fn detached_run_with_rm_and_a_missing_command() {
     assert_eq!(out.code(), Some(127), "{}", out.stderr);
     assert!(out.stderr.contains("not found"), "{}", out.stderr);
 
-    started.run_d("life-autorm", &["--rm", "alpine", "sh", "-c", "sleep 0.5"]);
+    started.run_d("life-autorm", &["--network", "none", "--rm", "alpine", "sh", "-c", "sleep 0.5"]);
     let deadline = Instant::now() + Duration::from_secs(15);
     while ctr(&env, &["ps", "-a"]).stdout.contains("life-autorm") {
         assert!(Instant::now() < deadline, "--rm container not removed");
@@ -403,9 +377,9 @@ fn detached_run_with_rm_and_a_missing_command() {
 fn the_monitor_records_an_oom_kill() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    let mut started = Started::new(&env);
+    let mut started = ctr_tests::Started::new(&env);
     let allocate_64m = r#"BEGIN { s = sprintf("%67108864s", ""); print length(s) }"#;
-    started.run_d("life-oom", &["--memory", "32m", "alpine", "awk", allocate_64m]);
+    started.run_d("life-oom", &["--network", "none", "--memory", "32m", "alpine", "awk", allocate_64m]);
     assert_eq!(env.ctr().args(["wait", "life-oom"]).ok().stdout, "137\n");
     assert_eq!(inspect(&env, "life-oom", "{{.State.OOMKilled}} {{.State.ExitCode}}"), "true 137");
 }
@@ -420,7 +394,7 @@ fn stats_row(env: &Env, name: &str) -> serde_json::Value {
 fn stats_counts_network_bytes_of_bridge_containers_only() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    let mut started = Started::new(&env);
+    let mut started = ctr_tests::Started::new(&env);
     let (bridged, isolated, host) = (
         ctr_tests::unique_name("stats-br"),
         ctr_tests::unique_name("stats-none"),

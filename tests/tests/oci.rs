@@ -144,23 +144,7 @@ fn oci_run_gives_output_status_hostname_and_memory_limit_as_crun_does() {
     let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     config["linux"]["resources"]["memory"] = serde_json::Value::Null;
     std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
-    let crun = env
-        .as_root(
-            "unshare",
-            [
-                "-m",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-                "umount /sys/fs/cgroup/unified 2>/dev/null; exec crun --cgroup-manager=disabled run --bundle \"$1\" \"$2\"",
-                "sh",
-            ],
-        )
-        .arg(&bundle.dir)
-        .arg(format!("{id}-crun"))
-        .output();
+    let crun = env.crun().args(["run", "--bundle"]).arg(&bundle.dir).arg(format!("{id}-crun")).output();
     assert_eq!(crun.code(), Some(7), "crun: {}", crun.stderr);
     assert!(crun.stdout.starts_with("oci-test\n") && crun.stdout.ends_with("uid=0\n"), "crun printed {}", crun.stdout);
 }

@@ -6,34 +6,6 @@
 use ctr_tests::{env, Env};
 use std::time::Duration;
 
-/// Containers removed on drop.
-struct Started<'a> {
-    env: &'a Env,
-    names: Vec<String>,
-}
-
-impl<'a> Started<'a> {
-    fn new(env: &'a Env) -> Self {
-        env.ensure_alpine_image("alpine");
-        Self { env, names: Vec::new() }
-    }
-
-    /// `ctr run -d --name NAME FLAGS... alpine COMMAND...`; returns the id.
-    fn run_d(&mut self, name: &str, flags: &[&str], command: &[&str]) -> String {
-        self.names.push(name.to_owned());
-        let out = self.env.ctr().args(["run", "-d", "--name", name]).args(flags).arg("alpine").args(command).ok();
-        out.stdout.trim().to_owned()
-    }
-}
-
-impl Drop for Started<'_> {
-    fn drop(&mut self) {
-        if !self.names.is_empty() {
-            let _ = self.env.ctr().args(["rm", "-f"]).args(&self.names).output();
-        }
-    }
-}
-
 fn lines(env: &Env, args: &[&str]) -> Vec<String> {
     env.ctr().args(args).ok().stdout.lines().map(str::to_owned).collect()
 }
@@ -42,17 +14,17 @@ fn lines(env: &Env, args: &[&str]) -> Vec<String> {
 fn ps_filters_templates_tables_and_quiet() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    let mut started = Started::new(&env);
+    let mut started = ctr_tests::Started::new(&env);
     let prefix = ctr_tests::unique_name("outps");
     let (front, back, done) = (format!("{prefix}-front"), format!("{prefix}-back"), format!("{prefix}-done"));
     let none = ["--network", "none"];
     let front_id =
-        started.run_d(&front, &[&none[..], &["-l", "tier=front", "-l", "team=a"]].concat(), &["sleep", "60"]);
+        started.run_d(&front, &[&none[..], &["-l", "tier=front", "-l", "team=a", "alpine", "sleep", "60"]].concat());
     // Containers are ordered by their creation second: before/since need a second between.
     std::thread::sleep(Duration::from_millis(1100));
-    started.run_d(&back, &[&none[..], &["-l", "tier=back"]].concat(), &["sleep", "60"]);
+    started.run_d(&back, &[&none[..], &["-l", "tier=back", "alpine", "sleep", "60"]].concat());
     std::thread::sleep(Duration::from_millis(1100));
-    started.run_d(&done, &none, &["sh", "-c", "exit 3"]);
+    started.run_d(&done, &[&none[..], &["alpine", "sh", "-c", "exit 3"]].concat());
     env.ctr().args(["wait", &done]).ok();
 
     let prefix_filter = format!("name={prefix}");
@@ -104,7 +76,7 @@ fn ps_filters_templates_tables_and_quiet() {
 fn inspect_follows_dockers_layout() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    let mut started = Started::new(&env);
+    let mut started = ctr_tests::Started::new(&env);
     let name = ctr_tests::unique_name("outinspect");
     let volume = ctr_tests::unique_name("outvol");
     let flags = [
@@ -123,7 +95,7 @@ fn inspect_follows_dockers_layout() {
         "-p",
         "127.0.0.1:18931:80",
     ];
-    let id = started.run_d(&name, &flags, &["sleep", "60"]);
+    let id = started.run_d(&name, &[&flags[..], &["alpine", "sleep", "60"]].concat());
     let inspect = |template: &str| env.ctr().args(["inspect", "-f", template, &name]).ok().stdout.trim().to_owned();
     assert_eq!(inspect("{{.Id}}"), id);
     assert_eq!(inspect("{{.Name}} {{.Config.Image}} {{.RestartCount}}"), format!("{name} alpine 0"));
@@ -199,9 +171,9 @@ fn prunes_refuse_to_run_unasked_without_a_terminal() {
 fn other_listings_and_inspects_take_templates() {
     let Some(env) = env() else { return };
     let _serial = ctr_tests::one_at_a_time();
-    let mut started = Started::new(&env);
+    let mut started = ctr_tests::Started::new(&env);
     let name = ctr_tests::unique_name("outstats");
-    started.run_d(&name, &["--network", "none"], &["sleep", "60"]);
+    started.run_d(&name, &["--network", "none", "alpine", "sleep", "60"]);
     let stats = lines(&env, &["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", &name]);
     let pids = stats[0].strip_prefix(&format!("{name} ")).unwrap_or_else(|| panic!("{stats:?}"));
     assert!(pids.parse::<u64>().unwrap() >= 1, "{stats:?}");
