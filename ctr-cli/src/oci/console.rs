@@ -71,10 +71,7 @@ pub fn attach(socket: UnixStream, uid: u32) -> Result<(), ConsoleError> {
     if nix::unistd::getsid(None).map_err(sys("getsid"))? != nix::unistd::getpid() {
         nix::unistd::setsid().map_err(sys("setsid"))?;
     }
-    // SAFETY: TIOCSCTTY takes an int argument (0: do not steal the
-    // terminal from another session); `slave` is an open pty.
-    let rc = unsafe { libc::ioctl(slave.as_fd().as_raw_fd(), libc::TIOCSCTTY, 0) };
-    nix::errno::Errno::result(rc).map_err(sys("make the terminal the controlling one"))?;
+    crate::sys::tty::set_controlling(slave.as_fd()).map_err(sys("make the terminal the controlling one"))?;
     for fd in 0..=2 {
         nix::unistd::dup2(slave.as_raw_fd(), fd).map_err(sys("the terminal as stdin, stdout and stderr"))?;
     }
