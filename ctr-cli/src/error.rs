@@ -70,6 +70,58 @@ impl<T, E: Contextual> ResultExt<T, E> for Result<T, E> {
     }
 }
 
+/// For a module's error enum with `Io(IoError)`, `Os(io::Error)`,
+/// `Sys(Errno)` and `Context { what, source }` variants: its `context`
+/// method (an OS error becomes an [`IoError`] that says what failed, any
+/// other is wrapped), and the module's context trait, `context` and
+/// `with_context` on every result whose error converts into the enum and,
+/// with `none => Variant`, on options (`None` becomes that variant).
+/// One mechanism instead of a copy per module.
+macro_rules! module_error_context {
+    ($vis:vis trait $name:ident for $error:ident $(, none => $invalid:ident)?) => {
+        impl $error {
+            /// The error with `what` in front.
+            pub fn context(self, what: String) -> Self {
+                match self {
+                    $error::Io(io) => $error::Io($crate::error::Contextual::context(io, what)),
+                    $error::Os(e) => $error::Io($crate::error::IoError::new(what, e)),
+                    $error::Sys(errno) => $error::Io($crate::error::IoError::new(what, errno)),
+                    other => $error::Context { what, source: Box::new(other) },
+                }
+            }
+        }
+
+        /// `context` for anything that becomes the module's error.
+        $vis trait $name<T> {
+            fn context(self, what: impl Into<String>) -> std::result::Result<T, $error>;
+            fn with_context(self, what: impl FnOnce() -> String) -> std::result::Result<T, $error>;
+        }
+
+        impl<T, E: Into<$error>> $name<T> for std::result::Result<T, E> {
+            fn context(self, what: impl Into<String>) -> std::result::Result<T, $error> {
+                self.map_err(|e| e.into().context(what.into()))
+            }
+
+            fn with_context(self, what: impl FnOnce() -> String) -> std::result::Result<T, $error> {
+                self.map_err(|e| e.into().context(what()))
+            }
+        }
+
+        $(
+            impl<T> $name<T> for Option<T> {
+                fn context(self, what: impl Into<String>) -> std::result::Result<T, $error> {
+                    self.ok_or_else(|| $error::$invalid(what.into()))
+                }
+
+                fn with_context(self, what: impl FnOnce() -> String) -> std::result::Result<T, $error> {
+                    self.ok_or_else(|| $error::$invalid(what()))
+                }
+            }
+        )?
+    };
+}
+pub(crate) use module_error_context;
+
 /// An error and its causes on one line, outermost first ("a: b: c").
 pub fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();

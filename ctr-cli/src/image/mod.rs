@@ -59,17 +59,6 @@ pub enum ImageError {
 }
 
 impl ImageError {
-    /// The error with `what` in front: an OS error becomes an [`IoError`]
-    /// that says what failed.
-    pub fn context(self, what: String) -> Self {
-        match self {
-            ImageError::Io(io) => ImageError::Io(crate::error::Contextual::context(io, what)),
-            ImageError::Os(e) => ImageError::Io(IoError::new(what, e)),
-            ImageError::Sys(errno) => ImageError::Io(IoError::new(what, errno)),
-            other => ImageError::Context { what, source: Box::new(other) },
-        }
-    }
-
     /// The OS error kind at the bottom of it, if it is one.
     pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
         match self {
@@ -91,31 +80,7 @@ impl ImageError {
     }
 }
 
-/// `context` for anything that becomes an [`ImageError`].
-pub trait ImageContext<T> {
-    fn context(self, what: impl Into<String>) -> Result<T>;
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T>;
-}
-
-impl<T, E: Into<ImageError>> ImageContext<T> for std::result::Result<T, E> {
-    fn context(self, what: impl Into<String>) -> Result<T> {
-        self.map_err(|e| e.into().context(what.into()))
-    }
-
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| e.into().context(what()))
-    }
-}
-
-impl<T> ImageContext<T> for Option<T> {
-    fn context(self, what: impl Into<String>) -> Result<T> {
-        self.ok_or_else(|| ImageError::Invalid(what.into()))
-    }
-
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.ok_or_else(|| ImageError::Invalid(what()))
-    }
-}
+crate::error::module_error_context!(pub trait ImageContext for ImageError, none => Invalid);
 
 impl From<tempfile::PersistError> for ImageError {
     fn from(e: tempfile::PersistError) -> Self {

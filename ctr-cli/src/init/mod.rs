@@ -56,34 +56,7 @@ pub enum InitError {
     Context { what: String, source: Box<InitError> },
 }
 
-impl InitError {
-    /// The error with `what` in front: an OS error becomes an [`IoError`]
-    /// that says what failed.
-    fn context(self, what: String) -> Self {
-        match self {
-            InitError::Io(io) => InitError::Io(crate::error::Contextual::context(io, what)),
-            InitError::Sys(errno) => InitError::Io(IoError::new(what, errno)),
-            InitError::Os(e) => InitError::Io(IoError::new(what, e)),
-            other => InitError::Context { what, source: Box::new(other) },
-        }
-    }
-}
-
-/// `context` for anything that becomes an [`InitError`].
-trait InitContext<T> {
-    fn context(self, what: impl Into<String>) -> Result<T>;
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T>;
-}
-
-impl<T, E: Into<InitError>> InitContext<T> for std::result::Result<T, E> {
-    fn context(self, what: impl Into<String>) -> Result<T> {
-        self.map_err(|e| e.into().context(what.into()))
-    }
-
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| e.into().context(what()))
-    }
-}
+crate::error::module_error_context!(trait InitContext for InitError);
 
 type Result<T, E = InitError> = std::result::Result<T, E>;
 

@@ -68,45 +68,7 @@ pub enum OciError {
     Context { what: String, source: Box<OciError> },
 }
 
-impl OciError {
-    /// The error with `what` in front: an OS error becomes an [`IoError`]
-    /// that says what failed.
-    fn context(self, what: String) -> Self {
-        match self {
-            OciError::Io(io) => OciError::Io(crate::error::Contextual::context(io, what)),
-            OciError::Os(e) => OciError::Io(IoError::new(what, e)),
-            OciError::Sys(errno) => OciError::Io(IoError::new(what, errno)),
-            other => OciError::Context { what, source: Box::new(other) },
-        }
-    }
-}
-
-/// `context` for anything that becomes an [`OciError`]; on an `Option`,
-/// `None` becomes an [`OciError::Invalid`] with that message.
-trait OciContext<T> {
-    fn context(self, what: impl Into<String>) -> Result<T>;
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T>;
-}
-
-impl<T, E: Into<OciError>> OciContext<T> for std::result::Result<T, E> {
-    fn context(self, what: impl Into<String>) -> Result<T> {
-        self.map_err(|e| e.into().context(what.into()))
-    }
-
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| e.into().context(what()))
-    }
-}
-
-impl<T> OciContext<T> for Option<T> {
-    fn context(self, what: impl Into<String>) -> Result<T> {
-        self.ok_or_else(|| OciError::Invalid(what.into()))
-    }
-
-    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.ok_or_else(|| OciError::Invalid(what()))
-    }
-}
+crate::error::module_error_context!(trait OciContext for OciError, none => Invalid);
 
 pub type Result<T, E = OciError> = std::result::Result<T, E>;
 
