@@ -18,7 +18,7 @@ use ctr_core::liveness::Liveness;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use std::io::Write;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -128,8 +128,7 @@ fn open_path(path: &Path) -> Result<OwnedFd> {
     use nix::fcntl::OFlag;
     let raw = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .with_context(|| format!("open {}", path.display()))?;
-    // SAFETY: open just returned this descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    Ok(crate::sys::adopt(raw))
 }
 
 /// The pid, with no trailing newline (as runc writes it), replaced whole.
