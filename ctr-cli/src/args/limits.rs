@@ -2,12 +2,10 @@
 //! validated limits that the helper writes to the container's cgroup.
 
 use anyhow::{bail, Context, Result};
+use ctr_cli::container::limits::{DeviceRateRequest, LimitRequest};
 use ctr_core::limits::{
-    cpus_to_quota, parse_bytes, CpuList, CpuQuota, DeviceRate, HostCpus, ResourceLimits, SwapLimit,
-    DEFAULT_CPU_PERIOD_US,
+    cpus_to_quota, parse_bytes, CpuList, CpuQuota, ResourceLimits, SwapLimit, DEFAULT_CPU_PERIOD_US,
 };
-use std::os::unix::fs::FileTypeExt;
-use std::os::unix::fs::MetadataExt;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct LimitArgs {
@@ -56,8 +54,9 @@ pub struct LimitArgs {
 }
 
 impl LimitArgs {
-    /// Parses and validates every flag against this host before anything starts.
-    pub fn to_limits(&self) -> Result<ResourceLimits> {
+    /// Parses every flag; what needs the host (block devices by node, CPUs
+    /// online) is checked by the engine when the limits are applied.
+    pub fn to_request(&self) -> Result<LimitRequest> {
         let bytes = |flag: &str, v: &Option<String>| v.as_deref().map(|v| parse_bytes(flag, v)).transpose();
         let memory_swap = match self.memory_swap.as_deref() {
             None => None,
@@ -95,38 +94,26 @@ impl LimitArgs {
             cpuset_mems: self.cpuset_mems.as_deref().map(|l| CpuList::parse("--cpuset-mems", l)).transpose()?,
             pids_limit,
             blkio_weight: self.blkio_weight,
-            device_read_bps: self
-                .device_read_bps
-                .iter()
-                .map(|d| device_rate("--device-read-bps", d))
-                .collect::<Result<_>>()?,
-            device_write_bps: self
-                .device_write_bps
-                .iter()
-                .map(|d| device_rate("--device-write-bps", d))
-                .collect::<Result<_>>()?,
+            device_read_bps: Vec::new(),
+            device_write_bps: Vec::new(),
         };
-        limits.validate(&HostCpus::read(), |major, minor| {
-            std::path::Path::new(&format!("/sys/dev/block/{major}:{minor}")).exists()
-        })?;
-        Ok(limits)
+        let rates = |flag: &str, values: &[String]| values.iter().map(|v| device_rate(flag, v)).collect::<Result<_>>();
+        Ok(LimitRequest {
+            limits,
+            device_read_bps: rates("--device-read-bps", &self.device_read_bps)?,
+            device_write_bps: rates("--device-write-bps", &self.device_write_bps)?,
+        })
     }
 }
 
-/// DEVICE:RATE, the device a block device node we can stat.
-fn device_rate(flag: &str, value: &str) -> Result<DeviceRate> {
+/// DEVICE:RATE, the device named by its node.
+fn device_rate(flag: &str, value: &str) -> Result<DeviceRateRequest> {
     let (device, rate) =
         value.rsplit_once(':').with_context(|| format!("{flag} {value}: use DEVICE:RATE, e.g. /dev/sda:1mb"))?;
-    let meta = std::fs::metadata(device).with_context(|| format!("{flag}: cannot find device {device}"))?;
-    if !meta.file_type().is_block_device() {
-        bail!("{flag}: {device} is not a block device");
+    if !device.starts_with('/') {
+        bail!("{flag} {value}: name the device by its path, e.g. /dev/sda:1mb");
     }
-    let rdev = meta.rdev();
-    Ok(DeviceRate {
-        major: nix::sys::stat::major(rdev) as u32,
-        minor: nix::sys::stat::minor(rdev) as u32,
-        bytes_per_second: parse_bytes(flag, rate)?,
-    })
+    Ok(DeviceRateRequest { device: device.into(), bytes_per_second: parse_bytes(flag, rate)? })
 }
 
 #[cfg(test)]
@@ -134,25 +121,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_docker_flags() {
+    fn parses_docker_flags_without_reading_the_host() {
         let args = LimitArgs {
             memory: Some("32m".into()),
             cpus: Some("0.5".into()),
             pids_limit: Some(32),
+            device_write_bps: vec!["/dev/sdz:1mb".into()],
             ..Default::default()
         };
-        let l = args.to_limits().unwrap();
+        let request = args.to_request().unwrap();
+        let l = &request.limits;
         assert_eq!(l.memory, Some(32 << 20));
         assert_eq!(l.cpu_quota, Some(CpuQuota { quota_us: 50_000, period_us: 100_000 }));
         assert_eq!(l.pids_limit, Some(32));
-        assert!(LimitArgs { memory: Some("4m".into()), ..Default::default() }.to_limits().is_err());
-        assert!(LimitArgs { cpus: Some("1".into()), cpu_quota: Some(5000), ..Default::default() }.to_limits().is_err());
-        assert!(LimitArgs { cpus: Some("4096".into()), ..Default::default() }.to_limits().is_err());
-        assert!(LimitArgs { device_write_bps: vec!["/etc/passwd:1mb".into()], ..Default::default() }
-            .to_limits()
+        // A device this host may not have is still parsed; the engine checks it.
+        assert_eq!(
+            request.device_write_bps,
+            vec![DeviceRateRequest { device: "/dev/sdz".into(), bytes_per_second: 1 << 20 }]
+        );
+        assert!(LimitArgs { cpus: Some("1".into()), cpu_quota: Some(5000), ..Default::default() }
+            .to_request()
             .is_err());
-        assert!(LimitArgs { pids_limit: Some(0), ..Default::default() }.to_limits().is_err());
-        let unlimited = LimitArgs { pids_limit: Some(-1), ..Default::default() }.to_limits().unwrap().pids_limit;
+        assert!(LimitArgs { device_write_bps: vec!["sda:1mb".into()], ..Default::default() }.to_request().is_err());
+        assert!(LimitArgs { device_read_bps: vec!["/dev/sda".into()], ..Default::default() }.to_request().is_err());
+        assert!(LimitArgs { pids_limit: Some(0), ..Default::default() }.to_request().is_err());
+        let unlimited =
+            LimitArgs { pids_limit: Some(-1), ..Default::default() }.to_request().unwrap().limits.pids_limit;
         assert_eq!(unlimited, Some(ctr_core::limits::PIDS_UNLIMITED));
     }
 }

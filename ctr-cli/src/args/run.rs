@@ -212,7 +212,7 @@ impl RunArgs {
             cap_drop: self.cap_drop,
             entrypoint: self.entrypoint,
             rootfs: self.rootfs,
-            limits: self.limits.to_limits()?,
+            limits: self.limits.to_request()?,
             oom_score_adj: self.limits.oom_score_adj,
             volumes,
             tmpfs,

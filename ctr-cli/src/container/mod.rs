@@ -12,6 +12,7 @@ pub mod create;
 pub mod exec;
 pub mod inspect;
 pub mod kill;
+pub mod limits;
 pub mod pause;
 pub mod prune;
 pub mod record;
@@ -72,6 +73,10 @@ pub enum ContainerError {
     Log(#[from] crate::process::tee::TeeError),
     #[error(transparent)]
     Limit(#[from] ctr_core::limits::LimitError),
+    #[error("{flag}: cannot find device {}: {source}", device.display())]
+    DeviceNotFound { flag: &'static str, device: std::path::PathBuf, source: std::io::Error },
+    #[error("{flag}: {} is not a block device; name a disk such as /dev/sda", device.display())]
+    NotABlockDevice { flag: &'static str, device: std::path::PathBuf },
     #[error(transparent)]
     Io(#[from] IoError),
     /// A request ctr cannot carry out as given; the message says what to change.

@@ -24,7 +24,6 @@ use crate::seccomp::SecurityOptions;
 use crate::spec::{ContainerSpec, ProcessSpec, RootfsSpec};
 use crate::tuning::{Sysctl, Ulimit};
 use ctr_core::ids::{ContainerId, ContainerName};
-use ctr_core::limits::ResourceLimits;
 use std::path::PathBuf;
 
 /// Everything `ctr run` was asked for.
@@ -46,7 +45,8 @@ pub struct RunRequest {
     pub entrypoint: Option<String>,
     /// A directory to use as the root filesystem instead of an image.
     pub rootfs: Option<PathBuf>,
-    pub limits: ResourceLimits,
+    /// Checked against this host when the container is made.
+    pub limits: super::limits::LimitRequest,
     /// Written to the process's oom_score_adj (-1000 to 1000).
     pub oom_score_adj: Option<i32>,
     /// `-v SRC:DEST[:OPTS]` and `--tmpfs DEST[:OPTS]`, as given.
@@ -189,6 +189,8 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
             request.restart_policy
         );
     }
+    // Before the image, so that an impossible limit never waits for a pull.
+    let limits = request.limits.resolve()?;
     let source = crate::timing::time("image.resolve", || resolve_source(paths, request))?;
     let process_args = process_args(&source.config, request.entrypoint.as_deref(), &source.command)?;
     let cwd = request
@@ -203,7 +205,6 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
     }
     let security = request.security.resolve(&paths.state.join("seccomp-cache"), &request.cap_add, &request.cap_drop)?;
     let capabilities = security.capabilities;
-    let limits = request.limits.clone();
     let mounts = mounts_of(paths, request)?;
     let network = request.network.to_request(&source.config.exposed_ports)?;
     if matches!(network, ctr_core::net::NetworkRequest::None) {
