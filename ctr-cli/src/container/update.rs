@@ -3,7 +3,6 @@
 //! files and the same validation as at its start); every container keeps
 //! them in its record and saved launch, for its later starts.
 
-use super::limits::LimitRequest;
 use super::record::Container;
 use super::saved_launch::{load_launch, save_launch};
 use super::Result;
@@ -11,8 +10,9 @@ use crate::helper_client::Helper;
 use crate::paths::Paths;
 use ctr_core::limits::ResourceLimits;
 
-pub fn update(paths: &Paths, key: &str, request: &LimitRequest) -> Result<()> {
-    let limits = &request.resolve()?;
+/// `limits` come from [`super::limits::LimitRequest::resolve`], once for
+/// every container named, so a bad request touches none of them.
+pub fn update(paths: &Paths, key: &str, limits: &ResourceLimits) -> Result<()> {
     let (container, _) = Container::locate(paths, key)?;
     let (_lock, mut state) = container.lock(key)?;
     if state.is_running() {
