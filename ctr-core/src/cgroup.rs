@@ -61,27 +61,20 @@ pub fn parse_hierarchies(mountinfo: &str, proc_cgroup: &str) -> Result<Vec<Hiera
             continue;
         }
         let (device, root, mount_point, fstype, super_opts) = (left[2], left[3], left[4], right[0], right[2]);
-        let v2 = match fstype {
-            "cgroup2" => true,
-            "cgroup" => false,
-            _ => continue,
-        };
-        if seen_devices.contains(&device) {
-            continue; // the same hierarchy mounted twice
+        // Not a cgroup, or the same hierarchy mounted twice.
+        if !matches!(fstype, "cgroup" | "cgroup2") || seen_devices.contains(&device) {
+            continue;
         }
         seen_devices.push(device);
+        let v2 = fstype == "cgroup2";
         let controllers: Vec<&str> =
             if v2 { Vec::new() } else { super_opts.split(',').filter(|o| is_controller_option(o)).collect() };
-        let membership = if v2 {
-            proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))
-        } else {
-            proc_cgroup.lines().find_map(|l| {
-                let mut parts = l.splitn(3, ':');
-                let (_, names, path) = (parts.next()?, parts.next()?, parts.next()?);
-                let names: Vec<&str> = names.split(',').collect();
-                (!names.is_empty() && names.iter().all(|n| controllers.contains(n))).then_some(path)
-            })
-        };
+        // `ID:CONTROLLERS:PATH`, with no controllers for v2.
+        let membership = proc_cgroup.lines().find_map(|l| {
+            let (names, path) = l.split_once(':')?.1.split_once(':')?;
+            let ours = if v2 { names.is_empty() } else { names.split(',').all(|n| controllers.contains(&n)) };
+            ours.then_some(path)
+        });
         let Some(path) = membership else { continue };
         let own_path = relative_to_mount_root(path, root)
             .ok_or_else(|| format!("cgroup {path} is outside the mount of {mount_point}"))?;
@@ -102,10 +95,7 @@ fn is_controller_option(option: &str) -> bool {
 }
 
 fn relative_to_mount_root(path: &str, root: &str) -> Option<String> {
-    if root == "/" {
-        return Some(path.to_owned());
-    }
-    let rest = path.strip_prefix(root)?;
+    let rest = if root == "/" { path } else { path.strip_prefix(root)? };
     (rest.is_empty() || rest.starts_with('/')).then(|| format!("/{}", rest.trim_start_matches('/')))
 }
 
@@ -152,15 +142,15 @@ fn ensure_cgroupfs(dir: &Path) -> Result<(), HelperError> {
     Ok(())
 }
 
-/// Creates `dir` (root-owned, 0755) unless it already is a directory.
+/// Creates `dir` (root-owned, 0755) unless it exists: on a cgroup
+/// filesystem, where nothing else can be made, a name that exists and is no
+/// directory is a kernel's control file, below which the next step fails.
 fn make_dir(dir: &Path) -> Result<(), HelperError> {
     match std::fs::DirBuilder::new().mode(0o755).create(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match std::fs::symlink_metadata(dir) {
-            Ok(m) if m.is_dir() => Ok(()),
-            _ => Err(cgroup_error(format!("{} exists and is not a directory", dir.display()))),
-        },
-        Err(e) => Err(cgroup_error(format!("mkdir {}: {e}", dir.display()))),
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(cgroup_error(format!("mkdir {}: {e}", dir.display())))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -231,18 +221,16 @@ pub fn plan(uid: u32, id: &ContainerId, config: &HelperConfig) -> Result<Contain
 pub fn create(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
     for d in &cgroups.dirs {
         let leaf = Path::new(&d.path);
-        let missing: Vec<&Path> = leaf.ancestors().take_while(|a| !a.exists()).collect();
-        let base = leaf.ancestors().nth(missing.len()).ok_or_else(|| cgroup_error("a cgroup path without a root"))?;
+        // The leaf, and every parent it lacks, top down (make_dir lets one
+        // that exists be).
+        let mut made: Vec<&Path> = leaf.ancestors().take_while(|a| *a == leaf || !a.exists()).collect();
+        let base = leaf.ancestors().nth(made.len()).ok_or_else(|| cgroup_error("a cgroup path without a root"))?;
         ensure_cgroupfs(base)?;
-        for dir in missing.iter().rev() {
-            make_dir(dir)?;
-            if !d.v2 {
-                inherit_cpuset(dir)?;
-            }
-        }
+        made.reverse();
+        made.iter().try_for_each(|dir| make_dir(dir))?;
         ensure_cgroupfs(leaf)?;
         if !d.v2 {
-            inherit_cpuset(leaf)?;
+            made.iter().try_for_each(|dir| inherit_cpuset(dir))?;
         }
     }
     Ok(())
@@ -256,47 +244,25 @@ pub fn attach(cgroups: &ContainerCgroups, pid: Pid) -> Result<(), HelperError> {
     Ok(())
 }
 
-/// A container's freezer: the v1 freezer where there is one, else the v2
-/// core freezer. Its control file and the values it takes (thawed, frozen);
-/// the file and the line in it that show the state has taken.
-struct Freezer {
-    control: PathBuf,
-    values: [&'static str; 2],
-    state: PathBuf,
-    settled: [&'static str; 2],
-}
-
-fn freezer(cgroups: &ContainerCgroups) -> Result<Freezer, HelperError> {
-    let at = |dir: &CgroupDir, file: &str| Path::new(&dir.path).join(file);
-    match (cgroups.dir_for("freezer"), cgroups.v2_dir()) {
-        (Some(v1), _) => {
-            let (control, state) = (at(v1, "freezer.state"), at(v1, "freezer.state"));
-            Ok(Freezer { control, values: ["THAWED", "FROZEN"], state, settled: ["THAWED", "FROZEN"] })
-        }
-        (None, Some(v2)) => {
-            let (control, state) = (at(v2, "cgroup.freeze"), at(v2, "cgroup.events"));
-            Ok(Freezer { control, values: ["0", "1"], state, settled: ["frozen 0", "frozen 1"] })
-        }
-        (None, None) => Err(cgroup_error("no freezer: neither a v1 freezer hierarchy nor cgroup v2")),
-    }
-}
-
-/// Whether the container is frozen, or being frozen.
-fn is_frozen(cgroups: &ContainerCgroups) -> bool {
-    freezer(cgroups).is_ok_and(|f| std::fs::read_to_string(&f.control).is_ok_and(|v| v.trim() != f.values[0]))
-}
-
 /// Pauses or resumes every process of the caller's container, and waits
-/// until the kernel reports that it has.
+/// until the kernel reports that it has. The v1 freezer where there is
+/// one, else the v2 core freezer: its control file and the values it takes
+/// (thawed, frozen); the file and the line in it that show the state has
+/// taken.
 pub fn freeze(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperError> {
-    let f = freezer(cgroups)?;
-    ensure_cgroupfs(f.control.parent().expect("a file in a cgroup dir"))?;
-    write_file(&f.control, f.values[usize::from(frozen)])?;
-    let settled = f.settled[usize::from(frozen)];
+    let at = |dir: &CgroupDir, file: &str| Path::new(&dir.path).join(file);
+    let (control, values, state, settled) = match (cgroups.dir_for("freezer"), cgroups.v2_dir()) {
+        (Some(v1), _) => (at(v1, "freezer.state"), ["THAWED", "FROZEN"], at(v1, "freezer.state"), ["THAWED", "FROZEN"]),
+        (None, Some(v2)) => (at(v2, "cgroup.freeze"), ["0", "1"], at(v2, "cgroup.events"), ["frozen 0", "frozen 1"]),
+        (None, None) => return Err(cgroup_error("no freezer: neither a v1 freezer hierarchy nor cgroup v2")),
+    };
+    ensure_cgroupfs(control.parent().expect("a file in a cgroup dir"))?;
+    write_file(&control, values[usize::from(frozen)])?;
+    let settled = settled[usize::from(frozen)];
     let deadline = Instant::now() + KILL_TIMEOUT;
-    while !std::fs::read_to_string(&f.state).is_ok_and(|s| s.lines().any(|l| l.trim() == settled)) {
+    while !std::fs::read_to_string(&state).is_ok_and(|s| s.lines().any(|l| l.trim() == settled)) {
         if Instant::now() > deadline {
-            return Err(cgroup_error(format!("{} did not settle", f.control.display())));
+            return Err(cgroup_error(format!("{} did not settle", control.display())));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -308,26 +274,18 @@ pub fn freeze(cgroups: &ContainerCgroups, frozen: bool) -> Result<(), HelperErro
 /// the v2 tree (enabled there on the way down); a file this kernel lacks is
 /// an error naming the flag, never a silent no-op.
 pub fn apply_limits(cgroups: &ContainerCgroups, limits: &ResourceLimits) -> Result<(), HelperError> {
-    let v1_writes = render(limits, false);
-    let v2_writes = render(limits, true);
-    let mut v2_controllers: Vec<&str> = Vec::new();
     let mut writes: Vec<(PathBuf, LimitFile, String)> = Vec::new();
-    for (file, value) in v1_writes {
+    for (file, value) in render(limits, false) {
         if let Some(dir) = cgroups.dir_for(file.controller()) {
             writes.push((Path::new(&dir.path).join(file.file_name()), file, value));
         }
     }
-    for (file, value) in v2_writes {
-        let controller = file.controller();
-        if cgroups.dir_for(file.v1_controller()).is_some() {
-            continue;
+    for (file, value) in render(limits, true) {
+        if cgroups.dir_for(file.v1_controller()).is_none() {
+            let dir = cgroups.v2_dir().ok_or_else(|| unsupported(file))?;
+            enable_v2_controller(Path::new(&dir.path), file.controller()).map_err(|_| unsupported(file))?;
+            writes.push((Path::new(&dir.path).join(file.file_name()), file, value));
         }
-        let dir = cgroups.v2_dir().ok_or_else(|| unsupported(file))?;
-        if !v2_controllers.contains(&controller) {
-            enable_v2_controller(Path::new(&dir.path), controller).map_err(|_| unsupported(file))?;
-            v2_controllers.push(controller);
-        }
-        writes.push((Path::new(&dir.path).join(file.file_name()), file, value));
     }
     for (path, file, value) in writes {
         if !path.exists() {
@@ -343,7 +301,8 @@ fn unsupported(file: LimitFile) -> HelperError {
 }
 
 /// Enables `controller` in `cgroup.subtree_control` of every ancestor of
-/// the leaf `dir` that lacks it, from the top of the tree down.
+/// the leaf `dir` that lacks it, from the top of the tree down (a few reads
+/// where all have it).
 fn enable_v2_controller(dir: &Path, controller: &str) -> Result<(), HelperError> {
     let ancestors: Vec<&Path> = dir.ancestors().skip(1).take_while(|a| ensure_cgroupfs(a).is_ok()).collect();
     let top = ancestors.last().ok_or_else(|| cgroup_error("a v2 leaf without a parent"))?;
@@ -370,35 +329,26 @@ fn enable_v2_controller(dir: &Path, controller: &str) -> Result<(), HelperError>
 /// them. The container's first process is init of its pid namespace, so
 /// killing it takes the rest of the namespace with it.
 pub fn kill_and_remove(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
-    // Frozen processes cannot die: thaw a paused container first. Only a
-    // paused one: this runs at every container's end.
-    if is_frozen(cgroups) {
-        let _ = freeze(cgroups, false);
-    }
-    let dirs = cgroups.paths();
+    // Frozen processes cannot die: thaw a paused container first (a write
+    // and a read where it is not paused).
+    let _ = freeze(cgroups, false);
     let deadline = Instant::now() + KILL_TIMEOUT;
-    let mut pending: Vec<&PathBuf> = dirs.iter().filter(|d| d.exists()).collect();
-    while !pending.is_empty() {
+    let mut pending = cgroups.paths();
+    loop {
         pending.retain(|dir| {
             if ensure_cgroupfs(dir).is_err() {
-                return false;
+                return false; // gone already
             }
-            if dir.join("cgroup.kill").exists() {
-                let _ = write_file(&dir.join("cgroup.kill"), "1");
+            let _ = write_file(&dir.join("cgroup.kill"), "1"); // v2 only: a v1 directory has none
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|pid| pid.trim().parse().ok()) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
-            for pid in std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default().lines() {
-                if let Ok(pid) = pid.trim().parse::<i32>() {
-                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                }
-            }
-            match std::fs::remove_dir(dir) {
-                Ok(()) => false,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-                Err(_) => true, // EBUSY while the processes die
-            }
+            // EBUSY while the processes die.
+            std::fs::remove_dir(dir).is_err_and(|e| e.kind() != std::io::ErrorKind::NotFound)
         });
         if pending.is_empty() {
-            break;
+            return Ok(());
         }
         if Instant::now() > deadline {
             let names: Vec<String> = pending.iter().map(|d| d.display().to_string()).collect();
@@ -406,7 +356,6 @@ pub fn kill_and_remove(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,8 +8,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Writes `bytes` to `tmp`, created with mode 0600 (or truncated), never
-/// through a symlink; with `durable`, fsynced.
-pub fn write_private(tmp: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+/// through a symlink, then renames it over `path`. With `durable`, the file
+/// is fsynced first and the directory after, so that the rename itself
+/// survives a crash. `tmp` must be a name no other writer uses at the same
+/// time.
+pub fn replace(tmp: &Path, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -21,14 +24,6 @@ pub fn write_private(tmp: &Path, bytes: &[u8], durable: bool) -> io::Result<()> 
     if durable {
         file.sync_all()?;
     }
-    Ok(())
-}
-
-/// [`write_private`] to `tmp`, then renames it over `path`; with `durable`,
-/// the directory is synced too, so that the rename itself survives a crash.
-/// `tmp` must be a name no other writer uses at the same time.
-pub fn replace(tmp: &Path, path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
-    write_private(tmp, bytes, durable)?;
     std::fs::rename(tmp, path)?;
     match path.parent() {
         Some(dir) if durable => std::fs::File::open(dir)?.sync_all(),

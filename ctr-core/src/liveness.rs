@@ -24,11 +24,6 @@ pub struct Liveness {
 }
 
 impl Liveness {
-    /// The key of the calling process.
-    pub fn of_self() -> std::io::Result<Self> {
-        Self::of(i32::try_from(std::process::id()).map_err(std::io::Error::other)?)
-    }
-
     /// The key of process `pid`, which must be alive now.
     pub fn of(pid: i32) -> std::io::Result<Self> {
         let start_time = start_time(pid).ok_or_else(|| std::io::Error::other(format!("process {pid} is gone")))?;
@@ -80,7 +75,7 @@ mod tests {
 
     #[test]
     fn our_own_key_is_alive_and_a_changed_one_is_not() {
-        let me = Liveness::of_self().unwrap();
+        let me = Liveness::of(std::process::id() as i32).unwrap();
         assert!(me.is_alive());
         assert!(!Liveness { start_time: me.start_time + 1, ..me.clone() }.is_alive());
         assert!(!Liveness { boot_id: "other-boot".into(), ..me.clone() }.is_alive());

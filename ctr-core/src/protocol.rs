@@ -95,7 +95,7 @@ pub struct SpawnRequest {
     pub id: ContainerId,
     pub name: ContainerName,
     /// Without a user namespace, root in the container is root on the host:
-    /// refused unless the caller is root.
+    /// always refused.
     pub user_namespace: bool,
     pub network: NetworkRequest,
     #[serde(deserialize_with = "crate::frame::bounded_vec")]
@@ -151,7 +151,7 @@ pub enum HelperError {
     Version { helper: u32, client: u32 },
     #[error("unexpected {got} message: expected {expected}")]
     OutOfOrder { expected: String, got: String },
-    #[error("a container without a user namespace runs as real root; only root may ask for one")]
+    #[error("a container without a user namespace would run as real root: the helper starts none")]
     NoUserNamespace,
     #[error("refused id map: {0}")]
     IdMap(IdMapError),

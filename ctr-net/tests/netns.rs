@@ -32,7 +32,7 @@ fn attach(
     netns: BorrowedFd<'_>,
     ports: &[PortSpec],
 ) -> Result<Attachment, NetError> {
-    let me = Liveness::of_self().unwrap();
+    let me = Liveness::of(std::process::id() as i32).unwrap();
     let host_veth = veth(id);
     net.attach(&AttachRequest {
         id,
@@ -305,7 +305,7 @@ fn a_colliding_id_and_veth_name_cannot_touch_another_users_attachment() {
     let ports = [PortSpec { host_ip: None, host_port: 18082, container_port: 80, protocol: Protocol::Tcp }];
     let shared = id('e');
     let name = veth(&shared);
-    let me = Liveness::of_self().unwrap();
+    let me = Liveness::of(std::process::id() as i32).unwrap();
     let dead = Liveness { start_time: me.start_time + 1, ..me.clone() };
     host.run(|| {
         let req = |uid, netns, liveness| AttachRequest {

@@ -2,6 +2,7 @@
 //! for), and the helper's moves between host root and the caller's identity.
 
 use crate::rlimit::CallerLimits;
+use crate::spawn::spawn_error;
 use ctr_core::protocol::HelperError;
 use nix::unistd::{getgid, getuid, setresgid, setresuid, Gid, Uid, User};
 
@@ -49,16 +50,10 @@ pub fn become_root() -> Result<(), HelperError> {
 /// While in `f`, the saved uid stays 0, so the kernel keeps the permitted
 /// set; the process stays non-dumpable, so the caller cannot ptrace it.
 pub fn as_caller_with_sys_admin<T>(caller: &Caller, f: impl FnOnce() -> T) -> Result<T, HelperError> {
-    let root = Uid::from_raw(0);
-    let spawn_err = |what: &str, e: &dyn std::fmt::Display| HelperError::Spawn(format!("{what}: {e}"));
-    setresgid(caller.gid, caller.gid, Gid::from_raw(0)).map_err(|e| spawn_err("setresgid to caller", &e))?;
-    setresuid(caller.uid, caller.uid, root).map_err(|e| spawn_err("setresuid to caller", &e))?;
-    let raised = caps::raise(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_ADMIN);
-    let result = raised.is_ok().then(f);
+    setresgid(caller.gid, caller.gid, Gid::from_raw(0)).map_err(|e| spawn_error("setresgid to caller", e))?;
+    setresuid(caller.uid, caller.uid, Uid::from_raw(0)).map_err(|e| spawn_error("setresuid to caller", e))?;
+    let result = caps::raise(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_ADMIN).map(|()| f());
     // Back to root whatever happened; if this fails we must not go on.
     become_root()?;
-    match result {
-        Some(value) => Ok(value),
-        None => Err(spawn_err("raise CAP_SYS_ADMIN", &raised.err().map(|e| e.to_string()).unwrap_or_default())),
-    }
+    result.map_err(|e| spawn_error("raise CAP_SYS_ADMIN", e))
 }

@@ -12,36 +12,13 @@
 //! non-dumpable, like the helper.
 
 use crate::caller::Caller;
-use crate::cgroup;
-use crate::record;
-use crate::spawn::{check_init_channel, child_fail, exec_init, spawn_error, start_held, wait_for_release, Spawned};
+use crate::spawn::{self, Spawned};
+use crate::{cgroup, record};
 use ctr_core::ids::ContainerId;
-use ctr_core::protocol::HelperError;
-use nix::unistd::{fork, ForkResult};
-use std::os::fd::{OwnedFd, RawFd};
+use ctr_core::protocol::{HelperError, Response};
 
 pub fn apply(caller: &Caller, id: &ContainerId) -> Result<Spawned, HelperError> {
-    check_init_channel()?;
     let cgroups = record::load_existing(caller.uid.as_raw(), id)?.cgroups;
-    let fork = |go, parents_end| {
-        // SAFETY: the helper is single-threaded, so the child starts with no
-        // lock held by another thread; it only makes system calls and execs.
-        match unsafe { fork() }.map_err(|e| spawn_error("fork", e))? {
-            ForkResult::Child => child_main(caller, go, parents_end),
-            ForkResult::Parent { child } => Ok(child),
-        }
-    };
-    let (pid, pidfd, ()) = start_held(fork, |pid| cgroup::attach(&cgroups, pid))?;
-    Ok(Spawned { pid, pidfd, cgroups, network: None })
-}
-
-fn child_main(caller: &Caller, go: OwnedFd, parents_end: RawFd) -> ! {
-    wait_for_release(go, parents_end);
-    // All three ids the caller's: the kernel clears every capability.
-    if let Err(e) = nix::unistd::setresgid(caller.gid, caller.gid, caller.gid)
-        .and_then(|()| nix::unistd::setresuid(caller.uid, caller.uid, caller.uid))
-    {
-        child_fail("drop to the caller's ids", &e);
-    }
-    exec_init(&caller.limits)
+    let (pid, pidfd, ()) = spawn::start(caller, None, |pid| cgroup::attach(&cgroups, pid))?;
+    Ok((Response::Spawned { pid: pid.as_raw(), cgroups: cgroups.dirs, network: None }, pidfd))
 }

@@ -31,7 +31,6 @@ mod rlimit;
 mod session;
 mod spawn;
 mod sys;
-mod update;
 
 use ctr_core::protocol::{HelperError, Response, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER};
 use std::os::unix::net::UnixStream;
@@ -46,8 +45,7 @@ fn main() -> ExitCode {
         }
     };
     let caller = caller::Caller::from_real_ids(limits.clone().unwrap_or_default());
-    let channel_fd = sys::adopt_inherited_fd(HELPER_CHANNEL_FD);
-    let mut channel = UnixStream::from(channel_fd);
+    let mut channel = UnixStream::from(sys::adopt_inherited_fd(HELPER_CHANNEL_FD));
     let result =
         limits.and_then(|_| caller::become_root()).and_then(|()| session::serve(&mut channel, &caller, config::load()));
     match result {
@@ -66,10 +64,10 @@ fn clean_process() -> Result<Result<rlimit::CallerLimits, HelperError>, String> 
     nix::sys::prctl::set_dumpable(false).map_err(|e| format!("cannot make the helper non-dumpable: {e}"))?;
     reset_signals();
     let limits = rlimit::harden();
-    ensure_std_fds()?;
     if !sys::is_socket(HELPER_CHANNEL_FD).map_err(|_| "fd 3 is not open: run the helper through ctr".to_owned())? {
         return Err("fd 3 must be a socket: run the helper through ctr".into());
     }
+    ensure_std_fds()?;
     sys::close_fds_from(INIT_CHANNEL_FD_IN_HELPER as u32 + 1).map_err(|e| format!("close inherited fds: {e}"))?;
     for (key, _) in std::env::vars_os() {
         std::env::remove_var(key);
@@ -80,27 +78,29 @@ fn clean_process() -> Result<Result<rlimit::CallerLimits, HelperError>, String> 
 
 /// fds 0, 1, 2 and 4 must be open before the helper opens any file, or a
 /// file opened as root could land on one of them and reach the container's
-/// process. An unset one gets /dev/null.
+/// process. An unset one gets /dev/null, which lands on it: open(2) takes
+/// the lowest free number, and every lower one is open by then (fd 3, the
+/// channel, was checked first).
 fn ensure_std_fds() -> Result<(), String> {
     for fd in [0, 1, 2, INIT_CHANNEL_FD_IN_HELPER] {
         if nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_err() {
-            let null = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty())
-                .map_err(|e| format!("open /dev/null: {e}"))?;
-            if null != fd {
-                nix::unistd::dup2(null, fd).map_err(|e| format!("dup2: {e}"))?;
-                nix::unistd::close(null).map_err(|e| format!("close: {e}"))?;
+            match nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty()) {
+                Ok(null) if null == fd => {}
+                other => return Err(format!("cannot open /dev/null as fd {fd}: {other:?}")),
             }
         }
     }
     Ok(())
 }
 
+/// Every signal unblocked and at its default, but those of
+/// [`rlimit::IGNORED`], which must not kill the helper half-way.
 fn reset_signals() {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     for signal in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
-        // SAFETY: installing SIG_DFL runs no code of ours in signal context.
-        let _ = unsafe { sigaction(signal, &default) };
+        let handler = if rlimit::IGNORED.contains(&signal) { SigHandler::SigIgn } else { SigHandler::SigDfl };
+        // SAFETY: SIG_DFL and SIG_IGN run no code of ours in signal context.
+        let _ = unsafe { sigaction(signal, &SigAction::new(handler, SaFlags::empty(), SigSet::empty())) };
     }
 }

@@ -36,20 +36,18 @@ pub fn remove(config: &HelperConfig, uid: u32, id: &ContainerId) -> Result<(), H
 /// Tears down every container of the caller's whose owner is dead;
 /// returns how many, or the first error (after trying them all).
 pub fn dead_records(config: &HelperConfig, uid: u32) -> Result<u32, HelperError> {
-    let (mut removed, mut first_error) = (0, None);
+    let mut result = Ok(0);
     for id in record::list(uid) {
         let done = record::load(uid, &id).and_then(|record| match record {
             Some(r) if !r.owner.is_alive() => teardown(config, uid, &id, &r).map(|()| 1),
             _ => Ok(0),
         });
-        match done {
-            Ok(n) => removed += n,
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
+        result = match (result, done) {
+            (Ok(removed), Ok(n)) => Ok(removed + n),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
     }
-    first_error.map_or(Ok(removed), Err)
+    result
 }
 
 /// `Reconcile`: the caller's dead containers, then dead leases (anyone's)

@@ -1,8 +1,8 @@
 //! The helper's root-owned record of each container it starts, keyed on
 //! (caller uid, container id): `/run/ctr-helper/<uid>/<id>`, JSON. It names
 //! everything the helper made for that container (cgroup directories, the
-//! network, the host veth, the published ports) and is written *before*
-//! any of it is made: an intent. Every later removal acts only on what the
+//! network, the host veth; its lease names the published ports) and is
+//! written *before* any of it is made: an intent. Every later removal acts only on what the
 //! caller's own record names, so a caller-chosen id can never reach another
 //! user's resources, and a helper killed at any point leaves a record from
 //! which [`crate::reconcile`] finds what to remove.
@@ -20,7 +20,7 @@
 
 use crate::cgroup::ContainerCgroups;
 use ctr_core::ids::ContainerId;
-use ctr_core::net::{NetworkName, Protocol};
+use ctr_core::net::NetworkName;
 use ctr_core::protocol::HelperError;
 use ctr_net::liveness::Liveness;
 use ctr_net::names::InterfaceName;
@@ -39,15 +39,10 @@ pub struct Record {
     pub cgroups: ContainerCgroups,
     pub network: Option<NetworkName>,
     pub host_veth: Option<InterfaceName>,
-    pub ports: Vec<(Protocol, u16)>,
 }
 
 fn record_error(path: &Path, e: impl std::fmt::Display) -> HelperError {
     HelperError::Cgroup(format!("record {}: {e}", path.display()))
-}
-
-pub fn liveness_of(pid: i32) -> Result<Liveness, HelperError> {
-    Liveness::of(pid).map_err(|e| HelperError::Spawn(format!("liveness key of process {pid}: {e}")))
 }
 
 fn user_dir(uid: u32) -> PathBuf {
@@ -81,15 +76,11 @@ pub fn create(uid: u32, id: &ContainerId, record: &Record) -> Result<(), HelperE
     }
 }
 
-pub fn parse(bytes: &[u8]) -> Result<Record, serde_json::Error> {
-    serde_json::from_slice(bytes)
-}
-
 /// The caller's record of `id`, if it has one.
 pub fn load(uid: u32, id: &ContainerId) -> Result<Option<Record>, HelperError> {
     let path = path(uid, id);
     match std::fs::read(&path) {
-        Ok(bytes) => parse(&bytes).map(Some).map_err(|e| record_error(&path, e)),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| record_error(&path, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(record_error(&path, e)),
     }

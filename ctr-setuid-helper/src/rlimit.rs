@@ -2,8 +2,8 @@
 //! RLIMIT_FSIZE once killed the helper (SIGXFSZ) after it had made a veth
 //! and a DNAT rule but before it had recorded them. So, first thing, the
 //! helper raises every soft limit that could stop it half-way to its hard
-//! limit (core dumps to 0), ignores SIGXFSZ, SIGXCPU and SIGPIPE (the
-//! failing call then returns an error, which is handled), and refuses up
+//! limit (core dumps to 0), ignores SIGXFSZ, SIGXCPU and SIGPIPE (main does;
+//! the failing call then returns an error, which is handled), and refuses up
 //! front if a hard limit is too low: it cannot raise one without
 //! CAP_SYS_RESOURCE, and failing before acting leaves nothing behind. The
 //! container's first process is the caller's own, so it gets the caller's
@@ -30,7 +30,7 @@ const NEEDED: [(Resource, &str, Option<u64>); 8] = [
 ];
 
 /// Signals a resource limit or a closed peer would send to kill us.
-const IGNORED: [Signal; 3] = [Signal::SIGXFSZ, Signal::SIGXCPU, Signal::SIGPIPE];
+pub const IGNORED: [Signal; 3] = [Signal::SIGXFSZ, Signal::SIGXCPU, Signal::SIGPIPE];
 
 /// The caller's limits as they were, for its container's process.
 #[derive(Debug, Clone, Default)]
@@ -41,23 +41,11 @@ fn short(hard: u64, needed: Option<u64>) -> bool {
     hard != RLIM_INFINITY && needed.is_none_or(|n| hard < n)
 }
 
-fn human(limit: u64) -> String {
-    if limit == RLIM_INFINITY {
-        "unlimited".into()
-    } else {
-        limit.to_string()
-    }
-}
-
-/// Raises the soft limits, sets core dumps to 0 and ignores [`IGNORED`];
-/// returns the caller's limits, or a refusal naming the first hard limit
+/// Raises the soft limits and sets core dumps to 0 (main has set
+/// [`IGNORED`] to be ignored already); returns the caller's limits, or a refusal naming the first hard limit
 /// that is too low (after raising all the others, so that sending the
 /// refusal cannot fail on them).
 pub fn harden() -> Result<CallerLimits, HelperError> {
-    for s in IGNORED {
-        // SAFETY: SIG_IGN runs no code of ours in signal context.
-        let _ = unsafe { signal(s, SigHandler::SigIgn) };
-    }
     let mut saved = Vec::new();
     let mut refusal = None;
     for (resource, name, needed) in NEEDED {
@@ -66,7 +54,7 @@ pub fn harden() -> Result<CallerLimits, HelperError> {
         let _ = setrlimit(resource, hard, hard);
         if short(hard, needed) && refusal.is_none() {
             let needed = needed.map_or_else(|| "unlimited".into(), |n| format!("at least {n}"));
-            refusal = Some(HelperError::ResourceLimit { resource: name.into(), hard: human(hard), needed });
+            refusal = Some(HelperError::ResourceLimit { resource: name.into(), hard: hard.to_string(), needed });
         }
     }
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_CORE) {

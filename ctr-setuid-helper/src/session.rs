@@ -5,7 +5,7 @@
 //! half-way is cleaned up by the caller's next use of the helper.
 
 use crate::caller::Caller;
-use crate::{cgroup, exec, network, reconcile, record, spawn, update};
+use crate::{cgroup, exec, network, reconcile, record, spawn};
 use ctr_core::config::HelperConfig;
 use ctr_core::frame::{self, FrameError};
 use ctr_core::protocol::{HelperError, Request, Response, PROTOCOL_VERSION};
@@ -14,10 +14,6 @@ use std::os::unix::net::UnixStream;
 
 fn frame_error(e: FrameError) -> HelperError {
     HelperError::Frame(e.to_string())
-}
-
-fn receive(channel: &mut UnixStream) -> Result<Request, HelperError> {
-    frame::read_frame(channel).map_err(frame_error)
 }
 
 pub fn send(channel: &mut UnixStream, response: &Response) -> Result<(), HelperError> {
@@ -29,7 +25,7 @@ pub fn serve(
     caller: &Caller,
     config: Result<HelperConfig, HelperError>,
 ) -> Result<(), HelperError> {
-    match receive(channel)? {
+    match frame::read_frame(channel).map_err(frame_error)? {
         Request::Hello { version } if version == PROTOCOL_VERSION => {}
         Request::Hello { version } => return Err(HelperError::Version { helper: PROTOCOL_VERSION, client: version }),
         other => return Err(HelperError::OutOfOrder { expected: "Hello".into(), got: other.kind().into() }),
@@ -37,7 +33,7 @@ pub fn serve(
     let config = config?;
     send(channel, &Response::Hello { version: PROTOCOL_VERSION })?;
     let uid = caller.uid.as_raw();
-    let request = receive(channel)?;
+    let request = frame::read_frame(channel).map_err(frame_error)?;
     if !matches!(request, Request::Reconcile) {
         // Best effort: what cannot be removed now stays for the next run.
         if let Err(e) = reconcile::dead_records(&config, uid) {
@@ -45,46 +41,41 @@ pub fn serve(
         }
     }
 
-    match request {
+    let response = match request {
         Request::Spawn(request) => {
             let validated = spawn::validate(caller, &config, &request)?;
-            send_spawned(channel, spawn::apply(caller, &config, validated)?)
+            return send_spawned(channel, spawn::apply(caller, &config, validated)?);
         }
-        Request::RemoveCgroup { id } => {
-            reconcile::remove(&config, uid, &id)?;
-            send(channel, &Response::Removed)
-        }
-        Request::Reconcile => {
-            let containers = reconcile::all(&config, uid)?;
-            send(channel, &Response::Reconciled { containers })
-        }
-        Request::Exec { id } => send_spawned(channel, exec::apply(caller, &id)?),
+        Request::Exec { id } => return send_spawned(channel, exec::apply(caller, &id)?),
+        Request::RemoveCgroup { id } => reconcile::remove(&config, uid, &id).map(|()| Response::Removed)?,
+        Request::Reconcile => Response::Reconciled { containers: reconcile::all(&config, uid)? },
         Request::Freeze { id, frozen } => {
-            cgroup::freeze(&record::load_existing(uid, &id)?.cgroups, frozen)?;
-            send(channel, &Response::Frozen { frozen })
+            cgroup::freeze(&record::load_existing(uid, &id)?.cgroups, frozen).map(|()| Response::Frozen { frozen })?
         }
+        // New limits for a running container of the caller's (`ctr update`):
+        // validated as at `Spawn`, written as at `Spawn` (the closed set of
+        // `LimitFile`s only) to the cgroups that the root-owned record for
+        // (caller's real uid, `id`) names. No path is in the request, and
+        // another user's container id finds no record.
         Request::Update { id, limits } => {
-            update::apply(uid, &id, &limits)?;
-            send(channel, &Response::Updated)
+            spawn::validate_limits(&limits)?;
+            cgroup::apply_limits(&record::load_existing(uid, &id)?.cgroups, &limits).map(|()| Response::Updated)?
         }
         Request::NetworkCreate { name, subnet } => {
-            let created = network::create(caller, &config, name, subnet)?;
-            send(channel, &Response::Networks(vec![created]))
+            Response::Networks(vec![network::create(caller, &config, name, subnet)?])
         }
         Request::NetworkRemove { name } => {
-            network::remove(caller, &config, &name)?;
-            send(channel, &Response::NetworkRemoved)
+            network::remove(caller, &config, &name).map(|()| Response::NetworkRemoved)?
         }
-        Request::NetworkList => send(channel, &Response::Networks(network::list(caller, &config)?)),
+        Request::NetworkList => Response::Networks(network::list(caller, &config)?),
         other @ Request::Hello { .. } => {
-            Err(HelperError::OutOfOrder { expected: "an operation".into(), got: other.kind().into() })
+            return Err(HelperError::OutOfOrder { expected: "an operation".into(), got: other.kind().into() })
         }
-    }
+    };
+    send(channel, &response)
 }
 
 /// `Spawned`, with the process's pidfd attached (SCM_RIGHTS).
-fn send_spawned(channel: &UnixStream, spawned: spawn::Spawned) -> Result<(), HelperError> {
-    let response =
-        Response::Spawned { pid: spawned.pid.as_raw(), cgroups: spawned.cgroups.dirs, network: spawned.network };
-    frame::write_frame_with_fd(channel, &response, spawned.pidfd.as_fd()).map_err(frame_error)
+fn send_spawned(channel: &UnixStream, (response, pidfd): spawn::Spawned) -> Result<(), HelperError> {
+    frame::write_frame_with_fd(channel, &response, pidfd.as_fd()).map_err(frame_error)
 }

@@ -17,32 +17,28 @@
 //!   and runs the `ctr` installed with the helper, never a caller's path.
 
 use crate::caller::{as_caller_with_sys_admin, Caller};
-use crate::cgroup::{self, ContainerCgroups};
+use crate::cgroup;
 use crate::config::INIT_BINARY;
 use crate::record::{self, Record};
 use crate::rlimit::CallerLimits;
-use crate::sys::{self, CloneResult};
-use crate::{network, reconcile};
+use crate::{network, reconcile, sys};
 use ctr_core::config::HelperConfig;
-use ctr_core::idmap::{check_map, parse_subid_file, to_proc_format, IdKind, IdMapEntry, SubIdRange};
+use ctr_core::idmap::{check_map, parse_subid_file, to_proc_format, IdKind, SubIdRange};
 use ctr_core::limits::{HostCpus, LimitError, ResourceLimits};
-use ctr_core::net::{NetworkInfo, NetworkRequest};
-use ctr_core::protocol::{HelperError, SpawnRequest, INIT_CHANNEL_FD_IN_HELPER, INIT_CHANNEL_FD_IN_INIT};
+use ctr_core::net::NetworkRequest;
+use ctr_core::protocol::{HelperError, Response, SpawnRequest, INIT_CHANNEL_FD_IN_HELPER, INIT_CHANNEL_FD_IN_INIT};
+use ctr_net::liveness::Liveness;
 use ctr_net::names::random_host_veth;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
-use nix::unistd::{Gid, Pid, Uid};
-use std::ffi::CString;
+use nix::unistd::{ForkResult, Gid, Pid, Uid};
+use std::ffi::{CStr, CString};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-pub struct Spawned {
-    pub pid: Pid,
-    pub pidfd: OwnedFd,
-    pub cgroups: ContainerCgroups,
-    pub network: Option<NetworkInfo>,
-}
+/// A started process: the `Spawned` answer, and the pidfd sent with it.
+pub type Spawned = (Response, OwnedFd);
 
 /// Every check on a spawn request, before anything is created.
 pub struct ValidatedSpawn<'a> {
@@ -55,12 +51,8 @@ pub fn validate<'a>(
     config: &HelperConfig,
     request: &'a SpawnRequest,
 ) -> Result<ValidatedSpawn<'a>, HelperError> {
-    if !request.user_namespace && !caller.is_root() {
-        return Err(HelperError::NoUserNamespace);
-    }
     if !request.user_namespace {
-        // Root asked for real root in the container: not in this scope.
-        return Err(HelperError::Spawn("containers without a user namespace are not supported yet".into()));
+        return Err(HelperError::NoUserNamespace);
     }
     let subuids = subordinate_ranges("/etc/subuid", caller, caller.uid.as_raw());
     let subgids = subordinate_ranges("/etc/subgid", caller, caller.gid.as_raw());
@@ -74,11 +66,9 @@ pub fn validate<'a>(
 /// The limits' ranges, against this host's online CPUs and memory nodes
 /// and its block devices; `Spawn` and `Update` both check them here.
 pub fn validate_limits(limits: &ResourceLimits) -> Result<(), HelperError> {
-    limits.validate(&HostCpus::read(), |major, minor| {
-        // Only block devices the kernel knows; the path is built from numbers.
-        std::path::Path::new(&format!("/sys/dev/block/{major}:{minor}")).exists()
-    })?;
-    Ok(())
+    // Only block devices the kernel knows; the path is built from numbers.
+    let exists = |major, minor| std::path::Path::new(&format!("/sys/dev/block/{major}:{minor}")).exists();
+    Ok(limits.validate(&HostCpus::read(), exists)?)
 }
 
 fn subordinate_ranges(path: &str, caller: &Caller, id: u32) -> Vec<SubIdRange> {
@@ -89,40 +79,30 @@ pub fn spawn_error(what: &str, e: impl std::fmt::Display) -> HelperError {
     HelperError::Spawn(format!("{what}: {e}"))
 }
 
-/// The init channel must be a socket the caller passed us: never a file
-/// the helper itself might have opened on that number.
-pub fn check_init_channel() -> Result<(), HelperError> {
-    if !sys::is_socket(INIT_CHANNEL_FD_IN_HELPER).map_err(|e| spawn_error("init channel (fd 4)", e))? {
-        return Err(HelperError::Spawn("fd 4 must be the init channel socket; run containers through ctr".into()));
-    }
-    Ok(())
-}
-
 /// The order is what makes a kill at any point recoverable: the child is
 /// cloned first, held (it exits if the helper dies before releasing it);
 /// then the record, owned by the child's liveness key and naming the
-/// cgroups, network, veth and ports to be made, is written before any of
-/// them is made; the lease follows the same rule in ctr-net. On failure,
-/// exactly what the record names is removed.
+/// cgroups, network and veth to be made, is written before any of them is
+/// made; the lease follows the same rule in ctr-net. On failure, exactly
+/// what the record names is removed.
 pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) -> Result<Spawned, HelperError> {
-    check_init_channel()?;
     let request = spawn.request;
     let uid = caller.uid.as_raw();
-    let bridge = match &request.network {
-        NetworkRequest::Bridge { network, ports, .. } => Some((network, ports)),
-        _ => None,
-    };
+    let network = if let NetworkRequest::Bridge { network, .. } = &request.network { Some(network) } else { None };
     let cgroups = cgroup::plan(uid, &request.id, config)?;
+    let mut flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC;
+    flags.set(CloneFlags::CLONE_NEWNET, request.network != NetworkRequest::Host);
     let mut written: Option<Record> = None;
-    let started = start_child(caller, &spawn, |pid| {
+    let started = start(caller, Some(flags), |pid| {
         let record = written.insert(Record {
-            owner: record::liveness_of(pid.as_raw())?,
+            owner: Liveness::of(pid.as_raw()).map_err(|e| spawn_error("the child's liveness key", e))?,
             cgroups: cgroups.clone(),
-            network: bridge.map(|(network, _)| network.clone()),
-            host_veth: bridge
-                .map(|_| random_host_veth().map_err(|e| spawn_error("a random veth name", e)))
-                .transpose()?,
-            ports: bridge.map_or_else(Vec::new, |(_, ports)| ports.iter().map(|p| (p.protocol, p.host_port)).collect()),
+            host_veth: network.map(|_| random_host_veth()).transpose().map_err(|e| spawn_error("a veth name", e))?,
+            network: network.cloned(),
         });
         if let Err(e) = record::create(uid, &request.id, record) {
             written = None; // another container's record: not ours to remove
@@ -130,102 +110,63 @@ pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) 
         }
         cgroup::create(&cgroups)?;
         cgroup::apply_limits(&cgroups, &request.limits)?;
-        default_pids_limit(&cgroups, config, request)?;
-        write_id_maps(pid, &request.uid_map, &request.gid_map, spawn.setgroups_allowed)?;
-        cgroup::attach(&cgroups, pid)?;
-        attach_network(caller, config, request, pid, record)
-    });
-    match started {
-        Ok((pid, pidfd, network)) => Ok(Spawned { pid, pidfd, cgroups, network }),
-        Err(e) => {
-            if let Some(record) = &written {
-                let _ = reconcile::teardown(config, uid, &request.id, record);
+        // The config's default, where the pids controller exists (an
+        // explicit --pids-limit is refused where it does not).
+        if let (None, Some(limit)) = (request.limits.pids_limit, config.default_pids_limit) {
+            match cgroup::apply_limits(&cgroups, &ResourceLimits { pids_limit: Some(limit), ..Default::default() }) {
+                Ok(()) | Err(HelperError::Limits(LimitError::Unsupported { .. })) => {}
+                Err(e) => return Err(e),
             }
-            Err(e)
         }
-    }
-}
-
-/// The config's `default_pids_limit`, for a request that names no pids
-/// limit. Where the pids controller is missing it is left out (an explicit
-/// `--pids-limit` is refused there): a default must not stop every start.
-fn default_pids_limit(
-    cgroups: &ContainerCgroups,
-    config: &HelperConfig,
-    request: &SpawnRequest,
-) -> Result<(), HelperError> {
-    let (None, Some(limit)) = (request.limits.pids_limit, config.default_pids_limit) else { return Ok(()) };
-    match cgroup::apply_limits(cgroups, &ResourceLimits { pids_limit: Some(limit), ..ResourceLimits::default() }) {
-        Err(HelperError::Limits(LimitError::Unsupported { .. })) => Ok(()),
-        other => other,
-    }
-}
-
-/// Attaches the child to its bridge network under the random veth name in
-/// its record. A name that is taken (by anyone; 44 random bits make it all
-/// but impossible) fails the start and is dropped from the record that the
-/// teardown reads, so that the teardown does not delete that link.
-fn attach_network(
-    caller: &Caller,
-    config: &HelperConfig,
-    request: &SpawnRequest,
-    pid: Pid,
-    record: &mut Record,
-) -> Result<Option<NetworkInfo>, HelperError> {
-    let Some(host_veth) = &record.host_veth else { return Ok(None) };
-    let a = network::Attach { id: &request.id, pid, request: &request.network, host_veth, liveness: &record.owner };
-    match network::attach(caller, config, &a)? {
-        Some(info) => Ok(Some(info)),
-        None => {
+        write_id_maps(pid, &spawn)?;
+        cgroup::attach(&cgroups, pid)?;
+        let Some(host_veth) = &record.host_veth else { return Ok(None) };
+        let a = network::Attach { id: &request.id, pid, request: &request.network, host_veth, liveness: &record.owner };
+        // A taken name (by anyone; 44 random bits make it all but impossible)
+        // leaves the record, so that the teardown does not delete that link.
+        network::attach(caller, config, &a)?.map(Some).ok_or_else(|| {
             let taken = record.host_veth.take().map(|v| v.to_string()).unwrap_or_default();
-            Err(HelperError::Network(format!("host veth name {taken} is taken already; try again")))
+            HelperError::Network(format!("host veth name {taken} is taken already; try again"))
+        })
+    });
+    let (pid, pidfd, network) = started.inspect_err(|_| {
+        if let Some(record) = &written {
+            let _ = reconcile::teardown(config, uid, &request.id, record);
         }
-    }
+    })?;
+    Ok((Response::Spawned { pid: pid.as_raw(), cgroups: cgroups.dirs, network }, pidfd))
 }
 
-fn namespace_flags(request: &SpawnRequest) -> CloneFlags {
-    let mut flags = CloneFlags::CLONE_NEWUSER
-        | CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC;
-    if request.network != NetworkRequest::Host {
-        flags |= CloneFlags::CLONE_NEWNET;
-    }
-    flags
-}
-
-/// Clones the child into its namespaces, held until `prepare` (given its
-/// pid) has set it up, then releases it.
-fn start_child(
+/// Starts a child of the caller's, held on a pipe until `prepare` (given
+/// its pid) has set it up; then the helper releases it. On any failure the
+/// child is killed and reaped, so it never runs unprepared. With `flags`
+/// (Spawn), it is cloned by the caller's euid into new namespaces and takes
+/// their root ids; without (Exec), it is forked and takes the caller's.
+pub fn start<T>(
     caller: &Caller,
-    spawn: &ValidatedSpawn<'_>,
-    prepare: impl FnOnce(Pid) -> Result<Option<NetworkInfo>, HelperError>,
-) -> Result<(Pid, OwnedFd, Option<NetworkInfo>), HelperError> {
-    let flags = namespace_flags(spawn.request);
-    let clone = |go, parents_end| {
-        // The child must never return into helper code: it leaves through
-        // `child_main`, inside this closure, before the euid is restored.
-        as_caller_with_sys_admin(caller, || match sys::clone_into_namespaces(flags)? {
-            CloneResult::Child => child_main(go, parents_end, &caller.limits),
-            CloneResult::Parent(pid) => Ok::<Pid, nix::errno::Errno>(pid),
-        })?
-        .map_err(|e| spawn_error("clone into new namespaces", e))
-    };
-    start_held(clone, prepare)
-}
-
-/// A child held on a pipe until the helper has set it up: `fork` starts it
-/// (the child gets the pipe's read end and the number of its write end, and
-/// never returns); then the helper takes a pidfd, runs `prepare` and
-/// releases it. On any failure the child is killed and reaped, so it never
-/// runs unprepared.
-pub fn start_held<T>(
-    fork: impl FnOnce(OwnedFd, RawFd) -> Result<Pid, HelperError>,
+    flags: Option<CloneFlags>,
     prepare: impl FnOnce(Pid) -> Result<T, HelperError>,
 ) -> Result<(Pid, OwnedFd, T), HelperError> {
-    let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_error("pipe", e))?;
-    let pid = fork(go_read, go_write.as_raw_fd())?;
+    // The init channel must be a socket the caller passed us: never a file
+    // the helper itself might have opened on that number.
+    if !sys::is_socket(INIT_CHANNEL_FD_IN_HELPER).map_err(|e| spawn_error("init channel (fd 4)", e))? {
+        return Err(HelperError::Spawn("fd 4 must be the init channel socket; run containers through ctr".into()));
+    }
+    let (go, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_error("pipe", e))?;
+    let go_write_fd = go_write.as_raw_fd();
+    // The child must never return into helper code: it leaves through
+    // `child_main`, inside `as_caller_with_sys_admin`, before the euid is
+    // restored.
+    let parent = |forked: nix::Result<ForkResult>| match forked.map_err(|e| spawn_error("clone", e))? {
+        ForkResult::Child => child_main(go, go_write_fd, caller, flags.is_some()),
+        ForkResult::Parent { child } => Ok::<Pid, HelperError>(child),
+    };
+    let pid = match flags {
+        Some(flags) => as_caller_with_sys_admin(caller, || parent(sys::clone_into_namespaces(flags)))??,
+        // SAFETY: the helper is single-threaded, so the child starts with no
+        // lock held by another thread; it only makes system calls and execs.
+        None => parent(unsafe { nix::unistd::fork() })?,
+    };
     let prepared = (|| {
         let pidfd = sys::pidfd_open(pid).map_err(|e| spawn_error("pidfd_open", e))?;
         let value = prepare(pid)?;
@@ -238,67 +179,55 @@ pub fn start_held<T>(
     })
 }
 
-/// In a held child: waits for the helper's release, or exits if the helper
-/// failed or died first. Our copy of the write end would keep the pipe open
-/// if the helper died; this process never returns, so no owner will close
-/// it again.
-pub fn wait_for_release(go: OwnedFd, parents_end: RawFd) {
-    let _ = nix::unistd::close(parents_end);
-    let mut byte = [0u8; 1];
-    if !matches!(std::fs::File::from(go).read(&mut byte), Ok(1)) {
-        sys::exit_now(125); // the helper failed and reports why
-    }
-}
-
-fn write_id_maps(
-    pid: Pid,
-    uid_map: &[IdMapEntry],
-    gid_map: &[IdMapEntry],
-    setgroups_allowed: bool,
-) -> Result<(), HelperError> {
-    let proc_dir = format!("/proc/{}", pid.as_raw());
-    let write = |file: &str, text: &str| {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(format!("{proc_dir}/{file}"))
-            .and_then(|mut f| f.write_all(text.as_bytes()))
-            .map_err(|e| spawn_error(&format!("write {file}"), e))
-    };
-    write("uid_map", &to_proc_format(uid_map))?;
+fn write_id_maps(pid: Pid, spawn: &ValidatedSpawn<'_>) -> Result<(), HelperError> {
     // Without subordinate gids the caller could not drop its supplementary
     // groups unprivileged either (they may be used to deny access), so the
     // container may not call setgroups(2).
-    write("setgroups", if setgroups_allowed { "allow" } else { "deny" })?;
-    write("gid_map", &to_proc_format(gid_map))
+    let setgroups = if spawn.setgroups_allowed { "allow" } else { "deny" };
+    let (uid_map, gid_map) = (to_proc_format(&spawn.request.uid_map), to_proc_format(&spawn.request.gid_map));
+    for (file, text) in [("uid_map", uid_map.as_str()), ("setgroups", setgroups), ("gid_map", gid_map.as_str())] {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/{pid}/{file}"))
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| spawn_error(&format!("write {file}"), e))?;
+    }
+    Ok(())
 }
 
-pub fn child_fail(what: &str, e: &dyn std::fmt::Display) -> ! {
+fn child_fail(what: &str, e: &dyn std::fmt::Display) -> ! {
     let _ = writeln!(std::io::stderr(), "ctr-setuid-helper: container setup: {what}: {e}");
     sys::exit_now(125)
 }
 
-/// The cloned child: waits until the parent has written its id maps and
-/// placed it in its cgroup, then becomes the container's init. Never returns.
-fn child_main(go: OwnedFd, parents_end: RawFd, limits: &CallerLimits) -> ! {
-    wait_for_release(go, parents_end);
-    // Now in its own cgroup: a new cgroup namespace rooted there.
-    if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
-        child_fail("unshare cgroup namespace", &e);
+/// The held child. It waits for the helper's release, or exits if the
+/// helper failed or died first (its copy of the write end, closed first,
+/// would keep the pipe open). In new namespaces (`in_namespaces`), now in
+/// its own cgroup, it unshares a cgroup namespace rooted there and takes
+/// the root ids of its user namespace, i.e. the caller's own host ids
+/// (which also replaces the saved set-user-ID 0); otherwise it takes the
+/// caller's ids, so the kernel clears every capability. Then, holding only
+/// the caller's ids: the caller's own resource limits and signal
+/// dispositions, no_new_privs, the init channel as fd 3 and nothing else
+/// above stderr, and `ctr init` with an empty environment. Never returns.
+fn child_main(go: OwnedFd, parents_end: RawFd, caller: &Caller, in_namespaces: bool) -> ! {
+    let _ = nix::unistd::close(parents_end);
+    if !matches!(std::fs::File::from(go).read(&mut [0u8]), Ok(1)) {
+        sys::exit_now(125); // the helper failed and reports why
     }
-    // Root of the new user namespace, i.e. the caller's own host ids. This
-    // also replaces the saved set-user-ID 0 inherited from the helper.
-    let (uid0, gid0) = (Uid::from_raw(0), Gid::from_raw(0));
-    if let Err(e) = nix::unistd::setresgid(gid0, gid0, gid0).and_then(|()| nix::unistd::setresuid(uid0, uid0, uid0)) {
-        child_fail("take the container's root ids", &e);
+    let (uid, gid) = if in_namespaces { (Uid::from_raw(0), Gid::from_raw(0)) } else { (caller.uid, caller.gid) };
+    if in_namespaces {
+        if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
+            child_fail("unshare cgroup namespace", &e);
+        }
     }
-    exec_init(limits)
+    if let Err(e) = nix::unistd::setresgid(gid, gid, gid).and_then(|()| nix::unistd::setresuid(uid, uid, uid)) {
+        child_fail("take the container's ids", &e);
+    }
+    exec_init(&caller.limits)
 }
 
-/// The last steps of every child the helper starts, once it holds only the
-/// caller's ids: the caller's own resource limits and signal dispositions,
-/// no_new_privs, the init channel as fd 3 and nothing else above stderr,
-/// then `ctr init` with an empty environment.
-pub fn exec_init(limits: &CallerLimits) -> ! {
+fn exec_init(limits: &CallerLimits) -> ! {
     if let Err(e) = limits.restore() {
         child_fail("restore the caller's resource limits", &e);
     }
@@ -322,8 +251,6 @@ pub fn exec_init(limits: &CallerLimits) -> ! {
         (Err(e), _) | (_, Err(e)) => child_fail(&format!("stat {INIT_BINARY}"), &e),
     }
     let program = CString::new(INIT_BINARY).expect("no NUL in a build-time path");
-    let argv = [CString::new("ctr").expect("literal"), CString::new("init").expect("literal")];
-    let env: [CString; 0] = [];
-    let Err(e) = nix::unistd::execve(&program, &argv, &env);
+    let Err(e) = nix::unistd::execve(&program, &[c"ctr", c"init"], &[] as &[&CStr]);
     child_fail(&format!("exec {INIT_BINARY}"), &e)
 }

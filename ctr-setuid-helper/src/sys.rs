@@ -4,7 +4,7 @@
 //! Each wrapper states why its call is sound.
 
 use nix::errno::Errno;
-use nix::unistd::Pid;
+use nix::unistd::{ForkResult, Pid};
 use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Closes every file descriptor from `first` upwards.
@@ -16,15 +16,9 @@ pub fn close_fds_from(first: u32) -> nix::Result<()> {
     Errno::result(rc).map(drop)
 }
 
-/// The result of [`clone_into_namespaces`], as seen by each side.
-pub enum CloneResult {
-    Parent(Pid),
-    Child,
-}
-
 /// fork(2) with namespace flags: the child starts in new namespaces that
 /// `flags` names, on a copy of the parent's stack, like fork.
-pub fn clone_into_namespaces(flags: nix::sched::CloneFlags) -> nix::Result<CloneResult> {
+pub fn clone_into_namespaces(flags: nix::sched::CloneFlags) -> nix::Result<ForkResult> {
     let flags = flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     // SAFETY: the raw clone syscall with a null stack behaves like fork: the
     // child gets a copy-on-write copy of the address space. The helper is
@@ -33,8 +27,8 @@ pub fn clone_into_namespaces(flags: nix::sched::CloneFlags) -> nix::Result<Clone
     let rc =
         unsafe { libc::syscall(libc::SYS_clone, flags, std::ptr::null_mut::<libc::c_void>(), 0usize, 0usize, 0usize) };
     match Errno::result(rc)? {
-        0 => Ok(CloneResult::Child),
-        pid => Ok(CloneResult::Parent(Pid::from_raw(pid as libc::pid_t))),
+        0 => Ok(ForkResult::Child),
+        pid => Ok(ForkResult::Parent { child: Pid::from_raw(pid as libc::pid_t) }),
     }
 }
 
