@@ -31,10 +31,13 @@
 //!
 //! This layout is what keeps a start and a stop to one transaction each,
 //! with no listing of the ruleset: everything is addressed by name or by map
-//! key, never by rule handle. Adding re-declares the tables, chains and
-//! maps (`add` is idempotent), flushes the base chains and the chains it
-//! fills and writes them afresh, so setup is idempotent and also repairs a
-//! flushed chain. Removing a container needs its chain's name and its map
+//! key, never by rule handle. A start on a network that is set up only
+//! adds (see [`fast_start`]: the kernel makes any transaction that deletes
+//! or changes something wait for an RCU grace period, ~16 ms). The full
+//! batch, its fallback and what network setup sends, re-declares the
+//! tables, chains and maps (`add` is idempotent), flushes the base chains
+//! and the chains it fills and writes them afresh, so it is idempotent and
+//! also repairs a flushed chain. Removing a container needs its chain's name and its map
 //! keys (its host veth and its published ports, which its lease records):
 //! each element is first added (a no-op if present) and then deleted, and
 //! the chain flushed and deleted, so one batch succeeds whether or not an
@@ -583,6 +586,8 @@ enum Op {
     DeleteTable(Family),
     /// `add chain`, a base chain with its definition.
     AddChain(Family, String, Option<BaseChain>),
+    /// `create chain`: a new regular chain, refused if it exists.
+    CreateChain(Family, String),
     FlushChain(Family, String),
     DeleteChain(Family, String),
     AddMap(Family, &'static str, KeyType),
@@ -629,6 +634,7 @@ impl fmt::Display for Op {
                 hook_name(b.hook),
                 b.priority
             ),
+            Op::CreateChain(family, chain) => write!(f, "create chain {family} {TABLE} {chain}"),
             Op::FlushChain(family, chain) => write!(f, "flush chain {family} {TABLE} {chain}"),
             Op::DeleteChain(family, chain) => write!(f, "delete chain {family} {TABLE} {chain}"),
             Op::AddMap(family, map, key) => write!(f, "add map {family} {TABLE} {map} {{ {} }}", map_definition(*key)),
@@ -661,7 +667,8 @@ impl Op {
         match self {
             Op::AddTable(family) => batch.add_table(family.proto(), TABLE, label),
             Op::DeleteTable(family) => batch.delete_table(family.proto(), TABLE, label),
-            Op::AddChain(family, chain, base) => batch.add_chain(family.proto(), TABLE, chain, *base, label),
+            Op::AddChain(family, chain, base) => batch.add_chain(family.proto(), TABLE, chain, *base, false, label),
+            Op::CreateChain(family, chain) => batch.add_chain(family.proto(), TABLE, chain, None, true, label),
             Op::FlushChain(family, chain) => batch.flush_chain(family.proto(), TABLE, chain, label),
             Op::DeleteChain(family, chain) => batch.delete_chain(family.proto(), TABLE, chain, label),
             Op::AddMap(family, map, key) => batch.add_map(family.proto(), TABLE, map, *key, label),
@@ -833,10 +840,27 @@ fn port_keys(ports: &[PortSpec]) -> Vec<Key> {
     keys
 }
 
+/// How a batch makes a container's chains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chains {
+    /// Declared and flushed: idempotent, and it repairs them.
+    Fresh,
+    /// Created, refused if they exist: additions only (see [`fast_start`]).
+    Create,
+}
+
 fn container_script(script: &mut Script, c: &ContainerRules) {
+    container_chains(script, c, Chains::Fresh);
+}
+
+fn container_chains(script: &mut Script, c: &ContainerRules, chains: Chains) {
     let (tag, chain) = (container_tag(c.owner_uid, &c.id), container_chain(c.owner_uid, &c.id));
-    script.fresh_chain(Family::Ip, &chain);
-    script.fresh_chain(Family::Bridge, &chain);
+    for family in [Family::Ip, Family::Bridge] {
+        match chains {
+            Chains::Fresh => script.fresh_chain(family, &chain),
+            Chains::Create => script.chains.push(Op::CreateChain(family, chain.clone())),
+        }
+    }
     for port in &c.ports {
         let local = match port.host_ip {
             Some(addr) => Match::Ip { daddr: true, neq: false, addr, prefix: 32 },
@@ -864,6 +888,27 @@ fn container_script(script: &mut Script, c: &ContainerRules) {
         script.rule(Family::Bridge, &chain, matches, Action::Drop, &tag);
     }
     script.jump(Family::Bridge, MAP_VETHS, &[Key::ifname(&c.host_veth)], &chain);
+}
+
+/// A start's transaction when ctr's tables and the network's chains are in
+/// place (every start but the first on a network): additions only. The
+/// kernel makes a transaction that deletes or changes anything (a rule, a
+/// chain, an element) wait for an RCU grace period, about 16 ms here, where
+/// one that only adds takes well under a millisecond. So this batch
+/// neither re-declares the base chains nor flushes anything: it creates the
+/// container's chains (refused if they exist, so that stale rules are
+/// never added to), adds their rules and jumps, and adds the network's
+/// jump elements again, a no-op that fails if the network's chains, maps or
+/// tables are missing. Any failure undoes the whole batch, and the caller
+/// falls back to the full one, which repairs.
+fn fast_start(script: &mut Script, net: Option<&NetworkRules>, c: &ContainerRules) {
+    if let Some(net) = net {
+        for chain in NetChain::of(&net.bridge) {
+            let (map, key) = chain.map_and_key(net);
+            script.jump(Family::Ip, map, &[key], &chain.name(&net.bridge));
+        }
+    }
+    container_chains(script, c, Chains::Create);
 }
 
 fn remove_container_script(script: &mut Script, c: &ContainerKeys<'_>) {
@@ -1042,10 +1087,24 @@ impl Firewall {
     /// firewall work of a container start, in one transaction.
     pub fn add_network_and_container(&self, net: &NetworkRules, rules: &ContainerRules) -> Result<(), FirewallError> {
         network_sysctls(net)?;
+        let what = format!("rules for network {} and container {}", net.bridge, rules.id.short());
+        self.start(Some(net), rules, &what)
+    }
+
+    /// The fast transaction of a start ([`fast_start`]), and if the kernel
+    /// refuses it, the full one.
+    fn start(&self, net: Option<&NetworkRules>, rules: &ContainerRules, what: &str) -> Result<(), FirewallError> {
+        let mut fast = Script::default();
+        fast_start(&mut fast, net, rules);
+        if self.apply(&fast, what).is_ok() {
+            return Ok(());
+        }
         let mut script = Script::with_skeleton();
-        network_script(&mut script, net);
+        if let Some(net) = net {
+            network_script(&mut script, net);
+        }
         container_script(&mut script, rules);
-        self.apply(&script, &format!("rules for network {} and container {}", net.bridge, rules.id.short()))
+        self.apply(&script, what)
     }
 
     /// Removes a network's rules. Missing rules are success.
@@ -1060,11 +1119,10 @@ impl Firewall {
     }
 
     /// Installs a container's published ports and anti-spoofing rules,
-    /// replacing any it had. Idempotent: one netlink transaction.
+    /// replacing any it had. Idempotent: one netlink transaction (two on
+    /// the fallback of [`fast_start`]).
     pub fn add_container(&self, rules: &ContainerRules) -> Result<(), FirewallError> {
-        let mut script = Script::with_skeleton();
-        container_script(&mut script, rules);
-        self.apply(&script, &format!("rules for container {}", rules.id.short()))
+        self.start(None, rules, &format!("rules for container {}", rules.id.short()))
     }
 
     /// Removes a container's rules: one transaction when `keys` names its
@@ -1202,6 +1260,27 @@ mod tests {
         let mut s = Script::default();
         remove_container_script(&mut s, &bare);
         assert!(!s.body_text().concat().contains("element"));
+    }
+
+    #[test]
+    fn a_fast_start_only_adds() {
+        let mut s = Script::default();
+        fast_start(&mut s, Some(&sample_network()), &sample_container());
+        let text = s.text();
+        let chain = format!("c-1000-{}", "a".repeat(64));
+        assert!(text.contains(&format!("create chain ip ctr {chain}\ncreate chain bridge ctr {chain}\n")), "{text}");
+        assert!(text.contains("add element ip ctr net-saddr { 10.88.0.0/16 : jump n-ctr0-egress }"), "{text}");
+        assert!(text.contains("add element ip ctr ports { tcp . 8080 : jump "), "{text}");
+        for line in text.lines() {
+            assert!(
+                line.starts_with("add table ")
+                    || line.starts_with("create chain ")
+                    || line.starts_with("add rule ")
+                    || line.starts_with("add element "),
+                "not an addition: {line}"
+            );
+        }
+        assert_eq!(text.lines().filter(|l| l.starts_with("add rule")).count(), 7);
     }
 
     #[test]
@@ -1381,6 +1460,57 @@ mod tests {
             let text = by_netlink.to_string();
             assert!(!text.contains("c-1000-") && !text.contains("n-ctr0-"), "{text}");
             assert!(text.contains("n-ctr3-"), "{text}");
+        }
+
+        #[test]
+        fn a_start_on_a_set_up_network_is_one_quick_transaction_and_falls_back_when_it_cannot_be() {
+            let fw = Firewall::new().unwrap();
+            let other = ContainerRules {
+                id: id('b'),
+                host_veth: InterfaceName::parse("vethbbbbbbbbbbb").unwrap(),
+                address: Ipv4Addr::new(10, 88, 0, 3),
+                mac: MacAddr::for_container(Ipv4Addr::new(10, 88, 0, 3)),
+                ports: vec![],
+                ..sample_container()
+            };
+            let fast = || {
+                let mut s = Script::default();
+                fast_start(&mut s, Some(&sample_network()), &other);
+                s.batch().commit()
+            };
+            let full = || {
+                let mut s = full_script();
+                container_script(&mut s, &other);
+                s
+            };
+            let by_full = in_new_netns(|| {
+                nft_script(&full().text());
+                ruleset()
+            });
+            let by_fast = in_new_netns(|| {
+                // Nothing set up: the fast batch is refused, and changes nothing.
+                assert!(fast().is_err());
+                assert_eq!(ruleset(), serde_json::json!({"nftables": []}));
+                full_script().batch().commit().unwrap();
+                // The network set up: the fast batch alone installs the container.
+                fast().unwrap();
+                // Its chains exist now: a second one is refused, not added to.
+                let err = fast().unwrap_err().to_string();
+                assert!(err.contains("create chain ip ctr c-1000-bbbb") && err.contains("File exists"), "{err}");
+                ruleset()
+            });
+            assert_eq!(by_fast, by_full);
+            in_new_netns(|| {
+                // A network whose chains are gone (here: all of ctr's): the
+                // public call falls back to the full batch.
+                fw.add_network_and_container(&sample_network(), &other).unwrap_or_else(|e| {
+                    // The sysctls need the bridge, which this namespace lacks.
+                    assert!(matches!(e, FirewallError::Sysctl { .. }), "{e}");
+                });
+                fw.start(Some(&sample_network()), &other, "test").unwrap();
+                fw.start(Some(&sample_network()), &other, "test").unwrap();
+                assert_eq!(fw.container_rule_count(1000, &other.id).unwrap(), 5);
+            });
         }
 
         #[test]

@@ -22,6 +22,7 @@ use std::io;
 const NLMSG_ERROR: u16 = 2;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
+const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_APPEND: u16 = 0x800;
 const NLA_F_NESTED: u16 = 0x8000;
@@ -356,6 +357,8 @@ impl Expr {
 pub(crate) struct Batch {
     buf: Vec<u8>,
     labels: Vec<String>,
+    /// NLM_F_EXCL on the next message.
+    exclusive_next: bool,
 }
 
 /// The first sequence number of a batch's messages (the begin message is 0).
@@ -363,7 +366,7 @@ const FIRST_SEQ: u32 = 1;
 
 impl Batch {
     pub fn new() -> Self {
-        let mut batch = Self { buf: Vec::with_capacity(4096), labels: Vec::new() };
+        let mut batch = Self { buf: Vec::with_capacity(4096), labels: Vec::new(), exclusive_next: false };
         batch.header(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 0, 0, NFNL_SUBSYS_NFTABLES);
         batch
     }
@@ -400,6 +403,9 @@ impl Batch {
             // Appended, as `add rule`: without it a rule goes first.
             flags |= NLM_F_APPEND;
         }
+        if std::mem::take(&mut self.exclusive_next) {
+            flags |= NLM_F_EXCL;
+        }
         let start = self.header((NFNL_SUBSYS_NFTABLES << 8) | kind, flags, seq, proto as u8, 0);
         body(&mut Attrs { buf: &mut self.buf });
         self.finish_message(start);
@@ -418,8 +424,20 @@ impl Batch {
         self.message(NFT_MSG_DELTABLE, false, proto, label, |a| a.str(NFTA_TABLE_NAME, table));
     }
 
-    /// `add chain`, a base chain (policy accept) when `base` is given.
-    pub fn add_chain(&mut self, proto: Proto, table: &str, chain: &str, base: Option<BaseChain>, label: String) {
+    /// `add chain`, a base chain (policy accept) when `base` is given; with
+    /// `exclusive`, `create chain`: EEXIST if it exists.
+    pub fn add_chain(
+        &mut self,
+        proto: Proto,
+        table: &str,
+        chain: &str,
+        base: Option<BaseChain>,
+        exclusive: bool,
+        label: String,
+    ) {
+        if exclusive {
+            self.exclusive_next = true;
+        }
         self.message(NFT_MSG_NEWCHAIN, true, proto, label, |a| {
             a.str(NFTA_CHAIN_TABLE, table);
             a.str(NFTA_CHAIN_NAME, chain);
