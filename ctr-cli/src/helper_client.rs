@@ -84,6 +84,35 @@ pub struct SpawnedProcess {
     pub pidfd: OwnedFd,
     pub cgroups: Vec<CgroupDir>,
     pub network: Option<ctr_core::net::NetworkInfo>,
+    /// The helper, which exits once it has answered.
+    pub helper: HelperExit,
+}
+
+/// A helper that has answered a spawn and is exiting. Until it is reaped
+/// the spawned process is its child, not ours (a subreaper's): reap it
+/// ([`HelperExit::reap`]) before waiting for that process, and after the
+/// process's init has reported, so that its exit is off a start's critical
+/// path. Dropped, it is reaped too. The spawned process's pid cannot be
+/// reused meanwhile: the helper never waits for it, so it is reaped by us
+/// alone, after it has been re-parented.
+pub struct HelperExit(Child);
+
+impl HelperExit {
+    /// Waits for the helper to exit; an exit other than success is an error.
+    pub fn reap(mut self) -> Result<()> {
+        let status = self.0.wait().io_context("waiting for the helper")?;
+        if !status.success() {
+            return Err(CallError::Exited(status));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for HelperExit {
+    fn drop(&mut self) {
+        // A second wait after `reap` returns the status already collected.
+        let _ = self.0.wait();
+    }
 }
 
 impl Helper {
@@ -145,17 +174,16 @@ impl Helper {
     }
 
     fn start_process(&self, request: Request, init_channel: &OwnedFd, stdio: ProcessStdio) -> Result<SpawnedProcess> {
-        let (mut child, mut channel) = self.start(Some(init_channel), stdio)?;
+        let (child, mut channel) = self.start(Some(init_channel), stdio)?;
+        // Reaped when dropped (on an error or a refusal), or by the caller
+        // once it has heard from the process (see HelperExit).
+        let helper = HelperExit(child);
         frame::write_frame(&mut channel, &request)?;
         let (response, fd) = crate::fdpass::recv_with_fd(&channel)?;
-        let status = child.wait().io_context("waiting for the helper")?;
         match response {
             Response::Spawned { pid, cgroups, network } => {
                 let pidfd = fd.ok_or(CallError::NoPidfd)?;
-                if !status.success() {
-                    return Err(CallError::Exited(status));
-                }
-                Ok(SpawnedProcess { pid, pidfd, cgroups, network })
+                Ok(SpawnedProcess { pid, pidfd, cgroups, network, helper })
             }
             Response::Refused(error) => Err(CallError::Refused { what: String::new(), error }),
             other => Err(unexpected("a spawn", &other)),

@@ -10,7 +10,7 @@ use crate::container::record::{now_rfc3339, Container, RecordError, State};
 use crate::container::state::{RunState, StateError, Transition};
 use crate::error::{IoContext, IoError};
 use crate::helper_client::CallError;
-use crate::helper_client::{Helper, ProcessStdio};
+use crate::helper_client::{Helper, HelperExit, ProcessStdio};
 use crate::idmap::id_maps;
 use crate::lock::ContainerLock;
 use crate::network;
@@ -228,12 +228,22 @@ pub fn start(
     let (mut ours, theirs) = UnixStream::pair().io_context("socketpair for the init channel")?;
     let spawned = crate::timing::time("helper.spawn", || helper.spawn(request, &OwnedFd::from(theirs), stdio))?;
     let pid = Pid::from_raw(spawned.pid);
+    let helper_exit = spawned.helper;
+    // Kills the process before its command runs; reaped once it is ours.
+    let abandon = |helper_exit: HelperExit| {
+        let _ = kill(pid, Signal::SIGKILL);
+        drop(helper_exit);
+        let _ = waitpid(pid, None);
+    };
     // Before the command runs (init waits for its spec): if another
     // program bound a port since the helper checked it, nothing started.
-    let ports = HeldPorts::hold(spawned.network.as_ref()).inspect_err(|_| {
-        let _ = kill(pid, Signal::SIGKILL);
-        let _ = waitpid(pid, None);
-    })?;
+    let ports = match HeldPorts::hold(spawned.network.as_ref()) {
+        Ok(ports) => ports,
+        Err(e) => {
+            abandon(helper_exit);
+            return Err(e.into());
+        }
+    };
     state.status = state.run_state().after(Transition::Start, &state.name)?;
     state.pid = Some(spawned.pid);
     // Our unreaped child now, so its pid cannot be reused before this.
@@ -255,11 +265,12 @@ pub fn start(
 
     let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::Run(Box::new(spec)) };
     if let Err(e) = frame::write_frame(&mut ours, &message) {
-        let _ = kill(pid, Signal::SIGKILL);
-        let _ = waitpid(pid, None);
+        abandon(helper_exit);
         return Err(LaunchError::Handoff(e));
     }
     let report = wait::read_init_report(&ours);
+    // The helper has long exited by now: the process becomes our child.
+    crate::timing::time("helper.reap", || helper_exit.reap())?;
     // Only now that init has configured its address do peers learn its name.
     if let Some(info) = spawned.network.as_ref().filter(|_| report.failure.is_none()) {
         network::announce(paths, state, info, true);
@@ -310,6 +321,7 @@ pub fn remove_in_user_namespace(helper: &Helper, path: &Path) -> Result<()> {
         Ok(InitReply::Failed(f)) => Some(f),
         _ => None,
     };
+    spawned.helper.reap()?;
     let status = waitpid(Pid::from_raw(spawned.pid), None);
     helper.remove_cgroup(&id)?;
     match (failure, status) {

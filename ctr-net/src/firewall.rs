@@ -1,13 +1,18 @@
 //! NAT, published ports and anti-spoofing, as nftables rules owned by ctr.
 //!
 //! # How the rules are applied
-//! Always `/usr/sbin/nft -f -` by absolute path, with a fixed argument list
-//! and the ruleset on stdin, generated only from validated typed values
-//! (addresses, ports, [`Protocol`], [`InterfaceName`], [`ContainerId`]), so
-//! nothing a caller controls reaches a command line or can break out of a
-//! quoted string in the script. Each change is one `nft -f` batch, which the
-//! kernel applies atomically: it happens completely or not at all, so there
-//! is nothing to roll back.
+//! Over netlink, in-process: each change (a container's start, its stop, a
+//! network's removal) is one NFNETLINK transaction ([`crate::nftables`]),
+//! which the kernel applies atomically: it happens completely or not at
+//! all, so there is nothing to roll back, and no `nft` process is spawned
+//! (each cost about 5 ms, plus a listing of the ruleset to fill its cache).
+//! The messages are built only from validated typed values (addresses,
+//! ports, [`Protocol`], [`InterfaceName`], [`ContainerId`]); every
+//! operation also has its `nft` syntax, which error messages quote and the
+//! tests feed to `nft -f` to check that both install the same ruleset.
+//! `/usr/sbin/nft` (by absolute path, fixed arguments, the script on stdin)
+//! is run only to list the ruleset: for counts in checks and tests, and for
+//! the fallback of a removal whose keys are unknown.
 //!
 //! # Where the rules live
 //! Two tables that belong to ctr alone and are never shared with other
@@ -24,12 +29,15 @@
 //! Every rule in those chains also carries a comment, `ctr:<uid>:<id>` or
 //! `ctr-net:<bridge>`, for people and tests reading the ruleset.
 //!
-//! This layout is what keeps a start and a stop to one `nft` run each, with
-//! no listing of the ruleset: everything is addressed by name or by map
-//! key, never by rule handle. Adding re-declares the tables, chains and
-//! maps (`add` is idempotent), flushes the base chains and the chains it
-//! fills and writes them afresh, so setup is idempotent and also repairs a
-//! flushed chain. Removing a container needs its chain's name and its map
+//! This layout is what keeps a start and a stop to one transaction each,
+//! with no listing of the ruleset: everything is addressed by name or by map
+//! key, never by rule handle. A start on a network that is set up only
+//! adds (see [`fast_start`]: the kernel makes any transaction that deletes
+//! or changes something wait for an RCU grace period, ~16 ms). The full
+//! batch, its fallback and what network setup sends, re-declares the
+//! tables, chains and maps (`add` is idempotent), flushes the base chains
+//! and the chains it fills and writes them afresh, so it is idempotent and
+//! also repairs a flushed chain. Removing a container needs its chain's name and its map
 //! keys (its host veth and its published ports, which its lease records):
 //! each element is first added (a no-op if present) and then deleted, and
 //! the chain flushed and deleted, so one batch succeeds whether or not an
@@ -81,8 +89,9 @@
 
 use crate::ipam::{MacAddr, Subnet};
 use crate::names::{BridgeName, InterfaceName, BRIDGE_PREFIX};
+use crate::nftables::{self, Base, BaseChain, Batch, Element, Expr, Hook, KeyType, NftError, Proto};
 use ctr_core::ids::ContainerId;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::io::{self, Write as _};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -100,14 +109,18 @@ const CHAIN_GUARD: &str = "guard";
 const CHAIN_BRIDGE: &str = "prerouting";
 const CHAIN_FORWARD: &str = "forward";
 
+const fn base(kind: &'static str, hook: Hook, priority: i32) -> BaseChain {
+    BaseChain { kind, hook, priority }
+}
+
 /// Every base chain, with its table family and definition.
-const CHAINS: [(Family, &str, &str); 6] = [
-    (Family::Ip, CHAIN_PREROUTING, "type nat hook prerouting priority -100; policy accept;"),
-    (Family::Ip, CHAIN_OUTPUT, "type nat hook output priority -100; policy accept;"),
-    (Family::Ip, CHAIN_POSTROUTING, "type nat hook postrouting priority 100; policy accept;"),
-    (Family::Ip, CHAIN_GUARD, "type filter hook prerouting priority -300; policy accept;"),
-    (Family::Ip, CHAIN_FORWARD, "type filter hook forward priority 0; policy accept;"),
-    (Family::Bridge, CHAIN_BRIDGE, "type filter hook prerouting priority -200; policy accept;"),
+const CHAINS: [(Family, &str, BaseChain); 6] = [
+    (Family::Ip, CHAIN_PREROUTING, base("nat", Hook::Prerouting, -100)),
+    (Family::Ip, CHAIN_OUTPUT, base("nat", Hook::Output, -100)),
+    (Family::Ip, CHAIN_POSTROUTING, base("nat", Hook::Postrouting, 100)),
+    (Family::Ip, CHAIN_GUARD, base("filter", Hook::Prerouting, -300)),
+    (Family::Ip, CHAIN_FORWARD, base("filter", Hook::Forward, 0)),
+    (Family::Bridge, CHAIN_BRIDGE, base("filter", Hook::Prerouting, -200)),
 ];
 
 /// Published ports: `tcp . 8080` to the owning container's chain.
@@ -123,27 +136,27 @@ const MAP_NET_FORWARD: &str = "net-forward";
 /// A container's host veth to its anti-spoofing chain (bridge family).
 const MAP_VETHS: &str = "veths";
 
-/// Every verdict map, with its family and definition.
-const MAPS: [(Family, &str, &str); 6] = [
-    (Family::Ip, MAP_PORTS, "type inet_proto . inet_service : verdict;"),
-    (Family::Ip, MAP_NET_SADDR, "type ipv4_addr : verdict; flags interval;"),
-    (Family::Ip, MAP_NET_OIF, "type ifname : verdict;"),
-    (Family::Ip, MAP_NET_GUARD, "type ifname : verdict;"),
-    (Family::Ip, MAP_NET_FORWARD, "type ifname : verdict;"),
-    (Family::Bridge, MAP_VETHS, "type ifname : verdict;"),
+/// Every verdict map, with its family and key type.
+const MAPS: [(Family, &str, KeyType); 6] = [
+    (Family::Ip, MAP_PORTS, KeyType::ProtoService),
+    (Family::Ip, MAP_NET_SADDR, KeyType::Ipv4Interval),
+    (Family::Ip, MAP_NET_OIF, KeyType::Ifname),
+    (Family::Ip, MAP_NET_GUARD, KeyType::Ifname),
+    (Family::Ip, MAP_NET_FORWARD, KeyType::Ifname),
+    (Family::Bridge, MAP_VETHS, KeyType::Ifname),
 ];
 
 /// The fixed rules of each base chain: lookups in the maps above. In
 /// `postrouting` the egress lookup comes first; a chain that does not
 /// match returns, and the next lookup runs.
-const DISPATCH: [(Family, &str, &str); 7] = [
-    (Family::Ip, CHAIN_PREROUTING, "meta l4proto . th dport vmap @ports"),
-    (Family::Ip, CHAIN_OUTPUT, "meta l4proto . th dport vmap @ports"),
-    (Family::Ip, CHAIN_POSTROUTING, "ip saddr vmap @net-saddr"),
-    (Family::Ip, CHAIN_POSTROUTING, "oifname vmap @net-oif"),
-    (Family::Ip, CHAIN_GUARD, "iifname vmap @net-guard"),
-    (Family::Ip, CHAIN_FORWARD, "iifname vmap @net-forward"),
-    (Family::Bridge, CHAIN_BRIDGE, "iifname vmap @veths"),
+const DISPATCH: [(Family, &str, Lookup, &str); 7] = [
+    (Family::Ip, CHAIN_PREROUTING, Lookup::ProtoDport, MAP_PORTS),
+    (Family::Ip, CHAIN_OUTPUT, Lookup::ProtoDport, MAP_PORTS),
+    (Family::Ip, CHAIN_POSTROUTING, Lookup::IpSaddr, MAP_NET_SADDR),
+    (Family::Ip, CHAIN_POSTROUTING, Lookup::Oifname, MAP_NET_OIF),
+    (Family::Ip, CHAIN_GUARD, Lookup::Iifname, MAP_NET_GUARD),
+    (Family::Ip, CHAIN_FORWARD, Lookup::Iifname, MAP_NET_FORWARD),
+    (Family::Bridge, CHAIN_BRIDGE, Lookup::Iifname, MAP_VETHS),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +167,8 @@ pub enum FirewallError {
     Spawn(#[source] io::Error),
     #[error("nft refused the {what}: {stderr}")]
     Nft { what: String, stderr: String },
+    #[error("{what}: {source}")]
+    Netlink { what: String, source: NftError },
     #[error("could not parse `nft -j` output: {0}")]
     Json(#[source] serde_json::Error),
     #[error("setting sysctl {path}: {source} (this needs CAP_NET_ADMIN in the network namespace)")]
@@ -194,7 +209,7 @@ pub struct ContainerKeys<'a> {
     pub ports: &'a [PortSpec],
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Family {
     Ip,
     Bridge,
@@ -208,12 +223,25 @@ impl Family {
         }
     }
 
+    fn proto(self) -> Proto {
+        match self {
+            Family::Ip => Proto::Ipv4,
+            Family::Bridge => Proto::Bridge,
+        }
+    }
+
     fn parse(s: &str) -> Option<Self> {
         match s {
             "ip" => Some(Family::Ip),
             "bridge" => Some(Family::Bridge),
             _ => None,
         }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -259,12 +287,12 @@ impl NetChain {
     }
 
     /// The map whose element jumps here, and that element's key.
-    fn map_and_key(self, net: &NetworkRules) -> (&'static str, String) {
+    fn map_and_key(self, net: &NetworkRules) -> (&'static str, Key) {
         match self {
-            NetChain::Egress => (MAP_NET_SADDR, net.subnet.to_string()),
-            NetChain::Out => (MAP_NET_OIF, format!("\"{}\"", net.bridge)),
-            NetChain::Guard => (MAP_NET_GUARD, format!("\"{}\"", net.bridge)),
-            NetChain::Forward => (MAP_NET_FORWARD, format!("\"{}\"", net.bridge)),
+            NetChain::Egress => (MAP_NET_SADDR, Key::subnet(&net.subnet)),
+            NetChain::Out => (MAP_NET_OIF, Key::ifname(&net.bridge)),
+            NetChain::Guard => (MAP_NET_GUARD, Key::ifname(&net.bridge)),
+            NetChain::Forward => (MAP_NET_FORWARD, Key::ifname(&net.bridge)),
         }
     }
 
@@ -278,19 +306,397 @@ impl NetChain {
     }
 }
 
-/// One nft batch. nft wants a chain declared before a map created in the
-/// same batch can jump to it, so chains, maps and the rest are collected
-/// apart and written in that order.
-#[derive(Default)]
-struct Script {
-    chains: String,
-    maps: String,
-    body: String,
+/// What a dispatch rule looks up in its verdict map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// `meta l4proto . th dport`
+    ProtoDport,
+    /// `ip saddr`
+    IpSaddr,
+    Oifname,
+    Iifname,
 }
 
-fn push_line(out: &mut String, args: fmt::Arguments<'_>) {
-    out.write_fmt(args).expect("writing to a String");
-    out.push('\n');
+/// A map key, typed: written as nft syntax or as the kernel's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    /// `tcp . 8080`
+    Port(u8, u16),
+    /// `10.88.0.0/16` (an interval: its start and the address past its end).
+    Prefix(Ipv4Addr, u8),
+    /// An interface name.
+    Ifname(String),
+}
+
+fn protocol_number(p: Protocol) -> u8 {
+    match p {
+        Protocol::Tcp => 6,
+        Protocol::Udp => 17,
+    }
+}
+
+fn protocol_name(number: u8) -> &'static str {
+    if number == 6 {
+        "tcp"
+    } else {
+        "udp"
+    }
+}
+
+/// An interface name as the kernel compares it: IFNAMSIZ bytes, NUL-padded.
+fn ifname_bytes(name: &str) -> Vec<u8> {
+    let mut bytes = name.as_bytes().to_vec();
+    bytes.resize(16, 0);
+    bytes
+}
+
+impl Key {
+    fn subnet(s: &Subnet) -> Self {
+        Key::Prefix(s.network(), s.prefix())
+    }
+
+    fn ifname(name: &impl fmt::Display) -> Self {
+        Key::Ifname(name.to_string())
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Key::Port(p, port) => format!("{} . {port}", protocol_name(*p)),
+            Key::Prefix(addr, len) => format!("{addr}/{len}"),
+            Key::Ifname(name) => format!("\"{name}\""),
+        }
+    }
+
+    /// The kernel's elements for this key: an interval is two, its start
+    /// (with the verdict) and the first address past it (flagged as the
+    /// end), which the last subnet of the address space does not need.
+    fn elements(&self, jump: &str) -> Vec<Element> {
+        let jump = Some(jump.to_owned());
+        match self {
+            Key::Port(p, port) => {
+                let [hi, lo] = port.to_be_bytes();
+                vec![Element { key: vec![*p, 0, 0, 0, hi, lo, 0, 0], jump }]
+            }
+            Key::Prefix(addr, len) => {
+                let start = Element { key: addr.octets().to_vec(), jump };
+                let end = u32::from(*addr).checked_add(1u32 << (32 - u32::from(*len)));
+                let end = end.map(|e| Element { key: Ipv4Addr::from(e).octets().to_vec(), jump: None });
+                std::iter::once(start).chain(end).collect()
+            }
+            Key::Ifname(name) => vec![Element { key: ifname_bytes(name), jump }],
+        }
+    }
+}
+
+/// The EtherTypes the anti-spoofing rules name.
+const ETHERTYPE_IP: u16 = 0x0800;
+const ETHERTYPE_ARP: u16 = 0x0806;
+
+/// One condition of a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Match {
+    /// `iifname`/`oifname`, equal or not; a trailing `*` matches a prefix.
+    Ifname { out: bool, neq: bool, name: String },
+    /// `ip saddr|daddr [!=] address[/prefix]`.
+    Ip { daddr: bool, neq: bool, addr: Ipv4Addr, prefix: u8 },
+    /// `fib daddr type local`
+    FibDaddrLocal,
+    /// `tcp dport 8080`
+    Dport(Protocol, u16),
+    /// `ct status dnat` (true), `ct status & dnat == 0` (false).
+    CtDnat(bool),
+    /// `ether saddr != MAC`
+    EtherSaddrNeq(MacAddr),
+    /// `ether type != ip|arp`
+    EtherTypeNeq(u16),
+    /// `arp saddr ip != ADDRESS`
+    ArpSaddrIpNeq(Ipv4Addr),
+    /// `arp saddr ether != MAC`
+    ArpSaddrEtherNeq(MacAddr),
+}
+
+fn op(neq: bool) -> &'static str {
+    if neq {
+        "!= "
+    } else {
+        ""
+    }
+}
+
+fn payload(base: Base, offset: u32, len: u32) -> Expr {
+    Expr::Payload { base, offset, len, dreg: nftables::NFT_REG_1 }
+}
+
+fn cmp(neq: bool, data: &[u8]) -> Expr {
+    Expr::Cmp { neq, data: data.to_vec() }
+}
+
+/// `ether type == T`: the dependency of a match on an ARP header.
+fn ether_type_is(t: u16) -> [Expr; 2] {
+    [payload(Base::Link, 12, 2), cmp(false, &t.to_be_bytes())]
+}
+
+impl Match {
+    fn text(&self) -> String {
+        match self {
+            Match::Ifname { out, neq, name } => {
+                format!("{}ifname {}\"{name}\"", if *out { "o" } else { "i" }, op(*neq))
+            }
+            Match::Ip { daddr, neq, addr, prefix } => {
+                let field = if *daddr { "daddr" } else { "saddr" };
+                let net = if *prefix == 32 { addr.to_string() } else { format!("{addr}/{prefix}") };
+                format!("ip {field} {}{net}", op(*neq))
+            }
+            Match::FibDaddrLocal => "fib daddr type local".to_owned(),
+            Match::Dport(p, port) => format!("{p} dport {port}"),
+            Match::CtDnat(true) => "ct status dnat".to_owned(),
+            Match::CtDnat(false) => "ct status & dnat == 0".to_owned(),
+            Match::EtherSaddrNeq(mac) => format!("ether saddr != {mac}"),
+            Match::EtherTypeNeq(t) => format!("ether type != {}", if *t == ETHERTYPE_IP { "ip" } else { "arp" }),
+            Match::ArpSaddrIpNeq(addr) => format!("arp saddr ip != {addr}"),
+            Match::ArpSaddrEtherNeq(mac) => format!("arp saddr ether != {mac}"),
+        }
+    }
+
+    /// The expressions nft makes of this match in `family`'s tables,
+    /// dependencies included.
+    fn exprs(&self, family: Family) -> Vec<Expr> {
+        let reg = nftables::NFT_REG_1;
+        match self {
+            Match::Ifname { out, neq, name } => {
+                let key = if *out { nftables::META_OIFNAME } else { nftables::META_IIFNAME };
+                let data = match name.strip_suffix('*') {
+                    Some(prefix) => prefix.as_bytes().to_vec(),
+                    None => ifname_bytes(name),
+                };
+                vec![Expr::Meta { key, dreg: reg }, Expr::Cmp { neq: *neq, data }]
+            }
+            Match::Ip { daddr, neq, addr, prefix } => {
+                let mut out = Vec::new();
+                if family == Family::Bridge {
+                    out.push(Expr::Meta { key: nftables::META_PROTOCOL, dreg: reg });
+                    out.push(cmp(false, &ETHERTYPE_IP.to_be_bytes()));
+                }
+                let offset = if *daddr { 16 } else { 12 };
+                // As nft: a whole-byte prefix compares only its bytes, any
+                // other the masked address.
+                let bytes = if prefix % 8 == 0 { usize::from(prefix / 8) } else { 4 };
+                out.push(payload(Base::Network, offset, bytes as u32));
+                if prefix % 8 != 0 {
+                    let mask = (u32::MAX << (32 - u32::from(*prefix))).to_be_bytes();
+                    out.push(Expr::Mask { mask: mask.to_vec() });
+                }
+                out.push(cmp(*neq, &addr.octets()[..bytes]));
+                out
+            }
+            Match::FibDaddrLocal => {
+                // RTN_LOCAL, as the kernel's u32 in native byte order.
+                vec![Expr::FibDaddrType, cmp(false, &2u32.to_ne_bytes())]
+            }
+            Match::Dport(p, port) => vec![
+                Expr::Meta { key: nftables::META_L4PROTO, dreg: reg },
+                cmp(false, &[protocol_number(*p)]),
+                payload(Base::Transport, 2, 2),
+                cmp(false, &port.to_be_bytes()),
+            ],
+            Match::CtDnat(dnat) => {
+                // IPS_DST_NAT, in the native byte order of ct status.
+                vec![Expr::CtStatus, Expr::Mask { mask: 0x20u32.to_ne_bytes().to_vec() }, cmp(*dnat, &[0; 4])]
+            }
+            Match::EtherSaddrNeq(mac) => vec![payload(Base::Link, 6, 6), cmp(true, &mac.0)],
+            Match::EtherTypeNeq(t) => vec![payload(Base::Link, 12, 2), cmp(true, &t.to_be_bytes())],
+            Match::ArpSaddrIpNeq(addr) => {
+                let mut out = ether_type_is(ETHERTYPE_ARP).to_vec();
+                out.extend([payload(Base::Network, 14, 4), cmp(true, &addr.octets())]);
+                out
+            }
+            Match::ArpSaddrEtherNeq(mac) => {
+                let mut out = ether_type_is(ETHERTYPE_ARP).to_vec();
+                out.extend([payload(Base::Network, 8, 6), cmp(true, &mac.0)]);
+                out
+            }
+        }
+    }
+}
+
+/// What a rule does when every match holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Action {
+    Masquerade,
+    Drop,
+    Notrack,
+    /// `dnat to ADDRESS:PORT`
+    Dnat(Ipv4Addr, u16),
+    /// `KEY vmap @MAP`
+    Vmap(Lookup, &'static str),
+}
+
+impl Action {
+    fn text(&self) -> String {
+        match self {
+            Action::Masquerade => "masquerade".to_owned(),
+            Action::Drop => "drop".to_owned(),
+            Action::Notrack => "notrack".to_owned(),
+            Action::Dnat(addr, port) => format!("dnat to {addr}:{port}"),
+            Action::Vmap(lookup, map) => {
+                let key = match lookup {
+                    Lookup::ProtoDport => "meta l4proto . th dport",
+                    Lookup::IpSaddr => "ip saddr",
+                    Lookup::Oifname => "oifname",
+                    Lookup::Iifname => "iifname",
+                };
+                format!("{key} vmap @{map}")
+            }
+        }
+    }
+
+    fn exprs(&self) -> Vec<Expr> {
+        let reg = nftables::NFT_REG_1;
+        match self {
+            Action::Masquerade => vec![Expr::Masquerade],
+            Action::Drop => vec![Expr::Drop],
+            Action::Notrack => vec![Expr::Notrack],
+            Action::Dnat(addr, port) => vec![
+                Expr::Immediate { dreg: reg, data: addr.octets().to_vec() },
+                Expr::Immediate { dreg: nftables::NFT_REG_2, data: port.to_be_bytes().to_vec() },
+                Expr::Dnat,
+            ],
+            Action::Vmap(lookup, map) => {
+                let mut out = match lookup {
+                    Lookup::ProtoDport => vec![
+                        Expr::Meta { key: nftables::META_L4PROTO, dreg: reg },
+                        Expr::Payload { base: Base::Transport, offset: 2, len: 2, dreg: nftables::NFT_REG32_01 },
+                    ],
+                    Lookup::IpSaddr => vec![payload(Base::Network, 12, 4)],
+                    Lookup::Oifname => vec![Expr::Meta { key: nftables::META_OIFNAME, dreg: reg }],
+                    Lookup::Iifname => vec![Expr::Meta { key: nftables::META_IIFNAME, dreg: reg }],
+                };
+                out.push(Expr::Vmap { map: (*map).to_owned() });
+                out
+            }
+        }
+    }
+}
+
+/// One change to ctr's tables: written as an nft command (for people,
+/// error messages and the tests) or encoded as a netlink message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    AddTable(Family),
+    DeleteTable(Family),
+    /// `add chain`, a base chain with its definition.
+    AddChain(Family, String, Option<BaseChain>),
+    /// `create chain`: a new regular chain, refused if it exists.
+    CreateChain(Family, String),
+    FlushChain(Family, String),
+    DeleteChain(Family, String),
+    AddMap(Family, &'static str, KeyType),
+    /// `add element FAMILY ctr MAP { KEY : jump CHAIN, ... }`
+    AddElements(Family, &'static str, Vec<(Key, String)>),
+    DeleteElements(Family, &'static str, Vec<Key>),
+    /// `add rule FAMILY ctr CHAIN MATCHES ACTION [comment "TAG"]`
+    AddRule {
+        family: Family,
+        chain: String,
+        matches: Vec<Match>,
+        action: Action,
+        tag: Option<String>,
+    },
+}
+
+fn hook_name(hook: Hook) -> &'static str {
+    match hook {
+        Hook::Prerouting => "prerouting",
+        Hook::Forward => "forward",
+        Hook::Output => "output",
+        Hook::Postrouting => "postrouting",
+    }
+}
+
+fn map_definition(key: KeyType) -> &'static str {
+    match key {
+        KeyType::ProtoService => "type inet_proto . inet_service : verdict;",
+        KeyType::Ipv4Interval => "type ipv4_addr : verdict; flags interval;",
+        KeyType::Ifname => "type ifname : verdict;",
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::AddTable(family) => write!(f, "add table {family} {TABLE}"),
+            Op::DeleteTable(family) => write!(f, "delete table {family} {TABLE}"),
+            Op::AddChain(family, chain, None) => write!(f, "add chain {family} {TABLE} {chain}"),
+            Op::AddChain(family, chain, Some(b)) => write!(
+                f,
+                "add chain {family} {TABLE} {chain} {{ type {} hook {} priority {}; policy accept; }}",
+                b.kind,
+                hook_name(b.hook),
+                b.priority
+            ),
+            Op::CreateChain(family, chain) => write!(f, "create chain {family} {TABLE} {chain}"),
+            Op::FlushChain(family, chain) => write!(f, "flush chain {family} {TABLE} {chain}"),
+            Op::DeleteChain(family, chain) => write!(f, "delete chain {family} {TABLE} {chain}"),
+            Op::AddMap(family, map, key) => write!(f, "add map {family} {TABLE} {map} {{ {} }}", map_definition(*key)),
+            Op::AddElements(family, map, elements) => {
+                let elements: Vec<String> = elements.iter().map(|(k, c)| format!("{} : jump {c}", k.text())).collect();
+                write!(f, "add element {family} {TABLE} {map} {{ {} }}", elements.join(", "))
+            }
+            Op::DeleteElements(family, map, keys) => {
+                let keys: Vec<String> = keys.iter().map(Key::text).collect();
+                write!(f, "delete element {family} {TABLE} {map} {{ {} }}", keys.join(", "))
+            }
+            Op::AddRule { family, chain, matches, action, tag } => {
+                write!(f, "add rule {family} {TABLE} {chain} ")?;
+                for m in matches {
+                    write!(f, "{} ", m.text())?;
+                }
+                f.write_str(&action.text())?;
+                match tag {
+                    Some(tag) => write!(f, " comment \"{tag}\""),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl Op {
+    fn encode(&self, batch: &mut Batch) {
+        let label = self.to_string();
+        match self {
+            Op::AddTable(family) => batch.add_table(family.proto(), TABLE, label),
+            Op::DeleteTable(family) => batch.delete_table(family.proto(), TABLE, label),
+            Op::AddChain(family, chain, base) => batch.add_chain(family.proto(), TABLE, chain, *base, false, label),
+            Op::CreateChain(family, chain) => batch.add_chain(family.proto(), TABLE, chain, None, true, label),
+            Op::FlushChain(family, chain) => batch.flush_chain(family.proto(), TABLE, chain, label),
+            Op::DeleteChain(family, chain) => batch.delete_chain(family.proto(), TABLE, chain, label),
+            Op::AddMap(family, map, key) => batch.add_map(family.proto(), TABLE, map, *key, label),
+            Op::AddElements(family, map, elements) => {
+                let elements: Vec<Element> = elements.iter().flat_map(|(k, chain)| k.elements(chain)).collect();
+                batch.add_elements(family.proto(), TABLE, map, &elements, label);
+            }
+            Op::DeleteElements(family, map, keys) => {
+                let elements: Vec<Element> = keys.iter().flat_map(|k| k.elements("")).collect();
+                batch.delete_elements(family.proto(), TABLE, map, &elements, label);
+            }
+            Op::AddRule { family, chain, matches, action, tag } => {
+                let mut exprs: Vec<Expr> = matches.iter().flat_map(|m| m.exprs(*family)).collect();
+                exprs.extend(action.exprs());
+                batch.add_rule(family.proto(), TABLE, chain, &exprs, tag.as_deref(), label);
+            }
+        }
+    }
+}
+
+/// One transaction. A chain must be declared before a map created in the
+/// same batch can jump to it, so chains, maps and the rest are collected
+/// apart and sent in that order, after the tables.
+#[derive(Default)]
+struct Script {
+    chains: Vec<Op>,
+    maps: Vec<Op>,
+    body: Vec<Op>,
 }
 
 impl Script {
@@ -300,71 +706,80 @@ impl Script {
     fn with_skeleton() -> Self {
         let mut s = Self::default();
         for (family, chain, definition) in CHAINS {
-            push_line(&mut s.chains, format_args!("add chain {} {TABLE} {chain} {{ {definition} }}", family.as_str()));
+            s.chains.push(Op::AddChain(family, chain.to_owned(), Some(definition)));
         }
         s.declare_maps();
         for (family, chain, _) in CHAINS {
-            s.line(format_args!("flush chain {} {TABLE} {chain}", family.as_str()));
+            s.body.push(Op::FlushChain(family, chain.to_owned()));
         }
-        for (family, chain, rule) in DISPATCH {
-            s.line(format_args!("add rule {} {TABLE} {chain} {rule}", family.as_str()));
+        for (family, chain, lookup, map) in DISPATCH {
+            let action = Action::Vmap(lookup, map);
+            s.body.push(Op::AddRule { family, chain: chain.to_owned(), matches: vec![], action, tag: None });
         }
         s
     }
 
     fn declare_maps(&mut self) {
-        self.maps.clear();
-        for (family, map, definition) in MAPS {
-            push_line(&mut self.maps, format_args!("add map {} {TABLE} {map} {{ {definition} }}", family.as_str()));
-        }
-    }
-
-    fn line(&mut self, args: fmt::Arguments<'_>) {
-        push_line(&mut self.body, args);
+        self.maps = MAPS.iter().map(|(family, map, key)| Op::AddMap(*family, map, *key)).collect();
     }
 
     /// Declares `chain` and empties it.
     fn fresh_chain(&mut self, family: Family, chain: &str) {
-        push_line(&mut self.chains, format_args!("add chain {} {TABLE} {chain}", family.as_str()));
-        self.line(format_args!("flush chain {} {TABLE} {chain}", family.as_str()));
+        self.chains.push(Op::AddChain(family, chain.to_owned(), None));
+        self.body.push(Op::FlushChain(family, chain.to_owned()));
     }
 
-    fn rule(&mut self, family: Family, chain: &str, rule: fmt::Arguments<'_>, tag: &str) {
-        self.line(format_args!("add rule {} {TABLE} {chain} {rule} comment \"{tag}\"", family.as_str()));
+    fn rule(&mut self, family: Family, chain: &str, matches: Vec<Match>, action: Action, tag: &str) {
+        let (chain, tag) = (chain.to_owned(), Some(tag.to_owned()));
+        self.body.push(Op::AddRule { family, chain, matches, action, tag });
     }
 
-    fn jump(&mut self, family: Family, map: &str, keys: &[String], chain: &str) {
+    fn jump(&mut self, family: Family, map: &'static str, keys: &[Key], chain: &str) {
         if keys.is_empty() {
             return;
         }
-        let elements: Vec<String> = keys.iter().map(|k| format!("{k} : jump {chain}")).collect();
-        self.line(format_args!("add element {} {TABLE} {map} {{ {} }}", family.as_str(), elements.join(", ")));
+        self.body.push(Op::AddElements(family, map, keys.iter().map(|k| (k.clone(), chain.to_owned())).collect()));
     }
 
-    /// Removes `chain` and the elements `keys` of `map` that jump to it,
-    /// present or not: adding first makes the delete succeed either way.
-    fn remove_jumps(&mut self, family: Family, map: &str, keys: &[String], chain: &str) {
+    /// Removes the elements `keys` of `map` that jump to `chain`, present
+    /// or not: adding first makes the delete succeed either way.
+    fn remove_jumps(&mut self, family: Family, map: &'static str, keys: &[Key], chain: &str) {
         if keys.is_empty() {
             return;
         }
         self.jump(family, map, keys, chain);
-        self.line(format_args!("delete element {} {TABLE} {map} {{ {} }}", family.as_str(), keys.join(", ")));
+        self.body.push(Op::DeleteElements(family, map, keys.to_vec()));
     }
 
     /// Declares, empties and deletes `chain`: gone, whether or not it was there.
     fn remove_chain(&mut self, family: Family, chain: &str) {
-        push_line(&mut self.chains, format_args!("add chain {} {TABLE} {chain}", family.as_str()));
-        self.line(format_args!("flush chain {} {TABLE} {chain}", family.as_str()));
-        self.line(format_args!("delete chain {} {TABLE} {chain}", family.as_str()));
+        self.chains.push(Op::AddChain(family, chain.to_owned(), None));
+        self.body.push(Op::FlushChain(family, chain.to_owned()));
+        self.body.push(Op::DeleteChain(family, chain.to_owned()));
     }
 
-    /// The batch, with the tables first and the chains before the maps.
+    /// Every operation, in the order sent.
+    fn ops(&self) -> impl Iterator<Item = Op> + '_ {
+        let tables = [Op::AddTable(Family::Ip), Op::AddTable(Family::Bridge)];
+        tables.into_iter().chain(self.chains.iter().chain(&self.maps).chain(&self.body).cloned())
+    }
+
+    /// The batch as an nft script.
+    #[cfg(test)]
     fn text(&self) -> String {
-        let mut out = String::new();
-        for family in [Family::Ip, Family::Bridge] {
-            push_line(&mut out, format_args!("add table {} {TABLE}", family.as_str()));
-        }
-        out + &self.chains + &self.maps + &self.body
+        self.ops().map(|op| format!("{op}\n")).collect()
+    }
+
+    #[cfg(test)]
+    fn body_text(&self) -> Vec<String> {
+        self.body.iter().map(Op::to_string).collect()
+    }
+
+    /// The batch as netlink messages.
+    fn batch(&self) -> Batch {
+        let mut batch = Batch::new();
+        self.ops().for_each(|op| op.encode(&mut batch));
+        batch
     }
 }
 
@@ -374,30 +789,33 @@ fn network_script(script: &mut Script, net: &NetworkRules) {
     for c in NetChain::of(bridge) {
         script.fresh_chain(Family::Ip, &chain(c));
     }
+    let ip = |daddr, neq, addr, prefix| Match::Ip { daddr, neq, addr, prefix };
+    let in_subnet = |daddr| ip(daddr, false, subnet.network(), subnet.prefix());
+    let localhost = |daddr| ip(daddr, false, Ipv4Addr::new(127, 0, 0, 0), 8);
+    let oifname = |neq, name: String| Match::Ifname { out: true, neq, name };
     // Egress: the subnet leaves through any other interface as the host.
     let egress = chain(NetChain::Egress);
-    script.rule(Family::Ip, &egress, format_args!("oifname != \"{bridge}\" masquerade"), &tag);
+    script.rule(Family::Ip, &egress, vec![oifname(true, bridge.to_string())], Action::Masquerade, &tag);
     // The host's own connections to 127.0.0.1:<published port> (see module docs).
     let out = chain(NetChain::Out);
-    script.rule(Family::Ip, &out, format_args!("ip saddr 127.0.0.0/8 masquerade"), &tag);
+    script.rule(Family::Ip, &out, vec![localhost(false)], Action::Masquerade, &tag);
     // Hairpin: a container reaching a published port on the host's address.
-    script.rule(Family::Ip, &out, format_args!("ip saddr {subnet} ct status dnat masquerade"), &tag);
+    script.rule(Family::Ip, &out, vec![in_subnet(false), Match::CtDnat(true)], Action::Masquerade, &tag);
     // route_localnet must not open the host's loopback services to containers.
     let guard = chain(NetChain::Guard);
-    script.rule(Family::Ip, &guard, format_args!("ip daddr 127.0.0.0/8 drop"), &tag);
+    script.rule(Family::Ip, &guard, vec![localhost(true)], Action::Drop, &tag);
     // Where br_netfilter is loaded (docker loads it), bridged traffic between
     // two containers passes the IP hooks too; it needs no NAT, so it skips
     // connection tracking. Traffic to the gateway (the host, and hairpin
     // connections to published ports) is still tracked.
-    let gateway = subnet.gateway();
-    let rule = format_args!("ip saddr {subnet} ip daddr {subnet} ip daddr != {gateway} notrack");
-    script.rule(Family::Ip, &guard, rule, &tag);
+    let not_gateway = ip(true, true, subnet.gateway(), 32);
+    script.rule(Family::Ip, &guard, vec![in_subnet(false), in_subnet(true), not_gateway], Action::Notrack, &tag);
     // Isolation: nothing is routed from one of ctr's networks into another,
     // except connections to a published port (DNAT) and their replies.
     if NetChain::of(bridge).contains(&NetChain::Forward) {
-        let others = format!("{BRIDGE_PREFIX}*");
-        let rule = format_args!("oifname \"{others}\" oifname != \"{bridge}\" ct status & dnat == 0 drop");
-        script.rule(Family::Ip, &chain(NetChain::Forward), rule, &tag);
+        let matches =
+            vec![oifname(false, format!("{BRIDGE_PREFIX}*")), oifname(true, bridge.to_string()), Match::CtDnat(false)];
+        script.rule(Family::Ip, &chain(NetChain::Forward), matches, Action::Drop, &tag);
     }
     for c in NetChain::of(bridge) {
         let (map, key) = c.map_and_key(net);
@@ -415,42 +833,89 @@ fn remove_network_script(script: &mut Script, net: &NetworkRules) {
 }
 
 /// The `ports` keys of a container's published ports, each once.
-fn port_keys(ports: &[PortSpec]) -> Vec<String> {
-    let mut keys: Vec<String> = ports.iter().map(|p| format!("{} . {}", p.protocol, p.host_port)).collect();
+fn port_keys(ports: &[PortSpec]) -> Vec<Key> {
+    let mut keys: Vec<Key> = ports.iter().map(|p| Key::Port(protocol_number(p.protocol), p.host_port)).collect();
     keys.sort();
     keys.dedup();
     keys
 }
 
+/// How a batch makes a container's chains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chains {
+    /// Declared and flushed: idempotent, and it repairs them.
+    Fresh,
+    /// Created, refused if they exist: additions only (see [`fast_start`]).
+    Create,
+}
+
 fn container_script(script: &mut Script, c: &ContainerRules) {
+    container_chains(script, c, Chains::Fresh);
+}
+
+fn container_chains(script: &mut Script, c: &ContainerRules, chains: Chains) {
     let (tag, chain) = (container_tag(c.owner_uid, &c.id), container_chain(c.owner_uid, &c.id));
-    script.fresh_chain(Family::Ip, &chain);
-    script.fresh_chain(Family::Bridge, &chain);
+    for family in [Family::Ip, Family::Bridge] {
+        match chains {
+            Chains::Fresh => script.fresh_chain(family, &chain),
+            Chains::Create => script.chains.push(Op::CreateChain(family, chain.clone())),
+        }
+    }
     for port in &c.ports {
-        let (proto, hp, cp, addr) = (port.protocol, port.host_port, port.container_port, c.address);
         let local = match port.host_ip {
-            Some(ip) => format!("ip daddr {ip}"),
-            None => "fib daddr type local".to_owned(),
+            Some(addr) => Match::Ip { daddr: true, neq: false, addr, prefix: 32 },
+            None => Match::FibDaddrLocal,
         };
         // Reached from both `prerouting` and `output`, through `ports`.
-        script.rule(Family::Ip, &chain, format_args!("{local} {proto} dport {hp} dnat to {addr}:{cp}"), &tag);
+        let matches = vec![local, Match::Dport(port.protocol, port.host_port)];
+        script.rule(Family::Ip, &chain, matches, Action::Dnat(c.address, port.container_port), &tag);
     }
     script.jump(Family::Ip, MAP_PORTS, &port_keys(&c.ports), &chain);
     // Reached only for frames entering the bridge from this veth.
     let (mac, addr) = (c.mac, c.address);
-    script.rule(Family::Bridge, &chain, format_args!("ether saddr != {mac} drop"), &tag);
-    script.rule(Family::Bridge, &chain, format_args!("ether type != {{ ip, arp }} drop"), &tag);
-    script.rule(Family::Bridge, &chain, format_args!("ip saddr != {addr} drop"), &tag);
-    script.rule(Family::Bridge, &chain, format_args!("arp saddr ip != {addr} drop"), &tag);
-    script.rule(Family::Bridge, &chain, format_args!("arp saddr ether != {mac} drop"), &tag);
-    script.jump(Family::Bridge, MAP_VETHS, &[format!("\"{}\"", c.host_veth)], &chain);
+    for m in [
+        Match::EtherSaddrNeq(mac),
+        Match::EtherTypeNeq(ETHERTYPE_IP),
+        Match::Ip { daddr: false, neq: true, addr, prefix: 32 },
+        Match::ArpSaddrIpNeq(addr),
+        Match::ArpSaddrEtherNeq(mac),
+    ] {
+        // `ether type != ip` alone would drop ARP: both go in one rule.
+        let matches = match m {
+            Match::EtherTypeNeq(_) => vec![m, Match::EtherTypeNeq(ETHERTYPE_ARP)],
+            m => vec![m],
+        };
+        script.rule(Family::Bridge, &chain, matches, Action::Drop, &tag);
+    }
+    script.jump(Family::Bridge, MAP_VETHS, &[Key::ifname(&c.host_veth)], &chain);
+}
+
+/// A start's transaction when ctr's tables and the network's chains are in
+/// place (every start but the first on a network): additions only. The
+/// kernel makes a transaction that deletes or changes anything (a rule, a
+/// chain, an element) wait for an RCU grace period, about 16 ms here, where
+/// one that only adds takes well under a millisecond. So this batch
+/// neither re-declares the base chains nor flushes anything: it creates the
+/// container's chains (refused if they exist, so that stale rules are
+/// never added to), adds their rules and jumps, and adds the network's
+/// jump elements again, a no-op that fails if the network's chains, maps or
+/// tables are missing. Any failure undoes the whole batch, and the caller
+/// falls back to the full one, which repairs.
+fn fast_start(script: &mut Script, net: Option<&NetworkRules>, c: &ContainerRules) {
+    if let Some(net) = net {
+        for chain in NetChain::of(&net.bridge) {
+            let (map, key) = chain.map_and_key(net);
+            script.jump(Family::Ip, map, &[key], &chain.name(&net.bridge));
+        }
+    }
+    container_chains(script, c, Chains::Create);
 }
 
 fn remove_container_script(script: &mut Script, c: &ContainerKeys<'_>) {
     let chain = container_chain(c.owner_uid, c.id);
     script.declare_maps();
     script.remove_jumps(Family::Ip, MAP_PORTS, &port_keys(c.ports), &chain);
-    let veth: Vec<String> = c.host_veth.iter().map(|v| format!("\"{v}\"")).collect();
+    let veth: Vec<Key> = c.host_veth.iter().map(Key::ifname).collect();
     script.remove_jumps(Family::Bridge, MAP_VETHS, &veth, &chain);
     script.remove_chain(Family::Ip, &chain);
     script.remove_chain(Family::Bridge, &chain);
@@ -578,8 +1043,9 @@ impl Firewall {
         Ok(output.stdout)
     }
 
+    /// Applies `script` as one netlink transaction: all of it, or nothing.
     fn apply(&self, script: &Script, what: &str) -> Result<(), FirewallError> {
-        self.nft(&["-f", "-"], &script.text(), what).map(drop)
+        script.batch().commit().map_err(|source| FirewallError::Netlink { what: what.to_owned(), source })
     }
 
     /// ctr's tables as they are now (empty if they do not exist).
@@ -591,25 +1057,24 @@ impl Firewall {
     /// element that jumps to one of `chains`, and the chains themselves.
     fn purge(&self, chains: &[(Family, String)], what: &str) -> Result<(), FirewallError> {
         let listing = self.listing()?;
-        let mut script = Script::default();
+        let mut script = String::new();
         for (family, map, key, target) in &listing.jumps {
             if chains.iter().any(|(f, c)| f == family && c == target) {
-                script.line(format_args!("delete element {} {TABLE} {map} {{ {key} }}", family.as_str()));
+                script += &format!("delete element {family} {TABLE} {map} {{ {key} }}\n");
             }
         }
         for (family, chain) in listing.chains.iter().filter(|c| chains.contains(c)) {
-            script.line(format_args!("flush chain {} {TABLE} {chain}", family.as_str()));
-            script.line(format_args!("delete chain {} {TABLE} {chain}", family.as_str()));
+            script += &format!("flush chain {family} {TABLE} {chain}\ndelete chain {family} {TABLE} {chain}\n");
         }
-        if script.body.is_empty() {
+        if script.is_empty() {
             return Ok(());
         }
         // Only deletions of what the listing showed: no tables to declare.
-        self.nft(&["-f", "-"], &script.body, what).map(drop)
+        self.nft(&["-f", "-"], &script, what).map(drop)
     }
 
     /// Sets the sysctls a network needs (see the module docs) and installs
-    /// its NAT rules. The bridge must exist. Idempotent: one `nft` run.
+    /// its NAT rules. The bridge must exist. Idempotent: one netlink transaction.
     pub fn add_network(&self, net: &NetworkRules) -> Result<(), FirewallError> {
         network_sysctls(net)?;
         let mut script = Script::with_skeleton();
@@ -619,13 +1084,27 @@ impl Firewall {
 
     /// [`add_network`](Self::add_network) and
     /// [`add_container`](Self::add_container) in one batch: all the
-    /// firewall work of a container start, in one `nft` run.
+    /// firewall work of a container start, in one transaction.
     pub fn add_network_and_container(&self, net: &NetworkRules, rules: &ContainerRules) -> Result<(), FirewallError> {
         network_sysctls(net)?;
+        let what = format!("rules for network {} and container {}", net.bridge, rules.id.short());
+        self.start(Some(net), rules, &what)
+    }
+
+    /// The fast transaction of a start ([`fast_start`]), and if the kernel
+    /// refuses it, the full one.
+    fn start(&self, net: Option<&NetworkRules>, rules: &ContainerRules, what: &str) -> Result<(), FirewallError> {
+        let mut fast = Script::default();
+        fast_start(&mut fast, net, rules);
+        if self.apply(&fast, what).is_ok() {
+            return Ok(());
+        }
         let mut script = Script::with_skeleton();
-        network_script(&mut script, net);
+        if let Some(net) = net {
+            network_script(&mut script, net);
+        }
         container_script(&mut script, rules);
-        self.apply(&script, &format!("rules for network {} and container {}", net.bridge, rules.id.short()))
+        self.apply(&script, what)
     }
 
     /// Removes a network's rules. Missing rules are success.
@@ -640,14 +1119,13 @@ impl Firewall {
     }
 
     /// Installs a container's published ports and anti-spoofing rules,
-    /// replacing any it had. Idempotent: one `nft` run.
+    /// replacing any it had. Idempotent: one netlink transaction (two on
+    /// the fallback of [`fast_start`]).
     pub fn add_container(&self, rules: &ContainerRules) -> Result<(), FirewallError> {
-        let mut script = Script::with_skeleton();
-        container_script(&mut script, rules);
-        self.apply(&script, &format!("rules for container {}", rules.id.short()))
+        self.start(None, rules, &format!("rules for container {}", rules.id.short()))
     }
 
-    /// Removes a container's rules: one `nft` run when `keys` names its
+    /// Removes a container's rules: one transaction when `keys` names its
     /// veth and ports (as its lease does), a listing more otherwise or if
     /// that fails. Missing rules are success.
     pub fn remove_container(&self, keys: &ContainerKeys<'_>) -> Result<(), FirewallError> {
@@ -683,10 +1161,8 @@ impl Firewall {
     /// last network is gone. Missing tables are success.
     pub fn remove_tables(&self) -> Result<(), FirewallError> {
         // `add` first, so that the deletes succeed whether or not they exist.
-        let mut script = Script::default();
-        for family in [Family::Ip, Family::Bridge] {
-            script.line(format_args!("delete table {} {TABLE}", family.as_str()));
-        }
+        let script =
+            Script { body: vec![Op::DeleteTable(Family::Ip), Op::DeleteTable(Family::Bridge)], ..Script::default() };
         self.apply(&script, "removal of ctr's tables")
     }
 }
@@ -746,15 +1222,16 @@ mod tests {
             format!("add rule ip ctr {chain} ip daddr 192.0.2.1 udp dport 53 dnat to 10.88.0.2:5353 {tag}"),
             format!("add element ip ctr ports {{ tcp . 8080 : jump {chain}, udp . 53 : jump {chain} }}"),
             format!("add rule bridge ctr {chain} ether saddr != 02:63:0a:58:00:02 drop {tag}"),
-            format!("add rule bridge ctr {chain} ether type != {{ ip, arp }} drop {tag}"),
+            format!("add rule bridge ctr {chain} ether type != ip ether type != arp drop {tag}"),
             format!("add rule bridge ctr {chain} ip saddr != 10.88.0.2 drop {tag}"),
             format!("add rule bridge ctr {chain} arp saddr ip != 10.88.0.2 drop {tag}"),
             format!("add rule bridge ctr {chain} arp saddr ether != 02:63:0a:58:00:02 drop {tag}"),
             format!("add element bridge ctr veths {{ \"vethaaaaaaaaaaa\" : jump {chain} }}"),
         ];
-        let body: Vec<&str> = s.body.lines().filter(|l| !l.starts_with("flush ")).collect();
+        let body: Vec<String> = s.body_text().into_iter().filter(|l| !l.starts_with("flush ")).collect();
         assert_eq!(body, expected_rules);
-        assert_eq!(s.chains, format!("add chain ip ctr {chain}\nadd chain bridge ctr {chain}\n"));
+        let chains: Vec<String> = s.chains.iter().map(Op::to_string).collect();
+        assert_eq!(chains, [format!("add chain ip ctr {chain}"), format!("add chain bridge ctr {chain}")]);
     }
 
     #[test]
@@ -764,9 +1241,8 @@ mod tests {
         let mut s = Script::default();
         remove_container_script(&mut s, &keys);
         let chain = format!("c-1000-{}", "a".repeat(64));
-        let body: Vec<&str> = s.body.lines().collect();
         assert_eq!(
-            body,
+            s.body_text(),
             [
                 format!("add element ip ctr ports {{ tcp . 8080 : jump {chain}, udp . 53 : jump {chain} }}"),
                 "delete element ip ctr ports { tcp . 8080, udp . 53 }".to_owned(),
@@ -783,7 +1259,28 @@ mod tests {
         let bare = ContainerKeys { host_veth: None, ports: &[], ..keys };
         let mut s = Script::default();
         remove_container_script(&mut s, &bare);
-        assert!(!s.body.contains("element"));
+        assert!(!s.body_text().concat().contains("element"));
+    }
+
+    #[test]
+    fn a_fast_start_only_adds() {
+        let mut s = Script::default();
+        fast_start(&mut s, Some(&sample_network()), &sample_container());
+        let text = s.text();
+        let chain = format!("c-1000-{}", "a".repeat(64));
+        assert!(text.contains(&format!("create chain ip ctr {chain}\ncreate chain bridge ctr {chain}\n")), "{text}");
+        assert!(text.contains("add element ip ctr net-saddr { 10.88.0.0/16 : jump n-ctr0-egress }"), "{text}");
+        assert!(text.contains("add element ip ctr ports { tcp . 8080 : jump "), "{text}");
+        for line in text.lines() {
+            assert!(
+                line.starts_with("add table ")
+                    || line.starts_with("create chain ")
+                    || line.starts_with("add rule ")
+                    || line.starts_with("add element "),
+                "not an addition: {line}"
+            );
+        }
+        assert_eq!(text.lines().filter(|l| l.starts_with("add rule")).count(), 7);
     }
 
     #[test]
@@ -803,9 +1300,9 @@ mod tests {
             "add element ip ctr net-guard { \"ctr0\" : jump n-ctr0-guard }".to_owned(),
             "add element ip ctr net-forward { \"ctr0\" : jump n-ctr0-forward }".to_owned(),
         ] {
-            assert!(s.body.lines().any(|l| l == want), "missing {want:?} in\n{}", s.body);
+            assert!(s.body_text().contains(&want), "missing {want:?} in\n{}", s.body_text().join("\n"));
         }
-        assert_eq!(s.body.lines().filter(|l| l.starts_with("add rule")).count(), 6);
+        assert_eq!(s.body_text().iter().filter(|l| l.starts_with("add rule")).count(), 6);
         // A bridge that is not ctr's own gets no isolation chain.
         let mut s = Script::default();
         network_script(&mut s, &NetworkRules { bridge: BridgeName::parse("uplink0").unwrap(), ..sample_network() });
@@ -863,5 +1360,179 @@ mod tests {
             ]
         );
         assert!(parse_listing(b"not json").is_err());
+    }
+
+    /// Against the kernel, each in a network namespace of its own (made by
+    /// a thread that unshares it; it goes with the thread): what the
+    /// netlink messages install is what `nft -f` makes of the same script.
+    #[cfg(ctr_net_root_tests)]
+    mod kernel {
+        use super::*;
+        use nix::sched::{unshare, CloneFlags};
+
+        fn in_new_netns<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET): needs root");
+                    f()
+                })
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            })
+        }
+
+        fn nft_script(script: &str) {
+            let fw = Firewall::new().unwrap();
+            fw.nft(&["-f", "-"], script, "test script").unwrap();
+        }
+
+        /// `nft -j list ruleset` without handles and version information.
+        fn ruleset() -> serde_json::Value {
+            fn strip(v: &mut serde_json::Value) {
+                match v {
+                    serde_json::Value::Object(o) => {
+                        o.remove("handle");
+                        o.values_mut().for_each(strip);
+                    }
+                    serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+                    _ => {}
+                }
+            }
+            let out = Firewall::new().unwrap().nft(&["-j", "list", "ruleset"], "", "listing").unwrap();
+            let mut v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let entries = v["nftables"].as_array_mut().unwrap();
+            entries.retain(|e| e.get("metainfo").is_none());
+            strip(&mut v);
+            v
+        }
+
+        fn full_script() -> Script {
+            let mut s = Script::with_skeleton();
+            network_script(&mut s, &sample_network());
+            // A user's network too: it has the isolation chain.
+            let own = NetworkRules {
+                bridge: BridgeName::parse("ctr3").unwrap(),
+                subnet: Subnet::parse("10.89.16.0/20").unwrap(),
+            };
+            network_script(&mut s, &own);
+            container_script(&mut s, &sample_container());
+            s
+        }
+
+        #[test]
+        fn netlink_installs_exactly_what_nft_makes_of_the_script() {
+            let s = full_script();
+            let by_nft = in_new_netns(|| {
+                nft_script(&s.text());
+                ruleset()
+            });
+            let by_netlink = in_new_netns(|| {
+                s.batch().commit().unwrap();
+                ruleset()
+            });
+            let rules = by_nft["nftables"].as_array().unwrap().iter().filter(|e| e.get("rule").is_some()).count();
+            assert_eq!(rules, 7 + 6 + 6 + 2 + 5, "{by_nft}");
+            assert_eq!(by_netlink, by_nft);
+        }
+
+        #[test]
+        fn netlink_removal_takes_over_tables_nft_made_and_leaves_what_nft_removal_leaves() {
+            let c = sample_container();
+            let keys = ContainerKeys { owner_uid: 1000, id: &c.id, host_veth: Some(&c.host_veth), ports: &c.ports };
+            let mut removal = Script::default();
+            remove_container_script(&mut removal, &keys);
+            remove_network_script(&mut removal, &sample_network());
+            let by_nft = in_new_netns(|| {
+                nft_script(&full_script().text());
+                nft_script(&removal.text());
+                ruleset()
+            });
+            let by_netlink = in_new_netns(|| {
+                // Installed by nft (an older ctr), added to and removed over netlink.
+                nft_script(&full_script().text());
+                full_script().batch().commit().unwrap();
+                removal.batch().commit().unwrap();
+                // Again: removal is idempotent.
+                removal.batch().commit().unwrap();
+                ruleset()
+            });
+            assert_eq!(by_netlink, by_nft);
+            let text = by_netlink.to_string();
+            assert!(!text.contains("c-1000-") && !text.contains("n-ctr0-"), "{text}");
+            assert!(text.contains("n-ctr3-"), "{text}");
+        }
+
+        #[test]
+        fn a_start_on_a_set_up_network_is_one_quick_transaction_and_falls_back_when_it_cannot_be() {
+            let fw = Firewall::new().unwrap();
+            let other = ContainerRules {
+                id: id('b'),
+                host_veth: InterfaceName::parse("vethbbbbbbbbbbb").unwrap(),
+                address: Ipv4Addr::new(10, 88, 0, 3),
+                mac: MacAddr::for_container(Ipv4Addr::new(10, 88, 0, 3)),
+                ports: vec![],
+                ..sample_container()
+            };
+            let fast = || {
+                let mut s = Script::default();
+                fast_start(&mut s, Some(&sample_network()), &other);
+                s.batch().commit()
+            };
+            let full = || {
+                let mut s = full_script();
+                container_script(&mut s, &other);
+                s
+            };
+            let by_full = in_new_netns(|| {
+                nft_script(&full().text());
+                ruleset()
+            });
+            let by_fast = in_new_netns(|| {
+                // Nothing set up: the fast batch is refused, and changes nothing.
+                assert!(fast().is_err());
+                assert_eq!(ruleset(), serde_json::json!({"nftables": []}));
+                full_script().batch().commit().unwrap();
+                // The network set up: the fast batch alone installs the container.
+                fast().unwrap();
+                // Its chains exist now: a second one is refused, not added to.
+                let err = fast().unwrap_err().to_string();
+                assert!(err.contains("create chain ip ctr c-1000-bbbb") && err.contains("File exists"), "{err}");
+                ruleset()
+            });
+            assert_eq!(by_fast, by_full);
+            in_new_netns(|| {
+                // A network whose chains are gone (here: all of ctr's): the
+                // public call falls back to the full batch.
+                fw.add_network_and_container(&sample_network(), &other).unwrap_or_else(|e| {
+                    // The sysctls need the bridge, which this namespace lacks.
+                    assert!(matches!(e, FirewallError::Sysctl { .. }), "{e}");
+                });
+                fw.start(Some(&sample_network()), &other, "test").unwrap();
+                fw.start(Some(&sample_network()), &other, "test").unwrap();
+                assert_eq!(fw.container_rule_count(1000, &other.id).unwrap(), 5);
+            });
+        }
+
+        #[test]
+        fn a_refused_batch_changes_nothing_and_names_the_message() {
+            in_new_netns(|| {
+                let mut s = Script::with_skeleton();
+                container_script(&mut s, &sample_container());
+                s.batch().commit().unwrap();
+                let before = ruleset();
+                // Another container publishing the same host port.
+                let other = ContainerRules {
+                    id: id('b'),
+                    host_veth: InterfaceName::parse("vethbbbbbbbbbbb").unwrap(),
+                    ..sample_container()
+                };
+                let mut s = Script::with_skeleton();
+                container_script(&mut s, &other);
+                let err = s.batch().commit().unwrap_err().to_string();
+                assert!(err.contains("add element ip ctr ports { tcp . 8080"), "{err}");
+                assert!(err.contains("File exists"), "{err}");
+                assert_eq!(ruleset(), before);
+            });
+        }
     }
 }

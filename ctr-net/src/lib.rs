@@ -6,7 +6,8 @@
 //! - [`ipam`]: subnets, address leases and their locked, atomic store;
 //! - [`link`]: the bridge and veth pairs over rtnetlink;
 //! - [`liveness`]: whether the process that owns a lease still lives;
-//! - [`firewall`]: masquerade, published ports and anti-spoofing in nftables;
+//! - [`firewall`]: masquerade, published ports and anti-spoofing in nftables,
+//!   applied over netlink (`nftables`: one NFNETLINK transaction a change);
 //! - [`bridge`]: the driver that composes them: validate, set up (rolling
 //!   back on failure), tear down (collecting every error).
 //!
@@ -23,5 +24,6 @@ pub mod link;
 pub use ctr_core::liveness;
 pub mod names;
 mod netlink;
+mod nftables;
 
 pub use netlink::DriverError;

@@ -86,6 +86,7 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
     let spawned = helper.exec(&container.id, &OwnedFd::from(theirs), stdio)?;
     drop(lock);
     let pid = Pid::from_raw(spawned.pid);
+    let helper_exit = spawned.helper;
     let spec = ExecSpec {
         target_pid: init.pid,
         target_start_time: init.start_time,
@@ -97,11 +98,14 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
     let message = InitMessage { version: INIT_PROTOCOL_VERSION, task: InitTask::Exec(Box::new(spec)) };
     if let Err(e) = frame::write_frame(&mut ours, &message) {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        drop(helper_exit); // reaped: the process becomes ours to wait for
         let _ = nix::sys::wait::waitpid(pid, None);
         return Err(ContainerError::ExecHandoff(e));
     }
     let report = wait::read_init_report(&ours);
     drop(ours);
+    // After init's report, so that the helper's exit is off the critical path.
+    helper_exit.reap()?;
     let failure = report.failure.map(|f| f.message);
     // Detached, the command runs now (a failure to start it is reported):
     // it stays in the container's cgroup, and its parent, no longer ours,
