@@ -32,6 +32,11 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == ctr_cli::image::userns::SUBCOMMAND) {
         ctr_cli::image::userns::child_main();
     }
+    // `ctr cp`'s worker in a container's user namespace (container::copy):
+    // first too, since setns into a user namespace needs a single thread.
+    if std::env::args_os().nth(1).is_some_and(|a| a == ctr_cli::container::copy::SUBCOMMAND) {
+        ctr_cli::container::copy::child_main();
+    }
     // A detached container's monitor: kept off the argument parser, small.
     if std::env::args_os().nth(1).is_some_and(|a| a == "monitor") && std::env::args_os().count() == 3 {
         ctr_cli::process::monitor::main();

@@ -8,6 +8,7 @@ pub mod exec;
 pub mod image;
 pub mod limits;
 pub mod mount;
+pub mod moving;
 pub mod network;
 pub mod process;
 pub mod run;
@@ -80,6 +81,8 @@ ctr update --cpus 0.5 --pids-limit 200 web   and its CPU quota and process limit
     Volume(volume::VolumeCommand),
     #[command(flatten)]
     Images(image::TopLevel),
+    #[command(flatten)]
+    Moving(moving::TopLevel),
     /// Run a command in a running container.
     #[command(after_help = "Exit status: the command's own; 126 if it cannot be executed, 127 if it was \
 not found, 1 if the container is not running, 125 if ctr failed.")]

@@ -1,4 +1,4 @@
-//! Docker's question before a prune.
+//! Docker's question before a prune, and its way with several names (go on past failures).
 
 use anyhow::Result;
 
@@ -18,4 +18,17 @@ pub(crate) fn confirm(force: bool, warning: &str) -> Result<bool> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(answer.trim().eq_ignore_ascii_case("y"))
+}
+
+/// Runs `action` on each item named, going on past failures and printing
+/// each; docker's status: 1 if any failed.
+pub(crate) fn each<T: AsRef<str>>(items: &[T], mut action: impl FnMut(&str) -> Result<()>) -> i32 {
+    let mut failed = false;
+    for item in items {
+        if let Err(e) = action(item.as_ref()) {
+            eprintln!("ctr: {e:#}");
+            failed = true;
+        }
+    }
+    i32::from(failed)
 }

@@ -15,6 +15,7 @@ mod info;
 mod inspect;
 mod kill;
 mod logs;
+mod moving;
 mod network;
 mod pause;
 mod port;
@@ -31,7 +32,7 @@ mod version;
 mod volume;
 mod wait;
 
-pub(crate) use confirm::confirm;
+pub(crate) use confirm::{confirm, each};
 
 use crate::args::Command;
 use anyhow::Result;
@@ -58,6 +59,7 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Image(command) => image::image(&paths, command),
         Command::Volume(command) => volume::volume(&paths, command),
         Command::Images(command) => image::top_level(&paths, command),
+        Command::Moving(command) => moving::top_level(&paths, command),
         Command::Exec(args) => exec::exec(&paths, args),
         Command::Ps(args) => ps::ps(&paths, args),
         Command::Logs(args) => logs::logs(&paths, args),
@@ -76,17 +78,4 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Init => ctr_cli::init::main(),
         Command::Version(_) | Command::Completion(_) => unreachable!("handled above"),
     }
-}
-
-/// Runs `action` on each item named, going on past failures and printing
-/// each; docker's status: 1 if any failed.
-pub(crate) fn each<T: AsRef<str>>(items: &[T], mut action: impl FnMut(&str) -> Result<()>) -> i32 {
-    let mut failed = false;
-    for item in items {
-        if let Err(e) = action(item.as_ref()) {
-            eprintln!("ctr: {e:#}");
-            failed = true;
-        }
-    }
-    i32::from(failed)
 }

@@ -8,10 +8,12 @@
 //! ends.
 
 pub mod attach;
+pub mod copy;
 pub mod create;
 pub mod exec;
 pub mod inspect;
 pub mod kill;
+pub mod layer;
 pub mod limits;
 pub mod pause;
 pub mod prune;
@@ -26,6 +28,7 @@ pub mod start;
 pub mod state;
 pub mod stop;
 pub mod systemd_unit;
+pub mod tree;
 pub mod update;
 pub mod wait;
 

@@ -72,7 +72,31 @@ impl std::error::Error for RegistryError {}
 
 /// Pulls `reference` into the store and points it at the image.
 pub fn pull(store: &Store, reference: &Reference, options: &PullOptions, progress: &Progress) -> Result<ImageRecord> {
-    let client = Client::new(reference, options.insecure)?;
+    let configs = super::registries_conf::load()?;
+    let endpoints = super::registries_conf::endpoints(&configs, &reference.domain, &reference.path);
+    let (registry, mirrors) = endpoints.split_last().expect("the registry itself is always there");
+    for (host, path, insecure) in mirrors {
+        let at = Reference { domain: host.clone(), path: path.clone(), ..reference.clone() };
+        let pulled = Client::new(&at, options.insecure || *insecure)
+            .and_then(|client| pull_from(store, reference, &client, options, progress));
+        match pulled {
+            Ok(record) => return Ok(record),
+            Err(e) => progress.println(&format!("mirror {host}: {}; trying the next", crate::error::chain(&e))),
+        }
+    }
+    let (host, path, insecure) = registry;
+    let at = Reference { domain: host.clone(), path: path.clone(), ..reference.clone() };
+    pull_from(store, reference, &Client::new(&at, options.insecure || *insecure)?, options, progress)
+}
+
+/// The pull proper, through `client` (the registry or one of its mirrors).
+fn pull_from(
+    store: &Store,
+    reference: &Reference,
+    client: &Client,
+    options: &PullOptions,
+    progress: &Progress,
+) -> Result<ImageRecord> {
     let platform = options.platform.clone().unwrap_or_else(Platform::host);
     let wanted = reference.manifest_reference().to_owned();
     let shown_tag = reference.tag.clone().unwrap_or_else(|| wanted.clone());
@@ -113,7 +137,7 @@ pub fn pull(store: &Store, reference: &Reference, options: &PullOptions, progres
     }
 
     let _lock = store.lock()?;
-    let layers = download_layers(store, &client, &manifest.layers, &config.rootfs.diff_ids, progress)?;
+    let layers = download_layers(store, client, &manifest.layers, &config.rootfs.diff_ids, progress)?;
     store.put_blob(&top_bytes)?;
     let repo_digest = reference.with_digest(&top_digest).to_string();
     let tags: Vec<Reference> = reference.tag.iter().map(|t| reference.with_tag(t)).collect();
@@ -233,31 +257,41 @@ fn is_transient(e: &ImageError) -> bool {
 }
 
 /// One repository of one registry.
-struct Client {
+pub(super) struct Client {
     agent: ureq::Agent,
     base: String,
     host: String,
-    repository: String,
+    pub(super) repository: String,
     secure: bool,
     credentials: Option<(String, String)>,
     authorization: Mutex<Option<String>>,
+    /// Asks tokens for pushing too.
+    pub(super) push: Mutex<bool>,
 }
 
 impl Client {
-    fn new(reference: &Reference, insecure: bool) -> Result<Client> {
+    pub(super) fn new(reference: &Reference, insecure: bool) -> Result<Client> {
         let host = if reference.domain == super::reference::DEFAULT_DOMAIN {
             "registry-1.docker.io".to_owned()
         } else {
             reference.domain.clone()
         };
+        let configs = super::registries_conf::load()?;
+        let configured = super::registries_conf::endpoints(&configs, &reference.domain, &reference.path);
+        let insecure = insecure || configured.last().is_some_and(|(_, _, insecure)| *insecure);
         let secure = !(insecure || is_loopback(&host));
         let scheme = if secure { "https" } else { "http" };
-        let agent = ureq::AgentBuilder::new()
+        let mut agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(30))
             .timeout_read(Duration::from_secs(60))
             .user_agent(concat!("ctr/", env!("CARGO_PKG_VERSION")))
-            .redirects(5)
-            .build();
+            .redirects(5);
+        if let Some(proxy) = super::registries_conf::proxy_for(&host, secure, is_loopback(&host)) {
+            let parsed =
+                ureq::Proxy::new(&proxy).map_err(|e| refused!("the proxy {proxy:?} of the environment: {e}"))?;
+            agent = agent.proxy(parsed);
+        }
+        let agent = agent.build();
         Ok(Client {
             agent,
             base: format!("{scheme}://{host}"),
@@ -266,7 +300,14 @@ impl Client {
             secure,
             credentials: docker_credentials(&reference.domain),
             authorization: Mutex::new(None),
+            push: Mutex::new(false),
         })
+    }
+
+    /// The same client with these credentials instead of the stored ones.
+    pub(super) fn with_credentials(mut self, user: &str, password: &str) -> Client {
+        self.credentials = Some((user.to_owned(), password.to_owned()));
+        self
     }
 
     fn manifest(&self, reference: &str) -> Result<(Vec<u8>, String)> {
@@ -300,14 +341,51 @@ impl Client {
     /// GET with the current authorization; on a 401, authenticate as the
     /// challenge says and try once more.
     fn get(&self, path: &str, accept: &str, what: &str) -> Result<ureq::Response, RegistryError> {
-        let url = format!("{}{path}", self.base);
+        self.call("GET", path, &[("Accept", accept)], None, what)
+    }
+
+    /// `method` on `path` (beneath the registry, or a full URL it gave),
+    /// with the current authorization; on a 401, authenticate as the
+    /// challenge says and try once more. `body` makes the body afresh for
+    /// each try.
+    pub(super) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&dyn Fn() -> std::io::Result<Box<dyn Read>>>,
+        what: &str,
+    ) -> Result<ureq::Response, RegistryError> {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            if url_host(path) != Some(self.host.as_str()) {
+                let why = refused!("the registry {} sent ctr to another host: {path}", self.host);
+                return Err(RegistryError::Other(Box::new(why)));
+            }
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
         let mut authenticated = false;
         loop {
-            let mut request = self.agent.get(&url).set("Accept", accept);
+            let mut request = self.agent.request(method, &url);
+            for (k, v) in headers {
+                request = request.set(k, v);
+            }
             if let Some(auth) = self.authorization.lock().unwrap_or_else(|e| e.into_inner()).clone() {
                 request = request.set("Authorization", &auth);
             }
-            match request.call() {
+            let sent = match body {
+                Some(body) => match body() {
+                    Ok(reader) => request.send(reader),
+                    Err(e) => {
+                        return Err(RegistryError::Other(Box::new(
+                            ImageError::from(e).context(format!("cannot read {what}")),
+                        )))
+                    }
+                },
+                None => request.call(),
+            };
+            match sent {
                 Ok(response) => return Ok(response),
                 Err(ureq::Error::Status(401, response)) if !authenticated => {
                     let challenge = response.header("www-authenticate").unwrap_or_default().to_owned();
@@ -374,7 +452,8 @@ impl Client {
             }
         }
         if !params.iter().any(|(k, _)| k == "scope") {
-            request = request.query("scope", &format!("repository:{}:pull", self.repository));
+            let actions = if *self.push.lock().unwrap_or_else(|e| e.into_inner()) { "pull,push" } else { "pull" };
+            request = request.query("scope", &format!("repository:{}:{actions}", self.repository));
         }
         let realm_local = url_host(&realm).is_some_and(is_loopback);
         if let Some(auth) = basic().filter(|_| realm_secure || realm_local) {
@@ -446,7 +525,7 @@ pub fn parse_challenge(header: &str) -> Option<(String, Vec<(String, String)>)> 
     Some((scheme.to_owned(), params))
 }
 
-fn url_host(url: &str) -> Option<&str> {
+pub(super) fn url_host(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split(['/', '?']).next()?;
     let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
@@ -463,12 +542,45 @@ fn is_loopback(host: &str) -> bool {
     name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// `(user, password)` for `domain` from the Docker client's config, if any.
+/// The Docker client's config file.
+pub fn docker_config() -> Option<PathBuf> {
+    match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => Some(PathBuf::from(dir).join("config.json")),
+        None => Some(PathBuf::from(std::env::var_os("HOME")?).join(".docker/config.json")),
+    }
+}
+
+/// podman's auth files, in the order podman reads them.
+pub fn podman_auth_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Some(file) = std::env::var_os("REGISTRY_AUTH_FILE") {
+        files.push(PathBuf::from(file));
+    }
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+        files.push(PathBuf::from(dir).join("containers/auth.json"));
+    }
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    if let Some(config) = config {
+        files.push(config.join("containers/auth.json"));
+    }
+    files
+}
+
+/// `(user, password)` for `domain` from the Docker client's config, else
+/// from podman's auth files, if any.
 fn docker_credentials(domain: &str) -> Option<(String, String)> {
-    let path = match std::env::var_os("DOCKER_CONFIG") {
-        Some(dir) => PathBuf::from(dir).join("config.json"),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".docker/config.json"),
-    };
+    docker_config_credentials(domain).or_else(|| {
+        podman_auth_files().iter().find_map(|path| {
+            let config: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+            credentials_from(&config, domain)
+        })
+    })
+}
+
+fn docker_config_credentials(domain: &str) -> Option<(String, String)> {
+    let path = docker_config()?;
     let text = std::fs::read(&path).ok()?;
     let config: serde_json::Value = serde_json::from_slice(&text).ok()?;
     match credential_helper(&config, domain) {
@@ -495,7 +607,7 @@ fn server_url(domain: &str) -> String {
     }
 }
 
-fn host_of_key(key: &str) -> &str {
+pub(super) fn host_of_key(key: &str) -> &str {
     let host = key.split_once("://").map_or(key, |(_, rest)| rest);
     host.split('/').next().unwrap_or_default()
 }

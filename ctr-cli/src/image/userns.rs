@@ -361,6 +361,11 @@ pub fn child_main() -> ! {
 
 fn child(args: &[PathBuf], stdout: &mut impl Write) -> Result<serde_json::Value> {
     let arg = |i: usize| args.get(i).and_then(|a| a.to_str());
+    if let Some(op) = arg(0).filter(|op| super::layer_work::OPS.contains(op)) {
+        super::layer_work::check(op, &args[1..])?;
+        enter(stdout)?;
+        return super::layer_work::run(op, &args[1..]);
+    }
     let (op, path) = match (arg(0), args.len()) {
         (Some("unpack"), 3) => ("unpack", &args[2]),
         (Some("remove"), 2) => ("remove", &args[1]),
@@ -377,18 +382,8 @@ fn child(args: &[PathBuf], stdout: &mut impl Write) -> Result<serde_json::Value>
         Some(_) => check_unpack_target(&layers, path)?,
         None => check_removable(&layers, path)?,
     }
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).context(
-        "cannot create a user namespace (unshare(CLONE_NEWUSER)); are unprivileged user namespaces disabled?",
-    )?;
-    stdout.write_all(b"U").and_then(|()| stdout.flush()).context("cannot reach ctr")?;
+    let (uid_map, gid_map) = enter(stdout)?;
     let mut stdin = io::stdin().lock();
-    let mut go = [0u8; 1];
-    if stdin.read_exact(&mut go).is_err() || go[0] != b'G' {
-        refuse!("ctr did not write this process's id maps");
-    }
-    let (uid_map, gid_map) = (read_own_map("uid_map")?, read_own_map("gid_map")?);
-    check_capabilities()?;
-    stdout.write_all(b"R").and_then(|()| stdout.flush()).context("cannot reach ctr")?;
     match mode {
         Some(mode) => {
             let owners = OwnerMaps::inside(uid_map, gid_map);
@@ -416,6 +411,40 @@ fn child(args: &[PathBuf], stdout: &mut impl Write) -> Result<serde_json::Value>
             Ok(serde_json::Value::Null)
         }
     }
+}
+
+/// The handshake (module docs): a new user namespace, its maps written by
+/// the parent; returns them.
+fn enter(stdout: &mut impl Write) -> Result<(Vec<IdMapEntry>, Vec<IdMapEntry>)> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).context(
+        "cannot create a user namespace (unshare(CLONE_NEWUSER)); are unprivileged user namespaces disabled?",
+    )?;
+    stdout.write_all(b"U").and_then(|()| stdout.flush()).context("cannot reach ctr")?;
+    let mut go = [0u8; 1];
+    if io::stdin().lock().read_exact(&mut go).is_err() || go[0] != b'G' {
+        refuse!("ctr did not write this process's id maps");
+    }
+    let (uid_map, gid_map) = (read_own_map("uid_map")?, read_own_map("gid_map")?);
+    check_capabilities()?;
+    stdout.write_all(b"R").and_then(|()| stdout.flush()).context("cannot reach ctr")?;
+    Ok((uid_map, gid_map))
+}
+
+/// A container's writable layer `upper`, read in a user namespace with
+/// `maps` ([`super::layer_work`]): `op` is `layer`, `diff` or `export`,
+/// `args` the rest (OUT, LOWER...). Returns the child's answer.
+pub fn container_layer(maps: &IdMaps, op: &str, upper: &Path, args: &[PathBuf]) -> Result<serde_json::Value> {
+    let (last, middle) = match args.split_last() {
+        Some((last, middle)) => (last.as_path(), middle),
+        None => (upper, &args[..0]),
+    };
+    let mut all = vec![op];
+    for path in (!args.is_empty()).then_some(upper).into_iter().chain(middle.iter().map(PathBuf::as_path)) {
+        all.push(path.to_str().with_context(|| format!("{} is not UTF-8", path.display()))?);
+    }
+    let mut child = Namespaced::start(maps, &all, last)?;
+    drop(child.stdin.take());
+    child.finish::<serde_json::Value>()
 }
 
 /// `<store>/layers` of the user this runs as, resolved.

@@ -1,0 +1,147 @@
+//! A container's writable layer, read in a user namespace with the
+//! containers' id maps (`ctr internal-userns layer|diff|export`, see
+//! [`super::userns`]): its files belong to the ids the container uses, and
+//! only such a namespace can read every one of them and see their owners
+//! as the container does.
+//!
+//! * `layer UPPER OUT`: the upper directory as an image layer (whiteouts
+//!   and opaque directories in the OCI form) into `OUT/layer.tar`, for
+//!   `ctr commit`;
+//! * `diff UPPER LOWER...`: docker's `A`/`C`/`D` list of its entries;
+//! * `export UPPER OUT LOWER...`: the container's whole file system, as
+//!   an overlay of the upper directory on the image's layers mounted
+//!   read-only in a mount namespace of its own on `OUT/rootfs`, into
+//!   `OUT/rootfs.tar`.
+//!
+//! The child acts only on the caller's own store: UPPER must be
+//! `<storage>/containers/<id>/layer/upper`, OUT a `<layers>/.tmp-*`
+//! directory, each LOWER a `<layers>/<hex>/rootfs`; all resolved, no
+//! symlink. Inside UPPER nothing is followed ([`crate::container::tree`]).
+
+use super::{ImageContext, ImageError, Result};
+use crate::container::tree::{self, Form};
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+pub const OPS: [&str; 3] = ["layer", "diff", "export"];
+
+/// Checks the arguments of `op` before the namespace is made.
+pub fn check(op: &str, args: &[PathBuf]) -> Result<()> {
+    let paths = crate::paths::Paths::discover()?;
+    let storage = std::fs::canonicalize(&paths.storage)
+        .with_context(|| format!("cannot find your storage {}", paths.storage.display()))?;
+    let layers = storage.join("layers");
+    let usage =
+        || refused!("usage: ctr internal-userns layer UPPER OUT | diff UPPER LOWER... | export UPPER OUT LOWER...");
+    let (upper, rest) = args.split_first().ok_or_else(usage)?;
+    check_upper(&storage, upper)?;
+    let lowers = match op {
+        "layer" if rest.len() == 1 => &rest[..0],
+        "diff" => rest,
+        "export" if !rest.is_empty() => &rest[1..],
+        _ => return Err(usage()),
+    };
+    if op != "diff" {
+        check_out(&layers, &rest[0])?;
+    }
+    for lower in lowers {
+        check_lower(&layers, lower)?;
+    }
+    Ok(())
+}
+
+fn resolved(path: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(path).ok().filter(|p| p == path)
+}
+
+fn check_upper(storage: &Path, upper: &Path) -> Result<()> {
+    let refuse = || refused!("refusing {}: not the writable layer of one of your containers", upper.display());
+    let upper = resolved(upper).ok_or_else(refuse)?;
+    let id = upper.strip_prefix(storage.join("containers")).map_err(|_| refuse())?;
+    let parts: Vec<_> = id.iter().collect();
+    match parts[..] {
+        [id, layer, up] if layer == "layer" && up == "upper" && id.len() == 64 => Ok(()),
+        _ => Err(refuse()),
+    }
+}
+
+fn check_out(layers: &Path, out: &Path) -> Result<()> {
+    let refuse = || refused!("refusing {}: not a temporary directory of your image store", out.display());
+    let out = resolved(out).ok_or_else(refuse)?;
+    let temporary = out.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(super::TMP_PREFIX.as_bytes()));
+    if out.parent() != Some(layers) || !temporary || !out.is_dir() {
+        return Err(refuse());
+    }
+    Ok(())
+}
+
+fn check_lower(layers: &Path, lower: &Path) -> Result<()> {
+    let refuse = || refused!("refusing {}: not a layer of your image store", lower.display());
+    let lower = resolved(lower).ok_or_else(refuse)?;
+    if lower.file_name() != Some("rootfs".as_ref()) || lower.parent().and_then(Path::parent) != Some(layers) {
+        return Err(refuse());
+    }
+    Ok(())
+}
+
+fn open_dir(path: &Path) -> Result<OwnedFd> {
+    use nix::fcntl::OFlag;
+    tree::Scope::Host
+        .open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW)
+        .with_context(|| format!("cannot open {}", path.display()))
+}
+
+fn tree_error(e: tree::TreeError) -> ImageError {
+    ImageError::Invalid(crate::error::chain(&e))
+}
+
+/// Runs `op` (checked) inside the namespace; its answer.
+pub fn run(op: &str, args: &[PathBuf]) -> Result<serde_json::Value> {
+    let upper = &args[0];
+    match op {
+        "layer" => {
+            let out = File::create(args[1].join("layer.tar")).context("cannot create the layer archive")?;
+            let copied = tree::archive_contents(&open_dir(upper)?, Form::Layer, std::io::BufWriter::new(out))
+                .map_err(tree_error)?;
+            Ok(serde_json::to_value(copied)?)
+        }
+        "diff" => {
+            let lowers = &args[1..];
+            let in_lower = |path: &Path| {
+                let relative = path.strip_prefix("/").unwrap_or(path);
+                lowers.iter().any(|l| l.join(relative).symlink_metadata().is_ok())
+            };
+            let changes = tree::changes(&open_dir(upper)?, &in_lower).map_err(tree_error)?;
+            Ok(serde_json::to_value(changes)?)
+        }
+        _ => {
+            let (out, lowers) = (&args[1], &args[2..]);
+            let root = mount_readonly(upper, lowers, &out.join("rootfs"))?;
+            let file = File::create(out.join("rootfs.tar")).context("cannot create the export archive")?;
+            let copied =
+                tree::archive_contents(&root, Form::Files, std::io::BufWriter::new(file)).map_err(tree_error)?;
+            Ok(serde_json::to_value(copied)?)
+        }
+    }
+}
+
+/// The upper directory over the image's layers, read-only (every one a
+/// lower layer, so the running container's use of it is not disturbed),
+/// in a mount namespace of this process's own.
+fn mount_readonly(upper: &Path, lowers: &[PathBuf], target: &Path) -> Result<OwnedFd> {
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).context("cannot make a mount namespace")?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .context("cannot make the mount namespace private")?;
+    std::fs::create_dir(target).with_context(|| format!("cannot create {}", target.display()))?;
+    let mut all = vec![upper.display().to_string()];
+    all.extend(lowers.iter().map(|l| l.display().to_string()));
+    if all.iter().any(|p| p.contains([',', ':'])) {
+        refuse!("a layer path holds a comma or colon, which overlayfs cannot take: {}", all.join(" "));
+    }
+    let data = format!("lowerdir={},userxattr,index=off", all.join(":"));
+    mount(Some("overlay"), target, Some("overlay"), MsFlags::MS_RDONLY, Some(data.as_str()))
+        .context("cannot mount the container's files read-only (overlay in a user namespace needs Linux >= 5.11)")?;
+    open_dir(target)
+}
