@@ -985,3 +985,28 @@ fn chown_tree(dir: &Path, uid: u32, gid: u32) {
     let status = Command::new("chown").arg("-R").arg(format!("{uid}:{gid}")).arg(dir).status().unwrap();
     assert!(status.success());
 }
+
+/// An ambient capability is raised only where the kernel allows it, in
+/// both the permitted and the inheritable set; the others are skipped, as
+/// runc and crun skip them (`crun spec` lists three ambient capabilities
+/// with an empty inheritable set, and both run it).
+#[test]
+fn oci_ambient_capabilities_outside_the_inheritable_set_are_skipped() {
+    let Some(env) = ctr_tests::env() else { return };
+    let three = serde_json::json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    for (inheritable, ambient_mask) in
+        [(serde_json::json!([]), "0000000000000000"), (serde_json::json!(["CAP_KILL"]), "0000000000000020")]
+    {
+        let bundle = Bundle::new(&env, |c| {
+            c["process"]["args"] = serde_json::json!(["sh", "-c", "grep -E '^Cap(Eff|Amb)' /proc/self/status"]);
+            c["process"]["capabilities"] = serde_json::json!({
+                "bounding": three, "effective": three, "permitted": three,
+                "inheritable": inheritable, "ambient": three,
+            });
+        });
+        let id = ctr_tests::unique_name("amb-");
+        let out = bundle.ctr_oci(&env).args(["run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
+        assert!(out.success(), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+        assert_eq!(out.stdout, format!("CapEff:\t0000000020000420\nCapAmb:\t{ambient_mask}\n"), "{}", out.stderr);
+    }
+}

@@ -524,8 +524,11 @@ fn become_user(process: &Process) -> Result<()> {
         .context("set the effective capabilities")?;
     caps::set(None, CapSet::Inheritable, &inheritable).context("set the inheritable capabilities")?;
     caps::set(None, CapSet::Permitted, &permitted).context("set the permitted capabilities")?;
-    for cap in ambient {
-        caps::raise(None, CapSet::Ambient, cap).with_context(|| format!("raise {cap} in the ambient set"))?;
+    // The kernel raises an ambient capability only if it is permitted and
+    // inheritable; runc and crun skip the others (`crun spec` lists the
+    // ambient set with an empty inheritable one), and so does ctr-oci.
+    for cap in ambient.iter().filter(|c| permitted.contains(c) && inheritable.contains(c)) {
+        caps::raise(None, CapSet::Ambient, *cap).with_context(|| format!("raise {cap} in the ambient set"))?;
     }
     nix::sys::prctl::set_keepcaps(false).context("PR_SET_KEEPCAPS")?;
     Ok(())
