@@ -52,13 +52,13 @@ struct CreateArgs {
     /// A Unix socket to receive the terminal's master end (SCM_RIGHTS), with process.terminal.
     #[arg(long)]
     console_socket: Option<PathBuf>,
-    /// Not supported: pivot_root is always used.
+    /// Move the rootfs over / and chroot instead of pivot_root (for a rootfs on the initramfs).
     #[arg(long)]
     no_pivot: bool,
     /// Accepted: ctr-oci makes no session keyring.
     #[arg(long)]
     no_new_keyring: bool,
-    /// Pass this many extra descriptors (from 3) to the process (not supported yet).
+    /// Pass this many extra descriptors (3 to 3+N-1) to the process; others are closed.
     #[arg(long, default_value_t = 0)]
     preserve_fds: u32,
     id: String,
@@ -175,6 +175,11 @@ impl CreateArgs {
             preserve_fds: self.preserve_fds,
             no_cgroups: cli.cgroup_manager == "disabled",
             systemd_cgroup: cli.systemd_cgroup || cli.cgroup_manager == "systemd",
+            rootless: match cli.rootless.as_deref() {
+                Some("true") => Some(true),
+                Some("false") => Some(false),
+                _ => None,
+            },
         }
     }
 }

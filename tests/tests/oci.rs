@@ -742,3 +742,271 @@ fn oci_hooks_run_with_the_state_on_stdin() {
     assert!(started.elapsed() < Duration::from_secs(30), "the timeout did not stop the hook");
     assert!(!slow.root.join(&id).exists() && slow.cgroup_dirs().is_empty(), "a failed create left something");
 }
+
+/// `--preserve-fds N` (runc's): the caller's descriptors 3 to 3+N-1 reach
+/// the container's process at the same numbers; any other descriptor the
+/// caller left open does not, with or without the flag. A count beyond
+/// what is open is refused before anything is made.
+#[test]
+fn oci_preserve_fds_passes_exactly_the_descriptors_asked_for() {
+    let Some(env) = ctr_tests::env() else { return };
+    let bundle = Bundle::new(&env, |c| {
+        c["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "for fd in 3 4; do [ -e /proc/$$/fd/$fd ] && echo fd$fd-open || echo fd$fd-closed; done; \
+             [ -e /proc/$$/fd/3 ] && cat <&3; exit 0"
+        ]);
+    });
+    std::fs::write(bundle.dir.join("passed.txt"), "through fd 3\n").unwrap();
+    let run = |preserve: &str, id: &str| {
+        // The shell opens 3 and 4 (not close-on-exec), then becomes ctr-oci.
+        let script = format!(
+            "exec 3<\"$0/passed.txt\" 4<\"$0/passed.txt\"; exec \"$1\" --root \"$0/state\" run {preserve} --bundle \"$0\" {id}"
+        );
+        env.as_root("sh", ["-c".as_ref(), script.as_ref(), bundle.dir.as_os_str(), bundle.ctr_oci.as_os_str()]).output()
+    };
+    let one = run("--preserve-fds 1", &ctr_tests::unique_name("fds-"));
+    assert!(one.success(), "stdout:\n{}\nstderr:\n{}", one.stdout, one.stderr);
+    assert_eq!(one.stdout, "fd3-open\nfd4-closed\nthrough fd 3\n", "stderr:\n{}", one.stderr);
+    let none = run("", &ctr_tests::unique_name("fds-"));
+    assert!(none.success(), "{}", none.stderr);
+    assert_eq!(none.stdout, "fd3-closed\nfd4-closed\n", "stderr:\n{}", none.stderr);
+    let id = ctr_tests::unique_name("fds-");
+    let too_many = run("--preserve-fds 50", &id);
+    assert!(
+        !too_many.success()
+            && too_many.stderr.contains("--preserve-fds 50: descriptor")
+            && too_many.stderr.contains("is not open"),
+        "{}",
+        too_many.stderr
+    );
+    assert!(!bundle.root.join(&id).exists() && bundle.cgroup_dirs().is_empty(), "a refused create left something");
+}
+
+/// `--no-pivot` (runc's, for a rootfs where pivot_root cannot work): the
+/// rootfs is moved over `/` and chrooted into; the container sees its own
+/// root and the spec's mounts, and none of the host's other mounts.
+#[test]
+fn oci_no_pivot_runs_in_the_rootfs_without_the_hosts_mounts() {
+    let Some(env) = ctr_tests::env() else { return };
+    let bundle = Bundle::new(&env, |c| {
+        c["process"]["args"] =
+            serde_json::json!(["sh", "-c", "cat /marker; hostname; awk '{ print $5 }' /proc/self/mountinfo"]);
+        c["hostname"] = serde_json::json!("no-pivot");
+    });
+    std::fs::write(bundle.dir.join("rootfs/marker"), "rootfs\n").unwrap();
+    let id = ctr_tests::unique_name("nopivot-");
+    let out = bundle.ctr_oci(&env).args(["run", "--no-pivot", "--bundle"]).arg(&bundle.dir).arg(&id).output();
+    assert!(out.success(), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[..2], ["rootfs", "no-pivot"], "{}", out.stdout);
+    // The spec's mounts are what is visible: /, /proc, /dev, /sys and
+    // what lies beneath them, no host path such as the bundle's own.
+    let allowed = ["/", "/proc", "/dev", "/sys"];
+    for point in &lines[2..] {
+        assert!(
+            allowed.iter().any(|a| point == a || point.starts_with(&format!("{a}/"))),
+            "a mount the spec does not make is visible: {point}\n{}",
+            out.stdout
+        );
+    }
+    assert!(lines[2..].contains(&"/proc"), "{}", out.stdout);
+    assert!(!bundle.root.join(&id).exists() && bundle.cgroup_dirs().is_empty(), "run left its container");
+}
+
+/// Rootless podman (Debian's 4.3) as the test user, with `--runtime
+/// ctr-oci`: podman runs conmon and ctr-oci in a user namespace of its own
+/// (the user's subordinate ids), where ctr-oci is root of that namespace
+/// and keeps its state under $XDG_RUNTIME_DIR. A store of its own in a
+/// directory the user owns (vfs), no network; its pause process is ended
+/// on drop.
+struct RootlessPodman<'a> {
+    env: &'a ctr_tests::Env,
+    dir: PathBuf,
+    runtime: String,
+}
+
+impl<'a> RootlessPodman<'a> {
+    fn new(env: &'a ctr_tests::Env) -> Self {
+        let dir = std::env::temp_dir().join(ctr_tests::unique_name("ctr-oci-rootless-"));
+        for sub in ["", "run", "home"] {
+            let d = dir.join(sub);
+            std::fs::create_dir_all(&d).unwrap();
+            nix::unistd::chown(&d, Some(env.uid.into()), Some(env.gid.into())).unwrap();
+        }
+        std::fs::set_permissions(dir.join("run"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        let runtime = env.prefix.join("bin/ctr-oci").to_str().unwrap().to_owned();
+        Self { env, dir, runtime }
+    }
+
+    fn cmd(&self, args: &[&str]) -> ctr_tests::CtrCommand {
+        self.env
+            .as_user("podman", ["--root"])
+            .arg(self.dir.join("storage"))
+            .arg("--runroot")
+            .arg(self.dir.join("runroot"))
+            .arg("--tmpdir")
+            .arg(self.dir.join("tmp"))
+            .args(["--storage-driver", "vfs", "--events-backend", "none", "--cgroup-manager", "cgroupfs"])
+            .args(["--runtime", &self.runtime])
+            .args(args)
+            .env("XDG_RUNTIME_DIR", self.dir.join("run"))
+            .env("HOME", self.dir.join("home"))
+            .timeout(Duration::from_secs(120))
+    }
+
+    fn run(&self, args: &[&str]) -> ctr_tests::CtrCommand {
+        self.cmd(&["run", "--network", "none"]).args(args)
+    }
+}
+
+impl Drop for RootlessPodman<'_> {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["rm", "-a", "-f"]).output();
+        // podman's pause process holds its user namespace between commands.
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("tmp/pause.pid")) {
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        // The store's files belong to the user's subordinate ids: removed as
+        // root.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Rootless podman with ctr-oci, as the test user: run --rm, -i -t, -d then
+/// exec, stop and rm; nothing left. Limits cannot apply here: on this
+/// hybrid host no cgroup v2 subtree is delegated to the user, so a
+/// rootless ctr-oci makes no cgroup, and a spec with limits is refused by
+/// name (the issue's "cgroups through a delegated v2 subtree where there
+/// is one, else none").
+#[test]
+fn podman_rootless_runs_execs_stops_and_removes_through_ctr_oci() {
+    let Some(env) = ctr_tests::env() else { return };
+    let podman = RootlessPodman::new(&env);
+    podman.cmd(&["import", env.alpine.to_str().unwrap(), PODMAN_IMAGE]).ok();
+    let out = podman
+        .run(&["--rm", "--hostname", "rootless", PODMAN_IMAGE, "sh", "-c", "echo hi; hostname; id -u; exit 3"])
+        .output();
+    assert_eq!(out.code(), Some(3), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(out.stdout, "hi\nrootless\n0\n", "stderr:\n{}", out.stderr);
+
+    let interactive = podman
+        .run(&["--rm", "-i", "-t", PODMAN_IMAGE, "sh", "-c", "tty; read line; echo got:$line"])
+        .stdin("hello\n")
+        .output();
+    assert!(
+        interactive.success() && interactive.stdout.contains("/dev/pts/0") && interactive.stdout.contains("got:hello"),
+        "podman run -it: {}\n{}",
+        interactive.stdout,
+        interactive.stderr
+    );
+
+    let started = podman.run(&["-d", PODMAN_IMAGE, "sleep", "300"]).output();
+    assert!(started.success(), "podman run -d: {}", started.stderr);
+    let container = started.stdout.trim().to_owned();
+    let pid: i32 =
+        podman.cmd(&["inspect", "--format", "{{.State.Pid}}", &container]).ok().stdout.trim().parse().unwrap();
+    // The container's process runs as the user's subordinate ids, in a user
+    // namespace other than the host's.
+    let uid_map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    assert!(!uid_map.trim_start().starts_with("0 0 "), "not in a user namespace: {uid_map}");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(!status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")), "{status}");
+    let exec = podman.cmd(&["exec", &container, "sh", "-c", "echo from exec; exit 4"]).output();
+    assert_eq!((exec.code(), exec.stdout.as_str()), (Some(4), "from exec\n"), "podman exec: {}", exec.stderr);
+    let stopped = podman.cmd(&["stop", "-t", "1", &container]).output();
+    let removed = podman.cmd(&["rm", &container]).output();
+    assert!(stopped.success() && removed.success(), "podman stop: {}\npodman rm: {}", stopped.stderr, removed.stderr);
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the container's process is left");
+    // Limits: with the memory controller on cgroup v1 (this hybrid host)
+    // podman itself drops them rootless and says so; on cgroup v2 they
+    // reach ctr-oci, which applies them in a delegated subtree or refuses
+    // them by name.
+    let limited = podman.run(&["--rm", "--memory", "64m", PODMAN_IMAGE, "echo", "ran"]).output();
+    let said = if Path::new("/sys/fs/cgroup/memory").exists() {
+        limited.success() && limited.stdout == "ran\n" && limited.stderr.contains("Resource limits are not supported")
+    } else {
+        limited.success() || limited.stderr.contains("only uses a cgroup v2 subtree delegated")
+    };
+    assert!(said, "podman run --memory, rootless: {}\n{}", limited.stdout, limited.stderr);
+    let listed = podman.cmd(&["ps", "-a", "-q"]).ok();
+    assert_eq!(listed.stdout.trim(), "", "podman left a container");
+    let state: Vec<_> = std::fs::read_dir(podman.dir.join("run/ctr-oci"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(state.is_empty(), "ctr-oci left state under XDG_RUNTIME_DIR: {state:?}");
+
+    // ctr-oci itself, rootless (root of a user namespace the user made):
+    // a spec without limits runs in no cgroup of its own; one with a
+    // memory limit is refused by name, leaving nothing.
+    // `spec --rootless`'s config (a user namespace mapping the caller's
+    // root, no network namespace, /sys bound), as the user's own bundle.
+    let bundle = Bundle::new(&env, |_| {});
+    std::fs::remove_file(bundle.dir.join("config.json")).unwrap();
+    env.as_root(&bundle.ctr_oci, ["spec", "--rootless", "--bundle"]).arg(&bundle.dir).ok();
+    let path = bundle.dir.join("config.json");
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["process"]["args"] = serde_json::json!(["sh", "-c", "grep -c ctr-oci-cg- /proc/self/cgroup || true"]);
+    config["linux"]["cgroupsPath"] = serde_json::json!(bundle.cgroup_name);
+    let root_only = serde_json::json!([{ "containerID": 0, "hostID": 0, "size": 1 }]);
+    config["linux"]["uidMappings"] = root_only.clone();
+    config["linux"]["gidMappings"] = root_only;
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    chown_tree(&bundle.dir, env.uid, env.gid);
+    let as_user_root = |id: &str| {
+        env.as_user("unshare", ["--user", "--map-root-user", "--mount", "--"])
+            .arg(&bundle.ctr_oci)
+            .arg("--root")
+            .arg(&bundle.root)
+            .args(["run", "--bundle"])
+            .arg(&bundle.dir)
+            .arg(id)
+            .output()
+    };
+    let free = as_user_root(&ctr_tests::unique_name("rl-"));
+    assert!(free.success(), "rootless ctr-oci run: {}\n{}", free.stdout, free.stderr);
+    assert_eq!(free.stdout.trim(), "0", "a rootless container got a cgroup of its own");
+    config["linux"]["resources"] = serde_json::json!({ "memory": { "limit": MIB_64 } });
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let id = ctr_tests::unique_name("rl-");
+    let limited = as_user_root(&id);
+    assert!(
+        !limited.success() && limited.stderr.contains("rootless ctr-oci only uses a cgroup v2 subtree delegated"),
+        "{}",
+        limited.stderr
+    );
+    assert!(!bundle.root.join(&id).exists(), "a refused rootless create left its state");
+}
+
+fn chown_tree(dir: &Path, uid: u32, gid: u32) {
+    let status = Command::new("chown").arg("-R").arg(format!("{uid}:{gid}")).arg(dir).status().unwrap();
+    assert!(status.success());
+}
+
+/// An ambient capability is raised only where the kernel allows it, in
+/// both the permitted and the inheritable set; the others are skipped, as
+/// runc and crun skip them (`crun spec` lists three ambient capabilities
+/// with an empty inheritable set, and both run it).
+#[test]
+fn oci_ambient_capabilities_outside_the_inheritable_set_are_skipped() {
+    let Some(env) = ctr_tests::env() else { return };
+    let three = serde_json::json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    for (inheritable, ambient_mask) in
+        [(serde_json::json!([]), "0000000000000000"), (serde_json::json!(["CAP_KILL"]), "0000000000000020")]
+    {
+        let bundle = Bundle::new(&env, |c| {
+            c["process"]["args"] = serde_json::json!(["sh", "-c", "grep -E '^Cap(Eff|Amb)' /proc/self/status"]);
+            c["process"]["capabilities"] = serde_json::json!({
+                "bounding": three, "effective": three, "permitted": three,
+                "inheritable": inheritable, "ambient": three,
+            });
+        });
+        let id = ctr_tests::unique_name("amb-");
+        let out = bundle.ctr_oci(&env).args(["run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
+        assert!(out.success(), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+        assert_eq!(out.stdout, format!("CapEff:\t0000000020000420\nCapAmb:\t{ambient_mask}\n"), "{}", out.stderr);
+    }
+}

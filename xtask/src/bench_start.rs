@@ -139,6 +139,7 @@ pub fn start_inner(args: StartArgs, bundle: &Path) -> Result<()> {
     let starts = caught(|| time_starts(&env, &mut crun, args.runs));
     let exec = caught(|| time_exec(&env, &mut crun, args.runs));
     let concurrent = if args.concurrent > 0 { Some(caught(|| concurrent(&env, args.concurrent))) } else { None };
+    let oci = caught(|| time_oci_runs(&env, &mut crun, bundle, args.runs));
     crun.quit();
     println!();
     match &starts {
@@ -154,8 +155,84 @@ pub fn start_inner(args: StartArgs, bundle: &Path) -> Result<()> {
         Some(Err(e)) => println!("\nconcurrency benchmark failed: {e:#}"),
         None => {}
     }
+    match &oci {
+        Ok(o) => o.print(),
+        Err(e) => println!("\nctr-oci run benchmark failed: {e:#}"),
+    }
     print_goals(starts.as_ref().ok(), exec.as_ref().ok(), concurrent.as_ref().and_then(|c| c.as_ref().ok()));
     Ok(())
+}
+
+/// `ctr-oci run` against `crun run` of the same bundle (`/bin/true`), both
+/// as root: issue 12's goal is a median ratio of at most 1.0. Each round
+/// runs both, alternating which goes first; ctr-oci is spawned here (its
+/// cgroup, the bundle's id, goes beneath the run's scope), crun in its
+/// child (`crun-inner`), each timed from spawn to exit.
+struct OciRuns {
+    ctr_oci: Vec<Duration>,
+    crun: Vec<Duration>,
+}
+
+fn time_oci_runs(env: &ctr_tests::Env, crun: &mut CrunServer, bundle: &Path, runs: usize) -> Result<OciRuns> {
+    let binary = env.prefix.join("bin/ctr-oci");
+    let root = bundle.with_file_name("ctr-oci-state");
+    let mut count = 0;
+    let mut ctr_oci = || -> Result<Duration> {
+        count += 1;
+        let id = format!("xtask-bench-oci-{}-{count}", std::process::id());
+        let started = Instant::now();
+        let out = Command::new(&binary)
+            .arg("--root")
+            .arg(&root)
+            .args(["run", "--bundle"])
+            .arg(bundle)
+            .arg(&id)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {}", binary.display()))?;
+        let took = started.elapsed();
+        if !out.status.success() {
+            let _ = Command::new(&binary).arg("--root").arg(&root).args(["delete", "--force", &id]).output();
+            bail!("`ctr-oci run` failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(took)
+    };
+    ctr_oci().context("warm-up of ctr-oci run")?;
+    crun.request("run").context("warm-up of crun run")?;
+    let mut times = OciRuns { ctr_oci: Vec::new(), crun: Vec::new() };
+    for round in 0..runs {
+        interrupt::check()?;
+        if round % 2 == 0 {
+            times.ctr_oci.push(ctr_oci()?);
+            times.crun.push(crun.request("run")?);
+        } else {
+            times.crun.push(crun.request("run")?);
+            times.ctr_oci.push(ctr_oci()?);
+        }
+    }
+    Ok(times)
+}
+
+impl OciRuns {
+    fn print(&self) {
+        println!(
+            "\n`ctr-oci run` vs `crun run`, the same bundle (/bin/true), as root, {} rounds, alternating",
+            self.crun.len()
+        );
+        println!("{:<24} {:>10} {:>10} {:>9}", "runtime", "median ms", "p90 ms", "vs crun");
+        let (crun_median, crun_p90) = stats(&self.crun);
+        let (oci_median, oci_p90) = stats(&self.ctr_oci);
+        println!("{:<24} {:>10.2} {:>10.2} {:>8.2}x", "crun run", ms(crun_median), ms(crun_p90), 1.0);
+        let ratio = ms(oci_median) / ms(crun_median);
+        println!("{:<24} {:>10.2} {:>10.2} {:>8.2}x", "ctr-oci run", ms(oci_median), ms(oci_p90), ratio);
+        let mut rounds: Vec<f64> = self.ctr_oci.iter().zip(&self.crun).map(|(o, c)| ms(*o) / ms(*c)).collect();
+        rounds.sort_by(f64::total_cmp);
+        let round_median = rounds.get(rounds.len() / 2).copied().unwrap_or(f64::NAN);
+        println!(
+            "median ratio ctr-oci/crun: {ratio:.2} (of medians), {round_median:.2} (per round); goal: at most 1.0, {}",
+            if ratio <= 1.0 { "met" } else { "not met" }
+        );
+    }
 }
 
 /// The crun child: one request per line (`run`, `exec-start`, `exec`),

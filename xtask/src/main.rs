@@ -101,8 +101,9 @@ enum Cmd {
 enum BenchCmd {
     /// Time `ctr run --rm` of /bin/true (no network, bridge, published
     /// port) against `crun run` and a bare `unshare`, in alternating rounds,
-    /// with a phase breakdown; `ctr exec` against `crun exec`; and many
-    /// detached containers started at once.
+    /// with a phase breakdown; `ctr exec` against `crun exec`; many
+    /// detached containers started at once; and `ctr-oci run` against
+    /// `crun run` of the same bundle, as root.
     Start {
         /// Rounds of the start and of the exec benchmark.
         #[arg(long, default_value_t = 30)]

@@ -22,6 +22,12 @@ pub const TEST_PACKAGES: &[&str] = &[
     "podman",
     "conmon",
     "containerd",
+    // The CRI test: containerd's CRI plugin driven over gRPC from Python
+    // (the messages compiled by protoc), pods networked by CNI's bridge.
+    "python3-grpcio",
+    "python3-protobuf",
+    "protobuf-compiler",
+    "containernetworking-plugins",
     "tmux",
     "procps",
     "nftables",

@@ -39,6 +39,33 @@ pub fn plan_path(path: &str) -> Result<ContainerCgroups, HelperError> {
     Ok(cgroups)
 }
 
+/// Rootless (`--rootless`, or in a user namespace, or not root): the
+/// cgroup goes only where this process may write, a cgroup v2 subtree
+/// delegated to its user; v1 hierarchies and a v2 tree not delegated are
+/// left out. With nothing left, the container stays in the caller's
+/// cgroup, as runc's rootless containers do, unless it asks for limits:
+/// those are refused, since nothing here could enforce them.
+pub fn plan_rootless(path: &str, limits: bool) -> Result<ContainerCgroups, HelperError> {
+    let mut planned = plan_path(path)?;
+    planned.dirs.retain(|d| d.v2 && delegated(Path::new(&d.path)));
+    if planned.dirs.is_empty() && limits {
+        return Err(cgroup_error(
+            "linux.resources needs a cgroup, and rootless ctr-oci only uses a cgroup v2 subtree delegated to its \
+user: there is none it may write here (cgroup v1 or a hybrid host without delegation); run without limits \
+(podman: no --memory, --pids-limit or --cpus) or as root",
+        ));
+    }
+    Ok(planned)
+}
+
+/// Whether the nearest existing directory on the way to `dir` is ours to
+/// write, with its cgroup.procs: a subtree delegated to this user.
+fn delegated(dir: &Path) -> bool {
+    let Some(at) = dir.ancestors().find(|a| a.exists()) else { return false };
+    let writable = |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok();
+    writable(at) && writable(&at.join("cgroup.procs"))
+}
+
 /// The pids in every directory of `cgroups` (each listed once).
 pub fn pids(cgroups: &ContainerCgroups) -> Vec<i32> {
     let mut found: Vec<i32> = Vec::new();

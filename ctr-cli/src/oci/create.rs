@@ -35,6 +35,10 @@ pub struct CreateOptions {
     pub no_cgroups: bool,
     /// runc's global `--systemd-cgroup`: refused (see [`SYSTEMD_REFUSAL`]).
     pub systemd_cgroup: bool,
+    /// runc's `--rootless true|false`; `None` (auto) is rootless when not
+    /// root or in a user namespace: cgroups only through a delegated v2
+    /// subtree ([`super::cgroups::plan_rootless`]), no device rules.
+    pub rootless: Option<bool>,
 }
 
 /// Creates container `id`; returns its first process, which is our child.
@@ -42,11 +46,13 @@ pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Pid> {
     if options.systemd_cgroup {
         refuse!("{}", SYSTEMD_REFUSAL.replace("{what}", "--systemd-cgroup"));
     }
-    if options.no_pivot {
-        refuse!("--no-pivot is not supported: ctr-oci always uses pivot_root");
-    }
-    if options.preserve_fds > 0 {
-        refuse!("--preserve-fds is not supported yet");
+    // The descriptors to pass must be open now: a missing one is the
+    // caller's mistake, said here rather than by the container's process.
+    for fd in 3..options.preserve_fds.saturating_add(3) {
+        let raw = i32::try_from(fd)?;
+        if nix::fcntl::fcntl(raw, nix::fcntl::FcntlArg::F_GETFD).is_err() {
+            refuse!("--preserve-fds {}: descriptor {fd} is not open", options.preserve_fds);
+        }
     }
     let bundle = Bundle::load(&options.bundle, id)?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
@@ -74,21 +80,28 @@ fn start_child(
     std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))?;
     let fifo = open_path(&fifo_path)?;
 
+    let rootless =
+        options.rootless.unwrap_or_else(|| !nix::unistd::geteuid().is_root() || super::record::in_user_namespace());
     let cgroups = if options.no_cgroups {
         if !bundle.limits.is_empty() {
             refuse!("linux.resources needs a cgroup, and --cgroup-manager=disabled makes none");
         }
         ContainerCgroups::default()
+    } else if rootless {
+        super::cgroups::plan_rootless(&bundle.cgroups_path, !bundle.limits.is_empty())?
     } else {
         super::cgroups::plan_path(&bundle.cgroups_path)?
     };
+    // Rootless, the device cgroup is not ours to write, and the devices
+    // are bound from the host, not made.
+    let device_rules: &[(bool, String)] = if rootless { &[] } else { &bundle.device_rules };
     let cleanup = || {
         let _ = cgroup::kill_and_remove(&cgroups);
     };
     if !options.no_cgroups {
         let set_up = cgroup::create(&cgroups)
             .and_then(|()| cgroup::apply_limits(&cgroups, &bundle.limits))
-            .and_then(|()| super::cgroups::set_devices(&cgroups, &bundle.device_rules))
+            .and_then(|()| super::cgroups::set_devices(&cgroups, device_rules))
             .map_err(|e| refused!("cgroup {}: {e}", bundle.cgroups_path));
         if let Err(e) = set_up {
             cleanup();
@@ -99,7 +112,8 @@ fn start_child(
         std::fs::write(dir.join(HOOKS_FILE), serde_json::to_vec(hooks)?)
             .context("keep the hooks for start and delete")?;
     }
-    let outcome = clone_and_release(id, bundle, &cgroups, fifo, console).and_then(|pid| {
+    let launch = init::Launch { preserve_fds: options.preserve_fds, no_pivot: options.no_pivot };
+    let outcome = clone_and_release(id, bundle, &cgroups, fifo, console, launch).and_then(|pid| {
         let record = Record {
             id: id.to_owned(),
             bundle: bundle.dir.clone(),
@@ -146,6 +160,7 @@ fn clone_and_release(
     cgroups: &ContainerCgroups,
     fifo: OwnedFd,
     console: Option<UnixStream>,
+    launch: init::Launch,
 ) -> Result<Pid> {
     let (mut ours, theirs) = UnixStream::pair().context("socketpair")?;
     // A pid namespace given by path holds our children, not us: join it
@@ -162,7 +177,7 @@ fn clone_and_release(
     let pid = nix::errno::Errno::result(rc).context("clone the container's process")?;
     if pid == 0 {
         drop(ours);
-        init::main(bundle, cgroups, theirs, fifo, console);
+        init::main(bundle, cgroups, theirs, fifo, console, launch);
     }
     drop(console);
     drop(theirs);

@@ -122,7 +122,7 @@ pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
                         Ok(ready) => {
                             let _ = frame::write_frame(&mut theirs, &Report::Ready);
                             drop(theirs);
-                            let Err(e) = execute(&options.process, seccomp.as_deref(), ready);
+                            let Err(e) = execute(&options.process, seccomp.as_deref(), ready, 0);
                             eprintln!("ctr-oci: {e:#}");
                             1
                         }

@@ -42,6 +42,15 @@ pub(super) struct Ready {
     envp: Vec<CString>,
 }
 
+/// How `create` was asked to start the process (runc's flags).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Launch {
+    /// `--preserve-fds N`: descriptors 3 to 3+N-1 reach the process.
+    pub preserve_fds: u32,
+    /// `--no-pivot`: the rootfs is moved over `/` and chrooted into.
+    pub no_pivot: bool,
+}
+
 /// Runs in the cloned child; never returns.
 pub fn main(
     bundle: &Bundle,
@@ -49,10 +58,11 @@ pub fn main(
     mut channel: UnixStream,
     fifo: OwnedFd,
     console: Option<UnixStream>,
+    launch: Launch,
 ) -> ! {
     let outcome = nix::sys::prctl::set_dumpable(false)
         .context("PR_SET_DUMPABLE")
-        .and_then(|()| prepare(bundle, cgroups, &mut channel, console));
+        .and_then(|()| prepare(bundle, cgroups, &mut channel, console, launch));
     let (ready, state) = match outcome {
         Ok(prepared) => prepared,
         Err(e) => {
@@ -64,7 +74,7 @@ pub fn main(
         std::process::exit(1);
     }
     drop(channel);
-    let Err(e) = release(bundle, &fifo, ready, &state);
+    let Err(e) = release(bundle, &fifo, ready, &state, launch.preserve_fds);
     eprintln!("ctr-oci: {e:#}");
     std::process::exit(1)
 }
@@ -76,6 +86,7 @@ fn release(
     fifo: &OwnedFd,
     ready: Ready,
     state: &serde_json::Value,
+    preserve_fds: u32,
 ) -> Result<std::convert::Infallible> {
     // Opening for writing blocks until `start` opens the fifo to read.
     let mut writer =
@@ -85,7 +96,7 @@ fn release(
     let hooks = bundle.spec.hooks().as_ref();
     super::hooks::run("startContainer", hooks.and_then(|h| h.start_container().as_ref()), state)?;
     let process = bundle.spec.process().as_ref().expect("checked by Bundle::load");
-    execute(process, bundle.seccomp.as_deref(), ready)
+    execute(process, bundle.seccomp.as_deref(), ready, preserve_fds)
 }
 
 fn prepare(
@@ -93,6 +104,7 @@ fn prepare(
     cgroups: &ContainerCgroups,
     channel: &mut UnixStream,
     console: Option<UnixStream>,
+    launch: Launch,
 ) -> Result<(Ready, serde_json::Value)> {
     // `create` has written the id maps, put us in our cgroups and run the
     // createRuntime hooks; our state (our pid as the host sees it) follows.
@@ -141,7 +153,11 @@ fn prepare(
     if let Some(domain) = spec.domainname() {
         set_domainname(domain)?;
     }
-    engine_mounts::pivot(&root)?;
+    if launch.no_pivot {
+        move_root(&root, &bundle.rootfs)?;
+    } else {
+        engine_mounts::pivot(&root)?;
+    }
     drop(root);
     for (key, value) in linux.sysctl().clone().unwrap_or_default() {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
@@ -171,7 +187,7 @@ pub(super) fn become_process(process: &Process, seccomp: Option<&[u8]>) -> Resul
     let no_new_privileges = process.no_new_privileges().unwrap_or(false);
     set_rlimits(process)?;
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).context("oomScoreAdj")?;
+        set_oom_score_adj(adj)?;
     }
     if !no_new_privileges {
         if let Some(program) = seccomp {
@@ -201,8 +217,23 @@ pub(super) fn become_process(process: &Process, seccomp: Option<&[u8]>) -> Resul
 }
 
 /// Executes the command; seccomp is loaded here when it waited for
-/// no_new_privs (the filter must allow execve).
-pub(super) fn execute(process: &Process, seccomp: Option<&[u8]>, ready: Ready) -> Result<std::convert::Infallible> {
+/// no_new_privs (the filter must allow execve). Of the descriptors beyond
+/// the standard streams, only the `preserve_fds` from 3 on (runc's
+/// `--preserve-fds`) reach the command: whatever else the caller left open
+/// is marked close-on-exec, and those are cleared of it.
+pub(super) fn execute(
+    process: &Process,
+    seccomp: Option<&[u8]>,
+    ready: Ready,
+    preserve_fds: u32,
+) -> Result<std::convert::Infallible> {
+    let end = preserve_fds.checked_add(3).context("--preserve-fds is too large")?;
+    crate::sys::cloexec_from(end).context("close_range")?;
+    for fd in 3..end {
+        let fd = i32::try_from(fd)?;
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
+            .with_context(|| format!("--preserve-fds: descriptor {fd}"))?;
+    }
     if process.no_new_privileges().unwrap_or(false) {
         if let Some(program) = seccomp {
             crate::seccomp::load(program)?;
@@ -210,6 +241,55 @@ pub(super) fn execute(process: &Process, seccomp: Option<&[u8]>, ready: Ready) -
     }
     let Err(errno) = nix::unistd::execve(&ready.path, &ready.argv, &ready.envp);
     refuse!("exec {}: {}", ready.path.to_string_lossy(), errno.desc())
+}
+
+/// `--no-pivot`, as runc does it for a rootfs that pivot_root cannot
+/// leave (one on the initramfs): every mount of this (private) namespace
+/// that is neither the rootfs, beneath it, nor on its path is detached,
+/// then the rootfs mount is moved over `/` and chrooted into. Weaker than
+/// pivot_root: the old root stays beneath, reachable by a process that may
+/// chroot (CAP_SYS_CHROOT), which is why it is only done on request.
+fn move_root(root: &OwnedFd, rootfs: &Path) -> Result<()> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+    let mut points: Vec<std::path::PathBuf> =
+        mountinfo.lines().filter_map(|l| l.split(' ').nth(4)).map(|p| unescape_mount_point(p).into()).collect();
+    points.sort_by_key(|p: &std::path::PathBuf| std::cmp::Reverse(p.components().count()));
+    for point in points.iter().filter(|p| !p.starts_with(rootfs) && !rootfs.starts_with(p)) {
+        // A mount already gone with its parent, or locked in a user
+        // namespace, stays: EINVAL is not an error here.
+        match nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+            Err(e) => return Err(e).with_context(|| format!("--no-pivot: detach {}", point.display())),
+        }
+    }
+    nix::unistd::fchdir(root.as_raw_fd()).context("chdir into the rootfs")?;
+    nix::mount::mount(Some("."), "/", None::<&str>, nix::mount::MsFlags::MS_MOVE, None::<&str>)
+        .context("--no-pivot: move the rootfs over /")?;
+    nix::unistd::chroot(".").context("--no-pivot: chroot")?;
+    std::env::set_current_dir("/").context("chdir /")?;
+    Ok(())
+}
+
+/// A mount point as /proc/self/mountinfo escapes it (space, tab, newline
+/// and backslash as three octal digits).
+fn unescape_mount_point(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match (bytes[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn set_domainname(domain: &str) -> Result<()> {
@@ -379,6 +459,32 @@ fn set_within_reach(resource: nix::sys::resource::Resource, soft: u64, hard: u64
     }
 }
 
+/// oomScoreAdj. Lowering it below what the caller had takes
+/// CAP_SYS_RESOURCE over the host, which a sandboxed root or a user
+/// namespace lacks (containerd asks -998 for every CRI pod's sandbox):
+/// there the kernel refuses with EACCES and the process keeps the value it
+/// inherited, as an rlimit keeps the hard limit within reach, since nothing
+/// it starts could be better protected than its caller. A raise always
+/// applies; any other failure is an error.
+fn set_oom_score_adj(adj: i32) -> Result<()> {
+    const FILE: &str = "/proc/self/oom_score_adj";
+    match std::fs::write(FILE, adj.to_string()) {
+        Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+            let current: i32 = std::fs::read_to_string(FILE)
+                .context("read oom_score_adj")?
+                .trim()
+                .parse()
+                .map_err(|_| refused!("{FILE} does not hold a number"))?;
+            if adj < current {
+                Ok(())
+            } else {
+                Err(e).with_context(|| format!("oomScoreAdj {adj}"))
+            }
+        }
+        other => other.with_context(|| format!("oomScoreAdj {adj}")),
+    }
+}
+
 /// process.user and process.capabilities: the bounding set first, then the
 /// ids (keeping the permitted set across setuid), then the other sets.
 fn become_user(process: &Process) -> Result<()> {
@@ -418,9 +524,25 @@ fn become_user(process: &Process) -> Result<()> {
         .context("set the effective capabilities")?;
     caps::set(None, CapSet::Inheritable, &inheritable).context("set the inheritable capabilities")?;
     caps::set(None, CapSet::Permitted, &permitted).context("set the permitted capabilities")?;
-    for cap in ambient {
-        caps::raise(None, CapSet::Ambient, cap).with_context(|| format!("raise {cap} in the ambient set"))?;
+    // The kernel raises an ambient capability only if it is permitted and
+    // inheritable; runc and crun skip the others (`crun spec` lists the
+    // ambient set with an empty inheritable one), and so does ctr-oci.
+    for cap in ambient.iter().filter(|c| permitted.contains(c) && inheritable.contains(c)) {
+        caps::raise(None, CapSet::Ambient, *cap).with_context(|| format!("raise {cap} in the ambient set"))?;
     }
     nix::sys::prctl::set_keepcaps(false).context("PR_SET_KEEPCAPS")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mount_point("/a\\040b/c\\011d\\134e\\012"), "/a b/c\td\\e\n");
+        assert_eq!(unescape_mount_point("/plain"), "/plain");
+        // Not three octal digits: kept as written.
+        assert_eq!(unescape_mount_point("/x\\09y\\"), "/x\\09y\\");
+    }
 }

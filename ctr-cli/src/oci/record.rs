@@ -65,21 +65,33 @@ pub fn check_id(id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether this process runs in a user namespace other than the host's
+/// (whose uid_map is the identity over all ids).
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+}
+
 /// The root directory of every container's state.
 #[derive(Debug, Clone)]
 pub struct Root(pub PathBuf);
 
 impl Root {
     /// `--root`, else /run/ctr-oci for root and $XDG_RUNTIME_DIR/ctr-oci
-    /// otherwise, as runc chooses.
+    /// otherwise, as runc chooses. Root of a user namespace (rootless
+    /// podman runs its runtime so) is "otherwise" when XDG_RUNTIME_DIR is
+    /// set and USER is not root: /run is not its to write.
     pub fn choose(given: Option<PathBuf>) -> Result<Self> {
         if let Some(dir) = given {
             return Ok(Self(dir));
         }
-        if nix::unistd::geteuid().is_root() {
+        let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+        let rootless_root =
+            xdg.is_some() && in_user_namespace() && std::env::var_os("USER").is_none_or(|u| u != "root");
+        if nix::unistd::geteuid().is_root() && !rootless_root {
             return Ok(Self(PathBuf::from("/run/ctr-oci")));
         }
-        match std::env::var_os("XDG_RUNTIME_DIR") {
+        match xdg {
             Some(dir) if !dir.is_empty() => Ok(Self(PathBuf::from(dir).join("ctr-oci"))),
             _ => refuse!("XDG_RUNTIME_DIR is not set: give --root DIR"),
         }
