@@ -39,6 +39,42 @@ ctr push myapp registry.example.com/team/myapp:v1     push under another name"
         /// The registry (default: Docker Hub).
         server: Option<String>,
     },
+    /// List the processes of a running container (host uids and pids).
+    Top { container: String },
+    /// Show an image's history: what made each layer, newest first.
+    History(HistoryArgs),
+    /// Disk use (`system df`) and pruning everything unused (`system prune`).
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HistoryArgs {
+    /// Do not shorten the commands.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Print only the image id (of the entry that made it).
+    #[arg(short, long)]
+    pub quiet: bool,
+    pub image: String,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum SystemCommand {
+    /// What images, containers and volumes take on disk, and what a prune would free.
+    Df,
+    /// Remove stopped containers, unused networks and dangling images (-a: every unused image; --volumes: unused volumes too).
+    Prune {
+        /// Every image no container uses, not only dangling ones.
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation (needed when standard input is not a terminal).
+        #[arg(short, long)]
+        force: bool,
+        /// Unused volumes too.
+        #[arg(long)]
+        volumes: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
