@@ -46,7 +46,11 @@ fn diff_commit_and_export_a_containers_changes() {
     let tar_names = |path: &std::path::Path| -> BTreeSet<String> {
         let file = std::fs::File::open(path).unwrap();
         let mut archive = tar::Archive::new(file);
-        archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string().trim_end_matches('/').to_owned())
+            .collect()
     };
     let out_file = env.work.join(format!("{name}.tar"));
     for round in ["running", "stopped"] {

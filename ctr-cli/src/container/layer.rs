@@ -58,8 +58,15 @@ fn parts(paths: &Paths, key: &str) -> Result<Parts> {
     Ok(Parts { state, upper, image, store })
 }
 
+/// A container's writable layer (upper directory, canonical) and its
+/// image's layers, for `cp` into or out of a stopped container.
+pub(crate) fn layers_of(paths: &Paths, key: &str) -> Result<(PathBuf, Vec<PathBuf>)> {
+    let parts = parts(paths, key)?;
+    Ok((parts.upper, parts.image.lower_dirs))
+}
+
 /// A temporary directory of the image store, removed when dropped.
-fn scratch(paths: &Paths) -> Result<tempfile::TempDir> {
+pub(crate) fn scratch(paths: &Paths) -> Result<tempfile::TempDir> {
     let layers = paths.storage.join("layers");
     let dir = tempfile::Builder::new()
         .prefix(".tmp-layer-")
