@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum TopLevel {
-    /// Copy files between a running container and the host (`-` for a tar stream).
+    /// Copy files between a container and the host (`-` for a tar stream).
     #[command(
         after_help = "Examples:\n  ctr cp web:/etc/nginx/nginx.conf .      copy a file out of the container\n  \
 ctr cp ./site web:/usr/share/nginx/     copy a directory in (as the container's root)\n  \
