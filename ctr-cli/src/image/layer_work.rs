@@ -19,7 +19,7 @@
 //!   beneath the overlay's root as for a running container.
 //!
 //! The child acts only on the caller's own store: UPPER must be
-//! `<storage>/containers/<id>/layer/upper`, OUT a `<layers>/.tmp-*`
+//! `<storage>/containers/<id>/layer/upper`, OUT a `<layers>/.work-*`
 //! directory, each LOWER a `<layers>/<hex>/rootfs`; all resolved, no
 //! symlink. Inside UPPER nothing is followed ([`crate::container::tree`]).
 
@@ -80,9 +80,10 @@ fn check_upper(storage: &Path, upper: &Path) -> Result<()> {
 }
 
 fn check_out(layers: &Path, out: &Path) -> Result<()> {
-    let refuse = || refused!("refusing {}: not a temporary directory of your image store", out.display());
+    let refuse = || refused!("refusing {}: not a work directory of your image store", out.display());
     let out = resolved(out).ok_or_else(refuse)?;
-    let temporary = out.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(super::TMP_PREFIX.as_bytes()));
+    let temporary =
+        out.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(super::userns::WORK_PREFIX.as_bytes()));
     if out.parent() != Some(layers) || !temporary || !out.is_dir() {
         return Err(refuse());
     }
