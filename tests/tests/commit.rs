@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 #[test]
 fn diff_commit_and_export_a_containers_changes() {
     let Some(env) = env() else { return };
+    // The other test here prunes every stopped container.
+    let _serial = ctr_tests::one_at_a_time();
     let mut started = Started::new(&env);
     let name = ctr_tests::unique_name("commit");
     let image = format!("{name}-img:v1");
@@ -44,7 +46,11 @@ fn diff_commit_and_export_a_containers_changes() {
     let tar_names = |path: &std::path::Path| -> BTreeSet<String> {
         let file = std::fs::File::open(path).unwrap();
         let mut archive = tar::Archive::new(file);
-        archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string().trim_end_matches('/').to_owned())
+            .collect()
     };
     let out_file = env.work.join(format!("{name}.tar"));
     for round in ["running", "stopped"] {
@@ -62,5 +68,49 @@ fn diff_commit_and_export_a_containers_changes() {
         }
     }
     let _ = std::fs::remove_file(&out_file);
+    env.ctr().args(["rmi", &image]).ok();
+}
+
+#[test]
+fn top_history_system_df_and_prune_after_a_commit() {
+    let Some(env) = env() else { return };
+    let _serial = ctr_tests::one_at_a_time();
+    let mut started = Started::new(&env);
+    let name = ctr_tests::unique_name("top");
+    let image = format!("{name}-img:v1");
+    started.run_d(&name, &["--network", "none", "alpine", "sleep", "300"]);
+
+    let top = env.ctr().args(["top", &name]).ok().stdout;
+    let mut lines = top.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["UID", "PID", "PPID", "CMD"], "{top}");
+    let sleep = lines.find(|l| l.ends_with("sleep 300")).unwrap_or_else(|| panic!("no sleep in\n{top}"));
+    assert_eq!(sleep.split_whitespace().next(), Some(env.uid.to_string().as_str()), "{top}");
+
+    let id = env.ctr().args(["commit", "-m", "a habit", &name, &image]).ok().stdout.trim().to_owned();
+    let history = env.ctr().args(["history", &image]).ok().stdout;
+    let rows: Vec<&str> = history.lines().collect();
+    assert!(rows[0].starts_with("IMAGE") && rows[0].contains("CREATED BY"), "{history}");
+    assert!(
+        rows[1].starts_with(&id[7..19]) && rows[1].contains("ctr commit") && rows[1].ends_with("a habit"),
+        "{history}"
+    );
+    assert!(rows.len() >= 3 && rows[2].starts_with("<missing>"), "{history}");
+    assert_eq!(env.ctr().args(["history", "-q", &image]).ok().stdout, format!("{}\n", &id[7..19]));
+
+    let df = env.ctr().args(["system", "df"]).ok().stdout;
+    let kinds: Vec<&str> = df.lines().map(|l| l.split("   ").next().unwrap_or_default().trim()).collect();
+    assert_eq!(kinds, ["TYPE", "Images", "Containers", "Local Volumes"], "{df}");
+    let containers: Vec<&str> = df.lines().nth(2).unwrap().split_whitespace().collect();
+    assert!(containers[1].parse::<u32>().unwrap() >= 1 && containers[2].parse::<u32>().unwrap() >= 1, "{df}");
+
+    let unasked = env.ctr().args(["system", "prune"]).output();
+    assert_eq!(unasked.code(), Some(125), "{}", unasked.stderr);
+    env.ctr().args(["stop", "-t", "0", &name]).ok();
+    let pruned = env.ctr().args(["system", "prune", "-f"]).ok().stdout;
+    assert!(pruned.contains(&name) || pruned.contains("Deleted Containers"), "{pruned}");
+    assert!(pruned.contains("Total reclaimed space"), "{pruned}");
+    assert_eq!(env.ctr().args(["ps", "-a", "-q", "--filter", &format!("name={name}")]).ok().stdout, "", "pruned");
+    started.names.clear();
     env.ctr().args(["rmi", &image]).ok();
 }

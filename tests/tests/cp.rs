@@ -107,10 +107,15 @@ fn cp_copies_files_and_trees_both_ways_as_docker_does() {
     let out = env.ctr().args(["cp", p(&hello), p(&dir.path("h2"))]).output();
     assert_eq!(out.code(), Some(125), "{}", out.stderr);
     assert!(out.stderr.contains("CONTAINER:PATH"), "{}", out.stderr);
+    // A stopped container, both ways, through its writable layer.
     env.ctr().args(["stop", "-t", "0", &name]).ok();
-    let out = env.ctr().args(["cp", p(&hello), &at("/tmp/")]).output();
+    env.ctr().args(["cp", p(&hello), &at("/etc/stopped.txt")]).ok();
+    env.ctr().args(["cp", &at("/etc/stopped.txt"), p(&dir.path("back.txt"))]).ok();
+    assert_eq!(std::fs::read_to_string(dir.path("back.txt")).unwrap(), "hello from the host\n");
+    let out = env.ctr().args(["cp", &at("/nope"), p(&dir.path("nope"))]).output();
     assert_eq!(out.code(), Some(125), "{}", out.stderr);
-    assert!(out.stderr.contains("not running"), "{}", out.stderr);
+    env.ctr().args(["start", &name]).ok();
+    assert_eq!(sh(&env, &name, "cat /etc/stopped.txt; stat -c %u /etc/stopped.txt"), "hello from the host\n0\n");
 }
 
 /// A host directory with a secret a naive copy would reach through the

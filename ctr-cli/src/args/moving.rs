@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum TopLevel {
-    /// Copy files between a running container and the host (`-` for a tar stream).
+    /// Copy files between a container and the host (`-` for a tar stream).
     #[command(
         after_help = "Examples:\n  ctr cp web:/etc/nginx/nginx.conf .      copy a file out of the container\n  \
 ctr cp ./site web:/usr/share/nginx/     copy a directory in (as the container's root)\n  \
@@ -38,6 +38,42 @@ ctr push myapp registry.example.com/team/myapp:v1     push under another name"
     Logout {
         /// The registry (default: Docker Hub).
         server: Option<String>,
+    },
+    /// List the processes of a running container (host uids and pids).
+    Top { container: String },
+    /// Show an image's history: what made each layer, newest first.
+    History(HistoryArgs),
+    /// Disk use (`system df`) and pruning everything unused (`system prune`).
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HistoryArgs {
+    /// Do not shorten the commands.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Print only the image id (of the entry that made it).
+    #[arg(short, long)]
+    pub quiet: bool,
+    pub image: String,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum SystemCommand {
+    /// What images, containers and volumes take on disk, and what a prune would free.
+    Df,
+    /// Remove stopped containers, unused networks and dangling images (-a: every unused image; --volumes: unused volumes too).
+    Prune {
+        /// Every image no container uses, not only dangling ones.
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation (needed when standard input is not a terminal).
+        #[arg(short, long)]
+        force: bool,
+        /// Unused volumes too.
+        #[arg(long)]
+        volumes: bool,
     },
 }
 

@@ -1,4 +1,7 @@
-//! `cp`: files between a running container and the host, both ways.
+//! `cp`: files between a container and the host, both ways. A stopped
+//! container's files are reached through its overlay, mounted in a user
+//! and mount namespace of ctr's own (`image::layer_work`'s `cp-out` and
+//! `cp-in`, under the container's lock); a running one's as follows.
 //!
 //! The container's side is handled by a re-exec of ctr, `ctr internal-cp
 //! out|in|in-keep PID START PATH` (dispatched before argument parsing,
@@ -17,6 +20,7 @@
 use super::record::Container;
 use super::tree::{self, Copied, ExtractOptions, Owners, Scope, TreeError};
 use crate::error::{IoContext, IoError};
+use crate::image::userns::IdMaps;
 use crate::paths::Paths;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
@@ -37,8 +41,12 @@ pub enum CopyError {
     Tree(#[from] TreeError),
     #[error(transparent)]
     Io(#[from] IoError),
-    #[error("container {0} is not running: ctr cp reaches the files of running containers (`ctr start {0}` first)")]
+    #[error("container {0} is not running")]
     NotRunning(String),
+    #[error(transparent)]
+    Layer(#[from] super::layer::LayerError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
     /// A request ctr cannot carry out as given; the message says what to change.
     #[error("{0}")]
     Invalid(String),
@@ -89,6 +97,19 @@ fn copy_out(paths: &Paths, key: &str, path: &Path, destination: &Location) -> Re
         Location::Host(dest) => Some(tree::destination(Scope::Host, dest)?),
         _ => None,
     };
+    if let Some((_lock, upper, lowers)) = stopped(paths, key)? {
+        let tmp = super::layer::scratch(paths)?;
+        let mut args = vec![tmp.path().to_owned(), path.to_owned()];
+        args.extend(lowers);
+        crate::image::userns::container_layer(&IdMaps::current(), "cp-out", &upper, &args)?;
+        let tar = tmp.path().join("copy.tar");
+        let file = std::fs::File::open(&tar).with_io_context(|| format!("cannot open {}", tar.display()))?;
+        let options = ExtractOptions { owners: Owners::Writer, owner_can_write: true };
+        return Ok(match &target {
+            Some((dir, rename)) => tree::extract(file, dir, rename.as_deref(), options)?,
+            None => pass_through(file, io::stdout().lock())?,
+        });
+    }
     let mut child = start(paths, key, "out", path)?;
     let stdout = child.process.stdout.take().expect("piped");
     let copied = match &target {
@@ -106,6 +127,23 @@ fn copy_in(paths: &Paths, source: &Location, key: &str, path: &Path, keep_owners
         Location::Host(src) => Some(tree::open_parent(Scope::Host, src)?),
         _ => None,
     };
+    if let Some((_lock, upper, lowers)) = stopped(paths, key)? {
+        let tmp = super::layer::scratch(paths)?;
+        let tar = tmp.path().join("copy.tar");
+        let file = std::fs::File::create(&tar).with_io_context(|| format!("cannot create {}", tar.display()))?;
+        let mut copied = match &host {
+            Some((dir, name)) => tree::archive(dir.as_fd(), name, io::BufWriter::new(file))?,
+            None => pass_through(io::stdin().lock(), io::BufWriter::new(file))?,
+        };
+        let work = upper.with_file_name("work");
+        let mut args = vec![work, tmp.path().to_owned(), path.to_owned()];
+        args.extend(lowers);
+        let op = if keep_owners { "cp-in-keep" } else { "cp-in" };
+        let answer = crate::image::userns::container_layer(&IdMaps::current(), op, &upper, &args)?;
+        let inside: Copied = serde_json::from_value(answer).map_err(|e| CopyError::Container(e.to_string()))?;
+        copied.entries = inside.entries;
+        return Ok(copied);
+    }
     let mut child = start(paths, key, if keep_owners { "in-keep" } else { "in" }, path)?;
     let stdin = child.process.stdin.take().expect("piped");
     let copied = match &host {
@@ -119,6 +157,21 @@ fn pass_through(mut from: impl Read, mut to: impl Write) -> Result<Copied, TreeE
     let bytes = io::copy(&mut from, &mut to).io_context("cannot pass the tar stream on")?;
     to.flush().io_context("cannot pass the tar stream on")?;
     Ok(Copied { bytes, entries: 0 })
+}
+
+/// A stopped container's lock (held so that no start mounts its layer
+/// meanwhile), writable layer and image layers; None if it runs.
+fn stopped(paths: &Paths, key: &str) -> Result<Option<(crate::lock::ContainerLock, PathBuf, Vec<PathBuf>)>> {
+    let (container, state) = Container::locate(paths, key)?;
+    if state.is_up() {
+        return Ok(None);
+    }
+    let (lock, state) = container.lock(key)?;
+    if state.is_up() {
+        return Ok(None);
+    }
+    let (upper, lowers) = super::layer::layers_of(paths, key)?;
+    Ok(Some((lock, upper, lowers)))
 }
 
 /// The process working in the container, and what it says on stderr.

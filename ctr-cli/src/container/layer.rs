@@ -58,11 +58,20 @@ fn parts(paths: &Paths, key: &str) -> Result<Parts> {
     Ok(Parts { state, upper, image, store })
 }
 
-/// A temporary directory of the image store, removed when dropped.
-fn scratch(paths: &Paths) -> Result<tempfile::TempDir> {
+/// A container's writable layer (upper directory, canonical) and its
+/// image's layers, for `cp` into or out of a stopped container.
+pub(crate) fn layers_of(paths: &Paths, key: &str) -> Result<(PathBuf, Vec<PathBuf>)> {
+    let parts = parts(paths, key)?;
+    Ok((parts.upper, parts.image.lower_dirs))
+}
+
+/// A temporary directory of the image store, removed when dropped. Not
+/// `.tmp-*`: a writer taking the store's lock removes those as left by an
+/// interrupted import, and no lock is held while a layer is read.
+pub(crate) fn scratch(paths: &Paths) -> Result<tempfile::TempDir> {
     let layers = paths.storage.join("layers");
     let dir = tempfile::Builder::new()
-        .prefix(".tmp-layer-")
+        .prefix(crate::image::userns::WORK_PREFIX)
         .tempdir_in(&layers)
         .with_io_context(|| format!("cannot create a temporary directory in {}", layers.display()))?;
     let canonical = std::fs::canonicalize(dir.path()).io_context("cannot resolve the temporary directory")?;

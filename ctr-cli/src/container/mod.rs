@@ -28,8 +28,10 @@ pub mod start;
 pub mod state;
 pub mod stop;
 pub mod systemd_unit;
+pub mod top;
 pub mod tree;
 pub mod update;
+pub mod usage;
 pub mod wait;
 
 pub use record::{find, list, Container, RecordError, State};

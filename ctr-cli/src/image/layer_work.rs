@@ -11,20 +11,25 @@
 //! * `export UPPER OUT LOWER...`: the container's whole file system, as
 //!   an overlay of the upper directory on the image's layers mounted
 //!   read-only in a mount namespace of its own on `OUT/rootfs`, into
-//!   `OUT/rootfs.tar`.
+//!   `OUT/rootfs.tar`;
+//! * `cp-out UPPER OUT PATH LOWER...` and `cp-in[-keep] UPPER WORK OUT PATH
+//!   LOWER...`: `ctr cp` for a stopped container, through the same overlay
+//!   (writable, with the container's own work directory, for `cp-in`):
+//!   PATH out to `OUT/copy.tar`, or `OUT/copy.tar` in at PATH, resolved
+//!   beneath the overlay's root as for a running container.
 //!
 //! The child acts only on the caller's own store: UPPER must be
-//! `<storage>/containers/<id>/layer/upper`, OUT a `<layers>/.tmp-*`
+//! `<storage>/containers/<id>/layer/upper`, OUT a `<layers>/.work-*`
 //! directory, each LOWER a `<layers>/<hex>/rootfs`; all resolved, no
 //! symlink. Inside UPPER nothing is followed ([`crate::container::tree`]).
 
 use super::{ImageContext, ImageError, Result};
 use crate::container::tree::{self, Form};
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-pub const OPS: [&str; 3] = ["layer", "diff", "export"];
+pub const OPS: [&str; 6] = ["layer", "diff", "export", "cp-out", "cp-in", "cp-in-keep"];
 
 /// Checks the arguments of `op` before the namespace is made.
 pub fn check(op: &str, args: &[PathBuf]) -> Result<()> {
@@ -36,14 +41,22 @@ pub fn check(op: &str, args: &[PathBuf]) -> Result<()> {
         || refused!("usage: ctr internal-userns layer UPPER OUT | diff UPPER LOWER... | export UPPER OUT LOWER...");
     let (upper, rest) = args.split_first().ok_or_else(usage)?;
     check_upper(&storage, upper)?;
-    let lowers = match op {
-        "layer" if rest.len() == 1 => &rest[..0],
-        "diff" => rest,
-        "export" if !rest.is_empty() => &rest[1..],
+    let (out, lowers) = match op {
+        "layer" if rest.len() == 1 => (Some(&rest[0]), &rest[..0]),
+        "diff" => (None, rest),
+        "export" if !rest.is_empty() => (Some(&rest[0]), &rest[1..]),
+        "cp-out" if rest.len() >= 2 => (Some(&rest[0]), &rest[2..]),
+        "cp-in" | "cp-in-keep" if rest.len() >= 3 => {
+            let work = upper.with_file_name("work");
+            if resolved(&rest[0]).as_deref() != Some(work.as_path()) {
+                refuse!("refusing {}: not the work directory beside {}", rest[0].display(), upper.display());
+            }
+            (Some(&rest[1]), &rest[3..])
+        }
         _ => return Err(usage()),
     };
-    if op != "diff" {
-        check_out(&layers, &rest[0])?;
+    if let Some(out) = out {
+        check_out(&layers, out)?;
     }
     for lower in lowers {
         check_lower(&layers, lower)?;
@@ -67,9 +80,10 @@ fn check_upper(storage: &Path, upper: &Path) -> Result<()> {
 }
 
 fn check_out(layers: &Path, out: &Path) -> Result<()> {
-    let refuse = || refused!("refusing {}: not a temporary directory of your image store", out.display());
+    let refuse = || refused!("refusing {}: not a work directory of your image store", out.display());
     let out = resolved(out).ok_or_else(refuse)?;
-    let temporary = out.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(super::TMP_PREFIX.as_bytes()));
+    let temporary =
+        out.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(super::userns::WORK_PREFIX.as_bytes()));
     if out.parent() != Some(layers) || !temporary || !out.is_dir() {
         return Err(refuse());
     }
@@ -115,6 +129,25 @@ pub fn run(op: &str, args: &[PathBuf]) -> Result<serde_json::Value> {
             let changes = tree::changes(&open_dir(upper)?, &in_lower).map_err(tree_error)?;
             Ok(serde_json::to_value(changes)?)
         }
+        "cp-out" => {
+            let (out, path, lowers) = (&args[1], &args[2], &args[3..]);
+            let root = mount_readonly(upper, lowers, &out.join("rootfs"))?;
+            let (dir, name) = tree::open_parent(tree::Scope::InRoot(root.as_fd()), path).map_err(tree_error)?;
+            let file = File::create(out.join("copy.tar")).context("cannot create the copy's archive")?;
+            let copied = tree::archive(dir.as_fd(), &name, std::io::BufWriter::new(file)).map_err(tree_error)?;
+            Ok(serde_json::to_value(copied)?)
+        }
+        "cp-in" | "cp-in-keep" => {
+            let (work, out, path, lowers) = (&args[1], &args[2], &args[3], &args[4..]);
+            let root = mount_writable(upper, work, lowers, &out.join("rootfs"))?;
+            let (dir, rename) = tree::destination(tree::Scope::InRoot(root.as_fd()), path).map_err(tree_error)?;
+            let owners = if op == "cp-in-keep" { tree::Owners::Archive } else { tree::Owners::Writer };
+            let options = tree::ExtractOptions { owners, owner_can_write: false };
+            let file = File::open(out.join("copy.tar")).context("cannot open the copy's archive")?;
+            let copied =
+                tree::extract(std::io::BufReader::new(file), &dir, rename.as_deref(), options).map_err(tree_error)?;
+            Ok(serde_json::to_value(copied)?)
+        }
         _ => {
             let (out, lowers) = (&args[1], &args[2..]);
             let root = mount_readonly(upper, lowers, &out.join("rootfs"))?;
@@ -126,22 +159,39 @@ pub fn run(op: &str, args: &[PathBuf]) -> Result<serde_json::Value> {
     }
 }
 
+/// The container's overlay as its init mounts it (writable), for `cp` into
+/// a stopped container, in a mount namespace of this process's own.
+fn mount_writable(upper: &Path, work: &Path, lowers: &[PathBuf], target: &Path) -> Result<OwnedFd> {
+    let lowers: Vec<String> = lowers.iter().map(|l| l.display().to_string()).collect();
+    let (upper, work) = (upper.display().to_string(), work.display().to_string());
+    let data = format!("lowerdir={},upperdir={upper},workdir={work},userxattr", lowers.join(":"));
+    mount_overlay(&data, target)
+}
+
 /// The upper directory over the image's layers, read-only (every one a
 /// lower layer, so the running container's use of it is not disturbed),
 /// in a mount namespace of this process's own.
 fn mount_readonly(upper: &Path, lowers: &[PathBuf], target: &Path) -> Result<OwnedFd> {
-    use nix::mount::{mount, MsFlags};
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).context("cannot make a mount namespace")?;
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .context("cannot make the mount namespace private")?;
-    std::fs::create_dir(target).with_context(|| format!("cannot create {}", target.display()))?;
     let mut all = vec![upper.display().to_string()];
     all.extend(lowers.iter().map(|l| l.display().to_string()));
     if all.iter().any(|p| p.contains([',', ':'])) {
         refuse!("a layer path holds a comma or colon, which overlayfs cannot take: {}", all.join(" "));
     }
-    let data = format!("lowerdir={},userxattr,index=off", all.join(":"));
-    mount(Some("overlay"), target, Some("overlay"), MsFlags::MS_RDONLY, Some(data.as_str()))
-        .context("cannot mount the container's files read-only (overlay in a user namespace needs Linux >= 5.11)")?;
+    mount_overlay(&format!("lowerdir={},userxattr,index=off", all.join(":")), target)
+}
+
+/// Mounts an overlay with `data` on `target` (created), in a new private
+/// mount namespace; its root, opened.
+fn mount_overlay(data: &str, target: &Path) -> Result<OwnedFd> {
+    use nix::mount::{mount, MsFlags};
+    if data.split(',').skip(1).any(|o| !o.contains('=') && o != "userxattr") {
+        refuse!("a layer path holds a comma, which overlayfs cannot take: {data}");
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).context("cannot make a mount namespace")?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .context("cannot make the mount namespace private")?;
+    std::fs::create_dir(target).with_context(|| format!("cannot create {}", target.display()))?;
+    mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data))
+        .context("cannot mount the container's files (overlay in a user namespace needs Linux >= 5.11)")?;
     open_dir(target)
 }

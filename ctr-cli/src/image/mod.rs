@@ -108,6 +108,7 @@ pub mod archive;
 mod decompress;
 mod digest;
 pub mod guard;
+pub mod history;
 mod layer_work;
 pub mod local;
 pub mod login;

@@ -61,7 +61,7 @@ impl std::fmt::Display for RegistryError {
             RegistryError::Denied { what, status } => write!(
                 f,
                 "the registry refused access to {what} ({status}): the repository does not exist, or is private \
-                 (ctr uses the credentials in ~/.docker/config.json; log in with `docker login`)"
+                 (ctr uses the credentials in ~/.docker/config.json; log in with `ctr login`)"
             ),
             RegistryError::Other(e) => write!(f, "{}", crate::error::chain(e.as_ref())),
         }
@@ -432,9 +432,8 @@ impl Client {
             if !self.secure && !is_loopback(&self.host) {
                 refuse!("the registry {} wants a password over plain http: refusing to send it", self.host);
             }
-            return basic().with_context(|| {
-                format!("the registry {} needs a login: run `docker login {}`", self.host, self.host)
-            });
+            return basic()
+                .with_context(|| format!("the registry {} needs a login: run `ctr login {}`", self.host, self.host));
         }
         let realm = params
             .iter()
