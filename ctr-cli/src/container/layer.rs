@@ -71,7 +71,7 @@ pub(crate) fn layers_of(paths: &Paths, key: &str) -> Result<(PathBuf, Vec<PathBu
 pub(crate) fn scratch(paths: &Paths) -> Result<tempfile::TempDir> {
     let layers = paths.storage.join("layers");
     let dir = tempfile::Builder::new()
-        .prefix(crate::image::userns::WORK_PREFIX)
+        .prefix(crate::image::layer_work::WORK_PREFIX)
         .tempdir_in(&layers)
         .with_io_context(|| format!("cannot create a temporary directory in {}", layers.display()))?;
     let canonical = std::fs::canonicalize(dir.path()).io_context("cannot resolve the temporary directory")?;

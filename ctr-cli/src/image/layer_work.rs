@@ -29,6 +29,10 @@ use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+/// Prefix of the store's directories where a container's layer is
+/// archived.
+pub const WORK_PREFIX: &str = ".work-";
+
 pub const OPS: [&str; 6] = ["layer", "diff", "export", "cp-out", "cp-in", "cp-in-keep"];
 
 /// Checks the arguments of `op` before the namespace is made.
@@ -82,8 +86,7 @@ fn check_upper(storage: &Path, upper: &Path) -> Result<()> {
 fn check_out(layers: &Path, out: &Path) -> Result<()> {
     let refuse = || refused!("refusing {}: not a work directory of your image store", out.display());
     let out = resolved(out).ok_or_else(refuse)?;
-    let temporary =
-        out.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(super::userns::WORK_PREFIX.as_bytes()));
+    let temporary = out.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(WORK_PREFIX.as_bytes()));
     if out.parent() != Some(layers) || !temporary || !out.is_dir() {
         return Err(refuse());
     }

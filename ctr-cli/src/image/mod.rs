@@ -109,7 +109,7 @@ mod decompress;
 mod digest;
 pub mod guard;
 pub mod history;
-mod layer_work;
+pub(crate) mod layer_work;
 pub mod local;
 pub mod login;
 pub mod oci;

@@ -47,9 +47,6 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 /// `ctr internal-userns ...`: kept off the argument parser and out of `--help`.
 pub const SUBCOMMAND: &str = "internal-userns";
 pub const NEWUIDMAP: &str = "/usr/bin/newuidmap";
-/// Prefix of the store's directories where a container's layer is
-/// archived ([`super::layer_work`]).
-pub const WORK_PREFIX: &str = ".work-";
 pub const NEWGIDMAP: &str = "/usr/bin/newgidmap";
 
 /// A container's id maps: what `ctr run` asks the helper for.
