@@ -27,29 +27,39 @@ impl Registry {
     /// outside CI.
     #[allow(dead_code)]
     pub fn start(env: &Env) -> Option<Registry> {
-        Self::launch(env, false)
+        Self::launch(env, false, None)
     }
 
     /// A registry that wants [`USER`] and [`PASSWORD`] (HTTP basic auth).
     #[allow(dead_code)]
     pub fn with_user(env: &Env) -> Option<Registry> {
-        Self::launch(env, true)
+        Self::launch(env, true, None)
     }
 
-    fn launch(env: &Env, auth: bool) -> Option<Registry> {
+    /// An open registry serving https on `tls.ip` with `tls.cert` and `tls.key`.
+    #[allow(dead_code)]
+    pub fn with_tls(env: &Env, tls: &Tls) -> Option<Registry> {
+        Self::launch(env, false, Some(tls))
+    }
+
+    fn launch(env: &Env, auth: bool, tls: Option<&Tls>) -> Option<Registry> {
         if !std::path::Path::new("/usr/bin/docker-registry").exists() {
             assert!(std::env::var("CI").as_deref() != Ok("true"), "CI needs Debian's docker-registry package");
             eprintln!("skipped: /usr/bin/docker-registry is missing (Debian package docker-registry)");
             return None;
         }
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port();
+        let ip = tls.map_or(Ipv4Addr::LOCALHOST, |tls| tls.ip);
+        let port = TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
         let dir = env.work.join(format!("registry-{}", ctr_tests::unique_name("")));
         std::fs::create_dir_all(dir.join("storage")).unwrap();
-        let address = format!("127.0.0.1:{port}");
+        let address = format!("{ip}:{port}");
         let mut config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
             dir.join("storage").display()
         );
+        if let Some(tls) = tls {
+            config += &format!("  tls:\n    certificate: {}\n    key: {}\n", tls.cert.display(), tls.key.display());
+        }
         if auth {
             std::fs::write(dir.join("htpasswd"), format!("{USER}:{HASH}\n")).unwrap();
             config +=
@@ -72,6 +82,14 @@ impl Registry {
         }
         Some(registry)
     }
+}
+
+/// Where and with what a registry serves https.
+#[allow(dead_code)]
+pub struct Tls {
+    pub ip: Ipv4Addr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Drop for Registry {
