@@ -178,9 +178,11 @@ fn ctr_man_pages(dir: &Path) -> Result<Vec<PathBuf>> {
 /// The Debian packages ctr needs: nftables for NAT and published ports of
 /// the bridge network; libseccomp for ctr's seccomp filters (headers to
 /// build, library to run); uidmap for newuidmap and newgidmap, without
-/// which image files lose their owners; setcap for the caps mode.
+/// which image files lose their owners; ca-certificates, the system CA
+/// store that pulls and pushes trust; setcap for the caps mode.
 fn packages(mode: Mode) -> Vec<&'static str> {
-    let mut packages = vec![busybox_image::PACKAGE, "nftables", "libseccomp-dev", "libseccomp2", UIDMAP_PACKAGE];
+    let mut packages =
+        vec![busybox_image::PACKAGE, "nftables", "libseccomp-dev", "libseccomp2", UIDMAP_PACKAGE, "ca-certificates"];
     if mode == Mode::Caps {
         packages.push("libcap2-bin");
     }
