@@ -186,8 +186,12 @@ pub fn finish(
         return cgroup_removed;
     }
     // `ctr stop` may have marked it meanwhile; that mark must survive.
+    // So may the health checks (`crate::health`), whose results are kept.
     if let Ok(Some(recorded)) = container.read_state() {
         state.stopped_by_user |= recorded.stopped_by_user;
+        if recorded.init == state.init {
+            state.health = recorded.health;
+        }
     }
     if rm {
         remove_container(helper, container)?;

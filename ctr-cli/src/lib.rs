@@ -19,9 +19,11 @@
 //!   [`log_options`]: the plumbing.
 
 pub mod container;
+pub mod devices;
 pub mod dns;
 pub mod error;
 pub mod fdpass;
+pub mod health;
 pub mod helper_client;
 pub mod idmap;
 pub mod image;

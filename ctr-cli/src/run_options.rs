@@ -52,6 +52,56 @@ pub struct KeptOptions {
     /// `--init`.
     #[serde(default)]
     pub init: bool,
+    /// `-a/--attach` (none: docker's default for how it was made).
+    #[serde(default)]
+    pub attach: Option<Streams>,
+    /// `--detach-keys`, as given: what `ctr attach` and `start -a` detach
+    /// with unless they are given their own.
+    #[serde(default)]
+    pub detach_keys: Option<String>,
+    /// `--device`, for `inspect`.
+    #[serde(default)]
+    pub devices: Vec<crate::devices::DeviceSpec>,
+    /// The health check (the image's, with `--health-*` over it).
+    #[serde(default)]
+    pub health: Option<crate::health::HealthConfig>,
+}
+
+/// Which of the container's standard streams a foreground `ctr run`
+/// attaches to (docker's `-a/--attach STDIN|STDOUT|STDERR`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Streams {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl Streams {
+    /// Docker's default without `-a`: stdout and stderr, and stdin with -i.
+    pub fn default_for(interactive: bool) -> Self {
+        Self { stdin: interactive, stdout: true, stderr: true }
+    }
+
+    /// `-a` values (any case), one stream each; -i attaches stdin too, as
+    /// docker's does. None without `-a`.
+    pub fn parse(values: &[String], interactive: bool) -> Result<Option<Self>> {
+        if values.is_empty() {
+            return Ok(None);
+        }
+        let mut streams = Self { stdin: interactive, ..Self::default() };
+        for value in values {
+            match value.to_ascii_lowercase().as_str() {
+                "stdin" => streams.stdin = true,
+                "stdout" => streams.stdout = true,
+                "stderr" => streams.stderr = true,
+                _ => invalid!("-a {value:?}: the streams are STDIN, STDOUT and STDERR"),
+            }
+        }
+        if streams.stdin && !interactive {
+            invalid!("-a STDIN needs -i: without it the container's stdin is closed, as with docker");
+        }
+        Ok(Some(streams))
+    }
 }
 
 /// The lines of an env or label file that say something, trimmed at the
@@ -145,6 +195,18 @@ mod tests {
         assert_eq!(labels, expected);
         assert!(super::labels(&[], &["=x".into()]).is_err());
         assert!(super::labels(&[dir.path().join("missing")], &[]).is_err());
+    }
+
+    #[test]
+    fn attach_streams_as_dockers() {
+        let a = |values: &[&str], i: bool| Streams::parse(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>(), i);
+        assert_eq!(a(&[], false).unwrap(), None);
+        assert_eq!(a(&["STDOUT"], false).unwrap(), Some(Streams { stdout: true, ..Streams::default() }));
+        assert_eq!(a(&["stderr"], true).unwrap(), Some(Streams { stdin: true, stderr: true, stdout: false }));
+        assert_eq!(a(&["stdin", "Stdout"], true).unwrap(), Some(Streams { stdin: true, stdout: true, stderr: false }));
+        assert!(a(&["stdin"], false).unwrap_err().to_string().contains("-i"));
+        assert!(a(&["stdio"], false).unwrap_err().to_string().contains("STDIN, STDOUT and STDERR"));
+        assert_eq!(Streams::default_for(false), Streams { stdin: false, stdout: true, stderr: true });
     }
 
     #[test]

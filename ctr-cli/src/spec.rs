@@ -97,6 +97,9 @@ pub struct ContainerSpec {
     /// runs the command as its child.
     #[serde(default)]
     pub init_reaper: bool,
+    /// `--device`: host nodes bound into the container, as checked.
+    #[serde(default)]
+    pub devices: Vec<crate::devices::DeviceSpec>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

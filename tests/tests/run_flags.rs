@@ -259,3 +259,304 @@ fn mount_long_form_binds_read_only_mounts_tmpfs_and_keeps_volumes() {
     assert_eq!(bad.code(), Some(125), "{}", bad.stderr);
     assert!(bad.stderr.contains("source=ABSOLUTE-PATH"), "{}", bad.stderr);
 }
+
+/// `inspect NAME` as JSON (the first object of the array).
+fn inspect_json(env: &ctr_tests::Env, name: &str) -> serde_json::Value {
+    let out = env.ctr().args(["inspect", name]).ok();
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    if json.is_array() {
+        json[0].clone()
+    } else {
+        json
+    }
+}
+
+#[test]
+fn attach_shows_only_the_streams_asked_for_and_the_log_keeps_both() {
+    let Some(env) = env() else { return };
+    let mut started = ctr_tests::Started::new(&env);
+    let script = "echo to-out; echo to-err >&2";
+    let run =
+        |flags: &[&str]| env.ctr().args(["run", "--rm"]).args(flags).args(["busybox", "sh", "-c", script]).output();
+    let out = run(&["-a", "stdout"]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "to-out\n");
+    assert!(!out.stderr.contains("to-err"), "{}", out.stderr);
+    let err = run(&["-a", "STDERR"]);
+    assert_eq!(err.code(), Some(0), "{}", err.stderr);
+    assert_eq!(err.stdout, "");
+    assert!(err.stderr.contains("to-err"), "{}", err.stderr);
+    let both = run(&["-a", "stdout", "-a", "stderr"]);
+    assert_eq!((both.stdout.as_str(), both.stderr.contains("to-err")), ("to-out\n", true), "{}", both.stderr);
+    // -a STDIN with -i passes stdin on; without -i it is refused.
+    let input =
+        env.ctr().args(["run", "--rm", "-i", "-a", "stdin", "-a", "stdout", "busybox", "cat"]).stdin("fed\n").output();
+    assert_eq!(input.stdout, "fed\n", "{}", input.stderr);
+
+    // The log gets both streams, whatever was shown.
+    let name = ctr_tests::unique_name("attachlog");
+    started.names.push(name.clone());
+    let out = env.ctr().args(["run", "--name", &name, "-a", "stderr", "busybox", "sh", "-c", script]).output();
+    assert_eq!(out.stdout, "", "{}", out.stderr);
+    let logs = env.ctr().args(["logs", &name]).ok();
+    assert!(logs.stdout.contains("to-out") && logs.stderr.contains("to-err"), "{} / {}", logs.stdout, logs.stderr);
+
+    // create records the streams; run -d attaches to none.
+    let created = ctr_tests::unique_name("attachcreate");
+    started.names.push(created.clone());
+    env.ctr().args(["create", "--name", &created, "-a", "stdout", "busybox", "true"]).ok();
+    let config = &inspect_json(&env, &created)["Config"];
+    assert_eq!(
+        (&config["AttachStdin"], &config["AttachStdout"], &config["AttachStderr"]),
+        (&false.into(), &true.into(), &false.into())
+    );
+    let detached = ctr_tests::unique_name("attachd");
+    started.run_d(&detached, &["busybox", "sleep", "30"]);
+    assert_eq!(inspect_json(&env, &detached)["Config"]["AttachStdout"], false);
+
+    for (flags, why) in [
+        (&["-a", "stdin"][..], "-i"),
+        (&["-a", "stdio"][..], "STDIN, STDOUT and STDERR"),
+        (&["-d", "-a", "stdout"][..], "-a and -d conflict"),
+    ] {
+        let out = env.ctr().args(["run", "--rm"]).args(flags).args(["busybox", "true"]).output();
+        assert_eq!(out.code(), Some(125), "{flags:?}: {}", out.stderr);
+        assert!(out.stderr.contains(why), "{flags:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn detach_keys_detach_attach_and_leave_the_container_running() {
+    let Some(env) = env() else { return };
+    let mut started = ctr_tests::Started::new(&env);
+    let running = |name: &str| inspect_json(&env, name)["State"]["Running"] == true;
+    let timeout = Duration::from_secs(20);
+
+    // The container's own keys (run -d --detach-keys), used by a plain attach.
+    let own = ctr_tests::unique_name("dkeys");
+    started.run_d(&own, &["-it", "--detach-keys", "ctrl-x,q", "busybox", "sh"]);
+    let attached = env.ctr().args(["attach", &own]).stdin(&b"echo one\n\x18q"[..]).timeout(timeout).output();
+    assert_eq!(attached.code(), Some(0), "{}", attached.stderr);
+    assert!(running(&own), "detaching stopped the container");
+    // --detach-keys on attach wins; docker's default is ctrl-p,ctrl-q.
+    let attached = env
+        .ctr()
+        .args(["attach", "--detach-keys", "ctrl-a,ctrl-b", &own])
+        .stdin(&[1u8, 2][..])
+        .timeout(timeout)
+        .output();
+    assert_eq!(attached.code(), Some(0), "{}", attached.stderr);
+    assert!(running(&own));
+    let plain = ctr_tests::unique_name("dkeysdef");
+    started.run_d(&plain, &["-it", "busybox", "sh"]);
+    let attached = env.ctr().args(["attach", &plain]).stdin(&[0x10u8, 0x11][..]).timeout(timeout).output();
+    assert_eq!(attached.code(), Some(0), "{}", attached.stderr);
+    assert!(running(&plain));
+
+    // Keys that are not the sequence go through: the container ends the
+    // attachment by exiting (status 4), not by a detach (status 0).
+    let exits = ctr_tests::unique_name("dkeysexit");
+    started.run_d(&exits, &["-it", "--detach-keys", "ctrl-x,q", "busybox", "sh", "-c", "sleep 4; exit 4"]);
+    let attached = env.ctr().args(["attach", &exits]).stdin(&[0x10u8, 0x11, 0x18, b'x'][..]).timeout(timeout).output();
+    assert_eq!(attached.code(), Some(4), "{}", attached.stderr);
+
+    for (flags, why) in [
+        (&["-it", "--detach-keys", "ctrl-p"][..], "needs -d"),
+        (&["-dit", "--detach-keys", "alt-x"][..], "ctrl-p,ctrl-q"),
+    ] {
+        let out = env.ctr().args(["run", "--rm"]).args(flags).args(["busybox", "true"]).output();
+        assert_eq!(out.code(), Some(125), "{flags:?}: {}", out.stderr);
+        assert!(out.stderr.contains(why), "{flags:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn device_binds_nodes_the_user_can_open_and_refuses_limits_it_cannot_enforce() {
+    let Some(env) = env() else { return };
+    let out = env
+        .ctr()
+        .args([
+            "run",
+            "--rm",
+            "--device",
+            "/dev/zero:/dev/myzero",
+            "--device",
+            "/dev/kmsg:/dev/k:r",
+            "busybox",
+            "sh",
+            "-c",
+        ])
+        .arg(
+            "echo zero=$(stat -c %t:%T /dev/myzero) kmsg=$(stat -c %t:%T /dev/k); \
+             echo bytes=$(head -c 3 /dev/myzero | od -An -tx1 | tr -d ' '); \
+             echo x > /dev/myzero && echo wrote; echo x > /dev/k 2>/dev/null || echo k-read-only",
+        )
+        .output();
+    assert_eq!(out.code(), Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("zero=1:5 kmsg=1:b\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("bytes=000000\nwrote\nk-read-only\n"), "{}", out.stdout);
+    assert!(!out.stderr.contains("--device"), "no warning for these: {}", out.stderr);
+
+    // An explicit m is taken, with a warning that no container can mknod.
+    let m = env.ctr().args(["run", "--rm", "--device", "/dev/zero:/dev/z:rwm", "busybox", "true"]).output();
+    assert_eq!(m.code(), Some(0), "{}", m.stderr);
+    assert!(m.stderr.contains("m (mknod) cannot be granted"), "{}", m.stderr);
+
+    for (device, why) in [
+        ("/dev/zero:/dev/z:r", "cannot keep the container from writing"),
+        ("/dev/kmsg", "cannot open /dev/kmsg for writing yourself"),
+        ("/dev/kvm", "for reading yourself"),
+        ("/tmp:/dev/t", "not a device node"),
+        ("/dev/zero:dev/z", "absolute"),
+        ("/dev/zero:/dev/z:rx", "some of r, w and m"),
+    ] {
+        if device == "/dev/kvm" && !std::path::Path::new(device).exists() {
+            continue;
+        }
+        let out = env.ctr().args(["run", "--rm", "--device", device, "busybox", "true"]).output();
+        assert_eq!(out.code(), Some(125), "{device}: {}", out.stderr);
+        assert!(out.stderr.contains(why), "{device}: {}", out.stderr);
+    }
+    // Kept for inspect as docker shows it.
+    let name = ctr_tests::unique_name("device");
+    let _made = ctr_tests::Started { env: &env, names: vec![name.clone()] };
+    env.ctr().args(["create", "--name", &name, "--device", "/dev/zero:/dev/z:rw", "busybox", "true"]).ok();
+    let devices = &inspect_json(&env, &name)["HostConfig"]["Devices"];
+    assert_eq!(
+        devices,
+        &serde_json::json!([{"PathOnHost": "/dev/zero", "PathInContainer": "/dev/z", "CgroupPermissions": "rw"}])
+    );
+}
+
+#[test]
+fn userns_keep_id_is_refused_with_the_reason() {
+    let Some(env) = env() else { return };
+    let out = env.ctr().args(["run", "--rm", "--userns", "keep-id", "busybox", "id", "-u"]).output();
+    assert_eq!(out.code(), Some(125), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("--userns keep-id is not supported") && out.stderr.contains("idmapped"),
+        "{}",
+        out.stderr
+    );
+    let host = env.ctr().args(["run", "--rm", "--userns", "host", "busybox", "true"]).output();
+    assert_eq!(host.code(), Some(125), "{}", host.stderr);
+    let default = env.ctr().args(["run", "--rm", "--userns", "", "busybox", "id", "-u"]).output();
+    assert_eq!(default.stdout.trim(), "0", "{}", default.stderr);
+}
+
+/// Waits until `inspect NAME` satisfies `done`; returns the JSON.
+fn wait_for_inspect(
+    env: &ctr_tests::Env,
+    name: &str,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let json = inspect_json(env, name);
+        if done(&json) {
+            return json;
+        }
+        assert!(std::time::Instant::now() < deadline, "{name} never became {what}: {json:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn health_checks_are_run_by_the_monitor_and_shown_by_ps_inspect_and_filters() {
+    let Some(env) = env() else { return };
+    let mut started = ctr_tests::Started::new(&env);
+    let health = |json: &serde_json::Value| json["State"]["Health"].clone();
+    let status_is = |wanted: &'static str| move |json: &serde_json::Value| json["State"]["Health"]["Status"] == wanted;
+
+    // Healthy while /tmp/ok exists, unhealthy after two failures once it is gone.
+    let name = ctr_tests::unique_name("health");
+    started.run_d(
+        &name,
+        &[
+            "--health-cmd",
+            "test -e /tmp/ok && echo fine",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "2",
+            "busybox",
+            "sh",
+            "-c",
+            "touch /tmp/ok; exec sleep 300",
+        ],
+    );
+    let json = inspect_json(&env, &name);
+    assert_eq!(json["Config"]["Healthcheck"]["Retries"], 2, "{json:#}");
+    let json = wait_for_inspect(&env, &name, "healthy", status_is("healthy"));
+    let log = health(&json)["Log"].as_array().cloned().unwrap_or_default();
+    let last = log.last().cloned().unwrap_or_default();
+    assert_eq!(last["ExitCode"], 0, "{json:#}");
+    assert!(last["Output"].as_str().unwrap_or_default().contains("fine"), "{json:#}");
+    let ps = env.ctr().args(["ps", "--filter", "health=healthy"]).ok().stdout;
+    let line = ps.lines().find(|l| l.contains(&name)).unwrap_or_default().to_owned();
+    assert!(line.contains("(healthy)"), "{ps}");
+    let ps = env.ctr().args(["ps", "--filter", "health=unhealthy"]).ok().stdout;
+    assert!(!ps.contains(&name), "{ps}");
+
+    env.ctr().args(["exec", &name, "rm", "/tmp/ok"]).ok();
+    let json = wait_for_inspect(&env, &name, "unhealthy", status_is("unhealthy"));
+    assert!(health(&json)["FailingStreak"].as_u64().unwrap_or(0) >= 2, "{json:#}");
+    let ps = env.ctr().args(["ps", "--filter", "health=unhealthy"]).ok().stdout;
+    assert!(ps.lines().any(|l| l.contains(&name) && l.contains("(unhealthy)")), "{ps}");
+    assert!(env.ctr().args(["ps", "--filter", "health=sick"]).output().code() == Some(125));
+
+    // Failures within the start period do not count.
+    let patient = ctr_tests::unique_name("healthstart");
+    started.run_d(
+        &patient,
+        &["--health-cmd", "false", "--health-interval", "1s", "--health-retries", "1", "--health-start-period", "60s"]
+            .into_iter()
+            .chain(["busybox", "sleep", "300"])
+            .collect::<Vec<_>>(),
+    );
+    let json = wait_for_inspect(&env, &patient, "checked twice", |j| {
+        j["State"]["Health"]["Log"].as_array().is_some_and(|l| l.len() >= 2)
+    });
+    assert_eq!(
+        (health(&json)["Status"].clone(), health(&json)["FailingStreak"].clone()),
+        ("starting".into(), 0.into())
+    );
+    let ps = env.ctr().args(["ps"]).ok().stdout;
+    assert!(ps.lines().any(|l| l.contains(&patient) && l.contains("(health: starting)")), "{ps}");
+
+    // A check that runs too long fails.
+    let slow = ctr_tests::unique_name("healthslow");
+    started.run_d(
+        &slow,
+        &["--health-cmd", "sleep 20", "--health-interval", "1s", "--health-timeout", "1s", "--health-retries", "1"]
+            .into_iter()
+            .chain(["busybox", "sleep", "300"])
+            .collect::<Vec<_>>(),
+    );
+    let json = wait_for_inspect(&env, &slow, "unhealthy", status_is("unhealthy"));
+    let output = health(&json)["Log"][0]["Output"].as_str().unwrap_or_default().to_owned();
+    assert!(output.contains("exceeded timeout"), "{json:#}");
+
+    // A foreground run checks too (its own ctr does).
+    let fg = ctr_tests::unique_name("healthfg");
+    started.names.push(fg.clone());
+    let out = env
+        .ctr()
+        .args(["run", "--name", &fg, "--health-cmd", "echo probed", "--health-interval", "500ms"])
+        .args(["busybox", "sleep", "3"])
+        .output();
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let json = inspect_json(&env, &fg);
+    assert_eq!(health(&json)["Status"], "healthy", "{json:#}");
+
+    for (flags, why) in [
+        (&["--no-healthcheck", "--health-cmd", "true"][..], "conflicts"),
+        (&["--health-retries", "2"][..], "--health-cmd"),
+        (&["--health-cmd", "true", "--health-interval", "soon"][..], "duration"),
+    ] {
+        let out = env.ctr().args(["run", "--rm"]).args(flags).args(["busybox", "true"]).output();
+        assert_eq!(out.code(), Some(125), "{flags:?}: {}", out.stderr);
+        assert!(out.stderr.contains(why), "{flags:?}: {}", out.stderr);
+    }
+}

@@ -13,6 +13,10 @@ pub struct StartArgs {
     /// units of `unless-stopped` containers use).
     #[arg(long)]
     pub unless_stopped: bool,
+    /// With -a: the keys that detach (default: the container's
+    /// --detach-keys, else ctrl-p,ctrl-q).
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -37,6 +41,10 @@ pub struct AttachArgs {
     /// Do not send our stdin (only watch the output).
     #[arg(long)]
     pub no_stdin: bool,
+    /// The keys that detach from a -t container (default: the container's
+    /// --detach-keys, else ctrl-p,ctrl-q; "" turns detaching off).
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     pub container: String,
 }
 

@@ -22,6 +22,18 @@ pub struct RunArgs {
     pub detach: bool,
     #[command(flatten)]
     pub process: ProcessArgs,
+    /// Attach to STDIN, STDOUT or STDERR only (repeat for more; default:
+    /// STDOUT and STDERR, and STDIN with -i). Not with -d. The log gets
+    /// both output streams either way. With `create`, shown by inspect.
+    #[arg(short = 'a', long = "attach", value_name = "STREAM")]
+    pub attach: Vec<String>,
+    /// The keys that detach `ctr attach` from a -t container (default
+    /// ctrl-p,ctrl-q; keys a comma apart, each a character or ctrl-X; ""
+    /// turns detaching off). Kept with the container for `ctr attach` and
+    /// `start -a`; `run` takes it only with -d (a foreground run cannot
+    /// detach).
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Remove the container (its writable layer and state) when it exits.
     #[arg(long)]
     pub rm: bool,
@@ -66,6 +78,17 @@ pub struct RunArgs {
     /// a subordinate gid range).
     #[arg(long = "group-add", value_name = "GROUP")]
     pub group_add: Vec<String>,
+    /// Bind a host device node: HOST[:CONTAINER][:PERMS]. Only a node you
+    /// can open yourself, with exactly the access asked for (r, w; m is
+    /// never possible in a user namespace): ctr cannot write the device
+    /// cgroup, so the node's own mode is what limits the container.
+    #[arg(long, value_name = "HOST[:CTR[:rwm]]")]
+    pub device: Vec<String>,
+    /// The user namespace: only "" (the default: container root is you,
+    /// other ids your subordinate ones). keep-id (podman's) is refused: it
+    /// needs idmapped image layers, which only a privileged process can make.
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
     /// Keep a small init as pid 1 that reaps orphans and forwards signals,
     /// and run the command as its child (docker's --init, built in).
     #[arg(long)]
@@ -93,6 +116,8 @@ pub struct RunArgs {
     /// used in place, writable).
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
+    #[command(flatten)]
+    pub health: HealthArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -178,6 +203,31 @@ pub struct MountArgs {
     pub read_only: bool,
 }
 
+/// Health checks, run in the container by the process that waits on it
+/// (its monitor, or a foreground `ctr run`); shown by `ps` and `inspect`.
+#[derive(clap::Args, Debug, Default)]
+pub struct HealthArgs {
+    /// A command whose exit status 0 means healthy (run with /bin/sh -c
+    /// in the container, as `ctr exec`; in place of the image's HEALTHCHECK).
+    #[arg(long = "health-cmd", value_name = "COMMAND", help_heading = "Health")]
+    pub cmd: Option<String>,
+    /// Time between checks, e.g. 30s, 1m30s (default 30s).
+    #[arg(long = "health-interval", value_name = "DURATION", help_heading = "Health")]
+    pub interval: Option<String>,
+    /// Consecutive failures that make it unhealthy (default 3).
+    #[arg(long = "health-retries", value_name = "N", help_heading = "Health")]
+    pub retries: Option<u32>,
+    /// Time after the start during which failures do not count (default 0s).
+    #[arg(long = "health-start-period", value_name = "DURATION", help_heading = "Health")]
+    pub start_period: Option<String>,
+    /// A check running longer fails (default 30s).
+    #[arg(long = "health-timeout", value_name = "DURATION", help_heading = "Health")]
+    pub timeout: Option<String>,
+    /// No health check, not even the image's.
+    #[arg(long = "no-healthcheck", help_heading = "Health")]
+    pub none: bool,
+}
+
 /// `ctr run`'s security flags.
 #[derive(clap::Args, Debug, Default)]
 pub struct SecurityArgs {
@@ -201,7 +251,12 @@ impl RunArgs {
                 Translated::Tmpfs(t) => tmpfs.push(t),
             }
         }
+        if let Some(keys) = &self.detach_keys {
+            ctr_cli::container::attach::DetachKeys::parse(keys)?;
+        }
         Ok(RunRequest {
+            attach: ctr_cli::run_options::Streams::parse(&self.attach, self.process.interactive)?,
+            detach_keys: self.detach_keys,
             detach: self.detach,
             rm: self.rm,
             name: self.name,
@@ -230,6 +285,16 @@ impl RunArgs {
             sysctls: self.sysctl,
             shm_size: self.shm_size,
             group_add: self.group_add,
+            devices: self.device,
+            userns: self.userns,
+            health: ctr_cli::health::HealthFlags {
+                cmd: self.health.cmd,
+                interval: self.health.interval,
+                timeout: self.health.timeout,
+                start_period: self.health.start_period,
+                retries: self.health.retries,
+                none: self.health.none,
+            },
             init: self.init,
             image: RunImage {
                 pull: match self.pull.as_str() {

@@ -2,11 +2,14 @@
 
 use crate::args::durable::StartArgs;
 use anyhow::{bail, Result};
-use ctr_cli::container::attach::{self, Attachment};
+use ctr_cli::container::attach::{self, Attachment, DetachKeys};
 use ctr_cli::container::start::{start as start_container, StartOutcome};
 use ctr_cli::paths::Paths;
 
 pub fn start(paths: &Paths, args: StartArgs) -> Result<i32> {
+    if !args.attach && args.detach_keys.is_some() {
+        bail!("--detach-keys is for -a: without it nothing attaches");
+    }
     if !args.attach {
         return Ok(super::each(&args.containers, |key| {
             match start_container(paths, key, false, args.unless_stopped)? {
@@ -19,10 +22,12 @@ pub fn start(paths: &Paths, args: StartArgs) -> Result<i32> {
         }));
     }
     let [key] = args.containers.as_slice() else { bail!("-a attaches to one container: name just one") };
+    let keys = args.detach_keys.as_deref().map(DetachKeys::parse).transpose()?;
     match start_container(paths, key, true, args.unless_stopped)? {
         StartOutcome::Started(Some(connection)) => {
             let (_, state) = ctr_cli::container::Container::locate(paths, key)?;
-            match attach::relay(paths, key, connection, state.tty, args.interactive)? {
+            let keys = attach::detach_keys(&state, keys)?;
+            match attach::relay(paths, key, connection, state.tty, args.interactive, &keys)? {
                 Attachment::Exited(code) => Ok(code),
                 Attachment::Detached => Ok(0),
             }

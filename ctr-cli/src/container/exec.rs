@@ -113,7 +113,8 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
     if request.detach && failure.is_none() {
         return Ok(ExecOutcome::Exited { exit_code: 0, failure });
     }
-    let console = report.console.map(|master| Console { master, stdin: options.interactive, log: None });
+    let console =
+        report.console.map(|master| Console { master, stdin: options.interactive, log: None, show_output: true });
     let exit_code = wait::wait(pid, &spawned.pidfd, console)?;
     Ok(ExecOutcome::Exited { exit_code, failure })
 }

@@ -42,6 +42,7 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
         host.insert("Sysctls".into(), sysctls.into());
         host.insert("ShmSize".into(), s.options.shm_size.unwrap_or(64 << 20).into());
         host.insert("Init".into(), s.options.init.into());
+        host.insert("Devices".into(), crate::devices::inspect_json(&s.options.devices));
     }
     let seccomp = s.security.as_ref().map(|security| {
         let (host, seccomp) = security.inspect_json();
@@ -78,6 +79,10 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
             "StopSignal": s.options.stop_signal.as_deref().unwrap_or("SIGTERM"),
             "StopTimeout": s.options.stop_timeout,
             "GroupAdd": process.map(|p| p.group_add.clone()),
+            "Healthcheck": s.options.health,
+            "AttachStdin": s.options.attach.is_some_and(|a| a.stdin),
+            "AttachStdout": s.options.attach.is_some_and(|a| a.stdout),
+            "AttachStderr": s.options.attach.is_some_and(|a| a.stderr),
         },
         "State": {
             "Status": run_state.docker_name(),
@@ -90,6 +95,7 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
             "FinishedAt": s.finished_at,
             "Error": s.error,
             "MonitorPid": s.monitor.as_ref().filter(|m| m.is_alive()).map(|m| m.pid),
+            "Health": s.health,
         },
         "HostConfig": host_config,
         "Seccomp": seccomp,

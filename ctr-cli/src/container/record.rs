@@ -111,6 +111,9 @@ pub struct State {
     /// Labels, stop signal and timeout.
     #[serde(default)]
     pub options: crate::run_options::KeptOptions,
+    /// The health checks' state (with a check only), reset at each start.
+    #[serde(default)]
+    pub health: Option<crate::health::HealthState>,
 }
 
 impl State {
@@ -136,6 +139,7 @@ impl State {
     }
 }
 
+#[derive(Clone)]
 pub struct Container {
     pub id: ContainerId,
     pub name: ContainerName,

@@ -80,6 +80,16 @@ pub struct RunRequest {
     pub group_add: Vec<String>,
     /// `--init`: a reaper as pid 1, the command its child.
     pub init: bool,
+    /// `--health-*` and `--no-healthcheck`.
+    pub health: crate::health::HealthFlags,
+    /// `--userns`: only "" (the default map) is taken.
+    pub userns: Option<String>,
+    /// `--device HOST[:CONTAINER][:PERMISSIONS]`, as given.
+    pub devices: Vec<String>,
+    /// `-a/--attach`: the streams a foreground run shows (None: docker's default).
+    pub attach: Option<crate::run_options::Streams>,
+    /// `--detach-keys`, as given (checked when parsed).
+    pub detach_keys: Option<String>,
     /// `--pull` and `--platform`.
     pub image: crate::image::local::RunImage,
     /// IMAGE [COMMAND [ARG...]], or with `rootfs` just COMMAND [ARG...].
@@ -189,6 +199,11 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
             request.restart_policy
         );
     }
+    match request.userns.as_deref() {
+        None | Some("") => {}
+        Some("keep-id") => return Err(super::ContainerError::KeepIdUnsupported),
+        Some(other) => return Err(super::ContainerError::UsernsMode(other.to_owned())),
+    }
     // Before the image, so that an impossible limit never waits for a pull.
     let limits = request.limits.resolve()?;
     let source = crate::timing::time("image.resolve", || resolve_source(paths, request))?;
@@ -206,6 +221,7 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
     let security = request.security.resolve(&paths.state.join("seccomp-cache"), &request.cap_add, &request.cap_drop)?;
     let capabilities = security.capabilities;
     let mounts = mounts_of(paths, request)?;
+    let devices = crate::devices::resolve_all(&request.devices)?;
     let network = request.network.to_request(&source.config.exposed_ports)?;
     if matches!(network, ctr_core::net::NetworkRequest::None) {
         crate::dns::hosts_lines(&request.dns, None)?;
@@ -228,6 +244,13 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
         sysctls: sysctls.clone(),
         shm_size,
         init: request.init,
+        // Docker's: a detached container attaches to nothing.
+        attach: request.attach.or_else(|| {
+            (!request.detach).then(|| crate::run_options::Streams::default_for(request.process.interactive))
+        }),
+        detach_keys: request.detach_keys.clone(),
+        devices: devices.clone(),
+        health: crate::health::resolve(source.config.healthcheck.as_ref(), &request.health)?,
     };
     let id = launch::new_container_id()?;
     let hostname = request.hostname.clone().unwrap_or_else(|| id.short().to_owned());
@@ -280,6 +303,7 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
         sysctls,
         shm_size,
         init_reaper: request.init,
+        devices,
     };
     crate::seccomp::save_program(&container.state_dir, &spec.seccomp)?;
     let state = State {
@@ -314,7 +338,22 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
     Ok(Prepared { container, state, launch })
 }
 
+/// `-a` and `--detach-keys` as `run` (not `create`) takes them.
+fn check_attach(request: &RunRequest) -> Result<()> {
+    if request.detach && request.attach.is_some() {
+        invalid!("-a and -d conflict: attach to a detached container with `ctr attach` (or `ctr start -a`)");
+    }
+    if !request.detach && request.detach_keys.is_some() {
+        invalid!(
+            "--detach-keys needs -d: a foreground `ctr run` cannot detach (its container lives as long as this ctr \
+does); use `ctr run -dit --detach-keys ...`, then `ctr attach`"
+        );
+    }
+    Ok(())
+}
+
 pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
+    check_attach(&request)?;
     let Prepared { container, mut state, mut launch } = prepare(paths, &request)?;
     let id = container.id.clone();
     if request.detach {
@@ -334,11 +373,12 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     // The helper passes our stdio on; with -t the container's init swaps
     // in its terminal, and without -i it gets no stdin, as with docker.
     let mut stdio = request.process.stdio();
+    let shown = request.attach.unwrap_or(crate::run_options::Streams::default_for(request.process.interactive));
     // Without a terminal, the output goes through us into the log too.
     let tee = match &launch.spec.terminal {
         Some(_) => None,
         None => {
-            let (tee, stdout, stderr) = crate::process::tee::start(&container.log_path(), state.log_options)?;
+            let (tee, stdout, stderr) = crate::process::tee::start(&container.log_path(), state.log_options, shown)?;
             (stdio.stdout, stdio.stderr) = (Some(stdout), Some(stderr));
             Some(tee)
         }
@@ -346,13 +386,26 @@ pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     // Published ports stay held until the container's rules are gone.
     let mut held = HeldPorts::default();
     let mut failure = None;
+    state.health = state.options.health.as_ref().map(|_| crate::health::HealthState::default());
     let outcome = launch::start(paths, &helper, &container, &mut state, launch, stdio).and_then(|started| {
         held = started.ports;
+        let checker = state.options.health.clone().zip(state.init.clone());
+        let checker =
+            checker.and_then(|(config, init)| crate::process::health_check::Checker::start(&container, init, config));
         crate::timing::total("exec.total");
         failure = started.report.failure.map(|f| f.message);
         let log = crate::logs::LogWriter::open(&container.log_path(), state.log_options).ok();
-        let console = started.report.console.map(|master| Console { master, stdin: request.process.interactive, log });
-        Ok(wait::wait(started.pid, &started.pidfd, console)?)
+        let console = started.report.console.map(|master| Console {
+            master,
+            stdin: request.process.interactive,
+            log,
+            show_output: shown.stdout,
+        });
+        let waited = wait::wait(started.pid, &started.pidfd, console);
+        if let Some(checker) = checker {
+            checker.stop();
+        }
+        Ok(waited?)
     });
     // The helper's copies of the pipes' write ends are gone with it; the
     // container's with its processes.

@@ -185,9 +185,12 @@ pub struct ImageConfig {
     /// `80/tcp`, `53/udp`: what the image says it listens on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exposed_ports: Vec<String>,
+    /// The image's `HEALTHCHECK`, in docker's form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::HealthConfig>,
 }
 
-const CONFIG_KEYS: [&str; 6] = ["cmd", "entrypoint", "env", "working_dir", "user", "exposed_ports"];
+const CONFIG_KEYS: [&str; 7] = ["cmd", "entrypoint", "env", "working_dir", "user", "exposed_ports", "healthcheck"];
 
 impl ImageConfig {
     /// Parses a config file strictly: an unknown key is more likely a typo

@@ -250,6 +250,8 @@ pub struct ContainerConfig {
     pub cmd: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::HealthConfig>,
 }
 
 impl ImageConfigFile {
@@ -277,6 +279,7 @@ impl ImageConfigFile {
             working_dir: c.working_dir.filter(|w| !w.is_empty()),
             user: c.user.filter(|u| !u.is_empty()),
             exposed_ports: c.exposed_ports.map(|p| p.into_keys().collect()).unwrap_or_default(),
+            healthcheck: c.healthcheck,
         }
     }
 }
@@ -309,6 +312,7 @@ pub fn config_for_import(config: &ImageConfig, diff_ids: &[String]) -> Vec<u8> {
             entrypoint: non_empty(&config.entrypoint),
             cmd: non_empty(&config.cmd),
             working_dir: config.working_dir.clone(),
+            healthcheck: config.healthcheck.clone(),
         },
         rootfs: RootFs { kind: "layers".into(), diff_ids: diff_ids.to_vec() },
         history: vec![History { created_by: "ctr image import" }],
@@ -378,5 +382,15 @@ mod tests {
         let parsed = ImageConfigFile::parse(&config_for_import(&c, &d)).unwrap();
         assert_eq!(parsed.run_config(), c);
         assert_eq!(parsed.rootfs.diff_ids, d);
+    }
+
+    #[test]
+    fn an_images_healthcheck_is_read_as_docker_writes_it() {
+        let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},
+            "config":{"Cmd":["sh"],"Healthcheck":{"Test":["CMD-SHELL","wget -q -O- localhost || exit 1"],
+            "Interval":5000000000,"Timeout":2000000000,"StartPeriod":0,"Retries":4}}}"#;
+        let check = ImageConfigFile::parse(config).unwrap().run_config().healthcheck.unwrap();
+        assert_eq!(check.command().unwrap(), ["/bin/sh", "-c", "wget -q -O- localhost || exit 1"]);
+        assert_eq!((check.interval, check.timeout, check.retries), (5_000_000_000, 2_000_000_000, 4));
     }
 }

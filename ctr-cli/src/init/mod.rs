@@ -232,6 +232,7 @@ fn prepare(
     mounts::mount_system(&root, spec.terminal.is_some(), spec.shm_size)?;
     // Before any volume can cover /dev: the masks bind this very node.
     let null = mounts::open_dev_null(&root)?;
+    mounts::bind_devices(&root, &spec.devices)?;
     for (host_file, inside) in &spec.etc_files {
         mounts::bind_into(&root, host_file, inside)?;
     }

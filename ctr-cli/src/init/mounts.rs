@@ -515,6 +515,27 @@ pub fn mount_system(root: &OwnedFd, terminal: bool, shm_size: Option<u64>) -> Re
     Ok(())
 }
 
+/// `--device` nodes, each the very node `ctr` checked as the caller
+/// ([`crate::devices`]): opened without following a symlink and compared
+/// by identity and device number, then bound from that descriptor.
+pub fn bind_devices(root: &OwnedFd, devices: &[crate::devices::DeviceSpec]) -> Result<()> {
+    for device in devices {
+        let what = || format!("--device {}", device.given);
+        let src =
+            mounts::open_no_symlinks(&device.host).map_err(|e| source_error(e, &device.host)).with_context(what)?;
+        if !crate::devices::still_the_same(device, &src).with_context(what)? {
+            refuse!(
+                "--device {}: {} is no longer the device node ctr checked (it was replaced meanwhile); refusing to bind it",
+                device.given,
+                device.host.display()
+            );
+        }
+        let target = open_beneath(root, &device.container, Kind::File)?;
+        mount(Some(&fd_path(&src)), &fd_path(&target), NONE, MsFlags::MS_BIND, NONE).with_context(what)?;
+    }
+    Ok(())
+}
+
 /// The container's /dev/null (the host's node bound in by
 /// [`mount_system`]), checked to be the 1:3 character device. The masks
 /// of [`restrict_kernel_paths`] bind this descriptor, so that a volume

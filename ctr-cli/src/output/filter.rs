@@ -8,7 +8,8 @@ use ctr_cli::image::ImageRecord;
 use std::collections::BTreeMap;
 
 /// `ps`'s filter keys.
-pub const CONTAINER_KEYS: [&str; 8] = ["id", "name", "label", "status", "ancestor", "before", "since", "exited"];
+pub const CONTAINER_KEYS: [&str; 9] =
+    ["id", "name", "label", "status", "ancestor", "before", "since", "exited", "health"];
 /// `images`'s filter keys.
 pub const IMAGE_KEYS: [&str; 5] = ["dangling", "label", "before", "since", "reference"];
 
@@ -86,6 +87,11 @@ pub fn container_passes(
             }
             "before" => s.created < find(value)?.created,
             "since" => s.created > find(value)?.created,
+            "health" => match value {
+                "starting" | "healthy" | "unhealthy" => s.health.as_ref().is_some_and(|h| h.status.as_str() == value),
+                "none" => s.health.is_none(),
+                other => bail!("--filter health={other}: give starting, healthy, unhealthy or none"),
+            },
             "exited" => {
                 matches!(s.run_state(), ctr_cli::container::RunState::Exited(Some(c)) if c.to_string() == value)
             }

@@ -20,10 +20,13 @@ fn human(secs: u64) -> String {
 pub fn status_text(state: &State) -> String {
     match state.run_state() {
         RunState::Created => "Created".into(),
-        RunState::Running => match seconds_since(state.started_at.as_deref()) {
-            Some(s) => format!("Up {}", human(s)),
-            None => "Up".into(),
-        },
+        RunState::Running => {
+            let health = ctr_cli::health::status_suffix(state.health.as_ref());
+            match seconds_since(state.started_at.as_deref()) {
+                Some(s) => format!("Up {}{health}", human(s)),
+                None => format!("Up{health}"),
+            }
+        }
         RunState::Paused => match seconds_since(state.started_at.as_deref()) {
             Some(s) => format!("Up {} (Paused)", human(s)),
             None => "Up (Paused)".into(),

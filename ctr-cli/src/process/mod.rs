@@ -2,9 +2,10 @@
 //! relaying signals and a terminal ([`wait`]), the monitor of a detached
 //! container ([`monitor`]), whether a recorded process still runs
 //! ([`liveness`]), terminals ([`tty`]), and the restart policies that
-//! the monitor carries out ([`restart_policy`]), and the log of a
-//! foreground container ([`tee`]).
+//! the monitor carries out ([`restart_policy`]), the log of a foreground
+//! container ([`tee`]), and its health checks ([`health_check`]).
 
+pub mod health_check;
 pub mod liveness;
 pub mod monitor;
 pub mod restart_policy;

@@ -273,6 +273,8 @@ impl Monitor {
                 (Output::Pipes { stdout: Some(out_r), stderr: Some(err_r) }, Stdio::from(out_w), Stdio::from(err_w))
             };
             let stdio = ProcessStdio { stdin: Some(stdin), stdout: Some(stdout), stderr: Some(stderr) };
+            // Each start begins "starting" (the record gets it with the pid).
+            state.health = state.options.health.as_ref().map(|_| crate::health::HealthState::default());
             let started = launch::start(paths, helper, container, state, launch, stdio)?;
             Ok((started, output, stdin_keep))
         })();
@@ -309,10 +311,17 @@ impl Monitor {
         if let Some(fd) = &input {
             set_nonblocking(fd)?;
         }
+        let checker = state.options.health.clone().zip(state.init.clone());
+        let checker =
+            checker.and_then(|(config, init)| crate::process::health_check::Checker::start(container, init, config));
         let mut attached = Attached { listener: &self.listener, clients, input };
         let log_result = LogWriter::open(&container.log_path(), state.log_options)
             .and_then(|mut log| copy_output(&mut log, output, &pidfd, &mut attached));
         drop(attached);
+        // Before the reap below, which would take its probes' statuses too.
+        if let Some(checker) = checker {
+            checker.stop();
+        }
         let exit_code = reap(pid);
         if let Err(e) = &log_result {
             state.error = Some(format!("writing the log: {}", crate::error::chain(e)));

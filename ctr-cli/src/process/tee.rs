@@ -33,15 +33,16 @@ pub struct Tee {
 }
 
 /// Starts the copy; returns the write ends for the container's stdout and
-/// stderr.
-pub fn start(log: &Path, options: LogOptions) -> Result<(Tee, Stdio, Stdio)> {
+/// stderr. Both go to the log; to ours only those `shown` (`-a`).
+pub fn start(log: &Path, options: LogOptions, shown: crate::run_options::Streams) -> Result<(Tee, Stdio, Stdio)> {
     let mut writer = LogWriter::open(log, options)?;
     let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).io_context("pipe")?;
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).io_context("pipe")?;
     let exited = Arc::new(AtomicBool::new(false));
     let seen = exited.clone();
-    let thread =
-        std::thread::spawn(move || copy(&mut writer, vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)], &seen));
+    let thread = std::thread::spawn(move || {
+        copy(&mut writer, vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)], &seen, shown)
+    });
     Ok((Tee { exited, thread }, Stdio::from(out_w), Stdio::from(err_w)))
 }
 
@@ -54,7 +55,12 @@ impl Tee {
     }
 }
 
-fn copy(log: &mut LogWriter, mut streams: Vec<(OwnedFd, Stream)>, exited: &AtomicBool) -> Result<()> {
+fn copy(
+    log: &mut LogWriter,
+    mut streams: Vec<(OwnedFd, Stream)>,
+    exited: &AtomicBool,
+    shown: crate::run_options::Streams,
+) -> Result<()> {
     let mut buf = [0u8; 8192];
     let mut exited_at: Option<Instant> = None;
     while !streams.is_empty() {
@@ -82,8 +88,9 @@ fn copy(log: &mut LogWriter, mut streams: Vec<(OwnedFd, Stream)>, exited: &Atomi
                 Ok(n) => {
                     // Ours first: a full disk must not silence the terminal.
                     let _ = match stream {
-                        Stream::Stdout => std::io::stdout().lock().write_all(&buf[..n]),
-                        Stream::Stderr => std::io::stderr().lock().write_all(&buf[..n]),
+                        Stream::Stdout if shown.stdout => std::io::stdout().lock().write_all(&buf[..n]),
+                        Stream::Stderr if shown.stderr => std::io::stderr().lock().write_all(&buf[..n]),
+                        _ => Ok(()),
                     };
                     log.write(*stream, &buf[..n]).io_context("write the log")?;
                 }

@@ -56,6 +56,9 @@ pub struct Console {
     pub stdin: bool,
     /// The container's log, which gets the terminal's output too (`run`).
     pub log: Option<crate::logs::LogWriter>,
+    /// Whether the terminal's output is shown here (not with `run -a`
+    /// lacking STDOUT); the log gets it either way.
+    pub show_output: bool,
 }
 
 const FORWARDED: [Signal; 7] = [
@@ -146,6 +149,7 @@ struct Relay {
     /// Input read from stdin, not yet taken by the container's terminal.
     pending: Vec<u8>,
     log: Option<crate::logs::LogWriter>,
+    show_output: bool,
     _raw: Option<RawMode>,
 }
 
@@ -162,6 +166,7 @@ impl Relay {
             master_done: false,
             pending: Vec::new(),
             log: console.log,
+            show_output: console.show_output,
             _raw: raw,
         };
         relay.resize();
@@ -208,10 +213,12 @@ impl Relay {
                         break;
                     }
                     Ok(n) => {
-                        let mut out = std::io::stdout().lock();
-                        out.write_all(&buf[..n])
-                            .and_then(|()| out.flush())
-                            .io_context("write the terminal's output")?;
+                        if self.show_output {
+                            let mut out = std::io::stdout().lock();
+                            out.write_all(&buf[..n])
+                                .and_then(|()| out.flush())
+                                .io_context("write the terminal's output")?;
+                        }
                         if let Some(log) = &mut self.log {
                             // A full disk must not break the terminal.
                             if log.write(crate::logs::Stream::Stdout, &buf[..n]).is_err() {
