@@ -42,9 +42,9 @@ fn short(hard: u64, needed: Option<u64>) -> bool {
 }
 
 /// Raises the soft limits and sets core dumps to 0 (main has set
-/// [`IGNORED`] to be ignored already); returns the caller's limits, or a refusal naming the first hard limit
-/// that is too low (after raising all the others, so that sending the
-/// refusal cannot fail on them).
+/// [`IGNORED`] to be ignored already); returns the caller's limits, or a
+/// refusal naming the first hard limit that is too low (after raising all
+/// the others, so that sending the refusal cannot fail on them).
 pub fn harden() -> Result<CallerLimits, HelperError> {
     let mut saved = Vec::new();
     let mut refusal = None;
