@@ -2,9 +2,9 @@
 //! registry serves https with a certificate from a CA the test makes; ctr
 //! refuses it until that CA is in the store the system's TLS clients read
 //! (`SSL_CERT_FILE`, which OpenSSL and rustls-native-certs both honour;
-//! `/etc/ssl/certs` otherwise). Loopback registries are plain http, so the
-//! registry listens on an address of a dummy link in the test's network
-//! namespace.
+//! `/etc/ssl/certs` otherwise). Registries on loopback addresses are plain
+//! http, so the registry listens on a benchmarking-range address that the
+//! test adds to the loopback link of its own network namespace.
 
 mod registry_support;
 
@@ -22,22 +22,23 @@ fn run(program: &str, args: &[&str]) {
     assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// A dummy link holding `ip/32`, deleted when dropped.
-struct DummyLink(String);
+/// `ip/32` on the test namespace's loopback link, removed when dropped
+/// (the kernel here has no dummy links).
+struct LoopbackAddress(String);
 
-impl DummyLink {
-    fn add(ip: Ipv4Addr) -> DummyLink {
-        let link = DummyLink(format!("ctls{}", std::process::id() % 100_000));
-        run("ip", &["link", "add", &link.0, "type", "dummy"]);
-        run("ip", &["addr", "add", &format!("{ip}/32"), "dev", &link.0]);
-        run("ip", &["link", "set", &link.0, "up"]);
-        link
+impl LoopbackAddress {
+    fn add(ip: Ipv4Addr) -> LoopbackAddress {
+        let address = LoopbackAddress(format!("{ip}/32"));
+        // What a killed run left would make the add fail.
+        let _ = Command::new("ip").args(["addr", "del", &address.0, "dev", "lo"]).output();
+        run("ip", &["addr", "add", &address.0, "dev", "lo"]);
+        address
     }
 }
 
-impl Drop for DummyLink {
+impl Drop for LoopbackAddress {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+        let _ = Command::new("ip").args(["addr", "del", &self.0, "dev", "lo"]).status();
     }
 }
 
@@ -67,7 +68,7 @@ fn make_certificates(dir: &Path, ip: Ipv4Addr) -> (PathBuf, Tls) {
 fn pulls_and_pushes_trust_the_system_ca_store_and_only_it() {
     let Some(env) = env() else { return };
     env.ensure_alpine_image("alpine");
-    let _link = DummyLink::add(REGISTRY_IP);
+    let _address = LoopbackAddress::add(REGISTRY_IP);
     let dir = env.work.join(unique_name("tls"));
     let (ca, tls) = make_certificates(&dir, REGISTRY_IP);
     let Some(registry) = Registry::with_tls(&env, &tls) else { return };

@@ -447,6 +447,9 @@ pub fn extract(input: impl Read, dest: &OwnedFd, rename: Option<&OsStr>, options
             }
         }
     }
+    // Read to the end: tar writers pad past the end-of-archive marker, and
+    // a writer whose reader has gone fails on a broken pipe.
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(read_error)?;
     Ok(copied)
 }
 

@@ -177,7 +177,9 @@ pub fn unpack_with_owners(
     if !pending.is_empty() {
         refuse!("malformed archive: it ends with an extension header that describes no entry");
     }
-    if extractor.unpacked.entries == 0 {
+    // A whole root filesystem cannot be empty; a layer can (OCI allows
+    // empty layers, and a commit of a container that changed nothing is one).
+    if mode == Mode::Rootfs && extractor.unpacked.entries == 0 {
         refuse!("the archive has no entries: an image needs a root filesystem (create it with `tar -C ROOT -c .`)");
     }
     extractor.finish()
@@ -1131,6 +1133,13 @@ pub(crate) mod tests {
     fn rejects_an_empty_archive() {
         let (_dir, result) = try_unpack(RawTar::default());
         assert!(crate::error::chain(&result.unwrap_err()).contains("no entries"));
+    }
+
+    #[test]
+    fn takes_an_empty_layer() {
+        let (dir, result) = unpack_layer(RawTar::default());
+        assert_eq!(result.unwrap().entries, 0);
+        assert!(dir.path().join("rootfs").is_dir());
     }
 
     #[test]
