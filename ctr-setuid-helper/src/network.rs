@@ -19,8 +19,10 @@
 //! random and recorded before the link is made, and removal acts only on
 //! what the caller's own record and lease name. All of this happens under
 //! one lock, so concurrent helpers see each other's ports, leases and
-//! networks; `nft` children inherit the lock, so a helper killed while one
-//! runs cannot have its rules appear after a reconcile looked.
+//! networks. Rules change in netlink transactions the kernel applies whole
+//! before the call returns; the one `nft` child left (a removal's slow path,
+//! which lists the ruleset) inherits the lock, so a helper killed while it
+//! runs cannot have its deletions land after a reconcile looked.
 
 use crate::caller::Caller;
 use crate::registry::{self, UserNetwork, DEFAULT_BRIDGE};
@@ -122,10 +124,10 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
 
 /// Serialises every network change across concurrent helpers: port checks,
 /// attachment, the interface count, the registry, detach and reclaim. The
-/// descriptor is inherited by the `nft` runs made under it (and by nothing
-/// else: no other child is started while it is held, and a container's
-/// process closes every fd above 3), so the lock outlives a killed helper
-/// until its last `nft` batch has been applied.
+/// descriptor is inherited by the `nft -f` of a removal's slow path (and by
+/// nothing else: no other child is started while it is held, and a
+/// container's process closes every fd above 3), so the lock outlives a
+/// killed helper until that batch has been applied.
 fn network_lock() -> Result<FileLock, HelperError> {
     let lock = lock_file(&Path::new(LEASE_DIR).join("net.lock")).map_err(net_error)?;
     nix::fcntl::fcntl(lock.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
