@@ -146,12 +146,18 @@ pub fn archive(dir: BorrowedFd, name: &OsStr, out: impl Write) -> Result<Copied>
     let mut builder = tar::Builder::new(out);
     let mut copied = Copied::default();
     add(&mut builder, dir, name, Path::new(name), Form::Files, &mut copied)?;
+    finish(builder)?;
+    Ok(copied)
+}
+
+/// Writes the end-of-archive marker and flushes the stream.
+fn finish(builder: tar::Builder<impl Write>) -> Result<()> {
     builder
         .into_inner()
         .io_context("cannot write the tar stream")?
         .flush()
         .io_context("cannot write the tar stream")?;
-    Ok(copied)
+    Ok(())
 }
 
 /// What an archive is of.
@@ -174,11 +180,7 @@ pub fn archive_contents(dir: &OwnedFd, form: Form, out: impl Write) -> Result<Co
     for child in list(dir, ".")? {
         add(&mut builder, dir.as_fd(), &child, Path::new(&child), form, &mut copied)?;
     }
-    builder
-        .into_inner()
-        .io_context("cannot write the tar stream")?
-        .flush()
-        .io_context("cannot write the tar stream")?;
+    finish(builder)?;
     Ok(copied)
 }
 
