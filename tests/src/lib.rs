@@ -204,7 +204,9 @@ impl Env {
 
     /// `crun ARGS...` as root without cgroups, in a private mount namespace
     /// where the hybrid host's empty v2 tree is unmounted: crun refuses the
-    /// hybrid layout otherwise. Add crun's arguments with `arg`.
+    /// hybrid layout otherwise. Add crun's arguments with `arg`. A stdin
+    /// of /dev/null becomes an empty pipe: crun 1.8 fchowns its stdio to a
+    /// user namespace's root, which would give the host's /dev/null away.
     pub fn crun(&self) -> CtrCommand {
         self.as_root(
             "unshare",
@@ -215,7 +217,10 @@ impl Env {
                 "--",
                 "sh",
                 "-c",
-                "umount /sys/fs/cgroup/unified 2>/dev/null; exec crun --cgroup-manager=disabled \"$@\"",
+                "umount /sys/fs/cgroup/unified 2>/dev/null; \
+                 if [ \"$(readlink /proc/$$/fd/0)\" = /dev/null ]; then \
+                 : | exec crun --cgroup-manager=disabled \"$@\"; \
+                 else exec crun --cgroup-manager=disabled \"$@\"; fi",
                 "sh",
             ],
         )

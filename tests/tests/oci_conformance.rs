@@ -230,6 +230,11 @@ fn oci_conformance_set_against_crun() {
         .collect();
     assert!(behind.is_empty(), "ctr-oci fails what crun passes:\n{}", behind.join("\n"));
     assert!(crun > CASES.len() / 2, "crun passed only {crun} cases: the comparison means little");
+    // Neither runtime may hand the host's /dev/null to a user namespace's
+    // root (by fchown of stdio, or of a device bound into the container).
+    let null = std::fs::metadata("/dev/null").unwrap();
+    let owner = (std::os::unix::fs::MetadataExt::uid(&null), std::os::unix::fs::MetadataExt::gid(&null));
+    assert_eq!(owner, (0, 0), "the host's /dev/null changed owner");
 }
 
 /// One case's result under each runtime (Err: what the runtime said).
