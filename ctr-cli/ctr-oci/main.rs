@@ -25,13 +25,13 @@ struct Cli {
     /// The --log file's format.
     #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
-    /// Refused by create and run: ctr-oci has no systemd cgroup driver (use cgroupfs).
+    /// cgroupsPath is systemd's slice:prefix:name, made through cgroupfs (refused where systemd runs).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Accepted for compatibility.
     #[arg(long, global = true)]
     debug: bool,
-    /// crun's: cgroupfs (the default), disabled (podman's --cgroups=disabled: no cgroup at all), or systemd (refused).
+    /// crun's: cgroupfs (the default), disabled (podman's --cgroups=disabled: no cgroup at all), or systemd (as --systemd-cgroup).
     #[arg(long, global = true, value_parser = ["cgroupfs", "disabled", "systemd"], default_value = "cgroupfs")]
     cgroup_manager: String,
     /// true, false or auto (runc's); `spec --rootless` writes the rootless variant.

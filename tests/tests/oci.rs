@@ -49,10 +49,16 @@ impl Bundle {
     /// `create`, whose container keeps its stdio: files here, not the
     /// harness's pipes, which would stay open after create exits.
     fn create(&self, id: &str, pid_file: &Path) -> (bool, String) {
+        self.create_with(&[], id, pid_file)
+    }
+
+    /// `create` after the global flags `global`.
+    fn create_with(&self, global: &[&str], id: &str, pid_file: &Path) -> (bool, String) {
         let err = self.dir.join(format!("{id}.create.err"));
         let status = Command::new(&self.ctr_oci)
             .arg("--root")
             .arg(&self.root)
+            .args(global)
             .args(["create", "--bundle"])
             .arg(&self.dir)
             .arg("--pid-file")
@@ -668,22 +674,138 @@ fn oci_terminal_goes_over_the_console_socket() {
     assert!(!bundle.root.join(&id).exists() && bundle.cgroup_dirs().is_empty(), "run left its container");
 }
 
-/// The systemd cgroup driver is refused by name, never mapped onto
-/// cgroupfs behind the caller's back.
+/// A systemd cgroupsPath that is not `slice:prefix:name` with a real
+/// slice name, or `--systemd-cgroup` with a plain path, is refused by name
+/// before anything is made (a well-formed one makes a cgroup from the
+/// hierarchies' roots, so it is tested only in the pure cgroup-v2 guest:
+/// `oci_systemd_cgroups_path_is_a_scope_in_its_slice`).
 #[test]
-fn oci_refuses_the_systemd_cgroup_driver_clearly() {
+fn oci_refuses_malformed_systemd_cgroups_paths_clearly() {
     let Some(env) = ctr_tests::env() else { return };
-    let bundle = Bundle::new(&env, |c| c["linux"]["cgroupsPath"] = serde_json::json!("machine.slice:libpod:abc"));
     let id = ctr_tests::unique_name("sd-");
-    let out = bundle.ctr_oci(&env).args(["run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
-    assert!(
-        !out.success() && out.stderr.contains("systemd's cgroup driver") && out.stderr.contains("cgroupfs"),
-        "{}",
-        out.stderr
+    let bundle = Bundle::new(&env, |_| {});
+    let config = bundle.dir.join("config.json");
+    for (path, flag) in [("machine:libpod:abc", false), ("a-.slice:p:abc", false), ("x:y", false), ("plain", true)] {
+        let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+        c["linux"]["cgroupsPath"] = serde_json::json!(path);
+        std::fs::write(&config, serde_json::to_vec(&c).unwrap()).unwrap();
+        let mut run = bundle.ctr_oci(&env);
+        if flag {
+            run = run.arg("--systemd-cgroup");
+        }
+        let out = run.args(["run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
+        assert!(!out.success() && out.stderr.contains(&format!("{path:?}")), "{path}: {}", out.stderr);
+        assert!(!bundle.root.join(&id).exists(), "a refused create left its state directory");
+    }
+}
+
+/// Whether this is a pure cgroup v2 machine (the VM leg's guest), where a
+/// cgroup from the hierarchy's root does not leave a v1 memory cgroup.
+fn pure_cgroup_v2() -> bool {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists() && own.lines().all(|l| l.starts_with("0::"))
+}
+
+/// runc's systemd naming without a systemd: `system.slice:ctr:ID` is the
+/// cgroup /sys/fs/cgroup/system.slice/ctr-ID.scope, holding the process,
+/// and delete removes it; `--systemd-cgroup` with no slice means
+/// system.slice. Pure cgroup v2 only (the VM leg): on the hybrid host the
+/// path would leave the test's memory cgroup.
+#[test]
+fn oci_systemd_cgroups_path_is_a_scope_in_its_slice() {
+    let Some(env) = ctr_tests::env() else { return };
+    if !pure_cgroup_v2() {
+        eprintln!("skipped: runs in the pure cgroup v2 guest (cargo xtask test --legs vm)");
+        return;
+    }
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    for (flags, named) in [(&[][..], "system.slice:ctr:{id}"), (&["--systemd-cgroup"][..], ":ctr:{id}")] {
+        let id = ctr_tests::unique_name("scope-");
+        let bundle = Bundle::new(&env, |c| {
+            c["process"]["args"] = serde_json::json!(["sleep", "300"]);
+            c["linux"]["cgroupsPath"] = serde_json::json!(named.replace("{id}", &id));
+            c["linux"]["resources"]["pids"] = serde_json::json!({ "limit": 33 });
+        });
+        let pid_file = bundle.dir.join("pid");
+        let (created, stderr) = bundle.create_with(flags, &id, &pid_file);
+        assert!(created, "create {named}: {stderr}");
+        let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+        let scope = PathBuf::from(format!("/sys/fs/cgroup/system.slice/ctr-{id}.scope"));
+        assert_eq!(
+            std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap(),
+            format!("0::/system.slice/ctr-{id}.scope\n")
+        );
+        assert_eq!(std::fs::read_to_string(scope.join("cgroup.procs")).unwrap(), format!("{pid}\n"));
+        assert_eq!(std::fs::read_to_string(scope.join("pids.max")).unwrap(), "33\n");
+        bundle.ctr_oci(&env).args(["delete", "--force", &id]).ok();
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        assert!(!scope.exists(), "delete left {}", scope.display());
+    }
+}
+
+/// The device cgroup from `linux.resources.devices` (ctr-oci spec's deny
+/// all, then the test's rules, then the devices every container gets),
+/// from inside the container on nodes the test made in its rootfs: a
+/// default device (/dev/full's 1:7) reads; loop-control (10:237), allowed
+/// `r`, opens for reading but not for writing; loop0 (block 7:0), not
+/// allowed, does not open (EPERM from the device cgroup, before any
+/// driver). `update` with a rule for block 7:* lets loop0 open. On the
+/// hybrid host that is v1's devices.allow/deny; in the pure cgroup v2
+/// guest, the BPF device program (replaced by `update`).
+#[test]
+fn oci_device_rules_hold_inside_the_container() {
+    let Some(env) = ctr_tests::env() else { return };
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    const PROBE: &str = "probe() { e=$( (exec 3<\"$1\") 2>&1 ) && echo \"$1 r ok\" || echo \"$1 r ${e##*: }\"; \
+        e=$( (exec 3>\"$1\") 2>&1 ) && echo \"$1 w ok\" || echo \"$1 w ${e##*: }\"; }; \
+        head -c1 /dev/null && echo null ok; head -c1 /nodes/full | od -An -tx1; \
+        probe /nodes/loopctl; probe /nodes/loop0";
+    let bundle = Bundle::new(&env, |c| {
+        c["process"]["args"] = serde_json::json!(["sh", "-c", format!("{PROBE}; exec sleep 300")]);
+        let devices = c["linux"]["resources"]["devices"].as_array_mut().unwrap();
+        devices.push(serde_json::json!({ "allow": true, "type": "c", "major": 10, "minor": 237, "access": "r" }));
+    });
+    let nodes = bundle.dir.join("rootfs/nodes");
+    std::fs::create_dir(&nodes).unwrap();
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    for (name, kind, major, minor) in
+        [("full", SFlag::S_IFCHR, 1, 7), ("loopctl", SFlag::S_IFCHR, 10, 237), ("loop0", SFlag::S_IFBLK, 7, 0)]
+    {
+        mknod(&nodes.join(name), kind, Mode::from_bits_truncate(0o666), makedev(major, minor)).unwrap();
+        std::fs::set_permissions(nodes.join(name), std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    }
+    let id = ctr_tests::unique_name("dev-");
+    let pid_file = bundle.dir.join("pid");
+    let (created, stderr) = bundle.create(&id, &pid_file);
+    assert!(created, "create failed: {stderr}");
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    bundle.ctr_oci(&env).args(["start", &id]).ok();
+    let out_file = bundle.dir.join(format!("{id}.out"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&out_file).unwrap_or_default().lines().count() < 6 {
+        assert!(Instant::now() < deadline, "the probe did not finish: {:?}", std::fs::read_to_string(&out_file));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let denied = "Operation not permitted";
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap(),
+        format!(
+            "null ok\n 00\n/nodes/loopctl r ok\n/nodes/loopctl w {denied}\n/nodes/loop0 r {denied}\n/nodes/loop0 w {denied}\n"
+        )
     );
-    let flag = bundle.ctr_oci(&env).args(["--systemd-cgroup", "run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
-    assert!(!flag.success() && flag.stderr.contains("--systemd-cgroup"), "{}", flag.stderr);
-    assert!(!bundle.root.join(&id).exists(), "a refused create left its state directory");
+    bundle
+        .ctr_oci(&env)
+        .args(["update", "--resources", "-", &id])
+        .stdin(r#"{"devices":[{"allow":true,"type":"b","major":7,"access":"r"}]}"#)
+        .ok();
+    let after = bundle.ctr_oci(&env).args(["exec", &id, "sh", "-c", PROBE]).output();
+    assert!(after.success(), "{}", after.stderr);
+    let lines: Vec<&str> = after.stdout.lines().collect();
+    assert_eq!(lines[..2], ["null ok", " 00"], "{}", after.stdout);
+    assert_eq!(lines[4..], ["/nodes/loop0 r ok".to_owned(), format!("/nodes/loop0 w {denied}")], "{}", after.stdout);
+    bundle.ctr_oci(&env).args(["delete", "--force", &id]).ok();
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    assert!(bundle.cgroup_dirs().is_empty(), "delete left the cgroup: {:?}", bundle.cgroup_dirs());
 }
 
 /// Every hook kind runs once, in order, with the state on stdin: the host

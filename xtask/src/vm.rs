@@ -1,4 +1,4 @@
-//! `cargo xtask test --legs vm` (and the second leg of a full run): the isolation, limits, cleanup, helper and durable suites in a pure cgroup-v2 guest, since
+//! `cargo xtask test --legs vm` (and the second leg of a full run): the isolation, limits, cleanup, helper, durable and oci suites in a pure cgroup-v2 guest, since
 //! this host (and CI) is a cgroup-v1 hybrid while most users run pure v2.
 //!
 //! Everything is built and set up on the host ([`TestRun`]); the guest, a
@@ -98,9 +98,10 @@ pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
 }
 
 /// The integration suites the pure cgroup-v2 guest runs: isolation, limits,
-/// cleanup, the helper's refusals, and durable containers (`ctr update`
-/// writes v2's memory.max there) (binaries are named `<suite>-<hash>`).
-const V2_SUITES: [&str; 5] = ["isolation", "limits", "cleanup", "helper_protocol", "durable"];
+/// cleanup, the helper's refusals, durable containers (`ctr update`
+/// writes v2's memory.max there), and `ctr-oci` (the BPF device program,
+/// systemd cgroupsPath scopes from the root) (binaries are named `<suite>-<hash>`).
+const V2_SUITES: [&str; 6] = ["isolation", "limits", "cleanup", "helper_protocol", "durable", "oci"];
 
 fn is_cgroup_v2_suite(binary_name: &str) -> bool {
     binary_name.rsplit_once('-').is_some_and(|(suite, _)| V2_SUITES.contains(&suite))

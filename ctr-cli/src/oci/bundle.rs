@@ -25,10 +25,9 @@ pub struct Bundle {
     /// Namespaces joined by path, as (CLONE_NEW* flag, path).
     pub join: Vec<(libc::c_int, PathBuf)>,
     pub limits: ResourceLimits,
-    /// `(allow, "TYPE MAJOR:MINOR ACCESS")` for the v1 devices controller.
+    /// `(allow, "TYPE MAJOR:MINOR ACCESS")` for the device cgroup (v1's files,
+    /// or cgroup v2's BPF program).
     pub device_rules: Vec<(bool, String)>,
-    /// `linux.cgroupsPath`, or the container id beneath our own cgroup.
-    pub cgroups_path: String,
     /// The compiled `linux.seccomp`, if any.
     pub seccomp: Option<Vec<u8>>,
 }
@@ -61,16 +60,9 @@ const DEFAULT_ALLOWED_DEVICES: [&str; 9] = [
     "c 136:* rwm",
 ];
 
-/// Why the systemd cgroup driver is refused, and what to configure
-/// instead. ctr-oci never maps a slice:prefix:name path onto cgroupfs
-/// behind the caller's back: systemd would not know of that cgroup.
-pub const SYSTEMD_REFUSAL: &str = "{what}: systemd's cgroup driver (slice:prefix:name paths, cgroups made through \
-systemd's D-Bus API) is not supported by ctr-oci; configure the caller for cgroupfs (podman --cgroup-manager cgroupfs, \
-containerd's runc options SystemdCgroup = false, kubelet cgroupDriver: cgroupfs)";
-
 impl Bundle {
-    /// Reads and checks `dir/config.json` for container `id`.
-    pub fn load(dir: &Path, id: &str) -> Result<Self> {
+    /// Reads and checks `dir/config.json`.
+    pub fn load(dir: &Path) -> Result<Self> {
         let dir = std::fs::canonicalize(dir).with_context(|| format!("bundle {}", dir.display()))?;
         let config = dir.join("config.json");
         let text = std::fs::read(&config).with_context(|| format!("read {}", config.display()))?;
@@ -122,22 +114,7 @@ impl Bundle {
             None | Some(serde_json::Value::Null) => None,
             Some(profile) => Some(crate::seccomp::compile_oci(&serde_json::to_vec(profile)?)?),
         };
-        let cgroups_path = linux.cgroups_path().as_ref().map_or_else(|| id.to_owned(), |p| p.display().to_string());
-        if cgroups_path.contains(':') {
-            refuse!("{}", SYSTEMD_REFUSAL.replace("{what}", &format!("linux.cgroupsPath {cgroups_path:?}")));
-        }
-        Ok(Self {
-            dir,
-            rootfs,
-            clone_flags,
-            new_cgroup_namespace,
-            join,
-            limits,
-            device_rules,
-            cgroups_path,
-            seccomp,
-            spec,
-        })
+        Ok(Self { dir, rootfs, clone_flags, new_cgroup_namespace, join, limits, device_rules, seccomp, spec })
     }
 }
 

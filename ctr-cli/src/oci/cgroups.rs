@@ -80,22 +80,25 @@ pub fn pids(cgroups: &ContainerCgroups) -> Vec<i32> {
     found
 }
 
-/// The v1 device controller's rules, in order: `(allow, "TYPE MAJOR:MINOR
-/// ACCESS")`, each written to `devices.allow` or `devices.deny` (ctr-oci's
-/// `linux.resources.devices`; the helper never writes these). Without a v1
-/// devices hierarchy (pure cgroup v2, where this takes a BPF program) any
-/// rule is an error.
+/// The device cgroup's rules, in order: `(allow, "TYPE MAJOR:MINOR
+/// ACCESS")` (ctr-oci's `linux.resources.devices`; the helper never writes
+/// these). Each goes to `devices.allow` or `devices.deny` where there is a
+/// v1 devices hierarchy; on pure cgroup v2 they become the cgroup's BPF
+/// device program ([`super::device_filter`]), which replaces any before it.
 pub fn set_devices(cgroups: &ContainerCgroups, rules: &[(bool, String)]) -> Result<(), HelperError> {
     if rules.is_empty() {
         return Ok(());
     }
-    let dir = cgroups.dir_for("devices").ok_or_else(|| {
-        cgroup_error("device rules need the v1 devices controller; cgroup v2 device programs are not supported yet")
-    })?;
+    if let Some(rule) = rules.iter().find(|(_, rule)| rule.chars().any(|c| c.is_control())) {
+        return Err(cgroup_error(format!("device rule {:?} has a control character", rule.1)));
+    }
+    let Some(dir) = cgroups.dir_for("devices") else {
+        let v2 = cgroups.dirs.iter().find(|d| d.v2).ok_or_else(|| {
+            cgroup_error("device rules need the v1 devices controller or cgroup v2, and neither is mounted")
+        })?;
+        return super::device_filter::install(Path::new(&v2.path), rules).map_err(cgroup_error);
+    };
     for (allow, rule) in rules {
-        if rule.chars().any(|c| c.is_control()) {
-            return Err(cgroup_error(format!("device rule {rule:?} has a control character")));
-        }
         let file = if *allow { "devices.allow" } else { "devices.deny" };
         write_file(&Path::new(&dir.path).join(file), rule)?;
     }

@@ -7,7 +7,7 @@
 //! Then the record and the pid file are written and `create` exits,
 //! leaving the process to whoever reaps it (containerd's shim, conmon).
 
-use super::bundle::{Bundle, SYSTEMD_REFUSAL};
+use super::bundle::Bundle;
 use super::hooks::{self, HOOKS_FILE};
 use super::init::{self, Report};
 use super::record::{now_rfc3339, Record, Root, EXEC_FIFO, OCI_VERSION, SECCOMP_FILE};
@@ -33,7 +33,8 @@ pub struct CreateOptions {
     /// crun's `--cgroup-manager=disabled` (podman's `--cgroups=disabled`):
     /// no cgroup is made; the process stays in the caller's.
     pub no_cgroups: bool,
-    /// runc's global `--systemd-cgroup`: refused (see [`SYSTEMD_REFUSAL`]).
+    /// runc's global `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`
+    /// ([`super::systemd_cgroup`]).
     pub systemd_cgroup: bool,
     /// runc's `--rootless true|false`; `None` (auto) is rootless when not
     /// root or in a user namespace: cgroups only through a delegated v2
@@ -43,9 +44,6 @@ pub struct CreateOptions {
 
 /// Creates container `id`; returns its first process, which is our child.
 pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Pid> {
-    if options.systemd_cgroup {
-        refuse!("{}", SYSTEMD_REFUSAL.replace("{what}", "--systemd-cgroup"));
-    }
     // The descriptors to pass must be open now: a missing one is the
     // caller's mistake, said here rather than by the container's process.
     for fd in 3..options.preserve_fds.saturating_add(3) {
@@ -54,7 +52,7 @@ pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Pid> {
             refuse!("--preserve-fds {}: descriptor {fd} is not open", options.preserve_fds);
         }
     }
-    let bundle = Bundle::load(&options.bundle, id)?;
+    let bundle = Bundle::load(&options.bundle)?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     let console = super::console::connect(terminal, options.console_socket.as_deref())?;
     let dir = root.make_dir(id)?;
@@ -82,15 +80,20 @@ fn start_child(
 
     let rootless =
         options.rootless.unwrap_or_else(|| !nix::unistd::geteuid().is_root() || super::record::in_user_namespace());
+    let spec_path = match bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()) {
+        Some(path) => Some(path.to_str().context("linux.cgroupsPath is not UTF-8")?),
+        None => None,
+    };
+    let cgroups_path = super::systemd_cgroup::cgroupfs_path(spec_path, id, options.systemd_cgroup, rootless)?;
     let cgroups = if options.no_cgroups {
         if !bundle.limits.is_empty() {
             refuse!("linux.resources needs a cgroup, and --cgroup-manager=disabled makes none");
         }
         ContainerCgroups::default()
     } else if rootless {
-        super::cgroups::plan_rootless(&bundle.cgroups_path, !bundle.limits.is_empty())?
+        super::cgroups::plan_rootless(&cgroups_path, !bundle.limits.is_empty())?
     } else {
-        super::cgroups::plan_path(&bundle.cgroups_path)?
+        super::cgroups::plan_path(&cgroups_path)?
     };
     // Rootless, the device cgroup is not ours to write, and the devices
     // are bound from the host, not made.
@@ -102,7 +105,7 @@ fn start_child(
         let set_up = cgroup::create(&cgroups)
             .and_then(|()| cgroup::apply_limits(&cgroups, &bundle.limits))
             .and_then(|()| super::cgroups::set_devices(&cgroups, device_rules))
-            .map_err(|e| refused!("cgroup {}: {e}", bundle.cgroups_path));
+            .map_err(|e| refused!("cgroup {cgroups_path}: {e}"));
         if let Err(e) = set_up {
             cleanup();
             return Err(e);

@@ -40,6 +40,7 @@ const MOUNT_OPTIONS: [&str; 30] = [
 ];
 
 pub fn features() -> Value {
+    let systemd = super::systemd_cgroup::systemd_running();
     let capabilities: Vec<String> = {
         let mut all: Vec<String> = caps::all().into_iter().map(|c| c.to_string()).collect();
         all.sort();
@@ -53,7 +54,8 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": capabilities,
-            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
+            // The systemd form maps onto cgroupfs only where no systemd runs.
+            "cgroup": { "v1": true, "v2": true, "systemd": !systemd, "systemdUser": false, "rdma": false },
             "seccomp": {
                 "enabled": true,
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",

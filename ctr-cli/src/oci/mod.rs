@@ -21,6 +21,8 @@
 //! - [`hooks`]: the spec's hooks, with the state on stdin;
 //! - [`record`]: the state directory; [`cgroups`]: what only ctr-oci needs
 //!   of the cgroup manager (`cgroupsPath`, device rules, pids);
+//!   [`device_filter`]: device rules as cgroup v2's BPF program;
+//!   [`systemd_cgroup`]: the systemd `slice:prefix:name` cgroupsPath;
 //! - [`default_spec`]: the `spec` command; [`features`]: the `features` one.
 
 use crate::error::IoError;
@@ -91,6 +93,7 @@ pub mod cgroups;
 pub mod console;
 pub mod create;
 pub mod default_spec;
+pub mod device_filter;
 pub mod exec;
 pub mod features;
 pub mod hooks;
@@ -98,3 +101,4 @@ pub mod init;
 pub mod lifecycle;
 pub mod mounts;
 pub mod record;
+pub mod systemd_cgroup;

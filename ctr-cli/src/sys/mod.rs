@@ -5,6 +5,7 @@
 //! process at that point, argued where they are called) and the seccomp
 //! filter's own loading.
 
+pub mod bpf;
 pub mod fs;
 pub mod memory;
 pub mod mount;

@@ -1,0 +1,137 @@
+//! The systemd form of `linux.cgroupsPath`, `slice:prefix:name`, which
+//! containerd (`SystemdCgroup = true`), podman (`--cgroup-manager
+//! systemd`) and the kubelet (`cgroupDriver: systemd`) send with runc's
+//! `--systemd-cgroup`. It names the cgroup as runc's systemd driver does:
+//! the slice `a-b-c.slice` is `a.slice/a-b.slice/a-b-c.slice` below the
+//! root (no slice: `system.slice`, `user.slice` rootless), the unit
+//! `prefix-name.scope` (a name ending in `.slice` is the unit itself).
+//!
+//! ctr-oci does not talk to systemd over D-Bus. Where no systemd manages
+//! the host's cgroups, that path is made through the cgroupfs manager like
+//! any other; where one does, a cgroup made behind its back would be one
+//! it does not know of (and may move or remove), so the systemd form is
+//! refused there with what to configure instead.
+
+use super::Result;
+use std::path::Path;
+
+/// What to configure where systemd runs.
+const USE_CGROUPFS: &str = "configure the caller for cgroupfs (podman --cgroup-manager cgroupfs, containerd's runc \
+options SystemdCgroup = false, kubelet cgroupDriver: cgroupfs)";
+
+/// sd_booted(3)'s test, plus pid 1's name: systemd manages the cgroups.
+pub fn systemd_running() -> bool {
+    Path::new("/run/systemd/system").is_dir()
+        && std::fs::read_to_string("/proc/1/comm").is_ok_and(|comm| comm.trim() == "systemd")
+}
+
+/// The cgroupfs path (as [`super::cgroups::plan_path`] takes it) for
+/// `spec_path` (`linux.cgroupsPath`, if any) of container `id`. The
+/// systemd form is used with `--systemd-cgroup` or when the path has a
+/// colon; otherwise the path is the cgroupfs one, the id when absent.
+pub fn cgroupfs_path(spec_path: Option<&str>, id: &str, systemd: bool, rootless: bool) -> Result<String> {
+    let colon = spec_path.is_some_and(|p| p.contains(':'));
+    if !systemd && !colon {
+        return Ok(spec_path.unwrap_or(id).to_owned());
+    }
+    let what = match spec_path {
+        Some(path) => format!("linux.cgroupsPath {path:?}"),
+        None => "--systemd-cgroup".to_owned(),
+    };
+    if systemd_running() {
+        refuse!(
+            "{what}: systemd's cgroup driver needs systemd's D-Bus API, which ctr-oci does not use, and systemd \
+manages this host's cgroups; {USE_CGROUPFS}"
+        );
+    }
+    // runc's default where the config names no cgroup.
+    let default = format!(":ctr-oci:{id}");
+    let text = spec_path.unwrap_or(&default);
+    let parts: Vec<&str> = text.split(':').collect();
+    let [slice, prefix, name] = parts[..] else {
+        refuse!("{what}: the systemd cgroup driver takes slice:prefix:name (e.g. system.slice:ctr:ID)");
+    };
+    if name.is_empty() || [slice, prefix, name].iter().any(|p| p.contains('/')) {
+        refuse!("{what}: slice:prefix:name needs a name, and none of them may contain /");
+    }
+    let slice = match slice {
+        "" if rootless => "user.slice",
+        "" => "system.slice",
+        slice => slice,
+    };
+    let unit = if name.ends_with(".slice") { name.to_owned() } else { format!("{prefix}-{name}.scope") };
+    Ok(format!("{}/{unit}", expand_slice(slice).map_err(|why| refused!("{what}: slice {slice:?} {why}"))?))
+}
+
+/// `a-b-c.slice` as `/a.slice/a-b.slice/a-b-c.slice` (`-.slice`, the root
+/// slice, as the empty path).
+fn expand_slice(slice: &str) -> std::result::Result<String, &'static str> {
+    let stem = slice.strip_suffix(".slice").ok_or("does not end in .slice")?;
+    if stem == "-" {
+        return Ok(String::new());
+    }
+    if stem.is_empty() || stem.starts_with('-') || stem.ends_with('-') || stem.contains("--") {
+        return Err("is not a slice name (dash-separated, non-empty parts)");
+    }
+    let mut path = String::new();
+    let mut end = 0;
+    for part in stem.split('-') {
+        end += part.len();
+        path.push_str(&format!("/{}.slice", &stem[..end]));
+        end += 1;
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_expand_as_systemd_nests_them() {
+        assert_eq!(expand_slice("system.slice").unwrap(), "/system.slice");
+        assert_eq!(expand_slice("a-b-c.slice").unwrap(), "/a.slice/a-b.slice/a-b-c.slice");
+        assert_eq!(
+            expand_slice("kubepods-besteffort-pod1.slice").unwrap(),
+            "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice"
+        );
+        assert_eq!(expand_slice("-.slice").unwrap(), "");
+        for bad in ["system", "a--b.slice", "-a.slice", "a-.slice", ".slice"] {
+            assert!(expand_slice(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn systemd_paths_become_cgroupfs_paths() {
+        if systemd_running() {
+            return; // refused there, by design
+        }
+        let path = |p: Option<&str>, systemd, rootless| cgroupfs_path(p, "abc", systemd, rootless);
+        assert_eq!(path(Some("system.slice:ctr:abc"), false, false).unwrap(), "/system.slice/ctr-abc.scope");
+        assert_eq!(
+            path(Some("machine-libpod.slice:libpod:abc"), true, false).unwrap(),
+            "/machine.slice/machine-libpod.slice/libpod-abc.scope"
+        );
+        assert_eq!(path(Some(":cri-containerd:abc"), true, false).unwrap(), "/system.slice/cri-containerd-abc.scope");
+        assert_eq!(path(Some(":x:abc"), true, true).unwrap(), "/user.slice/x-abc.scope");
+        assert_eq!(
+            path(Some("kubepods.slice:p:kubepods-pod1.slice"), true, false).unwrap(),
+            "/kubepods.slice/kubepods-pod1.slice"
+        );
+        assert_eq!(path(Some("-.slice:p:abc"), true, false).unwrap(), "/p-abc.scope");
+        assert_eq!(path(None, true, false).unwrap(), "/system.slice/ctr-oci-abc.scope");
+        assert_eq!(path(Some("plain/path"), false, false).unwrap(), "plain/path");
+        assert_eq!(path(None, false, false).unwrap(), "abc");
+        for (bad, systemd) in [
+            ("plain/path", true),
+            ("a:b", false),
+            ("system:ctr:abc", false),
+            ("system.slice:ctr:", false),
+            ("system.slice:ctr:a/b", false),
+            ("a:b:c:d", true),
+        ] {
+            let err = path(Some(bad), systemd, false).unwrap_err().to_string();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+    }
+}
