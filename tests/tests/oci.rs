@@ -484,16 +484,10 @@ fn podman_runs_execs_stops_and_removes_through_ctr_oci() {
     assert_eq!(listed.stdout.trim(), "", "podman left a container");
 }
 
-/// containerd 1.6 (Debian's) with `ctr run --runc-binary ctr-oci`: its
-/// runc shim drives create, start, state, kill and delete with runc's
-/// flags (`--root`, `--log`, `--log-format json`), and `--console-socket`
-/// for `ctr run -t`. A private containerd
-/// (its own root, state and socket, no CRI) is started for the test and
-/// killed after it; `--rootfs` needs no image or snapshot. The relative
-/// `--cgroup` keeps the container beneath the test's own cgroup.
-#[test]
-fn containerd_runs_a_container_through_ctr_oci() {
-    let Some(env) = ctr_tests::env() else { return };
+/// A private containerd (its own root, state and socket under a new
+/// directory, no CRI) and the Alpine rootfs beside it: (directory,
+/// rootfs, socket, process). The caller kills it and removes the directory.
+fn private_containerd(env: &ctr_tests::Env) -> (PathBuf, PathBuf, PathBuf, std::process::Child) {
     let dir = std::env::temp_dir().join(ctr_tests::unique_name("ctr-oci-ctrd-"));
     let rootfs = dir.join("rootfs");
     std::fs::create_dir_all(&rootfs).unwrap();
@@ -512,7 +506,7 @@ fn containerd_runs_a_container_through_ctr_oci() {
     )
     .unwrap();
     let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-    let mut containerd = Command::new("containerd")
+    let containerd = Command::new("containerd")
         .arg("--config")
         .arg(&config)
         .stdin(Stdio::null())
@@ -524,6 +518,54 @@ fn containerd_runs_a_container_through_ctr_oci() {
     while !socket.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
+    (dir, rootfs, socket, containerd)
+}
+
+/// containerd's runc shim with `--runc-systemd-cgroup` (its runc options'
+/// `SystemdCgroup = true`): ctr-oci gets `--systemd-cgroup` and a
+/// `slice:prefix:name` path and, with no systemd running, makes the scope
+/// through cgroupfs; the container runs in it, and it is gone after.
+/// Pure cgroup v2 only (the VM leg), as the path is from the root.
+#[test]
+fn containerd_runs_ctr_oci_with_the_systemd_cgroup_driver() {
+    let Some(env) = ctr_tests::env() else { return };
+    if !pure_cgroup_v2() {
+        eprintln!("skipped: runs in the pure cgroup v2 guest (cargo xtask test --legs vm)");
+        return;
+    }
+    let (dir, rootfs, socket, mut containerd) = private_containerd(&env);
+    let id = ctr_tests::unique_name("ctrdsd");
+    let out = env
+        .as_root("/usr/bin/ctr", ["--address"])
+        .arg(&socket)
+        .args(["run", "--rm", "--runc-systemd-cgroup", "--runc-binary"])
+        .arg(env.prefix.join("bin/ctr-oci"))
+        .args(["--cgroup", &format!("system.slice:ctrd:{id}"), "--rootfs"])
+        .arg(&rootfs)
+        .args([&id, "/bin/sh", "-c", "cat /proc/self/cgroup; exit 5"])
+        .timeout(Duration::from_secs(120))
+        .output();
+    let _ = containerd.kill();
+    let _ = containerd.wait();
+    let containerd_log = std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.code(), Some(5), "stdout:\n{}\nstderr:\n{}\ncontainerd:\n{containerd_log}", out.stdout, out.stderr);
+    assert_eq!(out.stdout, format!("0::/system.slice/ctrd-{id}.scope\n"), "{}", out.stderr);
+    let scope = format!("/sys/fs/cgroup/system.slice/ctrd-{id}.scope");
+    assert!(!Path::new(&scope).exists(), "containerd's delete left {scope}");
+}
+
+/// containerd 1.6 (Debian's) with `ctr run --runc-binary ctr-oci`: its
+/// runc shim drives create, start, state, kill and delete with runc's
+/// flags (`--root`, `--log`, `--log-format json`), and `--console-socket`
+/// for `ctr run -t`. A private containerd
+/// (its own root, state and socket, no CRI) is started for the test and
+/// killed after it; `--rootfs` needs no image or snapshot. The relative
+/// `--cgroup` keeps the container beneath the test's own cgroup.
+#[test]
+fn containerd_runs_a_container_through_ctr_oci() {
+    let Some(env) = ctr_tests::env() else { return };
+    let (dir, rootfs, socket, mut containerd) = private_containerd(&env);
     let cgroup_name = ctr_tests::unique_name("ctr-oci-ctrd-cg-");
     let id = ctr_tests::unique_name("ctrd");
     let out = env
