@@ -18,7 +18,9 @@
 //!   `--console-socket`;
 //! - [`lifecycle`]: `start`, `kill`, `delete`, `state`, `list`, `pause`,
 //!   `resume`, `ps`; [`exec`]: `exec`;
-//! - [`hooks`]: the spec's hooks, with the state on stdin;
+//! - [`hooks`]: the spec's hooks, with the state on stdin; [`fds`]: the
+//!   descriptors passed (`LISTEN_FDS`, `--preserve-fds`) and the stdio's
+//!   owner in a user namespace;
 //! - [`record`]: the state directory; [`cgroups`]: what only ctr-oci needs
 //!   of the cgroup manager (`cgroupsPath`, device rules, pids);
 //! - [`default_spec`]: the `spec` command; [`features`]: the `features` one.
@@ -92,6 +94,7 @@ pub mod console;
 pub mod create;
 pub mod default_spec;
 pub mod exec;
+pub mod fds;
 pub mod features;
 pub mod hooks;
 pub mod init;
