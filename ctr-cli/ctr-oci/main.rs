@@ -110,6 +110,9 @@ enum Command {
         /// A Unix socket to receive the terminal's master end (SCM_RIGHTS).
         #[arg(long)]
         console_socket: Option<PathBuf>,
+        /// Pass this many extra descriptors (3 to 3+N-1) to the process; others are closed.
+        #[arg(long, default_value_t = 0)]
+        preserve_fds: u32,
         id: String,
         /// The command, without --process.
         #[arg(trailing_var_arg = true)]
@@ -201,7 +204,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             let signal = lifecycle::parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
             lifecycle::kill(&root, id, signal, *all).map(|()| 0).map_err(Into::into)
         }
-        Command::Exec { process, detach, pid_file, env, cwd, tty, console_socket, id, args } => {
+        Command::Exec { process, detach, pid_file, env, cwd, tty, console_socket, preserve_fds, id, args } => {
             let process = match process {
                 Some(path) => serde_json::from_slice(&std::fs::read(path)?)
                     .map_err(|e| anyhow::anyhow!("--process {}: {e}", path.display()))?,
@@ -213,6 +216,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                 detach: *detach,
                 pid_file: pid_file.clone(),
                 console_socket: console_socket.clone(),
+                preserve_fds: *preserve_fds,
             };
             ctr_cli::oci::exec::exec(&root, id, &options).map_err(Into::into)
         }

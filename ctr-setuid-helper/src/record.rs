@@ -32,13 +32,17 @@ use std::path::{Path, PathBuf};
 
 pub const RECORD_DIR: &str = "/run/ctr-helper";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     pub owner: Liveness,
     pub cgroups: ContainerCgroups,
     pub network: Option<NetworkName>,
     pub host_veth: Option<InterfaceName>,
+    /// The previous release's published ports: read and dropped, so that
+    /// its containers can still be removed after an upgrade.
+    #[serde(default, skip_serializing)]
+    pub ports: serde::de::IgnoredAny,
 }
 
 fn record_error(path: &Path, e: impl std::fmt::Display) -> HelperError {

@@ -103,6 +103,7 @@ pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) 
             cgroups: cgroups.clone(),
             host_veth: network.map(|_| random_host_veth()).transpose().map_err(|e| spawn_error("a veth name", e))?,
             network: network.cloned(),
+            ports: Default::default(),
         });
         if let Err(e) = record::create(uid, &request.id, record) {
             written = None; // another container's record: not ours to remove

@@ -7,9 +7,11 @@
 //! running their package tools.
 
 mod images_support;
+mod registry_support;
 
 use ctr_tests::{env, BaseImage};
 use images_support::*;
+use registry_support::Registry;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -26,10 +28,10 @@ fn pull_from_a_local_registry_then_run_it() {
     if !tools() {
         return;
     }
-    let registry = Registry::start(&env, "pull");
-    registry.push(&umoci_alpine_layout(&env, "pull"), "3.20", "alpine");
+    let Some(registry) = Registry::start(&env) else { return };
+    registry.push_layout(&umoci_alpine_layout(&env, "pull"), "3.20", "alpine");
     let store = private_store(&env, "pull");
-    let image = format!("{}/alpine:3.20", registry.host());
+    let image = format!("{}/alpine:3.20", registry.address);
 
     let pulled = ctr(&env, &store).args(["pull", &image]).timeout(PULL_TIMEOUT).ok();
     // Not a terminal: plain lines, one per layer when done, no escape codes.
@@ -58,7 +60,7 @@ fn pull_from_a_local_registry_then_run_it() {
 
     let table = ctr(&env, &store).arg("images").ok().stdout;
     assert!(table.starts_with("REPOSITORY"), "{table}");
-    assert!(table.contains(&format!("{}/alpine   3.20", registry.host())), "{table}");
+    assert!(table.contains(&format!("{}/alpine   3.20", registry.address)), "{table}");
 
     let inspect = ctr(&env, &store).args(["image", "inspect", &image]).ok().stdout;
     let json: serde_json::Value = serde_json::from_str(&inspect).unwrap();
@@ -70,7 +72,7 @@ fn pull_from_a_local_registry_then_run_it() {
     let again = ctr(&env, &store).args(["pull", &image]).ok();
     assert_eq!(again.stderr.matches("Already exists").count(), 3, "{}", again.stderr);
 
-    let missing = ctr(&env, &store).args(["run", "--rm", &format!("{}/no-such-image", registry.host())]).output();
+    let missing = ctr(&env, &store).args(["run", "--rm", &format!("{}/no-such-image", registry.address)]).output();
     assert_eq!(missing.code(), Some(125));
     assert!(
         missing.stderr.contains("not found locally and the registry said 404: check the name"),
@@ -85,10 +87,10 @@ fn pull_on_a_terminal_draws_a_bar_per_layer() {
     if !tools() || !have_tool("script") {
         return;
     }
-    let registry = Registry::start(&env, "pty");
-    registry.push(&umoci_alpine_layout(&env, "pty"), "3.20", "alpine");
+    let Some(registry) = Registry::start(&env) else { return };
+    registry.push_layout(&umoci_alpine_layout(&env, "pty"), "3.20", "alpine");
     let store = private_store(&env, "pty");
-    let command = format!("{} pull {}/alpine:3.20", env.ctr_path().display(), registry.host());
+    let command = format!("{} pull {}/alpine:3.20", env.ctr_path().display(), registry.address);
     let out = env
         .as_user("script", ["-qefc", &command, "/dev/null"])
         .env("XDG_DATA_HOME", &store)
@@ -112,10 +114,10 @@ fn concurrent_pulls_of_one_image_share_the_store() {
     if !tools() {
         return;
     }
-    let registry = Registry::start(&env, "concurrent");
-    registry.push(&umoci_alpine_layout(&env, "concurrent"), "3.20", "alpine");
+    let Some(registry) = Registry::start(&env) else { return };
+    registry.push_layout(&umoci_alpine_layout(&env, "concurrent"), "3.20", "alpine");
     let store = private_store(&env, "concurrent");
-    let image = format!("{}/alpine:3.20", registry.host());
+    let image = format!("{}/alpine:3.20", registry.address);
     let children: Vec<_> =
         (0..2).map(|_| ctr(&env, &store).args(["pull", "-q", &image]).timeout(PULL_TIMEOUT).spawn()).collect();
     let ids: Vec<String> = children
@@ -137,10 +139,10 @@ fn save_then_load_gives_the_same_image_id() {
     if !tools() {
         return;
     }
-    let registry = Registry::start(&env, "save");
-    registry.push(&umoci_alpine_layout(&env, "save"), "3.20", "alpine");
+    let Some(registry) = Registry::start(&env) else { return };
+    registry.push_layout(&umoci_alpine_layout(&env, "save"), "3.20", "alpine");
     let store = private_store(&env, "save");
-    let image = format!("{}/alpine:3.20", registry.host());
+    let image = format!("{}/alpine:3.20", registry.address);
     let id = ctr(&env, &store).args(["pull", "-q", &image]).timeout(PULL_TIMEOUT).ok().stdout.trim().to_owned();
     for format in ["docker-archive", "oci"] {
         let file = store.join(format!("saved-{format}.tar"));

@@ -1174,3 +1174,172 @@ fn oci_ambient_capabilities_outside_the_inheritable_set_are_skipped() {
         assert_eq!(out.stdout, format!("CapEff:\t0000000020000420\nCapAmb:\t{ambient_mask}\n"), "{}", out.stderr);
     }
 }
+
+/// A created container, deleted (`delete --force`) and reaped when
+/// dropped, so that a failed assertion leaves no process or cgroup behind.
+/// The test must be the subreaper of `create`'s orphan.
+struct Created<'a> {
+    bundle: &'a Bundle,
+    env: &'a ctr_tests::Env,
+    id: String,
+    pid: i32,
+}
+
+impl<'a> Created<'a> {
+    fn start(bundle: &'a Bundle, env: &'a ctr_tests::Env, prefix: &str) -> Self {
+        nix::sys::prctl::set_child_subreaper(true).unwrap();
+        let id = ctr_tests::unique_name(prefix);
+        let pid_file = bundle.dir.join(format!("{id}.pid"));
+        let (created, stderr) = bundle.create(&id, &pid_file);
+        assert!(created, "create failed: {stderr}");
+        let pid = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+        let container = Self { bundle, env, id, pid };
+        bundle.ctr_oci(env).args(["start", &container.id]).ok();
+        container
+    }
+}
+
+impl Drop for Created<'_> {
+    fn drop(&mut self) {
+        let _ = self.bundle.ctr_oci(self.env).args(["delete", "--force", &self.id]).output();
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None);
+    }
+}
+
+/// The owner and mode of the host's /dev/null, which no runtime may change.
+fn dev_null_owner_and_mode() -> (u32, u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata("/dev/null").unwrap();
+    (meta.uid(), meta.gid(), meta.mode() & 0o7777)
+}
+
+/// In a user namespace (0 -> 100000), the container's root can reopen its
+/// stdout pipe through /proc/self/fd/1 (runc's behaviour: ctr-oci gives
+/// the pipe to the namespace's root, 100000, which the container sees as
+/// 0), for `run` and for `exec`; the host's /dev/null, given to `run` and
+/// `create` as stdin, stays root's and 0666.
+#[test]
+fn oci_user_namespace_root_reopens_its_stdio_pipes_and_dev_null_stays_the_hosts() {
+    let Some(env) = ctr_tests::env() else { return };
+    assert_eq!(dev_null_owner_and_mode(), (0, 0, 0o666), "/dev/null was changed before this test");
+    let reopen = "echo hi > /proc/self/fd/1 && echo reopened; cat /proc/self/fd/0 && echo stdin-reopened; \
+                  stat -L -c %u:%g /proc/self/fd/1";
+    let bundle = Bundle::new(&env, |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({ "type": "user" }));
+        let map = serde_json::json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+        c["process"]["args"] =
+            serde_json::json!(["sh", "-c", format!("[ \"$1\" = run ] && {{ {reopen}; }} || sleep 60"), "sh", "run"]);
+    });
+    // run: stdin the host's /dev/null, stdout and stderr pipes.
+    let id = ctr_tests::unique_name("stdio-");
+    let run = bundle.ctr_oci(&env).args(["run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
+    assert!(run.success(), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(run.stdout, "hi\nreopened\nstdin-reopened\n0:0\n", "stderr:\n{}", run.stderr);
+    assert_eq!(dev_null_owner_and_mode(), (0, 0, 0o666), "ctr-oci run changed the host's /dev/null");
+
+    // exec, into a container created with /dev/null as stdin.
+    std::fs::write(
+        bundle.dir.join("config.json"),
+        std::fs::read_to_string(bundle.dir.join("config.json")).unwrap().replace("\"run\"", "\"create\""),
+    )
+    .unwrap();
+    let container = Created::start(&bundle, &env, "stdio-");
+    assert_eq!(dev_null_owner_and_mode(), (0, 0, 0o666), "ctr-oci create changed the host's /dev/null");
+    let exec = bundle.ctr_oci(&env).args(["exec", &container.id, "sh", "-c", reopen]).output();
+    assert!(exec.success(), "stdout:\n{}\nstderr:\n{}", exec.stdout, exec.stderr);
+    assert_eq!(exec.stdout, "hi\nreopened\nstdin-reopened\n0:0\n", "stderr:\n{}", exec.stderr);
+    assert_eq!(dev_null_owner_and_mode(), (0, 0, 0o666), "ctr-oci exec changed the host's /dev/null");
+}
+
+/// systemd's socket activation, as runc passes it: with `LISTEN_PID` our
+/// pid and `LISTEN_FDS=2`, descriptors 3 and 4 reach the container's
+/// process, which is told `LISTEN_FDS=2` and `LISTEN_PID=1`; those of
+/// `--preserve-fds 1` follow them (5); nothing else does. With
+/// `LISTEN_PID` another process's, or unset, nothing is passed or told.
+/// Sockets that are not open are refused before anything is made.
+#[test]
+fn oci_listen_fds_pass_before_the_preserved_descriptors() {
+    let Some(env) = ctr_tests::env() else { return };
+    let bundle = Bundle::new(&env, |c| {
+        c["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "echo \"LISTEN_FDS=$LISTEN_FDS LISTEN_PID=$LISTEN_PID\"; \
+             for fd in 3 4 5 6; do [ -e /proc/$$/fd/$fd ] && echo fd$fd-open || echo fd$fd-closed; done; \
+             [ -e /proc/$$/fd/3 ] && cat <&3 && cat <&4 && cat <&5; exit 0"
+        ]);
+    });
+    for (name, text) in [("a", "first socket\n"), ("b", "second socket\n"), ("c", "preserved\n")] {
+        std::fs::write(bundle.dir.join(name), text).unwrap();
+    }
+    let run = |listen: &str, preserve: &str| {
+        // The shell opens 3 to 6 (not close-on-exec), then becomes ctr-oci,
+        // keeping its pid ($$).
+        let id = ctr_tests::unique_name("listen-");
+        let script = format!(
+            "exec 3<\"$0/a\" 4<\"$0/b\" 5<\"$0/c\" 6<\"$0/c\"; {listen} \
+             exec \"$1\" --root \"$0/state\" run {preserve} --bundle \"$0\" {id}"
+        );
+        env.as_root("sh", ["-c".as_ref(), script.as_ref(), bundle.dir.as_os_str(), bundle.ctr_oci.as_os_str()]).output()
+    };
+    let ours = run("export LISTEN_PID=$$ LISTEN_FDS=2;", "--preserve-fds 1");
+    assert!(ours.success(), "stdout:\n{}\nstderr:\n{}", ours.stdout, ours.stderr);
+    assert_eq!(
+        ours.stdout,
+        "LISTEN_FDS=2 LISTEN_PID=1\nfd3-open\nfd4-open\nfd5-open\nfd6-closed\nfirst socket\nsecond socket\npreserved\n",
+        "stderr:\n{}",
+        ours.stderr
+    );
+    for other in ["export LISTEN_PID=1 LISTEN_FDS=2;", "export LISTEN_FDS=2;"] {
+        let out = run(other, "");
+        assert!(out.success(), "{other}: {}", out.stderr);
+        assert_eq!(out.stdout, "LISTEN_FDS= LISTEN_PID=\nfd3-closed\nfd4-closed\nfd5-closed\nfd6-closed\n", "{other}");
+    }
+    let too_many = run("export LISTEN_PID=$$ LISTEN_FDS=9;", "");
+    assert!(
+        !too_many.success() && too_many.stderr.contains("LISTEN_FDS=9: descriptor 7 is not open"),
+        "{}",
+        too_many.stderr
+    );
+    let past_them = run("export LISTEN_PID=$$ LISTEN_FDS=2;", "--preserve-fds 3");
+    assert!(
+        !past_them.success() && past_them.stderr.contains("--preserve-fds 3: descriptor 7 is not open"),
+        "{}",
+        past_them.stderr
+    );
+    assert!(bundle.cgroup_dirs().is_empty(), "a refused create left a cgroup");
+}
+
+/// `exec --preserve-fds N` (runc's): descriptors 3 to 3+N-1 reach the
+/// exec'd process, no other the caller left open does; a count beyond
+/// what is open is refused.
+#[test]
+fn oci_exec_preserve_fds_passes_exactly_the_descriptors_asked_for() {
+    let Some(env) = ctr_tests::env() else { return };
+    let bundle = Bundle::new(&env, |c| c["process"]["args"] = serde_json::json!(["sleep", "60"]));
+    std::fs::write(bundle.dir.join("passed.txt"), "through fd 3\n").unwrap();
+    let container = Created::start(&bundle, &env, "execfds-");
+    let exec = |preserve: &str| {
+        let script = format!(
+            "exec 3<\"$0/passed.txt\" 4<\"$0/passed.txt\"; exec \"$1\" --root \"$0/state\" exec {preserve} {} \
+             sh -c 'for fd in 3 4; do [ -e /proc/$$/fd/$fd ] && echo fd$fd-open || echo fd$fd-closed; done; \
+             [ -e /proc/$$/fd/3 ] && cat <&3; exit 0'",
+            container.id
+        );
+        env.as_root("sh", ["-c".as_ref(), script.as_ref(), bundle.dir.as_os_str(), bundle.ctr_oci.as_os_str()]).output()
+    };
+    let one = exec("--preserve-fds 1");
+    assert!(one.success(), "stdout:\n{}\nstderr:\n{}", one.stdout, one.stderr);
+    assert_eq!(one.stdout, "fd3-open\nfd4-closed\nthrough fd 3\n", "stderr:\n{}", one.stderr);
+    let none = exec("");
+    assert!(none.success(), "{}", none.stderr);
+    assert_eq!(none.stdout, "fd3-closed\nfd4-closed\n", "stderr:\n{}", none.stderr);
+    let too_many = exec("--preserve-fds 9");
+    assert!(
+        !too_many.success() && too_many.stderr.contains("--preserve-fds 9: descriptor 5 is not open"),
+        "{}",
+        too_many.stderr
+    );
+}

@@ -360,4 +360,15 @@ mod tests {
         state.init = None;
         assert!(!state.is_running(), "a pid alone is never trusted");
     }
+    /// A container lives across an upgrade: a record with fields this
+    /// release does not know (a removed one, or a newer release's) still
+    /// parses, unlike the helper's strict records.
+    #[test]
+    fn a_record_with_fields_of_another_release_parses() {
+        let mut json = serde_json::to_value(State { id: "b".repeat(64), ..State::default() }).unwrap();
+        json["ports"] = serde_json::json!([["Tcp", 8080]]);
+        json["a_later_field"] = serde_json::json!({ "x": 1 });
+        let state: State = serde_json::from_value(json).unwrap();
+        assert_eq!(state.id, "b".repeat(64));
+    }
 }

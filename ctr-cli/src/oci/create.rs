@@ -44,15 +44,11 @@ pub struct CreateOptions {
 
 /// Creates container `id`; returns its first process, which is our child.
 pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Pid> {
-    // The descriptors to pass must be open now: a missing one is the
-    // caller's mistake, said here rather than by the container's process.
-    for fd in 3..options.preserve_fds.saturating_add(3) {
-        let raw = i32::try_from(fd)?;
-        if nix::fcntl::fcntl(raw, nix::fcntl::FcntlArg::F_GETFD).is_err() {
-            refuse!("--preserve-fds {}: descriptor {fd} is not open", options.preserve_fds);
-        }
-    }
-    let bundle = Bundle::load(&options.bundle)?;
+    // From here on preserve_fds counts LISTEN_FDS' sockets too (first).
+    let passed = super::fds::passed(options.preserve_fds)?;
+    let options = &CreateOptions { preserve_fds: passed.total, ..options.clone() };
+    let mut bundle = Bundle::load(&options.bundle)?;
+    super::fds::tell_activation(&mut bundle.spec, passed.listen);
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     let console = super::console::connect(terminal, options.console_socket.as_deref())?;
     let dir = root.make_dir(id)?;
@@ -182,6 +178,7 @@ fn clone_and_release(
         drop(ours);
         init::main(bundle, cgroups, theirs, fifo, console, launch);
     }
+    let terminal = console.is_some();
     drop(console);
     drop(theirs);
     drop(fifo);
@@ -206,6 +203,9 @@ fn clone_and_release(
         state["status"] = "created".into();
         frame::write_frame(&mut ours, &state.to_string()).context("give the container's process its state")?;
         match frame::read_frame::<Report>(&mut ours) {
+            Ok(Report::Ready) if !terminal && super::fds::has_user_namespace(bundle) => {
+                super::fds::give_stdio_to_namespace_root(pid)
+            }
             Ok(Report::Ready) => Ok(()),
             Ok(Report::Failed(message)) => Err(super::OciError::Invalid(message)),
             Err(e) => Err(refused!("the container's process died while starting ({e})")),

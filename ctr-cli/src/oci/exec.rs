@@ -51,6 +51,8 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     /// Where to send the terminal's master end, with process.terminal.
     pub console_socket: Option<PathBuf>,
+    /// `--preserve-fds N`: descriptors 3 to 3+N-1 reach the process.
+    pub preserve_fds: u32,
 }
 
 const NAMESPACES: [(&str, CloneFlags); 7] = [
@@ -66,6 +68,7 @@ const NAMESPACES: [(&str, CloneFlags); 7] = [
 /// Runs the process; returns its exit status, or 0 once started with `detach`.
 pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
     let terminal = options.process.terminal().unwrap_or(false);
+    super::fds::check_open(3, options.preserve_fds, &format!("--preserve-fds {}", options.preserve_fds))?;
     let mut console = super::console::connect(terminal, options.console_socket.as_deref())?;
     let record = root.load(id)?;
     if root.status(&record) != Status::Running {
@@ -90,6 +93,9 @@ pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).context("read the container's seccomp filter"),
     };
+    if !terminal && join.contains(CloneFlags::CLONE_NEWUSER) {
+        super::fds::give_stdio_to_namespace_root(Pid::from_raw(record.init.pid))?;
+    }
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
     let (mut ours, mut theirs) = UnixStream::pair().context("socketpair")?;
     // SAFETY: ctr-oci is single-threaded; the child only makes system
@@ -122,7 +128,7 @@ pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
                         Ok(ready) => {
                             let _ = frame::write_frame(&mut theirs, &Report::Ready);
                             drop(theirs);
-                            let Err(e) = execute(&options.process, seccomp.as_deref(), ready, 0);
+                            let Err(e) = execute(&options.process, seccomp.as_deref(), ready, options.preserve_fds);
                             eprintln!("ctr-oci: {e:#}");
                             1
                         }

@@ -18,7 +18,9 @@
 //!   `--console-socket`;
 //! - [`lifecycle`]: `start`, `kill`, `delete`, `state`, `list`, `pause`,
 //!   `resume`, `ps`; [`exec`]: `exec`;
-//! - [`hooks`]: the spec's hooks, with the state on stdin;
+//! - [`hooks`]: the spec's hooks, with the state on stdin; [`fds`]: the
+//!   descriptors passed (`LISTEN_FDS`, `--preserve-fds`) and the stdio's
+//!   owner in a user namespace;
 //! - [`record`]: the state directory; [`cgroups`]: what only ctr-oci needs
 //!   of the cgroup manager (`cgroupsPath`, device rules, pids);
 //!   [`device_filter`]: device rules as cgroup v2's BPF program;
@@ -95,6 +97,7 @@ pub mod create;
 pub mod default_spec;
 pub mod device_filter;
 pub mod exec;
+pub mod fds;
 pub mod features;
 pub mod hooks;
 pub mod init;

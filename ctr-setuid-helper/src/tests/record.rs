@@ -24,6 +24,7 @@ fn sample() -> Record {
         },
         network: Some(NetworkName::parse("bridge").unwrap()),
         host_veth: Some(InterfaceName::parse("veth0123456789a").unwrap()),
+        ports: Default::default(),
     }
 }
 
@@ -50,4 +51,15 @@ fn damaged_or_unknown_records_do_not_parse() {
     ] {
         assert!(parse(bad.as_bytes()).is_err(), "{bad} accepted");
     }
+}
+
+/// The previous release wrote the published ports into the record; such a
+/// record (a container running across the upgrade) still parses, and the
+/// field is not written back.
+#[test]
+fn a_record_of_the_previous_release_with_ports_parses() {
+    let json = serde_json::to_string(&sample()).unwrap();
+    assert!(!json.contains("ports"), "{json}");
+    let old = json.replace("\"network\"", "\"ports\":[[\"Tcp\",8080],[\"Udp\",53]],\"network\"");
+    assert_eq!(parse(old.as_bytes()).unwrap(), sample());
 }

@@ -1,5 +1,5 @@
 //! Shared by the image tests (`images.rs`, `images_hostile.rs`): real
-//! external tools (Debian's docker-registry, skopeo, umoci), tar and
+//! external tools (skopeo, umoci; the registry is `registry_support`'s), tar and
 //! docker-archive builders, private image stores, and a scan of the host for
 //! files an image wrote where it must not.
 #![allow(dead_code)]
@@ -7,11 +7,10 @@
 use ctr_tests::Env;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::{Command, Stdio};
+use std::time::SystemTime;
 
 /// The Debian packages these tests need (installed by the test driver).
 pub const PACKAGES: &str = "docker-registry skopeo umoci";
@@ -82,90 +81,6 @@ pub fn layer_count(store: &Path) -> usize {
     std::fs::read_dir(store.join("ctr/layers"))
         .map(|d| d.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).count())
         .unwrap_or(0)
-}
-
-/// Debian's `docker-registry` on 127.0.0.1 with a temporary storage
-/// directory; stopped (by pid) when dropped.
-pub struct Registry {
-    child: Child,
-    pub port: u16,
-    _dir: PathBuf,
-}
-
-impl Registry {
-    pub fn start(env: &Env, name: &str) -> Registry {
-        let dir = scratch(env, &format!("registry-{name}"));
-        // Pick a free port: bind port 0, read it, close it.
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.join("storage").display()
-        );
-        std::fs::write(dir.join("config.yml"), config).unwrap();
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(dir.join("config.yml"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("registry.log")).unwrap())
-            .spawn()
-            .expect("cannot start /usr/bin/docker-registry");
-        let registry = Registry { child, port, _dir: dir.clone() };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !registry.answers() {
-            assert!(
-                Instant::now() < deadline,
-                "the registry did not answer /v2/ within 20s: {}",
-                std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        registry
-    }
-
-    fn answers(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        if stream.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
-            return false;
-        }
-        let mut reply = String::new();
-        let _ = stream.read_to_string(&mut reply);
-        reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200")
-    }
-
-    pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Pushes `oci:LAYOUT:TAG` as `REPO:TAG` with skopeo.
-    pub fn push(&self, layout: &Path, tag: &str, repository: &str) {
-        run(Command::new("skopeo").args([
-            "copy",
-            "--insecure-policy",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:{tag}", layout.display()),
-            &format!("docker://{}/{repository}:{tag}", self.host()),
-        ]));
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A 3-layer Alpine image built with umoci in an OCI layout (`LAYOUT:3.20`):

@@ -1,6 +1,7 @@
 //! Debian's docker-registry, started by a test on a free loopback port of
 //! the test's network namespace, with its own storage (and, if asked, one
-//! htpasswd user), stopped and removed when dropped.
+//! htpasswd user or https), stopped and removed when dropped. The one
+//! registry harness: the image, push, login and TLS tests all use it.
 
 use ctr_tests::Env;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -48,6 +49,7 @@ impl Registry {
             eprintln!("skipped: /usr/bin/docker-registry is missing (Debian package docker-registry)");
             return None;
         }
+        // Picked by binding port 0; docker-registry binds it again below.
         let ip = tls.map_or(Ipv4Addr::LOCALHOST, |tls| tls.ip);
         let port = TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
         let dir = env.work.join(format!("registry-{}", ctr_tests::unique_name("")));
@@ -77,10 +79,29 @@ impl Registry {
         let registry = Registry { child, dir, address };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&registry.address).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not listen on {}", registry.address);
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen on {} within 20s: {}",
+                registry.address,
+                std::fs::read_to_string(registry.dir.join("log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Some(registry)
+    }
+
+    /// Pushes the OCI layout's `LAYOUT:TAG` as `REPOSITORY:TAG` with skopeo
+    /// (an open registry over http).
+    #[allow(dead_code)]
+    pub fn push_layout(&self, layout: &std::path::Path, tag: &str, repository: &str) {
+        let out = Command::new("skopeo")
+            .args(["copy", "--insecure-policy", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{}/{repository}:{tag}", self.address))
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run skopeo");
+        assert!(out.status.success(), "skopeo copy failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
 
