@@ -469,6 +469,16 @@ pub fn lock_file(path: &Path) -> io::Result<FileLock> {
     Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| errno.into())
 }
 
+/// Locks the existing file `path` exclusively, waiting while another
+/// process holds it, never through a symlink; `None` if it is gone (the
+/// helper's record of a container, locked by whoever removes it).
+pub fn lock_existing(path: &Path) -> io::Result<Option<FileLock>> {
+    match OpenOptions::new().read(true).custom_flags(nix::libc::O_NOFOLLOW).open(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        file => Ok(Some(Flock::lock(file?, FlockArg::LockExclusive).map_err(|(_, errno)| io::Error::from(errno))?)),
+    }
+}
+
 /// A network's leases under its lock (see [`LeaseStore::lock_leases`]).
 pub struct LockedLeases<'a> {
     store: &'a LeaseStore,

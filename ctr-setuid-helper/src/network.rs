@@ -28,14 +28,13 @@ use crate::caller::Caller;
 use crate::registry::{self, UserNetwork, DEFAULT_BRIDGE};
 use ctr_core::config::HelperConfig;
 use ctr_core::ids::ContainerId;
-use ctr_core::net::{Cidr, NetworkInfo, NetworkName, NetworkRequest, NetworkSummary, PortSpec, Protocol};
+use ctr_core::net::{Cidr, NetworkInfo, NetworkName, NetworkRequest, NetworkSummary};
 use ctr_core::protocol::HelperError;
 use ctr_net::bridge::{AttachRequest, BridgeNetwork, NetError, NetworkConfig};
 use ctr_net::ipam::{lock_file, FileLock, Lease, Subnet};
 use ctr_net::link::LinkError;
 use ctr_net::liveness::Liveness;
 use ctr_net::names::{BridgeName, InterfaceName};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
@@ -78,13 +77,6 @@ fn driver(config: &HelperConfig, n: &UserNetwork) -> Result<BridgeNetwork, Helpe
     BridgeNetwork::new(driver, Path::new(LEASE_DIR)).map_err(net_error)
 }
 
-fn unprivileged_port_start() -> u16 {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(1024)
-}
-
 /// Checks a request before anything is created.
 pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest) -> Result<(), HelperError> {
     let NetworkRequest::Bridge { network, address, ports } = request else { return Ok(()) };
@@ -97,7 +89,7 @@ pub fn validate(caller: &Caller, config: &HelperConfig, request: &NetworkRequest
     }
     // At most 64 ports, none twice: checked when the request was decoded
     // (ctr_core::net::check_published).
-    let floor = unprivileged_port_start();
+    let floor = ctr_net::host_ports::unprivileged_port_start();
     // Decoding refused group addresses; a subnet's broadcast address is
     // known only from the host's routes (and the network's own subnet).
     let broadcasts = if ports.iter().any(|p| p.host_ip.is_some()) {
@@ -133,21 +125,6 @@ fn network_lock() -> Result<FileLock, HelperError> {
     nix::fcntl::fcntl(lock.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
         .map_err(net_error)?;
     Ok(lock)
-}
-
-/// A published port must be free: not bound on the host, which this checks
-/// by binding it (`ctr` holds the ports of its containers bound). Two
-/// containers never publish one port: the kernel refuses a second element
-/// for a (protocol, port) in nftables' `ports` map (EEXIST, the whole batch
-/// undone), even where a user killed the `ctr` that held it.
-fn check_port_free(p: &PortSpec) -> Result<(), HelperError> {
-    let addr = SocketAddrV4::new(p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED), p.host_port);
-    let bound = match p.protocol {
-        Protocol::Tcp => TcpListener::bind(addr).map(drop),
-        Protocol::Udp => UdpSocket::bind(addr).map(drop),
-    };
-    bound
-        .map_err(|e| net_error(format!("host port {}/{} is already published or in use: {e}", p.host_port, p.protocol)))
 }
 
 /// Every network a container of `uid` can be on: the default one and its own.
@@ -195,7 +172,15 @@ pub fn attach(caller: &Caller, config: &HelperConfig, a: &Attach<'_>) -> Result<
     // its lease lock, against a subnet that may have changed since.
     let resolved = resolve(config, &networks, uid, network)?;
     check_interface_limit(config, &networks, uid)?;
-    ports.iter().try_for_each(check_port_free)?;
+    // A published port must be free on the host. Two containers never
+    // publish one port: the kernel refuses a second element for a
+    // (protocol, port) in nftables' `ports` map (EEXIST, the whole batch
+    // undone), even where a user killed the `ctr` that held it.
+    for p in ports {
+        ctr_net::host_ports::check_free(p).map_err(|e| {
+            net_error(format!("host port {}/{} is already published or in use: {e}", p.host_port, p.protocol))
+        })?;
+    }
     let network = driver(config, &resolved)?;
     // Our own unreaped child's: its pid cannot have been reused.
     let netns = std::fs::File::open(format!("/proc/{}/ns/net", a.pid.as_raw())).map_err(net_error)?;

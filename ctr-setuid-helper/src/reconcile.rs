@@ -25,12 +25,19 @@ pub fn teardown(config: &HelperConfig, uid: u32, id: &ContainerId, record: &Reco
     record::remove(uid, id)
 }
 
-/// `RemoveCgroup`: the caller's container `id`, if it has one.
+/// `RemoveCgroup`: the caller's container `id`, if it has one. The cgroups
+/// go before the answer; a network after it (its deletions wait out RCU
+/// grace periods), in a detached child that holds the record's lock until
+/// it has removed the record, so that a helper run of the caller's waits
+/// for it, and one killed half-way leaves the record for the next.
 pub fn remove(config: &HelperConfig, uid: u32, id: &ContainerId) -> Result<(), HelperError> {
-    match record::load(uid, id)? {
-        Some(record) => teardown(config, uid, id, &record),
-        None => Ok(()),
+    let Some(record) = record::load(uid, id)? else { return Ok(()) };
+    if record.network.is_none() {
+        return teardown(config, uid, id, &record);
     }
+    cgroup::kill_and_remove(&record.cgroups)?;
+    let Some(removing) = record::lock(uid, id)? else { return Ok(()) };
+    ctr_net::detached::run_detached(removing, || teardown(config, uid, id, &record))
 }
 
 /// Tears down every container of the caller's whose owner is dead;
@@ -39,7 +46,11 @@ pub fn dead_records(config: &HelperConfig, uid: u32) -> Result<u32, HelperError>
     let mut result = Ok(0);
     for id in record::list(uid) {
         let done = record::load(uid, &id).and_then(|record| match record {
-            Some(r) if !r.owner.is_alive() => teardown(config, uid, &id, &r).map(|()| 1),
+            // Locked, it is removed by nobody else; reloaded, as it may be gone.
+            Some(r) if !r.owner.is_alive() => match (record::lock(uid, &id)?, record::load(uid, &id)?) {
+                (Some(_removing), Some(r)) => teardown(config, uid, &id, &r).map(|()| 1),
+                _ => Ok(0),
+            },
             _ => Ok(0),
         });
         result = match (result, done) {

@@ -102,6 +102,13 @@ pub fn remove(uid: u32, id: &ContainerId) -> Result<(), HelperError> {
     }
 }
 
+/// The caller's record of `id`, locked: its removal is under way in no
+/// other process (a detached one, see [`crate::reconcile::remove`]) once
+/// this returns. `None` if it is gone.
+pub fn lock(uid: u32, id: &ContainerId) -> Result<Option<ctr_net::ipam::FileLock>, HelperError> {
+    ctr_net::ipam::lock_existing(&path(uid, id)).map_err(|e| record_error(&path(uid, id), e))
+}
+
 /// The ids of all of the caller's records.
 pub fn list(uid: u32) -> Vec<ContainerId> {
     let Ok(entries) = std::fs::read_dir(user_dir(uid)) else { return Vec::new() };

@@ -172,6 +172,20 @@ impl Env {
         self.prefix.join("libexec/ctr/ctr-setuid-helper")
     }
 
+    /// Waits for every helper teardown under way (any user's): a bridged
+    /// container's rules, veth and lease go after `ctr` returned, in a
+    /// detached helper that holds the container's record locked until it
+    /// has removed it.
+    pub fn await_helper_teardowns(&self) {
+        let users = std::fs::read_dir("/run/ctr-helper").into_iter().flatten().flatten();
+        let records = users.filter(|u| u.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok()));
+        for entry in records.flat_map(|u| std::fs::read_dir(u.path()).into_iter().flatten().flatten()) {
+            if let Ok(file) = std::fs::File::open(entry.path()) {
+                let _ = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockShared);
+            }
+        }
+    }
+
     /// The test user's image store (`XDG_DATA_HOME`), shared by all tests of a run
     /// so the Alpine image is imported once.
     pub fn data_home(&self) -> PathBuf {

@@ -34,6 +34,7 @@ fn nothing_is_left_after_rm_runs_and_failed_runs() {
     let missing = env.ctr().args(["run", "--rm", "not-an-image", "true"]).output();
     assert_eq!(missing.code(), Some(125));
 
+    env.await_helper_teardowns();
     let leftovers = ctr_tests::cgroup_leftovers();
     assert!(leftovers.is_empty(), "cgroups left: {leftovers:?}");
     let records = entries(&PathBuf::from(format!("/run/ctr-helper/{}", env.uid)));

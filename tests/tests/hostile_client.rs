@@ -420,6 +420,7 @@ impl Drop for Victim {
         if let Some(child) = self.child.take() {
             let _ = child.wait();
         }
+        self.env.await_helper_teardowns();
     }
 }
 

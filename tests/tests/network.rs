@@ -24,6 +24,7 @@ fn start(env: &Env, name: &str, extra: &[&str], image: &str, script: &str) -> Ch
 fn stop(env: &Env, name: &str, child: Child) {
     let _ = env.ctr().args(["rm", "-f", name]).output();
     let _ = child.wait();
+    env.await_helper_teardowns();
 }
 
 fn address_of(env: &Env, name: &str) -> String {
@@ -134,6 +135,7 @@ fn fifty_concurrent_containers_get_fifty_addresses_and_leave_nothing() {
     addresses.dedup();
     assert_eq!(addresses.len(), 50, "{addresses:?}");
     assert!(addresses.iter().all(|a| a.starts_with("10.88.")), "{addresses:?}");
+    env.await_helper_teardowns();
     let leases = std::fs::read_to_string("/run/ctr-helper/net/bridge.json").unwrap_or_default();
     assert!(
         !leases.contains(&format!("\"owner_uid\": {}", env.uid))
@@ -430,4 +432,105 @@ fn publish_all_maps_the_images_exposed_ports() {
     stop(&env, &name, server);
     let _ = env.ctr().args(["rmi", &tag]).output();
     assert!(page.contains("published-all"), "{page}");
+}
+
+/// The host's nftables ruleset, as `nft list ruleset` prints it.
+fn ruleset() -> String {
+    let out = std::process::Command::new("nft").args(["list", "ruleset"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The helper's record of the test user's container `id`, and the host veth it names.
+fn record_of(env: &Env, id: &str) -> (std::path::PathBuf, String) {
+    let path = std::path::PathBuf::from(format!("/run/ctr-helper/{}/{id}", env.uid));
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let veth = record["host_veth"].as_str().unwrap_or_else(|| panic!("no veth in {record}")).to_owned();
+    (path, veth)
+}
+
+/// The detached helper that tears down the container whose record is
+/// `path`: the process with that file open that leads a session of its own
+/// (a helper run waiting for the record's lock has it open too).
+fn detached_teardown(path: &std::path::Path) -> Option<i32> {
+    let pids = std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok());
+    pids.into_iter().find(|pid| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // pid (comm) state ppid pgrp session ...: after the last ')'.
+        let session = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(3)).unwrap_or("");
+        session == pid.to_string()
+            && std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .into_iter()
+                .flatten()
+                .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                .any(|target| target == path)
+    })
+}
+
+#[test]
+fn a_bridged_rm_run_is_gone_when_it_returns_and_its_network_goes_right_after() {
+    let Some(env) = env() else { return };
+    let _serial = ctr_tests::one_at_a_time();
+    env.ensure_alpine_image("alpine");
+    let name = ctr_tests::unique_name("rm-bridged");
+    let out = env.ctr().args(["run", "--rm", "--name", &name, "-p", "18090:80", "alpine", "true"]).output();
+    assert!(out.success(), "{}", out.stderr);
+    let listed = env.ctr().args(["ps", "-a"]).ok().stdout;
+    assert!(!listed.contains(&name), "ctr ps -a still shows {name} after `run --rm` returned:\n{listed}");
+    env.await_helper_teardowns();
+    let records = std::fs::read_dir(format!("/run/ctr-helper/{}", env.uid)).map_or(0, Iterator::count);
+    assert_eq!(records, 0, "helper records left");
+    let leases = std::fs::read_to_string("/run/ctr-helper/net/bridge.json").unwrap_or_default();
+    assert!(!leases.contains(&format!("\"owner_uid\": {}", env.uid)), "leases left: {leases}");
+    assert!(!links().contains("veth"), "veths left:\n{}", links());
+    assert!(!ruleset().contains("18090"), "the published port's rule is left:\n{}", ruleset());
+}
+
+/// `ctr rm` returns once the container's cgroups and state are gone; its
+/// network goes in a detached helper that keeps the record (locked) until
+/// it is done. Killed half-way (here while it waits for the network lock,
+/// which the test holds), it leaves the record, and the next helper run of
+/// the user removes the rules, veth, lease and record.
+#[test]
+fn a_killed_detached_network_teardown_is_finished_by_the_next_helper_run() {
+    let Some(env) = env() else { return };
+    let _serial = ctr_tests::one_at_a_time();
+    env.ensure_alpine_image("alpine");
+    let name = ctr_tests::unique_name("killed-teardown");
+    let started = run_detached(&env, &name, &["-p", "18091:80"]);
+    assert!(started.success(), "{}", started.stderr);
+    let id = env.ctr().args(["inspect", "--format", "{{.Id}}", &name]).ok().stdout.trim().to_owned();
+    let (record, veth) = record_of(&env, &id);
+    let net_lock = std::fs::OpenOptions::new().read(true).write(true).open("/run/ctr-helper/net/net.lock").unwrap();
+    let held = nix::fcntl::Flock::lock(net_lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let removed = env.ctr().args(["rm", "-f", &name]).output();
+    assert!(removed.success(), "ctr rm -f: {}", removed.stderr);
+    let listed = env.ctr().args(["ps", "-a"]).ok().stdout;
+    assert!(!listed.contains(&name), "ctr ps -a still shows {name} after `ctr rm` returned:\n{listed}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let teardown = loop {
+        match detached_teardown(&record) {
+            Some(pid) => break pid,
+            None if Instant::now() > deadline => panic!("no process holds {} locked", record.display()),
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(teardown), nix::sys::signal::Signal::SIGKILL).unwrap();
+    // Dead (a zombie, maybe) once its files are closed.
+    while detached_teardown(&record) == Some(teardown) {
+        assert!(Instant::now() < deadline, "the killed teardown {teardown} still holds its lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // No rule or lease can have gone while the test holds the network lock
+    // (the veth may have: it dies with the container's namespace).
+    assert!(record.exists(), "the killed teardown removed the record");
+    assert!(ruleset().contains("18091"), "the port's rule went with the network lock held");
+    let leases = std::fs::read_to_string("/run/ctr-helper/net/bridge.json").unwrap_or_default();
+    assert!(leases.contains(&id), "the lease went with the network lock held: {leases}");
+    drop(held);
+    env.ctr().args(["network", "ls"]).ok();
+    assert!(!record.exists(), "the next helper run left the record");
+    assert!(!links().contains(&veth), "the next helper run left veth {veth}:\n{}", links());
+    let leases = std::fs::read_to_string("/run/ctr-helper/net/bridge.json").unwrap_or_default();
+    assert!(!leases.contains(&id), "the next helper run left the lease: {leases}");
+    assert!(!ruleset().contains("18091"), "the next helper run left the port's rule:\n{}", ruleset());
 }

@@ -141,6 +141,9 @@ pub fn start_inner(args: StartArgs, bundle: &Path) -> Result<()> {
     let concurrent = if args.concurrent > 0 { Some(caught(|| concurrent(&env, args.concurrent))) } else { None };
     let oci = caught(|| time_oci_runs(&env, &mut crun, bundle, args.runs));
     crun.quit();
+    if let Err(e) = strace_variants(&env) {
+        println!("strace of the ctr variants failed: {e:#}");
+    }
     println!();
     match &starts {
         Ok(s) => s.print(args.runs),
@@ -297,14 +300,35 @@ const SEGMENTS: [&str; 12] = [
     "init.total",
     "init's report to ctr",
     "container runs, reaped",
-    "finish (helper teardown)",
+    "finish (helper answered)",
     "ctr exits",
 ];
 
-/// One timed run: its wall time, and its segments if it was traced.
+/// One timed run: its wall time, its segments if it was traced, and how
+/// long the helper's detached teardown ran on after `ctr` returned.
 struct Timed {
     wall: Duration,
     segments: Option<[Duration; SEGMENTS.len()]>,
+    after_return: Option<Duration>,
+}
+
+/// The helper's records of the test user's containers: each is removed
+/// last, by the helper's teardown (detached, for a bridged container).
+const HELPER_RECORDS: &str = "/run/ctr-helper";
+
+/// Waits, outside the timing, until the helper's teardown of the test
+/// user's containers is done (their records gone), so that it never
+/// overlaps the next round; returns how long that took after `ctr` exited.
+fn await_teardown(env: &ctr_tests::Env, exited: f64) -> Result<Duration> {
+    let dir = std::path::PathBuf::from(format!("{HELPER_RECORDS}/{}", env.uid));
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        if Instant::now() > give_up {
+            bail!("the helper's records in {} were not removed within 30 s", dir.display());
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    Ok(Duration::from_secs_f64((monotonic_ms() - exited).max(0.0) / 1000.0))
 }
 
 /// The `ctr-timing PHASE 0.412ms @81234.567` lines of `stderr`, as
@@ -383,7 +407,8 @@ fn ctr_run(env: &ctr_tests::Env, args: &[&str]) -> Result<Timed> {
     let mut cmd = as_test_user(env, env.ctr_path())?;
     cmd.args(["run", "--rm"]).args(args).args([IMAGE, "/bin/true"]).env("CTR_TRACE_TIMINGS", "1");
     let (wall, spawned, exited, out) = timed_output(cmd, &format!("ctr run --rm {}", args.join(" ")))?;
-    Ok(Timed { wall, segments: segments(&parse_trace(&String::from_utf8_lossy(&out.stderr)), spawned, exited) })
+    let segments = segments(&parse_trace(&String::from_utf8_lossy(&out.stderr)), spawned, exited);
+    Ok(Timed { wall, segments, after_return: Some(await_teardown(env, exited)?) })
 }
 
 fn floor(env: &ctr_tests::Env) -> Result<Timed> {
@@ -391,15 +416,46 @@ fn floor(env: &ctr_tests::Env) -> Result<Timed> {
     let mut cmd = as_test_user(env, "unshare")?;
     cmd.args(args).arg("/bin/true");
     let (wall, ..) = timed_output(cmd, "unshare")?;
-    Ok(Timed { wall, segments: None })
+    Ok(Timed { wall, segments: None, after_return: None })
 }
 
 fn run_variant(env: &ctr_tests::Env, crun: &mut CrunServer, v: Variant) -> Result<Timed> {
     match v {
-        Variant::Crun => Ok(Timed { wall: crun.request("run")?, segments: None }),
+        Variant::Crun => Ok(Timed { wall: crun.request("run")?, segments: None, after_return: None }),
         Variant::Floor => floor(env),
         _ => ctr_run(env, v.ctr_args().expect("a ctr variant")),
     }
+}
+
+/// With `CTR_BENCH_STRACE=DIR`, one untimed `ctr run --rm` of each ctr
+/// variant under `strace -f -ttt -T`, as root with `-u` (so that the
+/// setuid helper runs as it does untraced), into `DIR/<variant>.strace`:
+/// where a phase's time goes, system call by system call.
+fn strace_variants(env: &ctr_tests::Env) -> Result<()> {
+    let Some(dir) = std::env::var_os("CTR_BENCH_STRACE") else { return Ok(()) };
+    let home = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(env.uid))?
+        .with_context(|| format!("no user with uid {}", env.uid))?
+        .dir;
+    for v in [Variant::CtrNone, Variant::CtrBridge, Variant::CtrPort] {
+        let out = Path::new(&dir).join(format!("{}.strace", v.short()));
+        let mut cmd = Command::new("strace");
+        cmd.args(["-f", "-ttt", "-T", "-u", &env.user, "-o"])
+            .arg(&out)
+            .arg(env.ctr_path())
+            .args(["run", "--rm"])
+            .args(v.ctr_args().expect("a ctr variant"))
+            .args([IMAGE, "/bin/true"])
+            .env_clear()
+            .env("HOME", &home)
+            .env("USER", &env.user)
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("XDG_DATA_HOME", env.data_home())
+            .current_dir(&env.work)
+            .stdin(Stdio::null());
+        let (_, _, exited, _) = timed_output(cmd, &format!("strace of ctr {}", v.short()))?;
+        await_teardown(env, exited)?;
+    }
+    Ok(())
 }
 
 /// Every variant's runs, round by round.
@@ -508,6 +564,14 @@ impl Starts {
         println!();
         let counts: Vec<String> = traced.iter().map(|t| t.len().to_string()).collect();
         println!("(traced runs with every phase: {})", counts.join(" / "));
+        // Not in the total: it runs after `ctr` returned, and the bench
+        // waits for it between runs, untimed.
+        print!("{:<26}", "helper teardown after exit");
+        for v in ctr {
+            let i = VARIANTS.iter().position(|x| *x == v).expect("a variant");
+            print!("{}", cell(self.rounds.iter().filter_map(|r| r[i].after_return).collect()));
+        }
+        println!("\n(the helper's detached teardown (veth, rules, lease, record) after `ctr` returned; waited for between runs, untimed)");
     }
 }
 
