@@ -543,13 +543,7 @@ impl Starts {
                 self.rounds.iter().filter_map(|r| r[i].segments).collect()
             })
             .collect();
-        let cell = |values: Vec<Duration>| {
-            if values.is_empty() {
-                return format!("{:>17}", "-");
-            }
-            let mean = values.iter().map(|d| ms(*d)).sum::<f64>() / values.len() as f64;
-            format!(" {:>8.2} / {:>6.2}", ms(stats(&values).0), mean)
-        };
+        let cell = median_mean;
         for (s, name) in SEGMENTS.iter().enumerate() {
             print!("{name:<26}");
             for runs in &traced {
@@ -579,6 +573,37 @@ impl Starts {
 struct Exec {
     ctr: Vec<Duration>,
     crun: Vec<Duration>,
+    /// The segments of each traced `ctr exec` with every phase.
+    phases: Vec<[Duration; SEGMENTS.len()]>,
+}
+
+/// The phases and gaps of one traced `ctr exec`, as [`SEGMENTS`] for a run
+/// (padded to the same length with empty names, which are not printed).
+const EXEC_SEGMENTS: [&str; SEGMENTS.len()] = [
+    "exec of ctr, startup",
+    "exec.prepare",
+    "ctr: to the helper",
+    "helper.exec (helper)",
+    "spec to init (its startup)",
+    "exec.join (init)",
+    "init: fork, user, seccomp",
+    "init's report to ctr",
+    "exec.wait (command runs)",
+    "ctr exits",
+    "",
+    "",
+];
+
+fn exec_segments(trace: &[(String, f64, f64)], spawned: f64, exited: f64) -> Option<[Duration; SEGMENTS.len()]> {
+    let find = |name: &str| trace.iter().find(|(p, _, _)| p == name).map(|(_, s, e)| (*s, *e));
+    let (prepare, helper, join) = (find("exec.prepare")?, find("helper.exec")?, find("exec.join")?);
+    let (init, wait) = (find("init.total")?, find("exec.wait")?);
+    let bounds = [spawned, prepare.0, prepare.1, helper.0, helper.1, join.0, join.1, init.1, wait.0, wait.1, exited];
+    let mut out = [Duration::ZERO; SEGMENTS.len()];
+    for (i, pair) in bounds.windows(2).enumerate() {
+        out[i] = Duration::from_secs_f64((pair[1] - pair[0]).max(0.0) / 1000.0);
+    }
+    Some(out)
 }
 
 fn time_exec(env: &ctr_tests::Env, crun: &mut CrunServer, runs: usize) -> Result<Exec> {
@@ -589,22 +614,32 @@ fn time_exec(env: &ctr_tests::Env, crun: &mut CrunServer, runs: usize) -> Result
     }
     let result = (|| {
         crun.request("exec-start")?;
-        let ctr_exec = || -> Result<Duration> {
+        let ctr_exec = || -> Result<Timed> {
             let mut cmd = as_test_user(env, env.ctr_path())?;
-            cmd.args(["exec", EXEC_CONTAINER, "/bin/true"]);
-            Ok(timed_output(cmd, "ctr exec")?.0)
+            cmd.args(["exec", EXEC_CONTAINER, "/bin/true"]).env("CTR_TRACE_TIMINGS", "1");
+            let (wall, spawned, exited, out) = timed_output(cmd, "ctr exec")?;
+            Ok(Timed {
+                wall,
+                segments: exec_segments(&parse_trace(&String::from_utf8_lossy(&out.stderr)), spawned, exited),
+            })
         };
         ctr_exec().context("warm-up")?;
         crun.request("exec").context("warm-up")?;
-        let mut exec = Exec { ctr: Vec::new(), crun: Vec::new() };
+        let mut exec = Exec { ctr: Vec::new(), crun: Vec::new(), phases: Vec::new() };
+        let ctr = |exec: &mut Exec| -> Result<()> {
+            let timed = ctr_exec()?;
+            exec.ctr.push(timed.wall);
+            exec.phases.extend(timed.segments);
+            Ok(())
+        };
         for round in 0..runs {
             interrupt::check()?;
             if round % 2 == 0 {
-                exec.ctr.push(ctr_exec()?);
+                ctr(&mut exec)?;
                 exec.crun.push(crun.request("exec")?);
             } else {
                 exec.crun.push(crun.request("exec")?);
-                exec.ctr.push(ctr_exec()?);
+                ctr(&mut exec)?;
             }
         }
         Ok(exec)
@@ -633,7 +668,22 @@ impl Exec {
         let rounds: Vec<String> =
             self.ctr.iter().zip(&self.crun).map(|(c, r)| format!("{:.2}", ms(*c) / ms(*r))).collect();
         println!("per-round ctr/crun: {}", rounds.join(" "));
+        println!("\nwhere a `ctr exec` goes (CTR_TRACE_TIMINGS time line, spawn to exit), ms: median / mean");
+        for (i, name) in EXEC_SEGMENTS.iter().enumerate().filter(|(_, n)| !n.is_empty()) {
+            println!("{name:<26} {}", median_mean(self.phases.iter().map(|p| p[i]).collect()));
+        }
+        println!("{:<26} {}", "total", median_mean(self.phases.iter().map(|p| p.iter().sum()).collect()));
+        println!("(traced runs with every phase: {})", self.phases.len());
     }
+}
+
+/// "median / mean" in ms, or "-" for none.
+fn median_mean(values: Vec<Duration>) -> String {
+    if values.is_empty() {
+        return format!("{:>17}", "-");
+    }
+    let mean = values.iter().map(|d| ms(*d)).sum::<f64>() / values.len() as f64;
+    format!(" {:>8.2} / {:>6.2}", ms(stats(&values).0), mean)
 }
 
 /// `count` detached containers started at once, then removed at once.

@@ -102,6 +102,7 @@ pub struct LogsArgs {
 }
 
 #[derive(clap::Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// Remove every stopped container.
     Prune {

@@ -57,6 +57,7 @@ pub struct UpdateArgs {
 }
 
 #[derive(clap::Subcommand, Debug)]
+#[command(defer = true)]
 pub enum GenerateCommand {
     /// A systemd unit that starts a container at boot and stops it at
     /// shutdown (ctr has no daemon to do it).

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 /// Image commands that docker also has at the top level.
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum TopLevel {
     /// List images (same as `ctr image ls`).
     Images(ImagesArgs),
@@ -23,6 +24,7 @@ pub enum TopLevel {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// Import a root filesystem tarball (tar, gzip, zstd or xz; `-` for stdin) as an image.
     Import {

@@ -7,6 +7,7 @@ use ctr_cli::container::layer::{CommitRequest, ConfigChange};
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand, Debug)]
+#[command(defer = true)]
 pub enum TopLevel {
     /// Copy files between a container and the host (`-` for a tar stream).
     #[command(
@@ -60,6 +61,7 @@ pub struct HistoryArgs {
 }
 
 #[derive(clap::Subcommand, Debug)]
+#[command(defer = true)]
 pub enum SystemCommand {
     /// What images, containers and volumes take on disk, and what a prune would free.
     Df,

@@ -1,6 +1,7 @@
 //! `ctr network`'s subcommands.
 
 #[derive(clap::Subcommand, Debug)]
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Create a bridge network of yours. Containers join it with
     /// `ctr run --network NAME`; they reach each other by name, and cannot

@@ -203,8 +203,8 @@ pub struct MountArgs {
     pub read_only: bool,
 }
 
-/// Health checks, run in the container by the process that waits on it
-/// (its monitor, or a foreground `ctr run`); shown by `ps` and `inspect`.
+// Health checks, run in the container by the process that waits on it
+// (its monitor, or a foreground `ctr run`); shown by `ps` and `inspect`.
 #[derive(clap::Args, Debug, Default)]
 pub struct HealthArgs {
     /// A command whose exit status 0 means healthy (run with /bin/sh -c
@@ -228,7 +228,8 @@ pub struct HealthArgs {
     pub none: bool,
 }
 
-/// `ctr run`'s security flags.
+// `ctr run`'s security flags (no doc comment on a flattened struct: see
+// `Command`'s `defer`).
 #[derive(clap::Args, Debug, Default)]
 pub struct SecurityArgs {
     /// seccomp=PROFILE.json (docker's format), seccomp=unconfined,

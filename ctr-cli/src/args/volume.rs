@@ -1,6 +1,7 @@
 //! `ctr volume`'s subcommands.
 
 #[derive(clap::Subcommand, Debug)]
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Create a volume (a random name if none is given); creating an existing one is not an error.
     Create { name: Option<String> },

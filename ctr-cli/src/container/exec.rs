@@ -12,6 +12,7 @@ use crate::helper_client::{Helper, ProcessStdio};
 use crate::launch::{merge_env, ProcessOptions};
 use crate::lock::ContainerLock;
 use crate::paths::Paths;
+use crate::process::liveness::ProcessRef;
 use crate::process::wait::{self, Console};
 use crate::spec::{ExecSpec, InitMessage, InitTask, ProcessSpec, INIT_PROTOCOL_VERSION};
 use ctr_core::frame;
@@ -42,40 +43,14 @@ pub enum ExecOutcome {
 }
 
 pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
-    let options = &request.process;
-    options.check_terminal(false)?;
-    if request.detach && (options.interactive || options.tty) {
-        invalid!("-d cannot be combined with -i or -t: nothing would be there to read the process's input or terminal");
-    }
-    let (container, _) = Container::locate(paths, &request.container)?;
-    // Held until the process is in the container's cgroup, so a concurrent
-    // stop or rm cannot slip in between the check and the start.
-    let key = &request.container;
-    let not_running = || Ok(ExecOutcome::Refused(StateError::NotRunning { name: key.clone() }));
-    let Some(lock) = ContainerLock::acquire(&container.state_dir)? else { return not_running() };
-    let Some(state) = container.read_state()? else { return not_running() };
-    if let Err(refused) = state.run_state().check_exec(key) {
-        return Ok(ExecOutcome::Refused(refused));
-    }
-    let Some(init) = state.init.clone() else { return not_running() };
-    let base = state.process.clone().ok_or(ContainerError::StartedByOlderCtr)?;
-    if let Some(dir) = &options.workdir {
-        if !dir.starts_with('/') {
-            invalid!("the working directory {dir:?} is invalid: it must be an absolute path");
-        }
-    }
-    let process = ProcessSpec {
-        args: request.command.clone(),
-        env: merge_env(&base.env, &options.env),
-        cwd: options.workdir.clone().unwrap_or(base.cwd),
-        user: options.user.clone().or(base.user),
-        capabilities: base.capabilities,
-        oom_score_adj: None,
-        rlimits: base.rlimits,
-        group_add: base.group_add,
+    let prepared = crate::timing::time("exec.prepare", || prepare(paths, &request))?;
+    let Prepared { container, lock, init, mut process, seccomp } = match prepared {
+        Ok(prepared) => prepared,
+        Err(refused) => return Ok(ExecOutcome::Refused(refused)),
     };
+    crate::timing::ask_init(&mut process.env);
+    let options = &request.process;
     let terminal = options.terminal();
-    let seccomp = crate::seccomp::program_for_exec(&container.state_dir, state.security.as_ref())?;
 
     // The helper's child, our process, is re-parented to us when the
     // helper exits, so that we can wait for it.
@@ -83,7 +58,7 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
     let (mut ours, theirs) = UnixStream::pair().io_context("socketpair for the init channel")?;
     let stdio = if request.detach { ProcessStdio::null() } else { options.stdio() };
     let helper = Helper::new(&paths.helper());
-    let spawned = helper.exec(&container.id, &OwnedFd::from(theirs), stdio)?;
+    let spawned = crate::timing::time("helper.exec", || helper.exec(&container.id, &OwnedFd::from(theirs), stdio))?;
     drop(lock);
     let pid = Pid::from_raw(spawned.pid);
     let helper_exit = spawned.helper;
@@ -115,6 +90,52 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
     }
     let console =
         report.console.map(|master| Console { master, stdin: options.interactive, log: None, show_output: true });
-    let exit_code = wait::wait(pid, &spawned.pidfd, console)?;
+    let exit_code = crate::timing::time("exec.wait", || wait::wait(pid, &spawned.pidfd, console))?;
     Ok(ExecOutcome::Exited { exit_code, failure })
+}
+
+/// What an exec needs, read under the container's lock (still held).
+struct Prepared {
+    container: Container,
+    lock: ContainerLock,
+    init: ProcessRef,
+    process: ProcessSpec,
+    seccomp: Option<Vec<u8>>,
+}
+
+fn prepare(paths: &Paths, request: &ExecRequest) -> Result<std::result::Result<Prepared, StateError>> {
+    let options = &request.process;
+    options.check_terminal(false)?;
+    if request.detach && (options.interactive || options.tty) {
+        invalid!("-d cannot be combined with -i or -t: nothing would be there to read the process's input or terminal");
+    }
+    let (container, _) = Container::locate(paths, &request.container)?;
+    // Held until the process is in the container's cgroup, so a concurrent
+    // stop or rm cannot slip in between the check and the start.
+    let key = &request.container;
+    let not_running = || Ok(Err(StateError::NotRunning { name: key.clone() }));
+    let Some(lock) = ContainerLock::acquire(&container.state_dir)? else { return not_running() };
+    let Some(state) = container.read_state()? else { return not_running() };
+    if let Err(refused) = state.run_state().check_exec(key) {
+        return Ok(Err(refused));
+    }
+    let Some(init) = state.init.clone() else { return not_running() };
+    let base = state.process.clone().ok_or(ContainerError::StartedByOlderCtr)?;
+    if let Some(dir) = &options.workdir {
+        if !dir.starts_with('/') {
+            invalid!("the working directory {dir:?} is invalid: it must be an absolute path");
+        }
+    }
+    let process = ProcessSpec {
+        args: request.command.clone(),
+        env: merge_env(&base.env, &options.env),
+        cwd: options.workdir.clone().unwrap_or(base.cwd),
+        user: options.user.clone().or(base.user),
+        capabilities: base.capabilities,
+        oom_score_adj: None,
+        rlimits: base.rlimits,
+        group_add: base.group_add,
+    };
+    let seccomp = crate::seccomp::program_for_exec(&container.state_dir, state.security.as_ref())?;
+    Ok(Ok(Prepared { container, lock, init, process, seccomp }))
 }

@@ -28,7 +28,7 @@ const NAMESPACES: [(&str, CloneFlags); 7] = [
 ];
 
 pub fn main(spec: &ExecSpec, mut channel: UnixStream) -> ! {
-    if let Err(e) = join(spec) {
+    if let Err(e) = crate::timing::time("exec.join", || join(spec)) {
         std::process::exit(report_failure(&mut channel, engine_failure(e)));
     }
     // SAFETY: this process is single-threaded (setns into a user namespace

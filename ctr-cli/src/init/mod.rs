@@ -130,7 +130,8 @@ pub fn main() -> ! {
             timing::take_init_request(&mut spec.process.env);
             Err(run(&spec, &channel, oom_score_adj))
         }
-        Ok(InitMessage { task: InitTask::Exec(spec), .. }) => {
+        Ok(InitMessage { task: InitTask::Exec(mut spec), .. }) => {
+            timing::take_init_request(&mut spec.process.env);
             drop(oom_score_adj);
             exec::main(&spec, channel)
         }
