@@ -621,6 +621,7 @@ fn time_exec(env: &ctr_tests::Env, crun: &mut CrunServer, runs: usize) -> Result
             Ok(Timed {
                 wall,
                 segments: exec_segments(&parse_trace(&String::from_utf8_lossy(&out.stderr)), spawned, exited),
+                after_return: None,
             })
         };
         ctr_exec().context("warm-up")?;
