@@ -125,7 +125,8 @@ pub(super) fn device_rules(r: &LinuxResources) -> Vec<(bool, String)> {
     let mut rules = Vec::new();
     for d in devices {
         let kind = d.typ().map_or("a".to_owned(), |t| t.as_str().to_owned());
-        let number = |n: Option<i64>| n.map_or("*".to_owned(), |n| n.to_string());
+        // A negative number (-1, as some callers write it) is a wildcard too.
+        let number = |n: Option<i64>| n.filter(|n| *n >= 0).map_or("*".to_owned(), |n| n.to_string());
         let rule = if kind == "a" {
             "a".to_owned()
         } else {
@@ -243,6 +244,17 @@ mod tests {
         assert_eq!(l.pids_limit, Some(64));
         assert_eq!(resources(r#"{"pids":{"limit":0}}"#).unwrap().pids_limit, Some(PIDS_UNLIMITED));
         assert!(resources("{}").unwrap().is_empty());
+    }
+
+    #[test]
+    fn device_rules_read_as_the_kernel_writes_them_then_the_defaults() {
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":10,"minor":-1,"access":"r"}]}"#,
+        )
+        .unwrap();
+        let rules = device_rules(&r);
+        assert_eq!(rules[..2], [(false, "a".to_owned()), (true, "c 10:* r".to_owned())]);
+        assert_eq!(rules.len(), 2 + DEFAULT_ALLOWED_DEVICES.len());
     }
 
     #[test]
