@@ -40,11 +40,11 @@ pub fn remove(config: &HelperConfig, uid: u32, id: &ContainerId) -> Result<(), H
     ctr_net::detached::run_detached(removing, || teardown(config, uid, id, &record))
 }
 
-/// Tears down every container of the caller's whose owner is dead;
-/// returns how many, or the first error (after trying them all).
-pub fn dead_records(config: &HelperConfig, uid: u32) -> Result<u32, HelperError> {
+/// Tears down every container of the caller's whose owner is dead, but
+/// `except`; returns how many, or the first error (after trying them all).
+pub fn dead_records(config: &HelperConfig, uid: u32, except: Option<&ContainerId>) -> Result<u32, HelperError> {
     let mut result = Ok(0);
-    for id in record::list(uid) {
+    for id in record::list(uid).into_iter().filter(|id| Some(id) != except) {
         let done = record::load(uid, &id).and_then(|record| match record {
             // Locked, it is removed by nobody else; reloaded, as it may be gone.
             Some(r) if !r.owner.is_alive() => match (record::lock(uid, &id)?, record::load(uid, &id)?) {
@@ -64,7 +64,7 @@ pub fn dead_records(config: &HelperConfig, uid: u32) -> Result<u32, HelperError>
 /// `Reconcile`: the caller's dead containers, then dead leases (anyone's)
 /// on the networks the caller can use.
 pub fn all(config: &HelperConfig, uid: u32) -> Result<u32, HelperError> {
-    let removed = dead_records(config, uid)?;
+    let removed = dead_records(config, uid, None)?;
     network::reclaim(config, uid)?;
     Ok(removed)
 }

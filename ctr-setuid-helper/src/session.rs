@@ -36,7 +36,9 @@ pub fn serve(
     let request = frame::read_frame(channel).map_err(frame_error)?;
     if !matches!(request, Request::Reconcile) {
         // Best effort: what cannot be removed now stays for the next run.
-        if let Err(e) = reconcile::dead_records(&config, uid) {
+        // The container that `RemoveCgroup` names is removed by it.
+        let own = if let Request::RemoveCgroup { id } = &request { Some(id) } else { None };
+        if let Err(e) = reconcile::dead_records(&config, uid, own) {
             eprintln!("ctr-setuid-helper: warning: cleaning up after dead containers: {e}");
         }
     }
