@@ -64,6 +64,9 @@ pub enum LaunchError {
     Id(#[from] ctr_core::ids::IdError),
     #[error(transparent)]
     Io(#[from] IoError),
+    /// A keep-id container whose maps /etc/subuid or /etc/subgid no longer give.
+    #[error("{}", crate::image::userns::KEEP_ID_RANGES)]
+    KeepIdRanges,
 }
 
 type Result<T, E = LaunchError> = std::result::Result<T, E>;
@@ -152,6 +155,9 @@ pub struct Launch {
     pub spec: ContainerSpec,
     pub network: NetworkRequest,
     pub limits: ResourceLimits,
+    /// `--userns keep-id`: the caller's own ids at their own place.
+    #[serde(default)]
+    pub keep_id: bool,
 }
 
 /// A container whose command runs (or whose init reported why not).
@@ -215,8 +221,11 @@ pub fn start(
     launch: Launch,
     stdio: ProcessStdio,
 ) -> Result<Started> {
-    let Launch { mut spec, network, limits } = launch;
-    let (uid_map, gid_map) = id_maps();
+    let Launch { mut spec, network, limits, keep_id } = launch;
+    let (uid_map, gid_map) = match keep_id {
+        true => crate::idmap::keep_id_maps().ok_or(LaunchError::KeepIdRanges)?,
+        false => id_maps(),
+    };
     let request = SpawnRequest {
         id: container.id.clone(),
         name: container.name.clone(),

@@ -65,6 +65,9 @@ pub struct KeptOptions {
     /// The health check (the image's, with `--health-*` over it).
     #[serde(default)]
     pub health: Option<crate::health::HealthConfig>,
+    /// `--userns keep-id`: the container's id maps are keep-id's.
+    #[serde(default)]
+    pub keep_id: bool,
 }
 
 /// Which of the container's standard streams a foreground `ctr run`

@@ -114,3 +114,63 @@ fn top_history_system_df_and_prune_after_a_commit() {
     started.names.clear();
     env.ctr().args(["rmi", &image]).ok();
 }
+
+/// A commit killed midway leaves its work directory (`layers/.work-*`);
+/// the next command that makes one removes it, but never one whose owner
+/// still holds its lock.
+#[test]
+fn a_killed_commits_work_directory_is_removed_by_the_next_and_a_held_one_is_kept() {
+    use std::path::PathBuf;
+    let Some(env) = env() else { return };
+    // No other commit of this binary makes work directories meanwhile.
+    let _serial = ctr_tests::one_at_a_time();
+    let mut started = Started::new(&env);
+    let name = ctr_tests::unique_name("killedcommit");
+    let script = "head -c 60000000 /dev/urandom > /big && touch /ready && exec sleep 300";
+    started.run_d(&name, &["--network", "none", "alpine", "sh", "-c", script]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !env.ctr().args(["exec", &name, "test", "-e", "/ready"]).output().success() {
+        assert!(std::time::Instant::now() < deadline, "the container never wrote /big");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let layers = env.data_home().join("ctr/layers");
+    let work_dirs = || -> BTreeSet<PathBuf> {
+        std::fs::read_dir(&layers)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".work-"))
+            .map(|e| e.path())
+            .collect()
+    };
+    let before = work_dirs();
+    let mut commit = env.ctr().args(["commit", &name]).spawn();
+    let killed = loop {
+        let layer_started = work_dirs().difference(&before).find(|d| d.join("layer.tar").exists()).cloned();
+        if let Some(dir) = layer_started {
+            break dir;
+        }
+        assert!(commit.is_running(), "the commit ended before it could be killed");
+        assert!(std::time::Instant::now() < deadline, "the commit never wrote its layer");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    commit.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = commit.wait();
+    assert!(killed.exists(), "the killed commit left {}", killed.display());
+
+    // A work directory whose owner (this test) holds its lock.
+    let held = layers.join(format!(".work-held-{}", std::process::id()));
+    std::fs::create_dir(&held).unwrap();
+    nix::unistd::chown(&held, Some(env.uid.into()), Some(env.gid.into())).unwrap();
+    let lock = nix::fcntl::Flock::lock(std::fs::File::open(&held).unwrap(), nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    let first = env.ctr().args(["commit", &name]).timeout(std::time::Duration::from_secs(300)).ok();
+    assert!(!killed.exists(), "the next commit removed {}", killed.display());
+    assert!(held.exists(), "a work directory in use was removed");
+    drop(lock);
+    let second = env.ctr().args(["commit", &name]).timeout(std::time::Duration::from_secs(300)).ok();
+    assert!(!held.exists(), "once its lock was released, {} was removed", held.display());
+    for id in [first.stdout.trim(), second.stdout.trim()] {
+        let _ = env.ctr().args(["rmi", id]).output();
+    }
+}

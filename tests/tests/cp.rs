@@ -99,6 +99,38 @@ fn cp_copies_files_and_trees_both_ways_as_docker_does() {
     env.as_user("sh", ["-c", &script]).ok();
     assert_eq!(sh(&env, &name, "cat /tmp/streamed.txt"), "through a stream\n");
 
+    // docker's `SRC/.`: a directory's contents, into a new directory or
+    // merged into an existing one (not as a subdirectory of it).
+    env.ctr().args(["cp", &format!("{}/.", p(&dir.path("tree"))), &at("/tmp/contents")]).ok();
+    sh(&env, &name, "mkdir /tmp/existing");
+    env.ctr().args(["cp", &format!("{}/.", p(&dir.path("tree"))), &at("/tmp/existing")]).ok();
+    assert_eq!(sh(&env, &name, "cat /tmp/contents/a/b.txt /tmp/existing/a/b.txt; ls /tmp/existing"), "deep\ndeep\na\n");
+    let merged = dir.path("merged");
+    std::fs::create_dir(&merged).unwrap();
+    nix::unistd::chown(&merged, Some(env.uid.into()), Some(env.gid.into())).unwrap();
+    env.ctr().args(["cp", &at("/srv/data/."), p(&merged)]).ok();
+    env.ctr().args(["cp", &at("/srv/data/."), p(&dir.path("fresh"))]).ok();
+    for got in [&merged, &dir.path("fresh")] {
+        assert_eq!(std::fs::read_to_string(got.join("x.txt")).unwrap(), "inside\n", "{}", got.display());
+        assert!(!got.join("data").exists(), "{}", got.display());
+    }
+    let out = env.ctr().args(["cp", &at("/srv/data/x.txt/."), p(&dir.path("nodir"))]).output();
+    assert_eq!(out.code(), Some(125), "{}", out.stderr);
+    assert!(out.stderr.contains("not a directory"), "{}", out.stderr);
+    // -L follows a symlink at SRC, as the container resolves it: /srv/data/l
+    // is /etc/hostname of the container, not of the host.
+    env.ctr().args(["cp", "-L", &at("/srv/data/l"), p(&dir.path("followed"))]).ok();
+    let inside = sh(&env, &name, "cat /etc/hostname");
+    assert_eq!(std::fs::read_to_string(dir.path("followed")).unwrap(), inside);
+    assert!(std::fs::symlink_metadata(dir.path("followed")).unwrap().is_file());
+    sh(&env, &name, "ln -s ../../../../srv/data/x.txt /srv/xl");
+    env.ctr().args(["cp", "-L", &at("/srv/xl"), p(&dir.path("xl"))]).ok();
+    assert_eq!(std::fs::read_to_string(dir.path("xl")).unwrap(), "inside\n");
+    // Between containers: refused, as docker does.
+    let out = env.ctr().args(["cp", &at("/etc/hostname"), &at("/tmp/again")]).output();
+    assert_eq!(out.code(), Some(125), "{}", out.stderr);
+    assert!(out.stderr.contains("copying between containers is not supported"), "{}", out.stderr);
+
     // Refusals: a missing source, two host paths, a stopped container.
     let out = env.ctr().args(["cp", &at("/nope"), p(&dir.path("nope"))]).output();
     assert_eq!(out.code(), Some(125), "{}", out.stderr);
@@ -114,6 +146,10 @@ fn cp_copies_files_and_trees_both_ways_as_docker_does() {
     assert_eq!(std::fs::read_to_string(dir.path("back.txt")).unwrap(), "hello from the host\n");
     let out = env.ctr().args(["cp", &at("/nope"), p(&dir.path("nope"))]).output();
     assert_eq!(out.code(), Some(125), "{}", out.stderr);
+    env.ctr().args(["cp", "-L", &at("/srv/xl"), p(&dir.path("followed-stopped"))]).ok();
+    assert_eq!(std::fs::read_to_string(dir.path("followed-stopped")).unwrap(), "inside\n");
+    env.ctr().args(["cp", &at("/srv/data/."), p(&dir.path("fresh-stopped"))]).ok();
+    assert_eq!(std::fs::read_to_string(dir.path("fresh-stopped/x.txt")).unwrap(), "inside\n");
     env.ctr().args(["start", &name]).ok();
     assert_eq!(sh(&env, &name, "cat /etc/stopped.txt; stat -c %u /etc/stopped.txt"), "hello from the host\n0\n");
 }
@@ -147,6 +183,14 @@ fn cp_resolves_a_containers_symlinks_inside_it() {
         let out = env.ctr().args(["cp", &format!("{name}:{source}"), p(&dest)]).output();
         assert_ne!(out.code(), Some(0), "{source}: {}", out.stderr);
         assert!(!dest.exists(), "{source} was copied out");
+    }
+    // -L follows a link only as the container resolves it, never out.
+    sh(&env, &name, &format!("ln -s {target}/secret /abs && ln -s ../../../../..{target}/secret /relfile"));
+    for source in ["/link", "/rel", "/abs", "/relfile", "/dst/sub"] {
+        let dest = out_dir.path("leak");
+        let out = env.ctr().args(["cp", "-L", &format!("{name}:{source}"), p(&dest)]).output();
+        assert_ne!(out.code(), Some(0), "-L {source}: {}", out.stderr);
+        assert!(!dest.exists(), "-L {source} was copied out");
     }
     for dest in ["/link/", "/link/planted", "/rel/planted", "/dst/sub/"] {
         let out = env.ctr().args(["cp", p(&planted), &format!("{name}:{dest}")]).output();
@@ -191,6 +235,11 @@ fn cp_never_reaches_a_host_file_while_a_container_swaps_a_directory_for_a_symlin
             assert_eq!(std::fs::read_to_string(&dest).unwrap(), "inside\n", "copy {i} read the host's file");
         }
         assert!(!dest.exists() || std::fs::read_to_string(&dest).unwrap() == "inside\n");
+        // -L resolves /w beneath the container's root too.
+        let followed = out_dir.path(&format!("followed{i}"));
+        if env.ctr().args(["cp", "-L", &format!("{name}:/w/secret"), p(&followed)]).output().success() {
+            assert_eq!(std::fs::read_to_string(&followed).unwrap(), "inside\n", "-L copy {i} read the host's file");
+        }
         if env.ctr().args(["cp", p(&planted), &format!("{name}:/w/")]).output().success() {
             in_ok += 1;
         }

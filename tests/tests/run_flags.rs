@@ -428,20 +428,82 @@ fn device_binds_nodes_the_user_can_open_and_refuses_limits_it_cannot_enforce() {
     );
 }
 
+/// The base image's tarball with one more file, owned by container uid
+/// and gid 1234: a layer of its own, which no other test's image shares.
+fn unique_rootfs_tar(env: &ctr_tests::Env, path: &std::path::Path, tag: &str) {
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(&env.alpine).unwrap());
+    let mut archive = tar::Archive::new(gz);
+    let mut out = tar::Builder::new(std::fs::File::create(path).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let name = entry.path().unwrap().into_owned();
+        match entry.header().entry_type() {
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                let target = entry.link_name().unwrap().unwrap().into_owned();
+                out.append_link(&mut header, &name, &target).unwrap();
+            }
+            _ => out.append_data(&mut header, &name, &mut entry).unwrap(),
+        }
+    }
+    let content = format!("{tag}\n");
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_uid(1234);
+    header.set_gid(1234);
+    header.set_entry_type(tar::EntryType::Regular);
+    out.append_data(&mut header, "srv/owned-by-1234", content.as_bytes()).unwrap();
+    out.finish().unwrap();
+}
+
 #[test]
-fn userns_keep_id_is_refused_with_the_reason() {
+fn userns_keep_id_runs_as_the_caller_over_a_keep_id_copy_made_once_and_removed_with_the_image() {
+    use std::os::unix::fs::MetadataExt;
     let Some(env) = env() else { return };
-    let out = env.ctr().args(["run", "--rm", "--userns", "keep-id", "busybox", "id", "-u"]).output();
-    assert_eq!(out.code(), Some(125), "{}\n{}", out.stdout, out.stderr);
-    assert!(
-        out.stderr.contains("--userns keep-id is not supported") && out.stderr.contains("idmapped"),
+    let tag = format!("keepid-{}", std::process::id());
+    let dir = UserDir::new(&env, &tag);
+    let tarball = dir.0.join("rootfs.tar");
+    unique_rootfs_tar(&env, &tarball, &tag);
+    env.ctr().args(["image", "import"]).arg(&tarball).arg(&tag).timeout(Duration::from_secs(180)).ok();
+    let volume = format!("{}:/out", dir.0.display());
+    let script = "id -u; id -g; stat -c %u:%g / /etc/passwd /srv/owned-by-1234; touch /out/made";
+    let run = || env.ctr().args(["run", "--rm", "--userns", "keep-id", "-v", &volume, &tag, "sh", "-c", script]).ok();
+    let out = run();
+    let own = format!("{}:{}", env.uid, env.gid);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        [env.uid.to_string(), env.gid.to_string(), "0:0".into(), "0:0".into(), "1234:1234".into()],
         "{}",
         out.stderr
     );
+    let created = env.ctr().args(["create", "--userns", "keep-id", &tag, "true"]).ok().stdout.trim().to_owned();
+    let mode = env.ctr().args(["inspect", "-f", "{{.HostConfig.UsernsMode}}", &created]).ok();
+    assert_eq!(mode.stdout.trim(), "keep-id");
+    env.ctr().args(["rm", &created]).ok();
+    let made = std::fs::metadata(dir.0.join("made")).unwrap();
+    assert_eq!(format!("{}:{}", made.uid(), made.gid()), own, "a file the process made is the caller's on the host");
+
+    // The copy is made once: its layer's keep-id directory is the same one
+    // after a second run.
+    let layers = env.data_home().join("ctr/layers");
+    let copy = std::fs::read_dir(&layers)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("keep-id"))
+        .find(|k| std::fs::read_to_string(k.join("rootfs/srv/owned-by-1234")).is_ok_and(|c| c.trim() == tag))
+        .expect("the image's layer has a keep-id copy");
+    let inode = std::fs::metadata(&copy).unwrap().ino();
+    run();
+    assert_eq!(std::fs::metadata(&copy).unwrap().ino(), inode, "the second run reused the copy");
+    // The default map is unchanged: root inside, the file still 1234's.
+    let plain = env.ctr().args(["run", "--rm", &tag, "stat", "-c", "%u", "/srv/owned-by-1234"]).ok();
+    assert_eq!(plain.stdout.trim(), "1234");
+
+    env.ctr().args(["rmi", &tag]).ok();
+    assert!(!copy.exists(), "rmi removed the layer's keep-id copy");
     let host = env.ctr().args(["run", "--rm", "--userns", "host", "busybox", "true"]).output();
     assert_eq!(host.code(), Some(125), "{}", host.stderr);
-    let default = env.ctr().args(["run", "--rm", "--userns", "", "busybox", "id", "-u"]).output();
-    assert_eq!(default.stdout.trim(), "0", "{}", default.stderr);
 }
 
 /// Waits until `inspect NAME` satisfies `done`; returns the JSON.
@@ -559,4 +621,34 @@ fn health_checks_are_run_by_the_monitor_and_shown_by_ps_inspect_and_filters() {
         assert_eq!(out.code(), Some(125), "{flags:?}: {}", out.stderr);
         assert!(out.stderr.contains(why), "{flags:?}: {}", out.stderr);
     }
+}
+
+/// Docker runs no probe while a container is paused (and so counts none):
+/// a paused container whose probe would time out stays healthy, and the
+/// probes start again after its unpause.
+#[test]
+fn health_probes_do_not_run_while_the_container_is_paused() {
+    let Some(env) = env() else { return };
+    let mut started = ctr_tests::Started::new(&env);
+    let name = ctr_tests::unique_name("healthpause");
+    let flags = ["--health-cmd", "true", "--health-interval", "1s", "--health-timeout", "1s", "--health-retries", "1"];
+    started.run_d(&name, &flags.into_iter().chain(["busybox", "sleep", "300"]).collect::<Vec<_>>());
+    let log_len = |json: &serde_json::Value| json["State"]["Health"]["Log"].as_array().map_or(0, Vec::len);
+    wait_for_inspect(&env, &name, "healthy", |j| j["State"]["Health"]["Status"] == "healthy");
+    env.ctr().args(["pause", &name]).ok();
+    // A probe that was running when it paused is dropped: let it end first.
+    std::thread::sleep(Duration::from_secs(2));
+    let before = inspect_json(&env, &name);
+    std::thread::sleep(Duration::from_secs(4));
+    let after = inspect_json(&env, &name);
+    assert_eq!(after["State"]["Status"], "paused", "{after:#}");
+    assert_eq!(after["State"]["Health"], before["State"]["Health"], "no probe ran while paused: {after:#}");
+    assert_eq!(after["State"]["Health"]["Status"], "healthy", "{after:#}");
+    env.ctr().args(["unpause", &name]).ok();
+    let last_start =
+        |json: &serde_json::Value| json["State"]["Health"]["Log"].as_array().and_then(|l| l.last().cloned());
+    let resumed = wait_for_inspect(&env, &name, "probed again", |j| last_start(j) != last_start(&after));
+    assert!(log_len(&resumed) >= 1);
+    assert_eq!(resumed["State"]["Health"]["Status"], "healthy", "{resumed:#}");
+    assert_eq!(resumed["State"]["Health"]["FailingStreak"], 0, "{resumed:#}");
 }

@@ -153,7 +153,12 @@ pub struct CpArgs {
     /// container's root when copied in, to you when copied out).
     #[arg(short, long)]
     pub archive: bool,
-    /// CONTAINER:PATH, a host path, or `-` (a tar stream on stdin).
+    /// Follow a symlink at SRC (inside the container's root for a
+    /// container's path) and copy what it points to.
+    #[arg(short = 'L', long)]
+    pub follow_link: bool,
+    /// CONTAINER:PATH, a host path, or `-` (a tar stream on stdin). A
+    /// directory's path ending in `/.` copies its contents.
     #[arg(value_name = "SRC")]
     pub source: String,
     /// CONTAINER:PATH, a host path, or `-` (a tar stream on stdout).
@@ -163,7 +168,12 @@ pub struct CpArgs {
 
 impl CpArgs {
     pub fn request(&self) -> CopyRequest {
-        CopyRequest { source: location(&self.source), destination: location(&self.destination), archive: self.archive }
+        CopyRequest {
+            source: location(&self.source),
+            destination: location(&self.destination),
+            archive: self.archive,
+            follow_link: self.follow_link,
+        }
     }
 }
 

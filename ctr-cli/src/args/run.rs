@@ -84,9 +84,9 @@ pub struct RunArgs {
     /// cgroup, so the node's own mode is what limits the container.
     #[arg(long, value_name = "HOST[:CTR[:rwm]]")]
     pub device: Vec<String>,
-    /// The user namespace: only "" (the default: container root is you,
-    /// other ids your subordinate ones). keep-id (podman's) is refused: it
-    /// needs idmapped image layers, which only a privileged process can make.
+    /// The user namespace: "" (the default: container root is you, other
+    /// ids your subordinate ones) or keep-id (podman's: your uid and gid
+    /// are yours inside too, and the command runs as them).
     #[arg(long, value_name = "MODE")]
     pub userns: Option<String>,
     /// Keep a small init as pid 1 that reaps orphans and forwards signals,

@@ -75,33 +75,38 @@ pub struct CopyRequest {
     /// `-a`: the copies keep the uid and gid of their source (default:
     /// they belong to whoever writes them, the container's root or you).
     pub archive: bool,
+    /// `-L`: a symlink at SRC is followed (inside the container's root for
+    /// a container's path).
+    pub follow_link: bool,
 }
 
 /// Copies as asked; returns what was copied.
 pub fn copy(paths: &Paths, request: &CopyRequest) -> Result<Copied> {
     use Location::{Container as In, Host, Stream};
     match (&request.source, &request.destination) {
+        // Docker refuses it too, in the same words.
         (In { .. }, In { .. }) => Err(CopyError::Invalid(
             "copying between containers is not supported: copy to the host, then into the other container".into(),
         )),
         (Host(_) | Stream, Host(_) | Stream) => {
             Err(CopyError::Invalid("one of SRC and DEST must be CONTAINER:PATH (a container's name or id)".into()))
         }
-        (In { container, path }, destination) => copy_out(paths, container, path, destination),
-        (source, In { container, path }) => copy_in(paths, source, container, path, request.archive),
+        (In { container, path }, destination) => copy_out(paths, container, path, destination, request.follow_link),
+        (source, In { container, path }) => copy_in(paths, source, container, path, request),
     }
 }
 
-fn copy_out(paths: &Paths, key: &str, path: &Path, destination: &Location) -> Result<Copied> {
+fn copy_out(paths: &Paths, key: &str, path: &Path, destination: &Location, follow: bool) -> Result<Copied> {
     let target = match destination {
         Location::Host(dest) => Some(tree::destination(Scope::Host, dest)?),
         _ => None,
     };
-    if let Some((_lock, upper, lowers)) = stopped(paths, key)? {
+    if let Some((_lock, upper, lowers, maps)) = stopped(paths, key)? {
         let tmp = super::layer::scratch(paths)?;
         let mut args = vec![tmp.path().to_owned(), path.to_owned()];
         args.extend(lowers);
-        crate::image::userns::container_layer(&IdMaps::current(), "cp-out", &upper, &args)?;
+        let op = if follow { "cp-out-follow" } else { "cp-out" };
+        crate::image::userns::container_layer(&maps, op, &upper, &args)?;
         let tar = tmp.path().join("copy.tar");
         let file = std::fs::File::open(&tar).with_io_context(|| format!("cannot open {}", tar.display()))?;
         let options = ExtractOptions { owners: Owners::Writer, owner_can_write: true };
@@ -110,7 +115,7 @@ fn copy_out(paths: &Paths, key: &str, path: &Path, destination: &Location) -> Re
             None => pass_through(file, io::stdout().lock())?,
         });
     }
-    let mut child = start(paths, key, "out", path)?;
+    let mut child = start(paths, key, if follow { "out-follow" } else { "out" }, path)?;
     let stdout = child.process.stdout.take().expect("piped");
     let copied = match &target {
         Some((dir, rename)) => {
@@ -122,24 +127,25 @@ fn copy_out(paths: &Paths, key: &str, path: &Path, destination: &Location) -> Re
     child.finish(copied)
 }
 
-fn copy_in(paths: &Paths, source: &Location, key: &str, path: &Path, keep_owners: bool) -> Result<Copied> {
+fn copy_in(paths: &Paths, source: &Location, key: &str, path: &Path, request: &CopyRequest) -> Result<Copied> {
+    let keep_owners = request.archive;
     let host = match source {
-        Location::Host(src) => Some(tree::open_parent(Scope::Host, src)?),
+        Location::Host(src) => Some(tree::open_source(Scope::Host, src, request.follow_link)?),
         _ => None,
     };
-    if let Some((_lock, upper, lowers)) = stopped(paths, key)? {
+    if let Some((_lock, upper, lowers, maps)) = stopped(paths, key)? {
         let tmp = super::layer::scratch(paths)?;
         let tar = tmp.path().join("copy.tar");
         let file = std::fs::File::create(&tar).with_io_context(|| format!("cannot create {}", tar.display()))?;
         let mut copied = match &host {
-            Some((dir, name)) => tree::archive(dir.as_fd(), name, io::BufWriter::new(file))?,
+            Some(source) => tree::archive_source(source, io::BufWriter::new(file))?,
             None => pass_through(io::stdin().lock(), io::BufWriter::new(file))?,
         };
         let work = upper.with_file_name("work");
         let mut args = vec![work, tmp.path().to_owned(), path.to_owned()];
         args.extend(lowers);
         let op = if keep_owners { "cp-in-keep" } else { "cp-in" };
-        let answer = crate::image::userns::container_layer(&IdMaps::current(), op, &upper, &args)?;
+        let answer = crate::image::userns::container_layer(&maps, op, &upper, &args)?;
         let inside: Copied = serde_json::from_value(answer).map_err(|e| CopyError::Container(e.to_string()))?;
         copied.entries = inside.entries;
         return Ok(copied);
@@ -147,7 +153,7 @@ fn copy_in(paths: &Paths, source: &Location, key: &str, path: &Path, keep_owners
     let mut child = start(paths, key, if keep_owners { "in-keep" } else { "in" }, path)?;
     let stdin = child.process.stdin.take().expect("piped");
     let copied = match &host {
-        Some((dir, name)) => tree::archive(dir.as_fd(), name, stdin),
+        Some(source) => tree::archive_source(source, stdin),
         None => pass_through(io::stdin().lock(), stdin),
     };
     child.finish(copied)
@@ -161,7 +167,9 @@ fn pass_through(mut from: impl Read, mut to: impl Write) -> Result<Copied, TreeE
 
 /// A stopped container's lock (held so that no start mounts its layer
 /// meanwhile), writable layer and image layers; None if it runs.
-fn stopped(paths: &Paths, key: &str) -> Result<Option<(crate::lock::ContainerLock, PathBuf, Vec<PathBuf>)>> {
+type Stopped = (crate::lock::ContainerLock, PathBuf, Vec<PathBuf>, IdMaps);
+
+fn stopped(paths: &Paths, key: &str) -> Result<Option<Stopped>> {
     let (container, state) = Container::locate(paths, key)?;
     if state.is_up() {
         return Ok(None);
@@ -170,8 +178,8 @@ fn stopped(paths: &Paths, key: &str) -> Result<Option<(crate::lock::ContainerLoc
     if state.is_up() {
         return Ok(None);
     }
-    let (upper, lowers) = super::layer::layers_of(paths, key)?;
-    Ok(Some((lock, upper, lowers)))
+    let (upper, lowers, maps) = super::layer::layers_of(paths, key)?;
+    Ok(Some((lock, upper, lowers, maps)))
 }
 
 /// The process working in the container, and what it says on stderr.
@@ -189,8 +197,8 @@ fn start(paths: &Paths, key: &str, op: &str, path: &Path) -> Result<Worker> {
         .arg(init.pid.to_string())
         .arg(init.start_time.to_string())
         .arg(path)
-        .stdin(if op == "out" { Stdio::null() } else { Stdio::piped() })
-        .stdout(if op == "out" { Stdio::piped() } else { Stdio::null() })
+        .stdin(if op.starts_with("out") { Stdio::null() } else { Stdio::piped() })
+        .stdout(if op.starts_with("out") { Stdio::piped() } else { Stdio::null() })
         .stderr(Stdio::piped())
         .spawn()
         .io_context("cannot start ctr again (/proc/self/exe) to work in the container")?;
@@ -240,8 +248,11 @@ pub fn child_main() -> ! {
 }
 
 fn child(args: &[OsString]) -> Result<()> {
-    let usage =
-        || CopyError::Invalid(format!("usage: ctr {SUBCOMMAND} out|in|in-keep PID START PATH (internal to ctr)"));
+    let usage = || {
+        CopyError::Invalid(format!(
+            "usage: ctr {SUBCOMMAND} out|out-follow|in|in-keep PID START PATH (internal to ctr)"
+        ))
+    };
     let [op, pid, start, path] = args else { return Err(usage()) };
     let number = |s: &OsStr| std::str::from_utf8(s.as_bytes()).ok().and_then(|s| s.parse::<u64>().ok());
     let (pid, start) = (number(pid).ok_or_else(usage)?, number(start).ok_or_else(usage)?);
@@ -264,10 +275,9 @@ fn child(args: &[OsString]) -> Result<()> {
     }
     let scope = Scope::InRoot(root.as_fd());
     match op.as_bytes() {
-        b"out" => {
-            let (dir, name) = tree::open_parent(scope, path)?;
-            let stdout = io::stdout().lock();
-            tree::archive(dir.as_fd(), &name, stdout)?;
+        b"out" | b"out-follow" => {
+            let source = tree::open_source(scope, path, op == "out-follow")?;
+            tree::archive_source(&source, io::stdout().lock())?;
         }
         b"in" | b"in-keep" => {
             let (dir, rename) = tree::destination(scope, path)?;

@@ -42,6 +42,7 @@ pub fn inspect_state(paths: &Paths, s: &State) -> Result<serde_json::Value> {
         host.insert("Sysctls".into(), sysctls.into());
         host.insert("ShmSize".into(), s.options.shm_size.unwrap_or(64 << 20).into());
         host.insert("Init".into(), s.options.init.into());
+        host.insert("UsernsMode".into(), if s.options.keep_id { "keep-id" } else { "" }.into());
         host.insert("Devices".into(), crate::devices::inspect_json(&s.options.devices));
     }
     let seccomp = s.security.as_ref().map(|security| {

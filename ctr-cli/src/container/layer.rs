@@ -15,8 +15,10 @@ use crate::error::{IoContext, IoError};
 use crate::image::userns::{self, IdMaps};
 use crate::image::{local, ImageError, ImageRecord, Reference, Store, UnpackMode};
 use crate::paths::Paths;
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
@@ -41,6 +43,10 @@ struct Parts {
     upper: PathBuf,
     image: ImageRecord,
     store: Store,
+    /// The container's id maps, and its image's layers as it sees them
+    /// (their keep-id copies for a `--userns keep-id` container).
+    maps: IdMaps,
+    lower: Vec<PathBuf>,
 }
 
 fn parts(paths: &Paths, key: &str) -> Result<Parts> {
@@ -55,34 +61,99 @@ fn parts(paths: &Paths, key: &str) -> Result<Parts> {
     let image = store.lookup(&id)?.ok_or_else(no_image)?;
     let upper = container.layer_dir.join("upper");
     let upper = std::fs::canonicalize(&upper).with_io_context(|| format!("cannot find {}", upper.display()))?;
-    Ok(Parts { state, upper, image, store })
+    let maps = IdMaps::of_container(state.options.keep_id)?;
+    let lower = match state.options.keep_id {
+        true => store.keep_id_layers(&image, &maps)?,
+        false => image.lower_dirs.clone(),
+    };
+    Ok(Parts { state, upper, image, store, maps, lower })
 }
 
 /// A container's writable layer (upper directory, canonical) and its
 /// image's layers, for `cp` into or out of a stopped container.
-pub(crate) fn layers_of(paths: &Paths, key: &str) -> Result<(PathBuf, Vec<PathBuf>)> {
+pub(crate) fn layers_of(paths: &Paths, key: &str) -> Result<(PathBuf, Vec<PathBuf>, IdMaps)> {
     let parts = parts(paths, key)?;
-    Ok((parts.upper, parts.image.lower_dirs))
+    Ok((parts.upper, parts.lower, parts.maps))
 }
 
-/// A temporary directory of the image store, removed when dropped. Not
-/// `.tmp-*`: a writer taking the store's lock removes those as left by an
-/// interrupted import, and no lock is held while a layer is read.
-pub(crate) fn scratch(paths: &Paths) -> Result<tempfile::TempDir> {
+/// A work directory of the image store (`layers/.work-*`), removed when
+/// dropped. Not `.tmp-*`: a writer taking the store's lock removes those
+/// as left by an interrupted import, and no lock is held while a layer is
+/// read. Its owner holds an exclusive flock on the directory for as long
+/// as it lives, so a later command removes one whose owner was killed
+/// ([`remove_stale_work_dirs`]), never one in use.
+pub(crate) struct Scratch {
+    dir: tempfile::TempDir,
+    _lock: Flock<File>,
+}
+
+impl Scratch {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+pub(crate) fn scratch(paths: &Paths) -> Result<Scratch> {
     let layers = paths.storage.join("layers");
-    let dir = tempfile::Builder::new()
-        .prefix(crate::image::layer_work::WORK_PREFIX)
-        .tempdir_in(&layers)
-        .with_io_context(|| format!("cannot create a temporary directory in {}", layers.display()))?;
-    let canonical = std::fs::canonicalize(dir.path()).io_context("cannot resolve the temporary directory")?;
-    debug_assert_eq!(canonical, dir.path());
-    Ok(dir)
+    remove_stale_work_dirs(&layers);
+    loop {
+        let dir = tempfile::Builder::new()
+            .prefix(crate::image::layer_work::WORK_PREFIX)
+            .tempdir_in(&layers)
+            .with_io_context(|| format!("cannot create a temporary directory in {}", layers.display()))?;
+        let opened = File::open(dir.path()).io_context("cannot open the temporary directory")?;
+        let lock = Flock::lock(opened, FlockArg::LockExclusive)
+            .map_err(|(_, e)| IoError::new("cannot lock the temporary directory".to_owned(), e))?;
+        // Another ctr may have locked it first, between its creation and
+        // our lock, taken it for stale and removed it: then make another.
+        if same_inode(dir.path(), &lock) {
+            let canonical = std::fs::canonicalize(dir.path()).io_context("cannot resolve the temporary directory")?;
+            debug_assert_eq!(canonical, dir.path());
+            return Ok(Scratch { dir, _lock: lock });
+        }
+    }
+}
+
+fn same_inode(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::symlink_metadata(path), file.metadata()) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// Removes the `.work-*` directories of `layers` whose owner is gone (a
+/// commit, export or cp killed midway): those whose flock can be taken.
+/// A directory that cannot be removed as the caller is renamed `.tmp-*`,
+/// which the next writer of the store removes in a user namespace.
+/// Failing to clean up is not a reason to fail.
+pub(crate) fn remove_stale_work_dirs(layers: &Path) {
+    let Ok(entries) = std::fs::read_dir(layers) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.as_encoded_bytes().starts_with(crate::image::layer_work::WORK_PREFIX.as_bytes()) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(opened) = File::open(&path) else { continue };
+        let Ok(lock) = Flock::lock(opened, FlockArg::LockExclusiveNonblock) else { continue };
+        if !same_inode(&path, &lock) {
+            continue;
+        }
+        if std::fs::remove_dir_all(&path).is_err() {
+            let doomed = layers.join(format!(".tmp-{}", name.to_string_lossy().trim_start_matches('.')));
+            if let Err(e) = std::fs::rename(&path, &doomed) {
+                eprintln!("warning: cannot remove {} left by an interrupted ctr: {e}", path.display());
+            }
+        }
+        drop(lock);
+    }
 }
 
 /// `ctr diff`: the container's changes to its image, by path.
 pub fn diff(paths: &Paths, key: &str) -> Result<Vec<Change>> {
     let parts = parts(paths, key)?;
-    let answer = userns::container_layer(&IdMaps::current(), "diff", &parts.upper, &parts.image.lower_dirs)?;
+    let answer = userns::container_layer(&parts.maps, "diff", &parts.upper, &parts.lower)?;
     Ok(serde_json::from_value(answer)?)
 }
 
@@ -91,8 +162,8 @@ pub fn export(paths: &Paths, key: &str, out: &mut dyn Write) -> Result<Copied> {
     let parts = parts(paths, key)?;
     let tmp = scratch(paths)?;
     let mut args = vec![tmp.path().to_owned()];
-    args.extend(parts.image.lower_dirs.iter().cloned());
-    let answer = userns::container_layer(&IdMaps::current(), "export", &parts.upper, &args)?;
+    args.extend(parts.lower.iter().cloned());
+    let answer = userns::container_layer(&parts.maps, "export", &parts.upper, &args)?;
     let tar = tmp.path().join("rootfs.tar");
     let mut file = std::fs::File::open(&tar).with_io_context(|| format!("cannot open {}", tar.display()))?;
     std::io::copy(&mut file, out).io_context("cannot write the export")?;
@@ -253,7 +324,7 @@ pub fn commit(paths: &Paths, request: &CommitRequest) -> Result<ImageRecord> {
     };
     let parts = parts(paths, &request.container)?;
     let tmp = scratch(paths)?;
-    userns::container_layer(&IdMaps::current(), "layer", &parts.upper, &[tmp.path().to_owned()])?;
+    userns::container_layer(&parts.maps, "layer", &parts.upper, &[tmp.path().to_owned()])?;
     let store = &parts.store;
     let _lock = store.lock()?;
     let mut layers = Vec::new();

@@ -84,15 +84,9 @@ pub enum ContainerError {
     Device(#[from] crate::devices::DeviceError),
     #[error(transparent)]
     Health(#[from] crate::health::HealthError),
-    /// `--userns keep-id`, which this kernel cannot give an unprivileged user.
-    #[error(
-        "--userns keep-id is not supported: the image's layers are stored owned by your subordinate ids for ctr's \
-one id map (container root = you), and showing them under another map needs an idmapped mount of each layer, which \
-the kernel lets only a process privileged over the host's filesystem make (CAP_SYS_ADMIN in the initial user \
-namespace); ctr does not give its setuid helper that power. Run as root inside (the default, which is you on the \
-host), or -u UID with files made for that id"
-    )]
-    KeepIdUnsupported,
+    /// `--userns keep-id` without enough subordinate ids.
+    #[error("{}", crate::image::userns::KEEP_ID_RANGES)]
+    KeepIdRanges,
     /// Any other `--userns`.
     #[error(
         "--userns {0:?}: ctr always runs a container in a user namespace of yours, mapped as container root = you \

@@ -82,7 +82,7 @@ pub struct RunRequest {
     pub init: bool,
     /// `--health-*` and `--no-healthcheck`.
     pub health: crate::health::HealthFlags,
-    /// `--userns`: only "" (the default map) is taken.
+    /// `--userns`: "" (the default map) or keep-id.
     pub userns: Option<String>,
     /// `--device HOST[:CONTAINER][:PERMISSIONS]`, as given.
     pub devices: Vec<String>,
@@ -117,7 +117,11 @@ struct Source {
     rootfs_dir: Option<PathBuf>,
 }
 
-fn resolve_source(paths: &Paths, request: &RunRequest) -> Result<Source> {
+fn resolve_source(
+    paths: &Paths,
+    request: &RunRequest,
+    keep_id: Option<&crate::image::userns::IdMaps>,
+) -> Result<Source> {
     if let Some(dir) = &request.rootfs {
         let dir = std::fs::canonicalize(dir).with_io_context(|| format!("--rootfs {}", dir.display()))?;
         if !dir.is_dir() {
@@ -137,12 +141,18 @@ fn resolve_source(paths: &Paths, request: &RunRequest) -> Result<Source> {
     };
     // Found in the store, else built in, else pulled (as docker does).
     let image = crate::image::local::image_for_run(paths, reference, &request.image)?;
+    let lower = match keep_id {
+        Some(maps) => {
+            crate::timing::time("image.keep_id", || crate::image::local::keep_id_layers(paths, &image, maps))?
+        }
+        None => image.lower_dirs.clone(),
+    };
     Ok(Source {
         label: reference.clone(),
         image_id: Some(image.id.clone()),
         config: image.config.clone(),
         command: command.to_vec(),
-        rootfs_lower: Some(image.lower_dirs.clone()),
+        rootfs_lower: Some(lower),
         rootfs_dir: None,
     })
 }
@@ -199,14 +209,14 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
             request.restart_policy
         );
     }
-    match request.userns.as_deref() {
-        None | Some("") => {}
-        Some("keep-id") => return Err(super::ContainerError::KeepIdUnsupported),
+    let keep_id = match request.userns.as_deref() {
+        None | Some("") => None,
+        Some("keep-id") => Some(crate::image::userns::IdMaps::keep_id().ok_or(super::ContainerError::KeepIdRanges)?),
         Some(other) => return Err(super::ContainerError::UsernsMode(other.to_owned())),
-    }
+    };
     // Before the image, so that an impossible limit never waits for a pull.
     let limits = request.limits.resolve()?;
-    let source = crate::timing::time("image.resolve", || resolve_source(paths, request))?;
+    let source = crate::timing::time("image.resolve", || resolve_source(paths, request, keep_id.as_ref()))?;
     let process_args = process_args(&source.config, request.entrypoint.as_deref(), &source.command)?;
     let cwd = request
         .process
@@ -251,6 +261,7 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
         detach_keys: request.detach_keys.clone(),
         devices: devices.clone(),
         health: crate::health::resolve(source.config.healthcheck.as_ref(), &request.health)?,
+        keep_id: keep_id.is_some(),
     };
     let id = launch::new_container_id()?;
     let hostname = request.hostname.clone().unwrap_or_else(|| id.short().to_owned());
@@ -290,7 +301,14 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
             args: process_args.clone(),
             env: launch::merge_env(&launch::base_env(&source.config.env, request.process.tty), &cli_env),
             cwd,
-            user: request.process.user.clone().or_else(|| source.config.user.clone()).filter(|u| !u.is_empty()),
+            // podman's keep-id: the caller's own ids unless --user says otherwise.
+            user: request
+                .process
+                .user
+                .clone()
+                .or_else(|| keep_id.as_ref().map(|_| format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid())))
+                .or_else(|| source.config.user.clone())
+                .filter(|u| !u.is_empty()),
             capabilities,
             oom_score_adj: request.oom_score_adj,
             rlimits,
@@ -332,7 +350,7 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
         options,
         ..State::default()
     };
-    let launch = Launch { spec, network, limits };
+    let launch = Launch { spec, network, limits, keep_id: keep_id.is_some() };
     super::saved_launch::save_launch(&container, &launch, request.process.interactive)?;
     container.write_state(&state)?;
     Ok(Prepared { container, state, launch })

@@ -111,6 +111,78 @@ pub fn open_parent(scope: Scope, path: &Path) -> Result<(OwnedFd, OsString)> {
     Ok((dir, name))
 }
 
+/// What a copy reads: the directory holding its top entry, that entry's
+/// name there, and the name the archive gives it.
+pub struct Source {
+    pub dir: OwnedFd,
+    pub name: OsString,
+    pub archive_name: OsString,
+}
+
+/// How many symlinks `cp -L` follows before it calls it a loop (the
+/// kernel's own limit).
+const MAX_LINKS: usize = 40;
+
+/// Whether `path` is docker's `SRC/.`: the directory's contents.
+fn names_contents(path: &Path) -> bool {
+    let bytes = path.as_os_str().as_bytes();
+    bytes == b"." || bytes.ends_with(b"/.")
+}
+
+/// Opens a copy's source as docker reads it: `SRC/.` is the directory's
+/// contents (archived as `.`, which the extraction merges into the
+/// destination), and with `follow` (`cp -L`) a symlink at SRC is followed,
+/// one link at a time, each step resolved in `scope` (beneath the
+/// container's root: never out of it); the copy keeps the link's name.
+pub fn open_source(scope: Scope, path: &Path, follow: bool) -> Result<Source> {
+    let open_dir = |path: &Path| {
+        scope.open(path, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(|e| match e {
+            Errno::ENOTDIR => TreeError::Refused(format!(
+                "{} is not a directory (`SRC/.` copies a directory's contents)",
+                scope.describe(path)
+            )),
+            e => IoError::new(format!("cannot open {}", scope.describe(path)), e).into(),
+        })
+    };
+    if names_contents(path) {
+        return Ok(Source { dir: open_dir(path)?, name: ".".into(), archive_name: ".".into() });
+    }
+    let (mut dir, archive_name) = open_parent(scope, path)?;
+    let mut name = archive_name.clone();
+    if !follow {
+        return Ok(Source { dir, name, archive_name });
+    }
+    let mut at = path.to_owned();
+    for _ in 0..MAX_LINKS {
+        let target = match readlinkat(Some(dir.as_raw_fd()), name.as_os_str()) {
+            Ok(target) => target,
+            // Not a symlink (or missing: the archive says so).
+            Err(Errno::EINVAL | Errno::ENOENT) => return Ok(Source { dir, name, archive_name }),
+            Err(e) => return Err(IoError::new(format!("cannot read the symlink {}", scope.describe(&at)), e).into()),
+        };
+        // Relative to the link's directory; an absolute target replaces the
+        // path, and InRoot resolves it beneath the container's root.
+        at = split(&at).0.join(target);
+        (dir, name) = match split(&at) {
+            (_, Some(_)) => open_parent(scope, &at)?,
+            // A link to `/` or `..`: that directory itself.
+            (_, None) => (open_dir(&at)?, ".".into()),
+        };
+    }
+    Err(TreeError::Refused(format!("{}: too many levels of symlinks", scope.describe(path))))
+}
+
+/// Writes `source` (and everything beneath it) to `out` as a tar stream
+/// whose paths begin with its archive name.
+pub fn archive_source(source: &Source, out: impl Write) -> Result<Copied> {
+    let mut builder = tar::Builder::new(out);
+    let mut copied = Copied::default();
+    let archive_path = Path::new(&source.archive_name);
+    add(&mut builder, source.dir.as_fd(), &source.name, archive_path, Form::Files, &mut copied)?;
+    finish(builder)?;
+    Ok(copied)
+}
+
 /// Where a copy lands: in `path` under its own name if `path` is a
 /// directory, else as `path` (its directory must exist): that directory,
 /// and the name the copy's top entry takes there.
@@ -363,7 +435,9 @@ pub struct ExtractOptions {
 }
 
 /// Writes the tar stream `input` beneath `dest`, its first path component
-/// renamed to `rename` if given. Nothing is written through a symlink:
+/// renamed to `rename` if given. A stream whose first entry is `.` holds a
+/// directory's contents (docker's `SRC/.`): they go into `dest` itself, or
+/// into a new directory `rename`. Nothing is written through a symlink:
 /// each directory on the way is opened one name at a time with
 /// `O_NOFOLLOW` (created if missing), and each file created there with
 /// `O_NOFOLLOW`. An existing file or symlink is replaced, a directory never.
@@ -371,13 +445,19 @@ pub fn extract(input: impl Read, dest: &OwnedFd, rename: Option<&OsStr>, options
     let mut archive = tar::Archive::new(input);
     let mut copied = Copied::default();
     let read_error = |e| IoError::new("cannot read the tar stream", e);
+    let mut contents = None;
     for entry in archive.entries().map_err(read_error)? {
         let mut entry = entry.map_err(read_error)?;
         let raw = entry.path_bytes().into_owned();
         let mut names = components(&raw)?;
-        let Some(first) = names.first_mut() else { continue };
-        if let Some(rename) = rename {
-            *first = rename.to_owned();
+        let contents = *contents.get_or_insert_with(|| matches!(&raw[..], b"." | b"./"));
+        match (rename, names.first_mut()) {
+            (Some(rename), _) if contents => names.insert(0, rename.to_owned()),
+            (Some(rename), Some(first)) => *first = rename.to_owned(),
+            _ => {}
+        }
+        if names.is_empty() {
+            continue;
         }
         let shown: PathBuf = names.iter().collect();
         let shown = shown.display().to_string();
@@ -665,5 +745,64 @@ mod tests {
         let mut text = String::new();
         entry.read_to_string(&mut text).unwrap();
         assert_eq!(text, "inside");
+    }
+
+    /// The first file of a tar stream: its name and content.
+    fn first_file(tar: &[u8]) -> (PathBuf, String) {
+        let mut entries = tar::Archive::new(tar);
+        let mut entry = entries.entries().unwrap().find(|e| e.as_ref().unwrap().header().entry_type().is_file());
+        let entry = entry.as_mut().unwrap().as_mut().unwrap();
+        let mut text = String::new();
+        entry.read_to_string(&mut text).unwrap();
+        (entry.path().unwrap().into_owned(), text)
+    }
+
+    #[test]
+    fn follow_link_resolves_each_link_inside_the_root_and_keeps_the_links_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/secret"), b"inside").unwrap();
+        std::fs::write(dir.path().join("secret"), b"outside").unwrap();
+        // A chain: /a -> ../../../b (clamped at the root), /b -> /etc/secret.
+        std::os::unix::fs::symlink("../../../b", root.join("a")).unwrap();
+        std::os::unix::fs::symlink("/etc/secret", root.join("b")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("out")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        let root_fd = Scope::Host.open(&root, OFlag::O_PATH | OFlag::O_DIRECTORY).unwrap();
+        let scope = Scope::InRoot(root_fd.as_fd());
+        let source = open_source(scope, Path::new("/a"), true).unwrap();
+        let mut tar = Vec::new();
+        archive_source(&source, &mut tar).unwrap();
+        assert_eq!(first_file(&tar), (PathBuf::from("a"), "inside".to_owned()));
+        // Not followed without -L: the link itself.
+        let source = open_source(scope, Path::new("/a"), false).unwrap();
+        assert_eq!(source.name, OsStr::new("a"));
+        // A host path as the target does not exist inside.
+        let out = open_source(scope, Path::new("/out"), true).and_then(|s| archive_source(&s, Vec::new()));
+        assert!(out.is_err());
+        assert!(matches!(open_source(scope, Path::new("/loop"), true), Err(TreeError::Refused(_))));
+    }
+
+    #[test]
+    fn a_directorys_contents_merge_into_the_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("sub/file"), b"hello").unwrap();
+        let source = open_source(Scope::Host, &dir.path().join("src/."), false).unwrap();
+        let mut tar = Vec::new();
+        archive_source(&source, &mut tar).unwrap();
+        let existing = dir.path().join("existing");
+        std::fs::create_dir(&existing).unwrap();
+        let (dest, rename) = destination(Scope::Host, &existing).unwrap();
+        extract(&tar[..], &dest, rename.as_deref(), options()).unwrap();
+        assert_eq!(std::fs::read(existing.join("sub/file")).unwrap(), b"hello");
+        assert!(!existing.join("src").exists());
+        let (dest, rename) = destination(Scope::Host, &dir.path().join("new")).unwrap();
+        extract(&tar[..], &dest, rename.as_deref(), options()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("new/sub/file")).unwrap(), b"hello");
+        let file = dir.path().join("src/sub/file/.");
+        assert!(matches!(open_source(Scope::Host, &file, false), Err(TreeError::Refused(_))));
     }
 }

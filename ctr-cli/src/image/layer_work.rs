@@ -12,7 +12,7 @@
 //!   an overlay of the upper directory on the image's layers mounted
 //!   read-only in a mount namespace of its own on `OUT/rootfs`, into
 //!   `OUT/rootfs.tar`;
-//! * `cp-out UPPER OUT PATH LOWER...` and `cp-in[-keep] UPPER WORK OUT PATH
+//! * `cp-out[-follow] UPPER OUT PATH LOWER...` and `cp-in[-keep] UPPER WORK OUT PATH
 //!   LOWER...`: `ctr cp` for a stopped container, through the same overlay
 //!   (writable, with the container's own work directory, for `cp-in`):
 //!   PATH out to `OUT/copy.tar`, or `OUT/copy.tar` in at PATH, resolved
@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 /// archived.
 pub const WORK_PREFIX: &str = ".work-";
 
-pub const OPS: [&str; 6] = ["layer", "diff", "export", "cp-out", "cp-in", "cp-in-keep"];
+pub const OPS: [&str; 7] = ["layer", "diff", "export", "cp-out", "cp-out-follow", "cp-in", "cp-in-keep"];
 
 /// Checks the arguments of `op` before the namespace is made.
 pub fn check(op: &str, args: &[PathBuf]) -> Result<()> {
@@ -49,7 +49,7 @@ pub fn check(op: &str, args: &[PathBuf]) -> Result<()> {
         "layer" if rest.len() == 1 => (Some(&rest[0]), &rest[..0]),
         "diff" => (None, rest),
         "export" if !rest.is_empty() => (Some(&rest[0]), &rest[1..]),
-        "cp-out" if rest.len() >= 2 => (Some(&rest[0]), &rest[2..]),
+        "cp-out" | "cp-out-follow" if rest.len() >= 2 => (Some(&rest[0]), &rest[2..]),
         "cp-in" | "cp-in-keep" if rest.len() >= 3 => {
             let work = upper.with_file_name("work");
             if resolved(&rest[0]).as_deref() != Some(work.as_path()) {
@@ -96,7 +96,12 @@ fn check_out(layers: &Path, out: &Path) -> Result<()> {
 fn check_lower(layers: &Path, lower: &Path) -> Result<()> {
     let refuse = || refused!("refusing {}: not a layer of your image store", lower.display());
     let lower = resolved(lower).ok_or_else(refuse)?;
-    if lower.file_name() != Some("rootfs".as_ref()) || lower.parent().and_then(Path::parent) != Some(layers) {
+    let layer = lower.parent().and_then(|p| match p.file_name() {
+        // A layer's keep-id copy: `<layers>/<hex>/keep-id/rootfs`.
+        Some(name) if name == super::keep_id::KEEP_ID_DIR => p.parent(),
+        _ => Some(p),
+    });
+    if lower.file_name() != Some("rootfs".as_ref()) || layer.and_then(Path::parent) != Some(layers) {
         return Err(refuse());
     }
     Ok(())
@@ -132,12 +137,13 @@ pub fn run(op: &str, args: &[PathBuf]) -> Result<serde_json::Value> {
             let changes = tree::changes(&open_dir(upper)?, &in_lower).map_err(tree_error)?;
             Ok(serde_json::to_value(changes)?)
         }
-        "cp-out" => {
+        "cp-out" | "cp-out-follow" => {
             let (out, path, lowers) = (&args[1], &args[2], &args[3..]);
             let root = mount_readonly(upper, lowers, &out.join("rootfs"))?;
-            let (dir, name) = tree::open_parent(tree::Scope::InRoot(root.as_fd()), path).map_err(tree_error)?;
+            let scope = tree::Scope::InRoot(root.as_fd());
+            let source = tree::open_source(scope, path, op == "cp-out-follow").map_err(tree_error)?;
             let file = File::create(out.join("copy.tar")).context("cannot create the copy's archive")?;
-            let copied = tree::archive(dir.as_fd(), &name, std::io::BufWriter::new(file)).map_err(tree_error)?;
+            let copied = tree::archive_source(&source, std::io::BufWriter::new(file)).map_err(tree_error)?;
             Ok(serde_json::to_value(copied)?)
         }
         "cp-in" | "cp-in-keep" => {

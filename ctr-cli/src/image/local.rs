@@ -48,6 +48,12 @@ pub fn image_for_run(paths: &Paths, reference: &str, wanted: &RunImage) -> Resul
     Ok(image)
 }
 
+/// The image's layers as a `--userns keep-id` container with `maps` sees
+/// them ([`super::keep_id`]), made on its first such run.
+pub fn keep_id_layers(paths: &Paths, image: &ImageRecord, maps: &IdMaps) -> Result<Vec<std::path::PathBuf>> {
+    open_store(paths)?.keep_id_layers(image, maps)
+}
+
 fn find_or_pull(store: &Store, paths: &Paths, reference: &str, wanted: &RunImage) -> Result<ImageRecord> {
     if wanted.pull != PullPolicy::Always {
         if let Some(image) = store.lookup(reference)? {

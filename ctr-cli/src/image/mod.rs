@@ -109,6 +109,7 @@ mod decompress;
 mod digest;
 pub mod guard;
 pub mod history;
+pub(crate) mod keep_id;
 pub(crate) mod layer_work;
 pub mod local;
 pub mod login;

@@ -64,6 +64,20 @@ impl IdMaps {
         IdMaps { uid, gid }
     }
 
+    /// The maps of a `--userns keep-id` container ([`crate::idmap::keep_id_map`]);
+    /// None without enough subordinate ids.
+    pub fn keep_id() -> Option<IdMaps> {
+        crate::idmap::keep_id_maps().map(|(uid, gid)| IdMaps { uid, gid })
+    }
+
+    /// A container's maps: keep-id's or the default ones.
+    pub fn of_container(keep_id: bool) -> Result<IdMaps> {
+        if !keep_id {
+            return Ok(IdMaps::current());
+        }
+        IdMaps::keep_id().ok_or_else(|| ImageError::Invalid(KEEP_ID_RANGES.to_owned()))
+    }
+
     /// Whether they hold more than the caller's own ids.
     pub fn has_subordinate_ids(&self) -> bool {
         self.uid.len() > 1 || self.gid.len() > 1
@@ -91,6 +105,10 @@ pub enum Owners {
     UserNamespace(IdMaps),
 }
 
+/// Why `--userns keep-id` is refused for want of subordinate ids.
+pub const KEEP_ID_RANGES: &str = "--userns keep-id needs subordinate ids (/etc/subuid and /etc/subgid) that reach \
+your own uid and gid: container ids below yours take subordinate ids; ask for a larger range (usermod --add-subuids, \
+--add-subgids)";
 const NO_RANGES: &str = "you have no subordinate ids in /etc/subuid and /etc/subgid";
 pub const NO_TOOLS_WHY: &str = "/usr/bin/newuidmap or /usr/bin/newgidmap is missing (Debian package uidmap)";
 const NO_USERNS: &str =
@@ -346,6 +364,10 @@ fn write_map(tool: &str, pid: &str, map: &[IdMapEntry]) -> Result<()> {
 /// `ctr internal-userns OP ARGS... PATH`, before anything else in `main`
 /// (so that the process is still single-threaded for unshare). Never returns.
 pub fn child_main() -> ! {
+    // Dies with the ctr that started it: a work directory is removed as
+    // stale once that ctr is gone ([`crate::container::layer`]), so nothing
+    // may still write there. (The spawning thread waits for this process.)
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     let args: Vec<PathBuf> = std::env::args_os().skip(2).map(PathBuf::from).collect();
     let mut stdout = io::stdout().lock();
     let result = child(&args, &mut stdout);
@@ -425,6 +447,14 @@ fn enter(stdout: &mut impl Write) -> Result<(Vec<IdMapEntry>, Vec<IdMapEntry>)> 
         refuse!("ctr did not write this process's id maps");
     }
     let (uid_map, gid_map) = (read_own_map("uid_map")?, read_own_map("gid_map")?);
+    // Under keep-id's maps the caller is not root here: become it, so that
+    // what is made without an owner of its own (a directory the archive
+    // does not list) is container root's, as under the default maps.
+    if !nix::unistd::getuid().is_root() {
+        let (root_uid, root_gid) = (nix::unistd::Uid::from_raw(0), nix::unistd::Gid::from_raw(0));
+        nix::unistd::setresgid(root_gid, root_gid, root_gid).context("cannot become root in the user namespace")?;
+        nix::unistd::setresuid(root_uid, root_uid, root_uid).context("cannot become root in the user namespace")?;
+    }
     check_capabilities()?;
     stdout.write_all(b"R").and_then(|()| stdout.flush()).context("cannot reach ctr")?;
     Ok((uid_map, gid_map))

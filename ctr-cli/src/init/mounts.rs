@@ -100,6 +100,20 @@ fn detached_overlay(lower: &[&str], upper: &str, work: &str) -> Result<OwnedFd> 
     fs.create_and_mount().context("overlay option (create)")
 }
 
+/// The container's `/` is its upper directory, which ctr made as the
+/// caller: under keep-id's maps the caller is not container root, so the
+/// upper directory takes the owner of the top layer's root instead (a
+/// no-op under the default maps, where both are container root).
+fn upper_owned_as_lower(upper: &str, top_lower: &str) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let (up, low) = (std::fs::symlink_metadata(upper)?, std::fs::symlink_metadata(top_lower)?);
+    if (up.uid(), up.gid()) != (low.uid(), low.gid()) {
+        std::os::unix::fs::lchown(upper, Some(low.uid()), Some(low.gid()))
+            .with_context(|| format!("chown {upper} to its image's root owner"))?;
+    }
+    Ok(())
+}
+
 /// Mounts the rootfs and returns a descriptor of the mount's root: every
 /// later step works beneath it, and pivot_root goes into it.
 pub fn mount_rootfs(rootfs: &RootfsSpec) -> Result<OwnedFd> {
@@ -109,6 +123,7 @@ pub fn mount_rootfs(rootfs: &RootfsSpec) -> Result<OwnedFd> {
             let (upper, work) = (overlay_path(upper)?, overlay_path(work)?);
             let refused = "the kernel refused an overlay mount in the user namespace (needs Linux >= 5.11)";
             let target_fd = open_dir_nofollow(target)?;
+            upper_owned_as_lower(upper, lower[0])?;
             match detached_overlay(&lower, upper, work) {
                 Ok(mounted) => {
                     move_mount(&mounted, &target_fd)

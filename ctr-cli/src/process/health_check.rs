@@ -2,7 +2,7 @@
 //! thread of the process that waits on it (its monitor, or a foreground
 //! `ctr run`) runs a probe every interval, `ctr exec ID CMD` of our own
 //! executable, and records the result in the container's record under its
-//! lock.
+//! lock. As docker's, it runs none while the container is paused.
 
 use crate::container::record::{now_rfc3339, Container};
 use crate::health::{HealthConfig, HealthResult, HealthState, KEPT_OUTPUT};
@@ -45,9 +45,21 @@ impl Checker {
                 if !sleep_unless_stopped(config.interval(), &stopped) {
                     return;
                 }
+                // Docker's: no probe runs while the container is paused, and
+                // the next one comes a whole interval after its unpause.
+                if is_paused(&records) {
+                    if !wait_while_paused(&records, &stopped) {
+                        return;
+                    }
+                    continue;
+                }
                 let result = probe(&id, &command, config.timeout(), &stopped);
                 if stopped.load(Ordering::Relaxed) {
                     return;
+                }
+                // Paused meanwhile: docker cancels such a probe and keeps no result.
+                if is_paused(&records) {
+                    continue;
                 }
                 let in_start_period = began.elapsed() < start_period;
                 if !record(&records, &init, result, &config, in_start_period) {
@@ -62,6 +74,20 @@ impl Checker {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
     }
+}
+
+fn is_paused(records: &Container) -> bool {
+    matches!(records.read_state(), Ok(Some(state)) if state.status == crate::container::state::Status::Paused)
+}
+
+/// Waits until the container is no longer paused; false once stopped.
+fn wait_while_paused(records: &Container, stopped: &AtomicBool) -> bool {
+    while is_paused(records) {
+        if !sleep_unless_stopped(Duration::from_millis(200), stopped) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Sleeps `period` in short steps; false once stopped.
