@@ -575,7 +575,7 @@ fn containerd_runs_a_container_through_ctr_oci() {
         .arg(env.prefix.join("bin/ctr-oci"))
         .args(["--cgroup", &cgroup_name, "--rootfs"])
         .arg(&rootfs)
-        .args([&id, "/bin/sh", "-c", "echo hi; grep :memory: /proc/self/cgroup; exit 5"])
+        .args([&id, "/bin/sh", "-c", "echo hi; grep :memory: /proc/self/cgroup || grep ^0:: /proc/self/cgroup; exit 5"])
         .timeout(Duration::from_secs(60))
         .output();
     // `ctr run -t` wants a terminal of its own: script(1) gives it one. The
