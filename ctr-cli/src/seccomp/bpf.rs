@@ -194,6 +194,12 @@ pub const MAX_INSNS: usize = 4096;
 /// loading it into the test process.
 #[cfg(test)]
 pub fn run(program: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+    run_counting(program, arch, nr, args).0
+}
+
+/// [`run`], and how many instructions it executed.
+#[cfg(test)]
+pub fn run_counting(program: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> (u32, usize) {
     let mut data = Vec::new();
     data.extend_from_slice(&nr.to_ne_bytes());
     data.extend_from_slice(&arch.to_ne_bytes());
@@ -204,7 +210,7 @@ pub fn run(program: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
     let word = |off: u32| u32::from_ne_bytes(data[off as usize..off as usize + 4].try_into().unwrap());
     let (mut acc, mut x, mut pc) = (0u32, 0u32, 0usize);
     let mut mem = [0u32; 16];
-    loop {
+    for steps in 1.. {
         let i = program[pc];
         pc += 1;
         let class = i.code & 0x07;
@@ -247,7 +253,7 @@ pub fn run(program: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
                 };
                 pc += if taken { i.jt } else { i.jf } as usize;
             }
-            0x06 => return i.k,
+            0x06 => return (i.k, steps),
             0x07 => {
                 if i.code & 0xf8 == 0x00 {
                     x = acc
@@ -258,6 +264,7 @@ pub fn run(program: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
             _ => unreachable!(),
         }
     }
+    unreachable!("a program ends with a return")
 }
 
 #[cfg(test)]
