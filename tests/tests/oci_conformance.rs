@@ -39,6 +39,17 @@ const CASES: &[Case] = &[
         },
         check: r#"[ "$(mkdir /tmp/x 2>&1 | grep -c 'not permitted')" = 1 ] && [ ! -e /tmp/x ]"#,
     },
+    Case {
+        // runtime-tools' profiles list what they allow, and close_range is
+        // not on them: the descriptors must be closed without it.
+        name: "seccomp loaded before exec refuses close_range",
+        edit: |c, _| {
+            c["process"]["noNewPrivileges"] = json!(false);
+            c["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{ "names": ["close_range"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 }] });
+        },
+        check: r#"ls /proc/$$/fd > /tmp/fds && [ "$(tr '\n' ' ' < /tmp/fds)" = "0 1 2 " ]"#,
+    },
     Case { name: "pid namespace", edit: |_, _| {}, check: r#"[ "$$" = 1 ]"# },
     Case {
         name: "cgroup namespace",
