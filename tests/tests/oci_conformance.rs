@@ -172,6 +172,19 @@ const CASES: &[Case] = &[
                 [ \"$(head -c 3 /dev/conf-zero | od -An -tx1 | tr -d ' ')\" = 000000 ]",
     },
     Case {
+        // Outside the devices every container may use: the device cgroup
+        // must let init make them (mknod) once the spec lists them.
+        name: "devices beyond the default allow list",
+        edit: |c, _| {
+            c["linux"]["resources"]["devices"] = json!([{ "allow": false, "access": "rwm" }]);
+            c["linux"]["devices"] = json!([
+                { "path": "/dev/conf-tun", "type": "c", "major": 10, "minor": 200, "fileMode": 0o600 },
+                { "path": "/dev/conf-loop", "type": "b", "major": 7, "minor": 200, "fileMode": 0o600 }]);
+        },
+        check: "[ \"$(stat -c '%F %t:%T' /dev/conf-tun)\" = 'character special file a:c8' ] && \
+                [ \"$(stat -c '%F %t:%T' /dev/conf-loop)\" = 'block special file 7:c8' ]",
+    },
+    Case {
         name: "standard devices",
         edit: |_, _| {},
         check: "for d in null zero full random urandom tty; do [ -c /dev/$d ] || exit 1; done && \
