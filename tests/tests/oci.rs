@@ -1343,3 +1343,58 @@ fn oci_exec_preserve_fds_passes_exactly_the_descriptors_asked_for() {
         too_many.stderr
     );
 }
+
+/// runtime-tools' memory test: swappiness, disableOOMKiller and kernelTCP
+/// reach the v1 memory cgroup, as the container sees it, and the
+/// deprecated memory.kernel is accepted (ignored, as runc and crun do). On
+/// pure cgroup v2, which has no such files, they are refused by name.
+#[test]
+fn oci_memory_swappiness_oom_killer_and_kernel_tcp_reach_the_v1_memory_cgroup() {
+    let Some(env) = ctr_tests::env() else { return };
+    let bundle = Bundle::new(&env, |c| {
+        let script = "cd /sys/fs/cgroup/memory && cat memory.swappiness memory.kmem.tcp.limit_in_bytes && \
+            grep oom_kill_disable memory.oom_control";
+        c["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+        c["linux"]["resources"]["memory"] = serde_json::json!({ "limit": MIB_64, "kernel": MIB_64,
+            "kernelTCP": 8 << 20, "swappiness": 17, "disableOOMKiller": true });
+    });
+    let id = ctr_tests::unique_name("mem-");
+    let out = bundle.ctr_oci(&env).args(["run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
+    if pure_cgroup_v2() {
+        assert!(!out.success() && out.stderr.contains("memory.swappiness"), "{}", out.stderr);
+        assert!(out.stderr.contains("v1 memory controller"), "{}", out.stderr);
+    } else {
+        assert!(out.success(), "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+        assert_eq!(out.stdout, format!("17\n{}\noom_kill_disable 1\n", 8 << 20), "{}", out.stderr);
+    }
+    assert!(bundle.cgroup_dirs().is_empty(), "run left its cgroup: {:?}", bundle.cgroup_dirs());
+}
+
+/// A hostname with a UTS namespace joined by path (runtime-tools'
+/// linux_ns_path): set in that namespace, which another process holds.
+#[test]
+fn oci_hostname_is_set_in_a_uts_namespace_joined_by_path() {
+    let Some(env) = ctr_tests::env() else { return };
+    let mut holder = Command::new("unshare").args(["--uts", "sleep", "120"]).stdin(Stdio::piped()).spawn().unwrap();
+    let ns = format!("/proc/{}/ns/uts", holder.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_link(&ns).ok() == std::fs::read_link("/proc/self/ns/uts").ok() {
+        assert!(Instant::now() < deadline, "unshare made no UTS namespace");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let bundle = Bundle::new(&env, |c| {
+        c["process"]["args"] = serde_json::json!(["hostname"]);
+        c["hostname"] = serde_json::json!("joined-uts");
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|n| n["type"] != "uts");
+        namespaces.push(serde_json::json!({ "type": "uts", "path": ns }));
+    });
+    let id = ctr_tests::unique_name("uts-");
+    let out = bundle.ctr_oci(&env).args(["run", "--bundle"]).arg(&bundle.dir).arg(&id).output();
+    let held = Command::new("nsenter").arg(format!("--uts={ns}")).arg("hostname").output().unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(out.success(), "stderr:\n{}", out.stderr);
+    assert_eq!(out.stdout, "joined-uts\n");
+    assert_eq!(String::from_utf8_lossy(&held.stdout), "joined-uts\n", "the holder's namespace kept its name");
+}

@@ -39,6 +39,17 @@ const CASES: &[Case] = &[
         },
         check: r#"[ "$(mkdir /tmp/x 2>&1 | grep -c 'not permitted')" = 1 ] && [ ! -e /tmp/x ]"#,
     },
+    Case {
+        // runtime-tools' profiles list what they allow, and close_range is
+        // not on them: the descriptors must be closed without it.
+        name: "seccomp loaded before exec refuses close_range",
+        edit: |c, _| {
+            c["process"]["noNewPrivileges"] = json!(false);
+            c["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{ "names": ["close_range"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 }] });
+        },
+        check: r#"ls /proc/$$/fd > /tmp/fds && [ "$(tr '\n' ' ' < /tmp/fds)" = "0 1 2 " ]"#,
+    },
     Case { name: "pid namespace", edit: |_, _| {}, check: r#"[ "$$" = 1 ]"# },
     Case {
         name: "cgroup namespace",
@@ -159,6 +170,19 @@ const CASES: &[Case] = &[
         },
         check: "[ -c /dev/conf-zero ] && [ \"$(stat -c '%a %t:%T' /dev/conf-zero)\" = '640 1:5' ] && \
                 [ \"$(head -c 3 /dev/conf-zero | od -An -tx1 | tr -d ' ')\" = 000000 ]",
+    },
+    Case {
+        // Outside the devices every container may use: the device cgroup
+        // must let init make them (mknod) once the spec lists them.
+        name: "devices beyond the default allow list",
+        edit: |c, _| {
+            c["linux"]["resources"]["devices"] = json!([{ "allow": false, "access": "rwm" }]);
+            c["linux"]["devices"] = json!([
+                { "path": "/dev/conf-tun", "type": "c", "major": 10, "minor": 200, "fileMode": 0o600 },
+                { "path": "/dev/conf-loop", "type": "b", "major": 7, "minor": 200, "fileMode": 0o600 }]);
+        },
+        check: "[ \"$(stat -c '%F %t:%T' /dev/conf-tun)\" = 'character special file a:c8' ] && \
+                [ \"$(stat -c '%F %t:%T' /dev/conf-loop)\" = 'block special file 7:c8' ]",
     },
     Case {
         name: "standard devices",

@@ -8,7 +8,7 @@
 
 use super::{OciContext, Result};
 use ctr_core::limits::{CpuList, CpuQuota, DeviceRate, ResourceLimits, SwapLimit, PIDS_UNLIMITED};
-use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, LinuxNamespaceType, LinuxResources, Spec};
 use std::path::{Path, PathBuf};
 
 /// A bundle ready to be created.
@@ -28,6 +28,8 @@ pub struct Bundle {
     /// `(allow, "TYPE MAJOR:MINOR ACCESS")` for the device cgroup (v1's files,
     /// or cgroup v2's BPF program).
     pub device_rules: Vec<(bool, String)>,
+    /// v1 memory files beyond ctr-core's limits (swappiness, oom_control...).
+    pub memory_v1: Vec<(&'static str, String)>,
     /// The compiled `linux.seccomp`, if any.
     pub seccomp: Option<Vec<u8>>,
 }
@@ -102,25 +104,41 @@ impl Bundle {
         {
             refuse!("linux.uidMappings and gidMappings need a new user namespace in linux.namespaces");
         }
-        if spec.hostname().is_some() && clone_flags & libc::CLONE_NEWUTS == 0 {
-            refuse!("hostname needs a new UTS namespace in linux.namespaces");
+        let uts = clone_flags & libc::CLONE_NEWUTS != 0 || join.iter().any(|(flag, _)| *flag == libc::CLONE_NEWUTS);
+        if spec.hostname().is_some() && !uts {
+            refuse!("hostname needs a UTS namespace (new or joined by path) in linux.namespaces");
         }
         let limits = linux.resources().as_ref().map(translate_resources).transpose()?.unwrap_or_default();
         limits
             .validate(&ctr_core::limits::HostCpus::read(), |_, _| true)
             .map_err(|e| refused!("linux.resources: {e}"))?;
-        let device_rules = linux.resources().as_ref().map(device_rules).unwrap_or_default();
+        let devices = linux.devices().as_deref().unwrap_or_default();
+        let device_rules = linux.resources().as_ref().map(|r| device_rules(r, devices)).unwrap_or_default();
+        let memory_v1 = linux.resources().as_ref().map(memory_v1_files).transpose()?.unwrap_or_default();
         let seccomp = match raw.pointer("/linux/seccomp") {
             None | Some(serde_json::Value::Null) => None,
             Some(profile) => Some(crate::seccomp::compile_oci(&serde_json::to_vec(profile)?)?),
         };
-        Ok(Self { dir, rootfs, clone_flags, new_cgroup_namespace, join, limits, device_rules, seccomp, spec })
+        Ok(Self {
+            dir,
+            rootfs,
+            clone_flags,
+            new_cgroup_namespace,
+            join,
+            limits,
+            device_rules,
+            memory_v1,
+            seccomp,
+            spec,
+        })
     }
 }
 
 /// `linux.resources.devices` as the v1 devices controller's rules, then
-/// the devices every container may use.
-pub(super) fn device_rules(r: &LinuxResources) -> Vec<(bool, String)> {
+/// the devices every container may use, then `linux.devices` (created in
+/// the container, so the cgroup must let init mknod and the process use
+/// them, as runc and crun allow them).
+pub(super) fn device_rules(r: &LinuxResources, created: &[LinuxDevice]) -> Vec<(bool, String)> {
     let Some(devices) = r.devices().as_ref() else { return Vec::new() };
     let mut rules = Vec::new();
     for d in devices {
@@ -135,7 +153,40 @@ pub(super) fn device_rules(r: &LinuxResources) -> Vec<(bool, String)> {
         rules.push((d.allow(), rule));
     }
     rules.extend(DEFAULT_ALLOWED_DEVICES.iter().map(|r| (true, (*r).to_owned())));
+    for d in created {
+        let kind = match d.typ() {
+            LinuxDeviceType::B => "b",
+            LinuxDeviceType::C | LinuxDeviceType::U => "c",
+            // A fifo is no device to the cgroup.
+            _ => continue,
+        };
+        rules.push((true, format!("{kind} {}:{} rwm", d.major(), d.minor())));
+    }
     rules
+}
+
+/// The v1 memory controller's files that ctr-core's limits do not hold
+/// (no cgroup v2 file matches them), as (file, value).
+pub(super) fn memory_v1_files(r: &LinuxResources) -> Result<Vec<(&'static str, String)>> {
+    let Some(m) = r.memory() else { return Ok(Vec::new()) };
+    let mut files = Vec::new();
+    if let Some(swappiness) = m.swappiness() {
+        if swappiness > 100 {
+            refuse!("linux.resources.memory.swappiness {swappiness} is out of range: use 0 to 100");
+        }
+        files.push(("memory.swappiness", swappiness.to_string()));
+    }
+    if let Some(disable) = m.disable_oom_killer() {
+        files.push(("memory.oom_control", u8::from(disable).to_string()));
+    }
+    if let Some(hierarchy) = m.use_hierarchy() {
+        files.push(("memory.use_hierarchy", u8::from(hierarchy).to_string()));
+    }
+    if let Some(tcp) = m.kernel_tcp() {
+        let value = if tcp < 0 { "-1".to_owned() } else { tcp.to_string() };
+        files.push(("memory.kmem.tcp.limit_in_bytes", value));
+    }
+    Ok(files)
 }
 
 /// `linux.resources` as ctr-core's limits; anything else it can hold is an
@@ -156,12 +207,10 @@ pub(super) fn translate_resources(r: &LinuxResources) -> Result<ResourceLimits> 
     }
     let mut limits = ResourceLimits::default();
     if let Some(m) = r.memory() {
-        if m.kernel().is_some() || m.kernel_tcp().is_some() {
-            return Err(unsupported("memory.kernel and memory.kernelTCP"));
-        }
-        if m.swappiness().is_some() || m.disable_oom_killer().is_some() || m.use_hierarchy().is_some() {
-            return Err(unsupported("memory.swappiness, disableOOMKiller and useHierarchy"));
-        }
+        // memory.kernel is deprecated by the spec and gone from the kernel
+        // (5.16 ignores kmem.limit_in_bytes): ignored, as runc and crun do.
+        // swappiness, disableOOMKiller, useHierarchy and kernelTCP are v1
+        // files of their own: see memory_v1_files.
         let positive = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok()).filter(|v| *v > 0);
         limits.memory = positive(m.limit());
         limits.memory_reservation = positive(m.reservation());
@@ -261,7 +310,6 @@ mod tests {
     fn unsupported_resources_are_named() {
         for (json, field) in [
             (r#"{"hugepageLimits":[{"pageSize":"2MB","limit":1}]}"#, "hugepageLimits"),
-            (r#"{"memory":{"kernel":1}}"#, "memory.kernel"),
             (r#"{"cpu":{"realtimeRuntime":1}}"#, "cpu.realtimeRuntime"),
             (r#"{"unified":{"memory.high":"1"}}"#, "unified"),
         ] {

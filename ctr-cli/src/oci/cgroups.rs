@@ -105,6 +105,31 @@ pub fn set_devices(cgroups: &ContainerCgroups, rules: &[(bool, String)]) -> Resu
     Ok(())
 }
 
+/// The v1 memory controller's files that ctr-core's limits do not hold
+/// (`memory.swappiness`, `memory.oom_control`...); cgroup v2 has none of
+/// them, so there they are refused by name.
+pub fn set_memory_v1(cgroups: &ContainerCgroups, files: &[(&str, String)]) -> Result<(), HelperError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let Some(dir) = cgroups.dir_for("memory") else {
+        let names: Vec<&str> = files.iter().map(|(file, _)| *file).collect();
+        return Err(cgroup_error(format!(
+            "{} need the v1 memory controller, and this host has none (cgroup v2 has no such files): \
+drop linux.resources.memory's swappiness, disableOOMKiller, useHierarchy and kernelTCP",
+            names.join(", ")
+        )));
+    };
+    for (file, value) in files {
+        let path = Path::new(&dir.path).join(file);
+        if !path.exists() {
+            return Err(cgroup_error(format!("{} is missing: this kernel does not support it", path.display())));
+        }
+        write_file(&path, value)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,6 +101,7 @@ fn start_child(
         let set_up = cgroup::create(&cgroups)
             .and_then(|()| cgroup::apply_limits(&cgroups, &bundle.limits))
             .and_then(|()| super::cgroups::set_devices(&cgroups, device_rules))
+            .and_then(|()| super::cgroups::set_memory_v1(&cgroups, &bundle.memory_v1))
             .map_err(|e| refused!("cgroup {cgroups_path}: {e}"));
         if let Err(e) = set_up {
             cleanup();

@@ -177,7 +177,9 @@ pub fn update(root: &Root, id: &str, resources: &[u8]) -> Result<()> {
     let limits = super::bundle::translate_resources(&resources)?;
     limits.validate(&ctr_core::limits::HostCpus::read(), |_, _| true).map_err(|e| refused!("--resources: {e}"))?;
     cgroup::apply_limits(&record.cgroups, &limits).map_err(|e| refused!("update {id}: {e}"))?;
-    super::cgroups::set_devices(&record.cgroups, &super::bundle::device_rules(&resources))
+    let memory_v1 = super::bundle::memory_v1_files(&resources)?;
+    super::cgroups::set_devices(&record.cgroups, &super::bundle::device_rules(&resources, &[]))
+        .and_then(|()| super::cgroups::set_memory_v1(&record.cgroups, &memory_v1))
         .map_err(|e| refused!("update {id}: {e}"))
 }
 

@@ -36,13 +36,37 @@ pub fn stdin() -> BorrowedFd<'static> {
 
 /// Marks every descriptor from `first` up close-on-exec (close_range(2)
 /// with CLOSE_RANGE_CLOEXEC, Linux 5.11): what the process holds beyond
-/// them does not reach the program it executes next.
+/// them does not reach the program it executes next. Where close_range
+/// is refused (an OCI seccomp profile already loaded that does not list
+/// it, or an older kernel), each descriptor in /proc/self/fd is marked
+/// with fcntl instead.
 pub fn cloexec_from(first: u32) -> nix::Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: with CLOSE_RANGE_CLOEXEC the call closes nothing; it only
     // sets a flag on open descriptors, so no owner's descriptor goes away.
     let rc = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
-    Errno::result(rc).map(drop)
+    match Errno::result(rc) {
+        Ok(_) => Ok(()),
+        Err(refused @ (Errno::EPERM | Errno::ENOSYS | Errno::EACCES)) => cloexec_listed(first).map_err(|_| refused),
+        Err(e) => Err(e),
+    }
+}
+
+/// close_range's fallback: the descriptors are listed first, then marked;
+/// the listing's own descriptor is gone by then (EBADF is skipped).
+fn cloexec_listed(first: u32) -> nix::Result<()> {
+    let listed = std::fs::read_dir("/proc/self/fd").map_err(|_| Errno::ENOENT)?;
+    let fds: Vec<RawFd> = listed
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd: &RawFd| u32::try_from(*fd).is_ok_and(|fd| fd >= first))
+        .collect();
+    for fd in fds {
+        match nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)) {
+            Ok(_) | Err(Errno::EBADF) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The descriptor a `libc::syscall` returned, or its errno.
