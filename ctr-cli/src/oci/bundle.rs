@@ -301,7 +301,7 @@ mod tests {
             r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":10,"minor":-1,"access":"r"}]}"#,
         )
         .unwrap();
-        let rules = device_rules(&r);
+        let rules = device_rules(&r, &[]);
         assert_eq!(rules[..2], [(false, "a".to_owned()), (true, "c 10:* r".to_owned())]);
         assert_eq!(rules.len(), 2 + DEFAULT_ALLOWED_DEVICES.len());
     }
