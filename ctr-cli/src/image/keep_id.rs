@@ -7,11 +7,10 @@
 //! owners a keep-id container must see. It is made once, reused by every
 //! later keep-id run, and removed with its layer (`rmi`, `image prune`).
 
-use super::{digest, ImageRecord, Result, Scratch, Store, UnpackMode, TMP_PREFIX};
+use super::{digest, ImageRecord, Result, Store, UnpackMode};
 use super::{unpack_stream, IdMaps, ImageContext, Owners};
 use std::fs::{self, File};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 /// The directory beside a layer's `rootfs` that holds its keep-id copy.
@@ -59,12 +58,7 @@ impl Store {
         };
         let blob = self.blob_path(digest::hex(&layer.blob.digest)?);
         let file = File::open(&blob).with_context(|| format!("cannot open {}", blob.display()))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
-            .permissions(fs::Permissions::from_mode(0o700))
-            .tempdir_in(self.layers_dir())
-            .context("cannot create a temporary directory in the image store")?;
-        let mut tmp = Scratch { store: self, dir: Some(tmp) };
+        let mut tmp = self.scratch()?;
         let owners = match &self.owners {
             Owners::Direct(_) => Owners::Direct(maps.clone()),
             _ => Owners::UserNamespace(maps.clone()),

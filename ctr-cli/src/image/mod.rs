@@ -660,12 +660,7 @@ impl Store {
     /// temporaries are removed (TempDir's and NamedTempFile's drops). The
     /// caller holds the lock.
     pub fn layer_from(&self, input: impl Read + Send, mode: UnpackMode, expected: &Expected) -> Result<Layer> {
-        let tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
-            .permissions(fs::Permissions::from_mode(0o700))
-            .tempdir_in(self.layers_dir())
-            .context("cannot create a temporary directory in the image store")?;
-        let mut tmp = Scratch { store: self, dir: Some(tmp) };
+        let mut tmp = self.scratch()?;
         let blob_file = tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .tempfile_in(self.blobs_dir())
@@ -1062,6 +1057,19 @@ and {why}: install it and retry, or remove the directory as root",
 struct Scratch<'a> {
     store: &'a Store,
     dir: Option<tempfile::TempDir>,
+}
+
+impl Store {
+    /// A private (0700) temporary directory among the layers, removed
+    /// unless it is published.
+    fn scratch(&self) -> Result<Scratch<'_>> {
+        let dir = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .permissions(fs::Permissions::from_mode(0o700))
+            .tempdir_in(self.layers_dir())
+            .context("cannot create a temporary directory in the image store")?;
+        Ok(Scratch { store: self, dir: Some(dir) })
+    }
 }
 
 impl Scratch<'_> {
