@@ -319,6 +319,9 @@ const HELPER_RECORDS: &str = "/run/ctr-helper";
 /// Waits, outside the timing, until the helper's teardown of the test
 /// user's containers is done (their records gone), so that it never
 /// overlaps the next round; returns how long that took after `ctr` exited.
+/// `CTR_BENCH_SETTLE_MS=N` then idles N ms more (untimed), to check that
+/// no kernel work a run leaves behind (a network namespace's dismantling)
+/// is billed to the next run.
 fn await_teardown(env: &ctr_tests::Env, exited: f64) -> Result<Duration> {
     let dir = std::path::PathBuf::from(format!("{HELPER_RECORDS}/{}", env.uid));
     let give_up = Instant::now() + Duration::from_secs(30);
@@ -328,7 +331,11 @@ fn await_teardown(env: &ctr_tests::Env, exited: f64) -> Result<Duration> {
         }
         std::thread::sleep(Duration::from_micros(500));
     }
-    Ok(Duration::from_secs_f64((monotonic_ms() - exited).max(0.0) / 1000.0))
+    let took = Duration::from_secs_f64((monotonic_ms() - exited).max(0.0) / 1000.0);
+    if let Some(ms) = std::env::var("CTR_BENCH_SETTLE_MS").ok().and_then(|v| v.parse().ok()) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    Ok(took)
 }
 
 /// The `ctr-timing PHASE 0.412ms @81234.567` lines of `stderr`, as
