@@ -11,6 +11,8 @@ pub mod mount;
 pub mod moving;
 pub mod network;
 pub mod process;
+#[cfg(test)]
+mod readme_table;
 pub mod run;
 pub mod volume;
 

@@ -1,0 +1,121 @@
+//! README's CLI table against clap's tree: every command and long flag that
+//! exists is listed, and every one listed exists (issue 14's acceptance).
+
+use super::Cli;
+use clap::CommandFactory;
+use std::collections::BTreeSet;
+
+const README: &str = include_str!("../../../README.md");
+
+/// The part of README about `ctr` itself: from "## Using it" to the
+/// section on ctr-oci, whose flags are another binary's.
+fn ctr_part() -> &'static str {
+    let start = README.find("## Using it").expect("README has a \"## Using it\" section");
+    let end = README[start..].find("\n## Use ctr with containerd").map_or(README.len(), |e| start + e);
+    &README[start..end]
+}
+
+/// The table rows that name a `ctr` command.
+fn command_rows() -> Vec<&'static str> {
+    ctr_part().lines().filter(|l| l.starts_with("| `ctr ")).collect()
+}
+
+/// Every visible subcommand, as its path (`["volume", "create"]`), and
+/// every long flag anywhere in the tree.
+fn tree() -> (Vec<Vec<String>>, BTreeSet<String>) {
+    fn walk(c: &clap::Command, path: &[String], paths: &mut Vec<Vec<String>>, flags: &mut BTreeSet<String>) {
+        for a in c.get_arguments().filter(|a| !a.is_hide_set()) {
+            // A flag with a short form is documented by either: `-q`.
+            if let (Some(long), None) = (a.get_long(), a.get_short()) {
+                flags.insert(long.to_owned());
+            }
+        }
+        for sub in c.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+            let mut p = path.to_vec();
+            p.push(sub.get_name().to_owned());
+            paths.push(p.clone());
+            walk(sub, &p, paths, flags);
+        }
+    }
+    let mut cli = Cli::command();
+    cli.build();
+    let (mut paths, mut flags) = (Vec::new(), BTreeSet::new());
+    walk(&cli, &[], &mut paths, &mut flags);
+    flags.remove("version"); // clap's own `ctr --version`
+    (paths, flags)
+}
+
+/// Every long flag and alias in the tree, short forms or not.
+fn every_long_flag() -> BTreeSet<String> {
+    fn walk(c: &clap::Command, flags: &mut BTreeSet<String>) {
+        for a in c.get_arguments() {
+            flags.extend(a.get_long().map(str::to_owned));
+            flags.extend(a.get_all_aliases().into_iter().flatten().map(str::to_owned));
+        }
+        c.get_subcommands().for_each(|s| walk(s, flags));
+    }
+    let mut cli = Cli::command();
+    cli.build();
+    let mut flags = BTreeSet::new();
+    walk(&cli, &mut flags);
+    flags
+}
+
+/// The `--name` words of `text` (a lone `--` or `---` is not one).
+fn long_flags(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for (i, _) in text.match_indices("--") {
+        let before = text[..i].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '-') {
+            continue;
+        }
+        let name: String = text[i + 2..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        if name.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+            found.insert(name);
+        }
+    }
+    found
+}
+
+#[test]
+fn every_command_that_exists_is_in_the_readme_table() {
+    let rows = command_rows();
+    let (paths, _) = tree();
+    assert!(paths.len() > 30, "clap's tree looks empty");
+    let missing: Vec<String> = paths
+        .iter()
+        .filter(|p| {
+            let (parent, name) = (&p[..p.len() - 1], &p[p.len() - 1]);
+            if parent.is_empty() {
+                return !rows
+                    .iter()
+                    .any(|r| r.contains(&format!("`ctr {name}")) || r.contains(&format!(", `ctr {name}")));
+            }
+            // `ctr volume create [NAME]`, `ls ...`: a nested command's name
+            // follows its parent's in the same row.
+            let head = format!("ctr {}", parent.join(" "));
+            !rows.iter().any(|r| {
+                r.contains(&format!("{head} {name}"))
+                    || (r.contains(&head)
+                        && ["`", "\\|"]
+                            .iter()
+                            .any(|pre| [" ", "`"].iter().any(|post| r.contains(&format!("{pre}{name}{post}")))))
+            })
+        })
+        .map(|p| format!("ctr {}", p.join(" ")))
+        .collect();
+    assert!(missing.is_empty(), "README's CLI table does not list: {missing:?}");
+}
+
+#[test]
+fn every_long_flag_that_exists_is_in_the_readme_and_every_one_there_exists() {
+    let (_, flags) = tree();
+    let documented = long_flags(ctr_part());
+    let missing: Vec<&String> = flags.iter().filter(|f| !documented.contains(*f)).collect();
+    assert!(missing.is_empty(), "README does not mention these flags of ctr: {missing:?}");
+    // The table rows must not promise a flag clap does not have.
+    let listed: BTreeSet<String> = command_rows().iter().flat_map(|r| long_flags(r)).collect();
+    let every: BTreeSet<String> = every_long_flag();
+    let unknown: Vec<&String> = listed.iter().filter(|f| !every.contains(*f)).collect();
+    assert!(unknown.is_empty(), "README's CLI table lists flags ctr does not have: {unknown:?}");
+}
