@@ -19,6 +19,11 @@ use record::Record;
 /// Removes everything `record` names for the caller's container `id`.
 pub fn teardown(config: &HelperConfig, uid: u32, id: &ContainerId, record: &Record) -> Result<(), HelperError> {
     cgroup::kill_and_remove(&record.cgroups)?;
+    release(config, uid, id, record)
+}
+
+/// What is left once the cgroups are gone: the network, then the record.
+fn release(config: &HelperConfig, uid: u32, id: &ContainerId, record: &Record) -> Result<(), HelperError> {
     if let Some(net) = &record.network {
         network::detach(config, uid, net, id, record.host_veth.as_ref())?;
     }
@@ -37,7 +42,7 @@ pub fn remove(config: &HelperConfig, uid: u32, id: &ContainerId) -> Result<(), H
     }
     cgroup::kill_and_remove(&record.cgroups)?;
     let Some(removing) = record::lock(uid, id)? else { return Ok(()) };
-    ctr_net::detached::run_detached(removing, || teardown(config, uid, id, &record))
+    ctr_net::detached::run_detached(removing, || release(config, uid, id, &record))
 }
 
 /// Tears down every container of the caller's whose owner is dead, but
