@@ -20,45 +20,37 @@ fn command_rows() -> Vec<&'static str> {
     ctr_part().lines().filter(|l| l.starts_with("| `ctr ")).collect()
 }
 
-/// Every visible subcommand, as its path (`["volume", "create"]`), and
-/// every long flag anywhere in the tree.
-fn tree() -> (Vec<Vec<String>>, BTreeSet<String>) {
-    fn walk(c: &clap::Command, path: &[String], paths: &mut Vec<Vec<String>>, flags: &mut BTreeSet<String>) {
-        for a in c.get_arguments().filter(|a| !a.is_hide_set()) {
-            // A flag with a short form is documented by either: `-q`.
-            if let (Some(long), None) = (a.get_long(), a.get_short()) {
-                flags.insert(long.to_owned());
+/// Clap's tree: every visible subcommand, as its path (`["volume",
+/// "create"]`); the long flags README must name (a flag with a short form
+/// is documented by either: `-q`); and every long flag and alias.
+struct Tree {
+    paths: Vec<Vec<String>>,
+    required: BTreeSet<String>,
+    every: BTreeSet<String>,
+}
+
+fn tree() -> Tree {
+    fn walk(c: &clap::Command, path: &[String], tree: &mut Tree) {
+        for a in c.get_arguments() {
+            tree.every.extend(a.get_long().map(str::to_owned));
+            tree.every.extend(a.get_all_aliases().into_iter().flatten().map(str::to_owned));
+            if let (false, Some(long), None) = (a.is_hide_set(), a.get_long(), a.get_short()) {
+                tree.required.insert(long.to_owned());
             }
         }
         for sub in c.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
             let mut p = path.to_vec();
             p.push(sub.get_name().to_owned());
-            paths.push(p.clone());
-            walk(sub, &p, paths, flags);
+            tree.paths.push(p.clone());
+            walk(sub, &p, tree);
         }
     }
     let mut cli = Cli::command();
     cli.build();
-    let (mut paths, mut flags) = (Vec::new(), BTreeSet::new());
-    walk(&cli, &[], &mut paths, &mut flags);
-    flags.remove("version"); // clap's own `ctr --version`
-    (paths, flags)
-}
-
-/// Every long flag and alias in the tree, short forms or not.
-fn every_long_flag() -> BTreeSet<String> {
-    fn walk(c: &clap::Command, flags: &mut BTreeSet<String>) {
-        for a in c.get_arguments() {
-            flags.extend(a.get_long().map(str::to_owned));
-            flags.extend(a.get_all_aliases().into_iter().flatten().map(str::to_owned));
-        }
-        c.get_subcommands().for_each(|s| walk(s, flags));
-    }
-    let mut cli = Cli::command();
-    cli.build();
-    let mut flags = BTreeSet::new();
-    walk(&cli, &mut flags);
-    flags
+    let mut tree = Tree { paths: Vec::new(), required: BTreeSet::new(), every: BTreeSet::new() };
+    walk(&cli, &[], &mut tree);
+    tree.required.remove("version"); // clap's own `ctr --version`
+    tree
 }
 
 /// The `--name` words of `text` (a lone `--` or `---` is not one).
@@ -80,7 +72,7 @@ fn long_flags(text: &str) -> BTreeSet<String> {
 #[test]
 fn every_command_that_exists_is_in_the_readme_table() {
     let rows = command_rows();
-    let (paths, _) = tree();
+    let paths = tree().paths;
     assert!(paths.len() > 30, "clap's tree looks empty");
     let missing: Vec<String> = paths
         .iter()
@@ -109,13 +101,12 @@ fn every_command_that_exists_is_in_the_readme_table() {
 
 #[test]
 fn every_long_flag_that_exists_is_in_the_readme_and_every_one_there_exists() {
-    let (_, flags) = tree();
+    let Tree { required: flags, every, .. } = tree();
     let documented = long_flags(ctr_part());
     let missing: Vec<&String> = flags.iter().filter(|f| !documented.contains(*f)).collect();
     assert!(missing.is_empty(), "README does not mention these flags of ctr: {missing:?}");
     // The table rows must not promise a flag clap does not have.
     let listed: BTreeSet<String> = command_rows().iter().flat_map(|r| long_flags(r)).collect();
-    let every: BTreeSet<String> = every_long_flag();
     let unknown: Vec<&String> = listed.iter().filter(|f| !every.contains(*f)).collect();
     assert!(unknown.is_empty(), "README's CLI table lists flags ctr does not have: {unknown:?}");
 }
