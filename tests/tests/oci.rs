@@ -791,8 +791,10 @@ fn oci_systemd_cgroups_path_is_a_scope_in_its_slice() {
 /// default device (/dev/full's 1:7) reads; loop-control (10:237), allowed
 /// `r`, opens for reading but not for writing; loop0 (block 7:0), not
 /// allowed, does not open (EPERM from the device cgroup, before any
-/// driver). `update` with a rule for block 7:* lets loop0 open. On the
-/// hybrid host that is v1's devices.allow/deny; in the pure cgroup v2
+/// driver). `update` with "deny all" then a rule for block 7:* lets loop0
+/// open, and /dev/kmsg, made from linux.devices, still opens for writing
+/// (update allows the container's own devices again, as create did). On
+/// the hybrid host that is v1's devices.allow/deny; in the pure cgroup v2
 /// guest, the BPF device program (replaced by `update`).
 #[test]
 fn oci_device_rules_hold_inside_the_container() {
@@ -801,11 +803,15 @@ fn oci_device_rules_hold_inside_the_container() {
     const PROBE: &str = "probe() { e=$( (exec 3<\"$1\") 2>&1 ) && echo \"$1 r ok\" || echo \"$1 r ${e##*: }\"; \
         e=$( (exec 3>\"$1\") 2>&1 ) && echo \"$1 w ok\" || echo \"$1 w ${e##*: }\"; }; \
         head -c1 /dev/null && echo null ok; head -c1 /nodes/full | od -An -tx1; \
-        probe /nodes/loopctl; probe /nodes/loop0";
+        probe /nodes/loopctl; probe /nodes/loop0; \
+        e=$( (exec 3>/dev/kmsg) 2>&1 ) && echo \"kmsg w ok\" || echo \"kmsg w ${e##*: }\"";
     let bundle = Bundle::new(&env, |c| {
         c["process"]["args"] = serde_json::json!(["sh", "-c", format!("{PROBE}; exec sleep 300")]);
         let devices = c["linux"]["resources"]["devices"].as_array_mut().unwrap();
         devices.push(serde_json::json!({ "allow": true, "type": "c", "major": 10, "minor": 237, "access": "r" }));
+        // Write-only opens of kmsg need no privilege: only the device cgroup decides.
+        c["linux"]["devices"] =
+            serde_json::json!([{ "path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 0o666 }]);
     });
     let nodes = bundle.dir.join("rootfs/nodes");
     std::fs::create_dir(&nodes).unwrap();
@@ -824,7 +830,7 @@ fn oci_device_rules_hold_inside_the_container() {
     bundle.ctr_oci(&env).args(["start", &id]).ok();
     let out_file = bundle.dir.join(format!("{id}.out"));
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(&out_file).unwrap_or_default().lines().count() < 6 {
+    while std::fs::read_to_string(&out_file).unwrap_or_default().lines().count() < 7 {
         assert!(Instant::now() < deadline, "the probe did not finish: {:?}", std::fs::read_to_string(&out_file));
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -832,19 +838,24 @@ fn oci_device_rules_hold_inside_the_container() {
     assert_eq!(
         std::fs::read_to_string(&out_file).unwrap(),
         format!(
-            "null ok\n 00\n/nodes/loopctl r ok\n/nodes/loopctl w {denied}\n/nodes/loop0 r {denied}\n/nodes/loop0 w {denied}\n"
+            "null ok\n 00\n/nodes/loopctl r ok\n/nodes/loopctl w {denied}\n/nodes/loop0 r {denied}\n/nodes/loop0 w {denied}\nkmsg w ok\n"
         )
     );
     bundle
         .ctr_oci(&env)
         .args(["update", "--resources", "-", &id])
-        .stdin(r#"{"devices":[{"allow":true,"type":"b","major":7,"access":"r"}]}"#)
+        .stdin(r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"b","major":7,"access":"r"}]}"#)
         .ok();
     let after = bundle.ctr_oci(&env).args(["exec", &id, "sh", "-c", PROBE]).output();
     assert!(after.success(), "{}", after.stderr);
     let lines: Vec<&str> = after.stdout.lines().collect();
     assert_eq!(lines[..2], ["null ok", " 00"], "{}", after.stdout);
-    assert_eq!(lines[4..], ["/nodes/loop0 r ok".to_owned(), format!("/nodes/loop0 w {denied}")], "{}", after.stdout);
+    assert_eq!(
+        lines[4..],
+        ["/nodes/loop0 r ok".to_owned(), format!("/nodes/loop0 w {denied}"), "kmsg w ok".to_owned()],
+        "{}",
+        after.stdout
+    );
     bundle.ctr_oci(&env).args(["delete", "--force", &id]).ok();
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     assert!(bundle.cgroup_dirs().is_empty(), "delete left the cgroup: {:?}", bundle.cgroup_dirs());
@@ -890,7 +901,7 @@ fn oci_hooks_run_with_the_state_on_stdin() {
     let _ = std::fs::remove_dir_all(&out_dir);
     let pid = states[1]["pid"].as_i64().unwrap();
     assert!(pid > 0);
-    for (state, status) in states.iter().zip(["creating", "creating", "created", "created", "running", "stopped"]) {
+    for (state, status) in states.iter().zip(["created", "created", "created", "created", "running", "stopped"]) {
         assert_eq!((state["id"].as_str(), state["status"].as_str()), (Some(id.as_str()), Some(status)), "{state}");
         assert_eq!(state["annotations"]["test"], "hooks", "{state}");
     }
@@ -1397,4 +1408,153 @@ fn oci_hostname_is_set_in_a_uts_namespace_joined_by_path() {
     assert!(out.success(), "stderr:\n{}", out.stderr);
     assert_eq!(out.stdout, "joined-uts\n");
     assert_eq!(String::from_utf8_lossy(&held.stdout), "joined-uts\n", "the holder's namespace kept its name");
+}
+
+/// Runs `script` with sh in a private mount namespace of its own (so that
+/// whatever a container sharing it mounts dies with it), `OCI`, `STATE`,
+/// `BUNDLE` and `ID` set; returns its output.
+fn in_private_mount_namespace(bundle: &Bundle, id: &str, script: &str) -> std::process::Output {
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .env("OCI", &bundle.ctr_oci)
+        .env("STATE", &bundle.root)
+        .env("BUNDLE", &bundle.dir)
+        .env("ID", id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// No mount namespace in linux.namespaces: the container shares the
+/// runtime's (the spec's rule for a namespace not listed), here a private
+/// one of the test's. From inside: its mount namespace is the caller's,
+/// its root is the bundle's rootfs (chrooted: the marker file), /proc is
+/// mounted there, and `exec` lands in the same root. Its mounts are in
+/// the caller's namespace beneath the rootfs only, and `delete` leaves
+/// none. What would change the runtime's own mounts (root.readonly,
+/// rootfsPropagation) is refused by name.
+#[test]
+fn oci_without_a_mount_namespace_shares_the_runtimes_chrooted_and_delete_undoes_its_mounts() {
+    let Some(env) = ctr_tests::env() else { return };
+    let marker = ctr_tests::unique_name("marker-");
+    let bundle = Bundle::new(&env, |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "mount");
+        c["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/mnt; cat /marker; test -r /proc/self/status && echo proc; exec sleep 300"
+        ]);
+    });
+    std::fs::write(bundle.dir.join("rootfs/marker"), &marker).unwrap();
+    let id = ctr_tests::unique_name("sharedmnt-");
+    const SCRIPT: &str = r#"
+        oci() { "$OCI" --root "$STATE" "$@"; }
+        beneath() { grep -c " $BUNDLE/rootfs[/ ]" /proc/self/mountinfo; }
+        echo "ns $(readlink /proc/self/ns/mnt)"
+        oci create --bundle "$BUNDLE" "$ID" </dev/null >"$BUNDLE/out" 2>"$BUNDLE/err" || { cat "$BUNDLE/err"; exit 1; }
+        echo "made $(beneath)"
+        oci start "$ID" || exit 1
+        for i in $(seq 300); do [ "$(wc -l <"$BUNDLE/out")" -ge 3 ] && break; sleep 0.1; done
+        sed 's/^/container /' "$BUNDLE/out"
+        oci exec "$ID" sh -c 'echo "exec $(cat /marker) $(readlink /proc/self/ns/mnt)"'
+        oci delete --force "$ID" || exit 1
+        echo "left $(beneath)"
+    "#;
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let path = bundle.dir.join("config.json");
+        let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        f(&mut config);
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    };
+    // `ctr-oci spec`'s root is read-only: that remount would hit the host's filesystem.
+    let out = in_private_mount_namespace(&bundle, &id, SCRIPT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("root.readonly") && stdout.contains("add a mount namespace"), "{stdout}");
+    edit(&|c| {
+        c["root"]["readonly"] = serde_json::json!(false);
+        c["linux"]["rootfsPropagation"] = serde_json::json!("rslave");
+    });
+    let out = in_private_mount_namespace(&bundle, &id, SCRIPT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("linux.rootfsPropagation"), "{stdout}");
+    assert!(!bundle.root.join(&id).exists(), "a refused create left its state");
+    edit(&|c| {
+        c["linux"].as_object_mut().unwrap().remove("rootfsPropagation");
+    });
+
+    let out = in_private_mount_namespace(&bundle, &id, SCRIPT);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let field = |key: &str| -> String {
+        let prefix = format!("{key} ");
+        let line = stdout.lines().find_map(|l| l.strip_prefix(prefix.as_str()));
+        line.unwrap_or_else(|| panic!("no {key:?} line in:\n{stdout}")).to_owned()
+    };
+    let caller_ns = field("ns");
+    let container: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("container ")).collect();
+    assert_eq!(container, [caller_ns.as_str(), marker.as_str(), "proc"], "{stdout}");
+    assert_eq!(field("exec"), format!("{marker} {caller_ns}"), "{stdout}");
+    // /proc, /dev and its mounts, /sys, the cgroup tree, the masks.
+    assert!(field("made").parse::<u32>().unwrap() >= 5, "{stdout}");
+    assert_eq!(field("left"), "0", "delete left mounts beneath the rootfs:\n{stdout}");
+    assert!(!bundle.root.join(&id).exists() && bundle.cgroup_dirs().is_empty(), "delete left state or a cgroup");
+}
+
+/// A mount namespace joined by path (one `unshare` holds): the container
+/// is in it, its rootfs is pivoted into there (the marker from inside,
+/// and from `exec`), and none of its mounts reach the caller's namespace,
+/// where nothing beneath the rootfs is mounted while it runs.
+#[test]
+fn oci_mount_namespace_joined_by_path_gets_the_mounts_and_the_callers_does_not() {
+    let Some(env) = ctr_tests::env() else { return };
+    let mut holder = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sleep", "600"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ns_path = format!("/proc/{}/ns/mnt", holder.id());
+    let own = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_link(&ns_path).ok().is_none_or(|ns| ns == own) {
+        assert!(Instant::now() < deadline, "unshare did not make its mount namespace");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let joined = std::fs::read_link(&ns_path).unwrap();
+    let marker = ctr_tests::unique_name("marker-");
+    let bundle = Bundle::new(&env, |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "mount");
+        ns.push(serde_json::json!({ "type": "mount", "path": ns_path }));
+        c["process"]["args"] =
+            serde_json::json!(["sh", "-c", "readlink /proc/self/ns/mnt; cat /marker; exec sleep 300"]);
+    });
+    std::fs::write(bundle.dir.join("rootfs/marker"), &marker).unwrap();
+    let id = ctr_tests::unique_name("joinmnt-");
+    let pid_file = bundle.dir.join("pid");
+    let (created, stderr) = bundle.create(&id, &pid_file);
+    let beneath_here = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&format!(" {}/rootfs", bundle.dir.display())))
+        .count();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert!(created, "create failed: {stderr}");
+        bundle.ctr_oci(&env).args(["start", &id]).ok();
+        let out_file = bundle.dir.join(format!("{id}.out"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::fs::read_to_string(&out_file).unwrap_or_default().lines().count() < 2 {
+            assert!(Instant::now() < deadline, "no output: {:?}", std::fs::read_to_string(&out_file));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let inside = std::fs::read_to_string(&out_file).unwrap();
+        assert_eq!(inside, format!("{}\n{marker}\n", joined.display()));
+        let exec = bundle.ctr_oci(&env).args(["exec", &id, "sh", "-c", "cat /marker; readlink /proc/self/ns/mnt"]).ok();
+        assert_eq!(exec.stdout, format!("{marker}\n{}\n", joined.display()));
+        assert_eq!(beneath_here, 0, "the container's mounts reached the caller's mount namespace");
+    }));
+    let _ = bundle.ctr_oci(&env).args(["delete", "--force", &id]).output();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    outcome.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    assert!(!bundle.root.join(&id).exists() && bundle.cgroup_dirs().is_empty(), "delete left state or a cgroup");
 }

@@ -22,6 +22,7 @@ pub struct Bundle {
     /// is entered later, once the process sits in its cgroup).
     pub clone_flags: libc::c_int,
     pub new_cgroup_namespace: bool,
+    pub mount_namespace: MountNamespace,
     /// Namespaces joined by path, as (CLONE_NEW* flag, path).
     pub join: Vec<(libc::c_int, PathBuf)>,
     pub limits: ResourceLimits,
@@ -32,6 +33,20 @@ pub struct Bundle {
     pub memory_v1: Vec<(&'static str, String)>,
     /// The compiled `linux.seccomp`, if any.
     pub seccomp: Option<Vec<u8>>,
+}
+
+/// Where the container's mounts are made and how its root is entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountNamespace {
+    /// A new one: made private, the rootfs pivoted into.
+    New,
+    /// One joined by path (never ctr-oci's own): the mounts are made there
+    /// and the rootfs pivoted into, as runc and crun do.
+    Joined,
+    /// None listed: the runtime's own, shared ([`super::shared_mounts`]);
+    /// nothing of it changes but the container's mounts beneath its
+    /// rootfs, which is chrooted into.
+    Shared,
 }
 
 fn flag_of(kind: LinuxNamespaceType) -> Result<libc::c_int> {
@@ -95,9 +110,19 @@ impl Bundle {
                 None => clone_flags |= flag,
             }
         }
-        if clone_flags & libc::CLONE_NEWNS == 0 {
-            refuse!("linux.namespaces: ctr-oci needs a new mount namespace (pivot_root into the bundle's root)");
+        // A path naming ctr-oci's own mount namespace is the same as none.
+        let own = |(flag, path): &(libc::c_int, PathBuf)| *flag == libc::CLONE_NEWNS && same_namespace(path, "mnt");
+        if let Some(i) = join.iter().position(own) {
+            join.remove(i);
         }
+        let mount_namespace = if clone_flags & libc::CLONE_NEWNS != 0 {
+            MountNamespace::New
+        } else if join.iter().any(|(flag, _)| *flag == libc::CLONE_NEWNS) {
+            MountNamespace::Joined
+        } else {
+            check_shared_mount_namespace(&spec, &rootfs, clone_flags, &join)?;
+            MountNamespace::Shared
+        };
         if clone_flags & libc::CLONE_NEWUSER == 0
             && (linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
                 || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()))
@@ -124,6 +149,7 @@ impl Bundle {
             rootfs,
             clone_flags,
             new_cgroup_namespace,
+            mount_namespace,
             join,
             limits,
             device_rules,
@@ -132,6 +158,45 @@ impl Bundle {
             spec,
         })
     }
+}
+
+/// Whether the namespace file at `path` is ctr-oci's own namespace `kind`.
+fn same_namespace(path: &Path, kind: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), std::fs::metadata(format!("/proc/self/ns/{kind}"))) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// What a container sharing ctr-oci's mount namespace cannot ask for: each
+/// would change mounts that are not the container's own.
+fn check_shared_mount_namespace(
+    spec: &Spec,
+    rootfs: &Path,
+    clone_flags: libc::c_int,
+    join: &[(libc::c_int, PathBuf)],
+) -> Result<()> {
+    let shared = "without a mount namespace in linux.namespaces the container shares ctr-oci's";
+    if clone_flags & libc::CLONE_NEWUSER != 0 || join.iter().any(|(flag, _)| *flag == libc::CLONE_NEWUSER) {
+        refuse!("linux.namespaces: {shared}, where a user namespace of the container's may not mount; add a mount namespace");
+    }
+    if rootfs == Path::new("/") {
+        refuse!(
+            "root.path is /: {shared}, so its mounts would cover the host's own /proc and /dev; add a mount namespace"
+        );
+    }
+    if spec.linux().as_ref().is_some_and(|l| l.rootfs_propagation().is_some()) {
+        refuse!(
+            "linux.rootfsPropagation would change ctr-oci's own mounts: {shared}; add a mount namespace or drop it"
+        );
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        refuse!(
+            "root.readonly would remount the host filesystem that holds the rootfs: {shared}; add a mount namespace"
+        );
+    }
+    Ok(())
 }
 
 /// `linux.resources.devices` as the v1 devices controller's rules, then

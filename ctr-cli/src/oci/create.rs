@@ -7,10 +7,11 @@
 //! Then the record and the pid file are written and `create` exits,
 //! leaving the process to whoever reaps it (containerd's shim, conmon).
 
-use super::bundle::Bundle;
+use super::bundle::{Bundle, MountNamespace};
 use super::hooks::{self, HOOKS_FILE};
 use super::init::{self, Report};
 use super::record::{now_rfc3339, Record, Root, EXEC_FIFO, OCI_VERSION, SECCOMP_FILE};
+use super::shared_mounts;
 use super::{OciContext, Result};
 use ctr_core::cgroup::{self, ContainerCgroups};
 use ctr_core::frame;
@@ -113,6 +114,11 @@ fn start_child(
             .context("keep the hooks for start and delete")?;
     }
     let launch = init::Launch { preserve_fds: options.preserve_fds, no_pivot: options.no_pivot };
+    // Sharing our mount namespace, the process's mounts are made in ours:
+    // those that were not there before are the container's.
+    let shared = bundle.mount_namespace == MountNamespace::Shared;
+    let before = if shared { shared_mounts::beneath(&bundle.rootfs)? } else { Vec::new() };
+    let made = || if shared { shared_mounts::made_since(&bundle.rootfs, &before) } else { Ok(Vec::new()) };
     let outcome = clone_and_release(id, bundle, &cgroups, fifo, console, launch).and_then(|pid| {
         let record = Record {
             id: id.to_owned(),
@@ -122,6 +128,8 @@ fn start_child(
             created: now_rfc3339(),
             cgroups: cgroups.clone(),
             annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+            devices: bundle.spec.linux().as_ref().and_then(|l| l.devices().clone()).unwrap_or_default(),
+            shared_mounts: made()?,
         };
         if let Some(program) = &bundle.seccomp {
             std::fs::write(dir.join(SECCOMP_FILE), program).context("keep the seccomp filter for exec")?;
@@ -134,6 +142,9 @@ fn start_child(
     });
     if outcome.is_err() {
         cleanup();
+        if let Ok(made) = made() {
+            let _ = shared_mounts::undo(&bundle.rootfs, &made);
+        }
     }
     outcome
 }
@@ -189,10 +200,12 @@ fn clone_and_release(
             write_id_maps(bundle, pid)?;
         }
         cgroup::attach(cgroups, pid).map_err(|e| refused!("move the process into its cgroup: {e}"))?;
-        let mut state = serde_json::json!({
+        // The spec's lifecycle runs these hooks after the environment is
+        // made (step 2), which its state calls `created` (as crun does).
+        let state = serde_json::json!({
             "ociVersion": OCI_VERSION,
             "id": id,
-            "status": "creating",
+            "status": "created",
             "pid": pid.as_raw(),
             "bundle": bundle.dir,
             "annotations": bundle.spec.annotations().clone().unwrap_or_default(),
@@ -201,7 +214,6 @@ fn clone_and_release(
         hooks::run("prestart", hooks.and_then(|h| h.prestart().as_ref()), &state)?;
         hooks::run("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref()), &state)?;
         ours.write_all(b"G").context("release the container's process")?;
-        state["status"] = "created".into();
         frame::write_frame(&mut ours, &state.to_string()).context("give the container's process its state")?;
         match frame::read_frame::<Report>(&mut ours) {
             Ok(Report::Ready) if !terminal && super::fds::has_user_namespace(bundle) => {

@@ -88,6 +88,17 @@ pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
             }
         }
     }
+    // A container sharing our mount namespace has a root of its own only
+    // by chroot: the process enters it as the container's did.
+    let container_root = if join.contains(CloneFlags::CLONE_NEWNS) {
+        None
+    } else {
+        let path = format!("/proc/{}/root", record.init.pid);
+        let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC;
+        let raw = nix::fcntl::open(path.as_str(), flags, nix::sys::stat::Mode::empty())
+            .context("open the container's root")?;
+        Some(crate::sys::adopt(raw))
+    };
     let seccomp = match std::fs::read(root.dir(id).join(SECCOMP_FILE)) {
         Ok(program) => Some(program),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -103,7 +114,7 @@ pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
     match unsafe { nix::unistd::fork() }.context("fork")? {
         ForkResult::Child => {
             drop(ours);
-            let code = match enter(&record.cgroups, &pidfd, join) {
+            let code = match enter(&record.cgroups, &pidfd, join, container_root.as_ref()) {
                 Ok(ForkResult::Parent { child }) => {
                     let _ = frame::write_frame(&mut theirs, &child.as_raw());
                     0
@@ -167,16 +178,23 @@ pub fn exec(root: &Root, id: &str, options: &ExecOptions) -> Result<i32> {
     }
 }
 
-/// In the forked child: the cgroup, the namespaces, then the fork into
-/// the pid namespace.
+/// In the forked child: the cgroup, the namespaces (then the chroot of a
+/// container sharing our mount namespace), then the fork into the pid
+/// namespace.
 fn enter(
     cgroups: &ctr_core::cgroup::ContainerCgroups,
     pidfd: &std::os::fd::OwnedFd,
     join: CloneFlags,
+    container_root: Option<&std::os::fd::OwnedFd>,
 ) -> Result<ForkResult> {
     ctr_core::cgroup::attach(cgroups, nix::unistd::getpid()).map_err(|e| refused!("join the cgroup: {e}"))?;
     if !join.is_empty() {
         nix::sched::setns(pidfd, join).context("join the container's namespaces")?;
+    }
+    if let Some(root) = container_root {
+        nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(root)).context("chdir into the container's root")?;
+        nix::unistd::chroot(".").context("chroot into the container's root")?;
+        nix::unistd::chdir("/").context("chdir /")?;
     }
     // SAFETY: still single-threaded, as above.
     unsafe { nix::unistd::fork() }.context("fork into the pid namespace")

@@ -4,7 +4,8 @@
 //!
 //! - `prestart` and `createRuntime`: by `create`, in the runtime's
 //!   namespaces, once the container's namespaces, id maps and cgroup exist
-//!   and before its filesystem is built (status `creating`);
+//!   and before its filesystem is built (status `created`: the spec's
+//!   lifecycle runs them after the environment is made, its step 2);
 //! - `createContainer`: by the container's process, in its namespaces,
 //!   after the mounts and before pivot_root (the path resolves as on the
 //!   host);

@@ -12,7 +12,7 @@
 //! ctr-oci binary, which no process of the container may open through
 //! /proc/PID/exe (CVE-2019-5736).
 
-use super::bundle::Bundle;
+use super::bundle::{Bundle, MountNamespace};
 use super::mounts;
 use super::{OciContext, Result};
 use crate::init::mounts::{self as engine_mounts, open_beneath, Kind};
@@ -137,8 +137,16 @@ fn prepare(
     let linux = spec.linux().as_ref().expect("checked by Bundle::load");
     let process = spec.process().as_ref().expect("checked by Bundle::load");
 
-    engine_mounts::make_private()?;
-    let root = engine_mounts::mount_rootfs(&crate::spec::RootfsSpec::Bind { path: bundle.rootfs.clone() })?;
+    let shared = bundle.mount_namespace == MountNamespace::Shared;
+    let root = if shared {
+        // The runtime's namespace: no propagation change and no mount for
+        // the rootfs itself (a chroot needs none).
+        crate::mounts::open_no_symlinks(&bundle.rootfs)
+            .with_context(|| format!("open the rootfs {}", bundle.rootfs.display()))?
+    } else {
+        engine_mounts::make_private()?;
+        engine_mounts::mount_rootfs(&crate::spec::RootfsSpec::Bind { path: bundle.rootfs.clone() })?
+    };
     mounts::mount_all(&root, &bundle.dir, spec.mounts().as_deref().unwrap_or_default(), cgroups)?;
     make_devices(&root, bundle)?;
     let hooks = spec.hooks().as_ref();
@@ -153,7 +161,14 @@ fn prepare(
     if let Some(domain) = spec.domainname() {
         set_domainname(domain)?;
     }
-    if launch.no_pivot {
+    if shared {
+        // pivot_root would move the root of every process of the namespace,
+        // and --no-pivot's detaching would take their mounts: a chroot, as
+        // runc does without a mount namespace.
+        nix::unistd::fchdir(root.as_raw_fd()).context("chdir into the rootfs")?;
+        nix::unistd::chroot(".").context("chroot into the rootfs")?;
+        std::env::set_current_dir("/").context("chdir /")?;
+    } else if launch.no_pivot {
         move_root(&root, &bundle.rootfs)?;
     } else {
         engine_mounts::pivot(&root)?;
@@ -272,7 +287,7 @@ fn move_root(root: &OwnedFd, rootfs: &Path) -> Result<()> {
 
 /// A mount point as /proc/self/mountinfo escapes it (space, tab, newline
 /// and backslash as three octal digits).
-fn unescape_mount_point(field: &str) -> String {
+pub(super) fn unescape_mount_point(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

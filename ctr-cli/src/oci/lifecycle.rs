@@ -126,6 +126,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         let _ = signal_init(&record, Signal::SIGKILL);
         std::thread::sleep(Duration::from_millis(5));
     }
+    super::shared_mounts::undo(&record.rootfs, &record.shared_mounts)?;
     let hooks = kept_hooks(root, id)?;
     let mut state = root.state_json(&record);
     let dir = root.dir(id);
@@ -178,7 +179,9 @@ pub fn update(root: &Root, id: &str, resources: &[u8]) -> Result<()> {
     limits.validate(&ctr_core::limits::HostCpus::read(), |_, _| true).map_err(|e| refused!("--resources: {e}"))?;
     cgroup::apply_limits(&record.cgroups, &limits).map_err(|e| refused!("update {id}: {e}"))?;
     let memory_v1 = super::bundle::memory_v1_files(&resources)?;
-    super::cgroups::set_devices(&record.cgroups, &super::bundle::device_rules(&resources, &[]))
+    // The devices made in the container stay allowed, as at create (v2's
+    // program is replaced whole, and a v1 list may start with "deny all").
+    super::cgroups::set_devices(&record.cgroups, &super::bundle::device_rules(&resources, &record.devices))
         .and_then(|()| super::cgroups::set_memory_v1(&record.cgroups, &memory_v1))
         .map_err(|e| refused!("update {id}: {e}"))
 }

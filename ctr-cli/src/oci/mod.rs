@@ -21,6 +21,8 @@
 //! - [`hooks`]: the spec's hooks, with the state on stdin; [`fds`]: the
 //!   descriptors passed (`LISTEN_FDS`, `--preserve-fds`) and the stdio's
 //!   owner in a user namespace;
+//! - [`shared_mounts`]: the mounts of a container without a mount
+//!   namespace of its own, undone by `delete`;
 //! - [`record`]: the state directory; [`cgroups`]: what only ctr-oci needs
 //!   of the cgroup manager (`cgroupsPath`, device rules, pids);
 //!   [`device_filter`]: device rules as cgroup v2's BPF program;
@@ -104,4 +106,5 @@ pub mod init;
 pub mod lifecycle;
 pub mod mounts;
 pub mod record;
+pub mod shared_mounts;
 pub mod systemd_cgroup;

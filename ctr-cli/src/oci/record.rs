@@ -30,6 +30,14 @@ pub struct Record {
     pub cgroups: ContainerCgroups,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
+    /// `linux.devices` as create read them: `update` allows them again
+    /// after a new device list (config.json may have changed since).
+    #[serde(default)]
+    pub devices: Vec<oci_spec::runtime::LinuxDevice>,
+    /// Without a mount namespace of its own, the mounts the container
+    /// made in ctr-oci's, for `delete` to undo.
+    #[serde(default)]
+    pub shared_mounts: Vec<super::shared_mounts::MountPoint>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
