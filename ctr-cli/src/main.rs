@@ -23,10 +23,6 @@ fn usage_error(e: clap::Error) -> ! {
 }
 
 fn main() -> ExitCode {
-    // `ctr init` runs inside the container before anything else; it never returns.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "init") && std::env::args_os().count() == 2 {
-        ctr_cli::init::main();
-    }
     // Image layer work in a user namespace (image::userns): first, while
     // the process is single-threaded, and kept off the parser and --help.
     if std::env::args_os().nth(1).is_some_and(|a| a == ctr_cli::image::userns::SUBCOMMAND) {

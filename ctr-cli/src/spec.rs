@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-pub const INIT_PROTOCOL_VERSION: u32 = 4;
+pub const INIT_PROTOCOL_VERSION: u32 = 5;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct InitMessage {
@@ -60,6 +60,12 @@ pub struct TerminalSize {
 pub enum InitReply {
     Console,
     Failed(InitFailure),
+    /// For `ctr exec`: init forked the process that executes the command
+    /// (its pid in ctr's pid namespace, which init's own is) and exits; ctr
+    /// inherits that process and waits for it.
+    Forked {
+        pid: i32,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -10,9 +10,9 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 pub const CONFIG_PATH: &str = concat!(env!("CTR_BAKED_PREFIX"), "/etc/ctr/helper.toml");
-/// What the container's first process executes: `ctr init`, installed with
+/// What the container's first process executes: `ctr-init`, installed with
 /// the helper. Never a path from the caller.
-pub const INIT_BINARY: &str = concat!(env!("CTR_BAKED_PREFIX"), "/bin/ctr");
+pub const INIT_BINARY: &str = concat!(env!("CTR_BAKED_PREFIX"), "/libexec/ctr/ctr-init");
 
 const MAX_CONFIG_LEN: u64 = 64 * 1024;
 const GROUP_OTHER_WRITE: u32 = 0o022;

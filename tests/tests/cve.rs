@@ -201,7 +201,7 @@ fn cve_2019_5736_container_cannot_open_the_host_binary_exec_runs() {
     assert_eq!(field(&line, "opened"), 0, "the container opened a host executable: {line}");
     assert!(
         field(&line, "ctr_seen") > 0,
-        "the attacker never saw ctr's process in the container, so it tested nothing: {line}"
+        "the attacker never saw ctr-init in the container, so it tested nothing: {line}"
     );
 }
 

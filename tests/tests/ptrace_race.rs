@@ -3,9 +3,9 @@
 //! process of the test user races PTRACE_SEIZE and /proc/PID/mem opens
 //! against many helper runs. No attempt may succeed while the target still
 //! runs the helper's image (the helper itself, or its child before it
-//! executes `ctr init`): that is judged from the target's executable after
+//! executes `ctr-init`): that is judged from the target's executable after
 //! the attach, and from an exec event reported to us, which proves that the
-//! attach came before the exec. Attaching to `ctr init` after its exec is
+//! attach came before the exec. Attaching to `ctr-init` after its exec is
 //! the caller's right: it runs with the caller's ids and no host capability.
 
 use ctr_tests::env;
@@ -105,9 +105,9 @@ fn runs_image(pid: i32, image: &std::path::Path) -> bool {
 }
 
 /// After a successful seize: was the target still the helper at that
-/// moment? Its image only ever changes from the helper to `ctr` (and then to
-/// the container's command), so the helper's image now proves it; an image
-/// we cannot read now, followed by an exec into `ctr` reported to us, proves
+/// moment? Its image only ever changes from the helper to `ctr-init` (and
+/// then to the container's command), so the helper's image now proves it; an
+/// image we cannot read now, followed by an exec into `ctr-init` reported to us, proves
 /// it too; and so does host privilege while it is stopped.
 fn seized_too_early(target: Pid, helper: &std::path::Path, host_userns: &std::path::Path) -> Option<&'static str> {
     let exe_at_attach = std::fs::read_link(format!("/proc/{target}/exe"));
@@ -117,8 +117,8 @@ fn seized_too_early(target: Pid, helper: &std::path::Path, host_userns: &std::pa
     if ptrace::interrupt(target).is_err() {
         return None; // it is gone
     }
-    // PREFIX/libexec/ctr/ctr-setuid-helper -> PREFIX/bin/ctr
-    let ctr = helper.ancestors().nth(3).map(|prefix| prefix.join("bin/ctr"));
+    // PREFIX/libexec/ctr/ctr-setuid-helper -> PREFIX/libexec/ctr/ctr-init
+    let ctr = helper.parent().map(|dir| dir.join("ctr-init"));
     loop {
         match waitpid(target, Some(WaitPidFlag::__WALL)) {
             Ok(WaitStatus::PtraceEvent(_, _, event)) if event == libc::PTRACE_EVENT_EXEC => {

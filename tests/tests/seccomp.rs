@@ -258,3 +258,81 @@ fn seccomp_bad_profiles_and_unsupported_options_are_clear_errors() {
         .ok();
     assert!(ok.stdout.contains("NoNewPrivs:\t1"), "{ok:?}");
 }
+
+/// `ctr exec`'s process, against the container's pid 1 (started by `ctr
+/// run`): the same namespaces and cgroups, the same capabilities (less
+/// those dropped, in every set), no_new_privs, the seccomp filter, and no
+/// signal ignored (init must not hand the command an ignored SIGPIPE).
+#[test]
+fn exec_joins_every_namespace_and_cgroup_with_the_containers_capabilities_filter_and_default_signals() {
+    let Some(env) = env() else { return };
+    env.ensure_alpine_image("alpine");
+    let name = format!("secx-{}", std::process::id());
+    env.ctr().args(["run", "-d", "--name", &name, "--cap-drop", "CHOWN", "alpine", "sleep", "60"]).ok();
+    let script = "for ns in user mnt pid uts ipc net cgroup; do echo ns-$ns $(readlink /proc/1/ns/$ns) $(readlink /proc/self/ns/$ns); done; \
+                  echo cgroups $(cat /proc/1/cgroup | sort | tr '\\n' ' ') = $(cat /proc/self/cgroup | sort | tr '\\n' ' '); \
+                  for f in CapInh CapPrm CapEff CapBnd CapAmb NoNewPrivs Seccomp SigIgn; do \
+                  echo $f $(grep ^$f: /proc/1/status | cut -f2) $(grep ^$f: /proc/self/status | cut -f2); done";
+    let exec = env.ctr().args(["exec", &name, "sh", "-c", script]).output();
+    let _ = env.ctr().args(["rm", "-f", &name]).output();
+    assert!(exec.success(), "{exec:?}");
+    let field = |key: &str| -> Vec<String> {
+        let line = exec.stdout.lines().find(|l| l.split_whitespace().next() == Some(key));
+        line.unwrap_or_else(|| panic!("no {key}: {exec:?}")).split_whitespace().skip(1).map(str::to_owned).collect()
+    };
+    for ns in ["user", "mnt", "pid", "uts", "ipc", "net", "cgroup"] {
+        let links = field(&format!("ns-{ns}"));
+        assert!(links.len() == 2 && links[0] == links[1] && links[0].starts_with(ns), "{ns}: {links:?}");
+    }
+    let cgroups = field("cgroups").join(" ");
+    let (init, ours) = cgroups.split_once(" = ").unwrap_or_else(|| panic!("{cgroups}"));
+    assert!(!init.is_empty() && init == ours, "cgroups differ: {cgroups}");
+    let [bounding, effective] = [field("CapBnd"), field("CapEff")];
+    assert_eq!(bounding[0], bounding[1], "the bounding set is the container's");
+    assert_eq!(effective[0], effective[1], "the effective set is the container's");
+    let mask = u64::from_str_radix(&bounding[1], 16).unwrap();
+    assert!(mask != 0 && mask & 1 == 0, "CAP_CHOWN was dropped: {mask:x}");
+    for (key, both) in [("CapInh", "0000000000000000"), ("CapAmb", "0000000000000000"), ("NoNewPrivs", "1")] {
+        assert_eq!(field(key), [both, both], "{key}");
+    }
+    assert_eq!(field("Seccomp"), ["2", "2"], "both run under the filter");
+    assert_eq!(field("SigIgn"), ["0000000000000000", "0000000000000000"], "no signal ignored");
+}
+
+/// The names of `parent`'s children, from /proc.
+fn children_of(parent: u32) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let stats = entries.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok());
+    // pid (comm) state ppid ...: the comm may hold spaces, so split at the last ')'.
+    stats
+        .filter_map(|stat| {
+            let (head, tail) = stat.rsplit_once(')')?;
+            let ppid: u32 = tail.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == parent).then(|| head.split_once('(').map_or("", |(_, comm)| comm).to_owned())
+        })
+        .collect()
+}
+
+/// `ctr exec` waits for the command's process itself: init forks it and
+/// exits, and ctr (a subreaper) inherits it, so no process of ctr's sits
+/// between them; ctr's signals reach the command, whose status ctr returns.
+#[test]
+fn exec_waits_for_its_command_as_its_own_child_and_passes_signals_to_it() {
+    let Some(env) = env() else { return };
+    env.ensure_alpine_image("alpine");
+    let name = format!("secw-{}", std::process::id());
+    env.ctr().args(["run", "-d", "--name", &name, "alpine", "sleep", "60"]).ok();
+    let mut exec = env.ctr().args(["exec", &name, "sh", "-c", "echo up; exec sleep 30"]).spawn();
+    exec.wait_for_stdout("up", std::time::Duration::from_secs(20));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut children = children_of(exec.id());
+    while children != ["sleep"] && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        children = children_of(exec.id());
+    }
+    exec.signal(nix::sys::signal::Signal::SIGTERM);
+    let out = exec.wait();
+    let _ = env.ctr().args(["rm", "-f", &name]).output();
+    assert_eq!(children, ["sleep"], "ctr exec's only child is the command's process");
+    assert_eq!(out.code(), Some(128 + 15), "SIGTERM reached the command: {out:?}");
+}

@@ -62,6 +62,11 @@ impl Layout {
     pub fn helper(&self) -> PathBuf {
         self.prefix.join("libexec/ctr/ctr-setuid-helper")
     }
+    /// The container's init, which the helper executes (its path is baked
+    /// into the helper); not setuid.
+    pub fn init(&self) -> PathBuf {
+        self.prefix.join("libexec/ctr/ctr-init")
+    }
     pub fn config(&self) -> PathBuf {
         self.prefix.join("etc/ctr/helper.toml")
     }
@@ -129,6 +134,7 @@ pub fn install_into(layout: &Layout, mode: Mode) -> Result<()> {
     let built = build_release(&layout.prefix)?;
     install_binary(&built.ctr, &layout.ctr(), 0o755, None)?;
     install_binary(&built.ctr_oci, &layout.ctr_oci(), 0o755, None)?;
+    install_binary(&built.init, &layout.init(), 0o755, None)?;
     match mode {
         Mode::Setuid => install_binary(&built.helper, &layout.helper(), 0o4755, None)?,
         Mode::Caps => install_binary(&built.helper, &layout.helper(), 0o755, Some(HELPER_CAPS))?,
@@ -206,6 +212,7 @@ fn refuse_nosuid(prefix: &Path) -> Result<()> {
 struct Built {
     ctr: PathBuf,
     ctr_oci: PathBuf,
+    init: PathBuf,
     helper: PathBuf,
 }
 
@@ -228,7 +235,12 @@ fn build_release(prefix: &Path) -> Result<Built> {
     let executable = |name: &str| {
         executable_from_messages(&messages, name).with_context(|| format!("cargo built no `{name}` binary"))
     };
-    Ok(Built { ctr: executable("ctr")?, ctr_oci: executable("ctr-oci")?, helper: executable("ctr-setuid-helper")? })
+    Ok(Built {
+        ctr: executable("ctr")?,
+        ctr_oci: executable("ctr-oci")?,
+        init: executable("ctr-init")?,
+        helper: executable("ctr-setuid-helper")?,
+    })
 }
 
 /// The last `executable` cargo reported for the binary target `name`.
@@ -282,7 +294,7 @@ fn give_sudo_user_ranges() -> Result<()> {
 /// Removes what install put there, except a config someone edited and
 /// /etc/subuid entries (other tools may rely on them).
 fn uninstall(layout: &Layout) -> Result<()> {
-    for file in [layout.ctr(), layout.ctr_oci(), layout.helper()] {
+    for file in [layout.ctr(), layout.ctr_oci(), layout.init(), layout.helper()] {
         remove_if_present(&file, |p| std::fs::remove_file(p))?;
     }
     let pages = ctr_man_pages(&layout.man_pages())?;

@@ -130,9 +130,6 @@ not found, 1 if the container is not running, 125 if ctr failed.")]
     #[command(after_help = "Installed by `cargo xtask install` under the prefix's share/bash-completion, \
 share/zsh/site-functions and share/fish/vendor_completions.d.")]
     Completion(CompletionArgs),
-    /// Internal: the container's first process (started by the helper).
-    #[command(hide = true)]
-    Init,
 }
 
 #[derive(clap::Args, Debug)]

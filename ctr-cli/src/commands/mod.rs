@@ -75,7 +75,6 @@ pub fn dispatch(command: Command) -> Result<i32> {
         Command::Port { container } => port::port(&paths, &container),
         Command::Network(command) => network::network(&paths, command),
         Command::Info(args) => info::info(&paths, args),
-        Command::Init => ctr_cli::init::main(),
         Command::Version(_) | Command::Completion(_) => unreachable!("handled above"),
     }
 }

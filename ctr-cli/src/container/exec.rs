@@ -12,7 +12,7 @@ use crate::helper_client::{Helper, ProcessStdio};
 use crate::launch::{merge_env, ProcessOptions};
 use crate::lock::ContainerLock;
 use crate::paths::Paths;
-use crate::process::liveness::ProcessRef;
+use crate::process::liveness::{self, ProcessRef};
 use crate::process::wait::{self, Console};
 use crate::spec::{ExecSpec, InitMessage, InitTask, ProcessSpec, INIT_PROTOCOL_VERSION};
 use ctr_core::frame;
@@ -82,16 +82,38 @@ pub fn exec(paths: &Paths, request: ExecRequest) -> Result<ExecOutcome> {
     // After init's report, so that the helper's exit is off the critical path.
     helper_exit.reap()?;
     let failure = report.failure.map(|f| f.message);
+    // The process that runs the command, init's child: ours once init has
+    // exited (right after forking it), since we are a subreaper. Without
+    // one, init failed before forking and exits with its status.
+    let (pid, pidfd) = match report.forked {
+        Some(command) => {
+            let pidfd = liveness::pidfd_open(command.as_raw()).io_context("pidfd_open of the exec's process")?;
+            reap_init(pid)?;
+            (command, pidfd)
+        }
+        None => (pid, spawned.pidfd),
+    };
     // Detached, the command runs now (a failure to start it is reported):
-    // it stays in the container's cgroup, and its parent, no longer ours,
-    // is reaped by whoever adopts it.
+    // it stays in the container's cgroup, and once we exit it is reaped by
+    // whoever adopts it.
     if request.detach && failure.is_none() {
         return Ok(ExecOutcome::Exited { exit_code: 0, failure });
     }
     let console =
         report.console.map(|master| Console { master, stdin: options.interactive, log: None, show_output: true });
-    let exit_code = crate::timing::time("exec.wait", || wait::wait(pid, &spawned.pidfd, console))?;
+    let exit_code = crate::timing::time("exec.wait", || wait::wait(pid, &pidfd, console))?;
     Ok(ExecOutcome::Exited { exit_code, failure })
+}
+
+/// Waits for init, which exits as soon as it has forked the command's
+/// process; then that process is our child.
+fn reap_init(init: Pid) -> Result<()> {
+    loop {
+        match nix::sys::wait::waitpid(init, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => return other.map(drop).io_context("waiting for the exec's init").map_err(Into::into),
+        }
+    }
 }
 
 /// What an exec needs, read under the container's lock (still held).

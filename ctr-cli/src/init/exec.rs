@@ -4,16 +4,23 @@
 //! the container's user namespace, so `setns` through a pidfd of the
 //! container's init gives us exactly the container's view and powers. A new
 //! pid namespace applies to children only, so we fork: the child becomes
-//! the requested user and executes the command inside; we wait for it,
-//! passing signals on, and exit with its status.
+//! the requested user and executes the command inside. We tell ctr the
+//! child's pid ([`InitReply::Forked`]) and exit at once: ctr, a child
+//! subreaper, inherits the child and waits for it itself, so that the
+//! command's exit wakes ctr directly, with no process of ours in between.
+//!
+//! The child reports on the same channel (its terminal, or why the command
+//! could not run). So that its frame never interleaves with ours, it first
+//! waits for our end of a pipe to close ([`ParentDone`]); only those rare
+//! paths wait, a command that starts without a terminal never does.
 
 use super::{console, engine_failure, execute, process, report_failure};
-use super::{InitContext, InitError, Result};
+use super::{InitContext, Result};
 use crate::process::liveness;
-use crate::spec::ExecSpec;
+use crate::spec::{ExecSpec, InitReply};
 use nix::sched::CloneFlags;
 use nix::unistd::{fork, ForkResult};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 
@@ -31,26 +38,48 @@ pub fn main(spec: &ExecSpec, mut channel: UnixStream) -> ! {
     if let Err(e) = crate::timing::time("exec.join", || join(spec)) {
         std::process::exit(report_failure(&mut channel, engine_failure(e)));
     }
+    let (done_read, done_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(pipe) => pipe,
+        Err(e) => std::process::exit(report_failure(&mut channel, engine_failure(refused!("pipe: {e}")))),
+    };
     // SAFETY: this process is single-threaded (setns into a user namespace
     // has just required it), so the child starts with no lock held.
     match unsafe { fork() } {
         Err(e) => std::process::exit(report_failure(&mut channel, engine_failure(refused!("fork: {e}")))),
         Ok(ForkResult::Child) => {
-            let failure = match prepare(spec, &channel) {
+            drop(done_write);
+            let parent_done = ParentDone(done_read);
+            let failure = match prepare(spec, &channel, &parent_done) {
                 Ok((user, env)) => execute(&spec.process, &user, &env, spec.seccomp.as_deref()),
                 Err(e) => engine_failure(e),
             };
+            parent_done.wait();
             std::process::exit(report_failure(&mut channel, failure))
         }
         Ok(ForkResult::Parent { child }) => {
-            // Only the child reports; ctr sees end of file once it executes.
+            // Unreaped (we never wait for it), the child's pid stays its own
+            // until ctr, which inherits it when we exit, reaps it.
+            let told = ctr_core::frame::write_frame(&mut channel, &InitReply::Forked { pid: child.as_raw() });
+            if told.is_err() {
+                // Nobody would wait for it.
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            }
             drop(channel);
-            let code = liveness::pidfd_open(child.as_raw())
-                .map_err(InitError::from)
-                .and_then(|pidfd| Ok(crate::process::wait::wait(child, &pidfd, None)?))
-                .unwrap_or(super::EXIT_ENGINE_ERROR);
-            std::process::exit(code)
+            drop(done_write);
+            std::process::exit(if told.is_ok() { 0 } else { super::EXIT_ENGINE_ERROR })
         }
+    }
+}
+
+/// The child's end of a pipe whose other end the parent holds until it
+/// has sent [`InitReply::Forked`]: end of file means the channel is ours.
+struct ParentDone(OwnedFd);
+
+impl ParentDone {
+    /// Returns at the parent's exit (it writes nothing); an error too
+    /// means the parent is gone.
+    fn wait(&self) {
+        while nix::unistd::read(self.0.as_raw_fd(), &mut [0u8]) == Err(nix::errno::Errno::EINTR) {}
     }
 }
 
@@ -87,8 +116,13 @@ fn join(spec: &ExecSpec) -> Result<()> {
 
 /// In the child, inside the container: stdio, user, environment, and the
 /// container's capability bounding set.
-fn prepare(spec: &ExecSpec, channel: &UnixStream) -> Result<(process::ResolvedUser, Vec<String>)> {
+fn prepare(
+    spec: &ExecSpec,
+    channel: &UnixStream,
+    parent_done: &ParentDone,
+) -> Result<(process::ResolvedUser, Vec<String>)> {
     if let Some(size) = spec.terminal {
+        parent_done.wait();
         console::setup(channel, size, false)?;
     } else if !spec.interactive {
         let null = std::fs::File::open("/dev/null").context("open /dev/null")?;

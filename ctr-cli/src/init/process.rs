@@ -4,7 +4,7 @@
 
 use super::{InitContext, Result};
 use crate::spec::ProcessSpec;
-use caps::{CapSet, Capability};
+use caps::{CapSet, Capability, CapsHashSet};
 use nix::unistd::{Gid, Uid};
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
@@ -103,19 +103,47 @@ pub fn lookup_executable(program: &str, path_var: &str) -> Result<PathBuf, ExecF
 }
 
 /// Drops every capability outside `allowed` from the bounding set, so that
-/// nothing executed later can hold more. CAP_SETPCAP goes last, since it is
-/// what allows dropping.
+/// nothing executed later can hold more, and from the inheritable and
+/// ambient sets. The bounding set needs one PR_CAPBSET_DROP per capability
+/// (the kernel has no other way), made only for those still held, up to the
+/// kernel's last (one newer than this build knows included); the
+/// inheritable set takes one capset, and only if it holds any to drop.
+/// CAP_SETPCAP goes last, since it is what allows dropping.
 pub fn limit_capabilities(allowed: &[String]) -> Result<()> {
-    let allowed: Vec<Capability> = allowed.iter().map(|n| Capability::from_str(n)).collect::<Result<_, _>>()?;
-    let mut all: Vec<Capability> = caps::all().into_iter().filter(|c| !allowed.contains(c)).collect();
-    all.sort_by_key(|c| *c == Capability::CAP_SETPCAP);
-    for cap in all {
-        if caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, CapSet::Bounding, cap).with_context(|| format!("drop {cap} from the bounding set"))?;
+    let allowed: CapsHashSet = allowed.iter().map(|n| Capability::from_str(n)).collect::<Result<_, _>>()?;
+    let allowed_mask = allowed.iter().fold(0u64, |mask, c| mask | 1 << c.index());
+    let setpcap = Capability::CAP_SETPCAP.index();
+    let mut drop_setpcap = false;
+    for index in 0..64u8 {
+        // SAFETY: integer arguments only; EINVAL past the last capability.
+        let held = unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(index), 0, 0, 0) };
+        if held < 0 {
+            break;
         }
-        let _ = caps::drop(None, CapSet::Inheritable, cap);
+        if held == 0 || allowed_mask & 1 << index != 0 {
+            continue;
+        }
+        if index == setpcap {
+            drop_setpcap = true;
+        } else {
+            drop_bounding(index)?;
+        }
+    }
+    let inheritable = caps::read(None, CapSet::Inheritable)?;
+    if !inheritable.is_subset(&allowed) {
+        caps::set(None, CapSet::Inheritable, &inheritable.intersection(&allowed).copied().collect())?;
     }
     caps::clear(None, CapSet::Ambient).ok();
+    if drop_setpcap {
+        drop_bounding(setpcap)?;
+    }
+    Ok(())
+}
+
+fn drop_bounding(index: u8) -> Result<()> {
+    // SAFETY: integer arguments only.
+    let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(index), 0, 0, 0) };
+    nix::errno::Errno::result(rc).with_context(|| format!("drop capability {index} from the bounding set"))?;
     Ok(())
 }
 

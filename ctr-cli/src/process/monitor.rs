@@ -292,7 +292,7 @@ impl Monitor {
             }
         };
         // `ports` lives until the end: held until finish has removed the rules.
-        let launch::Started { pid, pidfd, report: InitReport { console, failure }, ports } = started;
+        let launch::Started { pid, pidfd, report: InitReport { console, failure, .. }, ports } = started;
         if let Some(channel) = channel.as_mut() {
             match &failure {
                 Some(f) => reply(channel, &Reply::Failed { exit_code: f.exit_code, message: f.message.clone() }),

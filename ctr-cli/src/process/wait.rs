@@ -25,6 +25,9 @@ pub struct InitReport {
     pub console: Option<OwnedFd>,
     /// It could not execute the command; it exits with `exit_code`.
     pub failure: Option<InitFailure>,
+    /// `ctr exec`: the process init forked for the command, ours to wait
+    /// for once init has exited.
+    pub forked: Option<Pid>,
 }
 
 /// Reads init's replies until the channel closes (the command runs) or a
@@ -35,6 +38,7 @@ pub fn read_init_report(channel: &UnixStream) -> InitReport {
         match crate::fdpass::recv_with_fd::<InitReply>(channel) {
             Ok((InitReply::Console, Some(fd))) => report.console = Some(fd),
             Ok((InitReply::Console, None)) => {}
+            Ok((InitReply::Forked { pid }, _)) => report.forked = Some(Pid::from_raw(pid)),
             Ok((InitReply::Failed(f), _)) => {
                 report.failure = Some(f);
                 return report;

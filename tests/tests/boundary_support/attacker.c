@@ -64,7 +64,7 @@ static int exe_scan(double seconds) {
                 comm[n > 0 ? n : 0] = 0;
                 close(c);
             }
-            if (strcmp(comm, "ctr\n") == 0) ctr_seen++;
+            if (strcmp(comm, "ctr-init\n") == 0) ctr_seen++;
             snprintf(path, sizeof path, "/proc/%d/exe", pid);
             int fd = open(path, O_PATH);
             if (fd < 0) {
