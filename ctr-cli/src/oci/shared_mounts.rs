@@ -20,8 +20,11 @@ pub struct MountPoint {
 /// Every mount of this process's namespace at or beneath `rootfs`.
 pub fn beneath(rootfs: &Path) -> Result<Vec<MountPoint>> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-    Ok(info
-        .lines()
+    Ok(parse_beneath(&info, rootfs))
+}
+
+fn parse_beneath(info: &str, rootfs: &Path) -> Vec<MountPoint> {
+    info.lines()
         .filter_map(|line| {
             // ID PARENT MAJOR:MINOR ROOT POINT ...
             let mut fields = line.split(' ');
@@ -29,7 +32,7 @@ pub fn beneath(rootfs: &Path) -> Result<Vec<MountPoint>> {
             let point = PathBuf::from(super::init::unescape_mount_point(fields.nth(3)?));
             point.starts_with(rootfs).then_some(MountPoint { id, point })
         })
-        .collect())
+        .collect()
 }
 
 /// The mounts beneath `rootfs` now that `before` did not hold.
@@ -58,4 +61,23 @@ pub fn undo(rootfs: &Path, made: &[MountPoint]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_lines_beneath_the_rootfs_only_unescaped() {
+        let info = "\
+22 1 0:21 / /tmp/b/rootfs rw shared:1 - ext4 /dev/sda1 rw
+40 22 0:30 / /tmp/b/rootfs/proc rw - proc proc rw
+41 22 0:31 /null /tmp/b/rootfs/my\\040dir rw - tmpfs tmpfs rw
+42 1 0:32 / /tmp/b/rootfs2 rw - tmpfs tmpfs rw
+43 1 0:33 /tmp/b/rootfs/x /srv rw - ext4 /dev/sda1 rw
+";
+        let found = parse_beneath(info, Path::new("/tmp/b/rootfs"));
+        let points: Vec<(u64, &str)> = found.iter().map(|m| (m.id, m.point.to_str().unwrap())).collect();
+        assert_eq!(points, [(22, "/tmp/b/rootfs"), (40, "/tmp/b/rootfs/proc"), (41, "/tmp/b/rootfs/my dir")]);
+    }
 }
