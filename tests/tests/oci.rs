@@ -1445,7 +1445,7 @@ fn oci_without_a_mount_namespace_shares_the_runtimes_chrooted_and_delete_undoes_
             "readlink /proc/self/ns/mnt; cat /marker; test -r /proc/self/status && echo proc; exec sleep 300"
         ]);
     });
-    std::fs::write(bundle.dir.join("rootfs/marker"), &marker).unwrap();
+    std::fs::write(bundle.dir.join("rootfs/marker"), format!("{marker}\n")).unwrap();
     let id = ctr_tests::unique_name("sharedmnt-");
     const SCRIPT: &str = r#"
         oci() { "$OCI" --root "$STATE" "$@"; }
@@ -1528,7 +1528,7 @@ fn oci_mount_namespace_joined_by_path_gets_the_mounts_and_the_callers_does_not()
         c["process"]["args"] =
             serde_json::json!(["sh", "-c", "readlink /proc/self/ns/mnt; cat /marker; exec sleep 300"]);
     });
-    std::fs::write(bundle.dir.join("rootfs/marker"), &marker).unwrap();
+    std::fs::write(bundle.dir.join("rootfs/marker"), format!("{marker}\n")).unwrap();
     let id = ctr_tests::unique_name("joinmnt-");
     let pid_file = bundle.dir.join("pid");
     let (created, stderr) = bundle.create(&id, &pid_file);
