@@ -1,6 +1,9 @@
 //! The unprivileged end of the helper protocol: start the setuid helper
 //! with the channel on fd 3 (and, for spawns, the init channel on fd 4),
 //! say Hello, send one request, read the answer and any pidfd with it.
+//! Hello and the request go out together, in one write before the helper
+//! has even started: the helper still reads them one at a time, in order,
+//! and answers Hello first, but no round trip waits for its Hello.
 
 use crate::error::{IoContext, IoError};
 use ctr_core::frame::{self, FrameError};
@@ -10,6 +13,7 @@ use ctr_core::net::{Cidr, NetworkName, NetworkSummary};
 use ctr_core::protocol::{
     CgroupDir, Request, Response, SpawnRequest, HELPER_CHANNEL_FD, INIT_CHANNEL_FD_IN_HELPER, PROTOCOL_VERSION,
 };
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -121,8 +125,13 @@ impl Helper {
     }
 
     /// Starts the helper, its channel on fd 3 and `init_channel` (if any)
-    /// on fd 4, and completes the Hello exchange.
-    fn start(&self, init_channel: Option<&OwnedFd>, stdio: ProcessStdio) -> Result<(Child, UnixStream)> {
+    /// on fd 4, sends Hello and `request`, and reads the answer to Hello.
+    fn start(
+        &self,
+        init_channel: Option<&OwnedFd>,
+        stdio: ProcessStdio,
+        request: &Request,
+    ) -> Result<(Child, UnixStream)> {
         let (ours, theirs) = UnixStream::pair().io_context("socketpair for the helper channel")?;
         // Above the numbers they are moved to, so one dup2 cannot clobber the other.
         let theirs = dup_high(&theirs)?;
@@ -153,7 +162,11 @@ impl Helper {
         let child = command.spawn().map_err(|source| CallError::NotRunnable { path: self.path.clone(), source })?;
         drop((theirs, init_channel));
         let mut channel = ours;
-        frame::write_frame(&mut channel, &Request::Hello { version: PROTOCOL_VERSION })?;
+        let mut frames = frame::encode(&Request::Hello { version: PROTOCOL_VERSION })?;
+        frames.extend(frame::encode(request)?);
+        // A helper that refuses Hello exits without reading the request;
+        // its refusal, read below, is what to report.
+        let _ = channel.write_all(&frames);
         match frame::read_frame(&mut channel)? {
             Response::Hello { version } if version == PROTOCOL_VERSION => Ok((child, channel)),
             Response::Refused(error) => Err(CallError::Refused { what: String::new(), error }),
@@ -174,11 +187,10 @@ impl Helper {
     }
 
     fn start_process(&self, request: Request, init_channel: &OwnedFd, stdio: ProcessStdio) -> Result<SpawnedProcess> {
-        let (child, mut channel) = self.start(Some(init_channel), stdio)?;
+        let (child, channel) = self.start(Some(init_channel), stdio, &request)?;
         // Reaped when dropped (on an error or a refusal), or by the caller
         // once it has heard from the process (see HelperExit).
         let helper = HelperExit(child);
-        frame::write_frame(&mut channel, &request)?;
         let (response, fd) = crate::fdpass::recv_with_fd(&channel)?;
         match response {
             Response::Spawned { pid, cgroups, network } => {
@@ -193,8 +205,7 @@ impl Helper {
     /// Sends one request that starts no process and returns the answer;
     /// a refusal becomes an error that says `what` was refused.
     fn call(&self, request: Request, what: &str) -> Result<Response> {
-        let (mut child, mut channel) = self.start(None, ProcessStdio::default())?;
-        frame::write_frame(&mut channel, &request)?;
+        let (mut child, mut channel) = self.start(None, ProcessStdio::default(), &request)?;
         let response = frame::read_frame(&mut channel);
         let _ = child.wait();
         match response? {
