@@ -261,8 +261,8 @@ fn seccomp_bad_profiles_and_unsupported_options_are_clear_errors() {
 
 /// `ctr exec`'s process, against the container's pid 1 (started by `ctr
 /// run`): the same namespaces and cgroups, the same capabilities (less
-/// those dropped, in every set), no_new_privs, the seccomp filter, and no
-/// signal ignored (init must not hand the command an ignored SIGPIPE).
+/// those dropped, in every set), no_new_privs, the seccomp filter, and
+/// SIGPIPE at its default (init must not hand the command an ignored one).
 #[test]
 fn exec_joins_every_namespace_and_cgroup_with_the_containers_capabilities_filter_and_default_signals() {
     let Some(env) = env() else { return };
@@ -296,7 +296,12 @@ fn exec_joins_every_namespace_and_cgroup_with_the_containers_capabilities_filter
         assert_eq!(field(key), [both, both], "{key}");
     }
     assert_eq!(field("Seccomp"), ["2", "2"], "both run under the filter");
-    assert_eq!(field("SigIgn"), ["0000000000000000", "0000000000000000"], "no signal ignored");
+    // Ignored dispositions survive execve; init's must not reach the
+    // command. (What the caller ignores, the container inherits.)
+    let ignored = field("SigIgn");
+    assert_eq!(ignored[0], ignored[1], "the same dispositions as the container's pid 1");
+    let sigpipe = 1 << (libc::SIGPIPE - 1);
+    assert_eq!(u64::from_str_radix(&ignored[1], 16).unwrap() & sigpipe, 0, "SIGPIPE is not ignored: {ignored:?}");
 }
 
 /// The names of `parent`'s children, from /proc.
