@@ -1,6 +1,7 @@
 //! `ctr run -it` driven through a real terminal (tmux): the prompt, a
 //! command and its output, the window size, Ctrl-C, Ctrl-D, `exit 3` as
-//! status 3, and the caller's terminal settings restored afterwards.
+//! status 3, and the caller's terminal settings restored afterwards; and
+//! the start time on a pty.
 
 use ctr_tests::env;
 use std::path::{Path, PathBuf};
@@ -21,21 +22,25 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", "t"])
+    fn keys(&self, keys: &[&str]) {
+        self.keys_in("t", keys);
     }
 
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
+    fn keys_in(&self, session: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", session];
         args.extend_from_slice(keys);
         self.tmux(&args);
     }
 
     /// Waits until the screen shows `needle` `times` times.
     fn wait_for(&self, needle: &str, times: usize) -> String {
+        self.wait_in("t", needle, times)
+    }
+
+    fn wait_in(&self, session: &str, needle: &str, times: usize) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let screen = self.screen();
+            let screen = self.tmux(&["capture-pane", "-p", "-t", session]);
             if screen.matches(needle).count() >= times {
                 return screen;
             }
@@ -59,19 +64,24 @@ fn quote(p: &Path) -> String {
     format!("'{}'", p.display())
 }
 
+/// A shell command prefix that runs the test user's `ctr`.
+fn as_user(env: &ctr_tests::Env) -> String {
+    format!(
+        "setpriv --reuid={} --regid={} --init-groups --reset-env /usr/bin/env XDG_DATA_HOME={} {}",
+        env.uid,
+        env.gid,
+        quote(&env.data_home()),
+        quote(&env.ctr_path())
+    )
+}
+
 #[test]
 fn interactive_shell_on_a_real_terminal() {
     let Some(env) = env() else { return };
     env.ensure_alpine_image("alpine");
     let dir = std::env::temp_dir().join(format!("ctr-tty-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let as_user = format!(
-        "setpriv --reuid={} --regid={} --init-groups --reset-env /usr/bin/env XDG_DATA_HOME={} {}",
-        env.uid,
-        env.gid,
-        quote(&env.data_home()),
-        quote(&env.ctr_path())
-    );
+    let as_user = as_user(&env);
     let tmux = Tmux {
         socket: dir.join("socket"),
         dir: dir.clone(),
@@ -123,4 +133,46 @@ fn interactive_shell_on_a_real_terminal() {
     let after = std::fs::read_to_string(dir.join("after")).unwrap();
     assert_eq!(before, after, "the caller's terminal was not restored");
     assert!(before.contains(" icanon") && before.contains(" echo"), "a cooked terminal to begin with: {before}");
+}
+
+/// `ctr run -it --rm alpine true` on a pseudo-terminal (`script`), ten
+/// times: each exits 0 and leaves no container behind. Prints the times
+/// (the start cost of a foreground `run -it`).
+#[test]
+fn foreground_run_it_rm_on_a_pty_exits_and_leaves_nothing() {
+    let Some(env) = env() else { return };
+    env.ensure_alpine_image("alpine");
+    let as_user = as_user(&env);
+    let mut times = Vec::new();
+    for i in 0..10 {
+        let name = format!("ttytime-{}-{i}", std::process::id());
+        let command = format!("cd /; {as_user} run -it --rm --name {name} alpine true");
+        let began = Instant::now();
+        // stdin a pipe held open (never the host's /dev/null).
+        let out = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|child| child.wait_with_output())
+            .expect("script runs");
+        times.push(began.elapsed());
+        assert!(
+            out.status.success(),
+            "{command}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let gone = env.ctr().args(["inspect", &name]).output();
+        assert_ne!(gone.code(), Some(0), "--rm left {name} behind");
+    }
+    times.sort();
+    let ms: Vec<u128> = times.iter().map(|t| t.as_millis()).collect();
+    eprintln!(
+        "timing: run -it --rm alpine true on a pty: median {} ms, min {} ms, max {} ms ({ms:?})",
+        ms[ms.len() / 2],
+        ms[0],
+        ms[ms.len() - 1]
+    );
 }

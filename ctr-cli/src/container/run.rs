@@ -322,6 +322,7 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
         shm_size,
         init_reaper: request.init,
         devices,
+        keep_id_user: keep_id.as_ref().and_then(|_| crate::spec::KeepIdUser::of_caller()),
     };
     crate::seccomp::save_program(&container.state_dir, &spec.seccomp)?;
     let state = State {
