@@ -1,7 +1,8 @@
 //! `ctr run -it` driven through a real terminal (tmux): the prompt, a
 //! command and its output, the window size, Ctrl-C, Ctrl-D, `exit 3` as
-//! status 3, and the caller's terminal settings restored afterwards; and
-//! the start time on a pty.
+//! status 3, and the caller's terminal settings restored afterwards;
+//! detaching with the detach keys, `ctr attach` again, resizes, and the
+//! start time on a pty.
 
 use ctr_tests::env;
 use std::path::{Path, PathBuf};
@@ -175,4 +176,69 @@ fn foreground_run_it_rm_on_a_pty_exits_and_leaves_nothing() {
         ms[0],
         ms[ms.len() - 1]
     );
+}
+
+/// A foreground `ctr run -it` on a real terminal detaches with Ctrl-P
+/// Ctrl-Q (and with its own `--detach-keys`), leaving the container
+/// running; `ctr attach` from another terminal gets that terminal's size
+/// and every later resize, and the exit status; `--rm` removes it before
+/// the status comes back.
+#[test]
+fn run_it_detaches_with_the_keys_and_attach_carries_resizes_and_the_status() {
+    let Some(env) = env() else { return };
+    env.ensure_alpine_image("alpine");
+    let as_user = as_user(&env);
+    let dir = std::env::temp_dir().join(format!("ctr-tty-detach-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (name, keyed) = (format!("tty-detach-{}", std::process::id()), format!("tty-keys-{}", std::process::id()));
+    let tmux = Tmux {
+        socket: dir.join("socket"),
+        dir: dir.clone(),
+        cleanup: vec![format!("cd / && {as_user} rm -f {name} {keyed}")],
+    };
+    let running = |n: &str| {
+        let out = env.ctr().args(["inspect", "-f", "{{.State.Running}}", n]).output();
+        out.code() == Some(0) && out.stdout.trim() == "true"
+    };
+    let session = |s: &str, x: &str, y: &str, command: String| {
+        let script = format!("cd /; {command}; echo STATUS-{s}=$?; sleep 600");
+        tmux.tmux(&["new-session", "-d", "-s", s, "-x", x, "-y", y, &script]);
+    };
+    session("run", "100", "30", format!("{as_user} run -it --rm --network none --name {name} alpine sh"));
+    tmux.wait_in("run", "/ #", 1);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys_in("run", &["echo first-$((1+1))", "Enter"]);
+    tmux.wait_in("run", "first-2", 1);
+    tmux.keys_in("run", &["C-p", "C-q"]);
+    tmux.wait_in("run", "STATUS-run=0", 1);
+    assert!(running(&name), "detaching stopped the container");
+    let ps = env.ctr().args(["ps", "--format", "{{.Names}}"]).ok();
+    assert!(ps.stdout.lines().any(|l| l == name), "ps does not show {name}:\n{}", ps.stdout);
+
+    // Another terminal of another size attaches; its size, then a resize.
+    session("att", "80", "20", format!("{as_user} attach {name}"));
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys_in("att", &["stty size", "Enter"]);
+    tmux.wait_in("att", "20 80", 1);
+    tmux.tmux(&["resize-window", "-t", "att", "-x", "90", "-y", "25"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys_in("att", &["stty size", "Enter"]);
+    tmux.wait_in("att", "25 90", 1);
+    tmux.keys_in("att", &["exit 7", "Enter"]);
+    tmux.wait_in("att", "STATUS-att=7", 1);
+    let gone = env.ctr().args(["inspect", &name]).output();
+    assert_ne!(gone.code(), Some(0), "--rm left {name} behind when attach returned");
+
+    // run's own --detach-keys.
+    session(
+        "keys",
+        "100",
+        "30",
+        format!("{as_user} run -it --detach-keys ctrl-x,q --network none --name {keyed} alpine sh"),
+    );
+    tmux.wait_in("keys", "/ #", 1);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys_in("keys", &["C-p", "C-q", "C-x", "q"]);
+    tmux.wait_in("keys", "STATUS-keys=0", 1);
+    assert!(running(&keyed), "detaching with ctrl-x,q stopped the container");
 }

@@ -361,7 +361,7 @@ fn detach_keys_detach_attach_and_leave_the_container_running() {
     assert_eq!(attached.code(), Some(4), "{}", attached.stderr);
 
     for (flags, why) in [
-        (&["-it", "--detach-keys", "ctrl-p"][..], "needs -d"),
+        (&["-i", "--detach-keys", "ctrl-p"][..], "needs -it"),
         (&["-dit", "--detach-keys", "alt-x"][..], "ctrl-p,ctrl-q"),
     ] {
         let out = env.ctr().args(["run", "--rm"]).args(flags).args(["busybox", "true"]).output();
