@@ -106,6 +106,54 @@ pub struct ContainerSpec {
     /// `--device`: host nodes bound into the container, as checked.
     #[serde(default)]
     pub devices: Vec<crate::devices::DeviceSpec>,
+    /// `--userns keep-id`: the caller's passwd and group entries, which
+    /// init adds to the writable layer's /etc files when the image has
+    /// none for those ids (podman's).
+    #[serde(default)]
+    pub keep_id_user: Option<KeepIdUser>,
+}
+
+/// The caller as the host's passwd and group name it, for keep-id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepIdUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub group: String,
+    pub home: String,
+}
+
+impl KeepIdUser {
+    /// The caller's own entries; None when the host's passwd has no name
+    /// for the caller, or a field cannot go in a passwd line.
+    pub fn of_caller() -> Option<Self> {
+        let user = nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten()?;
+        let gid = nix::unistd::getgid();
+        let group = nix::unistd::Group::from_gid(gid).ok().flatten().map_or_else(|| user.name.clone(), |g| g.name);
+        let entry = Self {
+            name: user.name,
+            uid: user.uid.as_raw(),
+            gid: gid.as_raw(),
+            group,
+            home: user.dir.to_string_lossy().into_owned(),
+        };
+        entry.fits().then_some(entry)
+    }
+
+    /// No field breaks a passwd or group line.
+    pub fn fits(&self) -> bool {
+        let fine = |s: &str| !s.is_empty() && !s.contains([':', '\n', '\0']);
+        fine(&self.name) && fine(&self.group) && fine(&self.home)
+    }
+
+    /// podman's line: no password, the image's /bin/sh as the shell.
+    pub fn passwd_line(&self) -> String {
+        format!("{}:*:{}:{}:{}:{}:/bin/sh\n", self.name, self.uid, self.gid, self.name, self.home)
+    }
+
+    pub fn group_line(&self) -> String {
+        format!("{}:x:{}:\n", self.group, self.gid)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

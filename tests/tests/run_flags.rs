@@ -361,7 +361,7 @@ fn detach_keys_detach_attach_and_leave_the_container_running() {
     assert_eq!(attached.code(), Some(4), "{}", attached.stderr);
 
     for (flags, why) in [
-        (&["-it", "--detach-keys", "ctrl-p"][..], "needs -d"),
+        (&["-i", "--detach-keys", "ctrl-p"][..], "needs -it"),
         (&["-dit", "--detach-keys", "alt-x"][..], "ctrl-p,ctrl-q"),
     ] {
         let out = env.ctr().args(["run", "--rm"]).args(flags).args(["busybox", "true"]).output();
@@ -467,19 +467,48 @@ fn userns_keep_id_runs_as_the_caller_over_a_keep_id_copy_made_once_and_removed_w
     unique_rootfs_tar(&env, &tarball, &tag);
     env.ctr().args(["image", "import"]).arg(&tarball).arg(&tag).timeout(Duration::from_secs(180)).ok();
     let volume = format!("{}:/out", dir.0.display());
-    let script = "id -u; id -g; stat -c %u:%g / /etc/passwd /srv/owned-by-1234; touch /out/made";
+    let script = "id -u; id -g; stat -c %u:%g / /etc/passwd /srv/owned-by-1234; touch /out/made; \
+                  whoami; id -un; id -gn; echo $HOME";
     let run = || env.ctr().args(["run", "--rm", "--userns", "keep-id", "-v", &volume, &tag, "sh", "-c", script]).ok();
+    let began = std::time::Instant::now();
     let out = run();
+    let first = began.elapsed();
     let own = format!("{}:{}", env.uid, env.gid);
+    // The image has no entry for the caller's ids: podman's are added.
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(env.uid)).unwrap().unwrap();
+    let group = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(env.gid)).unwrap().unwrap();
+    let home = user.dir.display().to_string();
     assert_eq!(
         out.stdout.lines().collect::<Vec<_>>(),
-        [env.uid.to_string(), env.gid.to_string(), "0:0".into(), "0:0".into(), "1234:1234".into()],
+        [
+            env.uid.to_string(),
+            env.gid.to_string(),
+            "0:0".into(),
+            "0:0".into(),
+            "1234:1234".into(),
+            user.name.clone(),
+            user.name.clone(),
+            group.name.clone(),
+            home.clone()
+        ],
         "{}",
         out.stderr
     );
-    let created = env.ctr().args(["create", "--userns", "keep-id", &tag, "true"]).ok().stdout.trim().to_owned();
+    // Started twice, the container has its entries once, in its own
+    // writable layer; the line is podman's.
+    let count = format!("grep -c ^{}: /etc/passwd; grep -c ^{}: /etc/group", user.name, group.name);
+    let created =
+        env.ctr().args(["create", "--userns", "keep-id", &tag, "sh", "-c", &count]).ok().stdout.trim().to_owned();
     let mode = env.ctr().args(["inspect", "-f", "{{.HostConfig.UsernsMode}}", &created]).ok();
     assert_eq!(mode.stdout.trim(), "keep-id");
+    for _ in 0..2 {
+        let started = env.ctr().args(["start", "-a", &created]).ok();
+        assert_eq!(started.stdout, "1\n1\n", "{}", started.stderr);
+    }
+    let upper = env.data_home().join("ctr/containers").join(&created).join("layer/upper/etc/passwd");
+    let line = format!("{}:*:{}:{}:{}:{home}:/bin/sh", user.name, env.uid, env.gid, user.name);
+    let layer_passwd = std::fs::read_to_string(&upper).unwrap();
+    assert!(layer_passwd.lines().any(|l| l == line), "{line:?} not in the writable layer's passwd:\n{layer_passwd}");
     env.ctr().args(["rm", &created]).ok();
     let made = std::fs::metadata(dir.0.join("made")).unwrap();
     assert_eq!(format!("{}:{}", made.uid(), made.gid()), own, "a file the process made is the caller's on the host");
@@ -493,8 +522,16 @@ fn userns_keep_id_runs_as_the_caller_over_a_keep_id_copy_made_once_and_removed_w
         .map(|e| e.path().join("keep-id"))
         .find(|k| std::fs::read_to_string(k.join("rootfs/srv/owned-by-1234")).is_ok_and(|c| c.trim() == tag))
         .expect("the image's layer has a keep-id copy");
+    let shared = std::fs::read_to_string(copy.join("rootfs/etc/passwd")).unwrap();
+    assert!(!shared.contains(&format!("{}:", user.name)), "the shared keep-id copy was written:\n{shared}");
     let inode = std::fs::metadata(&copy).unwrap().ino();
+    let began = std::time::Instant::now();
     run();
+    eprintln!(
+        "timing: --userns keep-id run: first {} ms, second {} ms",
+        first.as_millis(),
+        began.elapsed().as_millis()
+    );
     assert_eq!(std::fs::metadata(&copy).unwrap().ino(), inode, "the second run reused the copy");
     // The default map is unchanged: root inside, the file still 1234's.
     let plain = env.ctr().args(["run", "--rm", &tag, "stat", "-c", "%u", "/srv/owned-by-1234"]).ok();

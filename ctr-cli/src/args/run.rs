@@ -27,11 +27,11 @@ pub struct RunArgs {
     /// both output streams either way. With `create`, shown by inspect.
     #[arg(short = 'a', long = "attach", value_name = "STREAM")]
     pub attach: Vec<String>,
-    /// The keys that detach `ctr attach` from a -t container (default
+    /// The keys that detach a foreground `run -it`, `ctr attach` or
+    /// `start -a` from a -t container, which runs on (default
     /// ctrl-p,ctrl-q; keys a comma apart, each a character or ctrl-X; ""
-    /// turns detaching off). Kept with the container for `ctr attach` and
-    /// `start -a`; `run` takes it only with -d (a foreground run cannot
-    /// detach).
+    /// turns detaching off). Kept with the container for later attaches;
+    /// a foreground `run` takes it only with -it.
     #[arg(long = "detach-keys", value_name = "KEYS")]
     pub detach_keys: Option<String>,
     /// Remove the container (its writable layer and state) when it exits.

@@ -11,6 +11,7 @@ pub fn run(paths: &Paths, args: RunArgs) -> Result<i32> {
             println!("{id}");
             Ok(0)
         }
+        RunOutcome::Detached => Ok(0),
         RunOutcome::Exited { exit_code, failure } => {
             if let Some(message) = failure {
                 eprintln!("ctr: {message}");

@@ -27,7 +27,8 @@ pub fn start(paths: &Paths, args: StartArgs) -> Result<i32> {
         StartOutcome::Started(Some(connection)) => {
             let (_, state) = ctr_cli::container::Container::locate(paths, key)?;
             let keys = attach::detach_keys(&state, keys)?;
-            match attach::relay(paths, key, connection, state.tty, args.interactive, &keys)? {
+            let relay = attach::Relay { tty: state.tty, send_input: args.interactive, keys, ..Default::default() };
+            match relay.run(paths, key, connection)? {
                 Attachment::Exited(code) => Ok(code),
                 Attachment::Detached => Ok(0),
             }

@@ -4,17 +4,21 @@
 //! container's stdin (it must have been started with -i) or terminal
 //! (-t). With a terminal, the detach keys (docker's default Ctrl-P
 //! Ctrl-Q, or `--detach-keys`) detach and leave it running, as with
-//! docker. When the container exits, attach returns its exit code.
+//! docker, and our terminal's size goes with us (again on every SIGWINCH).
+//! When the container exits, attach returns its exit code.
 
 use super::record::{Container, State};
 use super::{invalid, Result};
 use crate::error::{IoContext, IoError};
 use crate::paths::Paths;
+use crate::process::attach_stream::{Decoder, Frame};
 use crate::process::monitor;
-use crate::process::tty::RawMode;
+use crate::process::tty::{self, RawMode};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 /// Docker's default detach keys.
@@ -111,66 +115,160 @@ pub fn attach(paths: &Paths, key: &str, send_input: bool, keys: Option<DetachKey
     }
     let keys = detach_keys(&state, keys)?;
     let connection = connect(paths, &container)?;
-    relay(paths, key, connection, state.tty, send_input, &keys)
+    let options = Relay { tty: state.tty, send_input, keys, ..Relay::default() };
+    options.run(paths, key, connection)
 }
 
-/// Relays between our stdio and an attached connection until the
-/// container exits (the monitor closes it) or we detach.
-pub fn relay(
-    paths: &Paths,
-    key: &str,
-    mut connection: UnixStream,
-    tty: bool,
-    send_input: bool,
-    keys: &DetachKeys,
-) -> Result<Attachment> {
-    let _raw = if tty && send_input { RawMode::enter()? } else { None };
-    let stdin = std::io::stdin();
-    let mut stdout = std::io::stdout();
-    let mut input_open = send_input;
-    let mut held = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let mut fds = vec![PollFd::new(connection.as_fd(), PollFlags::POLLIN)];
-        if input_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+/// How to relay an attached connection.
+#[derive(Debug, Default)]
+pub struct Relay {
+    /// The container has a terminal: raw mode, detach keys, sizes.
+    pub tty: bool,
+    pub send_input: bool,
+    pub keys: DetachKeys,
+    /// Whether stdout and stderr are shown (`run -a`); true for attach.
+    pub hide_stdout: bool,
+    pub hide_stderr: bool,
+    /// A foreground `run -it`: signals sent to us go to this process (the
+    /// container's init, by pidfd), as a foreground run always did.
+    pub signals_to: Option<OwnedFd>,
+}
+
+/// Passed on to the container by a foreground `run -it`.
+const FORWARDED: [Signal; 6] =
+    [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2];
+
+/// Signals blocked for a signalfd; the old mask comes back on drop.
+struct Blocked(SigSet);
+
+impl Blocked {
+    fn block(mask: &SigSet) -> Result<Self, IoError> {
+        let mut old = SigSet::empty();
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(mask), Some(&mut old)).io_context("block signals")?;
+        Ok(Self(old))
+    }
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
+    }
+}
+
+impl Relay {
+    /// Relays between our stdio and an attached connection until the
+    /// container exits (the monitor sends its code, or closes) or we detach.
+    pub fn run(&self, paths: &Paths, key: &str, mut connection: UnixStream) -> Result<Attachment> {
+        let mut mask = SigSet::empty();
+        if self.tty {
+            mask.add(Signal::SIGWINCH);
         }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(IoError::new("poll the attached connection and stdin", e).into()),
-            Ok(_) => {}
+        if self.signals_to.is_some() {
+            FORWARDED.iter().for_each(|s| mask.add(*s));
         }
-        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
-        drop(fds);
-        if ready[0] {
-            match connection.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    stdout.write_all(&buf[..n]).and_then(|()| stdout.flush()).io_context("write to stdout")?;
+        let _blocked = Blocked::block(&mask)?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).io_context("signalfd")?;
+        let _raw = if self.tty && self.send_input { RawMode::enter()? } else { None };
+        let send = |connection: &mut UnixStream, frame: Frame| {
+            connection.write_all(&frame.encode()).io_context("send to the container's monitor")
+        };
+        if self.tty {
+            if let Some(size) = tty::caller_size() {
+                send(&mut connection, Frame::Resize(size))?;
+            }
+        }
+        let stdin = std::io::stdin();
+        let mut input_open = self.send_input;
+        let mut held = Vec::new();
+        let mut decoder = Decoder::default();
+        let mut exit_code = None;
+        let mut buf = [0u8; 16 * 1024];
+        'relay: loop {
+            let mut fds = vec![
+                PollFd::new(connection.as_fd(), PollFlags::POLLIN),
+                PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            ];
+            if input_open {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(IoError::new("poll the attached connection and stdin", e).into()),
+                Ok(_) => {}
+            }
+            let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+            drop(fds);
+            if ready[0] {
+                match connection.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => decoder.push(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break,
+                while let Some(frame) = decoder.next_frame().map_err(|e| {
+                    IoError::new(
+                        "read from the container's monitor",
+                        std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                    )
+                })? {
+                    match frame {
+                        Frame::Stdout(bytes) if !self.hide_stdout => write_out(&mut std::io::stdout(), &bytes)?,
+                        Frame::Stderr(bytes) if !self.hide_stderr => write_out(&mut std::io::stderr(), &bytes)?,
+                        Frame::Exit(code) => {
+                            exit_code = Some(code);
+                            break 'relay;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if ready[1] {
+                if let Some(info) = signals.read_signal().io_context("read a signal")? {
+                    match Signal::try_from(info.ssi_signo as i32) {
+                        Ok(Signal::SIGWINCH) => {
+                            if let Some(size) = tty::caller_size() {
+                                send(&mut connection, Frame::Resize(size))?;
+                            }
+                        }
+                        Ok(sig) => {
+                            if let Some(pidfd) = &self.signals_to {
+                                let _ = crate::process::liveness::pidfd_send_signal(pidfd, sig);
+                            }
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+            if ready.get(2) == Some(&true) {
+                let n = nix::unistd::read(stdin.as_raw_fd(), &mut buf).unwrap_or(0);
+                if n == 0 {
+                    // Our input ended; the container's stays open for others.
+                    input_open = false;
+                    continue;
+                }
+                let (bytes, detach) = match self.keys.sequence() {
+                    Some(sequence) if self.tty => scan_detach_keys(&buf[..n], sequence, &mut held),
+                    _ => (buf[..n].to_vec(), false),
+                };
+                if !bytes.is_empty() {
+                    send(&mut connection, Frame::Input(bytes))?;
+                }
+                if detach {
+                    return Ok(Attachment::Detached);
+                }
             }
         }
-        if ready.get(1) == Some(&true) {
-            let n = nix::unistd::read(stdin.as_raw_fd(), &mut buf).unwrap_or(0);
-            if n == 0 {
-                // Our input ended; the container's stays open for others.
-                input_open = false;
-                continue;
-            }
-            let (bytes, detach) = match keys.sequence() {
-                Some(sequence) if tty => scan_detach_keys(&buf[..n], sequence, &mut held),
-                _ => (buf[..n].to_vec(), false),
-            };
-            connection.write_all(&bytes).io_context("send input to the container")?;
-            if detach {
-                return Ok(Attachment::Detached);
-            }
+        drop(_raw);
+        match exit_code {
+            Some(code) => Ok(Attachment::Exited(code)),
+            // The monitor went away without a word: the record tells.
+            None => Ok(Attachment::Exited(super::wait::wait(paths, key)?)),
         }
     }
-    drop(_raw);
-    Ok(Attachment::Exited(super::wait::wait(paths, key)?))
+}
+
+fn write_out(out: &mut impl Write, bytes: &[u8]) -> Result<(), IoError> {
+    out.write_all(bytes).and_then(|()| out.flush()).io_context("write the container's output")
 }
 
 /// What of `input` goes to the container, and whether it ended with the

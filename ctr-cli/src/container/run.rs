@@ -101,6 +101,8 @@ pub struct RunRequest {
 pub enum RunOutcome {
     /// Detached, and its command runs.
     Started(ContainerId),
+    /// A foreground `run -it` detached with the detach keys: it runs on.
+    Detached,
     /// Ran in the foreground, or could not start: docker's exit status,
     /// and what init reported if the command could not be executed.
     Exited { exit_code: i32, failure: Option<String> },
@@ -322,6 +324,7 @@ pub(super) fn prepare(paths: &Paths, request: &RunRequest) -> Result<Prepared> {
         shm_size,
         init_reaper: request.init,
         devices,
+        keep_id_user: keep_id.as_ref().and_then(|_| crate::spec::KeepIdUser::of_caller()),
     };
     crate::seccomp::save_program(&container.state_dir, &spec.seccomp)?;
     let state = State {
@@ -361,18 +364,59 @@ fn check_attach(request: &RunRequest) -> Result<()> {
     if request.detach && request.attach.is_some() {
         invalid!("-a and -d conflict: attach to a detached container with `ctr attach` (or `ctr start -a`)");
     }
-    if !request.detach && request.detach_keys.is_some() {
+    if !request.detach && request.detach_keys.is_some() && !attaches_to_terminal(request) {
         invalid!(
-            "--detach-keys needs -d: a foreground `ctr run` cannot detach (its container lives as long as this ctr \
-does); use `ctr run -dit --detach-keys ...`, then `ctr attach`"
+            "--detach-keys needs -it (or -d): only a terminal detaches; use `ctr run -it --detach-keys ...`, or \
+`ctr run -dit --detach-keys ...` then `ctr attach`"
         );
     }
     Ok(())
 }
 
+/// A foreground `run -it`: docker's, which a monitor runs so that it can
+/// be detached from.
+fn attaches_to_terminal(request: &RunRequest) -> bool {
+    !request.detach && request.process.tty && request.process.interactive
+}
+
+/// `run -it`: started under a monitor, as `run -d` does, and attached at
+/// once (before the start, so no output is missed). The detach keys leave
+/// it running; otherwise its exit code comes back once the monitor has
+/// recorded it (and with `--rm` removed the container). Signals sent to
+/// us go to its init, as a foreground run's always did.
+fn run_attached(paths: &Paths, request: &RunRequest, prepared: Prepared) -> Result<RunOutcome> {
+    let Prepared { container, state, launch } = prepared;
+    let keys = super::attach::detach_keys(&state, None)?;
+    let shown = request.attach.unwrap_or(crate::run_options::Streams::default_for(true));
+    let (started, connection) = monitor::start_detached(paths, &container, state, launch, true, true)?;
+    let Some(connection) = connection else { return Err(crate::process::monitor::MonitorError::Died.into()) };
+    if let Detached::Failed { exit_code, message } = started {
+        // Until the monitor is done with it (`--rm`: removed).
+        let _ = std::io::copy(&mut &connection, &mut std::io::sink());
+        return Ok(RunOutcome::Exited { exit_code, failure: Some(message) });
+    }
+    let signals_to = container.read_state()?.and_then(|s| s.init).and_then(|init| init.pidfd());
+    let relay = super::attach::Relay {
+        tty: true,
+        send_input: shown.stdin,
+        keys,
+        hide_stdout: !shown.stdout,
+        hide_stderr: !shown.stderr,
+        signals_to,
+    };
+    Ok(match relay.run(paths, container.id.as_str(), connection)? {
+        super::attach::Attachment::Exited(exit_code) => RunOutcome::Exited { exit_code, failure: None },
+        super::attach::Attachment::Detached => RunOutcome::Detached,
+    })
+}
+
 pub fn run(paths: &Paths, request: RunRequest) -> Result<RunOutcome> {
     check_attach(&request)?;
-    let Prepared { container, mut state, mut launch } = prepare(paths, &request)?;
+    let prepared = prepare(paths, &request)?;
+    if attaches_to_terminal(&request) {
+        return run_attached(paths, &request, prepared);
+    }
+    let Prepared { container, mut state, mut launch } = prepared;
     let id = container.id.clone();
     if request.detach {
         return Ok(

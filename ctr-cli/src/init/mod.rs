@@ -76,6 +76,7 @@ macro_rules! refuse {
 
 mod console;
 mod exec;
+mod keep_id;
 pub(crate) mod mounts;
 mod network;
 pub(crate) mod process;
@@ -230,6 +231,10 @@ fn prepare(
     timing::time("network.configure", || network::configure(spec.network.as_ref()))?;
     mounts::make_private()?;
     let root = timing::time("rootfs.mount", || mounts::mount_rootfs(&spec.rootfs))?;
+    // On the bare overlay: nothing else is mounted over /etc yet.
+    if let (Some(user), crate::spec::RootfsSpec::Overlay { .. }) = (&spec.keep_id_user, &spec.rootfs) {
+        keep_id::add_entries(&root, user)?;
+    }
     mounts::mount_system(&root, spec.terminal.is_some(), spec.shm_size)?;
     // Before any volume can cover /dev: the masks bind this very node.
     let null = mounts::open_dev_null(&root)?;

@@ -3,8 +3,10 @@
 //! container ([`monitor`]), whether a recorded process still runs
 //! ([`liveness`]), terminals ([`tty`]), and the restart policies that
 //! the monitor carries out ([`restart_policy`]), the log of a foreground
-//! container ([`tee`]), and its health checks ([`health_check`]).
+//! container ([`tee`]), its health checks ([`health_check`]), and the
+//! frames of the monitor's attach connection ([`attach_stream`]).
 
+pub mod attach_stream;
 pub mod health_check;
 pub mod liveness;
 pub mod monitor;

@@ -15,7 +15,10 @@
 //! container and its spec go in (JSON), "started" or the error comes back,
 //! and they return. On fd 4 it gets the listening socket for `ctr attach`,
 //! made by the starter (in the runtime directory), so that `start -a`
-//! can connect before the container starts. Its own stdio is /dev/null.
+//! (and a foreground `run -it`) can connect before the container starts.
+//! Attached clients speak [`attach_stream`]'s frames: their input and
+//! terminal sizes in, the output and finally the exit code out. Its own
+//! stdio is /dev/null.
 
 use crate::container::record::RecordError;
 use crate::container::record::{Container, State};
@@ -26,6 +29,7 @@ use crate::launch::{self, Launch};
 use crate::lock::ContainerLock;
 use crate::logs::{LogWriter, Stream};
 use crate::paths::Paths;
+use crate::process::attach_stream::{Decoder, Frame};
 use crate::process::liveness::ProcessRef;
 use crate::process::restart_policy::Backoff;
 use crate::process::wait::InitReport;
@@ -164,7 +168,9 @@ pub fn start_detached(
     drop(child);
     match serde_json::from_slice::<Reply>(&answer) {
         Ok(Reply::Started) => Ok((Detached::Started, connection)),
-        Ok(Reply::Failed { exit_code, message }) => Ok((Detached::Failed { exit_code, message }, None)),
+        // The connection still ends when the monitor is done (a `--rm`
+        // container removed).
+        Ok(Reply::Failed { exit_code, message }) => Ok((Detached::Failed { exit_code, message }, connection)),
         Err(_) => Err(MonitorError::Died),
     }
 }
@@ -314,10 +320,12 @@ impl Monitor {
         let checker = state.options.health.clone().zip(state.init.clone());
         let checker =
             checker.and_then(|(config, init)| crate::process::health_check::Checker::start(container, init, config));
-        let mut attached = Attached { listener: &self.listener, clients, input };
+        let mut attached = Attached { listener: &self.listener, clients, input, terminal: tty };
         let log_result = LogWriter::open(&container.log_path(), state.log_options)
             .and_then(|mut log| copy_output(&mut log, output, &pidfd, &mut attached));
-        drop(attached);
+        // The clients stay until the exit is recorded, to be told its code.
+        let Attached { clients, input, .. } = attached;
+        drop(input);
         // Before the reap below, which would take its probes' statuses too.
         if let Some(checker) = checker {
             checker.stop();
@@ -329,6 +337,12 @@ impl Monitor {
         give_back_memory();
         let finished = launch::finish(paths, helper, container, state, exit_code, true, rm);
         drop(ports);
+        if let Some(code) = exit_code {
+            let frame = Frame::Exit(code).encode();
+            for mut client in clients {
+                let _ = client.stream.write_all(&frame);
+            }
+        }
         Ok(finished.map(|()| exit_code)?)
     }
 
@@ -370,40 +384,69 @@ fn set_nonblocking(fd: &OwnedFd) -> Result<(), IoError> {
     Ok(())
 }
 
+/// An attached client, and what it sent of a frame not yet complete.
+struct Client {
+    stream: UnixStream,
+    received: Decoder,
+}
+
 /// Clients of `ctr attach` and where their input goes.
 struct Attached<'a> {
     listener: &'a UnixListener,
-    clients: Vec<UnixStream>,
+    clients: Vec<Client>,
     /// The container's stdin (with -i) or its terminal (with -t).
     input: Option<OwnedFd>,
+    /// `input` is the container's terminal, whose size clients set.
+    terminal: bool,
 }
 
-fn accept_clients(listener: &UnixListener, clients: &mut Vec<UnixStream>) {
-    while let Ok((client, _)) = listener.accept() {
+fn accept_clients(listener: &UnixListener, clients: &mut Vec<Client>) {
+    while let Ok((stream, _)) = listener.accept() {
         // A client that stops reading is dropped rather than stalling the log.
-        if client.set_nonblocking(false).is_ok() && client.set_write_timeout(Some(Duration::from_secs(1))).is_ok() {
-            clients.push(client);
+        if stream.set_nonblocking(false).is_ok() && stream.set_write_timeout(Some(Duration::from_secs(1))).is_ok() {
+            clients.push(Client { stream, received: Decoder::default() });
         }
     }
 }
 
 impl Attached<'_> {
-    fn send(&mut self, bytes: &[u8]) {
-        self.clients.retain_mut(|c| c.write_all(bytes).is_ok());
+    fn send(&mut self, stream: Stream, bytes: &[u8]) {
+        let frame = match stream {
+            Stream::Stdout => Frame::Stdout(bytes.to_vec()),
+            Stream::Stderr => Frame::Stderr(bytes.to_vec()),
+        }
+        .encode();
+        self.clients.retain_mut(|c| c.stream.write_all(&frame).is_ok());
     }
 
-    /// Input from client `i` to the container; false once it is gone.
+    /// Input and sizes from client `i` to the container; false once it is
+    /// gone (or sent what is not a frame).
     fn forward(&mut self, i: usize, buf: &mut [u8]) -> bool {
-        match self.clients[i].read(buf) {
-            Ok(0) => false,
-            Ok(n) => {
-                if let Some(input) = &self.input {
-                    // Input the container does not read in time is dropped.
-                    let _ = nix::unistd::write(input, &buf[..n]);
+        let client = &mut self.clients[i];
+        match client.stream.read(buf) {
+            Ok(0) => return false,
+            Ok(n) => client.received.push(&buf[..n]),
+            Err(e) => return e.kind() == std::io::ErrorKind::Interrupted || e.kind() == std::io::ErrorKind::WouldBlock,
+        }
+        loop {
+            match client.received.next_frame() {
+                Ok(Some(Frame::Input(bytes))) => {
+                    if let Some(input) = &self.input {
+                        // Input the container does not read in time is dropped.
+                        let _ = nix::unistd::write(input, &bytes);
+                    }
                 }
-                true
+                Ok(Some(Frame::Resize(size))) => {
+                    if let Some(terminal) = self.input.as_ref().filter(|_| self.terminal) {
+                        // TIOCSWINSZ: the kernel sends the container SIGWINCH.
+                        let _ = crate::process::tty::set_size(terminal.as_fd(), size);
+                    }
+                }
+                // Output and exit codes go the other way.
+                Ok(Some(_)) => {}
+                Ok(None) => return true,
+                Err(_) => return false,
             }
-            Err(e) => e.kind() == std::io::ErrorKind::Interrupted || e.kind() == std::io::ErrorKind::WouldBlock,
         }
     }
 }
@@ -431,7 +474,7 @@ fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd, attached: &
         let exit_events = if exited_at.is_none() { PollFlags::POLLIN } else { PollFlags::empty() };
         fds.push(PollFd::new(pidfd.as_fd(), exit_events));
         fds.push(PollFd::new(attached.listener.as_fd(), PollFlags::POLLIN));
-        fds.extend(attached.clients.iter().map(|c| PollFd::new(c.as_fd(), PollFlags::POLLIN)));
+        fds.extend(attached.clients.iter().map(|c| PollFd::new(c.stream.as_fd(), PollFlags::POLLIN)));
         let timeout = if exited_at.is_some() { PollTimeout::from(200u8) } else { PollTimeout::NONE };
         match poll(&mut fds, timeout) {
             Err(nix::errno::Errno::EINTR) => continue,
@@ -453,7 +496,7 @@ fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd, attached: &
                 Ok(0) | Err(nix::errno::Errno::EIO) => closed.push(i),
                 Ok(n) => {
                     log.write(*stream, &buf[..n]).io_context("write the log")?;
-                    attached.send(&buf[..n]);
+                    attached.send(*stream, &buf[..n]);
                 }
                 Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
                 Err(e) => return Err(IoError::new("read the container's output", e)),
