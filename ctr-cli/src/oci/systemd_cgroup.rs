@@ -55,6 +55,18 @@ pub fn placement(
     rootless: bool,
     manager_root: impl FnOnce() -> Result<String>,
 ) -> Result<Placement> {
+    placement_where(spec_path, id, systemd, rootless, systemd_running().then_some(manager_root))
+}
+
+/// [`placement`], with the manager's root asked for where systemd runs
+/// (`None`: it does not).
+fn placement_where(
+    spec_path: Option<&str>,
+    id: &str,
+    systemd: bool,
+    rootless: bool,
+    manager_root: Option<impl FnOnce() -> Result<String>>,
+) -> Result<Placement> {
     let colon = spec_path.is_some_and(|p| p.contains(':'));
     if !systemd && !colon {
         return Ok(Placement { path: spec_path.unwrap_or(id).to_owned(), scope: None });
@@ -80,9 +92,9 @@ pub fn placement(
     };
     let unit = if name.ends_with(".slice") { name.to_owned() } else { format!("{prefix}-{name}.scope") };
     let below = expand_slice(slice).map_err(|why| refused!("{what}: slice {slice:?} {why}"))?;
-    if !systemd_running() {
+    let Some(manager_root) = manager_root else {
         return Ok(Placement { path: format!("{below}/{unit}"), scope: None });
-    }
+    };
     if name.ends_with(".slice") {
         refuse!(
             "{what}: a slice as the container's own unit is not supported where systemd runs (a scope holds \
@@ -132,13 +144,28 @@ mod tests {
         }
     }
 
+    type Root = fn() -> Result<String>;
+
+    #[test]
+    fn where_systemd_runs_the_scope_is_asked_for_below_its_manager() {
+        let user = || Ok("/user.slice/user-1000.slice/user@1000.service".to_owned());
+        let placed = placement_where(Some("machine.slice:libpod:abc"), "abc", true, false, Some(|| Ok(String::new())));
+        let scope = ScopeUnit { name: "libpod-abc.scope".into(), slice: "machine.slice".into(), user: false };
+        assert_eq!(placed.unwrap(), Placement { path: "/machine.slice/libpod-abc.scope".into(), scope: Some(scope) });
+        let placed = placement_where(Some(":x:abc"), "abc", true, true, Some(user)).unwrap();
+        assert_eq!(placed.path, "/user.slice/user-1000.slice/user@1000.service/user.slice/x-abc.scope");
+        assert!(placed.scope.is_some_and(|s| s.user && s.slice == "user.slice"));
+        let slice = placement_where(Some("kubepods.slice:p:kubepods-pod1.slice"), "abc", true, false, Some(user));
+        assert!(slice.unwrap_err().to_string().contains("a slice as the container's own unit"));
+        let plain =
+            placement_where(Some("plain/path"), "abc", false, false, Some(|| -> Result<String> { unreachable!() }));
+        assert_eq!(plain.unwrap(), Placement { path: "plain/path".into(), scope: None });
+    }
+
     #[test]
     fn systemd_paths_become_cgroupfs_paths() {
-        if systemd_running() {
-            return; // scopes are systemd's there (the systemd guest's tests)
-        }
         let path = |p: Option<&str>, systemd, rootless| {
-            placement(p, "abc", systemd, rootless, || unreachable!("no systemd runs")).map(|p| p.path)
+            placement_where(p, "abc", systemd, rootless, None::<Root>).map(|p| p.path)
         };
         assert_eq!(path(Some("system.slice:ctr:abc"), false, false).unwrap(), "/system.slice/ctr-abc.scope");
         assert_eq!(
