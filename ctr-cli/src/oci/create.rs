@@ -82,19 +82,14 @@ fn start_child(
         None => None,
     };
     // Where systemd runs, the systemd form is a scope systemd makes, with
-    // the process in it: after the clone, before the process goes on.
-    let mut systemd = None;
+    // the process in it: after the clone (D-Bus starts threads, and the
+    // clone is a fork), before the process goes on.
     let placement = super::systemd_cgroup::placement(spec_path, id, options.systemd_cgroup, rootless, || {
-        let connected = Systemd::connect(rootless)?;
-        let root = connected.root_cgroup()?;
-        systemd = Some(connected);
-        Ok(root)
+        super::systemd_dbus::manager_root(rootless)
     })?;
     let cgroups_path = placement.path.as_str();
-    let scope = match (placement.scope.clone(), systemd) {
-        (Some(unit), Some(systemd)) if !options.no_cgroups => Some((systemd, unit)),
-        _ => None,
-    };
+    let scope = placement.scope.clone().filter(|_| !options.no_cgroups);
+    let systemd: std::cell::OnceCell<Systemd> = std::cell::OnceCell::new();
     let cgroups = if options.no_cgroups {
         if !bundle.limits.is_empty() {
             refuse!("linux.resources needs a cgroup, and --cgroup-manager=disabled makes none");
@@ -110,7 +105,7 @@ fn start_child(
     let device_rules: &[(bool, String)] = if rootless { &[] } else { &bundle.device_rules };
     let cleanup = || {
         let _ = cgroup::kill_and_remove(&cgroups);
-        if let Some((systemd, unit)) = &scope {
+        if let (Some(systemd), Some(unit)) = (systemd.get(), &scope) {
             let _ = systemd.stop_unit(&unit.name);
         }
     };
@@ -129,10 +124,18 @@ fn start_child(
         }
     }
     let place = |pid: Pid| -> Result<()> {
-        if let Some((systemd, unit)) = &scope {
+        if let Some(unit) = &scope {
             let unified = !cgroups.dirs.is_empty() && cgroups.dirs.iter().all(|d| d.v2);
             let properties = super::systemd_dbus::properties(&bundle.limits, unified);
+            let connected = Systemd::connect(unit.user)?;
+            let systemd = systemd.get_or_init(|| connected);
             systemd.start_scope(unit, u32::try_from(pid.as_raw())?, properties)?;
+            // The directories were planned before the clone, from where
+            // the manager's units should be.
+            let made = systemd.unit_cgroup(&unit.name)?;
+            if made != cgroups_path {
+                refuse!("systemd made {} in {made}, not in {cgroups_path} as planned", unit.name);
+            }
             set_up()?;
         }
         cgroup::attach(&cgroups, pid).map_err(|e| refused!("move the process into its cgroup: {e}"))
@@ -150,7 +153,7 @@ fn start_child(
             init: Liveness::of(pid.as_raw()).context("the container's process is gone")?,
             created: now_rfc3339(),
             cgroups: cgroups.clone(),
-            scope: placement.scope.clone().filter(|_| scope.is_some()),
+            scope: scope.clone(),
             annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         };
         if let Some(program) = &bundle.seccomp {

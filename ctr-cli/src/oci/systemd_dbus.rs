@@ -8,10 +8,18 @@
 //!
 //! Each job (start, stop) is waited for: its `JobRemoved` signal is
 //! subscribed to before the call, so it cannot be missed.
+//!
+//! zbus runs threads of its own. `create` clones the container's process
+//! as a fork, which is only safe in a single-threaded process, so D-Bus
+//! is first used after the clone; and every call runs with all signals
+//! blocked, so that the threads it starts inherit that mask and the
+//! signals `run` forwards to the container reach the thread that waits
+//! for them.
 
 use super::systemd_cgroup::ScopeUnit;
 use super::Result;
 use ctr_core::limits::{shares_to_weight, CpuList, ResourceLimits, SwapLimit};
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
 use std::time::Duration;
 use zbus::blocking::{Connection, Proxy};
 use zbus::zvariant::{OwnedObjectPath, Value};
@@ -36,7 +44,8 @@ impl Systemd {
     /// $XDG_RUNTIME_DIR/bus).
     pub fn connect(user: bool) -> Result<Self> {
         let bus = if user { "user" } else { "system" };
-        let connection = if user { Connection::session() } else { Connection::system() }.map_err(|e| {
+        let connected = signals_blocked(|| if user { Connection::session() } else { Connection::system() });
+        let connection = connected.map_err(|e| {
             refused!(
                 "the systemd cgroup driver needs systemd's {bus} bus, and connecting to it failed: {e} (is \
 dbus running? {}); or configure the caller for cgroupfs",
@@ -47,11 +56,14 @@ dbus running? {}); or configure the caller for cgroupfs",
         Ok(Self { manager })
     }
 
-    /// The manager's own cgroup ("" for the system manager, the user
-    /// manager's `user@UID.service` otherwise): its units' cgroups are below.
-    pub fn root_cgroup(&self) -> Result<String> {
-        let root: String = self.manager.get_property("ControlGroup").map_err(dbus_error("read ControlGroup"))?;
-        Ok(root.trim_end_matches('/').to_owned())
+    /// The cgroup systemd gave `unit` (from the root of the hierarchy).
+    pub fn unit_cgroup(&self, unit: &str) -> Result<String> {
+        signals_blocked(|| -> zbus::Result<String> {
+            let path: OwnedObjectPath = self.manager.call("GetUnit", &(unit,))?;
+            let scope = Proxy::new(self.manager.connection(), DESTINATION, path, "org.freedesktop.systemd1.Scope")?;
+            scope.get_property("ControlGroup")
+        })
+        .map_err(dbus_error(&format!("read the ControlGroup of {unit}")))
     }
 
     /// Starts `scope` holding `pid`, delegated, with `properties`, and
@@ -97,14 +109,21 @@ behind: systemctl stop {name})"
         if properties.is_empty() {
             return Ok(());
         }
-        self.manager
-            .call::<_, _, ()>("SetUnitProperties", &(unit, true, &properties))
+        signals_blocked(|| self.manager.call::<_, _, ()>("SetUnitProperties", &(unit, true, &properties)))
             .map_err(dbus_error(&format!("set the properties of {unit}")))
     }
 
     /// Calls `call` (which returns a job), then waits for that job's
     /// `JobRemoved` and its result.
     fn run_job(
+        &self,
+        what: &str,
+        call: impl FnOnce() -> zbus::Result<OwnedObjectPath>,
+    ) -> std::result::Result<(), Failure> {
+        signals_blocked(|| self.run_job_blocked(what, call))
+    }
+
+    fn run_job_blocked(
         &self,
         what: &str,
         call: impl FnOnce() -> zbus::Result<OwnedObjectPath>,
@@ -135,6 +154,43 @@ behind: systemctl stop {name})"
             Err(_) => Err(Failure::Job(refused!("systemd's job to {what} did not end within {JOB_TIMEOUT:?}"))),
         }
     }
+}
+
+/// Runs `f` with every signal blocked in this thread (and so in any thread
+/// it starts), then restores the mask.
+fn signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    let mut old = SigSet::empty();
+    let blocked = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old)).is_ok();
+    let out = f();
+    if blocked {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+    out
+}
+
+/// The cgroup of the manager that makes the scope, known without asking it
+/// (D-Bus may only be used after the clone): "" for the system manager;
+/// rootless, the user manager's `user@UID.service`, UID being the caller's
+/// uid outside any user namespace. The scope's cgroup is checked against
+/// it once systemd has made it.
+pub fn manager_root(user: bool) -> Result<String> {
+    if !user {
+        return Ok(String::new());
+    }
+    let uid = nix::unistd::geteuid().as_raw();
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    let outer = outer_id(&map, uid).ok_or_else(|| refused!("uid {uid} has no mapping in /proc/self/uid_map"))?;
+    Ok(format!("/user.slice/user-{outer}.slice/user@{outer}.service"))
+}
+
+/// `id`'s value outside the user namespace whose `uid_map` is `map`.
+fn outer_id(map: &str, id: u32) -> Option<u32> {
+    map.lines().find_map(|line| {
+        let [inside, outside, count] = line.split_whitespace().collect::<Vec<_>>()[..] else { return None };
+        let (inside, outside, count): (u32, u32, u32) =
+            (inside.parse().ok()?, outside.parse().ok()?, count.parse().ok()?);
+        (id >= inside && id - inside < count).then(|| outside + (id - inside))
+    })
 }
 
 /// Why a job failed: the call itself (an error systemd named), or the job.
@@ -225,6 +281,15 @@ fn bitmask(list: &CpuList) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_manager_is_found_by_the_uid_outside() {
+        assert_eq!(outer_id("0 0 4294967295\n", 1000), Some(1000));
+        assert_eq!(outer_id("0 1000 1\n1 100000 65536\n", 0), Some(1000));
+        assert_eq!(outer_id("0 1000 1\n1 100000 65536\n", 2), Some(100001));
+        assert_eq!(outer_id("0 1000 1\n", 5), None);
+        assert_eq!(manager_root(false).unwrap(), "");
+    }
 
     #[test]
     fn cpu_lists_become_systemd_bitmasks() {
