@@ -843,7 +843,8 @@ fn oci_systemd_cgroup_driver_makes_a_scope_through_systemd() {
         eprintln!("skipped: runs where systemd is PID 1 (cargo xtask test --legs systemd)");
         return;
     }
-    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    // No subreaper: it is process-wide, and would take containerd's shims
+    // from systemd in the test that runs beside this one.
     let id = ctr_tests::unique_name("sdscope-");
     let unit = format!("ctr-{id}.scope");
     let bundle = Bundle::new(&env, |c| {
@@ -880,8 +881,13 @@ fn oci_systemd_cgroup_driver_makes_a_scope_through_systemd() {
     assert_eq!(std::fs::read_to_string(scope.join("memory.max")).unwrap(), format!("{}\n", MIB_64 / 2));
 
     bundle.ctr_oci(&env).args(["delete", "--force", &id]).ok();
-    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     assert!(!scope.exists(), "delete left {}", scope.display());
+    // Killed by delete, then reaped by systemd (its parent since create exited).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "delete left the process {pid}");
     assert_eq!(
         systemctl_show(&unit, &["ActiveState", "LoadState"]),
         ["ActiveState=inactive", "LoadState=not-found"],
