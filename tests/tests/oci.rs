@@ -523,9 +523,11 @@ fn private_containerd(env: &ctr_tests::Env) -> (PathBuf, PathBuf, PathBuf, std::
 
 /// containerd's runc shim with `--runc-systemd-cgroup` (its runc options'
 /// `SystemdCgroup = true`): ctr-oci gets `--systemd-cgroup` and a
-/// `slice:prefix:name` path and, with no systemd running, makes the scope
-/// through cgroupfs; the container runs in it, and it is gone after.
-/// Pure cgroup v2 only (the VM leg), as the path is from the root.
+/// `slice:prefix:name` path; with no systemd running it makes the scope
+/// through cgroupfs, and where systemd is PID 1 (the systemd guest)
+/// systemd makes it over D-Bus, and shows it active while the container
+/// runs. The container runs in it, and it is gone after.
+/// Pure cgroup v2 only (the VM legs), as the path is from the root.
 #[test]
 fn containerd_runs_ctr_oci_with_the_systemd_cgroup_driver() {
     let Some(env) = ctr_tests::env() else { return };
@@ -535,23 +537,45 @@ fn containerd_runs_ctr_oci_with_the_systemd_cgroup_driver() {
     }
     let (dir, rootfs, socket, mut containerd) = private_containerd(&env);
     let id = ctr_tests::unique_name("ctrdsd");
-    let out = env
+    let unit = format!("ctrd-{id}.scope");
+    let run = env
         .as_root("/usr/bin/ctr", ["--address"])
         .arg(&socket)
         .args(["run", "--rm", "--runc-systemd-cgroup", "--runc-binary"])
         .arg(env.prefix.join("bin/ctr-oci"))
         .args(["--cgroup", &format!("system.slice:ctrd:{id}"), "--rootfs"])
         .arg(&rootfs)
-        .args([&id, "/bin/sh", "-c", "cat /proc/self/cgroup; exit 5"])
-        .timeout(Duration::from_secs(120))
-        .output();
+        .args([&id, "/bin/sh", "-c", "cat /proc/self/cgroup; while [ ! -e /go ]; do sleep 0.1; done; exit 5"])
+        .timeout(Duration::from_secs(120));
+    let running = std::thread::spawn(move || run.output());
+    // Where systemd runs, it knows the scope while the container runs.
+    let mut seen = Vec::new();
+    if systemd_is_pid_1() {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline && !running.is_finished() {
+            seen = systemctl_show(&unit, &["ActiveState", "ControlGroup", "Delegate"]);
+            if seen.first().is_some_and(|s| s == "ActiveState=active") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    std::fs::write(rootfs.join("go"), "").unwrap();
+    let out = running.join().unwrap();
     let _ = containerd.kill();
     let _ = containerd.wait();
     let containerd_log = std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.code(), Some(5), "stdout:\n{}\nstderr:\n{}\ncontainerd:\n{containerd_log}", out.stdout, out.stderr);
-    assert_eq!(out.stdout, format!("0::/system.slice/ctrd-{id}.scope\n"), "{}", out.stderr);
-    let scope = format!("/sys/fs/cgroup/system.slice/ctrd-{id}.scope");
+    assert_eq!(out.stdout, format!("0::/system.slice/{unit}\n"), "{}", out.stderr);
+    if systemd_is_pid_1() {
+        assert_eq!(
+            seen,
+            ["ActiveState=active".to_owned(), format!("ControlGroup=/system.slice/{unit}"), "Delegate=yes".to_owned()]
+        );
+        assert_eq!(systemctl_show(&unit, &["LoadState"]), ["LoadState=not-found"], "containerd's delete left {unit}");
+    }
+    let scope = format!("/sys/fs/cgroup/system.slice/{unit}");
     assert!(!Path::new(&scope).exists(), "containerd's delete left {scope}");
 }
 
@@ -783,6 +807,92 @@ fn oci_systemd_cgroups_path_is_a_scope_in_its_slice() {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         assert!(!scope.exists(), "delete left {}", scope.display());
     }
+}
+
+/// Whether systemd is PID 1 and manages the cgroups (sd_booted(3)'s test):
+/// the systemd guest (`cargo xtask test --legs systemd`).
+fn systemd_is_pid_1() -> bool {
+    Path::new("/run/systemd/system").is_dir()
+        && std::fs::read_to_string("/proc/1/comm").is_ok_and(|comm| comm.trim() == "systemd")
+}
+
+/// `systemctl show` of `unit`'s properties `names`, as `Name=value` lines.
+fn systemctl_show(unit: &str, names: &[&str]) -> Vec<String> {
+    let mut show = Command::new("systemctl");
+    show.args(["show", unit]);
+    for name in names {
+        show.args(["-p", name]);
+    }
+    let out = show.output().expect("systemctl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+/// Where systemd is PID 1, `--systemd-cgroup` with `system.slice:ctr:ID`
+/// makes systemd's transient scope `ctr-ID.scope` over D-Bus: the process
+/// is in its cgroup, systemd shows the scope with the bundle's limits
+/// (MemoryMax, TasksMax) and Delegate=yes, and memory.max holds the limit;
+/// `update` changes both systemd's properties and the file; after delete
+/// neither the unit nor its cgroup is left.
+#[test]
+fn oci_systemd_cgroup_driver_makes_a_scope_through_systemd() {
+    let Some(env) = ctr_tests::env() else { return };
+    if !systemd_is_pid_1() {
+        eprintln!("skipped: runs where systemd is PID 1 (cargo xtask test --legs systemd)");
+        return;
+    }
+    // No subreaper: it is process-wide, and would take containerd's shims
+    // from systemd in the test that runs beside this one.
+    let id = ctr_tests::unique_name("sdscope-");
+    let unit = format!("ctr-{id}.scope");
+    let bundle = Bundle::new(&env, |c| {
+        c["process"]["args"] = serde_json::json!(["sleep", "300"]);
+        c["linux"]["cgroupsPath"] = serde_json::json!(format!("system.slice:ctr:{id}"));
+        c["linux"]["resources"]["memory"] = serde_json::json!({ "limit": MIB_64 });
+        c["linux"]["resources"]["pids"] = serde_json::json!({ "limit": 33 });
+    });
+    let pid_file = bundle.dir.join("pid");
+    let (created, stderr) = bundle.create_with(&["--systemd-cgroup"], &id, &pid_file);
+    assert!(created, "create: {stderr}");
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let scope = PathBuf::from(format!("/sys/fs/cgroup/system.slice/{unit}"));
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap(), format!("0::/system.slice/{unit}\n"));
+    assert_eq!(
+        systemctl_show(&unit, &["ActiveState", "ControlGroup", "Delegate", "MemoryMax", "Slice", "TasksMax"]),
+        [
+            "ActiveState=active".to_owned(),
+            format!("ControlGroup=/system.slice/{unit}"),
+            "Delegate=yes".to_owned(),
+            format!("MemoryMax={MIB_64}"),
+            "Slice=system.slice".to_owned(),
+            "TasksMax=33".to_owned(),
+        ]
+    );
+    assert_eq!(std::fs::read_to_string(scope.join("memory.max")).unwrap(), format!("{MIB_64}\n"));
+    assert_eq!(std::fs::read_to_string(scope.join("pids.max")).unwrap(), "33\n");
+    assert_eq!(bundle.state(&env, &id)["status"], "created");
+
+    let resources = bundle.dir.join("resources.json");
+    std::fs::write(&resources, serde_json::json!({ "memory": { "limit": MIB_64 / 2 } }).to_string()).unwrap();
+    bundle.ctr_oci(&env).args(["update", "--resources"]).arg(&resources).arg(&id).ok();
+    assert_eq!(systemctl_show(&unit, &["MemoryMax"]), [format!("MemoryMax={}", MIB_64 / 2)]);
+    assert_eq!(std::fs::read_to_string(scope.join("memory.max")).unwrap(), format!("{}\n", MIB_64 / 2));
+
+    bundle.ctr_oci(&env).args(["delete", "--force", &id]).ok();
+    assert!(!scope.exists(), "delete left {}", scope.display());
+    // Killed by delete, then reaped by systemd (its parent since create exited).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "delete left the process {pid}");
+    assert_eq!(
+        systemctl_show(&unit, &["ActiveState", "LoadState"]),
+        ["ActiveState=inactive", "LoadState=not-found"],
+        "delete left the unit"
+    );
 }
 
 /// The device cgroup from `linux.resources.devices` (ctr-oci spec's deny

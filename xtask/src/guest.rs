@@ -2,7 +2,9 @@
 //! `cgroup_no_v1=all`, whose root is this host's `/` (read-only over 9p,
 //! under a tmpfs overlay), so programs built here run there unchanged. It
 //! runs one command and powers off; the command's exit status comes back
-//! through a second, writable 9p share.
+//! through a second, writable 9p share. With [`Guest::systemd`], the new
+//! root boots the host's systemd as PID 1 and the command runs as a
+//! service of it (on the D-Bus system bus it starts), as on a systemd host.
 //!
 //! The kernel is the package Debian's `linux-image-amd64` names when first
 //! needed, fetched with `apt-get download` (apt checks it against the signed
@@ -36,7 +38,15 @@ pub struct Guest<'a> {
     pub memory_mib: u32,
     pub cpus: u32,
     pub timeout_secs: u32,
+    /// Boot /lib/systemd/systemd as PID 1 (with dbus), the command in its
+    /// unit `ctr-vm.service`; else /bin/sh runs the command as PID 1.
+    pub systemd: bool,
 }
+
+/// The kernel command line's part that tells /init to boot systemd, and
+/// systemd which unit to start (only the command's, and what it needs:
+/// a full boot spends minutes on tmpfiles over 9p under emulation).
+const SYSTEMD_APPEND: &str = " ctr_vm_init=systemd systemd.unit=ctr-vm.target systemd.show_status=0";
 
 /// The guest's exit: the command's status, or none when the guest crashed
 /// or timed out before it could report one.
@@ -65,7 +75,11 @@ impl Guest<'_> {
         std::fs::create_dir_all(&share).with_context(|| format!("cannot create {}", share.display()))?;
         std::fs::write(share.join("env"), env_file(envs))?;
         std::fs::write(share.join("stage2"), stage2(cwd, command))?;
-        let append = "console=ttyS0 quiet loglevel=1 panic=-1 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1";
+        let mut append =
+            "console=ttyS0 quiet loglevel=1 panic=-1 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1".to_owned();
+        if self.systemd {
+            append.push_str(SYSTEMD_APPEND);
+        }
         let mut qemu = Command::new("timeout");
         qemu.arg(self.timeout_secs.to_string()).arg("qemu-system-x86_64").args(accel());
         qemu.args(["-m", &self.memory_mib.to_string(), "-smp", &self.cpus.to_string()])
@@ -75,7 +89,7 @@ impl Guest<'_> {
             .arg(&kernel.vmlinux)
             .arg("-initrd")
             .arg(&initrd)
-            .args(["-append", append])
+            .args(["-append", &append])
             .args(["-virtfs", "local,path=/,mount_tag=host,security_model=passthrough,readonly=on,multidevs=remap"])
             .arg("-virtfs")
             .arg(format!("local,path={},mount_tag=share,security_model=passthrough", share.display()));
@@ -247,6 +261,11 @@ fn module_closure(all_deps: &str, builtin: &str, modules: &[&str]) -> Result<(St
 /// The guest's /init (busybox sh): the host's root read-only over 9p under a
 /// tmpfs overlay becomes the new root, with /proc, /sys, /dev, the cgroup2
 /// tree, /dev/pts, /dev/shm and /run; the exchange share goes on /run/vm, and /run/vm/stage2 runs in the new root.
+/// With `ctr_vm_init=systemd` on the command line, systemd runs instead,
+/// and stage2 in `ctr-vm.service` (its console output on the serial port),
+/// needing only dbus: no unit of the boot waits for sysinit.target. The
+/// host's /.dockerenv is hidden, or systemd would think itself in a
+/// container and ignore the kernel's command line.
 const INIT: &str = r#"#!/bin/busybox sh
 b=/bin/busybox
 set -e
@@ -270,6 +289,15 @@ $b mkdir -p $r/run/vm
 $b mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 share $r/run/vm
 $b hostname vm
 $b ip link set lo up
+if $b grep -qw ctr_vm_init=systemd $r/proc/cmdline; then
+  u=$r/etc/systemd/system
+  $b mkdir -p $u/dbus.socket.d $u/dbus.service.d
+  for d in dbus.socket dbus.service; do printf '[Unit]\nDefaultDependencies=no\n' > $u/$d.d/ctr-vm.conf; done
+  printf '[Unit]\nDefaultDependencies=no\nRequires=ctr-vm.service\n' > $u/ctr-vm.target
+  printf '[Unit]\nDefaultDependencies=no\nRequires=dbus.socket\nAfter=dbus.socket\n[Service]\nType=oneshot\nTimeoutStartSec=infinity\nStandardInput=null\nStandardOutput=tty\nStandardError=inherit\nTTYPath=/dev/ttyS0\nExecStart=/bin/sh /run/vm/stage2\n' > $u/ctr-vm.service
+  $b rm -f $r/.dockerenv
+  exec $b switch_root $r /lib/systemd/systemd
+fi
 exec $b switch_root $r /bin/sh /run/vm/stage2
 "#;
 

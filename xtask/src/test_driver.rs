@@ -74,14 +74,17 @@ fn ensure_debian_rootfs() -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask test [--legs all|host|vm] [-- EXTRA]`.
+/// `cargo xtask test [--legs all|host|vm|systemd] [-- EXTRA]`.
 /// Which legs of the test run to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Legs {
-    /// This host, then the pure cgroup-v2 guest (what CI runs).
+    /// This host, then the pure cgroup-v2 guest, then the systemd guest
+    /// (what CI runs).
     All,
     Host,
     Vm,
+    /// The guest with systemd as PID 1: ctr-oci's systemd cgroup driver.
+    Systemd,
 }
 
 pub fn run(legs: Legs, extra: &[String]) -> Result<ExitCode> {
@@ -91,7 +94,10 @@ pub fn run(legs: Legs, extra: &[String]) -> Result<ExitCode> {
     let result = match legs {
         Legs::Host => run_on_host(&tally, extra),
         Legs::Vm => vm::run_tests(&tally, extra),
-        Legs::All => run_on_host(&tally, extra).and_then(|()| vm::run_tests(&tally, extra)),
+        Legs::Systemd => vm::run_systemd_tests(&tally, extra),
+        Legs::All => run_on_host(&tally, extra)
+            .and_then(|()| vm::run_tests(&tally, extra))
+            .and_then(|()| vm::run_systemd_tests(&tally, extra)),
     };
     if let Err(e) = &result {
         eprintln!("xtask test: error: {e:#}");

@@ -12,6 +12,10 @@
 //! The guest has no network card, so no network namespace is needed, and it
 //! runs the tests in its root cgroup, beneath which the helper nests
 //! container cgroups. Doc-tests need rustdoc and stay on the host.
+//!
+//! `--legs systemd` (the third leg of a full run) boots the same guest with
+//! the host's systemd as PID 1 ([`Guest::systemd`]) and runs the oci suite's
+//! systemd cgroup driver tests there, as a service of that systemd.
 
 use crate::guest::{self, Guest};
 use crate::setup::{self, TestRun};
@@ -46,7 +50,26 @@ const GUEST: Guest = Guest {
     memory_mib: 2048,
     cpus: 2,
     timeout_secs: 1800,
+    systemd: false,
 };
+
+/// The same guest with systemd as PID 1 (`--legs systemd`): ctr-oci's
+/// systemd cgroup driver, which asks systemd over D-Bus for its scopes.
+/// Under emulation (TCG) it boots, runs both tests and powers off in about
+/// 16 s of guest time (a full boot to multi-user.target takes minutes).
+const SYSTEMD_GUEST: Guest = Guest { systemd: true, timeout_secs: 900, ..GUEST };
+
+/// The tests of the systemd leg, by name: ctr-oci's scopes made by systemd
+/// (directly, and through containerd's runc shim with `SystemdCgroup`).
+const SYSTEMD_TESTS: &str = "systemd_cgroup_driver";
+
+/// A guest run: which guest, which suites, which tests unless the caller names some.
+struct Leg {
+    name: &'static str,
+    guest: &'static Guest<'static>,
+    suites: &'static [&'static str],
+    default_filter: Option<&'static str>,
+}
 
 /// A test binary cargo built, and the package directory it runs in (as
 /// `cargo test` would run it).
@@ -56,13 +79,30 @@ struct TestBinary {
 }
 
 pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
+    let leg = Leg { name: "tests in the cgroup-v2 guest", guest: &GUEST, suites: &V2_SUITES, default_filter: None };
+    run_leg(tally, extra, &leg)
+}
+
+/// `--legs systemd`: the oci suite's systemd driver tests in the guest
+/// that boots systemd.
+pub fn run_systemd_tests(tally: &Tally, extra: &[String]) -> Result<()> {
+    let leg = Leg {
+        name: "tests in the systemd guest",
+        guest: &SYSTEMD_GUEST,
+        suites: &["oci"],
+        default_filter: Some(SYSTEMD_TESTS),
+    };
+    run_leg(tally, extra, &leg)
+}
+
+fn run_leg(tally: &Tally, extra: &[String], leg: &Leg) -> Result<()> {
     host::ensure_packages(TEST_PACKAGES)?;
     host::ensure_packages(guest::PACKAGES)?;
     // The unit tests ran on the host; the guest is for what cgroup v2 changes.
     let unit = Vec::new();
     let integration: Vec<TestBinary> = build_test_binaries(tally, "integration tests", &["-p", "ctr-tests"])?
         .into_iter()
-        .filter(|b| b.executable.file_name().and_then(|n| n.to_str()).is_some_and(is_cgroup_v2_suite))
+        .filter(|b| b.executable.file_name().and_then(|n| n.to_str()).is_some_and(|n| is_suite(leg.suites, n)))
         .collect();
     if unit.is_empty() && integration.is_empty() {
         return Ok(());
@@ -73,7 +113,9 @@ pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
     // QEMU and whatever it leaves are killed with the scope at cleanup.
     run.enter_cgroup_scope()?;
     let guest_script = run.root.join("vm-tests.sh");
-    let text = guest_script_text(&run.env.work, &unit, &integration, extra);
+    let default_filter: Vec<String> = leg.default_filter.iter().map(|f| f.to_string()).collect();
+    let filter = if extra.is_empty() { &default_filter[..] } else { extra };
+    let text = guest_script_text(&run.env.work, &unit, &integration, filter);
     std::fs::write(&guest_script, text).with_context(|| format!("cannot write {}", guest_script.display()))?;
     let os = |(k, v): (&str, &str)| (OsString::from(k), OsString::from(v));
     let envs: Vec<(OsString, OsString)> = run
@@ -84,10 +126,10 @@ pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
         .chain(test_driver::UNIT_TEST_ENV.iter().copied().map(os))
         .chain([os((ctr_tests::vars::TIMEOUT_SCALE, TIMEOUT_SCALE))])
         .collect();
-    let name = "tests in the cgroup-v2 guest";
+    let name = leg.name;
     eprintln!("xtask test: {name}: /bin/sh {}", guest_script.display());
     let command = ["/bin/sh".into(), guest_script.into_os_string()];
-    match GUEST.run(&run.root, &host::workspace_root(), &command, &envs, tally.line_counter())? {
+    match leg.guest.run(&run.root, &host::workspace_root(), &command, &envs, tally.line_counter())? {
         Some(0) => {}
         Some(code) => tally.fail(&format!("{name} (exit status: {code})")),
         None => tally.fail(&format!("{name} (the guest crashed or timed out)")),
@@ -103,8 +145,8 @@ pub fn run_tests(tally: &Tally, extra: &[String]) -> Result<()> {
 /// systemd cgroupsPath scopes from the root) (binaries are named `<suite>-<hash>`).
 const V2_SUITES: [&str; 6] = ["isolation", "limits", "cleanup", "helper_protocol", "durable", "oci"];
 
-fn is_cgroup_v2_suite(binary_name: &str) -> bool {
-    binary_name.rsplit_once('-').is_some_and(|(suite, _)| V2_SUITES.contains(&suite))
+fn is_suite(suites: &[&str], binary_name: &str) -> bool {
+    binary_name.rsplit_once('-').is_some_and(|(suite, _)| suites.contains(&suite))
 }
 
 /// Builds the test binaries `cargo test <selection>` would run and lists

@@ -12,6 +12,7 @@ use super::hooks::{self, HOOKS_FILE};
 use super::init::{self, Report};
 use super::record::{now_rfc3339, Record, Root, EXEC_FIFO, OCI_VERSION, SECCOMP_FILE};
 use super::shared_mounts;
+use super::systemd_dbus::Systemd;
 use super::{OciContext, Result};
 use ctr_core::cgroup::{self, ContainerCgroups};
 use ctr_core::frame;
@@ -81,34 +82,65 @@ fn start_child(
         Some(path) => Some(path.to_str().context("linux.cgroupsPath is not UTF-8")?),
         None => None,
     };
-    let cgroups_path = super::systemd_cgroup::cgroupfs_path(spec_path, id, options.systemd_cgroup, rootless)?;
+    // Where systemd runs, the systemd form is a scope systemd makes, with
+    // the process in it: after the clone (D-Bus starts threads, and the
+    // clone is a fork), before the process goes on.
+    let placement = super::systemd_cgroup::placement(spec_path, id, options.systemd_cgroup, rootless, || {
+        super::systemd_dbus::manager_root(rootless)
+    })?;
+    let cgroups_path = placement.path.as_str();
+    let scope = placement.scope.clone().filter(|_| !options.no_cgroups);
+    let systemd: std::cell::OnceCell<Systemd> = std::cell::OnceCell::new();
     let cgroups = if options.no_cgroups {
         if !bundle.limits.is_empty() {
             refuse!("linux.resources needs a cgroup, and --cgroup-manager=disabled makes none");
         }
         ContainerCgroups::default()
     } else if rootless {
-        super::cgroups::plan_rootless(&cgroups_path, !bundle.limits.is_empty())?
+        super::cgroups::plan_rootless(cgroups_path, !bundle.limits.is_empty())?
     } else {
-        super::cgroups::plan_path(&cgroups_path)?
+        super::cgroups::plan_path(cgroups_path)?
     };
     // Rootless, the device cgroup is not ours to write, and the devices
     // are bound from the host, not made.
     let device_rules: &[(bool, String)] = if rootless { &[] } else { &bundle.device_rules };
     let cleanup = || {
         let _ = cgroup::kill_and_remove(&cgroups);
+        if let (Some(systemd), Some(unit)) = (systemd.get(), &scope) {
+            let _ = systemd.stop_unit(&unit.name);
+        }
     };
-    if !options.no_cgroups {
-        let set_up = cgroup::create(&cgroups)
+    // What systemd does not set, or all of it where systemd is not asked.
+    let set_up = || -> Result<()> {
+        cgroup::create(&cgroups)
             .and_then(|()| cgroup::apply_limits(&cgroups, &bundle.limits))
             .and_then(|()| super::cgroups::set_devices(&cgroups, device_rules))
             .and_then(|()| super::cgroups::set_memory_v1(&cgroups, &bundle.memory_v1))
-            .map_err(|e| refused!("cgroup {cgroups_path}: {e}"));
-        if let Err(e) = set_up {
+            .map_err(|e| refused!("cgroup {cgroups_path}: {e}"))
+    };
+    if !options.no_cgroups && scope.is_none() {
+        if let Err(e) = set_up() {
             cleanup();
             return Err(e);
         }
     }
+    let place = |pid: Pid| -> Result<()> {
+        if let Some(unit) = &scope {
+            let unified = !cgroups.dirs.is_empty() && cgroups.dirs.iter().all(|d| d.v2);
+            let properties = super::systemd_dbus::properties(&bundle.limits, unified);
+            let connected = Systemd::connect(unit.user)?;
+            let systemd = systemd.get_or_init(|| connected);
+            systemd.start_scope(unit, u32::try_from(pid.as_raw())?, properties)?;
+            // The directories were planned before the clone, from where
+            // the manager's units should be.
+            let made = systemd.unit_cgroup(&unit.name)?;
+            if made != cgroups_path {
+                refuse!("systemd made {} in {made}, not in {cgroups_path} as planned", unit.name);
+            }
+            set_up()?;
+        }
+        cgroup::attach(&cgroups, pid).map_err(|e| refused!("move the process into its cgroup: {e}"))
+    };
     if let Some(hooks) = bundle.spec.hooks() {
         std::fs::write(dir.join(HOOKS_FILE), serde_json::to_vec(hooks)?)
             .context("keep the hooks for start and delete")?;
@@ -119,7 +151,7 @@ fn start_child(
     let shared = bundle.mount_namespace == MountNamespace::Shared;
     let before = if shared { shared_mounts::beneath(&bundle.rootfs)? } else { Vec::new() };
     let made = || if shared { shared_mounts::made_since(&bundle.rootfs, &before) } else { Ok(Vec::new()) };
-    let outcome = clone_and_release(id, bundle, &cgroups, fifo, console, launch).and_then(|pid| {
+    let outcome = clone_and_release(id, bundle, &cgroups, &place, fifo, console, launch).and_then(|pid| {
         let record = Record {
             id: id.to_owned(),
             bundle: bundle.dir.clone(),
@@ -127,6 +159,7 @@ fn start_child(
             init: Liveness::of(pid.as_raw()).context("the container's process is gone")?,
             created: now_rfc3339(),
             cgroups: cgroups.clone(),
+            scope: scope.clone(),
             annotations: bundle.spec.annotations().clone().unwrap_or_default(),
             devices: bundle.spec.linux().as_ref().and_then(|l| l.devices().clone()).unwrap_or_default(),
             shared_mounts: made()?,
@@ -169,6 +202,7 @@ fn clone_and_release(
     id: &str,
     bundle: &Bundle,
     cgroups: &ContainerCgroups,
+    place: &dyn Fn(Pid) -> Result<()>,
     fifo: OwnedFd,
     console: Option<UnixStream>,
     launch: init::Launch,
@@ -199,7 +233,7 @@ fn clone_and_release(
         if bundle.clone_flags & libc::CLONE_NEWUSER != 0 {
             write_id_maps(bundle, pid)?;
         }
-        cgroup::attach(cgroups, pid).map_err(|e| refused!("move the process into its cgroup: {e}"))?;
+        place(pid)?;
         // The spec's lifecycle runs these hooks after the environment is
         // made (step 2), which its state calls `created` (as crun does).
         let state = serde_json::json!({

@@ -40,7 +40,6 @@ const MOUNT_OPTIONS: [&str; 30] = [
 ];
 
 pub fn features() -> Value {
-    let systemd = super::systemd_cgroup::systemd_running();
     let capabilities: Vec<String> = {
         let mut all: Vec<String> = caps::all().into_iter().map(|c| c.to_string()).collect();
         all.sort();
@@ -54,8 +53,9 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": capabilities,
-            // The systemd form maps onto cgroupfs only where no systemd runs.
-            "cgroup": { "v1": true, "v2": true, "systemd": !systemd, "systemdUser": false, "rdma": false },
+            // The systemd form: a scope made over D-Bus where systemd runs
+            // (the user's manager rootless), else the same path on cgroupfs.
+            "cgroup": { "v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": false },
             "seccomp": {
                 "enabled": true,
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",

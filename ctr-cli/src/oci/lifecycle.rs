@@ -4,6 +4,7 @@
 
 use super::hooks::{self, HOOKS_FILE};
 use super::record::{Record, Root, Status, EXEC_FIFO};
+use super::systemd_dbus::Systemd;
 use super::{OciContext, Result};
 use ctr_core::cgroup;
 use nix::sys::signal::Signal;
@@ -118,6 +119,11 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     // Removing the cgroup thaws and kills whatever is left in it, the
     // container's process first among them.
     cgroup::kill_and_remove(&record.cgroups).map_err(|e| refused!("remove the container's cgroup: {e}"))?;
+    // The scope is empty now (systemd may have stopped it already): stop
+    // it so that no unit is left.
+    if let Some(scope) = &record.scope {
+        Systemd::connect(scope.user)?.stop_unit(&scope.name)?;
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     while record.init.is_alive() {
         if Instant::now() > deadline {
@@ -177,6 +183,13 @@ pub fn update(root: &Root, id: &str, resources: &[u8]) -> Result<()> {
         serde_json::from_slice(resources).context("parse --resources (the runtime spec's linux.resources)")?;
     let limits = super::bundle::translate_resources(&resources)?;
     limits.validate(&ctr_core::limits::HostCpus::read(), |_, _| true).map_err(|e| refused!("--resources: {e}"))?;
+    // systemd first, which would otherwise put its own values back when it
+    // next touches the unit; then every file, as create writes them.
+    if let Some(scope) = &record.scope {
+        let unified = record.cgroups.dirs.iter().all(|d| d.v2);
+        let properties = super::systemd_dbus::properties(&limits, unified);
+        Systemd::connect(scope.user)?.set_properties(&scope.name, properties)?;
+    }
     cgroup::apply_limits(&record.cgroups, &limits).map_err(|e| refused!("update {id}: {e}"))?;
     let memory_v1 = super::bundle::memory_v1_files(&resources)?;
     // The devices made in the container stay allowed, as at create (v2's

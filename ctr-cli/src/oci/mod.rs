@@ -26,7 +26,8 @@
 //! - [`record`]: the state directory; [`cgroups`]: what only ctr-oci needs
 //!   of the cgroup manager (`cgroupsPath`, device rules, pids);
 //!   [`device_filter`]: device rules as cgroup v2's BPF program;
-//!   [`systemd_cgroup`]: the systemd `slice:prefix:name` cgroupsPath;
+//!   [`systemd_cgroup`]: the systemd `slice:prefix:name` cgroupsPath,
+//!   [`systemd_dbus`]: its scope made by systemd over D-Bus where it runs;
 //! - [`default_spec`]: the `spec` command; [`features`]: the `features` one.
 
 use crate::error::IoError;
@@ -108,3 +109,4 @@ pub mod mounts;
 pub mod record;
 pub mod shared_mounts;
 pub mod systemd_cgroup;
+pub mod systemd_dbus;

@@ -28,6 +28,9 @@ pub struct Record {
     /// RFC 3339.
     pub created: String,
     pub cgroups: ContainerCgroups,
+    /// The scope systemd made for the cgroup, where systemd runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<super::systemd_cgroup::ScopeUnit>,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
     /// `linux.devices` as create read them: `update` allows them again
