@@ -138,16 +138,19 @@ fn interactive_shell_on_a_real_terminal() {
 
 /// `ctr run -it --rm alpine true` on a pseudo-terminal (`script`), ten
 /// times: each exits 0 and leaves no container behind. Prints the times
-/// (the start cost of a foreground `run -it`).
+/// (the start cost of a foreground `run -it`, which a monitor runs),
+/// against `run -t` without -i (which `ctr` runs as its own child)
+/// in turn with it, under the same load.
 #[test]
 fn foreground_run_it_rm_on_a_pty_exits_and_leaves_nothing() {
     let Some(env) = env() else { return };
     env.ensure_alpine_image("alpine");
     let as_user = as_user(&env);
-    let mut times = Vec::new();
-    for i in 0..10 {
+    let mut times = [Vec::new(), Vec::new()];
+    for i in 0..20 {
+        let flag = ["-it", "-t"][i % 2];
         let name = format!("ttytime-{}-{i}", std::process::id());
-        let command = format!("cd /; {as_user} run -it --rm --name {name} alpine true");
+        let command = format!("cd /; {as_user} run {flag} --rm --name {name} alpine true");
         let began = Instant::now();
         // stdin a pipe held open (never the host's /dev/null).
         let out = Command::new("script")
@@ -158,7 +161,7 @@ fn foreground_run_it_rm_on_a_pty_exits_and_leaves_nothing() {
             .spawn()
             .and_then(|child| child.wait_with_output())
             .expect("script runs");
-        times.push(began.elapsed());
+        times[i % 2].push(began.elapsed());
         assert!(
             out.status.success(),
             "{command}: {}{}",
@@ -168,14 +171,16 @@ fn foreground_run_it_rm_on_a_pty_exits_and_leaves_nothing() {
         let gone = env.ctr().args(["inspect", &name]).output();
         assert_ne!(gone.code(), Some(0), "--rm left {name} behind");
     }
-    times.sort();
-    let ms: Vec<u128> = times.iter().map(|t| t.as_millis()).collect();
-    eprintln!(
-        "timing: run -it --rm alpine true on a pty: median {} ms, min {} ms, max {} ms ({ms:?})",
-        ms[ms.len() / 2],
-        ms[0],
-        ms[ms.len() - 1]
-    );
+    for (flag, mut times) in ["-it", "-t"].into_iter().zip(times) {
+        times.sort();
+        let ms: Vec<u128> = times.iter().map(|t| t.as_millis()).collect();
+        eprintln!(
+            "timing: run {flag} --rm alpine true on a pty: median {} ms, min {} ms, max {} ms ({ms:?})",
+            ms[ms.len() / 2],
+            ms[0],
+            ms[ms.len() - 1]
+        );
+    }
 }
 
 /// A foreground `ctr run -it` on a real terminal detaches with Ctrl-P

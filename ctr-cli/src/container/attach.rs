@@ -169,12 +169,12 @@ impl Relay {
         let _blocked = Blocked::block(&mask)?;
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).io_context("signalfd")?;
         let _raw = if self.tty && self.send_input { RawMode::enter()? } else { None };
-        let send = |connection: &mut UnixStream, frame: Frame| {
-            connection.write_all(&frame.encode()).io_context("send to the container's monitor")
-        };
+        // A send fails only when the monitor is going away (the container
+        // exited): its exit code or end of file is still to be read.
+        let send = |connection: &mut UnixStream, frame: Frame| connection.write_all(&frame.encode()).is_ok();
         if self.tty {
             if let Some(size) = tty::caller_size() {
-                send(&mut connection, Frame::Resize(size))?;
+                send(&mut connection, Frame::Resize(size));
             }
         }
         let stdin = std::io::stdin();
@@ -227,7 +227,7 @@ impl Relay {
                     match Signal::try_from(info.ssi_signo as i32) {
                         Ok(Signal::SIGWINCH) => {
                             if let Some(size) = tty::caller_size() {
-                                send(&mut connection, Frame::Resize(size))?;
+                                send(&mut connection, Frame::Resize(size));
                             }
                         }
                         Ok(sig) => {
@@ -250,8 +250,8 @@ impl Relay {
                     Some(sequence) if self.tty => scan_detach_keys(&buf[..n], sequence, &mut held),
                     _ => (buf[..n].to_vec(), false),
                 };
-                if !bytes.is_empty() {
-                    send(&mut connection, Frame::Input(bytes))?;
+                if !bytes.is_empty() && !send(&mut connection, Frame::Input(bytes)) {
+                    input_open = false;
                 }
                 if detach {
                     return Ok(Attachment::Detached);

@@ -158,8 +158,11 @@ pub fn start_detached(
         launch,
         interactive,
     };
-    serde_json::to_writer(&mut ours, &request)
+    // One write: serde_json writes a token at a time, and the seccomp
+    // program alone is thousands of tokens (a system call each, unbuffered).
+    serde_json::to_vec(&request)
         .map_err(std::io::Error::from)
+        .and_then(|bytes| ours.write_all(&bytes))
         .and_then(|()| ours.shutdown(std::net::Shutdown::Write))
         .io_context("send the container to its monitor")?;
     let mut answer = Vec::new();
@@ -188,7 +191,9 @@ pub fn main() -> ! {
 }
 
 fn reply(channel: &mut UnixStream, reply: &Reply) {
-    let _ = serde_json::to_writer(&mut *channel, reply);
+    if let Ok(bytes) = serde_json::to_vec(reply) {
+        let _ = channel.write_all(&bytes);
+    }
     let _ = channel.flush();
     let _ = channel.shutdown(std::net::Shutdown::Both);
 }
@@ -306,7 +311,6 @@ impl Monitor {
             }
         }
         drop(channel);
-        give_back_memory();
         let (output, input) = match output {
             Output::Terminal(_) => {
                 let input = console.as_ref().map(|m| m.try_clone()).transpose().io_context("dup the terminal")?;
@@ -334,7 +338,11 @@ impl Monitor {
         if let Err(e) = &log_result {
             state.error = Some(format!("writing the log: {}", crate::error::chain(e)));
         }
-        give_back_memory();
+        // Only for a monitor that may live on through a restart's back-off;
+        // otherwise it exits after finish, and an attached `run -it` waits.
+        if state.restart_policy != crate::process::restart_policy::RestartPolicy::No {
+            give_back_memory();
+        }
         let finished = launch::finish(paths, helper, container, state, exit_code, true, rm);
         drop(ports);
         if let Some(code) = exit_code {
@@ -463,6 +471,9 @@ fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd, attached: &
     };
     let mut buf = [0u8; 8192];
     let mut exited_at: Option<Instant> = None;
+    // Given back once the container has run a second, not on the way to a
+    // short one's exit (a `run -it` waits for it).
+    let mut memory_given_back = false;
     loop {
         if streams.is_empty() && exited_at.is_some() {
             break;
@@ -475,10 +486,20 @@ fn copy_output(log: &mut LogWriter, output: Output, pidfd: &OwnedFd, attached: &
         fds.push(PollFd::new(pidfd.as_fd(), exit_events));
         fds.push(PollFd::new(attached.listener.as_fd(), PollFlags::POLLIN));
         fds.extend(attached.clients.iter().map(|c| PollFd::new(c.stream.as_fd(), PollFlags::POLLIN)));
-        let timeout = if exited_at.is_some() { PollTimeout::from(200u8) } else { PollTimeout::NONE };
+        let timeout = match (exited_at, memory_given_back) {
+            (Some(_), _) => PollTimeout::from(200u8),
+            (None, false) => PollTimeout::from(1000u16),
+            (None, true) => PollTimeout::NONE,
+        };
         match poll(&mut fds, timeout) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(IoError::new("poll the container's output", e)),
+            Ok(0) if exited_at.is_none() => {
+                drop(fds);
+                give_back_memory();
+                memory_given_back = true;
+                continue;
+            }
             Ok(_) => {}
         }
         let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
