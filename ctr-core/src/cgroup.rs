@@ -99,7 +99,9 @@ fn relative_to_mount_root(path: &str, root: &str) -> Option<String> {
     (rest.is_empty() || rest.starts_with('/')).then(|| format!("/{}", rest.trim_start_matches('/')))
 }
 
-fn unescape_mountinfo(s: &str) -> String {
+/// A path field of /proc/PID/mountinfo with the kernel's escapes undone
+/// (it writes space, tab, newline and backslash as three octal digits).
+pub fn unescape_mountinfo(s: &str) -> String {
     s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 }
 
@@ -361,6 +363,14 @@ pub fn kill_and_remove(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mountinfo("/a\\040b/c\\011d\\134e\\012"), "/a b/c\td\\e\n");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        // Not three octal digits: kept as written.
+        assert_eq!(unescape_mountinfo("/x\\09y\\"), "/x\\09y\\");
+    }
 
     const MOUNTINFO: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

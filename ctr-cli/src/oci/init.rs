@@ -266,8 +266,11 @@ pub(super) fn execute(
 /// chroot (CAP_SYS_CHROOT), which is why it is only done on request.
 fn move_root(root: &OwnedFd, rootfs: &Path) -> Result<()> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-    let mut points: Vec<std::path::PathBuf> =
-        mountinfo.lines().filter_map(|l| l.split(' ').nth(4)).map(|p| unescape_mount_point(p).into()).collect();
+    let mut points: Vec<std::path::PathBuf> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| ctr_core::cgroup::unescape_mountinfo(p).into())
+        .collect();
     points.sort_by_key(|p: &std::path::PathBuf| std::cmp::Reverse(p.components().count()));
     for point in points.iter().filter(|p| !p.starts_with(rootfs) && !rootfs.starts_with(p)) {
         // A mount already gone with its parent, or locked in a user
@@ -283,28 +286,6 @@ fn move_root(root: &OwnedFd, rootfs: &Path) -> Result<()> {
     nix::unistd::chroot(".").context("--no-pivot: chroot")?;
     std::env::set_current_dir("/").context("chdir /")?;
     Ok(())
-}
-
-/// A mount point as /proc/self/mountinfo escapes it (space, tab, newline
-/// and backslash as three octal digits).
-pub(super) fn unescape_mount_point(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match (bytes[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn set_domainname(domain: &str) -> Result<()> {
@@ -547,17 +528,4 @@ fn become_user(process: &Process) -> Result<()> {
     }
     nix::sys::prctl::set_keepcaps(false).context("PR_SET_KEEPCAPS")?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape_mount_point("/a\\040b/c\\011d\\134e\\012"), "/a b/c\td\\e\n");
-        assert_eq!(unescape_mount_point("/plain"), "/plain");
-        // Not three octal digits: kept as written.
-        assert_eq!(unescape_mount_point("/x\\09y\\"), "/x\\09y\\");
-    }
 }

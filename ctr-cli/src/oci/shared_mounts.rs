@@ -29,7 +29,7 @@ fn parse_beneath(info: &str, rootfs: &Path) -> Vec<MountPoint> {
             // ID PARENT MAJOR:MINOR ROOT POINT ...
             let mut fields = line.split(' ');
             let id = fields.next()?.parse().ok()?;
-            let point = PathBuf::from(super::init::unescape_mount_point(fields.nth(3)?));
+            let point = PathBuf::from(ctr_core::cgroup::unescape_mountinfo(fields.nth(3)?));
             point.starts_with(rootfs).then_some(MountPoint { id, point })
         })
         .collect()
