@@ -157,12 +157,9 @@ fn make_dir(dir: &Path) -> Result<(), HelperError> {
 }
 
 pub fn write_file(path: &Path, value: &str) -> Result<(), HelperError> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|e| cgroup_error(format!("write {}: {e}", path.display())))
+    let opened = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW).open(path);
+    let written = opened.and_then(|mut f| f.write_all(value.as_bytes()));
+    written.map_err(|e| cgroup_error(format!("write {}: {e}", path.display())))
 }
 
 /// A v1 cpuset cgroup starts with no CPUs or memory nodes, and a process
@@ -199,7 +196,7 @@ impl ContainerCgroups {
         self.dirs.iter().find(|d| !d.v2 && d.controllers.iter().any(|c| c == controller))
     }
 
-    fn v2_dir(&self) -> Option<&CgroupDir> {
+    pub fn v2_dir(&self) -> Option<&CgroupDir> {
         self.dirs.iter().find(|d| d.v2)
     }
 }
@@ -238,12 +235,20 @@ pub fn create(cgroups: &ContainerCgroups) -> Result<(), HelperError> {
     Ok(())
 }
 
-/// Moves the freshly spawned process into every container cgroup.
-pub fn attach(cgroups: &ContainerCgroups, pid: Pid) -> Result<(), HelperError> {
-    for dir in cgroups.paths() {
-        write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
+/// Moves the freshly spawned process into every container cgroup (the v2
+/// one only `with_v2`: a process cloned into it is there already).
+pub fn attach(cgroups: &ContainerCgroups, pid: Pid, with_v2: bool) -> Result<(), HelperError> {
+    for dir in cgroups.dirs.iter().filter(|d| with_v2 || !d.v2) {
+        write_file(&Path::new(&dir.path).join("cgroup.procs"), &pid.to_string())?;
     }
     Ok(())
+}
+
+/// A cgroup directory as a descriptor, to clone a process into.
+pub fn open_dir(path: &str) -> Result<std::os::fd::OwnedFd, HelperError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW);
+    options.open(path).map(Into::into).map_err(|e| cgroup_error(format!("open {path}: {e}")))
 }
 
 /// Pauses or resumes every process of the caller's container, and waits

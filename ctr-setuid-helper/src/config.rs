@@ -22,11 +22,8 @@ pub fn load() -> Result<HelperConfig, HelperError> {
     let path = Path::new(CONFIG_PATH);
     let err = |why: String| HelperError::Config(format!("{CONFIG_PATH}: {why}"));
     check_ancestors(path).map_err(err)?;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| err(format!("cannot open ({e}); run `sudo cargo xtask install` to create it")))?;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path);
+    let file = file.map_err(|e| err(format!("cannot open ({e}); run `sudo cargo xtask install` to create it")))?;
     let meta = file.metadata().map_err(|e| err(e.to_string()))?;
     if !meta.is_file() || !root_only(&meta) {
         return Err(err("must be a regular file owned by root and not writable by group or others".into()));

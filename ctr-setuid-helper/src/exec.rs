@@ -19,6 +19,8 @@ use ctr_core::protocol::{HelperError, Response};
 
 pub fn apply(caller: &Caller, id: &ContainerId) -> Result<Spawned, HelperError> {
     let cgroups = record::load_existing(caller.uid.as_raw(), id)?.cgroups;
-    let (pid, pidfd, ()) = spawn::start(caller, None, |pid| cgroup::attach(&cgroups, pid))?;
+    // The v2 cgroup is joined by the clone itself; the v1 ones by writes.
+    let v2 = cgroups.v2_dir().map(|d| cgroup::open_dir(&d.path)).transpose()?;
+    let (pid, pidfd, ()) = spawn::start(caller, None, v2.as_ref(), |pid| cgroup::attach(&cgroups, pid, v2.is_none()))?;
     Ok((Response::Spawned { pid: pid.as_raw(), cgroups: cgroups.dirs, network: None }, pidfd))
 }

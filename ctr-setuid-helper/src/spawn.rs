@@ -32,7 +32,7 @@ use ctr_net::names::random_host_veth;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, Gid, Pid, Uid};
+use nix::unistd::{Gid, Pid, Uid};
 use std::ffi::{CStr, CString};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -97,7 +97,7 @@ pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) 
         | CloneFlags::CLONE_NEWIPC;
     flags.set(CloneFlags::CLONE_NEWNET, request.network != NetworkRequest::Host);
     let mut written: Option<Record> = None;
-    let started = start(caller, Some(flags), |pid| {
+    let started = start(caller, Some(flags), None, |pid| {
         let record = written.insert(Record {
             owner: Liveness::of(pid.as_raw()).map_err(|e| spawn_error("the child's liveness key", e))?,
             cgroups: cgroups.clone(),
@@ -120,7 +120,7 @@ pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) 
             }
         }
         write_id_maps(pid, &spawn)?;
-        cgroup::attach(&cgroups, pid)?;
+        cgroup::attach(&cgroups, pid, true)?;
         let Some(host_veth) = &record.host_veth else { return Ok(None) };
         let a = network::Attach { id: &request.id, pid, request: &request.network, host_veth, liveness: &record.owner };
         // A taken name (by anyone; 44 random bits make it all but impossible)
@@ -143,9 +143,12 @@ pub fn apply(caller: &Caller, config: &HelperConfig, spawn: ValidatedSpawn<'_>) 
 /// child is killed and reaped, so it never runs unprepared. With `flags`
 /// (Spawn), it is cloned by the caller's euid into new namespaces and takes
 /// their root ids; without (Exec), it is forked and takes the caller's.
+/// An Exec child may be cloned straight `into_cgroup` (the container's v2
+/// cgroup), which `prepare` then need not write.
 pub fn start<T>(
     caller: &Caller,
     flags: Option<CloneFlags>,
+    into_cgroup: Option<&OwnedFd>,
     prepare: impl FnOnce(Pid) -> Result<T, HelperError>,
 ) -> Result<(Pid, OwnedFd, T), HelperError> {
     // The init channel must be a socket the caller passed us: never a file
@@ -158,18 +161,15 @@ pub fn start<T>(
     // The child must never return into helper code: it leaves through
     // `child_main`, inside `as_caller_with_sys_admin`, before the euid is
     // restored.
-    let parent = |forked: nix::Result<ForkResult>| match forked.map_err(|e| spawn_error("clone", e))? {
-        ForkResult::Child => child_main(go, go_write_fd, caller, flags.is_some()),
-        ForkResult::Parent { child } => Ok::<Pid, HelperError>(child),
+    let parent = |forked: nix::Result<Option<(Pid, OwnedFd)>>| match forked.map_err(|e| spawn_error("clone", e))? {
+        None => child_main(go, go_write_fd, caller, flags.is_some()),
+        Some(child) => Ok::<_, HelperError>(child),
     };
-    let pid = match flags {
-        Some(flags) => as_caller_with_sys_admin(caller, || parent(sys::clone_into_namespaces(flags)))??,
-        // SAFETY: the helper is single-threaded, so the child starts with no
-        // lock held by another thread; it only makes system calls and execs.
-        None => parent(unsafe { nix::unistd::fork() })?,
+    let (pid, pidfd) = match flags {
+        Some(flags) => as_caller_with_sys_admin(caller, || parent(sys::clone3(flags, None)))??,
+        None => parent(sys::clone3(CloneFlags::empty(), into_cgroup))?,
     };
     let prepared = (|| {
-        let pidfd = sys::pidfd_open(pid).map_err(|e| spawn_error("pidfd_open", e))?;
         let value = prepare(pid)?;
         std::fs::File::from(go_write).write_all(b"G").map_err(|e| spawn_error("release the child", e))?;
         Ok((pid, pidfd, value))

@@ -98,6 +98,24 @@ fn the_cgroup_namespace_is_rooted_at_the_containers_cgroup() {
     }
 }
 
+/// The helper clones an exec's process straight into the container's v2
+/// cgroup and writes only the v1 ones: in every hierarchy the process must
+/// land where the container's pid 1 is, at its cgroup namespace's root.
+#[test]
+fn an_exec_is_in_the_containers_cgroup_in_every_hierarchy() {
+    let Some(env) = env() else { return };
+    let mut started = ctr_tests::Started::new(&env);
+    let name = ctr_tests::unique_name("iso-exec-cg");
+    started.run_d(&name, &["--network", "none", "alpine", "sleep", "300"]);
+    let script = "cat /proc/self/cgroup; echo --; cat /proc/1/cgroup";
+    let out = env.ctr().args(["exec", &name, "sh", "-c", script]).ok().stdout;
+    let (exec, init) = out.split_once("--\n").unwrap_or_else(|| panic!("{out}"));
+    assert!(!exec.is_empty() && exec == init, "the exec's cgroups differ from pid 1's:\n{out}");
+    for line in exec.lines() {
+        assert!(line.ends_with(":/"), "cgroup line {line:?} is not at the namespace root\n{out}");
+    }
+}
+
 #[test]
 fn exit_statuses_follow_docker() {
     let Some(env) = env() else { return };

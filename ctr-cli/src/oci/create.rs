@@ -139,7 +139,7 @@ fn start_child(
             }
             set_up()?;
         }
-        cgroup::attach(&cgroups, pid).map_err(|e| refused!("move the process into its cgroup: {e}"))
+        cgroup::attach(&cgroups, pid, true).map_err(|e| refused!("move the process into its cgroup: {e}"))
     };
     if let Some(hooks) = bundle.spec.hooks() {
         std::fs::write(dir.join(HOOKS_FILE), serde_json::to_vec(hooks)?)

@@ -187,7 +187,7 @@ fn enter(
     join: CloneFlags,
     container_root: Option<&std::os::fd::OwnedFd>,
 ) -> Result<ForkResult> {
-    ctr_core::cgroup::attach(cgroups, nix::unistd::getpid()).map_err(|e| refused!("join the cgroup: {e}"))?;
+    ctr_core::cgroup::attach(cgroups, nix::unistd::getpid(), true).map_err(|e| refused!("join the cgroup: {e}"))?;
     if !join.is_empty() {
         nix::sched::setns(pidfd, join).context("join the container's namespaces")?;
     }
