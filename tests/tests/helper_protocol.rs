@@ -241,6 +241,30 @@ fn a_helper_without_its_channel_refuses_to_start() {
     assert!(out.stderr.contains("fd 3"), "{}", out.stderr);
 }
 
+/// Whether an ELF64 file asks for a program interpreter (PT_INTERP): the
+/// dynamic loader, which then runs first, as whatever the file runs as.
+fn has_program_interpreter(path: &std::path::Path) -> bool {
+    let elf = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&elf[..5], b"\x7fELF\x02", "{} is not an ELF64 file", path.display());
+    let field = |at: usize, len: usize| elf[at..at + len].iter().rev().fold(0usize, |n, b| n << 8 | *b as usize);
+    let (phoff, phentsize, phnum) = (field(0x20, 8), field(0x36, 2), field(0x38, 2));
+    (0..phnum).any(|i| field(phoff + i * phentsize, 4) == 3) // PT_INTERP
+}
+
+/// The setuid helper is linked statically (`cargo xtask install`): no
+/// dynamic loader, library search or `LD_*` handling runs with its
+/// privilege. `ctr-init`, which every container runs first, likewise. A
+/// dynamically linked system program is the control.
+#[test]
+fn the_setuid_helper_and_ctr_init_run_no_dynamic_loader() {
+    let Some(env) = env() else { return };
+    assert!(has_program_interpreter(std::path::Path::new("/usr/bin/env")), "control: /usr/bin/env is dynamic");
+    let init = env.helper_path().with_file_name("ctr-init");
+    for binary in [env.helper_path(), init, env.ctr_path()] {
+        assert!(!has_program_interpreter(&binary), "{} has a program interpreter", binary.display());
+    }
+}
+
 #[test]
 fn removing_a_cgroup_that_is_not_there_is_fine_and_touches_nothing() {
     let Some(env) = env() else { return };
