@@ -1327,6 +1327,45 @@ impl Drop for Created<'_> {
     }
 }
 
+/// `kill --all` after the container's process exited still reaches what it
+/// left in the cgroup, as runc's does: containerd's shim sends it when the
+/// process of a container sharing a pod's pid namespace exits. Refused, the
+/// children lived on (and a CRI pod's stop waited on them).
+#[test]
+fn oci_kill_all_reaches_what_an_exited_process_left_in_its_cgroup() {
+    let Some(env) = ctr_tests::env() else { return };
+    let bundle = Bundle::new(&env, |c| {
+        c["process"]["args"] = serde_json::json!(["sh", "-c", "sleep 300 & exit 0"]);
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|ns| ns["type"] != "pid");
+    });
+    let container = Created::start(&bundle, &env, "killall-");
+    let procs = || -> Vec<i32> {
+        let dirs = bundle.cgroup_dirs();
+        assert!(!dirs.is_empty(), "the container has no cgroup");
+        let text = std::fs::read_to_string(dirs[0].join("cgroup.procs")).unwrap_or_default();
+        text.lines().filter_map(|l| l.parse().ok()).collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bundle.state(&env, &container.id)["status"] != "stopped" || procs().is_empty() {
+        assert!(Instant::now() < deadline, "never saw the process exit and leave sleep behind: {:?}", procs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = procs();
+    let plain = bundle.ctr_oci(&env).args(["kill", &container.id, "KILL"]).output();
+    assert!(!plain.success() && plain.stderr.contains("not running"), "{plain:?}");
+    bundle.ctr_oci(&env).args(["kill", "--all", &container.id, "KILL"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !procs().is_empty() {
+        assert!(Instant::now() < deadline, "kill --all left {:?} running", procs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The orphaned sleep came to us, the subreaper (`Created::start`).
+    for pid in left {
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    }
+}
+
 /// The owner and mode of the host's /dev/null, which no runtime may change.
 fn dev_null_owner_and_mode() -> (u32, u32, u32) {
     use std::os::unix::fs::MetadataExt;

@@ -72,16 +72,20 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
 /// Signals the container's process, or with `all` every process in its cgroup.
 pub fn kill(root: &Root, id: &str, signal: Signal, all: bool) -> Result<()> {
     let record = root.load(id)?;
-    if root.status(&record) == Status::Stopped {
-        refuse!("container not running");
-    }
-    // Without a cgroup (--cgroup-manager=disabled) --all has only the
-    // container's process to go by.
+    // --all also reaches what a stopped container left in its cgroup, as
+    // runc's does: containerd's shim sends it when the process of a
+    // container without a pid namespace of its own (a CRI pod's, which
+    // shares the pod's) exits, to end the children it left, which a
+    // refusal let live on. Without a cgroup (--cgroup-manager=disabled)
+    // --all has only the container's process to go by.
     if all && !record.cgroups.dirs.is_empty() {
         for pid in super::cgroups::pids(&record.cgroups) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
         }
         return Ok(());
+    }
+    if root.status(&record) == Status::Stopped {
+        refuse!("container not running");
     }
     signal_init(&record, signal)
 }
