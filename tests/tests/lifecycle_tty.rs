@@ -100,7 +100,9 @@ fn interactive_shell_on_a_real_terminal() {
     std::thread::sleep(Duration::from_millis(500));
 
     tmux.keys(&["echo out $((6*7)); stty size; tty", "Enter"]);
-    let screen = tmux.wait_for("out 42", 1);
+    // The next prompt: the output may arrive in more than one piece.
+    let screen = tmux.wait_for("/ #", 2);
+    assert!(screen.contains("out 42"), "the command's output:\n{screen}");
     assert!(screen.contains("30 100"), "the container's terminal has the caller's size:\n{screen}");
     assert!(screen.contains("/dev/pts/0"), "a terminal of the container's own devpts:\n{screen}");
 
