@@ -126,8 +126,7 @@ fn start_child(
     }
     let place = |pid: Pid| -> Result<()> {
         if let Some(unit) = &scope {
-            let unified = !cgroups.dirs.is_empty() && cgroups.dirs.iter().all(|d| d.v2);
-            let properties = super::systemd_dbus::properties(&bundle.limits, unified);
+            let properties = super::systemd_dbus::properties(&bundle.limits, &cgroups);
             let connected = Systemd::connect(unit.user)?;
             let systemd = systemd.get_or_init(|| connected);
             systemd.start_scope(unit, u32::try_from(pid.as_raw())?, properties)?;

@@ -190,8 +190,7 @@ pub fn update(root: &Root, id: &str, resources: &[u8]) -> Result<()> {
     // systemd first, which would otherwise put its own values back when it
     // next touches the unit; then every file, as create writes them.
     if let Some(scope) = &record.scope {
-        let unified = record.cgroups.dirs.iter().all(|d| d.v2);
-        let properties = super::systemd_dbus::properties(&limits, unified);
+        let properties = super::systemd_dbus::properties(&limits, &record.cgroups);
         Systemd::connect(scope.user)?.set_properties(&scope.name, properties)?;
     }
     cgroup::apply_limits(&record.cgroups, &limits).map_err(|e| refused!("update {id}: {e}"))?;

@@ -18,6 +18,7 @@
 
 use super::systemd_cgroup::ScopeUnit;
 use super::Result;
+use ctr_core::cgroup::ContainerCgroups;
 use ctr_core::limits::{shares_to_weight, CpuList, ResourceLimits, SwapLimit};
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
 use std::time::Duration;
@@ -220,11 +221,11 @@ fn dbus_error(what: &str) -> impl Fn(zbus::Error) -> super::OciError + '_ {
 }
 
 /// The limits systemd has a property for, as runc's systemd driver maps
-/// them on cgroup v2 (systemd's v1 properties are not used: on a v1 or
-/// hybrid host every limit goes through the cgroup files only).
-pub fn properties(limits: &ResourceLimits, unified: bool) -> Vec<Property> {
+/// them on cgroup v2 (systemd's v1 properties are not used: where
+/// `cgroups` has a v1 hierarchy, every limit goes through the files only).
+pub fn properties(limits: &ResourceLimits, cgroups: &ContainerCgroups) -> Vec<Property> {
     let mut p: Vec<Property> = Vec::new();
-    if !unified {
+    if cgroups.dirs.is_empty() || cgroups.dirs.iter().any(|d| !d.v2) {
         return p;
     }
     if let Some(m) = limits.memory {
@@ -307,8 +308,11 @@ mod tests {
     #[test]
     fn limits_map_to_systemd_properties_on_cgroup_v2_only() {
         let limits = ResourceLimits { memory: Some(64 << 20), pids_limit: Some(33), ..Default::default() };
-        let names: Vec<&str> = properties(&limits, true).iter().map(|(n, _)| *n).collect();
+        let dir = |v2| ctr_core::protocol::CgroupDir { v2, controllers: Vec::new(), path: "/x".into() };
+        let unified = ContainerCgroups { dirs: vec![dir(true)] };
+        let names: Vec<&str> = properties(&limits, &unified).iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["MemoryMax", "TasksMax"]);
-        assert!(properties(&limits, false).is_empty());
+        assert!(properties(&limits, &ContainerCgroups { dirs: vec![dir(false), dir(true)] }).is_empty());
+        assert!(properties(&limits, &ContainerCgroups::default()).is_empty());
     }
 }
