@@ -84,7 +84,7 @@ pub fn give_stdio_to_namespace_root(pid: Pid) -> Result<()> {
     }
     let root_of = |map: &str| -> Result<Option<u32>> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/{map}")).with_context(|| format!("read {map}"))?;
-        Ok(host_id_of_root(&text))
+        Ok(super::record::outer_id(&text, 0))
     };
     let (Some(uid), Some(gid)) = (root_of("uid_map")?, root_of("gid_map")?) else { return Ok(()) };
     for fd in 0..=2 {
@@ -101,31 +101,9 @@ pub fn give_stdio_to_namespace_root(pid: Pid) -> Result<()> {
     Ok(())
 }
 
-/// The host id that id 0 maps to, from a `/proc/PID/uid_map` or `gid_map`.
-fn host_id_of_root(map: &str) -> Option<u32> {
-    map.lines().find_map(|line| {
-        let fields: Vec<u32> = line.split_whitespace().filter_map(|f| f.parse().ok()).collect();
-        match fields[..] {
-            [inside, outside, count] if inside == 0 && count > 0 => Some(outside),
-            _ => None,
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_host_id_of_root_is_read_from_the_map() {
-        assert_eq!(host_id_of_root("         0     100000      65536\n"), Some(100000));
-        assert_eq!(
-            host_id_of_root("      1000       2000          1\n         0     300000       1000\n"),
-            Some(300000)
-        );
-        assert_eq!(host_id_of_root("      1000       2000          1\n"), None);
-        assert_eq!(host_id_of_root(""), None);
-    }
 
     #[test]
     fn activation_is_told_as_runc_tells_it() {

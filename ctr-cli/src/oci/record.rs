@@ -83,6 +83,17 @@ pub fn in_user_namespace() -> bool {
         .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
+/// `id`'s value outside the user namespace whose `uid_map` or `gid_map`
+/// (as /proc shows it) is `map`.
+pub fn outer_id(map: &str, id: u32) -> Option<u32> {
+    map.lines().find_map(|line| {
+        let [inside, outside, count] = line.split_whitespace().collect::<Vec<_>>()[..] else { return None };
+        let (inside, outside, count): (u32, u32, u32) =
+            (inside.parse().ok()?, outside.parse().ok()?, count.parse().ok()?);
+        (id >= inside && id - inside < count).then(|| outside.checked_add(id - inside)).flatten()
+    })
+}
+
 /// The root directory of every container's state.
 #[derive(Debug, Clone)]
 pub struct Root(pub PathBuf);
@@ -217,6 +228,18 @@ pub use crate::units::now_rfc3339;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_mapped_to_the_outside() {
+        assert_eq!(outer_id("0 0 4294967295\n", 1000), Some(1000));
+        assert_eq!(outer_id("0 1000 1\n1 100000 65536\n", 0), Some(1000));
+        assert_eq!(outer_id("0 1000 1\n1 100000 65536\n", 2), Some(100001));
+        assert_eq!(outer_id("0 1000 1\n", 5), None);
+        assert_eq!(outer_id("         0     100000      65536\n", 0), Some(100000));
+        assert_eq!(outer_id("      1000       2000          1\n         0     300000       1000\n", 0), Some(300000));
+        assert_eq!(outer_id("      1000       2000          1\n", 0), None);
+        assert_eq!(outer_id("", 0), None);
+    }
 
     #[test]
     fn ids_are_one_plain_name() {

@@ -180,18 +180,9 @@ pub fn manager_root(user: bool) -> Result<String> {
     }
     let uid = nix::unistd::geteuid().as_raw();
     let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
-    let outer = outer_id(&map, uid).ok_or_else(|| refused!("uid {uid} has no mapping in /proc/self/uid_map"))?;
+    let outer =
+        super::record::outer_id(&map, uid).ok_or_else(|| refused!("uid {uid} has no mapping in /proc/self/uid_map"))?;
     Ok(format!("/user.slice/user-{outer}.slice/user@{outer}.service"))
-}
-
-/// `id`'s value outside the user namespace whose `uid_map` is `map`.
-fn outer_id(map: &str, id: u32) -> Option<u32> {
-    map.lines().find_map(|line| {
-        let [inside, outside, count] = line.split_whitespace().collect::<Vec<_>>()[..] else { return None };
-        let (inside, outside, count): (u32, u32, u32) =
-            (inside.parse().ok()?, outside.parse().ok()?, count.parse().ok()?);
-        (id >= inside && id - inside < count).then(|| outside + (id - inside))
-    })
 }
 
 /// Why a job failed: the call itself (an error systemd named), or the job.
@@ -284,11 +275,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_user_manager_is_found_by_the_uid_outside() {
-        assert_eq!(outer_id("0 0 4294967295\n", 1000), Some(1000));
-        assert_eq!(outer_id("0 1000 1\n1 100000 65536\n", 0), Some(1000));
-        assert_eq!(outer_id("0 1000 1\n1 100000 65536\n", 2), Some(100001));
-        assert_eq!(outer_id("0 1000 1\n", 5), None);
+    fn the_system_manager_is_at_the_root() {
         assert_eq!(manager_root(false).unwrap(), "");
     }
 
